@@ -1,0 +1,3 @@
+"""mcpctl: a process manager for MCP servers."""
+
+__version__ = "0.1.0"

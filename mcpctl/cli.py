@@ -1,0 +1,189 @@
+"""The command line: each command parses, calls the core, and renders. Nothing else lives here."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from typing import Annotated
+
+import typer
+
+from mcpctl import __version__, render
+from mcpctl.config import Config, ServerConfig, empty_config, load, no_config_found, unknown_server
+from mcpctl.constants import ENV_CONFIG, ENV_DEBUG, ENV_HOME, ExitCode
+from mcpctl.errors import MCPCtlError, UnsupportedPlatformError
+from mcpctl.paths import Paths, find_config, resolve_home
+from mcpctl.supervisor import Supervisor, with_timeouts
+
+app = typer.Typer(
+    name="mcpctl",
+    help="Start, stop and watch MCP servers: one warm, supervised instance per server.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+@dataclass(frozen=True)
+class Globals:
+    config: str | None
+    home: str | None
+
+    def paths(self) -> Paths:
+        return Paths(resolve_home(self.home))
+
+    def load_config(self, required: bool = True) -> Config:
+        path = find_config(self.config)
+        if path is None:
+            if not required:
+                return empty_config()
+            raise no_config_found()
+        return load(path)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"mcpctl {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def options(
+    ctx: typer.Context,
+    config: Annotated[
+        str | None, typer.Option("-f", "--config", help=f"Config file (else ${ENV_CONFIG}, else ./mcpctl.toml upward).")
+    ] = None,
+    home: Annotated[str | None, typer.Option("--home", help=f"State directory (else ${ENV_HOME}).")] = None,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    ctx.obj = Globals(config, home)
+
+
+Names = Annotated[list[str] | None, typer.Argument(help="Server names from the config.", show_default=False)]
+All = Annotated[bool, typer.Option("--all", "-a", help="Every configured server.")]
+Json = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
+
+
+def _selection(config: Config, names: list[str] | None, everything: bool) -> list[ServerConfig]:
+    if not names and not everything:
+        raise typer.BadParameter("name one or more servers, or pass --all", param_hint="NAME")
+    return config.select(names or [], everything)
+
+
+def _known(paths: Paths, config: Config, names: list[str] | None, everything: bool) -> list[ServerConfig]:
+    """Configured servers plus any the state dir knows (a server removed from the config can still be stopped)."""
+    extra = {n: ServerConfig(name=n) for n in paths.known_servers() if n not in config.servers}
+    if everything or not names:
+        return [*config.servers.values(), *extra.values()]
+    known = {**extra, **config.servers}
+    missing = [n for n in names if n not in known]
+    if missing:
+        raise unknown_server(missing[0], config)
+    return [known[n] for n in dict.fromkeys(names)]
+
+
+@app.command()
+def start(
+    ctx: typer.Context,
+    names: Names = None,
+    everything: All = False,
+    timeout: Annotated[float | None, typer.Option(help="Seconds to wait for ready (default: startup_timeout).")] = None,
+    no_wait: Annotated[
+        bool, typer.Option("--no-wait", help="Return once the shim runs; do not wait for ready.")
+    ] = False,
+    as_json: Json = False,
+) -> None:
+    """Start servers and wait until each completed the MCP initialize handshake."""
+    g: Globals = ctx.obj
+    config = g.load_config()
+    servers = with_timeouts(_selection(config, names, everything), startup=timeout)
+    results = Supervisor(g.paths(), config).start(servers, wait=not no_wait)
+    render.start(results, as_json)
+    if not all(r.ok for r in results):
+        raise typer.Exit(ExitCode.START_FAILED)
+
+
+@app.command()
+def stop(
+    ctx: typer.Context,
+    names: Names = None,
+    everything: All = False,
+    timeout: Annotated[
+        float | None, typer.Option(help="Seconds between SIGTERM and SIGKILL (default: stop_timeout).")
+    ] = None,
+    as_json: Json = False,
+) -> None:
+    """Stop servers gracefully, with their whole process tree; returns when nothing is left."""
+    g: Globals = ctx.obj
+    paths = g.paths()
+    config = g.load_config(required=False)
+    if not names and not everything:
+        raise typer.BadParameter("name one or more servers, or pass --all", param_hint="NAME")
+    servers = with_timeouts(_known(paths, config, names, everything), stop=timeout)
+    render.stop(Supervisor(paths, config).stop(servers), as_json)
+
+
+@app.command()
+def restart(
+    ctx: typer.Context,
+    names: Names = None,
+    everything: All = False,
+    timeout: Annotated[float | None, typer.Option(help="Seconds to wait for ready (default: startup_timeout).")] = None,
+    as_json: Json = False,
+) -> None:
+    """Stop, then start servers (a stopped server is simply started)."""
+    g: Globals = ctx.obj
+    config = g.load_config()
+    servers = with_timeouts(_selection(config, names, everything), startup=timeout)
+    results = Supervisor(g.paths(), config).restart(servers)
+    render.start(results, as_json)
+    if not all(r.ok for r in results):
+        raise typer.Exit(ExitCode.START_FAILED)
+
+
+@app.command()
+def status(ctx: typer.Context, names: Names = None, as_json: Json = False) -> None:
+    """Show each server's state, reconciled with the real processes. Exit 3 if a named one is not running."""
+    g: Globals = ctx.obj
+    paths = g.paths()
+    config = g.load_config(required=False)
+    servers = _known(paths, config, names, everything=False)
+    observations = Supervisor(paths, config).status([s.name for s in servers])
+    render.status(observations, as_json)
+    if names and not all(o.running for o in observations):
+        raise typer.Exit(ExitCode.NOT_RUNNING)
+
+
+@app.command("list")
+def list_servers(ctx: typer.Context, as_json: Json = False) -> None:
+    """List the configured servers (env values are never shown, only their names)."""
+    g: Globals = ctx.obj
+    render.server_list(g.load_config(), as_json)
+
+
+def main() -> None:
+    """Entry point: one line per error, a documented exit code, a traceback only with MCPCTL_DEBUG=1."""
+    as_json = "--json" in sys.argv[1:]
+    debug = os.environ.get(ENV_DEBUG) == "1"
+    try:
+        if sys.platform == "win32":
+            raise UnsupportedPlatformError("mcpctl runs on Linux and macOS; Windows is not supported yet")
+        app(prog_name="mcpctl")
+    except MCPCtlError as exc:
+        if debug:
+            raise
+        render.error(exc, as_json)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        sys.exit(ExitCode.SIGINT)
+    except Exception as exc:  # the last line of defence: no traceback for users
+        if debug:
+            raise
+        failure = MCPCtlError(f"internal error: {type(exc).__name__}: {exc}", f"rerun with {ENV_DEBUG}=1 and report it")
+        render.error(failure, as_json)
+        sys.exit(ExitCode.INTERNAL)

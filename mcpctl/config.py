@@ -1,0 +1,254 @@
+"""Load and validate mcpctl.toml (or an `mcpServers` JSON file) into frozen dataclasses."""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mcpctl.constants import CONFIG_FILENAME, DEFAULT_STARTUP_TIMEOUT, DEFAULT_STOP_TIMEOUT, ENV_CONFIG
+from mcpctl.errors import ConfigError, UnknownServerError
+
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+# Keys that MCP clients put in their JSON files and that mean nothing to mcpctl beyond the transport.
+_JSON_CLIENT_KEYS = frozenset({"type"})
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    name: str
+    command: str | None = None
+    args: tuple[str, ...] = ()
+    env: Mapping[str, str] = field(default_factory=dict)
+    cwd: str | None = None
+    url: str | None = None
+    startup_timeout: float = DEFAULT_STARTUP_TIMEOUT
+    stop_timeout: float = DEFAULT_STOP_TIMEOUT
+
+    @property
+    def transport(self) -> str:
+        return "http" if self.url else "stdio"
+
+    @property
+    def config_hash(self) -> str:
+        """A short digest of what a running server cannot change without a restart.
+
+        Timeouts are left out: they can be overridden per command and need no restart.
+        """
+        payload = {
+            "command": self.command,
+            "args": list(self.args),
+            "env": dict(sorted(self.env.items())),
+            "cwd": self.cwd,
+            "url": self.url,
+        }
+        blob = json.dumps(payload, sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path | None
+    servers: Mapping[str, ServerConfig]
+
+    def select(self, names: list[str], everything: bool) -> list[ServerConfig]:
+        """The servers a command acts on; unknown names are an error naming the config file."""
+        if everything:
+            return list(self.servers.values())
+        unknown = [name for name in names if name not in self.servers]
+        if unknown:
+            raise unknown_server(unknown[0], self)
+        return [self.servers[name] for name in dict.fromkeys(names)]
+
+
+def unknown_server(name: str, config: Config) -> UnknownServerError:
+    where = str(config.path) if config.path else "no config file"
+    close = difflib.get_close_matches(name, list(config.servers), n=1)
+    hint = f"did you mean {close[0]!r}?" if close else "run `mcpctl list` to see the configured servers"
+    return UnknownServerError(f"unknown server {name!r} (not in {where})", hint)
+
+
+def no_config_found() -> ConfigError:
+    return ConfigError(
+        f"no config file found (looked for -f, ${ENV_CONFIG}, ./{CONFIG_FILENAME} upward, the user config dir)",
+        f"create {CONFIG_FILENAME} with a [servers.NAME] table, or pass -f PATH",
+    )
+
+
+def empty_config() -> Config:
+    return Config(None, {})
+
+
+def load(path: Path) -> Config:
+    """Read and validate a config file; every problem is reported with file, server and field."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise ConfigError(f"{path}: cannot read config: {reason}") from exc
+    if path.suffix.lower() == ".json":
+        raw_servers = _parse_json(path, text)
+        json_dialect = True
+    else:
+        raw_servers = _parse_toml(path, text)
+        json_dialect = False
+    problems: list[str] = []
+    servers: dict[str, ServerConfig] = {}
+    folded: dict[str, str] = {}
+    for name, table in raw_servers.items():
+        where = f"{path}: servers.{name}"
+        if not NAME_PATTERN.match(name):
+            problems.append(f"{where}: invalid server name (use letters, digits, '.', '_' or '-')")
+            continue
+        if name.lower() in folded:
+            problems.append(f"{where}: duplicate of server {folded[name.lower()]!r} (names are case-insensitive)")
+            continue
+        folded[name.lower()] = name
+        server = _server(name, table, where, path.parent, json_dialect, problems)
+        if server is not None:
+            servers[name] = server
+    if problems:
+        raise ConfigError(problems[0], _hint_for(problems), details=problems)
+    return Config(path, servers)
+
+
+def _hint_for(problems: list[str]) -> str:
+    more = f"{len(problems) - 1} more problem(s) listed above; " if len(problems) > 1 else ""
+    return f"{more}fix the config file and run the command again"
+
+
+def _parse_toml(path: Path, text: str) -> dict[str, Any]:
+    import tomllib
+
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}", "fix the syntax at the line named") from exc
+    extra = sorted(set(data) - {"servers"})
+    if extra:
+        raise ConfigError(f"{path}: unknown top-level key {extra[0]!r}", "servers go in [servers.NAME] tables")
+    servers = data.get("servers", {})
+    if not isinstance(servers, dict):
+        raise ConfigError(f"{path}: servers: expected tables [servers.NAME]")
+    return servers
+
+
+def _parse_json(path: Path, text: str) -> dict[str, Any]:
+    def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        seen: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in seen:
+                raise ConfigError(f"{path}: duplicate key {key!r}", "each server name may appear once")
+            seen[key] = value
+        return seen
+
+    try:
+        data = json.loads(text, object_pairs_hook=no_duplicates)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path}: invalid JSON: {exc}", "fix the syntax at the line named") from exc
+    servers = data.get("mcpServers", data.get("servers")) if isinstance(data, dict) else None
+    if not isinstance(servers, dict):
+        raise ConfigError(
+            f'{path}: no "mcpServers" object found',
+            'a JSON config looks like {"mcpServers": {"NAME": {"command": ..., "args": [...]}}}',
+        )
+    return servers
+
+
+def _server(
+    name: str,
+    table: object,
+    where: str,
+    base: Path,
+    json_dialect: bool,
+    problems: list[str],
+) -> ServerConfig | None:
+    if not isinstance(table, dict):
+        problems.append(f"{where}: expected a table of settings")
+        return None
+    values: dict[str, Any] = {}
+    before = len(problems)
+    for key, value in table.items():
+        if json_dialect and key in _JSON_CLIENT_KEYS:
+            continue
+        check = _FIELDS.get(key)
+        if check is None:
+            close = difflib.get_close_matches(key, list(_FIELDS), n=1)
+            suggestion = f" (did you mean {close[0]!r}?)" if close else ""
+            problems.append(f"{where}: unknown field {key!r}{suggestion}")
+            continue
+        error = check(value)
+        if error:
+            problems.append(f"{where}.{key}: {error}")
+        else:
+            values[key] = value
+    if not values.get("command") and not values.get("url") and len(problems) == before:
+        problems.append(f"{where}: missing field 'command' (or 'url' for an HTTP server)")
+    if len(problems) > before:
+        return None
+    if "args" in values:
+        values["args"] = tuple(values["args"])
+    if "cwd" in values:
+        values["cwd"] = str((base / Path(values["cwd"]).expanduser()).absolute())
+    for key in ("startup_timeout", "stop_timeout"):
+        if key in values:
+            values[key] = float(values[key])
+    return ServerConfig(name=name, **values)
+
+
+def _string(value: object) -> str | None:
+    if not isinstance(value, str) or not value:
+        return f"expected a non-empty string, got {_kind(value)}"
+    return None
+
+
+def _string_list(value: object) -> str | None:
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        return f"expected a list of strings, got {_kind(value)}"
+    return None
+
+
+def _string_table(value: object) -> str | None:
+    if not isinstance(value, dict):
+        return f'expected a table of NAME = "value", got {_kind(value)}'
+    for key, item in value.items():
+        if not isinstance(item, str):
+            return f"{key}: expected a string (quote the value), got {_kind(item)}"
+    return None
+
+
+def _url(value: object) -> str | None:
+    if not isinstance(value, str) or not re.match(r"^https?://[^\s/]+", value):
+        return "expected an http:// or https:// URL"
+    return None
+
+
+def _positive_seconds(value: object) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        return f"expected a positive number of seconds, got {_kind(value)}"
+    return None
+
+
+def _kind(value: object) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, str):
+        return f"the string {value!r}" if len(value) < 40 else "a string"
+    names = {int: "an integer", float: "a number", list: "a list", dict: "a table"}
+    return names.get(type(value), type(value).__name__)
+
+
+_FIELDS: dict[str, Callable[[object], str | None]] = {
+    "command": _string,
+    "args": _string_list,
+    "env": _string_table,
+    "cwd": _string,
+    "url": _url,
+    "startup_timeout": _positive_seconds,
+    "stop_timeout": _positive_seconds,
+}

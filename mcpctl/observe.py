@@ -1,0 +1,107 @@
+"""What is true about a server right now: its record reconciled with the kernel's lock and the processes."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from mcpctl import process, protocol
+from mcpctl.errors import ErrorType, Failure
+from mcpctl.paths import Paths
+from mcpctl.state import LIVE_STATES, CorruptState, StateRecord, lock_holder, read_record
+
+RUNNING_STATES = frozenset({"starting", "ready"})
+
+
+@dataclass(frozen=True)
+class Observation:
+    """A server as it really is. `record` is what the shim last wrote; the other fields are checked."""
+
+    name: str
+    state: str
+    record: StateRecord
+    shim_pid: int | None  # from the kernel: the holder of the instance lock
+    pid: int | None  # the server's pid, only if that process is still the one the shim started
+    warning: str | None = None
+    needs_repair: bool = False  # the record on disk disagrees with reality and no shim can fix it
+
+    @property
+    def running(self) -> bool:
+        return self.state in RUNNING_STATES
+
+    @property
+    def uptime_s(self) -> float | None:
+        since = self.record.ready_at if self.state == "ready" else None
+        return round(time.time() - since, 3) if since else None
+
+    def to_json(self) -> dict[str, Any]:
+        r = self.record
+        return {
+            "name": self.name,
+            "state": self.state,
+            "pid": self.pid,
+            "shim_pid": self.shim_pid,
+            "started_at": _iso(r.started_at) if self.shim_pid or r.started_at else None,
+            "ready_at": _iso(r.ready_at),
+            "uptime_s": self.uptime_s,
+            "restarts": r.restarts,
+            "consecutive_failures": r.consecutive_failures,
+            "total_failures": r.total_failures,
+            "last_exit_code": r.last_exit_code,
+            "last_error": r.last_error.to_json() if r.last_error else None,
+            "transport": r.transport,
+            "config_hash": r.config_hash,
+            "warning": self.warning,
+        }
+
+
+def _iso(stamp: float | None) -> str | None:
+    if stamp is None:
+        return None
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(stamp)) + f".{int(stamp % 1 * 1000):03d}Z"
+
+
+def observe(paths: Paths, name: str) -> Observation:
+    """Read the record first, then ask the kernel who holds the lock: a shim that starts in
+    between then shows as a holder with an older record, never as a record without a holder."""
+    warning = None
+    try:
+        record = read_record(paths.state_file(name))
+    except CorruptState as exc:
+        record, warning = None, f"{exc}; rebuilt from the running processes"
+    holder = lock_holder(paths.instance_lock(name))
+    if holder is None:
+        return _without_shim(name, record or StateRecord(name=name), warning, corrupt=record is None and bool(warning))
+    if record is None or record.shim_pid != holder:
+        fresh = _ask_shim(paths, name)
+        if fresh is not None:
+            record = fresh
+        elif record is None or record.shim_pid != holder:
+            # A shim that has just taken the lock and not yet written its first record.
+            record = StateRecord(name=name, state="starting", shim_pid=holder)
+    state = record.state if record.state in LIVE_STATES else "stopping"
+    server = process.same_process(record.pid, record.pid_create_time)
+    return Observation(name, state, record, holder, server.pid if server else None, warning)
+
+
+def _ask_shim(paths: Paths, name: str) -> StateRecord | None:
+    try:
+        return StateRecord.from_json(protocol.call(paths.socket(name), "mcpctl/status", timeout=2.0))
+    except (OSError, protocol.ProtocolError, ValueError, TypeError):
+        return None
+
+
+def _without_shim(name: str, record: StateRecord, warning: str | None, corrupt: bool) -> Observation:
+    """No shim holds the lock, so nothing is supervised, whatever the record says."""
+    if record.state not in LIVE_STATES:
+        return Observation(name, record.state, record, None, None, warning, needs_repair=corrupt)
+    leftover = process.same_process(record.pid, record.pid_create_time)
+    message = f"the shim of {name} (pid {record.shim_pid}) is gone; it did not stop the server"
+    if leftover:
+        message += f", and server pid {leftover.pid} is still running unattended"
+    failure = Failure(
+        ErrorType.SHIM_LOST, message, f"run `mcpctl stop {name}` to end what is left, then start it again"
+    )
+    fixed = record.but(state="stopped", last_error=failure, shim_pid=None, stopped_at=record.stopped_at or time.time())
+    return Observation(name, "stopped", fixed, None, leftover.pid if leftover else None, warning, needs_repair=True)

@@ -1,0 +1,122 @@
+"""Every path mcpctl uses comes from here: defaults from platformdirs, overridden by env vars and flags."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from mcpctl.constants import CONFIG_FILENAME, ENV_CONFIG, ENV_HOME
+from mcpctl.errors import ConfigError, StateDirError
+
+# AF_UNIX paths longer than this fail ("AF_UNIX path too long"); keep a margin below 108.
+_MAX_SOCKET_PATH = 100
+
+
+def default_home() -> Path:
+    import platformdirs  # lazy: only needed when no override is set
+
+    return Path(platformdirs.user_state_dir("mcpctl", appauthor=False))
+
+
+def resolve_home(flag: str | None = None) -> Path:
+    """The state directory: --home, then $MCPCTL_HOME, then the platform's user state dir."""
+    chosen = flag or os.environ.get(ENV_HOME)
+    return Path(chosen).expanduser().absolute() if chosen else default_home()
+
+
+@dataclass(frozen=True)
+class Paths:
+    home: Path
+
+    @property
+    def lock(self) -> Path:
+        return self.home / "lock"
+
+    @property
+    def servers(self) -> Path:
+        return self.home / "servers"
+
+    @property
+    def logs(self) -> Path:
+        return self.home / "logs"
+
+    def server_dir(self, name: str) -> Path:
+        return self.servers / name
+
+    def state_file(self, name: str) -> Path:
+        return self.server_dir(name) / "state.json"
+
+    def instance_lock(self, name: str) -> Path:
+        return self.server_dir(name) / "instance.lock"
+
+    def log_file(self, name: str) -> Path:
+        return self.logs / f"{name}.log"
+
+    def socket(self, name: str) -> Path:
+        """The shim's socket: under the state dir when the path is short enough, else a hashed name."""
+        near = self.home / "run" / f"{name}.sock"
+        if len(os.fsencode(near)) <= _MAX_SOCKET_PATH:
+            return near
+        digest = hashlib.sha256(os.fsencode(near)).hexdigest()[:20]
+        return Path(tempfile.gettempdir()) / f"mcpctl-{os.getuid()}" / f"{digest}.sock"
+
+    def ensure(self) -> None:
+        """Create the state dir (0700) and its subdirectories, or say clearly why that is impossible."""
+        for directory in (self.home, self.servers, self.logs, self.home / "run"):
+            _private_dir(directory)
+
+    def ensure_server(self, name: str) -> None:
+        self.ensure()
+        _private_dir(self.server_dir(name))
+        _private_dir(self.socket(name).parent)
+
+    def known_servers(self) -> list[str]:
+        """Names that have a state directory, whether or not they are configured."""
+        try:
+            return sorted(p.name for p in self.servers.iterdir() if p.is_dir())
+        except FileNotFoundError:
+            return []
+
+
+def _private_dir(directory: Path) -> None:
+    try:
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        info = directory.stat()
+    except OSError as exc:
+        raise StateDirError(
+            f"cannot create the state directory {directory}: {exc.strerror}",
+            f"set ${ENV_HOME} or --home to a writable directory",
+        ) from exc
+    if info.st_uid != os.getuid():
+        raise StateDirError(
+            f"{directory} belongs to another user (uid {info.st_uid})",
+            f"set ${ENV_HOME} or --home to a directory of your own",
+        )
+    if info.st_mode & 0o077:
+        os.chmod(directory, 0o700)
+
+
+def find_config(explicit: str | None = None, cwd: Path | None = None) -> Path | None:
+    """-f, then $MCPCTL_CONFIG, then ./mcpctl.toml searched upward, then the user config dir."""
+    chosen = explicit or os.environ.get(ENV_CONFIG)
+    if chosen:
+        path = Path(chosen).expanduser()
+        if not path.is_file():
+            source = "-f/--config" if explicit else f"${ENV_CONFIG}"
+            raise ConfigError(
+                f"config file {path} (from {source}) does not exist",
+                "check the path, or run without it to search ./mcpctl.toml upward",
+            )
+        return path
+    here = (cwd or Path.cwd()).absolute()
+    for directory in (here, *here.parents):
+        candidate = directory / CONFIG_FILENAME
+        if candidate.is_file():
+            return candidate
+    import platformdirs
+
+    user = Path(platformdirs.user_config_dir("mcpctl", appauthor=False)) / CONFIG_FILENAME
+    return user if user.is_file() else None

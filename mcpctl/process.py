@@ -1,0 +1,101 @@
+"""Processes by identity: (pid, create time) pairs, instance tags, and ending whole trees."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+from collections.abc import Callable, Iterable
+
+import psutil
+
+from mcpctl.constants import ENV_INSTANCE
+
+# psutil's create_time has 10 ms resolution and is derived from the boot time: compare loosely.
+_CREATE_TIME_TOLERANCE = 0.05
+
+
+def create_time(pid: int) -> float | None:
+    try:
+        return psutil.Process(pid).create_time()
+    except (psutil.NoSuchProcess, psutil.AccessDenied, ValueError):
+        return None
+
+
+def same_process(pid: int | None, created: float | None) -> psutil.Process | None:
+    """The process `pid` if it is still the one created at `created`; None if it is gone or reused."""
+    if not pid or created is None:
+        return None
+    try:
+        proc = psutil.Process(pid)
+        if abs(proc.create_time() - created) > _CREATE_TIME_TOLERANCE:
+            return None
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return None
+        return proc
+    except (psutil.NoSuchProcess, psutil.AccessDenied, ValueError):
+        return None
+
+
+def tagged(instance_id: str, *, exclude: Iterable[int] = ()) -> list[psutil.Process]:
+    """Live processes of this user whose environment carries MCPCTL_INSTANCE=instance_id."""
+    skip = {os.getpid(), *exclude}
+    uid = os.getuid()
+    found = []
+    for proc in psutil.process_iter(["uids"]):
+        if proc.pid in skip or proc.info["uids"] is None or proc.info["uids"].real != uid:
+            continue
+        try:
+            if proc.environ().get(ENV_INSTANCE) == instance_id and proc.status() != psutil.STATUS_ZOMBIE:
+                found.append(proc)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess, OSError):
+            continue
+    return found
+
+
+def signal_all(procs: Iterable[psutil.Process], sig: int) -> None:
+    for proc in procs:
+        # psutil checks that the pid was not reused before it signals.
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied, ProcessLookupError):
+            proc.send_signal(sig)
+
+
+def signal_group(pgid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+def wait_gone(
+    procs: list[psutil.Process], timeout: float, reap: Callable[[], None] | None = None
+) -> list[psutil.Process]:
+    """Wait up to `timeout` for `procs` to exit (reaping with `reap` if we are their parent)."""
+    deadline = time.monotonic() + timeout
+    alive = procs
+    while alive:
+        if reap:
+            reap()
+        alive = [p for p in alive if _running(p)]
+        if not alive or time.monotonic() >= deadline:
+            break
+        time.sleep(0.02)
+    return alive
+
+
+def _running(proc: psutil.Process) -> bool:
+    try:
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except (psutil.NoSuchProcess, psutil.ZombieProcess):
+        return False
+
+
+def end_processes(
+    procs: list[psutil.Process], timeout: float, reap: Callable[[], None] | None = None
+) -> list[psutil.Process]:
+    """SIGTERM, wait up to `timeout`, SIGKILL what is left; return what survived even that."""
+    signal_all(procs, signal.SIGTERM)
+    alive = wait_gone(procs, timeout, reap)
+    if alive:
+        signal_all(alive, signal.SIGKILL)
+        alive = wait_gone(alive, 2.0, reap)
+    return alive

@@ -1,0 +1,185 @@
+"""Everything mcpctl shows: human text (rich, on a terminal) or JSON. The only module that touches rich."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterable
+from typing import Any
+
+from mcpctl.config import Config
+from mcpctl.constants import JSON_SCHEMA
+from mcpctl.errors import MCPCtlError
+from mcpctl.observe import Observation
+from mcpctl.redaction import Redactor
+from mcpctl.supervisor import StartResult, StopResult
+
+
+def emit_json(payload: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps({"schema": JSON_SCHEMA, **payload}, indent=2) + "\n")
+
+
+def _console(stderr: bool = False) -> Any:
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+
+
+def error(exc: MCPCtlError, as_json: bool) -> None:
+    if as_json:
+        emit_json({"error": exc.to_json()})
+    lines = exc.details or [exc.message]
+    out = sys.stderr
+    for line in lines:
+        out.write(f"error: {line}\n")
+    if exc.hint:
+        out.write(f"hint: {exc.hint}\n")
+
+
+def status(observations: list[Observation], as_json: bool) -> None:
+    if as_json:
+        emit_json({"servers": [o.to_json() for o in observations]})
+        return
+    for obs in observations:
+        if obs.warning:
+            sys.stderr.write(f"warning: {obs.name}: {obs.warning}\n")
+    if not observations:
+        sys.stdout.write("no servers configured (see `mcpctl list`, or pass -f mcpctl.toml)\n")
+        return
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for column in ("NAME", "STATE", "PID", "UPTIME", "RESTARTS", "FAILURES", "LAST ERROR"):
+        table.add_column(column, no_wrap=column != "LAST ERROR")
+    for obs in observations:
+        record = obs.record
+        table.add_row(
+            obs.name,
+            _state(obs.state),
+            str(obs.pid or "-"),
+            duration(obs.uptime_s),
+            str(record.restarts),
+            f"{record.consecutive_failures}/{record.total_failures}",
+            f"{record.last_error.type.value}: {record.last_error.message}" if record.last_error else "",
+        )
+    _console().print(table)
+
+
+_STATE_STYLE = {"ready": "green", "starting": "yellow", "stopping": "yellow", "failed": "red", "stopped": "dim"}
+
+
+def _state(state: str) -> str:
+    style = _STATE_STYLE.get(state)
+    return f"[{style}]{state}[/{style}]" if style else state
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    whole = int(seconds)
+    if whole < 60:
+        return f"{seconds:.0f}s"
+    minutes, secs = divmod(whole, 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours < 48 else f"{hours // 24}d{hours % 24:02d}h"
+
+
+def start(results: list[StartResult], as_json: bool) -> None:
+    if as_json:
+        emit_json({"results": [_start_json(r) for r in results]})
+        return
+    for result in results:
+        obs = result.observation
+        if result.outcome == "started":
+            _say(f"{result.name}: ready in {result.elapsed_s:.2f}s (pid {obs.pid or '-'})")
+        elif result.outcome == "spawned":
+            _say(f"{result.name}: starting (not waiting for ready; see `mcpctl status {result.name}`)")
+        elif result.outcome == "already_running":
+            _say(f"{result.name}: already {obs.state} (pid {obs.pid or '-'})")
+        else:
+            _start_failure(result)
+
+
+def _start_failure(result: StartResult) -> None:
+    failure = result.error
+    message = failure.message if failure else "did not become ready"
+    kind = f" [{failure.type.value}]" if failure else ""
+    sys.stderr.write(f"error: {result.name} did not become ready{kind}: {message}\n")
+    if result.stderr_tail:
+        sys.stderr.write(f"  last {len(result.stderr_tail)} line(s) of its stderr:\n")
+        for line in result.stderr_tail:
+            sys.stderr.write(f"  | {line}\n")
+    if failure and failure.hint:
+        sys.stderr.write(f"hint: {failure.hint}\n")
+
+
+def _start_json(result: StartResult) -> dict[str, Any]:
+    return {
+        "name": result.name,
+        "outcome": result.outcome,
+        "ok": result.ok,
+        "elapsed_s": result.elapsed_s,
+        "error": result.error.to_json() if result.error else None,
+        "stderr_tail": list(result.stderr_tail),
+        "server": result.observation.to_json(),
+    }
+
+
+def stop(results: list[StopResult], as_json: bool) -> None:
+    if as_json:
+        emit_json({"results": [_stop_json(r) for r in results]})
+        return
+    for result in results:
+        if result.outcome == "not_running":
+            _say(f"{result.name}: not running")
+            continue
+        extra = f"; ended {result.leftovers_ended} leftover process(es)" if result.leftovers_ended else ""
+        _say(f"{result.name}: stopped in {result.elapsed_s:.2f}s{extra}")
+
+
+def _stop_json(result: StopResult) -> dict[str, Any]:
+    return {
+        "name": result.name,
+        "outcome": result.outcome,
+        "elapsed_s": result.elapsed_s,
+        "leftovers_ended": result.leftovers_ended,
+    }
+
+
+def server_list(config: Config, as_json: bool) -> None:
+    rows: list[dict[str, Any]] = [
+        {
+            "name": s.name,
+            "transport": s.transport,
+            "command": s.command,
+            "args": [Redactor(s.env.values())(arg) for arg in s.args],
+            "url": s.url,
+            "cwd": s.cwd,
+            "env": sorted(s.env),  # names only: values may be secrets
+            "startup_timeout": s.startup_timeout,
+            "stop_timeout": s.stop_timeout,
+            "config_hash": s.config_hash,
+        }
+        for s in config.servers.values()
+    ]
+    if as_json:
+        emit_json({"config": str(config.path) if config.path else None, "servers": rows})
+        return
+    if not rows:
+        _say("no servers configured")
+        return
+    for row in rows:
+        target = row["url"] or " ".join([row["command"] or "", *row["args"]])
+        env = f"  env: {', '.join(row['env'])}" if row["env"] else ""
+        _say(f"{row['name']}  [{row['transport']}]  {target}{env}")
+
+
+def _say(line: str) -> None:
+    sys.stdout.write(line + "\n")
+
+
+def lines(items: Iterable[str]) -> None:
+    for item in items:
+        _say(item)

@@ -1,0 +1,197 @@
+"""State records on disk, written atomically, and the two locks: the state-dir lock and instance locks."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import json
+import os
+import struct
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from mcpctl.constants import STATE_LOCK_TIMEOUT, STATE_SCHEMA
+from mcpctl.errors import BusyError, Failure, StateDirError
+
+LIVE_STATES = frozenset({"starting", "ready", "stopping"})
+
+
+@dataclass(frozen=True)
+class StateRecord:
+    """What a server's state.json holds. Never anything secret: no env values, no argv."""
+
+    name: str
+    state: str = "stopped"
+    instance_id: str | None = None
+    shim_pid: int | None = None
+    shim_create_time: float | None = None
+    pid: int | None = None
+    pid_create_time: float | None = None
+    transport: str = "stdio"
+    config_hash: str | None = None
+    started_at: float | None = None
+    ready_at: float | None = None
+    stopped_at: float | None = None
+    restarts: int = 0
+    consecutive_failures: int = 0
+    total_failures: int = 0
+    last_exit_code: int | None = None
+    last_error: Failure | None = None
+    server_info: dict[str, Any] = field(default_factory=dict)
+    updated_at: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["last_error"] = self.last_error.to_json() if self.last_error else None
+        data["schema"] = STATE_SCHEMA
+        return data
+
+    @classmethod
+    def from_json(cls, data: object) -> StateRecord:
+        """Build a record from parsed JSON; raises ValueError when the shape is wrong."""
+        if not isinstance(data, dict) or data.get("schema") != STATE_SCHEMA or "name" not in data:
+            raise ValueError("not a state record of this version")
+        known = {f.name for f in fields(cls)}
+        values = {key: value for key, value in data.items() if key in known}
+        values["last_error"] = Failure.from_json(data.get("last_error"))
+        record = cls(**values)
+        if not isinstance(record.state, str) or not isinstance(record.name, str):
+            raise ValueError("state and name must be strings")
+        return record
+
+    def but(self, **changes: Any) -> StateRecord:
+        return replace(self, updated_at=time.time(), **changes)
+
+
+class CorruptState(Exception):
+    """A state file exists but cannot be read as a record."""
+
+
+def read_record(path: Path) -> StateRecord | None:
+    """The record at `path`, None when there is none; CorruptState when it is unreadable."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise CorruptState(f"cannot read {path}: {exc.strerror}") from exc
+    try:
+        return StateRecord.from_json(json.loads(raw))
+    except (ValueError, TypeError) as exc:
+        raise CorruptState(f"{path} is corrupt ({exc})") from exc
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write to a temp file, fsync it, rename it over `path`: a reader sees the old or the new file."""
+    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.write(fd, data)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(temp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(temp)
+        raise StateDirError(
+            f"cannot write {path}: {exc.strerror}", "check free space and permissions of the state directory"
+        ) from exc
+
+
+def write_record(path: Path, record: StateRecord) -> None:
+    write_atomic(path, json.dumps(record.to_json(), indent=1, sort_keys=True).encode() + b"\n")
+
+
+@contextmanager
+def state_lock(path: Path, timeout: float = STATE_LOCK_TIMEOUT) -> Iterator[None]:
+    """The state-dir lock (flock), taken by every CLI mutation; BusyError after `timeout` seconds."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        deadline = time.monotonic() + timeout
+        delay = 0.002
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise BusyError(
+                        f"another mcpctl command held the state lock {path} for {timeout:.0f}s",
+                        "wait for it to finish, or find it with `fuser` and end it",
+                    ) from None
+                time.sleep(delay)
+                delay = min(delay * 2, 0.05)
+        yield
+    finally:
+        os.close(fd)
+
+
+class InstanceLock:
+    """The lock a shim holds for its whole life; the kernel releases it however the shim dies.
+
+    It is a POSIX record lock (lockf) so that others can ask the kernel who holds it (F_GETLK)
+    without taking it. A process must keep exactly one descriptor open on the file: closing any
+    descriptor of a file drops the POSIX locks the process holds on it.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.fd: int | None = None
+
+    def acquire(self) -> bool:
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            os.close(fd)
+            if exc.errno in (errno.EACCES, errno.EAGAIN):
+                return False
+            raise
+        self.fd = fd
+        return True
+
+
+def lock_holder(path: Path) -> int | None:
+    """The PID holding the instance lock at `path`, or None; asks the kernel, takes nothing."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    try:
+        query = _pack_flock(fcntl.F_WRLCK)
+        answer = fcntl.fcntl(fd, fcntl.F_GETLK, query)
+        lock_type, pid = _unpack_flock(answer)
+        return pid if lock_type != fcntl.F_UNLCK and pid > 0 else None
+    finally:
+        os.close(fd)
+
+
+# struct flock differs by platform: the order of fields and the size of off_t.
+if sys.platform == "darwin":
+    _FLOCK = "qqihh"
+
+    def _pack_flock(kind: int) -> bytes:
+        return struct.pack(_FLOCK, 0, 0, 0, kind, os.SEEK_SET)
+
+    def _unpack_flock(raw: bytes) -> tuple[int, int]:
+        _start, _len, pid, kind, _whence = struct.unpack(_FLOCK, raw[: struct.calcsize(_FLOCK)])
+        return kind, pid
+
+else:
+    _FLOCK = "hhqqi"
+
+    def _pack_flock(kind: int) -> bytes:
+        # Pad to the kernel's struct size (32 bytes on LP64) so it never writes past our buffer.
+        return struct.pack(_FLOCK, kind, os.SEEK_SET, 0, 0, 0).ljust(32, b"\0")
+
+    def _unpack_flock(raw: bytes) -> tuple[int, int]:
+        kind, _whence, _start, _len, pid = struct.unpack(_FLOCK, raw[: struct.calcsize(_FLOCK)])
+        return kind, pid

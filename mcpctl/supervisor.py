@@ -1,0 +1,255 @@
+"""start, stop, restart and status: the decisions the CLI asks for, returned as data, never printed."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, replace
+
+import psutil
+
+from mcpctl import process, protocol
+from mcpctl.config import Config, ServerConfig
+from mcpctl.constants import STATE_LOCK_TIMEOUT, STDIN_CLOSE_GRACE
+from mcpctl.errors import ErrorType, Failure
+from mcpctl.launch import Launch, spawn_shim, wait_events
+from mcpctl.observe import Observation, observe
+from mcpctl.paths import Paths
+from mcpctl.state import lock_holder, state_lock, write_record
+
+# How long a freshly spawned shim may take to import and take its lock before we call it dead.
+_SHIM_BOOT_TIMEOUT = 15.0
+# Slack on top of a server's own timeouts before the CLI stops waiting for its shim.
+_SLACK = 5.0
+# Leftovers of a killed shim get this long between SIGTERM and SIGKILL.
+_LEFTOVER_STOP_TIMEOUT = 3.0
+
+
+@dataclass(frozen=True)
+class StartResult:
+    name: str
+    outcome: str  # started | already_running | spawned | failed
+    observation: Observation
+    elapsed_s: float
+    stderr_tail: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome != "failed"
+
+    @property
+    def error(self) -> Failure | None:
+        return None if self.ok else self.observation.record.last_error
+
+
+@dataclass(frozen=True)
+class StopResult:
+    name: str
+    outcome: str  # stopped | not_running
+    elapsed_s: float
+    leftovers_ended: int = 0
+
+
+class Supervisor:
+    def __init__(self, paths: Paths, config: Config) -> None:
+        self.paths = paths
+        self.config = config
+
+    def _locked(self, timeout: float = STATE_LOCK_TIMEOUT) -> AbstractContextManager[None]:
+        self.paths.ensure()
+        return state_lock(self.paths.lock, timeout)
+
+    @property
+    def base_dir(self) -> str:
+        return str(self.config.path.parent.absolute()) if self.config.path else os.getcwd()
+
+    # -- status ------------------------------------------------------------------------------
+
+    def status(self, names: list[str]) -> list[Observation]:
+        observations = [observe(self.paths, name) for name in names]
+        broken = [o for o in observations if o.needs_repair]
+        if broken:
+            self._repair(broken)
+        return observations
+
+    def _repair(self, observations: list[Observation]) -> None:
+        """Write back what reality says, where no shim lives to do it (under the state lock)."""
+        try:
+            with self._locked(timeout=1.0):
+                for obs in observations:
+                    if lock_holder(self.paths.instance_lock(obs.name)) is None:
+                        self.paths.ensure_server(obs.name)
+                        write_record(self.paths.state_file(obs.name), obs.record)
+        except Exception:  # noqa: BLE001 - a repair is a courtesy; status must still answer
+            pass
+
+    # -- start -------------------------------------------------------------------------------
+
+    def start(self, servers: list[ServerConfig], wait: bool = True) -> list[StartResult]:
+        began = time.monotonic()
+        results: dict[str, StartResult] = {}
+        waiting: list[ServerConfig] = []
+        launches: list[Launch] = []
+        with self._locked():
+            for server in servers:
+                obs = observe(self.paths, server.name)
+                if obs.state == "stopping" or obs.shim_pid is not None:
+                    waiting.append(server)
+                else:
+                    self._clean_leftovers(obs)
+                    self.paths.ensure_server(server.name)
+                    launches.append(spawn_shim(self.paths, server, self.base_dir))
+            wait_events(launches, {"locked", "busy"}, time.monotonic() + _SHIM_BOOT_TIMEOUT)
+        for launch in launches:
+            if wait and self._launched(launch):
+                continue
+            launch.close()
+            results[launch.server.name] = self._outcome_without_report(launch.server, began, wait)
+        if launches and wait:
+            deadline = time.monotonic() + max(s.startup_timeout for s in servers) + _SLACK
+            wait_events(launches, {"ready", "failed", "stopped"}, deadline)
+            for launch in launches:
+                if launch.server.name not in results:
+                    results[launch.server.name] = self._launch_result(launch, began)
+                launch.close()
+        for server in waiting:
+            results[server.name] = self._join(server, began, wait)
+        return [results[s.name] for s in servers]
+
+    def _launched(self, launch: Launch) -> bool:
+        return any(e.get("event") == "locked" for e in launch.events or [])
+
+    def _launch_result(self, launch: Launch, began: float) -> StartResult:
+        final = next((e for e in reversed(launch.events or []) if e.get("event") != "locked"), None)
+        obs = observe(self.paths, launch.server.name)
+        elapsed = round(time.monotonic() - began, 3)
+        if final is None:
+            return self._outcome_without_report(launch.server, began, True)
+        tail = tuple(final.get("stderr_tail", ()))
+        outcome = "started" if final["event"] == "ready" and obs.running else "failed"
+        if outcome == "failed" and obs.running:
+            # It reported a failure, but a shim holds the lock again: someone else started it.
+            outcome = "already_running"
+        return StartResult(launch.server.name, outcome, obs, elapsed, tail)
+
+    def _outcome_without_report(self, server: ServerConfig, began: float, wait: bool) -> StartResult:
+        """The shim said nothing conclusive: judge by what is on disk and in the kernel."""
+        obs = observe(self.paths, server.name)
+        elapsed = round(time.monotonic() - began, 3)
+        if obs.state == "ready" or (obs.running and not wait):
+            return StartResult(server.name, "started" if obs.state == "ready" else "spawned", obs, elapsed)
+        if obs.running:
+            return self._join(server, began, wait)
+        if obs.record.last_error is None or obs.record.state not in ("failed", "stopped"):
+            failure = Failure(
+                ErrorType.SPAWN_FAILED,
+                f"the shim for {server.name} exited without reporting",
+                f"see {self.paths.log_file(server.name)}; run with MCPCTL_DEBUG=1 for details",
+            )
+            obs = replace(obs, state="failed", record=obs.record.but(last_error=failure))
+        return StartResult(server.name, "failed", obs, elapsed)
+
+    def _join(self, server: ServerConfig, began: float, wait: bool) -> StartResult:
+        """Someone else's shim: wait for it to be ready (or, if it is stopping, to go, then start)."""
+        deadline = time.monotonic() + server.startup_timeout + server.stop_timeout + STDIN_CLOSE_GRACE + _SLACK
+        while time.monotonic() < deadline:
+            obs = observe(self.paths, server.name)
+            if obs.state == "ready" or (obs.state == "starting" and not wait):
+                return StartResult(server.name, "already_running", obs, round(time.monotonic() - began, 3))
+            if obs.shim_pid is None:
+                return self.start([server], wait)[0]
+            time.sleep(0.02)
+        obs = observe(self.paths, server.name)
+        failure = Failure(ErrorType.HANDSHAKE_TIMEOUT, f"{server.name} is still {obs.state} after waiting for it")
+        return StartResult(server.name, "failed", replace(obs, record=obs.record.but(last_error=failure)), 0.0)
+
+    def _clean_leftovers(self, obs: Observation) -> int:
+        """End what an earlier instance left behind (its shim was killed): tagged processes only."""
+        procs = []
+        if obs.record.instance_id:
+            procs = process.tagged(obs.record.instance_id)
+        server = process.same_process(obs.record.pid, obs.record.pid_create_time)
+        if server is not None and server.pid not in {p.pid for p in procs}:
+            procs.append(server)
+        if procs:
+            process.end_processes(procs, timeout=_LEFTOVER_STOP_TIMEOUT)
+        return len(procs)
+
+    # -- stop --------------------------------------------------------------------------------
+
+    def stop(self, servers: list[ServerConfig]) -> list[StopResult]:
+        began = time.monotonic()
+        asked: list[tuple[ServerConfig, Observation]] = []
+        results: dict[str, StopResult] = {}
+        with self._locked():
+            for server in servers:
+                obs = observe(self.paths, server.name)
+                if obs.shim_pid is None:
+                    ended = self._clean_leftovers(obs)
+                    if obs.needs_repair:
+                        write_record(self.paths.state_file(server.name), obs.record)
+                    outcome = "stopped" if ended else "not_running"
+                    results[server.name] = StopResult(server.name, outcome, 0.0, ended)
+                else:
+                    self._ask_to_stop(server, obs)
+                    asked.append((server, obs))
+        for server, obs in asked:
+            ended = self._await_exit(server, obs)
+            results[server.name] = StopResult(server.name, "stopped", round(time.monotonic() - began, 3), ended)
+        return [results[s.name] for s in servers]
+
+    def _ask_to_stop(self, server: ServerConfig, obs: Observation) -> None:
+        try:
+            protocol.call(self.paths.socket(server.name), "mcpctl/stop", timeout=2.0)
+        except (OSError, protocol.ProtocolError):
+            self._signal_shim(obs, signal.SIGTERM)
+
+    def _await_exit(self, server: ServerConfig, obs: Observation) -> int:
+        """Wait for the shim to end its tree and exit; if it hangs, kill it and end the tree ourselves."""
+        lock = self.paths.instance_lock(server.name)
+        deadline = time.monotonic() + STDIN_CLOSE_GRACE + server.stop_timeout + _SLACK
+        while lock_holder(lock) is not None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        if lock_holder(lock) is not None:
+            self._signal_shim(obs, signal.SIGKILL)
+            while lock_holder(lock) is not None and time.monotonic() < deadline + _SLACK:
+                time.sleep(0.01)
+        after = observe(self.paths, server.name)
+        ended = self._clean_leftovers(after)
+        if after.needs_repair:
+            with self._locked():
+                write_record(self.paths.state_file(server.name), after.record)
+        return ended
+
+    def _signal_shim(self, obs: Observation, sig: int) -> None:
+        """Signal the lock holder, but only if it is the shim the record names or runs mcpctl.shim."""
+        if obs.shim_pid is None:
+            return
+        try:
+            proc = psutil.Process(obs.shim_pid)
+            if "mcpctl.shim" in " ".join(proc.cmdline()):
+                proc.send_signal(sig)
+        except (psutil.Error, OSError):
+            pass
+
+    # -- restart -----------------------------------------------------------------------------
+
+    def restart(self, servers: list[ServerConfig], wait: bool = True) -> list[StartResult]:
+        self.stop(servers)
+        return self.start(servers, wait)
+
+
+def with_timeouts(
+    servers: list[ServerConfig], startup: float | None = None, stop: float | None = None
+) -> list[ServerConfig]:
+    """The servers with the timeouts given on the command line in place of the configured ones."""
+    return [
+        replace(
+            s,
+            startup_timeout=s.startup_timeout if startup is None else startup,
+            stop_timeout=s.stop_timeout if stop is None else stop,
+        )
+        for s in servers
+    ]
