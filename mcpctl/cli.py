@@ -5,22 +5,26 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
+from typer._click import exceptions as click  # typer vendors click; its errors are these
 
-from mcpctl import __version__, render
+from mcpctl import __version__
 from mcpctl.config import Config, ServerConfig, empty_config, load, no_config_found, unknown_server
 from mcpctl.constants import ENV_CONFIG, ENV_DEBUG, ENV_HOME, ExitCode
-from mcpctl.errors import MCPCtlError, UnsupportedPlatformError
+from mcpctl.errors import MCPCtlError, UnsupportedPlatformError, UsageError
 from mcpctl.paths import Paths, find_config, resolve_home
-from mcpctl.supervisor import Supervisor, with_timeouts
+
+# The core (psutil) and the renderer (rich) are imported inside the commands that use them,
+# so `mcpctl --help` and usage errors never pay for them.
 
 app = typer.Typer(
     name="mcpctl",
     help="Start, stop and watch MCP servers: one warm, supervised instance per server.",
     no_args_is_help=True,
     add_completion=False,
+    rich_markup_mode=None,  # plain click help: typer's rich help costs ~70 ms of imports
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -68,10 +72,9 @@ All = Annotated[bool, typer.Option("--all", "-a", help="Every configured server.
 Json = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
 
 
-def _selection(config: Config, names: list[str] | None, everything: bool) -> list[ServerConfig]:
+def _require_names(names: list[str] | None, everything: bool) -> None:
     if not names and not everything:
-        raise typer.BadParameter("name one or more servers, or pass --all", param_hint="NAME")
-    return config.select(names or [], everything)
+        raise UsageError("name one or more servers, or pass --all", "see `mcpctl --help`")
 
 
 def _known(paths: Paths, config: Config, names: list[str] | None, everything: bool) -> list[ServerConfig]:
@@ -98,9 +101,13 @@ def start(
     as_json: Json = False,
 ) -> None:
     """Start servers and wait until each completed the MCP initialize handshake."""
+    from mcpctl import render
+    from mcpctl.supervisor import Supervisor, with_timeouts
+
+    _require_names(names, everything)
     g: Globals = ctx.obj
     config = g.load_config()
-    servers = with_timeouts(_selection(config, names, everything), startup=timeout)
+    servers = with_timeouts(config.select(names or [], everything), startup=timeout)
     results = Supervisor(g.paths(), config).start(servers, wait=not no_wait)
     render.start(results, as_json)
     if not all(r.ok for r in results):
@@ -118,11 +125,13 @@ def stop(
     as_json: Json = False,
 ) -> None:
     """Stop servers gracefully, with their whole process tree; returns when nothing is left."""
+    from mcpctl import render
+    from mcpctl.supervisor import Supervisor, with_timeouts
+
     g: Globals = ctx.obj
     paths = g.paths()
+    _require_names(names, everything)
     config = g.load_config(required=False)
-    if not names and not everything:
-        raise typer.BadParameter("name one or more servers, or pass --all", param_hint="NAME")
     servers = with_timeouts(_known(paths, config, names, everything), stop=timeout)
     render.stop(Supervisor(paths, config).stop(servers), as_json)
 
@@ -136,9 +145,13 @@ def restart(
     as_json: Json = False,
 ) -> None:
     """Stop, then start servers (a stopped server is simply started)."""
+    from mcpctl import render
+    from mcpctl.supervisor import Supervisor, with_timeouts
+
+    _require_names(names, everything)
     g: Globals = ctx.obj
     config = g.load_config()
-    servers = with_timeouts(_selection(config, names, everything), startup=timeout)
+    servers = with_timeouts(config.select(names or [], everything), startup=timeout)
     results = Supervisor(g.paths(), config).restart(servers)
     render.start(results, as_json)
     if not all(r.ok for r in results):
@@ -148,6 +161,9 @@ def restart(
 @app.command()
 def status(ctx: typer.Context, names: Names = None, as_json: Json = False) -> None:
     """Show each server's state, reconciled with the real processes. Exit 3 if a named one is not running."""
+    from mcpctl import render
+    from mcpctl.supervisor import Supervisor
+
     g: Globals = ctx.obj
     paths = g.paths()
     config = g.load_config(required=False)
@@ -161,6 +177,8 @@ def status(ctx: typer.Context, names: Names = None, as_json: Json = False) -> No
 @app.command("list")
 def list_servers(ctx: typer.Context, as_json: Json = False) -> None:
     """List the configured servers (env values are never shown, only their names)."""
+    from mcpctl import render
+
     g: Globals = ctx.obj
     render.server_list(g.load_config(), as_json)
 
@@ -168,22 +186,35 @@ def list_servers(ctx: typer.Context, as_json: Json = False) -> None:
 def main() -> None:
     """Entry point: one line per error, a documented exit code, a traceback only with MCPCTL_DEBUG=1."""
     as_json = "--json" in sys.argv[1:]
-    debug = os.environ.get(ENV_DEBUG) == "1"
     try:
         if sys.platform == "win32":
             raise UnsupportedPlatformError("mcpctl runs on Linux and macOS; Windows is not supported yet")
-        app(prog_name="mcpctl")
+        code = app(prog_name="mcpctl", standalone_mode=False)
     except MCPCtlError as exc:
-        if debug:
-            raise
-        render.error(exc, as_json)
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
+        _fail(exc, as_json)
+    except click.NoArgsIsHelpError as exc:
+        sys.stdout.write(exc.format_message() + "\n")
+        sys.exit(ExitCode.USAGE)
+    except click.UsageError as exc:
+        command = exc.ctx.command_path if exc.ctx else "mcpctl"
+        _fail(UsageError(exc.format_message(), f"see `{command} --help`"), as_json)
+    except click.ClickException as exc:
+        _fail(MCPCtlError(exc.format_message()), as_json, exc.exit_code)
+    except (KeyboardInterrupt, typer.Abort):
         sys.stderr.write("interrupted\n")
         sys.exit(ExitCode.SIGINT)
     except Exception as exc:  # the last line of defence: no traceback for users
-        if debug:
+        if os.environ.get(ENV_DEBUG) == "1":
             raise
-        failure = MCPCtlError(f"internal error: {type(exc).__name__}: {exc}", f"rerun with {ENV_DEBUG}=1 and report it")
-        render.error(failure, as_json)
-        sys.exit(ExitCode.INTERNAL)
+        hint = f"rerun with {ENV_DEBUG}=1 and report it"
+        _fail(MCPCtlError(f"internal error: {type(exc).__name__}: {exc}", hint), as_json)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _fail(exc: MCPCtlError, as_json: bool, code: int | None = None) -> NoReturn:
+    if os.environ.get(ENV_DEBUG) == "1":
+        raise exc
+    from mcpctl import render
+
+    render.error(exc, as_json)
+    sys.exit(exc.exit_code if code is None else code)

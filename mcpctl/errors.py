@@ -10,6 +10,7 @@ from mcpctl.constants import ExitCode
 
 
 class ErrorType(StrEnum):
+    USAGE = "usage"
     CONFIG_INVALID = "config_invalid"
     UNKNOWN_SERVER = "unknown_server"
     COMMAND_NOT_FOUND = "command_not_found"
@@ -75,6 +76,11 @@ class MCPCtlError(Exception):
 class ConfigError(MCPCtlError):
     exit_code = ExitCode.USAGE
     type = ErrorType.CONFIG_INVALID
+
+
+class UsageError(MCPCtlError):
+    exit_code = ExitCode.USAGE
+    type = ErrorType.USAGE
 
 
 class UnknownServerError(MCPCtlError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Iterable
 from typing import Any
@@ -46,31 +47,51 @@ def status(observations: list[Observation], as_json: bool) -> None:
     if not observations:
         sys.stdout.write("no servers configured (see `mcpctl list`, or pass -f mcpctl.toml)\n")
         return
-    from rich.table import Table
-
-    table = Table(box=None, pad_edge=False, header_style="bold")
-    for column in ("NAME", "STATE", "PID", "UPTIME", "RESTARTS", "FAILURES", "LAST ERROR"):
-        table.add_column(column, no_wrap=column != "LAST ERROR")
-    for obs in observations:
-        record = obs.record
-        table.add_row(
+    rows = [
+        [
             obs.name,
-            _state(obs.state),
+            obs.state,
             str(obs.pid or "-"),
             duration(obs.uptime_s),
-            str(record.restarts),
-            f"{record.consecutive_failures}/{record.total_failures}",
-            f"{record.last_error.type.value}: {record.last_error.message}" if record.last_error else "",
-        )
-    _console().print(table)
+            str(obs.record.restarts),
+            f"{obs.record.consecutive_failures}/{obs.record.total_failures}",
+            _last_error(obs),
+        ]
+        for obs in observations
+    ]
+    table(["NAME", "STATE", "PID", "UPTIME", "RESTARTS", "FAILURES", "LAST ERROR"], rows, styles={1: _STATE_STYLE})
+
+
+def _last_error(obs: Observation) -> str:
+    error = obs.record.last_error
+    return f"{error.type.value}: {error.message}" if error else ""
+
+
+def table(header: list[str], rows: list[list[str]], styles: dict[int, dict[str, str]] | None = None) -> None:
+    """Aligned columns; coloured through rich only on a terminal (and never under NO_COLOR)."""
+    if sys.stdout.isatty() and not os.environ.get("NO_COLOR"):
+        _rich_table(header, rows, styles or {})
+        return
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header) - 1)]
+    for row in [header, *rows]:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        sys.stdout.write("  ".join([*cells, row[-1]]).rstrip() + "\n")
+
+
+def _rich_table(header: list[str], rows: list[list[str]], styles: dict[int, dict[str, str]]) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    grid = Table(box=None, pad_edge=False, header_style="bold")
+    for column in header:
+        grid.add_column(column, no_wrap=column != header[-1])
+    for row in rows:
+        cells = [Text(cell, style=styles.get(i, {}).get(cell, "")) for i, cell in enumerate(row)]
+        grid.add_row(*cells)
+    _console().print(grid)
 
 
 _STATE_STYLE = {"ready": "green", "starting": "yellow", "stopping": "yellow", "failed": "red", "stopped": "dim"}
-
-
-def _state(state: str) -> str:
-    style = _STATE_STYLE.get(state)
-    return f"[{style}]{state}[/{style}]" if style else state
 
 
 def duration(seconds: float | None) -> str:

@@ -239,7 +239,8 @@ class Shim:
         if child is not None and child.stdin is not None and not child.stdin.closed:
             with contextlib.suppress(OSError):
                 child.stdin.close()
-        if child is not None and self.exit_status is None and graceful:
+        # Closing stdin is how a stdio server is asked to exit; an HTTP server only gets signals.
+        if child is not None and self.exit_status is None and graceful and self.spec.transport == "stdio":
             deadline = time.monotonic() + min(STDIN_CLOSE_GRACE, self.spec.stop_timeout)
             while self.exit_status is None and time.monotonic() < deadline:
                 time.sleep(0.01)

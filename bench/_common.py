@@ -1,0 +1,178 @@
+"""Shared helpers for the bench scripts: a private mcpctl sandbox, timing, statistics and a plain table.
+
+Not a benchmark itself. Each bench script puts its own folder first on sys.path (Python does that when
+it runs `python bench/NAME.py`), so `import _common` finds this file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import psutil
+
+REPO = Path(__file__).resolve().parent.parent
+DEMO_SERVER = REPO / "examples" / "demo_server.py"
+TINY_SERVER = REPO / "bench" / "tiny_server.py"
+
+
+def mcpctl_argv() -> list[str]:
+    """The `mcpctl` console script installed next to this Python (what a user runs), else `python -m mcpctl`."""
+    script = Path(sys.executable).parent / "mcpctl"
+    if script.is_file() and os.access(script, os.X_OK):
+        return [str(script)]
+    found = shutil.which("mcpctl")
+    return [found] if found else [sys.executable, "-m", "mcpctl"]
+
+
+def toml_string(value: str) -> str:
+    # A JSON string is a valid TOML basic string for everything we write (paths, names).
+    return json.dumps(value)
+
+
+def server_table(name: str, script: Path, startup_timeout: float = 30, stop_timeout: float = 5) -> str:
+    return (
+        f"[servers.{name}]\n"
+        f"command = {toml_string(sys.executable)}\n"
+        f"args = [{toml_string(str(script))}]\n"
+        f"startup_timeout = {startup_timeout}\n"
+        f"stop_timeout = {stop_timeout}\n"
+    )
+
+
+class Sandbox:
+    """A private state dir (MCPCTL_HOME) and config file; on exit: `stop --all`, a leftover sweep, rm -rf.
+
+    SIGTERM and SIGHUP are turned into SystemExit while the sandbox is open, so the cleanup runs for them too.
+    """
+
+    def __init__(self, servers: Iterable[tuple[str, Path]]) -> None:
+        self.home = Path(tempfile.mkdtemp(prefix="mcb-"))
+        self.config_dir = Path(tempfile.mkdtemp(prefix="mcb-cfg-"))
+        self.config = self.config_dir / "mcpctl.toml"
+        self.config.write_text("\n".join(server_table(n, s) for n, s in servers), encoding="utf-8")
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("MCPCTL_")}
+        self.env["MCPCTL_HOME"] = str(self.home)
+        self.argv = [*mcpctl_argv(), "-f", str(self.config)]
+        self.leftovers: list[str] = []
+        self._old_handlers: dict[int, Any] = {}
+
+    def __enter__(self) -> Sandbox:
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            self._old_handlers[sig] = signal.signal(sig, _exit_on_signal)
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        try:
+            self.run("stop", "--all", timeout=120)
+        except subprocess.TimeoutExpired:
+            print("warning: `mcpctl stop --all` did not finish within 120 s", file=sys.stderr)
+        finally:
+            self.leftovers = sweep_leftovers(str(self.home))
+            for line in self.leftovers:
+                print(f"warning: process left behind after `mcpctl stop --all`, ended it: {line}", file=sys.stderr)
+            shutil.rmtree(self.home, ignore_errors=True)
+            shutil.rmtree(self.config_dir, ignore_errors=True)
+            for sig, handler in self._old_handlers.items():
+                signal.signal(sig, handler)
+
+    def run(self, *args: str, timeout: float = 120, check: bool = False) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*self.argv, *args], env=self.env, capture_output=True, text=True, timeout=timeout, check=check
+        )
+
+    def timed(self, *args: str, timeout: float = 120) -> tuple[float, subprocess.CompletedProcess[str]]:
+        """Wall time in seconds of one `mcpctl -f CFG ARGS...`, and its result (a non-zero exit is reported)."""
+        began = time.perf_counter()
+        result = self.run(*args, timeout=timeout)
+        elapsed = time.perf_counter() - began
+        if result.returncode != 0:
+            print(
+                f"warning: `mcpctl {' '.join(args)}` exited {result.returncode}: {result.stderr.strip()[:300]}",
+                file=sys.stderr,
+            )
+        return elapsed, result
+
+    def status_json(self, *names: str) -> list[dict[str, Any]]:
+        result = self.run("status", "--json", *names)
+        servers: list[dict[str, Any]] = json.loads(result.stdout)["servers"]
+        return servers
+
+
+def _exit_on_signal(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
+def sweep_leftovers(home: str) -> list[str]:
+    """End (and describe) any process whose environment carries MCPCTL_HOME=home: nothing should remain."""
+    found = []
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        if proc.pid == os.getpid():
+            continue
+        try:
+            if proc.environ().get("MCPCTL_HOME") == home and proc.status() != psutil.STATUS_ZOMBIE:
+                found.append(proc)
+        except (psutil.Error, OSError):
+            continue
+    described = [f"pid {p.pid}: {' '.join(p.info['cmdline'] or [])[:160]}" for p in found]
+    for proc in found:
+        try:
+            proc.terminate()
+        except psutil.Error:
+            pass
+    _, alive = psutil.wait_procs(found, timeout=3)
+    for proc in alive:
+        try:
+            proc.kill()
+        except psutil.Error:
+            pass
+    return described
+
+
+def median(samples: Sequence[float]) -> float:
+    return statistics.median(samples)
+
+
+def p90(samples: Sequence[float]) -> float:
+    if len(samples) < 2:
+        return samples[0]
+    return statistics.quantiles(samples, n=10, method="inclusive")[-1]
+
+
+def ms(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds * 1000:.1f} ms"
+
+
+def verdict(value: float | None, limit: float) -> str:
+    if value is None:
+        return "?"
+    return "ok" if value <= limit else "OVER"
+
+
+def print_table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> None:
+    rows = [list(map(str, r)) for r in rows]
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    line = "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))
+    print(line)
+    print("  ".join("-" * w for w in widths))
+    for row in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
+
+
+def header(title: str) -> None:
+    print(f"== {title} ==")
+    print(f"python {sys.version.split()[0]} ({sys.executable}), {os.cpu_count()} cpu(s), mcpctl: {' '.join(mcpctl_argv())}")
+    print()

@@ -1,0 +1,129 @@
+"""Isolation for every test (own state dir, no colour, fixed width) and helpers to drive the real CLI."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+import tomli_w
+
+FIXTURE = Path(__file__).parent / "fixtures" / "server.py"
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02) -> Any:
+    """Poll until `predicate` is truthy; fail the test with a clear message when it never is."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"condition not met within {timeout}s: {getattr(predicate, '__name__', predicate)}")
+        time.sleep(interval)
+
+
+def alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def fixture_server(mode: str, **settings: Any) -> dict[str, Any]:
+    """A [servers.NAME] table running tests/fixtures/server.py MODE with this interpreter."""
+    return {"command": sys.executable, "args": [str(FIXTURE), mode], **settings}
+
+
+@dataclass
+class Env:
+    """One test's world: a state dir, a config file, and the CLI run as a real subprocess."""
+
+    home: Path
+    workdir: Path
+
+    @property
+    def config(self) -> Path:
+        return self.workdir / "mcpctl.toml"
+
+    def write_config(self, servers: dict[str, dict[str, Any]]) -> Path:
+        self.config.write_text(tomli_w.dumps({"servers": servers}))
+        return self.config
+
+    def run(self, *args: str, timeout: float = 60.0, check_traceback: bool = True) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            [sys.executable, "-m", "mcpctl", *args],
+            cwd=self.workdir,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
+        if check_traceback:
+            assert "Traceback" not in proc.stderr, proc.stderr
+            assert "Traceback" not in proc.stdout, proc.stdout
+        return proc
+
+    def json(self, *args: str, expect: int = 0) -> Any:
+        proc = self.run(*args, "--json")
+        assert proc.returncode == expect, (proc.returncode, proc.stdout, proc.stderr)
+        return json.loads(proc.stdout)
+
+    def status(self, name: str) -> dict[str, Any]:
+        proc = self.run("status", name, "--json")
+        assert proc.returncode in (0, 3), proc.stderr
+        return json.loads(proc.stdout)["servers"][0]
+
+    def state_file(self, name: str) -> Path:
+        return self.home / "servers" / name / "state.json"
+
+    def our_processes(self) -> list[psutil.Process]:
+        """Every live process that carries this test's state dir in its environment (shims, servers)."""
+        found = []
+        for proc in psutil.process_iter():
+            with contextlib.suppress(psutil.Error, OSError):
+                if proc.environ().get("MCPCTL_HOME") == str(self.home) and proc.status() != psutil.STATUS_ZOMBIE:
+                    found.append(proc)
+        return found
+
+    def servers_running(self, mode: str = "") -> list[psutil.Process]:
+        result = []
+        for proc in self.our_processes():
+            with contextlib.suppress(psutil.Error):
+                cmdline = proc.cmdline()
+                if str(FIXTURE) in cmdline and (not mode or mode in cmdline):
+                    result.append(proc)
+        return result
+
+
+@pytest.fixture(autouse=True)
+def env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
+    # A short path: unix socket paths must stay under ~107 bytes, and tmp_path is often longer.
+    root = Path(tempfile.mkdtemp(prefix="mc-", dir="/tmp"))
+    home, workdir = root / "h", root / "w"
+    workdir.mkdir()
+    for key in ("MCPCTL_CONFIG", "MCPCTL_DEBUG"):
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("MCPCTL_HOME", str(home))
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(root / "xdg"))
+    world = Env(home, workdir)
+    yield world
+    if world.config.exists() or home.exists():
+        world.run("stop", "--all", timeout=60, check_traceback=False)
+    for proc in world.our_processes():
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
+    shutil.rmtree(root, ignore_errors=True)

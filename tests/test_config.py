@@ -1,0 +1,159 @@
+"""Config loading and validation: every bad input is exit 2 with file, server and field named."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from mcpctl.config import load
+from mcpctl.errors import ConfigError
+from tests.conftest import Env
+
+
+def test_valid_toml_gets_defaults_and_resolves_cwd(tmp_path: Path) -> None:
+    path = tmp_path / "mcpctl.toml"
+    path.write_text('[servers.a]\ncommand = "npx"\nargs = ["-y", "x"]\ncwd = "sub"\n[servers.b]\nurl = "http://h:1/mcp"\n')
+    config = load(path)
+    a, b = config.servers["a"], config.servers["b"]
+    assert (a.command, a.args, a.cwd) == ("npx", ("-y", "x"), str(tmp_path / "sub"))
+    assert (a.startup_timeout, a.stop_timeout, a.transport) == (60.0, 10.0, "stdio")
+    assert (b.url, b.transport) == ("http://h:1/mcp", "http")
+
+
+def test_config_hash_changes_with_command_but_not_with_timeouts(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text('[servers.a]\ncommand = "x"\nstartup_timeout = 5\n')
+    first = load(path).servers["a"].config_hash
+    path.write_text('[servers.a]\ncommand = "x"\nstartup_timeout = 9\n')
+    assert load(path).servers["a"].config_hash == first
+    path.write_text('[servers.a]\ncommand = "y"\n')
+    assert load(path).servers["a"].config_hash != first
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        ('[servers.a]\ncommand = "x"\ncomand = "y"\n', "servers.a: unknown field 'comand' (did you mean 'command'?)"),
+        ('[servers.a]\ncommand = "x"\nargs = "--flag"\n', "servers.a.args: expected a list of strings"),
+        ('[servers.a]\ncommand = "x"\nargs = [1, 2]\n', "servers.a.args: expected a list of strings"),
+        ("[servers.a]\nargs = []\n", "servers.a: missing field 'command'"),
+        ('[servers.a]\ncommand = ""\n', "servers.a.command: expected a non-empty string"),
+        ('[servers.a]\ncommand = "x"\nenv = { KEY = 5 }\n', "servers.a.env: KEY: expected a string"),
+        ('[servers.a]\ncommand = "x"\nstop_timeout = -1\n', "servers.a.stop_timeout: expected a positive number"),
+        ('[servers.a]\ncommand = "x"\nstartup_timeout = true\n', "servers.a.startup_timeout: expected a positive"),
+        ('[servers.a]\nurl = "ftp://x"\n', "servers.a.url: expected an http:// or https:// URL"),
+        ('[servers."a b"]\ncommand = "x"\n', "servers.a b: invalid server name"),
+        ('[servers.a]\ncommand = "x"\n[servers.A]\ncommand = "y"\n', "servers.A: duplicate of server 'a'"),
+        ('[servers.a]\ncommand = "x"\n[servers.a]\ncommand = "y"\n', "invalid TOML"),
+        ('[servers.a\ncommand = "x"\n', "invalid TOML"),
+        ('[server.a]\ncommand = "x"\n', "unknown top-level key 'server'"),
+    ],
+)
+def test_bad_config_is_exit_2_naming_file_server_and_field(env: Env, body: str, expected: str) -> None:
+    env.config.write_text(body)
+    proc = env.run("start", "--all")
+    assert proc.returncode == 2, proc.stderr
+    first = proc.stderr.splitlines()[0]
+    assert first.startswith(f"error: {env.config}"), first
+    assert expected in proc.stderr
+    assert "hint:" in proc.stderr
+
+
+def test_toml_syntax_error_names_the_line(env: Env) -> None:
+    env.config.write_text('[servers.a]\ncommand = "x"\nargs = [\n')
+    proc = env.run("list")
+    assert proc.returncode == 2
+    assert "line" in proc.stderr
+
+
+def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text('[servers.a]\ncommand = 1\n[servers.b]\nargs = "x"\ncommand = "y"\n')
+    with pytest.raises(ConfigError) as caught:
+        load(path)
+    assert len(caught.value.details) == 2
+
+
+def test_json_mcpservers_file_is_accepted(env: Env) -> None:
+    path = env.workdir / "claude_desktop_config.json"
+    servers = {"time": {"command": "uvx", "args": ["mcp-server-time"], "env": {"TZ": "UTC"}}}
+    path.write_text(json.dumps({"mcpServers": servers}))
+    listing = env.json("-f", str(path), "list")
+    assert listing["servers"][0]["name"] == "time"
+    assert listing["servers"][0]["command"] == "uvx"
+    assert listing["servers"][0]["env"] == ["TZ"]
+
+
+def test_vscode_servers_key_with_type_is_accepted(tmp_path: Path) -> None:
+    path = tmp_path / "mcp.json"
+    path.write_text(json.dumps({"servers": {"fs": {"type": "stdio", "command": "npx", "args": ["x"]}}}))
+    assert load(path).servers["fs"].command == "npx"
+
+
+def test_json_duplicate_server_is_an_error(env: Env) -> None:
+    path = env.workdir / "c.json"
+    path.write_text('{"mcpServers": {"a": {"command": "x"}, "a": {"command": "y"}}}')
+    proc = env.run("-f", str(path), "list")
+    assert proc.returncode == 2
+    assert "duplicate key 'a'" in proc.stderr
+
+
+def test_json_without_mcpservers_is_an_error(env: Env) -> None:
+    path = env.workdir / "c.json"
+    path.write_text('{"servers": []}')
+    proc = env.run("-f", str(path), "list", "--json")
+    assert proc.returncode == 2
+    assert json.loads(proc.stdout)["error"]["type"] == "config_invalid"
+
+
+def test_unknown_server_name_is_exit_8_with_suggestion(env: Env) -> None:
+    env.write_config({"demo": {"command": "x"}})
+    proc = env.run("start", "dmeo")
+    assert proc.returncode == 8
+    assert "unknown server 'dmeo'" in proc.stderr
+    assert "did you mean 'demo'?" in proc.stderr
+    error = env.json("status", "dmeo", expect=8)["error"]
+    assert error["type"] == "unknown_server"
+    assert error["exit_code"] == 8
+
+
+def test_missing_config_file_is_exit_2(env: Env) -> None:
+    proc = env.run("-f", "nope.toml", "start", "--all")
+    assert proc.returncode == 2
+    assert "nope.toml" in proc.stderr
+    assert env.run("start", "--all").returncode == 2  # nothing found upward either
+
+
+def test_config_found_upward_and_through_env_var(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    env.write_config({"up": {"command": "x"}})
+    nested = env.workdir / "a" / "b"
+    nested.mkdir(parents=True)
+    import subprocess
+    import sys
+
+    listed = subprocess.run(
+        [sys.executable, "-m", "mcpctl", "list"], cwd=nested, capture_output=True, text=True, check=True
+    )
+    assert listed.stdout.startswith("up")
+    other = env.workdir / "other.toml"
+    other.write_text('[servers.viaenv]\ncommand = "x"\n')
+    monkeypatch.setenv("MCPCTL_CONFIG", str(other))
+    assert env.json("list")["servers"][0]["name"] == "viaenv"
+
+
+def test_start_without_names_is_a_usage_error(env: Env) -> None:
+    env.write_config({"demo": {"command": "x"}})
+    proc = env.run("start")
+    assert proc.returncode == 2
+    assert "--all" in proc.stderr
+
+
+def test_list_never_shows_env_values(env: Env) -> None:
+    env.write_config({"demo": {"command": "x", "args": ["--key=hunter2secret"], "env": {"API_KEY": "hunter2secret"}}})
+    for args in (["list"], ["list", "--json"]):
+        proc = env.run(*args)
+        assert proc.returncode == 0
+        assert "hunter2secret" not in proc.stdout + proc.stderr
+        assert "API_KEY" in proc.stdout

@@ -1,0 +1,225 @@
+"""start / stop / restart / status against real fixture servers speaking real MCP."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import stat
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+
+import psutil
+
+from tests.conftest import Env, alive, fixture_server, wait_for
+
+STATUS_FIELDS = {
+    "name",
+    "state",
+    "pid",
+    "shim_pid",
+    "started_at",
+    "ready_at",
+    "uptime_s",
+    "restarts",
+    "consecutive_failures",
+    "total_failures",
+    "last_exit_code",
+    "last_error",
+    "transport",
+    "config_hash",
+}
+
+
+def test_start_status_stop_round_trip(env: Env) -> None:
+    env.write_config({"demo": fixture_server("healthy", stop_timeout=5)})
+    started = env.run("start", "demo")
+    assert started.returncode == 0, started.stderr
+    assert started.stdout.startswith("demo: ready in ")
+
+    report = env.json("status")
+    assert report["schema"] == 1
+    server = report["servers"][0]
+    assert STATUS_FIELDS <= set(server)
+    assert server["state"] == "ready"
+    assert server["transport"] == "stdio"
+    assert server["last_error"] is None
+    assert server["ready_at"] >= server["started_at"]
+    proc = psutil.Process(server["pid"])
+    assert "healthy" in proc.cmdline()
+    assert psutil.Process(server["shim_pid"]).cmdline()[1:] == ["-m", "mcpctl.shim", "demo"]
+
+    table = env.run("status")
+    assert table.returncode == 0
+    assert "demo" in table.stdout
+    assert "ready" in table.stdout
+
+    stopped = env.run("stop", "demo")
+    assert stopped.returncode == 0, stopped.stderr
+    assert stopped.stdout.startswith("demo: stopped in ")
+    assert not alive(server["pid"])
+    assert not alive(server["shim_pid"])
+    assert env.our_processes() == []
+
+    after = env.status("demo")
+    assert (after["state"], after["pid"], after["shim_pid"]) == ("stopped", None, None)
+    assert env.run("status", "demo").returncode == 3
+
+
+def test_start_is_idempotent(env: Env) -> None:
+    env.write_config({"demo": fixture_server("healthy")})
+    assert env.run("start", "demo").returncode == 0
+    first = env.status("demo")["pid"]
+    again = env.run("start", "demo")
+    assert again.returncode == 0
+    assert "already ready" in again.stdout
+    assert env.status("demo")["pid"] == first
+    assert len(env.servers_running()) == 1
+
+
+def test_stop_of_a_stopped_server_is_a_no_op(env: Env) -> None:
+    env.write_config({"demo": fixture_server("healthy")})
+    proc = env.run("stop", "demo")
+    assert proc.returncode == 0
+    assert "demo: not running" in proc.stdout
+    assert env.json("stop", "demo")["results"][0]["outcome"] == "not_running"
+
+
+def test_twenty_simultaneous_starts_leave_one_server(env: Env) -> None:
+    env.write_config({"demo": fixture_server("healthy")})
+    command = [sys.executable, "-m", "mcpctl", "start", "demo", "--json"]
+
+    def start(_: int) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(command, cwd=env.workdir, capture_output=True, text=True, timeout=60)
+
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        results = list(pool.map(start, range(20)))
+    assert [r.returncode for r in results] == [0] * 20, [r.stderr for r in results if r.returncode]
+    outcomes = sorted(json.loads(r.stdout)["results"][0]["outcome"] for r in results)
+    assert outcomes.count("started") == 1
+    assert outcomes.count("already_running") == 19
+    assert len(env.servers_running()) == 1
+    pids = {json.loads(r.stdout)["results"][0]["server"]["pid"] for r in results}
+    assert len(pids) == 1
+
+
+def test_restart_gives_a_new_server_process(env: Env) -> None:
+    env.write_config({"demo": fixture_server("healthy")})
+    assert env.run("start", "demo").returncode == 0
+    old = env.status("demo")
+    restarted = env.run("restart", "demo")
+    assert restarted.returncode == 0, restarted.stderr
+    new = env.status("demo")
+    assert new["state"] == "ready"
+    assert new["pid"] != old["pid"]
+    assert not alive(old["pid"])
+    assert len(env.servers_running()) == 1
+
+
+def test_restart_of_a_stopped_server_starts_it(env: Env) -> None:
+    env.write_config({"demo": fixture_server("healthy")})
+    assert env.run("restart", "demo").returncode == 0
+    assert env.status("demo")["state"] == "ready"
+
+
+def test_start_all_and_stop_all(env: Env) -> None:
+    env.write_config({name: fixture_server("healthy") for name in ("one", "two", "three")})
+    started = env.json("start", "--all")
+    assert [r["outcome"] for r in started["results"]] == ["started"] * 3
+    assert {s["state"] for s in env.json("status")["servers"]} == {"ready"}
+    assert len(env.servers_running()) == 3
+    stopped = env.json("stop", "--all")
+    assert [r["outcome"] for r in stopped["results"]] == ["stopped"] * 3
+    assert env.our_processes() == []
+
+
+def test_no_wait_returns_before_ready(env: Env) -> None:
+    env.write_config({"demo": fixture_server("healthy")})
+    result = env.json("start", "demo", "--no-wait")["results"][0]
+    assert result["outcome"] in ("spawned", "started")
+    assert result["server"]["shim_pid"]
+    wait_for(lambda: env.status("demo")["state"] == "ready", timeout=20)
+
+
+def test_stop_removed_server_still_known_to_state_dir(env: Env) -> None:
+    env.write_config({"demo": fixture_server("healthy")})
+    assert env.run("start", "demo").returncode == 0
+    pid = env.status("demo")["pid"]
+    env.write_config({"other": fixture_server("healthy")})
+    assert "demo" in [s["name"] for s in env.json("status")["servers"]]
+    assert env.run("stop", "demo").returncode == 0
+    assert not alive(pid)
+
+
+def test_state_dir_is_private_and_socket_is_0600(env: Env) -> None:
+    env.write_config({"demo": fixture_server("healthy")})
+    assert env.run("start", "demo").returncode == 0
+    assert stat.S_IMODE(env.home.stat().st_mode) == 0o700
+    assert stat.S_IMODE((env.home / "servers" / "demo").stat().st_mode) == 0o700
+    sock = env.home / "run" / "demo.sock"
+    assert stat.S_ISSOCK(sock.stat().st_mode)
+    assert stat.S_IMODE(sock.stat().st_mode) == 0o600
+
+
+def test_shim_answers_status_on_its_socket(env: Env) -> None:
+    env.write_config({"demo": fixture_server("healthy")})
+    assert env.run("start", "demo").returncode == 0
+    with socket.socket(socket.AF_UNIX) as conn:
+        conn.connect(str(env.home / "run" / "demo.sock"))
+        conn.sendall(b'{"jsonrpc":"2.0","id":7,"method":"mcpctl/status"}\n')
+        answer = json.loads(conn.makefile().readline())
+    assert answer["id"] == 7
+    assert answer["result"]["state"] == "ready"
+    assert answer["result"]["server_info"]["name"] == "fixture"
+
+
+def test_shim_is_detached_from_the_cli(env: Env) -> None:
+    """The shim lives in a session of its own: ending the caller's whole session leaves it running."""
+    env.write_config({"demo": fixture_server("healthy")})
+    caller = subprocess.Popen(
+        [sys.executable, "-m", "mcpctl", "start", "demo"],
+        cwd=env.workdir,
+        stdout=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    assert caller.wait(timeout=60) == 0
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(caller.pid, signal.SIGKILL)  # what closing a terminal or ending a CI step does
+    server = env.status("demo")
+    shim = psutil.Process(server["shim_pid"])
+    assert os.getsid(shim.pid) not in (caller.pid, os.getsid(0))
+    assert shim.ppid() != caller.pid
+    assert os.getpgid(server["pid"]) == server["pid"]  # the server has a process group of its own
+    assert alive(server["pid"])
+    assert env.status("demo")["state"] == "ready"
+
+
+def test_http_server_is_ready_after_http_initialize(env: Env) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/mcp"
+    env.write_config({"web": fixture_server("http", url=url, env={"FIXTURE_PORT": str(port)}, stop_timeout=3)})
+    started = env.run("start", "web")
+    assert started.returncode == 0, started.stderr
+    server = env.status("web")
+    assert (server["state"], server["transport"]) == ("ready", "http")
+    assert env.run("stop", "web").returncode == 0
+    assert not alive(server["pid"])
+
+
+def test_status_does_not_import_the_mcp_sdk(env: Env) -> None:
+    env.write_config({"demo": fixture_server("healthy")})
+    probe = (
+        "import sys\n"
+        "sys.argv = ['mcpctl', 'status', '--json']\n"
+        "from mcpctl.cli import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "heavy = sorted(m for m in sys.modules if m == 'mcp' or m.startswith(('mcp.', 'anyio', 'pydantic')))\n"
+        "print('HEAVY', heavy, file=sys.stderr)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", probe], cwd=env.workdir, capture_output=True, text=True, check=True)
+    assert "HEAVY []" in proc.stderr

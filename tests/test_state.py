@@ -1,0 +1,100 @@
+"""State records and locks, with real processes holding the locks."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from mcpctl.errors import BusyError, ErrorType, Failure
+from mcpctl.state import (
+    CorruptState,
+    StateRecord,
+    lock_holder,
+    read_record,
+    state_lock,
+    write_record,
+)
+from tests.conftest import wait_for
+
+HOLD_LOCK = """
+import sys, time
+from pathlib import Path
+from mcpctl.state import InstanceLock
+assert InstanceLock(Path(sys.argv[1])).acquire()
+print("held", flush=True)
+time.sleep(60)
+"""
+
+
+def test_record_round_trip(tmp_path: Path) -> None:
+    record = StateRecord(name="a", state="ready", pid=12, last_error=Failure(ErrorType.CRASHED, "boom", "look"))
+    write_record(tmp_path / "s.json", record)
+    assert read_record(tmp_path / "s.json") == record
+    assert read_record(tmp_path / "missing.json") is None
+    assert oct((tmp_path / "s.json").stat().st_mode & 0o777) == "0o600"
+
+
+@pytest.mark.parametrize("content", [b"", b'{"name": "a", "sta', b"\x00\xff\xfe binary", b'{"schema": 99}', b"[1, 2]"])
+def test_damaged_records_raise_corrupt_state(tmp_path: Path, content: bytes) -> None:
+    path = tmp_path / "s.json"
+    path.write_bytes(content)
+    with pytest.raises(CorruptState):
+        read_record(path)
+
+
+def test_atomic_write_leaves_no_temp_files(tmp_path: Path) -> None:
+    path = tmp_path / "s.json"
+    for n in range(20):
+        write_record(path, StateRecord(name="a", restarts=n))
+    assert [p.name for p in tmp_path.iterdir()] == ["s.json"]
+    record = read_record(path)
+    assert record is not None
+    assert record.restarts == 19
+
+
+def test_lock_holder_is_the_kernels_answer(tmp_path: Path) -> None:
+    lock = tmp_path / "instance.lock"
+    assert lock_holder(lock) is None
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(lock)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline().strip() == "held"
+        assert lock_holder(lock) == holder.pid
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+        assert lock_holder(lock) is None  # the kernel released it when the holder died
+    finally:
+        holder.kill()
+        holder.wait()
+        assert holder.stdout is not None
+        holder.stdout.close()
+
+
+def test_state_lock_times_out_as_busy(tmp_path: Path) -> None:
+    lock = tmp_path / "lock"
+    entered = threading.Event()
+    release = threading.Event()
+
+    def hold() -> None:
+        with state_lock(lock):
+            entered.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    try:
+        wait_for(entered.is_set)
+        with pytest.raises(BusyError) as caught, state_lock(lock, timeout=0.2):
+            pass
+        assert caught.value.exit_code == 9
+    finally:
+        release.set()
+        thread.join()
+    with state_lock(lock, timeout=0.2):
+        assert os.path.exists(lock)
