@@ -161,7 +161,11 @@ class Shim:
             return self._finish("failed", self.failure)
         if self.stop_requested:
             return self._finish("stopped", None)
-        if self.exit_status is not None and (self.stdout is None or self.stdout.closed):
+        if self.exit_status is not None:
+            if self.stdout is not None and not self.stdout.closed:
+                # Take what it wrote before it died; a descendant may hold the pipe open forever.
+                self._on_stdout()
+                state = self.record.state
             code = os.waitstatus_to_exitcode(self.exit_status)
             if state == "starting":
                 return self._finish("failed", self._startup_exit_failure(code), code)
@@ -227,7 +231,14 @@ class Shim:
         )
         self._save()
         log(f"{final}" + (f": {failure.message}" if failure else ""))
-        tail = [self.redact(line) for line in stderr_tail(self.log_offset, STDERR_TAIL_LINES)] if failure else []
+        tail = (
+            [
+                self.redact(line)
+                for line in stderr_tail(self.paths.log_file(self.spec.name), self.log_offset, STDERR_TAIL_LINES)
+            ]
+            if failure
+            else []
+        )
         self._report({"event": final, "record": self.record.to_json(), "stderr_tail": tail})
         if self.control:
             self.control.close()
@@ -386,6 +397,10 @@ class Shim:
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, 1)
             os.close(devnull)
+
+    def _stderr_tail(self) -> list[str]:
+        lines = stderr_tail(self.paths.log_file(self.spec.name), self.log_offset, STDERR_TAIL_LINES)
+        return [self.redact(line) for line in lines]
 
     def _startup_exit_failure(self, code: int) -> Failure:
         return Failure(

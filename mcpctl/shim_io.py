@@ -25,12 +25,14 @@ def log(message: str) -> None:
         os.write(2, f"{LOG_MARK} {stamp} {message}\n".encode())
 
 
-def stderr_tail(offset: int, lines: int) -> list[str]:
-    """The server's last `lines` lines of stderr written since `offset` of the log (fd 2)."""
+def stderr_tail(log_path: Path, offset: int, lines: int) -> list[str]:
+    """The server's last `lines` lines of stderr written to its log since `offset`."""
     try:
-        size = os.fstat(2).st_size
-        start = max(offset, size - 64 * 1024)
-        data = os.pread(2, size - start, start) if size > start else b""
+        with open(log_path, "rb") as log_file:
+            size = log_file.seek(0, os.SEEK_END)
+            start = max(offset, size - 64 * 1024)
+            log_file.seek(start)
+            data = log_file.read(size - start)
     except OSError:
         return []
     text = data.decode("utf-8", "replace").splitlines()

@@ -123,6 +123,8 @@ class Supervisor:
 
     def _launch_result(self, launch: Launch, began: float) -> StartResult:
         final = next((e for e in reversed(launch.events or []) if e.get("event") != "locked"), None)
+        if final is not None and final["event"] != "ready":
+            self._await_release(launch.server.name, _SLACK)  # it has ended the tree and is exiting
         obs = observe(self.paths, launch.server.name)
         elapsed = round(time.monotonic() - began, 3)
         if final is None:
@@ -208,20 +210,25 @@ class Supervisor:
 
     def _await_exit(self, server: ServerConfig, obs: Observation) -> int:
         """Wait for the shim to end its tree and exit; if it hangs, kill it and end the tree ourselves."""
-        lock = self.paths.instance_lock(server.name)
-        deadline = time.monotonic() + STDIN_CLOSE_GRACE + server.stop_timeout + _SLACK
-        while lock_holder(lock) is not None and time.monotonic() < deadline:
-            time.sleep(0.01)
-        if lock_holder(lock) is not None:
+        if not self._await_release(server.name, STDIN_CLOSE_GRACE + server.stop_timeout + _SLACK):
             self._signal_shim(obs, signal.SIGKILL)
-            while lock_holder(lock) is not None and time.monotonic() < deadline + _SLACK:
-                time.sleep(0.01)
+            self._await_release(server.name, _SLACK)
         after = observe(self.paths, server.name)
         ended = self._clean_leftovers(after)
         if after.needs_repair:
             with self._locked():
                 write_record(self.paths.state_file(server.name), after.record)
         return ended
+
+    def _await_release(self, name: str, timeout: float) -> bool:
+        """Wait until no shim holds the instance lock of `name`; False if one still does."""
+        lock = self.paths.instance_lock(name)
+        deadline = time.monotonic() + timeout
+        while lock_holder(lock) is not None:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.01)
+        return True
 
     def _signal_shim(self, obs: Observation, sig: int) -> None:
         """Signal the lock holder, but only if it is the shim the record names or runs mcpctl.shim."""

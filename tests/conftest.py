@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -65,6 +64,7 @@ class Env:
         proc = subprocess.run(
             [sys.executable, "-m", "mcpctl", *args],
             cwd=self.workdir,
+            check=False,
             capture_output=True,
             text=True,
             timeout=timeout,

@@ -14,7 +14,9 @@ from tests.conftest import Env
 
 def test_valid_toml_gets_defaults_and_resolves_cwd(tmp_path: Path) -> None:
     path = tmp_path / "mcpctl.toml"
-    path.write_text('[servers.a]\ncommand = "npx"\nargs = ["-y", "x"]\ncwd = "sub"\n[servers.b]\nurl = "http://h:1/mcp"\n')
+    path.write_text(
+        '[servers.a]\ncommand = "npx"\nargs = ["-y", "x"]\ncwd = "sub"\n[servers.b]\nurl = "http://h:1/mcp"\n'
+    )
     config = load(path)
     a, b = config.servers["a"], config.servers["b"]
     assert (a.command, a.args, a.cwd) == ("npx", ("-y", "x"), str(tmp_path / "sub"))

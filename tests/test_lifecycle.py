@@ -43,7 +43,7 @@ def test_start_status_stop_round_trip(env: Env) -> None:
     report = env.json("status")
     assert report["schema"] == 1
     server = report["servers"][0]
-    assert STATUS_FIELDS <= set(server)
+    assert set(server) >= STATUS_FIELDS
     assert server["state"] == "ready"
     assert server["transport"] == "stdio"
     assert server["last_error"] is None
@@ -93,7 +93,7 @@ def test_twenty_simultaneous_starts_leave_one_server(env: Env) -> None:
     command = [sys.executable, "-m", "mcpctl", "start", "demo", "--json"]
 
     def start(_: int) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(command, cwd=env.workdir, capture_output=True, text=True, timeout=60)
+        return subprocess.run(command, cwd=env.workdir, capture_output=True, text=True, timeout=60, check=False)
 
     with ThreadPoolExecutor(max_workers=20) as pool:
         results = list(pool.map(start, range(20)))

@@ -1,0 +1,93 @@
+"""A start that did not reach MCP-ready is exit 4 with the error type, the exit code and stderr's tail."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tests.conftest import Env, fixture_server
+
+
+def failed_start(env: Env, server: dict[str, Any]) -> tuple[dict[str, Any], str]:
+    env.write_config({"bad": server})
+    human = env.run("start", "bad")
+    assert human.returncode == 4, (human.stdout, human.stderr)
+    assert human.stderr.startswith("error: bad did not become ready")
+    assert "hint: " in human.stderr
+    result = env.json("start", "bad", expect=4)["results"][0]
+    assert result["ok"] is False
+    assert result["outcome"] == "failed"
+    assert env.our_processes() == []  # nothing of a failed start is left running
+    return result, human.stderr
+
+
+def test_crash_at_start_reports_exit_code_and_stderr(env: Env) -> None:
+    result, text = failed_start(env, fixture_server("crash"))
+    assert result["error"]["type"] == "exited_during_startup"
+    assert "exit code 3" in result["error"]["message"]
+    assert result["server"]["last_exit_code"] == 3
+    assert any("fatal: something went wrong" in line for line in result["stderr_tail"])
+    assert "| fatal: something went wrong at start" in text
+    status = env.status("bad")
+    assert status["state"] == "failed"
+    assert status["last_error"]["type"] == "exited_during_startup"
+    assert status["total_failures"] == 2  # both starts counted
+
+
+def test_exit_zero_during_start_is_still_a_failure(env: Env) -> None:
+    result, _ = failed_start(env, fixture_server("exit0"))
+    assert result["error"]["type"] == "exited_during_startup"
+    assert result["server"]["last_exit_code"] == 0
+
+
+def test_hang_in_initialize_times_out(env: Env) -> None:
+    result, _ = failed_start(env, fixture_server("hang", startup_timeout=1.5, stop_timeout=1))
+    assert result["error"]["type"] == "handshake_timeout"
+    assert "1.5s" in result["error"]["message"]
+    assert "startup_timeout" in result["error"]["hint"]
+
+
+def test_timeout_option_overrides_startup_timeout(env: Env) -> None:
+    env.write_config({"bad": fixture_server("hang", startup_timeout=300, stop_timeout=1)})
+    result = env.json("start", "bad", "--timeout", "1", expect=4)["results"][0]
+    assert result["error"]["type"] == "handshake_timeout"
+    assert result["elapsed_s"] < 30
+
+
+def test_garbage_on_stdout_is_a_protocol_error(env: Env) -> None:
+    result, _ = failed_start(env, fixture_server("garbage"))
+    assert result["error"]["type"] == "protocol_error"
+    assert "hello, I am not JSON-RPC" in result["error"]["message"]
+
+
+def test_missing_command_is_command_not_found(env: Env) -> None:
+    result, text = failed_start(env, {"command": "mcpctl-no-such-binary-here"})
+    assert result["error"]["type"] == "command_not_found"
+    assert "mcpctl-no-such-binary-here" in text
+
+
+def test_missing_cwd_is_a_spawn_failure(env: Env) -> None:
+    result, _ = failed_start(env, fixture_server("healthy", cwd="does/not/exist"))
+    assert result["error"]["type"] == "spawn_failed"
+    assert "does/not/exist" in result["error"]["message"]
+
+
+def test_one_failure_does_not_hide_the_others(env: Env) -> None:
+    env.write_config({"good": fixture_server("healthy"), "bad": fixture_server("crash")})
+    proc = env.run("start", "--all", "--json")
+    assert proc.returncode == 4
+    report = env.json("status")
+    states = {s["name"]: s["state"] for s in report["servers"]}
+    assert states == {"good": "ready", "bad": "failed"}
+
+
+def test_secret_values_do_not_reach_outputs_or_state(env: Env) -> None:
+    secret = "s3cr3t-value-that-must-not-leak"
+    server = fixture_server("crash", env={"FIXTURE_API_KEY": secret})
+    server["args"].append(secret)  # the crash fixture echoes its extra arguments to stderr
+    env.write_config({"bad": server})
+    outputs = [env.run("start", "bad"), env.run("start", "bad", "--json"), env.run("status", "--json")]
+    outputs += [env.run("status"), env.run("list"), env.run("list", "--json")]
+    assert "| args: ['***']" in outputs[0].stderr  # the stderr tail is shown, redacted
+    for proc in outputs:
+        assert secret not in proc.stdout + proc.stderr
+    assert secret not in env.state_file("bad").read_text()

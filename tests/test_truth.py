@@ -1,0 +1,182 @@
+"""Status tells the truth whatever happened behind mcpctl's back: kills, PID reuse, damaged files."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+
+from tests.conftest import Env, alive, fixture_server, wait_for
+
+
+def start_ready(env: Env, name: str = "demo") -> dict[str, object]:
+    proc = env.run("start", name)
+    assert proc.returncode == 0, proc.stderr
+    status = env.status(name)
+    assert status["state"] == "ready"
+    return status
+
+
+def grandchild_config(env: Env) -> Path:
+    pidfile = env.workdir / "grandchild.pid"
+    env.write_config({"demo": fixture_server("grandchild", env={"GRANDCHILD_PIDFILE": str(pidfile)}, stop_timeout=1)})
+    return pidfile
+
+
+def test_stop_ends_a_setsid_grandchild_that_ignores_sigterm(env: Env) -> None:
+    pidfile = grandchild_config(env)
+    server = start_ready(env)
+    grandchild = int(wait_for(pidfile.read_text))
+    assert alive(grandchild)
+    assert os.getsid(grandchild) == grandchild  # it left the server's session and process group
+    stopped = env.run("stop", "demo")
+    assert stopped.returncode == 0, stopped.stderr
+    # stop returns only when nothing is left: no waiting here.
+    assert not alive(grandchild)
+    assert not alive(int(server["pid"]))  # type: ignore[call-overload]
+    assert env.our_processes() == []
+
+
+def test_kill_9_of_the_shim_is_seen_and_cleaned_up(env: Env) -> None:
+    pidfile = grandchild_config(env)
+    server = start_ready(env)
+    grandchild = int(wait_for(pidfile.read_text))
+    os.kill(int(server["shim_pid"]), signal.SIGKILL)  # type: ignore[call-overload]
+    wait_for(lambda: not alive(int(server["shim_pid"])))  # type: ignore[call-overload]
+
+    # The server saw EOF on stdin and exits by itself; the setsid'd grandchild is left behind.
+    wait_for(lambda: not alive(int(server["pid"])))  # type: ignore[call-overload]
+    status = env.status("demo")
+    assert status["state"] == "stopped"
+    assert status["shim_pid"] is None
+    assert status["last_error"]["type"] == "shim_lost"
+    assert env.run("status", "demo").returncode == 3
+    assert alive(grandchild)
+
+    stopped = env.json("stop", "demo")["results"][0]
+    assert stopped["outcome"] == "stopped"
+    assert stopped["leftovers_ended"] == 1
+    assert not alive(grandchild)
+    assert env.our_processes() == []
+    start_ready(env)  # and it starts again normally
+
+
+def test_start_after_a_killed_shim_cleans_leftovers_first(env: Env) -> None:
+    pidfile = grandchild_config(env)
+    server = start_ready(env)
+    grandchild = int(wait_for(pidfile.read_text))
+    os.kill(int(server["shim_pid"]), signal.SIGKILL)  # type: ignore[call-overload]
+    wait_for(lambda: env.status("demo")["shim_pid"] is None)
+    pidfile.unlink()
+    start_ready(env)
+    assert not alive(grandchild)
+    wait_for(pidfile.exists)
+    assert len(env.servers_running("grandchild")) == 1
+
+
+def test_kill_9_of_the_server_shows_it_exited(env: Env) -> None:
+    env.write_config({"demo": fixture_server("healthy")})
+    server = start_ready(env)
+    os.kill(int(server["pid"]), signal.SIGKILL)  # type: ignore[call-overload]
+    status = wait_for(lambda: (s := env.status("demo"))["state"] == "failed" and s)
+    assert status["pid"] is None
+    assert status["last_exit_code"] == -9
+    assert status["last_error"]["type"] == "crashed"
+    assert "SIGKILL" in status["last_error"]["message"]
+    assert status["total_failures"] == 1
+    assert env.our_processes() == []
+    start_ready(env)
+
+
+def test_server_that_dies_later_is_reported(env: Env) -> None:
+    env.write_config({"demo": fixture_server("die-after", env={"DIE_AFTER": "1"})})
+    start_ready(env)
+    status = wait_for(lambda: (s := env.status("demo"))["state"] == "failed" and s, timeout=15)
+    assert status["last_exit_code"] == 9
+    assert status["last_error"]["type"] == "crashed"
+
+
+def test_a_reused_pid_is_never_reported_or_signalled(env: Env) -> None:
+    env.write_config({"demo": fixture_server("healthy")})
+    start_ready(env)
+    assert env.run("stop", "demo").returncode == 0
+    bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        # Forge the record: it claims a live shim and server whose PIDs are now someone else's.
+        path = env.state_file("demo")
+        record = json.loads(path.read_text())
+        record.update(state="ready", pid=bystander.pid, shim_pid=bystander.pid, pid_create_time=time.time() - 1000)
+        path.write_text(json.dumps(record))
+        status = env.status("demo")
+        assert status["state"] == "stopped"
+        assert status["pid"] is None
+        assert env.run("stop", "demo").returncode == 0
+        assert env.run("start", "demo").returncode == 0
+        assert bystander.poll() is None  # never signalled
+        assert env.status("demo")["pid"] != bystander.pid
+    finally:
+        bystander.kill()
+        bystander.wait()
+
+
+def test_corrupt_state_file_is_a_warning_and_is_rebuilt(env: Env) -> None:
+    env.write_config({"demo": fixture_server("healthy")})
+    env.state_file("demo").parent.mkdir(parents=True)
+    for damage in (b"", b'{"schema": 1, "name": "de', b"\x00\x01\xff", b'{"schema": 7}'):
+        env.state_file("demo").write_bytes(damage)
+        proc = env.run("status")
+        assert proc.returncode == 0
+        warnings = [line for line in proc.stderr.splitlines() if line.startswith("warning:")]
+        assert len(warnings) == 1, proc.stderr
+        assert "corrupt" in warnings[0]
+        assert "stopped" in proc.stdout
+        assert json.loads(env.state_file("demo").read_text())["state"] == "stopped"  # rebuilt
+
+
+def test_corrupt_state_of_a_running_server_is_rebuilt_by_its_shim(env: Env) -> None:
+    env.write_config({"demo": fixture_server("healthy")})
+    server = start_ready(env)
+    env.state_file("demo").write_bytes(b"garbage")
+    proc = env.run("status", "demo", "--json")
+    assert proc.returncode == 0
+    assert "warning:" not in proc.stdout
+    status = json.loads(proc.stdout)["servers"][0]
+    assert (status["state"], status["pid"]) == ("ready", server["pid"])
+    assert status["warning"]
+    assert json.loads(env.state_file("demo").read_text())["state"] == "ready"
+
+
+def test_unwritable_state_dir_is_a_one_line_error(env: Env) -> None:
+    env.write_config({"demo": fixture_server("healthy")})
+    blocker = env.workdir / "not-a-dir"
+    blocker.write_text("")
+    proc = subprocess.run(
+        [sys.executable, "-m", "mcpctl", "--home", str(blocker / "home"), "start", "demo"],
+        cwd=env.workdir,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("error: cannot create the state directory")
+    assert "Traceback" not in proc.stderr
+    assert "hint:" in proc.stderr
+
+
+def test_no_zombies_are_left_in_the_shim(env: Env) -> None:
+    pidfile = grandchild_config(env)
+    server = start_ready(env)
+    grandchild = int(wait_for(pidfile.read_text))
+    os.kill(int(server["pid"]), signal.SIGKILL)  # type: ignore[call-overload]
+    # The shim notices, ends the re-parented grandchild too, reaps everything, and exits.
+    wait_for(lambda: not alive(int(server["shim_pid"])))  # type: ignore[call-overload]
+    assert not alive(grandchild)
+    for proc in psutil.process_iter(["ppid", "status"]):
+        if proc.info["ppid"] == server["shim_pid"]:
+            assert proc.info["status"] != psutil.STATUS_ZOMBIE
