@@ -455,7 +455,14 @@ def main() -> int:
         return 0
     os.write(1, json.dumps({"event": "locked", "pid": os.getpid()}).encode() + b"\n")
     become_subreaper()
-    return Shim(paths, spec).run()
+    shim = Shim(paths, spec)
+    try:
+        return shim.run()
+    except Exception:  # noqa: BLE001 - a bug in the shim must still end the tree and say why
+        import traceback
+
+        log("internal error:\n" + traceback.format_exc())
+        return shim._finish("failed", Failure(ErrorType.INTERNAL, "the shim hit an internal error (see the log)"))
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import psutil
 from mcpctl import process, protocol
 from mcpctl.config import Config, ServerConfig
 from mcpctl.constants import STATE_LOCK_TIMEOUT, STDIN_CLOSE_GRACE
-from mcpctl.errors import ErrorType, Failure
+from mcpctl.errors import ErrorType, Failure, MCPCtlError
 from mcpctl.launch import Launch, spawn_shim, wait_events
 from mcpctl.observe import Observation, observe
 from mcpctl.paths import Paths
@@ -82,8 +82,8 @@ class Supervisor:
                     if lock_holder(self.paths.instance_lock(obs.name)) is None:
                         self.paths.ensure_server(obs.name)
                         write_record(self.paths.state_file(obs.name), obs.record)
-        except Exception:  # noqa: BLE001 - a repair is a courtesy; status must still answer
-            pass
+        except MCPCtlError:
+            pass  # a repair is a courtesy (the lock was busy, the disk full): status must still answer
 
     # -- start -------------------------------------------------------------------------------
 
@@ -130,6 +130,9 @@ class Supervisor:
         if final is None:
             return self._outcome_without_report(launch.server, began, True)
         tail = tuple(final.get("stderr_tail", ()))
+        if final["event"] == "stopped" and obs.record.last_error is None:
+            failure = Failure(ErrorType.NOT_RUNNING, f"{launch.server.name} was stopped before it became ready")
+            obs = replace(obs, record=obs.record.but(last_error=failure))
         outcome = "started" if final["event"] == "ready" and obs.running else "failed"
         if outcome == "failed" and obs.running:
             # It reported a failure, but a shim holds the lock again: someone else started it.
@@ -154,13 +157,21 @@ class Supervisor:
         return StartResult(server.name, "failed", obs, elapsed)
 
     def _join(self, server: ServerConfig, began: float, wait: bool) -> StartResult:
-        """Someone else's shim: wait for it to be ready (or, if it is stopping, to go, then start)."""
+        """Someone else's shim: wait for it to be ready, or, if it is stopping, for it to go, then start.
+
+        If the start we joined fails, that failure is our answer too: joining never starts a second
+        attempt behind a failed one (20 callers of a crashing server count one failure, not 20).
+        """
         deadline = time.monotonic() + server.startup_timeout + server.stop_timeout + STDIN_CLOSE_GRACE + _SLACK
+        first = observe(self.paths, server.name)
         while time.monotonic() < deadline:
             obs = observe(self.paths, server.name)
+            elapsed = round(time.monotonic() - began, 3)
             if obs.state == "ready" or (obs.state == "starting" and not wait):
-                return StartResult(server.name, "already_running", obs, round(time.monotonic() - began, 3))
+                return StartResult(server.name, "already_running", obs, elapsed)
             if obs.shim_pid is None:
+                if first.state != "stopping" and obs.state == "failed":
+                    return StartResult(server.name, "failed", obs, elapsed)
                 return self.start([server], wait)[0]
             time.sleep(0.02)
         obs = observe(self.paths, server.name)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from tests.conftest import Env, fixture_server
@@ -91,3 +94,15 @@ def test_secret_values_do_not_reach_outputs_or_state(env: Env) -> None:
     for proc in outputs:
         assert secret not in proc.stdout + proc.stderr
     assert secret not in env.state_file("bad").read_text()
+
+
+def test_simultaneous_starts_of_a_crashing_server_share_its_failure(env: Env) -> None:
+    env.write_config({"bad": fixture_server("crash")})
+    command = [sys.executable, "-m", "mcpctl", "start", "bad"]
+    with ThreadPoolExecutor(max_workers=10) as pool:
+        runs = list(
+            pool.map(lambda _: subprocess.run(command, cwd=env.workdir, capture_output=True, check=False), range(10))
+        )
+    assert [run.returncode for run in runs] == [4] * 10
+    # Callers that found a start under way report its failure instead of trying again themselves.
+    assert env.status("bad")["total_failures"] <= 5
