@@ -223,3 +223,20 @@ def test_status_does_not_import_the_mcp_sdk(env: Env) -> None:
     )
     proc = subprocess.run([sys.executable, "-c", probe], cwd=env.workdir, capture_output=True, text=True, check=True)
     assert "HEAVY []" in proc.stderr
+
+
+def test_the_shim_does_not_import_the_mcp_sdk() -> None:
+    probe = "import sys, mcpctl.shim; print(sorted(m for m in sys.modules if m == 'mcp' or m.startswith('mcp.')))"
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert proc.stdout.strip() == "[]"
+
+
+def test_a_server_still_starting_can_be_stopped(env: Env) -> None:
+    env.write_config({"slow": fixture_server("hang", startup_timeout=120, stop_timeout=1)})
+    assert env.json("start", "slow", "--no-wait")["results"][0]["outcome"] == "spawned"
+    assert env.status("slow")["state"] == "starting"
+    assert env.run("status", "slow").returncode == 0  # starting counts as running
+    stopped = env.json("stop", "slow")["results"][0]
+    assert stopped["outcome"] == "stopped"
+    assert env.status("slow")["state"] == "stopped"
+    assert env.our_processes() == []
