@@ -101,17 +101,7 @@ def start(
     as_json: Json = False,
 ) -> None:
     """Start servers and wait until each completed the MCP initialize handshake."""
-    from mcpctl import render
-    from mcpctl.supervisor import Supervisor, with_timeouts
-
-    _require_names(names, everything)
-    g: Globals = ctx.obj
-    config = g.load_config()
-    servers = with_timeouts(config.select(names or [], everything), startup=timeout)
-    results = Supervisor(g.paths(), config).start(servers, wait=not no_wait)
-    render.start(results, as_json)
-    if not all(r.ok for r in results):
-        raise typer.Exit(ExitCode.START_FAILED)
+    _start(ctx.obj, names, everything, timeout, as_json, wait=not no_wait)
 
 
 @app.command()
@@ -145,14 +135,27 @@ def restart(
     as_json: Json = False,
 ) -> None:
     """Stop, then start servers (a stopped server is simply started)."""
+    _start(ctx.obj, names, everything, timeout, as_json, restart=True)
+
+
+def _start(
+    g: Globals,
+    names: list[str] | None,
+    everything: bool,
+    timeout: float | None,
+    as_json: bool,
+    *,
+    wait: bool = True,
+    restart: bool = False,
+) -> None:
     from mcpctl import render
     from mcpctl.supervisor import Supervisor, with_timeouts
 
     _require_names(names, everything)
-    g: Globals = ctx.obj
     config = g.load_config()
     servers = with_timeouts(config.select(names or [], everything), startup=timeout)
-    results = Supervisor(g.paths(), config).restart(servers)
+    supervisor = Supervisor(g.paths(), config)
+    results = supervisor.restart(servers) if restart else supervisor.start(servers, wait=wait)
     render.start(results, as_json)
     if not all(r.ok for r in results):
         raise typer.Exit(ExitCode.START_FAILED)
