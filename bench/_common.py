@@ -6,6 +6,8 @@ it runs `python bench/NAME.py`), so `import _common` finds this file.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import json
 import os
 import shutil
@@ -25,6 +27,36 @@ import psutil
 REPO = Path(__file__).resolve().parent.parent
 DEMO_SERVER = REPO / "examples" / "demo_server.py"
 TINY_SERVER = REPO / "bench" / "tiny_server.py"
+
+
+# PYTHONDONTWRITEBYTECODE=1 in the environment makes every mcpctl and shim process compile mcpctl's
+# sources again (an editable install has no .pyc files to fall back on): ~15 ms per process that users
+# of a normal install never pay. Unless BENCH_INHERIT_ENV=1, the children of a bench get bytecode caching
+# back, written under a private temporary PYTHONPYCACHEPREFIX (never into the repo), warmed up untimed.
+INHERIT_ENV = os.environ.get("BENCH_INHERIT_ENV") == "1"
+_pycache_prefix: Path | None = None
+
+
+def bench_env() -> dict[str, str]:
+    """The environment for every process a bench starts (mcpctl, servers, reference interpreters)."""
+    global _pycache_prefix  # noqa: PLW0603 - one cache dir per bench process, made on first use
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MCPCTL_")}
+    if INHERIT_ENV or not env.get("PYTHONDONTWRITEBYTECODE"):
+        return env
+    if _pycache_prefix is None:
+        _pycache_prefix = Path(tempfile.mkdtemp(prefix="mcb-pyc-"))
+        atexit.register(shutil.rmtree, _pycache_prefix, ignore_errors=True)
+    del env["PYTHONDONTWRITEBYTECODE"]
+    env["PYTHONPYCACHEPREFIX"] = str(_pycache_prefix)
+    return env
+
+
+def env_note() -> str:
+    if INHERIT_ENV:
+        return "environment inherited as is (BENCH_INHERIT_ENV=1)"
+    if os.environ.get("PYTHONDONTWRITEBYTECODE"):
+        return "PYTHONDONTWRITEBYTECODE overridden: bytecode cached in a private PYTHONPYCACHEPREFIX"
+    return "bytecode caching as inherited"
 
 
 def mcpctl_argv() -> list[str]:
@@ -62,7 +94,7 @@ class Sandbox:
         self.config_dir = Path(tempfile.mkdtemp(prefix="mcb-cfg-"))
         self.config = self.config_dir / "mcpctl.toml"
         self.config.write_text("\n".join(server_table(n, s) for n, s in servers), encoding="utf-8")
-        self.env = {k: v for k, v in os.environ.items() if not k.startswith("MCPCTL_")}
+        self.env = bench_env()
         self.env["MCPCTL_HOME"] = str(self.home)
         self.argv = [*mcpctl_argv(), "-f", str(self.config)]
         self.leftovers: list[str] = []
@@ -76,6 +108,8 @@ class Sandbox:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
+        for sig in self._old_handlers:
+            signal.signal(sig, signal.SIG_IGN)  # a second SIGTERM must not cut the cleanup short
         try:
             self.run("stop", "--all", timeout=120)
         except subprocess.TimeoutExpired:
@@ -129,16 +163,12 @@ def sweep_leftovers(home: str) -> list[str]:
             continue
     described = [f"pid {p.pid}: {' '.join(p.info['cmdline'] or [])[:160]}" for p in found]
     for proc in found:
-        try:
+        with contextlib.suppress(psutil.Error):
             proc.terminate()
-        except psutil.Error:
-            pass
     _, alive = psutil.wait_procs(found, timeout=3)
     for proc in alive:
-        try:
+        with contextlib.suppress(psutil.Error):
             proc.kill()
-        except psutil.Error:
-            pass
     return described
 
 
@@ -172,7 +202,26 @@ def print_table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> None:
         print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
 
 
+def git_revision() -> str:
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return f"{head}{' + uncommitted changes' if dirty else ''}"
+
+
 def header(title: str) -> None:
+    load = " ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"== {title} ==")
-    print(f"python {sys.version.split()[0]} ({sys.executable}), {os.cpu_count()} cpu(s), mcpctl: {' '.join(mcpctl_argv())}")
+    print(f"python {sys.version.split()[0]} ({sys.executable}), {os.cpu_count()} cpu(s), load average {load}")
+    print(f"mcpctl: {' '.join(mcpctl_argv())}, tree {git_revision()}")
+    print(f"env: {env_note()}")
     print()

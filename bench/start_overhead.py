@@ -15,6 +15,7 @@ import os
 import re
 import sys
 import time
+from typing import TextIO
 
 import _common as c
 
@@ -34,17 +35,14 @@ def main() -> None:
     from mcp import ClientSession
     from mcp.client.stdio import StdioServerParameters, stdio_client
 
-    params = StdioServerParameters(
-        command=sys.executable, args=[str(c.DEMO_SERVER)], cwd=str(c.DEMO_SERVER.parent)
-    )
+    params = StdioServerParameters(command=sys.executable, args=[str(c.DEMO_SERVER)], cwd=str(c.DEMO_SERVER.parent))
 
-    async def direct_once(errlog: object) -> float:
+    async def direct_once(errlog: TextIO) -> float:
         began = time.perf_counter()
-        async with stdio_client(params, errlog=errlog) as (read, write):  # type: ignore[arg-type]
-            async with ClientSession(read, write) as session:
-                await session.initialize()
-                elapsed = time.perf_counter() - began
-        return elapsed  # leaving the blocks (closing stdin, waiting for exit) is not timed
+        async with stdio_client(params, errlog=errlog) as (read, write), ClientSession(read, write) as session:
+            await session.initialize()
+            # Evaluated before the blocks are left: closing stdin and waiting for the exit is not timed.
+            return time.perf_counter() - began
 
     cli_wall: list[float] = []
     cli_reported: list[float] = []
@@ -84,7 +82,8 @@ def main() -> None:
     detail = []
     if cli_reported:
         detail.append(["mcpctl's 'ready in' (supervisor start -> ready)", c.ms(c.median(cli_reported))])
-        detail.append(["  => CLI process start, imports, config (A - that)", c.ms(c.median(cli_wall) - c.median(cli_reported))])
+        cli_own = c.median(cli_wall) - c.median(cli_reported)
+        detail.append(["  => CLI interpreter start, imports, config, exit (A - that)", c.ms(cli_own)])
     if shim_handshake:
         detail.append(["shim record started_at -> ready_at (server spawn + handshake)", c.ms(c.median(shim_handshake))])
         if cli_reported:

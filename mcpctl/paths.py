@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -60,6 +58,10 @@ class Paths:
         near = self.home / "run" / f"{name}.sock"
         if len(os.fsencode(near)) <= _MAX_SOCKET_PATH:
             return near
+        # Lazy: hashlib alone adds ~3.7 MB RSS to the shim, and this fallback is rare.
+        import hashlib
+        import tempfile
+
         digest = hashlib.sha256(os.fsencode(near)).hexdigest()[:20]
         return Path(tempfile.gettempdir()) / f"mcpctl-{os.getuid()}" / f"{digest}.sock"
 

@@ -17,12 +17,11 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mcpctl import process, protocol
+from mcpctl import protocol
 from mcpctl.constants import ENV_HOME, ENV_INSTANCE, STDERR_TAIL_LINES, STDIN_CLOSE_GRACE
 from mcpctl.errors import ErrorType, Failure
 from mcpctl.paths import Paths
@@ -58,7 +57,7 @@ class Shim:
         self.paths = paths
         self.spec = spec
         self.redact = Redactor(spec.secrets)
-        self.instance_id = uuid.uuid4().hex
+        self.instance_id = os.urandom(16).hex()
         self.record = StateRecord(name=spec.name)
         self.child: subprocess.Popen[bytes] | None = None
         self.exit_status: int | None = None
@@ -76,28 +75,32 @@ class Shim:
     # -- lifecycle ---------------------------------------------------------------------------
 
     def run(self) -> int:
+        started_at = time.time()
+        self.deadline = time.monotonic() + self.spec.startup_timeout
+        self._install_signals()
+        # Spawn first: the server boots while the shim finishes its own start-up (psutil: ~10 ms).
+        failure = self._spawn()
+        from mcpctl import process
+
         self.record = self._previous_record().but(
             state="starting",
             instance_id=self.instance_id,
             shim_pid=os.getpid(),
             shim_create_time=process.create_time(os.getpid()),
-            pid=None,
-            pid_create_time=None,
+            pid=self.child.pid if self.child else None,
+            pid_create_time=process.create_time(self.child.pid) if self.child else None,
             transport=self.spec.transport,
             config_hash=self.spec.config_hash,
-            started_at=time.time(),
+            started_at=started_at,
             ready_at=None,
             stopped_at=None,
             last_exit_code=None,
             last_error=None,
         )
         self._save()
-        self._install_signals()
         self.control = ControlServer(self.paths.socket(self.spec.name), self.selector, self._on_request)
-        failure = self._spawn()
         if failure:
             return self._finish("failed", failure)
-        self.deadline = time.monotonic() + self.spec.startup_timeout
         return self._loop()
 
     def _previous_record(self) -> StateRecord:
@@ -135,8 +138,6 @@ class Shim:
             return Failure(ErrorType.PERMISSION_DENIED, f"permission denied running {spec.command}", "chmod +x it")
         except OSError as exc:
             return Failure(ErrorType.SPAWN_FAILED, f"cannot run {spec.command}: {exc.strerror}")
-        self.record = self.record.but(pid=self.child.pid, pid_create_time=process.create_time(self.child.pid))
-        self._save()
         if stdio:
             assert self.child.stdout is not None
             self.stdout = LineReader(self.child.stdout.fileno())
@@ -256,6 +257,8 @@ class Shim:
             while self.exit_status is None and time.monotonic() < deadline:
                 time.sleep(0.01)
                 self._reap()
+        from mcpctl import process
+
         if child is not None:
             process.signal_group(child.pid, signal.SIGTERM)
         tree = self._tree()
@@ -268,6 +271,8 @@ class Shim:
 
     def _tree(self) -> list[Any]:
         import psutil
+
+        from mcpctl import process
 
         procs = {p.pid: p for p in process.tagged(self.instance_id)}
         try:
