@@ -42,7 +42,7 @@ class Observation:
             "state": self.state,
             "pid": self.pid,
             "shim_pid": self.shim_pid,
-            "started_at": _iso(r.started_at) if self.shim_pid or r.started_at else None,
+            "started_at": _iso(r.started_at),
             "ready_at": _iso(r.ready_at),
             "uptime_s": self.uptime_s,
             "restarts": r.restarts,

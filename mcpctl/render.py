@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Iterable
 from typing import Any
 
 from mcpctl.config import Config
@@ -199,8 +198,3 @@ def server_list(config: Config, as_json: bool) -> None:
 
 def _say(line: str) -> None:
     sys.stdout.write(line + "\n")
-
-
-def lines(items: Iterable[str]) -> None:
-    for item in items:
-        _say(item)
