@@ -70,6 +70,7 @@ def options(
 Names = Annotated[list[str] | None, typer.Argument(help="Server names from the config.", show_default=False)]
 All = Annotated[bool, typer.Option("--all", "-a", help="Every configured server.")]
 Json = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
+Force = Annotated[bool, typer.Option("--force", help="Start even during a backoff or crash-loop cooldown.")]
 
 
 def _require_names(names: list[str] | None, everything: bool) -> None:
@@ -98,10 +99,11 @@ def start(
     no_wait: Annotated[
         bool, typer.Option("--no-wait", help="Return once the shim runs; do not wait for ready.")
     ] = False,
+    force: Force = False,
     as_json: Json = False,
 ) -> None:
     """Start servers and wait until each completed the MCP initialize handshake."""
-    _start(ctx.obj, names, everything, timeout, as_json, wait=not no_wait)
+    _start(ctx.obj, names, everything, timeout, as_json, wait=not no_wait, force=force)
 
 
 @app.command()
@@ -132,10 +134,11 @@ def restart(
     names: Names = None,
     everything: All = False,
     timeout: Annotated[float | None, typer.Option(help="Seconds to wait for ready (default: startup_timeout).")] = None,
+    force: Force = False,
     as_json: Json = False,
 ) -> None:
     """Stop, then start servers (a stopped server is simply started)."""
-    _start(ctx.obj, names, everything, timeout, as_json, restart=True)
+    _start(ctx.obj, names, everything, timeout, as_json, restart=True, force=force)
 
 
 def _start(
@@ -147,6 +150,7 @@ def _start(
     *,
     wait: bool = True,
     restart: bool = False,
+    force: bool = False,
 ) -> None:
     from mcpctl import render
     from mcpctl.supervisor import Supervisor, with_timeouts
@@ -155,10 +159,13 @@ def _start(
     config = g.load_config()
     servers = with_timeouts(config.select(names or [], everything), startup=timeout)
     supervisor = Supervisor(g.paths(), config)
-    results = supervisor.restart(servers) if restart else supervisor.start(servers, wait=wait)
+    results = supervisor.restart(servers, force=force) if restart else supervisor.start(servers, wait=wait, force=force)
     render.start(results, as_json)
-    if not all(r.ok for r in results):
+    outcomes = {r.outcome for r in results}
+    if "failed" in outcomes:
         raise typer.Exit(ExitCode.START_FAILED)
+    if "skipped" in outcomes:
+        raise typer.Exit(ExitCode.SKIPPED)
 
 
 @app.command()

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mcpctl import constants as C
 from mcpctl.constants import CONFIG_FILENAME, DEFAULT_STARTUP_TIMEOUT, DEFAULT_STOP_TIMEOUT, ENV_CONFIG
 from mcpctl.errors import ConfigError, UnknownServerError
 
@@ -29,6 +30,16 @@ class ServerConfig:
     url: str | None = None
     startup_timeout: float = DEFAULT_STARTUP_TIMEOUT
     stop_timeout: float = DEFAULT_STOP_TIMEOUT
+    readiness: str = "mcp"
+    ready_pattern: str | None = None
+    ready_after: float = C.DEFAULT_READY_AFTER
+    restart: str = C.DEFAULT_RESTART
+    backoff_base: float = C.DEFAULT_BACKOFF_BASE
+    backoff_max: float = C.DEFAULT_BACKOFF_MAX
+    max_failures: int = C.DEFAULT_MAX_FAILURES
+    reset_after: float = C.DEFAULT_RESET_AFTER
+    cooldown_base: float = C.DEFAULT_COOLDOWN_BASE
+    cooldown_max: float = C.DEFAULT_COOLDOWN_MAX
 
     @property
     def transport(self) -> str:
@@ -46,6 +57,8 @@ class ServerConfig:
             "env": dict(sorted(self.env.items())),
             "cwd": self.cwd,
             "url": self.url,
+            "readiness": self.readiness,
+            "ready_pattern": self.ready_pattern,
         }
         blob = json.dumps(payload, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:12]
@@ -171,8 +184,27 @@ def _server(
     if not isinstance(table, dict):
         problems.append(f"{where}: expected a table of settings")
         return None
-    values: dict[str, Any] = {}
     before = len(problems)
+    values = _checked_fields(table, where, json_dialect, problems)
+    if not values.get("command") and not values.get("url") and len(problems) == before:
+        problems.append(f"{where}: missing field 'command' (or 'url' for an HTTP server)")
+    if len(problems) == before:
+        problems.extend(f"{where}.{problem}" for problem in _cross_checks(values))
+    if len(problems) > before:
+        return None
+    if "args" in values:
+        values["args"] = tuple(values["args"])
+    if "cwd" in values:
+        values["cwd"] = str((base / Path(values["cwd"]).expanduser()).absolute())
+    for key in _SECONDS:
+        if key in values:
+            values[key] = float(values[key])
+    return ServerConfig(name=name, **values)
+
+
+def _checked_fields(table: dict[str, Any], where: str, json_dialect: bool, problems: list[str]) -> dict[str, Any]:
+    """The fields that passed their check; every other one becomes a problem naming it."""
+    values: dict[str, Any] = {}
     for key, value in table.items():
         if json_dialect and key in _JSON_CLIENT_KEYS:
             continue
@@ -187,18 +219,46 @@ def _server(
             problems.append(f"{where}.{key}: {error}")
         else:
             values[key] = value
-    if not values.get("command") and not values.get("url") and len(problems) == before:
-        problems.append(f"{where}: missing field 'command' (or 'url' for an HTTP server)")
-    if len(problems) > before:
+    return values
+
+
+def _cross_checks(values: dict[str, Any]) -> list[str]:
+    readiness = values.get("readiness", "mcp")
+    problems = []
+    if readiness == "log" and not values.get("ready_pattern"):
+        problems.append('ready_pattern: required with readiness = "log" (a regex matched on output lines)')
+    if readiness != "log" and "ready_pattern" in values:
+        problems.append('ready_pattern: only used with readiness = "log"')
+    if readiness != "mcp" and values.get("url"):
+        problems.append('readiness: an HTTP server (url) is judged by the MCP handshake; use readiness = "mcp"')
+    if values.get("backoff_base", 0) > values.get("backoff_max", C.DEFAULT_BACKOFF_MAX):
+        problems.append("backoff_base: larger than backoff_max")
+    return problems
+
+
+def _one_of(choices: tuple[str, ...]) -> Callable[[object], str | None]:
+    def check(value: object) -> str | None:
+        if value not in choices:
+            return f"expected one of {', '.join(repr(c) for c in choices)}, got {_kind(value)}"
         return None
-    if "args" in values:
-        values["args"] = tuple(values["args"])
-    if "cwd" in values:
-        values["cwd"] = str((base / Path(values["cwd"]).expanduser()).absolute())
-    for key in ("startup_timeout", "stop_timeout"):
-        if key in values:
-            values[key] = float(values[key])
-    return ServerConfig(name=name, **values)
+
+    return check
+
+
+def _regex(value: object) -> str | None:
+    if not isinstance(value, str) or not value:
+        return f"expected a regular expression, got {_kind(value)}"
+    try:
+        re.compile(value)
+    except re.error as exc:
+        return f"invalid regular expression: {exc}"
+    return None
+
+
+def _positive_int(value: object) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        return f"expected a whole number of at least 1, got {_kind(value)}"
+    return None
 
 
 def _string(value: object) -> str | None:
@@ -251,4 +311,15 @@ _FIELDS: dict[str, Callable[[object], str | None]] = {
     "url": _url,
     "startup_timeout": _positive_seconds,
     "stop_timeout": _positive_seconds,
+    "readiness": _one_of(C.READINESS_MODES),
+    "ready_pattern": _regex,
+    "ready_after": _positive_seconds,
+    "restart": _one_of(C.RESTART_POLICIES),
+    "backoff_base": _positive_seconds,
+    "backoff_max": _positive_seconds,
+    "max_failures": _positive_int,
+    "reset_after": _positive_seconds,
+    "cooldown_base": _positive_seconds,
+    "cooldown_max": _positive_seconds,
 }
+_SECONDS = [key for key, check in _FIELDS.items() if check is _positive_seconds]

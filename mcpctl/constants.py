@@ -23,6 +23,22 @@ DEFAULT_STOP_TIMEOUT = 10.0
 # After closing a server's stdin, how long to wait before SIGTERM (never more than stop_timeout).
 STDIN_CLOSE_GRACE = 2.0
 STATE_LOCK_TIMEOUT = 30.0
+ENV_LOCK_TIMEOUT = "MCPCTL_LOCK_TIMEOUT"  # seconds a command waits for the state lock
+
+# Failure handling (issue: failure semantics). Delays are min(base * 2^(n-1), max), n = consecutive failures.
+DEFAULT_RESTART = "on-failure"
+RESTART_POLICIES = ("on-failure", "always", "never")
+DEFAULT_BACKOFF_BASE = 1.0
+DEFAULT_BACKOFF_MAX = 60.0
+DEFAULT_MAX_FAILURES = 5
+DEFAULT_RESET_AFTER = 60.0  # seconds of ready running that reset the consecutive-failure count
+BACKOFF_JITTER = 0.1  # up to +10 % on each delay, so servers that failed together do not retry together
+# After a crash loop, manual starts are skipped for min(cooldown_base * 2^(n-1), cooldown_max).
+DEFAULT_COOLDOWN_BASE = 60.0
+DEFAULT_COOLDOWN_MAX = 3600.0
+
+READINESS_MODES = ("mcp", "log", "alive")
+DEFAULT_READY_AFTER = 2.0
 STDERR_TAIL_LINES = 20
 
 
@@ -37,5 +53,6 @@ class ExitCode(IntEnum):
     ENV_MISSING = 7
     UNKNOWN_SERVER = 8
     BUSY = 9
+    TOOL_ERROR = 10
     SIGINT = 130
     SIGTERM = 143

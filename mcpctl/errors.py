@@ -1,4 +1,4 @@
-"""Error types, with the exit code and hint each one carries to the user."""
+"""The error taxonomy: every failure has a type, a one-line message, a hint, a retryable flag, an exit code."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ class ErrorType(StrEnum):
     USAGE = "usage"
     CONFIG_INVALID = "config_invalid"
     UNKNOWN_SERVER = "unknown_server"
+    ENV_MISSING = "env_missing"
     COMMAND_NOT_FOUND = "command_not_found"
     PERMISSION_DENIED = "permission_denied"
     SPAWN_FAILED = "spawn_failed"
@@ -20,13 +21,112 @@ class ErrorType(StrEnum):
     HANDSHAKE_TIMEOUT = "handshake_timeout"
     PROTOCOL_ERROR = "protocol_error"
     CRASHED = "crashed"
-    SHIM_LOST = "shim_lost"
+    CRASH_LOOP = "crash_loop"
+    UNHEALTHY = "unhealthy"
+    COOLDOWN = "cooldown"
+    ALREADY_RUNNING = "already_running"
     NOT_RUNNING = "not_running"
+    SHIM_LOST = "shim_lost"
     LOCK_TIMEOUT = "lock_timeout"
     STOP_TIMEOUT = "stop_timeout"
+    CONNECTION_LOST = "connection_lost"
+    TOOL_ERROR = "tool_error"
+    TIMEOUT = "timeout"
     STATE_CORRUPT = "state_corrupt"
     UNSUPPORTED_PLATFORM = "unsupported_platform"
     INTERNAL = "internal"
+
+
+@dataclass(frozen=True)
+class Kind:
+    """What every error of one type shares. Templates are filled with str.format(**fields)."""
+
+    template: str
+    hint: str
+    retryable: bool
+    exit_code: ExitCode
+
+
+_LOG = "see its stderr with `tail {log}`"
+KINDS: dict[ErrorType, Kind] = {
+    ErrorType.USAGE: Kind("{detail}", "see `mcpctl --help`", False, ExitCode.USAGE),
+    ErrorType.CONFIG_INVALID: Kind("{detail}", "fix the config file and run the command again", False, ExitCode.USAGE),
+    ErrorType.UNKNOWN_SERVER: Kind(
+        "unknown server {name!r}", "run `mcpctl list` to see the configured servers", False, ExitCode.UNKNOWN_SERVER
+    ),
+    ErrorType.ENV_MISSING: Kind(
+        "{name}: missing environment: {detail}",
+        "export the variables or set them in the config",
+        False,
+        ExitCode.ENV_MISSING,
+    ),
+    ErrorType.COMMAND_NOT_FOUND: Kind(
+        "command not found: {command}", "install it, or give the full path in `command`", False, ExitCode.START_FAILED
+    ),
+    ErrorType.PERMISSION_DENIED: Kind(
+        "permission denied running {command}",
+        "make it executable (chmod +x) and check `cwd`",
+        False,
+        ExitCode.START_FAILED,
+    ),
+    ErrorType.SPAWN_FAILED: Kind(
+        "cannot start {name}: {detail}", "check `command` and `cwd`", False, ExitCode.START_FAILED
+    ),
+    ErrorType.EXITED_DURING_STARTUP: Kind(
+        "{name} exited during startup ({exit}) before it was ready", _LOG, True, ExitCode.START_FAILED
+    ),
+    ErrorType.HANDSHAKE_TIMEOUT: Kind(
+        "{name} was not ready within {timeout:g}s{detail}",
+        "raise startup_timeout if the server is slow to start (npx cold starts can take a minute)",
+        True,
+        ExitCode.START_FAILED,
+    ),
+    ErrorType.PROTOCOL_ERROR: Kind(
+        "{name} broke the MCP protocol during startup: {detail}",
+        'the server must write only JSON-RPC to stdout (logs go to stderr), or set readiness = "log"',
+        False,
+        ExitCode.START_FAILED,
+    ),
+    ErrorType.CRASHED: Kind("{name} exited unexpectedly ({exit}) after {uptime}", _LOG, True, ExitCode.START_FAILED),
+    ErrorType.CRASH_LOOP: Kind(
+        "{name} failed {failures} times in a row; automatic restarts stopped ({detail})",
+        "fix the cause, then `mcpctl start {name} --force`",
+        False,
+        ExitCode.START_FAILED,
+    ),
+    ErrorType.UNHEALTHY: Kind("{name} is unhealthy: {detail}", "see `mcpctl status {name}`", True, ExitCode.UNHEALTHY),
+    ErrorType.COOLDOWN: Kind(
+        "{name} is cooling down after {failures} failures; next try in {left}",
+        "use --force to start now",
+        True,
+        ExitCode.SKIPPED,
+    ),
+    ErrorType.ALREADY_RUNNING: Kind("{name} is already running", "", False, ExitCode.OK),
+    ErrorType.NOT_RUNNING: Kind(
+        "{name} is not running", "start it with `mcpctl start {name}`", False, ExitCode.NOT_RUNNING
+    ),
+    ErrorType.SHIM_LOST: Kind(
+        "the shim of {name} (pid {pid}) is gone; it did not stop the server{detail}",
+        "run `mcpctl stop {name}` to end what is left, then start it again",
+        True,
+        ExitCode.NOT_RUNNING,
+    ),
+    ErrorType.LOCK_TIMEOUT: Kind(
+        "another mcpctl command held the state lock {path} for {timeout:g}s",
+        "wait for it to finish, or find it with `fuser {path}`",
+        True,
+        ExitCode.BUSY,
+    ),
+    ErrorType.STOP_TIMEOUT: Kind(
+        "{name} did not stop within {timeout:g}s and was killed", "raise stop_timeout", False, ExitCode.INTERNAL
+    ),
+    ErrorType.CONNECTION_LOST: Kind("lost the connection to {name}: {detail}", "try again", True, ExitCode.INTERNAL),
+    ErrorType.TOOL_ERROR: Kind("{detail}", "", False, ExitCode.TOOL_ERROR),
+    ErrorType.TIMEOUT: Kind("timed out after {timeout:g}s: {detail}", "raise --timeout", True, ExitCode.INTERNAL),
+    ErrorType.STATE_CORRUPT: Kind("{detail}", "it is rebuilt from the running processes", False, ExitCode.INTERNAL),
+    ErrorType.UNSUPPORTED_PLATFORM: Kind("{detail}", "", False, ExitCode.INTERNAL),
+    ErrorType.INTERNAL: Kind("{detail}", "rerun with MCPCTL_DEBUG=1 and report it", False, ExitCode.INTERNAL),
+}
 
 
 @dataclass(frozen=True)
@@ -37,8 +137,28 @@ class Failure:
     message: str
     hint: str = ""
 
+    @classmethod
+    def of(cls, kind: ErrorType, **fields: Any) -> Failure:
+        """A failure with the type's own message and hint, filled in from `fields`."""
+        info = KINDS[kind]
+        fields.setdefault("detail", "")
+        return cls(kind, info.template.format(**fields), info.hint.format(**fields))
+
+    @property
+    def retryable(self) -> bool:
+        return KINDS[self.type].retryable
+
+    @property
+    def exit_code(self) -> ExitCode:
+        return KINDS[self.type].exit_code
+
     def to_json(self) -> dict[str, Any]:
-        return {"type": self.type.value, "message": self.message, "hint": self.hint or None}
+        return {
+            "type": self.type.value,
+            "message": self.message,
+            "hint": self.hint or None,
+            "retryable": self.retryable,
+        }
 
     @classmethod
     def from_json(cls, data: object) -> Failure | None:
@@ -54,7 +174,6 @@ class Failure:
 class MCPCtlError(Exception):
     """An error meant for the user: one line of message, an optional hint, an exit code."""
 
-    exit_code = ExitCode.INTERNAL
     type = ErrorType.INTERNAL
 
     def __init__(self, message: str, hint: str = "", *, details: list[str] | None = None) -> None:
@@ -63,41 +182,68 @@ class MCPCtlError(Exception):
         self.hint = hint
         self.details = details or []
 
+    @property
+    def exit_code(self) -> ExitCode:
+        return KINDS[self.type].exit_code
+
+    @classmethod
+    def of(cls, kind: ErrorType, **fields: Any) -> MCPCtlError:
+        failure = Failure.of(kind, **fields)
+        error = cls(failure.message, failure.hint)
+        error.type = kind
+        return error
+
     def to_json(self) -> dict[str, Any]:
         return {
             "type": self.type.value,
             "message": self.message,
             "hint": self.hint or None,
+            "retryable": KINDS[self.type].retryable,
             "exit_code": int(self.exit_code),
             "details": self.details,
         }
 
 
 class ConfigError(MCPCtlError):
-    exit_code = ExitCode.USAGE
     type = ErrorType.CONFIG_INVALID
 
 
 class UsageError(MCPCtlError):
-    exit_code = ExitCode.USAGE
     type = ErrorType.USAGE
 
 
 class UnknownServerError(MCPCtlError):
-    exit_code = ExitCode.UNKNOWN_SERVER
     type = ErrorType.UNKNOWN_SERVER
 
 
 class BusyError(MCPCtlError):
-    exit_code = ExitCode.BUSY
     type = ErrorType.LOCK_TIMEOUT
 
 
 class StateDirError(MCPCtlError):
-    exit_code = ExitCode.INTERNAL
     type = ErrorType.INTERNAL
 
 
 class UnsupportedPlatformError(MCPCtlError):
-    exit_code = ExitCode.INTERNAL
     type = ErrorType.UNSUPPORTED_PLATFORM
+
+
+def classify_exit(code: int) -> str:
+    """How a process ended, in words: "exit code 3" or "killed by SIGKILL"."""
+    import signal
+
+    if code >= 0:
+        return f"exit code {code}"
+    try:
+        return f"killed by {signal.Signals(-code).name}"
+    except ValueError:
+        return f"killed by signal {-code}"
+
+
+def classify_spawn_error(exc: OSError, name: str, command: str) -> Failure:
+    """Map an exception from starting a process to its error type."""
+    if isinstance(exc, FileNotFoundError):
+        return Failure.of(ErrorType.COMMAND_NOT_FOUND, name=name, command=command)
+    if isinstance(exc, PermissionError):
+        return Failure.of(ErrorType.PERMISSION_DENIED, name=name, command=command)
+    return Failure.of(ErrorType.SPAWN_FAILED, name=name, detail=exc.strerror or str(exc))

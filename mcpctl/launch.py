@@ -7,7 +7,7 @@ import os
 import select
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 from mcpctl.config import ServerConfig
@@ -47,15 +47,12 @@ def spawn_shim(paths: Paths, server: ServerConfig, base_dir: str) -> Launch:
 
     The spec, which holds the environment and so the secrets, goes through a pipe: never argv.
     """
+    settings = {f.name: getattr(server, f.name) for f in fields(server)}
     spec = {
-        "name": server.name,
-        "command": server.command,
+        **settings,
         "args": list(server.args),
         "env": {**os.environ, **server.env},
         "cwd": server.cwd or base_dir,
-        "url": server.url,
-        "startup_timeout": server.startup_timeout,
-        "stop_timeout": server.stop_timeout,
         "config_hash": server.config_hash,
         "secrets": list(server.env.values()),
     }

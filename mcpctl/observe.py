@@ -31,6 +31,16 @@ class Observation:
         return self.state in RUNNING_STATES
 
     @property
+    def cooldown_left(self) -> float:
+        """Seconds until a start is no longer held back (backoff, or cooldown after a crash loop)."""
+        r = self.record
+        if self.state not in ("backoff", "failed") or r.cooldown_until_mono is None or r.boot_time is None:
+            return 0.0
+        if abs(r.boot_time - process.boot_time()) > 1.0:
+            return 0.0  # recorded in an earlier boot: the monotonic clock started again
+        return max(0.0, r.cooldown_until_mono - time.monotonic())
+
+    @property
     def uptime_s(self) -> float | None:
         since = self.record.ready_at if self.state == "ready" else None
         return round(time.time() - since, 3) if since else None
@@ -50,6 +60,8 @@ class Observation:
             "total_failures": r.total_failures,
             "last_exit_code": r.last_exit_code,
             "last_error": r.last_error.to_json() if r.last_error else None,
+            "cooldown_until": _iso(r.cooldown_until) if self.cooldown_left else None,
+            "retry_in_s": round(self.cooldown_left, 3) if self.cooldown_left else None,
             "transport": r.transport,
             "config_hash": r.config_hash,
             "warning": self.warning,

@@ -47,6 +47,9 @@ class Paths:
     def state_file(self, name: str) -> Path:
         return self.server_dir(name) / "state.json"
 
+    def events_file(self, name: str) -> Path:
+        return self.server_dir(name) / "events.jsonl"
+
     def instance_lock(self, name: str) -> Path:
         return self.server_dir(name) / "instance.lock"
 

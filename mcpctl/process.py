@@ -23,6 +23,11 @@ def create_time(pid: int) -> float | None:
         return None
 
 
+def boot_time() -> float:
+    """When the machine booted: monotonic times stored by another process are only valid within one boot."""
+    return float(psutil.boot_time())
+
+
 def same_process(pid: int | None, created: float | None) -> psutil.Process | None:
     """The process `pid` if it is still the one created at `created`; None if it is gone or reused."""
     if not pid or created is None:

@@ -49,7 +49,7 @@ def status(observations: list[Observation], as_json: bool) -> None:
     rows = [
         [
             obs.name,
-            obs.state,
+            _state_text(obs),
             str(obs.pid or "-"),
             duration(obs.uptime_s),
             str(obs.record.restarts),
@@ -59,6 +59,14 @@ def status(observations: list[Observation], as_json: bool) -> None:
         for obs in observations
     ]
     table(["NAME", "STATE", "PID", "UPTIME", "RESTARTS", "FAILURES", "LAST ERROR"], rows, styles={1: _STATE_STYLE})
+
+
+def _state_text(obs: Observation) -> str:
+    if obs.state == "backoff":
+        return f"backoff (retry in {duration(obs.cooldown_left)})"
+    if obs.state == "failed" and obs.cooldown_left:
+        return f"failed (cooldown {duration(obs.cooldown_left)})"
+    return obs.state
 
 
 def _last_error(obs: Observation) -> str:
@@ -85,12 +93,19 @@ def _rich_table(header: list[str], rows: list[list[str]], styles: dict[int, dict
     for column in header:
         grid.add_column(column, no_wrap=column != header[-1])
     for row in rows:
-        cells = [Text(cell, style=styles.get(i, {}).get(cell, "")) for i, cell in enumerate(row)]
+        cells = [Text(cell, style=styles.get(i, {}).get(cell.split(" ", 1)[0], "")) for i, cell in enumerate(row)]
         grid.add_row(*cells)
     _console().print(grid)
 
 
-_STATE_STYLE = {"ready": "green", "starting": "yellow", "stopping": "yellow", "failed": "red", "stopped": "dim"}
+_STATE_STYLE = {
+    "ready": "green",
+    "starting": "yellow",
+    "backoff": "yellow",
+    "stopping": "yellow",
+    "failed": "red",
+    "stopped": "dim",
+}
 
 
 def duration(seconds: float | None) -> str:
@@ -118,8 +133,18 @@ def start(results: list[StartResult], as_json: bool) -> None:
             _say(f"{result.name}: starting (not waiting for ready; see `mcpctl status {result.name}`)")
         elif result.outcome == "already_running":
             _say(f"{result.name}: already {obs.state} (pid {obs.pid or '-'})")
+        elif result.outcome == "skipped":
+            _skipped(result)
         else:
             _start_failure(result)
+
+
+def _skipped(result: StartResult) -> None:
+    failure = result.error
+    assert failure is not None
+    sys.stderr.write(f"skipped: {failure.message}\n")
+    if failure.hint:
+        sys.stderr.write(f"hint: {failure.hint}\n")
 
 
 def _start_failure(result: StartResult) -> None:
@@ -131,6 +156,13 @@ def _start_failure(result: StartResult) -> None:
         sys.stderr.write(f"  last {len(result.stderr_tail)} line(s) of its stderr:\n")
         for line in result.stderr_tail:
             sys.stderr.write(f"  | {line}\n")
+    obs = result.observation
+    if obs.state == "backoff":
+        record = obs.record
+        sys.stderr.write(
+            f"  retrying in {obs.cooldown_left:.1f}s (failure {record.consecutive_failures}; "
+            f"`mcpctl stop {result.name}` to give up)\n"
+        )
     if failure and failure.hint:
         sys.stderr.write(f"hint: {failure.hint}\n")
 

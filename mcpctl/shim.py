@@ -1,10 +1,10 @@
-"""The per-server shim: owns one MCP server as its child, for as long as the server should run.
+"""The per-server shim: supervises one MCP server for as long as it should run.
 
 Started detached by the CLI as `python -m mcpctl.shim NAME`, with its spec as JSON on stdin, its
-stdout a pipe on which it reports `locked` and then `ready` or `failed`, and its stderr the server's
-log file. It holds the server's instance lock for its whole life, is the only writer of the server's
-state record while it lives, and answers control requests on a unix socket. It must stay small: the
-stdlib and psutil only, never the mcp SDK.
+stdout a pipe on which it reports `locked` and then the outcome of the first start, and its stderr
+the server's log file. It holds the server's instance lock for its whole life, is the only writer of
+the server's state record and events while it lives, restarts the server by policy with backoff, and
+answers control requests on a unix socket. It stays small: the stdlib and psutil, never the mcp SDK.
 """
 
 from __future__ import annotations
@@ -14,22 +14,22 @@ import json
 import os
 import selectors
 import signal
-import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mcpctl import protocol
-from mcpctl.constants import ENV_HOME, ENV_INSTANCE, STDERR_TAIL_LINES, STDIN_CLOSE_GRACE
-from mcpctl.errors import ErrorType, Failure
+from mcpctl import constants as C
+from mcpctl import policy, protocol
+from mcpctl.child import Ready, ServerRun
+from mcpctl.constants import ENV_HOME
+from mcpctl.errors import ErrorType, Failure, classify_exit
+from mcpctl.events import append_event
 from mcpctl.paths import Paths
 from mcpctl.redaction import Redactor
-from mcpctl.shim_io import ControlServer, LineReader, become_subreaper, log, signal_name, stderr_tail
+from mcpctl.shim_io import ControlServer, become_subreaper, log, stderr_tail
 from mcpctl.state import CorruptState, InstanceLock, StateRecord, read_record, write_record
-
-_HTTP_PROBE_INTERVAL = 0.2
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,16 @@ class Spec:
     startup_timeout: float
     stop_timeout: float
     config_hash: str
+    readiness: str = "mcp"
+    ready_pattern: str | None = None
+    ready_after: float = C.DEFAULT_READY_AFTER
+    restart: str = C.DEFAULT_RESTART
+    backoff_base: float = C.DEFAULT_BACKOFF_BASE
+    backoff_max: float = C.DEFAULT_BACKOFF_MAX
+    max_failures: int = C.DEFAULT_MAX_FAILURES
+    reset_after: float = C.DEFAULT_RESET_AFTER
+    cooldown_base: float = C.DEFAULT_COOLDOWN_BASE
+    cooldown_max: float = C.DEFAULT_COOLDOWN_MAX
     secrets: list[str] = field(default_factory=list)
 
     @property
@@ -58,49 +68,34 @@ class Shim:
         self.spec = spec
         self.redact = Redactor(spec.secrets)
         self.instance_id = os.urandom(16).hex()
-        self.record = StateRecord(name=spec.name)
-        self.child: subprocess.Popen[bytes] | None = None
-        self.exit_status: int | None = None
-        self.stdout: LineReader | None = None
         self.selector = selectors.DefaultSelector()
+        self.record = StateRecord(name=spec.name)
+        self.run_: ServerRun | None = None
         self.control: ControlServer | None = None
         self.stop_requested = False
-        self.deadline = 0.0
-        self.next_probe = 0.0
+        self.manual = True  # the current attempt was asked for by a person (start, --force), not the policy
+        self.retry_at = 0.0  # monotonic: when a server in backoff is started again
+        self.ready_since = 0.0  # monotonic: when the current run became ready
         self.log_offset = 0
         self.reported = False
-        self.failure: Failure | None = None  # a startup failure seen while handling an event
-        self.last_probe_error = ""
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     def run(self) -> int:
-        started_at = time.time()
-        self.deadline = time.monotonic() + self.spec.startup_timeout
         self._install_signals()
-        # Spawn first: the server boots while the shim finishes its own start-up (psutil: ~10 ms).
-        failure = self._spawn()
-        from mcpctl import process
-
-        self.record = self._previous_record().but(
-            state="starting",
+        previous = self._previous_record()
+        self.record = previous.but(
             instance_id=self.instance_id,
             shim_pid=os.getpid(),
-            shim_create_time=process.create_time(os.getpid()),
-            pid=self.child.pid if self.child else None,
-            pid_create_time=process.create_time(self.child.pid) if self.child else None,
+            shim_create_time=None,
             transport=self.spec.transport,
             config_hash=self.spec.config_hash,
-            started_at=started_at,
-            ready_at=None,
             stopped_at=None,
-            last_exit_code=None,
-            last_error=None,
         )
-        self._save()
+        outcome = self._begin_attempt(manual=True)
+        if outcome is not None:
+            return outcome
         self.control = ControlServer(self.paths.socket(self.spec.name), self.selector, self._on_request)
-        if failure:
-            return self._finish("failed", failure)
         return self._loop()
 
     def _previous_record(self) -> StateRecord:
@@ -111,237 +106,198 @@ class Shim:
             previous = None
         return previous or StateRecord(name=self.spec.name)
 
-    def _spawn(self) -> Failure | None:
-        spec = self.spec
-        if not spec.command:
-            return None  # a remote HTTP server: nothing to own, only to reach
-        if spec.cwd and not os.path.isdir(spec.cwd):
-            return Failure(ErrorType.SPAWN_FAILED, f"working directory {spec.cwd} does not exist", "fix cwd")
-        env = {**spec.env, ENV_INSTANCE: self.instance_id}
+    def _begin_attempt(self, manual: bool) -> int | None:
+        self.manual = manual
         self.log_offset = _log_size()
-        log(f"spawning {spec.command} (cwd {spec.cwd or os.getcwd()})")
-        stdio = spec.transport == "stdio"
-        try:
-            self.child = subprocess.Popen(
-                [spec.command, *spec.args],
-                stdin=subprocess.PIPE if stdio else subprocess.DEVNULL,
-                stdout=subprocess.PIPE if stdio else sys.stderr.fileno(),
-                stderr=sys.stderr.fileno(),
-                cwd=spec.cwd,
-                env=env,
-                start_new_session=True,  # its own process group, so the whole group can be signalled
-            )
-        except FileNotFoundError:
-            hint = "install it, or give the full path in `command`"
-            return Failure(ErrorType.COMMAND_NOT_FOUND, f"command not found: {spec.command}", hint)
-        except PermissionError:
-            return Failure(ErrorType.PERMISSION_DENIED, f"permission denied running {spec.command}", "chmod +x it")
-        except OSError as exc:
-            return Failure(ErrorType.SPAWN_FAILED, f"cannot run {spec.command}: {exc.strerror}")
-        if stdio:
-            assert self.child.stdout is not None
-            self.stdout = LineReader(self.child.stdout.fileno())
-            self.selector.register(self.child.stdout, selectors.EVENT_READ, self._on_stdout)
-            self._send(protocol.initialize_request())
-        return None
+        self.run_ = ServerRun(self.spec, self.instance_id, self.selector, self.redact, str(self._log_path))
+        failure = self.run_.spawn()  # first: the server boots while the shim imports psutil below
+        from mcpctl import process
+
+        pid = self.run_.pid
+        restarted = not manual
+        self.record = self.record.but(
+            state="starting",
+            attempt=self.record.attempt + 1,
+            restarts=self.record.restarts + (1 if restarted else 0),
+            shim_create_time=self.record.shim_create_time or process.create_time(os.getpid()),
+            boot_time=process.boot_time(),
+            pid=pid,
+            pid_create_time=process.create_time(pid) if pid else None,
+            started_at=time.time(),
+            ready_at=None,
+            last_exit_code=None,
+            cooldown_until=None,
+            cooldown_until_mono=None,
+        )
+        self._save()
+        self._event("restarted" if restarted else "started", attempt=self.record.attempt, pid=pid)
+        return self._run_ended(failure) if failure is not None else None
 
     def _loop(self) -> int:
         while True:
-            timeout = max(0.0, min(self._next_timer() - time.monotonic(), 1.0))
+            timeout = max(0.0, min(self._next_wakeup() - time.monotonic(), 1.0))
             for key, _ in self.selector.select(timeout):
                 key.data()
             self._reap()
-            outcome = self._check()
+            outcome = self._step()
             if outcome is not None:
                 return outcome
 
-    def _check(self) -> int | None:
-        """Decide what the world now means: ready, failed, exited, or asked to stop."""
-        state = self.record.state
-        if self.failure is not None:
-            return self._finish("failed", self.failure)
+    def _step(self) -> int | None:
+        """Decide what the world now means: ready, failed, exited, time to retry, or asked to stop."""
         if self.stop_requested:
             return self._finish("stopped", None)
-        if self.exit_status is not None:
-            if self.stdout is not None and not self.stdout.closed:
-                # Take what it wrote before it died; a descendant may hold the pipe open forever.
-                self._on_stdout()
-                state = self.record.state
-            code = os.waitstatus_to_exitcode(self.exit_status)
-            if state == "starting":
-                return self._finish("failed", self._startup_exit_failure(code), code)
-            return self._finish("stopped" if code == 0 else "failed", self._crash_failure(code), code)
-        if state == "starting" and self.spec.transport == "http" and time.monotonic() >= self.next_probe:
-            self._probe_http()
-            return None
-        if state == "starting" and time.monotonic() >= self.deadline:
-            last = f" (last attempt: {self.last_probe_error})" if self.last_probe_error else ""
-            failure = Failure(
-                ErrorType.HANDSHAKE_TIMEOUT,
-                f"{self.spec.name} did not complete the MCP initialize handshake within "
-                f"{self.spec.startup_timeout:g}s{last}",
-                "raise startup_timeout if the server is slow to start (npx cold starts can take a minute)",
+        run, state = self.run_, self.record.state
+        if state == "starting" and run is not None:
+            if run.exit_code is not None:
+                run.drain()  # its last words may be the handshake answer or the ready line
+            verdict = run.judge()
+            if isinstance(verdict, Ready):
+                self._became_ready(verdict)
+            elif isinstance(verdict, Failure):
+                return self._run_ended(verdict)
+        elif state == "ready" and run is not None and run.exit_code is not None:
+            run.drain()
+            code = run.exit_code
+            uptime = _duration(time.monotonic() - self.ready_since)
+            crash = Failure.of(
+                ErrorType.CRASHED, name=self.spec.name, exit=classify_exit(code), uptime=uptime, log=self._log_path
             )
-            return self._finish("failed", failure)
+            return self._run_ended(crash if code != 0 else None)
+        elif state == "ready":
+            self._maybe_reset()
+        elif state == "backoff" and time.monotonic() >= self.retry_at:
+            return self._begin_attempt(manual=self.manual)
         return None
 
-    def _next_timer(self) -> float:
-        if self.record.state != "starting":
-            return time.monotonic() + 1.0
-        if self.spec.transport == "http":
-            return min(self.deadline, self.next_probe)
-        return self.deadline
+    def _next_wakeup(self) -> float:
+        state = self.record.state
+        if state == "starting" and self.run_ is not None:
+            return self.run_.next_wakeup()
+        if state == "backoff":
+            return self.retry_at
+        if state == "ready" and self.record.consecutive_failures:
+            return self.ready_since + self.spec.reset_after
+        return time.monotonic() + 1.0
 
-    def _ready(self, result: dict[str, Any]) -> None:
-        info = result.get("serverInfo")
-        info = info if isinstance(info, dict) else {}
+    def _became_ready(self, ready: Ready) -> None:
+        self.ready_since = time.monotonic()
+        counters = {"consecutive_failures": 0} if self.manual else {}  # a person's successful start resets
+        self.record = self.record.but(state="ready", ready_at=time.time(), server_info=ready.server_info, **counters)
+        self._save()
+        elapsed = (self.record.ready_at or 0) - (self.record.started_at or 0)
+        log(f"ready in {elapsed:.2f}s")
+        self._event("ready", attempt=self.record.attempt, elapsed_s=round(elapsed, 3))
+        self._report("ready")
+
+    def _maybe_reset(self) -> None:
+        if self.record.consecutive_failures and time.monotonic() - self.ready_since >= self.spec.reset_after:
+            self.record = self.record.but(consecutive_failures=0)
+            self._save()
+            self._event("reset", after_s=self.spec.reset_after)
+
+    def _run_ended(self, failure: Failure | None) -> int | None:
+        """A run is over (failed start, crash, or clean exit): end its tree, count, and follow the policy."""
+        run = self.run_
+        if run is not None:
+            run.end_tree(graceful=failure is None or failure.retryable, reap=self._reap)
+        code = run.exit_code if run is not None else None
+        failures = self.record.consecutive_failures + (1 if failure else 0)
+        decision = policy.after_exit(
+            self.spec.restart,
+            failure is not None,
+            failure.retryable if failure else True,
+            failures,
+            self.spec.max_failures,
+        )
         self.record = self.record.but(
-            state="ready",
-            ready_at=time.time(),
-            consecutive_failures=0,
-            server_info={
-                "name": str(info.get("name", "")),
-                "version": str(info.get("version", "")),
-                "protocol_version": str(result.get("protocolVersion", "")),
-            },
+            last_exit_code=code,
+            last_error=failure or self.record.last_error,
+            consecutive_failures=failures,
+            total_failures=self.record.total_failures + (1 if failure else 0),
+        )
+        if code is not None or failure is not None:
+            self._event("exited", code=code, error=failure.type.value if failure else None)
+        if decision.restart:
+            self._back_off(failure, failures)
+            return None
+        final_failure = failure
+        if decision.crash_loop and failure is not None:
+            final_failure = Failure.of(
+                ErrorType.CRASH_LOOP, name=self.spec.name, failures=failures, detail=f"last: {failure.message}"
+            )
+            self._cool_down(policy.cooldown(failures, self.spec.cooldown_base, self.spec.cooldown_max))
+        return self._finish(decision.final, final_failure)
+
+    def _back_off(self, failure: Failure | None, failures: int) -> None:
+        spec = self.spec
+        delay = policy.backoff_delay(failures, spec.backoff_base, spec.backoff_max) if failure else spec.backoff_base
+        self.retry_at = time.monotonic() + delay
+        self.record = self.record.but(state="backoff", pid=None, pid_create_time=None)
+        self._cool_down(delay)
+        log(
+            f"retrying in {delay:.1f}s (failure {failures} of {spec.max_failures})"
+            if failure
+            else f"restarting in {delay:.1f}s"
+        )
+        self._event("backoff", delay_s=round(delay, 3), consecutive_failures=failures)
+        self._report("failed" if failure else "stopped")
+        self.manual = False
+
+    def _cool_down(self, seconds: float) -> None:
+        self.record = self.record.but(
+            cooldown_until=time.time() + seconds, cooldown_until_mono=time.monotonic() + seconds
         )
         self._save()
-        elapsed = self.record.ready_at - (self.record.started_at or 0) if self.record.ready_at else 0
-        log(f"ready in {elapsed:.2f}s (protocol {result.get('protocolVersion')})")
-        self._report({"event": "ready", "record": self.record.to_json()})
 
-    def _finish(self, final: str, failure: Failure | None, code: int | None = None) -> int:
-        """End the server's whole tree, write the final record, report, and let the shim exit."""
+    def _finish(self, final: str, failure: Failure | None) -> int:
+        """The shim's end: stop what runs, write the final record, report, and exit."""
         if self.record.state in ("starting", "ready"):
             self.record = self.record.but(state="stopping")
             self._save()
-        graceful = failure is None or failure.type == ErrorType.CRASHED
-        self._end_tree(graceful)
-        if code is None and self.exit_status is not None:
-            code = os.waitstatus_to_exitcode(self.exit_status)
-        failed = failure is not None and final == "failed"
+        if self.run_ is not None and self.run_.exit_code is None and self.run_.proc is not None:
+            self.run_.end_tree(graceful=True, reap=self._reap)
+        if self.run_ is not None and final == "stopped" and self.run_.exit_code is not None:
+            self.record = self.record.but(last_exit_code=self.run_.exit_code)
         if failure is not None:
             failure = Failure(failure.type, self.redact(failure.message), failure.hint)
+        crash_loop = failure is not None and failure.type == ErrorType.CRASH_LOOP
+        cooldown = {} if crash_loop else {"cooldown_until": None, "cooldown_until_mono": None}
         self.record = self.record.but(
             state=final,
+            pid=None if final == "stopped" else self.record.pid,
             stopped_at=time.time(),
-            last_exit_code=code,
             last_error=failure if failure is not None else self.record.last_error,
-            consecutive_failures=self.record.consecutive_failures + 1 if failed else self.record.consecutive_failures,
-            total_failures=self.record.total_failures + 1 if failed else self.record.total_failures,
+            **cooldown,
         )
         self._save()
-        log(f"{final}" + (f": {failure.message}" if failure else ""))
-        tail = (
-            [
-                self.redact(line)
-                for line in stderr_tail(self.paths.log_file(self.spec.name), self.log_offset, STDERR_TAIL_LINES)
-            ]
-            if failure
-            else []
-        )
-        self._report({"event": final, "record": self.record.to_json(), "stderr_tail": tail})
+        log(final + (f": {failure.message}" if failure else ""))
+        self._event(final, error=failure.to_json() if failure else None)
+        self._report(final)
         if self.control:
             self.control.close()
         return 0
 
-    def _end_tree(self, graceful: bool) -> None:
-        """Close stdin and wait; SIGTERM the group and every tagged descendant; SIGKILL what is left."""
-        child = self.child
-        if child is not None and child.stdin is not None and not child.stdin.closed:
-            with contextlib.suppress(OSError):
-                child.stdin.close()
-        # Closing stdin is how a stdio server is asked to exit; an HTTP server only gets signals.
-        if child is not None and self.exit_status is None and graceful and self.spec.transport == "stdio":
-            deadline = time.monotonic() + min(STDIN_CLOSE_GRACE, self.spec.stop_timeout)
-            while self.exit_status is None and time.monotonic() < deadline:
-                time.sleep(0.01)
-                self._reap()
-        from mcpctl import process
-
-        if child is not None:
-            process.signal_group(child.pid, signal.SIGTERM)
-        tree = self._tree()
-        survivors = process.end_processes(tree, self.spec.stop_timeout if graceful else 0.5, self._reap)
-        if child is not None:
-            process.signal_group(child.pid, signal.SIGKILL)
-        for proc in survivors:
-            log(f"pid {proc.pid} survived SIGKILL")
-        self._reap()
-
-    def _tree(self) -> list[Any]:
-        import psutil
-
-        from mcpctl import process
-
-        procs = {p.pid: p for p in process.tagged(self.instance_id)}
-        try:
-            for p in psutil.Process().children(recursive=True):
-                procs.setdefault(p.pid, p)
-        except psutil.Error:
-            pass
-        return list(procs.values())
-
-    # -- events ------------------------------------------------------------------------------
-
-    def _on_stdout(self) -> None:
-        assert self.stdout is not None
-        lines = self.stdout.read()
-        if self.stdout.closed and self.child is not None:
-            self.selector.unregister(self.child.stdout)  # type: ignore[arg-type]
-            self._wait_exit(2.0)
-        for line in lines:
-            self._on_message(line)
-
-    def _on_message(self, line: bytes) -> None:
-        if self.record.state != "starting" or self.failure is not None:
-            return  # relaying MCP traffic to clients arrives with the multiplexer
-        try:
-            message = protocol.decode(line)
-        except protocol.ProtocolError as exc:
-            detail = self.redact(str(exc))
-            hint = "the server must write only JSON-RPC to stdout; send logs to stderr"
-            self._fail_now(Failure(ErrorType.PROTOCOL_ERROR, f"garbage on stdout during startup: {detail}", hint))
-            return
-        if message.get("id") == protocol.INIT_ID and "method" not in message:
-            try:
-                result = protocol.initialize_outcome(message)
-            except protocol.ProtocolError as exc:
-                self._fail_now(Failure(ErrorType.PROTOCOL_ERROR, self.redact(str(exc))))
-                return
-            self._send(protocol.initialized_notification())
-            self._ready(result)
-        elif "method" in message and "id" in message:
-            self._send(protocol.method_not_found(message["id"], str(message["method"])))
-
-    def _fail_now(self, failure: Failure) -> None:
-        self.failure = self.failure or failure
-
-    def _probe_http(self) -> None:
-        from mcpctl.http_handshake import handshake
-
-        assert self.spec.url is not None
-        remaining = self.deadline - time.monotonic()
-        try:
-            result = handshake(self.spec.url, timeout=max(0.2, min(remaining, 5.0)))
-        except (OSError, protocol.ProtocolError, ValueError) as exc:
-            self.last_probe_error = str(exc)
-            self.next_probe = time.monotonic() + _HTTP_PROBE_INTERVAL
-            return
-        self._ready(result)
+    # -- requests and signals ----------------------------------------------------------------
 
     def _on_request(self, message: dict[str, Any]) -> dict[str, Any]:
-        method = message.get("method")
+        method, request_id = message.get("method"), message.get("id")
         if method == "mcpctl/status":
             self._save()  # rewrites the file too, in case a reader found it damaged
-            return {"jsonrpc": "2.0", "id": message.get("id"), "result": self.record.to_json()}
+            return _result(request_id, self.record.to_json())
         if method == "mcpctl/stop":
             self.stop_requested = True
             if self.record.state in ("starting", "ready"):
                 self.record = self.record.but(state="stopping")
                 self._save()
-            return {"jsonrpc": "2.0", "id": message.get("id"), "result": {"stopping": True}}
-        return protocol.method_not_found(message.get("id"), str(method))
+            return _result(request_id, {"stopping": True})
+        if method == "mcpctl/retry":  # `start --force` during a backoff: try now, as a person's start
+            if self.record.state == "backoff":
+                self.retry_at = 0.0
+                self.manual = True
+                return _result(request_id, {"attempt": self.record.attempt + 1})
+            return _result(request_id, {"attempt": self.record.attempt})
+        return protocol.method_not_found(request_id, str(method))
 
     def _install_signals(self) -> None:
         def stop(signum: int, _frame: object) -> None:
@@ -368,65 +324,42 @@ class Shim:
                 return
             if pid == 0:
                 return
-            if self.child is not None and pid == self.child.pid:
-                self.exit_status = status
-                self.child.returncode = os.waitstatus_to_exitcode(status)
-                log(f"server exited: {_describe_exit(self.child.returncode)}")
-
-    def _wait_exit(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while self.exit_status is None and time.monotonic() < deadline:
-            self._reap()
-            time.sleep(0.005)
-
-    def _send(self, message: dict[str, Any]) -> None:
-        if self.child is None or self.child.stdin is None:
-            return
-        try:
-            self.child.stdin.write(protocol.encode(message))
-            self.child.stdin.flush()
-        except OSError:
-            pass  # the server is gone; its exit is noticed by the reaper
+            if self.run_ is not None and pid == self.run_.pid and self.run_.exit_code is None:
+                self.run_.exited(status)
 
     def _save(self) -> None:
         write_record(self.paths.state_file(self.spec.name), self.record)
 
-    def _report(self, event: dict[str, Any]) -> None:
-        """Tell the CLI that started us, if it still listens; after the outcome, stop listening."""
+    def _event(self, kind: str, **details: Any) -> None:
+        append_event(self.paths.events_file(self.spec.name), kind, details)
+
+    def _report(self, event: str) -> None:
+        """Tell the CLI that started us how the first start went; after that, nobody listens."""
         if self.reported:
             return
+        self.reported = True
+        tail = self._stderr_tail() if event != "ready" else []
+        payload = {"event": event, "record": self.record.to_json(), "stderr_tail": tail}
         with contextlib.suppress(OSError):
-            os.write(1, json.dumps(event).encode() + b"\n")
-        if event["event"] != "locked":
-            self.reported = True
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, 1)
-            os.close(devnull)
+            os.write(1, json.dumps(payload).encode() + b"\n")
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 1)
+        os.close(devnull)
+
+    @property
+    def _log_path(self) -> Path:
+        return self.paths.log_file(self.spec.name)
 
     def _stderr_tail(self) -> list[str]:
-        lines = stderr_tail(self.paths.log_file(self.spec.name), self.log_offset, STDERR_TAIL_LINES)
-        return [self.redact(line) for line in lines]
-
-    def _startup_exit_failure(self, code: int) -> Failure:
-        return Failure(
-            ErrorType.EXITED_DURING_STARTUP,
-            f"{self.spec.name} exited during startup ({_describe_exit(code)}) before completing initialize",
-            f"run the command by hand to see why; its stderr is in {self.paths.log_file(self.spec.name)}",
-        )
-
-    def _crash_failure(self, code: int) -> Failure | None:
-        if code == 0:
-            return None
-        uptime = time.time() - (self.record.ready_at or time.time())
-        return Failure(
-            ErrorType.CRASHED,
-            f"{self.spec.name} exited unexpectedly ({_describe_exit(code)}) after {uptime:.0f}s",
-            f"see its log: mcpctl logs {self.spec.name}, or {self.paths.log_file(self.spec.name)}",
-        )
+        return stderr_tail(self._log_path, self.log_offset, C.STDERR_TAIL_LINES)
 
 
-def _describe_exit(code: int) -> str:
-    return f"killed by {signal_name(-code)}" if code < 0 else f"exit code {code}"
+def _result(request_id: object, result: dict[str, Any]) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": request_id, "result": result}
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f}s" if seconds < 120 else f"{seconds / 60:.0f}m"
 
 
 def _drain(fd: int) -> None:
@@ -467,7 +400,9 @@ def main() -> int:
         import traceback
 
         log("internal error:\n" + traceback.format_exc())
-        return shim._finish("failed", Failure(ErrorType.INTERNAL, "the shim hit an internal error (see the log)"))
+        return shim._finish(
+            "failed", Failure.of(ErrorType.INTERNAL, detail="the shim hit an internal error (see the log)")
+        )
 
 
 if __name__ == "__main__":

@@ -19,7 +19,8 @@ from typing import Any
 from mcpctl.constants import STATE_LOCK_TIMEOUT, STATE_SCHEMA
 from mcpctl.errors import BusyError, Failure, StateDirError
 
-LIVE_STATES = frozenset({"starting", "ready", "stopping"})
+# The states in which a shim is alive (holds the instance lock).
+LIVE_STATES = frozenset({"starting", "ready", "backoff", "stopping"})
 
 
 @dataclass(frozen=True)
@@ -38,11 +39,17 @@ class StateRecord:
     started_at: float | None = None
     ready_at: float | None = None
     stopped_at: float | None = None
+    attempt: int = 0  # runs started by this record's shims, so a waiting CLI can tell runs apart
     restarts: int = 0
     consecutive_failures: int = 0
     total_failures: int = 0
     last_exit_code: int | None = None
     last_error: Failure | None = None
+    # Until when a start is held back (backoff, or cooldown after a crash loop): wall time for people,
+    # and the monotonic clock (system-wide, valid within one boot) for decisions.
+    cooldown_until: float | None = None
+    cooldown_until_mono: float | None = None
+    boot_time: float | None = None
     server_info: dict[str, Any] = field(default_factory=dict)
     updated_at: float = 0.0
 

@@ -30,14 +30,14 @@ _LEFTOVER_STOP_TIMEOUT = 3.0
 @dataclass(frozen=True)
 class StartResult:
     name: str
-    outcome: str  # started | already_running | spawned | failed
+    outcome: str  # started | already_running | spawned | failed | skipped
     observation: Observation
     elapsed_s: float
     stderr_tail: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
-        return self.outcome != "failed"
+        return self.outcome not in ("failed", "skipped")
 
     @property
     def error(self) -> Failure | None:
@@ -87,15 +87,22 @@ class Supervisor:
 
     # -- start -------------------------------------------------------------------------------
 
-    def start(self, servers: list[ServerConfig], wait: bool = True) -> list[StartResult]:
+    def start(self, servers: list[ServerConfig], wait: bool = True, force: bool = False) -> list[StartResult]:
+        """Start each server unless it runs; a server held back by backoff or cooldown is skipped
+        (not failed) unless `force`."""
         began = time.monotonic()
         results: dict[str, StartResult] = {}
         waiting: list[ServerConfig] = []
+        retrying: list[ServerConfig] = []
         launches: list[Launch] = []
         with self._locked():
             for server in servers:
                 obs = observe(self.paths, server.name)
-                if obs.state == "stopping" or obs.shim_pid is not None:
+                if obs.cooldown_left and not force:
+                    results[server.name] = self._skipped(obs, began)
+                elif obs.state == "backoff":
+                    retrying.append(server)
+                elif obs.state == "stopping" or obs.shim_pid is not None:
                     waiting.append(server)
                 else:
                     self._clean_leftovers(obs)
@@ -114,16 +121,47 @@ class Supervisor:
                 if launch.server.name not in results:
                     results[launch.server.name] = self._launch_result(launch, began)
                 launch.close()
+        for server in retrying:
+            results[server.name] = self._retry_now(server, began, wait)
         for server in waiting:
             results[server.name] = self._join(server, began, wait)
         return [results[s.name] for s in servers]
+
+    def _skipped(self, obs: Observation, began: float) -> StartResult:
+        failure = Failure.of(
+            ErrorType.COOLDOWN,
+            name=obs.name,
+            failures=obs.record.consecutive_failures,
+            left=f"{obs.cooldown_left:.0f}s",
+        )
+        held = replace(obs, record=replace(obs.record, last_error=failure))
+        return StartResult(obs.name, "skipped", held, round(time.monotonic() - began, 3))
+
+    def _retry_now(self, server: ServerConfig, began: float, wait: bool) -> StartResult:
+        """A shim in backoff: ask it to try now, as a person's start, and wait for that attempt."""
+        try:
+            answer = protocol.call(self.paths.socket(server.name), "mcpctl/retry", timeout=2.0)
+            attempt = int(answer["attempt"])
+        except (OSError, protocol.ProtocolError, KeyError, TypeError, ValueError):
+            return self._join(server, began, wait)
+        deadline = time.monotonic() + server.startup_timeout + server.stop_timeout + STDIN_CLOSE_GRACE + _SLACK
+        while time.monotonic() < deadline:
+            obs = observe(self.paths, server.name)
+            settled = obs.record.attempt >= attempt and obs.state != "starting"
+            if obs.state == "ready" or (settled and obs.shim_pid is None) or (obs.state == "backoff" and settled):
+                break
+            if not wait and obs.record.attempt >= attempt:
+                return StartResult(server.name, "spawned", obs, round(time.monotonic() - began, 3))
+            time.sleep(0.02)
+        outcome = "started" if obs.state == "ready" else "failed"
+        return StartResult(server.name, outcome, obs, round(time.monotonic() - began, 3))
 
     def _launched(self, launch: Launch) -> bool:
         return any(e.get("event") == "locked" for e in launch.events or [])
 
     def _launch_result(self, launch: Launch, began: float) -> StartResult:
         final = next((e for e in reversed(launch.events or []) if e.get("event") != "locked"), None)
-        if final is not None and final["event"] != "ready":
+        if final is not None and final.get("record", {}).get("state") in ("failed", "stopped"):
             self._await_release(launch.server.name, _SLACK)  # it has ended the tree and is exiting
         obs = observe(self.paths, launch.server.name)
         elapsed = round(time.monotonic() - began, 3)
@@ -169,6 +207,8 @@ class Supervisor:
             elapsed = round(time.monotonic() - began, 3)
             if obs.state == "ready" or (obs.state == "starting" and not wait):
                 return StartResult(server.name, "already_running", obs, elapsed)
+            if obs.state == "backoff" and first.state != "backoff":
+                return StartResult(server.name, "failed", obs, elapsed)  # the start we joined failed
             if obs.shim_pid is None:
                 if first.state != "stopping" and obs.state == "failed":
                     return StartResult(server.name, "failed", obs, elapsed)
@@ -254,9 +294,9 @@ class Supervisor:
 
     # -- restart -----------------------------------------------------------------------------
 
-    def restart(self, servers: list[ServerConfig], wait: bool = True) -> list[StartResult]:
+    def restart(self, servers: list[ServerConfig], wait: bool = True, force: bool = False) -> list[StartResult]:
         self.stop(servers)
-        return self.start(servers, wait)
+        return self.start(servers, wait, force)
 
 
 def with_timeouts(

@@ -11,7 +11,8 @@ from tests.conftest import Env, fixture_server
 
 
 def failed_start(env: Env, server: dict[str, Any]) -> tuple[dict[str, Any], str]:
-    env.write_config({"bad": server})
+    """Start a broken server twice (human, then --json); `restart = "never"` so each start is final."""
+    env.write_config({"bad": {"restart": "never", **server}})
     human = env.run("start", "bad")
     assert human.returncode == 4, (human.stdout, human.stderr)
     assert human.stderr.startswith("error: bad did not become ready")
@@ -50,7 +51,7 @@ def test_hang_in_initialize_times_out(env: Env) -> None:
 
 
 def test_timeout_option_overrides_startup_timeout(env: Env) -> None:
-    env.write_config({"bad": fixture_server("hang", startup_timeout=300, stop_timeout=1)})
+    env.write_config({"bad": fixture_server("hang", startup_timeout=300, stop_timeout=1, restart="never")})
     result = env.json("start", "bad", "--timeout", "1", expect=4)["results"][0]
     assert result["error"]["type"] == "handshake_timeout"
     assert result["elapsed_s"] < 30
@@ -75,7 +76,7 @@ def test_missing_cwd_is_a_spawn_failure(env: Env) -> None:
 
 
 def test_one_failure_does_not_hide_the_others(env: Env) -> None:
-    env.write_config({"good": fixture_server("healthy"), "bad": fixture_server("crash")})
+    env.write_config({"good": fixture_server("healthy"), "bad": fixture_server("crash", restart="never")})
     proc = env.run("start", "--all", "--json")
     assert proc.returncode == 4
     report = env.json("status")
@@ -85,7 +86,7 @@ def test_one_failure_does_not_hide_the_others(env: Env) -> None:
 
 def test_secret_values_do_not_reach_outputs_or_state(env: Env) -> None:
     secret = "s3cr3t-value-that-must-not-leak"
-    server = fixture_server("crash", env={"FIXTURE_API_KEY": secret})
+    server = fixture_server("crash", env={"FIXTURE_API_KEY": secret}, restart="never")
     server["args"].append(secret)  # the crash fixture echoes its extra arguments to stderr
     env.write_config({"bad": server})
     outputs = [env.run("start", "bad"), env.run("start", "bad", "--json"), env.run("status", "--json")]
@@ -97,7 +98,7 @@ def test_secret_values_do_not_reach_outputs_or_state(env: Env) -> None:
 
 
 def test_simultaneous_starts_of_a_crashing_server_share_its_failure(env: Env) -> None:
-    env.write_config({"bad": fixture_server("crash")})
+    env.write_config({"bad": fixture_server("crash", restart="never")})
     command = [sys.executable, "-m", "mcpctl", "start", "bad"]
     with ThreadPoolExecutor(max_workers=10) as pool:
         runs = list(

@@ -23,9 +23,10 @@ def start_ready(env: Env, name: str = "demo") -> dict[str, object]:
     return status
 
 
-def grandchild_config(env: Env) -> Path:
+def grandchild_config(env: Env, **settings: object) -> Path:
     pidfile = env.workdir / "grandchild.pid"
-    env.write_config({"demo": fixture_server("grandchild", env={"GRANDCHILD_PIDFILE": str(pidfile)}, stop_timeout=1)})
+    server = fixture_server("grandchild", env={"GRANDCHILD_PIDFILE": str(pidfile)}, stop_timeout=1, **settings)
+    env.write_config({"demo": server})
     return pidfile
 
 
@@ -81,7 +82,7 @@ def test_start_after_a_killed_shim_cleans_leftovers_first(env: Env) -> None:
 
 
 def test_kill_9_of_the_server_shows_it_exited(env: Env) -> None:
-    env.write_config({"demo": fixture_server("healthy")})
+    env.write_config({"demo": fixture_server("healthy", restart="never")})
     server = start_ready(env)
     os.kill(int(server["pid"]), signal.SIGKILL)  # type: ignore[call-overload]
     status = wait_for(lambda: (s := env.status("demo"))["state"] == "failed" and s)
@@ -95,7 +96,7 @@ def test_kill_9_of_the_server_shows_it_exited(env: Env) -> None:
 
 
 def test_server_that_dies_later_is_reported(env: Env) -> None:
-    env.write_config({"demo": fixture_server("die-after", env={"DIE_AFTER": "1"})})
+    env.write_config({"demo": fixture_server("die-after", env={"DIE_AFTER": "1"}, restart="never")})
     start_ready(env)
     status = wait_for(lambda: (s := env.status("demo"))["state"] == "failed" and s, timeout=15)
     assert status["last_exit_code"] == 9
@@ -170,7 +171,7 @@ def test_unwritable_state_dir_is_a_one_line_error(env: Env) -> None:
 
 
 def test_no_zombies_are_left_in_the_shim(env: Env) -> None:
-    pidfile = grandchild_config(env)
+    pidfile = grandchild_config(env, restart="never")
     server = start_ready(env)
     grandchild = int(wait_for(pidfile.read_text))
     os.kill(int(server["pid"]), signal.SIGKILL)  # type: ignore[call-overload]

@@ -1,0 +1,45 @@
+"""Restart policy as pure functions: what to do after a run ends, and how long to wait before the next."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from mcpctl.constants import BACKOFF_JITTER
+
+
+def backoff_delay(failures: int, base: float, cap: float, rand: Callable[[], float] = random.random) -> float:
+    """min(base * 2^(n-1), cap), plus up to BACKOFF_JITTER of itself, n = consecutive failures (n >= 1)."""
+    delay = float(min(base * 2 ** max(failures - 1, 0), cap))
+    return float(min(delay * (1 + BACKOFF_JITTER * rand()), cap * (1 + BACKOFF_JITTER)))
+
+
+def cooldown(failures: int, base: float, cap: float) -> float:
+    """How long manual starts are skipped after a crash loop: min(base * 2^(n-1), cap)."""
+    return float(min(base * 2 ** max(failures - 1, 0), cap))
+
+
+@dataclass(frozen=True)
+class Decision:
+    """After a run ends: restart (after `delay`), or end in `final` state ("failed" or "stopped")."""
+
+    restart: bool
+    counts_as_failure: bool
+    final: str = ""
+    crash_loop: bool = False
+
+
+def after_exit(policy: str, failed: bool, retryable: bool, failures: int, max_failures: int) -> Decision:
+    """The one place that decides what happens when a server's run ends.
+
+    `failed` is whether this run counts as a failure (a failed start, or a crash after ready);
+    `failures` is the consecutive-failure count including this run.
+    """
+    if not failed:
+        return Decision(restart=policy == "always", counts_as_failure=False, final="stopped")
+    if not retryable or policy == "never":
+        return Decision(restart=False, counts_as_failure=True, final="failed")
+    if failures >= max_failures:
+        return Decision(restart=False, counts_as_failure=True, final="failed", crash_loop=True)
+    return Decision(restart=True, counts_as_failure=True)
