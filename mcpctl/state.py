@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from mcpctl.constants import STATE_LOCK_TIMEOUT, STATE_SCHEMA
-from mcpctl.errors import BusyError, Failure, StateDirError
+from mcpctl.errors import BusyError, ErrorType, Failure, StateDirError
 
 # The states in which a shim is alive (holds the instance lock).
 LIVE_STATES = frozenset({"starting", "ready", "backoff", "stopping"})
@@ -132,10 +132,7 @@ def state_lock(path: Path, timeout: float = STATE_LOCK_TIMEOUT) -> Iterator[None
                 break
             except BlockingIOError:
                 if time.monotonic() >= deadline:
-                    raise BusyError(
-                        f"another mcpctl command held the state lock {path} for {timeout:.0f}s",
-                        "wait for it to finish, or find it with `fuser` and end it",
-                    ) from None
+                    raise BusyError.of(ErrorType.LOCK_TIMEOUT, path=path, timeout=timeout) from None
                 time.sleep(delay)
                 delay = min(delay * 2, 0.05)
         yield

@@ -12,8 +12,8 @@ import psutil
 
 from mcpctl import process, protocol
 from mcpctl.config import Config, ServerConfig
-from mcpctl.constants import STATE_LOCK_TIMEOUT, STDIN_CLOSE_GRACE
-from mcpctl.errors import ErrorType, Failure, MCPCtlError
+from mcpctl.constants import ENV_LOCK_TIMEOUT, STATE_LOCK_TIMEOUT, STDIN_CLOSE_GRACE
+from mcpctl.errors import ErrorType, Failure, MCPCtlError, UsageError
 from mcpctl.launch import Launch, spawn_shim, wait_events
 from mcpctl.observe import Observation, observe
 from mcpctl.paths import Paths
@@ -57,9 +57,9 @@ class Supervisor:
         self.paths = paths
         self.config = config
 
-    def _locked(self, timeout: float = STATE_LOCK_TIMEOUT) -> AbstractContextManager[None]:
+    def _locked(self, timeout: float | None = None) -> AbstractContextManager[None]:
         self.paths.ensure()
-        return state_lock(self.paths.lock, timeout)
+        return state_lock(self.paths.lock, lock_timeout() if timeout is None else timeout)
 
     @property
     def base_dir(self) -> str:
@@ -297,6 +297,18 @@ class Supervisor:
     def restart(self, servers: list[ServerConfig], wait: bool = True, force: bool = False) -> list[StartResult]:
         self.stop(servers)
         return self.start(servers, wait, force)
+
+
+def lock_timeout() -> float:
+    """Seconds to wait for the state lock: $MCPCTL_LOCK_TIMEOUT, else the default."""
+    raw = os.environ.get(ENV_LOCK_TIMEOUT)
+    if not raw:
+        return STATE_LOCK_TIMEOUT
+    try:
+        value = float(raw)
+    except ValueError:
+        raise UsageError(f"${ENV_LOCK_TIMEOUT} must be a number of seconds, not {raw!r}") from None
+    return max(value, 0.0)
 
 
 def with_timeouts(

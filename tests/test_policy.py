@@ -1,0 +1,63 @@
+"""The restart policy's arithmetic and decisions, as pure functions (the shim's behaviour is in test_failures)."""
+
+from __future__ import annotations
+
+import pytest
+
+from mcpctl.errors import KINDS, ErrorType, Failure
+from mcpctl.policy import after_exit, backoff_delay, cooldown
+
+
+def test_backoff_grows_exponentially_and_is_capped() -> None:
+    no_jitter = [backoff_delay(n, base=1.0, cap=60.0, rand=lambda: 0.0) for n in range(1, 9)]
+    assert no_jitter == [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 60.0, 60.0]
+
+
+def test_jitter_adds_at_most_ten_percent() -> None:
+    assert backoff_delay(3, base=1.0, cap=60.0, rand=lambda: 1.0) == pytest.approx(4.4)
+    assert backoff_delay(20, base=1.0, cap=60.0, rand=lambda: 1.0) == pytest.approx(66.0)
+
+
+def test_manual_start_cooldown_follows_base_times_two_to_the_failures() -> None:
+    assert [cooldown(n, 60.0, 3600.0) for n in (1, 3, 5, 7, 9)] == [60.0, 240.0, 960.0, 3600.0, 3600.0]
+
+
+@pytest.mark.parametrize(
+    ("policy", "failed", "retryable", "failures", "expected"),
+    [
+        ("on-failure", False, True, 0, (False, "stopped", False)),  # exit 0 after ready: done
+        ("always", False, True, 0, (True, "stopped", False)),  # exit 0 after ready: again
+        ("never", True, True, 1, (False, "failed", False)),
+        ("on-failure", True, True, 1, (True, "", False)),
+        ("on-failure", True, True, 5, (False, "failed", True)),  # max_failures reached: crash loop
+        ("always", True, True, 5, (False, "failed", True)),
+        ("on-failure", True, False, 1, (False, "failed", False)),  # command not found: no point retrying
+    ],
+)
+def test_after_exit_decisions(
+    policy: str, failed: bool, retryable: bool, failures: int, expected: tuple[bool, str, bool]
+) -> None:
+    decision = after_exit(policy, failed, retryable, failures, max_failures=5)
+    assert (decision.restart, decision.final, decision.crash_loop) == expected
+    assert decision.counts_as_failure == failed
+
+
+def test_every_error_type_has_a_message_hint_flag_and_exit_code() -> None:
+    assert set(KINDS) == set(ErrorType)
+    required = {
+        "config_invalid", "unknown_server", "env_missing", "command_not_found", "permission_denied", "spawn_failed",
+        "exited_during_startup", "handshake_timeout", "protocol_error", "crashed", "unhealthy", "cooldown",
+        "already_running", "not_running", "lock_timeout", "stop_timeout", "connection_lost", "tool_error", "timeout",
+        "internal",
+    }  # fmt: skip
+    assert required <= {kind.value for kind in ErrorType}
+    failure = Failure.of(ErrorType.COOLDOWN, name="demo", failures=3, left="41s")
+    assert failure.message == "demo is cooling down after 3 failures; next try in 41s"
+    assert failure.hint == "use --force to start now"
+    assert failure.to_json() == {
+        "type": "cooldown",
+        "message": failure.message,
+        "hint": failure.hint,
+        "retryable": True,
+    }
+    assert int(failure.exit_code) == 5
