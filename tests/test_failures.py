@@ -228,3 +228,15 @@ fcntl.flock(fd, fcntl.LOCK_EX)
 print("held", flush=True)
 time.sleep(60)
 """
+
+
+def test_restart_during_backoff_starts_at_once(env: Env) -> None:
+    ok_file = env.workdir / "ok"
+    server = fixture_server("crash-unless-file", env={"OK_FILE": str(ok_file)}, backoff_base=30, backoff_max=60)
+    env.write_config({"bad": server})
+    assert env.run("start", "bad").returncode == 4
+    assert env.status("bad")["state"] == "backoff"
+    ok_file.write_text("fixed")
+    restarted = env.run("restart", "bad")
+    assert restarted.returncode == 0, restarted.stderr
+    assert env.status("bad")["state"] == "ready"
