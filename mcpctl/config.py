@@ -16,6 +16,7 @@ from mcpctl.constants import CONFIG_FILENAME, DEFAULT_STARTUP_TIMEOUT, DEFAULT_S
 from mcpctl.errors import ConfigError, UnknownServerError
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # Keys that MCP clients put in their JSON files and that mean nothing to mcpctl beyond the transport.
 _JSON_CLIENT_KEYS = frozenset({"type"})
 
@@ -40,6 +41,10 @@ class ServerConfig:
     reset_after: float = C.DEFAULT_RESET_AFTER
     cooldown_base: float = C.DEFAULT_COOLDOWN_BASE
     cooldown_max: float = C.DEFAULT_COOLDOWN_MAX
+    env_file: tuple[str, ...] = ()
+    inherit_env: bool | tuple[str, ...] = True
+    required_env: tuple[str, ...] = ()
+    env_rules: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     @property
     def transport(self) -> str:
@@ -59,6 +64,8 @@ class ServerConfig:
             "url": self.url,
             "readiness": self.readiness,
             "ready_pattern": self.ready_pattern,
+            "env_file": list(self.env_file),
+            "inherit_env": self.inherit_env if isinstance(self.inherit_env, bool) else list(self.inherit_env),
         }
         blob = json.dumps(payload, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:12]
@@ -68,6 +75,12 @@ class ServerConfig:
 class Config:
     path: Path | None
     servers: Mapping[str, ServerConfig]
+    env_rules: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    @property
+    def base_dir(self) -> Path:
+        """Relative paths in the config (cwd, env_file) are relative to the config file's folder."""
+        return self.path.parent.absolute() if self.path else Path.cwd()
 
     def select(self, names: list[str], everything: bool) -> list[ServerConfig]:
         """The servers a command acts on; unknown names are an error naming the config file."""
@@ -104,11 +117,12 @@ def load(path: Path) -> Config:
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
         raise ConfigError(f"{path}: cannot read config: {reason}") from exc
+    raw_rules: object = {}
     if path.suffix.lower() == ".json":
         raw_servers = _parse_json(path, text)
         json_dialect = True
     else:
-        raw_servers = _parse_toml(path, text)
+        raw_servers, raw_rules = _parse_toml(path, text)
         json_dialect = False
     problems: list[str] = []
     servers: dict[str, ServerConfig] = {}
@@ -122,12 +136,14 @@ def load(path: Path) -> Config:
             problems.append(f"{where}: duplicate of server {folded[name.lower()]!r} (names are case-insensitive)")
             continue
         folded[name.lower()] = name
-        server = _server(name, table, where, path.parent, json_dialect, problems)
+        server = _server(name, table, where, json_dialect, problems)
         if server is not None:
             servers[name] = server
+    env_rules = raw_rules if isinstance(raw_rules, dict) else {}
+    problems.extend(f"{path}: env_rules.{p}" for p in _rules_problems(env_rules))
     if problems:
         raise ConfigError(problems[0], _hint_for(problems), details=problems)
-    return Config(path, servers)
+    return Config(path, servers, env_rules)
 
 
 def _hint_for(problems: list[str]) -> str:
@@ -135,20 +151,23 @@ def _hint_for(problems: list[str]) -> str:
     return f"{more}fix the config file and run the command again"
 
 
-def _parse_toml(path: Path, text: str) -> dict[str, Any]:
+def _parse_toml(path: Path, text: str) -> tuple[dict[str, Any], object]:
     import tomllib
 
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}", "fix the syntax at the line named") from exc
-    extra = sorted(set(data) - {"servers"})
+    extra = sorted(set(data) - {"servers", "env_rules"})
     if extra:
         raise ConfigError(f"{path}: unknown top-level key {extra[0]!r}", "servers go in [servers.NAME] tables")
     servers = data.get("servers", {})
     if not isinstance(servers, dict):
         raise ConfigError(f"{path}: servers: expected tables [servers.NAME]")
-    return servers
+    rules = data.get("env_rules", {})
+    if not isinstance(rules, dict):
+        raise ConfigError(f"{path}: env_rules: expected tables [env_rules.VAR]")
+    return servers, rules
 
 
 def _parse_json(path: Path, text: str) -> dict[str, Any]:
@@ -177,7 +196,6 @@ def _server(
     name: str,
     table: object,
     where: str,
-    base: Path,
     json_dialect: bool,
     problems: list[str],
 ) -> ServerConfig | None:
@@ -192,10 +210,11 @@ def _server(
         problems.extend(f"{where}.{problem}" for problem in _cross_checks(values))
     if len(problems) > before:
         return None
-    if "args" in values:
-        values["args"] = tuple(values["args"])
-    if "cwd" in values:
-        values["cwd"] = str((base / Path(values["cwd"]).expanduser()).absolute())
+    for key in ("args", "env_file", "required_env", "inherit_env"):
+        if isinstance(values.get(key), list):
+            values[key] = tuple(values[key])
+    if isinstance(values.get("env_file"), str):
+        values["env_file"] = (values["env_file"],)
     for key in _SECONDS:
         if key in values:
             values[key] = float(values[key])
@@ -233,7 +252,53 @@ def _cross_checks(values: dict[str, Any]) -> list[str]:
         problems.append('readiness: an HTTP server (url) is judged by the MCP handshake; use readiness = "mcp"')
     if values.get("backoff_base", 0) > values.get("backoff_max", C.DEFAULT_BACKOFF_MAX):
         problems.append("backoff_base: larger than backoff_max")
+    problems.extend(f"env_rules.{p}" for p in _rules_problems(values.get("env_rules", {})))
     return problems
+
+
+_RULE_FIELDS = {"required", "non_empty", "pattern", "min_length"}
+
+
+def _rules_problems(rules: dict[str, Any]) -> list[str]:
+    """Problems with a table of [env_rules.VAR] rules, each naming the variable and the field."""
+    problems = []
+    for var, rule in rules.items():
+        if not ENV_NAME.fullmatch(var):
+            problems.append(f"{var}: not a variable name")
+        elif not isinstance(rule, dict):
+            problems.append(f"{var}: expected a table of required, non_empty, pattern, min_length")
+        else:
+            for key in sorted(set(rule) - _RULE_FIELDS):
+                problems.append(f"{var}: unknown field {key!r} (rules have {', '.join(sorted(_RULE_FIELDS))})")
+            for key in ("required", "non_empty"):
+                if key in rule and not isinstance(rule[key], bool):
+                    problems.append(f"{var}.{key}: expected true or false")
+            if "pattern" in rule and (error := _regex(rule["pattern"])):
+                problems.append(f"{var}.pattern: {error}")
+            length = rule.get("min_length", 0)
+            if isinstance(length, bool) or not isinstance(length, int):
+                problems.append(f"{var}.min_length: expected a whole number")
+    return problems
+
+
+def _env_names(value: object) -> str | None:
+    if not isinstance(value, list) or not all(isinstance(v, str) and ENV_NAME.fullmatch(v) for v in value):
+        return f"expected a list of variable names, got {_kind(value)}"
+    return None
+
+
+def _string_or_list(value: object) -> str | None:
+    if isinstance(value, str) and value:
+        return None
+    return _string_list(value)
+
+
+def _bool_or_names(value: object) -> str | None:
+    return None if isinstance(value, bool) else _env_names(value)
+
+
+def _table(value: object) -> str | None:
+    return None if isinstance(value, dict) else f"expected a table of [env_rules.VAR] rules, got {_kind(value)}"
 
 
 def _one_of(choices: tuple[str, ...]) -> Callable[[object], str | None]:
@@ -321,5 +386,9 @@ _FIELDS: dict[str, Callable[[object], str | None]] = {
     "reset_after": _positive_seconds,
     "cooldown_base": _positive_seconds,
     "cooldown_max": _positive_seconds,
+    "env_file": _string_or_list,
+    "inherit_env": _bool_or_names,
+    "required_env": _env_names,
+    "env_rules": _table,
 }
 _SECONDS = [key for key, check in _FIELDS.items() if check is _positive_seconds]

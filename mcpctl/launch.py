@@ -12,7 +12,16 @@ from typing import Any
 
 from mcpctl.config import ServerConfig
 from mcpctl.constants import ENV_HOME
+from mcpctl.environment import Resolution
 from mcpctl.paths import Paths
+
+# What the shim takes from a server's config as it is (the rest comes resolved, from `Resolution`).
+_SPEC_FIELDS = frozenset(
+    {
+        "name", "command", "startup_timeout", "stop_timeout", "readiness", "ready_pattern", "ready_after",
+        "restart", "backoff_base", "backoff_max", "max_failures", "reset_after", "cooldown_base", "cooldown_max",
+    }
+)  # fmt: skip
 
 
 @dataclass
@@ -42,19 +51,21 @@ class Launch:
             self.fd = -1
 
 
-def spawn_shim(paths: Paths, server: ServerConfig, base_dir: str) -> Launch:
+def spawn_shim(paths: Paths, server: ServerConfig, resolved: Resolution) -> Launch:
     """Start `python -m mcpctl.shim NAME` in a new session, its parent already gone.
 
-    The spec, which holds the environment and so the secrets, goes through a pipe: never argv.
+    The spec holds the resolved environment, and so the secrets: it goes through a pipe, never argv.
     """
-    settings = {f.name: getattr(server, f.name) for f in fields(server)}
+    settings = {f.name: getattr(server, f.name) for f in fields(server) if f.name in _SPEC_FIELDS}
     spec = {
         **settings,
-        "args": list(server.args),
-        "env": {**os.environ, **server.env},
-        "cwd": server.cwd or base_dir,
+        "args": resolved.args,
+        "env": resolved.env,
+        "cwd": resolved.cwd,
+        "url": resolved.url,
         "config_hash": server.config_hash,
-        "secrets": list(server.env.values()),
+        "secrets": resolved.secrets,
+        "env_sources": resolved.sources(),
     }
     spec_read, spec_write = os.pipe()
     report_read, report_write = os.pipe()

@@ -9,6 +9,7 @@ from typing import Any
 
 from mcpctl.config import Config
 from mcpctl.constants import JSON_SCHEMA
+from mcpctl.environment import Resolution
 from mcpctl.errors import MCPCtlError
 from mcpctl.observe import Observation
 from mcpctl.redaction import Redactor
@@ -135,8 +136,19 @@ def start(results: list[StartResult], as_json: bool) -> None:
             _say(f"{result.name}: already {obs.state} (pid {obs.pid or '-'})")
         elif result.outcome == "skipped":
             _skipped(result)
+        elif result.outcome == "env_invalid":
+            _env_refused(result)
         else:
             _start_failure(result)
+
+
+def _env_refused(result: StartResult) -> None:
+    failure = result.error
+    assert failure is not None
+    sys.stderr.write(f"error: {result.name}: environment check failed, nothing was started [{failure.type.value}]\n")
+    for problem in failure.message.split(": ", 1)[-1].split("; "):
+        sys.stderr.write(f"  - {problem}\n")
+    sys.stderr.write(f"hint: {failure.hint}; see `mcpctl env check {result.name}`\n")
 
 
 def _skipped(result: StartResult) -> None:
@@ -198,6 +210,47 @@ def _stop_json(result: StopResult) -> dict[str, Any]:
         "elapsed_s": result.elapsed_s,
         "leftovers_ended": result.leftovers_ended,
     }
+
+
+def env_check(reports: list[tuple[str, Resolution]], as_json: bool) -> None:
+    if as_json:
+        servers = [
+            {"name": name, "ok": r.ok, "problems": r.problems, "variables": [v.to_json() for v in r.variables]}
+            for name, r in reports
+        ]
+        emit_json({"servers": servers})
+        return
+    for name, resolution in reports:
+        verdict = "ok" if resolution.ok else f"{len(resolution.problems)} problem(s)"
+        _say(f"{name}: {verdict}")
+        rows = [[v.name, v.status, v.source, v.problem or ""] for v in resolution.variables]
+        if rows:
+            table(["  VARIABLE", "STATUS", "SOURCE", "PROBLEM"], [[f"  {r[0]}", *r[1:]] for r in rows])
+        for problem in resolution.problems:
+            if not any(problem.startswith(f"{v.name}:") for v in resolution.variables):
+                _say(f"  - {problem}")
+
+
+def env_rules(rules: list[dict[str, Any]], as_json: bool) -> None:
+    if as_json:
+        emit_json({"rules": rules})
+        return
+    if not rules:
+        _say("no rules (add one with `mcpctl env rule add NAME VAR --pattern REGEX`)")
+        return
+    rows = [
+        [
+            str(r.get("server", "")),
+            str(r["var"]),
+            "yes" if r.get("required", True) else "no",
+            "yes" if r.get("non_empty") else "no",
+            str(r.get("min_length") or "-"),
+            str(r.get("pattern") or "-"),
+            str(r.get("origin", "mcpctl env rule")),
+        ]
+        for r in rules
+    ]
+    table(["SERVER", "VARIABLE", "REQUIRED", "NON-EMPTY", "MIN-LENGTH", "PATTERN", "FROM"], rows)
 
 
 def server_list(config: Config, as_json: bool) -> None:

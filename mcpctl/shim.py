@@ -56,6 +56,7 @@ class Spec:
     cooldown_base: float = C.DEFAULT_COOLDOWN_BASE
     cooldown_max: float = C.DEFAULT_COOLDOWN_MAX
     secrets: list[str] = field(default_factory=list)
+    env_sources: dict[str, str] = field(default_factory=dict)  # names and where they came from: no values
 
     @property
     def transport(self) -> str:
@@ -83,6 +84,7 @@ class Shim:
 
     def run(self) -> int:
         self._install_signals()
+        self._log_environment()
         previous = self._previous_record()
         self.record = previous.but(
             instance_id=self.instance_id,
@@ -97,6 +99,12 @@ class Shim:
             return outcome
         self.control = ControlServer(self.paths.socket(self.spec.name), self.selector, self._on_request)
         return self._loop()
+
+    def _log_environment(self) -> None:
+        sources = self.spec.env_sources
+        shell = sum(1 for source in sources.values() if source == "shell")
+        named = ", ".join(f"{name} ({source})" for name, source in sorted(sources.items()) if source != "shell")
+        log(f"environment: {shell} variable(s) from the shell" + (f"; {named}" if named else ""))
 
     def _previous_record(self) -> StateRecord:
         try:

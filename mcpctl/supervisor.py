@@ -7,12 +7,15 @@ import signal
 import time
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
+from functools import cached_property
+from typing import Any
 
 import psutil
 
-from mcpctl import process, protocol
+from mcpctl import env_rules, process, protocol
 from mcpctl.config import Config, ServerConfig
 from mcpctl.constants import ENV_LOCK_TIMEOUT, STATE_LOCK_TIMEOUT, STDIN_CLOSE_GRACE
+from mcpctl.environment import Resolution, resolve
 from mcpctl.errors import ErrorType, Failure, MCPCtlError, UsageError
 from mcpctl.launch import Launch, spawn_shim, wait_events
 from mcpctl.observe import Observation, observe
@@ -30,14 +33,14 @@ _LEFTOVER_STOP_TIMEOUT = 3.0
 @dataclass(frozen=True)
 class StartResult:
     name: str
-    outcome: str  # started | already_running | spawned | failed | skipped
+    outcome: str  # started | already_running | spawned | failed | skipped | env_invalid
     observation: Observation
     elapsed_s: float
     stderr_tail: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
-        return self.outcome not in ("failed", "skipped")
+        return self.outcome not in ("failed", "skipped", "env_invalid")
 
     @property
     def error(self) -> Failure | None:
@@ -61,9 +64,28 @@ class Supervisor:
         self.paths.ensure()
         return state_lock(self.paths.lock, lock_timeout() if timeout is None else timeout)
 
-    @property
-    def base_dir(self) -> str:
-        return str(self.config.path.parent.absolute()) if self.config.path else os.getcwd()
+    def resolve(self, server: ServerConfig) -> Resolution:
+        """The server's environment, resolved and checked against every rule that applies to it."""
+        return resolve(server, self.config.base_dir, os.environ, env_rules.rules_for(server, self.config, self._rules))
+
+    @cached_property
+    def _rules(self) -> list[dict[str, Any]]:
+        return env_rules.stored(self.paths)
+
+    def preflight(self, servers: list[ServerConfig]) -> tuple[list[ServerConfig], dict[str, StartResult]]:
+        """Split servers into those whose environment is sound and results for those whose is not."""
+        sound, refused = [], {}
+        for server in servers:
+            resolution = self.resolve(server)
+            if resolution.ok:
+                sound.append(server)
+                continue
+            failure = Failure.of(ErrorType.ENV_MISSING, name=server.name, detail="; ".join(resolution.problems))
+            obs = observe(self.paths, server.name)
+            refused[server.name] = StartResult(
+                server.name, "env_invalid", replace(obs, record=obs.record.but(last_error=failure)), 0.0
+            )
+        return sound, refused
 
     # -- status ------------------------------------------------------------------------------
 
@@ -91,12 +113,12 @@ class Supervisor:
         """Start each server unless it runs; a server held back by backoff or cooldown is skipped
         (not failed) unless `force`."""
         began = time.monotonic()
-        results: dict[str, StartResult] = {}
+        wanted, results = self.preflight(servers)  # nothing is spawned for a server whose env is wrong
         waiting: list[ServerConfig] = []
         retrying: list[ServerConfig] = []
         launches: list[Launch] = []
         with self._locked():
-            for server in servers:
+            for server in wanted:
                 obs = observe(self.paths, server.name)
                 if obs.cooldown_left and not force:
                     results[server.name] = self._skipped(obs, began)
@@ -107,7 +129,7 @@ class Supervisor:
                 else:
                     self._clean_leftovers(obs)
                     self.paths.ensure_server(server.name)
-                    launches.append(spawn_shim(self.paths, server, self.base_dir))
+                    launches.append(spawn_shim(self.paths, server, self.resolve(server)))
             wait_events(launches, {"locked", "busy"}, time.monotonic() + _SHIM_BOOT_TIMEOUT)
         for launch in launches:
             if wait and self._launched(launch):
@@ -295,8 +317,11 @@ class Supervisor:
     # -- restart -----------------------------------------------------------------------------
 
     def restart(self, servers: list[ServerConfig], wait: bool = True, force: bool = False) -> list[StartResult]:
-        self.stop(servers)
-        return self.start(servers, wait, force)
+        """Stop and start; a server whose environment is wrong is left as it is (running, if it runs)."""
+        sound, refused = self.preflight(servers)
+        self.stop(sound)
+        started = {r.name: r for r in self.start(sound, wait, force)} if sound else {}
+        return [refused.get(s.name) or started[s.name] for s in servers]
 
 
 def lock_timeout() -> float:

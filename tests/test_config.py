@@ -19,7 +19,8 @@ def test_valid_toml_gets_defaults_and_resolves_cwd(tmp_path: Path) -> None:
     )
     config = load(path)
     a, b = config.servers["a"], config.servers["b"]
-    assert (a.command, a.args, a.cwd) == ("npx", ("-y", "x"), str(tmp_path / "sub"))
+    assert (a.command, a.args, a.cwd) == ("npx", ("-y", "x"), "sub")  # resolved at start, against base_dir
+    assert config.base_dir == tmp_path
     assert (a.startup_timeout, a.stop_timeout, a.transport) == (60.0, 10.0, "stdio")
     assert (b.url, b.transport) == ("http://h:1/mcp", "http")
 
