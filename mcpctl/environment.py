@@ -1,9 +1,10 @@
 """A server's environment, resolved and validated before anything is spawned.
 
-Precedence, lowest first: mcpctl's own environment (as `inherit_env` allows), then `env_file`s in
-order, then the config's `env` table. `${VAR}` references in env, args, cwd and url are looked up in
-the same layered environment. Values are secrets: they leave this module only inside the spec the
-shim receives through a pipe; reports carry names, sources and statuses.
+Precedence, lowest first: mcpctl's own environment (as `inherit_env` allows), then the `env_file`s in
+order, then the config's `env` table. `${VAR}` in env values is looked up in the shell and the env
+files; in args, cwd and url it may also name the config's env variables. Values are secrets: they
+leave this module only in the spec the shim receives through a pipe; reports carry names, sources
+and statuses, never values.
 """
 
 from __future__ import annotations
@@ -118,6 +119,7 @@ def resolve(
 
     for name, raw in server.env.items():
         layers[name] = (expand(raw, f"env.{name}"), "config")
+    lookup.update({name: value for name, (value, source) in layers.items() if source == "config"})  # for args
     args = [expand(arg, "args") for arg in server.args]
     cwd = expand(server.cwd, "cwd") if server.cwd else None
     url = expand(server.url, "url") if server.url else None
