@@ -207,6 +207,8 @@ class Shim:
     def _run_ended(self, failure: Failure | None) -> int | None:
         """A run is over (failed start, crash, or clean exit): end its tree, count, and follow the policy."""
         run = self.run_
+        if failure is not None:
+            failure = Failure(failure.type, self.redact(failure.message), failure.hint)
         if run is not None:
             run.end_tree(graceful=failure is None or failure.retryable, reap=self._reap)
         code = run.exit_code if run is not None else None

@@ -187,7 +187,13 @@ def test_log_readiness_matches_late_lines_and_logs_them(env: Env) -> None:
 
 
 def test_every_exit_code_from_a_real_situation(env: Env) -> None:
-    env.write_config({"good": fixture_server("healthy"), "bad": fixture_server("crash", cooldown_base=600, **FAST)})
+    env.write_config(
+        {
+            "good": fixture_server("healthy"),
+            "bad": fixture_server("crash", cooldown_base=600, **FAST),
+            "keyless": fixture_server("healthy", required_env=["MCPCTL_TEST_UNSET_VARIABLE"]),
+        }
+    )
     assert env.run("start", "good").returncode == 0  # 0
     assert env.run("start", "nosuch").returncode == 8  # unknown server
     assert env.run("start", "--bogus").returncode == 2  # usage
@@ -195,6 +201,7 @@ def test_every_exit_code_from_a_real_situation(env: Env) -> None:
     assert env.run("start", "bad").returncode == 4  # start failed
     settled(env, "bad", "failed")
     assert env.run("start", "bad").returncode == 5  # skipped: cooldown
+    assert env.run("start", "keyless").returncode == 7  # environment missing
     blocker = env.workdir / "file"
     blocker.write_text("")
     assert env.run("--home", str(blocker / "h"), "start", "good").returncode == 1  # internal: unusable state dir
