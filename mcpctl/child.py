@@ -62,6 +62,7 @@ class ServerRun:
         self.next_probe = 0.0
         self.last_probe_error = ""
         self.pattern = re.compile(spec.ready_pattern) if spec.ready_pattern else None
+        self.on_response: Callable[[dict[str, Any]], None] | None = None  # responses after ready
 
     @property
     def pid(self) -> int | None:
@@ -130,7 +131,20 @@ class ServerRun:
         for line in lines:
             if self.met is None and self.problem is None:
                 self._on_handshake_line(line)
-            # After ready, MCP traffic is for clients; relaying it arrives with the multiplexer.
+            elif self.met is not None:
+                self._after_ready(line)
+
+    def _after_ready(self, line: bytes) -> None:
+        """MCP traffic once ready: answers to the shim's pings; client traffic arrives with the multiplexer."""
+        try:
+            message = protocol.decode(line)
+        except protocol.ProtocolError as exc:
+            log(f"ignored a line on stdout that is not JSON-RPC: {self.redact(str(exc))}")
+            return
+        if "method" in message and "id" in message:
+            self.send(protocol.method_not_found(message["id"], str(message["method"])))
+        elif "method" not in message and self.on_response is not None:
+            self.on_response(message)
 
     def _on_handshake_line(self, line: bytes) -> None:
         try:
@@ -229,6 +243,7 @@ class ServerRun:
                 reap()
         if proc is not None:
             process.signal_group(proc.pid, signal.SIGTERM)
+            process.signal_group(proc.pid, signal.SIGCONT)  # a stopped process handles SIGTERM only once continued
         survivors = process.end_processes(self._tree(), self.spec.stop_timeout if graceful else 0.5, reap)
         if proc is not None:
             process.signal_group(proc.pid, signal.SIGKILL)

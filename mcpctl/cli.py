@@ -186,6 +186,39 @@ def status(ctx: typer.Context, names: Names = None, as_json: Json = False) -> No
         raise typer.Exit(ExitCode.NOT_RUNNING)
 
 
+@app.command()
+def check(
+    ctx: typer.Context,
+    names: Names = None,
+    everything: All = False,
+    nagios: Annotated[
+        bool, typer.Option("--nagios", help="Monitoring-plugin output and exit codes (0/1/2/3).")
+    ] = False,
+    as_json: Json = False,
+) -> None:
+    """For cron and CI: exit 0 if every server is ready and healthy, 6 if one is unhealthy, 3 if one is not running.
+
+    Starts nothing and takes no lock.
+    """
+    from mcpctl import render
+    from mcpctl.health import verdict
+    from mcpctl.supervisor import Supervisor
+
+    g: Globals = ctx.obj
+    paths = g.paths()
+    config = g.load_config(required=False)
+    servers = _known(paths, config, names, everything or not names)
+    observations = Supervisor(paths, config).status([s.name for s in servers], repair=False)
+    verdicts = [verdict(o.name, o.state, o.record.health) for o in observations]
+    statuses = {v.status for v in verdicts}
+    code = ExitCode.NOT_RUNNING if "not_running" in statuses else ExitCode.OK
+    code = ExitCode.UNHEALTHY if code == ExitCode.OK and "unhealthy" in statuses else code
+    render.check(verdicts, as_json, nagios)
+    if nagios:
+        raise typer.Exit(0 if code == ExitCode.OK else 2)  # the plugin convention: 2 is CRITICAL
+    raise typer.Exit(code)
+
+
 @app.command("list")
 def list_servers(ctx: typer.Context, as_json: Json = False) -> None:
     """List the configured servers (env values are never shown, only their names)."""

@@ -41,6 +41,10 @@ class ServerConfig:
     reset_after: float = C.DEFAULT_RESET_AFTER
     cooldown_base: float = C.DEFAULT_COOLDOWN_BASE
     cooldown_max: float = C.DEFAULT_COOLDOWN_MAX
+    health_interval: float = C.DEFAULT_HEALTH_INTERVAL
+    health_timeout: float = C.DEFAULT_HEALTH_TIMEOUT
+    unhealthy_after: int = C.DEFAULT_UNHEALTHY_AFTER
+    restart_on_unhealthy: bool = True
     env_file: tuple[str, ...] = ()
     inherit_env: bool | tuple[str, ...] = True
     required_env: tuple[str, ...] = ()
@@ -297,6 +301,10 @@ def _bool_or_names(value: object) -> str | None:
     return None if isinstance(value, bool) else _env_names(value)
 
 
+def _boolean(value: object) -> str | None:
+    return None if isinstance(value, bool) else f"expected true or false, got {_kind(value)}"
+
+
 def _table(value: object) -> str | None:
     return None if isinstance(value, dict) else f"expected a table of [env_rules.VAR] rules, got {_kind(value)}"
 
@@ -386,6 +394,10 @@ _FIELDS: dict[str, Callable[[object], str | None]] = {
     "reset_after": _positive_seconds,
     "cooldown_base": _positive_seconds,
     "cooldown_max": _positive_seconds,
+    "health_interval": _positive_seconds,
+    "health_timeout": _positive_seconds,
+    "unhealthy_after": _positive_int,
+    "restart_on_unhealthy": _boolean,
     "env_file": _string_or_list,
     "inherit_env": _bool_or_names,
     "required_env": _env_names,

@@ -38,6 +38,11 @@ DEFAULT_COOLDOWN_BASE = 60.0
 DEFAULT_COOLDOWN_MAX = 3600.0
 
 READINESS_MODES = ("mcp", "log", "alive")
+
+# Health: an MCP ping every health_interval s; unhealthy after unhealthy_after failed pings in a row.
+DEFAULT_HEALTH_INTERVAL = 30.0
+DEFAULT_HEALTH_TIMEOUT = 5.0
+DEFAULT_UNHEALTHY_AFTER = 3
 DEFAULT_READY_AFTER = 2.0
 STDERR_TAIL_LINES = 20
 

@@ -11,7 +11,7 @@ from mcpctl.errors import ErrorType, Failure
 from mcpctl.paths import Paths
 from mcpctl.state import LIVE_STATES, CorruptState, StateRecord, lock_holder, read_record
 
-RUNNING_STATES = frozenset({"starting", "ready"})
+RUNNING_STATES = frozenset({"starting", "ready", "unhealthy"})
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ class Observation:
 
     @property
     def uptime_s(self) -> float | None:
-        since = self.record.ready_at if self.state == "ready" else None
+        since = self.record.ready_at if self.state in ("ready", "unhealthy") else None
         return round(time.time() - since, 3) if since else None
 
     def to_json(self) -> dict[str, Any]:
@@ -62,6 +62,7 @@ class Observation:
             "last_error": r.last_error.to_json() if r.last_error else None,
             "cooldown_until": _iso(r.cooldown_until) if self.cooldown_left else None,
             "retry_in_s": round(self.cooldown_left, 3) if self.cooldown_left else None,
+            "health": r.health if self.state in ("ready", "unhealthy") else None,
             "transport": r.transport,
             "config_hash": r.config_hash,
             "warning": self.warning,

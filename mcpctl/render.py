@@ -11,6 +11,7 @@ from mcpctl.config import Config
 from mcpctl.constants import JSON_SCHEMA
 from mcpctl.environment import Resolution
 from mcpctl.errors import MCPCtlError
+from mcpctl.health import Verdict
 from mcpctl.observe import Observation
 from mcpctl.redaction import Redactor
 from mcpctl.supervisor import StartResult, StopResult
@@ -103,6 +104,7 @@ _STATE_STYLE = {
     "ready": "green",
     "starting": "yellow",
     "backoff": "yellow",
+    "unhealthy": "red",
     "stopping": "yellow",
     "failed": "red",
     "stopped": "dim",
@@ -210,6 +212,20 @@ def _stop_json(result: StopResult) -> dict[str, Any]:
         "elapsed_s": result.elapsed_s,
         "leftovers_ended": result.leftovers_ended,
     }
+
+
+def check(verdicts: list[Verdict], as_json: bool, nagios: bool) -> None:
+    if as_json:
+        emit_json({"ok": all(v.status == "ok" for v in verdicts), "servers": [v.to_json() for v in verdicts]})
+        return
+    if nagios:
+        bad = [v for v in verdicts if v.status != "ok"]
+        level = "CRITICAL" if bad else "OK"
+        summary = "; ".join(f"{v.name} {v.status}: {v.detail}" for v in bad) or f"{len(verdicts)} server(s) ready"
+        _say(f"MCPCTL {level} - {summary}")
+        return
+    for v in verdicts:
+        _say(f"{v.name}: {v.status.replace('_', ' ')} ({v.detail})")
 
 
 def env_check(reports: list[tuple[str, Resolution]], as_json: bool) -> None:

@@ -26,6 +26,7 @@ from mcpctl.child import Ready, ServerRun
 from mcpctl.constants import ENV_HOME
 from mcpctl.errors import ErrorType, Failure, classify_exit
 from mcpctl.events import append_event
+from mcpctl.health import Health, Pinger
 from mcpctl.paths import Paths
 from mcpctl.redaction import Redactor
 from mcpctl.shim_io import ControlServer, become_subreaper, log, stderr_tail
@@ -55,6 +56,10 @@ class Spec:
     reset_after: float = C.DEFAULT_RESET_AFTER
     cooldown_base: float = C.DEFAULT_COOLDOWN_BASE
     cooldown_max: float = C.DEFAULT_COOLDOWN_MAX
+    health_interval: float = C.DEFAULT_HEALTH_INTERVAL
+    health_timeout: float = C.DEFAULT_HEALTH_TIMEOUT
+    unhealthy_after: int = C.DEFAULT_UNHEALTHY_AFTER
+    restart_on_unhealthy: bool = True
     secrets: list[str] = field(default_factory=list)
     env_sources: dict[str, str] = field(default_factory=dict)  # names and where they came from: no values
 
@@ -77,6 +82,8 @@ class Shim:
         self.manual = True  # the current attempt was asked for by a person (start, --force), not the policy
         self.retry_at = 0.0  # monotonic: when a server in backoff is started again
         self.ready_since = 0.0  # monotonic: when the current run became ready
+        self.pinger: Pinger | None = None
+        self.health_update: Health | None = None  # a ping answer that arrived while reading stdout
         self.log_offset = 0
         self.reported = False
 
@@ -116,6 +123,8 @@ class Shim:
 
     def _begin_attempt(self, manual: bool) -> int | None:
         self.manual = manual
+        self.pinger = None
+        self.health_update = None
         self.log_offset = _log_size()
         self.run_ = ServerRun(self.spec, self.instance_id, self.selector, self.redact, str(self._log_path))
         failure = self.run_.spawn()  # first: the server boots while the shim imports psutil below
@@ -133,6 +142,7 @@ class Shim:
             pid_create_time=process.create_time(pid) if pid else None,
             started_at=time.time(),
             ready_at=None,
+            health=None,
             last_exit_code=None,
             cooldown_until=None,
             cooldown_until_mono=None,
@@ -164,7 +174,7 @@ class Shim:
                 self._became_ready(verdict)
             elif isinstance(verdict, Failure):
                 return self._run_ended(verdict)
-        elif state == "ready" and run is not None and run.exit_code is not None:
+        elif state in ("ready", "unhealthy") and run is not None and run.exit_code is not None:
             run.drain()
             code = run.exit_code
             uptime = _duration(time.monotonic() - self.ready_since)
@@ -172,8 +182,9 @@ class Shim:
                 ErrorType.CRASHED, name=self.spec.name, exit=classify_exit(code), uptime=uptime, log=self._log_path
             )
             return self._run_ended(crash if code != 0 else None)
-        elif state == "ready":
+        elif state in ("ready", "unhealthy"):
             self._maybe_reset()
+            return self._check_health()
         elif state == "backoff" and time.monotonic() >= self.retry_at:
             return self._begin_attempt(manual=self.manual)
         return None
@@ -184,9 +195,12 @@ class Shim:
             return self.run_.next_wakeup()
         if state == "backoff":
             return self.retry_at
+        later = time.monotonic() + 1.0
+        if state in ("ready", "unhealthy") and self.pinger is not None:
+            later = min(later, self.pinger.next_wakeup())
         if state == "ready" and self.record.consecutive_failures:
-            return self.ready_since + self.spec.reset_after
-        return time.monotonic() + 1.0
+            return min(later, self.ready_since + self.spec.reset_after)
+        return later
 
     def _became_ready(self, ready: Ready) -> None:
         self.ready_since = time.monotonic()
@@ -197,6 +211,36 @@ class Shim:
         log(f"ready in {elapsed:.2f}s")
         self._event("ready", attempt=self.record.attempt, elapsed_s=round(elapsed, 3))
         self._report("ready")
+        run = self.run_
+        if run is not None and self.spec.transport == "stdio" and self.spec.readiness == "mcp":
+            self.pinger = Pinger(run.send, self.spec.health_interval, self.spec.health_timeout)
+            run.on_response = self._on_response
+
+    def _on_response(self, message: dict[str, Any]) -> None:
+        if self.pinger is not None:
+            self.health_update = self.pinger.answer(message) or self.health_update
+
+    def _check_health(self) -> int | None:
+        health, self.health_update = self.health_update, None
+        if health is None and self.pinger is not None:
+            health = self.pinger.tick()
+        if health is None:
+            return None
+        self.record = self.record.but(health=health.to_json())
+        unhealthy = not health.ok and health.consecutive_failures >= self.spec.unhealthy_after
+        if unhealthy and self.record.state == "ready":
+            self.record = self.record.but(state="unhealthy")
+            log(f"unhealthy: {health.detail} ({health.consecutive_failures} in a row)")
+            self._event("unhealthy", detail=health.detail, consecutive_failures=health.consecutive_failures)
+            if self.spec.restart_on_unhealthy:
+                self._save()
+                detail = f"{health.detail} ({health.consecutive_failures} times in a row)"
+                return self._run_ended(Failure.of(ErrorType.UNHEALTHY, name=self.spec.name, detail=detail))
+        elif health.ok and self.record.state == "unhealthy":
+            self.record = self.record.but(state="ready")
+            self._event("healthy", latency_ms=health.latency_ms)
+        self._save()
+        return None
 
     def _maybe_reset(self) -> None:
         if self.record.consecutive_failures and time.monotonic() - self.ready_since >= self.spec.reset_after:
@@ -262,7 +306,7 @@ class Shim:
 
     def _finish(self, final: str, failure: Failure | None) -> int:
         """The shim's end: stop what runs, write the final record, report, and exit."""
-        if self.record.state in ("starting", "ready"):
+        if self.record.state in ("starting", "ready", "unhealthy"):
             self.record = self.record.but(state="stopping")
             self._save()
         if self.run_ is not None and self.run_.exit_code is None and self.run_.proc is not None:
@@ -297,7 +341,7 @@ class Shim:
             return _result(request_id, self.record.to_json())
         if method == "mcpctl/stop":
             self.stop_requested = True
-            if self.record.state in ("starting", "ready"):
+            if self.record.state in ("starting", "ready", "unhealthy"):
                 self.record = self.record.but(state="stopping")
                 self._save()
             return _result(request_id, {"stopping": True})

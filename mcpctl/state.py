@@ -20,7 +20,7 @@ from mcpctl.constants import STATE_LOCK_TIMEOUT, STATE_SCHEMA
 from mcpctl.errors import BusyError, ErrorType, Failure, StateDirError
 
 # The states in which a shim is alive (holds the instance lock).
-LIVE_STATES = frozenset({"starting", "ready", "backoff", "stopping"})
+LIVE_STATES = frozenset({"starting", "ready", "unhealthy", "backoff", "stopping"})
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,7 @@ class StateRecord:
     cooldown_until_mono: float | None = None
     boot_time: float | None = None
     server_info: dict[str, Any] = field(default_factory=dict)
+    health: dict[str, Any] | None = None  # the last ping: ok, latency_ms, checked_at, consecutive_failures
     updated_at: float = 0.0
 
     def to_json(self) -> dict[str, Any]:

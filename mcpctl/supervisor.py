@@ -89,10 +89,10 @@ class Supervisor:
 
     # -- status ------------------------------------------------------------------------------
 
-    def status(self, names: list[str]) -> list[Observation]:
+    def status(self, names: list[str], repair: bool = True) -> list[Observation]:
         observations = [observe(self.paths, name) for name in names]
         broken = [o for o in observations if o.needs_repair]
-        if broken:
+        if broken and repair:
             self._repair(broken)
         return observations
 
@@ -227,7 +227,7 @@ class Supervisor:
         while time.monotonic() < deadline:
             obs = observe(self.paths, server.name)
             elapsed = round(time.monotonic() - began, 3)
-            if obs.state == "ready" or (obs.state == "starting" and not wait):
+            if obs.state in ("ready", "unhealthy") or (obs.state == "starting" and not wait):
                 return StartResult(server.name, "already_running", obs, elapsed)
             if obs.state == "backoff" and first.state != "backoff":
                 return StartResult(server.name, "failed", obs, elapsed)  # the start we joined failed

@@ -1,0 +1,112 @@
+"""The shim's MCP ping loop: one ping in flight at a time, its latency, and consecutive failures."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+PING_PREFIX = "mcpctl-ping-"
+
+
+@dataclass(frozen=True)
+class Health:
+    ok: bool
+    latency_ms: float | None
+    checked_at: float
+    consecutive_failures: int
+    detail: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "latency_ms": self.latency_ms,
+            "checked_at": self.checked_at,
+            "consecutive_failures": self.consecutive_failures,
+            "detail": self.detail or None,
+        }
+
+
+class Pinger:
+    """Sends `ping` every `interval` seconds; a ping unanswered after `timeout` counts as a failure.
+
+    `send` writes a JSON-RPC message to the server; `clock` is the monotonic clock (a parameter so
+    the arithmetic can be tested without sleeping).
+    """
+
+    def __init__(
+        self,
+        send: Callable[[dict[str, Any]], None],
+        interval: float,
+        timeout: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.send = send
+        self.interval = interval
+        self.timeout = timeout
+        self.clock = clock
+        self.sequence = 0
+        self.pending: tuple[str, float] | None = None  # (id, sent at)
+        self.next_at = clock() + interval
+        self.failures = 0
+        self.last: Health | None = None
+
+    def tick(self) -> Health | None:
+        """Send a due ping or expire a late one; returns a new Health when one was decided."""
+        now = self.clock()
+        if self.pending is not None and now - self.pending[1] >= self.timeout:
+            self.pending = None
+            return self._record(ok=False, latency=None, detail=f"no answer to ping within {self.timeout:g}s")
+        if self.pending is None and now >= self.next_at:
+            self.sequence += 1
+            ping_id = f"{PING_PREFIX}{self.sequence}"
+            self.pending = (ping_id, now)
+            self.next_at = now + self.interval
+            self.send({"jsonrpc": "2.0", "id": ping_id, "method": "ping"})
+        return None
+
+    def answer(self, message: dict[str, Any]) -> Health | None:
+        """A response from the server; a Health if it answered our pending ping."""
+        if self.pending is None or message.get("id") != self.pending[0]:
+            return None
+        latency = (self.clock() - self.pending[1]) * 1000
+        self.pending = None
+        if "error" in message:
+            error = message["error"] if isinstance(message["error"], dict) else {}
+            return self._record(ok=False, latency=latency, detail=f"ping error: {error.get('message', '?')}")
+        return self._record(ok=True, latency=latency)
+
+    def next_wakeup(self) -> float:
+        if self.pending is not None:
+            return self.pending[1] + self.timeout
+        return self.next_at
+
+    def _record(self, ok: bool, latency: float | None, detail: str = "") -> Health:
+        self.failures = 0 if ok else self.failures + 1
+        rounded = round(latency, 2) if latency is not None else None
+        self.last = Health(ok, rounded, time.time(), self.failures, detail)
+        return self.last
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What `mcpctl check` says of one server."""
+
+    name: str
+    status: str  # ok | unhealthy | not_running
+    detail: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "status": self.status, "detail": self.detail}
+
+
+def verdict(name: str, state: str, health: dict[str, Any] | None) -> Verdict:
+    if state == "unhealthy" or (state == "ready" and health is not None and not health.get("ok", True)):
+        failures = health.get("consecutive_failures", 0) if health else 0
+        detail = (health or {}).get("detail") or "failing pings"
+        return Verdict(name, "unhealthy", f"{detail} ({failures} in a row)")
+    if state == "ready":
+        latency = health.get("latency_ms") if health else None
+        return Verdict(name, "ok", f"ready, ping {latency:.1f} ms" if latency is not None else "ready")
+    return Verdict(name, "not_running", state)

@@ -1,0 +1,140 @@
+"""The ping loop: a fake clock for the arithmetic, SIGSTOPped real servers for the behaviour; `check`."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from typing import Any
+
+from mcpctl.health import Pinger
+from tests.conftest import Env, fixture_server, wait_for
+
+FAST_HEALTH = {"health_interval": 0.2, "health_timeout": 0.3, "unhealthy_after": 2}
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_pinger_sends_on_interval_and_measures_latency() -> None:
+    clock, sent = Clock(), []
+    pinger = Pinger(sent.append, interval=10, timeout=2, clock=clock)
+    assert pinger.tick() is None
+    assert sent == []
+    clock.now += 10
+    pinger.tick()
+    assert sent[0]["method"] == "ping"
+    clock.now += 0.05
+    health = pinger.answer({"jsonrpc": "2.0", "id": sent[0]["id"], "result": {}})
+    assert health is not None
+    assert health.ok
+    assert health.latency_ms == 50.0
+    assert pinger.answer({"jsonrpc": "2.0", "id": sent[0]["id"], "result": {}}) is None  # answered once only
+
+
+def test_pinger_counts_timeouts_and_errors_until_an_answer() -> None:
+    clock, sent = Clock(), []
+    pinger = Pinger(sent.append, interval=1, timeout=0.5, clock=clock)
+    results = []
+    for _ in range(3):
+        clock.now += 1
+        pinger.tick()
+        clock.now += 0.5
+        results.append(pinger.tick())
+    assert [(h.ok, h.consecutive_failures) for h in results if h] == [(False, 1), (False, 2), (False, 3)]
+    clock.now += 1
+    pinger.tick()
+    error = pinger.answer({"jsonrpc": "2.0", "id": sent[-1]["id"], "error": {"code": -32601, "message": "nope"}})
+    assert error is not None
+    assert (error.ok, error.consecutive_failures, error.detail) == (False, 4, "ping error: nope")
+    clock.now += 1
+    pinger.tick()
+    ok = pinger.answer({"jsonrpc": "2.0", "id": sent[-1]["id"], "result": {}})
+    assert ok is not None
+    assert (ok.ok, ok.consecutive_failures) == (True, 0)
+
+
+def status(env: Env, name: str) -> dict[str, Any]:
+    return env.status(name)
+
+
+def test_a_healthy_server_reports_ping_latency(env: Env) -> None:
+    env.write_config({"demo": fixture_server("healthy", **FAST_HEALTH)})
+    assert env.run("start", "demo").returncode == 0
+    health = wait_for(lambda: status(env, "demo")["health"])
+    assert health["ok"] is True
+    assert 0 < health["latency_ms"] < 1000
+    assert health["consecutive_failures"] == 0
+    check = env.run("check", "demo")
+    assert check.returncode == 0
+    assert check.stdout.startswith("demo: ok (ready, ping ")
+
+
+def test_a_stopped_server_is_restarted_as_unhealthy(env: Env) -> None:
+    env.write_config({"demo": fixture_server("healthy", **FAST_HEALTH, backoff_base=0.2)})
+    assert env.run("start", "demo").returncode == 0
+    first = status(env, "demo")["pid"]
+    os.kill(first, signal.SIGSTOP)
+    try:
+        after = wait_for(
+            lambda: (s := status(env, "demo"))["restarts"] >= 1 and s["state"] == "ready" and s, timeout=30
+        )
+    finally:
+        if _alive(first):
+            os.kill(first, signal.SIGCONT)
+    assert after["pid"] != first
+    assert after["last_error"]["type"] == "unhealthy"
+    assert after["total_failures"] == 1
+    assert not _alive(first)
+    journal = (env.home / "servers" / "demo" / "events.jsonl").read_text().splitlines()
+    kinds = [json.loads(line)["event"] for line in journal]
+    assert "unhealthy" in kinds
+    assert kinds.index("unhealthy") < kinds.index("restarted")
+
+
+def test_unhealthy_without_restart_is_exit_6_and_recovers(env: Env) -> None:
+    env.write_config({"demo": fixture_server("healthy", **FAST_HEALTH, restart_on_unhealthy=False)})
+    assert env.run("start", "demo").returncode == 0
+    pid = status(env, "demo")["pid"]
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        wait_for(lambda: status(env, "demo")["state"] == "unhealthy", timeout=20)
+        check = env.run("check", "demo")
+        assert check.returncode == 6
+        assert "demo: unhealthy (no answer to ping" in check.stdout
+        report = env.json("check", expect=6)
+        assert report["ok"] is False
+        assert report["servers"][0]["status"] == "unhealthy"
+        nagios = env.run("check", "--nagios")
+        assert nagios.returncode == 2
+        assert nagios.stdout.startswith("MCPCTL CRITICAL - demo unhealthy")
+        assert "unhealthy" in env.run("status").stdout
+        assert env.run("status", "demo").returncode == 0  # still running, only not healthy
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    wait_for(lambda: status(env, "demo")["state"] == "ready", timeout=20)
+    assert status(env, "demo")["pid"] == pid
+    assert env.run("check").returncode == 0
+
+
+def test_check_of_a_stopped_server_is_exit_3_and_starts_nothing(env: Env) -> None:
+    env.write_config({"demo": fixture_server("healthy"), "other": fixture_server("healthy")})
+    assert env.run("start", "other").returncode == 0
+    proc = env.run("check", "--all")
+    assert proc.returncode == 3
+    assert "demo: not running (stopped)" in proc.stdout
+    assert env.status("demo")["state"] == "stopped"
+    assert env.run("check", "--nagios").stdout.startswith("MCPCTL CRITICAL - demo not_running")
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
