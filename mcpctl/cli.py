@@ -219,6 +219,47 @@ def check(
     raise typer.Exit(code)
 
 
+@app.command()
+def metrics(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Server name.")],
+    since: Annotated[str, typer.Option(help="How far back: 30s, 10m, 2h, 1d.")] = "10m",
+    as_json: Json = False,
+) -> None:
+    """Resource samples of the server's whole process tree: CPU, memory, fds, threads, ping latency."""
+    import time
+
+    from mcpctl import metrics as store
+    from mcpctl import render
+
+    g: Globals = ctx.obj
+    paths = g.paths()
+    _known(paths, g.load_config(required=False), [name], everything=False)
+    try:
+        window = store.parse_duration(since)
+    except ValueError as exc:
+        raise UsageError(str(exc), "for example --since 10m") from None
+    samples = store.read(paths.server_dir(name) / "metrics.jsonl", since=time.time() - window)
+    render.metrics(name, samples, as_json)
+
+
+@app.command()
+def top(ctx: typer.Context, interval: Annotated[float, typer.Option(help="Seconds between refreshes.")] = 1.0) -> None:
+    """A live table of every server: state, CPU, memory, ping, restarts. q or Ctrl-C quits.
+
+    When stdout is not a terminal, prints one snapshot.
+    """
+    from mcpctl import render
+    from mcpctl.supervisor import Supervisor
+
+    g: Globals = ctx.obj
+    paths = g.paths()
+    config = g.load_config(required=False)
+    supervisor = Supervisor(paths, config)
+    names = [s.name for s in _known(paths, config, None, everything=True)]
+    render.top(lambda: supervisor.status(names, repair=False), interval)
+
+
 @app.command("list")
 def list_servers(ctx: typer.Context, as_json: Json = False) -> None:
     """List the configured servers (env values are never shown, only their names)."""

@@ -45,6 +45,7 @@ class ServerConfig:
     health_timeout: float = C.DEFAULT_HEALTH_TIMEOUT
     unhealthy_after: int = C.DEFAULT_UNHEALTHY_AFTER
     restart_on_unhealthy: bool = True
+    metrics_interval: float = C.DEFAULT_METRICS_INTERVAL
     env_file: tuple[str, ...] = ()
     inherit_env: bool | tuple[str, ...] = True
     required_env: tuple[str, ...] = ()
@@ -398,6 +399,7 @@ _FIELDS: dict[str, Callable[[object], str | None]] = {
     "health_timeout": _positive_seconds,
     "unhealthy_after": _positive_int,
     "restart_on_unhealthy": _boolean,
+    "metrics_interval": _positive_seconds,
     "env_file": _string_or_list,
     "inherit_env": _bool_or_names,
     "required_env": _env_names,

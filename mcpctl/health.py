@@ -51,6 +51,7 @@ class Pinger:
         self.next_at = clock() + interval
         self.failures = 0
         self.last: Health | None = None
+        self.window = [0, 0]  # pings decided, of which failed, since the last take_error_rate()
 
     def tick(self) -> Health | None:
         """Send a due ping or expire a late one; returns a new Health when one was decided."""
@@ -82,8 +83,16 @@ class Pinger:
             return self.pending[1] + self.timeout
         return self.next_at
 
+    def take_error_rate(self) -> float | None:
+        """The share of failed pings since the last call (None if none was decided), then start again."""
+        decided, failed = self.window
+        self.window = [0, 0]
+        return round(failed / decided, 3) if decided else None
+
     def _record(self, ok: bool, latency: float | None, detail: str = "") -> Health:
         self.failures = 0 if ok else self.failures + 1
+        self.window[0] += 1
+        self.window[1] += 0 if ok else 1
         rounded = round(latency, 2) if latency is not None else None
         self.last = Health(ok, rounded, time.time(), self.failures, detail)
         return self.last

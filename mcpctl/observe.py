@@ -63,6 +63,7 @@ class Observation:
             "cooldown_until": _iso(r.cooldown_until) if self.cooldown_left else None,
             "retry_in_s": round(self.cooldown_left, 3) if self.cooldown_left else None,
             "health": r.health if self.state in ("ready", "unhealthy") else None,
+            "metrics": r.metrics if self.state in ("ready", "unhealthy") else None,
             "transport": r.transport,
             "config_hash": r.config_hash,
             "warning": self.warning,

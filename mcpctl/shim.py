@@ -21,12 +21,13 @@ from pathlib import Path
 from typing import Any
 
 from mcpctl import constants as C
-from mcpctl import policy, protocol
+from mcpctl import metrics, policy, protocol
 from mcpctl.child import Ready, ServerRun
 from mcpctl.constants import ENV_HOME
 from mcpctl.errors import ErrorType, Failure, classify_exit
 from mcpctl.events import append_event
 from mcpctl.health import Health, Pinger
+from mcpctl.metrics import Sampler
 from mcpctl.paths import Paths
 from mcpctl.redaction import Redactor
 from mcpctl.shim_io import ControlServer, become_subreaper, log, stderr_tail
@@ -60,6 +61,7 @@ class Spec:
     health_timeout: float = C.DEFAULT_HEALTH_TIMEOUT
     unhealthy_after: int = C.DEFAULT_UNHEALTHY_AFTER
     restart_on_unhealthy: bool = True
+    metrics_interval: float = C.DEFAULT_METRICS_INTERVAL
     secrets: list[str] = field(default_factory=list)
     env_sources: dict[str, str] = field(default_factory=dict)  # names and where they came from: no values
 
@@ -84,6 +86,9 @@ class Shim:
         self.ready_since = 0.0  # monotonic: when the current run became ready
         self.pinger: Pinger | None = None
         self.health_update: Health | None = None  # a ping answer that arrived while reading stdout
+        self.sampler: Sampler | None = None
+        self.next_sample = 0.0
+        self.zombies: tuple[int, ...] = ()
         self.log_offset = 0
         self.reported = False
 
@@ -143,6 +148,7 @@ class Shim:
             started_at=time.time(),
             ready_at=None,
             health=None,
+            metrics=None,
             last_exit_code=None,
             cooldown_until=None,
             cooldown_until_mono=None,
@@ -184,6 +190,7 @@ class Shim:
             return self._run_ended(crash if code != 0 else None)
         elif state in ("ready", "unhealthy"):
             self._maybe_reset()
+            self._maybe_sample()
             return self._check_health()
         elif state == "backoff" and time.monotonic() >= self.retry_at:
             return self._begin_attempt(manual=self.manual)
@@ -196,6 +203,8 @@ class Shim:
         if state == "backoff":
             return self.retry_at
         later = time.monotonic() + 1.0
+        if state in ("ready", "unhealthy"):
+            later = min(later, self.next_sample)
         if state in ("ready", "unhealthy") and self.pinger is not None:
             later = min(later, self.pinger.next_wakeup())
         if state == "ready" and self.record.consecutive_failures:
@@ -211,10 +220,27 @@ class Shim:
         log(f"ready in {elapsed:.2f}s")
         self._event("ready", attempt=self.record.attempt, elapsed_s=round(elapsed, 3))
         self._report("ready")
+        self.next_sample = time.monotonic()  # a first sample at once, then every metrics_interval
         run = self.run_
         if run is not None and self.spec.transport == "stdio" and self.spec.readiness == "mcp":
             self.pinger = Pinger(run.send, self.spec.health_interval, self.spec.health_timeout)
             run.on_response = self._on_response
+
+    def _maybe_sample(self) -> None:
+        if time.monotonic() < self.next_sample:
+            return
+        self.next_sample = time.monotonic() + self.spec.metrics_interval
+        self.sampler = self.sampler or Sampler()
+        latency = self.pinger.last.latency_ms if self.pinger and self.pinger.last else None
+        error_rate = self.pinger.take_error_rate() if self.pinger else None
+        sample = self.sampler.sample(latency, error_rate)
+        metrics.append(self.paths.server_dir(self.spec.name) / "metrics.jsonl", sample)
+        if sample.zombies != self.zombies and sample.zombies:
+            log(f"zombie processes in the tree: {', '.join(map(str, sample.zombies))}")
+            self._event("zombie", pids=list(sample.zombies))
+        self.zombies = sample.zombies
+        self.record = self.record.but(metrics=sample.to_json())
+        self._save()
 
     def _on_response(self, message: dict[str, Any]) -> None:
         if self.pinger is not None:

@@ -1,0 +1,121 @@
+"""Resource samples of a server's whole process tree, kept in a bounded journal.
+
+Format: JSON lines in servers/NAME/metrics.jsonl, moved to metrics.jsonl.1 past MAX_BYTES, so at most
+two files (~2 x 512 KiB, ~6000 samples: 16 h at the default 10 s). Appending is one write, a reader
+tails it with one seek, and it needs nothing beyond the stdlib; SQLite would buy queries we do not
+need at the cost of ~1 MB more in every shim.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+MAX_BYTES = 512 * 1024
+
+
+@dataclass(frozen=True)
+class Sample:
+    ts: float
+    cpu_percent: float
+    rss_bytes: int
+    fds: int
+    threads: int
+    processes: int
+    zombies: tuple[int, ...]
+    ping_latency_ms: float | None
+    error_rate: float | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ts": round(self.ts, 3),
+            "cpu_percent": round(self.cpu_percent, 1),
+            "rss_bytes": self.rss_bytes,
+            "fds": self.fds,
+            "threads": self.threads,
+            "processes": self.processes,
+            "zombies": list(self.zombies),
+            "ping_latency_ms": self.ping_latency_ms,
+            "error_rate": self.error_rate,
+        }
+
+
+class Sampler:
+    """Samples the shim's descendants (the server's tree, adopted orphans included)."""
+
+    def __init__(self) -> None:
+        import psutil
+
+        self._psutil = psutil
+        self._known: dict[int, Any] = {}  # pid -> psutil.Process, so cpu_percent measures since last time
+
+    def sample(self, ping_latency_ms: float | None, error_rate: float | None) -> Sample:
+        psutil = self._psutil
+        try:
+            tree = psutil.Process().children(recursive=True)
+        except psutil.Error:
+            tree = []
+        current = {p.pid: self._known.get(p.pid, p) for p in tree}
+        self._known = current
+        cpu = 0.0
+        rss = fds = threads = 0
+        zombies = []
+        for proc in current.values():
+            try:
+                with proc.oneshot():
+                    if proc.status() == psutil.STATUS_ZOMBIE:
+                        zombies.append(proc.pid)
+                        continue
+                    cpu += proc.cpu_percent(None)
+                    rss += proc.memory_info().rss
+                    fds += proc.num_fds()
+                    threads += proc.num_threads()
+            except (psutil.Error, OSError):
+                continue
+        alive = len(current) - len(zombies)
+        return Sample(time.time(), cpu, rss, fds, threads, alive, tuple(zombies), ping_latency_ms, error_rate)
+
+
+def append(path: Path, sample: Sample) -> None:
+    line = json.dumps(sample.to_json(), separators=(",", ":")).encode() + b"\n"
+    try:
+        if path.exists() and path.stat().st_size + len(line) > MAX_BYTES:
+            os.replace(path, path.with_name(path.name + ".1"))
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, line)
+        finally:
+            os.close(fd)
+    except OSError:
+        pass  # a full disk must not stop supervision
+
+
+def read(path: Path, since: float | None = None) -> list[dict[str, Any]]:
+    samples = []
+    for candidate in (path.with_name(path.name + ".1"), path):
+        try:
+            lines = candidate.read_bytes().splitlines()
+        except OSError:
+            continue
+        for line in lines:
+            try:
+                sample = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(sample, dict) and (since is None or sample.get("ts", 0) >= since):
+                samples.append(sample)
+    return samples
+
+
+def parse_duration(text: str) -> float:
+    """ "90", "90s", "10m", "2h", "1d" -> seconds; ValueError for anything else."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", text)
+    if not match:
+        raise ValueError(f"{text!r} is not a duration (use e.g. 30s, 10m, 2h, 1d)")
+    unit = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[match.group(2)]
+    return float(match.group(1)) * unit
