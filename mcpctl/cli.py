@@ -209,7 +209,7 @@ def check(
     config = g.load_config(required=False)
     servers = _known(paths, config, names, everything or not names)
     observations = Supervisor(paths, config).status([s.name for s in servers], repair=False)
-    verdicts = [verdict(o.name, o.state, o.record.health) for o in observations]
+    verdicts = [verdict(o.name, o.state, o.record.health, o.record.alerts) for o in observations]
     statuses = {v.status for v in verdicts}
     code = ExitCode.NOT_RUNNING if "not_running" in statuses else ExitCode.OK
     code = ExitCode.UNHEALTHY if code == ExitCode.OK and "unhealthy" in statuses else code
@@ -217,6 +217,23 @@ def check(
     if nagios:
         raise typer.Exit(0 if code == ExitCode.OK else 2)  # the plugin convention: 2 is CRITICAL
     raise typer.Exit(code)
+
+
+@app.command("alerts")
+def alerts_list(ctx: typer.Context, as_json: Json = False) -> None:
+    """Alerts firing now, on every server (fired and resolved ones are events in events.jsonl)."""
+    from mcpctl import render
+    from mcpctl.supervisor import Supervisor
+
+    g: Globals = ctx.obj
+    paths = g.paths()
+    config = g.load_config(required=False)
+    names = [s.name for s in _known(paths, config, None, everything=True)]
+    observations = Supervisor(paths, config).status(names, repair=False)
+    firing = [
+        {"server": o.name, **a} for o in observations if o.state in ("ready", "unhealthy") for a in o.record.alerts
+    ]
+    render.alerts(firing, as_json)
 
 
 @app.command()

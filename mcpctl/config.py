@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mcpctl import alerts
 from mcpctl import constants as C
 from mcpctl.constants import CONFIG_FILENAME, DEFAULT_STARTUP_TIMEOUT, DEFAULT_STOP_TIMEOUT, ENV_CONFIG
 from mcpctl.errors import ConfigError, UnknownServerError
@@ -46,6 +47,7 @@ class ServerConfig:
     unhealthy_after: int = C.DEFAULT_UNHEALTHY_AFTER
     restart_on_unhealthy: bool = True
     metrics_interval: float = C.DEFAULT_METRICS_INTERVAL
+    alerts: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     env_file: tuple[str, ...] = ()
     inherit_env: bool | tuple[str, ...] = True
     required_env: tuple[str, ...] = ()
@@ -81,6 +83,11 @@ class Config:
     path: Path | None
     servers: Mapping[str, ServerConfig]
     env_rules: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    alerts: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    def alerts_for(self, server: ServerConfig) -> dict[str, Mapping[str, Any]]:
+        """Global [alerts.NAME] overlaid with the server's own; empty means the built-in defaults."""
+        return {**self.alerts, **server.alerts}
 
     @property
     def base_dir(self) -> Path:
@@ -123,11 +130,12 @@ def load(path: Path) -> Config:
         reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
         raise ConfigError(f"{path}: cannot read config: {reason}") from exc
     raw_rules: object = {}
+    raw_alerts: object = {}
     if path.suffix.lower() == ".json":
         raw_servers = _parse_json(path, text)
         json_dialect = True
     else:
-        raw_servers, raw_rules = _parse_toml(path, text)
+        raw_servers, raw_rules, raw_alerts = _parse_toml(path, text)
         json_dialect = False
     problems: list[str] = []
     servers: dict[str, ServerConfig] = {}
@@ -146,9 +154,11 @@ def load(path: Path) -> Config:
             servers[name] = server
     env_rules = raw_rules if isinstance(raw_rules, dict) else {}
     problems.extend(f"{path}: env_rules.{p}" for p in _rules_problems(env_rules))
+    alert_tables = raw_alerts if isinstance(raw_alerts, dict) else {}
+    problems.extend(f"{path}: alerts.{p}" for p in alerts.problems(alert_tables))
     if problems:
         raise ConfigError(problems[0], _hint_for(problems), details=problems)
-    return Config(path, servers, env_rules)
+    return Config(path, servers, env_rules, alert_tables)
 
 
 def _hint_for(problems: list[str]) -> str:
@@ -156,14 +166,14 @@ def _hint_for(problems: list[str]) -> str:
     return f"{more}fix the config file and run the command again"
 
 
-def _parse_toml(path: Path, text: str) -> tuple[dict[str, Any], object]:
+def _parse_toml(path: Path, text: str) -> tuple[dict[str, Any], object, object]:
     import tomllib
 
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}", "fix the syntax at the line named") from exc
-    extra = sorted(set(data) - {"servers", "env_rules"})
+    extra = sorted(set(data) - {"servers", "env_rules", "alerts"})
     if extra:
         raise ConfigError(f"{path}: unknown top-level key {extra[0]!r}", "servers go in [servers.NAME] tables")
     servers = data.get("servers", {})
@@ -172,7 +182,10 @@ def _parse_toml(path: Path, text: str) -> tuple[dict[str, Any], object]:
     rules = data.get("env_rules", {})
     if not isinstance(rules, dict):
         raise ConfigError(f"{path}: env_rules: expected tables [env_rules.VAR]")
-    return servers, rules
+    alert_tables = data.get("alerts", {})
+    if not isinstance(alert_tables, dict):
+        raise ConfigError(f"{path}: alerts: expected tables [alerts.NAME]")
+    return servers, rules, alert_tables
 
 
 def _parse_json(path: Path, text: str) -> dict[str, Any]:
@@ -258,6 +271,7 @@ def _cross_checks(values: dict[str, Any]) -> list[str]:
     if values.get("backoff_base", 0) > values.get("backoff_max", C.DEFAULT_BACKOFF_MAX):
         problems.append("backoff_base: larger than backoff_max")
     problems.extend(f"env_rules.{p}" for p in _rules_problems(values.get("env_rules", {})))
+    problems.extend(f"alerts.{p}" for p in alerts.problems(values.get("alerts", {})))
     return problems
 
 
@@ -307,7 +321,7 @@ def _boolean(value: object) -> str | None:
 
 
 def _table(value: object) -> str | None:
-    return None if isinstance(value, dict) else f"expected a table of [env_rules.VAR] rules, got {_kind(value)}"
+    return None if isinstance(value, dict) else f"expected a table of tables, got {_kind(value)}"
 
 
 def _one_of(choices: tuple[str, ...]) -> Callable[[object], str | None]:
@@ -400,6 +414,7 @@ _FIELDS: dict[str, Callable[[object], str | None]] = {
     "unhealthy_after": _positive_int,
     "restart_on_unhealthy": _boolean,
     "metrics_interval": _positive_seconds,
+    "alerts": _table,
     "env_file": _string_or_list,
     "inherit_env": _bool_or_names,
     "required_env": _env_names,

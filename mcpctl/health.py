@@ -110,7 +110,10 @@ class Verdict:
         return {"name": self.name, "status": self.status, "detail": self.detail}
 
 
-def verdict(name: str, state: str, health: dict[str, Any] | None) -> Verdict:
+def verdict(name: str, state: str, health: dict[str, Any] | None, firing: list[dict[str, Any]]) -> Verdict:
+    critical = [a["name"] for a in firing if a.get("severity") == "critical"]
+    if state in ("ready", "unhealthy") and critical:
+        return Verdict(name, "unhealthy", f"critical alert: {', '.join(critical)}")
     if state == "unhealthy" or (state == "ready" and health is not None and not health.get("ok", True)):
         failures = health.get("consecutive_failures", 0) if health else 0
         detail = (health or {}).get("detail") or "failing pings"

@@ -53,7 +53,7 @@ class Launch:
             self.fd = -1
 
 
-def spawn_shim(paths: Paths, server: ServerConfig, resolved: Resolution) -> Launch:
+def spawn_shim(paths: Paths, server: ServerConfig, resolved: Resolution, alert_tables: dict[str, Any]) -> Launch:
     """Start `python -m mcpctl.shim NAME` in a new session, its parent already gone.
 
     The spec holds the resolved environment, and so the secrets: it goes through a pipe, never argv.
@@ -68,6 +68,7 @@ def spawn_shim(paths: Paths, server: ServerConfig, resolved: Resolution) -> Laun
         "config_hash": server.config_hash,
         "secrets": resolved.secrets,
         "env_sources": resolved.sources(),
+        "alerts": alert_tables,
     }
     spec_read, spec_write = os.pipe()
     report_read, report_write = os.pipe()

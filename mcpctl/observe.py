@@ -64,6 +64,7 @@ class Observation:
             "retry_in_s": round(self.cooldown_left, 3) if self.cooldown_left else None,
             "health": r.health if self.state in ("ready", "unhealthy") else None,
             "metrics": r.metrics if self.state in ("ready", "unhealthy") else None,
+            "alerts": r.alerts if self.state in ("ready", "unhealthy") else [],
             "transport": r.transport,
             "config_hash": r.config_hash,
             "warning": self.warning,

@@ -326,6 +326,20 @@ def _cbreak() -> Iterator[Callable[[float], str]]:
         termios.tcsetattr(fd, termios.TCSADRAIN, saved)
 
 
+def alerts(firing: list[dict[str, Any]], as_json: bool) -> None:
+    if as_json:
+        emit_json({"alerts": firing})
+        return
+    if not firing:
+        _say("no alerts firing")
+        return
+    rows = [
+        [a["server"], a["name"], a["severity"], a["metric"], time.strftime("%H:%M:%S", time.localtime(a["since"]))]
+        for a in firing
+    ]
+    table(["SERVER", "ALERT", "SEVERITY", "METRIC", "SINCE"], rows)
+
+
 def check(verdicts: list[Verdict], as_json: bool, nagios: bool) -> None:
     if as_json:
         emit_json({"ok": all(v.status == "ok" for v in verdicts), "servers": [v.to_json() for v in verdicts]})

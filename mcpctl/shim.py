@@ -20,14 +20,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from mcpctl import alerts, metrics, policy, protocol
 from mcpctl import constants as C
-from mcpctl import metrics, policy, protocol
 from mcpctl.child import Ready, ServerRun
 from mcpctl.constants import ENV_HOME
 from mcpctl.errors import ErrorType, Failure, classify_exit
 from mcpctl.events import append_event
 from mcpctl.health import Health, Pinger
-from mcpctl.metrics import Sampler
+from mcpctl.metrics import Sample, Sampler
 from mcpctl.paths import Paths
 from mcpctl.redaction import Redactor
 from mcpctl.shim_io import ControlServer, become_subreaper, log, stderr_tail
@@ -62,6 +62,7 @@ class Spec:
     unhealthy_after: int = C.DEFAULT_UNHEALTHY_AFTER
     restart_on_unhealthy: bool = True
     metrics_interval: float = C.DEFAULT_METRICS_INTERVAL
+    alerts: dict[str, Any] = field(default_factory=dict)  # [alerts.NAME] tables; empty: the defaults
     secrets: list[str] = field(default_factory=list)
     env_sources: dict[str, str] = field(default_factory=dict)  # names and where they came from: no values
 
@@ -89,6 +90,10 @@ class Shim:
         self.sampler: Sampler | None = None
         self.next_sample = 0.0
         self.zombies: tuple[int, ...] = ()
+        configured = alerts.rules(spec.alerts)
+        self.alerts = alerts.Evaluator(configured or alerts.defaults(spec.health_interval))
+        self.restart_times: list[float] = []  # monotonic, for restarts_per_hour
+        self.alert_outcome: Failure | None = None  # a firing alert asked for a restart
         self.log_offset = 0
         self.reported = False
 
@@ -137,6 +142,9 @@ class Shim:
 
         pid = self.run_.pid
         restarted = not manual
+        if restarted:
+            self.restart_times = [t for t in self.restart_times if time.monotonic() - t < 3600]
+            self.restart_times.append(time.monotonic())
         self.record = self.record.but(
             state="starting",
             attempt=self.record.attempt + 1,
@@ -191,6 +199,9 @@ class Shim:
         elif state in ("ready", "unhealthy"):
             self._maybe_reset()
             self._maybe_sample()
+            if self.alert_outcome is not None:
+                failure, self.alert_outcome = self.alert_outcome, None
+                return self._run_ended(failure)
             return self._check_health()
         elif state == "backoff" and time.monotonic() >= self.retry_at:
             return self._begin_attempt(manual=self.manual)
@@ -241,6 +252,47 @@ class Shim:
         self.zombies = sample.zombies
         self.record = self.record.but(metrics=sample.to_json())
         self._save()
+        self.alert_outcome = self._evaluate_alerts(sample)
+
+    def _evaluate_alerts(self, sample: Sample) -> Failure | None:
+        """Fire and resolve alerts on the newest sample; a firing alert with `restart` asks for one."""
+        values = {
+            "cpu_percent": sample.cpu_percent,
+            "rss_mb": sample.rss_bytes / 1024 / 1024,
+            "ping_latency_ms": sample.ping_latency_ms,
+            "error_rate": sample.error_rate,
+            "restarts_per_hour": float(len([t for t in self.restart_times if time.monotonic() - t < 3600])),
+            "state": self.record.state,
+        }
+        restart: Failure | None = None
+        for change in self.alerts.evaluate(values):
+            rule = change.rule
+            kind = "alert_fired" if change.fired else "alert_resolved"
+            log(f"alert {'fired' if change.fired else 'resolved'} ({rule.severity}): {change.message}")
+            self._event(kind, alert=rule.name, severity=rule.severity, message=change.message)
+            if rule.exec:
+                self._run_action(rule.exec, kind, rule.name, rule.severity, change.message)
+            if change.fired and "restart" in rule.actions:
+                restart = Failure.of(ErrorType.UNHEALTHY, name=self.spec.name, detail=f"alert {change.message}")
+        self.record = self.record.but(alerts=self.alerts.active())
+        self._save()
+        return restart
+
+    def _run_action(self, command: tuple[str, ...], kind: str, name: str, severity: str, message: str) -> None:
+        """Run an alert's exec command, the alert in its environment and as JSON on stdin; never wait for it."""
+        import subprocess
+
+        details = {"server": self.spec.name, "event": kind, "alert": name, "severity": severity, "message": message}
+        env = {**os.environ, **{f"MCPCTL_ALERT_{k.upper()}": v for k, v in details.items()}}
+        try:
+            proc = subprocess.Popen(list(command), stdin=subprocess.PIPE, env=env, start_new_session=True)
+            assert proc.stdin is not None
+            with contextlib.suppress(OSError):
+                proc.stdin.write(json.dumps(details).encode())
+            proc.stdin.close()
+            proc.returncode = 0  # reaped by the shim's reaper like every child; Popen must not wait
+        except OSError as exc:
+            log(f"alert action {command[0]!r} failed to start: {exc.strerror}")
 
     def _on_response(self, message: dict[str, Any]) -> None:
         if self.pinger is not None:

@@ -53,6 +53,7 @@ class StateRecord:
     server_info: dict[str, Any] = field(default_factory=dict)
     health: dict[str, Any] | None = None  # the last ping: ok, latency_ms, checked_at, consecutive_failures
     metrics: dict[str, Any] | None = None  # the last resource sample of the whole tree
+    alerts: list[dict[str, Any]] = field(default_factory=list)  # firing now: name, severity, since, metric
     updated_at: float = 0.0
 
     def to_json(self) -> dict[str, Any]:

@@ -129,7 +129,9 @@ class Supervisor:
                 else:
                     self._clean_leftovers(obs)
                     self.paths.ensure_server(server.name)
-                    launches.append(spawn_shim(self.paths, server, self.resolve(server)))
+                    launches.append(
+                        spawn_shim(self.paths, server, self.resolve(server), self.config.alerts_for(server))
+                    )
             wait_events(launches, {"locked", "busy"}, time.monotonic() + _SHIM_BOOT_TIMEOUT)
         for launch in launches:
             if wait and self._launched(launch):

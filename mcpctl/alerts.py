@@ -1,0 +1,165 @@
+"""Alert rules: a condition on a metric that must hold for a while, fired once per episode, then resolved."""
+
+from __future__ import annotations
+
+import operator
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+METRICS = ("cpu_percent", "rss_mb", "ping_latency_ms", "error_rate", "restarts_per_hour", "state")
+COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {
+    ">": operator.gt,
+    ">=": operator.ge,
+    "<": operator.lt,
+    "<=": operator.le,
+    "==": operator.eq,
+    "!=": operator.ne,
+}
+SEVERITIES = ("info", "warning", "critical")
+ACTIONS = ("log", "restart")
+FIELDS = frozenset({"metric", "comparison", "threshold", "for", "severity", "actions", "exec"})
+
+
+@dataclass(frozen=True)
+class AlertRule:
+    name: str
+    metric: str
+    comparison: str
+    threshold: float | str
+    hold: float  # seconds the condition must hold ("for" in the config)
+    severity: str = "warning"
+    actions: tuple[str, ...] = ("log",)
+    exec: tuple[str, ...] = ()
+
+    def holds(self, value: float | str | None) -> bool:
+        if value is None:
+            return False
+        try:
+            return COMPARISONS[self.comparison](value, self.threshold)
+        except TypeError:
+            return False
+
+    def describe(self, value: float | str | None) -> str:
+        shown = f"{value:.1f}" if isinstance(value, float) else str(value)
+        return f"{self.metric} {shown} {self.comparison} {self.threshold} for {self.hold:g}s"
+
+
+def defaults(health_interval: float) -> list[AlertRule]:
+    """The rules a server gets when none is configured; the critical ones restart it."""
+    return [
+        AlertRule("high_cpu", "cpu_percent", ">", 90, 300, "warning"),
+        AlertRule("high_memory", "rss_mb", ">", 1024, 300, "critical", ("log", "restart")),
+        AlertRule("slow_response", "ping_latency_ms", ">", 2000, 3 * health_interval, "warning"),
+        AlertRule("high_error_rate", "error_rate", ">", 0.2, 300, "critical", ("log", "restart")),
+    ]
+
+
+def problems(tables: Mapping[str, Any]) -> list[str]:
+    """What is wrong with a table of [alerts.NAME] rules, each naming the alert and the field."""
+    from mcpctl.metrics import parse_duration
+
+    found = []
+    for name, table in tables.items():
+        if not isinstance(table, dict):
+            found.append(f"{name}: expected a table with metric, comparison, threshold, for, severity, actions")
+            continue
+        found += [f"{name}: unknown field {key!r}" for key in sorted(set(table) - FIELDS)]
+        if table.get("metric") not in METRICS:
+            found.append(f"{name}.metric: expected one of {', '.join(METRICS)}")
+        if table.get("comparison", ">") not in COMPARISONS:
+            found.append(f"{name}.comparison: expected one of {' '.join(COMPARISONS)}")
+        threshold = table.get("threshold")
+        numeric = isinstance(threshold, int | float) and not isinstance(threshold, bool)
+        if not numeric and not (table.get("metric") == "state" and isinstance(threshold, str)):
+            found.append(f'{name}.threshold: expected a number (or a state name for metric = "state")')
+        if table.get("severity", "warning") not in SEVERITIES:
+            found.append(f"{name}.severity: expected one of {', '.join(SEVERITIES)}")
+        actions = table.get("actions", ["log"])
+        if not isinstance(actions, list) or not all(a in ACTIONS for a in actions):
+            found.append(f'{name}.actions: expected a list of "log", "restart" (and exec = [...] for a command)')
+        command = table.get("exec", [])
+        if not isinstance(command, list) or not all(isinstance(c, str) for c in command):
+            found.append(f"{name}.exec: expected a command as a list of strings")
+        hold = table.get("for", 0)
+        try:
+            parse_duration(str(hold))
+        except ValueError:
+            found.append(f"{name}.for: expected seconds or a duration such as 5m")
+    return found
+
+
+def rules(tables: Mapping[str, Any]) -> list[AlertRule]:
+    """Rules from validated tables."""
+    from mcpctl.metrics import parse_duration
+
+    return [
+        AlertRule(
+            name=name,
+            metric=table["metric"],
+            comparison=table.get("comparison", ">"),
+            threshold=table["threshold"],
+            hold=parse_duration(str(table.get("for", 0))),
+            severity=table.get("severity", "warning"),
+            actions=tuple(table.get("actions", ["log"])),
+            exec=tuple(table.get("exec", [])),
+        )
+        for name, table in tables.items()
+    ]
+
+
+@dataclass
+class _Episode:
+    since: float  # monotonic: when the condition started to hold
+    fired: bool = False
+    fired_at: float = 0.0  # wall time
+
+
+@dataclass(frozen=True)
+class Change:
+    """An alert that fired or resolved in this evaluation."""
+
+    rule: AlertRule
+    fired: bool  # False: resolved
+    value: float | str | None
+    message: str
+
+
+class Evaluator:
+    """Feeds each rule its metric; a rule fires once when its condition held for `hold` seconds."""
+
+    def __init__(self, alert_rules: list[AlertRule], clock: Callable[[], float] = time.monotonic) -> None:
+        self.rules = alert_rules
+        self.clock = clock
+        self.episodes: dict[str, _Episode] = {}
+
+    def evaluate(self, values: Mapping[str, float | str | None]) -> list[Change]:
+        now = self.clock()
+        changes = []
+        for rule in self.rules:
+            value = values.get(rule.metric)
+            episode = self.episodes.get(rule.name)
+            if rule.holds(value):
+                episode = episode or self.episodes.setdefault(rule.name, _Episode(now))
+                if not episode.fired and now - episode.since >= rule.hold:
+                    episode.fired, episode.fired_at = True, time.time()
+                    changes.append(Change(rule, True, value, f"{rule.name}: {rule.describe(value)}"))
+            elif episode is not None:
+                del self.episodes[rule.name]
+                if episode.fired:
+                    changes.append(Change(rule, False, value, f"{rule.name} resolved"))
+        return changes
+
+    def active(self) -> list[dict[str, Any]]:
+        by_name = {rule.name: rule for rule in self.rules}
+        return [
+            {
+                "name": name,
+                "severity": by_name[name].severity,
+                "since": episode.fired_at,
+                "metric": by_name[name].metric,
+            }
+            for name, episode in self.episodes.items()
+            if episode.fired
+        ]

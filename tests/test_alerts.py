@@ -1,0 +1,98 @@
+"""Alert rules: the episode arithmetic with a fake clock; firing, actions and resolution on real servers."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from mcpctl.alerts import AlertRule, Evaluator, defaults
+from tests.conftest import Env, fixture_server, wait_for
+
+FAST = {"metrics_interval": 0.2, "health_interval": 0.2}
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_an_alert_fires_once_per_episode_after_its_hold_and_resolves() -> None:
+    clock = Clock()
+    evaluator = Evaluator([AlertRule("hot", "cpu_percent", ">", 90, hold=5)], clock)
+    assert evaluator.evaluate({"cpu_percent": 95}) == []
+    clock.now = 4
+    assert evaluator.evaluate({"cpu_percent": 99}) == []
+    clock.now = 5
+    fired = evaluator.evaluate({"cpu_percent": 97})
+    assert [(c.rule.name, c.fired) for c in fired] == [("hot", True)]
+    assert fired[0].message == "hot: cpu_percent 97 > 90 for 5s"
+    clock.now = 9
+    assert evaluator.evaluate({"cpu_percent": 97}) == []  # once per episode
+    assert [a["name"] for a in evaluator.active()] == ["hot"]
+    resolved = evaluator.evaluate({"cpu_percent": 10})
+    assert [(c.rule.name, c.fired) for c in resolved] == [("hot", False)]
+    assert evaluator.active() == []
+
+
+def test_a_dip_restarts_the_hold() -> None:
+    clock = Clock()
+    evaluator = Evaluator([AlertRule("slow", "ping_latency_ms", ">=", 100, hold=3)], clock)
+    evaluator.evaluate({"ping_latency_ms": 150})
+    clock.now = 2
+    evaluator.evaluate({"ping_latency_ms": 50})  # dipped: no episode any more
+    clock.now = 4
+    assert evaluator.evaluate({"ping_latency_ms": 150}) == []
+    clock.now = 7
+    assert len(evaluator.evaluate({"ping_latency_ms": 150})) == 1
+    assert evaluator.evaluate({"ping_latency_ms": None}) != []  # no value: the condition does not hold
+
+
+def test_defaults_cover_cpu_memory_latency_and_errors() -> None:
+    rules = {r.name: r for r in defaults(health_interval=30)}
+    assert set(rules) == {"high_cpu", "high_memory", "slow_response", "high_error_rate"}
+    assert rules["slow_response"].hold == 90
+    assert {n for n, r in rules.items() if "restart" in r.actions} == {"high_memory", "high_error_rate"}
+
+
+def alert_server(env: Env, alerts: dict[str, Any], **settings: Any) -> None:
+    env.write_config({"hog": fixture_server("leak", **FAST, alerts=alerts, **settings)})
+
+
+def test_a_critical_alert_fires_runs_its_command_and_makes_check_exit_6(env: Env) -> None:
+    out = env.workdir / "alert.json"
+    command = [sys.executable, "-c", f"import sys; open({str(out)!r}, 'w').write(sys.stdin.read())"]
+    alerts = {
+        "big": {"metric": "rss_mb", "comparison": ">", "threshold": 60, "for": 0, "severity": "critical",
+                "actions": ["log"], "exec": command},
+    }  # fmt: skip
+    alert_server(env, alerts)
+    assert env.run("start", "hog").returncode == 0
+    wait_for(lambda: env.status("hog")["alerts"], timeout=20)
+    assert env.run("check", "hog").returncode == 6
+    listing = env.json("alerts")["alerts"]
+    assert [(a["server"], a["name"], a["severity"]) for a in listing] == [("hog", "big", "critical")]
+    payload = json.loads(wait_for(lambda: out.exists() and out.read_text()))
+    assert (payload["alert"], payload["event"], payload["server"]) == ("big", "alert_fired", "hog")
+    journal = [json.loads(line) for line in (env.home / "servers" / "hog" / "events.jsonl").read_text().splitlines()]
+    assert [e["alert"] for e in journal if e["event"] == "alert_fired"] == ["big"]
+
+
+def test_an_alert_with_restart_restarts_through_backoff(env: Env) -> None:
+    alerts = {"big": {"metric": "rss_mb", "threshold": 60, "severity": "critical", "actions": ["log", "restart"]}}
+    alert_server(env, alerts, backoff_base=0.2)
+    assert env.run("start", "hog").returncode == 0
+    status = wait_for(lambda: (s := env.status("hog"))["restarts"] >= 1 and s, timeout=30)
+    assert status["last_error"]["type"] == "unhealthy"
+    assert "alert big: rss_mb" in status["last_error"]["message"]
+
+
+def test_bad_alert_config_is_exit_2_naming_the_field(env: Env) -> None:
+    env.config.write_text('[alerts.x]\nmetric = "temperature"\nthreshold = 1\nseverity = "dire"\n')
+    proc = env.run("check")
+    assert proc.returncode == 2
+    assert "alerts.x.metric: expected one of" in proc.stderr
+    assert "alerts.x.severity" in proc.stderr
