@@ -96,3 +96,16 @@ def test_bad_alert_config_is_exit_2_naming_the_field(env: Env) -> None:
     assert proc.returncode == 2
     assert "alerts.x.metric: expected one of" in proc.stderr
     assert "alerts.x.severity" in proc.stderr
+
+
+def test_a_slow_answer_fires_a_latency_alert(env: Env) -> None:
+    alerts = {"slow": {"metric": "ping_latency_ms", "comparison": ">", "threshold": 300, "for": 0}}
+    server = fixture_server("healthy", env={"PING_DELAY": "0.5"}, health_timeout=2, alerts=alerts, **FAST)
+    env.write_config({"lazy": server})
+    assert env.run("start", "lazy").returncode == 0
+    health = wait_for(lambda: env.status("lazy")["health"], timeout=20)
+    assert health["ok"] is True
+    assert health["latency_ms"] >= 500
+    wait_for(lambda: env.status("lazy")["alerts"], timeout=20)
+    assert env.run("check", "lazy").returncode == 0  # a warning alert is not a failed check
+    assert env.json("alerts")["alerts"][0]["severity"] == "warning"
