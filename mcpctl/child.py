@@ -10,15 +10,13 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from mcpctl import protocol
 from mcpctl.constants import ENV_INSTANCE, STDIN_CLOSE_GRACE
 from mcpctl.errors import ErrorType, Failure, classify_exit, classify_spawn_error
 from mcpctl.shim_io import LineReader, log
-
-if TYPE_CHECKING:
-    from mcpctl.shim import Spec
+from mcpctl.spec import Spec
 
 _HTTP_PROBE_INTERVAL = 0.2
 

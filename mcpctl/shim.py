@@ -16,59 +16,23 @@ import selectors
 import signal
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mcpctl import alerts, metrics, policy, protocol
+from mcpctl import alerts, policy, protocol
 from mcpctl import constants as C
 from mcpctl.child import Ready, ServerRun
 from mcpctl.constants import ENV_HOME
 from mcpctl.errors import ErrorType, Failure, classify_exit
 from mcpctl.events import append_event
-from mcpctl.health import Health, Pinger
-from mcpctl.metrics import Sample, Sampler
+from mcpctl.health import Pinger
+from mcpctl.metrics import Sampler
+from mcpctl.monitor import Monitor, restarts_within, run_alert_command
 from mcpctl.paths import Paths
 from mcpctl.redaction import Redactor
 from mcpctl.shim_io import ControlServer, become_subreaper, log, stderr_tail
+from mcpctl.spec import Spec
 from mcpctl.state import CorruptState, InstanceLock, StateRecord, read_record, write_record
-
-
-@dataclass(frozen=True)
-class Spec:
-    """What the CLI tells the shim to run; env holds secrets, so it never reaches disk or argv."""
-
-    name: str
-    command: str | None
-    args: list[str]
-    env: dict[str, str]
-    cwd: str | None
-    url: str | None
-    startup_timeout: float
-    stop_timeout: float
-    config_hash: str
-    readiness: str = "mcp"
-    ready_pattern: str | None = None
-    ready_after: float = C.DEFAULT_READY_AFTER
-    restart: str = C.DEFAULT_RESTART
-    backoff_base: float = C.DEFAULT_BACKOFF_BASE
-    backoff_max: float = C.DEFAULT_BACKOFF_MAX
-    max_failures: int = C.DEFAULT_MAX_FAILURES
-    reset_after: float = C.DEFAULT_RESET_AFTER
-    cooldown_base: float = C.DEFAULT_COOLDOWN_BASE
-    cooldown_max: float = C.DEFAULT_COOLDOWN_MAX
-    health_interval: float = C.DEFAULT_HEALTH_INTERVAL
-    health_timeout: float = C.DEFAULT_HEALTH_TIMEOUT
-    unhealthy_after: int = C.DEFAULT_UNHEALTHY_AFTER
-    restart_on_unhealthy: bool = True
-    metrics_interval: float = C.DEFAULT_METRICS_INTERVAL
-    alerts: dict[str, Any] = field(default_factory=dict)  # [alerts.NAME] tables; empty: the defaults
-    secrets: list[str] = field(default_factory=list)
-    env_sources: dict[str, str] = field(default_factory=dict)  # names and where they came from: no values
-
-    @property
-    def transport(self) -> str:
-        return "http" if self.url else "stdio"
 
 
 class Shim:
@@ -85,15 +49,11 @@ class Shim:
         self.manual = True  # the current attempt was asked for by a person (start, --force), not the policy
         self.retry_at = 0.0  # monotonic: when a server in backoff is started again
         self.ready_since = 0.0  # monotonic: when the current run became ready
-        self.pinger: Pinger | None = None
-        self.health_update: Health | None = None  # a ping answer that arrived while reading stdout
+        self.monitor: Monitor | None = None  # while a run is ready: pings, samples, alerts
         self.sampler: Sampler | None = None
-        self.next_sample = 0.0
-        self.zombies: tuple[int, ...] = ()
         configured = alerts.rules(spec.alerts)
         self.alerts = alerts.Evaluator(configured or alerts.defaults(spec.health_interval))
         self.restart_times: list[float] = []  # monotonic, for restarts_per_hour
-        self.alert_outcome: Failure | None = None  # a firing alert asked for a restart
         self.log_offset = 0
         self.reported = False
 
@@ -133,8 +93,7 @@ class Shim:
 
     def _begin_attempt(self, manual: bool) -> int | None:
         self.manual = manual
-        self.pinger = None
-        self.health_update = None
+        self.monitor = None
         self.log_offset = _log_size()
         self.run_ = ServerRun(self.spec, self.instance_id, self.selector, self.redact, str(self._log_path))
         failure = self.run_.spawn()  # first: the server boots while the shim imports psutil below
@@ -143,8 +102,7 @@ class Shim:
         pid = self.run_.pid
         restarted = not manual
         if restarted:
-            self.restart_times = [t for t in self.restart_times if time.monotonic() - t < 3600]
-            self.restart_times.append(time.monotonic())
+            self.restart_times = [*restarts_within(self.restart_times), time.monotonic()]
         self.record = self.record.but(
             state="starting",
             attempt=self.record.attempt + 1,
@@ -198,11 +156,8 @@ class Shim:
             return self._run_ended(crash if code != 0 else None)
         elif state in ("ready", "unhealthy"):
             self._maybe_reset()
-            self._maybe_sample()
-            if self.alert_outcome is not None:
-                failure, self.alert_outcome = self.alert_outcome, None
-                return self._run_ended(failure)
-            return self._check_health()
+            restart = self._check_resources()
+            return self._run_ended(restart) if restart is not None else self._check_health()
         elif state == "backoff" and time.monotonic() >= self.retry_at:
             return self._begin_attempt(manual=self.manual)
         return None
@@ -214,10 +169,8 @@ class Shim:
         if state == "backoff":
             return self.retry_at
         later = time.monotonic() + 1.0
-        if state in ("ready", "unhealthy"):
-            later = min(later, self.next_sample)
-        if state in ("ready", "unhealthy") and self.pinger is not None:
-            later = min(later, self.pinger.next_wakeup())
+        if state in ("ready", "unhealthy") and self.monitor is not None:
+            later = min(later, self.monitor.next_wakeup())
         if state == "ready" and self.record.consecutive_failures:
             return min(later, self.ready_since + self.spec.reset_after)
         return later
@@ -231,77 +184,41 @@ class Shim:
         log(f"ready in {elapsed:.2f}s")
         self._event("ready", attempt=self.record.attempt, elapsed_s=round(elapsed, 3))
         self._report("ready")
-        self.next_sample = time.monotonic()  # a first sample at once, then every metrics_interval
         run = self.run_
-        if run is not None and self.spec.transport == "stdio" and self.spec.readiness == "mcp":
-            self.pinger = Pinger(run.send, self.spec.health_interval, self.spec.health_timeout)
-            run.on_response = self._on_response
-
-    def _maybe_sample(self) -> None:
-        if time.monotonic() < self.next_sample:
-            return
-        self.next_sample = time.monotonic() + self.spec.metrics_interval
+        pings = run is not None and self.spec.transport == "stdio" and self.spec.readiness == "mcp"
+        pinger = Pinger(run.send, self.spec.health_interval, self.spec.health_timeout) if run and pings else None
         self.sampler = self.sampler or Sampler()
-        latency = self.pinger.last.latency_ms if self.pinger and self.pinger.last else None
-        error_rate = self.pinger.take_error_rate() if self.pinger else None
-        sample = self.sampler.sample(latency, error_rate)
-        metrics.append(self.paths.server_dir(self.spec.name) / "metrics.jsonl", sample)
-        if sample.zombies != self.zombies and sample.zombies:
-            log(f"zombie processes in the tree: {', '.join(map(str, sample.zombies))}")
-            self._event("zombie", pids=list(sample.zombies))
-        self.zombies = sample.zombies
-        self.record = self.record.but(metrics=sample.to_json())
-        self._save()
-        self.alert_outcome = self._evaluate_alerts(sample)
+        metrics_path = self.paths.server_dir(self.spec.name) / "metrics.jsonl"
+        self.monitor = Monitor(self.sampler, self.alerts, metrics_path, self.spec.metrics_interval, pinger)
+        if run is not None:
+            run.on_response = self.monitor.on_response
 
-    def _evaluate_alerts(self, sample: Sample) -> Failure | None:
-        """Fire and resolve alerts on the newest sample; a firing alert with `restart` asks for one."""
-        values = {
-            "cpu_percent": sample.cpu_percent,
-            "rss_mb": sample.rss_bytes / 1024 / 1024,
-            "ping_latency_ms": sample.ping_latency_ms,
-            "error_rate": sample.error_rate,
-            "restarts_per_hour": float(len([t for t in self.restart_times if time.monotonic() - t < 3600])),
-            "state": self.record.state,
-        }
+    def _check_resources(self) -> Failure | None:
+        """Record a due sample and its alerts; a firing alert whose actions include restart asks for one."""
+        if self.monitor is None:
+            return None
+        found = self.monitor.findings(float(len(restarts_within(self.restart_times))), self.record.state)
+        if found is None:
+            return None
+        if found.new_zombies:
+            log(f"zombie processes in the tree: {', '.join(map(str, found.new_zombies))}")
+            self._event("zombie", pids=list(found.new_zombies))
         restart: Failure | None = None
-        for change in self.alerts.evaluate(values):
-            rule = change.rule
-            kind = "alert_fired" if change.fired else "alert_resolved"
+        for change in found.changes:
+            rule, kind = change.rule, "alert_fired" if change.fired else "alert_resolved"
             log(f"alert {'fired' if change.fired else 'resolved'} ({rule.severity}): {change.message}")
             self._event(kind, alert=rule.name, severity=rule.severity, message=change.message)
             if rule.exec:
-                self._run_action(rule.exec, kind, rule.name, rule.severity, change.message)
+                details = {"server": self.spec.name, "event": kind, "alert": rule.name, "severity": rule.severity}
+                run_alert_command(rule.exec, {**details, "message": change.message})
             if change.fired and "restart" in rule.actions:
                 restart = Failure.of(ErrorType.UNHEALTHY, name=self.spec.name, detail=f"alert {change.message}")
-        self.record = self.record.but(alerts=self.alerts.active())
+        self.record = self.record.but(metrics=found.sample.to_json(), alerts=self.alerts.active())
         self._save()
         return restart
 
-    def _run_action(self, command: tuple[str, ...], kind: str, name: str, severity: str, message: str) -> None:
-        """Run an alert's exec command, the alert in its environment and as JSON on stdin; never wait for it."""
-        import subprocess
-
-        details = {"server": self.spec.name, "event": kind, "alert": name, "severity": severity, "message": message}
-        env = {**os.environ, **{f"MCPCTL_ALERT_{k.upper()}": v for k, v in details.items()}}
-        try:
-            proc = subprocess.Popen(list(command), stdin=subprocess.PIPE, env=env, start_new_session=True)
-            assert proc.stdin is not None
-            with contextlib.suppress(OSError):
-                proc.stdin.write(json.dumps(details).encode())
-            proc.stdin.close()
-            proc.returncode = 0  # reaped by the shim's reaper like every child; Popen must not wait
-        except OSError as exc:
-            log(f"alert action {command[0]!r} failed to start: {exc.strerror}")
-
-    def _on_response(self, message: dict[str, Any]) -> None:
-        if self.pinger is not None:
-            self.health_update = self.pinger.answer(message) or self.health_update
-
     def _check_health(self) -> int | None:
-        health, self.health_update = self.health_update, None
-        if health is None and self.pinger is not None:
-            health = self.pinger.tick()
+        health = self.monitor.health() if self.monitor is not None else None
         if health is None:
             return None
         self.record = self.record.but(health=health.to_json())
