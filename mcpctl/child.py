@@ -15,7 +15,7 @@ from typing import Any
 from mcpctl import protocol
 from mcpctl.constants import ENV_INSTANCE, STDIN_CLOSE_GRACE
 from mcpctl.errors import ErrorType, Failure, classify_exit, classify_spawn_error
-from mcpctl.shim_io import LineReader, log
+from mcpctl.shim_io import LineReader, Outbox, log
 from mcpctl.spec import Spec
 
 _HTTP_PROBE_INTERVAL = 0.2
@@ -24,7 +24,9 @@ _HTTP_PROBE_INTERVAL = 0.2
 class Ready:
     """Readiness held: what the handshake said (empty for "log" and "alive" readiness)."""
 
-    def __init__(self, result: dict[str, Any]) -> None:
+    def __init__(self, result: dict[str, Any], session: str | None = None) -> None:
+        self.result = result  # answered to every client's initialize by the multiplexer
+        self.session = session  # an HTTP server's Mcp-Session-Id
         info = result.get("serverInfo")
         info = info if isinstance(info, dict) else {}
         self.server_info = {
@@ -60,7 +62,8 @@ class ServerRun:
         self.next_probe = 0.0
         self.last_probe_error = ""
         self.pattern = re.compile(spec.ready_pattern) if spec.ready_pattern else None
-        self.on_response: Callable[[dict[str, Any]], None] | None = None  # responses after ready
+        self.on_message: Callable[[dict[str, Any]], None] | None = None  # what the server says once ready
+        self.stdin: Outbox | None = None
 
     @property
     def pid(self) -> int | None:
@@ -92,6 +95,8 @@ class ServerRun:
         assert self.proc.stderr is not None
         self._watch(self.proc.stdout.fileno(), self._on_stdout if speaks_mcp else self._on_output)
         self._watch(self.proc.stderr.fileno(), self._on_output)
+        if self.proc.stdin is not None:
+            self.stdin = Outbox(self.proc.stdin.fileno(), self.selector, self._want_write, lambda: None)
         if speaks_mcp:
             self.send(protocol.initialize_request())
         return None
@@ -100,7 +105,7 @@ class ServerRun:
         reader = LineReader(fd)
         self.readers[fd] = reader
 
-        def on_readable() -> None:
+        def on_readable(_mask: int) -> None:
             lines = reader.read()
             if reader.closed:
                 self.selector.unregister(fd)
@@ -114,7 +119,7 @@ class ServerRun:
         for fd in list(self.readers):
             key = self.selector.get_map().get(fd)
             if key is not None:
-                key.data()
+                key.data(selectors.EVENT_READ)
 
     # -- output ------------------------------------------------------------------------------
 
@@ -133,16 +138,16 @@ class ServerRun:
                 self._after_ready(line)
 
     def _after_ready(self, line: bytes) -> None:
-        """MCP traffic once ready: answers to the shim's pings; client traffic arrives with the multiplexer."""
+        """MCP traffic once ready: answers for clients and for the shim's pings, notifications, requests."""
         try:
             message = protocol.decode(line)
         except protocol.ProtocolError as exc:
             log(f"ignored a line on stdout that is not JSON-RPC: {self.redact(str(exc))}")
             return
-        if "method" in message and "id" in message:
+        if self.on_message is not None:
+            self.on_message(message)
+        elif "method" in message and "id" in message:
             self.send(protocol.method_not_found(message["id"], str(message["method"])))
-        elif "method" not in message and self.on_response is not None:
-            self.on_response(message)
 
     def _on_handshake_line(self, line: bytes) -> None:
         try:
@@ -161,13 +166,18 @@ class ServerRun:
             self.send(protocol.method_not_found(message["id"], str(message["method"])))
 
     def send(self, message: dict[str, Any]) -> None:
-        if self.proc is None or self.proc.stdin is None or self.proc.stdin.closed:
-            return
-        try:
-            self.proc.stdin.write(protocol.encode(message))
-            self.proc.stdin.flush()
-        except OSError:
-            pass  # the server is gone; the reaper notices
+        """Queue a message for the server's stdin; a server that does not read never blocks the shim."""
+        if self.stdin is not None:
+            self.stdin.put(protocol.encode(message))  # a write error means the server is gone: the reaper sees it
+
+    def _want_write(self, want: bool) -> None:
+        assert self.proc is not None
+        assert self.proc.stdin is not None
+        fd = self.proc.stdin.fileno()
+        if want:
+            self.selector.register(fd, selectors.EVENT_WRITE, self._flush_stdin)
+        else:
+            self.selector.unregister(fd)
 
     # -- judgement ---------------------------------------------------------------------------
 
@@ -207,12 +217,12 @@ class ServerRun:
         return min(times)
 
     def _probe_http(self) -> None:
-        from mcpctl.http_handshake import handshake
+        from mcpctl.http_mcp import handshake
 
         assert self.spec.url is not None
         remaining = self.deadline - time.monotonic()
         try:
-            self.met = Ready(handshake(self.spec.url, timeout=max(0.2, min(remaining, 5.0))))
+            self.met = Ready(*handshake(self.spec.url, timeout=max(0.2, min(remaining, 5.0))))
         except (OSError, protocol.ProtocolError, ValueError) as exc:
             self.last_probe_error = str(exc)
             self.next_probe = time.monotonic() + _HTTP_PROBE_INTERVAL
@@ -230,9 +240,7 @@ class ServerRun:
         from mcpctl import process
 
         proc = self.proc
-        if proc is not None and proc.stdin is not None and not proc.stdin.closed:
-            with contextlib.suppress(OSError):
-                proc.stdin.close()
+        self._close_stdin()
         # Closing stdin is how a stdio server is asked to exit; an HTTP server only gets signals.
         if proc is not None and self.exit_code is None and graceful and self.spec.transport == "stdio":
             deadline = time.monotonic() + min(STDIN_CLOSE_GRACE, self.spec.stop_timeout)
@@ -264,7 +272,20 @@ class ServerRun:
             pass
         return list(procs.values())
 
+    def _flush_stdin(self, _mask: int) -> None:
+        if self.stdin is not None:
+            self.stdin.flush()
+
+    def _close_stdin(self) -> None:
+        stdin, self.stdin = self.stdin, None
+        if stdin is not None:
+            stdin.stop()
+        if self.proc is not None and self.proc.stdin is not None:
+            with contextlib.suppress(OSError):
+                self.proc.stdin.close()
+
     def close(self) -> None:
+        self._close_stdin()
         for fd in list(self.readers):
             self.selector.unregister(fd)
             del self.readers[fd]

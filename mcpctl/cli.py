@@ -377,6 +377,10 @@ def env_rule_rm(
     render.env_rules(env_rules.stored(paths), as_json)
 
 
+# The commands that use a server's shared session live in their own module; importing it registers them.
+from mcpctl import cli_session  # noqa: E402, F401
+
+
 def main() -> None:
     """Entry point: one line per error, a documented exit code, a traceback only with MCPCTL_DEBUG=1."""
     as_json = "--json" in sys.argv[1:]

@@ -60,5 +60,6 @@ class ExitCode(IntEnum):
     UNKNOWN_SERVER = 8
     BUSY = 9
     TOOL_ERROR = 10
+    UNREACHABLE = 11  # the shared session did not answer: connection lost, or timed out
     SIGINT = 130
     SIGTERM = 143

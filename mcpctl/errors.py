@@ -120,9 +120,9 @@ KINDS: dict[ErrorType, Kind] = {
     ErrorType.STOP_TIMEOUT: Kind(
         "{name} did not stop within {timeout:g}s and was killed", "raise stop_timeout", False, ExitCode.INTERNAL
     ),
-    ErrorType.CONNECTION_LOST: Kind("lost the connection to {name}: {detail}", "try again", True, ExitCode.INTERNAL),
+    ErrorType.CONNECTION_LOST: Kind("lost the connection to {name}: {detail}", "try again", True, ExitCode.UNREACHABLE),
     ErrorType.TOOL_ERROR: Kind("{detail}", "", False, ExitCode.TOOL_ERROR),
-    ErrorType.TIMEOUT: Kind("timed out after {timeout:g}s: {detail}", "raise --timeout", True, ExitCode.INTERNAL),
+    ErrorType.TIMEOUT: Kind("timed out after {timeout:g}s: {detail}", "raise --timeout", True, ExitCode.UNREACHABLE),
     ErrorType.STATE_CORRUPT: Kind("{detail}", "it is rebuilt from the running processes", False, ExitCode.INTERNAL),
     ErrorType.UNSUPPORTED_PLATFORM: Kind("{detail}", "", False, ExitCode.INTERNAL),
     ErrorType.INTERNAL: Kind("{detail}", "rerun with MCPCTL_DEBUG=1 and report it", False, ExitCode.INTERNAL),

@@ -51,7 +51,7 @@ class Pinger:
         self.next_at = clock() + interval
         self.failures = 0
         self.last: Health | None = None
-        self.window = [0, 0]  # pings decided, of which failed, since the last take_error_rate()
+        self.window = [0, 0]  # pings decided, of which failed, since the last take_counts()
 
     def tick(self) -> Health | None:
         """Send a due ping or expire a late one; returns a new Health when one was decided."""
@@ -83,11 +83,11 @@ class Pinger:
             return self.pending[1] + self.timeout
         return self.next_at
 
-    def take_error_rate(self) -> float | None:
-        """The share of failed pings since the last call (None if none was decided), then start again."""
+    def take_counts(self) -> tuple[int, int]:
+        """Pings decided since the last call, and how many of them failed; then start again."""
         decided, failed = self.window
         self.window = [0, 0]
-        return round(failed / decided, 3) if decided else None
+        return decided, failed
 
     def _record(self, ok: bool, latency: float | None, detail: str = "") -> Health:
         self.failures = 0 if ok else self.failures + 1

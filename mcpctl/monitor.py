@@ -10,6 +10,7 @@ import contextlib
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,12 +39,15 @@ class Monitor:
         metrics_path: Path,
         metrics_interval: float,
         pinger: Pinger | None,
+        requests: Callable[[], tuple[int, int]] | None = None,
     ) -> None:
+        """`requests` gives the client requests answered since its last call, and how many were errors."""
         self.sampler = sampler
         self.evaluator = evaluator
         self.metrics_path = metrics_path
         self.metrics_interval = metrics_interval
         self.pinger = pinger
+        self.requests = requests
         self.next_sample = time.monotonic()  # a first sample at once, then every metrics_interval
         self.answered: Health | None = None  # a ping answer read from stdout, not yet taken
         self.zombies: tuple[int, ...] = ()
@@ -66,7 +70,10 @@ class Monitor:
         self.next_sample = time.monotonic() + self.metrics_interval
         pinger = self.pinger
         latency = pinger.last.latency_ms if pinger and pinger.last else None
-        sample = self.sampler.sample(latency, pinger.take_error_rate() if pinger else None)
+        pings = pinger.take_counts() if pinger else (0, 0)
+        requests = self.requests() if self.requests else (0, 0)
+        decided, failed = pings[0] + requests[0], pings[1] + requests[1]
+        sample = self.sampler.sample(latency, round(failed / decided, 3) if decided else None)
         metrics.append(self.metrics_path, sample)
         new_zombies = tuple(pid for pid in sample.zombies if pid not in self.zombies)
         self.zombies = sample.zombies

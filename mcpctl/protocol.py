@@ -11,7 +11,17 @@ from mcpctl import __version__
 from mcpctl.constants import MCP_PROTOCOL_VERSION
 
 INIT_ID = "mcpctl-init"
+# Protocol versions with the `initialize` handshake (dates compare as strings).
+KNOWN_VERSIONS = ("2024-11-05", "2025-03-26", "2025-06-18", MCP_PROTOCOL_VERSION)
 MAX_LINE = 16 * 1024 * 1024
+
+# JSON-RPC error codes.
+PARSE_ERROR = -32700
+INVALID_REQUEST = -32600
+METHOD_NOT_FOUND = -32601
+INTERNAL_ERROR = -32603
+# mcpctl's own errors (connection lost, not ready, ...) use this code; `data` holds type, hint, retryable.
+MCPCTL_ERROR = -32000
 
 
 class ProtocolError(Exception):
@@ -55,11 +65,18 @@ def initialized_notification() -> dict[str, Any]:
 
 
 def method_not_found(request_id: object, method: str) -> dict[str, Any]:
-    return error_response(request_id, -32601, f"Method not found: {method}")
+    return error_response(request_id, METHOD_NOT_FOUND, f"Method not found: {method}")
 
 
-def error_response(request_id: object, code: int, message: str) -> dict[str, Any]:
-    return {"jsonrpc": "2.0", "id": request_id, "error": {"code": code, "message": message}}
+def error_response(request_id: object, code: int, message: str, data: Any = None) -> dict[str, Any]:
+    error: dict[str, Any] = {"code": code, "message": message}
+    if data is not None:
+        error["data"] = data
+    return {"jsonrpc": "2.0", "id": request_id, "error": error}
+
+
+def result_response(request_id: object, result: Any) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": request_id, "result": result}
 
 
 def initialize_outcome(message: dict[str, Any]) -> dict[str, Any]:

@@ -8,16 +8,17 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mcpctl.config import Config
 from mcpctl.constants import JSON_SCHEMA
-from mcpctl.environment import Resolution
-from mcpctl.errors import MCPCtlError
-from mcpctl.health import Verdict
-from mcpctl.observe import Observation
-from mcpctl.redaction import Redactor
-from mcpctl.supervisor import StartResult, StopResult
+
+if TYPE_CHECKING:  # only for annotations: `call` and `tools` must not pay for psutil and the config loader
+    from mcpctl.config import Config
+    from mcpctl.environment import Resolution
+    from mcpctl.errors import MCPCtlError
+    from mcpctl.health import Verdict
+    from mcpctl.observe import Observation
+    from mcpctl.supervisor import StartResult, StopResult
 
 
 def emit_json(payload: dict[str, Any]) -> None:
@@ -396,6 +397,8 @@ def env_rules(rules: list[dict[str, Any]], as_json: bool) -> None:
 
 
 def server_list(config: Config, as_json: bool) -> None:
+    from mcpctl.redaction import Redactor
+
     rows: list[dict[str, Any]] = [
         {
             "name": s.name,

@@ -10,14 +10,16 @@ answers control requests on a unix socket. It stays small: the stdlib and psutil
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 import os
 import selectors
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mcpctl import alerts, policy, protocol
 from mcpctl import constants as C
@@ -28,11 +30,15 @@ from mcpctl.events import append_event
 from mcpctl.health import Pinger
 from mcpctl.metrics import Sampler
 from mcpctl.monitor import Monitor, restarts_within, run_alert_command
+from mcpctl.mux import Multiplexer
 from mcpctl.paths import Paths
 from mcpctl.redaction import Redactor
-from mcpctl.shim_io import ControlServer, become_subreaper, log, stderr_tail
+from mcpctl.shim_io import Connection, SocketServer, become_subreaper, log, stderr_tail
 from mcpctl.spec import Spec
 from mcpctl.state import CorruptState, InstanceLock, StateRecord, read_record, write_record
+
+if TYPE_CHECKING:
+    from mcpctl.http_relay import HttpRelay
 
 
 class Shim:
@@ -44,7 +50,10 @@ class Shim:
         self.selector = selectors.DefaultSelector()
         self.record = StateRecord(name=spec.name)
         self.run_: ServerRun | None = None
-        self.control: ControlServer | None = None
+        self.socket: SocketServer | None = None
+        self.mux = Multiplexer(spec.name, self._on_request, wait_limit=spec.startup_timeout)
+        self.connections = itertools.count(1)
+        self.relay: HttpRelay | None = None  # an HTTP server's upstream, while it is ready
         self.stop_requested = False
         self.manual = True  # the current attempt was asked for by a person (start, --force), not the policy
         self.retry_at = 0.0  # monotonic: when a server in backoff is started again
@@ -74,7 +83,7 @@ class Shim:
         outcome = self._begin_attempt(manual=True)
         if outcome is not None:
             return outcome
-        self.control = ControlServer(self.paths.socket(self.spec.name), self.selector, self._on_request)
+        self.socket = SocketServer(self.paths.socket(self.spec.name), self.selector, self._on_connection)
         return self._loop()
 
     def _log_environment(self) -> None:
@@ -125,10 +134,12 @@ class Shim:
 
     def _loop(self) -> int:
         while True:
-            timeout = max(0.0, min(self._next_wakeup() - time.monotonic(), 1.0))
-            for key, _ in self.selector.select(timeout):
-                key.data()
+            wakeup = min(self._next_wakeup(), self.mux.next_deadline())
+            timeout = max(0.0, min(wakeup - time.monotonic(), 1.0))
+            for key, mask in self.selector.select(timeout):
+                key.data(mask)
             self._reap()
+            self.mux.expire(time.monotonic())
             outcome = self._step()
             if outcome is not None:
                 return outcome
@@ -184,14 +195,33 @@ class Shim:
         log(f"ready in {elapsed:.2f}s")
         self._event("ready", attempt=self.record.attempt, elapsed_s=round(elapsed, 3))
         self._report("ready")
-        run = self.run_
-        pings = run is not None and self.spec.transport == "stdio" and self.spec.readiness == "mcp"
-        pinger = Pinger(run.send, self.spec.health_interval, self.spec.health_timeout) if run and pings else None
+        send = self._upstream(ready)
+        spec = self.spec
+        pinger = Pinger(send, spec.health_interval, spec.health_timeout) if send is not None else None
         self.sampler = self.sampler or Sampler()
-        metrics_path = self.paths.server_dir(self.spec.name) / "metrics.jsonl"
-        self.monitor = Monitor(self.sampler, self.alerts, metrics_path, self.spec.metrics_interval, pinger)
-        if run is not None:
-            run.on_response = self.monitor.on_response
+        metrics_path = self.paths.server_dir(spec.name) / "metrics.jsonl"
+        self.monitor = Monitor(
+            self.sampler, self.alerts, metrics_path, spec.metrics_interval, pinger, self.mux.take_counts
+        )
+        if send is not None:
+            self.mux.attach(send, ready.result)
+
+    def _upstream(self, ready: Ready) -> Callable[[dict[str, Any]], None] | None:
+        """How messages reach the server now that it is ready: its stdin, or POSTs to its URL.
+        None when it does not speak MCP (readiness log or alive)."""
+        if self.spec.url:
+            from mcpctl.http_relay import HttpRelay
+
+            self.relay = HttpRelay(self.spec.name, self.spec.url, ready.session, self.selector, self._from_server)
+            return self.relay.send
+        if self.run_ is not None and self.spec.readiness == "mcp":
+            self.run_.on_message = self._from_server
+            return self.run_.send
+        return None
+
+    def _from_server(self, message: dict[str, Any]) -> None:
+        if not self.mux.from_upstream(message) and self.monitor is not None:
+            self.monitor.on_response(message)  # not a client's: the answer to the shim's own ping
 
     def _check_resources(self) -> Failure | None:
         """Record a due sample and its alerts; a firing alert whose actions include restart asks for one."""
@@ -251,6 +281,11 @@ class Shim:
         if run is not None:
             run.end_tree(graceful=failure is None or failure.retryable, reap=self._reap)
         code = run.exit_code if run is not None else None
+        gone = failure.message if failure is not None else f"{self.spec.name} exited ({classify_exit(code or 0)})"
+        self.mux.detach(Failure.of(ErrorType.CONNECTION_LOST, name=self.spec.name, detail=gone))
+        if self.relay is not None:
+            self.relay.close()
+            self.relay = None
         failures = self.record.consecutive_failures + (1 if failure else 0)
         decision = policy.after_exit(
             self.spec.restart,
@@ -323,11 +358,21 @@ class Shim:
         log(final + (f": {failure.message}" if failure else ""))
         self._event(final, error=failure.to_json() if failure else None)
         self._report(final)
-        if self.control:
-            self.control.close()
+        self.mux.close(failure or Failure.of(ErrorType.NOT_RUNNING, name=self.spec.name))
+        if self.socket:
+            self.socket.close()
         return 0
 
     # -- requests and signals ----------------------------------------------------------------
+
+    def _on_connection(self, sock: Any) -> None:
+        conn = Connection(sock, next(self.connections), self.selector, self._on_client_message, self.mux.hangup)
+        self.mux.add(conn)
+
+    def _on_client_message(self, conn: Connection, message: dict[str, Any]) -> None:
+        peer = self.mux.peers.get(conn.number)
+        if peer is not None:
+            self.mux.from_client(peer, message)
 
     def _on_request(self, message: dict[str, Any]) -> dict[str, Any]:
         method, request_id = message.get("method"), message.get("id")
@@ -360,7 +405,7 @@ class Shim:
         os.set_blocking(wake_read, False)
         os.set_blocking(wake_write, False)
         signal.set_wakeup_fd(wake_write, warn_on_full_buffer=False)
-        self.selector.register(wake_read, selectors.EVENT_READ, lambda: _drain(wake_read))
+        self.selector.register(wake_read, selectors.EVENT_READ, lambda _mask: _drain(wake_read))
 
     # -- helpers -----------------------------------------------------------------------------
 

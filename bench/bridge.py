@@ -1,0 +1,182 @@
+"""What sharing one warm server through the shim costs per call, and what it saves per client.
+
+1. Latency of `tools/call echo` with the mcp SDK's ClientSession, the same client code both ways:
+   A  through the shim: stdio_client(`mcpctl connect demo`) -> pump -> shim socket -> multiplexer -> server
+   B  direct: stdio_client(the demo server), as every client does today
+   Blocks of calls alternate A, B, A, B ... after a warm-up; p50 and p99 of each, overhead = p50(A) - p50(B).
+   Goal: overhead <= 2 ms at p50.
+   R  a raw JSON-RPC client of the shim's socket (no pump, no SDK on the client side): the shim's own share.
+2. Wall time of one call from a fresh process:
+   warm  `mcpctl call demo echo text=hi` with the server already running under its shim
+   cold  spawn the server, initialize, call once (the SDK already imported: only the server's cost)
+   cold+ the same from a fresh `python` that imports the SDK, as a new client process pays it
+   Goal: warm >= 10x faster than cold.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import _common as c
+
+CALLS = 1000
+BLOCK = 100
+WALL_RUNS = 15
+TARGET_OVERHEAD_S = 0.002
+
+
+def percentile(samples: list[float], p: float) -> float:
+    return statistics.quantiles(samples, n=100, method="inclusive")[int(p) - 1]
+
+
+async def call_latencies(params: Any, blocks: int, into: list[list[float]], order: int) -> None:
+    from mcp import ClientSession
+    from mcp.client.stdio import stdio_client
+
+    with open(os.devnull, "w") as devnull:
+        async with stdio_client(params, errlog=devnull) as (read, write), ClientSession(read, write) as session:
+            await session.initialize()
+            for _ in range(50):  # warm-up
+                await session.call_tool("echo", {"text": "warm"})
+            for block in range(blocks):
+                del block
+                await asyncio.sleep(0)
+                samples = []
+                for n in range(BLOCK):
+                    began = time.perf_counter()
+                    await session.call_tool("echo", {"text": f"call {n}"})
+                    samples.append(time.perf_counter() - began)
+                into[order].extend(samples)
+
+
+def raw_latencies(sock_path: Path, count: int) -> list[float]:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.connect(str(sock_path))
+        reader = sock.makefile("rb")
+        samples = []
+        for n in range(count + 50):
+            request = {
+                "jsonrpc": "2.0",
+                "id": n,
+                "method": "tools/call",
+                "params": {"name": "echo", "arguments": {"text": "x"}},
+            }
+            began = time.perf_counter()
+            sock.sendall(json.dumps(request).encode() + b"\n")
+            reader.readline()
+            if n >= 50:
+                samples.append(time.perf_counter() - began)
+        return samples
+
+
+async def cold_call(params: Any) -> float:
+    from mcp import ClientSession
+    from mcp.client.stdio import stdio_client
+
+    began = time.perf_counter()
+    with open(os.devnull, "w") as devnull:
+        async with stdio_client(params, errlog=devnull) as (read, write), ClientSession(read, write) as session:
+            await session.initialize()
+            await session.call_tool("echo", {"text": "hi"})
+            return time.perf_counter() - began
+
+
+COLD_SCRIPT = """
+import asyncio, os, sys
+from mcp import ClientSession
+from mcp.client.stdio import StdioServerParameters, stdio_client
+async def main():
+    params = StdioServerParameters(command=sys.executable, args=[sys.argv[1]])
+    with open(os.devnull, "w") as devnull:
+        async with stdio_client(params, errlog=devnull) as (r, w), ClientSession(r, w) as s:
+            await s.initialize()
+            await s.call_tool("echo", {"text": "hi"})
+asyncio.run(main())
+"""
+
+
+def main() -> None:
+    c.header("bridge: tools/call through the shim vs a direct session; warm `mcpctl call` vs a cold start")
+    from mcp.client.stdio import StdioServerParameters
+
+    direct = StdioServerParameters(command=sys.executable, args=[str(c.DEMO_SERVER)], env=c.bench_env())
+    with c.Sandbox([("demo", c.DEMO_SERVER)]) as box:
+        box.run("start", "demo", check=True)
+        shared = StdioServerParameters(command=box.argv[0], args=[*box.argv[1:], "connect", "demo"], env=box.env)
+        samples: list[list[float]] = [[], []]
+        loop = asyncio.new_event_loop()
+        try:
+            for _ in range(CALLS // BLOCK // 2):
+                loop.run_until_complete(call_latencies(shared, 2, samples, 0))
+                loop.run_until_complete(call_latencies(direct, 2, samples, 1))
+        finally:
+            loop.close()
+        from mcpctl.paths import Paths
+
+        raw = raw_latencies(Paths(box.home).socket("demo"), CALLS)
+
+        warm = [box.timed("call", "demo", "echo", "text=hi")[0] for _ in range(WALL_RUNS)]
+        loop = asyncio.new_event_loop()
+        try:
+            cold = [loop.run_until_complete(cold_call(direct)) for _ in range(5)]
+        finally:
+            loop.close()
+        cold_fresh = []
+        for _ in range(3):
+            began = time.perf_counter()
+            subprocess.run([sys.executable, "-c", COLD_SCRIPT, str(c.DEMO_SERVER)], env=c.bench_env(), check=True)
+            cold_fresh.append(time.perf_counter() - began)
+        servers = len(box.status_json("demo"))
+
+    through, straight = samples
+    overhead = statistics.median(through) - statistics.median(straight)
+    print(f"1. tools/call echo, {len(through)} calls each way (blocks of {BLOCK}, alternating)\n")
+    c.print_table(
+        ["path", "p50", "p99", "note"],
+        [
+            [
+                "A  SDK client -> mcpctl connect -> shim",
+                c.ms(statistics.median(through)),
+                c.ms(percentile(through, 99)),
+                "",
+            ],
+            ["B  SDK client -> server (direct)", c.ms(statistics.median(straight)), c.ms(percentile(straight, 99)), ""],
+            [
+                "R  raw JSON-RPC -> shim socket",
+                c.ms(statistics.median(raw)),
+                c.ms(percentile(raw, 99)),
+                "no SDK client",
+            ],
+            [
+                "overhead p50(A) - p50(B)",
+                c.ms(overhead),
+                "",
+                f"<= 2 ms  {c.verdict(overhead, TARGET_OVERHEAD_S)}",
+            ],
+        ],
+    )
+    warm_s, cold_s, fresh_s = statistics.median(warm), statistics.median(cold), statistics.median(cold_fresh)
+    print(f"\n2. one call from a fresh process (median of {WALL_RUNS} warm, 5 cold, 3 cold+)\n")
+    c.print_table(
+        ["path", "wall", "vs warm"],
+        [
+            ["warm: mcpctl call demo echo text=hi", c.ms(warm_s), "1.0x"],
+            ["cold: spawn + initialize + call (SDK loaded)", c.ms(cold_s), f"{cold_s / warm_s:.1f}x"],
+            ["cold+: new python, import SDK, spawn, call", c.ms(fresh_s), f"{fresh_s / warm_s:.1f}x"],
+        ],
+    )
+    verdict = "ok" if cold_s / warm_s >= 10 else "UNDER"
+    print(f"\nwarm call {cold_s / warm_s:.1f}x faster than cold (goal >= 10x: {verdict}); servers running: {servers}")
+
+
+if __name__ == "__main__":
+    main()

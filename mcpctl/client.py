@@ -1,0 +1,170 @@
+"""A small MCP client of a shim's socket, for `tools`, `call` and `ping`.
+
+It speaks newline-delimited JSON-RPC itself: importing the mcp SDK alone costs ~0.7 s, more than
+a whole call on a warm server should take.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import socket
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from mcpctl import __version__, protocol
+from mcpctl.constants import MCP_PROTOCOL_VERSION
+from mcpctl.errors import ErrorType
+
+T = TypeVar("T")
+
+RETRY_BASE = 0.1  # seconds before the first retry; doubles each time, up to RETRY_MAX, plus jitter
+RETRY_MAX = 2.0
+
+
+class RemoteError(Exception):
+    """The other side answered a request with a JSON-RPC error."""
+
+    def __init__(self, method: str, error: object) -> None:
+        error = error if isinstance(error, dict) else {"message": str(error)}
+        data = error.get("data")
+        self.method = method
+        self.code = error.get("code")
+        self.message = str(error.get("message", "error"))
+        self.data = data if isinstance(data, dict) else {}
+        super().__init__(self.message)
+
+    @property
+    def mcpctl_type(self) -> ErrorType | None:
+        """The error's type when the shim (not the server) raised it."""
+        if self.code != protocol.MCPCTL_ERROR:
+            return None
+        try:
+            return ErrorType(str(self.data.get("type")))
+        except ValueError:
+            return None
+
+    @property
+    def retryable(self) -> bool:
+        return self.mcpctl_type is not None and self.data.get("retryable") is True
+
+
+class Lost(Exception):
+    """The connection closed before the answer came."""
+
+
+class Session:
+    """One connection to a shim's socket: requests in, answers out, server requests declined."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.buffer = b""
+        self.ids = itertools.count(1)
+        self.on_notification: Callable[[dict[str, Any]], None] | None = None
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    def initialize(self, deadline: float) -> dict[str, Any]:
+        params = {
+            "protocolVersion": MCP_PROTOCOL_VERSION,
+            "capabilities": {},
+            "clientInfo": {"name": "mcpctl", "version": __version__},
+        }
+        result = self.request("initialize", params, deadline)
+        self.notify("notifications/initialized")
+        return result if isinstance(result, dict) else {}
+
+    def notify(self, method: str, params: dict[str, Any] | None = None) -> None:
+        message: dict[str, Any] = {"jsonrpc": "2.0", "method": method}
+        if params is not None:
+            message["params"] = params
+        self._send(message)
+
+    def request(self, method: str, params: dict[str, Any] | None, deadline: float) -> Any:
+        """Send a request and wait for its answer: the result, or RemoteError, Lost, TimeoutError."""
+        request_id = next(self.ids)
+        message: dict[str, Any] = {"jsonrpc": "2.0", "id": request_id, "method": method}
+        if params is not None:
+            message["params"] = params
+        self._send(message)
+        while True:
+            answer = self._receive(deadline)
+            if "method" in answer:
+                self._on_server_message(answer)
+            elif answer.get("id") == request_id:
+                if "error" in answer:
+                    raise RemoteError(method, answer["error"])
+                return answer.get("result")
+
+    def _on_server_message(self, message: dict[str, Any]) -> None:
+        if "id" not in message:
+            if self.on_notification is not None:
+                self.on_notification(message)
+        elif message["method"] == "ping":
+            self._send(protocol.result_response(message["id"], {}))
+        else:  # sampling, roots, elicitation: this client offers none of them
+            self._send(protocol.method_not_found(message["id"], str(message["method"])))
+
+    def _send(self, message: dict[str, Any]) -> None:
+        try:
+            self.sock.sendall(protocol.encode(message))
+        except OSError as exc:
+            raise Lost(f"cannot send: {exc.strerror or exc}") from exc
+
+    def _receive(self, deadline: float) -> dict[str, Any]:
+        while b"\n" not in self.buffer:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError
+            self.sock.settimeout(remaining)
+            try:
+                chunk = self.sock.recv(65536)
+            except TimeoutError:
+                raise
+            except OSError as exc:
+                raise Lost(exc.strerror or str(exc)) from exc
+            if not chunk:
+                raise Lost("the shim closed the connection")
+            self.buffer += chunk
+        line, self.buffer = self.buffer.split(b"\n", 1)
+        try:
+            return protocol.decode(line)
+        except protocol.ProtocolError as exc:
+            raise Lost(f"unreadable answer: {exc}") from exc
+
+
+def transient(exc: BaseException) -> bool:
+    """Worth another try: the connection dropped, or the shim said so (the server is restarting)."""
+    if isinstance(exc, RemoteError):
+        return exc.retryable
+    return isinstance(exc, Lost | ConnectionRefusedError)
+
+
+def with_retries(
+    action: Callable[[], T],
+    retries: int,
+    deadline: float,
+    on_retry: Callable[[BaseException, int, float], None] | None = None,
+) -> T:
+    """Run `action`; after a transient failure wait (exponential, with jitter) and try again, at most
+    `retries` times and never past `deadline`."""
+    attempt = 0
+    while True:
+        try:
+            return action()
+        except Exception as exc:
+            attempt += 1
+            delay = min(RETRY_BASE * 2 ** (attempt - 1), RETRY_MAX) * (1 + random.random() * 0.25)
+            if not transient(exc) or attempt > retries or time.monotonic() + delay >= deadline:
+                raise
+            if on_retry is not None:
+                on_retry(exc, attempt, delay)
+            time.sleep(delay)
