@@ -5,16 +5,18 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 from typer._click import exceptions as click  # typer vendors click; its errors are these
 
 from mcpctl import __version__
-from mcpctl.config import Config, ServerConfig, empty_config, load, no_config_found, unknown_server
 from mcpctl.constants import ENV_CONFIG, ENV_DEBUG, ENV_HOME, ExitCode
 from mcpctl.errors import MCPCtlError, UnsupportedPlatformError, UsageError
 from mcpctl.paths import Paths, find_config, resolve_home
+
+if TYPE_CHECKING:
+    from mcpctl.config import Config, ServerConfig
 
 # The core (psutil) and the renderer (rich) are imported inside the commands that use them,
 # so `mcpctl --help` and usage errors never pay for them.
@@ -39,6 +41,8 @@ class Globals:
         return Paths(resolve_home(self.home))
 
     def load_config(self, required: bool = True) -> Config:
+        from mcpctl.config import empty_config, load, no_config_found
+
         path = find_config(self.config)
         if path is None:
             if not required:
@@ -80,6 +84,8 @@ def _require_names(names: list[str] | None, everything: bool) -> None:
 
 def _known(paths: Paths, config: Config, names: list[str] | None, everything: bool) -> list[ServerConfig]:
     """Configured servers plus any the state dir knows (a server removed from the config can still be stopped)."""
+    from mcpctl.config import ServerConfig, unknown_server
+
     extra = {n: ServerConfig(name=n) for n in paths.known_servers() if n not in config.servers}
     if everything or not names:
         return [*config.servers.values(), *extra.values()]
@@ -332,6 +338,7 @@ def env_rule_add(
     import re
 
     from mcpctl import env_rules, render
+    from mcpctl.config import unknown_server
     from mcpctl.environment import EnvRule
     from mcpctl.state import state_lock
 
