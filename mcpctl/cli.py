@@ -284,11 +284,24 @@ def top(ctx: typer.Context, interval: Annotated[float, typer.Option(help="Second
 
 
 @app.command("list")
-def list_servers(ctx: typer.Context, as_json: Json = False) -> None:
+def list_servers(
+    ctx: typer.Context,
+    names_only: Annotated[
+        bool, typer.Option("--names", help="Only the names, one per line (for scripts and shell completion).")
+    ] = False,
+    as_json: Json = False,
+) -> None:
     """List the configured servers (env values are never shown, only their names)."""
     from mcpctl import render
 
     g: Globals = ctx.obj
+    if names_only:
+        try:
+            config = g.load_config(required=False)
+        except MCPCtlError:
+            return  # completion asks this on every TAB: a broken config completes nothing, quietly
+        sys.stdout.write("".join(f"{name}\n" for name in config.servers))
+        return
     render.server_list(g.load_config(), as_json)
 
 
