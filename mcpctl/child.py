@@ -15,7 +15,7 @@ from typing import Any
 from mcpctl import protocol
 from mcpctl.constants import ENV_INSTANCE, STDIN_CLOSE_GRACE
 from mcpctl.errors import ErrorType, Failure, classify_exit, classify_spawn_error
-from mcpctl.shim_io import LineReader, Outbox, log
+from mcpctl.shim_io import LineReader, Outbox, log, log_lines
 from mcpctl.spec import Spec
 
 _HTTP_PROBE_INTERVAL = 0.2
@@ -124,11 +124,10 @@ class ServerRun:
     # -- output ------------------------------------------------------------------------------
 
     def _on_output(self, lines: list[bytes]) -> None:
-        for raw in lines:
-            line = self.redact(raw.decode("utf-8", "replace"))
-            _write_log(line)
-            if self.pattern is not None and self.met is None and self.pattern.search(line):
-                self.met = Ready({})
+        text = [self.redact(raw.decode("utf-8", "replace")) for raw in lines]
+        log_lines(text)
+        if self.pattern is not None and self.met is None and any(self.pattern.search(line) for line in text):
+            self.met = Ready({})
 
     def _on_stdout(self, lines: list[bytes]) -> None:
         for line in lines:
@@ -294,8 +293,3 @@ class ServerRun:
                 if pipe is not None:
                     with contextlib.suppress(OSError):
                         pipe.close()
-
-
-def _write_log(line: str) -> None:
-    with contextlib.suppress(OSError):
-        os.write(2, line.encode("utf-8", "replace") + b"\n")

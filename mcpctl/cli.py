@@ -397,8 +397,8 @@ def env_rule_rm(
     render.env_rules(env_rules.stored(paths), as_json)
 
 
-# The commands that use a server's shared session live in their own module; importing it registers them.
-from mcpctl import cli_session  # noqa: E402, F401
+# Commands that live in modules of their own; importing them registers them on `app`.
+from mcpctl import cli_logs, cli_session  # noqa: E402, F401
 
 
 def main() -> None:

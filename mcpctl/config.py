@@ -47,6 +47,8 @@ class ServerConfig:
     unhealthy_after: int = C.DEFAULT_UNHEALTHY_AFTER
     restart_on_unhealthy: bool = True
     metrics_interval: float = C.DEFAULT_METRICS_INTERVAL
+    log_max_bytes: int = C.DEFAULT_LOG_MAX_BYTES
+    log_backups: int = C.DEFAULT_LOG_BACKUPS
     alerts: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     env_file: tuple[str, ...] = ()
     inherit_env: bool | tuple[str, ...] = True
@@ -349,6 +351,12 @@ def _positive_int(value: object) -> str | None:
     return None
 
 
+def _count(value: object) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        return f"expected a whole number of at least 0, got {_kind(value)}"
+    return None
+
+
 def _string(value: object) -> str | None:
     if not isinstance(value, str) or not value:
         return f"expected a non-empty string, got {_kind(value)}"
@@ -414,6 +422,8 @@ _FIELDS: dict[str, Callable[[object], str | None]] = {
     "unhealthy_after": _positive_int,
     "restart_on_unhealthy": _boolean,
     "metrics_interval": _positive_seconds,
+    "log_max_bytes": _positive_int,
+    "log_backups": _count,
     "alerts": _table,
     "env_file": _string_or_list,
     "inherit_env": _bool_or_names,

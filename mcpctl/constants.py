@@ -46,6 +46,9 @@ DEFAULT_UNHEALTHY_AFTER = 3
 DEFAULT_METRICS_INTERVAL = 10.0
 DEFAULT_READY_AFTER = 2.0
 STDERR_TAIL_LINES = 20
+# logs/NAME.log is rotated when it would pass log_max_bytes; log_backups older files are kept.
+DEFAULT_LOG_MAX_BYTES = 10 * 1024 * 1024
+DEFAULT_LOG_BACKUPS = 5
 
 
 class ExitCode(IntEnum):

@@ -21,7 +21,7 @@ _SPEC_FIELDS = frozenset(
         "name", "command", "startup_timeout", "stop_timeout", "readiness", "ready_pattern", "ready_after",
         "restart", "backoff_base", "backoff_max", "max_failures", "reset_after", "cooldown_base", "cooldown_max",
         "health_interval", "health_timeout", "unhealthy_after", "restart_on_unhealthy",
-        "metrics_interval",
+        "metrics_interval", "log_max_bytes", "log_backups",
     }
 )  # fmt: skip
 

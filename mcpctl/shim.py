@@ -28,12 +28,13 @@ from mcpctl.constants import ENV_HOME
 from mcpctl.errors import ErrorType, Failure, classify_exit
 from mcpctl.events import append_event
 from mcpctl.health import Pinger
+from mcpctl.logfile import LogWriter, server_lines
 from mcpctl.metrics import Sampler
 from mcpctl.monitor import Monitor, restarts_within, run_alert_command
 from mcpctl.mux import Multiplexer
 from mcpctl.paths import Paths
 from mcpctl.redaction import Redactor
-from mcpctl.shim_io import Connection, SocketServer, become_subreaper, log, stderr_tail
+from mcpctl.shim_io import Connection, SocketServer, become_subreaper, log, signal_name, use_log
 from mcpctl.spec import Spec
 from mcpctl.state import CorruptState, InstanceLock, StateRecord, read_record, write_record
 
@@ -301,7 +302,8 @@ class Shim:
             total_failures=self.record.total_failures + (1 if failure else 0),
         )
         if code is not None or failure is not None:
-            self._event("exited", code=code, error=failure.type.value if failure else None)
+            killed_by = signal_name(-code) if code is not None and code < 0 else None
+            self._event("exited", code=code, signal=killed_by, error=failure.type.value if failure else None)
         if decision.restart:
             self._back_off(failure, failures)
             return None
@@ -445,7 +447,7 @@ class Shim:
         return self.paths.log_file(self.spec.name)
 
     def _stderr_tail(self) -> list[str]:
-        return stderr_tail(self._log_path, self.log_offset, C.STDERR_TAIL_LINES)
+        return server_lines(self._log_path, self.log_offset, C.STDERR_TAIL_LINES)
 
 
 def _result(request_id: object, result: dict[str, Any]) -> dict[str, Any]:
@@ -481,6 +483,7 @@ def main() -> int:
     os.close(devnull)
     paths = Paths(Path(os.environ[ENV_HOME]))
     paths.ensure_server(spec.name)
+    use_log(LogWriter(paths.log_file(spec.name), spec.log_max_bytes, spec.log_backups))
     lock = InstanceLock(paths.instance_lock(spec.name))
     if not lock.acquire():
         os.write(1, b'{"event": "busy"}\n')

@@ -8,37 +8,36 @@ import selectors
 import signal
 import socket
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from mcpctl import protocol
+from mcpctl.logfile import MARK, LogWriter, stamp
 
-LOG_MARK = "[mcpctl]"
 # A client (or a server's stdin) that falls this far behind is given up on, not waited for.
 OUTBOX_LIMIT = 64 * 1024 * 1024
+
+_log: LogWriter | None = None  # the server's log, once the shim knows its rotation settings
+
+
+def use_log(writer: LogWriter) -> None:
+    global _log  # noqa: PLW0603 - one log per shim process
+    _log = writer
 
 
 def log(message: str) -> None:
     """One line of the shim's own in the server's log (the shim's stderr is that log file)."""
-    stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
+    log_lines([message], ours=True)
+
+
+def log_lines(lines: list[str], ours: bool = False) -> None:
+    if _log is not None:
+        _log.write(lines, ours)
+        return
+    prefix = f"{stamp()} {MARK} " if ours else f"{stamp()} "
     with contextlib.suppress(OSError):
-        os.write(2, f"{LOG_MARK} {stamp} {message}\n".encode())
-
-
-def stderr_tail(log_path: Path, offset: int, lines: int) -> list[str]:
-    """The server's last `lines` lines of stderr written to its log since `offset`."""
-    try:
-        with open(log_path, "rb") as log_file:
-            size = log_file.seek(0, os.SEEK_END)
-            start = max(offset, size - 64 * 1024)
-            log_file.seek(start)
-            data = log_file.read(size - start)
-    except OSError:
-        return []
-    text = data.decode("utf-8", "replace").splitlines()
-    return [line for line in text if not line.startswith(LOG_MARK)][-lines:]
+        os.write(2, "".join(prefix + line + "\n" for line in lines).encode("utf-8", "replace"))
 
 
 def signal_name(number: int) -> str:

@@ -36,6 +36,8 @@ class Spec:
     unhealthy_after: int = C.DEFAULT_UNHEALTHY_AFTER
     restart_on_unhealthy: bool = True
     metrics_interval: float = C.DEFAULT_METRICS_INTERVAL
+    log_max_bytes: int = C.DEFAULT_LOG_MAX_BYTES
+    log_backups: int = C.DEFAULT_LOG_BACKUPS
     alerts: dict[str, Any] = field(default_factory=dict)  # [alerts.NAME] tables; empty: the defaults
     secrets: list[str] = field(default_factory=list)
     env_sources: dict[str, str] = field(default_factory=dict)  # names and where they came from: no values

@@ -1,0 +1,259 @@
+"""The server's log, logs/NAME.log: written by its shim, rotated by size, read and followed by `mcpctl logs`.
+
+Every line starts with a UTC time stamp; the shim's own lines carry `[mcpctl]` after it:
+
+    2026-11-25T09:04:35.120Z [mcpctl] spawning npx (cwd /home/me, readiness mcp)
+    2026-11-25T09:04:35.871Z Secure MCP Filesystem Server running on stdio
+
+Only the shim writes the file (the server's stderr reaches it through a pipe), so it can rotate between
+whole lines: NAME.log -> NAME.log.1 -> ... -> NAME.log.<backups>, nothing lost and nothing written twice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+MARK = "[mcpctl]"
+_STAMP_LEN = len("2026-11-25T09:04:35.120Z")
+
+
+def stamp(now: float | None = None) -> str:
+    now = time.time() if now is None else now
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
+
+
+class LogWriter:
+    """Appends lines to the log on `fd` (the shim's stderr) and rotates it when it would pass `max_bytes`."""
+
+    def __init__(self, path: Path, max_bytes: int, backups: int, fd: int = 2) -> None:
+        self.path = path
+        self.max_bytes = max_bytes
+        self.backups = backups
+        self.fd = fd
+        try:
+            self.size = os.fstat(fd).st_size
+        except OSError:
+            self.size = 0
+
+    def write(self, lines: list[str], ours: bool = False) -> None:
+        now = stamp()
+        prefix = f"{now} {MARK} " if ours else f"{now} "
+        batch = bytearray()
+        for line in lines:
+            data = (prefix + line + "\n").encode("utf-8", "replace")
+            if self.size + len(batch) + len(data) > self.max_bytes and self.size + len(batch) > 0:
+                self._flush(batch)
+                batch.clear()
+                self.rotate()
+            batch += data
+        self._flush(batch)
+
+    def _flush(self, data: bytearray) -> None:
+        view = memoryview(data)
+        while view:
+            try:
+                written = os.write(self.fd, view)
+            except OSError:
+                return  # a full or broken disk must not stop supervision; the lines are lost
+            self.size += written
+            view = view[written:]
+
+    def rotate(self) -> None:
+        """NAME.log becomes NAME.log.1 (older ones move up, the oldest is dropped); a new NAME.log begins."""
+        try:
+            if self.backups == 0:
+                os.ftruncate(self.fd, 0)
+            else:
+                for n in range(self.backups - 1, 0, -1):
+                    older = generation(self.path, n)
+                    if older.exists():
+                        os.replace(older, generation(self.path, n + 1))
+                os.replace(self.path, generation(self.path, 1))
+                fresh = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+                os.dup2(fresh, self.fd)
+                os.close(fresh)
+        except OSError:
+            return
+        self.size = 0
+
+
+def generation(path: Path, n: int) -> Path:
+    return path if n == 0 else path.with_name(f"{path.name}.{n}")
+
+
+@dataclass(frozen=True)
+class Line:
+    time: float | None
+    ours: bool  # written by the shim, not the server
+    text: str
+
+    def to_json(self, server: str) -> dict[str, object]:
+        return {
+            "server": server,
+            "time": stamp(self.time) if self.time is not None else None,
+            "source": "mcpctl" if self.ours else "server",
+            "line": self.text,
+        }
+
+    def render(self) -> str:
+        when = stamp(self.time) if self.time is not None else ""
+        return f"{when} {MARK} {self.text}" if self.ours else f"{when} {self.text}".lstrip()
+
+
+def parse(raw: str) -> Line:
+    head, _, rest = raw.partition(" ")
+    when = _parse_stamp(head) if len(head) == _STAMP_LEN else None
+    if when is None:
+        return Line(None, False, raw)  # a line from an older mcpctl, or a partial one
+    if rest.startswith(MARK + " "):
+        return Line(when, True, rest[len(MARK) + 1 :])
+    return Line(when, False, rest)
+
+
+def _parse_stamp(text: str) -> float | None:
+    import calendar
+
+    try:
+        parsed = time.strptime(text[:19], "%Y-%m-%dT%H:%M:%S")
+        return calendar.timegm(parsed) + int(text[20:23]) / 1000
+    except ValueError:
+        return None
+
+
+def tail(path: Path, count: int, since: float | None = None) -> list[Line]:
+    """The last `count` lines (all lines after `since`, when given), across rotated generations."""
+    found: list[Line] = []
+    for n in range(1000):
+        candidate = generation(path, n)
+        if not candidate.exists():
+            if n > 0:
+                break
+            continue
+        if since is not None and candidate.stat().st_mtime < since:
+            break  # every line in it is older
+        lines = [parse(raw) for raw in _last_lines(candidate, None if since is not None else count - len(found))]
+        found = lines + found
+        if since is None and len(found) >= count:
+            break
+    if since is not None:
+        found = [line for line in found if line.time is None or line.time >= since]
+    return found[-count:] if count >= 0 else found
+
+
+def server_lines(path: Path, start: int, count: int) -> list[str]:
+    """The server's own last `count` lines written at or after byte `start` of the current file."""
+    try:
+        with open(path, "rb") as handle:
+            size = handle.seek(0, os.SEEK_END)
+            begin = start if start <= size else 0  # the file was rotated since: read what the new one has
+            begin = max(begin, size - 64 * 1024)
+            handle.seek(begin)
+            data = handle.read(size - begin)
+    except OSError:
+        return []
+    lines = [parse(raw) for raw in data.decode("utf-8", "replace").splitlines()]
+    return [line.text for line in lines if not line.ours][-count:]
+
+
+def _last_lines(path: Path, count: int | None) -> list[str]:
+    """The last `count` lines of a file (all of them for None), reading from the end in blocks."""
+    try:
+        with open(path, "rb") as handle:
+            end = handle.seek(0, os.SEEK_END)
+            if count is None:
+                handle.seek(0)
+                return handle.read().decode("utf-8", "replace").splitlines()
+            data, position = b"", end
+            while position > 0 and data.count(b"\n") <= count:
+                step = min(64 * 1024, position)
+                position -= step
+                handle.seek(position)
+                data = handle.read(step) + data
+    except OSError:
+        return []
+    lines = data.decode("utf-8", "replace").splitlines()
+    return lines[-count:] if count > 0 else []
+
+
+class Follower:
+    """Reads lines appended to a file, following it across rotations (by inode) and truncation."""
+
+    def __init__(self, path: Path, from_end: bool = True) -> None:
+        self.path = path
+        self.handle: BinaryIO | None = None
+        self.inode: int | None = None
+        self.buffer = b""
+        self._open(from_end)
+
+    def _open(self, at_end: bool) -> None:
+        try:
+            handle = open(self.path, "rb")  # noqa: SIM115 - held across calls, closed on rotation
+        except OSError:
+            self.handle, self.inode = None, None
+            return
+        self.inode = os.fstat(handle.fileno()).st_ino
+        if at_end:
+            handle.seek(0, os.SEEK_END)
+        self.handle = handle
+
+    def lines(self) -> Iterator[str]:
+        """What was appended since the last call (complete lines only)."""
+        if self.handle is None:
+            self._open(at_end=False)
+            if self.handle is None:
+                return
+        yield from self._read()
+        try:
+            current = os.stat(self.path)
+        except OSError:
+            return
+        handle = self.handle
+        assert handle is not None
+        if current.st_ino != self.inode:  # rotated: finish the old file, then start the new one at its top
+            yield from self._read()
+            with contextlib.suppress(OSError):
+                handle.close()
+            self.buffer = b""
+            yield from self._skipped()
+            self._open(at_end=False)
+            yield from self._read()
+        elif current.st_size < handle.tell():
+            handle.seek(0)
+            self.buffer = b""
+            yield from self._read()
+
+    def _skipped(self) -> Iterator[str]:
+        """Whole generations written and rotated away between two polls: those newer than the file we
+        were reading (found by its inode among the backups)."""
+        for n in range(1, 1000):
+            try:
+                inode = os.stat(generation(self.path, n)).st_ino
+            except OSError:
+                return
+            if inode == self.inode:
+                for newer in range(n - 1, 0, -1):
+                    with contextlib.suppress(OSError):
+                        yield from generation(self.path, newer).read_bytes().decode("utf-8", "replace").splitlines()
+                return
+
+    def _read(self) -> Iterator[str]:
+        if self.handle is None:
+            return
+        data = self.handle.read()
+        if not data:
+            return
+        self.buffer += data
+        *complete, self.buffer = self.buffer.split(b"\n")
+        for raw in complete:
+            yield raw.decode("utf-8", "replace")
+
+    def close(self) -> None:
+        if self.handle is not None:
+            with contextlib.suppress(OSError):
+                self.handle.close()
