@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from mcpctl import protocol
-from mcpctl.constants import ENV_INSTANCE, STDIN_CLOSE_GRACE
+from mcpctl.constants import ENV_HOME, ENV_INSTANCE, STDIN_CLOSE_GRACE
 from mcpctl.errors import ErrorType, Failure, classify_exit, classify_spawn_error
 from mcpctl.shim_io import LineReader, Outbox, log, log_lines
 from mcpctl.spec import Spec
@@ -50,6 +50,9 @@ class ServerRun:
         self.spec = spec
         self.log_path = log_path
         self.instance_id = instance_id
+        # Tags in the server's environment, inherited by every descendant: which shim run owns it, and
+        # which state dir (so `mcpctl doctor` finds what a dead shim left behind).
+        self.tags = {ENV_INSTANCE: instance_id, ENV_HOME: os.environ.get(ENV_HOME, "")}
         self.selector = selector
         self.redact = redact
         self.proc: subprocess.Popen[bytes] | None = None
@@ -86,7 +89,7 @@ class ServerRun:
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,  # through the shim: redacted, matched, never blocking the server
                 cwd=spec.cwd,
-                env={**spec.env, ENV_INSTANCE: self.instance_id},
+                env={**spec.env, **self.tags},
                 start_new_session=True,  # its own process group, so the whole group can be signalled
             )
         except OSError as exc:

@@ -398,7 +398,7 @@ def env_rule_rm(
 
 
 # Commands that live in modules of their own; importing them registers them on `app`.
-from mcpctl import cli_logs, cli_session  # noqa: E402, F401
+from mcpctl import cli_doctor, cli_logs, cli_session  # noqa: E402, F401
 
 
 def main() -> None:
