@@ -36,6 +36,7 @@ app = typer.Typer(
 class Globals:
     config: str | None
     home: str | None
+    quiet: bool = False
 
     def paths(self) -> Paths:
         return Paths(resolve_home(self.home))
@@ -64,11 +65,14 @@ def options(
         str | None, typer.Option("-f", "--config", help=f"Config file (else ${ENV_CONFIG}, else ./mcpctl.toml upward).")
     ] = None,
     home: Annotated[str | None, typer.Option("--home", help=f"State directory (else ${ENV_HOME}).")] = None,
+    quiet: Annotated[
+        bool, typer.Option("-q", "--quiet", help="Print only errors (and --json output); the exit code tells the rest.")
+    ] = False,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
     ] = False,
 ) -> None:
-    ctx.obj = Globals(config, home)
+    ctx.obj = Globals(config, home, quiet)
 
 
 Names = Annotated[list[str] | None, typer.Argument(help="Server names from the config.", show_default=False)]
@@ -131,7 +135,9 @@ def stop(
     _require_names(names, everything)
     config = g.load_config(required=False)
     servers = with_timeouts(_known(paths, config, names, everything), stop=timeout)
-    render.stop(Supervisor(paths, config).stop(servers), as_json)
+    results = Supervisor(paths, config).stop(servers)
+    if as_json or not g.quiet:
+        render.stop(results, as_json)
 
 
 @app.command()
@@ -159,14 +165,19 @@ def _start(
     force: bool = False,
 ) -> None:
     from mcpctl import render
+    from mcpctl.progress import Waiting
     from mcpctl.supervisor import Supervisor, with_timeouts
 
     _require_names(names, everything)
     config = g.load_config()
     servers = with_timeouts(config.select(names or [], everything), startup=timeout)
     supervisor = Supervisor(g.paths(), config)
-    results = supervisor.restart(servers, force=force) if restart else supervisor.start(servers, wait=wait, force=force)
-    render.start(results, as_json)
+    label = ("restarting " if restart else "starting ") + ", ".join(s.name for s in servers)
+    with Waiting(label, enabled=wait and not g.quiet):
+        results = (
+            supervisor.restart(servers, force=force) if restart else supervisor.start(servers, wait=wait, force=force)
+        )
+    render.start(results, as_json, quiet=g.quiet)
     outcomes = {r.outcome for r in results}
     if "failed" in outcomes:
         raise typer.Exit(ExitCode.START_FAILED)
@@ -187,7 +198,8 @@ def status(ctx: typer.Context, names: Names = None, as_json: Json = False) -> No
     config = g.load_config(required=False)
     servers = _known(paths, config, names, everything=False)
     observations = Supervisor(paths, config).status([s.name for s in servers])
-    render.status(observations, as_json)
+    if as_json or not g.quiet:
+        render.status(observations, as_json)
     if names and not all(o.running for o in observations):
         raise typer.Exit(ExitCode.NOT_RUNNING)
 
@@ -219,7 +231,8 @@ def check(
     statuses = {v.status for v in verdicts}
     code = ExitCode.NOT_RUNNING if "not_running" in statuses else ExitCode.OK
     code = ExitCode.UNHEALTHY if code == ExitCode.OK and "unhealthy" in statuses else code
-    render.check(verdicts, as_json, nagios)
+    if as_json or nagios or not g.quiet:
+        render.check(verdicts, as_json, nagios)
     if nagios:
         raise typer.Exit(0 if code == ExitCode.OK else 2)  # the plugin convention: 2 is CRITICAL
     raise typer.Exit(code)

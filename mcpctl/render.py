@@ -128,12 +128,14 @@ def duration(seconds: float | None) -> str:
     return f"{hours}h{minutes:02d}m" if hours < 48 else f"{hours // 24}d{hours % 24:02d}h"
 
 
-def start(results: list[StartResult], as_json: bool) -> None:
+def start(results: list[StartResult], as_json: bool, quiet: bool = False) -> None:
     if as_json:
         emit_json({"results": [_start_json(r) for r in results]})
         return
     for result in results:
         obs = result.observation
+        if quiet and result.ok:
+            continue
         if result.outcome == "started":
             _say(f"{result.name}: ready in {result.elapsed_s:.2f}s (pid {obs.pid or '-'})")
         elif result.outcome == "spawned":
