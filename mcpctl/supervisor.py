@@ -196,8 +196,10 @@ class Supervisor:
             failure = Failure(ErrorType.NOT_RUNNING, f"{launch.server.name} was stopped before it became ready")
             obs = replace(obs, record=obs.record.but(last_error=failure))
         outcome = "started" if final["event"] == "ready" and obs.running else "failed"
-        if outcome == "failed" and obs.running:
-            # It reported a failure, but a shim holds the lock again: someone else started it.
+        ours = next((e.get("pid") for e in launch.events or [] if e.get("event") == "locked"), None)
+        if outcome == "failed" and obs.running and obs.shim_pid != ours:
+            # It reported a failure, but another shim holds the lock now: someone else started it.
+            # (Our own shim retrying after a tiny backoff is "starting" again: still our failure.)
             outcome = "already_running"
         return StartResult(launch.server.name, outcome, obs, elapsed, tail)
 
