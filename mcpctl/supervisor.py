@@ -149,7 +149,7 @@ class Supervisor:
             results[server.name] = self._retry_now(server, began, wait)
         for server in waiting:
             results[server.name] = self._join(server, began, wait)
-        return [results[s.name] for s in servers]
+        return [_explained(results[s.name]) for s in servers]
 
     def _skipped(self, obs: Observation, began: float) -> StartResult:
         failure = Failure.of(
@@ -326,6 +326,19 @@ class Supervisor:
         self.stop(sound)
         started = {r.name: r for r in self.start(sound, wait, force)} if sound else {}
         return [refused.get(s.name) or started[s.name] for s in servers]
+
+
+def _explained(result: StartResult) -> StartResult:
+    """A failed start always says why; one that ended without an error was stopped by another command."""
+    if result.ok or result.error is not None:
+        return result
+    failure = Failure(
+        ErrorType.NOT_RUNNING,
+        f"{result.name} was stopped before it became ready (another command stopped it)",
+        f"start it again with `mcpctl start {result.name}`",
+    )
+    obs = result.observation
+    return replace(result, observation=replace(obs, record=obs.record.but(last_error=failure)))
 
 
 def lock_timeout() -> float:
