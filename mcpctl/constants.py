@@ -60,5 +60,6 @@ class ExitCode(IntEnum):
     UNKNOWN_SERVER = 8
     BUSY = 9
     TOOL_ERROR = 10
+    CONFIG_CONFLICT = 11
     SIGINT = 130
     SIGTERM = 143
