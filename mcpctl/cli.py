@@ -377,6 +377,12 @@ def env_rule_rm(
     render.env_rules(env_rules.stored(paths), as_json)
 
 
+from mcpctl.cli_config import apply, config_app  # noqa: E402 - the config commands live in their own module
+
+app.command()(apply)
+app.add_typer(config_app, name="config")
+
+
 def main() -> None:
     """Entry point: one line per error, a documented exit code, a traceback only with MCPCTL_DEBUG=1."""
     as_json = "--json" in sys.argv[1:]
