@@ -42,6 +42,7 @@ def read(source: Path, target_dir: Path) -> Imported:
     """The servers of `source` as an mcpctl document for a config in `target_dir`, validated."""
     if not source.is_file():
         raise UsageError(f"{source}: no such file", "give the path of a TOML or JSON config to import")
+    source = source.absolute()
     if source.suffix.lower() != ".json":
         loaded, problems = validate(source)
         if problems:

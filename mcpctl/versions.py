@@ -84,7 +84,7 @@ def record(paths: Paths, config: Config, content: bytes, note: str, failed: list
         views=views_of(paths, config),
         failed=failed,
     )
-    blob = json.dumps(version.to_json(), indent=1, sort_keys=True).encode() + b"\n"
+    blob = json.dumps(version.to_json(), indent=1).encode() + b"\n"  # key order: the document's
     write_atomic(paths.history / f"{version.id:06d}.json", blob)
     for old in previous[: max(0, len(previous) + 1 - KEEP)]:
         (paths.history / f"{old.id:06d}.json").unlink(missing_ok=True)
