@@ -171,4 +171,6 @@ def _started(action: Action, result: StartResult) -> str:
         done = "restarted" if action.kind == "restart" else "started"
         return f"{done}, ready in {result.elapsed_s:.2f}s (pid {result.observation.pid or '-'})"
     error = result.error
-    return f"{result.outcome}: {error.message}" if error else result.outcome
+    if error is None:
+        return result.outcome.replace("_", " ")  # already running: someone started it meanwhile
+    return error.message if result.outcome == "failed" else f"{result.outcome.replace('_', ' ')}: {error.message}"
