@@ -134,6 +134,13 @@ class Evaluator:
         self.clock = clock
         self.episodes: dict[str, _Episode] = {}
 
+    def with_rules(self, alert_rules: list[AlertRule]) -> Evaluator:
+        """An evaluator of new rules that keeps the episodes of rules whose name stayed (no fire twice)."""
+        fresh = Evaluator(alert_rules, self.clock)
+        names = {rule.name for rule in alert_rules}
+        fresh.episodes = {name: episode for name, episode in self.episodes.items() if name in names}
+        return fresh
+
     def evaluate(self, values: Mapping[str, float | str | None]) -> list[Change]:
         now = self.clock()
         changes = []

@@ -410,6 +410,11 @@ def env_rule_rm(
     render.env_rules(env_rules.stored(paths), as_json)
 
 
+from mcpctl.cli_config import apply, config_app  # noqa: E402 - the config commands live in their own module
+
+app.command()(apply)
+app.add_typer(config_app, name="config")
+
 # Commands that live in modules of their own; importing them registers them on `app`.
 from mcpctl import cli_doctor, cli_logs, cli_session  # noqa: E402, F401
 

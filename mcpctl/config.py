@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import difflib
-import hashlib
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -59,26 +58,6 @@ class ServerConfig:
     def transport(self) -> str:
         return "http" if self.url else "stdio"
 
-    @property
-    def config_hash(self) -> str:
-        """A short digest of what a running server cannot change without a restart.
-
-        Timeouts are left out: they can be overridden per command and need no restart.
-        """
-        payload = {
-            "command": self.command,
-            "args": list(self.args),
-            "env": dict(sorted(self.env.items())),
-            "cwd": self.cwd,
-            "url": self.url,
-            "readiness": self.readiness,
-            "ready_pattern": self.ready_pattern,
-            "env_file": list(self.env_file),
-            "inherit_env": self.inherit_env if isinstance(self.inherit_env, bool) else list(self.inherit_env),
-        }
-        blob = json.dumps(payload, sort_keys=True).encode()
-        return hashlib.sha256(blob).hexdigest()[:12]
-
 
 @dataclass(frozen=True)
 class Config:
@@ -124,43 +103,110 @@ def empty_config() -> Config:
     return Config(None, {})
 
 
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a config: a line naming the file, the server and the field, for people and scripts."""
+
+    text: str
+    file: str
+    server: str | None = None
+    field: str | None = None
+    hint: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"file": self.file, "server": self.server, "field": self.field, "message": self.text}
+
+
 def load(path: Path) -> Config:
-    """Read and validate a config file; every problem is reported with file, server and field."""
+    """Read and validate a config file; every problem is reported at once, with file, server and field."""
+    config, problems = validate(path)
+    if problems:
+        raise config_error(problems)
+    assert config is not None
+    return config
+
+
+def config_error(problems: list[Problem]) -> ConfigError:
+    texts = [problem.text for problem in problems]
+    hint = problems[0].hint if len(problems) == 1 and problems[0].hint else _hint_for(texts)
+    return ConfigError(texts[0], hint, details=texts)
+
+
+def validate(path: Path) -> tuple[Config | None, list[Problem]]:
+    """The config at `path` and every problem with it; the config is None when there is any problem."""
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-        raise ConfigError(f"{path}: cannot read config: {reason}") from exc
-    raw_rules: object = {}
-    raw_alerts: object = {}
-    if path.suffix.lower() == ".json":
-        raw_servers = _parse_json(path, text)
-        json_dialect = True
-    else:
-        raw_servers, raw_rules, raw_alerts = _parse_toml(path, text)
-        json_dialect = False
-    problems: list[str] = []
+        return None, [Problem(f"{path}: cannot read config: {reason}", str(path))]
+    return parse(text, path)
+
+
+def parse(text: str, path: Path) -> tuple[Config | None, list[Problem]]:
+    """Validate config text as if read from `path` (its suffix picks JSON or TOML)."""
+    json_dialect = path.suffix.lower() == ".json"
+    try:
+        data = parse_json(path, text) if json_dialect else _parse_toml(path, text)
+    except ConfigError as exc:
+        return None, [Problem(exc.message, str(path), hint=exc.hint)]
+    return from_document(data, path, json_dialect)
+
+
+def from_document(
+    data: Mapping[str, Any], path: Path, json_dialect: bool = False
+) -> tuple[Config | None, list[Problem]]:
+    """Validate a parsed document ({"servers": ..., "env_rules": ..., "alerts": ...}); the one validator."""
+    problems: list[Problem] = []
+    file = str(path)
+    for key in sorted(set(data) - _TOP_LEVEL):
+        problems.append(
+            Problem(f"{path}: unknown top-level key {key!r}", file, hint="servers go in [servers.NAME] tables")
+        )
+    raw_servers = _top_table(data, "servers", "[servers.NAME]", path, problems)
     servers: dict[str, ServerConfig] = {}
     folded: dict[str, str] = {}
     for name, table in raw_servers.items():
         where = f"{path}: servers.{name}"
         if not NAME_PATTERN.match(name):
-            problems.append(f"{where}: invalid server name (use letters, digits, '.', '_' or '-')")
+            problems.append(Problem(f"{where}: invalid server name (use letters, digits, '.', '_' or '-')", file, name))
             continue
         if name.lower() in folded:
-            problems.append(f"{where}: duplicate of server {folded[name.lower()]!r} (names are case-insensitive)")
+            text = f"{where}: duplicate of server {folded[name.lower()]!r} (names are case-insensitive)"
+            problems.append(Problem(text, file, name))
             continue
         folded[name.lower()] = name
-        server = _server(name, table, where, json_dialect, problems)
+        found: list[str] = []
+        server = _server(name, table, where, json_dialect, found)
+        problems.extend(Problem(text, file, name, _field_of(text, where)) for text in found)
         if server is not None:
             servers[name] = server
-    env_rules = raw_rules if isinstance(raw_rules, dict) else {}
-    problems.extend(f"{path}: env_rules.{p}" for p in _rules_problems(env_rules))
-    alert_tables = raw_alerts if isinstance(raw_alerts, dict) else {}
-    problems.extend(f"{path}: alerts.{p}" for p in alerts.problems(alert_tables))
+    env_rules = _top_table(data, "env_rules", "[env_rules.VAR]", path, problems)
+    problems.extend(Problem(f"{path}: env_rules.{p}", file, None, "env_rules") for p in _rules_problems(env_rules))
+    alert_tables = _top_table(data, "alerts", "[alerts.NAME]", path, problems)
+    problems.extend(Problem(f"{path}: alerts.{p}", file, None, "alerts") for p in alerts.problems(alert_tables))
     if problems:
-        raise ConfigError(problems[0], _hint_for(problems), details=problems)
-    return Config(path, servers, env_rules, alert_tables)
+        return None, problems
+    return Config(path, servers, env_rules, alert_tables), []
+
+
+_TOP_LEVEL = frozenset({"servers", "env_rules", "alerts"})
+
+
+def _top_table(data: Mapping[str, Any], key: str, shape: str, path: Path, problems: list[Problem]) -> dict[str, Any]:
+    value = data.get(key, {})
+    if isinstance(value, dict):
+        return value
+    problems.append(Problem(f"{path}: {key}: expected tables {shape}", str(path), None, key))
+    return {}
+
+
+def _field_of(text: str, where: str) -> str | None:
+    """The field a problem line of one server names: `WHERE.FIELD: ...` or `WHERE: unknown field 'X'`."""
+    rest = text[len(where) :]
+    if rest.startswith("."):
+        return rest[1:].split(": ", 1)[0]
+    quoted = re.match(r": unknown field '([^']+)'", rest)
+    return quoted.group(1) if quoted else None
 
 
 def _hint_for(problems: list[str]) -> str:
@@ -168,29 +214,19 @@ def _hint_for(problems: list[str]) -> str:
     return f"{more}fix the config file and run the command again"
 
 
-def _parse_toml(path: Path, text: str) -> tuple[dict[str, Any], object, object]:
+def _parse_toml(path: Path, text: str) -> dict[str, Any]:
     import tomllib
 
     try:
-        data = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}", "fix the syntax at the line named") from exc
-    extra = sorted(set(data) - {"servers", "env_rules", "alerts"})
-    if extra:
-        raise ConfigError(f"{path}: unknown top-level key {extra[0]!r}", "servers go in [servers.NAME] tables")
-    servers = data.get("servers", {})
-    if not isinstance(servers, dict):
-        raise ConfigError(f"{path}: servers: expected tables [servers.NAME]")
-    rules = data.get("env_rules", {})
-    if not isinstance(rules, dict):
-        raise ConfigError(f"{path}: env_rules: expected tables [env_rules.VAR]")
-    alert_tables = data.get("alerts", {})
-    if not isinstance(alert_tables, dict):
-        raise ConfigError(f"{path}: alerts: expected tables [alerts.NAME]")
-    return servers, rules, alert_tables
 
 
-def _parse_json(path: Path, text: str) -> dict[str, Any]:
+def parse_json(path: Path, text: str) -> dict[str, Any]:
+    """An `mcpServers` (or VS Code `servers`) object, plus mcpctl's own top-level env_rules and alerts;
+    the other top-level keys belong to the client that wrote the file."""
+
     def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         seen: dict[str, Any] = {}
         for key, value in pairs:
@@ -209,7 +245,8 @@ def _parse_json(path: Path, text: str) -> dict[str, Any]:
             f'{path}: no "mcpServers" object found',
             'a JSON config looks like {"mcpServers": {"NAME": {"command": ..., "args": [...]}}}',
         )
-    return servers
+    assert isinstance(data, dict)
+    return {"servers": servers, **{key: data[key] for key in ("env_rules", "alerts") if key in data}}
 
 
 def _server(
@@ -431,3 +468,4 @@ _FIELDS: dict[str, Callable[[object], str | None]] = {
     "env_rules": _table,
 }
 _SECONDS = [key for key, check in _FIELDS.items() if check is _positive_seconds]
+FIELDS = frozenset(_FIELDS)  # the settings a [servers.NAME] table may hold

@@ -64,5 +64,6 @@ class ExitCode(IntEnum):
     BUSY = 9
     TOOL_ERROR = 10
     UNREACHABLE = 11  # the shared session did not answer: connection lost, or timed out
+    CONFIG_CONFLICT = 12  # the config file changed under a write; nothing was written
     SIGINT = 130
     SIGTERM = 143

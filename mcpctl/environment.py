@@ -98,7 +98,7 @@ def resolve(
     layers: dict[str, tuple[str, str]] = {}  # name -> (value, source)
     for name, value in _inherited(server, shell).items():
         layers[name] = (value, "shell")
-    for path in _env_files(server, base_dir):
+    for path in env_file_paths(server, base_dir):
         try:
             for name, value in parse_dotenv(path.read_text(encoding="utf-8")).items():
                 layers[name] = (value, f"env_file {path}")
@@ -146,7 +146,7 @@ def _inherited(server: ServerConfig, shell: Mapping[str, str]) -> dict[str, str]
     return {name: shell[name] for name in names if name in shell}
 
 
-def _env_files(server: ServerConfig, base_dir: Path) -> list[Path]:
+def env_file_paths(server: ServerConfig, base_dir: Path) -> list[Path]:
     files = [server.env_file] if isinstance(server.env_file, str) else list(server.env_file or ())
     return [(base_dir / Path(f).expanduser()).absolute() for f in files]
 

@@ -12,6 +12,7 @@ from mcpctl.constants import ExitCode
 class ErrorType(StrEnum):
     USAGE = "usage"
     CONFIG_INVALID = "config_invalid"
+    CONFIG_CONFLICT = "config_conflict"
     UNKNOWN_SERVER = "unknown_server"
     ENV_MISSING = "env_missing"
     COMMAND_NOT_FOUND = "command_not_found"
@@ -51,6 +52,12 @@ _LOG = "see its stderr with `tail {log}`"
 KINDS: dict[ErrorType, Kind] = {
     ErrorType.USAGE: Kind("{detail}", "see `mcpctl --help`", False, ExitCode.USAGE),
     ErrorType.CONFIG_INVALID: Kind("{detail}", "fix the config file and run the command again", False, ExitCode.USAGE),
+    ErrorType.CONFIG_CONFLICT: Kind(
+        "{path} changed while mcpctl was about to write it; nothing was written",
+        "run the command again: it reads the file as it is now",
+        True,
+        ExitCode.CONFIG_CONFLICT,
+    ),
     ErrorType.UNKNOWN_SERVER: Kind(
         "unknown server {name!r}", "run `mcpctl list` to see the configured servers", False, ExitCode.UNKNOWN_SERVER
     ),
@@ -206,6 +213,14 @@ class MCPCtlError(Exception):
 
 class ConfigError(MCPCtlError):
     type = ErrorType.CONFIG_INVALID
+
+
+class ConfigConflictError(MCPCtlError):
+    type = ErrorType.CONFIG_CONFLICT
+
+    @classmethod
+    def changed(cls, path: object) -> MCPCtlError:
+        return cls.of(ErrorType.CONFIG_CONFLICT, path=path)
 
 
 class UsageError(MCPCtlError):

@@ -53,7 +53,9 @@ class Launch:
             self.fd = -1
 
 
-def spawn_shim(paths: Paths, server: ServerConfig, resolved: Resolution, alert_tables: dict[str, Any]) -> Launch:
+def spawn_shim(
+    paths: Paths, server: ServerConfig, resolved: Resolution, alert_tables: dict[str, Any], config_hash: str
+) -> Launch:
     """Start `python -m mcpctl.shim NAME` in a new session, its parent already gone.
 
     The spec holds the resolved environment, and so the secrets: it goes through a pipe, never argv.
@@ -65,7 +67,7 @@ def spawn_shim(paths: Paths, server: ServerConfig, resolved: Resolution, alert_t
         "env": resolved.env,
         "cwd": resolved.cwd,
         "url": resolved.url,
-        "config_hash": server.config_hash,
+        "config_hash": config_hash,
         "secrets": resolved.secrets,
         "env_sources": resolved.sources(),
         "alerts": alert_tables,

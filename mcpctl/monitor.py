@@ -87,6 +87,16 @@ class Monitor:
         }
         return Findings(sample, self.evaluator.evaluate(values), new_zombies)
 
+    def retune(self, evaluator: Evaluator, metrics_interval: float, ping_interval: float, ping_timeout: float) -> None:
+        """New settings (from `mcpctl apply`), in effect from the next sample and the next ping."""
+        now = time.monotonic()
+        self.evaluator = evaluator
+        self.metrics_interval = metrics_interval
+        self.next_sample = min(self.next_sample, now + metrics_interval)
+        if self.pinger is not None:
+            self.pinger.interval, self.pinger.timeout = ping_interval, ping_timeout
+            self.pinger.next_at = min(self.pinger.next_at, now + ping_interval)
+
     def next_wakeup(self) -> float:
         later = self.next_sample
         return min(later, self.pinger.next_wakeup()) if self.pinger is not None else later

@@ -25,6 +25,7 @@ class Observation:
     pid: int | None  # the server's pid, only if that process is still the one the shim started
     warning: str | None = None
     needs_repair: bool = False  # the record on disk disagrees with reality and no shim can fix it
+    config_drift: str | None = None  # same | changed | removed: the config file against what the shim runs
 
     @property
     def running(self) -> bool:
@@ -67,6 +68,7 @@ class Observation:
             "alerts": r.alerts if self.state in ("ready", "unhealthy") else [],
             "transport": r.transport,
             "config_hash": r.config_hash,
+            "config_changed": None if self.config_drift is None else self.config_drift != "same",
             "warning": self.warning,
         }
 

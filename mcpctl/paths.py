@@ -78,6 +78,28 @@ class Paths:
         _private_dir(self.server_dir(name))
         _private_dir(self.socket(name).parent)
 
+    @property
+    def config_dir(self) -> Path:
+        """Applied config versions, the key of their digests, and the lock of config changes."""
+        return self.home / "config"
+
+    @property
+    def history(self) -> Path:
+        return self.config_dir / "history"
+
+    @property
+    def config_lock(self) -> Path:
+        return self.config_dir / "lock"
+
+    def applied_file(self, name: str) -> Path:
+        """What the server's shim was last given (its settings, redacted), for `apply` and `status`."""
+        return self.server_dir(name) / "applied.json"
+
+    def ensure_config(self) -> None:
+        self.ensure()
+        for directory in (self.config_dir, self.history):
+            _private_dir(directory)
+
     def known_servers(self) -> list[str]:
         """Names that have a state directory, whether or not they are configured."""
         try:

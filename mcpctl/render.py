@@ -65,14 +65,21 @@ def status(observations: list[Observation], as_json: bool) -> None:
         for obs in observations
     ]
     table(["NAME", "STATE", "PID", "UPTIME", "RESTARTS", "FAILURES", "LAST ERROR"], rows, styles={1: _STATE_STYLE})
+    drifted = [obs.name for obs in observations if obs.config_drift in _DRIFT]
+    if drifted:
+        sys.stderr.write(f"hint: config changed for {', '.join(drifted)}: run `mcpctl apply` (`mcpctl config diff`)\n")
+
+
+_DRIFT = {"changed": " (config changed, run mcpctl apply)", "removed": " (not in config, run mcpctl apply)"}
 
 
 def _state_text(obs: Observation) -> str:
+    drift = _DRIFT.get(obs.config_drift or "", "")
     if obs.state == "backoff":
-        return f"backoff (retry in {duration(obs.cooldown_left)})"
+        return f"backoff (retry in {duration(obs.cooldown_left)}){drift}"
     if obs.state == "failed" and obs.cooldown_left:
         return f"failed (cooldown {duration(obs.cooldown_left)})"
-    return obs.state
+    return obs.state + drift
 
 
 def _last_error(obs: Observation) -> str:
@@ -400,6 +407,7 @@ def env_rules(rules: list[dict[str, Any]], as_json: bool) -> None:
 
 def server_list(config: Config, as_json: bool) -> None:
     from mcpctl.redaction import Redactor
+    from mcpctl.snapshot import config_hash
 
     rows: list[dict[str, Any]] = [
         {
@@ -412,7 +420,7 @@ def server_list(config: Config, as_json: bool) -> None:
             "env": sorted(s.env),  # names only: values may be secrets
             "startup_timeout": s.startup_timeout,
             "stop_timeout": s.stop_timeout,
-            "config_hash": s.config_hash,
+            "config_hash": config_hash(config, s),
         }
         for s in config.servers.values()
     ]

@@ -34,8 +34,8 @@ from mcpctl.monitor import Monitor, restarts_within, run_alert_command
 from mcpctl.mux import Multiplexer
 from mcpctl.paths import Paths
 from mcpctl.redaction import Redactor
-from mcpctl.shim_io import Connection, SocketServer, become_subreaper, log, signal_name, use_log
-from mcpctl.spec import Spec
+from mcpctl.shim_io import Connection, SocketServer, become_subreaper, log, retune_log, signal_name, use_log
+from mcpctl.spec import Spec, updated
 from mcpctl.state import CorruptState, InstanceLock, StateRecord, read_record, write_record
 
 if TYPE_CHECKING:
@@ -393,7 +393,26 @@ class Shim:
                 self.manual = True
                 return _result(request_id, {"attempt": self.record.attempt + 1})
             return _result(request_id, {"attempt": self.record.attempt})
+        if method == "mcpctl/update":  # `mcpctl apply`: settings that need no restart
+            return self._update(request_id, message.get("params"))
         return protocol.method_not_found(request_id, str(method))
+
+    def _update(self, request_id: object, params: object) -> dict[str, Any]:
+        """Take new health, alert and restart settings; the server keeps running (same pid)."""
+        try:
+            self.spec, changed = updated(self.spec, params)
+        except ValueError as exc:
+            return protocol.error_response(request_id, -32602, f"invalid settings: {exc}")
+        spec = self.spec
+        self.alerts = self.alerts.with_rules(alerts.rules(spec.alerts) or alerts.defaults(spec.health_interval))
+        if self.monitor is not None:
+            self.monitor.retune(self.alerts, spec.metrics_interval, spec.health_interval, spec.health_timeout)
+        retune_log(spec.log_max_bytes, spec.log_backups)
+        self.record = self.record.but(config_hash=spec.config_hash)
+        self._save()
+        log(f"settings updated in place: {', '.join(changed) or 'none changed'}")
+        self._event("updated", fields=changed, config_hash=spec.config_hash)
+        return _result(request_id, {"config_hash": spec.config_hash, "updated": changed})
 
     def _install_signals(self) -> None:
         def stop(signum: int, _frame: object) -> None:

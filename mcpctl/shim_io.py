@@ -26,6 +26,11 @@ def use_log(writer: LogWriter) -> None:
     _log = writer
 
 
+def retune_log(max_bytes: int, backups: int) -> None:
+    if _log is not None:
+        _log.max_bytes, _log.backups = max_bytes, backups
+
+
 def log(message: str) -> None:
     """One line of the shim's own in the server's log (the shim's stderr is that log file)."""
     log_lines([message], ours=True)

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from mcpctl import alerts
 from mcpctl import constants as C
+
+# Settings a running shim takes without restarting its server (`mcpctl apply` sends them as `mcpctl/update`).
+UPDATABLE = (
+    "ready_after", "restart", "backoff_base", "backoff_max", "max_failures", "reset_after", "cooldown_base",
+    "cooldown_max", "health_interval", "health_timeout", "unhealthy_after", "restart_on_unhealthy",
+    "metrics_interval", "alerts", "log_max_bytes", "log_backups",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -45,3 +53,33 @@ class Spec:
     @property
     def transport(self) -> str:
         return "http" if self.url else "stdio"
+
+
+def updated(spec: Spec, params: object) -> tuple[Spec, list[str]]:
+    """`spec` with the settings of an `mcpctl/update` request, and the names of those that changed.
+
+    Only UPDATABLE settings are taken; ValueError (and nothing changes) if any of them is unusable.
+    """
+    if not isinstance(params, dict) or not isinstance(params.get("settings"), dict):
+        raise ValueError("expected params {settings: {...}, config_hash: ...}")
+    digest = params.get("config_hash")
+    if not isinstance(digest, str) or not digest:
+        raise ValueError("config_hash: expected a string")
+    settings = {key: value for key, value in params["settings"].items() if key in UPDATABLE}
+    for key, value in settings.items():
+        if not _same_kind(getattr(spec, key), value) and not (key == "log_backups" and value == 0):
+            raise ValueError(f"{key}: unusable value {value!r}")
+    if settings.get("restart", spec.restart) not in C.RESTART_POLICIES:
+        raise ValueError(f"restart: expected one of {', '.join(C.RESTART_POLICIES)}")
+    if problems := alerts.problems(settings.get("alerts", {})):
+        raise ValueError(f"alerts.{problems[0]}")
+    changed = sorted(key for key, value in settings.items() if getattr(spec, key) != value)
+    return replace(spec, **settings, config_hash=digest), changed
+
+
+def _same_kind(old: object, new: object) -> bool:
+    if isinstance(old, bool) or isinstance(new, bool):
+        return isinstance(old, bool) and isinstance(new, bool)
+    if isinstance(old, int | float):
+        return isinstance(new, int | float) and new > 0
+    return isinstance(new, type(old))

@@ -12,7 +12,7 @@ from typing import Any
 
 import psutil
 
-from mcpctl import env_rules, process, protocol
+from mcpctl import env_rules, process, protocol, snapshot
 from mcpctl.config import Config, ServerConfig
 from mcpctl.constants import ENV_LOCK_TIMEOUT, STATE_LOCK_TIMEOUT, STDIN_CLOSE_GRACE
 from mcpctl.environment import Resolution, resolve
@@ -91,6 +91,7 @@ class Supervisor:
 
     def status(self, names: list[str], repair: bool = True) -> list[Observation]:
         observations = [observe(self.paths, name) for name in names]
+        observations = [replace(o, config_drift=snapshot.drift(self.config, o)) for o in observations]
         broken = [o for o in observations if o.needs_repair]
         if broken and repair:
             self._repair(broken)
@@ -129,8 +130,9 @@ class Supervisor:
                 else:
                     self._clean_leftovers(obs)
                     self.paths.ensure_server(server.name)
+                    digest = snapshot.remember(self.paths, self.config, self.config.servers.get(server.name, server))
                     launches.append(
-                        spawn_shim(self.paths, server, self.resolve(server), self.config.alerts_for(server))
+                        spawn_shim(self.paths, server, self.resolve(server), self.config.alerts_for(server), digest)
                     )
             wait_events(launches, {"locked", "busy"}, time.monotonic() + _SHIM_BOOT_TIMEOUT)
         for launch in launches:

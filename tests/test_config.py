@@ -9,6 +9,7 @@ import pytest
 
 from mcpctl.config import load
 from mcpctl.errors import ConfigError
+from mcpctl.snapshot import config_hash
 from tests.conftest import Env
 
 
@@ -26,13 +27,17 @@ def test_valid_toml_gets_defaults_and_resolves_cwd(tmp_path: Path) -> None:
 
 
 def test_config_hash_changes_with_command_but_not_with_timeouts(tmp_path: Path) -> None:
+    def digest() -> str:
+        config = load(path)
+        return config_hash(config, config.servers["a"])
+
     path = tmp_path / "c.toml"
     path.write_text('[servers.a]\ncommand = "x"\nstartup_timeout = 5\n')
-    first = load(path).servers["a"].config_hash
+    first = digest()
     path.write_text('[servers.a]\ncommand = "x"\nstartup_timeout = 9\n')
-    assert load(path).servers["a"].config_hash == first
+    assert digest() == first
     path.write_text('[servers.a]\ncommand = "y"\n')
-    assert load(path).servers["a"].config_hash != first
+    assert digest() != first
 
 
 @pytest.mark.parametrize(
