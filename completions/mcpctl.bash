@@ -11,7 +11,7 @@ _mcpctl_spec() {
     subs='' opts='' vals='' args=''
     case $1 in
     '')
-        subs='alerts call check connect env list metrics ping restart start status stop tools top' opts='-f --config --home --version -h --help' vals='-f=file --config=file --home=dir'
+        subs='alerts call check connect env init list metrics ping restart start status stop tools top' opts='-f --config --home --version -h --help' vals='-f=file --config=file --home=dir'
         ;;
     alerts)
         opts='--json -h --help'
@@ -42,6 +42,9 @@ _mcpctl_spec() {
         ;;
     'env rules')
         opts='--json -h --help'
+        ;;
+    init)
+        opts='--force --from --json -h --help' vals=--from=file args=file
         ;;
     list)
         opts='--names --json -h --help'

@@ -5,7 +5,7 @@
 function __mcpctl_subcommands --argument-names path
     switch $path
         case ''
-            printf '%s\n' 'alerts' 'call' 'check' 'connect' 'env' 'list' 'metrics' 'ping' 'restart' 'start' 'status' 'stop' 'tools' 'top'
+            printf '%s\n' 'alerts' 'call' 'check' 'connect' 'env' 'init' 'list' 'metrics' 'ping' 'restart' 'start' 'status' 'stop' 'tools' 'top'
         case 'env'
             printf '%s\n' 'check' 'rule' 'rules'
         case 'env rule'
@@ -22,6 +22,8 @@ function __mcpctl_value_options --argument-names path
             printf '%s\n' '--args' '--timeout' '--retries'
         case 'env rule add'
             printf '%s\n' '--pattern' '--min-length'
+        case 'init'
+            printf '%s\n' '--from'
         case 'metrics'
             printf '%s\n' '--since'
         case 'ping'
@@ -114,6 +116,7 @@ complete -c mcpctl -n '__mcpctl_at ""' -a 'call' -d 'Call one of NAME\'s tools a
 complete -c mcpctl -n '__mcpctl_at ""' -a 'check' -d 'For cron and CI: exit 0 if every server is ready and healthy, 6 if one is...'
 complete -c mcpctl -n '__mcpctl_at ""' -a 'connect' -d 'Bridge stdin/stdout to NAME\'s shared session, for any MCP client.'
 complete -c mcpctl -n '__mcpctl_at ""' -a 'env' -d 'Check servers\' environments and manage validation rules.'
+complete -c mcpctl -n '__mcpctl_at ""' -a 'init' -d 'Write a commented starter mcpctl.toml (or one converted from a client\'s JSON...'
 complete -c mcpctl -n '__mcpctl_at ""' -a 'list' -d 'List the configured servers (env values are never shown, only their names).'
 complete -c mcpctl -n '__mcpctl_at ""' -a 'metrics' -d 'Resource samples of the server\'s whole process tree: CPU, memory, fds,...'
 complete -c mcpctl -n '__mcpctl_at ""' -a 'ping' -d 'Send an MCP ping through the shared session and print the round trip.'
@@ -187,6 +190,13 @@ complete -c mcpctl -n '__mcpctl_arg "env rule rm" 0' -a '(__mcpctl_servers)'
 # mcpctl env rules
 complete -c mcpctl -n '__mcpctl_at "env rules"' -l 'json' -d 'Machine-readable output on stdout.'
 complete -c mcpctl -n '__mcpctl_at "env rules"' -s 'h' -l 'help' -d 'Show this message and exit.'
+
+# mcpctl init
+complete -c mcpctl -n '__mcpctl_at "init"' -l 'force' -d 'Overwrite an existing file.'
+complete -c mcpctl -n '__mcpctl_at "init"' -l 'from' -r -F -d 'Convert a client\'s JSON config ({"mcpServers": ...} or {"servers": ...}).'
+complete -c mcpctl -n '__mcpctl_at "init"' -l 'json' -d 'Machine-readable output on stdout.'
+complete -c mcpctl -n '__mcpctl_at "init"' -s 'h' -l 'help' -d 'Show this message and exit.'
+complete -c mcpctl -n '__mcpctl_arg "init" 0' -F
 
 # mcpctl list
 complete -c mcpctl -n '__mcpctl_at "list"' -l 'names' -d 'Only the names, one per line (for scripts and shell completion).'

@@ -397,6 +397,9 @@ def env_rule_rm(
     render.env_rules(env_rules.stored(paths), as_json)
 
 
+# `init` lives in its own module, like the session commands below; importing it registers it.
+from mcpctl import cli_init  # noqa: E402, F401, I001
+
 # The commands that use a server's shared session live in their own module; importing it registers them.
 from mcpctl import cli_session  # noqa: E402, F401
 
