@@ -416,7 +416,7 @@ app.command()(apply)
 app.add_typer(config_app, name="config")
 
 # Commands that live in modules of their own; importing them registers them on `app`.
-from mcpctl import cli_doctor, cli_logs, cli_session  # noqa: E402, F401
+from mcpctl import cli_doctor, cli_init, cli_logs, cli_session  # noqa: E402, F401
 
 
 def main() -> None:

@@ -1,0 +1,75 @@
+"""The examples stay true: every config loads, the amap one refuses a missing key before spawning, and
+the CI and cron recipes use commands that exist."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import typer
+
+from mcpctl.cli import app
+from mcpctl.config import load
+from tests.conftest import Env
+
+EXAMPLES = Path(__file__).parent.parent / "examples"
+
+
+@pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.toml")), ids=lambda p: p.name)
+def test_every_example_config_loads(path: Path) -> None:
+    assert load(path).servers
+
+
+def test_public_servers_example_has_the_servers_it_promises() -> None:
+    servers = load(EXAMPLES / "public-servers.toml").servers
+    assert set(servers) == {"time", "filesystem", "memory", "playwright"}
+    assert servers["playwright"].startup_timeout >= 120
+    assert servers["time"].command == "uvx"
+
+
+def test_amap_without_its_key_is_refused_before_spawning(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AMAP_MAPS_API_KEY", raising=False)
+    config = str(EXAMPLES / "amap.toml")
+    proc = env.run("-f", config, "start", "amap-maps")
+    assert proc.returncode == 7, proc.stderr
+    assert proc.stderr.startswith("error: amap-maps: ")
+    assert "AMAP_MAPS_API_KEY" in proc.stderr
+    assert env.our_processes() == []
+    status = env.json("-f", config, "status", "amap-maps", expect=3)["servers"][0]
+    assert (status["state"], status["pid"], status["total_failures"]) == ("stopped", None, 0)
+
+
+def _mcpctl_commands(text: str) -> list[str]:
+    """The subcommand of every `mcpctl [global options] SUB` in a recipe."""
+    lines = [line for line in text.splitlines() if not line.lstrip().startswith("#")]  # prose is left out
+    found = re.findall(r"\bmcpctl((?:[ \t]+(?:-f|--config|--home)[ \t]+\S+)*)[ \t]+([a-z][a-z-]*)", "\n".join(lines))
+    return [sub for _, sub in found]
+
+
+@pytest.mark.parametrize("name", ["github-actions.yml", "crontab"])
+def test_recipes_use_commands_that_exist(name: str) -> None:
+    commands = set(typer.main.get_command(app).commands)  # type: ignore[attr-defined]
+    used = _mcpctl_commands((EXAMPLES / name).read_text())
+    assert "check" in used
+    assert set(used) <= commands, set(used) - commands
+
+
+def test_github_actions_recipe_starts_checks_and_always_stops() -> None:
+    text = (EXAMPLES / "github-actions.yml").read_text()
+    for command in ("mcpctl start", "mcpctl check", "mcpctl stop --all", "if: always()"):
+        assert command in text
+    yaml = pytest.importorskip("yaml", reason="PyYAML is not installed: the text checks above still ran")
+    steps = yaml.safe_load(text)["jobs"]["integration"]["steps"]
+    last = steps[-1]
+    assert (last["if"], last["run"]) == ("always()", "mcpctl stop --all")
+    assert any(str(step.get("run", "")).startswith("mcpctl start") for step in steps)
+
+
+def test_crontab_lines_have_five_time_fields() -> None:
+    entries = [line for line in (EXAMPLES / "crontab").read_text().splitlines() if line.startswith("*/")]
+    assert entries
+    for entry in entries:
+        fields = entry.split(maxsplit=5)
+        assert len(fields) == 6
+        assert fields[5].startswith("mcpctl check")
