@@ -160,7 +160,7 @@ def warm_up() -> None:
 def main() -> None:
     if not sv.installed():
         print(
-            f"supervisor is not installed for {sys.executable}: run `pip install supervisor` in this venv, then again"
+            f"supervisor is not installed for {sys.executable}: `pip install supervisor` into this venv, then run again"
         )
         return
     c.header("mcpctl vs supervisord: the same MCP servers, start / stop / status / memory")
