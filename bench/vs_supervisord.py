@@ -180,7 +180,7 @@ what the numbers mean:
 - mcpctl start: wall time of `mcpctl start --all`, which returns once every server answered the MCP
   initialize handshake (its shim did it); the server is then usable by any MCP client via the shim.
 - supervisord start: wall time of `supervisorctl start all`, which returns when every program is RUNNING:
-  alive for startsecs. Nothing about MCP; a crash after startsecs is not seen. The ready row counts, after
+  alive for startsecs. Nothing about MCP: a server alive but not answering counts. The ready row counts, after
   each round's start (fewest over the rounds): mcpctl `status --json` ready; supervisorctl status RUNNING.
 - s=0 + initialize answered: startsecs=0, then the bench sends an initialize through supervisord's
   sendProcessStdin and polls each stdout log for the answer (in-process: no interpreter start-up, unlike
