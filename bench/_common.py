@@ -18,9 +18,10 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 import psutil
 
@@ -83,24 +84,20 @@ def server_table(name: str, script: Path, startup_timeout: float = 30, stop_time
     )
 
 
-class Sandbox:
-    """A private state dir (MCPCTL_HOME) and config file; on exit: `stop --all`, a leftover sweep, rm -rf.
+class Box:
+    """A command line (argv, env) run against something private; `cleanup()` runs when the `with` block ends.
 
-    SIGTERM and SIGHUP are turned into SystemExit while the sandbox is open, so the cleanup runs for them too.
+    SIGTERM and SIGHUP are turned into SystemExit while the box is open, so the cleanup runs for them too.
     """
 
-    def __init__(self, servers: Iterable[tuple[str, Path]]) -> None:
-        self.home = Path(tempfile.mkdtemp(prefix="mcb-"))
-        self.config_dir = Path(tempfile.mkdtemp(prefix="mcb-cfg-"))
-        self.config = self.config_dir / "mcpctl.toml"
-        self.config.write_text("\n".join(server_table(n, s) for n, s in servers), encoding="utf-8")
-        self.env = bench_env()
-        self.env["MCPCTL_HOME"] = str(self.home)
-        self.argv = [*mcpctl_argv(), "-f", str(self.config)]
-        self.leftovers: list[str] = []
+    tool = "mcpctl"  # the command's name in warnings
+
+    def __init__(self, argv: list[str], env: dict[str, str]) -> None:
+        self.argv = argv
+        self.env = env
         self._old_handlers: dict[int, Any] = {}
 
-    def __enter__(self) -> Sandbox:
+    def __enter__(self) -> Self:
         for sig in (signal.SIGTERM, signal.SIGHUP):
             self._old_handlers[sig] = signal.signal(sig, _exit_on_signal)
         return self
@@ -111,6 +108,52 @@ class Sandbox:
         for sig in self._old_handlers:
             signal.signal(sig, signal.SIG_IGN)  # a second SIGTERM must not cut the cleanup short
         try:
+            self.cleanup()
+        finally:
+            for sig, handler in self._old_handlers.items():
+                signal.signal(sig, handler)
+
+    def cleanup(self) -> None:
+        raise NotImplementedError
+
+    def run(self, *args: str, timeout: float = 120, check: bool = False) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*self.argv, *args], env=self.env, capture_output=True, text=True, timeout=timeout, check=check
+        )
+
+    def timed(
+        self, *args: str, timeout: float = 120, ok: tuple[int, ...] = (0,)
+    ) -> tuple[float, subprocess.CompletedProcess[str]]:
+        """Wall time in seconds of one `TOOL ARGS...`, and its result (an exit code not in `ok` is reported)."""
+        began = time.perf_counter()
+        result = self.run(*args, timeout=timeout)
+        elapsed = time.perf_counter() - began
+        if result.returncode not in ok:
+            output = (result.stderr.strip() or result.stdout.strip())[:300]
+            print(f"warning: `{self.tool} {' '.join(args)}` exited {result.returncode}: {output}", file=sys.stderr)
+        return elapsed, result
+
+    def sample(self, *args: str, runs: int = 10, ok: tuple[int, ...] = (0,)) -> list[float]:
+        """Wall times of `runs` runs of `TOOL ARGS...`, after one untimed warm-up."""
+        self.run(*args)
+        return [self.timed(*args, ok=ok)[0] for _ in range(runs)]
+
+
+class Sandbox(Box):
+    """A private state dir (MCPCTL_HOME) and config file; on exit: `stop --all`, a leftover sweep, rm -rf."""
+
+    def __init__(self, servers: Iterable[tuple[str, Path]]) -> None:
+        self.home = Path(tempfile.mkdtemp(prefix="mcb-"))
+        self.config_dir = Path(tempfile.mkdtemp(prefix="mcb-cfg-"))
+        self.config = self.config_dir / "mcpctl.toml"
+        self.config.write_text("\n".join(server_table(n, s) for n, s in servers), encoding="utf-8")
+        env = bench_env()
+        env["MCPCTL_HOME"] = str(self.home)
+        super().__init__([*mcpctl_argv(), "-f", str(self.config)], env)
+        self.leftovers: list[str] = []
+
+    def cleanup(self) -> None:
+        try:
             self.run("stop", "--all", timeout=120)
         except subprocess.TimeoutExpired:
             print("warning: `mcpctl stop --all` did not finish within 120 s", file=sys.stderr)
@@ -120,47 +163,44 @@ class Sandbox:
                 print(f"warning: process left behind after `mcpctl stop --all`, ended it: {line}", file=sys.stderr)
             shutil.rmtree(self.home, ignore_errors=True)
             shutil.rmtree(self.config_dir, ignore_errors=True)
-            for sig, handler in self._old_handlers.items():
-                signal.signal(sig, handler)
-
-    def run(self, *args: str, timeout: float = 120, check: bool = False) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [*self.argv, *args], env=self.env, capture_output=True, text=True, timeout=timeout, check=check
-        )
-
-    def timed(self, *args: str, timeout: float = 120) -> tuple[float, subprocess.CompletedProcess[str]]:
-        """Wall time in seconds of one `mcpctl -f CFG ARGS...`, and its result (a non-zero exit is reported)."""
-        began = time.perf_counter()
-        result = self.run(*args, timeout=timeout)
-        elapsed = time.perf_counter() - began
-        if result.returncode != 0:
-            print(
-                f"warning: `mcpctl {' '.join(args)}` exited {result.returncode}: {result.stderr.strip()[:300]}",
-                file=sys.stderr,
-            )
-        return elapsed, result
 
     def status_json(self, *names: str) -> list[dict[str, Any]]:
         result = self.run("status", "--json", *names)
         servers: list[dict[str, Any]] = json.loads(result.stdout)["servers"]
         return servers
 
+    def ready_count(self) -> int:
+        """How many servers `status --json` reports ready (-1 when its output is not the expected JSON)."""
+        try:
+            return sum(1 for s in self.status_json() if s.get("state") == "ready")
+        except (ValueError, KeyError):
+            return -1
+
+    def shim_pids(self) -> list[int]:
+        return [s["shim_pid"] for s in self.status_json() if s.get("shim_pid")]
+
 
 def _exit_on_signal(signum: int, _frame: object) -> None:
     raise SystemExit(128 + signum)
 
 
-def sweep_leftovers(home: str) -> list[str]:
-    """End (and describe) any process whose environment carries MCPCTL_HOME=home: nothing should remain."""
+def tagged(value: str, key: str = "MCPCTL_HOME") -> list[psutil.Process]:
+    """The live (non-zombie) processes, other than this one, whose environment carries key=value."""
     found = []
     for proc in psutil.process_iter(["pid", "cmdline"]):
         if proc.pid == os.getpid():
             continue
         try:
-            if proc.environ().get("MCPCTL_HOME") == home and proc.status() != psutil.STATUS_ZOMBIE:
+            if proc.environ().get(key) == value and proc.status() != psutil.STATUS_ZOMBIE:
                 found.append(proc)
         except (psutil.Error, OSError):
             continue
+    return found
+
+
+def sweep_leftovers(value: str, key: str = "MCPCTL_HOME") -> list[str]:
+    """End (and describe) any process whose environment carries key=value: nothing should remain."""
+    found = tagged(value, key)
     described = [f"pid {p.pid}: {' '.join(p.info['cmdline'] or [])[:160]}" for p in found]
     for proc in found:
         with contextlib.suppress(psutil.Error):
@@ -180,6 +220,32 @@ def p90(samples: Sequence[float]) -> float:
     if len(samples) < 2:
         return samples[0]
     return statistics.quantiles(samples, n=10, method="inclusive")[-1]
+
+
+@dataclass(frozen=True)
+class Memory:
+    """Summed memory of some processes, in bytes (PSS is 0 where the platform has none)."""
+
+    processes: int
+    rss: int
+    uss: int
+    pss: int
+
+
+def memory_of(pids: Iterable[int]) -> Memory:
+    """RSS, USS and PSS summed over the processes that still exist (psutil memory_full_info)."""
+    count = rss = uss = pss = 0
+    for pid in pids:
+        try:
+            full = psutil.Process(pid).memory_full_info()
+        except psutil.Error:
+            continue
+        count, rss, uss, pss = count + 1, rss + full.rss, uss + full.uss, pss + getattr(full, "pss", 0)
+    return Memory(count, rss, uss, pss)
+
+
+def mb(size: float | None) -> str:
+    return "-" if size is None else f"{size / (1024 * 1024):.1f} MB"
 
 
 def ms(seconds: float | None) -> str:

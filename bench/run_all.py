@@ -12,7 +12,14 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SCRIPTS = ("cli_startup.py", "start_overhead.py", "status_latency.py", "shim_memory.py")
+SCRIPTS = (
+    "cli_startup.py",
+    "start_overhead.py",
+    "status_latency.py",
+    "shim_memory.py",
+    "scale.py",
+    "vs_supervisord.py",
+)
 
 
 def main() -> int:

@@ -22,10 +22,6 @@ IDLE_WINDOW_S = 10.0
 TARGET_RSS = 15 * 1024 * 1024
 
 
-def mb(size: float | None) -> str:
-    return "-" if size is None else f"{size / (1024 * 1024):.1f} MB"
-
-
 def extension_modules(proc: psutil.Process) -> list[str]:
     try:
         maps = proc.memory_maps(grouped=True)
@@ -87,16 +83,16 @@ def main() -> None:
     c.print_table(
         ["what", "value", "target"],
         [
-            ["shim RSS (after ~2 s idle)", mb(full.rss), f"<= 15 MB  {c.verdict(full.rss, TARGET_RSS)}"],
-            ["shim USS (private memory)", mb(full.uss), ""],
-            ["shim PSS", mb(getattr(full, "pss", None)), ""],
-            [f"shim RSS after the {IDLE_WINDOW_S:.0f} s window", mb(after), ""],
+            ["shim RSS (after ~2 s idle)", c.mb(full.rss), f"<= 15 MB  {c.verdict(full.rss, TARGET_RSS)}"],
+            ["shim USS (private memory)", c.mb(full.uss), ""],
+            ["shim PSS", c.mb(getattr(full, "pss", None)), ""],
+            [f"shim RSS after the {IDLE_WINDOW_S:.0f} s window", c.mb(after), ""],
             [f"shim CPU time over {window:.1f} s idle", f"{cpu * 1000:.1f} ms ({cpu / window:.3%} of a core)", ""],
             [f"shim context switches over {window:.1f} s", f"{switches} ({switches / window:.1f}/s)", ""],
             ["shim threads / open fds", f"{threads} / {fds}", ""],
-            ["demo server RSS (for scale)", mb(server_rss), ""],
-            [f"bare python, idle ({bare_modules} modules)", mb(bare), ""],
-            [f"python after `import mcpctl.shim`, idle ({shim_modules} modules)", mb(imported), ""],
+            ["demo server RSS (for scale)", c.mb(server_rss), ""],
+            [f"bare python, idle ({bare_modules} modules)", c.mb(bare), ""],
+            [f"python after `import mcpctl.shim`, idle ({shim_modules} modules)", c.mb(imported), ""],
             ["server state after the window", state, ""],
         ],
     )

@@ -9,27 +9,11 @@ Target: <= 120 ms at 50.
 
 from __future__ import annotations
 
-import json
-
 import _common as c
 
 COUNTS = (1, 10, 50)
 RUNS = 10
 TARGET_S = 0.120
-
-
-def sample(box: c.Sandbox, *args: str) -> list[float]:
-    box.run(*args)  # warm-up
-    return [box.timed(*args)[0] for _ in range(RUNS)]
-
-
-def ready_count(box: c.Sandbox) -> int:
-    result = box.run("status", "--json")
-    try:
-        servers = json.loads(result.stdout)["servers"]
-    except (ValueError, KeyError):
-        return -1
-    return sum(1 for s in servers if s.get("state") == "ready")
 
 
 def main() -> None:
@@ -43,9 +27,9 @@ def main() -> None:
         servers = [(f"tiny{i:02d}", c.TINY_SERVER) for i in range(count)]
         with c.Sandbox(servers) as box:
             started, result = box.timed("start", "--all")
-            ready = ready_count(box)
-            plain = sample(box, "status")
-            as_json = sample(box, "status", "--json")
+            ready = box.ready_count()
+            plain = box.sample("status", runs=RUNS)
+            as_json = box.sample("status", "--json", runs=RUNS)
             stopped, _ = box.timed("stop", "--all")
         lifecycle.append([str(count), f"{ready}/{count}", c.ms(started), c.ms(stopped), str(len(box.leftovers))])
         for label, samples in (("status", plain), ("status --json", as_json)):
