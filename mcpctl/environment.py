@@ -117,14 +117,18 @@ def resolve(
             problems.append(f"{where}: {exc}")
             return text
 
+    unresolved: set[str] = set()  # its problem is already said: no rule needs to repeat it
     for name, raw in server.env.items():
+        before = len(problems)
         layers[name] = (expand(raw, f"env.{name}"), "config")
+        if len(problems) > before:
+            unresolved.add(name)
     lookup.update({name: value for name, (value, source) in layers.items() if source == "config"})  # for args
     args = [expand(arg, "args") for arg in server.args]
     cwd = expand(server.cwd, "cwd") if server.cwd else None
     url = expand(server.url, "url") if server.url else None
     env = {name: value for name, (value, _) in layers.items()}
-    variables = _reports(server, layers, referenced, rules, problems)
+    variables = _reports(server, layers, referenced, [r for r in rules if r.var not in unresolved], problems)
     secrets = [value for name, (value, source) in layers.items() if source != "shell" or name in referenced]
     secrets += [env[r.var] for r in rules if r.var in env]
     return Resolution(

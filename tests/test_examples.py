@@ -35,6 +35,7 @@ def test_amap_without_its_key_is_refused_before_spawning(env: Env, monkeypatch: 
     assert proc.returncode == 7, proc.stderr
     assert proc.stderr.startswith("error: amap-maps: ")
     assert "AMAP_MAPS_API_KEY" in proc.stderr
+    assert "shorter than" not in proc.stderr  # a missing key is reported once, not again by its rules
     assert env.our_processes() == []
     status = env.json("-f", config, "status", "amap-maps", expect=3)["servers"][0]
     assert (status["state"], status["pid"], status["total_failures"]) == ("stopped", None, 0)
