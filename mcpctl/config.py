@@ -113,6 +113,10 @@ class Problem:
     field: str | None = None
     hint: str = ""
 
+    def __post_init__(self) -> None:
+        # One line, whatever a name or value in the file contained (a key may hold a newline).
+        object.__setattr__(self, "text", self.text.replace("\r", "\\r").replace("\n", "\\n"))
+
     def to_json(self) -> dict[str, Any]:
         return {"file": self.file, "server": self.server, "field": self.field, "message": self.text}
 
@@ -237,7 +241,7 @@ def parse_json(path: Path, text: str) -> dict[str, Any]:
 
     try:
         data = json.loads(text, object_pairs_hook=no_duplicates)
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, RecursionError) as exc:
         raise ConfigError(f"{path}: invalid JSON: {exc}", "fix the syntax at the line named") from exc
     servers = data.get("mcpServers", data.get("servers")) if isinstance(data, dict) else None
     if not isinstance(servers, dict):

@@ -24,7 +24,7 @@ def stored(paths: Paths) -> list[dict[str, Any]]:
         data = json.loads(path.read_bytes())
     except (FileNotFoundError, NotADirectoryError):
         return []  # no rules added yet (or no state dir: the command will say so when it needs one)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RecursionError) as exc:
         raise ConfigError(f"{path} is unreadable ({exc})", "remove it and add the rules again") from exc
     rules = data.get("rules") if isinstance(data, dict) else None
     if not isinstance(rules, list):

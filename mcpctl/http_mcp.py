@@ -82,7 +82,7 @@ def _messages(body: bytes) -> Iterator[dict[str, Any]]:
         return
     try:
         decoded = json.loads(body)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         raise ProtocolError(f"not JSON from the server: {body[:120]!r}") from exc
     for message in decoded if isinstance(decoded, list) else [decoded]:
         if isinstance(message, dict):

@@ -35,7 +35,7 @@ def encode(message: dict[str, Any]) -> bytes:
 def decode(line: bytes) -> dict[str, Any]:
     try:
         message = json.loads(line)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # "[[[[..." nests past the recursion limit
         raise ProtocolError(f"not JSON: {_preview(line)}") from exc
     if not isinstance(message, dict) or message.get("jsonrpc") != "2.0":
         raise ProtocolError(f"not a JSON-RPC 2.0 message: {_preview(line)}")

@@ -171,7 +171,7 @@ def running_view(paths: Paths, name: str, running_hash: str | None) -> dict[str,
     """The view a shim running `running_hash` was given, if applied.json still describes it."""
     try:
         record = json.loads(paths.applied_file(name).read_bytes())
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return None
     if not isinstance(record, dict) or record.get("config_hash") != running_hash or running_hash is None:
         return None

@@ -93,7 +93,7 @@ def read_record(path: Path) -> StateRecord | None:
         raise CorruptState(f"cannot read {path}: {exc.strerror}") from exc
     try:
         return StateRecord.from_json(json.loads(raw))
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, RecursionError) as exc:
         raise CorruptState(f"{path} is corrupt ({exc})") from exc
 
 

@@ -101,7 +101,7 @@ def listing(paths: Paths) -> list[Version]:
     for path in files:
         try:
             versions.append(Version.from_json(json.loads(path.read_bytes())))
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, ValueError, KeyError, TypeError, RecursionError):
             continue
     return sorted(versions, key=lambda v: v.id)
 
