@@ -22,8 +22,10 @@ from mcpctl.observe import Observation, observe
 from mcpctl.paths import Paths
 from mcpctl.state import lock_holder, state_lock, write_record
 
-# How long a freshly spawned shim may take to import and take its lock before we call it dead.
-_SHIM_BOOT_TIMEOUT = 15.0
+# How long a freshly spawned shim may take to import and take its lock before we give up on it. A shim
+# that dies is seen at once (its report pipe closes); this bound is only for one that hangs, and it is
+# generous because a shim booting on a machine busy with dozens of starts can take many seconds.
+_SHIM_BOOT_TIMEOUT = 60.0
 # Slack on top of a server's own timeouts before the CLI stops waiting for its shim.
 _SLACK = 5.0
 # Leftovers of a killed shim get this long between SIGTERM and SIGKILL.
@@ -139,6 +141,10 @@ class Supervisor:
             if wait and self._launched(launch):
                 continue
             launch.close()
+            if any(e.get("event") == "busy" for e in launch.events or []):
+                # Another shim took the instance lock first (a race we lost): that start is ours to join.
+                results[launch.server.name] = self._join(launch.server, began, wait)
+                continue
             results[launch.server.name] = self._outcome_without_report(launch.server, began, wait)
         if launches and wait:
             deadline = time.monotonic() + max(s.startup_timeout for s in servers) + _SLACK
