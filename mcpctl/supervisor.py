@@ -141,11 +141,7 @@ class Supervisor:
             if wait and self._launched(launch):
                 continue
             launch.close()
-            if any(e.get("event") == "busy" for e in launch.events or []):
-                # Another shim took the instance lock first (a race we lost): that start is ours to join.
-                results[launch.server.name] = self._join(launch.server, began, wait)
-                continue
-            results[launch.server.name] = self._outcome_without_report(launch.server, began, wait)
+            results[launch.server.name] = self._not_launched(launch, began, wait)
         if launches and wait:
             deadline = time.monotonic() + max(s.startup_timeout for s in servers) + _SLACK
             wait_events(launches, {"ready", "failed", "stopped"}, deadline)
@@ -187,6 +183,12 @@ class Supervisor:
             time.sleep(0.02)
         outcome = "started" if obs.state == "ready" else "failed"
         return StartResult(server.name, outcome, obs, round(time.monotonic() - began, 3))
+
+    def _not_launched(self, launch: Launch, began: float, wait: bool) -> StartResult:
+        if any(e.get("event") == "busy" for e in launch.events or []):
+            # Another shim took the instance lock first (a race we lost): that start is ours to join.
+            return self._join(launch.server, began, wait)
+        return self._outcome_without_report(launch.server, began, wait)
 
     def _launched(self, launch: Launch) -> bool:
         return any(e.get("event") == "locked" for e in launch.events or [])
