@@ -27,8 +27,10 @@ class HttpRelay:
         session: str | None,
         selector: selectors.BaseSelector,
         deliver: Callable[[dict[str, Any]], None],
+        redact: Callable[[str], str],
     ) -> None:
         self.name = name
+        self.redact = redact  # the URL may carry a secret through ${VAR}: errors must not show it
         self.url = url
         self.session = session
         self.selector = selector
@@ -49,7 +51,7 @@ class HttpRelay:
                 self._push(reply)
         except (OSError, protocol.ProtocolError) as exc:
             if "id" in message and "method" in message:
-                detail = f"{message['method']} to {self.url} failed: {exc}"
+                detail = self.redact(f"{message['method']} to {self.url} failed: {exc}")
                 failure = Failure.of(ErrorType.CONNECTION_LOST, name=self.name, detail=detail)
                 data = {"type": failure.type.value, "hint": failure.hint, "retryable": failure.retryable}
                 self._push(protocol.error_response(message["id"], protocol.MCPCTL_ERROR, failure.message, data))

@@ -8,13 +8,13 @@ need at the cost of ~1 MB more in every shim.
 
 from __future__ import annotations
 
-import json
-import os
 import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from mcpctl import jsonl
 
 MAX_BYTES = 512 * 1024
 
@@ -82,34 +82,11 @@ class Sampler:
 
 
 def append(path: Path, sample: Sample) -> None:
-    line = json.dumps(sample.to_json(), separators=(",", ":")).encode() + b"\n"
-    try:
-        if path.exists() and path.stat().st_size + len(line) > MAX_BYTES:
-            os.replace(path, path.with_name(path.name + ".1"))
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        try:
-            os.write(fd, line)
-        finally:
-            os.close(fd)
-    except OSError:
-        pass  # a full disk must not stop supervision
+    jsonl.append(path, sample.to_json(), MAX_BYTES)
 
 
 def read(path: Path, since: float | None = None) -> list[dict[str, Any]]:
-    samples = []
-    for candidate in (path.with_name(path.name + ".1"), path):
-        try:
-            lines = candidate.read_bytes().splitlines()
-        except OSError:
-            continue
-        for line in lines:
-            try:
-                sample = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(sample, dict) and (since is None or sample.get("ts", 0) >= since):
-                samples.append(sample)
-    return samples
+    return [s for s in jsonl.read(path) if since is None or s.get("ts", 0) >= since]
 
 
 def parse_duration(text: str) -> float:

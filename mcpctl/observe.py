@@ -8,6 +8,7 @@ from typing import Any
 
 from mcpctl import process, protocol
 from mcpctl.errors import ErrorType, Failure
+from mcpctl.logfile import stamp
 from mcpctl.paths import Paths
 from mcpctl.state import LIVE_STATES, CorruptState, StateRecord, lock_holder, read_record
 
@@ -73,10 +74,8 @@ class Observation:
         }
 
 
-def _iso(stamp: float | None) -> str | None:
-    if stamp is None:
-        return None
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(stamp)) + f".{int(stamp % 1 * 1000):03d}Z"
+def _iso(when: float | None) -> str | None:
+    return stamp(when) if when is not None else None
 
 
 def observe(paths: Paths, name: str) -> Observation:

@@ -213,7 +213,9 @@ class Shim:
         if self.spec.url:
             from mcpctl.http_relay import HttpRelay
 
-            self.relay = HttpRelay(self.spec.name, self.spec.url, ready.session, self.selector, self._from_server)
+            self.relay = HttpRelay(
+                self.spec.name, self.spec.url, ready.session, self.selector, self._from_server, self.redact
+            )
             return self.relay.send
         if self.run_ is not None and self.spec.readiness == "mcp":
             self.run_.on_message = self._from_server

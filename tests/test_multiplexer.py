@@ -131,7 +131,7 @@ def test_a_client_that_disconnects_mid_request_does_not_disturb_the_others(env: 
     pid = env.status("demo")["pid"]
     leaving, staying = raw(), raw()
     leaving.call(1, "slow", {"seconds": 1.0, "steps": 4}, progressToken=1)
-    time.sleep(0.3)  # its request is in flight, progress flowing
+    assert leaving.receive()["method"] == "notifications/progress"  # its request is in flight
     leaving.close()
     for n in range(20):
         staying.call(n, "echo", {"text": f"still here {n}"})

@@ -1,0 +1,42 @@
+"""Bounded JSON-lines journals (events, metrics): one object per line, one older generation kept."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+
+def append(path: Path, entry: dict[str, Any], max_bytes: int) -> None:
+    """Append one entry; past `max_bytes` the file first moves to PATH.1. A failed write (a full disk)
+    never stops supervision: the entry is lost, nothing else."""
+    line = json.dumps(entry, separators=(",", ":")).encode() + b"\n"
+    try:
+        if path.exists() and path.stat().st_size + len(line) > max_bytes:
+            os.replace(path, path.with_name(path.name + ".1"))
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, line)
+        finally:
+            os.close(fd)
+    except OSError:
+        pass
+
+
+def read(path: Path) -> list[dict[str, Any]]:
+    """Every readable entry, oldest first (a damaged line is skipped, not fatal)."""
+    entries = []
+    for candidate in (path.with_name(path.name + ".1"), path):
+        try:
+            lines = candidate.read_bytes().splitlines()
+        except OSError:
+            continue
+        for line in lines:
+            try:
+                entry = json.loads(line)
+            except (ValueError, RecursionError):
+                continue
+            if isinstance(entry, dict):
+                entries.append(entry)
+    return entries
