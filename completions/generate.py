@@ -20,7 +20,7 @@ import render_zsh
 import typer
 from model import command_tree
 
-from mcpctl.cli import app
+from mcpctl.cli.app import app
 
 HERE = Path(__file__).resolve().parent
 

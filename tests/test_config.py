@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from mcpctl.config import load
+from mcpctl.config.model import load
+from mcpctl.config.views import config_hash
 from mcpctl.errors import ConfigError
-from mcpctl.snapshot import config_hash
 from tests.conftest import Env
 
 

@@ -18,10 +18,10 @@ import tomli_w
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mcpctl.config import from_document
-from mcpctl.config_file import document, dumps, write_config
+from mcpctl.config.document import document, dumps, write_config
+from mcpctl.config.importer import read, to_config
+from mcpctl.config.model import from_document
 from mcpctl.errors import ConfigConflictError
-from mcpctl.importer import read, to_config
 from mcpctl.paths import Paths
 from tests.conftest import Env, wait_for
 

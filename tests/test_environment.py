@@ -9,9 +9,9 @@ from typing import Any
 import psutil
 import pytest
 
-from mcpctl.config import ServerConfig
-from mcpctl.environment import EnvRule, parse_dotenv, resolve
-from mcpctl.interpolate import InterpolationError, interpolate
+from mcpctl.config.environment import EnvRule, parse_dotenv, resolve
+from mcpctl.config.interpolate import InterpolationError, interpolate
+from mcpctl.config.model import ServerConfig
 from tests.conftest import Env, fixture_server
 
 SECRET = "sk-live-Zq8Xv3Rt6Yp1Wm4Nb7Lk2"

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import typer
 
-from mcpctl.cli import app
-from mcpctl.config import load
+from mcpctl.cli.app import app
+from mcpctl.config.model import load
 from tests.conftest import Env
 
 EXAMPLES = Path(__file__).parent.parent / "examples"

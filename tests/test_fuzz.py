@@ -16,8 +16,8 @@ import tomli_w
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from mcpctl.config import Problem, from_document, parse
-from mcpctl.interpolate import InterpolationError, interpolate
+from mcpctl.config.interpolate import InterpolationError, interpolate
+from mcpctl.config.model import Problem, from_document, parse
 from mcpctl.paths import Paths
 from tests.conftest import Env
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from mcpctl.config import load
-from mcpctl.starter import STARTER
+from mcpctl.config.model import load
+from mcpctl.config.template import STARTER
 from tests.conftest import Env
 
 SECRET = "ghp_Zq8Xv3Rt6Yp1Wm4Nb7Lk2Zq8Xv3Rt6Yp1W"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mcpctl.errors import KINDS, ErrorType, Failure
-from mcpctl.policy import after_exit, backoff_delay, cooldown
+from mcpctl.shim.policy import after_exit, backoff_delay, cooldown
 
 
 def test_backoff_grows_exponentially_and_is_capped() -> None:

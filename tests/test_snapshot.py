@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from mcpctl.config import ServerConfig, load
-from mcpctl.config_file import document
+from mcpctl.config.document import document
+from mcpctl.config.history import KEEP, get, listing, record
+from mcpctl.config.model import ServerConfig, load
+from mcpctl.config.views import COMMAND_FIELDS, RESTART_FIELDS, config_hash, redact_document, restore, secret_key, view
+from mcpctl.contract import UPDATABLE, Spec, updated
 from mcpctl.paths import Paths
-from mcpctl.snapshot import COMMAND_FIELDS, RESTART_FIELDS, config_hash, redact_document, restore, secret_key, view
-from mcpctl.spec import UPDATABLE, Spec, updated
-from mcpctl.versions import KEEP, get, listing, record
 
 
 def _config(tmp_path: Path, body: str) -> Path:

@@ -1,0 +1,137 @@
+"""The command line: each command parses, calls the core, and renders. Nothing else lives here."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, NoReturn
+
+import typer
+from typer._click import exceptions as click  # typer vendors click; its errors are these
+
+from mcpctl import __version__
+from mcpctl.constants import ENV_CONFIG, ENV_DEBUG, ENV_HOME, ExitCode
+from mcpctl.errors import MCPCtlError, UnsupportedPlatformError, UsageError
+from mcpctl.paths import Paths, find_config, resolve_home
+
+if TYPE_CHECKING:
+    from mcpctl.config.model import Config, ServerConfig
+
+# The core (psutil) and the renderer (rich) are imported inside the commands that use them,
+# so `mcpctl --help` and usage errors never pay for them.
+
+app = typer.Typer(
+    name="mcpctl",
+    help="Start, stop and watch MCP servers: one warm, supervised instance per server.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,  # plain click help: typer's rich help costs ~70 ms of imports
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+@dataclass(frozen=True)
+class Globals:
+    config: str | None
+    home: str | None
+    quiet: bool = False
+
+    def paths(self) -> Paths:
+        return Paths(resolve_home(self.home))
+
+    def load_config(self, required: bool = True) -> Config:
+        from mcpctl.config.model import empty_config, load, no_config_found
+
+        path = find_config(self.config)
+        if path is None:
+            if not required:
+                return empty_config()
+            raise no_config_found()
+        return load(path)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"mcpctl {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def options(
+    ctx: typer.Context,
+    config: Annotated[
+        str | None, typer.Option("-f", "--config", help=f"Config file (else ${ENV_CONFIG}, else ./mcpctl.toml upward).")
+    ] = None,
+    home: Annotated[str | None, typer.Option("--home", help=f"State directory (else ${ENV_HOME}).")] = None,
+    quiet: Annotated[
+        bool, typer.Option("-q", "--quiet", help="Print only errors (and --json output); the exit code tells the rest.")
+    ] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    ctx.obj = Globals(config, home, quiet)
+
+
+Names = Annotated[list[str] | None, typer.Argument(help="Server names from the config.", show_default=False)]
+All = Annotated[bool, typer.Option("--all", "-a", help="Every configured server.")]
+Json = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
+Force = Annotated[bool, typer.Option("--force", help="Start even during a backoff or crash-loop cooldown.")]
+
+
+def require_names(names: list[str] | None, everything: bool) -> None:
+    if not names and not everything:
+        raise UsageError("name one or more servers, or pass --all", "see `mcpctl --help`")
+
+
+def known_servers(paths: Paths, config: Config, names: list[str] | None, everything: bool) -> list[ServerConfig]:
+    """Configured servers plus any the state dir knows (a server removed from the config can still be stopped)."""
+    from mcpctl.config.model import ServerConfig, unknown_server
+
+    extra = {n: ServerConfig(name=n) for n in paths.known_servers() if n not in config.servers}
+    if everything or not names:
+        return [*config.servers.values(), *extra.values()]
+    known = {**extra, **config.servers}
+    missing = [n for n in names if n not in known]
+    if missing:
+        raise unknown_server(missing[0], config)
+    return [known[n] for n in dict.fromkeys(names)]
+
+
+def main() -> None:
+    """Entry point: one line per error, a documented exit code, a traceback only with MCPCTL_DEBUG=1."""
+    as_json = "--json" in sys.argv[1:]
+    try:
+        if sys.platform == "win32":
+            raise UnsupportedPlatformError("mcpctl runs on Linux and macOS; Windows is not supported yet")
+        code = app(prog_name="mcpctl", standalone_mode=False)
+    except MCPCtlError as exc:
+        _fail(exc, as_json)
+    except click.NoArgsIsHelpError as exc:
+        sys.stdout.write(exc.format_message() + "\n")
+        sys.exit(ExitCode.USAGE)
+    except click.UsageError as exc:
+        command = exc.ctx.command_path if exc.ctx else "mcpctl"
+        _fail(UsageError(exc.format_message(), f"see `{command} --help`"), as_json)
+    except click.ClickException as exc:
+        _fail(MCPCtlError(exc.format_message()), as_json, exc.exit_code)
+    except (KeyboardInterrupt, typer.Abort):
+        sys.stderr.write("interrupted\n")
+        sys.exit(ExitCode.SIGINT)
+    except Exception as exc:  # the last line of defence: no traceback for users
+        if os.environ.get(ENV_DEBUG) == "1":
+            raise
+        hint = f"rerun with {ENV_DEBUG}=1 and report it"
+        _fail(MCPCtlError(f"internal error: {type(exc).__name__}: {exc}", hint), as_json)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _fail(exc: MCPCtlError, as_json: bool, code: int | None = None) -> NoReturn:
+    if os.environ.get(ENV_DEBUG) == "1":
+        raise exc
+    from mcpctl.render import servers as render
+
+    render.error(exc, as_json)
+    sys.exit(exc.exit_code if code is None else code)

@@ -1,0 +1,148 @@
+"""The lifecycle commands: start, stop, restart, status and check."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from mcpctl.cli.app import All, Force, Globals, Json, Names, app, known_servers, require_names
+from mcpctl.constants import ExitCode
+
+
+@app.command()
+def start(
+    ctx: typer.Context,
+    names: Names = None,
+    everything: All = False,
+    timeout: Annotated[float | None, typer.Option(help="Seconds to wait for ready (default: startup_timeout).")] = None,
+    no_wait: Annotated[
+        bool, typer.Option("--no-wait", help="Return once the shim runs; do not wait for ready.")
+    ] = False,
+    force: Force = False,
+    as_json: Json = False,
+) -> None:
+    """Start servers and wait until each completed the MCP initialize handshake."""
+    _start(ctx.obj, names, everything, timeout, as_json, wait=not no_wait, force=force)
+
+
+@app.command()
+def stop(
+    ctx: typer.Context,
+    names: Names = None,
+    everything: All = False,
+    timeout: Annotated[
+        float | None, typer.Option(help="Seconds between SIGTERM and SIGKILL (default: stop_timeout).")
+    ] = None,
+    as_json: Json = False,
+) -> None:
+    """Stop servers gracefully, with their whole process tree; returns when nothing is left."""
+    from mcpctl.control.controller import Supervisor, with_timeouts
+    from mcpctl.render import servers as render
+
+    g: Globals = ctx.obj
+    paths = g.paths()
+    require_names(names, everything)
+    config = g.load_config(required=False)
+    servers = with_timeouts(known_servers(paths, config, names, everything), stop=timeout)
+    results = Supervisor(paths, config).stop(servers)
+    if as_json or not g.quiet:
+        render.stop(results, as_json)
+
+
+@app.command()
+def restart(
+    ctx: typer.Context,
+    names: Names = None,
+    everything: All = False,
+    timeout: Annotated[float | None, typer.Option(help="Seconds to wait for ready (default: startup_timeout).")] = None,
+    force: Force = False,
+    as_json: Json = False,
+) -> None:
+    """Stop, then start servers (a stopped server is simply started)."""
+    _start(ctx.obj, names, everything, timeout, as_json, restart=True, force=force)
+
+
+def _start(
+    g: Globals,
+    names: list[str] | None,
+    everything: bool,
+    timeout: float | None,
+    as_json: bool,
+    *,
+    wait: bool = True,
+    restart: bool = False,
+    force: bool = False,
+) -> None:
+    from mcpctl.control.controller import Supervisor, with_timeouts
+    from mcpctl.render import servers as render
+    from mcpctl.render.progress import Waiting
+
+    require_names(names, everything)
+    config = g.load_config()
+    servers = with_timeouts(config.select(names or [], everything), startup=timeout)
+    supervisor = Supervisor(g.paths(), config)
+    label = ("restarting " if restart else "starting ") + ", ".join(s.name for s in servers)
+    with Waiting(label, enabled=wait and not g.quiet):
+        results = (
+            supervisor.restart(servers, force=force) if restart else supervisor.start(servers, wait=wait, force=force)
+        )
+    render.start(results, as_json, quiet=g.quiet)
+    outcomes = {r.outcome for r in results}
+    if "failed" in outcomes:
+        raise typer.Exit(ExitCode.START_FAILED)
+    if "env_invalid" in outcomes:
+        raise typer.Exit(ExitCode.ENV_MISSING)
+    if "skipped" in outcomes:
+        raise typer.Exit(ExitCode.SKIPPED)
+
+
+@app.command()
+def status(ctx: typer.Context, names: Names = None, as_json: Json = False) -> None:
+    """Show each server's state, reconciled with the real processes. Exit 3 if a named one is not running."""
+    from mcpctl.control.controller import Supervisor
+    from mcpctl.render import servers as render
+
+    g: Globals = ctx.obj
+    paths = g.paths()
+    config = g.load_config(required=False)
+    servers = known_servers(paths, config, names, everything=False)
+    observations = Supervisor(paths, config).status([s.name for s in servers])
+    if as_json or not g.quiet:
+        render.status(observations, as_json)
+    if names and not all(o.running for o in observations):
+        raise typer.Exit(ExitCode.NOT_RUNNING)
+
+
+@app.command()
+def check(
+    ctx: typer.Context,
+    names: Names = None,
+    everything: All = False,
+    nagios: Annotated[
+        bool, typer.Option("--nagios", help="Monitoring-plugin output and exit codes (0/1/2/3).")
+    ] = False,
+    as_json: Json = False,
+) -> None:
+    """For cron and CI: exit 0 if every server is ready and healthy, 6 if one is unhealthy, 3 if one is not running.
+
+    Starts nothing and takes no lock.
+    """
+    from mcpctl.control.controller import Supervisor
+    from mcpctl.health import verdict
+    from mcpctl.render import servers as render
+
+    g: Globals = ctx.obj
+    paths = g.paths()
+    config = g.load_config(required=False)
+    servers = known_servers(paths, config, names, everything or not names)
+    observations = Supervisor(paths, config).status([s.name for s in servers], repair=False)
+    verdicts = [verdict(o.name, o.state, o.record.health, o.record.alerts) for o in observations]
+    statuses = {v.status for v in verdicts}
+    code = ExitCode.NOT_RUNNING if "not_running" in statuses else ExitCode.OK
+    code = ExitCode.UNHEALTHY if code == ExitCode.OK and "unhealthy" in statuses else code
+    if as_json or nagios or not g.quiet:
+        render.check(verdicts, as_json, nagios)
+    if nagios:
+        raise typer.Exit(0 if code == ExitCode.OK else 2)  # the plugin convention: 2 is CRITICAL
+    raise typer.Exit(code)

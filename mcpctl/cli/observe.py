@@ -1,0 +1,91 @@
+"""What the servers do now: alerts, metrics, the live table, and the configured list."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from mcpctl.cli.app import Globals, Json, app, known_servers
+from mcpctl.errors import MCPCtlError, UsageError
+
+
+@app.command("alerts")
+def alerts_list(ctx: typer.Context, as_json: Json = False) -> None:
+    """Alerts firing now, on every server (fired and resolved ones are events in events.jsonl)."""
+    from mcpctl.control.controller import Supervisor
+    from mcpctl.render import servers as render
+
+    g: Globals = ctx.obj
+    paths = g.paths()
+    config = g.load_config(required=False)
+    names = [s.name for s in known_servers(paths, config, None, everything=True)]
+    observations = Supervisor(paths, config).status(names, repair=False)
+    firing = [
+        {"server": o.name, **a} for o in observations if o.state in ("ready", "unhealthy") for a in o.record.alerts
+    ]
+    render.alerts(firing, as_json)
+
+
+@app.command()
+def metrics(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="Server name.")],
+    since: Annotated[str, typer.Option(help="How far back: 30s, 10m, 2h, 1d.")] = "10m",
+    as_json: Json = False,
+) -> None:
+    """Resource samples of the server's whole process tree: CPU, memory, fds, threads, ping latency."""
+    import time
+
+    from mcpctl import metrics as store
+    from mcpctl.render import servers as render
+
+    g: Globals = ctx.obj
+    paths = g.paths()
+    known_servers(paths, g.load_config(required=False), [name], everything=False)
+    try:
+        window = store.parse_duration(since)
+    except ValueError as exc:
+        raise UsageError(str(exc), "for example --since 10m") from None
+    samples = store.read(paths.server_dir(name) / "metrics.jsonl", since=time.time() - window)
+    render.metrics(name, samples, as_json)
+
+
+@app.command()
+def top(ctx: typer.Context, interval: Annotated[float, typer.Option(help="Seconds between refreshes.")] = 1.0) -> None:
+    """A live table of every server: state, CPU, memory, ping, restarts. q or Ctrl-C quits.
+
+    When stdout is not a terminal, prints one snapshot.
+    """
+    from mcpctl.control.controller import Supervisor
+    from mcpctl.render import servers as render
+
+    g: Globals = ctx.obj
+    paths = g.paths()
+    config = g.load_config(required=False)
+    supervisor = Supervisor(paths, config)
+    names = [s.name for s in known_servers(paths, config, None, everything=True)]
+    render.top(lambda: supervisor.status(names, repair=False), interval)
+
+
+@app.command("list")
+def list_servers(
+    ctx: typer.Context,
+    names_only: Annotated[
+        bool, typer.Option("--names", help="Only the names, one per line (for scripts and shell completion).")
+    ] = False,
+    as_json: Json = False,
+) -> None:
+    """List the configured servers (env values are never shown, only their names)."""
+    from mcpctl.render import servers as render
+
+    g: Globals = ctx.obj
+    if names_only:
+        try:
+            config = g.load_config(required=False)
+        except MCPCtlError:
+            return  # completion asks this on every TAB: a broken config completes nothing, quietly
+        sys.stdout.write("".join(f"{name}\n" for name in config.servers))
+        return
+    render.server_list(g.load_config(), as_json)

@@ -1,0 +1,1 @@
+"""The config file: load and validate, environments, writing, import, history and templates."""

@@ -1,0 +1,149 @@
+"""The config as a document (what export, import and rollback write) and the one safe way to write it.
+
+A document is the config as TOML or JSON would hold it: each server's table with the settings that
+differ from their defaults, `${VAR}` references as written (nothing from the shell is inlined), and
+the global [env_rules] and [alerts] tables. Loading a written document gives back an equal config.
+
+Every write of the config file is atomic (temp file, fsync, rename, fsync of the folder), keeps the
+previous file as PATH.bak, and happens under the config lock only if the file still holds what the
+command read: a file changed by someone else in between is reported (exit 12), never overwritten.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+from mcpctl.config.model import Config, ServerConfig
+from mcpctl.config.views import plain
+from mcpctl.errors import ConfigConflictError, StateDirError, UsageError
+from mcpctl.paths import Paths
+
+FORMATS = ("toml", "json")
+
+
+def document(config: Config) -> dict[str, Any]:
+    """The config as a TOML/JSON-ready document: {"servers": {...}, "env_rules": ..., "alerts": ...}."""
+    doc: dict[str, Any] = {"servers": {name: server_table(server) for name, server in config.servers.items()}}
+    if config.env_rules:
+        doc["env_rules"] = plain(config.env_rules)
+    if config.alerts:
+        doc["alerts"] = plain(config.alerts)
+    return doc
+
+
+def server_table(server: ServerConfig) -> dict[str, Any]:
+    """The settings of `server` that differ from their defaults, in the dataclass's order."""
+    defaults = ServerConfig(name=server.name)
+    return {
+        spec.name: plain(getattr(server, spec.name))
+        for spec in fields(ServerConfig)
+        if spec.name != "name" and getattr(server, spec.name) != getattr(defaults, spec.name)
+    }
+
+
+def dumps(doc: Mapping[str, Any], fmt: str) -> str:
+    """TOML (tomli-w) or JSON in the common {"mcpServers": {...}} shape, plus mcpctl's global tables."""
+    if fmt == "json":
+        shaped = {"mcpServers": doc.get("servers", {}), **{k: v for k, v in doc.items() if k != "servers"}}
+        return json.dumps(shaped, indent=2) + "\n"
+    import tomli_w
+
+    return tomli_w.dumps(dict(doc))
+
+
+def format_for(path: Path | None, chosen: str | None) -> str:
+    if chosen is not None:
+        if chosen not in FORMATS:
+            raise UsageError(f"--format must be one of {', '.join(FORMATS)}, not {chosen!r}")
+        return chosen
+    return "json" if path is not None and path.suffix.lower() == ".json" else "toml"
+
+
+def digest(data: bytes | None) -> str | None:
+    return hashlib.sha256(data).hexdigest()[:12] if data is not None else None
+
+
+def read_bytes(path: Path) -> bytes | None:
+    """The file's bytes, None if there is no file."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror}") from exc
+
+
+def writable(path: Path) -> None:
+    """mcpctl writes TOML; a JSON config (a client's file) is read, never rewritten."""
+    if path.suffix.lower() == ".json":
+        raise UsageError(
+            f"{path} is a JSON file: mcpctl writes its config as TOML",
+            f"import it into a TOML config: mcpctl -f mcpctl.toml config import {path}",
+        )
+
+
+def write_config(paths: Paths, path: Path, data: bytes, expected: bytes | None) -> Path | None:
+    """Replace the config at `path` with `data` if it still holds `expected` (None: there is no file).
+
+    The previous file is kept as PATH.bak (returned). The caller holds the config lock.
+    """
+    current = read_bytes(path)
+    if digest(current) != digest(expected):
+        raise ConfigConflictError.changed(path)
+    mode = 0o600
+    backup = None
+    if current is not None:
+        mode = path.stat().st_mode & 0o777
+        backup = path.with_name(path.name + ".bak")
+        _atomic(backup, current, mode, lambda: None)
+
+    def unchanged_since_read() -> None:
+        if digest(read_bytes(path)) != digest(expected):  # as late as possible: just before the rename
+            raise ConfigConflictError.changed(path)
+
+    _atomic(path, data, mode, unchanged_since_read)
+    return backup
+
+
+def write_file(path: Path, data: bytes) -> None:
+    """An atomic write of a file that is not the config (export -o): private, as it may hold secrets."""
+    _atomic(path, data, 0o600, lambda: None)
+
+
+def _atomic(path: Path, data: bytes, mode: int, before_rename: Callable[[], None]) -> None:
+    import tempfile
+
+    try:
+        fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise StateDirError(f"cannot write {path}: {exc.strerror}", "check the folder's permissions") from exc
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temp, mode)
+        before_rename()
+        os.replace(temp, path)
+    except OSError as exc:
+        raise StateDirError(f"cannot write {path}: {exc.strerror}", "check free space and permissions") from exc
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp)
+    _sync_folder(path.parent)
+
+
+def _sync_folder(folder: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)

@@ -1,0 +1,227 @@
+"""A server's environment, resolved and validated before anything is spawned.
+
+Precedence, lowest first: mcpctl's own environment (as `inherit_env` allows), then the `env_file`s in
+order, then the config's `env` table. `${VAR}` in env values is looked up in the shell and the env
+files; in args, cwd and url it may also name the config's env variables. Values are secrets: they
+leave this module only in the spec the shim receives through a pipe; reports carry names, sources
+and statuses, never values.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mcpctl.config.interpolate import InterpolationError, interpolate
+from mcpctl.config.model import ServerConfig
+
+ALWAYS_INHERITED = ("PATH", "HOME")
+
+
+@dataclass(frozen=True)
+class EnvRule:
+    """A check on one variable: from required_env, [env_rules] tables, or `mcpctl env rule add`."""
+
+    var: str
+    required: bool = True
+    non_empty: bool = False
+    pattern: str | None = None
+    min_length: int | None = None
+    origin: str = "config"
+
+    def problem(self, value: str | None) -> str | None:
+        if value is None:
+            return "missing" if self.required else None
+        if self.non_empty and not value:
+            return "empty"
+        if self.min_length is not None and len(value) < self.min_length:
+            return f"shorter than {self.min_length} characters"
+        if self.pattern is not None and not re.fullmatch(self.pattern, value):
+            return f"does not match {self.pattern!r}"
+        return None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "var": self.var,
+            "required": self.required,
+            "non_empty": self.non_empty,
+            "pattern": self.pattern,
+            "min_length": self.min_length,
+            "origin": self.origin,
+        }
+
+
+@dataclass(frozen=True)
+class VarReport:
+    name: str
+    source: str  # shell | env_file PATH | config | default | -
+    status: str  # set | missing | invalid
+    problem: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "source": self.source, "status": self.status, "problem": self.problem}
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """The environment a server gets, plus what a person may see about it (no values)."""
+
+    server: str
+    env: dict[str, str]
+    args: list[str]
+    cwd: str
+    url: str | None
+    variables: list[VarReport]
+    problems: list[str]
+    secrets: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def sources(self) -> dict[str, str]:
+        return {v.name: v.source for v in self.variables if v.status == "set"}
+
+
+def resolve(
+    server: ServerConfig,
+    base_dir: Path,
+    shell: Mapping[str, str],
+    rules: list[EnvRule],
+) -> Resolution:
+    """Everything about the server's environment, every problem at once."""
+    problems: list[str] = []
+    layers: dict[str, tuple[str, str]] = {}  # name -> (value, source)
+    for name, value in _inherited(server, shell).items():
+        layers[name] = (value, "shell")
+    for path in env_file_paths(server, base_dir):
+        try:
+            for name, value in parse_dotenv(path.read_text(encoding="utf-8")).items():
+                layers[name] = (value, f"env_file {path}")
+        except OSError as exc:
+            problems.append(f"env_file {path}: {exc.strerror}")
+        except ValueError as exc:
+            problems.append(f"env_file {path}: {exc}")
+    referenced: set[str] = set()
+    lookup = {name: value for name, (value, _) in layers.items()}
+    lookup.update({k: v for k, v in shell.items() if k not in lookup})  # references may name any shell variable
+
+    def expand(text: str, where: str) -> str:
+        try:
+            return interpolate(text, lookup, referenced.add)
+        except InterpolationError as exc:
+            problems.append(f"{where}: {exc}")
+            return text
+
+    unresolved: set[str] = set()  # its problem is already said: no rule needs to repeat it
+    for name, raw in server.env.items():
+        before = len(problems)
+        layers[name] = (expand(raw, f"env.{name}"), "config")
+        if len(problems) > before:
+            unresolved.add(name)
+    lookup.update({name: value for name, (value, source) in layers.items() if source == "config"})  # for args
+    args = [expand(arg, "args") for arg in server.args]
+    cwd = expand(server.cwd, "cwd") if server.cwd else None
+    url = expand(server.url, "url") if server.url else None
+    env = {name: value for name, (value, _) in layers.items()}
+    variables = _reports(server, layers, referenced, [r for r in rules if r.var not in unresolved], problems)
+    secrets = [value for name, (value, source) in layers.items() if source != "shell" or name in referenced]
+    secrets += [env[r.var] for r in rules if r.var in env]
+    return Resolution(
+        server=server.name,
+        env=env,
+        args=args,
+        cwd=str((base_dir / Path(cwd).expanduser()).absolute()) if cwd else str(base_dir),
+        url=url,
+        variables=variables,
+        problems=problems,
+        secrets=secrets,
+    )
+
+
+def _inherited(server: ServerConfig, shell: Mapping[str, str]) -> dict[str, str]:
+    if server.inherit_env is True:
+        return dict(shell)
+    names = set(ALWAYS_INHERITED) | (set(server.inherit_env) if isinstance(server.inherit_env, list | tuple) else set())
+    return {name: shell[name] for name in names if name in shell}
+
+
+def env_file_paths(server: ServerConfig, base_dir: Path) -> list[Path]:
+    files = [server.env_file] if isinstance(server.env_file, str) else list(server.env_file or ())
+    return [(base_dir / Path(f).expanduser()).absolute() for f in files]
+
+
+def _reports(
+    server: ServerConfig,
+    layers: dict[str, tuple[str, str]],
+    referenced: set[str],
+    rules: list[EnvRule],
+    problems: list[str],
+) -> list[VarReport]:
+    """A line per variable a person cares about: configured, from env files, referenced, or ruled."""
+    by_var: dict[str, list[EnvRule]] = {}
+    for rule in rules:
+        by_var.setdefault(rule.var, []).append(rule)
+    names = [n for n, (_, source) in layers.items() if source != "shell"]
+    names += sorted((referenced | set(by_var)) - set(names))
+    reports = []
+    for name in names:
+        value, source = layers.get(name, (None, "-"))
+        found = [p for rule in by_var.get(name, []) if (p := rule.problem(value))]
+        if name in referenced and name not in layers and source == "-":
+            source = "default"  # only ever used through ${NAME:-default}
+        if found:
+            status = "missing" if value is None else "invalid"
+            where = _expected_from(name, server)
+            problems.append(f"{name}: {'; '.join(found)} (expected from {where})")
+            reports.append(VarReport(name, source, status, "; ".join(found)))
+        else:
+            reports.append(VarReport(name, source, "set" if value is not None else "unset"))
+    return reports
+
+
+def _expected_from(name: str, server: ServerConfig) -> str:
+    if name in server.env:
+        return "the config's env table"
+    places = ["the shell"] if server.inherit_env is True or name in (server.inherit_env or ()) else []
+    if server.env_file:
+        places.append("env_file")
+    return " or ".join(places) or f"nowhere: add {name} to inherit_env, env_file or env"
+
+
+def parse_dotenv(text: str) -> dict[str, str]:
+    """KEY=VALUE lines; `export` prefixes, comments, blank lines; 'single' (literal) and "double" quotes."""
+    values: dict[str, str] = {}
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        line = line.removeprefix("export ").lstrip()
+        name, sep, value = line.partition("=")
+        name = name.strip()
+        if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+            raise ValueError(f"line {number}: expected NAME=value")
+        values[name] = _unquote(value.strip(), number)
+    return values
+
+
+def _unquote(value: str, number: int) -> str:
+    if value[:1] in ("'", '"'):
+        quote = value[0]
+        end = value.find(quote, 1)
+        if end < 0:
+            raise ValueError(f"line {number}: unclosed {quote}")
+        inner = value[1:end]
+        if quote == "'":
+            return inner
+        escapes = {"n": "\n", "t": "\t", '"': '"', "\\": "\\"}
+        return re.sub(r"\\(.)", lambda m: escapes.get(m.group(1), m.group(0)), inner)
+    return value.split(" #", 1)[0].rstrip()
+
+
+def shell_environment() -> dict[str, str]:
+    return dict(os.environ)

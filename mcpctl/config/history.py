@@ -1,0 +1,140 @@
+"""Applied config versions: config/history/NNNNNN.json in the state dir, the newest KEEP of them.
+
+A version holds the config as applied (the document, its secrets sealed: see snapshot.py), the view
+of every server, a digest of the file's bytes, when, by whom and why (`apply -m`). Never a secret.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from mcpctl.config.document import digest, document
+from mcpctl.config.model import Config
+from mcpctl.config.views import redact_document, secret_key, view
+from mcpctl.errors import UsageError
+from mcpctl.paths import Paths
+from mcpctl.state import write_atomic
+
+KEEP = 50
+LATEST = ("last", "latest", "applied")
+
+
+@dataclass(frozen=True)
+class Version:
+    id: int
+    time: float
+    user: str
+    note: str
+    hash: str  # of the config file's bytes, as applied
+    source: str  # the config file
+    document: dict[str, Any]  # sealed
+    views: dict[str, dict[str, Any]]
+    failed: list[str] = field(default_factory=list)  # servers that did not start when it was applied
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "time": _iso(self.time),
+            "user": self.user,
+            "note": self.note or None,
+            "hash": self.hash,
+            "source": self.source,
+            "servers": sorted(self.views),
+            "failed": self.failed,
+        }
+
+    def to_json(self) -> dict[str, Any]:
+        return {"schema": 1, **self.summary(), "ts": self.time, "document": self.document, "views": self.views}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Version:
+        return cls(
+            id=int(data["id"]),
+            time=float(data["ts"]),
+            user=str(data.get("user", "")),
+            note=str(data.get("note") or ""),
+            hash=str(data["hash"]),
+            source=str(data.get("source", "")),
+            document=dict(data["document"]),
+            views=dict(data["views"]),
+            failed=list(data.get("failed", [])),
+        )
+
+
+def views_of(paths: Paths, config: Config) -> dict[str, dict[str, Any]]:
+    key = secret_key(paths)
+    return {name: view(config, server, key) for name, server in config.servers.items()}
+
+
+def record(paths: Paths, config: Config, content: bytes, note: str, failed: list[str]) -> Version:
+    """Store `config` (read as `content`) as the newest version; the caller holds the config lock."""
+    paths.ensure_config()
+    previous = listing(paths)
+    version = Version(
+        id=(previous[-1].id + 1) if previous else 1,
+        time=time.time(),
+        user=_user(),
+        note=note,
+        hash=digest(content) or "",
+        source=str(config.path),
+        document=redact_document(document(config), secret_key(paths)),
+        views=views_of(paths, config),
+        failed=failed,
+    )
+    blob = json.dumps(version.to_json(), indent=1).encode() + b"\n"  # key order: the document's
+    write_atomic(paths.history / f"{version.id:06d}.json", blob)
+    for old in previous[: max(0, len(previous) + 1 - KEEP)]:
+        (paths.history / f"{old.id:06d}.json").unlink(missing_ok=True)
+    return version
+
+
+def listing(paths: Paths) -> list[Version]:
+    """Every readable version, oldest first (an unreadable file is passed over)."""
+    versions = []
+    try:
+        files = sorted(paths.history.glob("[0-9]*.json"))
+    except OSError:
+        return []
+    for path in files:
+        try:
+            versions.append(Version.from_json(json.loads(path.read_bytes())))
+        except (OSError, ValueError, KeyError, TypeError, RecursionError):
+            continue
+    return sorted(versions, key=lambda v: v.id)
+
+
+def latest(paths: Paths) -> Version | None:
+    found = listing(paths)
+    return found[-1] if found else None
+
+
+def get(paths: Paths, ref: str) -> Version:
+    """A version by number, or the newest ("last"); a usage error naming the ones there are."""
+    found = listing(paths)
+    if not found:
+        raise UsageError("no config version has been applied yet", "run `mcpctl apply` to record one")
+    if ref in LATEST:
+        return found[-1]
+    chosen = next((v for v in found if str(v.id) == ref.lstrip("v")), None)
+    if chosen is None:
+        raise UsageError(
+            f"no config version {ref!r} (there are {found[0].id}..{found[-1].id})", "see `mcpctl config history`"
+        )
+    return chosen
+
+
+def _user() -> str:
+    import getpass
+    import os
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return str(os.getuid())
+
+
+def _iso(stamp: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(stamp)) + "Z"

@@ -1,0 +1,177 @@
+"""Reading MCP client config files into mcpctl's document, and combining them with the current config.
+
+Read: mcpctl TOML, and JSON with an `mcpServers` object (Claude Desktop's claude_desktop_config.json,
+Cursor's .cursor/mcp.json, the seed's mcp_servers.json, mcpctl's own export) or a `servers` object
+(VS Code's .vscode/mcp.json). Client syntax is translated: `${env:NAME}` becomes `${NAME}`, VS Code's
+`${input:ID}` becomes `${ID}` (an environment variable, since nobody is there to prompt), `${userHome}`
+becomes `${HOME}`, `${workspaceFolder}` the workspace's path, `envFile` `env_file`; settings mcpctl has
+no use for (headers, autoApprove, ...) are left out with a note, and disabled servers are skipped.
+Relative paths keep pointing where they pointed: they are rebased onto the folder of the file written.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mcpctl.config import model as config_module
+from mcpctl.config.document import document
+from mcpctl.config.model import Config, config_error, from_document, validate
+from mcpctl.errors import UsageError
+
+_RENAMED = {"envFile": "env_file"}
+_CLIENT_ONLY = frozenset({"type", "description", "disabled"})
+_VARIABLE = re.compile(r"\$\{(env|input):([^}]+)\}|\$\{(workspaceFolder|userHome|pathSeparator)\}")
+_PATH_FIELDS = ("cwd", "env_file")
+
+
+@dataclass(frozen=True)
+class Imported:
+    source: Path
+    dialect: str  # toml | mcpServers | vscode
+    document: dict[str, Any]
+    notes: tuple[str, ...] = ()
+
+
+def read(source: Path, target_dir: Path) -> Imported:
+    """The servers of `source` as an mcpctl document for a config in `target_dir`, validated."""
+    if not source.is_file():
+        raise UsageError(f"{source}: no such file", "give the path of a TOML or JSON config to import")
+    source = source.absolute()
+    if source.suffix.lower() != ".json":
+        loaded, problems = validate(source)
+        if problems:
+            raise config_error(problems)
+        assert loaded is not None
+        return Imported(source, "toml", rebase(document(loaded), loaded.base_dir, target_dir))
+    text = source.read_text(encoding="utf-8", errors="replace")
+    data = config_module.parse_json(source, text)  # ConfigError (exit 2) for bad JSON or no servers
+    raw = json.loads(text)
+    vscode = "mcpServers" not in raw
+    base = source.parent.parent if vscode and source.parent.name == ".vscode" else source.parent
+    notes: list[str] = []
+    translate = _Translator(base, _inputs(raw.get("inputs"), notes))
+    servers: dict[str, object] = {}
+    for name, table in data["servers"].items():
+        converted = _server(name, table, translate, notes)
+        if converted is not None:
+            servers[name] = converted
+    shared: dict[str, Any] = {key: data[key] for key in ("env_rules", "alerts") if key in data}
+    doc = rebase({"servers": servers, **shared}, base, target_dir)
+    _, problems = from_document(doc, source)
+    if problems:
+        raise config_error(problems)
+    notes += translate.notes
+    return Imported(source, "vscode" if vscode else "mcpServers", doc, tuple(dict.fromkeys(notes)))
+
+
+def combine(current: Mapping[str, Any], imported: Mapping[str, Any], replace: bool) -> dict[str, Any]:
+    """The document after the import: the imported servers (and global tables) over the current ones,
+    or in their place with `replace`."""
+    if replace:
+        return dict(imported)
+    result: dict[str, Any] = {"servers": {**current.get("servers", {}), **imported.get("servers", {})}}
+    for key in ("env_rules", "alerts"):
+        merged = {**current.get(key, {}), **imported.get(key, {})}
+        if merged:
+            result[key] = merged
+    return result
+
+
+def rebase(doc: Mapping[str, Any], source_dir: Path, target_dir: Path) -> dict[str, Any]:
+    """Relative cwd and env_file paths made absolute when the document moves to another folder."""
+    if os.path.normpath(source_dir.absolute()) == os.path.normpath(target_dir.absolute()):
+        return dict(doc)
+
+    def moved(value: str) -> str:
+        if "$" in value or value.startswith("~") or os.path.isabs(value):
+            return value
+        return os.path.normpath(source_dir.absolute() / value)
+
+    servers = {}
+    for name, original in doc.get("servers", {}).items():
+        table = dict(original)
+        if isinstance(table.get("cwd"), str):
+            table["cwd"] = moved(table["cwd"])
+        if isinstance(table.get("env_file"), list | str):
+            files = [table["env_file"]] if isinstance(table["env_file"], str) else table["env_file"]
+            table["env_file"] = [moved(f) if isinstance(f, str) else f for f in files]
+        servers[name] = table
+    return {**doc, "servers": servers}
+
+
+def to_config(doc: Mapping[str, Any], path: Path) -> Config:
+    """The document as the config it would be at `path` (validated by the one validator)."""
+    loaded, problems = from_document(doc, path)
+    if problems:
+        raise config_error(problems)
+    assert loaded is not None
+    return loaded
+
+
+class _Translator:
+    """Client variables in strings, rewritten as mcpctl references or values."""
+
+    def __init__(self, base: Path, inputs: dict[str, str]) -> None:
+        self.base = base
+        self.inputs = inputs
+        self.notes: list[str] = []
+
+    def __call__(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return _VARIABLE.sub(self._one, value)
+        if isinstance(value, list):
+            return [self(item) for item in value]
+        if isinstance(value, dict):
+            return {key: self(item) for key, item in value.items()}
+        return value
+
+    def _one(self, match: re.Match[str]) -> str:
+        kind, name, special = match.groups()
+        if kind == "env":
+            return f"${{{name}}}"
+        if kind == "input":
+            if name not in self.inputs:
+                self.notes.append(f"input {name!r} (not declared) is read from ${_env_name(name)}")
+            return f"${{{self.inputs.get(name) or _env_name(name)}}}"
+        return {"workspaceFolder": str(self.base), "userHome": "${HOME}", "pathSeparator": os.sep}[special]
+
+
+def _server(name: str, table: object, translate: _Translator, notes: list[str]) -> object:
+    if not isinstance(table, dict):
+        return table  # the validator names the problem
+    if table.get("disabled") is True:
+        notes.append(f"{name}: disabled in the source file, not imported")
+        return None
+    result: dict[str, Any] = {}
+    for key, value in table.items():
+        field = _RENAMED.get(key, key)
+        if field in config_module.FIELDS:
+            result[field] = translate(value)
+        elif key == "type" and value == "sse":
+            notes.append(f"{name}: an SSE server; mcpctl speaks streamable HTTP to its url")
+        elif key not in _CLIENT_ONLY:
+            notes.append(f"{name}: {key!r} left out (mcpctl does not use it)")
+    return result
+
+
+def _inputs(raw: object, notes: list[str]) -> dict[str, str]:
+    """VS Code's prompted inputs: each becomes an environment variable named after its id."""
+    found = {}
+    for entry in raw if isinstance(raw, list) else []:
+        if isinstance(entry, dict) and isinstance(entry.get("id"), str):
+            found[entry["id"]] = _env_name(entry["id"])
+    if found:
+        names = ", ".join(sorted(found.values()))
+        notes.append(f"VS Code prompts for inputs; mcpctl reads them from the environment: set {names}")
+    return found
+
+
+def _env_name(identifier: str) -> str:
+    name = re.sub(r"[^A-Za-z0-9_]", "_", identifier).upper()
+    return name if re.match(r"[A-Za-z_]", name) else f"_{name}"

@@ -1,0 +1,244 @@
+"""What a server runs, field by field, without its secrets.
+
+A *view* is every setting of one server as plain JSON, the way `apply`, `config diff` and the version
+history see it: env values, and args that contain one, become `***redacted:DIGEST` (an HMAC under a key
+kept in the state dir, so equal values give equal digests and nothing else can be learnt from them),
+a bare `${VAR}` reference stays as written, and the contents of its env_files become digests too.
+
+`config_hash` is the short digest of every setting a running shim acts on; each shim's state record
+carries the one it runs, so `status` sees at once when the file says something else. Next to the
+record, `applied.json` keeps the view the shim was given, so `apply` can tell which fields changed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import fields
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mcpctl.config.environment import env_file_paths
+from mcpctl.config.model import Config, ServerConfig
+from mcpctl.contract import UPDATABLE
+
+if TYPE_CHECKING:
+    from mcpctl.control.observe import Observation
+    from mcpctl.paths import Paths
+
+RESTART = "restart"
+UPDATE = "update"
+NO_EFFECT = "none"
+# What a change of each field needs. UPDATABLE (in spec.py) lists what a shim takes in place; the
+# fields here are read only by each command (timeouts may be overridden per command anyway).
+RESTART_FIELDS = (
+    "command", "args", "env", "cwd", "url", "env_file", "env_file_contents", "inherit_env", "readiness",
+    "ready_pattern",
+)  # fmt: skip
+COMMAND_FIELDS = ("startup_timeout", "stop_timeout", "required_env", "env_rules")
+REDACTED = "***redacted:"
+_REFERENCE = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}")
+_MIN_SECRET_LENGTH = 3  # as in redaction.py: shorter values would mask ordinary words
+
+
+def impact(field: str) -> str:
+    """restart, update or none: what a change of `field` (or of one of its entries) needs."""
+    top = field.split(".", 1)[0]
+    if top in RESTART_FIELDS:
+        return RESTART
+    return UPDATE if top in UPDATABLE else NO_EFFECT
+
+
+def config_hash(config: Config, server: ServerConfig) -> str:
+    """A short digest of everything a running shim acts on (not the per-command timeouts and rules)."""
+    import hashlib
+
+    payload = {name: plain(getattr(server, name)) for name in (*RESTART_FIELDS, *UPDATABLE) if name in _FIELDS}
+    payload["alerts"] = config.alerts_for(server)
+    payload["env_file_contents"] = {
+        str(path): hashlib.sha256(content).hexdigest() if content is not None else None
+        for path, content in _env_file_contents(config, server).items()
+    }
+    blob = json.dumps(payload, sort_keys=True, default=plain).encode()
+    return hashlib.sha256(blob).hexdigest()[:12]
+
+
+def view(config: Config, server: ServerConfig, key: bytes) -> dict[str, Any]:
+    """Every setting of `server` as JSON, its secrets replaced by keyed digests."""
+    result = {name: plain(getattr(server, name)) for name in _FIELDS}
+    result["env"] = {name: _redact_env(value, key) for name, value in server.env.items()}
+    result["args"] = _redact_args(server.args, server.env, key)
+    result["alerts"] = plain(config.alerts_for(server))
+    result["env_file_contents"] = {
+        str(path): _seal_bytes(content, key) if content is not None else None
+        for path, content in _env_file_contents(config, server).items()
+    }
+    return result
+
+
+def redact_document(document: Mapping[str, Any], key: bytes) -> dict[str, Any]:
+    """A config document (config_file.document) with env values and args that hold them sealed."""
+    servers = {}
+    for name, table in document.get("servers", {}).items():
+        env = table.get("env", {})
+        sealed = dict(table)
+        if env:
+            sealed["env"] = {var: _redact_env(value, key) for var, value in env.items()}
+        if "args" in table:
+            sealed["args"] = _redact_args(table["args"], env, key)
+        servers[name] = sealed
+    return {**document, "servers": servers}
+
+
+def restore(
+    document: Mapping[str, Any], sources: Sequence[Mapping[str, Any]], key: bytes
+) -> tuple[dict[str, Any], list[str]]:
+    """Unseal a redacted document with the values found in `sources` (documents with real values).
+
+    Returns the document and the places whose value is in none of the sources (`servers.X.env.VAR`).
+    """
+    known = {_seal(value, key): value for source in sources for value in _strings(source)}
+    missing: list[str] = []
+
+    def unseal(value: str, where: str) -> str:
+        if not value.startswith(REDACTED):
+            return value
+        if value in known:
+            return known[value]
+        missing.append(where)
+        return value
+
+    servers = {}
+    for name, table in document.get("servers", {}).items():
+        restored = dict(table)
+        if "env" in table:
+            restored["env"] = {var: unseal(v, f"servers.{name}.env.{var}") for var, v in table["env"].items()}
+        if "args" in table:
+            restored["args"] = [unseal(arg, f"servers.{name}.args[{i}]") for i, arg in enumerate(table["args"])]
+        servers[name] = restored
+    return {**document, "servers": servers}, missing
+
+
+def is_sealed(value: object) -> bool:
+    return isinstance(value, str) and value.startswith(REDACTED)
+
+
+def secret_key(paths: Paths) -> bytes:
+    """The state dir's key for digests of secrets (32 random bytes, 0600), made on first use."""
+    path = paths.config_dir / "key"
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        pass
+    paths.ensure_config()
+    temp = path.with_name(f".key.{os.getpid()}.tmp")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, os.urandom(32))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    try:
+        os.link(temp, path)  # fails if another command made one first: then theirs is the key
+    except FileExistsError:
+        pass
+    finally:
+        os.unlink(temp)
+    return path.read_bytes()
+
+
+# -- what each shim was given ---------------------------------------------------------------------
+
+
+def remember(paths: Paths, config: Config, server: ServerConfig) -> str:
+    """Write the view of what `server`'s shim is about to run; returns its config hash.
+
+    The caller holds the state lock: the CLI is the only writer of applied.json.
+    """
+    from mcpctl.state import write_atomic
+
+    digest = config_hash(config, server)
+    record = {"schema": 1, "config_hash": digest, "time": time.time(), "view": view(config, server, secret_key(paths))}
+    paths.ensure_server(server.name)
+    write_atomic(paths.applied_file(server.name), json.dumps(record, indent=1, sort_keys=True).encode() + b"\n")
+    return digest
+
+
+def running_view(paths: Paths, name: str, running_hash: str | None) -> dict[str, Any] | None:
+    """The view a shim running `running_hash` was given, if applied.json still describes it."""
+    try:
+        record = json.loads(paths.applied_file(name).read_bytes())
+    except (OSError, ValueError, RecursionError):
+        return None
+    if not isinstance(record, dict) or record.get("config_hash") != running_hash or running_hash is None:
+        return None
+    found = record.get("view")
+    return found if isinstance(found, dict) else None
+
+
+def drift(config: Config, obs: Observation) -> str | None:
+    """For a server whose shim lives: "same", "changed" (the file says otherwise) or "removed"
+    (no longer in the file). None when nothing runs, or no config file was found to compare with."""
+    if obs.shim_pid is None or obs.state == "stopping" or config.path is None:
+        return None
+    server = config.servers.get(obs.name)
+    if server is None:
+        return "removed"
+    return "same" if obs.record.config_hash == config_hash(config, server) else "changed"
+
+
+# -- helpers --------------------------------------------------------------------------------------
+
+_FIELDS = tuple(f.name for f in fields(ServerConfig) if f.name != "name")
+
+
+def _env_file_contents(config: Config, server: ServerConfig) -> dict[Path, bytes | None]:
+    contents: dict[Path, bytes | None] = {}
+    for path in env_file_paths(server, config.base_dir):
+        try:
+            contents[path] = path.read_bytes()
+        except OSError:
+            contents[path] = None
+    return contents
+
+
+def _redact_args(args: Any, env: Mapping[str, str], key: bytes) -> list[str]:
+    """Args as written, but one that contains an env value is sealed whole (as `list` masks it)."""
+    secrets = [value for value in env.values() if len(value) >= _MIN_SECRET_LENGTH]
+    return [_seal(arg, key) if any(secret in arg for secret in secrets) else arg for arg in args]
+
+
+def _redact_env(value: str, key: bytes) -> str:
+    return value if _REFERENCE.fullmatch(value) else _seal(value, key)
+
+
+def _seal(value: str, key: bytes) -> str:
+    return _seal_bytes(value.encode(), key)
+
+
+def _seal_bytes(value: bytes, key: bytes) -> str:
+    import hashlib
+    import hmac
+
+    return REDACTED + hmac.new(key, value, hashlib.sha256).hexdigest()[:20]
+
+
+def _strings(document: Mapping[str, Any]) -> list[str]:
+    found = []
+    for table in document.get("servers", {}).values():
+        if isinstance(table, Mapping):
+            found += [v for v in dict(table.get("env", {})).values() if isinstance(v, str)]
+            found += [a for a in table.get("args", []) if isinstance(a, str)]
+    return found
+
+
+def plain(value: Any) -> Any:
+    """JSON's shapes: tuples become lists, mappings dicts (recursively)."""
+    if isinstance(value, Mapping):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    return value

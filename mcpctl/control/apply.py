@@ -1,0 +1,176 @@
+"""`mcpctl apply`: bring what runs in line with the config file, restarting only what must be.
+
+The plan compares the file with what each live shim runs (the config hash in its record, and the view
+it was given in applied.json): a server new in the config is started, one removed from it is stopped,
+one whose command, args, env, cwd, url or env_file contents changed is restarted, and one whose health,
+alert or restart settings changed is updated in place (`mcpctl/update`: the server keeps its pid).
+A server that is not running and not new is left as it is: stopping it was someone's choice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from mcpctl import protocol
+from mcpctl.config.history import Version
+from mcpctl.config.impact import FieldChange, field_changes
+from mcpctl.config.model import Config, ServerConfig
+from mcpctl.config.views import RESTART, UPDATE, config_hash, remember, running_view, secret_key, view
+from mcpctl.constants import ExitCode
+from mcpctl.contract import UPDATABLE
+from mcpctl.control.controller import StartResult, StopResult, Supervisor, lock_timeout
+from mcpctl.control.observe import Observation, observe
+from mcpctl.paths import Paths
+from mcpctl.state import state_lock
+
+KINDS = ("start", "stop", "restart", "update", "unchanged", "not_running")
+
+
+@dataclass(frozen=True)
+class Action:
+    name: str
+    kind: str  # one of KINDS
+    reason: str
+    fields: tuple[FieldChange, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "action": self.kind,
+            "reason": self.reason,
+            "fields": [f.to_json() for f in self.fields],
+        }
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What carrying out one action did; `result` is the start/stop result where there was one."""
+
+    action: Action
+    ok: bool
+    detail: str
+    result: StartResult | StopResult | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        outcome = self.result.outcome if self.result is not None else ("updated" if self.ok else "failed")
+        pid = self.result.observation.pid if isinstance(self.result, StartResult) else None
+        action = self.action
+        return {
+            "name": action.name,
+            "action": action.kind,
+            "ok": self.ok,
+            "outcome": outcome,
+            "detail": self.detail,
+            "pid": pid,
+        }
+
+
+def plan(paths: Paths, config: Config, last: Version | None) -> list[Action]:
+    """One action per server in the file or running, sorted by name."""
+    key = secret_key(paths)
+    running = {name: obs for name in paths.known_servers() if _alive(obs := observe(paths, name))}
+    actions = []
+    for name in sorted(set(config.servers) | set(running)):
+        server = config.servers.get(name)
+        if server is None:
+            actions.append(Action(name, "stop", "removed from the config"))
+        elif name not in running:
+            actions.append(_idle(paths, name, last))
+        else:
+            actions.append(_compare(paths, config, server, running[name].record.config_hash, key))
+    return actions
+
+
+def _alive(obs: Observation) -> bool:
+    return obs.shim_pid is not None and obs.state != "stopping"
+
+
+def _idle(paths: Paths, name: str, last: Version | None) -> Action:
+    """A configured server with no live shim: new (start it) or stopped on purpose (leave it)."""
+    new = name not in last.views if last is not None else not paths.state_file(name).exists()
+    if new:
+        return Action(name, "start", "new in the config")
+    return Action(name, "not_running", "not running (start it with `mcpctl start`)")
+
+
+def _compare(paths: Paths, config: Config, server: ServerConfig, running_hash: str | None, key: bytes) -> Action:
+    if running_hash == config_hash(config, server):
+        return Action(server.name, "unchanged", "runs the config in the file")
+    before = running_view(paths, server.name, running_hash)
+    if before is None:
+        return Action(server.name, "restart", "what it runs is not known (started before mcpctl kept track)")
+    changes = field_changes(before, view(config, server, key))
+    needs = {change.impact for change in changes}
+    names = ", ".join(change.field for change in changes if change.impact in (RESTART, UPDATE))
+    if RESTART in needs:
+        return Action(server.name, "restart", f"changed: {names}", changes)
+    return Action(server.name, "update", f"changed: {names or 'settings'} (no restart needed)", changes)
+
+
+def carry_out(paths: Paths, config: Config, actions: list[Action], supervisor: Supervisor) -> list[Outcome]:
+    """Stop the removed, update in place, restart the changed, start the new; in that order."""
+    by_kind: dict[str, list[Action]] = {kind: [] for kind in KINDS}
+    for action in actions:
+        by_kind[action.kind].append(action)
+    outcomes: dict[str, Outcome] = {}
+    removed = by_kind["stop"]
+    for action, stop in zip(removed, supervisor.stop([ServerConfig(name=a.name) for a in removed]), strict=True):
+        outcomes[action.name] = Outcome(action, True, f"stopped in {stop.elapsed_s:.2f}s", stop)
+    restarts = list(by_kind["restart"])
+    for action in by_kind["update"]:
+        outcome = _update(paths, config, config.servers[action.name], action)
+        if outcome.ok:
+            outcomes[action.name] = outcome
+        else:  # an older shim, or one that went away meanwhile: a restart gives it the settings
+            reason = f"{action.reason}; the update failed ({outcome.detail})"
+            restarts.append(Action(action.name, "restart", reason, action.fields))
+    outcomes.update(_run(supervisor.restart, config, restarts))
+    outcomes.update(_run(supervisor.start, config, by_kind["start"]))
+    return [outcomes[a.name] for a in actions if a.name in outcomes]
+
+
+def _run(
+    method: Callable[[list[ServerConfig]], list[StartResult]], config: Config, group: list[Action]
+) -> dict[str, Outcome]:
+    if not group:
+        return {}
+    results = method([config.servers[action.name] for action in group])
+    return {a.name: Outcome(a, r.ok, _started(a, r), r) for a, r in zip(group, results, strict=True)}
+
+
+# How the worst outcome of a start or restart ends the command, as for `mcpctl start`.
+_EXIT = (("failed", ExitCode.START_FAILED), ("env_invalid", ExitCode.ENV_MISSING), ("skipped", ExitCode.SKIPPED))
+
+
+def exit_code(outcomes: list[Outcome]) -> int:
+    seen = {o.result.outcome for o in outcomes if isinstance(o.result, StartResult)}
+    return next((int(code) for outcome, code in _EXIT if outcome in seen), int(ExitCode.OK))
+
+
+def _update(paths: Paths, config: Config, server: ServerConfig, action: Action) -> Outcome:
+    settings = {name: getattr(server, name) for name in UPDATABLE}
+    settings["alerts"] = config.alerts_for(server)
+    digest = config_hash(config, server)
+    try:
+        answer = protocol.call(
+            paths.socket(server.name), "mcpctl/update", {"settings": settings, "config_hash": digest}, timeout=5.0
+        )
+    except (OSError, protocol.ProtocolError) as exc:
+        return Outcome(action, False, str(exc) or type(exc).__name__)
+    with state_lock(paths.lock, lock_timeout()):
+        remember(paths, config, server)
+    changed = ", ".join(answer.get("updated", [])) if isinstance(answer, dict) else ""
+    pid = observe(paths, server.name).pid
+    return Outcome(action, True, f"updated in place ({changed or 'no setting changed'}); pid {pid or '-'} kept")
+
+
+def _started(action: Action, result: StartResult) -> str:
+    if result.outcome == "started":
+        done = "restarted" if action.kind == "restart" else "started"
+        return f"{done}, ready in {result.elapsed_s:.2f}s (pid {result.observation.pid or '-'})"
+    error = result.error
+    if error is None:
+        return result.outcome.replace("_", " ")  # already running: someone started it meanwhile
+    return error.message if result.outcome == "failed" else f"{result.outcome.replace('_', ' ')}: {error.message}"

@@ -1,0 +1,220 @@
+"""`mcpctl doctor`: find what is wrong in the state dir and among our processes, and repair what is safe.
+
+Each check returns findings; a finding knows whether it can be repaired and how. Repairs never touch
+anything a live shim owns: orphans are processes tagged with this state dir whose run has no live shim.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import stat
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from mcpctl import process
+from mcpctl.constants import ENV_HOME, ENV_INSTANCE
+from mcpctl.control.observe import observe
+from mcpctl.errors import MCPCtlError
+from mcpctl.paths import Paths
+from mcpctl.state import CorruptState, lock_holder, read_record, write_record
+
+ORPHAN_STOP_TIMEOUT = 3.0
+
+
+@dataclass
+class Finding:
+    kind: str  # permissions | config | corrupt_file | state_mismatch | stale_socket | orphan | zombie
+    subject: str  # a server name, a path or a pid
+    detail: str
+    repair: Callable[[], str] | None = None  # does the repair and says what it did
+    outcome: str = ""  # what the repair did, or why it failed
+    fixed: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "subject": self.subject,
+            "detail": self.detail,
+            "fixable": self.repair is not None,
+            "fixed": self.fixed,
+            "outcome": self.outcome or None,
+        }
+
+
+@dataclass
+class Doctor:
+    paths: Paths
+    names: list[str]  # configured servers plus those the state dir knows
+    config_problem: str | None = None
+    findings: list[Finding] = field(default_factory=list)
+
+    def examine(self) -> list[Finding]:
+        self.findings = []
+        if not self.paths.home.exists():
+            return self.findings
+        self._permissions()
+        if self.config_problem:
+            self.findings.append(Finding("config", "config", self.config_problem))
+        for name in self.names:
+            self._state(name)
+            self._socket(name)
+        self._processes()
+        return self.findings
+
+    def fix(self) -> None:
+        for finding in self.findings:
+            if finding.repair is None:
+                continue
+            try:
+                finding.outcome = finding.repair()
+                finding.fixed = True
+            except (OSError, psutil.Error, MCPCtlError) as exc:
+                finding.outcome = f"could not repair: {exc}"
+
+    # -- checks --------------------------------------------------------------------------------
+
+    def _permissions(self) -> None:
+        home = self.paths.home
+        info = home.stat()
+        if info.st_uid != os.getuid():
+            self.findings.append(
+                Finding("permissions", str(home), f"owned by uid {info.st_uid}, not you (uid {os.getuid()})")
+            )
+        elif stat.S_IMODE(info.st_mode) & 0o077:
+            mode = oct(stat.S_IMODE(info.st_mode))
+
+            def private() -> str:
+                home.chmod(0o700)
+                return "mode set to 0o700"
+
+            self.findings.append(Finding("permissions", str(home), f"mode {mode}: others can read it", private))
+
+    def _state(self, name: str) -> None:
+        path = self.paths.state_file(name)
+        try:
+            read_record(path)
+        except CorruptState as exc:
+            self.findings.append(Finding("corrupt_file", str(path), str(exc), lambda: self._rebuild(name, True)))
+            return
+        if lock_holder(self.paths.instance_lock(name)) is not None:
+            return  # a live shim keeps its own record true
+        if observe(self.paths, name).needs_repair:
+            detail = f"{name}: the record says a shim runs it, but none does"
+            self.findings.append(Finding("state_mismatch", name, detail, lambda: self._rebuild(name, False)))
+
+    def _rebuild(self, name: str, corrupt: bool) -> str:
+        path = self.paths.state_file(name)
+        kept = ""
+        if corrupt and path.exists():
+            aside = path.with_name(f"state.json.corrupt-{int(time.time())}")
+            os.replace(path, aside)
+            kept = f" (the damaged file is kept as {aside.name})"
+        write_record(path, observe(self.paths, name).record)
+        return "record rebuilt from the running processes" + kept
+
+    def _socket(self, name: str) -> None:
+        path = self.paths.socket(name)
+        if not path.exists() or lock_holder(self.paths.instance_lock(name)) is not None:
+            return
+        if _listening(path):
+            return  # somebody answers there: not ours to remove
+
+        def remove() -> str:
+            path.unlink(missing_ok=True)
+            return "removed"
+
+        self.findings.append(Finding("stale_socket", str(path), f"{name}: no shim listens on it", remove))
+
+    def _processes(self) -> None:
+        live, shims = self._live_instances()
+        home = str(self.paths.home)
+        uid = os.getuid()
+        orphans: list[psutil.Process] = []
+        ours: list[psutil.Process] = []
+        for proc in psutil.process_iter(["uids", "ppid"]):
+            if proc.pid == os.getpid() or proc.info["uids"] is None or proc.info["uids"].real != uid:
+                continue
+            try:
+                environ = proc.environ()
+            except (psutil.Error, OSError):
+                continue
+            if environ.get(ENV_HOME) != home:
+                continue
+            ours.append(proc)
+            instance = environ.get(ENV_INSTANCE)
+            if instance and instance not in live and not _under(proc, shims):
+                orphans.append(proc)
+        for proc in orphans:
+            self.findings.append(self._orphan(proc))
+        self._zombies(ours, {p.pid for p in orphans})
+
+    def _live_instances(self) -> tuple[set[str], set[int]]:
+        """Instance ids of the runs whose shim is alive (a shim holds the instance lock), and those shims' pids."""
+        live, shims = set(), set()
+        for name in self.paths.known_servers():
+            holder = lock_holder(self.paths.instance_lock(name))
+            if holder is None:
+                continue
+            shims.add(holder)
+            with contextlib.suppress(CorruptState):
+                record = read_record(self.paths.state_file(name))
+                if record is not None and record.instance_id:
+                    live.add(record.instance_id)
+        return live, shims
+
+    def _orphan(self, proc: psutil.Process) -> Finding:
+        try:
+            command = " ".join(proc.cmdline())[:100]
+        except psutil.Error:
+            command = "?"
+        detail = f"pid {proc.pid} ({command}) belongs to a server run whose shim is gone"
+
+        def end() -> str:
+            survivors = process.end_processes([proc], ORPHAN_STOP_TIMEOUT)
+            if survivors:
+                raise OSError(f"pid {proc.pid} survived SIGKILL")
+            return "ended (SIGTERM, then SIGKILL if needed)"
+
+        return Finding("orphan", str(proc.pid), detail, end)
+
+    def _zombies(self, ours: list[psutil.Process], orphans: set[int]) -> None:
+        for parent in ours:
+            try:
+                children = parent.children()
+            except psutil.Error:
+                continue
+            for child in children:
+                with contextlib.suppress(psutil.Error):
+                    if child.status() != psutil.STATUS_ZOMBIE:
+                        continue
+                    detail = f"pid {child.pid} exited but its parent (pid {parent.pid}) has not reaped it"
+                    if parent.pid in orphans:
+                        detail += "; ending the orphaned parent lets init reap it"
+                    else:
+                        detail += "; `mcpctl restart` of its server clears it"
+                    self.findings.append(Finding("zombie", str(child.pid), detail))
+
+
+def _under(proc: psutil.Process, shims: set[int]) -> bool:
+    """Whether a live shim is among the process's ancestors (a run whose record is not written yet)."""
+    try:
+        return any(parent.pid in shims for parent in proc.parents())
+    except psutil.Error:
+        return False
+
+
+def _listening(path: Path) -> bool:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.5)
+        try:
+            sock.connect(str(path))
+        except OSError:
+            return False
+    return True

@@ -1,0 +1,196 @@
+"""What the config commands show: plans, outcomes, diffs, history, imports; text or JSON.
+
+Secrets are sealed before anything reaches this module, and shown as *** (impact.shown).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from mcpctl.config.history import Version
+from mcpctl.config.impact import FieldChange, ServerChange, shown
+from mcpctl.config.model import Config, Problem
+from mcpctl.control.apply import Action, Outcome
+from mcpctl.render.servers import emit_json, table
+
+_SIGN = {"added": "+", "removed": "-", "changed": "~"}
+
+
+def validated(path: Path, config: Config | None, problems: list[Problem], as_json: bool) -> None:
+    if as_json:
+        servers = sorted(config.servers) if config else []
+        emit_json(
+            {"ok": not problems, "config": str(path), "servers": servers, "problems": [p.to_json() for p in problems]}
+        )
+        return
+    if config is not None:
+        names = ", ".join(config.servers) or "none"
+        _say(f"ok: {path}: {len(config.servers)} server(s): {names}")
+        return
+    for problem in problems:
+        sys.stderr.write(f"error: {problem.text}\n")
+    sys.stderr.write(f"{len(problems)} problem(s) in {path}\n")
+
+
+def plan(path: Path, actions: list[Action], last: Version | None, as_json: bool) -> None:
+    if as_json:
+        emit_json({"config": str(path), "dry_run": True, "plan": [a.to_json() for a in actions], "results": []})
+        return
+    since = f"last applied: version {last.id}" if last else "nothing applied before"
+    _say(f"plan for {path} ({since}):")
+    _plan_lines(actions)
+    _say("dry run: nothing was changed")
+
+
+def _plan_lines(actions: list[Action]) -> None:
+    acting = [a for a in actions if a.kind not in ("unchanged", "not_running")]
+    width = max((len(a.name) for a in acting), default=0)
+    for action in acting:
+        _say(f"  {action.kind:<8} {action.name:<{width}}  {action.reason}")
+        for change in action.fields:
+            _say(f"      {_change_line(change)}")
+    for kind, label in (("unchanged", "unchanged"), ("not_running", "not running, left as they are")):
+        names = [a.name for a in actions if a.kind == kind]
+        if names:
+            _say(f"  {label}: {', '.join(names)}")
+    if not acting:
+        _say("  nothing to do: what runs matches the config")
+
+
+def applied(path: Path, actions: list[Action], outcomes: list[Outcome], version: Version | None, as_json: bool) -> None:
+    summary = version.summary() if version else None
+    if as_json:
+        results = [o.to_json() for o in outcomes]
+        emit_json(
+            {
+                "config": str(path),
+                "dry_run": False,
+                "plan": [a.to_json() for a in actions],
+                "results": results,
+                "version": summary,
+            }
+        )
+        return
+    _say(f"apply {path}:")
+    _plan_lines(actions)
+    for outcome in outcomes:
+        action = outcome.action
+        if outcome.ok:
+            _say(f"{action.name}: {outcome.detail}")
+        else:
+            sys.stderr.write(f"error: {action.name}: {action.kind} failed: {outcome.detail}\n")
+    if version is not None:
+        _say(f"applied {path} as version {version.id}")
+    elif outcomes:
+        _say(f"applied {path} (unchanged since the last version)")
+
+
+def diff(labels: tuple[str, str], changes: list[ServerChange], shared: list[FieldChange], as_json: bool) -> None:
+    if as_json:
+        emit_json(
+            {
+                "from": labels[0],
+                "to": labels[1],
+                "servers": [c.to_json() for c in changes],
+                "global": [c.to_json() for c in shared],
+            }
+        )
+        return
+    _say(f"--- {labels[0]}\n+++ {labels[1]}")
+    _server_changes(changes, "")
+    for field in shared:
+        _say(f"* {_change_line(field)}")
+    if not changes and not shared:
+        _say("no differences")
+
+
+def history(versions: list[Version], current_hash: str | None, as_json: bool) -> None:
+    if as_json:
+        emit_json({"versions": [{**v.summary(), "matches_file": v.hash == current_hash} for v in versions]})
+        return
+    if not versions:
+        _say("no config version applied yet (`mcpctl apply` records one)")
+        return
+    rows = [
+        [
+            f"{v.id}{' *' if v.hash == current_hash else ''}",
+            time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(v.time)),
+            v.user,
+            v.hash,
+            str(len(v.views)),
+            v.note,
+        ]
+        for v in versions
+    ]
+    table(["VERSION", "APPLIED", "USER", "HASH", "SERVERS", "NOTE"], rows)
+    if current_hash in {v.hash for v in versions}:
+        _say("* the config file holds this version now")
+
+
+def imported(
+    source: Path,
+    target: Path,
+    changes: list[ServerChange],
+    unchanged: list[str],
+    notes: tuple[str, ...],
+    dry_run: bool,
+    as_json: bool,
+) -> None:
+    if as_json:
+        emit_json(
+            {
+                "source": str(source),
+                "config": str(target),
+                "dry_run": dry_run,
+                "changes": [c.to_json() for c in changes],
+                "unchanged": unchanged,
+                "notes": list(notes),
+            }
+        )
+        return
+    _say(f"import {source} into {target}:")
+    _server_changes(changes, "  ")
+    if unchanged:
+        _say(f"  = unchanged: {', '.join(unchanged)}")
+    for note in notes:
+        _say(f"note: {note}")
+    if dry_run:
+        _say("dry run: nothing was written")
+
+
+def written(path: Path, backup: Path | None, what: str) -> None:
+    kept = f" (the previous file is {backup})" if backup else ""
+    sys.stderr.write(f"{what} {path}{kept}\nhint: run `mcpctl apply` to start, restart and update what changed\n")
+
+
+def _server_changes(changes: list[ServerChange], indent: str) -> None:
+    for change in changes:
+        _say(f"{indent}{_SIGN[change.kind]} {change.name} ({change.kind}; {_need(change.impact)})")
+        for field in change.fields:
+            _say(f"{indent}    {_change_line(field)}")
+
+
+def _change_line(change: FieldChange) -> str:
+    before, after = _value(change.before), _value(change.after)
+    return f"{change.field}: {before} -> {after}  [{_need(change.impact)}]"
+
+
+def _need(impact: str) -> str:
+    return {
+        "update": "update in place",
+        "none": "no restart",
+        "start": "apply starts it",
+        "stop": "apply stops it",
+    }.get(impact, impact)
+
+
+def _value(value: Any) -> str:
+    return "(unset)" if value is None else json.dumps(shown(value))
+
+
+def _say(line: str) -> None:
+    sys.stdout.write(line + "\n")

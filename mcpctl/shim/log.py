@@ -1,0 +1,34 @@
+"""The shim's own lines in the server's log (the shim's stderr is that log file)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+
+from mcpctl.logfile import MARK, LogWriter, stamp
+
+_log: LogWriter | None = None  # the server's log, once the shim knows its rotation settings
+
+
+def use_log(writer: LogWriter) -> None:
+    global _log  # noqa: PLW0603 - one log per shim process
+    _log = writer
+
+
+def retune_log(max_bytes: int, backups: int) -> None:
+    if _log is not None:
+        _log.max_bytes, _log.backups = max_bytes, backups
+
+
+def log(message: str) -> None:
+    """One line of the shim's own in the server's log (the shim's stderr is that log file)."""
+    log_lines([message], ours=True)
+
+
+def log_lines(lines: list[str], ours: bool = False) -> None:
+    if _log is not None:
+        _log.write(lines, ours)
+        return
+    prefix = f"{stamp()} {MARK} " if ours else f"{stamp()} "
+    with contextlib.suppress(OSError):
+        os.write(2, "".join(prefix + line + "\n" for line in lines).encode("utf-8", "replace"))

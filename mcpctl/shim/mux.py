@@ -1,0 +1,357 @@
+"""The shim's MCP multiplexer: many clients on the unix socket share the one upstream session.
+
+A stdio MCP server serves only the process that spawned it; the shim holds that one initialized
+session and lets every client of its socket use it:
+
+- requests get fresh upstream ids (and fresh progress tokens), and their answers go back to the
+  client that asked, under the client's own id;
+- a client's `initialize` is answered from the shim's own handshake, its `notifications/initialized`
+  is swallowed, and `server/discover` is "method not found" so that new clients fall back to it;
+- notifications from the server are routed (progress by token, cancellation by id) or broadcast
+  (list_changed, log messages, resource updates);
+- requests from the server (sampling, roots, elicitation) go to a client that has a request in
+  flight and declared the capability, or are answered "method not found";
+- a client that goes away has its requests cancelled upstream; when the server goes away, every
+  request in flight is answered with a retryable connection_lost error.
+
+While no session is up (starting, backoff) client messages wait, up to a deadline.
+Methods under `mcpctl/` are the shim's control requests and never reach the server.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from mcpctl import protocol
+from mcpctl.errors import ErrorType, Failure
+from mcpctl.shim.listener import Connection
+
+Message = dict[str, Any]
+Send = Callable[[Message], None]
+
+CONTROL_PREFIX = "mcpctl/"
+# Server-to-client requests, and the client capability that must be declared to be asked them.
+_CLIENT_CAPABILITIES = {
+    "sampling/createMessage": "sampling",
+    "roots/list": "roots",
+    "elicitation/create": "elicitation",
+}
+
+
+@dataclass
+class Peer:
+    """One client of the socket, as the multiplexer sees it."""
+
+    conn: Connection
+    capabilities: dict[str, Any] = field(default_factory=dict)
+    inflight: dict[Any, int] = field(default_factory=dict)  # the client's request id -> upstream id
+    asked: dict[int, Any] = field(default_factory=dict)  # our id for a server request -> the server's id
+    last_request: float = 0.0
+    hung_up: bool = False
+
+    @property
+    def number(self) -> int:
+        return self.conn.number
+
+
+@dataclass(frozen=True)
+class Route:
+    peer: Peer
+    original_id: Any
+    method: str
+    token: str | None  # the upstream progress token we gave this request
+
+
+@dataclass
+class Waiting:
+    peer: Peer
+    message: Message
+    deadline: float
+
+
+class Multiplexer:
+    def __init__(self, name: str, control: Callable[[Message], Message], wait_limit: float) -> None:
+        self.name = name
+        self.control = control
+        self.wait_limit = wait_limit  # how long a client message may wait for the session to come up
+        self.send_upstream: Send | None = None
+        self.init_result: Message | None = None
+        self.peers: dict[int, Peer] = {}
+        self.routes: dict[int, Route] = {}  # upstream request id -> who asked
+        self.tokens: dict[str, tuple[Peer, Any]] = {}  # upstream progress token -> (peer, its token)
+        self.waiting: list[Waiting] = []
+        self.ids = itertools.count(1)
+        self.answered = 0  # client requests answered by the server, and of those with an error
+        self.errors = 0
+
+    # -- the session ---------------------------------------------------------------------------
+
+    def attach(self, send: Send, init_result: Message) -> None:
+        """The upstream session is up: let waiting messages through."""
+        self.send_upstream, self.init_result = send, init_result
+        waiting, self.waiting = self.waiting, []
+        for item in waiting:
+            if not item.peer.conn.closed:
+                self.from_client(item.peer, item.message)
+
+    def detach(self, failure: Failure) -> None:
+        """The upstream session is gone: answer every request in flight with `failure`."""
+        self.send_upstream = None
+        routes, self.routes = self.routes, {}
+        self.tokens.clear()
+        for route in routes.values():
+            route.peer.inflight.pop(route.original_id, None)
+            self._reply(route.peer, _error(route.original_id, failure))
+            self._maybe_finish(route.peer)
+        for peer in self.peers.values():
+            peer.asked.clear()
+
+    def close(self, failure: Failure) -> None:
+        """The shim is ending: answer everything, then let every client go."""
+        self.detach(failure)
+        self.expire(float("inf"), failure)
+        for peer in list(self.peers.values()):
+            peer.conn.flush_blocking(0.5)
+            peer.conn.close()
+
+    def expire(self, now: float, failure: Failure | None = None) -> None:
+        """Answer the waiting requests whose deadline passed."""
+        keep: list[Waiting] = []
+        for item in self.waiting:
+            if item.deadline > now:
+                keep.append(item)
+            elif "id" in item.message and "method" in item.message:
+                reason = failure or Failure.of(
+                    ErrorType.TIMEOUT, timeout=self.wait_limit, detail=f"{self.name} did not become ready"
+                )
+                self._reply(item.peer, _error(item.message["id"], reason))
+        self.waiting = keep
+
+    def next_deadline(self) -> float:
+        return min((item.deadline for item in self.waiting), default=float("inf"))
+
+    def take_counts(self) -> tuple[int, int]:
+        """Client requests the server answered since the last call, and how many of them were errors."""
+        counts = (self.answered, self.errors)
+        self.answered = self.errors = 0
+        return counts
+
+    # -- clients -------------------------------------------------------------------------------
+
+    def add(self, conn: Connection) -> Peer:
+        peer = Peer(conn)
+        self.peers[conn.number] = peer
+        return peer
+
+    def hangup(self, conn: Connection) -> None:
+        """The client closed its end (or was dropped). A half-closed client still gets its answers."""
+        peer = self.peers.get(conn.number)
+        if peer is None:
+            return
+        if not conn.closed:
+            peer.hung_up = True
+            if not peer.inflight:
+                conn.finish()
+            return
+        del self.peers[conn.number]
+        self.waiting = [item for item in self.waiting if item.peer is not peer]
+        for upstream_id in peer.inflight.values():
+            route = self.routes.pop(upstream_id, None)
+            if route is not None and route.token is not None:
+                self.tokens.pop(route.token, None)
+            self._upstream(_cancelled(upstream_id, "the client disconnected"))
+        peer.inflight.clear()
+        for server_id in peer.asked.values():
+            self._upstream(protocol.error_response(server_id, protocol.INTERNAL_ERROR, "the client disconnected"))
+        peer.asked.clear()
+
+    def from_client(self, peer: Peer, message: Message) -> None:
+        method = message.get("method")
+        if method is None:
+            self._client_response(peer, message)
+        elif not isinstance(method, str):
+            self._reply(peer, protocol.error_response(message.get("id"), protocol.INVALID_REQUEST, "bad method"))
+        elif method.startswith(CONTROL_PREFIX):
+            if "id" in message:
+                self._reply(peer, self.control(message))
+        elif "id" not in message:
+            self._client_notification(peer, method, message)
+        elif not _valid_id(message["id"]):
+            self._reply(peer, protocol.error_response(None, protocol.INVALID_REQUEST, "bad request id"))
+        elif method == "server/discover":  # newer clients probe with this first, then fall back to initialize
+            self._reply(peer, protocol.method_not_found(message["id"], method))
+        elif self.send_upstream is None or self.init_result is None:
+            self.waiting.append(Waiting(peer, message, time.monotonic() + self.wait_limit))
+        elif method == "initialize":
+            self._initialize(peer, message)
+        else:
+            self._forward_request(peer, method, message)
+
+    def _initialize(self, peer: Peer, message: Message) -> None:
+        params = _params(message)
+        capabilities = params.get("capabilities")
+        peer.capabilities = capabilities if isinstance(capabilities, dict) else {}
+        self._reply(peer, protocol.result_response(message["id"], self._negotiated(params.get("protocolVersion"))))
+
+    def _negotiated(self, wanted: object) -> Message:
+        """The server's own initialize result, in the client's protocol version when that is a known one
+        no newer than the session's (the messages a client uses exist in the newer version too);
+        otherwise in the session's version, and a client that cannot speak it disconnects."""
+        assert self.init_result is not None
+        session = str(self.init_result.get("protocolVersion", ""))
+        if isinstance(wanted, str) and wanted in protocol.KNOWN_VERSIONS and wanted <= session:
+            return {**self.init_result, "protocolVersion": wanted}
+        return self.init_result
+
+    def _forward_request(self, peer: Peer, method: str, message: Message) -> None:
+        upstream_id = next(self.ids)
+        token: str | None = None
+        params = message.get("params")
+        meta = params.get("_meta") if isinstance(params, dict) else None
+        if isinstance(params, dict) and isinstance(meta, dict) and "progressToken" in meta:
+            token = f"mcpctl-{upstream_id}"
+            self.tokens[token] = (peer, meta["progressToken"])
+            params = {**params, "_meta": {**meta, "progressToken": token}}
+        original_id = message["id"]
+        previous = peer.inflight.pop(original_id, None)
+        if previous is not None:  # a client reusing an id in flight: the older request is forgotten
+            self.routes.pop(previous, None)
+        peer.inflight[original_id] = upstream_id
+        peer.last_request = time.monotonic()
+        self.routes[upstream_id] = Route(peer, original_id, method, token)
+        forwarded = {**message, "id": upstream_id}
+        if params is not None:
+            forwarded["params"] = params
+        self._upstream(forwarded)
+
+    def _client_notification(self, peer: Peer, method: str, message: Message) -> None:
+        if method == "notifications/initialized":
+            return  # the shim's session was initialized long ago
+        if method == "notifications/cancelled":
+            params = _params(message)
+            original_id = params.get("requestId")
+            upstream_id = peer.inflight.pop(original_id, None) if _valid_id(original_id) else None
+            if upstream_id is None:
+                return
+            route = self.routes.pop(upstream_id, None)
+            if route is not None and route.token is not None:
+                self.tokens.pop(route.token, None)
+            self._upstream({**message, "params": {**params, "requestId": upstream_id}})
+            self._maybe_finish(peer)
+            return
+        if self.send_upstream is None:
+            self.waiting.append(Waiting(peer, message, time.monotonic() + self.wait_limit))
+            return
+        self._upstream(message)
+
+    def _client_response(self, peer: Peer, message: Message) -> None:
+        """A client's answer to a request the server sent it."""
+        our_id = message.get("id")
+        server_id = peer.asked.pop(our_id, None) if isinstance(our_id, int) else None
+        if server_id is not None:
+            self._upstream({**message, "id": server_id})
+
+    # -- the server ----------------------------------------------------------------------------
+
+    def from_upstream(self, message: Message) -> bool:
+        """Route one message from the server; False when it is not a client's (the shim's own ping)."""
+        method = message.get("method")
+        if method is None:
+            return self._server_response(message)
+        if "id" in message:
+            self._server_request(str(method), message)
+        else:
+            self._server_notification(str(method), message)
+        return True
+
+    def _server_response(self, message: Message) -> bool:
+        upstream_id = message.get("id")
+        route = self.routes.pop(upstream_id, None) if isinstance(upstream_id, int) else None
+        if route is None:
+            return False
+        if route.token is not None:
+            self.tokens.pop(route.token, None)
+        peer = route.peer
+        peer.inflight.pop(route.original_id, None)
+        self.answered += 1
+        self.errors += "error" in message
+        self._reply(peer, {**message, "id": route.original_id})
+        self._maybe_finish(peer)
+        return True
+
+    def _server_notification(self, method: str, message: Message) -> None:
+        params = _params(message)
+        if method == "notifications/progress":
+            target = self.tokens.get(str(params.get("progressToken")))
+            if target is not None:
+                peer, token = target
+                self._reply(peer, {**message, "params": {**params, "progressToken": token}})
+            return
+        if method == "notifications/cancelled":  # the server gave up on a request it sent a client
+            for peer in self.peers.values():
+                for our_id, server_id in list(peer.asked.items()):
+                    if server_id == params.get("requestId"):
+                        del peer.asked[our_id]
+                        self._reply(peer, {**message, "params": {**params, "requestId": our_id}})
+            return
+        for peer in list(self.peers.values()):  # list_changed, log messages, resource updates
+            self._reply(peer, message)
+
+    def _server_request(self, method: str, message: Message) -> None:
+        if method == "ping":
+            self._upstream(protocol.result_response(message["id"], {}))
+            return
+        peer = self._pick(_CLIENT_CAPABILITIES.get(method))
+        if peer is None:
+            self._upstream(protocol.method_not_found(message["id"], method))
+            return
+        our_id = next(self.ids)
+        peer.asked[our_id] = message["id"]
+        self._reply(peer, {**message, "id": our_id})
+
+    def _pick(self, capability: str | None) -> Peer | None:
+        """Who answers a server's request: the client with the newest request in flight that declared
+        the capability, else any client that declared it."""
+        able = [
+            p for p in self.peers.values() if not p.hung_up and (capability is None or capability in p.capabilities)
+        ]
+        busy = [p for p in able if p.inflight]
+        pool = busy or able
+        return max(pool, key=lambda p: p.last_request) if pool else None
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _reply(self, peer: Peer, message: Message) -> None:
+        if not peer.conn.closed:
+            peer.conn.send(message)
+
+    def _upstream(self, message: Message) -> None:
+        if self.send_upstream is not None:
+            self.send_upstream(message)
+
+    def _maybe_finish(self, peer: Peer) -> None:
+        if peer.hung_up and not peer.inflight:
+            peer.conn.finish()
+
+
+def _params(message: Message) -> dict[str, Any]:
+    params = message.get("params")
+    return params if isinstance(params, dict) else {}
+
+
+def _valid_id(value: object) -> bool:
+    return isinstance(value, str | int) and not isinstance(value, bool)
+
+
+def _cancelled(request_id: int, reason: str) -> Message:
+    params = {"requestId": request_id, "reason": reason}
+    return {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": params}
+
+
+def _error(request_id: Any, failure: Failure) -> Message:
+    data = {"type": failure.type.value, "hint": failure.hint, "retryable": failure.retryable}
+    return protocol.error_response(request_id, protocol.MCPCTL_ERROR, failure.message, data)

@@ -1,0 +1,299 @@
+"""One run of a server under the shim: spawn it, read its output, judge readiness, end its whole tree."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import selectors
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from typing import Any
+
+from mcpctl import protocol
+from mcpctl.constants import ENV_HOME, ENV_INSTANCE, STDIN_CLOSE_GRACE
+from mcpctl.contract import Spec
+from mcpctl.errors import ErrorType, Failure, classify_exit, classify_spawn_error
+from mcpctl.shim.channels import LineReader, Outbox
+from mcpctl.shim.log import log, log_lines
+
+_HTTP_PROBE_INTERVAL = 0.2
+
+
+class Ready:
+    """Readiness held: what the handshake said (empty for "log" and "alive" readiness)."""
+
+    def __init__(self, result: dict[str, Any], session: str | None = None) -> None:
+        self.result = result  # answered to every client's initialize by the multiplexer
+        self.session = session  # an HTTP server's Mcp-Session-Id
+        info = result.get("serverInfo")
+        info = info if isinstance(info, dict) else {}
+        self.server_info = {
+            "name": str(info.get("name", "")),
+            "version": str(info.get("version", "")),
+            "protocol_version": str(result.get("protocolVersion", "")),
+        }
+
+
+class ServerRun:
+    """A single run of the server process. The shim makes a new one for every (re)start."""
+
+    def __init__(
+        self,
+        spec: Spec,
+        instance_id: str,
+        selector: selectors.BaseSelector,
+        redact: Callable[[str], str],
+        log_path: str,
+    ) -> None:
+        self.spec = spec
+        self.log_path = log_path
+        self.instance_id = instance_id
+        # Tags in the server's environment, inherited by every descendant: which shim run owns it, and
+        # which state dir (so `mcpctl doctor` finds what a dead shim left behind).
+        self.tags = {ENV_INSTANCE: instance_id, ENV_HOME: os.environ.get(ENV_HOME, "")}
+        self.selector = selector
+        self.redact = redact
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.exit_code: int | None = None
+        self.started = time.monotonic()
+        self.deadline = self.started + spec.startup_timeout
+        self.met: Ready | None = None  # the readiness condition held (the process may still have died)
+        self.problem: Failure | None = None  # a startup failure seen in the output
+        self.readers: dict[int, LineReader] = {}
+        self.next_probe = 0.0
+        self.last_probe_error = ""
+        self.pattern = re.compile(spec.ready_pattern) if spec.ready_pattern else None
+        self.on_message: Callable[[dict[str, Any]], None] | None = None  # what the server says once ready
+        self.stdin: Outbox | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc else None
+
+    def spawn(self) -> Failure | None:
+        spec = self.spec
+        if not spec.command:
+            return None  # a remote HTTP server: nothing to own, only to reach
+        if spec.cwd and not os.path.isdir(spec.cwd):
+            return Failure.of(
+                ErrorType.SPAWN_FAILED, name=spec.name, detail=f"working directory {spec.cwd} does not exist"
+            )
+        speaks_mcp = spec.transport == "stdio" and spec.readiness == "mcp"
+        log(f"spawning {spec.command} (cwd {spec.cwd or os.getcwd()}, readiness {spec.readiness})")
+        try:
+            self.proc = subprocess.Popen(
+                [spec.command, *spec.args],
+                stdin=subprocess.PIPE if spec.transport == "stdio" else subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,  # through the shim: redacted, matched, never blocking the server
+                cwd=spec.cwd,
+                env={**spec.env, **self.tags},
+                start_new_session=True,  # its own process group, so the whole group can be signalled
+            )
+        except OSError as exc:
+            return classify_spawn_error(exc, spec.name, spec.command)
+        assert self.proc.stdout is not None
+        assert self.proc.stderr is not None
+        self._watch(self.proc.stdout.fileno(), self._on_stdout if speaks_mcp else self._on_output)
+        self._watch(self.proc.stderr.fileno(), self._on_output)
+        if self.proc.stdin is not None:
+            self.stdin = Outbox(self.proc.stdin.fileno(), self.selector, self._want_write, lambda: None)
+        if speaks_mcp:
+            self.send(protocol.initialize_request())
+        return None
+
+    def _watch(self, fd: int, handler: Callable[[list[bytes]], None]) -> None:
+        reader = LineReader(fd)
+        self.readers[fd] = reader
+
+        def on_readable(_mask: int) -> None:
+            lines = reader.read()
+            if reader.closed:
+                self.selector.unregister(fd)
+                del self.readers[fd]
+            handler(lines)
+
+        self.selector.register(fd, selectors.EVENT_READ, on_readable)
+
+    def drain(self) -> None:
+        """Read what the pipes hold right now (a dead server's last words), without waiting for EOF."""
+        for fd in list(self.readers):
+            key = self.selector.get_map().get(fd)
+            if key is not None:
+                key.data(selectors.EVENT_READ)
+
+    # -- output ------------------------------------------------------------------------------
+
+    def _on_output(self, lines: list[bytes]) -> None:
+        text = [self.redact(raw.decode("utf-8", "replace")) for raw in lines]
+        log_lines(text)
+        if self.pattern is not None and self.met is None and any(self.pattern.search(line) for line in text):
+            self.met = Ready({})
+
+    def _on_stdout(self, lines: list[bytes]) -> None:
+        for line in lines:
+            if self.met is None and self.problem is None:
+                self._on_handshake_line(line)
+            elif self.met is not None:
+                self._after_ready(line)
+
+    def _after_ready(self, line: bytes) -> None:
+        """MCP traffic once ready: answers for clients and for the shim's pings, notifications, requests."""
+        try:
+            message = protocol.decode(line)
+        except protocol.ProtocolError as exc:
+            log(f"ignored a line on stdout that is not JSON-RPC: {self.redact(str(exc))}")
+            return
+        if self.on_message is not None:
+            self.on_message(message)
+        elif "method" in message and "id" in message:
+            self.send(protocol.method_not_found(message["id"], str(message["method"])))
+
+    def _on_handshake_line(self, line: bytes) -> None:
+        try:
+            message = protocol.decode(line)
+        except protocol.ProtocolError as exc:
+            self.problem = Failure.of(ErrorType.PROTOCOL_ERROR, name=self.spec.name, detail=self.redact(str(exc)))
+            return
+        if message.get("id") == protocol.INIT_ID and "method" not in message:
+            try:
+                self.met = Ready(protocol.initialize_outcome(message))
+            except protocol.ProtocolError as exc:
+                self.problem = Failure.of(ErrorType.PROTOCOL_ERROR, name=self.spec.name, detail=self.redact(str(exc)))
+                return
+            self.send(protocol.initialized_notification())
+        elif "method" in message and "id" in message:
+            self.send(protocol.method_not_found(message["id"], str(message["method"])))
+
+    def send(self, message: dict[str, Any]) -> None:
+        """Queue a message for the server's stdin; a server that does not read never blocks the shim."""
+        if self.stdin is not None:
+            self.stdin.put(protocol.encode(message))  # a write error means the server is gone: the reaper sees it
+
+    def _want_write(self, want: bool) -> None:
+        assert self.proc is not None
+        assert self.proc.stdin is not None
+        fd = self.proc.stdin.fileno()
+        if want:
+            self.selector.register(fd, selectors.EVENT_WRITE, self._flush_stdin)
+        else:
+            self.selector.unregister(fd)
+
+    # -- judgement ---------------------------------------------------------------------------
+
+    def judge(self) -> Ready | Failure | None:
+        """The one rule for a start: ready iff the readiness condition held and the process was alive
+        at that moment. None while it is still undecided."""
+        if self.problem is not None:
+            return self.problem
+        if self.exit_code is not None:
+            return Failure.of(
+                ErrorType.EXITED_DURING_STARTUP,
+                name=self.spec.name,
+                exit=classify_exit(self.exit_code),
+                log=self.log_path,
+            )
+        now = time.monotonic()
+        if self.met is None and self.spec.readiness == "alive" and now - self.started >= self.spec.ready_after:
+            self.met = Ready({})
+        if self.met is None and self.spec.url and now >= self.next_probe:
+            self._probe_http()
+        if self.met is not None:
+            return self.met
+        if now >= self.deadline:
+            last = f" (last attempt: {self.last_probe_error})" if self.last_probe_error else ""
+            return Failure.of(
+                ErrorType.HANDSHAKE_TIMEOUT, name=self.spec.name, timeout=self.spec.startup_timeout, detail=last
+            )
+        return None
+
+    def next_wakeup(self) -> float:
+        """When judge() may change its mind without any I/O: a deadline, a probe, ready_after."""
+        times = [self.deadline]
+        if self.spec.url:
+            times.append(self.next_probe)
+        if self.spec.readiness == "alive":
+            times.append(self.started + self.spec.ready_after)
+        return min(times)
+
+    def _probe_http(self) -> None:
+        from mcpctl.shim.http_mcp import handshake
+
+        assert self.spec.url is not None
+        remaining = self.deadline - time.monotonic()
+        try:
+            self.met = Ready(*handshake(self.spec.url, timeout=max(0.2, min(remaining, 5.0))))
+        except (OSError, protocol.ProtocolError, ValueError) as exc:
+            self.last_probe_error = str(exc)
+            self.next_probe = time.monotonic() + _HTTP_PROBE_INTERVAL
+
+    # -- the end -----------------------------------------------------------------------------
+
+    def exited(self, status: int) -> None:
+        self.exit_code = os.waitstatus_to_exitcode(status)
+        if self.proc is not None:
+            self.proc.returncode = self.exit_code  # we reaped it ourselves; keep Popen from trying
+        log(f"server exited: {classify_exit(self.exit_code)}")
+
+    def end_tree(self, graceful: bool, reap: Callable[[], None]) -> None:
+        """Close stdin and wait; SIGTERM the group and every tagged descendant; SIGKILL what is left."""
+        from mcpctl import process
+
+        proc = self.proc
+        self._close_stdin()
+        # Closing stdin is how a stdio server is asked to exit; an HTTP server only gets signals.
+        if proc is not None and self.exit_code is None and graceful and self.spec.transport == "stdio":
+            deadline = time.monotonic() + min(STDIN_CLOSE_GRACE, self.spec.stop_timeout)
+            while self.exit_code is None and time.monotonic() < deadline:
+                time.sleep(0.01)
+                reap()
+        if proc is not None:
+            process.signal_group(proc.pid, signal.SIGTERM)
+            process.signal_group(proc.pid, signal.SIGCONT)  # a stopped process handles SIGTERM only once continued
+        survivors = process.end_processes(self._tree(), self.spec.stop_timeout if graceful else 0.5, reap)
+        if proc is not None:
+            process.signal_group(proc.pid, signal.SIGKILL)
+        for survivor in survivors:
+            log(f"pid {survivor.pid} survived SIGKILL")
+        reap()
+        self.drain()
+        self.close()
+
+    def _tree(self) -> list[Any]:
+        import psutil
+
+        from mcpctl import process
+
+        procs = {p.pid: p for p in process.tagged(self.instance_id)}
+        try:
+            for p in psutil.Process().children(recursive=True):
+                procs.setdefault(p.pid, p)
+        except psutil.Error:
+            pass
+        return list(procs.values())
+
+    def _flush_stdin(self, _mask: int) -> None:
+        if self.stdin is not None:
+            self.stdin.flush()
+
+    def _close_stdin(self) -> None:
+        stdin, self.stdin = self.stdin, None
+        if stdin is not None:
+            stdin.stop()
+        if self.proc is not None and self.proc.stdin is not None:
+            with contextlib.suppress(OSError):
+                self.proc.stdin.close()
+
+    def close(self) -> None:
+        self._close_stdin()
+        for fd in list(self.readers):
+            self.selector.unregister(fd)
+            del self.readers[fd]
+        if self.proc is not None:
+            for pipe in (self.proc.stdin, self.proc.stdout, self.proc.stderr):
+                if pipe is not None:
+                    with contextlib.suppress(OSError):
+                        pipe.close()
