@@ -23,6 +23,8 @@ DEFAULT_STOP_TIMEOUT = 10.0
 # After closing a server's stdin, how long to wait before SIGTERM (never more than stop_timeout).
 STDIN_CLOSE_GRACE = 2.0
 STATE_LOCK_TIMEOUT = 30.0
+CONTROL_TIMEOUT = 2.0  # seconds the CLI waits for a shim to answer a control call
+POLL_INTERVAL = 0.02  # seconds between looks while the CLI waits for a shim's record or lock to change
 ENV_LOCK_TIMEOUT = "MCPCTL_LOCK_TIMEOUT"  # seconds a command waits for the state lock
 
 # Failure handling (issue: failure semantics). Delays are min(base * 2^(n-1), max), n = consecutive failures.

@@ -1,12 +1,41 @@
-"""What the CLI hands a shim: one server's settings, resolved (the environment included, so: secret)."""
+"""The CLI↔shim contract, in one place both sides import.
+
+- The spec: what the CLI hands a shim on its stdin, one server's settings resolved (env included: secret).
+- The report pipe: the shim's stdout, on which it tells the CLI that started it `locked` (or `busy`),
+  then how the first start went (`ready`, `failed` or `stopped`), one JSON object a line.
+- Control methods: requests under `mcpctl/` on the shim's socket; everything else there is MCP.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from enum import StrEnum
 from typing import Any
 
 from mcpctl import alerts
 from mcpctl import constants as C
+
+CONTROL_PREFIX = "mcpctl/"
+
+
+class Control(StrEnum):
+    """Control methods on the shim's socket."""
+
+    STATUS = "mcpctl/status"  # the shim's record, fresh
+    STOP = "mcpctl/stop"  # end the server's tree and exit
+    RETRY = "mcpctl/retry"  # in backoff: try now, as a person's start (`start --force`)
+    UPDATE = "mcpctl/update"  # take new settings that need no restart (`apply`)
+
+
+class Report(StrEnum):
+    """Events on the report pipe."""
+
+    LOCKED = "locked"  # the shim holds the instance lock (carries its pid)
+    BUSY = "busy"  # another shim holds it: this one exits
+    READY = "ready"
+    FAILED = "failed"
+    STOPPED = "stopped"
+
 
 # Settings a running shim takes without restarting its server (`mcpctl apply` sends them as `mcpctl/update`).
 UPDATABLE = (

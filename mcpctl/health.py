@@ -7,6 +7,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from mcpctl.states import SERVING, ServerState
+
 PING_PREFIX = "mcpctl-ping-"
 
 
@@ -112,13 +114,15 @@ class Verdict:
 
 def verdict(name: str, state: str, health: dict[str, Any] | None, firing: list[dict[str, Any]]) -> Verdict:
     critical = [a["name"] for a in firing if a.get("severity") == "critical"]
-    if state in ("ready", "unhealthy") and critical:
+    if state in SERVING and critical:
         return Verdict(name, "unhealthy", f"critical alert: {', '.join(critical)}")
-    if state == "unhealthy" or (state == "ready" and health is not None and not health.get("ok", True)):
+    if state == ServerState.UNHEALTHY or (
+        state == ServerState.READY and health is not None and not health.get("ok", True)
+    ):
         failures = health.get("consecutive_failures", 0) if health else 0
         detail = (health or {}).get("detail") or "failing pings"
         return Verdict(name, "unhealthy", f"{detail} ({failures} in a row)")
-    if state == "ready":
+    if state == ServerState.READY:
         latency = health.get("latency_ms") if health else None
         return Verdict(name, "ok", f"ready, ping {latency:.1f} ms" if latency is not None else "ready")
     return Verdict(name, "not_running", state)

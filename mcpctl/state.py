@@ -18,9 +18,7 @@ from typing import Any
 
 from mcpctl.constants import STATE_LOCK_TIMEOUT, STATE_SCHEMA
 from mcpctl.errors import BusyError, ErrorType, Failure, StateDirError
-
-# The states in which a shim is alive (holds the instance lock).
-LIVE_STATES = frozenset({"starting", "ready", "unhealthy", "backoff", "stopping"})
+from mcpctl.states import ServerState
 
 
 @dataclass(frozen=True)
@@ -28,7 +26,7 @@ class StateRecord:
     """What a server's state.json holds. Never anything secret: no env values, no argv."""
 
     name: str
-    state: str = "stopped"
+    state: ServerState = ServerState.STOPPED
     instance_id: str | None = None
     shim_pid: int | None = None
     shim_create_time: float | None = None
@@ -70,10 +68,10 @@ class StateRecord:
         known = {f.name for f in fields(cls)}
         values = {key: value for key, value in data.items() if key in known}
         values["last_error"] = Failure.from_json(data.get("last_error"))
-        record = cls(**values)
-        if not isinstance(record.state, str) or not isinstance(record.name, str):
+        if not isinstance(data.get("state", ""), str) or not isinstance(data["name"], str):
             raise ValueError("state and name must be strings")
-        return record
+        values["state"] = ServerState(data.get("state", ServerState.STOPPED))  # ValueError: a state we do not know
+        return cls(**values)
 
     def but(self, **changes: Any) -> StateRecord:
         return replace(self, updated_at=time.time(), **changes)

@@ -9,6 +9,7 @@ import typer
 
 from mcpctl.cli.app import Globals, Json, app, known_servers
 from mcpctl.errors import MCPCtlError, UsageError
+from mcpctl.states import SERVING
 
 
 @app.command("alerts")
@@ -22,9 +23,7 @@ def alerts_list(ctx: typer.Context, as_json: Json = False) -> None:
     config = g.load_config(required=False)
     names = [s.name for s in known_servers(paths, config, None, everything=True)]
     observations = Supervisor(paths, config).status(names, repair=False)
-    firing = [
-        {"server": o.name, **a} for o in observations if o.state in ("ready", "unhealthy") for a in o.record.alerts
-    ]
+    firing = [{"server": o.name, **a} for o in observations if o.state in SERVING for a in o.record.alerts]
     render.alerts(firing, as_json)
 
 

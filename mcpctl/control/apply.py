@@ -19,11 +19,12 @@ from mcpctl.config.impact import FieldChange, field_changes
 from mcpctl.config.model import Config, ServerConfig
 from mcpctl.config.views import RESTART, UPDATE, config_hash, remember, running_view, secret_key, view
 from mcpctl.constants import ExitCode
-from mcpctl.contract import UPDATABLE
+from mcpctl.contract import UPDATABLE, Control
 from mcpctl.control.controller import StartResult, StopResult, Supervisor, lock_timeout
 from mcpctl.control.observe import Observation, observe
 from mcpctl.paths import Paths
 from mcpctl.state import state_lock
+from mcpctl.states import ServerState
 
 KINDS = ("start", "stop", "restart", "update", "unchanged", "not_running")
 
@@ -84,7 +85,7 @@ def plan(paths: Paths, config: Config, last: Version | None) -> list[Action]:
 
 
 def _alive(obs: Observation) -> bool:
-    return obs.shim_pid is not None and obs.state != "stopping"
+    return obs.shim_pid is not None and obs.state != ServerState.STOPPING
 
 
 def _idle(paths: Paths, name: str, last: Version | None) -> Action:
@@ -155,7 +156,7 @@ def _update(paths: Paths, config: Config, server: ServerConfig, action: Action) 
     digest = config_hash(config, server)
     try:
         answer = protocol.call(
-            paths.socket(server.name), "mcpctl/update", {"settings": settings, "config_hash": digest}, timeout=5.0
+            paths.socket(server.name), Control.UPDATE, {"settings": settings, "config_hash": digest}, timeout=5.0
         )
     except (OSError, protocol.ProtocolError) as exc:
         return Outcome(action, False, str(exc) or type(exc).__name__)

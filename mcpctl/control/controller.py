@@ -17,12 +17,14 @@ from mcpctl.config import env_rules
 from mcpctl.config import views as snapshot
 from mcpctl.config.environment import Resolution, resolve
 from mcpctl.config.model import Config, ServerConfig
-from mcpctl.constants import ENV_LOCK_TIMEOUT, STATE_LOCK_TIMEOUT, STDIN_CLOSE_GRACE
+from mcpctl.constants import CONTROL_TIMEOUT, ENV_LOCK_TIMEOUT, STATE_LOCK_TIMEOUT, STDIN_CLOSE_GRACE
+from mcpctl.contract import Control, Report
 from mcpctl.control.launch import Launch, spawn_shim, wait_events
 from mcpctl.control.observe import Observation, observe
 from mcpctl.errors import ErrorType, Failure, MCPCtlError, UsageError
 from mcpctl.paths import Paths
 from mcpctl.state import lock_holder, state_lock, write_record
+from mcpctl.states import SERVING, ServerState
 
 # How long a freshly spawned shim may take to import and take its lock before we give up on it. A shim
 # that dies is seen at once (its report pipe closes); this bound is only for one that hangs, and it is
@@ -127,9 +129,9 @@ class Supervisor:
                 obs = observe(self.paths, server.name)
                 if obs.cooldown_left and not force:
                     results[server.name] = self._skipped(obs, began)
-                elif obs.state == "backoff":
+                elif obs.state == ServerState.BACKOFF:
                     retrying.append(server)
-                elif obs.state == "stopping" or obs.shim_pid is not None:
+                elif obs.state == ServerState.STOPPING or obs.shim_pid is not None:
                     waiting.append(server)
                 else:
                     self._clean_leftovers(obs)
@@ -138,7 +140,7 @@ class Supervisor:
                     launches.append(
                         spawn_shim(self.paths, server, self.resolve(server), self.config.alerts_for(server), digest)
                     )
-            wait_events(launches, {"locked", "busy"}, time.monotonic() + _SHIM_BOOT_TIMEOUT)
+            wait_events(launches, {Report.LOCKED, Report.BUSY}, time.monotonic() + _SHIM_BOOT_TIMEOUT)
         for launch in launches:
             if wait and self._launched(launch):
                 continue
@@ -146,7 +148,7 @@ class Supervisor:
             results[launch.server.name] = self._not_launched(launch, began, wait)
         if launches and wait:
             deadline = time.monotonic() + max(s.startup_timeout for s in servers) + _SLACK
-            wait_events(launches, {"ready", "failed", "stopped"}, deadline)
+            wait_events(launches, {Report.READY, Report.FAILED, Report.STOPPED}, deadline)
             for launch in launches:
                 if launch.server.name not in results:
                     results[launch.server.name] = self._launch_result(launch, began)
@@ -170,45 +172,49 @@ class Supervisor:
     def _retry_now(self, server: ServerConfig, began: float, wait: bool) -> StartResult:
         """A shim in backoff: ask it to try now, as a person's start, and wait for that attempt."""
         try:
-            answer = protocol.call(self.paths.socket(server.name), "mcpctl/retry", timeout=2.0)
+            answer = protocol.call(self.paths.socket(server.name), Control.RETRY, timeout=CONTROL_TIMEOUT)
             attempt = int(answer["attempt"])
         except (OSError, protocol.ProtocolError, KeyError, TypeError, ValueError):
             return self._join(server, began, wait)
         deadline = time.monotonic() + server.startup_timeout + server.stop_timeout + STDIN_CLOSE_GRACE + _SLACK
         while time.monotonic() < deadline:
             obs = observe(self.paths, server.name)
-            settled = obs.record.attempt >= attempt and obs.state != "starting"
-            if obs.state == "ready" or (settled and obs.shim_pid is None) or (obs.state == "backoff" and settled):
+            settled = obs.record.attempt >= attempt and obs.state != ServerState.STARTING
+            if (
+                obs.state == ServerState.READY
+                or (settled and obs.shim_pid is None)
+                or (obs.state == ServerState.BACKOFF and settled)
+            ):
                 break
             if not wait and obs.record.attempt >= attempt:
                 return StartResult(server.name, "spawned", obs, round(time.monotonic() - began, 3))
             time.sleep(0.02)
-        outcome = "started" if obs.state == "ready" else "failed"
+        outcome = "started" if obs.state == ServerState.READY else "failed"
         return StartResult(server.name, outcome, obs, round(time.monotonic() - began, 3))
 
     def _not_launched(self, launch: Launch, began: float, wait: bool) -> StartResult:
-        if any(e.get("event") == "busy" for e in launch.events or []):
+        if any(e.get("event") == Report.BUSY for e in launch.events or []):
             # Another shim took the instance lock first (a race we lost): that start is ours to join.
             return self._join(launch.server, began, wait)
         return self._outcome_without_report(launch.server, began, wait)
 
     def _launched(self, launch: Launch) -> bool:
-        return any(e.get("event") == "locked" for e in launch.events or [])
+        return any(e.get("event") == Report.LOCKED for e in launch.events or [])
 
     def _launch_result(self, launch: Launch, began: float) -> StartResult:
-        final = next((e for e in reversed(launch.events or []) if e.get("event") != "locked"), None)
-        if final is not None and final.get("record", {}).get("state") in ("failed", "stopped"):
+        final = next((e for e in reversed(launch.events or []) if e.get("event") != Report.LOCKED), None)
+        if final is not None and final.get("record", {}).get("state") in (ServerState.FAILED, ServerState.STOPPED):
             self._await_release(launch.server.name, _SLACK)  # it has ended the tree and is exiting
         obs = observe(self.paths, launch.server.name)
         elapsed = round(time.monotonic() - began, 3)
         if final is None:
             return self._outcome_without_report(launch.server, began, True)
         tail = tuple(final.get("stderr_tail", ()))
-        if final["event"] == "stopped" and obs.record.last_error is None:
+        if final["event"] == Report.STOPPED and obs.record.last_error is None:
             failure = Failure(ErrorType.NOT_RUNNING, f"{launch.server.name} was stopped before it became ready")
             obs = replace(obs, record=obs.record.but(last_error=failure))
-        outcome = "started" if final["event"] == "ready" and obs.running else "failed"
-        ours = next((e.get("pid") for e in launch.events or [] if e.get("event") == "locked"), None)
+        outcome = "started" if final["event"] == Report.READY and obs.running else "failed"
+        ours = next((e.get("pid") for e in launch.events or [] if e.get("event") == Report.LOCKED), None)
         if outcome == "failed" and obs.running and obs.shim_pid != ours:
             # It reported a failure, but another shim holds the lock now: someone else started it.
             # (Our own shim retrying after a tiny backoff is "starting" again: still our failure.)
@@ -219,17 +225,17 @@ class Supervisor:
         """The shim said nothing conclusive: judge by what is on disk and in the kernel."""
         obs = observe(self.paths, server.name)
         elapsed = round(time.monotonic() - began, 3)
-        if obs.state == "ready" or (obs.running and not wait):
-            return StartResult(server.name, "started" if obs.state == "ready" else "spawned", obs, elapsed)
+        if obs.state == ServerState.READY or (obs.running and not wait):
+            return StartResult(server.name, "started" if obs.state == ServerState.READY else "spawned", obs, elapsed)
         if obs.running:
             return self._join(server, began, wait)
-        if obs.record.last_error is None or obs.record.state not in ("failed", "stopped"):
+        if obs.record.last_error is None or obs.record.state not in (ServerState.FAILED, ServerState.STOPPED):
             failure = Failure(
                 ErrorType.SPAWN_FAILED,
                 f"the shim for {server.name} exited without reporting",
                 f"see {self.paths.log_file(server.name)}; run with MCPCTL_DEBUG=1 for details",
             )
-            obs = replace(obs, state="failed", record=obs.record.but(last_error=failure))
+            obs = replace(obs, state=ServerState.FAILED, record=obs.record.but(last_error=failure))
         return StartResult(server.name, "failed", obs, elapsed)
 
     def _join(self, server: ServerConfig, began: float, wait: bool) -> StartResult:
@@ -243,12 +249,12 @@ class Supervisor:
         while time.monotonic() < deadline:
             obs = observe(self.paths, server.name)
             elapsed = round(time.monotonic() - began, 3)
-            if obs.state in ("ready", "unhealthy") or (obs.state == "starting" and not wait):
+            if obs.state in SERVING or (obs.state == ServerState.STARTING and not wait):
                 return StartResult(server.name, "already_running", obs, elapsed)
-            if obs.state == "backoff" and first.state != "backoff":
+            if obs.state == ServerState.BACKOFF and first.state != ServerState.BACKOFF:
                 return StartResult(server.name, "failed", obs, elapsed)  # the start we joined failed
             if obs.shim_pid is None:
-                if first.state != "stopping" and obs.state == "failed":
+                if first.state != ServerState.STOPPING and obs.state == ServerState.FAILED:
                     return StartResult(server.name, "failed", obs, elapsed)
                 return self.start([server], wait)[0]
             time.sleep(0.02)
@@ -293,7 +299,7 @@ class Supervisor:
 
     def _ask_to_stop(self, server: ServerConfig, obs: Observation) -> None:
         try:
-            protocol.call(self.paths.socket(server.name), "mcpctl/stop", timeout=2.0)
+            protocol.call(self.paths.socket(server.name), Control.STOP, timeout=CONTROL_TIMEOUT)
         except (OSError, protocol.ProtocolError):
             self._signal_shim(obs, signal.SIGTERM)
 

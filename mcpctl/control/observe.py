@@ -7,12 +7,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from mcpctl import process, protocol
+from mcpctl.constants import CONTROL_TIMEOUT
+from mcpctl.contract import Control
 from mcpctl.errors import ErrorType, Failure
 from mcpctl.logfile import stamp
 from mcpctl.paths import Paths
-from mcpctl.state import LIVE_STATES, CorruptState, StateRecord, lock_holder, read_record
-
-RUNNING_STATES = frozenset({"starting", "ready", "unhealthy"})
+from mcpctl.state import CorruptState, StateRecord, lock_holder, read_record
+from mcpctl.states import HELD_BACK, LIVE, RUNNING, SERVING, ServerState
 
 
 @dataclass(frozen=True)
@@ -20,7 +21,7 @@ class Observation:
     """A server as it really is. `record` is what the shim last wrote; the other fields are checked."""
 
     name: str
-    state: str
+    state: ServerState
     record: StateRecord
     shim_pid: int | None  # from the kernel: the holder of the instance lock
     pid: int | None  # the server's pid, only if that process is still the one the shim started
@@ -30,13 +31,13 @@ class Observation:
 
     @property
     def running(self) -> bool:
-        return self.state in RUNNING_STATES
+        return self.state in RUNNING
 
     @property
     def cooldown_left(self) -> float:
         """Seconds until a start is no longer held back (backoff, or cooldown after a crash loop)."""
         r = self.record
-        if self.state not in ("backoff", "failed") or r.cooldown_until_mono is None or r.boot_time is None:
+        if self.state not in HELD_BACK or r.cooldown_until_mono is None or r.boot_time is None:
             return 0.0
         if abs(r.boot_time - process.boot_time()) > 1.0:
             return 0.0  # recorded in an earlier boot: the monotonic clock started again
@@ -44,7 +45,7 @@ class Observation:
 
     @property
     def uptime_s(self) -> float | None:
-        since = self.record.ready_at if self.state in ("ready", "unhealthy") else None
+        since = self.record.ready_at if self.state in SERVING else None
         return round(time.time() - since, 3) if since else None
 
     def to_json(self) -> dict[str, Any]:
@@ -64,9 +65,9 @@ class Observation:
             "last_error": r.last_error.to_json() if r.last_error else None,
             "cooldown_until": _iso(r.cooldown_until) if self.cooldown_left else None,
             "retry_in_s": round(self.cooldown_left, 3) if self.cooldown_left else None,
-            "health": r.health if self.state in ("ready", "unhealthy") else None,
-            "metrics": r.metrics if self.state in ("ready", "unhealthy") else None,
-            "alerts": r.alerts if self.state in ("ready", "unhealthy") else [],
+            "health": r.health if self.state in SERVING else None,
+            "metrics": r.metrics if self.state in SERVING else None,
+            "alerts": r.alerts if self.state in SERVING else [],
             "transport": r.transport,
             "config_hash": r.config_hash,
             "config_changed": None if self.config_drift is None else self.config_drift != "same",
@@ -95,22 +96,22 @@ def observe(paths: Paths, name: str) -> Observation:
             record = fresh
         elif record is None or record.shim_pid != holder:
             # A shim that has just taken the lock and not yet written its first record.
-            record = StateRecord(name=name, state="starting", shim_pid=holder)
-    state = record.state if record.state in LIVE_STATES else "stopping"
+            record = StateRecord(name=name, state=ServerState.STARTING, shim_pid=holder)
+    state = record.state if record.state in LIVE else ServerState.STOPPING
     server = process.same_process(record.pid, record.pid_create_time)
     return Observation(name, state, record, holder, server.pid if server else None, warning)
 
 
 def _ask_shim(paths: Paths, name: str) -> StateRecord | None:
     try:
-        return StateRecord.from_json(protocol.call(paths.socket(name), "mcpctl/status", timeout=2.0))
+        return StateRecord.from_json(protocol.call(paths.socket(name), Control.STATUS, timeout=CONTROL_TIMEOUT))
     except (OSError, protocol.ProtocolError, ValueError, TypeError):
         return None
 
 
 def _without_shim(name: str, record: StateRecord, warning: str | None, corrupt: bool) -> Observation:
     """No shim holds the lock, so nothing is supervised, whatever the record says."""
-    if record.state not in LIVE_STATES:
+    if record.state not in LIVE:
         return Observation(name, record.state, record, None, None, warning, needs_repair=corrupt)
     leftover = process.same_process(record.pid, record.pid_create_time)
     message = f"the shim of {name} (pid {record.shim_pid}) is gone; it did not stop the server"
@@ -119,5 +120,9 @@ def _without_shim(name: str, record: StateRecord, warning: str | None, corrupt: 
     failure = Failure(
         ErrorType.SHIM_LOST, message, f"run `mcpctl stop {name}` to end what is left, then start it again"
     )
-    fixed = record.but(state="stopped", last_error=failure, shim_pid=None, stopped_at=record.stopped_at or time.time())
-    return Observation(name, "stopped", fixed, None, leftover.pid if leftover else None, warning, needs_repair=True)
+    fixed = record.but(
+        state=ServerState.STOPPED, last_error=failure, shim_pid=None, stopped_at=record.stopped_at or time.time()
+    )
+    return Observation(
+        name, ServerState.STOPPED, fixed, None, leftover.pid if leftover else None, warning, needs_repair=True
+    )

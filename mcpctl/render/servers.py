@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from mcpctl.constants import JSON_SCHEMA
+from mcpctl.states import SERVING, ServerState
 
 if TYPE_CHECKING:  # only for annotations: `call` and `tools` must not pay for psutil and the config loader
     from mcpctl.config.environment import Resolution
@@ -75,9 +76,9 @@ _DRIFT = {"changed": " (config changed, run mcpctl apply)", "removed": " (not in
 
 def _state_text(obs: Observation) -> str:
     drift = _DRIFT.get(obs.config_drift or "", "")
-    if obs.state == "backoff":
+    if obs.state == ServerState.BACKOFF:
         return f"backoff (retry in {duration(obs.cooldown_left)}){drift}"
-    if obs.state == "failed" and obs.cooldown_left:
+    if obs.state == ServerState.FAILED and obs.cooldown_left:
         return f"failed (cooldown {duration(obs.cooldown_left)})"
     return obs.state + drift
 
@@ -184,7 +185,7 @@ def _start_failure(result: StartResult) -> None:
         for line in result.stderr_tail:
             sys.stderr.write(f"  | {line}\n")
     obs = result.observation
-    if obs.state == "backoff":
+    if obs.state == ServerState.BACKOFF:
         record = obs.record
         sys.stderr.write(
             f"  retrying in {obs.cooldown_left:.1f}s (failure {record.consecutive_failures}; "
@@ -257,8 +258,8 @@ def megabytes(count: int) -> str:
 def _top_rows(observations: list[Observation]) -> list[list[str]]:
     rows = []
     for obs in observations:
-        sample = obs.record.metrics if obs.state in ("ready", "unhealthy") else None
-        health = obs.record.health if obs.state in ("ready", "unhealthy") else None
+        sample = obs.record.metrics if obs.state in SERVING else None
+        health = obs.record.health if obs.state in SERVING else None
         rows.append(
             [
                 obs.name,

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from mcpctl import alerts, protocol
 from mcpctl import constants as C
 from mcpctl.constants import ENV_HOME
-from mcpctl.contract import Spec, updated
+from mcpctl.contract import Control, Report, Spec, updated
 from mcpctl.errors import ErrorType, Failure, classify_exit
 from mcpctl.events import append_event
 from mcpctl.health import Pinger
@@ -40,6 +40,7 @@ from mcpctl.shim.mux import Multiplexer
 from mcpctl.shim.run import Ready, ServerRun
 from mcpctl.shim.signals import become_subreaper, signal_name
 from mcpctl.state import CorruptState, InstanceLock, StateRecord, read_record, write_record
+from mcpctl.states import RUNNING, SERVING, ServerState
 
 if TYPE_CHECKING:
     from mcpctl.shim.http_relay import HttpRelay
@@ -117,7 +118,7 @@ class Shim:
         if restarted:
             self.restart_times = [*restarts_within(self.restart_times), time.monotonic()]
         self.record = self.record.but(
-            state="starting",
+            state=ServerState.STARTING,
             attempt=self.record.attempt + 1,
             restarts=self.record.restarts + (1 if restarted else 0),
             shim_create_time=self.record.shim_create_time or process.create_time(os.getpid()),
@@ -153,7 +154,7 @@ class Shim:
         if self.stop_requested:
             return self._finish("stopped", None)
         run, state = self.run_, self.record.state
-        if state == "starting" and run is not None:
+        if state == ServerState.STARTING and run is not None:
             if run.exit_code is not None:
                 run.drain()  # its last words may be the handshake answer or the ready line
             verdict = run.judge()
@@ -161,7 +162,7 @@ class Shim:
                 self._became_ready(verdict)
             elif isinstance(verdict, Failure):
                 return self._run_ended(verdict)
-        elif state in ("ready", "unhealthy") and run is not None and run.exit_code is not None:
+        elif state in SERVING and run is not None and run.exit_code is not None:
             run.drain()
             code = run.exit_code
             uptime = _duration(time.monotonic() - self.ready_since)
@@ -169,31 +170,33 @@ class Shim:
                 ErrorType.CRASHED, name=self.spec.name, exit=classify_exit(code), uptime=uptime, log=self._log_path
             )
             return self._run_ended(crash if code != 0 else None)
-        elif state in ("ready", "unhealthy"):
+        elif state in SERVING:
             self._maybe_reset()
             restart = self._check_resources()
             return self._run_ended(restart) if restart is not None else self._check_health()
-        elif state == "backoff" and time.monotonic() >= self.retry_at:
+        elif state == ServerState.BACKOFF and time.monotonic() >= self.retry_at:
             return self._begin_attempt(manual=self.manual)
         return None
 
     def _next_wakeup(self) -> float:
         state = self.record.state
-        if state == "starting" and self.run_ is not None:
+        if state == ServerState.STARTING and self.run_ is not None:
             return self.run_.next_wakeup()
-        if state == "backoff":
+        if state == ServerState.BACKOFF:
             return self.retry_at
         later = time.monotonic() + 1.0
-        if state in ("ready", "unhealthy") and self.monitor is not None:
+        if state in SERVING and self.monitor is not None:
             later = min(later, self.monitor.next_wakeup())
-        if state == "ready" and self.record.consecutive_failures:
+        if state == ServerState.READY and self.record.consecutive_failures:
             return min(later, self.ready_since + self.spec.reset_after)
         return later
 
     def _became_ready(self, ready: Ready) -> None:
         self.ready_since = time.monotonic()
         counters = {"consecutive_failures": 0} if self.manual else {}  # a person's successful start resets
-        self.record = self.record.but(state="ready", ready_at=time.time(), server_info=ready.server_info, **counters)
+        self.record = self.record.but(
+            state=ServerState.READY, ready_at=time.time(), server_info=ready.server_info, **counters
+        )
         self._save()
         elapsed = (self.record.ready_at or 0) - (self.record.started_at or 0)
         log(f"ready in {elapsed:.2f}s")
@@ -259,16 +262,16 @@ class Shim:
             return None
         self.record = self.record.but(health=health.to_json())
         unhealthy = not health.ok and health.consecutive_failures >= self.spec.unhealthy_after
-        if unhealthy and self.record.state == "ready":
-            self.record = self.record.but(state="unhealthy")
+        if unhealthy and self.record.state == ServerState.READY:
+            self.record = self.record.but(state=ServerState.UNHEALTHY)
             log(f"unhealthy: {health.detail} ({health.consecutive_failures} in a row)")
             self._event("unhealthy", detail=health.detail, consecutive_failures=health.consecutive_failures)
             if self.spec.restart_on_unhealthy:
                 self._save()
                 detail = f"{health.detail} ({health.consecutive_failures} times in a row)"
                 return self._run_ended(Failure.of(ErrorType.UNHEALTHY, name=self.spec.name, detail=detail))
-        elif health.ok and self.record.state == "unhealthy":
-            self.record = self.record.but(state="ready")
+        elif health.ok and self.record.state == ServerState.UNHEALTHY:
+            self.record = self.record.but(state=ServerState.READY)
             self._event("healthy", latency_ms=health.latency_ms)
         self._save()
         return None
@@ -324,7 +327,7 @@ class Shim:
         spec = self.spec
         delay = policy.backoff_delay(failures, spec.backoff_base, spec.backoff_max) if failure else spec.backoff_base
         self.retry_at = time.monotonic() + delay
-        self.record = self.record.but(state="backoff", pid=None, pid_create_time=None)
+        self.record = self.record.but(state=ServerState.BACKOFF, pid=None, pid_create_time=None)
         self._cool_down(delay)
         log(
             f"retrying in {delay:.1f}s (failure {failures} of {spec.max_failures})"
@@ -343,8 +346,8 @@ class Shim:
 
     def _finish(self, final: str, failure: Failure | None) -> int:
         """The shim's end: stop what runs, write the final record, report, and exit."""
-        if self.record.state in ("starting", "ready", "unhealthy"):
-            self.record = self.record.but(state="stopping")
+        if self.record.state in RUNNING:
+            self.record = self.record.but(state=ServerState.STOPPING)
             self._save()
         if self.run_ is not None and self.run_.exit_code is None and self.run_.proc is not None:
             self.run_.end_tree(graceful=True, reap=self._reap)
@@ -383,22 +386,22 @@ class Shim:
 
     def _on_request(self, message: dict[str, Any]) -> dict[str, Any]:
         method, request_id = message.get("method"), message.get("id")
-        if method == "mcpctl/status":
+        if method == Control.STATUS:
             self._save()  # rewrites the file too, in case a reader found it damaged
             return _result(request_id, self.record.to_json())
-        if method == "mcpctl/stop":
+        if method == Control.STOP:
             self.stop_requested = True
-            if self.record.state in ("starting", "ready", "unhealthy"):
-                self.record = self.record.but(state="stopping")
+            if self.record.state in RUNNING:
+                self.record = self.record.but(state=ServerState.STOPPING)
                 self._save()
             return _result(request_id, {"stopping": True})
-        if method == "mcpctl/retry":  # `start --force` during a backoff: try now, as a person's start
-            if self.record.state == "backoff":
+        if method == Control.RETRY:  # `start --force` during a backoff: try now, as a person's start
+            if self.record.state == ServerState.BACKOFF:
                 self.retry_at = 0.0
                 self.manual = True
                 return _result(request_id, {"attempt": self.record.attempt + 1})
             return _result(request_id, {"attempt": self.record.attempt})
-        if method == "mcpctl/update":  # `mcpctl apply`: settings that need no restart
+        if method == Control.UPDATE:  # `mcpctl apply`: settings that need no restart
             return self._update(request_id, message.get("params"))
         return protocol.method_not_found(request_id, str(method))
 
@@ -510,9 +513,9 @@ def main() -> int:
     use_log(LogWriter(paths.log_file(spec.name), spec.log_max_bytes, spec.log_backups))
     lock = InstanceLock(paths.instance_lock(spec.name))
     if not lock.acquire():
-        os.write(1, b'{"event": "busy"}\n')
+        os.write(1, json.dumps({"event": Report.BUSY}).encode() + b"\n")
         return 0
-    os.write(1, json.dumps({"event": "locked", "pid": os.getpid()}).encode() + b"\n")
+    os.write(1, json.dumps({"event": Report.LOCKED, "pid": os.getpid()}).encode() + b"\n")
     become_subreaper()
     shim = Shim(paths, spec)
     try:

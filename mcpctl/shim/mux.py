@@ -27,13 +27,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mcpctl import protocol
+from mcpctl.contract import CONTROL_PREFIX
 from mcpctl.errors import ErrorType, Failure
 from mcpctl.shim.listener import Connection
 
 Message = dict[str, Any]
 Send = Callable[[Message], None]
 
-CONTROL_PREFIX = "mcpctl/"
 # Server-to-client requests, and the client capability that must be declared to be asked them.
 _CLIENT_CAPABILITIES = {
     "sampling/createMessage": "sampling",
