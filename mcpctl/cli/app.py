@@ -131,7 +131,7 @@ def main() -> None:
 def _fail(exc: MCPCtlError, as_json: bool, code: int | None = None) -> NoReturn:
     if os.environ.get(ENV_DEBUG) == "1":
         raise exc
-    from mcpctl.render import servers as render
+    from mcpctl.render import output as render
 
     render.error(exc, as_json)
     sys.exit(exc.exit_code if code is None else code)

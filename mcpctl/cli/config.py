@@ -172,7 +172,7 @@ def rollback(
         _apply(g, False, message or f"rollback to version {chosen.id}", as_json)
         return
     if as_json:
-        from mcpctl.render.servers import emit_json
+        from mcpctl.render.output import emit_json
 
         emit_json({"config": str(path), "version": chosen.id, "backup": str(backup) if backup else None})
         return

@@ -22,7 +22,7 @@ def doctor(
     damaged files, a state dir others can read, and config problems. Exit 0 when all is well (or was
     repaired), 6 when problems remain."""
     from mcpctl.control.doctor import Doctor
-    from mcpctl.render import servers as render
+    from mcpctl.render import output as render
 
     g: Globals = ctx.obj
     paths = g.paths()

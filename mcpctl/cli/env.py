@@ -20,7 +20,7 @@ app.add_typer(env_app, name="env")
 def env_check(ctx: typer.Context, names: Names = None, everything: All = False, as_json: Json = False) -> None:
     """Show where each variable comes from and whether it passes its rules (values are never shown)."""
     from mcpctl.control.controller import Supervisor
-    from mcpctl.render import servers as render
+    from mcpctl.render import env as render
 
     g: Globals = ctx.obj
     config = g.load_config()
@@ -36,7 +36,7 @@ def env_check(ctx: typer.Context, names: Names = None, everything: All = False, 
 def env_rules_list(ctx: typer.Context, as_json: Json = False) -> None:
     """List every rule: from the config (required_env, [env_rules]) and those added with `env rule add`."""
     from mcpctl.config import env_rules
-    from mcpctl.render import servers as render
+    from mcpctl.render import env as render
 
     g: Globals = ctx.obj
     render.env_rules(env_rules.listing(g.load_config(required=False), env_rules.stored(g.paths())), as_json)
@@ -59,7 +59,7 @@ def env_rule_add(
     from mcpctl.config import env_rules
     from mcpctl.config.environment import EnvRule
     from mcpctl.config.model import unknown_server
-    from mcpctl.render import servers as render
+    from mcpctl.render import env as render
     from mcpctl.state import state_lock
 
     g: Globals = ctx.obj
@@ -90,7 +90,7 @@ def env_rule_rm(
 ) -> None:
     """Remove a rule added with `env rule add` (config rules are changed in the config file)."""
     from mcpctl.config import env_rules
-    from mcpctl.render import servers as render
+    from mcpctl.render import env as render
     from mcpctl.state import state_lock
 
     g: Globals = ctx.obj

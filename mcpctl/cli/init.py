@@ -66,7 +66,7 @@ def _report(
 ) -> None:
     import sys
 
-    from mcpctl.render import servers as render
+    from mcpctl.render import output as render
 
     for name, names in literal.items():
         sys.stderr.write(

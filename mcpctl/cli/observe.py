@@ -16,7 +16,7 @@ from mcpctl.states import SERVING
 def alerts_list(ctx: typer.Context, as_json: Json = False) -> None:
     """Alerts firing now, on every server (fired and resolved ones are events in events.jsonl)."""
     from mcpctl.control.controller import Supervisor
-    from mcpctl.render import servers as render
+    from mcpctl.render import watch as render
 
     g: Globals = ctx.obj
     paths = g.paths()
@@ -38,7 +38,7 @@ def metrics(
     import time
 
     from mcpctl import metrics as store
-    from mcpctl.render import servers as render
+    from mcpctl.render import watch as render
 
     g: Globals = ctx.obj
     paths = g.paths()
@@ -58,7 +58,7 @@ def top(ctx: typer.Context, interval: Annotated[float, typer.Option(help="Second
     When stdout is not a terminal, prints one snapshot.
     """
     from mcpctl.control.controller import Supervisor
-    from mcpctl.render import servers as render
+    from mcpctl.render import watch as render
 
     g: Globals = ctx.obj
     paths = g.paths()

@@ -50,7 +50,7 @@ def tools(
 ) -> None:
     """List NAME's tools with their arguments (* marks a required one)."""
     from mcpctl.control import toolcall
-    from mcpctl.render import servers as render
+    from mcpctl.render import output as render
 
     found = _with_session(ctx.obj, name, no_start, timeout, retries, _list_tools)
     if as_json:
@@ -76,7 +76,7 @@ def call(
 ) -> None:
     """Call one of NAME's tools and print its result. Exit 10 when the tool reports an error."""
     from mcpctl.control import toolcall
-    from mcpctl.render import servers as render
+    from mcpctl.render import output as render
 
     def act(session: Any, deadline: float) -> dict[str, Any]:
         by_name = {str(t.get("name")): t for t in _list_tools(session, deadline)}
@@ -107,7 +107,7 @@ def ping(
     as_json: Json = False,
 ) -> None:
     """Send an MCP ping through the shared session and print the round trip."""
-    from mcpctl.render import servers as render
+    from mcpctl.render import output as render
 
     def act(session: Any, deadline: float) -> float:
         started = time.perf_counter()

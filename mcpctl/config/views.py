@@ -24,10 +24,8 @@ from typing import TYPE_CHECKING, Any
 from mcpctl.config.environment import env_file_paths
 from mcpctl.config.model import Config, ServerConfig
 from mcpctl.contract import UPDATABLE
-from mcpctl.states import ServerState
 
 if TYPE_CHECKING:
-    from mcpctl.control.observe import Observation
     from mcpctl.paths import Paths
 
 RESTART = "restart"
@@ -178,17 +176,6 @@ def running_view(paths: Paths, name: str, running_hash: str | None) -> dict[str,
         return None
     found = record.get("view")
     return found if isinstance(found, dict) else None
-
-
-def drift(config: Config, obs: Observation) -> str | None:
-    """For a server whose shim lives: "same", "changed" (the file says otherwise) or "removed"
-    (no longer in the file). None when nothing runs, or no config file was found to compare with."""
-    if obs.shim_pid is None or obs.state == ServerState.STOPPING or config.path is None:
-        return None
-    server = config.servers.get(obs.name)
-    if server is None:
-        return "removed"
-    return "same" if obs.record.config_hash == config_hash(config, server) else "changed"
 
 
 # -- helpers --------------------------------------------------------------------------------------

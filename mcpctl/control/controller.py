@@ -20,7 +20,7 @@ from mcpctl.config.model import Config, ServerConfig
 from mcpctl.constants import CONTROL_TIMEOUT, ENV_LOCK_TIMEOUT, STATE_LOCK_TIMEOUT, STDIN_CLOSE_GRACE
 from mcpctl.contract import Control, Report
 from mcpctl.control.launch import Launch, spawn_shim, wait_events
-from mcpctl.control.observe import Observation, observe
+from mcpctl.control.observe import Observation, drift, observe
 from mcpctl.errors import ErrorType, Failure, MCPCtlError, UsageError
 from mcpctl.paths import Paths
 from mcpctl.state import lock_holder, state_lock, write_record
@@ -97,7 +97,7 @@ class Supervisor:
 
     def status(self, names: list[str], repair: bool = True) -> list[Observation]:
         observations = [observe(self.paths, name) for name in names]
-        observations = [replace(o, config_drift=snapshot.drift(self.config, o)) for o in observations]
+        observations = [replace(o, config_drift=drift(self.config, o)) for o in observations]
         broken = [o for o in observations if o.needs_repair]
         if broken and repair:
             self._repair(broken)

@@ -7,13 +7,15 @@ from dataclasses import dataclass
 from typing import Any
 
 from mcpctl import process, protocol
+from mcpctl.config.model import Config
+from mcpctl.config.views import config_hash
 from mcpctl.constants import CONTROL_TIMEOUT
 from mcpctl.contract import Control
 from mcpctl.errors import ErrorType, Failure
 from mcpctl.logfile import stamp
 from mcpctl.paths import Paths
 from mcpctl.state import CorruptState, StateRecord, lock_holder, read_record
-from mcpctl.states import HELD_BACK, LIVE, RUNNING, SERVING, ServerState
+from mcpctl.states import HELD_BACK, LIVE, RUNNING, SERVING, Drift, ServerState
 
 
 @dataclass(frozen=True)
@@ -27,7 +29,7 @@ class Observation:
     pid: int | None  # the server's pid, only if that process is still the one the shim started
     warning: str | None = None
     needs_repair: bool = False  # the record on disk disagrees with reality and no shim can fix it
-    config_drift: str | None = None  # same | changed | removed: the config file against what the shim runs
+    config_drift: Drift | None = None
 
     @property
     def running(self) -> bool:
@@ -70,7 +72,7 @@ class Observation:
             "alerts": r.alerts if self.state in SERVING else [],
             "transport": r.transport,
             "config_hash": r.config_hash,
-            "config_changed": None if self.config_drift is None else self.config_drift != "same",
+            "config_changed": None if self.config_drift is None else self.config_drift != Drift.SAME,
             "warning": self.warning,
         }
 
@@ -126,3 +128,14 @@ def _without_shim(name: str, record: StateRecord, warning: str | None, corrupt: 
     return Observation(
         name, ServerState.STOPPED, fixed, None, leftover.pid if leftover else None, warning, needs_repair=True
     )
+
+
+def drift(config: Config, obs: Observation) -> Drift | None:
+    """For a server whose shim lives: the config file against what it runs. None when nothing runs, or
+    no config file was found to compare with."""
+    if obs.shim_pid is None or obs.state == ServerState.STOPPING or config.path is None:
+        return None
+    server = config.servers.get(obs.name)
+    if server is None:
+        return Drift.REMOVED
+    return Drift.SAME if obs.record.config_hash == config_hash(config, server) else Drift.CHANGED

@@ -1,1 +1,1 @@
-"""Everything a person or a script reads: text through rich on a terminal, or JSON."""
+"""Everything a person or a script reads: text (rich tables on a terminal) or JSON. Only this package imports rich."""

@@ -15,7 +15,7 @@ from mcpctl.config.history import Version
 from mcpctl.config.impact import FieldChange, ServerChange, shown
 from mcpctl.config.model import Config, Problem
 from mcpctl.control.apply import Action, Outcome
-from mcpctl.render.servers import emit_json, table
+from mcpctl.render.output import emit_json, table
 
 _SIGN = {"added": "+", "removed": "-", "changed": "~"}
 

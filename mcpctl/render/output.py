@@ -1,0 +1,82 @@
+"""The primitives every view uses: JSON on stdout, errors on stderr, tables (rich on a terminal), units.
+
+The render package is the only one that imports rich, and only when a table reaches a terminal.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import TYPE_CHECKING, Any
+
+from mcpctl.constants import JSON_SCHEMA
+
+if TYPE_CHECKING:
+    from mcpctl.errors import MCPCtlError
+
+
+def emit_json(payload: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps({"schema": JSON_SCHEMA, **payload}, indent=2) + "\n")
+
+
+def console(stderr: bool = False) -> Any:
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False, soft_wrap=True)
+
+
+def error(exc: MCPCtlError, as_json: bool) -> None:
+    if as_json:
+        emit_json({"error": exc.to_json()})
+    lines = exc.details or [exc.message]
+    out = sys.stderr
+    for line in lines:
+        out.write(f"error: {line}\n")
+    if exc.hint:
+        out.write(f"hint: {exc.hint}\n")
+
+
+def table(header: list[str], rows: list[list[str]], styles: dict[int, dict[str, str]] | None = None) -> None:
+    """Aligned columns; coloured through rich only on a terminal (and never under NO_COLOR)."""
+    if sys.stdout.isatty() and not os.environ.get("NO_COLOR"):
+        _rich_table(header, rows, styles or {})
+        return
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header) - 1)]
+    for row in [header, *rows]:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        sys.stdout.write("  ".join([*cells, row[-1]]).rstrip() + "\n")
+
+
+def _rich_table(header: list[str], rows: list[list[str]], styles: dict[int, dict[str, str]]) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
+    grid = Table(box=None, pad_edge=False, header_style="bold")
+    for column in header:
+        grid.add_column(column, no_wrap=column != header[-1])
+    for row in rows:
+        cells = [Text(cell, style=styles.get(i, {}).get(cell.split(" ", 1)[0], "")) for i, cell in enumerate(row)]
+        grid.add_row(*cells)
+    console().print(grid)
+
+
+def duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    whole = int(seconds)
+    if whole < 60:
+        return f"{seconds:.0f}s"
+    minutes, secs = divmod(whole, 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m" if hours < 48 else f"{hours // 24}d{hours % 24:02d}h"
+
+
+def megabytes(count: int) -> str:
+    return f"{count / 1024 / 1024:.1f}M"
+
+
+def say(line: str) -> None:
+    sys.stdout.write(line + "\n")
