@@ -25,15 +25,12 @@ class ErrorType(StrEnum):
     CRASH_LOOP = "crash_loop"
     UNHEALTHY = "unhealthy"
     COOLDOWN = "cooldown"
-    ALREADY_RUNNING = "already_running"
     NOT_RUNNING = "not_running"
     SHIM_LOST = "shim_lost"
     LOCK_TIMEOUT = "lock_timeout"
-    STOP_TIMEOUT = "stop_timeout"
     CONNECTION_LOST = "connection_lost"
     TOOL_ERROR = "tool_error"
     TIMEOUT = "timeout"
-    STATE_CORRUPT = "state_corrupt"
     UNSUPPORTED_PLATFORM = "unsupported_platform"
     INTERNAL = "internal"
 
@@ -108,7 +105,6 @@ KINDS: dict[ErrorType, Kind] = {
         True,
         ExitCode.SKIPPED,
     ),
-    ErrorType.ALREADY_RUNNING: Kind("{name} is already running", "", False, ExitCode.OK),
     ErrorType.NOT_RUNNING: Kind(
         "{name} is not running", "start it with `mcpctl start {name}`", False, ExitCode.NOT_RUNNING
     ),
@@ -124,13 +120,9 @@ KINDS: dict[ErrorType, Kind] = {
         True,
         ExitCode.BUSY,
     ),
-    ErrorType.STOP_TIMEOUT: Kind(
-        "{name} did not stop within {timeout:g}s and was killed", "raise stop_timeout", False, ExitCode.INTERNAL
-    ),
     ErrorType.CONNECTION_LOST: Kind("lost the connection to {name}: {detail}", "try again", True, ExitCode.UNREACHABLE),
     ErrorType.TOOL_ERROR: Kind("{detail}", "", False, ExitCode.TOOL_ERROR),
     ErrorType.TIMEOUT: Kind("timed out after {timeout:g}s: {detail}", "raise --timeout", True, ExitCode.UNREACHABLE),
-    ErrorType.STATE_CORRUPT: Kind("{detail}", "it is rebuilt from the running processes", False, ExitCode.INTERNAL),
     ErrorType.UNSUPPORTED_PLATFORM: Kind("{detail}", "", False, ExitCode.INTERNAL),
     ErrorType.INTERNAL: Kind("{detail}", "rerun with MCPCTL_DEBUG=1 and report it", False, ExitCode.INTERNAL),
 }

@@ -47,7 +47,7 @@ def test_every_error_type_has_a_message_hint_flag_and_exit_code() -> None:
     required = {
         "config_invalid", "unknown_server", "env_missing", "command_not_found", "permission_denied", "spawn_failed",
         "exited_during_startup", "handshake_timeout", "protocol_error", "crashed", "unhealthy", "cooldown",
-        "already_running", "not_running", "lock_timeout", "stop_timeout", "connection_lost", "tool_error", "timeout",
+        "not_running", "lock_timeout", "connection_lost", "tool_error", "timeout",
         "internal",
     }  # fmt: skip
     assert required <= {kind.value for kind in ErrorType}
