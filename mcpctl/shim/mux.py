@@ -16,6 +16,7 @@ session and lets every client of its socket use it:
 
 While no session is up (starting, backoff) client messages wait, up to a deadline.
 Methods under `mcpctl/` are the shim's control requests and never reach the server.
+Every time read goes through the injected `clock`, so tests drive deadlines with a fake one.
 """
 
 from __future__ import annotations
@@ -24,15 +25,20 @@ import itertools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from mcpctl import protocol
 from mcpctl.contract import CONTROL_PREFIX
 from mcpctl.errors import ErrorType, Failure
-from mcpctl.shim.listener import Connection
 
 Message = dict[str, Any]
 Send = Callable[[Message], None]
+Clock = Callable[[], float]
+
+# How long the shim, as it exits, waits for each client to take what is still queued for it.
+LAST_WORDS_TIMEOUT = 0.5
+# Upstream progress tokens are ours (one per request), so two clients' equal tokens stay apart.
+TOKEN_PREFIX = "mcpctl-"
 
 # Server-to-client requests, and the client capability that must be declared to be asked them.
 _CLIENT_CAPABILITIES = {
@@ -42,11 +48,23 @@ _CLIENT_CAPABILITIES = {
 }
 
 
+class Client(Protocol):
+    """What the multiplexer needs of a client's connection (`listener.Connection` is one)."""
+
+    number: int
+    closed: bool
+
+    def send(self, message: Message) -> None: ...
+    def finish(self) -> None: ...  # close once everything queued is written
+    def flush_blocking(self, timeout: float) -> None: ...
+    def close(self) -> None: ...
+
+
 @dataclass
 class Peer:
     """One client of the socket, as the multiplexer sees it."""
 
-    conn: Connection
+    conn: Client
     capabilities: dict[str, Any] = field(default_factory=dict)
     inflight: dict[Any, int] = field(default_factory=dict)  # the client's request id -> upstream id
     asked: dict[int, Any] = field(default_factory=dict)  # our id for a server request -> the server's id
@@ -74,10 +92,19 @@ class Waiting:
 
 
 class Multiplexer:
-    def __init__(self, name: str, control: Callable[[Message], Message], wait_limit: float) -> None:
+    """Many clients on one upstream session; `control` answers the `mcpctl/` requests."""
+
+    def __init__(
+        self,
+        name: str,
+        control: Callable[[Message], Message],
+        wait_limit: float,
+        clock: Clock = time.monotonic,
+    ) -> None:
         self.name = name
         self.control = control
         self.wait_limit = wait_limit  # how long a client message may wait for the session to come up
+        self.clock = clock
         self.send_upstream: Send | None = None
         self.init_result: Message | None = None
         self.peers: dict[int, Peer] = {}
@@ -115,11 +142,12 @@ class Multiplexer:
         self.detach(failure)
         self.expire(float("inf"), failure)
         for peer in list(self.peers.values()):
-            peer.conn.flush_blocking(0.5)
+            peer.conn.flush_blocking(LAST_WORDS_TIMEOUT)
             peer.conn.close()
 
-    def expire(self, now: float, failure: Failure | None = None) -> None:
-        """Answer the waiting requests whose deadline passed."""
+    def expire(self, now: float | None = None, failure: Failure | None = None) -> None:
+        """Answer the waiting requests whose deadline passed (by `now`, the clock's time by default)."""
+        now = self.clock() if now is None else now
         keep: list[Waiting] = []
         for item in self.waiting:
             if item.deadline > now:
@@ -132,6 +160,7 @@ class Multiplexer:
         self.waiting = keep
 
     def next_deadline(self) -> float:
+        """When the first waiting message expires, on the clock's scale (inf: none waits)."""
         return min((item.deadline for item in self.waiting), default=float("inf"))
 
     def take_counts(self) -> tuple[int, int]:
@@ -142,12 +171,12 @@ class Multiplexer:
 
     # -- clients -------------------------------------------------------------------------------
 
-    def add(self, conn: Connection) -> Peer:
+    def add(self, conn: Client) -> Peer:
         peer = Peer(conn)
         self.peers[conn.number] = peer
         return peer
 
-    def hangup(self, conn: Connection) -> None:
+    def hangup(self, conn: Client) -> None:
         """The client closed its end (or was dropped). A half-closed client still gets its answers."""
         peer = self.peers.get(conn.number)
         if peer is None:
@@ -160,9 +189,7 @@ class Multiplexer:
         del self.peers[conn.number]
         self.waiting = [item for item in self.waiting if item.peer is not peer]
         for upstream_id in peer.inflight.values():
-            route = self.routes.pop(upstream_id, None)
-            if route is not None and route.token is not None:
-                self.tokens.pop(route.token, None)
+            self._forget(upstream_id)
             self._upstream(_cancelled(upstream_id, "the client disconnected"))
         peer.inflight.clear()
         for server_id in peer.asked.values():
@@ -185,7 +212,7 @@ class Multiplexer:
         elif method == "server/discover":  # newer clients probe with this first, then fall back to initialize
             self._reply(peer, protocol.method_not_found(message["id"], method))
         elif self.send_upstream is None or self.init_result is None:
-            self.waiting.append(Waiting(peer, message, time.monotonic() + self.wait_limit))
+            self._wait(peer, message)
         elif method == "initialize":
             self._initialize(peer, message)
         else:
@@ -213,15 +240,15 @@ class Multiplexer:
         params = message.get("params")
         meta = params.get("_meta") if isinstance(params, dict) else None
         if isinstance(params, dict) and isinstance(meta, dict) and "progressToken" in meta:
-            token = f"mcpctl-{upstream_id}"
+            token = f"{TOKEN_PREFIX}{upstream_id}"
             self.tokens[token] = (peer, meta["progressToken"])
             params = {**params, "_meta": {**meta, "progressToken": token}}
         original_id = message["id"]
         previous = peer.inflight.pop(original_id, None)
         if previous is not None:  # a client reusing an id in flight: the older request is forgotten
-            self.routes.pop(previous, None)
+            self._forget(previous)
         peer.inflight[original_id] = upstream_id
-        peer.last_request = time.monotonic()
+        peer.last_request = self.clock()
         self.routes[upstream_id] = Route(peer, original_id, method, token)
         forwarded = {**message, "id": upstream_id}
         if params is not None:
@@ -237,14 +264,12 @@ class Multiplexer:
             upstream_id = peer.inflight.pop(original_id, None) if _valid_id(original_id) else None
             if upstream_id is None:
                 return
-            route = self.routes.pop(upstream_id, None)
-            if route is not None and route.token is not None:
-                self.tokens.pop(route.token, None)
+            self._forget(upstream_id)
             self._upstream({**message, "params": {**params, "requestId": upstream_id}})
             self._maybe_finish(peer)
             return
         if self.send_upstream is None:
-            self.waiting.append(Waiting(peer, message, time.monotonic() + self.wait_limit))
+            self._wait(peer, message)
             return
         self._upstream(message)
 
@@ -270,11 +295,9 @@ class Multiplexer:
 
     def _server_response(self, message: Message) -> bool:
         upstream_id = message.get("id")
-        route = self.routes.pop(upstream_id, None) if isinstance(upstream_id, int) else None
+        route = self._forget(upstream_id) if isinstance(upstream_id, int) else None
         if route is None:
             return False
-        if route.token is not None:
-            self.tokens.pop(route.token, None)
         peer = route.peer
         peer.inflight.pop(route.original_id, None)
         self.answered += 1
@@ -324,6 +347,16 @@ class Multiplexer:
         return max(pool, key=lambda p: p.last_request) if pool else None
 
     # -- helpers -------------------------------------------------------------------------------
+
+    def _forget(self, upstream_id: int) -> Route | None:
+        """A request upstream is over (answered, cancelled, abandoned): drop its route and progress token."""
+        route = self.routes.pop(upstream_id, None)
+        if route is not None and route.token is not None:
+            self.tokens.pop(route.token, None)
+        return route
+
+    def _wait(self, peer: Peer, message: Message) -> None:
+        self.waiting.append(Waiting(peer, message, self.clock() + self.wait_limit))
 
     def _reply(self, peer: Peer, message: Message) -> None:
         if not peer.conn.closed:
