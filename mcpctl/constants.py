@@ -39,8 +39,6 @@ BACKOFF_JITTER = 0.1  # up to +10 % on each delay, so servers that failed togeth
 DEFAULT_COOLDOWN_BASE = 60.0
 DEFAULT_COOLDOWN_MAX = 3600.0
 
-READINESS_MODES = ("mcp", "log", "alive")
-
 # Health: an MCP ping every health_interval s; unhealthy after unhealthy_after failed pings in a row.
 DEFAULT_HEALTH_INTERVAL = 30.0
 DEFAULT_HEALTH_TIMEOUT = 5.0

@@ -14,6 +14,7 @@ from typing import Any
 
 from mcpctl import alerts
 from mcpctl import constants as C
+from mcpctl.settings import Impact, having
 
 CONTROL_PREFIX = "mcpctl/"
 
@@ -38,16 +39,15 @@ class Report(StrEnum):
 
 
 # Settings a running shim takes without restarting its server (`mcpctl apply` sends them as `mcpctl/update`).
-UPDATABLE = (
-    "ready_after", "restart", "backoff_base", "backoff_max", "max_failures", "reset_after", "cooldown_base",
-    "cooldown_max", "health_interval", "health_timeout", "unhealthy_after", "restart_on_unhealthy",
-    "metrics_interval", "alerts", "log_max_bytes", "log_backups",
-)  # fmt: skip
+UPDATABLE = having(Impact.UPDATE)
 
 
 @dataclass(frozen=True)
 class Spec:
-    """What the CLI tells the shim to run; env holds secrets, so it never reaches disk or argv."""
+    """What the CLI tells the shim to run; env holds secrets, so it never reaches disk or argv.
+
+    Its settings are those of `mcpctl.settings.IN_SPEC`, with the same defaults (a unit test holds them to it).
+    """
 
     name: str
     command: str | None

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from mcpctl.config.model import load
+from mcpctl.config.load import load
 from mcpctl.config.views import config_hash
 from mcpctl.errors import ConfigError
 from tests.conftest import Env

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from mcpctl.config.document import document, dumps, write_config
 from mcpctl.config.importer import read, to_config
-from mcpctl.config.model import from_document
+from mcpctl.config.load import from_document
 from mcpctl.errors import ConfigConflictError
 from mcpctl.paths import Paths
 from tests.conftest import Env, wait_for

@@ -10,7 +10,7 @@ import pytest
 import typer
 
 from mcpctl.cli.app import app
-from mcpctl.config.model import load
+from mcpctl.config.load import load
 from tests.conftest import Env
 
 EXAMPLES = Path(__file__).parent.parent / "examples"

@@ -17,7 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mcpctl.config.interpolate import InterpolationError, interpolate
-from mcpctl.config.model import Problem, from_document, parse
+from mcpctl.config.load import from_document, parse
+from mcpctl.config.model import Problem
 from mcpctl.paths import Paths
 from tests.conftest import Env
 

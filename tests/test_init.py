@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from mcpctl.config.model import load
+from mcpctl.config.load import load
 from mcpctl.config.template import STARTER
 from tests.conftest import Env
 
@@ -95,8 +95,37 @@ def test_init_from_vscode_json_rebases_relative_paths(env: Env) -> None:
     proc = env.run("init", "--from", ".vscode/mcp.json", "--json")
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["servers"] == ["local"]
+    config = load(env.config)
+    local = config.servers["local"]
+    # relative to the workspace (the folder of .vscode), as VS Code means it and as `config import` reads it
+    assert (local.command, local.args, local.cwd) == ("python3", ("server.py",), "tools")
+    assert config.base_dir / "tools" == env.workdir / "tools"
+    (env.workdir / "conf").mkdir()
+    assert env.run("init", "conf", "--from", ".vscode/mcp.json").returncode == 0
+    assert load(env.workdir / "conf" / "mcpctl.toml").servers["local"].cwd == str(env.workdir / "tools")
+
+
+def test_init_from_reads_client_json_as_config_import_does(env: Env) -> None:
+    """Client-only keys are left out with a note, a disabled server is skipped, envFile is env_file."""
+    servers = {
+        "local": {"command": "x", "envFile": "local.env", "autoApprove": ["search"], "env": {"K": "${env:K}"}},
+        "remote": {"type": "http", "url": "https://mcp.example.com/mcp", "headers": {"Authorization": "Bearer x"}},
+        "off": {"command": "old-server", "disabled": True},
+    }
+    (env.workdir / "c.json").write_text(json.dumps({"mcpServers": servers}))
+    proc = env.run("init", "--from", "c.json")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("wrote mcpctl.toml with 2 server(s) (local, remote)")
+    assert proc.stderr.splitlines() == [
+        "note: local: 'autoApprove' left out (mcpctl does not use it)",
+        "note: remote: 'headers' left out (mcpctl does not use it)",
+        "note: off: disabled in the source file, not imported",
+    ]
     local = load(env.config).servers["local"]
-    assert (local.command, local.args, local.cwd) == ("python3", ("server.py",), str(folder / "tools"))
+    assert (local.env_file, local.env) == (("local.env",), {"K": "${K}"})
+    imported = env.run("-f", "imported.toml", "config", "import", "c.json")
+    assert imported.returncode == 0, imported.stderr
+    assert load(env.config).servers == load(env.workdir / "imported.toml").servers
 
 
 def test_init_notes_env_values_written_as_they_are(env: Env) -> None:
@@ -112,7 +141,6 @@ def test_init_notes_env_values_written_as_they_are(env: Env) -> None:
         (None, "missing.json", "error: --from missing.json: no such file"),
         ('[servers.a]\ncommand = "x"\n', "c.toml", "error: --from c.toml: expected a client's JSON config"),
         ('{"mcpServers": {"a b": {"command": "x"}}}', "c.json", "error: c.json: servers.a b: invalid server name"),
-        ('{"mcpServers": {"a": {"command": "x", "envFile": ".env"}}}', "c.json", "unknown field 'envFile'"),
     ],
 )
 def test_init_from_a_bad_file_is_exit_2_and_writes_nothing(

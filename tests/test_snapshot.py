@@ -10,10 +10,12 @@ import pytest
 
 from mcpctl.config.document import document
 from mcpctl.config.history import KEEP, get, listing, record
-from mcpctl.config.model import ServerConfig, load
-from mcpctl.config.views import COMMAND_FIELDS, RESTART_FIELDS, config_hash, redact_document, restore, secret_key, view
+from mcpctl.config.load import load
+from mcpctl.config.model import ServerConfig
+from mcpctl.config.views import RESTART_FIELDS, config_hash, redact_document, restore, secret_key, view
 from mcpctl.contract import UPDATABLE, Spec, updated
 from mcpctl.paths import Paths
+from mcpctl.settings import Impact, having
 
 
 def _config(tmp_path: Path, body: str) -> Path:
@@ -25,7 +27,7 @@ def _config(tmp_path: Path, body: str) -> Path:
 def test_every_setting_has_a_known_impact() -> None:
     settings = {f.name for f in dataclasses.fields(ServerConfig)} - {"name"}
     restart = set(RESTART_FIELDS) - {"env_file_contents"}  # not a setting: what the env files hold
-    groups = [restart, set(UPDATABLE), set(COMMAND_FIELDS)]
+    groups = [restart, set(UPDATABLE), set(having(Impact.NONE))]
     assert set().union(*groups) == settings
     assert sum(len(g) for g in groups) == len(settings)  # each in exactly one group
     assert set(UPDATABLE) <= {f.name for f in dataclasses.fields(Spec)}

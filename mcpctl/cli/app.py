@@ -42,7 +42,8 @@ class Globals:
         return Paths(resolve_home(self.home))
 
     def load_config(self, required: bool = True) -> Config:
-        from mcpctl.config.model import empty_config, load, no_config_found
+        from mcpctl.config.load import load
+        from mcpctl.config.model import empty_config, no_config_found
 
         path = find_config(self.config)
         if path is None:

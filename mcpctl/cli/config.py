@@ -67,15 +67,16 @@ app.add_typer(config_app, name="config")
 @config_app.command("validate")
 def validate(ctx: typer.Context, as_json: Json = False) -> None:
     """Check the config with the same validation every command uses; list every problem at once."""
-    from mcpctl.config import model as config
+    from mcpctl.config.load import validate as validate_file
+    from mcpctl.config.model import no_config_found
     from mcpctl.paths import find_config
     from mcpctl.render import config as render_config
 
     g: Globals = ctx.obj
     path = find_config(g.config)
     if path is None:
-        raise config.no_config_found()
-    loaded, problems = config.validate(path)
+        raise no_config_found()
+    loaded, problems = validate_file(path)
     render_config.validated(path, loaded, problems, as_json)
     if problems:
         raise typer.Exit(ExitCode.USAGE)
@@ -183,7 +184,7 @@ def _unsealed(paths: "Paths", path: Path, sealed: dict[str, Any], placeholders: 
     """The version's document with its secrets taken from the current file and its backup."""
     import re
 
-    from mcpctl.config import model as config
+    from mcpctl.config import load as config
     from mcpctl.config import views as snapshot
     from mcpctl.config.document import document
     from mcpctl.errors import UsageError
@@ -288,7 +289,8 @@ def _current(g: "Globals") -> tuple[Path, bytes, "Config"]:
 
 
 def _parsed(path: Path, content: bytes) -> "Config":
-    from mcpctl.config.model import config_error, parse
+    from mcpctl.config.load import parse
+    from mcpctl.config.model import config_error
 
     loaded, problems = parse(content.decode("utf-8", errors="replace"), path)
     if problems:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from mcpctl.cli.app import Globals, Json, app
 from mcpctl.constants import CONFIG_FILENAME
 from mcpctl.errors import MCPCtlError, StateDirError, UsageError
+
+if TYPE_CHECKING:
+    from mcpctl.config.template import Converted
 
 
 @app.command()
@@ -35,13 +38,9 @@ def init(
     target = _target(path, g.config)
     if target.exists() and not force:
         raise UsageError(f"{target} already exists", "pass --force to overwrite it, or name another PATH")
-    if source is None:
-        text, servers, literal = starter.STARTER, ["time"], {}
-    else:
-        converted = starter.convert(source, target)
-        text, servers, literal = converted.text, converted.servers, converted.literal_env
-    _write(target, text)
-    _report(target, servers, literal, source, as_json)
+    converted = starter.Converted(starter.STARTER, ["time"], {}) if source is None else starter.convert(source, target)
+    _write(target, converted.text)
+    _report(target, converted, source, as_json)
 
 
 def _target(path: Path | None, config: str | None) -> Path:
@@ -61,18 +60,18 @@ def _write(target: Path, text: str) -> None:
         raise UsageError(message, "name a PATH in a folder you can write to") from None
 
 
-def _report(
-    target: Path, servers: list[str], literal: dict[str, list[str]], source: Path | None, as_json: bool
-) -> None:
+def _report(target: Path, converted: Converted, source: Path | None, as_json: bool) -> None:
     import sys
 
     from mcpctl.render import output as render
 
-    for name, names in literal.items():
+    for name, names in converted.literal_env.items():
         sys.stderr.write(
             f"note: {name}: env {', '.join(names)} written as in {source} (a secret is better kept out of the file "
             'as a "${VAR}" reference)\n'
         )
+    sys.stderr.writelines(f"note: {note}\n" for note in converted.notes)
+    servers = converted.servers
     if as_json:
         render.emit_json({"path": str(target), "servers": servers, "from": str(source) if source else None})
         return

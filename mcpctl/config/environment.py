@@ -9,7 +9,6 @@ and statuses, never values.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -221,7 +220,3 @@ def _unquote(value: str, number: int) -> str:
         escapes = {"n": "\n", "t": "\t", '"': '"', "\\": "\\"}
         return re.sub(r"\\(.)", lambda m: escapes.get(m.group(1), m.group(0)), inner)
     return value.split(" #", 1)[0].rstrip()
-
-
-def shell_environment() -> dict[str, str]:
-    return dict(os.environ)

@@ -1,7 +1,7 @@
 """Which settings changed between two sets of views, and what each change needs: a restart of the
 server, an update of its shim in place, or nothing (settings read by each command).
 
-Values that are secrets are sealed in the views (see snapshot.py) and shown here only as `***`.
+Values that are secrets are sealed in the views (see views.py) and shown here only as `***`.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from mcpctl.config.views import NO_EFFECT, RESTART, UPDATE, impact, is_sealed
 HIDDEN = "***"
 # Settings compared entry by entry (env.TOKEN, alerts.high_cpu), so a change names what it touched.
 _BY_ENTRY = frozenset({"env", "alerts", "env_file_contents", "env_rules"})
-_STRENGTH = {NO_EFFECT: 0, UPDATE: 1, RESTART: 2}
+_STRENGTH: dict[str, int] = {NO_EFFECT: 0, UPDATE: 1, RESTART: 2}
 
 
 @dataclass(frozen=True)

@@ -19,10 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mcpctl.config import model as config_module
 from mcpctl.config.document import document
-from mcpctl.config.model import Config, config_error, from_document, validate
+from mcpctl.config.load import from_document, parse_json, validate
+from mcpctl.config.model import Config, config_error
 from mcpctl.errors import UsageError
+from mcpctl.settings import BY_NAME
 
 _RENAMED = {"envFile": "env_file"}
 _CLIENT_ONLY = frozenset({"type", "description", "disabled"})
@@ -33,27 +34,29 @@ _PATH_FIELDS = ("cwd", "env_file")
 @dataclass(frozen=True)
 class Imported:
     source: Path
-    dialect: str  # toml | mcpServers | vscode
     document: dict[str, Any]
     notes: tuple[str, ...] = ()
 
 
 def read(source: Path, target_dir: Path) -> Imported:
-    """The servers of `source` as an mcpctl document for a config in `target_dir`, validated."""
+    """The servers of `source` as an mcpctl document for a config in `target_dir`, validated.
+
+    `config import` and `init --from` both read with it; problems name `source` as it was given.
+    """
     if not source.is_file():
         raise UsageError(f"{source}: no such file", "give the path of a TOML or JSON config to import")
-    source = source.absolute()
     if source.suffix.lower() != ".json":
         loaded, problems = validate(source)
         if problems:
             raise config_error(problems)
         assert loaded is not None
-        return Imported(source, "toml", rebase(document(loaded), loaded.base_dir, target_dir))
+        return Imported(source, rebase(document(loaded), loaded.base_dir, target_dir))
     text = source.read_text(encoding="utf-8", errors="replace")
-    data = config_module.parse_json(source, text)  # ConfigError (exit 2) for bad JSON or no servers
+    data = parse_json(source, text)  # ConfigError (exit 2) for bad JSON or no servers
     raw = json.loads(text)
     vscode = "mcpServers" not in raw
-    base = source.parent.parent if vscode and source.parent.name == ".vscode" else source.parent
+    folder = source.absolute().parent
+    base = folder.parent if vscode and folder.name == ".vscode" else folder
     notes: list[str] = []
     translate = _Translator(base, _inputs(raw.get("inputs"), notes))
     servers: dict[str, object] = {}
@@ -67,7 +70,7 @@ def read(source: Path, target_dir: Path) -> Imported:
     if problems:
         raise config_error(problems)
     notes += translate.notes
-    return Imported(source, "vscode" if vscode else "mcpServers", doc, tuple(dict.fromkeys(notes)))
+    return Imported(source, doc, tuple(dict.fromkeys(notes)))
 
 
 def combine(current: Mapping[str, Any], imported: Mapping[str, Any], replace: bool) -> dict[str, Any]:
@@ -150,8 +153,8 @@ def _server(name: str, table: object, translate: _Translator, notes: list[str]) 
         return None
     result: dict[str, Any] = {}
     for key, value in table.items():
-        field = _RENAMED.get(key, key)
-        if field in config_module.FIELDS:
+        field = _RENAMED.get(key) or key
+        if field in BY_NAME:
             result[field] = translate(value)
         elif key == "type" and value == "sse":
             notes.append(f"{name}: an SSE server; mcpctl speaks streamable HTTP to its url")

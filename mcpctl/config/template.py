@@ -1,15 +1,15 @@
-"""What `mcpctl init` writes: a commented starter config, or a client's JSON config turned into TOML."""
+"""What `mcpctl init` writes: a commented starter config, or a client's JSON config turned into TOML.
+
+The JSON is read by the importer, as `config import` reads it: the same files give the same servers.
+"""
 
 from __future__ import annotations
 
-import dataclasses
-import os
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mcpctl.config.model import ServerConfig, load
+from mcpctl.config.model import ServerConfig
 from mcpctl.errors import UsageError
 
 STARTER = """\
@@ -65,25 +65,30 @@ class Converted:
     text: str
     servers: list[str]
     literal_env: dict[str, list[str]]  # server -> env names whose values are written as they are
+    notes: tuple[str, ...] = ()  # what the importer left out or translated
 
 
 def convert(source: Path, target: Path) -> Converted:
-    """Read a client's JSON config with mcpctl's own loader and write its servers as TOML.
+    """Read a client's JSON config as `config import` does and write its servers as TOML.
 
     `${VAR}` references stay references; relative paths are rebased onto the target's folder.
     """
     import tomli_w
+
+    from mcpctl.config import importer
+    from mcpctl.config.document import document
 
     examples = 'such as claude_desktop_config.json ({"mcpServers": ...}) or .vscode/mcp.json ({"servers": ...})'
     if source.suffix.lower() != ".json":
         raise UsageError(f"--from {source}: expected a client's JSON config (*.json)", examples)
     if not source.is_file():
         raise UsageError(f"--from {source}: no such file", f"give the path of a client's JSON config, {examples}")
-    config = load(source)
-    tables = {name: _table(server, source.parent, target.parent) for name, server in config.servers.items()}
+    imported = importer.read(source, target.absolute().parent)
+    config = importer.to_config(imported.document, target)
     header = f"# Converted from {source} by `mcpctl init --from`; fields: see the README (Configuration).\n\n"
     literal = {name: _literal_env(server) for name, server in config.servers.items() if _literal_env(server)}
-    return Converted(header + tomli_w.dumps({"servers": tables}), list(config.servers), literal)
+    text = header + tomli_w.dumps(_whole_numbers(document(config)))
+    return Converted(text, list(config.servers), literal, imported.notes)
 
 
 def _literal_env(server: ServerConfig) -> list[str]:
@@ -91,33 +96,12 @@ def _literal_env(server: ServerConfig) -> list[str]:
     return [name for name, value in server.env.items() if "${" not in value]
 
 
-def _table(server: ServerConfig, source_dir: Path, target_dir: Path) -> dict[str, Any]:
-    """The fields that differ from their defaults, in TOML's types."""
-    table: dict[str, Any] = {}
-    for item in dataclasses.fields(ServerConfig):
-        value = getattr(server, item.name)
-        default = item.default_factory() if item.default_factory is not dataclasses.MISSING else item.default
-        if item.name != "name" and value != default:
-            table[item.name] = _plain(value)
-    if "cwd" in table:
-        table["cwd"] = _rebased(table["cwd"], source_dir, target_dir)
-    if "env_file" in table:
-        table["env_file"] = [_rebased(path, source_dir, target_dir) for path in table["env_file"]]
-    return table
-
-
-def _plain(value: object) -> object:
-    if isinstance(value, tuple):
-        return list(value)
-    if isinstance(value, Mapping):
-        return {key: _plain(item) for key, item in value.items()}
+def _whole_numbers(value: Any) -> Any:
+    """`startup_timeout = 120` as the person wrote it, not the 120.0 it is loaded as."""
+    if isinstance(value, dict):
+        return {key: _whole_numbers(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_whole_numbers(item) for item in value]
     if isinstance(value, float) and value.is_integer():
         return int(value)
     return value
-
-
-def _rebased(path: str, source_dir: Path, target_dir: Path) -> str:
-    """A relative path meant against source_dir, made absolute when the config moves elsewhere."""
-    if "${" in path or os.path.isabs(path) or source_dir.absolute() == target_dir.absolute():
-        return path
-    return os.path.normpath(source_dir.absolute() / path)

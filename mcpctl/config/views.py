@@ -17,45 +17,40 @@ import os
 import re
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mcpctl.config.environment import env_file_paths
 from mcpctl.config.model import Config, ServerConfig
-from mcpctl.contract import UPDATABLE
+from mcpctl.settings import BY_NAME, NAMES, SETTINGS, Impact, having
 
 if TYPE_CHECKING:
     from mcpctl.paths import Paths
 
-RESTART = "restart"
-UPDATE = "update"
-NO_EFFECT = "none"
-# What a change of each field needs. UPDATABLE (in spec.py) lists what a shim takes in place; the
-# fields here are read only by each command (timeouts may be overridden per command anyway).
-RESTART_FIELDS = (
-    "command", "args", "env", "cwd", "url", "env_file", "env_file_contents", "inherit_env", "readiness",
-    "ready_pattern",
-)  # fmt: skip
-COMMAND_FIELDS = ("startup_timeout", "stop_timeout", "required_env", "env_rules")
+RESTART, UPDATE, NO_EFFECT = Impact.RESTART, Impact.UPDATE, Impact.NONE
+# What a change of each field of a view needs: each setting's impact (mcpctl.settings), and a restart
+# when what its env files hold changed.
+RESTART_FIELDS = (*having(Impact.RESTART), "env_file_contents")
+# What the config hash covers: every setting a running shim acts on (not the per-command ones).
+_HASHED = tuple(setting.name for setting in SETTINGS if setting.impact != Impact.NONE)
 REDACTED = "***redacted:"
 _REFERENCE = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}")
 _MIN_SECRET_LENGTH = 3  # as in redaction.py: shorter values would mask ordinary words
 
 
-def impact(field: str) -> str:
+def impact(field: str) -> Impact:
     """restart, update or none: what a change of `field` (or of one of its entries) needs."""
     top = field.split(".", 1)[0]
     if top in RESTART_FIELDS:
         return RESTART
-    return UPDATE if top in UPDATABLE else NO_EFFECT
+    return BY_NAME[top].impact if top in BY_NAME else NO_EFFECT
 
 
 def config_hash(config: Config, server: ServerConfig) -> str:
     """A short digest of everything a running shim acts on (not the per-command timeouts and rules)."""
     import hashlib
 
-    payload = {name: plain(getattr(server, name)) for name in (*RESTART_FIELDS, *UPDATABLE) if name in _FIELDS}
+    payload = {name: plain(getattr(server, name)) for name in _HASHED}
     payload["alerts"] = config.alerts_for(server)
     payload["env_file_contents"] = {
         str(path): hashlib.sha256(content).hexdigest() if content is not None else None
@@ -67,7 +62,7 @@ def config_hash(config: Config, server: ServerConfig) -> str:
 
 def view(config: Config, server: ServerConfig, key: bytes) -> dict[str, Any]:
     """Every setting of `server` as JSON, its secrets replaced by keyed digests."""
-    result = {name: plain(getattr(server, name)) for name in _FIELDS}
+    result = {name: plain(getattr(server, name)) for name in NAMES}
     result["env"] = {name: _redact_env(value, key) for name, value in server.env.items()}
     result["args"] = _redact_args(server.args, server.env, key)
     result["alerts"] = plain(config.alerts_for(server))
@@ -179,8 +174,6 @@ def running_view(paths: Paths, name: str, running_hash: str | None) -> dict[str,
 
 
 # -- helpers --------------------------------------------------------------------------------------
-
-_FIELDS = tuple(f.name for f in fields(ServerConfig) if f.name != "name")
 
 
 def _env_file_contents(config: Config, server: ServerConfig) -> dict[Path, bytes | None]:

@@ -7,23 +7,14 @@ import os
 import select
 import sys
 import time
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
 from mcpctl.config.environment import Resolution
 from mcpctl.config.model import ServerConfig
 from mcpctl.constants import ENV_HOME
 from mcpctl.paths import Paths
-
-# What the shim takes from a server's config as it is (the rest comes resolved, from `Resolution`).
-_SPEC_FIELDS = frozenset(
-    {
-        "name", "command", "startup_timeout", "stop_timeout", "readiness", "ready_pattern", "ready_after",
-        "restart", "backoff_base", "backoff_max", "max_failures", "reset_after", "cooldown_base", "cooldown_max",
-        "health_interval", "health_timeout", "unhealthy_after", "restart_on_unhealthy",
-        "metrics_interval", "log_max_bytes", "log_backups",
-    }
-)  # fmt: skip
+from mcpctl.settings import IN_SPEC
 
 
 @dataclass
@@ -60,9 +51,7 @@ def spawn_shim(
 
     The spec holds the resolved environment, and so the secrets: it goes through a pipe, never argv.
     """
-    settings = {f.name: getattr(server, f.name) for f in fields(server) if f.name in _SPEC_FIELDS}
-    spec = {
-        **settings,
+    filled = {
         "args": resolved.args,
         "env": resolved.env,
         "cwd": resolved.cwd,
@@ -72,6 +61,9 @@ def spawn_shim(
         "env_sources": resolved.sources(),
         "alerts": alert_tables,
     }
+    # The other settings the shim takes as they are written.
+    as_written = {name: getattr(server, name) for name in IN_SPEC if name not in filled}
+    spec = {"name": server.name, **as_written, **filled}
     spec_read, spec_write = os.pipe()
     report_read, report_write = os.pipe()
     log_fd = os.open(paths.log_file(server.name), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)

@@ -1,0 +1,166 @@
+"""The check of each setting's value, by its kind (mcpctl.settings), and of [env_rules.VAR] tables.
+
+A check returns None for a good value, else what is wrong with it, in words that name what was expected.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from mcpctl.settings import SETTINGS, Kind, Setting
+
+Check = Callable[[object], str | None]
+
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_RULE_FIELDS = {"required", "non_empty", "pattern", "min_length"}
+
+
+def rules_problems(rules: dict[str, Any]) -> list[str]:
+    """Problems with a table of [env_rules.VAR] rules, each naming the variable and the field."""
+    problems = []
+    for var, rule in rules.items():
+        if not ENV_NAME.fullmatch(var):
+            problems.append(f"{var}: not a variable name")
+        elif not isinstance(rule, dict):
+            problems.append(f"{var}: expected a table of required, non_empty, pattern, min_length")
+        else:
+            problems.extend(f"{var}{problem}" for problem in _rule_problems(rule))
+    return problems
+
+
+def _rule_problems(rule: dict[str, Any]) -> list[str]:
+    problems = []
+    for key in sorted(set(rule) - _RULE_FIELDS):
+        problems.append(f": unknown field {key!r} (rules have {', '.join(sorted(_RULE_FIELDS))})")
+    for key in ("required", "non_empty"):
+        if key in rule and not isinstance(rule[key], bool):
+            problems.append(f".{key}: expected true or false")
+    if "pattern" in rule and (error := _regex(rule["pattern"])):
+        problems.append(f".pattern: {error}")
+    length = rule.get("min_length", 0)
+    if isinstance(length, bool) or not isinstance(length, int):
+        problems.append(".min_length: expected a whole number")
+    return problems
+
+
+def _env_names(value: object) -> str | None:
+    if not isinstance(value, list) or not all(isinstance(v, str) and ENV_NAME.fullmatch(v) for v in value):
+        return f"expected a list of variable names, got {_kind(value)}"
+    return None
+
+
+def _string_or_list(value: object) -> str | None:
+    if isinstance(value, str) and value:
+        return None
+    return _string_list(value)
+
+
+def _bool_or_names(value: object) -> str | None:
+    return None if isinstance(value, bool) else _env_names(value)
+
+
+def _boolean(value: object) -> str | None:
+    return None if isinstance(value, bool) else f"expected true or false, got {_kind(value)}"
+
+
+def _table(value: object) -> str | None:
+    return None if isinstance(value, dict) else f"expected a table of tables, got {_kind(value)}"
+
+
+def _one_of(choices: tuple[str, ...]) -> Check:
+    def check(value: object) -> str | None:
+        if value not in choices:
+            return f"expected one of {', '.join(repr(c) for c in choices)}, got {_kind(value)}"
+        return None
+
+    return check
+
+
+def _regex(value: object) -> str | None:
+    if not isinstance(value, str) or not value:
+        return f"expected a regular expression, got {_kind(value)}"
+    try:
+        re.compile(value)
+    except re.error as exc:
+        return f"invalid regular expression: {exc}"
+    return None
+
+
+def _positive_int(value: object) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        return f"expected a whole number of at least 1, got {_kind(value)}"
+    return None
+
+
+def _count(value: object) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        return f"expected a whole number of at least 0, got {_kind(value)}"
+    return None
+
+
+def _string(value: object) -> str | None:
+    if not isinstance(value, str) or not value:
+        return f"expected a non-empty string, got {_kind(value)}"
+    return None
+
+
+def _string_list(value: object) -> str | None:
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        return f"expected a list of strings, got {_kind(value)}"
+    return None
+
+
+def _string_table(value: object) -> str | None:
+    if not isinstance(value, dict):
+        return f'expected a table of NAME = "value", got {_kind(value)}'
+    for key, item in value.items():
+        if not isinstance(item, str):
+            return f"{key}: expected a string (quote the value), got {_kind(item)}"
+    return None
+
+
+def _url(value: object) -> str | None:
+    if not isinstance(value, str) or not re.match(r"^https?://[^\s/]+", value):
+        return "expected an http:// or https:// URL"
+    return None
+
+
+def _positive_seconds(value: object) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        return f"expected a positive number of seconds, got {_kind(value)}"
+    return None
+
+
+def _kind(value: object) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, str):
+        return f"the string {value!r}" if len(value) < 40 else "a string"
+    names = {int: "an integer", float: "a number", list: "a list", dict: "a table"}
+    return names.get(type(value), type(value).__name__)
+
+
+BY_KIND: dict[Kind, Check] = {
+    Kind.TEXT: _string,
+    Kind.TEXTS: _string_list,
+    Kind.TEXT_TABLE: _string_table,
+    Kind.URL: _url,
+    Kind.SECONDS: _positive_seconds,
+    Kind.POSITIVE: _positive_int,
+    Kind.COUNT: _count,
+    Kind.FLAG: _boolean,
+    Kind.REGEX: _regex,
+    Kind.TABLES: _table,
+    Kind.PATHS: _string_or_list,
+    Kind.ENV_NAMES: _env_names,
+    Kind.FLAG_OR_ENV_NAMES: _bool_or_names,
+}
+
+
+def _check(setting: Setting) -> Check:
+    return _one_of(setting.choices) if setting.kind == Kind.CHOICE else BY_KIND[setting.kind]
+
+
+FIELDS: dict[str, Check] = {setting.name: _check(setting) for setting in SETTINGS}

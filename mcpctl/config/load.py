@@ -1,0 +1,211 @@
+"""Read and validate mcpctl.toml (or an `mcpServers` JSON file) into a Config, with every problem at once."""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from mcpctl import alerts
+from mcpctl import constants as C
+from mcpctl.config.checks import FIELDS, rules_problems
+from mcpctl.config.model import Config, Problem, ServerConfig, config_error
+from mcpctl.errors import ConfigError
+from mcpctl.settings import SETTINGS, Kind
+from mcpctl.states import Readiness
+
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+# Keys that MCP clients put in their JSON files and that mean nothing to mcpctl beyond the transport.
+_JSON_CLIENT_KEYS = frozenset({"type"})
+_SECONDS = [setting.name for setting in SETTINGS if setting.kind == Kind.SECONDS]
+# Lists in the file, tuples in ServerConfig.
+_TUPLES = [s.name for s in SETTINGS if s.kind in (Kind.TEXTS, Kind.PATHS, Kind.ENV_NAMES, Kind.FLAG_OR_ENV_NAMES)]
+
+
+def load(path: Path) -> Config:
+    """Read and validate a config file; every problem is reported at once, with file, server and field."""
+    config, problems = validate(path)
+    if problems:
+        raise config_error(problems)
+    assert config is not None
+    return config
+
+
+def validate(path: Path) -> tuple[Config | None, list[Problem]]:
+    """The config at `path` and every problem with it; the config is None when there is any problem."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        return None, [Problem(f"{path}: cannot read config: {reason}", str(path))]
+    return parse(text, path)
+
+
+def parse(text: str, path: Path) -> tuple[Config | None, list[Problem]]:
+    """Validate config text as if read from `path` (its suffix picks JSON or TOML)."""
+    json_dialect = path.suffix.lower() == ".json"
+    try:
+        data = parse_json(path, text) if json_dialect else _parse_toml(path, text)
+    except ConfigError as exc:
+        return None, [Problem(exc.message, str(path), hint=exc.hint)]
+    return from_document(data, path, json_dialect)
+
+
+def from_document(
+    data: Mapping[str, Any], path: Path, json_dialect: bool = False
+) -> tuple[Config | None, list[Problem]]:
+    """Validate a parsed document ({"servers": ..., "env_rules": ..., "alerts": ...}); the one validator."""
+    problems: list[Problem] = []
+    file = str(path)
+    for key in sorted(set(data) - _TOP_LEVEL):
+        problems.append(
+            Problem(f"{path}: unknown top-level key {key!r}", file, hint="servers go in [servers.NAME] tables")
+        )
+    raw_servers = _top_table(data, "servers", "[servers.NAME]", path, problems)
+    servers: dict[str, ServerConfig] = {}
+    folded: dict[str, str] = {}
+    for name, table in raw_servers.items():
+        where = f"{path}: servers.{name}"
+        if not NAME_PATTERN.match(name):
+            problems.append(Problem(f"{where}: invalid server name (use letters, digits, '.', '_' or '-')", file, name))
+            continue
+        if name.lower() in folded:
+            text = f"{where}: duplicate of server {folded[name.lower()]!r} (names are case-insensitive)"
+            problems.append(Problem(text, file, name))
+            continue
+        folded[name.lower()] = name
+        found: list[str] = []
+        server = _server(name, table, where, json_dialect, found)
+        problems.extend(Problem(text, file, name, _field_of(text, where)) for text in found)
+        if server is not None:
+            servers[name] = server
+    env_rules = _top_table(data, "env_rules", "[env_rules.VAR]", path, problems)
+    problems.extend(Problem(f"{path}: env_rules.{p}", file, None, "env_rules") for p in rules_problems(env_rules))
+    alert_tables = _top_table(data, "alerts", "[alerts.NAME]", path, problems)
+    problems.extend(Problem(f"{path}: alerts.{p}", file, None, "alerts") for p in alerts.problems(alert_tables))
+    if problems:
+        return None, problems
+    return Config(path, servers, env_rules, alert_tables), []
+
+
+_TOP_LEVEL = frozenset({"servers", "env_rules", "alerts"})
+
+
+def _top_table(data: Mapping[str, Any], key: str, shape: str, path: Path, problems: list[Problem]) -> dict[str, Any]:
+    value = data.get(key, {})
+    if isinstance(value, dict):
+        return value
+    problems.append(Problem(f"{path}: {key}: expected tables {shape}", str(path), None, key))
+    return {}
+
+
+def _field_of(text: str, where: str) -> str | None:
+    """The field a problem line of one server names: `WHERE.FIELD: ...` or `WHERE: unknown field 'X'`."""
+    rest = text[len(where) :]
+    if rest.startswith("."):
+        return rest[1:].split(": ", 1)[0]
+    quoted = re.match(r": unknown field '([^']+)'", rest)
+    return quoted.group(1) if quoted else None
+
+
+def _parse_toml(path: Path, text: str) -> dict[str, Any]:
+    import tomllib
+
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}", "fix the syntax at the line named") from exc
+
+
+def parse_json(path: Path, text: str) -> dict[str, Any]:
+    """An `mcpServers` (or VS Code `servers`) object, plus mcpctl's own top-level env_rules and alerts;
+    the other top-level keys belong to the client that wrote the file."""
+
+    def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        seen: dict[str, Any] = {}
+        for key, value in pairs:
+            if key in seen:
+                raise ConfigError(f"{path}: duplicate key {key!r}", "each server name may appear once")
+            seen[key] = value
+        return seen
+
+    try:
+        data = json.loads(text, object_pairs_hook=no_duplicates)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise ConfigError(f"{path}: invalid JSON: {exc}", "fix the syntax at the line named") from exc
+    servers = data.get("mcpServers", data.get("servers")) if isinstance(data, dict) else None
+    if not isinstance(servers, dict):
+        raise ConfigError(
+            f'{path}: no "mcpServers" object found',
+            'a JSON config looks like {"mcpServers": {"NAME": {"command": ..., "args": [...]}}}',
+        )
+    assert isinstance(data, dict)
+    return {"servers": servers, **{key: data[key] for key in ("env_rules", "alerts") if key in data}}
+
+
+def _server(
+    name: str,
+    table: object,
+    where: str,
+    json_dialect: bool,
+    problems: list[str],
+) -> ServerConfig | None:
+    if not isinstance(table, dict):
+        problems.append(f"{where}: expected a table of settings")
+        return None
+    before = len(problems)
+    values = _checked_fields(table, where, json_dialect, problems)
+    if not values.get("command") and not values.get("url") and len(problems) == before:
+        problems.append(f"{where}: missing field 'command' (or 'url' for an HTTP server)")
+    if len(problems) == before:
+        problems.extend(f"{where}.{problem}" for problem in _cross_checks(values))
+    if len(problems) > before:
+        return None
+    for key in _TUPLES:
+        if isinstance(values.get(key), list):
+            values[key] = tuple(values[key])
+    if isinstance(values.get("env_file"), str):
+        values["env_file"] = (values["env_file"],)
+    for key in _SECONDS:
+        if key in values:
+            values[key] = float(values[key])
+    return ServerConfig(name=name, **values)
+
+
+def _checked_fields(table: dict[str, Any], where: str, json_dialect: bool, problems: list[str]) -> dict[str, Any]:
+    """The fields that passed their check; every other one becomes a problem naming it."""
+    values: dict[str, Any] = {}
+    for key, value in table.items():
+        if json_dialect and key in _JSON_CLIENT_KEYS:
+            continue
+        check = FIELDS.get(key)
+        if check is None:
+            close = difflib.get_close_matches(key, list(FIELDS), n=1)
+            suggestion = f" (did you mean {close[0]!r}?)" if close else ""
+            problems.append(f"{where}: unknown field {key!r}{suggestion}")
+            continue
+        error = check(value)
+        if error:
+            problems.append(f"{where}.{key}: {error}")
+        else:
+            values[key] = value
+    return values
+
+
+def _cross_checks(values: dict[str, Any]) -> list[str]:
+    readiness = values.get("readiness", Readiness.MCP)
+    problems = []
+    if readiness == Readiness.LOG and not values.get("ready_pattern"):
+        problems.append('ready_pattern: required with readiness = "log" (a regex matched on output lines)')
+    if readiness != Readiness.LOG and "ready_pattern" in values:
+        problems.append('ready_pattern: only used with readiness = "log"')
+    if readiness != Readiness.MCP and values.get("url"):
+        problems.append('readiness: an HTTP server (url) is judged by the MCP handshake; use readiness = "mcp"')
+    if values.get("backoff_base", 0) > values.get("backoff_max", C.DEFAULT_BACKOFF_MAX):
+        problems.append("backoff_base: larger than backoff_max")
+    problems.extend(f"env_rules.{p}" for p in rules_problems(values.get("env_rules", {})))
+    problems.extend(f"alerts.{p}" for p in alerts.problems(values.get("alerts", {})))
+    return problems
