@@ -6,6 +6,7 @@ observes is a timeline of observations per server, read at the fake clock's time
 
 from __future__ import annotations
 
+import signal
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -62,6 +63,9 @@ class World:
         self.timelines.setdefault(obs.name, []).append((self.clock.now + after, obs))
 
     def observe(self, paths: Paths, name: str) -> Observation:
+        return self.now(name)
+
+    def now(self, name: str) -> Observation:
         current = [obs for since, obs in self.timelines.get(name, []) if since <= self.clock.now]
         return current[-1] if current else seen(name, ServerState.STOPPED)
 
@@ -101,7 +105,7 @@ class FakeShims:
         return self.answers[method]
 
     def holder(self, name: str) -> int | None:
-        return self.world.observe(Paths(Path()), name).shim_pid
+        return self.world.now(name).shim_pid
 
     def end_leftovers(self, record: StateRecord) -> int:
         return self.leftovers.get(record.name, 0)
@@ -307,3 +311,12 @@ def test_stopping_a_server_with_nothing_left_is_not_running(rig: Rig) -> None:
     (result,) = rig.controller.stop([SERVER])
     assert result.outcome == StopOutcome.NOT_RUNNING
     assert result.leftovers_ended == 0
+
+
+def test_stopping_a_live_shim_that_does_not_answer_signals_it_and_waits_for_it(rig: Rig) -> None:
+    rig.world.then(seen("a", ServerState.READY, 7))
+    rig.world.then(seen("a", ServerState.STOPPED), after=0.4)
+    (result,) = rig.controller.stop([SERVER])
+    assert result.outcome == StopOutcome.STOPPED
+    assert rig.shims.calls == [("a", Control.STOP), ("7", f"signal {signal.SIGTERM}")]
+    assert result.elapsed_s == pytest.approx(0.4, abs=0.03)
