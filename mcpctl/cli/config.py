@@ -42,7 +42,7 @@ def _apply(g: "Globals", dry_run: bool, message: str, as_json: bool) -> None:
     from mcpctl.config import history as versions
     from mcpctl.config.document import digest
     from mcpctl.control import apply as core
-    from mcpctl.control.controller import Supervisor
+    from mcpctl.control.controller import Controller
     from mcpctl.render import config as render_config
 
     paths = g.paths()
@@ -53,7 +53,7 @@ def _apply(g: "Globals", dry_run: bool, message: str, as_json: bool) -> None:
         if dry_run:
             render_config.plan(path, actions, last, as_json)
             return
-        outcomes = core.carry_out(paths, config, actions, Supervisor(paths, config))
+        outcomes = core.carry_out(paths, config, actions, Controller(paths, config))
         failed = [o.action.name for o in outcomes if not o.ok]
         changed = last is None or last.hash != digest(content)
         version = versions.record(paths, config, content, message, failed) if changed else None

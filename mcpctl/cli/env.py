@@ -19,12 +19,12 @@ app.add_typer(env_app, name="env")
 @env_app.command("check")
 def env_check(ctx: typer.Context, names: Names = None, everything: All = False, as_json: Json = False) -> None:
     """Show where each variable comes from and whether it passes its rules (values are never shown)."""
-    from mcpctl.control.controller import Supervisor
+    from mcpctl.control.controller import Controller
     from mcpctl.render import env as render
 
     g: Globals = ctx.obj
     config = g.load_config()
-    supervisor = Supervisor(g.paths(), config)
+    supervisor = Controller(g.paths(), config)
     servers = config.select(names or [], everything or not names)
     reports = [(server.name, supervisor.resolve(server)) for server in servers]
     render.env_check(reports, as_json)

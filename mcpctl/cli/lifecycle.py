@@ -8,6 +8,7 @@ import typer
 
 from mcpctl.cli.app import All, Force, Globals, Json, Names, app, known_servers, require_names
 from mcpctl.constants import ExitCode
+from mcpctl.states import StartOutcome
 
 
 @app.command()
@@ -37,7 +38,7 @@ def stop(
     as_json: Json = False,
 ) -> None:
     """Stop servers gracefully, with their whole process tree; returns when nothing is left."""
-    from mcpctl.control.controller import Supervisor, with_timeouts
+    from mcpctl.control.controller import Controller, with_timeouts
     from mcpctl.render import servers as render
 
     g: Globals = ctx.obj
@@ -45,7 +46,7 @@ def stop(
     require_names(names, everything)
     config = g.load_config(required=False)
     servers = with_timeouts(known_servers(paths, config, names, everything), stop=timeout)
-    results = Supervisor(paths, config).stop(servers)
+    results = Controller(paths, config).stop(servers)
     if as_json or not g.quiet:
         render.stop(results, as_json)
 
@@ -74,40 +75,40 @@ def _start(
     restart: bool = False,
     force: bool = False,
 ) -> None:
-    from mcpctl.control.controller import Supervisor, with_timeouts
+    from mcpctl.control.controller import Controller, with_timeouts
     from mcpctl.render import servers as render
     from mcpctl.render.progress import Waiting
 
     require_names(names, everything)
     config = g.load_config()
     servers = with_timeouts(config.select(names or [], everything), startup=timeout)
-    supervisor = Supervisor(g.paths(), config)
+    controller = Controller(g.paths(), config)
     label = ("restarting " if restart else "starting ") + ", ".join(s.name for s in servers)
     with Waiting(label, enabled=wait and not g.quiet):
         results = (
-            supervisor.restart(servers, force=force) if restart else supervisor.start(servers, wait=wait, force=force)
+            controller.restart(servers, force=force) if restart else controller.start(servers, wait=wait, force=force)
         )
     render.start(results, as_json, quiet=g.quiet)
     outcomes = {r.outcome for r in results}
-    if "failed" in outcomes:
+    if StartOutcome.FAILED in outcomes:
         raise typer.Exit(ExitCode.START_FAILED)
-    if "env_invalid" in outcomes:
+    if StartOutcome.ENV_INVALID in outcomes:
         raise typer.Exit(ExitCode.ENV_MISSING)
-    if "skipped" in outcomes:
+    if StartOutcome.SKIPPED in outcomes:
         raise typer.Exit(ExitCode.SKIPPED)
 
 
 @app.command()
 def status(ctx: typer.Context, names: Names = None, as_json: Json = False) -> None:
     """Show each server's state, reconciled with the real processes. Exit 3 if a named one is not running."""
-    from mcpctl.control.controller import Supervisor
+    from mcpctl.control.controller import Controller
     from mcpctl.render import servers as render
 
     g: Globals = ctx.obj
     paths = g.paths()
     config = g.load_config(required=False)
     servers = known_servers(paths, config, names, everything=False)
-    observations = Supervisor(paths, config).status([s.name for s in servers])
+    observations = Controller(paths, config).status([s.name for s in servers])
     if as_json or not g.quiet:
         render.status(observations, as_json)
     if names and not all(o.running for o in observations):
@@ -128,7 +129,7 @@ def check(
 
     Starts nothing and takes no lock.
     """
-    from mcpctl.control.controller import Supervisor
+    from mcpctl.control.controller import Controller
     from mcpctl.health import verdict
     from mcpctl.render import servers as render
 
@@ -136,7 +137,7 @@ def check(
     paths = g.paths()
     config = g.load_config(required=False)
     servers = known_servers(paths, config, names, everything or not names)
-    observations = Supervisor(paths, config).status([s.name for s in servers], repair=False)
+    observations = Controller(paths, config).status([s.name for s in servers], repair=False)
     verdicts = [verdict(o.name, o.state, o.record.health, o.record.alerts) for o in observations]
     statuses = {v.status for v in verdicts}
     code = ExitCode.NOT_RUNNING if "not_running" in statuses else ExitCode.OK

@@ -15,14 +15,14 @@ from mcpctl.states import SERVING
 @app.command("alerts")
 def alerts_list(ctx: typer.Context, as_json: Json = False) -> None:
     """Alerts firing now, on every server (fired and resolved ones are events in events.jsonl)."""
-    from mcpctl.control.controller import Supervisor
+    from mcpctl.control.controller import Controller
     from mcpctl.render import watch as render
 
     g: Globals = ctx.obj
     paths = g.paths()
     config = g.load_config(required=False)
     names = [s.name for s in known_servers(paths, config, None, everything=True)]
-    observations = Supervisor(paths, config).status(names, repair=False)
+    observations = Controller(paths, config).status(names, repair=False)
     firing = [{"server": o.name, **a} for o in observations if o.state in SERVING for a in o.record.alerts]
     render.alerts(firing, as_json)
 
@@ -57,13 +57,13 @@ def top(ctx: typer.Context, interval: Annotated[float, typer.Option(help="Second
 
     When stdout is not a terminal, prints one snapshot.
     """
-    from mcpctl.control.controller import Supervisor
+    from mcpctl.control.controller import Controller
     from mcpctl.render import watch as render
 
     g: Globals = ctx.obj
     paths = g.paths()
     config = g.load_config(required=False)
-    supervisor = Supervisor(paths, config)
+    supervisor = Controller(paths, config)
     names = [s.name for s in known_servers(paths, config, None, everything=True)]
     render.top(lambda: supervisor.status(names, repair=False), interval)
 

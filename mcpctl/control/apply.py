@@ -20,11 +20,12 @@ from mcpctl.config.model import Config, ServerConfig
 from mcpctl.config.views import RESTART, UPDATE, config_hash, remember, running_view, secret_key, view
 from mcpctl.constants import ExitCode
 from mcpctl.contract import UPDATABLE, Control
-from mcpctl.control.controller import StartResult, StopResult, Supervisor, lock_timeout
+from mcpctl.control.controller import Controller, lock_timeout
 from mcpctl.control.observe import Observation, observe
+from mcpctl.control.results import StartResult, StopResult
 from mcpctl.paths import Paths
 from mcpctl.state import state_lock
-from mcpctl.states import ServerState
+from mcpctl.states import ServerState, StartOutcome
 
 KINDS = ("start", "stop", "restart", "update", "unchanged", "not_running")
 
@@ -110,14 +111,14 @@ def _compare(paths: Paths, config: Config, server: ServerConfig, running_hash: s
     return Action(server.name, "update", f"changed: {names or 'settings'} (no restart needed)", changes)
 
 
-def carry_out(paths: Paths, config: Config, actions: list[Action], supervisor: Supervisor) -> list[Outcome]:
+def carry_out(paths: Paths, config: Config, actions: list[Action], controller: Controller) -> list[Outcome]:
     """Stop the removed, update in place, restart the changed, start the new; in that order."""
     by_kind: dict[str, list[Action]] = {kind: [] for kind in KINDS}
     for action in actions:
         by_kind[action.kind].append(action)
     outcomes: dict[str, Outcome] = {}
     removed = by_kind["stop"]
-    for action, stop in zip(removed, supervisor.stop([ServerConfig(name=a.name) for a in removed]), strict=True):
+    for action, stop in zip(removed, controller.stop([ServerConfig(name=a.name) for a in removed]), strict=True):
         outcomes[action.name] = Outcome(action, True, f"stopped in {stop.elapsed_s:.2f}s", stop)
     restarts = list(by_kind["restart"])
     for action in by_kind["update"]:
@@ -127,8 +128,8 @@ def carry_out(paths: Paths, config: Config, actions: list[Action], supervisor: S
         else:  # an older shim, or one that went away meanwhile: a restart gives it the settings
             reason = f"{action.reason}; the update failed ({outcome.detail})"
             restarts.append(Action(action.name, "restart", reason, action.fields))
-    outcomes.update(_run(supervisor.restart, config, restarts))
-    outcomes.update(_run(supervisor.start, config, by_kind["start"]))
+    outcomes.update(_run(controller.restart, config, restarts))
+    outcomes.update(_run(controller.start, config, by_kind["start"]))
     return [outcomes[a.name] for a in actions if a.name in outcomes]
 
 
@@ -142,7 +143,11 @@ def _run(
 
 
 # How the worst outcome of a start or restart ends the command, as for `mcpctl start`.
-_EXIT = (("failed", ExitCode.START_FAILED), ("env_invalid", ExitCode.ENV_MISSING), ("skipped", ExitCode.SKIPPED))
+_EXIT = (
+    (StartOutcome.FAILED, ExitCode.START_FAILED),
+    (StartOutcome.ENV_INVALID, ExitCode.ENV_MISSING),
+    (StartOutcome.SKIPPED, ExitCode.SKIPPED),
+)
 
 
 def exit_code(outcomes: list[Outcome]) -> int:
@@ -168,10 +173,14 @@ def _update(paths: Paths, config: Config, server: ServerConfig, action: Action) 
 
 
 def _started(action: Action, result: StartResult) -> str:
-    if result.outcome == "started":
+    if result.outcome == StartOutcome.STARTED:
         done = "restarted" if action.kind == "restart" else "started"
         return f"{done}, ready in {result.elapsed_s:.2f}s (pid {result.observation.pid or '-'})"
     error = result.error
     if error is None:
         return result.outcome.replace("_", " ")  # already running: someone started it meanwhile
-    return error.message if result.outcome == "failed" else f"{result.outcome.replace('_', ' ')}: {error.message}"
+    return (
+        error.message
+        if result.outcome == StartOutcome.FAILED
+        else f"{result.outcome.replace('_', ' ')}: {error.message}"
+    )

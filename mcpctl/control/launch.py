@@ -1,4 +1,5 @@
-"""Spawning a shim fully detached (double fork, new session) and listening to what it reports."""
+"""Spawning a shim fully detached (double fork, new session), listening to what it reports, and the
+controller's other hands on shim processes (control calls, the lock holder, leftovers, signals)."""
 
 from __future__ import annotations
 
@@ -8,13 +9,20 @@ import select
 import sys
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
+import psutil
+
+from mcpctl import process, protocol
 from mcpctl.config.environment import Resolution
 from mcpctl.config.model import ServerConfig
-from mcpctl.constants import ENV_HOME
+from mcpctl.constants import CONTROL_TIMEOUT, ENV_HOME
 from mcpctl.paths import Paths
 from mcpctl.settings import IN_SPEC
+from mcpctl.state import StateRecord, lock_holder
+
+# Leftovers of a killed shim get this long between SIGTERM and SIGKILL.
+_LEFTOVER_STOP_TIMEOUT = 3.0
 
 
 @dataclass
@@ -115,3 +123,61 @@ def wait_events(launches: list[Launch], until: set[str], deadline: float) -> Non
             launch.events.extend(events)
             if any(event.get("event") in until for event in events):
                 del pending[fd]
+
+
+class Launcher(Protocol):
+    """Everything the controller does to shim processes, so a unit test can stand in for them."""
+
+    def spawn(self, server: ServerConfig, resolved: Resolution, alerts: dict[str, Any], config_hash: str) -> Launch:
+        """Start a shim for `server`; its reports arrive through `wait`."""
+
+    def wait(self, launches: list[Launch], until: set[str], deadline: float) -> None:
+        """Collect reports until each launch said one of `until`, closed, or `deadline` (monotonic) passed."""
+
+    def call(self, name: str, method: str) -> Any:
+        """A control call to the shim of `name`; raises OSError or ProtocolError when it does not answer."""
+
+    def holder(self, name: str) -> int | None:
+        """The pid holding the instance lock of `name`, if any."""
+
+    def end_leftovers(self, record: StateRecord) -> int:
+        """End what an earlier instance left behind (tagged processes only); how many were ended."""
+
+    def signal(self, shim_pid: int, sig: int) -> None:
+        """Signal `shim_pid`, but only if it runs mcpctl.shim."""
+
+
+@dataclass(frozen=True)
+class ShimLauncher:
+    """The real shims of the state dir at `paths`."""
+
+    paths: Paths
+
+    def spawn(self, server: ServerConfig, resolved: Resolution, alerts: dict[str, Any], config_hash: str) -> Launch:
+        return spawn_shim(self.paths, server, resolved, alerts, config_hash)
+
+    def wait(self, launches: list[Launch], until: set[str], deadline: float) -> None:
+        wait_events(launches, until, deadline)
+
+    def call(self, name: str, method: str) -> Any:
+        return protocol.call(self.paths.socket(name), method, timeout=CONTROL_TIMEOUT)
+
+    def holder(self, name: str) -> int | None:
+        return lock_holder(self.paths.instance_lock(name))
+
+    def end_leftovers(self, record: StateRecord) -> int:
+        procs = process.tagged(record.instance_id) if record.instance_id else []
+        server = process.same_process(record.pid, record.pid_create_time)
+        if server is not None and server.pid not in {p.pid for p in procs}:
+            procs.append(server)
+        if procs:
+            process.end_processes(procs, timeout=_LEFTOVER_STOP_TIMEOUT)
+        return len(procs)
+
+    def signal(self, shim_pid: int, sig: int) -> None:
+        try:
+            proc = psutil.Process(shim_pid)
+            if "mcpctl.shim" in " ".join(proc.cmdline()):
+                proc.send_signal(sig)
+        except (psutil.Error, OSError):
+            pass

@@ -38,12 +38,16 @@ class Observation:
     @property
     def cooldown_left(self) -> float:
         """Seconds until a start is no longer held back (backoff, or cooldown after a crash loop)."""
+        return self.cooldown_left_at(time.monotonic())
+
+    def cooldown_left_at(self, now: float) -> float:
+        """`cooldown_left` as seen at `now` on the monotonic clock."""
         r = self.record
         if self.state not in HELD_BACK or r.cooldown_until_mono is None or r.boot_time is None:
             return 0.0
         if abs(r.boot_time - process.boot_time()) > 1.0:
             return 0.0  # recorded in an earlier boot: the monotonic clock started again
-        return max(0.0, r.cooldown_until_mono - time.monotonic())
+        return max(0.0, r.cooldown_until_mono - now)
 
     @property
     def uptime_s(self) -> float | None:

@@ -6,12 +6,12 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from mcpctl.render.output import duration, emit_json, say, table
-from mcpctl.states import Drift, ServerState
+from mcpctl.states import Drift, ServerState, StartOutcome, StopOutcome
 
 if TYPE_CHECKING:  # only for annotations: `call` and `tools` must not pay for psutil and the config loader
     from mcpctl.config.model import Config
-    from mcpctl.control.controller import StartResult, StopResult
     from mcpctl.control.observe import Observation
+    from mcpctl.control.results import StartResult, StopResult
     from mcpctl.health import Verdict
 
 
@@ -79,15 +79,15 @@ def start(results: list[StartResult], as_json: bool, quiet: bool = False) -> Non
         obs = result.observation
         if quiet and result.ok:
             continue
-        if result.outcome == "started":
+        if result.outcome == StartOutcome.STARTED:
             say(f"{result.name}: ready in {result.elapsed_s:.2f}s (pid {obs.pid or '-'})")
-        elif result.outcome == "spawned":
+        elif result.outcome == StartOutcome.SPAWNED:
             say(f"{result.name}: starting (not waiting for ready; see `mcpctl status {result.name}`)")
-        elif result.outcome == "already_running":
+        elif result.outcome == StartOutcome.ALREADY_RUNNING:
             say(f"{result.name}: already {obs.state} (pid {obs.pid or '-'})")
-        elif result.outcome == "skipped":
+        elif result.outcome == StartOutcome.SKIPPED:
             _skipped(result)
-        elif result.outcome == "env_invalid":
+        elif result.outcome == StartOutcome.ENV_INVALID:
             _env_refused(result)
         else:
             _start_failure(result)
@@ -147,7 +147,7 @@ def stop(results: list[StopResult], as_json: bool) -> None:
         emit_json({"results": [_stop_json(r) for r in results]})
         return
     for result in results:
-        if result.outcome == "not_running":
+        if result.outcome == StopOutcome.NOT_RUNNING:
             say(f"{result.name}: not running")
             continue
         extra = f"; ended {result.leftovers_ended} leftover process(es)" if result.leftovers_ended else ""

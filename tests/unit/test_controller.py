@@ -1,0 +1,322 @@
+"""The controller's start and stop decisions, driven by a fake clock, fake shims and scripted observations.
+
+No process is spawned and nothing sleeps: the fake clock's sleep moves it on, and what the controller
+observes is a timeline of observations per server, read at the fake clock's time.
+"""
+
+from __future__ import annotations
+
+import signal
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mcpctl import process
+from mcpctl.config.environment import Resolution
+from mcpctl.config.model import Config, ServerConfig
+from mcpctl.contract import Control, Report
+from mcpctl.control.controller import Controller
+from mcpctl.control.launch import Launch
+from mcpctl.control.observe import Observation
+from mcpctl.control.start import Situation, classify
+from mcpctl.errors import ErrorType, Failure
+from mcpctl.paths import Paths
+from mcpctl.state import StateRecord
+from mcpctl.states import ServerState, StartOutcome, StopOutcome
+
+
+@pytest.fixture(autouse=True)
+def env() -> None:
+    # Stands in for the suite's isolation fixture: these tests start no CLI and no shim, so there is
+    # nothing to isolate and no `mcpctl stop --all` to run after them.
+    return
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def time(self) -> float:
+        return 1_700_000_000.0 + self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def seen(name: str, state: ServerState, shim_pid: int | None = None, **record: Any) -> Observation:
+    return Observation(name, state, StateRecord(name=name, state=state, shim_pid=shim_pid, **record), shim_pid, None)
+
+
+@dataclass
+class World:
+    """What observing a server shows, as a timeline of (from when, observation) per server."""
+
+    clock: FakeClock
+    timelines: dict[str, list[tuple[float, Observation]]] = field(default_factory=dict)
+
+    def then(self, obs: Observation, after: float = 0.0) -> None:
+        self.timelines.setdefault(obs.name, []).append((self.clock.now + after, obs))
+
+    def observe(self, paths: Paths, name: str) -> Observation:
+        return self.now(name)
+
+    def now(self, name: str) -> Observation:
+        current = [obs for since, obs in self.timelines.get(name, []) if since <= self.clock.now]
+        return current[-1] if current else seen(name, ServerState.STOPPED)
+
+
+@dataclass
+class FakeShims:
+    """Launches that report what they are scripted to, control calls that answer from a table."""
+
+    world: World
+    scripts: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # report events per server
+    becomes: dict[str, Observation] = field(default_factory=dict)  # what a server shows once spawned
+    answers: dict[str, Any] = field(default_factory=dict)  # control method -> answer
+    leftovers: dict[str, int] = field(default_factory=dict)
+    spawned: list[str] = field(default_factory=list)
+    calls: list[tuple[str, str]] = field(default_factory=list)
+
+    def spawn(self, server: ServerConfig, resolved: Resolution, alerts: dict[str, Any], config_hash: str) -> Launch:
+        self.spawned.append(server.name)
+        if server.name in self.becomes:
+            self.world.then(self.becomes[server.name])
+        return Launch(server, -1)
+
+    def wait(self, launches: list[Launch], until: set[str], deadline: float) -> None:
+        for launch in launches:
+            launch.events = launch.events or []
+            script = self.scripts.get(launch.server.name, [])
+            while script:
+                event = script.pop(0)
+                launch.events.append(event)
+                if event["event"] in until:
+                    break
+
+    def call(self, name: str, method: str) -> Any:
+        self.calls.append((name, method))
+        if method not in self.answers:
+            raise OSError("no shim answers")
+        return self.answers[method]
+
+    def holder(self, name: str) -> int | None:
+        return self.world.now(name).shim_pid
+
+    def end_leftovers(self, record: StateRecord) -> int:
+        return self.leftovers.get(record.name, 0)
+
+    def signal(self, shim_pid: int, sig: int) -> None:
+        self.calls.append((str(shim_pid), f"signal {sig}"))
+
+
+@dataclass
+class Rig:
+    clock: FakeClock
+    world: World
+    shims: FakeShims
+    controller: Controller
+
+    def start(self, server: ServerConfig, wait: bool = True, force: bool = False) -> Any:
+        (result,) = self.controller.start([server], wait=wait, force=force)
+        return result
+
+
+@pytest.fixture
+def rig(tmp_path: Path) -> Rig:
+    clock = FakeClock()
+    world = World(clock)
+    shims = FakeShims(world)
+    config = Config(path=tmp_path / "mcpctl.toml", servers={"a": SERVER})
+    controller = Controller(Paths(tmp_path / "home"), config, clock=clock, launcher=shims, observer=world.observe)
+    return Rig(clock, world, shims, controller)
+
+
+SERVER = ServerConfig(name="a", command="true", startup_timeout=1.0, stop_timeout=1.0)
+# How long a start waits on someone else's shim: startup + stop + stdin grace (2) + slack (5).
+JOIN_BUDGET = 1.0 + 1.0 + 2.0 + 5.0
+
+
+def locked(pid: int) -> dict[str, Any]:
+    return {"event": Report.LOCKED, "pid": pid}
+
+
+def ready(pid: int) -> dict[str, Any]:
+    return {"event": Report.READY, "record": {"state": ServerState.READY, "shim_pid": pid}}
+
+
+def launches_ready(rig: Rig, pid: int = 8) -> None:
+    rig.shims.scripts["a"] = [locked(pid), ready(pid)]
+    rig.shims.becomes["a"] = seen("a", ServerState.READY, pid)
+
+
+def cooling(state: ServerState, seconds: float, clock: FakeClock, **record: Any) -> Observation:
+    return seen(
+        "a",
+        state,
+        cooldown_until_mono=clock.now + seconds,
+        boot_time=process.boot_time(),
+        consecutive_failures=5,
+        **record,
+    )
+
+
+def test_classify_names_each_situation() -> None:
+    assert classify(seen("a", ServerState.STOPPED), False, 0.0) == Situation.FREE
+    assert classify(seen("a", ServerState.READY, 7), False, 0.0) == Situation.LIVE
+    assert classify(seen("a", ServerState.STOPPING, 7), False, 0.0) == Situation.STOPPING
+    assert classify(seen("a", ServerState.BACKOFF, 7), False, 0.0) == Situation.IN_BACKOFF
+
+
+def test_a_free_server_is_launched(rig: Rig) -> None:
+    launches_ready(rig)
+    result = rig.start(SERVER)
+    assert result.outcome == StartOutcome.STARTED
+    assert result.ok
+    assert rig.shims.spawned == ["a"]
+    assert result.observation.shim_pid == 8
+
+
+def test_a_ready_server_is_already_running_and_nothing_is_launched(rig: Rig) -> None:
+    rig.world.then(seen("a", ServerState.READY, 7))
+    result = rig.start(SERVER)
+    assert result.outcome == StartOutcome.ALREADY_RUNNING
+    assert rig.shims.spawned == []
+
+
+def test_a_cooldown_skips_the_start_unless_forced(rig: Rig) -> None:
+    rig.world.then(cooling(ServerState.FAILED, 120.0, rig.clock))
+    skipped = rig.start(SERVER)
+    assert skipped.outcome == StartOutcome.SKIPPED
+    assert not skipped.ok
+    assert skipped.error is not None
+    assert skipped.error.type == ErrorType.COOLDOWN
+    assert "next try in 120s" in skipped.error.message
+    assert rig.shims.spawned == []
+    launches_ready(rig)
+    assert rig.start(SERVER, force=True).outcome == StartOutcome.STARTED
+    assert rig.shims.spawned == ["a"]
+
+
+def test_force_during_backoff_asks_the_shim_to_retry_now(rig: Rig) -> None:
+    backoff = cooling(ServerState.BACKOFF, 5.0, rig.clock, attempt=1)
+    rig.world.then(replace(backoff, shim_pid=7))
+    rig.shims.answers[Control.RETRY] = {"attempt": 2}
+    rig.world.then(seen("a", ServerState.STARTING, 7, attempt=2), after=0.1)
+    rig.world.then(seen("a", ServerState.READY, 7, attempt=2), after=0.5)
+    result = rig.start(SERVER, force=True)
+    assert result.outcome == StartOutcome.STARTED
+    assert rig.shims.calls == [("a", Control.RETRY)]
+    assert rig.shims.spawned == []
+    assert result.elapsed_s == pytest.approx(0.5, abs=0.03)
+
+
+def test_joining_a_starting_shim_that_becomes_ready_is_already_running(rig: Rig) -> None:
+    rig.world.then(seen("a", ServerState.STARTING, 7))
+    rig.world.then(seen("a", ServerState.READY, 7), after=1.0)
+    result = rig.start(SERVER)
+    assert result.outcome == StartOutcome.ALREADY_RUNNING
+    assert result.observation.state == ServerState.READY
+    assert result.elapsed_s == pytest.approx(1.0, abs=0.03)
+    assert rig.shims.spawned == []
+
+
+def test_joining_a_stopping_shim_waits_for_it_then_launches(rig: Rig) -> None:
+    rig.world.then(seen("a", ServerState.STOPPING, 7))
+    rig.world.then(seen("a", ServerState.STOPPED), after=0.5)
+    launches_ready(rig)
+    result = rig.start(SERVER)
+    assert result.outcome == StartOutcome.STARTED
+    assert rig.shims.spawned == ["a"]
+    assert result.elapsed_s == pytest.approx(0.5, abs=0.03)
+
+
+def test_force_is_kept_after_joining_a_stopping_shim(rig: Rig) -> None:
+    # The shim we joined stops and leaves a cooldown behind: a forced start must still start.
+    # (It used to start again through a call that dropped `force`, and was skipped.)
+    rig.world.then(seen("a", ServerState.STOPPING, 7))
+    rig.world.then(cooling(ServerState.FAILED, 600.0, rig.clock), after=0.5)
+    launches_ready(rig)
+    result = rig.start(SERVER, force=True)
+    assert result.outcome == StartOutcome.STARTED
+    assert rig.shims.spawned == ["a"]
+
+
+def test_without_force_the_cooldown_left_by_a_joined_shim_skips(rig: Rig) -> None:
+    rig.world.then(seen("a", ServerState.STOPPING, 7))
+    rig.world.then(cooling(ServerState.FAILED, 600.0, rig.clock), after=0.5)
+    result = rig.start(SERVER)
+    assert result.outcome == StartOutcome.SKIPPED
+    assert rig.shims.spawned == []
+
+
+def test_a_join_that_times_out_reports_the_real_elapsed_time(rig: Rig) -> None:
+    rig.world.then(seen("a", ServerState.STARTING, 7))
+    result = rig.start(SERVER)
+    assert result.outcome == StartOutcome.FAILED
+    assert result.error is not None
+    assert result.error.type == ErrorType.HANDSHAKE_TIMEOUT
+    assert result.error.message == "a is still starting after waiting for it"
+    assert result.elapsed_s == pytest.approx(JOIN_BUDGET, abs=0.05)
+
+
+def test_a_launch_that_reports_failed_is_failed_with_its_stderr_tail(rig: Rig) -> None:
+    failure = Failure(ErrorType.EXITED_DURING_STARTUP, "a exited during the handshake")
+    rig.shims.scripts["a"] = [
+        locked(8),
+        {"event": Report.FAILED, "record": {"state": ServerState.FAILED}, "stderr_tail": ["boom", "bang"]},
+    ]
+    rig.shims.becomes["a"] = seen("a", ServerState.FAILED, last_error=failure, last_exit_code=1)
+    result = rig.start(SERVER)
+    assert result.outcome == StartOutcome.FAILED
+    assert result.stderr_tail == ("boom", "bang")
+    assert result.error == failure
+
+
+def test_a_refused_environment_is_env_invalid_and_nothing_is_launched(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("MCPCTL_UNIT_NEEDED", raising=False)
+    needy = ServerConfig(name="a", command="true", required_env=("MCPCTL_UNIT_NEEDED",))
+    result = rig.start(needy)
+    assert result.outcome == StartOutcome.ENV_INVALID
+    assert result.error is not None
+    assert result.error.type == ErrorType.ENV_MISSING
+    assert "MCPCTL_UNIT_NEEDED" in result.error.message
+    assert rig.shims.spawned == []
+
+
+def test_no_wait_returns_spawned_once_the_shim_runs(rig: Rig) -> None:
+    rig.shims.scripts["a"] = [locked(8)]
+    rig.shims.becomes["a"] = seen("a", ServerState.STARTING, 8)
+    result = rig.start(SERVER, wait=False)
+    assert result.outcome == StartOutcome.SPAWNED
+    assert result.ok
+    assert rig.shims.spawned == ["a"]
+
+
+def test_stopping_a_server_without_a_shim_ends_its_leftovers(rig: Rig) -> None:
+    rig.shims.leftovers["a"] = 2
+    (result,) = rig.controller.stop([SERVER])
+    assert result.outcome == StopOutcome.STOPPED
+    assert result.leftovers_ended == 2
+    assert rig.shims.calls == []
+
+
+def test_stopping_a_server_with_nothing_left_is_not_running(rig: Rig) -> None:
+    (result,) = rig.controller.stop([SERVER])
+    assert result.outcome == StopOutcome.NOT_RUNNING
+    assert result.leftovers_ended == 0
+
+
+def test_stopping_a_live_shim_that_does_not_answer_signals_it_and_waits_for_it(rig: Rig) -> None:
+    rig.world.then(seen("a", ServerState.READY, 7))
+    rig.world.then(seen("a", ServerState.STOPPED), after=0.4)
+    (result,) = rig.controller.stop([SERVER])
+    assert result.outcome == StopOutcome.STOPPED
+    assert rig.shims.calls == [("a", Control.STOP), ("7", f"signal {signal.SIGTERM}")]
+    assert result.elapsed_s == pytest.approx(0.4, abs=0.03)
