@@ -31,7 +31,7 @@ from mcpctl.shim.listener import SocketServer
 from mcpctl.shim.log import log, log_environment, retune_log
 from mcpctl.shim.machine import Action, Happening
 from mcpctl.shim.monitor import Watch, announce
-from mcpctl.shim.run import Ready, Run, RunFactory, ServerRun
+from mcpctl.shim.run import Ready, Run, RunFactory, ServerRun, crash
 from mcpctl.shim.session import Session
 from mcpctl.state import StateRecord
 from mcpctl.states import RUNNING, SERVING, ServerState
@@ -141,7 +141,8 @@ class Shim:
     def _serving(self, run: Run | None) -> Iterator[tuple[Happening, object]]:
         if run is not None and run.exit_code is not None:
             run.drain()
-            yield Happening.RUN_EXITED, self._crash(run.exit_code)
+            up = self.clock.monotonic() - self.ready_since
+            yield Happening.RUN_EXITED, crash(self.spec.name, run.exit_code, up, self.log_path)
             return
         if self.record.consecutive_failures and self.clock.monotonic() - self.ready_since >= self.spec.reset_after:
             yield Happening.RESET_DUE, None
@@ -172,6 +173,10 @@ class Shim:
                 self.ledger.write(event="reset", details={"after_s": self.spec.reset_after}, consecutive_failures=0)
             case Action.FINISH, _:
                 self.finish(ServerState.STOPPED, None)
+            case None, _:
+                pass  # not in the table: nothing changes
+            case unexpected:
+                raise AssertionError(f"{happening} in {self.record.state}: no way to act on {unexpected}")
 
     def _enter(
         self,
@@ -233,15 +238,6 @@ class Shim:
             **counters,
         )
         self.watch.begin(self.spec, self.session.attach(ready, self.run_))
-
-    def _crash(self, code: int) -> Failure | None:
-        """A ready server exited: a crash, unless it exited 0."""
-        if code == 0:
-            return None
-        up = self.clock.monotonic() - self.ready_since
-        uptime = f"{up:.0f}s" if up < 120 else f"{up / 60:.0f}m"
-        exit_ = classify_exit(code)
-        return Failure.of(ErrorType.CRASHED, name=self.spec.name, exit=exit_, uptime=uptime, log=self.log_path)
 
     def _sample(self) -> Failure | None:
         """Record a due sample and its alerts; a firing alert whose actions include restart asks for one."""

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, Protocol
 
 from mcpctl import protocol
@@ -37,6 +38,14 @@ class Ready:
             "version": str(info.get("version", "")),
             "protocol_version": str(result.get("protocolVersion", "")),
         }
+
+
+def crash(name: str, code: int, uptime: float, log_path: Path) -> Failure | None:
+    """What a ready run's exit was: a crash after `uptime` seconds, or None when it exited 0."""
+    if code == 0:
+        return None
+    up = f"{uptime:.0f}s" if uptime < 120 else f"{uptime / 60:.0f}m"
+    return Failure.of(ErrorType.CRASHED, name=name, exit=classify_exit(code), uptime=up, log=log_path)
 
 
 class Run(Protocol):

@@ -233,6 +233,7 @@ def test_a_crash_after_ready_backs_off_and_the_restart_is_counted(world: Callabl
     w = world()
     w.ready()
     first = w.runs.last
+    w.clock.advance(150.0)
     first.exit_code = 1
     w.shim.step()
     record = w.record
@@ -240,6 +241,7 @@ def test_a_crash_after_ready_backs_off_and_the_restart_is_counted(world: Callabl
         "backoff", 1, 1, 1)  # fmt: skip
     assert record.last_error is not None
     assert record.last_error.type == ErrorType.CRASHED
+    assert record.last_error.message == "demo exited unexpectedly (exit code 1) after 2m"
     exited = [e for e in w.events() if e["event"] == "exited"][-1]
     assert (exited["code"], exited["error"]) == (1, "crashed")
     w.after(1.2)
