@@ -6,6 +6,7 @@ import pytest
 
 from mcpctl.errors import KINDS, ErrorType, Failure
 from mcpctl.shim.policy import after_exit, backoff_delay, cooldown
+from mcpctl.states import ServerState
 
 
 def test_backoff_grows_exponentially_and_is_capped() -> None:
@@ -26,9 +27,9 @@ def test_manual_start_cooldown_follows_base_times_two_to_the_failures() -> None:
     ("policy", "failed", "retryable", "failures", "expected"),
     [
         ("on-failure", False, True, 0, (False, "stopped", False)),  # exit 0 after ready: done
-        ("always", False, True, 0, (True, "stopped", False)),  # exit 0 after ready: again
+        ("always", False, True, 0, (True, "backoff", False)),  # exit 0 after ready: again
         ("never", True, True, 1, (False, "failed", False)),
-        ("on-failure", True, True, 1, (True, "", False)),
+        ("on-failure", True, True, 1, (True, "backoff", False)),
         ("on-failure", True, True, 5, (False, "failed", True)),  # max_failures reached: crash loop
         ("always", True, True, 5, (False, "failed", True)),
         ("on-failure", True, False, 1, (False, "failed", False)),  # command not found: no point retrying
@@ -39,7 +40,7 @@ def test_after_exit_decisions(
 ) -> None:
     decision = after_exit(policy, failed, retryable, failures, max_failures=5)
     assert (decision.restart, decision.final, decision.crash_loop) == expected
-    assert decision.counts_as_failure == failed
+    assert decision.final != (ServerState.STOPPED if failed else ServerState.FAILED)  # a failure never ends clean
 
 
 def test_every_error_type_has_a_message_hint_flag_and_exit_code() -> None:

@@ -32,3 +32,18 @@ def log_lines(lines: list[str], ours: bool = False) -> None:
     prefix = f"{stamp()} {MARK} " if ours else f"{stamp()} "
     with contextlib.suppress(OSError):
         os.write(2, "".join(prefix + line + "\n" for line in lines).encode("utf-8", "replace"))
+
+
+def log_environment(sources: dict[str, str]) -> None:
+    """Where the server's environment came from: names and sources, never values."""
+    shell = sum(1 for source in sources.values() if source == "shell")
+    named = ", ".join(f"{name} ({source})" for name, source in sorted(sources.items()) if source != "shell")
+    log(f"environment: {shell} variable(s) from the shell" + (f"; {named}" if named else ""))
+
+
+def log_size() -> int:
+    """How long the log is now (the shim's stderr is the log file): where a run's own lines begin."""
+    try:
+        return os.fstat(2).st_size
+    except OSError:
+        return 0

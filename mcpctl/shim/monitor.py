@@ -1,7 +1,8 @@
-"""What the shim watches while a server is ready: pings, resource samples and alert rules.
+"""What the shim watches: pings, resource samples and alert rules while a server is ready.
 
-The monitor only observes and reports; what the observations mean for the server's lifecycle
-(unhealthy, restart, events) is decided by the shim.
+A Monitor watches one ready run; the Watch keeps what outlives a run (alert episodes, the sampler,
+the restarts of the last hour). They observe and tell (log lines, events, alert commands); what the
+observations mean for the server's lifecycle (unhealthy, restart) is decided by the shim.
 """
 
 from __future__ import annotations
@@ -15,8 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mcpctl import metrics
+from mcpctl import alerts, metrics
 from mcpctl.alerts import Change, Evaluator
+from mcpctl.contract import Spec
+from mcpctl.errors import ErrorType, Failure
 from mcpctl.health import Health, Pinger
 from mcpctl.metrics import Sample, Sampler
 from mcpctl.shim.log import log
@@ -40,15 +43,18 @@ class Monitor:
         metrics_interval: float,
         pinger: Pinger | None,
         requests: Callable[[], tuple[int, int]] | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        """`requests` gives the client requests answered since its last call, and how many were errors."""
+        """`requests` gives the client requests answered since its last call, and how many were errors;
+        `clock` is the monotonic clock."""
+        self.clock = clock
         self.sampler = sampler
         self.evaluator = evaluator
         self.metrics_path = metrics_path
         self.metrics_interval = metrics_interval
         self.pinger = pinger
         self.requests = requests
-        self.next_sample = time.monotonic()  # a first sample at once, then every metrics_interval
+        self.next_sample = clock()  # a first sample at once, then every metrics_interval
         self.answered: Health | None = None  # a ping answer read from stdout, not yet taken
         self.zombies: tuple[int, ...] = ()
 
@@ -65,9 +71,10 @@ class Monitor:
 
     def findings(self, restarts_per_hour: float, state: str) -> Findings | None:
         """Sample the tree and evaluate the alert rules, when a sample is due."""
-        if time.monotonic() < self.next_sample:
+        now = self.clock()
+        if now < self.next_sample:
             return None
-        self.next_sample = time.monotonic() + self.metrics_interval
+        self.next_sample = now + self.metrics_interval
         pinger = self.pinger
         latency = pinger.last.latency_ms if pinger and pinger.last else None
         pings = pinger.take_counts() if pinger else (0, 0)
@@ -89,7 +96,7 @@ class Monitor:
 
     def retune(self, evaluator: Evaluator, metrics_interval: float, ping_interval: float, ping_timeout: float) -> None:
         """New settings (from `mcpctl apply`), in effect from the next sample and the next ping."""
-        now = time.monotonic()
+        now = self.clock()
         self.evaluator = evaluator
         self.metrics_interval = metrics_interval
         self.next_sample = min(self.next_sample, now + metrics_interval)
@@ -100,6 +107,79 @@ class Monitor:
     def next_wakeup(self) -> float:
         later = self.next_sample
         return min(later, self.pinger.next_wakeup()) if self.pinger is not None else later
+
+
+class Watch:
+    """What the shim watches across runs, and a Monitor while a run is ready."""
+
+    def __init__(
+        self, spec: Spec, metrics_path: Path, requests: Callable[[], tuple[int, int]], clock: Callable[[], float]
+    ) -> None:
+        """`requests`: client requests answered, and failed, since its last call; `clock`: monotonic."""
+        self.metrics_path, self.requests, self.clock = metrics_path, requests, clock
+        self.evaluator = Evaluator(_alert_rules(spec), clock)
+        self.sampler: Sampler | None = None
+        self.monitor: Monitor | None = None
+        self.restart_times: list[float] = []  # monotonic, for restarts_per_hour
+
+    def restarted(self) -> None:
+        now = self.clock()
+        self.restart_times = [*restarts_within(self.restart_times, now), now]
+
+    def begin(self, spec: Spec, send: Callable[[dict[str, Any]], None] | None) -> None:
+        """A run is ready: sample it, and ping it through `send` (None: it speaks no MCP)."""
+        pinger = Pinger(send, spec.health_interval, spec.health_timeout, self.clock) if send else None
+        self.sampler = self.sampler or Sampler()  # psutil: imported once the server has been spawned
+        self.monitor = Monitor(
+            self.sampler, self.evaluator, self.metrics_path, spec.metrics_interval, pinger, self.requests, self.clock
+        )
+
+    def end(self) -> None:
+        self.monitor = None
+
+    def on_response(self, message: dict[str, Any]) -> None:
+        if self.monitor is not None:
+            self.monitor.on_response(message)
+
+    def health(self) -> Health | None:
+        return self.monitor.health() if self.monitor is not None else None
+
+    def findings(self, state: str) -> Findings | None:
+        if self.monitor is None:
+            return None
+        restarts = float(len(restarts_within(self.restart_times, self.clock())))
+        return self.monitor.findings(restarts, state)
+
+    def retune(self, spec: Spec) -> None:
+        self.evaluator = self.evaluator.with_rules(_alert_rules(spec))
+        if self.monitor is not None:
+            self.monitor.retune(self.evaluator, spec.metrics_interval, spec.health_interval, spec.health_timeout)
+
+    def next_wakeup(self, later: float) -> float:
+        return min(later, self.monitor.next_wakeup()) if self.monitor is not None else later
+
+
+def _alert_rules(spec: Spec) -> list[alerts.AlertRule]:
+    return alerts.rules(spec.alerts) or alerts.defaults(spec.health_interval)
+
+
+def announce(found: Findings, name: str, event: Callable[[str, dict[str, Any]], None]) -> Failure | None:
+    """Log and journal what a sample found (new zombies, alerts fired or resolved) and run the alerts'
+    commands; a Failure when a firing alert's actions include restart."""
+    if found.new_zombies:
+        log(f"zombie processes in the tree: {', '.join(map(str, found.new_zombies))}")
+        event("zombie", {"pids": list(found.new_zombies)})
+    restart: Failure | None = None
+    for change in found.changes:
+        rule, kind = change.rule, "alert_fired" if change.fired else "alert_resolved"
+        log(f"alert {'fired' if change.fired else 'resolved'} ({rule.severity}): {change.message}")
+        details = {"alert": rule.name, "severity": rule.severity, "message": change.message}
+        event(kind, details)
+        if rule.exec:
+            run_alert_command(rule.exec, {"server": name, "event": kind, **details})
+        if change.fired and "restart" in rule.actions:
+            restart = Failure.of(ErrorType.UNHEALTHY, name=name, detail=f"alert {change.message}")
+    return restart
 
 
 def run_alert_command(command: tuple[str, ...], details: dict[str, str]) -> None:
@@ -123,6 +203,5 @@ def run_alert_command(command: tuple[str, ...], details: dict[str, str]) -> None
     proc.returncode = 0  # reaped by the shim; keep Popen from waiting for it
 
 
-def restarts_within(times: list[float], window: float = 3600.0) -> list[float]:
-    now = time.monotonic()
+def restarts_within(times: list[float], now: float, window: float = 3600.0) -> list[float]:
     return [t for t in times if now - t < window]

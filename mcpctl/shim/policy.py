@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from mcpctl.constants import BACKOFF_JITTER
+from mcpctl.states import ServerState
 
 
 def backoff_delay(failures: int, base: float, cap: float, rand: Callable[[], float] = random.random) -> float:
@@ -22,12 +23,14 @@ def cooldown(failures: int, base: float, cap: float) -> float:
 
 @dataclass(frozen=True)
 class Decision:
-    """After a run ends: restart (after `delay`), or end in `final` state ("failed" or "stopped")."""
+    """After a run ends, the shim's next state: BACKOFF (to restart), or FAILED or STOPPED (to end)."""
 
-    restart: bool
-    counts_as_failure: bool
-    final: str = ""
+    final: ServerState
     crash_loop: bool = False
+
+    @property
+    def restart(self) -> bool:
+        return self.final == ServerState.BACKOFF
 
 
 def after_exit(policy: str, failed: bool, retryable: bool, failures: int, max_failures: int) -> Decision:
@@ -37,9 +40,9 @@ def after_exit(policy: str, failed: bool, retryable: bool, failures: int, max_fa
     `failures` is the consecutive-failure count including this run.
     """
     if not failed:
-        return Decision(restart=policy == "always", counts_as_failure=False, final="stopped")
+        return Decision(ServerState.BACKOFF if policy == "always" else ServerState.STOPPED)
     if not retryable or policy == "never":
-        return Decision(restart=False, counts_as_failure=True, final="failed")
+        return Decision(ServerState.FAILED)
     if failures >= max_failures:
-        return Decision(restart=False, counts_as_failure=True, final="failed", crash_loop=True)
-    return Decision(restart=True, counts_as_failure=True)
+        return Decision(ServerState.FAILED, crash_loop=True)
+    return Decision(ServerState.BACKOFF)

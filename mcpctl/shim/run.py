@@ -10,14 +10,17 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable
-from typing import Any
+from pathlib import Path
+from typing import Any, Protocol
 
 from mcpctl import protocol
 from mcpctl.constants import ENV_HOME, ENV_INSTANCE, STDIN_CLOSE_GRACE
 from mcpctl.contract import Spec
 from mcpctl.errors import ErrorType, Failure, classify_exit, classify_spawn_error
 from mcpctl.shim.channels import LineReader, Outbox
+from mcpctl.shim.clock import SYSTEM_CLOCK, Clock
 from mcpctl.shim.log import log, log_lines
+from mcpctl.states import Readiness
 
 _HTTP_PROBE_INTERVAL = 0.2
 
@@ -37,6 +40,44 @@ class Ready:
         }
 
 
+def crash(name: str, code: int, uptime: float, log_path: Path) -> Failure | None:
+    """What a ready run's exit was: a crash after `uptime` seconds, or None when it exited 0."""
+    if code == 0:
+        return None
+    up = f"{uptime:.0f}s" if uptime < 120 else f"{uptime / 60:.0f}m"
+    return Failure.of(ErrorType.CRASHED, name=name, exit=classify_exit(code), uptime=up, log=log_path)
+
+
+class Run(Protocol):
+    """What the shim needs of one run of its server (ServerRun; a fake in the unit tests)."""
+
+    exit_code: int | None  # set once the process has been reaped
+    on_message: Callable[[dict[str, Any]], None] | None  # where MCP traffic goes once ready
+
+    @property
+    def pid(self) -> int | None: ...
+
+    def spawn(self) -> Failure | None: ...
+
+    def create_time(self) -> float | None: ...
+
+    def drain(self) -> None: ...
+
+    def judge(self) -> Ready | Failure | None: ...
+
+    def next_wakeup(self) -> float: ...
+
+    def send(self, message: dict[str, Any]) -> None: ...
+
+    def exited(self, status: int) -> None: ...
+
+    def end_tree(self, graceful: bool, reap: Callable[[], None]) -> None: ...
+
+
+# How the shim makes a run: (spec, instance id, selector, redact, log path, clock) -> Run.
+RunFactory = Callable[[Spec, str, selectors.BaseSelector, Callable[[str], str], str, Clock], Run]
+
+
 class ServerRun:
     """A single run of the server process. The shim makes a new one for every (re)start."""
 
@@ -47,8 +88,10 @@ class ServerRun:
         selector: selectors.BaseSelector,
         redact: Callable[[str], str],
         log_path: str,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         self.spec = spec
+        self.clock = clock
         self.log_path = log_path
         self.instance_id = instance_id
         # Tags in the server's environment, inherited by every descendant: which shim run owns it, and
@@ -58,7 +101,7 @@ class ServerRun:
         self.redact = redact
         self.proc: subprocess.Popen[bytes] | None = None
         self.exit_code: int | None = None
-        self.started = time.monotonic()
+        self.started = clock.monotonic()
         self.deadline = self.started + spec.startup_timeout
         self.met: Ready | None = None  # the readiness condition held (the process may still have died)
         self.problem: Failure | None = None  # a startup failure seen in the output
@@ -73,6 +116,12 @@ class ServerRun:
     def pid(self) -> int | None:
         return self.proc.pid if self.proc else None
 
+    def create_time(self) -> float | None:
+        """The process's create time, which tells it apart from a later process with the same pid."""
+        from mcpctl import process  # lazy: psutil is imported after the server was spawned
+
+        return process.create_time(self.proc.pid) if self.proc else None
+
     def spawn(self) -> Failure | None:
         spec = self.spec
         if not spec.command:
@@ -81,7 +130,7 @@ class ServerRun:
             return Failure.of(
                 ErrorType.SPAWN_FAILED, name=spec.name, detail=f"working directory {spec.cwd} does not exist"
             )
-        speaks_mcp = spec.transport == "stdio" and spec.readiness == "mcp"
+        speaks_mcp = spec.transport == "stdio" and spec.readiness == Readiness.MCP
         log(f"spawning {spec.command} (cwd {spec.cwd or os.getcwd()}, readiness {spec.readiness})")
         try:
             self.proc = subprocess.Popen(
@@ -196,8 +245,8 @@ class ServerRun:
                 exit=classify_exit(self.exit_code),
                 log=self.log_path,
             )
-        now = time.monotonic()
-        if self.met is None and self.spec.readiness == "alive" and now - self.started >= self.spec.ready_after:
+        now = self.clock.monotonic()
+        if self.met is None and self.spec.readiness == Readiness.ALIVE and now - self.started >= self.spec.ready_after:
             self.met = Ready({})
         if self.met is None and self.spec.url and now >= self.next_probe:
             self._probe_http()
@@ -215,7 +264,7 @@ class ServerRun:
         times = [self.deadline]
         if self.spec.url:
             times.append(self.next_probe)
-        if self.spec.readiness == "alive":
+        if self.spec.readiness == Readiness.ALIVE:
             times.append(self.started + self.spec.ready_after)
         return min(times)
 
@@ -223,12 +272,12 @@ class ServerRun:
         from mcpctl.shim.http_mcp import handshake
 
         assert self.spec.url is not None
-        remaining = self.deadline - time.monotonic()
+        remaining = self.deadline - self.clock.monotonic()
         try:
             self.met = Ready(*handshake(self.spec.url, timeout=max(0.2, min(remaining, 5.0))))
         except (OSError, protocol.ProtocolError, ValueError) as exc:
             self.last_probe_error = str(exc)
-            self.next_probe = time.monotonic() + _HTTP_PROBE_INTERVAL
+            self.next_probe = self.clock.monotonic() + _HTTP_PROBE_INTERVAL
 
     # -- the end -----------------------------------------------------------------------------
 
@@ -244,7 +293,8 @@ class ServerRun:
 
         proc = self.proc
         self._close_stdin()
-        # Closing stdin is how a stdio server is asked to exit; an HTTP server only gets signals.
+        # Closing stdin is how a stdio server is asked to exit; an HTTP server only gets signals. Real time
+        # here, not the clock: this waits on a real process.
         if proc is not None and self.exit_code is None and graceful and self.spec.transport == "stdio":
             deadline = time.monotonic() + min(STDIN_CLOSE_GRACE, self.spec.stop_timeout)
             while self.exit_code is None and time.monotonic() < deadline:

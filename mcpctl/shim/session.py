@@ -1,0 +1,82 @@
+"""The server's one MCP session and the clients that share it: what the shim connects once a run is ready.
+
+Clients reach the multiplexer through the socket; the multiplexer reaches the server through its stdin
+(stdio servers) or the HTTP relay (url servers). What the server says that is no client's (the answer to
+the shim's own ping) goes to `on_other`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import selectors
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from mcpctl.contract import Spec
+from mcpctl.errors import Failure
+from mcpctl.shim.listener import Connection
+from mcpctl.shim.mux import Multiplexer
+from mcpctl.shim.run import Ready, Run
+from mcpctl.states import Readiness
+
+if TYPE_CHECKING:
+    from mcpctl.shim.http_relay import HttpRelay
+
+Message = dict[str, Any]
+
+
+class Session:
+    def __init__(
+        self,
+        spec: Spec,
+        selector: selectors.BaseSelector,
+        redact: Callable[[str], str],
+        control: Callable[[Message], Message],
+    ) -> None:
+        """`control` answers the clients' control requests (`mcpctl/...`)."""
+        self.spec, self.selector, self.redact = spec, selector, redact
+        self.mux = Multiplexer(spec.name, control, wait_limit=spec.startup_timeout)
+        self.connections = itertools.count(1)
+        self.relay: HttpRelay | None = None  # an HTTP server's upstream, while it is ready
+        self.on_other: Callable[[Message], None] | None = None
+
+    def accept(self, sock: Any) -> None:
+        """A new client on the socket."""
+        conn = Connection(sock, next(self.connections), self.selector, self._from_client, self.mux.hangup)
+        self.mux.add(conn)
+
+    def attach(self, ready: Ready, run: Run | None) -> Callable[[Message], None] | None:
+        """The run is ready: connect the session; how to send to the server (None: it speaks no MCP)."""
+        send = self._upstream(ready, run)
+        if send is not None:
+            self.mux.attach(send, ready.result)
+        return send
+
+    def detach(self, failure: Failure) -> None:
+        """The run is over: every request in flight is answered with `failure`."""
+        self.mux.detach(failure)
+        if self.relay is not None:
+            self.relay.close()
+            self.relay = None
+
+    def _upstream(self, ready: Ready, run: Run | None) -> Callable[[Message], None] | None:
+        if self.spec.url:
+            from mcpctl.shim.http_relay import HttpRelay
+
+            self.relay = HttpRelay(
+                self.spec.name, self.spec.url, ready.session, self.selector, self._from_server, self.redact
+            )
+            return self.relay.send
+        if run is not None and self.spec.readiness == Readiness.MCP:
+            run.on_message = self._from_server
+            return run.send
+        return None
+
+    def _from_client(self, conn: Connection, message: Message) -> None:
+        peer = self.mux.peers.get(conn.number)
+        if peer is not None:
+            self.mux.from_client(peer, message)
+
+    def _from_server(self, message: Message) -> None:
+        if not self.mux.from_upstream(message) and self.on_other is not None:
+            self.on_other(message)
