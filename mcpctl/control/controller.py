@@ -11,12 +11,12 @@ from functools import cached_property
 from typing import Any
 
 from mcpctl import protocol
+from mcpctl.clock import SYSTEM_CLOCK, Clock
 from mcpctl.config import env_rules
 from mcpctl.config.environment import Resolution, resolve
 from mcpctl.config.model import Config, ServerConfig
 from mcpctl.constants import ENV_LOCK_TIMEOUT, POLL_INTERVAL, STATE_LOCK_TIMEOUT, STDIN_CLOSE_GRACE
 from mcpctl.contract import Control
-from mcpctl.control.clock import Clock, SystemClock
 from mcpctl.control.launch import Launcher, ShimLauncher
 from mcpctl.control.observe import Observation, drift, observe
 from mcpctl.control.results import StartResult, StopResult
@@ -43,7 +43,7 @@ class Controller:
     ) -> None:
         self.paths = paths
         self.config = config
-        self.clock: Clock = clock or SystemClock()
+        self.clock: Clock = clock or SYSTEM_CLOCK
         self.launcher: Launcher = launcher or ShimLauncher(paths)
         self._observer = observer
 

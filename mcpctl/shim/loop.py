@@ -19,13 +19,13 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from mcpctl.clock import SYSTEM_CLOCK, Clock
 from mcpctl.contract import Report, Spec
 from mcpctl.errors import ErrorType, Failure, classify_exit
 from mcpctl.health import Health
 from mcpctl.paths import Paths
 from mcpctl.redaction import Redactor
 from mcpctl.shim import control_requests, machine, policy, signals
-from mcpctl.shim.clock import SYSTEM_CLOCK, Clock
 from mcpctl.shim.ledger import Ledger, ReportPipe
 from mcpctl.shim.listener import SocketServer
 from mcpctl.shim.log import log, log_environment, retune_log

@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from mcpctl import protocol
+from mcpctl.clock import SYSTEM_CLOCK, Clock
 from mcpctl.constants import ENV_HOME, ENV_INSTANCE, STDIN_CLOSE_GRACE
 from mcpctl.contract import Spec
 from mcpctl.errors import ErrorType, Failure, classify_exit, classify_spawn_error
 from mcpctl.shim.channels import LineReader, Outbox
-from mcpctl.shim.clock import SYSTEM_CLOCK, Clock
 from mcpctl.shim.log import log, log_lines
 from mcpctl.states import Readiness
 

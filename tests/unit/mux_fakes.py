@@ -9,6 +9,7 @@ from typing import Any
 from mcpctl import protocol
 from mcpctl.errors import ErrorType, Failure
 from mcpctl.shim.mux import Multiplexer, Peer
+from tests.unit.fakes import FakeClock
 
 Message = dict[str, Any]
 WAIT_LIMIT = 30.0
@@ -19,14 +20,6 @@ INIT_RESULT: Message = {
     "serverInfo": {"name": "fixture", "version": "1"},
 }
 LOST = Failure.of(ErrorType.CONNECTION_LOST, name="demo", detail="the server exited")
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @dataclass
@@ -71,7 +64,7 @@ class Rig:
         self.clock = FakeClock()
         self.upstream: list[Message] = []
         self.control: list[Message] = []
-        self.mux = Multiplexer("demo", self._control, wait_limit=WAIT_LIMIT, clock=self.clock)
+        self.mux = Multiplexer("demo", self._control, wait_limit=WAIT_LIMIT, clock=self.clock.monotonic)
         self.numbers = iter(range(1, 1000))
 
     def _control(self, message: Message) -> Message:

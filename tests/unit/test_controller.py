@@ -25,6 +25,7 @@ from mcpctl.errors import ErrorType, Failure
 from mcpctl.paths import Paths
 from mcpctl.state import StateRecord
 from mcpctl.states import ServerState, StartOutcome, StopOutcome
+from tests.unit.fakes import FakeClock
 
 
 @pytest.fixture(autouse=True)
@@ -32,20 +33,6 @@ def env() -> None:
     # Stands in for the suite's isolation fixture: these tests start no CLI and no shim, so there is
     # nothing to isolate and no `mcpctl stop --all` to run after them.
     return
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def time(self) -> float:
-        return 1_700_000_000.0 + self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
 
 
 def seen(name: str, state: ServerState, shim_pid: int | None = None, **record: Any) -> Observation:
@@ -60,13 +47,13 @@ class World:
     timelines: dict[str, list[tuple[float, Observation]]] = field(default_factory=dict)
 
     def then(self, obs: Observation, after: float = 0.0) -> None:
-        self.timelines.setdefault(obs.name, []).append((self.clock.now + after, obs))
+        self.timelines.setdefault(obs.name, []).append((self.clock.mono + after, obs))
 
     def observe(self, paths: Paths, name: str) -> Observation:
         return self.now(name)
 
     def now(self, name: str) -> Observation:
-        current = [obs for since, obs in self.timelines.get(name, []) if since <= self.clock.now]
+        current = [obs for since, obs in self.timelines.get(name, []) if since <= self.clock.mono]
         return current[-1] if current else seen(name, ServerState.STOPPED)
 
 
@@ -158,7 +145,7 @@ def cooling(state: ServerState, seconds: float, clock: FakeClock, **record: Any)
     return seen(
         "a",
         state,
-        cooldown_until_mono=clock.now + seconds,
+        cooldown_until_mono=clock.mono + seconds,
         boot_time=process.boot_time(),
         consecutive_failures=5,
         **record,

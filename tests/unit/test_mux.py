@@ -191,7 +191,7 @@ def test_a_server_request_goes_to_a_client_that_declared_the_capability(rig: Rig
 def test_a_server_request_prefers_a_client_with_a_request_in_flight(rig: Rig) -> None:
     (busy, busy_conn), (idle, idle_conn) = rig.client({"roots": {}}), rig.client({"roots": {}})
     rig.mux.from_client(busy, request(1, "tools/call"))
-    rig.clock.now += 5
+    rig.clock.advance(5)
     rig.mux.from_client(idle, request(1, "tools/call"))  # newer, but answered
     rig.answer(rig.sent_up()[1])
     idle_conn.take()
@@ -204,7 +204,7 @@ def test_among_idle_clients_the_latest_to_ask_answers(rig: Rig) -> None:
     (older, older_conn), (newer, newer_conn) = rig.client({"roots": {}}), rig.client({"roots": {}})
     for peer in (older, newer):
         rig.mux.from_client(peer, request(1, "tools/list"))
-        rig.clock.now += 1
+        rig.clock.advance(1)
     for up in rig.sent_up():
         rig.answer(up)
     rig.mux.from_upstream(request("s1", "roots/list"))
@@ -294,7 +294,7 @@ def test_messages_sent_while_detached_wait_and_go_through_on_attach() -> None:
     rig.mux.from_client(peer, notification("notifications/roots/list_changed"))
     assert rig.upstream == []
     assert conn.sent == []
-    assert rig.mux.next_deadline() == rig.clock.now + WAIT_LIMIT
+    assert rig.mux.next_deadline() == rig.clock.mono + WAIT_LIMIT
     rig.attach()
     assert conn.take() == [protocol.result_response("i", {**INIT_RESULT, "protocolVersion": "2024-11-05"})]
     assert [m["method"] for m in rig.sent_up()] == ["tools/list", "notifications/roots/list_changed"]
@@ -306,11 +306,11 @@ def test_waiting_messages_expire_after_the_wait_limit() -> None:
     peer, conn = rig.client()
     rig.mux.from_client(peer, request(1, "tools/list"))
     rig.mux.from_client(peer, notification("notifications/roots/list_changed"))
-    rig.clock.now += WAIT_LIMIT - 0.1
+    rig.clock.advance(WAIT_LIMIT - 0.1)
     rig.mux.expire()
     assert conn.sent == []
     assert len(rig.mux.waiting) == 2
-    rig.clock.now += 0.1
+    rig.clock.advance(0.1)
     rig.mux.expire()
     (answer,) = conn.take()  # the request is answered; the notification just goes
     assert (answer["id"], error_type(answer), answer["error"]["data"]["retryable"]) == (1, "timeout", True)
@@ -323,7 +323,7 @@ def test_expire_takes_an_explicit_time_as_the_loop_gives_it() -> None:
     rig = Rig()
     peer, conn = rig.client()
     rig.mux.from_client(peer, request(1, "tools/list"))
-    rig.mux.expire(rig.clock.now + WAIT_LIMIT, LOST)
+    rig.mux.expire(rig.clock.mono + WAIT_LIMIT, LOST)
     assert error_type(conn.take()[0]) == "connection_lost"
 
 

@@ -15,38 +15,22 @@ from typing import Any
 
 import pytest
 
+from mcpctl.clock import Clock
 from mcpctl.contract import Control, Spec
 from mcpctl.errors import ErrorType, Failure
 from mcpctl.events import read_events
 from mcpctl.paths import Paths
 from mcpctl.shim import control_requests, machine
-from mcpctl.shim.clock import Clock
 from mcpctl.shim.ledger import ReportPipe
 from mcpctl.shim.loop import Finished, Shim
 from mcpctl.shim.machine import Action, Happening
 from mcpctl.shim.run import Ready
 from mcpctl.state import StateRecord, read_record
 from mcpctl.states import ServerState
+from tests.unit.fakes import FakeClock
 
 NAME = "demo"
 HANDSHAKE = {"protocolVersion": "2025-11-25", "serverInfo": {"name": "fake", "version": "1.0"}, "capabilities": {}}
-
-
-class FakeClock:
-    """Both clocks stand still until a test moves them."""
-
-    def __init__(self) -> None:
-        self.mono, self.wall = 1000.0, 1_700_000_000.0
-
-    def monotonic(self) -> float:
-        return self.mono
-
-    def time(self) -> float:
-        return self.wall
-
-    def advance(self, seconds: float) -> None:
-        self.mono += seconds
-        self.wall += seconds
 
 
 class FakeRun:

@@ -1,4 +1,8 @@
-"""The controller's clock, passed in so unit tests can drive its waits without waiting."""
+"""The clock every timer reads, passed in so that unit tests drive timers without waiting for them.
+
+`monotonic()` decides (timers, deadlines, backoff); `time()` is the wall time people read in records and
+events; `sleep()` is how the CLI waits between looks (the shim never sleeps: its selector waits).
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,6 @@ from typing import Protocol
 
 
 class Clock(Protocol):
-    """What the controller reads time from and sleeps on."""
-
     def monotonic(self) -> float: ...
 
     def time(self) -> float: ...
@@ -17,7 +19,7 @@ class Clock(Protocol):
 
 
 class SystemClock:
-    """The real clock."""
+    """The real clocks."""
 
     def monotonic(self) -> float:
         return time.monotonic()
@@ -27,3 +29,6 @@ class SystemClock:
 
     def sleep(self, seconds: float) -> None:
         time.sleep(seconds)
+
+
+SYSTEM_CLOCK = SystemClock()
