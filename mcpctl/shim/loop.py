@@ -69,7 +69,8 @@ class Shim:
         self.reports = reports or ReportPipe(self.log_path)
         self.run_: Run | None = None
         self.socket: SocketServer | None = None
-        self.session = Session(spec, self.selector, self.redact, functools.partial(control_requests.answer, self))
+        answer = functools.partial(control_requests.answer, self)
+        self.session = Session(spec, self.selector, self.redact, answer, clock.monotonic)
         self.mux = self.session.mux
         self.stop_requested = False
         self.manual = True  # the current attempt was asked for by a person (start, --force), not the policy
@@ -114,7 +115,7 @@ class Shim:
     def step(self) -> None:
         """Reap, expire waiting clients, and act on what happened (until the state changes)."""
         self._reap()
-        self.mux.expire(self.clock.monotonic())
+        self.mux.expire()
         state = self.record.state
         for happening, detail in self._happenings(state):
             self._on(happening, detail)
