@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -19,6 +20,16 @@ import pytest
 import tomli_w
 
 FIXTURE = Path(__file__).parent / "fixtures" / "server.py"
+
+# Third-party MCP servers, installed by `.ci/test-servers` (run by .ci/run) into this cache, never at test time:
+# name -> (interpreter or None, entry point inside the cache).
+_NPM = "npm/node_modules/@modelcontextprotocol"
+THIRD_PARTY = {
+    "server-everything": ("node", f"{_NPM}/server-everything/dist/index.js"),
+    "server-filesystem": ("node", f"{_NPM}/server-filesystem/dist/index.js"),
+    "server-memory": ("node", f"{_NPM}/server-memory/dist/index.js"),
+    "mcp-server-time": (None, "mcp-server-time/bin/mcp-server-time"),
+}
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02) -> Any:
@@ -43,6 +54,21 @@ def alive(pid: int) -> bool:
 def fixture_server(mode: str, **settings: Any) -> dict[str, Any]:
     """A [servers.NAME] table running tests/fixtures/server.py MODE with this interpreter."""
     return {"command": sys.executable, "args": [str(FIXTURE), mode], **settings}
+
+
+def third_party_cache() -> Path:
+    return Path(os.environ.get("MCPCTL_TEST_SERVERS") or Path.home() / ".cache" / "mcpctl-test-servers")
+
+
+def third_party_server(name: str, *args: str, **settings: Any) -> dict[str, Any]:
+    """A [servers.NAME] table running an installed third-party server; skips the test when it is not installed."""
+    interpreter, entry = THIRD_PARTY[name]
+    path = third_party_cache() / entry
+    runner = shutil.which(interpreter) if interpreter else None
+    if not path.exists() or (interpreter and runner is None):
+        pytest.skip(f"{name} not installed in {third_party_cache()} (`bash .ci/test-servers`, run by .ci/run)")
+    command = [runner, str(path)] if runner else [str(path)]
+    return {"command": command[0], "args": [*command[1:], *args], **settings}
 
 
 @dataclass
