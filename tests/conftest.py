@@ -20,6 +20,7 @@ import pytest
 import tomli_w
 
 FIXTURE = Path(__file__).parent / "fixtures" / "server.py"
+TINY = Path(__file__).parent / "fixtures" / "tiny.py"
 
 # Third-party MCP servers, installed by `.ci/test-servers` (run by .ci/run) into this cache, never at test time:
 # name -> (interpreter or None, entry point inside the cache).
@@ -54,6 +55,24 @@ def alive(pid: int) -> bool:
 def fixture_server(mode: str, **settings: Any) -> dict[str, Any]:
     """A [servers.NAME] table running tests/fixtures/server.py MODE with this interpreter."""
     return {"command": sys.executable, "args": [str(FIXTURE), mode], **settings}
+
+
+def tiny_server(**settings: Any) -> dict[str, Any]:
+    """A [servers.NAME] table running tests/fixtures/tiny.py: a real MCP server (initialize, ping, tools/list, no
+    tools) that starts in ~20 ms, for tests that need *a* server and none of the SDK fixture's tools."""
+    return {"command": sys.executable, "args": [str(TINY)], **settings}
+
+
+def settle(env: Env, name: str, predicate: Callable[[dict[str, Any]], Any], timeout: float = 20.0) -> dict[str, Any]:
+    """NAME's status once `predicate` holds for it: polled on the state file the shim writes (reading a file, where
+    each `mcpctl status` is a whole CLI run competing with the processes under test), then confirmed by the CLI."""
+
+    def confirmed() -> dict[str, Any] | None:
+        status = env.status(name)
+        return status if predicate(status) else None
+
+    wait_for(lambda: predicate(env.record(name)), timeout=timeout)
+    return wait_for(confirmed, timeout=timeout)  # type: ignore[no-any-return]
 
 
 def third_party_cache() -> Path:
@@ -114,6 +133,14 @@ class Env:
     def state_file(self, name: str) -> Path:
         return self.home / "servers" / name / "state.json"
 
+    def record(self, name: str) -> dict[str, Any]:
+        """NAME's state file as written (not reconciled, unlike status); {} while there is none."""
+        try:
+            record: dict[str, Any] = json.loads(self.state_file(name).read_text())
+        except (FileNotFoundError, ValueError):
+            return {}
+        return record
+
     def our_processes(self) -> list[psutil.Process]:
         """Every live process that carries this test's state dir in its environment (shims, servers)."""
         found = []
@@ -147,7 +174,8 @@ def env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
     monkeypatch.setenv("XDG_CONFIG_HOME", str(root / "xdg"))
     world = Env(home, workdir)
     yield world
-    if world.config.exists() or home.exists():
+    # Every shim and server carries MCPCTL_HOME: with none alive, `stop --all` (a whole CLI run) stops nothing.
+    if (world.config.exists() or home.exists()) and world.our_processes():
         world.run("stop", "--all", timeout=60, check_traceback=False)
     for proc in world.our_processes():
         with contextlib.suppress(psutil.Error):
