@@ -150,6 +150,10 @@ class Env:
                     found.append(proc)
         return found
 
+    def running(self, script: Path) -> list[psutil.Process]:
+        """Live processes of this test that run `script` (a fixture server such as TINY)."""
+        return [proc for proc in self.our_processes() if _runs(proc, str(script))]
+
     def servers_running(self, mode: str = "") -> list[psutil.Process]:
         result = []
         for proc in self.our_processes():
@@ -158,6 +162,12 @@ class Env:
                 if str(FIXTURE) in cmdline and (not mode or mode in cmdline):
                     result.append(proc)
         return result
+
+
+def _runs(proc: psutil.Process, script: str) -> bool:
+    with contextlib.suppress(psutil.Error):
+        return script in proc.cmdline()
+    return False
 
 
 @pytest.fixture(autouse=True)
