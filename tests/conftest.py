@@ -76,7 +76,8 @@ def settle(env: Env, name: str, predicate: Callable[[dict[str, Any]], Any], time
 
 
 def third_party_cache() -> Path:
-    return Path(os.environ.get("MCPCTL_TEST_SERVERS") or Path.home() / ".cache" / "mcpctl-test-servers")
+    """Where `.ci/test-servers` installs them: $MCPCTL_TEST_SERVERS, else ~/.cache/mcpctl-test-servers."""
+    return Path(os.environ.get("MCPCTL_TEST_SERVERS") or Path.home() / ".cache" / "mcpctl-test-servers").absolute()
 
 
 def third_party_server(name: str, *args: str, **settings: Any) -> dict[str, Any]:

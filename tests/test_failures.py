@@ -13,6 +13,9 @@ import pytest
 from tests.conftest import Env, fixture_server, settle, tiny_server
 
 FAST = {"backoff_base": 0.2, "backoff_max": 0.5, "max_failures": 3}
+# Seconds a die-after server lives: its timer runs from before the handshake, and 0.3 s let it die during
+# startup (a start failure, not the crash after ready these tests are about) on a loaded machine.
+DIES_SOON = "0.6"
 
 
 def events(env: Env, name: str) -> list[dict[str, Any]]:
@@ -122,7 +125,7 @@ def test_start_during_backoff_is_a_skip_and_force_retries_now(env: Env) -> None:
 
 
 def test_crash_after_ready_is_restarted_until_the_loop_limit(env: Env) -> None:
-    env.write_config({"flaky": fixture_server("die-after", env={"DIE_AFTER": "0.3"}, **FAST)})
+    env.write_config({"flaky": fixture_server("die-after", env={"DIE_AFTER": DIES_SOON}, **FAST)})
     assert env.run("start", "flaky").returncode == 0
     status = settled(env, "flaky", "failed", timeout=30)
     assert (status["restarts"], status["total_failures"], status["consecutive_failures"]) == (2, 3, 3)
@@ -133,14 +136,14 @@ def test_crash_after_ready_is_restarted_until_the_loop_limit(env: Env) -> None:
 
 
 def test_exit_zero_after_ready_is_not_a_failure(env: Env) -> None:
-    env.write_config({"done": fixture_server("die-after", env={"DIE_AFTER": "0.3", "DIE_CODE": "0"}, **FAST)})
+    env.write_config({"done": fixture_server("die-after", env={"DIE_AFTER": DIES_SOON, "DIE_CODE": "0"}, **FAST)})
     assert env.run("start", "done").returncode == 0
     status = settled(env, "done", "stopped")
     assert (status["total_failures"], status["last_exit_code"], status["restarts"]) == (0, 0, 0)
 
 
 def test_always_restarts_even_after_exit_zero(env: Env) -> None:
-    server = fixture_server("die-after", env={"DIE_AFTER": "0.3", "DIE_CODE": "0"}, restart="always", **FAST)
+    server = fixture_server("die-after", env={"DIE_AFTER": DIES_SOON, "DIE_CODE": "0"}, restart="always", **FAST)
     env.write_config({"again": server})
     assert env.run("start", "again").returncode == 0
     status = settle(env, "again", lambda s: s.get("restarts", 0) >= 2)
