@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -19,6 +20,17 @@ import pytest
 import tomli_w
 
 FIXTURE = Path(__file__).parent / "fixtures" / "server.py"
+TINY = Path(__file__).parent / "fixtures" / "tiny.py"
+
+# Third-party MCP servers, installed by `.ci/test-servers` (run by .ci/run) into this cache, never at test time:
+# name -> (interpreter or None, entry point inside the cache).
+_NPM = "npm/node_modules/@modelcontextprotocol"
+THIRD_PARTY = {
+    "server-everything": ("node", f"{_NPM}/server-everything/dist/index.js"),
+    "server-filesystem": ("node", f"{_NPM}/server-filesystem/dist/index.js"),
+    "server-memory": ("node", f"{_NPM}/server-memory/dist/index.js"),
+    "mcp-server-time": (None, "mcp-server-time/bin/mcp-server-time"),
+}
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, interval: float = 0.02) -> Any:
@@ -43,6 +55,40 @@ def alive(pid: int) -> bool:
 def fixture_server(mode: str, **settings: Any) -> dict[str, Any]:
     """A [servers.NAME] table running tests/fixtures/server.py MODE with this interpreter."""
     return {"command": sys.executable, "args": [str(FIXTURE), mode], **settings}
+
+
+def tiny_server(**settings: Any) -> dict[str, Any]:
+    """A [servers.NAME] table running tests/fixtures/tiny.py: a real MCP server (initialize, ping, tools/list, no
+    tools) that starts in ~20 ms, for tests that need *a* server and none of the SDK fixture's tools."""
+    return {"command": sys.executable, "args": [str(TINY)], **settings}
+
+
+def settle(env: Env, name: str, predicate: Callable[[dict[str, Any]], Any], timeout: float = 20.0) -> dict[str, Any]:
+    """NAME's status once `predicate` holds for it: polled on the state file the shim writes (reading a file, where
+    each `mcpctl status` is a whole CLI run competing with the processes under test), then confirmed by the CLI."""
+
+    def confirmed() -> dict[str, Any] | None:
+        status = env.status(name)
+        return status if predicate(status) else None
+
+    wait_for(lambda: predicate(env.record(name)), timeout=timeout)
+    return wait_for(confirmed, timeout=timeout)  # type: ignore[no-any-return]
+
+
+def third_party_cache() -> Path:
+    """Where `.ci/test-servers` installs them: $MCPCTL_TEST_SERVERS, else ~/.cache/mcpctl-test-servers."""
+    return Path(os.environ.get("MCPCTL_TEST_SERVERS") or Path.home() / ".cache" / "mcpctl-test-servers").absolute()
+
+
+def third_party_server(name: str, *args: str, **settings: Any) -> dict[str, Any]:
+    """A [servers.NAME] table running an installed third-party server; skips the test when it is not installed."""
+    interpreter, entry = THIRD_PARTY[name]
+    path = third_party_cache() / entry
+    runner = shutil.which(interpreter) if interpreter else None
+    if not path.exists() or (interpreter and runner is None):
+        pytest.skip(f"{name} not installed in {third_party_cache()} (`bash .ci/test-servers`, run by .ci/run)")
+    command = [runner, str(path)] if runner else [str(path)]
+    return {"command": command[0], "args": [*command[1:], *args], **settings}
 
 
 @dataclass
@@ -88,6 +134,14 @@ class Env:
     def state_file(self, name: str) -> Path:
         return self.home / "servers" / name / "state.json"
 
+    def record(self, name: str) -> dict[str, Any]:
+        """NAME's state file as written (not reconciled, unlike status); {} while there is none."""
+        try:
+            record: dict[str, Any] = json.loads(self.state_file(name).read_text())
+        except (FileNotFoundError, ValueError):
+            return {}
+        return record
+
     def our_processes(self) -> list[psutil.Process]:
         """Every live process that carries this test's state dir in its environment (shims, servers)."""
         found = []
@@ -97,6 +151,10 @@ class Env:
                     found.append(proc)
         return found
 
+    def running(self, script: Path) -> list[psutil.Process]:
+        """Live processes of this test that run `script` (a fixture server such as TINY)."""
+        return [proc for proc in self.our_processes() if _runs(proc, str(script))]
+
     def servers_running(self, mode: str = "") -> list[psutil.Process]:
         result = []
         for proc in self.our_processes():
@@ -105,6 +163,12 @@ class Env:
                 if str(FIXTURE) in cmdline and (not mode or mode in cmdline):
                     result.append(proc)
         return result
+
+
+def _runs(proc: psutil.Process, script: str) -> bool:
+    with contextlib.suppress(psutil.Error):
+        return script in proc.cmdline()
+    return False
 
 
 @pytest.fixture(autouse=True)
@@ -121,9 +185,19 @@ def env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
     monkeypatch.setenv("XDG_CONFIG_HOME", str(root / "xdg"))
     world = Env(home, workdir)
     yield world
-    if world.config.exists() or home.exists():
-        world.run("stop", "--all", timeout=60, check_traceback=False)
-    for proc in world.our_processes():
-        with contextlib.suppress(psutil.Error):
-            proc.kill()
+    _end_what_is_left(world)
     shutil.rmtree(root, ignore_errors=True)
+
+
+def _end_what_is_left(world: Env) -> None:
+    """Kill every process the test left (each carries its MCPCTL_HOME). Not `stop --all`: that is a CLI run and a
+    graceful stop per test, and no test asserts anything of its own cleanup. In rounds, because a shim killed
+    while restarting may have spawned one more server."""
+    for _ in range(20):
+        left = world.our_processes()  # zombies excluded: nobody may ever reap a dead shim's children here
+        if not left:
+            return
+        for proc in left:
+            with contextlib.suppress(psutil.Error):
+                proc.kill()
+        time.sleep(0.05)

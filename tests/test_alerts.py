@@ -7,7 +7,7 @@ import sys
 from typing import Any
 
 from mcpctl.alerts import AlertRule, Evaluator, defaults
-from tests.conftest import Env, fixture_server, wait_for
+from tests.conftest import Env, fixture_server, settle, wait_for
 
 FAST = {"metrics_interval": 0.2, "health_interval": 0.2}
 
@@ -71,7 +71,7 @@ def test_a_critical_alert_fires_runs_its_command_and_makes_check_exit_6(env: Env
     }  # fmt: skip
     alert_server(env, alerts)
     assert env.run("start", "hog").returncode == 0
-    wait_for(lambda: env.status("hog")["alerts"], timeout=20)
+    settle(env, "hog", lambda s: s.get("alerts"))
     assert env.run("check", "hog").returncode == 6
     listing = env.json("alerts")["alerts"]
     assert [(a["server"], a["name"], a["severity"]) for a in listing] == [("hog", "big", "critical")]
@@ -85,7 +85,7 @@ def test_an_alert_with_restart_restarts_through_backoff(env: Env) -> None:
     alerts = {"big": {"metric": "rss_mb", "threshold": 60, "severity": "critical", "actions": ["log", "restart"]}}
     alert_server(env, alerts, backoff_base=0.2)
     assert env.run("start", "hog").returncode == 0
-    status = wait_for(lambda: (s := env.status("hog"))["restarts"] >= 1 and s, timeout=30)
+    status = settle(env, "hog", lambda s: s.get("restarts", 0) >= 1, timeout=30)
     assert status["last_error"]["type"] == "unhealthy"
     assert "alert big: rss_mb" in status["last_error"]["message"]
 
@@ -103,9 +103,9 @@ def test_a_slow_answer_fires_a_latency_alert(env: Env) -> None:
     server = fixture_server("healthy", env={"PING_DELAY": "0.5"}, health_timeout=2, alerts=alerts, **FAST)
     env.write_config({"lazy": server})
     assert env.run("start", "lazy").returncode == 0
-    health = wait_for(lambda: env.status("lazy")["health"], timeout=20)
+    health = settle(env, "lazy", lambda s: s.get("health"))["health"]
     assert health["ok"] is True
     assert health["latency_ms"] >= 500
-    wait_for(lambda: env.status("lazy")["alerts"], timeout=20)
+    settle(env, "lazy", lambda s: s.get("alerts"))
     assert env.run("check", "lazy").returncode == 0  # a warning alert is not a failed check
     assert env.json("alerts")["alerts"][0]["severity"] == "warning"

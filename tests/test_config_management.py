@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Env, alive, fixture_server, wait_for
+from tests.conftest import TINY, Env, alive, fixture_server, settle, tiny_server
 
 SECRET = "hunter2-very-secret-value"
 
@@ -29,7 +29,7 @@ def actions(report: dict[str, Any]) -> dict[str, str]:
 
 
 def test_apply_starts_new_servers_and_records_a_version(env: Env) -> None:
-    env.write_config({"a": fixture_server("healthy"), "b": fixture_server("healthy")})
+    env.write_config({"a": tiny_server(), "b": tiny_server()})
     plan = applied(env, "--dry-run")
     assert plan["dry_run"] is True
     assert actions(plan) == {"a": "start", "b": "start"}
@@ -73,8 +73,8 @@ def test_apply_starts_new_servers_and_records_a_version(env: Env) -> None:
 def test_a_change_that_needs_a_restart_restarts_only_that_server(env: Env, change: Any, field: str) -> None:
     (env.workdir / "sub").mkdir()
     (env.workdir / "a.env").write_text("MODE=original\n")
-    changed = fixture_server("healthy", env={"TOKEN": SECRET}, env_file="a.env")
-    tables = {"changed": changed, "bystander": fixture_server("healthy")}
+    changed = tiny_server(env={"TOKEN": SECRET}, env_file="a.env")
+    tables = {"changed": changed, "bystander": tiny_server()}
     env.write_config(tables)
     applied(env)
     before = pids(env)
@@ -103,8 +103,8 @@ def _alert_that_fires_at_once() -> dict[str, Any]:
 
 
 def test_health_and_alert_settings_are_updated_in_place_keeping_the_pid(env: Env) -> None:
-    table = fixture_server("healthy")
-    env.write_config({"demo": table, "other": fixture_server("healthy")})
+    table = tiny_server()
+    env.write_config({"demo": table, "other": tiny_server()})
     applied(env)
     before = pids(env)
     first_ping = env.status("demo")["health"]
@@ -112,7 +112,7 @@ def test_health_and_alert_settings_are_updated_in_place_keeping_the_pid(env: Env
 
     table.update(health_interval=0.2, metrics_interval=0.2, restart="always", backoff_max=5)
     table["alerts"] = _alert_that_fires_at_once()
-    env.write_config({"demo": table, "other": fixture_server("healthy")})
+    env.write_config({"demo": table, "other": tiny_server()})
     plan = applied(env, "--dry-run")
     assert actions(plan) == {"demo": "update", "other": "unchanged"}
     assert {f["impact"] for f in plan["plan"][0]["fields"]} == {"update"}
@@ -121,7 +121,7 @@ def test_health_and_alert_settings_are_updated_in_place_keeping_the_pid(env: Env
     (result,) = report["results"]
     assert (result["name"], result["outcome"], result["ok"]) == ("demo", "updated", True)
     assert pids(env) == before  # nothing was restarted, not even the shim
-    status = wait_for(lambda: (s := env.status("demo"))["health"] and s["alerts"] and s, timeout=10)
+    status = settle(env, "demo", lambda s: s.get("health") and s.get("alerts"), timeout=10)
     assert status["health"]["ok"] is True  # pings every 0.2 s now
     assert [a["name"] for a in status["alerts"]] == ["always"]  # the new rule runs in the old shim
     assert status["config_changed"] is False
@@ -131,7 +131,7 @@ def test_health_and_alert_settings_are_updated_in_place_keeping_the_pid(env: Env
 
 
 def test_a_change_read_by_each_command_needs_nothing(env: Env) -> None:
-    table = fixture_server("healthy")
+    table = tiny_server()
     env.write_config({"demo": table})
     applied(env)
     table.update(startup_timeout=33, stop_timeout=4, required_env=["HOME"])
@@ -149,7 +149,7 @@ def test_a_change_read_by_each_command_needs_nothing(env: Env) -> None:
 
 
 def test_one_apply_starts_stops_restarts_and_updates_exactly_what_changed(env: Env) -> None:
-    tables = {name: fixture_server("healthy") for name in ("keep", "drop", "restart", "update")}
+    tables = {name: tiny_server() for name in ("keep", "drop", "restart", "update")}
     env.write_config(tables)
     applied(env, "-m", "four servers")
     before = pids(env)
@@ -157,7 +157,7 @@ def test_one_apply_starts_stops_restarts_and_updates_exactly_what_changed(env: E
     del tables["drop"]
     tables["restart"]["args"].append("--changed")
     tables["update"]["health_interval"] = 7
-    tables["new"] = fixture_server("healthy")
+    tables["new"] = tiny_server()
     env.write_config(tables)
     table = env.run("status")
     assert "ready (config changed, run mcpctl apply)" in table.stdout
@@ -185,7 +185,7 @@ def test_one_apply_starts_stops_restarts_and_updates_exactly_what_changed(env: E
     assert after["drop"] == (None, None)
     assert not alive(before["drop"][0] or 0)
     assert after["new"][0] is not None
-    assert len(env.servers_running()) == 4
+    assert len(env.running(TINY)) == 4
     assert report["version"]["id"] == 2
     assert {s["name"]: s["config_changed"] for s in env.json("status")["servers"]} == {
         "keep": False,
@@ -197,7 +197,7 @@ def test_one_apply_starts_stops_restarts_and_updates_exactly_what_changed(env: E
 
 
 def test_a_server_stopped_by_hand_stays_stopped(env: Env) -> None:
-    env.write_config({"a": fixture_server("healthy"), "b": fixture_server("healthy")})
+    env.write_config({"a": tiny_server(), "b": tiny_server()})
     applied(env)
     assert env.run("stop", "b").returncode == 0
     report = applied(env)
@@ -207,18 +207,18 @@ def test_a_server_stopped_by_hand_stays_stopped(env: Env) -> None:
 
 
 def test_first_apply_leaves_servers_that_ran_before_alone(env: Env) -> None:
-    env.write_config({"ran": fixture_server("healthy"), "never": fixture_server("healthy")})
+    env.write_config({"ran": tiny_server(), "never": tiny_server()})
     assert env.run("start", "ran").returncode == 0
     assert env.run("stop", "ran").returncode == 0
     assert actions(applied(env, "--dry-run")) == {"never": "start", "ran": "not_running"}
 
 
 def test_a_server_whose_running_config_is_unknown_is_restarted(env: Env) -> None:
-    env.write_config({"demo": fixture_server("healthy")})
+    env.write_config({"demo": tiny_server()})
     assert env.run("start", "demo").returncode == 0
     pid = env.status("demo")["pid"]
     (env.home / "servers" / "demo" / "applied.json").unlink()  # as after an upgrade from an older mcpctl
-    env.write_config({"demo": fixture_server("healthy", health_interval=9)})
+    env.write_config({"demo": tiny_server(health_interval=9)})
     plan = applied(env, "--dry-run")
     assert actions(plan) == {"demo": "restart"}
     assert "not known" in plan["plan"][0]["reason"]
@@ -227,7 +227,7 @@ def test_a_server_whose_running_config_is_unknown_is_restarted(env: Env) -> None
 
 
 def test_apply_reports_a_failed_start_with_exit_4(env: Env) -> None:
-    env.write_config({"ok": fixture_server("healthy"), "bad": fixture_server("crash", restart="never")})
+    env.write_config({"ok": tiny_server(), "bad": fixture_server("crash", restart="never")})
     report = applied(env, expect=4)
     assert {r["name"]: r["ok"] for r in report["results"]} == {"bad": False, "ok": True}
     assert report["version"]["failed"] == ["bad"]
@@ -235,13 +235,13 @@ def test_apply_reports_a_failed_start_with_exit_4(env: Env) -> None:
 
 
 def test_history_and_diff_name_each_field_and_hide_env_values(env: Env) -> None:
-    table = fixture_server("healthy", env={"API_KEY": SECRET, "HOME_REF": "${HOME}"})
+    table = tiny_server(env={"API_KEY": SECRET, "HOME_REF": "${HOME}"})
     env.write_config({"demo": table})
     applied(env, "-m", "v1")
     table["env"]["API_KEY"] = SECRET + "-rotated"
     table["args"].append("--verbose")
     table["health_timeout"] = 2
-    env.write_config({"demo": table, "extra": fixture_server("healthy")})
+    env.write_config({"demo": table, "extra": tiny_server()})
     applied(env, "-m", "v2")
 
     history = env.json("config", "history")["versions"]
@@ -278,7 +278,7 @@ def test_history_and_diff_name_each_field_and_hide_env_values(env: Env) -> None:
 
 def test_no_secret_reaches_the_state_dir(env: Env) -> None:
     (env.workdir / "s.env").write_text(f"FROM_FILE={SECRET}-file\n")
-    table = fixture_server("healthy", env={"API_KEY": SECRET}, env_file="s.env")
+    table = tiny_server(env={"API_KEY": SECRET}, env_file="s.env")
     table["args"].append(f"--key={SECRET}")
     env.write_config({"demo": table})
     applied(env, "-m", "with secrets")
@@ -291,12 +291,12 @@ def test_no_secret_reaches_the_state_dir(env: Env) -> None:
 
 
 def test_rollback_writes_the_version_back_with_secrets_from_the_current_file(env: Env) -> None:
-    table = fixture_server("healthy", env={"API_KEY": SECRET})
+    table = tiny_server(env={"API_KEY": SECRET})
     env.write_config({"demo": table})
     applied(env, "-m", "v1")
     first_pid = env.status("demo")["pid"]
     table["args"].append("--second")
-    env.write_config({"demo": table, "extra": fixture_server("healthy")})
+    env.write_config({"demo": table, "extra": tiny_server()})
     applied(env, "-m", "v2")
     second = env.config.read_text()
 
@@ -323,9 +323,9 @@ def test_rollback_writes_the_version_back_with_secrets_from_the_current_file(env
 
 
 def test_rollback_refuses_a_secret_it_cannot_find_unless_placeholders(env: Env) -> None:
-    env.write_config({"demo": fixture_server("healthy", env={"API_KEY": SECRET})})
+    env.write_config({"demo": tiny_server(env={"API_KEY": SECRET})})
     applied(env)
-    env.write_config({"demo": fixture_server("healthy", env={"API_KEY": "rotated-value"})})
+    env.write_config({"demo": tiny_server(env={"API_KEY": "rotated-value"})})
     applied(env)  # the file was edited by hand: no backup holds the old value either
     before = env.config.read_bytes()
 
@@ -367,7 +367,7 @@ def test_validate_lists_every_problem_with_file_server_and_field(env: Env) -> No
     assert start.returncode == 2
     assert [line for line in start.stderr.splitlines() if line.startswith("error: ")] == lines
 
-    env.write_config({"a": fixture_server("healthy")})
+    env.write_config({"a": tiny_server()})
     ok = env.run("config", "validate")
     assert (ok.returncode, ok.stdout) == (0, f"ok: {env.config}: 1 server(s): a\n")
     assert env.json("config", "validate") | {"schema": 1} == {
@@ -380,9 +380,9 @@ def test_validate_lists_every_problem_with_file_server_and_field(env: Env) -> No
 
 
 def test_status_without_a_config_file_marks_nothing(env: Env) -> None:
-    env.write_config({"demo": fixture_server("healthy")})
+    env.write_config({"demo": tiny_server()})
     assert env.run("start", "demo").returncode == 0
     os.rename(env.config, env.workdir / "elsewhere.toml")
     assert env.status("demo")["config_changed"] is None
-    env.write_config({"demo": fixture_server("healthy")})
+    env.write_config({"demo": tiny_server()})
     assert env.status("demo")["config_changed"] is False

@@ -12,7 +12,7 @@ import sys
 import psutil
 
 from mcpctl.paths import Paths
-from tests.conftest import Env, alive, fixture_server, wait_for
+from tests.conftest import Env, alive, fixture_server, tiny_server, wait_for
 
 
 def _kinds(report: dict[str, object]) -> list[str]:
@@ -20,7 +20,7 @@ def _kinds(report: dict[str, object]) -> list[str]:
 
 
 def test_doctor_on_a_clean_state_dir(env: Env) -> None:
-    env.write_config({"demo": fixture_server("healthy")})
+    env.write_config({"demo": tiny_server()})
     assert env.run("start", "demo").returncode == 0
     proc = env.run("doctor")
     assert proc.returncode == 0, proc.stdout
@@ -59,7 +59,7 @@ def test_doctor_finds_and_fixes_what_a_killed_shim_left(env: Env) -> None:
 
 
 def test_doctor_ends_a_planted_orphan_but_not_a_live_servers_tree(env: Env) -> None:
-    env.write_config({"demo": fixture_server("healthy")})
+    env.write_config({"demo": tiny_server()})
     assert env.run("start", "demo").returncode == 0
     server = env.status("demo")["pid"]
     planted = subprocess.Popen(
@@ -81,7 +81,7 @@ def test_doctor_ends_a_planted_orphan_but_not_a_live_servers_tree(env: Env) -> N
 
 
 def test_doctor_rebuilds_a_damaged_record_and_keeps_the_damaged_file(env: Env) -> None:
-    env.write_config({"demo": fixture_server("healthy")})
+    env.write_config({"demo": tiny_server()})
     assert env.run("start", "demo").returncode == 0
     assert env.run("stop", "demo").returncode == 0
     state = env.state_file("demo")
@@ -96,7 +96,7 @@ def test_doctor_rebuilds_a_damaged_record_and_keeps_the_damaged_file(env: Env) -
 
 
 def test_doctor_tightens_a_readable_state_dir(env: Env) -> None:
-    env.write_config({"demo": fixture_server("healthy")})
+    env.write_config({"demo": tiny_server()})
     assert env.run("start", "demo").returncode == 0
     env.home.chmod(0o755)
     proc = env.run("doctor")
@@ -107,7 +107,7 @@ def test_doctor_tightens_a_readable_state_dir(env: Env) -> None:
 
 
 def test_doctor_reports_a_broken_config_and_exits_6(env: Env) -> None:
-    env.write_config({"demo": fixture_server("healthy")})
+    env.write_config({"demo": tiny_server()})
     assert env.run("start", "demo").returncode == 0
     env.config.write_text("[servers.demo]\ncommand = 42\n")
     proc = env.run("doctor", "--fix")
@@ -120,8 +120,9 @@ def test_stop_all_leaves_no_process_of_ours(env: Env) -> None:
     pidfile = env.workdir / "grandchild.pid"
     env.write_config(
         {
-            "plain": fixture_server("healthy"),
-            "family": fixture_server("grandchild", env={"GRANDCHILD_PIDFILE": str(pidfile)}),
+            "plain": tiny_server(),
+            # Its grandchild ignores SIGTERM, so the stop waits out stop_timeout before SIGKILL: 1 s, not 10.
+            "family": fixture_server("grandchild", env={"GRANDCHILD_PIDFILE": str(pidfile)}, stop_timeout=1),
             "zombie": fixture_server("zombie"),
             "web": {**fixture_server("log-ready"), "readiness": "log", "ready_pattern": "listening on"},
         }

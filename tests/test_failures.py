@@ -10,9 +10,12 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Env, fixture_server, wait_for
+from tests.conftest import Env, fixture_server, settle, tiny_server
 
 FAST = {"backoff_base": 0.2, "backoff_max": 0.5, "max_failures": 3}
+# Seconds a die-after server lives: its timer runs from before the handshake, and 0.3 s let it die during
+# startup (a start failure, not the crash after ready these tests are about) on a loaded machine.
+DIES_SOON = "0.6"
 
 
 def events(env: Env, name: str) -> list[dict[str, Any]]:
@@ -21,7 +24,7 @@ def events(env: Env, name: str) -> list[dict[str, Any]]:
 
 
 def settled(env: Env, name: str, state: str, timeout: float = 20.0) -> dict[str, Any]:
-    return wait_for(lambda: (s := env.status(name))["state"] == state and s, timeout=timeout)  # type: ignore[no-any-return]
+    return settle(env, name, lambda s: s.get("state") == state, timeout=timeout)
 
 
 def test_crash_loop_backs_off_exponentially_then_stops_in_failed(env: Env) -> None:
@@ -122,7 +125,7 @@ def test_start_during_backoff_is_a_skip_and_force_retries_now(env: Env) -> None:
 
 
 def test_crash_after_ready_is_restarted_until_the_loop_limit(env: Env) -> None:
-    env.write_config({"flaky": fixture_server("die-after", env={"DIE_AFTER": "0.3"}, **FAST)})
+    env.write_config({"flaky": fixture_server("die-after", env={"DIE_AFTER": DIES_SOON}, **FAST)})
     assert env.run("start", "flaky").returncode == 0
     status = settled(env, "flaky", "failed", timeout=30)
     assert (status["restarts"], status["total_failures"], status["consecutive_failures"]) == (2, 3, 3)
@@ -133,17 +136,17 @@ def test_crash_after_ready_is_restarted_until_the_loop_limit(env: Env) -> None:
 
 
 def test_exit_zero_after_ready_is_not_a_failure(env: Env) -> None:
-    env.write_config({"done": fixture_server("die-after", env={"DIE_AFTER": "0.3", "DIE_CODE": "0"}, **FAST)})
+    env.write_config({"done": fixture_server("die-after", env={"DIE_AFTER": DIES_SOON, "DIE_CODE": "0"}, **FAST)})
     assert env.run("start", "done").returncode == 0
     status = settled(env, "done", "stopped")
     assert (status["total_failures"], status["last_exit_code"], status["restarts"]) == (0, 0, 0)
 
 
 def test_always_restarts_even_after_exit_zero(env: Env) -> None:
-    server = fixture_server("die-after", env={"DIE_AFTER": "0.3", "DIE_CODE": "0"}, restart="always", **FAST)
+    server = fixture_server("die-after", env={"DIE_AFTER": DIES_SOON, "DIE_CODE": "0"}, restart="always", **FAST)
     env.write_config({"again": server})
     assert env.run("start", "again").returncode == 0
-    status = wait_for(lambda: (s := env.status("again"))["restarts"] >= 2 and s, timeout=20)
+    status = settle(env, "again", lambda s: s.get("restarts", 0) >= 2)
     assert status["total_failures"] == 0
 
 
@@ -151,7 +154,7 @@ def test_healthy_run_of_reset_after_resets_the_count(env: Env) -> None:
     server = fixture_server("die-after", env={"DIE_AFTER": "1.2"}, reset_after=0.4, **FAST)
     env.write_config({"flaky": server})
     assert env.run("start", "flaky").returncode == 0
-    wait_for(lambda: env.status("flaky")["total_failures"] >= 4, timeout=30)
+    settle(env, "flaky", lambda s: s.get("total_failures", 0) >= 4, timeout=30)
     status = env.status("flaky")
     assert status["state"] != "failed"  # 4 crashes, but never 3 in a row without a healthy run between
     assert status["consecutive_failures"] <= 1
@@ -189,9 +192,9 @@ def test_log_readiness_matches_late_lines_and_logs_them(env: Env) -> None:
 def test_every_exit_code_from_a_real_situation(env: Env) -> None:
     env.write_config(
         {
-            "good": fixture_server("healthy"),
+            "good": tiny_server(),
             "bad": fixture_server("crash", cooldown_base=600, **FAST),
-            "keyless": fixture_server("healthy", required_env=["MCPCTL_TEST_UNSET_VARIABLE"]),
+            "keyless": tiny_server(required_env=["MCPCTL_TEST_UNSET_VARIABLE"]),
         }
     )
     assert env.run("start", "good").returncode == 0  # 0

@@ -8,7 +8,7 @@ import signal
 from typing import Any
 
 from mcpctl.health import Pinger
-from tests.conftest import Env, fixture_server, wait_for
+from tests.conftest import Env, settle, tiny_server
 
 FAST_HEALTH = {"health_interval": 0.2, "health_timeout": 0.3, "unhealthy_after": 2}
 
@@ -64,9 +64,9 @@ def status(env: Env, name: str) -> dict[str, Any]:
 
 
 def test_a_healthy_server_reports_ping_latency(env: Env) -> None:
-    env.write_config({"demo": fixture_server("healthy", **FAST_HEALTH)})
+    env.write_config({"demo": tiny_server(**FAST_HEALTH)})
     assert env.run("start", "demo").returncode == 0
-    health = wait_for(lambda: status(env, "demo")["health"])
+    health = settle(env, "demo", lambda s: s.get("health"))["health"]
     assert health["ok"] is True
     assert 0 < health["latency_ms"] < 1000
     assert health["consecutive_failures"] == 0
@@ -76,14 +76,12 @@ def test_a_healthy_server_reports_ping_latency(env: Env) -> None:
 
 
 def test_a_stopped_server_is_restarted_as_unhealthy(env: Env) -> None:
-    env.write_config({"demo": fixture_server("healthy", **FAST_HEALTH, backoff_base=0.2)})
+    env.write_config({"demo": tiny_server(**FAST_HEALTH, backoff_base=0.2)})
     assert env.run("start", "demo").returncode == 0
     first = status(env, "demo")["pid"]
     os.kill(first, signal.SIGSTOP)
     try:
-        after = wait_for(
-            lambda: (s := status(env, "demo"))["restarts"] >= 1 and s["state"] == "ready" and s, timeout=30
-        )
+        after = settle(env, "demo", lambda s: s.get("restarts", 0) >= 1 and s.get("state") == "ready", timeout=30)
     finally:
         if _alive(first):
             os.kill(first, signal.SIGCONT)
@@ -98,12 +96,12 @@ def test_a_stopped_server_is_restarted_as_unhealthy(env: Env) -> None:
 
 
 def test_unhealthy_without_restart_is_exit_6_and_recovers(env: Env) -> None:
-    env.write_config({"demo": fixture_server("healthy", **FAST_HEALTH, restart_on_unhealthy=False)})
+    env.write_config({"demo": tiny_server(**FAST_HEALTH, restart_on_unhealthy=False)})
     assert env.run("start", "demo").returncode == 0
     pid = status(env, "demo")["pid"]
     os.kill(pid, signal.SIGSTOP)
     try:
-        wait_for(lambda: status(env, "demo")["state"] == "unhealthy", timeout=20)
+        settle(env, "demo", lambda s: s.get("state") == "unhealthy")
         check = env.run("check", "demo")
         assert check.returncode == 6
         assert "demo: unhealthy (no answer to ping" in check.stdout
@@ -117,13 +115,13 @@ def test_unhealthy_without_restart_is_exit_6_and_recovers(env: Env) -> None:
         assert env.run("status", "demo").returncode == 0  # still running, only not healthy
     finally:
         os.kill(pid, signal.SIGCONT)
-    wait_for(lambda: status(env, "demo")["state"] == "ready", timeout=20)
+    settle(env, "demo", lambda s: s.get("state") == "ready")
     assert status(env, "demo")["pid"] == pid
     assert env.run("check").returncode == 0
 
 
 def test_check_of_a_stopped_server_is_exit_3_and_starts_nothing(env: Env) -> None:
-    env.write_config({"demo": fixture_server("healthy"), "other": fixture_server("healthy")})
+    env.write_config({"demo": tiny_server(), "other": tiny_server()})
     assert env.run("start", "other").returncode == 0
     proc = env.run("check", "--all")
     assert proc.returncode == 3

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import psutil
 
-from tests.conftest import Env, alive, fixture_server, wait_for
+from tests.conftest import TINY, Env, alive, fixture_server, tiny_server, wait_for
 
 STATUS_FIELDS = {
     "name",
@@ -70,18 +70,18 @@ def test_start_status_stop_round_trip(env: Env) -> None:
 
 
 def test_start_is_idempotent(env: Env) -> None:
-    env.write_config({"demo": fixture_server("healthy")})
+    env.write_config({"demo": tiny_server()})
     assert env.run("start", "demo").returncode == 0
     first = env.status("demo")["pid"]
     again = env.run("start", "demo")
     assert again.returncode == 0
     assert "already ready" in again.stdout
     assert env.status("demo")["pid"] == first
-    assert len(env.servers_running()) == 1
+    assert len(env.running(TINY)) == 1
 
 
 def test_stop_of_a_stopped_server_is_a_no_op(env: Env) -> None:
-    env.write_config({"demo": fixture_server("healthy")})
+    env.write_config({"demo": tiny_server()})
     proc = env.run("stop", "demo")
     assert proc.returncode == 0
     assert "demo: not running" in proc.stdout
@@ -89,7 +89,7 @@ def test_stop_of_a_stopped_server_is_a_no_op(env: Env) -> None:
 
 
 def test_twenty_simultaneous_starts_leave_one_server(env: Env) -> None:
-    env.write_config({"demo": fixture_server("healthy")})
+    env.write_config({"demo": tiny_server()})
     command = [sys.executable, "-m", "mcpctl", "start", "demo", "--json"]
 
     def start(_: int) -> subprocess.CompletedProcess[str]:
@@ -101,13 +101,13 @@ def test_twenty_simultaneous_starts_leave_one_server(env: Env) -> None:
     outcomes = sorted(json.loads(r.stdout)["results"][0]["outcome"] for r in results)
     assert outcomes.count("started") == 1
     assert outcomes.count("already_running") == 19
-    assert len(env.servers_running()) == 1
+    assert len(env.running(TINY)) == 1
     pids = {json.loads(r.stdout)["results"][0]["server"]["pid"] for r in results}
     assert len(pids) == 1
 
 
 def test_restart_gives_a_new_server_process(env: Env) -> None:
-    env.write_config({"demo": fixture_server("healthy")})
+    env.write_config({"demo": tiny_server()})
     assert env.run("start", "demo").returncode == 0
     old = env.status("demo")
     restarted = env.run("restart", "demo")
@@ -116,28 +116,28 @@ def test_restart_gives_a_new_server_process(env: Env) -> None:
     assert new["state"] == "ready"
     assert new["pid"] != old["pid"]
     assert not alive(old["pid"])
-    assert len(env.servers_running()) == 1
+    assert len(env.running(TINY)) == 1
 
 
 def test_restart_of_a_stopped_server_starts_it(env: Env) -> None:
-    env.write_config({"demo": fixture_server("healthy")})
+    env.write_config({"demo": tiny_server()})
     assert env.run("restart", "demo").returncode == 0
     assert env.status("demo")["state"] == "ready"
 
 
 def test_start_all_and_stop_all(env: Env) -> None:
-    env.write_config({name: fixture_server("healthy") for name in ("one", "two", "three")})
+    env.write_config({name: tiny_server() for name in ("one", "two", "three")})
     started = env.json("start", "--all")
     assert [r["outcome"] for r in started["results"]] == ["started"] * 3
     assert {s["state"] for s in env.json("status")["servers"]} == {"ready"}
-    assert len(env.servers_running()) == 3
+    assert len(env.running(TINY)) == 3
     stopped = env.json("stop", "--all")
     assert [r["outcome"] for r in stopped["results"]] == ["stopped"] * 3
     assert env.our_processes() == []
 
 
 def test_no_wait_returns_before_ready(env: Env) -> None:
-    env.write_config({"demo": fixture_server("healthy")})
+    env.write_config({"demo": tiny_server()})
     result = env.json("start", "demo", "--no-wait")["results"][0]
     assert result["outcome"] in ("spawned", "started")
     assert result["server"]["shim_pid"]
@@ -145,17 +145,17 @@ def test_no_wait_returns_before_ready(env: Env) -> None:
 
 
 def test_stop_removed_server_still_known_to_state_dir(env: Env) -> None:
-    env.write_config({"demo": fixture_server("healthy")})
+    env.write_config({"demo": tiny_server()})
     assert env.run("start", "demo").returncode == 0
     pid = env.status("demo")["pid"]
-    env.write_config({"other": fixture_server("healthy")})
+    env.write_config({"other": tiny_server()})
     assert "demo" in [s["name"] for s in env.json("status")["servers"]]
     assert env.run("stop", "demo").returncode == 0
     assert not alive(pid)
 
 
 def test_state_dir_is_private_and_socket_is_0600(env: Env) -> None:
-    env.write_config({"demo": fixture_server("healthy")})
+    env.write_config({"demo": tiny_server()})
     assert env.run("start", "demo").returncode == 0
     assert stat.S_IMODE(env.home.stat().st_mode) == 0o700
     assert stat.S_IMODE((env.home / "servers" / "demo").stat().st_mode) == 0o700
@@ -178,7 +178,7 @@ def test_shim_answers_status_on_its_socket(env: Env) -> None:
 
 def test_shim_is_detached_from_the_cli(env: Env) -> None:
     """The shim lives in a session of its own: ending the caller's whole session leaves it running."""
-    env.write_config({"demo": fixture_server("healthy")})
+    env.write_config({"demo": tiny_server()})
     caller = subprocess.Popen(
         [sys.executable, "-m", "mcpctl", "start", "demo"],
         cwd=env.workdir,

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from mcpctl import metrics
-from tests.conftest import Env, fixture_server, wait_for
+from tests.conftest import Env, fixture_server, settle, wait_for
 
 FAST = {"metrics_interval": 0.2, "health_interval": 0.2}
 
@@ -68,7 +68,7 @@ def test_the_journal_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
 def test_top_prints_one_snapshot_when_not_a_terminal(env: Env) -> None:
     env.write_config({"demo": fixture_server("healthy", **FAST), "idle": fixture_server("healthy")})
     assert env.run("start", "demo").returncode == 0
-    wait_for(lambda: env.status("demo")["metrics"])
+    settle(env, "demo", lambda s: s.get("metrics"))
     proc = env.run("top", timeout=20)
     assert proc.returncode == 0
     lines = proc.stdout.splitlines()

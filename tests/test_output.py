@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 
-from tests.conftest import Env, fixture_server
+from tests.conftest import Env, fixture_server, tiny_server
 
 
 def _on_a_terminal(env: Env, *args: str, extra_env: dict[str, str] | None = None) -> str:
@@ -44,7 +44,7 @@ def _on_a_terminal(env: Env, *args: str, extra_env: dict[str, str] | None = None
 
 
 def test_quiet_prints_only_errors(env: Env) -> None:
-    env.write_config({"demo": fixture_server("healthy"), "bad": fixture_server("crash", restart="never")})
+    env.write_config({"demo": tiny_server(), "bad": fixture_server("crash", restart="never")})
     started = env.run("-q", "start", "demo")
     assert (started.returncode, started.stdout, started.stderr) == (0, "", "")
     assert env.run("-q", "status", "demo").stdout == ""
@@ -76,7 +76,7 @@ def test_a_spinner_with_elapsed_time_on_a_terminal(env: Env) -> None:
 
 
 def test_no_color_on_a_terminal(env: Env) -> None:
-    env.write_config({"demo": fixture_server("healthy")})
+    env.write_config({"demo": tiny_server()})
     assert env.run("start", "demo").returncode == 0
     plain = _on_a_terminal(env, "status", extra_env={"NO_COLOR": "1"})
     assert "demo" in plain

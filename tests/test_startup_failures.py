@@ -7,7 +7,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from tests.conftest import Env, fixture_server
+from tests.conftest import Env, fixture_server, tiny_server
 
 
 def failed_start(env: Env, server: dict[str, Any]) -> tuple[dict[str, Any], str]:
@@ -76,7 +76,7 @@ def test_missing_cwd_is_a_spawn_failure(env: Env) -> None:
 
 
 def test_one_failure_does_not_hide_the_others(env: Env) -> None:
-    env.write_config({"good": fixture_server("healthy"), "bad": fixture_server("crash", restart="never")})
+    env.write_config({"good": tiny_server(), "bad": fixture_server("crash", restart="never")})
     proc = env.run("start", "--all", "--json")
     assert proc.returncode == 4
     report = env.json("status")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import psutil
 
-from tests.conftest import Env, alive, fixture_server, wait_for
+from tests.conftest import Env, alive, fixture_server, settle, tiny_server, wait_for
 
 
 def start_ready(env: Env, name: str = "demo") -> dict[str, object]:
@@ -82,10 +82,10 @@ def test_start_after_a_killed_shim_cleans_leftovers_first(env: Env) -> None:
 
 
 def test_kill_9_of_the_server_shows_it_exited(env: Env) -> None:
-    env.write_config({"demo": fixture_server("healthy", restart="never")})
+    env.write_config({"demo": tiny_server(restart="never")})
     server = start_ready(env)
     os.kill(int(server["pid"]), signal.SIGKILL)  # type: ignore[call-overload]
-    status = wait_for(lambda: (s := env.status("demo"))["state"] == "failed" and s)
+    status = settle(env, "demo", lambda s: s.get("state") == "failed")
     assert status["pid"] is None
     assert status["last_exit_code"] == -9
     assert status["last_error"]["type"] == "crashed"
@@ -98,13 +98,13 @@ def test_kill_9_of_the_server_shows_it_exited(env: Env) -> None:
 def test_server_that_dies_later_is_reported(env: Env) -> None:
     env.write_config({"demo": fixture_server("die-after", env={"DIE_AFTER": "1"}, restart="never")})
     start_ready(env)
-    status = wait_for(lambda: (s := env.status("demo"))["state"] == "failed" and s, timeout=15)
+    status = settle(env, "demo", lambda s: s.get("state") == "failed", timeout=15)
     assert status["last_exit_code"] == 9
     assert status["last_error"]["type"] == "crashed"
 
 
 def test_a_reused_pid_is_never_reported_or_signalled(env: Env) -> None:
-    env.write_config({"demo": fixture_server("healthy")})
+    env.write_config({"demo": tiny_server()})
     start_ready(env)
     assert env.run("stop", "demo").returncode == 0
     bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
@@ -127,7 +127,7 @@ def test_a_reused_pid_is_never_reported_or_signalled(env: Env) -> None:
 
 
 def test_corrupt_state_file_is_a_warning_and_is_rebuilt(env: Env) -> None:
-    env.write_config({"demo": fixture_server("healthy")})
+    env.write_config({"demo": tiny_server()})
     env.state_file("demo").parent.mkdir(parents=True)
     for damage in (b"", b'{"schema": 1, "name": "de', b"\x00\x01\xff", b'{"schema": 7}'):
         env.state_file("demo").write_bytes(damage)
@@ -141,7 +141,7 @@ def test_corrupt_state_file_is_a_warning_and_is_rebuilt(env: Env) -> None:
 
 
 def test_corrupt_state_of_a_running_server_is_rebuilt_by_its_shim(env: Env) -> None:
-    env.write_config({"demo": fixture_server("healthy")})
+    env.write_config({"demo": tiny_server()})
     server = start_ready(env)
     env.state_file("demo").write_bytes(b"garbage")
     proc = env.run("status", "demo", "--json")
@@ -154,7 +154,7 @@ def test_corrupt_state_of_a_running_server_is_rebuilt_by_its_shim(env: Env) -> N
 
 
 def test_unwritable_state_dir_is_a_one_line_error(env: Env) -> None:
-    env.write_config({"demo": fixture_server("healthy")})
+    env.write_config({"demo": tiny_server()})
     blocker = env.workdir / "not-a-dir"
     blocker.write_text("")
     proc = subprocess.run(
