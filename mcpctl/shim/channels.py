@@ -124,8 +124,12 @@ class Outbox:
         if self.failed:
             return
         if not self.data:
-            data = data[self._write(data) :]
-        if not data or self.failed:
+            written = self._write(data)
+            if written is None:
+                self._fail()
+                return
+            data = data[written:]
+        if not data:
             return
         self.data += data
         self._interest(True)
@@ -135,7 +139,12 @@ class Outbox:
     def flush(self) -> None:
         """The fd is writable: write what it takes."""
         if self.data and not self.failed:
-            del self.data[: self._write(bytes(self.data))]
+            with memoryview(self.data) as view:  # no copy of what is queued, however much it is
+                written = self._write(view)
+            if written is None:
+                self._fail()
+            else:
+                del self.data[:written]  # cheap: a bytearray drops its front without moving the rest
         if not self.data:
             self._interest(False)
 
@@ -149,14 +158,14 @@ class Outbox:
             self.writing = want
             self.want_write(want)
 
-    def _write(self, data: bytes) -> int:
+    def _write(self, data: bytes | memoryview) -> int | None:
+        """How much the fd took now; None when it is broken."""
         try:
             return os.write(self.fd, data)
         except BlockingIOError:
             return 0
         except OSError:
-            self._fail()
-            return 0
+            return None
 
     def _fail(self) -> None:
         self.failed = True

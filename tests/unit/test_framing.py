@@ -1,15 +1,17 @@
-"""LineReader on a real pipe: incremental splitting, the per-call read budget, and lines past the limit."""
+"""LineReader and Outbox on a real pipe: incremental splitting, the per-call read budget, lines past the
+limit, and a big message written out in pieces."""
 
 from __future__ import annotations
 
 import contextlib
 import os
+import selectors
 from collections.abc import Iterator
 
 import pytest
 
 from mcpctl import protocol
-from mcpctl.shim.channels import KEEP_ENDS, LineReader, Oversize
+from mcpctl.shim.channels import KEEP_ENDS, LineReader, Outbox, Oversize
 
 Lines = list[bytes | Oversize]
 
@@ -126,3 +128,31 @@ def test_the_error_for_a_message_too_large_names_the_size_and_the_limit() -> Non
     assert "300 bytes" in error["error"]["message"]
     assert "200 bytes" in error["error"]["message"]
     assert error["error"]["data"] == {"size": 300, "limit": 200}
+
+
+def test_the_outbox_writes_a_big_message_in_pieces_as_the_fd_takes_them(pipe: tuple[int, int]) -> None:
+    read_fd, write_fd = pipe
+    interest: list[bool] = []
+    errors: list[bool] = []
+    outbox = Outbox(write_fd, selectors.DefaultSelector(), interest.append, lambda: errors.append(True))
+    message = bytes(range(256)) * 20_000  # 5 MB, far more than a pipe holds
+    outbox.put(message)
+    received = bytearray(os.read(read_fd, 1 << 20))
+    while outbox.data:
+        outbox.flush()
+        received += os.read(read_fd, 1 << 20)
+    assert received == message
+    assert interest == [True, False]  # watched for writability only while something was queued
+    assert not errors
+
+
+def test_the_outbox_gives_up_on_a_broken_fd(pipe: tuple[int, int]) -> None:
+    read_fd, write_fd = pipe
+    errors: list[bool] = []
+    outbox = Outbox(write_fd, selectors.DefaultSelector(), lambda _want: None, lambda: errors.append(True))
+    outbox.put(b"x" * 200_000)
+    os.close(read_fd)
+    outbox.flush()
+    assert errors == [True]
+    assert outbox.failed
+    assert not outbox.data
