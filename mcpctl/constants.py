@@ -49,6 +49,8 @@ STDERR_TAIL_LINES = 20
 # logs/NAME.log is rotated when it would pass log_max_bytes; log_backups older files are kept.
 DEFAULT_LOG_MAX_BYTES = 10 * 1024 * 1024
 DEFAULT_LOG_BACKUPS = 5
+# One JSON-RPC message (a line) on the shared session may be this long; past it, the sender gets an error.
+DEFAULT_MAX_MESSAGE_BYTES = 256 * 1024 * 1024
 
 
 class ExitCode(IntEnum):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 from pathlib import Path
 from typing import Any
@@ -13,7 +14,7 @@ from mcpctl.constants import MCP_PROTOCOL_VERSION
 INIT_ID = "mcpctl-init"
 # Protocol versions with the `initialize` handshake (dates compare as strings).
 KNOWN_VERSIONS = ("2024-11-05", "2025-03-26", "2025-06-18", MCP_PROTOCOL_VERSION)
-MAX_LINE = 16 * 1024 * 1024
+MAX_LINE = 16 * 1024 * 1024  # a line of a server's log output (stderr) is cut past this
 
 # JSON-RPC error codes.
 PARSE_ERROR = -32700
@@ -22,6 +23,15 @@ METHOD_NOT_FOUND = -32601
 INTERNAL_ERROR = -32603
 # mcpctl's own errors (connection lost, not ready, ...) use this code; `data` holds type, hint, retryable.
 MCPCTL_ERROR = -32000
+
+
+# Where a message's id is when only its ends are known: first (`{"jsonrpc":"2.0","id":1,...`) or last
+# (`{"result":...,"id":1}`), and whether it is a request (its `method` comes first, or right after the id).
+_ID = rb'(-?\d+|"[^"\\]{0,200}")'
+_JSONRPC = rb'(?:"jsonrpc"\s*:\s*"2\.0"\s*,\s*)?'
+_HEAD_ID = re.compile(rb"\A\s*\{\s*" + _JSONRPC + rb'"id"\s*:\s*' + _ID + rb"\s*,")
+_TAIL_ID = re.compile(rb'[,{]\s*"id"\s*:\s*' + _ID + rb'\s*(?:,\s*"jsonrpc"\s*:\s*"2\.0"\s*)?\}\s*\Z')
+_REQUEST = re.compile(rb"\A\s*\{\s*" + _JSONRPC + rb'(?:"id"\s*:\s*' + _ID + rb'\s*,\s*)?"method"\s*:')
 
 
 class ProtocolError(Exception):
@@ -45,6 +55,20 @@ def decode(line: bytes) -> dict[str, Any]:
 def _preview(line: bytes, limit: int = 120) -> str:
     text = line.decode("utf-8", "replace").strip()
     return repr(text if len(text) <= limit else text[:limit] + "…")
+
+
+def sender_of(head: bytes, tail: bytes) -> tuple[object, bool]:
+    """Best effort, for a message too large to parse: its id (None if not found) and whether it is a
+    request, from its first and last bytes."""
+    found = _HEAD_ID.match(head) or _TAIL_ID.search(tail)
+    request_id = json.loads(found.group(1)) if found else None
+    return request_id, _REQUEST.match(head) is not None
+
+
+def too_large(request_id: object, size: int, limit: int) -> dict[str, Any]:
+    """The error for a message past the limit (`size` bytes, of which at most the ends were kept)."""
+    message = f"message too large: {size} bytes, past the limit of {limit} bytes (max_message_bytes)"
+    return error_response(request_id, INVALID_REQUEST, message, {"size": size, "limit": limit})
 
 
 def initialize_request() -> dict[str, Any]:

@@ -83,6 +83,7 @@ SETTINGS = (
     Setting("metrics_interval", Kind.SECONDS, C.DEFAULT_METRICS_INTERVAL, _U),
     Setting("log_max_bytes", Kind.POSITIVE, C.DEFAULT_LOG_MAX_BYTES, _U),
     Setting("log_backups", Kind.COUNT, C.DEFAULT_LOG_BACKUPS, _U),
+    Setting("max_message_bytes", Kind.POSITIVE, C.DEFAULT_MAX_MESSAGE_BYTES, _R),
     Setting("alerts", Kind.TABLES, _EMPTY, _U),  # overlaid on the global [alerts.NAME] tables
     # Read by the CLI as it resolves the environment; the shim gets the result, not these.
     Setting("env_file", Kind.PATHS, (), _R, spec=False),

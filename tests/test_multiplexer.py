@@ -440,7 +440,7 @@ def test_tools_call_and_ping_commands(env: Env) -> None:
         (["add", "a1"], "argument 'a1' is not key=value"),
         (["tag", "items=notjson", "meta={}"], "items='notjson' is not a JSON array"),
         (["echo", "--args", "[1]"], "--args must be a JSON object"),
-        (["nope"], "demo has no tool 'nope' (it has: add, changed, crash, echo"),
+        (["nope"], "demo has no tool 'nope' (it has: add, blob, changed, crash, echo"),
     ],
 )
 def test_bad_arguments_are_refused_before_anything_is_sent(env: Env, args: list[str], message: str) -> None:

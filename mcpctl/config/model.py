@@ -44,6 +44,7 @@ class ServerConfig:
     metrics_interval: float = C.DEFAULT_METRICS_INTERVAL
     log_max_bytes: int = C.DEFAULT_LOG_MAX_BYTES
     log_backups: int = C.DEFAULT_LOG_BACKUPS
+    max_message_bytes: int = C.DEFAULT_MAX_MESSAGE_BYTES
     alerts: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     env_file: tuple[str, ...] = ()
     inherit_env: bool | tuple[str, ...] = True

@@ -5,39 +5,97 @@ from __future__ import annotations
 import os
 import selectors
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from mcpctl import protocol
 
 # A client (or a server's stdin) that falls this far behind is given up on, not waited for.
 OUTBOX_LIMIT = 64 * 1024 * 1024
+# How much one read() takes from one fd in one turn of the selector loop, and in how big pieces.
+READ_BUDGET = 4 * 1024 * 1024
+READ_CHUNK = 1024 * 1024
+# How much of each end of an oversized line is kept, to find its id.
+KEEP_ENDS = 1024
+
+
+@dataclass(frozen=True)
+class Oversize:
+    """A line longer than the reader's limit, discarded as it arrived: its size and its two ends."""
+
+    size: int  # bytes seen before the newline (or EOF)
+    head: bytes  # its first KEEP_ENDS bytes, where a JSON-RPC message's id usually is
+    tail: bytes  # its last KEEP_ENDS bytes, where some serializers put the id instead
 
 
 class LineReader:
-    """Reads whatever a non-blocking fd has and hands back complete lines."""
+    """Splits what a non-blocking fd sends into lines, in linear time: newlines are searched for only in
+    bytes just read. One read() takes at most `budget` bytes, so one fast peer cannot starve the
+    selector loop; what is left stays in the kernel and makes the fd readable again next turn. A line
+    past `limit` is discarded as it arrives (memory stays bounded) and handed back as an Oversize."""
 
-    def __init__(self, fd: int) -> None:
+    def __init__(self, fd: int, limit: int = protocol.MAX_LINE, budget: int = READ_BUDGET) -> None:
         self.fd = fd
-        self.buffer = b""
+        self.limit = limit
+        self.budget = budget
+        self.buffer = bytearray()  # the unfinished line
+        self.skipping: Oversize | None = None  # the line being discarded, if one is
         self.closed = False
         os.set_blocking(fd, False)
 
-    def read(self) -> list[bytes]:
-        while True:
-            try:
-                chunk = os.read(self.fd, 65536)
-            except BlockingIOError:
+    def read(self) -> list[bytes | Oversize]:
+        lines: list[bytes | Oversize] = []
+        taken = 0
+        while taken < self.budget and not self.closed:
+            chunk = self._chunk(min(READ_CHUNK, self.budget - taken))
+            if chunk is None:
                 break
-            except OSError:
-                chunk = b""
-            if not chunk:
-                self.closed = True
-                break
-            self.buffer += chunk
-        *lines, self.buffer = self.buffer.split(b"\n")
-        if len(self.buffer) > protocol.MAX_LINE or (self.closed and self.buffer):
-            lines.append(self.buffer)
-            self.buffer = b""
-        return [line for line in lines if line.strip()]
+            taken += len(chunk)
+            self._split(chunk, lines)
+        if self.closed:
+            self._end_line(lines)
+        return [line for line in lines if isinstance(line, Oversize) or (line and not line.isspace())]
+
+    def _chunk(self, size: int) -> bytes | None:
+        """Up to `size` bytes; None when the fd has nothing now; b"" (and closed) at EOF or on error."""
+        try:
+            chunk = os.read(self.fd, size)
+        except BlockingIOError:
+            return None
+        except OSError:
+            chunk = b""
+        self.closed = not chunk
+        return chunk
+
+    def _split(self, chunk: bytes, lines: list[bytes | Oversize]) -> None:
+        start = 0
+        while (newline := chunk.find(b"\n", start)) >= 0:
+            self._add(chunk[start:newline])
+            self._end_line(lines)
+            start = newline + 1
+        self._add(chunk[start:])
+
+    def _add(self, piece: bytes) -> None:
+        if self.skipping is None and len(self.buffer) + len(piece) > self.limit:
+            head = bytes(self.buffer[:KEEP_ENDS]) + piece[: max(0, KEEP_ENDS - len(self.buffer))]
+            self.skipping = Oversize(len(self.buffer), head, bytes(self.buffer[-KEEP_ENDS:]))
+            self.buffer = bytearray()  # a fresh one: clear() would keep the big allocation
+        if self.skipping is not None:
+            self.skipping = _skipped(self.skipping, piece)
+        else:
+            self.buffer += piece
+
+    def _end_line(self, lines: list[bytes | Oversize]) -> None:
+        if self.skipping is not None:
+            lines.append(self.skipping)
+            self.skipping = None
+        elif self.buffer:
+            lines.append(bytes(self.buffer))
+            self.buffer = bytearray()
+
+
+def _skipped(line: Oversize, piece: bytes) -> Oversize:
+    tail = (line.tail + piece)[-KEEP_ENDS:] if len(piece) < KEEP_ENDS else piece[-KEEP_ENDS:]
+    return Oversize(line.size + len(piece), line.head, tail)
 
 
 class Outbox:
@@ -66,8 +124,12 @@ class Outbox:
         if self.failed:
             return
         if not self.data:
-            data = data[self._write(data) :]
-        if not data or self.failed:
+            written = self._write(data)
+            if written is None:
+                self._fail()
+                return
+            data = data[written:]
+        if not data:
             return
         self.data += data
         self._interest(True)
@@ -77,7 +139,12 @@ class Outbox:
     def flush(self) -> None:
         """The fd is writable: write what it takes."""
         if self.data and not self.failed:
-            del self.data[: self._write(bytes(self.data))]
+            with memoryview(self.data) as view:  # no copy of what is queued, however much it is
+                written = self._write(view)
+            if written is None:
+                self._fail()
+            else:
+                del self.data[:written]  # cheap: a bytearray drops its front without moving the rest
         if not self.data:
             self._interest(False)
 
@@ -91,14 +158,14 @@ class Outbox:
             self.writing = want
             self.want_write(want)
 
-    def _write(self, data: bytes) -> int:
+    def _write(self, data: bytes | memoryview) -> int | None:
+        """How much the fd took now; None when it is broken."""
         try:
             return os.write(self.fd, data)
         except BlockingIOError:
             return 0
         except OSError:
-            self._fail()
-            return 0
+            return None
 
     def _fail(self) -> None:
         self.failed = True

@@ -11,7 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from mcpctl import protocol
-from mcpctl.shim.channels import LineReader, Outbox
+from mcpctl.constants import DEFAULT_MAX_MESSAGE_BYTES as MAX_MESSAGE_BYTES
+from mcpctl.shim.channels import LineReader, Outbox, Oversize
+from mcpctl.shim.log import log
 
 
 class Connection:
@@ -24,13 +26,15 @@ class Connection:
         selector: selectors.BaseSelector,
         on_message: Callable[[Connection, dict[str, Any]], None],
         on_hangup: Callable[[Connection], None],
+        limit: int = MAX_MESSAGE_BYTES,
     ) -> None:
+        """`limit`: the longest message (line) taken from this client; a longer one is answered an error."""
         self.sock = sock
         self.number = number
         self.selector = selector
         self.on_message = on_message
         self.on_hangup = on_hangup
-        self.reader = LineReader(sock.fileno())
+        self.reader = LineReader(sock.fileno(), limit)
         self.events = selectors.EVENT_READ
         self.closed = False
         self.close_when_flushed = False
@@ -55,6 +59,9 @@ class Connection:
 
     def _read(self) -> None:
         for line in self.reader.read():
+            if isinstance(line, Oversize):
+                self._too_large(line)
+                continue
             try:
                 message = protocol.decode(line)
             except protocol.ProtocolError as exc:
@@ -66,6 +73,12 @@ class Connection:
         if self.reader.closed:
             self._interest(self.events & ~selectors.EVENT_READ)
             self.on_hangup(self)
+
+    def _too_large(self, line: Oversize) -> None:
+        """A message past the limit, never parsed: an error to its sender, under its id if that is known."""
+        request_id, is_request = protocol.sender_of(line.head, line.tail)
+        log(f"client {self.number} sent a message of {line.size} bytes, past the limit of {self.reader.limit}")
+        self.send(protocol.too_large(request_id if is_request else None, line.size, self.reader.limit))
 
     def _want_write(self, want: bool) -> None:
         events = self.events | selectors.EVENT_WRITE if want else self.events & ~selectors.EVENT_WRITE

@@ -18,7 +18,7 @@ from mcpctl.clock import SYSTEM_CLOCK, Clock
 from mcpctl.constants import ENV_HOME, ENV_INSTANCE, STDIN_CLOSE_GRACE
 from mcpctl.contract import Spec
 from mcpctl.errors import ErrorType, Failure, classify_exit, classify_spawn_error
-from mcpctl.shim.channels import LineReader, Outbox
+from mcpctl.shim.channels import LineReader, Outbox, Oversize
 from mcpctl.shim.log import log, log_lines
 from mcpctl.states import Readiness
 
@@ -146,16 +146,19 @@ class ServerRun:
             return classify_spawn_error(exc, spec.name, spec.command)
         assert self.proc.stdout is not None
         assert self.proc.stderr is not None
-        self._watch(self.proc.stdout.fileno(), self._on_stdout if speaks_mcp else self._on_output)
-        self._watch(self.proc.stderr.fileno(), self._on_output)
+        if speaks_mcp:
+            self._watch(self.proc.stdout.fileno(), self._on_stdout, spec.max_message_bytes)
+        else:
+            self._watch(self.proc.stdout.fileno(), self._on_output, protocol.MAX_LINE)
+        self._watch(self.proc.stderr.fileno(), self._on_output, protocol.MAX_LINE)
         if self.proc.stdin is not None:
             self.stdin = Outbox(self.proc.stdin.fileno(), self.selector, self._want_write, lambda: None)
         if speaks_mcp:
             self.send(protocol.initialize_request())
         return None
 
-    def _watch(self, fd: int, handler: Callable[[list[bytes]], None]) -> None:
-        reader = LineReader(fd)
+    def _watch(self, fd: int, handler: Callable[[list[bytes | Oversize]], None], limit: int) -> None:
+        reader = LineReader(fd, limit)
         self.readers[fd] = reader
 
         def on_readable(_mask: int) -> None:
@@ -176,15 +179,17 @@ class ServerRun:
 
     # -- output ------------------------------------------------------------------------------
 
-    def _on_output(self, lines: list[bytes]) -> None:
-        text = [self.redact(raw.decode("utf-8", "replace")) for raw in lines]
+    def _on_output(self, lines: list[bytes | Oversize]) -> None:
+        text = [self.redact(_text(raw)) for raw in lines]
         log_lines(text)
         if self.pattern is not None and self.met is None and any(self.pattern.search(line) for line in text):
             self.met = Ready({})
 
-    def _on_stdout(self, lines: list[bytes]) -> None:
+    def _on_stdout(self, lines: list[bytes | Oversize]) -> None:
         for line in lines:
-            if self.met is None and self.problem is None:
+            if isinstance(line, Oversize):
+                self._too_large(line)
+            elif self.met is None and self.problem is None:
                 self._on_handshake_line(line)
             elif self.met is not None:
                 self._after_ready(line)
@@ -200,6 +205,24 @@ class ServerRun:
             self.on_message(message)
         elif "method" in message and "id" in message:
             self.send(protocol.method_not_found(message["id"], str(message["method"])))
+
+    def _too_large(self, line: Oversize) -> None:
+        """A message past max_message_bytes, never parsed: logged, and, when its id can be told, an error
+        to whoever waits for it (the client that asked, through the multiplexer, or the server)."""
+        limit = self.spec.max_message_bytes
+        request_id, is_request = protocol.sender_of(line.head, line.tail)
+        log(
+            self.redact(
+                f"the server sent a message of {line.size} bytes (id {request_id!r}), past the limit of {limit}"
+            )
+        )
+        error = protocol.too_large(request_id, line.size, limit)
+        if self.met is None and self.problem is None:
+            self.problem = Failure.of(ErrorType.PROTOCOL_ERROR, name=self.spec.name, detail=error["error"]["message"])
+        elif is_request:
+            self.send(error)
+        elif request_id is not None and self.on_message is not None:
+            self.on_message(error)
 
     def _on_handshake_line(self, line: bytes) -> None:
         try:
@@ -347,3 +370,10 @@ class ServerRun:
                 if pipe is not None:
                     with contextlib.suppress(OSError):
                         pipe.close()
+
+
+def _text(line: bytes | Oversize) -> str:
+    """A line of log output; one past the limit is logged as its beginning."""
+    if isinstance(line, Oversize):
+        return f"{line.head.decode('utf-8', 'replace')}… (a line of {line.size} bytes, cut)"
+    return line.decode("utf-8", "replace")

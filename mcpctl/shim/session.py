@@ -43,7 +43,8 @@ class Session:
 
     def accept(self, sock: Any) -> None:
         """A new client on the socket."""
-        conn = Connection(sock, next(self.connections), self.selector, self._from_client, self.mux.hangup)
+        number, limit = next(self.connections), self.spec.max_message_bytes
+        conn = Connection(sock, number, self.selector, self._from_client, self.mux.hangup, limit)
         self.mux.add(conn)
 
     def attach(self, ready: Ready, run: Run | None) -> Callable[[Message], None] | None:
