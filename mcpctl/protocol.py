@@ -14,6 +14,14 @@ INIT_ID = "mcpctl-init"
 # Protocol versions with the `initialize` handshake (dates compare as strings).
 KNOWN_VERSIONS = ("2024-11-05", "2025-03-26", "2025-06-18", MCP_PROTOCOL_VERSION)
 MAX_LINE = 16 * 1024 * 1024
+# What the shim's handshake declares it can answer: everything a client of its socket may declare, since
+# servers decide what to offer from this one handshake and the shim cannot know its future clients.
+# The 2025-11-25 spellings; older servers read `elicitation` (form only) and ignore `url`.
+CLIENT_CAPABILITIES: dict[str, Any] = {
+    "sampling": {},
+    "elicitation": {"form": {}, "url": {}},
+    "roots": {"listChanged": True},
+}
 
 # JSON-RPC error codes.
 PARSE_ERROR = -32700
@@ -54,7 +62,7 @@ def initialize_request() -> dict[str, Any]:
         "method": "initialize",
         "params": {
             "protocolVersion": MCP_PROTOCOL_VERSION,
-            "capabilities": {},
+            "capabilities": CLIENT_CAPABILITIES,
             "clientInfo": {"name": "mcpctl", "version": __version__},
         },
     }
