@@ -9,6 +9,7 @@ from typing import Any
 
 from mcpctl import __version__
 from mcpctl.constants import MCP_PROTOCOL_VERSION
+from mcpctl.errors import Failure
 
 INIT_ID = "mcpctl-init"
 # Protocol versions with the `initialize` handshake (dates compare as strings).
@@ -81,6 +82,12 @@ def error_response(request_id: object, code: int, message: str, data: Any = None
     if data is not None:
         error["data"] = data
     return {"jsonrpc": "2.0", "id": request_id, "error": error}
+
+
+def failure_response(request_id: object, failure: Failure) -> dict[str, Any]:
+    """mcpctl's own error (not the server's) as a JSON-RPC error answer: its type, hint and retryable in `data`."""
+    data = {"type": failure.type.value, "hint": failure.hint, "retryable": failure.retryable}
+    return error_response(request_id, MCPCTL_ERROR, failure.message, data)
 
 
 def result_response(request_id: object, result: Any) -> dict[str, Any]:

@@ -126,7 +126,7 @@ class Multiplexer:
         self.tokens.clear()
         for route in routes.values():
             route.peer.inflight.pop(route.original_id, None)
-            self._reply(route.peer, _error(route.original_id, failure))
+            self._reply(route.peer, protocol.failure_response(route.original_id, failure))
             self._maybe_finish(route.peer)
         for peer in self.peers.values():
             peer.asked.clear()
@@ -150,7 +150,7 @@ class Multiplexer:
                 reason = failure or Failure.of(
                     ErrorType.TIMEOUT, timeout=self.wait_limit, detail=f"{self.name} did not become ready"
                 )
-                self._reply(item.peer, _error(item.message["id"], reason))
+                self._reply(item.peer, protocol.failure_response(item.message["id"], reason))
         self.waiting = keep
 
     def next_deadline(self) -> float:
@@ -369,8 +369,3 @@ def _valid_id(value: object) -> bool:
 def _cancelled(request_id: int, reason: str) -> Message:
     params = {"requestId": request_id, "reason": reason}
     return {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": params}
-
-
-def _error(request_id: Any, failure: Failure) -> Message:
-    data = {"type": failure.type.value, "hint": failure.hint, "retryable": failure.retryable}
-    return protocol.error_response(request_id, protocol.MCPCTL_ERROR, failure.message, data)
