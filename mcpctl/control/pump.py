@@ -86,9 +86,12 @@ def _first_line(deadline: float) -> bytes:
     buffer = b""
     while b"\n" not in buffer and len(buffer) < FIRST_MESSAGE_LIMIT:
         left = deadline - time.monotonic()
-        if left <= 0 or not select.select([0], [], [], left)[0]:
+        try:
+            if left <= 0 or not select.select([0], [], [], left)[0]:
+                return b""
+            data = os.read(0, CHUNK)
+        except (OSError, ValueError):  # no stdin at all (closed fd): there is nobody to answer
             return b""
-        data = os.read(0, CHUNK)
         if not data:
             return buffer
         buffer += data
