@@ -10,11 +10,20 @@ from typing import Any
 
 from mcpctl import __version__
 from mcpctl.constants import MCP_PROTOCOL_VERSION
+from mcpctl.errors import Failure
 
 INIT_ID = "mcpctl-init"
 # Protocol versions with the `initialize` handshake (dates compare as strings).
 KNOWN_VERSIONS = ("2024-11-05", "2025-03-26", "2025-06-18", MCP_PROTOCOL_VERSION)
 MAX_LINE = 16 * 1024 * 1024  # a line of a server's log output (stderr) is cut past this
+# What the shim's handshake declares it can answer: everything a client of its socket may declare, since
+# servers decide what to offer from this one handshake and the shim cannot know its future clients.
+# The 2025-11-25 spellings; older servers read `elicitation` (form only) and ignore `url`.
+CLIENT_CAPABILITIES: dict[str, Any] = {
+    "sampling": {},
+    "elicitation": {"form": {}, "url": {}},
+    "roots": {"listChanged": True},
+}
 
 # JSON-RPC error codes.
 PARSE_ERROR = -32700
@@ -78,7 +87,7 @@ def initialize_request() -> dict[str, Any]:
         "method": "initialize",
         "params": {
             "protocolVersion": MCP_PROTOCOL_VERSION,
-            "capabilities": {},
+            "capabilities": CLIENT_CAPABILITIES,
             "clientInfo": {"name": "mcpctl", "version": __version__},
         },
     }
@@ -97,6 +106,12 @@ def error_response(request_id: object, code: int, message: str, data: Any = None
     if data is not None:
         error["data"] = data
     return {"jsonrpc": "2.0", "id": request_id, "error": error}
+
+
+def failure_response(request_id: object, failure: Failure) -> dict[str, Any]:
+    """mcpctl's own error (not the server's) as a JSON-RPC error answer: its type, hint and retryable in `data`."""
+    data = {"type": failure.type.value, "hint": failure.hint, "retryable": failure.retryable}
+    return error_response(request_id, MCPCTL_ERROR, failure.message, data)
 
 
 def result_response(request_id: object, result: Any) -> dict[str, Any]:

@@ -15,7 +15,7 @@ import typer
 
 from mcpctl.cli.app import Globals, Json, app
 from mcpctl.constants import ExitCode
-from mcpctl.errors import ErrorType, MCPCtlError, UsageError
+from mcpctl.errors import ErrorType, Failure, MCPCtlError, UsageError
 
 Name = Annotated[str, typer.Argument(help="Server name.", show_default=False)]
 NoStart = Annotated[bool, typer.Option("--no-start", help="Exit 3 instead of starting a server that is not running.")]
@@ -29,11 +29,16 @@ def connect(ctx: typer.Context, name: Name, no_start: NoStart = False) -> None:
 
     Use it as the server command in Claude Desktop, Cursor or VS Code:
     {"command": "mcpctl", "args": ["-f", "/path/to/mcpctl.toml", "connect", "NAME"]}.
-    Messages about starting go to stderr; stdout carries only MCP.
+    Messages about starting go to stderr; stdout carries only MCP. When NAME cannot be started or
+    reached, the client's first request is answered with the reason as a JSON-RPC error.
     """
-    from mcpctl.control.pump import pump
+    from mcpctl.control.pump import pump, refuse
 
-    sock = _connect(ctx.obj, name, no_start, time.monotonic() + 120.0)
+    try:
+        sock = _connect(ctx.obj, name, no_start, time.monotonic() + 120.0)
+    except MCPCtlError as failed:  # the client must hear why too: most clients hide our stderr
+        refuse(Failure(failed.type, failed.message, failed.hint))
+        raise
     if not pump(sock):
         error = MCPCtlError.of(ErrorType.CONNECTION_LOST, name=name, detail="the shim closed the connection")
         raise error

@@ -9,8 +9,8 @@ session and lets every client of its socket use it:
   is swallowed, and `server/discover` is "method not found" so that new clients fall back to it;
 - notifications from the server are routed (progress by token, cancellation by id) or broadcast
   (list_changed, log messages, resource updates);
-- requests from the server (sampling, roots, elicitation) go to a client that has a request in
-  flight and declared the capability, or are answered "method not found";
+- requests from the server (sampling, roots, elicitation) go to a client that declared the
+  capability, preferably one with a request in flight; with none, the shim answers (`asks`);
 - a client that goes away has its requests cancelled upstream; when the server goes away, every
   request in flight is answered with a retryable connection_lost error.
 
@@ -30,6 +30,7 @@ from typing import Any, Protocol
 from mcpctl import protocol
 from mcpctl.contract import CONTROL_PREFIX
 from mcpctl.errors import ErrorType, Failure
+from mcpctl.shim import asks
 
 Message = dict[str, Any]
 Send = Callable[[Message], None]
@@ -39,13 +40,6 @@ Clock = Callable[[], float]
 LAST_WORDS_TIMEOUT = 0.5
 # Upstream progress tokens are ours (one per request), so two clients' equal tokens stay apart.
 TOKEN_PREFIX = "mcpctl-"
-
-# Server-to-client requests, and the client capability that must be declared to be asked them.
-_CLIENT_CAPABILITIES = {
-    "sampling/createMessage": "sampling",
-    "roots/list": "roots",
-    "elicitation/create": "elicitation",
-}
 
 
 class Client(Protocol):
@@ -132,7 +126,7 @@ class Multiplexer:
         self.tokens.clear()
         for route in routes.values():
             route.peer.inflight.pop(route.original_id, None)
-            self._reply(route.peer, _error(route.original_id, failure))
+            self._reply(route.peer, protocol.failure_response(route.original_id, failure))
             self._maybe_finish(route.peer)
         for peer in self.peers.values():
             peer.asked.clear()
@@ -156,7 +150,7 @@ class Multiplexer:
                 reason = failure or Failure.of(
                     ErrorType.TIMEOUT, timeout=self.wait_limit, detail=f"{self.name} did not become ready"
                 )
-                self._reply(item.peer, _error(item.message["id"], reason))
+                self._reply(item.peer, protocol.failure_response(item.message["id"], reason))
         self.waiting = keep
 
     def next_deadline(self) -> float:
@@ -223,6 +217,8 @@ class Multiplexer:
         capabilities = params.get("capabilities")
         peer.capabilities = capabilities if isinstance(capabilities, dict) else {}
         self._reply(peer, protocol.result_response(message["id"], self._negotiated(params.get("protocolVersion"))))
+        if "roots" in peer.capabilities:  # the server was told "no roots" while nobody could answer: ask again
+            self._upstream({"jsonrpc": "2.0", "method": "notifications/roots/list_changed"})
 
     def _negotiated(self, wanted: object) -> Message:
         """The server's own initialize result, in the client's protocol version when that is a known one
@@ -328,23 +324,13 @@ class Multiplexer:
         if method == "ping":
             self._upstream(protocol.result_response(message["id"], {}))
             return
-        peer = self._pick(_CLIENT_CAPABILITIES.get(method))
+        peer = asks.pick(self.peers.values(), method)
         if peer is None:
-            self._upstream(protocol.method_not_found(message["id"], method))
+            self._upstream(asks.unanswerable(message["id"], method))
             return
         our_id = next(self.ids)
         peer.asked[our_id] = message["id"]
         self._reply(peer, {**message, "id": our_id})
-
-    def _pick(self, capability: str | None) -> Peer | None:
-        """Who answers a server's request: the client with the newest request in flight that declared
-        the capability, else any client that declared it."""
-        able = [
-            p for p in self.peers.values() if not p.hung_up and (capability is None or capability in p.capabilities)
-        ]
-        busy = [p for p in able if p.inflight]
-        pool = busy or able
-        return max(pool, key=lambda p: p.last_request) if pool else None
 
     # -- helpers -------------------------------------------------------------------------------
 
@@ -383,8 +369,3 @@ def _valid_id(value: object) -> bool:
 def _cancelled(request_id: int, reason: str) -> Message:
     params = {"requestId": request_id, "reason": reason}
     return {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": params}
-
-
-def _error(request_id: Any, failure: Failure) -> Message:
-    data = {"type": failure.type.value, "hint": failure.hint, "retryable": failure.retryable}
-    return protocol.error_response(request_id, protocol.MCPCTL_ERROR, failure.message, data)

@@ -18,6 +18,7 @@ from mcpctl.clock import SYSTEM_CLOCK, Clock
 from mcpctl.constants import ENV_HOME, ENV_INSTANCE, STDIN_CLOSE_GRACE
 from mcpctl.contract import Spec
 from mcpctl.errors import ErrorType, Failure, classify_exit, classify_spawn_error
+from mcpctl.shim import asks
 from mcpctl.shim.channels import LineReader, Outbox, Oversize
 from mcpctl.shim.log import log, log_lines
 from mcpctl.states import Readiness
@@ -204,7 +205,7 @@ class ServerRun:
         if self.on_message is not None:
             self.on_message(message)
         elif "method" in message and "id" in message:
-            self.send(protocol.method_not_found(message["id"], str(message["method"])))
+            self.send(asks.unanswerable(message["id"], str(message["method"])))
 
     def _too_large(self, line: Oversize) -> None:
         """A message past max_message_bytes, never parsed: logged, and, when its id can be told, an error
@@ -238,7 +239,7 @@ class ServerRun:
                 return
             self.send(protocol.initialized_notification())
         elif "method" in message and "id" in message:
-            self.send(protocol.method_not_found(message["id"], str(message["method"])))
+            self.send(asks.unanswerable(message["id"], str(message["method"])))
 
     def send(self, message: dict[str, Any]) -> None:
         """Queue a message for the server's stdin; a server that does not read never blocks the shim."""

@@ -212,12 +212,37 @@ def test_among_idle_clients_the_latest_to_ask_answers(rig: Rig) -> None:
     assert older_conn.take() == [protocol.result_response(1, "done")]
 
 
-def test_a_server_request_nobody_can_answer_is_method_not_found(rig: Rig) -> None:
-    rig.client(capabilities={})
-    peer, _ = rig.client(capabilities={"sampling": {}})
+@pytest.mark.parametrize("method", ["sampling/createMessage", "elicitation/create"])
+def test_a_declared_request_no_connected_client_can_answer_is_an_internal_error(rig: Rig, method: str) -> None:
+    _, unable = rig.client(capabilities={"roots": {}})
+    peer, _ = rig.client(capabilities={"sampling": {}, "elicitation": {}})
     rig.mux.hangup(peer.conn)  # half-closed: it gets its answers, but is asked nothing new
-    rig.mux.from_upstream(request("s1", "sampling/createMessage"))
-    assert rig.sent_up() == [protocol.method_not_found("s1", "sampling/createMessage")]
+    rig.mux.from_upstream(request("s1", method))
+    (answer,) = rig.sent_up()
+    assert (answer["id"], answer["error"]["code"]) == ("s1", protocol.INTERNAL_ERROR)
+    assert answer["error"]["message"] == f"no connected client can answer {method} (none declared it)"
+    assert unable.take() == []
+
+
+def test_roots_with_no_client_that_has_roots_are_none(rig: Rig) -> None:
+    _, conn = rig.client(capabilities={"sampling": {}})
+    rig.mux.from_upstream(request("s1", "roots/list"))
+    assert rig.sent_up() == [protocol.result_response("s1", {"roots": []})]
+    assert conn.take() == []
+
+
+def test_an_undeclared_server_request_nobody_takes_is_method_not_found(rig: Rig) -> None:
+    rig.mux.from_upstream(request("s1", "x/custom"))
+    assert rig.sent_up() == [protocol.method_not_found("s1", "x/custom")]
+
+
+def test_a_client_with_roots_joining_tells_the_server_its_roots_changed(rig: Rig) -> None:
+    for capabilities in ({}, {"roots": {"listChanged": True}}):
+        peer, _ = rig.client()
+        rig.mux.from_client(peer, request("init", "initialize", capabilities=capabilities))
+    assert rig.sent_up() == [{"jsonrpc": "2.0", "method": "notifications/roots/list_changed"}]
+    rig.mux.from_client(peer, notification("notifications/roots/list_changed"))  # the client's own: forwarded
+    assert rig.sent_up() == [notification("notifications/roots/list_changed")]
 
 
 def test_the_servers_ping_is_answered_by_the_shim(rig: Rig) -> None:
