@@ -57,8 +57,16 @@ class Paths:
         return self.logs / f"{name}.log"
 
     def socket(self, name: str) -> Path:
-        """The shim's socket: under the state dir when the path is short enough, else a hashed name."""
-        near = self.home / "run" / f"{name}.sock"
+        """The shim's MCP socket (what `connect` and every MCP client of the shared session use)."""
+        return self._socket(f"{name}.sock")
+
+    def control_socket(self, name: str) -> Path:
+        """The shim's control socket: `mcpctl/...` methods, for the CLI only (never reachable through MCP)."""
+        return self._socket(f"{name}.ctl.sock")
+
+    def _socket(self, filename: str) -> Path:
+        """Under the state dir when the path is short enough, else a hashed name."""
+        near = self.home / "run" / filename
         if len(os.fsencode(near)) <= _MAX_SOCKET_PATH:
             return near
         # Lazy: hashlib alone adds ~3.7 MB RSS to the shim, and this fallback is rare.

@@ -11,6 +11,8 @@ import stat
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
 
 import psutil
 
@@ -164,16 +166,28 @@ def test_state_dir_is_private_and_socket_is_0600(env: Env) -> None:
     assert stat.S_IMODE(sock.stat().st_mode) == 0o600
 
 
-def test_shim_answers_status_on_its_socket(env: Env) -> None:
+def _ask(path: Path, line: bytes) -> dict[str, Any]:
+    with socket.socket(socket.AF_UNIX) as conn:
+        conn.connect(str(path))
+        conn.sendall(line)
+        answer: dict[str, Any] = json.loads(conn.makefile().readline())
+        return answer
+
+
+def test_shim_answers_status_on_its_control_socket_and_only_there(env: Env) -> None:
     env.write_config({"demo": fixture_server("healthy")})
     assert env.run("start", "demo").returncode == 0
-    with socket.socket(socket.AF_UNIX) as conn:
-        conn.connect(str(env.home / "run" / "demo.sock"))
-        conn.sendall(b'{"jsonrpc":"2.0","id":7,"method":"mcpctl/status"}\n')
-        answer = json.loads(conn.makefile().readline())
+    control = env.home / "run" / "demo.ctl.sock"
+    assert stat.S_IMODE(control.stat().st_mode) == 0o600
+    answer = _ask(control, b'{"jsonrpc":"2.0","id":7,"method":"mcpctl/status"}\n')
     assert answer["id"] == 7
     assert answer["result"]["state"] == "ready"
     assert answer["result"]["server_info"]["name"] == "fixture"
+    refused = _ask(control, b'{"jsonrpc":"2.0","id":8,"method":"tools/list"}\n')  # MCP is not served here
+    assert refused["error"]["code"] == -32601
+    stop = _ask(env.home / "run" / "demo.sock", b'{"jsonrpc":"2.0","id":9,"method":"mcpctl/stop"}\n')
+    assert stop["error"]["code"] == -32601  # nor control on the MCP socket
+    assert env.status("demo")["state"] == "ready"
 
 
 def test_shim_is_detached_from_the_cli(env: Env) -> None:

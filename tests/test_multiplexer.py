@@ -106,8 +106,8 @@ def test_initialize_is_answered_by_the_shim_with_negotiation(env: Env, raw: Call
     client.send({"method": "notifications/initialized"})  # swallowed: the session was initialized long ago
     client.send({"id": "d", "method": "server/discover"})
     assert client.answer("d")["error"]["code"] == -32601  # so a new client falls back to initialize
-    client.send({"id": "s", "method": "mcpctl/status"})
-    assert client.answer("s")["result"]["state"] == "ready"
+    client.send({"id": "s", "method": "mcpctl/status"})  # control is not served on the MCP socket
+    assert client.answer("s")["error"]["code"] == -32601
     assert not [m for m in client.seen if "method" in m]  # nothing unasked for arrived
 
 

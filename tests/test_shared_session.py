@@ -16,7 +16,7 @@ from mcp.client.session import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 
 from mcpctl.constants import ExitCode
-from tests.conftest import Env, fixture_server, third_party_server
+from tests.conftest import Env, fixture_server, third_party_server, tiny_server
 
 # Generous: node starts cold on a loaded 2-core machine. Not a timed test.
 BUDGET = 120.0
@@ -165,3 +165,31 @@ def test_connect_with_no_request_coming_just_exits(env: Env, failing: str) -> No
         check=False,
     )
     assert (proc.returncode, proc.stdout) == (ExitCode.START_FAILED, "")
+
+
+def test_control_methods_sent_through_connect_are_refused(env: Env) -> None:
+    """An MCP client (or a server's prompt acting through one) cannot stop or reconfigure the shim."""
+    env.write_config({"demo": tiny_server()})
+    assert env.run("start", "demo").returncode == 0
+    before = env.status("demo")
+    requests = [
+        {"jsonrpc": "2.0", "id": 1, "method": "mcpctl/stop"},
+        {"jsonrpc": "2.0", "id": 2, "method": "mcpctl/update", "params": {"settings": {"restart": "never"}}},
+        {"jsonrpc": "2.0", "id": 3, "method": "tools/list"},
+    ]
+    proc = subprocess.run(
+        [sys.executable, "-m", "mcpctl", "connect", "demo", "--no-start"],
+        input="".join(json.dumps(r) + "\n" for r in requests),
+        capture_output=True,
+        text=True,
+        cwd=env.workdir,
+        timeout=BUDGET,
+        check=False,
+    )
+    answers = {a["id"]: a for a in map(json.loads, proc.stdout.splitlines())}
+    assert answers[1]["error"]["code"] == answers[2]["error"]["code"] == -32601
+    assert "control method" in answers[1]["error"]["message"]
+    assert "tools" in answers[3]["result"]  # MCP itself still flows
+    after = env.status("demo")
+    assert (after["state"], after["pid"], after["shim_pid"]) == ("ready", before["pid"], before["shim_pid"])
+    assert env.run("stop", "demo").returncode == 0  # the CLI's own channel still works

@@ -161,7 +161,10 @@ def _update(paths: Paths, config: Config, server: ServerConfig, action: Action) 
     digest = config_hash(config, server)
     try:
         answer = protocol.call(
-            paths.socket(server.name), Control.UPDATE, {"settings": settings, "config_hash": digest}, timeout=5.0
+            paths.control_socket(server.name),
+            Control.UPDATE,
+            {"settings": settings, "config_hash": digest},
+            timeout=5.0,
         )
     except (OSError, protocol.ProtocolError) as exc:
         return Outcome(action, False, str(exc) or type(exc).__name__)

@@ -64,7 +64,8 @@ class Doctor:
             self.findings.append(Finding("config", "config", self.config_problem))
         for name in self.names:
             self._state(name)
-            self._socket(name)
+            for path in (self.paths.socket(name), self.paths.control_socket(name)):
+                self._socket(name, path)
         self._processes()
         return self.findings
 
@@ -119,8 +120,7 @@ class Doctor:
         write_record(path, observe(self.paths, name).record)
         return "record rebuilt from the running processes" + kept
 
-    def _socket(self, name: str) -> None:
-        path = self.paths.socket(name)
+    def _socket(self, name: str, path: Path) -> None:
         if not path.exists() or lock_holder(self.paths.instance_lock(name)) is not None:
             return
         if _listening(path):

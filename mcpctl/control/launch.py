@@ -160,7 +160,7 @@ class ShimLauncher:
         wait_events(launches, until, deadline)
 
     def call(self, name: str, method: str) -> Any:
-        return protocol.call(self.paths.socket(name), method, timeout=CONTROL_TIMEOUT)
+        return protocol.call(self.paths.control_socket(name), method, timeout=CONTROL_TIMEOUT)
 
     def holder(self, name: str) -> int | None:
         return lock_holder(self.paths.instance_lock(name))

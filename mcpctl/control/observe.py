@@ -110,7 +110,7 @@ def observe(paths: Paths, name: str) -> Observation:
 
 def _ask_shim(paths: Paths, name: str) -> StateRecord | None:
     try:
-        return StateRecord.from_json(protocol.call(paths.socket(name), Control.STATUS, timeout=CONTROL_TIMEOUT))
+        return StateRecord.from_json(protocol.call(paths.control_socket(name), Control.STATUS, timeout=CONTROL_TIMEOUT))
     except (OSError, protocol.ProtocolError, ValueError, TypeError):
         return None
 

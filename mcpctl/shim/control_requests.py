@@ -1,11 +1,21 @@
-"""The shim's answers to control requests (`mcpctl/status`, `stop`, `retry`, `update`) on its socket."""
+"""The shim's control socket, and its answers to control requests (`mcpctl/status`, `stop`, `retry`, `update`).
+
+Control has a socket of its own (`Paths.control_socket`, 0600 in the 0700 state dir), apart from the MCP
+socket that every client of the shared session reaches through `connect`: an MCP client, or a server's
+prompt acting through one, can never stop the shim or change its settings.
+"""
 
 from __future__ import annotations
 
+import itertools
+import selectors
+import socket
+from pathlib import Path
 from typing import Any, Protocol
 
 from mcpctl import protocol
-from mcpctl.contract import Control, Spec, updated
+from mcpctl.contract import CONTROL_PREFIX, Control, Spec, updated
+from mcpctl.shim.listener import Connection, SocketServer
 
 
 class Controlled(Protocol):
@@ -52,3 +62,32 @@ def answer(shim: Controlled, message: dict[str, Any]) -> dict[str, Any]:
 
 def _result(request_id: object, result: dict[str, Any]) -> dict[str, Any]:
     return {"jsonrpc": "2.0", "id": request_id, "result": result}
+
+
+class ControlChannel:
+    """The control socket: each request gets its answer; anything but a control method is refused."""
+
+    def __init__(self, path: Path, selector: selectors.BaseSelector, shim: Controlled) -> None:
+        self.selector, self.shim = selector, shim
+        self.numbers = itertools.count(1)
+        self.server = SocketServer(path, selector, self._accept)
+
+    def _accept(self, sock: socket.socket) -> None:
+        Connection(sock, next(self.numbers), self.selector, self._on_message, self._on_hangup)
+
+    def _on_message(self, conn: Connection, message: dict[str, Any]) -> None:
+        if "id" not in message:
+            return
+        method = message.get("method")
+        if isinstance(method, str) and method.startswith(CONTROL_PREFIX):
+            conn.send(answer(self.shim, message))
+        else:
+            refusal = "only mcpctl control methods are served here; MCP goes to the server's own socket"
+            conn.send(protocol.error_response(message["id"], protocol.METHOD_NOT_FOUND, refusal))
+
+    def _on_hangup(self, conn: Connection) -> None:
+        if not conn.closed:
+            conn.finish()  # the CLI has sent its request: answer it, then close
+
+    def close(self) -> None:
+        self.server.close()

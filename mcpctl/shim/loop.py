@@ -12,7 +12,6 @@ through `Shim._enter`, which saves the record, appends the event and reports.
 
 from __future__ import annotations
 
-import functools
 import os
 import selectors
 from collections.abc import Callable, Iterable, Iterator
@@ -69,8 +68,8 @@ class Shim:
         self.reports = reports or ReportPipe(self.log_path)
         self.run_: Run | None = None
         self.socket: SocketServer | None = None
-        answer = functools.partial(control_requests.answer, self)
-        self.session = Session(spec, self.selector, self.redact, answer, clock.monotonic)
+        self.control: control_requests.ControlChannel | None = None
+        self.session = Session(spec, self.selector, self.redact, clock.monotonic)
         self.mux = self.session.mux
         self.stop_requested = False
         self.manual = True  # the current attempt was asked for by a person (start, --force), not the policy
@@ -91,6 +90,8 @@ class Shim:
         signals.install(self.selector, self._on_stop_signal)
         self.start()
         if self.finished is None:
+            control = self.paths.control_socket(self.spec.name)
+            self.control = control_requests.ControlChannel(control, self.selector, self)
             self.socket = SocketServer(self.paths.socket(self.spec.name), self.selector, self.session.accept)
         while self.finished is None:
             wakeup = min(self._next_wakeup(), self.mux.next_deadline())
@@ -335,8 +336,9 @@ class Shim:
             **changes,
         )
         self.mux.close(failure or Failure.of(ErrorType.NOT_RUNNING, name=self.spec.name))
-        if self.socket:
-            self.socket.close()
+        for listening in (self.socket, self.control):
+            if listening is not None:
+                listening.close()
         self.finished = Finished(0)
         return self.finished
 

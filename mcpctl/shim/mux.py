@@ -15,7 +15,8 @@ session and lets every client of its socket use it:
   request in flight is answered with a retryable connection_lost error.
 
 While no session is up (starting, backoff) client messages wait, up to a deadline.
-Methods under `mcpctl/` are the shim's control requests and never reach the server.
+Methods under `mcpctl/` are refused here: control is served only on the shim's control socket, so no
+MCP client (nor a server's prompt acting through one) can stop or reconfigure the shim.
 Every time read goes through the injected `clock`, so tests drive deadlines with a fake one.
 """
 
@@ -86,17 +87,15 @@ class Waiting:
 
 
 class Multiplexer:
-    """Many clients on one upstream session; `control` answers the `mcpctl/` requests."""
+    """Many clients on one upstream session."""
 
     def __init__(
         self,
         name: str,
-        control: Callable[[Message], Message],
         wait_limit: float,
         clock: Clock = time.monotonic,
     ) -> None:
         self.name = name
-        self.control = control
         self.wait_limit = wait_limit  # how long a client message may wait for the session to come up
         self.clock = clock
         self.send_upstream: Send | None = None
@@ -198,7 +197,7 @@ class Multiplexer:
             self._reply(peer, protocol.error_response(message.get("id"), protocol.INVALID_REQUEST, "bad method"))
         elif method.startswith(CONTROL_PREFIX):
             if "id" in message:
-                self._reply(peer, self.control(message))
+                self._reply(peer, _not_here(message["id"], method))
         elif "id" not in message:
             self._client_notification(peer, method, message)
         elif not _valid_id(message["id"]):
@@ -369,3 +368,8 @@ def _valid_id(value: object) -> bool:
 def _cancelled(request_id: int, reason: str) -> Message:
     params = {"requestId": request_id, "reason": reason}
     return {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": params}
+
+
+def _not_here(request_id: Any, method: str) -> Message:
+    message = f"{method} is a control method of mcpctl: the shared MCP session does not serve it"
+    return protocol.error_response(request_id, protocol.METHOD_NOT_FOUND, message)

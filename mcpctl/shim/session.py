@@ -31,12 +31,11 @@ class Session:
         spec: Spec,
         selector: selectors.BaseSelector,
         redact: Callable[[str], str],
-        control: Callable[[Message], Message],
         clock: Callable[[], float],
     ) -> None:
-        """`control` answers the clients' control requests (`mcpctl/...`); `clock` is the monotonic clock."""
+        """`clock` is the monotonic clock."""
         self.spec, self.selector, self.redact = spec, selector, redact
-        self.mux = Multiplexer(spec.name, control, wait_limit=spec.startup_timeout, clock=clock)
+        self.mux = Multiplexer(spec.name, wait_limit=spec.startup_timeout, clock=clock)
         self.connections = itertools.count(1)
         self.relay: HttpRelay | None = None  # an HTTP server's upstream, while it is ready
         self.on_other: Callable[[Message], None] | None = None

@@ -1,4 +1,4 @@
-"""Fakes around the multiplexer: a clock, client connections, the server's inbox and the control handler."""
+"""Fakes around the multiplexer: client connections and the server's inbox."""
 
 from __future__ import annotations
 
@@ -58,18 +58,13 @@ class FakeConnection:
 
 
 class Rig:
-    """A multiplexer and everything around it: clients, the server's inbox, the control handler."""
+    """A multiplexer and everything around it: clients and the server's inbox."""
 
     def __init__(self) -> None:
         self.clock = FakeClock()
         self.upstream: list[Message] = []
-        self.control: list[Message] = []
-        self.mux = Multiplexer("demo", self._control, wait_limit=WAIT_LIMIT, clock=self.clock.monotonic)
+        self.mux = Multiplexer("demo", wait_limit=WAIT_LIMIT, clock=self.clock.monotonic)
         self.numbers = iter(range(1, 1000))
-
-    def _control(self, message: Message) -> Message:
-        self.control.append(message)
-        return protocol.result_response(message["id"], {"state": "ready"})
 
     def attach(self) -> None:
         self.mux.attach(self.upstream.append, INIT_RESULT)

@@ -132,13 +132,15 @@ def test_initialized_is_swallowed_and_discover_is_method_not_found(rig: Rig) -> 
     assert rig.upstream == []
 
 
-def test_control_methods_go_to_the_control_handler_even_while_detached() -> None:
+def test_control_methods_are_refused_on_the_mcp_session_even_while_detached() -> None:
     rig = Rig()
     peer, conn = rig.client()
-    rig.mux.from_client(peer, request("s", Control.STATUS))
+    rig.mux.from_client(peer, request("s", Control.STOP))
     rig.mux.from_client(peer, notification(Control.STOP))  # no id: nothing to answer, nothing done
-    assert [m["method"] for m in rig.control] == [Control.STATUS]
-    assert conn.take() == [protocol.result_response("s", {"state": "ready"})]
+    (answer,) = conn.take()
+    assert answer["id"] == "s"
+    assert answer["error"]["code"] == protocol.METHOD_NOT_FOUND
+    assert "control method" in answer["error"]["message"]
     assert rig.upstream == []
     assert rig.mux.waiting == []
 
