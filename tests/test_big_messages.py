@@ -4,40 +4,60 @@ one client's huge line never holds up another client's answers."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
 
-import anyio
-from mcp import types
-from mcp.client.session import ClientSession
-from mcp.client.stdio import stdio_client
-
 from mcpctl.paths import Paths
 from tests.conftest import Env, fixture_server
-from tests.test_multiplexer import Raw, _connect_params, _start, _text, raw
+from tests.test_multiplexer import Raw, _start, _text, raw
 
 __all__ = ["raw"]  # the fixture, used by name
 
 MiB = 1024 * 1024
+SIZE = 20_000_000  # a 20 MB file read through a server: well past the old 16 MiB cliff
 
 
 def test_a_20_mb_tool_result_arrives_whole_through_connect_with_the_default_limit(env: Env) -> None:
+    """A raw JSON-RPC client of `mcpctl connect` (the SDK client's own parsing of 20 MB is not what is
+    tested here): the answer is one line, whole, under the client's own id."""
     env.write_config({"demo": fixture_server("healthy")})
-
-    async def use() -> str:
-        with open(env.workdir / "connect.err", "w") as errlog:
-            async with (
-                stdio_client(_connect_params(env), errlog=errlog) as (read, write),
-                ClientSession(read, write, read_timeout_seconds=None) as session,
-            ):
-                await session.initialize()
-                result = await session.call_tool("blob", {"size": 20_000_000})
-                assert isinstance(result, types.CallToolResult)
-                text = result.content[0]
-                assert isinstance(text, types.TextContent)
-                return text.text
-
-    assert anyio.run(use) == "b" * 20_000_000
+    requests = [
+        {"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {"protocolVersion": "2025-11-25"}},
+        {
+            "jsonrpc": "2.0",
+            "id": "big",
+            "method": "tools/call",
+            "params": {"name": "blob", "arguments": {"size": 20_000_000}},
+        },
+    ]
+    bridge = subprocess.Popen(
+        [sys.executable, "-m", "mcpctl", "connect", "demo"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        cwd=env.workdir,
+    )
+    assert bridge.stdin is not None
+    assert bridge.stdout is not None
+    try:
+        bridge.stdin.write("".join(json.dumps(r) + "\n" for r in requests).encode())
+        bridge.stdin.flush()
+        answers = {}
+        while "big" not in answers:
+            line = bridge.stdout.readline()
+            assert line, "connect ended before the big answer arrived"
+            answer = json.loads(line)
+            answers[answer.get("id")] = answer
+        text = answers["big"]["result"]["content"][0]["text"]
+        assert len(text) == SIZE
+        assert text == "b" * SIZE
+    finally:
+        bridge.kill()
+        bridge.wait(timeout=30)
+        bridge.stdin.close()
+        bridge.stdout.close()
 
 
 def test_a_server_answer_past_the_limit_is_an_error_to_the_client_that_asked(env: Env, raw: Callable[..., Raw]) -> None:
