@@ -15,7 +15,7 @@ from tests.conftest import Env, fixture_server, settle, tiny_server
 FAST = {"backoff_base": 0.2, "backoff_max": 0.5, "max_failures": 3}
 # Seconds a die-after server lives: its timer runs from before the handshake, and 0.3 s let it die during
 # startup (a start failure, not the crash after ready these tests are about) on a loaded machine.
-DIES_SOON = "0.6"
+DIES_SOON = "1.0"
 
 
 def events(env: Env, name: str) -> list[dict[str, Any]]:

@@ -116,7 +116,7 @@ def test_logs_follow_across_rotation(env: Env) -> None:
 
 
 def test_events_record_the_lifecycle(env: Env) -> None:
-    env.write_config({"demo": fixture_server("die-after", env={"DIE_AFTER": "0.5"}, backoff_base=0.2)})
+    env.write_config({"demo": fixture_server("die-after", env={"DIE_AFTER": "1.5"}, backoff_base=0.2)})
     assert env.run("start", "demo").returncode == 0
     wait_for(lambda: "restarted" in env.run("events", "demo").stdout, timeout=15)
     assert env.run("stop", "demo").returncode == 0
