@@ -26,6 +26,8 @@ STATE_LOCK_TIMEOUT = 30.0
 CONTROL_TIMEOUT = 2.0  # seconds the CLI waits for a shim to answer a control call
 POLL_INTERVAL = 0.02  # seconds between looks while the CLI waits for a shim's record or lock to change
 ENV_LOCK_TIMEOUT = "MCPCTL_LOCK_TIMEOUT"  # seconds a command waits for the state lock
+# For the test suite: a shim sends itself this signal (e.g. "SIGTERM") the moment it holds its lock.
+ENV_TEST_SIGNAL_AT_LOCK = "MCPCTL_TEST_SIGNAL_AT_LOCK"
 
 # Failure handling (issue: failure semantics). Delays are min(base * 2^(n-1), max), n = consecutive failures.
 DEFAULT_RESTART = "on-failure"

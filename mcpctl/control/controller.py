@@ -18,12 +18,12 @@ from mcpctl.config.model import Config, ServerConfig
 from mcpctl.constants import ENV_LOCK_TIMEOUT, POLL_INTERVAL, STATE_LOCK_TIMEOUT, STDIN_CLOSE_GRACE
 from mcpctl.contract import Control
 from mcpctl.control.launch import Launcher, ShimLauncher
-from mcpctl.control.observe import Observation, drift, observe
+from mcpctl.control.observe import Observation, drift, observe, put_right
 from mcpctl.control.results import StartResult, StopResult
 from mcpctl.control.start import SLACK, Start, explained
 from mcpctl.errors import ErrorType, Failure, MCPCtlError, UsageError
 from mcpctl.paths import Paths
-from mcpctl.state import state_lock, write_record
+from mcpctl.state import state_lock
 from mcpctl.states import StartOutcome, StopOutcome
 
 Observer = Callable[[Paths, str], Observation]
@@ -94,9 +94,7 @@ class Controller:
         try:
             with self.locked(timeout=1.0):
                 for obs in observations:
-                    if self.launcher.holder(obs.name) is None:
-                        self.paths.ensure_server(obs.name)
-                        write_record(self.paths.state_file(obs.name), obs.record)
+                    put_right(self.paths, obs)
         except MCPCtlError:
             pass  # a repair is a courtesy (the lock was busy, the disk full): status must still answer
 
@@ -133,8 +131,7 @@ class Controller:
     def _not_running(self, obs: Observation) -> StopResult:
         """No shim: end what a killed one left behind, and put the record right (under the state lock)."""
         ended = self.launcher.end_leftovers(obs.record)
-        if obs.needs_repair:
-            write_record(self.paths.state_file(obs.name), obs.record)
+        put_right(self.paths, obs)
         return StopResult(obs.name, StopOutcome.STOPPED if ended else StopOutcome.NOT_RUNNING, 0.0, ended)
 
     def _ask_to_stop(self, server: ServerConfig, obs: Observation) -> None:
@@ -148,11 +145,12 @@ class Controller:
         if not self.await_release(server.name, STDIN_CLOSE_GRACE + server.stop_timeout + SLACK):
             self._signal_shim(obs, signal.SIGKILL)
             self.await_release(server.name, SLACK)
-        after = self.observe(server.name)
-        ended = self.launcher.end_leftovers(after.record)
-        if after.needs_repair:
-            with self.locked():
-                write_record(self.paths.state_file(server.name), after.record)
+        with self.locked():  # a concurrent start may have launched a new shim by now: never end its server
+            after = self.observe(server.name)
+            if after.shim_pid is not None:
+                return 0
+            ended = self.launcher.end_leftovers(after.record)
+            put_right(self.paths, after)
         return ended
 
     def await_release(self, name: str, timeout: float) -> bool:

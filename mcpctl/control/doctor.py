@@ -19,11 +19,11 @@ from typing import Any
 import psutil
 
 from mcpctl import process
-from mcpctl.constants import ENV_HOME, ENV_INSTANCE
-from mcpctl.control.observe import observe
+from mcpctl.constants import ENV_HOME, ENV_INSTANCE, STATE_LOCK_TIMEOUT
+from mcpctl.control.observe import observe, put_right
 from mcpctl.errors import MCPCtlError
 from mcpctl.paths import Paths
-from mcpctl.state import CorruptState, lock_holder, read_record, write_record
+from mcpctl.state import CorruptState, lock_holder, read_record, state_lock, write_record
 
 ORPHAN_STOP_TIMEOUT = 3.0
 
@@ -70,6 +70,10 @@ class Doctor:
         return self.findings
 
     def fix(self) -> None:
+        with state_lock(self.paths.lock, STATE_LOCK_TIMEOUT):  # repairs must not race a start or a stop
+            self._fix()
+
+    def _fix(self) -> None:
         for finding in self.findings:
             if finding.repair is None:
                 continue
@@ -117,7 +121,11 @@ class Doctor:
             aside = path.with_name(f"state.json.corrupt-{int(time.time())}")
             os.replace(path, aside)
             kept = f" (the damaged file is kept as {aside.name})"
-        write_record(path, observe(self.paths, name).record)
+        obs = observe(self.paths, name)
+        if corrupt:
+            write_record(path, obs.record)
+        elif not put_right(self.paths, obs):
+            return "nothing to do: the record is true now"
         return "record rebuilt from the running processes" + kept
 
     def _socket(self, name: str, path: Path) -> None:

@@ -14,7 +14,7 @@ from mcpctl.contract import Control
 from mcpctl.errors import ErrorType, Failure
 from mcpctl.logfile import stamp
 from mcpctl.paths import Paths
-from mcpctl.state import CorruptState, StateRecord, lock_holder, read_record
+from mcpctl.state import CorruptState, StateRecord, lock_holder, read_record, write_record
 from mcpctl.states import HELD_BACK, LIVE, RUNNING, SERVING, Drift, ServerState
 
 
@@ -86,14 +86,18 @@ def _iso(when: float | None) -> str | None:
 
 
 def observe(paths: Paths, name: str) -> Observation:
-    """Read the record first, then ask the kernel who holds the lock: a shim that starts in
-    between then shows as a holder with an older record, never as a record without a holder."""
-    warning = None
-    try:
-        record = read_record(paths.state_file(name))
-    except CorruptState as exc:
-        record, warning = None, f"{exc}; rebuilt from the running processes"
+    """The record reconciled with the kernel's word on who holds the instance lock.
+
+    A shim writes its first record only after it holds the lock, and its final record before it lets
+    go. So a live record with no holder is looked at twice: a shim that exited cleanly in between has
+    left its final record by then, and a shim that started in between holds the lock by then. Only a
+    live record that still has no holder is a lost shim.
+    """
+    record, warning = _read(paths, name)
     holder = lock_holder(paths.instance_lock(name))
+    if holder is None and record is not None and record.state in LIVE:
+        record, warning = _read(paths, name)
+        holder = lock_holder(paths.instance_lock(name))
     if holder is None:
         return _without_shim(name, record or StateRecord(name=name), warning, corrupt=record is None and bool(warning))
     if record is None or record.shim_pid != holder:
@@ -106,6 +110,13 @@ def observe(paths: Paths, name: str) -> Observation:
     state = record.state if record.state in LIVE else ServerState.STOPPING
     server = process.same_process(record.pid, record.pid_create_time)
     return Observation(name, state, record, holder, server.pid if server else None, warning)
+
+
+def _read(paths: Paths, name: str) -> tuple[StateRecord | None, str | None]:
+    try:
+        return read_record(paths.state_file(name)), None
+    except CorruptState as exc:
+        return None, f"{exc}; rebuilt from the running processes"
 
 
 def _ask_shim(paths: Paths, name: str) -> StateRecord | None:
@@ -132,6 +143,23 @@ def _without_shim(name: str, record: StateRecord, warning: str | None, corrupt: 
     return Observation(
         name, ServerState.STOPPED, fixed, None, leftover.pid if leftover else None, warning, needs_repair=True
     )
+
+
+def put_right(paths: Paths, obs: Observation) -> bool:
+    """Write what `obs` found over a record that no shim can fix; the caller holds the state lock.
+
+    Only if it is still true: no shim holds the instance lock now, and the record on disk is still the
+    live record of the instance that was judged lost (not the final record it wrote on a clean exit, nor
+    a newer shim's). Whether it wrote.
+    """
+    if not obs.needs_repair or lock_holder(paths.instance_lock(obs.name)) is not None:
+        return False
+    on_disk, _ = _read(paths, obs.name)
+    if on_disk is not None and (on_disk.instance_id != obs.record.instance_id or on_disk.state not in LIVE):
+        return False
+    paths.ensure_server(obs.name)
+    write_record(paths.state_file(obs.name), obs.record)
+    return True
 
 
 def drift(config: Config, obs: Observation) -> Drift | None:

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 
-from mcpctl.constants import ENV_HOME
+from mcpctl.constants import ENV_HOME, ENV_TEST_SIGNAL_AT_LOCK
 from mcpctl.contract import Report, Spec
 from mcpctl.errors import ErrorType, Failure
 from mcpctl.logfile import LogWriter
@@ -35,10 +36,12 @@ def main() -> int:
     paths = Paths(Path(os.environ[ENV_HOME]))
     paths.ensure_server(spec.name)
     use_log(LogWriter(paths.log_file(spec.name), spec.log_max_bytes, spec.log_backups))
+    signals.catch_early()  # before the lock: from then on, a stop signal is a stop, never a silent death
     lock = InstanceLock(paths.instance_lock(spec.name))
     if not lock.acquire():
         say({"event": Report.BUSY})
         return 0
+    _test_signal_at_lock()
     say({"event": Report.LOCKED, "pid": os.getpid()})
     signals.become_subreaper()
     shim = Shim(paths, spec)
@@ -50,6 +53,13 @@ def main() -> int:
         log("internal error:\n" + traceback.format_exc())
         failure = Failure.of(ErrorType.INTERNAL, detail="the shim hit an internal error (see the log)")
         return shim.finish(ServerState.FAILED, failure).code
+
+
+def _test_signal_at_lock() -> None:
+    """A test hook: a signal that arrives exactly when the lock is taken, not at a guessed moment."""
+    name = os.environ.get(ENV_TEST_SIGNAL_AT_LOCK)
+    if name:
+        os.kill(os.getpid(), signal.Signals[name])
 
 
 if __name__ == "__main__":

@@ -8,14 +8,31 @@ import signal
 import sys
 from collections.abc import Callable, Iterator
 
+_STOPS = (signal.SIGTERM, signal.SIGINT)
+_early_stop: list[int] = []  # stop signals that came before `install`
+
+
+def catch_early() -> None:
+    """Remember a stop signal from now until `install` takes over, instead of dying of it.
+
+    Called before the instance lock is taken: `mcpctl stop` signals whoever holds the lock when it
+    cannot reach the shim's socket, and a shim killed in the moment after locking would die without a
+    word (its `start` reports "exited without reporting" instead of "stopped before it became ready").
+    """
+    for sig in _STOPS:
+        signal.signal(sig, lambda signum, _frame: _early_stop.append(signum))
+
 
 def install(selector: selectors.BaseSelector, on_stop: Callable[[], None]) -> None:
     """SIGTERM and SIGINT ask for a stop; every signal wakes the selector through a wakeup pipe.
 
-    A handler only calls `on_stop` (which sets a flag): the loop acts on it.
+    A handler only calls `on_stop` (which sets a flag): the loop acts on it. A stop signal caught
+    early (see `catch_early`) is acted on now.
     """
-    for sig in (signal.SIGTERM, signal.SIGINT):
+    for sig in _STOPS:
         signal.signal(sig, lambda _signum, _frame: on_stop())
+    if _early_stop:
+        on_stop()
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # no terminal: a hangup is not ours to act on
     signal.signal(signal.SIGCHLD, lambda *_: None)  # only to wake the selector through the wakeup fd
     wake_read, wake_write = os.pipe()

@@ -307,3 +307,21 @@ def test_stopping_a_live_shim_that_does_not_answer_signals_it_and_waits_for_it(r
     assert result.outcome == StopOutcome.STOPPED
     assert rig.shims.calls == [("a", Control.STOP), ("7", f"signal {signal.SIGTERM}")]
     assert result.elapsed_s == pytest.approx(0.4, abs=0.03)
+
+
+def test_a_stop_never_ends_the_server_of_a_shim_that_took_the_lock_after_the_old_one_left(rig: Rig) -> None:
+    rig.world.then(seen("a", ServerState.READY, 7))
+    rig.world.then(seen("a", ServerState.STOPPED), after=0.4)
+    rig.shims.leftovers["a"] = 1  # what end_leftovers would end, were it called
+    kernel = rig.shims.holder
+
+    def holder(name: str) -> int | None:
+        pid = kernel(name)
+        if pid is None:  # the old shim is gone, and a concurrent start's new shim takes the lock at once
+            rig.world.then(seen("a", ServerState.STARTING, 9))
+        return pid
+
+    rig.shims.holder = holder  # type: ignore[method-assign]
+    (result,) = rig.controller.stop([SERVER])
+    assert result.outcome == StopOutcome.STOPPED
+    assert result.leftovers_ended == 0
