@@ -296,4 +296,3 @@ class PerClient(Multiplexer):
         if running != self.counted:
             self.counted = running
             self.note(per_client=running)
-
