@@ -58,7 +58,8 @@ def test_per_client_gives_each_client_its_own_process_and_ends_it_with_its_clien
                 pid_a, pid_b = await pid_of(a), await pid_of(b)
                 assert len({pid_a, pid_b, probe}) == 3
                 status = await anyio.to_thread.run_sync(lambda: env.status("pc"))
-                assert status["per_client"] == 2 and status["state"] == "ready"
+                assert status["per_client"] == 2
+                assert status["state"] == "ready"
                 shim = psutil.Process(status["shim_pid"])
                 assert {pid_a, pid_b} <= {child.pid for child in shim.children()}  # the kernel agrees
                 table = await anyio.to_thread.run_sync(lambda: env.run("status").stdout)
@@ -70,7 +71,8 @@ def test_per_client_gives_each_client_its_own_process_and_ends_it_with_its_clien
         await anyio.to_thread.run_sync(lambda: wait_for(lambda: not alive(pid_b), timeout=30))
 
     run(main)
-    assert alive(probe) and per_client(env) == 0
+    assert alive(probe)
+    assert per_client(env) == 0
     env.run("stop", "pc")
     assert not alive(probe)
 
@@ -170,7 +172,7 @@ def test_server_memory_keeps_every_parallel_write_with_max_concurrency_one(env: 
         ({"share": "sometimes"}, "share"),
         ({"max_concurrency": 0}, "max_concurrency"),
         ({"share": "per-client", "readiness": "alive"}, "share"),
-    ],  # fmt: skip
+    ],
 )
 def test_bad_sharing_settings_are_one_line_naming_the_field(env: Env, settings: dict[str, Any], field: str) -> None:
     env.write_config({"bad": fixture_server("healthy", **settings)})

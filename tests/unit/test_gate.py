@@ -51,7 +51,8 @@ def test_one_request_at_a_time_the_next_as_the_answer_comes_back() -> None:
     rig.answer(rig.upstream[2])
     assert rig.names() == ["call0", "call1", "call2"]
     assert [m["id"] for m in conn.take()] == [0, 1, 2]
-    assert not rig.gate.inflight and rig.gate.queued == 0
+    assert not rig.gate.inflight
+    assert rig.gate.queued == 0
 
 
 def test_waiting_requests_take_turns_across_clients_in_arrival_order_within_each() -> None:
@@ -98,7 +99,8 @@ def test_a_cancelled_request_in_flight_is_cancelled_upstream_and_frees_its_place
     first = rig.upstream[0]
     rig.mux.from_client(peer, notification("notifications/cancelled", requestId=1))
     cancel = rig.upstream[1]
-    assert cancel["method"] == "notifications/cancelled" and cancel["params"]["requestId"] == first["id"]
+    assert cancel["method"] == "notifications/cancelled"
+    assert cancel["params"]["requestId"] == first["id"]
     assert rig.names() == ["first", "second"]
 
 
