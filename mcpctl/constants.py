@@ -10,6 +10,8 @@ ENV_CONFIG = "MCPCTL_CONFIG"
 ENV_DEBUG = "MCPCTL_DEBUG"
 # Put in every server's environment, so descendants can be found after they leave the process group.
 ENV_INSTANCE = "MCPCTL_INSTANCE"
+# Set (to the client's number) for a per-client server process, so each run ends only its own tree.
+ENV_TENANT = "MCPCTL_CLIENT"
 
 CONFIG_FILENAME = "mcpctl.toml"
 STATE_SCHEMA = 1
@@ -53,6 +55,10 @@ DEFAULT_LOG_MAX_BYTES = 10 * 1024 * 1024
 DEFAULT_LOG_BACKUPS = 5
 # One JSON-RPC message (a line) on the shared session may be this long; past it, the sender gets an error.
 DEFAULT_MAX_MESSAGE_BYTES = 256 * 1024 * 1024
+# How a server's processes are shared by its clients (`share`).
+SHARE_SHARED, SHARE_PER_CLIENT = "shared", "per-client"
+SHARE_MODES = (SHARE_SHARED, SHARE_PER_CLIENT)
+DEFAULT_SHARE = SHARE_SHARED
 
 
 class ExitCode(IntEnum):

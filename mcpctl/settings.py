@@ -84,6 +84,10 @@ SETTINGS = (
     Setting("log_max_bytes", Kind.POSITIVE, C.DEFAULT_LOG_MAX_BYTES, _U),
     Setting("log_backups", Kind.COUNT, C.DEFAULT_LOG_BACKUPS, _U),
     Setting("max_message_bytes", Kind.POSITIVE, C.DEFAULT_MAX_MESSAGE_BYTES, _R),
+    # "shared": every client on the one server process; "per-client": a process of its own for each client.
+    Setting("share", Kind.CHOICE, C.DEFAULT_SHARE, _R, choices=C.SHARE_MODES),
+    # Client requests in flight to a server process at once; the rest queue (None: no limit).
+    Setting("max_concurrency", Kind.POSITIVE, None, _R),
     Setting("alerts", Kind.TABLES, _EMPTY, _U),  # overlaid on the global [alerts.NAME] tables
     # Read by the CLI as it resolves the environment; the shim gets the result, not these.
     Setting("env_file", Kind.PATHS, (), _R, spec=False),

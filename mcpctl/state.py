@@ -52,6 +52,7 @@ class StateRecord:
     health: dict[str, Any] | None = None  # the last ping: ok, latency_ms, checked_at, consecutive_failures
     metrics: dict[str, Any] | None = None  # the last resource sample of the whole tree
     alerts: list[dict[str, Any]] = field(default_factory=list)  # firing now: name, severity, since, metric
+    per_client: int | None = None  # share = "per-client": the client processes running now
     updated_at: float = 0.0
 
     def to_json(self) -> dict[str, Any]:

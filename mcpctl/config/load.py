@@ -204,6 +204,8 @@ def _cross_checks(values: dict[str, Any]) -> list[str]:
         problems.append('ready_pattern: only used with readiness = "log"')
     if readiness != Readiness.MCP and values.get("url"):
         problems.append('readiness: an HTTP server (url) is judged by the MCP handshake; use readiness = "mcp"')
+    if values.get("share") == C.SHARE_PER_CLIENT and (values.get("url") or readiness != Readiness.MCP):
+        problems.append('share: "per-client" needs a stdio server (command, no url) with readiness = "mcp"')
     if values.get("backoff_base", 0) > values.get("backoff_max", C.DEFAULT_BACKOFF_MAX):
         problems.append("backoff_base: larger than backoff_max")
     problems.extend(f"env_rules.{p}" for p in rules_problems(values.get("env_rules", {})))

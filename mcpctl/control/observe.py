@@ -74,6 +74,7 @@ class Observation:
             "health": r.health if self.state in SERVING else None,
             "metrics": r.metrics if self.state in SERVING else None,
             "alerts": r.alerts if self.state in SERVING else [],
+            "per_client": r.per_client if self.state in SERVING else None,
             "transport": r.transport,
             "config_hash": r.config_hash,
             "config_changed": None if self.config_drift is None else self.config_drift != Drift.SAME,

@@ -52,6 +52,8 @@ def state_text(obs: Observation) -> str:
         return f"backoff (retry in {duration(obs.cooldown_left)}){drift}"
     if obs.state == ServerState.FAILED and obs.cooldown_left:
         return f"failed (cooldown {duration(obs.cooldown_left)})"
+    if obs.record.per_client is not None and obs.state in (ServerState.READY, ServerState.UNHEALTHY):
+        return f"{obs.state} (per-client: {obs.record.per_client} running){drift}"
     return obs.state + drift
 
 

@@ -24,7 +24,7 @@ from mcpctl.errors import ErrorType, Failure, classify_exit
 from mcpctl.health import Health
 from mcpctl.paths import Paths
 from mcpctl.redaction import Redactor
-from mcpctl.shim import control_requests, machine, policy, signals
+from mcpctl.shim import control_requests, machine, per_client, policy, signals
 from mcpctl.shim.ledger import Ledger, ReportPipe
 from mcpctl.shim.listener import SocketServer
 from mcpctl.shim.log import log, log_environment, retune_log
@@ -70,6 +70,7 @@ class Shim:
         self.socket: SocketServer | None = None
         self.control: control_requests.ControlChannel | None = None
         self.session = Session(spec, self.selector, self.redact, clock.monotonic)
+        per_client.install(self, str(self.log_path), self.ledger.write)  # share = "per-client" only
         self.mux = self.session.mux
         self.stop_requested = False
         self.manual = True  # the current attempt was asked for by a person (start, --force), not the policy

@@ -15,7 +15,7 @@ from typing import Any, Protocol
 
 from mcpctl import protocol
 from mcpctl.clock import SYSTEM_CLOCK, Clock
-from mcpctl.constants import ENV_HOME, ENV_INSTANCE, STDIN_CLOSE_GRACE
+from mcpctl.constants import ENV_HOME, ENV_INSTANCE, ENV_TENANT, STDIN_CLOSE_GRACE
 from mcpctl.contract import Spec
 from mcpctl.errors import ErrorType, Failure, classify_exit, classify_spawn_error
 from mcpctl.shim import asks
@@ -112,6 +112,8 @@ class ServerRun:
         self.pattern = re.compile(spec.ready_pattern) if spec.ready_pattern else None
         self.on_message: Callable[[dict[str, Any]], None] | None = None  # what the server says once ready
         self.stdin: Outbox | None = None
+        self.hello = protocol.initialize_request()  # per-client runs send their client's own initialize
+        self.tenant = ""  # the client whose own process this is (share = "per-client"); "": the shim's
 
     @property
     def pid(self) -> int | None:
@@ -140,7 +142,7 @@ class ServerRun:
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,  # through the shim: redacted, matched, never blocking the server
                 cwd=spec.cwd,
-                env={**spec.env, **self.tags},
+                env={**spec.env, **self.tags, **({ENV_TENANT: self.tenant} if self.tenant else {})},
                 start_new_session=True,  # its own process group, so the whole group can be signalled
             )
         except OSError as exc:
@@ -155,7 +157,7 @@ class ServerRun:
         if self.proc.stdin is not None:
             self.stdin = Outbox(self.proc.stdin.fileno(), self.selector, self._want_write, lambda: None)
         if speaks_mcp:
-            self.send(protocol.initialize_request())
+            self.send(self.hello)
         return None
 
     def _watch(self, fd: int, handler: Callable[[list[bytes | Oversize]], None], limit: int) -> None:
@@ -316,7 +318,7 @@ class ServerRun:
         from mcpctl import process
 
         proc = self.proc
-        self._close_stdin()
+        self.close_stdin()
         # Closing stdin is how a stdio server is asked to exit; an HTTP server only gets signals. Real time
         # here, not the clock: this waits on a real process.
         if proc is not None and self.exit_code is None and graceful and self.spec.transport == "stdio":
@@ -327,7 +329,7 @@ class ServerRun:
         if proc is not None:
             process.signal_group(proc.pid, signal.SIGTERM)
             process.signal_group(proc.pid, signal.SIGCONT)  # a stopped process handles SIGTERM only once continued
-        survivors = process.end_processes(self._tree(), self.spec.stop_timeout if graceful else 0.5, reap)
+        survivors = process.end_processes(self.tree(), self.spec.stop_timeout if graceful else 0.5, reap)
         if proc is not None:
             process.signal_group(proc.pid, signal.SIGKILL)
         for survivor in survivors:
@@ -336,7 +338,8 @@ class ServerRun:
         self.drain()
         self.close()
 
-    def _tree(self) -> list[Any]:
+    def tree(self) -> list[Any]:
+        """Its processes: tagged with its run, or the shim's descendants, but never another client's."""
         import psutil
 
         from mcpctl import process
@@ -347,13 +350,13 @@ class ServerRun:
                 procs.setdefault(p.pid, p)
         except psutil.Error:
             pass
-        return list(procs.values())
+        return [p for p in procs.values() if _tenant_of(p) == self.tenant]
 
     def _flush_stdin(self, _mask: int) -> None:
         if self.stdin is not None:
             self.stdin.flush()
 
-    def _close_stdin(self) -> None:
+    def close_stdin(self) -> None:
         stdin, self.stdin = self.stdin, None
         if stdin is not None:
             stdin.stop()
@@ -362,7 +365,7 @@ class ServerRun:
                 self.proc.stdin.close()
 
     def close(self) -> None:
-        self._close_stdin()
+        self.close_stdin()
         for fd in list(self.readers):
             self.selector.unregister(fd)
             del self.readers[fd]
@@ -371,6 +374,15 @@ class ServerRun:
                 if pipe is not None:
                     with contextlib.suppress(OSError):
                         pipe.close()
+
+
+def _tenant_of(proc: Any) -> str:
+    import psutil
+
+    try:
+        return str(proc.environ().get(ENV_TENANT, ""))
+    except (psutil.Error, OSError):  # gone, or not ours to read: no client's process then
+        return ""
 
 
 def _text(line: bytes | Oversize) -> str:

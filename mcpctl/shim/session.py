@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from mcpctl.contract import Spec
 from mcpctl.errors import Failure
+from mcpctl.shim import gate
 from mcpctl.shim.listener import Connection
 from mcpctl.shim.mux import Multiplexer
 from mcpctl.shim.run import Ready, Run
@@ -39,6 +40,7 @@ class Session:
         self.connections = itertools.count(1)
         self.relay: HttpRelay | None = None  # an HTTP server's upstream, while it is ready
         self.on_other: Callable[[Message], None] | None = None
+        self.seen: Callable[[Message], None] = gate.ignore  # the max_concurrency gate's view of the server
 
     def accept(self, sock: Any) -> None:
         """A new client on the socket."""
@@ -48,9 +50,10 @@ class Session:
 
     def attach(self, ready: Ready, run: Run | None) -> Callable[[Message], None] | None:
         """The run is ready: connect the session; how to send to the server (None: it speaks no MCP)."""
-        send = self._upstream(ready, run)
+        send = self._upstream(ready, run)  # the shim's pings go straight: only client requests are gated
         if send is not None:
-            self.mux.attach(send, ready.result)
+            gated, self.seen = gate.gated(send, self.spec.max_concurrency, self._owner)
+            self.mux.attach(gated, ready.result)
         return send
 
     def detach(self, failure: Failure) -> None:
@@ -78,6 +81,11 @@ class Session:
         if peer is not None:
             self.mux.from_client(peer, message)
 
+    def _owner(self, upstream_id: Any) -> int:
+        route = self.mux.routes.get(upstream_id)
+        return route.peer.number if route is not None else 0
+
     def _from_server(self, message: Message) -> None:
+        self.seen(message)
         if not self.mux.from_upstream(message) and self.on_other is not None:
             self.on_other(message)
