@@ -25,6 +25,7 @@ class Entry:
     location: Location
     keys: tuple[str, ...]
     table: Mapping[str, Any]
+    inputs: object = None  # VS Code's top-level "inputs" (prompted values), which ${input:ID} names
 
     @property
     def name(self) -> str:
@@ -98,7 +99,8 @@ def _entries(location: Location, data: Any) -> list[Entry]:
         servers = _at(data, container)
         for name, table in servers.items() if isinstance(servers, dict) else ():
             if isinstance(table, dict):
-                found.append(Entry(location, (*container, name), table))
+                inputs = data.get("inputs") if isinstance(data, dict) else None
+                found.append(Entry(location, (*container, name), table, inputs))
     return found
 
 

@@ -160,6 +160,7 @@ def _import(
                 {entry.name: entry.table},
                 entry.base,
                 config.absolute().parent,
+                entry.inputs,
                 url_is_sse=entry.location.url_is_sse,
             )
         except ConfigError as exc:
