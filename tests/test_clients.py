@@ -5,6 +5,8 @@ real MCP clients launched exactly from the entries setup wrote."""
 from __future__ import annotations
 
 import json
+import os
+import socket
 import subprocess
 import sys
 import tomllib
@@ -18,7 +20,9 @@ from mcp.client.stdio import StdioServerParameters, stdio_client
 from mcpctl.config import jsonc
 from mcpctl.paths import Paths
 from mcpctl.state import state_lock
-from tests.conftest import FIXTURE, Env
+from tests.conftest import FIXTURE, Env, wait_for
+
+HEADERS_SERVER = Path(__file__).parent / "fixtures" / "http_headers.py"
 
 PY, SRV = json.dumps(sys.executable), json.dumps(str(FIXTURE))
 
@@ -69,13 +73,16 @@ GEMINI = {
     },
 }
 WINDSURF = {"mcpServers": {"github": {"command": sys.executable, "args": [str(FIXTURE), "healthy"], "env": {}}}}
-CURSOR = (
-    '{\n  "mcpServers": {\n    "server-name": {\n      "command": %s,\n      "args": [%s, "healthy"],\n    }\n  }\n}\n'
-    % (
-        PY,
-        SRV,
-    )
-)
+# Cursor's docs show plain JSON; Cursor itself accepts a trailing comma, as here.
+CURSOR = f"""{{
+  "mcpServers": {{
+    "server-name": {{
+      "command": {PY},
+      "args": [{SRV}, "healthy"],
+    }}
+  }}
+}}
+"""
 
 
 def _claude_code(project: Path) -> dict[str, object]:
@@ -149,7 +156,8 @@ def test_client_list_finds_all_seven(env: Env, home: Path) -> None:
     }  # fmt: skip
     assert all(c["through_mcpctl"] == 0 for c in listed.values())
     table = env.run("client", "list").stdout
-    assert "~/.codex/config.toml" in table and "not found here" not in table
+    assert "~/.codex/config.toml" in table
+    assert "not found here" not in table
 
 
 def test_setup_dry_run_changes_no_byte(env: Env, home: Path) -> None:
@@ -157,7 +165,8 @@ def test_setup_dry_run_changes_no_byte(env: Env, home: Path) -> None:
     for client in ("claude-desktop", "claude-code", "cursor", "vscode", "windsurf", "codex", "gemini"):
         proc = env.run("-f", str(env.config), "client", "setup", client, "--dry-run")
         assert proc.returncode == 0, proc.stderr
-        assert "connect" in proc.stdout and "dry run: nothing was written" in proc.stderr
+        assert "connect" in proc.stdout
+        assert "dry run: nothing was written" in proc.stderr
     assert "value-1234" not in env.run("-f", str(env.config), "client", "setup", "codex", "--dry-run").stdout
     assert _snapshot(home) == before
     assert not env.config.exists()
@@ -172,11 +181,13 @@ def test_vscode_setup_keeps_comments_and_the_entry_runs_from_a_bare_environment(
     assert proc.returncode == 0, proc.stderr
     text = path.read_text()
     assert text.startswith("{\n  // 💡 Inputs are prompted on first server start")
-    assert '"password": true,\n    },\n  ],' in text  # the inputs, their trailing commas and comments as they were
+    assert '"password": true,\n    },\n  ],' in text  # the inputs and their trailing commas, as they were
     assert "/* the fixture server, in place of the docs' npx one */" in text
     entry = jsonc.loads(text)["servers"]["demo"]
-    assert entry["type"] == "stdio" and entry["args"][-2:] == ["connect", "demo"]
-    assert Path(entry["command"]).is_absolute() and "--home" in entry["args"]
+    assert entry["type"] == "stdio"
+    assert entry["args"][-2:] == ["connect", "demo"]
+    assert Path(entry["command"]).is_absolute()
+    assert "--home" in entry["args"]
     assert path.stat().st_mode & 0o777 == 0o640
     imported = tomllib.loads(env.config.read_text())["servers"]["demo"]
     assert imported["env"] == {"PERPLEXITY_API_KEY": "${PERPLEXITY_KEY}"}
@@ -203,7 +214,8 @@ def test_claude_code_setup_keeps_unrelated_keys_and_per_project_entries(env: Env
         k: v for k, v in before.items() if k not in ("mcpServers", "projects")
     }
     project = after["projects"][str(env.workdir)]
-    assert project["allowedTools"] == [] and project["hasTrustDialogAccepted"] is True
+    assert project["allowedTools"] == []
+    assert project["hasTrustDialogAccepted"] is True
     assert project["mcpServers"]["local"]["args"][-2:] == ["connect", "local"]
     assert after["mcpServers"]["demo"]["args"][-2:] == ["connect", "demo"]
     assert set(tomllib.loads(env.config.read_text())["servers"]) == {"demo", "local"}
@@ -218,7 +230,8 @@ def test_codex_setup_rewrites_its_table_and_keeps_comments(env: Env, home: Path)
     assert text.startswith('# ~/.codex/config.toml\nmodel = "o3"\napproval_policy = "on-request"   # keep asking\n')
     assert text.endswith('# profiles come after the servers\n[profiles.fast]\nmodel = "gpt-4o"\n')
     entry = tomllib.loads(text)["mcp_servers"]["docs"]
-    assert entry["startup_timeout_sec"] == 20 and entry["args"][-2:] == ["connect", "docs"]
+    assert entry["startup_timeout_sec"] == 20
+    assert entry["args"][-2:] == ["connect", "docs"]
     assert "value-1234" not in text
     assert tomllib.loads(env.config.read_text())["servers"]["docs"]["env"] == {"API_KEY": "value-1234"}
     assert "echo" in _tools(entry)
@@ -227,7 +240,8 @@ def test_codex_setup_rewrites_its_table_and_keeps_comments(env: Env, home: Path)
 def test_gemini_sse_server_is_imported_disabled_and_left_alone(env: Env, home: Path) -> None:
     proc = env.run("-f", str(env.config), "client", "setup", "gemini")
     assert proc.returncode == 0, proc.stderr
-    assert "sseServer" in proc.stderr and "SSE-only" in proc.stderr
+    assert "sseServer" in proc.stderr
+    assert "SSE-only" in proc.stderr
     settings = json.loads((home / ".gemini/settings.json").read_text())
     assert settings["mcpServers"]["sseServer"] == GEMINI["mcpServers"]["sseServer"]  # type: ignore[index]
     assert settings["mcpServers"]["pythonTools"]["timeout"] == 15000  # the client's own key kept
@@ -253,7 +267,7 @@ def test_a_file_changed_while_setup_waits_to_write_is_left_alone(env: Env, home:
         assert proc.stdout.readline().startswith("--- ")  # the diff is out: setup has read the file
         path.write_text(path.read_text().replace('"healthy"', '"crash"'))
         edited = path.read_bytes()
-    out, err = proc.communicate(timeout=60)
+    _, err = proc.communicate(timeout=60)
     assert proc.returncode == 12, err
     assert "changed while mcpctl was about to write it" in err
     assert path.read_bytes() == edited
@@ -276,5 +290,45 @@ def test_unknown_client_and_server_are_one_line_errors(env: Env, home: Path) -> 
     assert proc.returncode == 2
     assert proc.stderr.splitlines()[0] == "error: unknown client 'notepad'"
     proc = env.run("-f", str(env.config), "client", "setup", "cursor", "--servers", "nope")
-    assert proc.returncode == 2 and "Cursor has no server 'nope'" in proc.stderr
+    assert proc.returncode == 2
+    assert "Cursor has no server 'nope'" in proc.stderr
     assert env.run("client", "restore", "cursor").returncode == 2
+
+
+def test_a_url_server_gets_its_headers_on_every_request(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Imported from a client's file with `headers` (a ${env:...} token), then started and called through mcpctl."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    record = env.workdir / "headers.jsonl"
+    source = env.workdir / "remote.json"
+    remote = {
+        "url": f"http://127.0.0.1:{port}/mcp",
+        "headers": {"Authorization": "Bearer ${env:REMOTE_TOKEN}", "X-Team": "core"},
+    }
+    source.write_text(json.dumps({"mcpServers": {"remote": remote}}))
+    assert env.run("config", "import", str(source)).returncode == 0
+    server = subprocess.Popen(
+        [sys.executable, str(HEADERS_SERVER)],
+        env={**os.environ, "FIXTURE_PORT": str(port), "HEADERS_FILE": str(record)},
+    )
+    try:
+        monkeypatch.setenv("REMOTE_TOKEN", "tok-5678-secret")
+        wait_for(lambda: _listening(port), timeout=20)
+        started = env.run("start", "remote")
+        assert started.returncode == 0, started.stderr
+        assert env.run("call", "remote", "whoami").stdout == "Bearer tok-5678-secret\n"
+    finally:
+        server.kill()
+        server.wait()
+    seen = [json.loads(line) for line in record.read_text().splitlines()]
+    assert {"initialize", "notifications/initialized", "tools/call"} <= {s["method"] for s in seen}
+    assert all(s["headers"].get("Authorization") == "Bearer tok-5678-secret" for s in seen)
+    assert all(s["headers"].get("X-Team") == "core" for s in seen)
+    assert "tok-5678-secret" not in env.run("config", "diff", "--json").stdout
+    assert "tok-5678-secret" not in env.run("list", "--json").stdout
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
