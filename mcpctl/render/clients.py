@@ -53,7 +53,8 @@ def set_up(outcome: Outcome, as_json: bool) -> None:
         emit_json({**_plan_json(plan), "dry_run": False, "backup": backup})
         return
     names = ", ".join(r.server for r in plan.rewrites) or "none"
-    sys.stderr.write(f"{plan.client.label}: {len(plan.rewrites)} entr(y/ies) now run mcpctl connect ({names})\n")
+    count = f"{len(plan.rewrites)} entr{'y' if len(plan.rewrites) == 1 else 'ies'}"
+    sys.stderr.write(f"{plan.client.label}: {count} now run mcpctl connect ({names})\n")
     if backup:
         sys.stderr.write(f"backup: {backup} (`mcpctl client restore {plan.client.id}` puts it back)\n")
     sys.stderr.write(f"restart {plan.client.label} to pick the change up\n")
