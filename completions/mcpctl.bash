@@ -11,7 +11,7 @@ _mcpctl_spec() {
     subs='' opts='' vals='' args=''
     case $1 in
     '')
-        subs='alerts apply call check config connect doctor env events init list logs metrics ping restart start status stop tools top' opts='-f --config --home -q --quiet --version -h --help' vals='-f=file --config=file --home=dir'
+        subs='alerts apply call check client config connect doctor env events init list logs metrics ping restart start status stop tools top' opts='-f --config --home -q --quiet --version -h --help' vals='-f=file --config=file --home=dir'
         ;;
     alerts)
         opts='--json -h --help'
@@ -24,6 +24,21 @@ _mcpctl_spec() {
         ;;
     check)
         opts='-a --all --nagios --json -h --help' args='server*'
+        ;;
+    client)
+        subs='list restore setup status' opts='-h --help'
+        ;;
+    'client list')
+        opts='--json -h --help'
+        ;;
+    'client restore')
+        opts='--list --backup --json -h --help' vals=--backup=text args=text
+        ;;
+    'client setup')
+        opts='--servers --dry-run --json -h --help' vals=--servers=server args=text
+        ;;
+    'client status')
+        opts='--json -h --help' args=text
         ;;
     config)
         subs='diff export history import rollback validate' opts='-h --help'

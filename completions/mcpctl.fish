@@ -5,7 +5,9 @@
 function __mcpctl_subcommands --argument-names path
     switch $path
         case ''
-            printf '%s\n' 'alerts' 'apply' 'call' 'check' 'config' 'connect' 'doctor' 'env' 'events' 'init' 'list' 'logs' 'metrics' 'ping' 'restart' 'start' 'status' 'stop' 'tools' 'top'
+            printf '%s\n' 'alerts' 'apply' 'call' 'check' 'client' 'config' 'connect' 'doctor' 'env' 'events' 'init' 'list' 'logs' 'metrics' 'ping' 'restart' 'start' 'status' 'stop' 'tools' 'top'
+        case 'client'
+            printf '%s\n' 'list' 'restore' 'setup' 'status'
         case 'config'
             printf '%s\n' 'diff' 'export' 'history' 'import' 'rollback' 'validate'
         case 'env'
@@ -24,6 +26,10 @@ function __mcpctl_value_options --argument-names path
             printf '%s\n' '-m' '--message'
         case 'call'
             printf '%s\n' '--args' '--timeout' '--retries'
+        case 'client restore'
+            printf '%s\n' '--backup'
+        case 'client setup'
+            printf '%s\n' '--servers'
         case 'config export'
             printf '%s\n' '--format' '-o' '--output'
         case 'config rollback'
@@ -127,6 +133,7 @@ complete -c mcpctl -n '__mcpctl_at ""' -a 'alerts' -d 'Alerts firing now, on eve
 complete -c mcpctl -n '__mcpctl_at ""' -a 'apply' -d 'Bring what runs in line with the config: start new servers, stop removed...'
 complete -c mcpctl -n '__mcpctl_at ""' -a 'call' -d 'Call one of NAME\'s tools and print its result.'
 complete -c mcpctl -n '__mcpctl_at ""' -a 'check' -d 'For cron and CI: exit 0 if every server is ready and healthy, 6 if one is...'
+complete -c mcpctl -n '__mcpctl_at ""' -a 'client' -d 'Find MCP clients\' config files and route their servers through mcpctl (setup,...'
 complete -c mcpctl -n '__mcpctl_at ""' -a 'config' -d 'Validate the config, see its applied versions and their differences, roll...'
 complete -c mcpctl -n '__mcpctl_at ""' -a 'connect' -d 'Bridge stdin/stdout to NAME\'s shared session, for any MCP client.'
 complete -c mcpctl -n '__mcpctl_at ""' -a 'doctor' -d 'Find orphaned and zombie processes, stale sockets, records that disagree with...'
@@ -174,6 +181,33 @@ complete -c mcpctl -n '__mcpctl_at "check"' -l 'nagios' -d 'Monitoring-plugin ou
 complete -c mcpctl -n '__mcpctl_at "check"' -l 'json' -d 'Machine-readable output on stdout.'
 complete -c mcpctl -n '__mcpctl_at "check"' -s 'h' -l 'help' -d 'Show this message and exit.'
 complete -c mcpctl -n '__mcpctl_arg "check" 0+' -a '(__mcpctl_servers)'
+
+# mcpctl client
+complete -c mcpctl -n '__mcpctl_at "client"' -a 'list' -d 'The clients found here, their config files, how many servers each has and how...'
+complete -c mcpctl -n '__mcpctl_at "client"' -a 'restore' -d 'Put back the client\'s files as they were before a setup, byte for byte.'
+complete -c mcpctl -n '__mcpctl_at "client"' -a 'setup' -d 'Import the client\'s servers into the mcpctl config and rewrite its entries to...'
+complete -c mcpctl -n '__mcpctl_at "client"' -a 'status' -d 'Each entry of the clients\' files: through mcpctl, direct, or changed by hand...'
+complete -c mcpctl -n '__mcpctl_at "client"' -s 'h' -l 'help' -d 'Show this message and exit.'
+
+# mcpctl client list
+complete -c mcpctl -n '__mcpctl_at "client list"' -l 'json' -d 'Machine-readable output on stdout.'
+complete -c mcpctl -n '__mcpctl_at "client list"' -s 'h' -l 'help' -d 'Show this message and exit.'
+
+# mcpctl client restore
+complete -c mcpctl -n '__mcpctl_at "client restore"' -l 'list' -d 'List the client\'s backups, oldest first.'
+complete -c mcpctl -n '__mcpctl_at "client restore"' -l 'backup' -x -d 'Which backup (a stamp from --list; default: the newest).'
+complete -c mcpctl -n '__mcpctl_at "client restore"' -l 'json' -d 'Machine-readable output on stdout.'
+complete -c mcpctl -n '__mcpctl_at "client restore"' -s 'h' -l 'help' -d 'Show this message and exit.'
+
+# mcpctl client setup
+complete -c mcpctl -n '__mcpctl_at "client setup"' -l 'servers' -x -a '(__mcpctl_servers)' -d 'Only these servers of the client, comma-separated.'
+complete -c mcpctl -n '__mcpctl_at "client setup"' -l 'dry-run' -d 'Print the diff; write nothing.'
+complete -c mcpctl -n '__mcpctl_at "client setup"' -l 'json' -d 'Machine-readable output on stdout.'
+complete -c mcpctl -n '__mcpctl_at "client setup"' -s 'h' -l 'help' -d 'Show this message and exit.'
+
+# mcpctl client status
+complete -c mcpctl -n '__mcpctl_at "client status"' -l 'json' -d 'Machine-readable output on stdout.'
+complete -c mcpctl -n '__mcpctl_at "client status"' -s 'h' -l 'help' -d 'Show this message and exit.'
 
 # mcpctl config
 complete -c mcpctl -n '__mcpctl_at "config"' -a 'diff' -d 'Differences per server and field between two versions (default: the last...'

@@ -78,6 +78,7 @@ class Spec:
     max_message_bytes: int = C.DEFAULT_MAX_MESSAGE_BYTES
     share: str = C.DEFAULT_SHARE
     max_concurrency: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)  # HTTP headers for `url` (resolved: secret)
     alerts: dict[str, Any] = field(default_factory=dict)  # [alerts.NAME] tables; empty: the defaults
     secrets: list[str] = field(default_factory=list)
     env_sources: dict[str, str] = field(default_factory=dict)  # names and where they came from: no values

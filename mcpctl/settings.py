@@ -64,6 +64,7 @@ SETTINGS = (
     Setting("env", Kind.TEXT_TABLE, _EMPTY, _R),
     Setting("cwd", Kind.TEXT, None, _R),
     Setting("url", Kind.URL, None, _R),
+    Setting("headers", Kind.TEXT_TABLE, _EMPTY, _R),  # sent with every request to `url`; values are secrets
     Setting("startup_timeout", Kind.SECONDS, C.DEFAULT_STARTUP_TIMEOUT, _N),
     Setting("stop_timeout", Kind.SECONDS, C.DEFAULT_STOP_TIMEOUT, _N),
     Setting("readiness", Kind.CHOICE, Readiness.MCP, _R, choices=tuple(mode.value for mode in Readiness)),
@@ -94,6 +95,8 @@ SETTINGS = (
     Setting("inherit_env", Kind.FLAG_OR_ENV_NAMES, True, _R, spec=False),
     Setting("required_env", Kind.ENV_NAMES, (), _N, spec=False),
     Setting("env_rules", Kind.TABLES, _EMPTY, _N, spec=False),
+    # false: kept in the file but never run (an SSE-only server imported from a client, say)
+    Setting("enabled", Kind.FLAG, True, _N, spec=False),
 )
 
 NAMES = tuple(setting.name for setting in SETTINGS)

@@ -65,11 +65,10 @@ def test_cursor_config_with_env_references_and_client_only_settings(env: Env) ->
     report = env.json("config", "import", str(source))
     assert [c["name"] for c in report["changes"]] == ["brave", "remote"]
     assert "brave: 'autoApprove' left out (mcpctl does not use it)" in report["notes"]
-    assert "remote: 'headers' left out (mcpctl does not use it)" in report["notes"]
     assert "off: disabled in the source file, not imported" in report["notes"]
     written = tomllib.loads(env.config.read_text())["servers"]
     assert written["brave"]["env"] == {"BRAVE_API_KEY": "${BRAVE_API_KEY}"}
-    assert written["remote"] == {"url": "https://mcp.example.com/mcp"}
+    assert written["remote"] == {"url": "https://mcp.example.com/mcp", "headers": {"Authorization": "Bearer x"}}
 
 
 def test_vscode_config_with_servers_inputs_and_workspace_folder(env: Env) -> None:

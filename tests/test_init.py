@@ -5,18 +5,53 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from pathlib import Path
 
 import pytest
 
 from mcpctl.config.load import load
-from mcpctl.config.template import STARTER
-from tests.conftest import Env
+from mcpctl.config.template import starter
+from tests.conftest import TINY, Env
 
 SECRET = "ghp_Zq8Xv3Rt6Yp1Wm4Nb7Lk2Zq8Xv3Rt6Yp1W"
 
 
-def test_init_writes_a_starter_that_loads(env: Env) -> None:
+def _launchers(env: Env, monkeypatch: pytest.MonkeyPatch, *names: str) -> None:
+    """PATH holds only these launchers: scripts that run the tiny fixture server whatever they are asked."""
+    bin_dir = env.workdir.parent / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    for name in names:
+        (bin_dir / name).write_text(f"#!/bin/sh\nexec {sys.executable} {TINY}\n")
+        (bin_dir / name).chmod(0o755)
+    monkeypatch.setenv("PATH", str(bin_dir))
+
+
+def test_init_without_uvx_npx_or_docker_writes_a_starter_that_starts(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    _launchers(env, monkeypatch)
+    proc = env.run("init")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.splitlines()[0] == "wrote mcpctl.toml with 1 server(s) (demo)"
+    assert "# Launchers found here: none (not found: uvx, npx, docker)" in env.config.read_text()
+    started = env.run("start", "--all")
+    assert started.returncode == 0, started.stderr
+    assert env.run("call", "demo", "echo", "text=here").stdout == "here\n"
+
+
+def test_init_with_npx_but_no_uvx_gives_the_npx_server_time_for_a_cold_download(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _launchers(env, monkeypatch, "npx")
+    assert env.run("init").returncode == 0
+    memory = load(env.config).servers["memory"]
+    assert (memory.command, memory.args[0], memory.startup_timeout) == ("npx", "-y", 120)
+    assert "the first run downloads the package" in env.config.read_text()
+    started = env.run("start", "--all")
+    assert started.returncode == 0, started.stderr
+
+
+def test_init_writes_a_starter_that_loads(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    _launchers(env, monkeypatch, "uvx", "npx")
     proc = env.run("init")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.splitlines() == ["wrote mcpctl.toml with 1 server(s) (time)", "next: mcpctl start --all"]
@@ -28,7 +63,7 @@ def test_init_writes_a_starter_that_loads(env: Env) -> None:
 
 def test_the_starters_commented_examples_load_when_uncommented(tmp_path: Path) -> None:
     """Every commented `# key = value` and `# [table]` line is valid TOML that the loader accepts."""
-    uncommented = re.sub(r"(?m)^# (?=\[|[a-z_]+ = )", "", STARTER)
+    uncommented = re.sub(r"(?m)^# (?=\[|[a-z_]+ = )", "", starter(lambda _: None).text)
     path = tmp_path / "mcpctl.toml"
     path.write_text(uncommented)
     example = load(path).servers["example"]
@@ -39,7 +74,8 @@ def test_the_starters_commented_examples_load_when_uncommented(tmp_path: Path) -
     assert set(example.env_rules) == {"EXAMPLE_API_KEY"}
 
 
-def test_init_never_overwrites_without_force(env: Env) -> None:
+def test_init_never_overwrites_without_force(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    _launchers(env, monkeypatch, "uvx")
     env.config.write_text("# mine\n")
     proc = env.run("init")
     assert proc.returncode == 2
@@ -52,7 +88,8 @@ def test_init_never_overwrites_without_force(env: Env) -> None:
     assert "[servers.time]" in env.config.read_text()
 
 
-def test_init_into_a_folder_or_the_global_config_path(env: Env) -> None:
+def test_init_into_a_folder_or_the_global_config_path(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    _launchers(env, monkeypatch, "uvx")
     (env.workdir / "conf").mkdir()
     proc = env.run("init", "conf", "--json")
     assert proc.returncode == 0, proc.stderr
@@ -118,7 +155,6 @@ def test_init_from_reads_client_json_as_config_import_does(env: Env) -> None:
     assert proc.stdout.startswith("wrote mcpctl.toml with 2 server(s) (local, remote)")
     assert proc.stderr.splitlines() == [
         "note: local: 'autoApprove' left out (mcpctl does not use it)",
-        "note: remote: 'headers' left out (mcpctl does not use it)",
         "note: off: disabled in the source file, not imported",
     ]
     local = load(env.config).servers["local"]

@@ -38,7 +38,9 @@ def init(
     target = _target(path, g.config)
     if target.exists() and not force:
         raise UsageError(f"{target} already exists", "pass --force to overwrite it, or name another PATH")
-    converted = starter.Converted(starter.STARTER, ["time"], {}) if source is None else starter.convert(source, target)
+    import shutil
+
+    converted = starter.starter(shutil.which) if source is None else starter.convert(source, target)
     _write(target, converted.text)
     _report(target, converted, source, as_json)
 

@@ -30,7 +30,8 @@ FORMATS = ("toml", "json")
 
 def document(config: Config) -> dict[str, Any]:
     """The config as a TOML/JSON-ready document: {"servers": {...}, "env_rules": ..., "alerts": ...}."""
-    doc: dict[str, Any] = {"servers": {name: server_table(server) for name, server in config.servers.items()}}
+    every = {**config.servers, **config.disabled}
+    doc: dict[str, Any] = {"servers": {name: server_table(server) for name, server in every.items()}}
     if config.env_rules:
         doc["env_rules"] = plain(config.env_rules)
     if config.alerts:
@@ -110,6 +111,18 @@ def write_config(paths: Paths, path: Path, data: bytes, expected: bytes | None) 
 
     _atomic(path, data, mode, unchanged_since_read)
     return backup
+
+
+def replace_file(path: Path, data: bytes, expected: bytes) -> None:
+    """Atomically replace a file that is not mcpctl's (a client's config) if it still holds `expected`,
+    checked just before the rename (exit 12 otherwise); its permissions are kept."""
+
+    def unchanged_since_read() -> None:
+        if digest(read_bytes(path)) != digest(expected):
+            raise ConfigConflictError.changed(path)
+
+    unchanged_since_read()
+    _atomic(path, data, path.stat().st_mode & 0o777, unchanged_since_read)
 
 
 def write_file(path: Path, data: bytes) -> None:

@@ -2,7 +2,7 @@
 
 Precedence, lowest first: mcpctl's own environment (as `inherit_env` allows), then the `env_file`s in
 order, then the config's `env` table. `${VAR}` in env values is looked up in the shell and the env
-files; in args, cwd and url it may also name the config's env variables. Values are secrets: they
+files; in args, cwd, url and headers it may also name the config's env variables. Values are secrets: they
 leave this module only in the spec the shim receives through a pipe; reports carry names, sources
 and statuses, never values.
 """
@@ -77,6 +77,7 @@ class Resolution:
     variables: list[VarReport]
     problems: list[str]
     secrets: list[str] = field(default_factory=list)
+    headers: dict[str, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -126,10 +127,12 @@ def resolve(
     args = [expand(arg, "args") for arg in server.args]
     cwd = expand(server.cwd, "cwd") if server.cwd else None
     url = expand(server.url, "url") if server.url else None
+    headers = {name: expand(value, f"headers.{name}") for name, value in server.headers.items()}
     env = {name: value for name, (value, _) in layers.items()}
     variables = _reports(server, layers, referenced, [r for r in rules if r.var not in unresolved], problems)
     secrets = [value for name, (value, source) in layers.items() if source != "shell" or name in referenced]
     secrets += [env[r.var] for r in rules if r.var in env]
+    secrets += list(headers.values())  # an Authorization value is a secret however it was written
     return Resolution(
         server=server.name,
         env=env,
@@ -139,6 +142,7 @@ def resolve(
         variables=variables,
         problems=problems,
         secrets=secrets,
+        headers=headers,
     )
 
 

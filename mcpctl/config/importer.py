@@ -1,12 +1,16 @@
 """Reading MCP client config files into mcpctl's document, and combining them with the current config.
 
-Read: mcpctl TOML, and JSON with an `mcpServers` object (Claude Desktop's claude_desktop_config.json,
-Cursor's .cursor/mcp.json, the seed's mcp_servers.json, mcpctl's own export) or a `servers` object
-(VS Code's .vscode/mcp.json). Client syntax is translated: `${env:NAME}` becomes `${NAME}`, VS Code's
-`${input:ID}` becomes `${ID}` (an environment variable, since nobody is there to prompt), `${userHome}`
-becomes `${HOME}`, `${workspaceFolder}` the workspace's path, `envFile` `env_file`; settings mcpctl has
-no use for (headers, autoApprove, ...) are left out with a note, and disabled servers are skipped.
-Relative paths keep pointing where they pointed: they are rebased onto the folder of the file written.
+Read: mcpctl TOML, and JSON or JSONC (comments, trailing commas) with an `mcpServers` object (Claude
+Desktop's claude_desktop_config.json, Cursor's .cursor/mcp.json, the seed's mcp_servers.json, mcpctl's
+own export) or a `servers` object (VS Code's .vscode/mcp.json). `client setup` hands over the entries it
+found in any client's file (Codex TOML included) to `from_entries`, the same translation.
+Client syntax is translated: `${env:NAME}` becomes `${NAME}`, VS Code's `${input:ID}` becomes `${ID}` (an
+environment variable, since nobody is there to prompt), `${userHome}` becomes `${HOME}`,
+`${workspaceFolder}` the workspace's path, `envFile` `env_file`, Gemini's `httpUrl` and Windsurf's
+`serverUrl` `url`, Codex's `bearer_token_env_var` an Authorization header; `headers` are kept; an
+SSE-only server (mcpctl speaks streamable HTTP) is imported with `enabled = false`; settings mcpctl has
+no use for (autoApprove, ...) are left out with a note, and disabled servers are skipped. Relative paths
+keep pointing where they pointed: they are rebased onto the folder of the file written.
 """
 
 from __future__ import annotations
@@ -14,19 +18,20 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mcpctl.config import jsonc
 from mcpctl.config.document import document
 from mcpctl.config.load import from_document, parse_json, validate
 from mcpctl.config.model import Config, config_error
-from mcpctl.errors import UsageError
+from mcpctl.errors import ConfigError, UsageError
 from mcpctl.settings import BY_NAME
 
-_RENAMED = {"envFile": "env_file"}
-_CLIENT_ONLY = frozenset({"type", "description", "disabled"})
+_RENAMED = {"envFile": "env_file", "httpUrl": "url", "serverUrl": "url", "startup_timeout_sec": "startup_timeout"}
+_CLIENT_ONLY = frozenset({"type", "description", "disabled", "enabled"})
 _VARIABLE = re.compile(r"\$\{(env|input):([^}]+)\}|\$\{(workspaceFolder|userHome|pathSeparator)\}")
 _PATH_FIELDS = ("cwd", "env_file")
 
@@ -52,25 +57,54 @@ def read(source: Path, target_dir: Path) -> Imported:
         assert loaded is not None
         return Imported(source, rebase(document(loaded), loaded.base_dir, target_dir))
     text = source.read_text(encoding="utf-8", errors="replace")
-    data = parse_json(source, text)  # ConfigError (exit 2) for bad JSON or no servers
-    raw = json.loads(text)
-    vscode = "mcpServers" not in raw
+    try:
+        strict = jsonc.clean(text)
+    except RecursionError as exc:
+        raise ConfigError(f"{source}: invalid JSON: nested too deeply", "fix the file") from exc
+    data = parse_json(source, strict)  # ConfigError (exit 2) for bad JSON or no servers
+    raw = json.loads(strict)
     folder = source.absolute().parent
-    base = folder.parent if vscode and folder.name == ".vscode" else folder
+    base = folder.parent if "mcpServers" not in raw and folder.name in (".vscode", ".cursor") else folder
+    shared: dict[str, Any] = {key: data[key] for key in ("env_rules", "alerts") if key in data}
+    return from_entries(source, data["servers"], base, target_dir, raw.get("inputs"), shared)
+
+
+def from_entries(
+    source: Path,
+    entries: Mapping[str, Any],
+    base: Path,
+    target_dir: Path,
+    inputs: object = None,
+    shared: Mapping[str, Any] | None = None,
+    url_is_sse: bool = False,
+) -> Imported:
+    """Client entries (NAME -> table) as a validated mcpctl document; `base` is the client's workspace.
+
+    `url_is_sse`: the client's `url` key names an SSE endpoint (Gemini CLI; its `httpUrl` is streamable).
+    """
     notes: list[str] = []
-    translate = _Translator(base, _inputs(raw.get("inputs"), notes))
+    translate = _Translator(base, _inputs(inputs, notes))
     servers: dict[str, object] = {}
-    for name, table in data["servers"].items():
-        converted = _server(name, table, translate, notes)
+    for name, table in entries.items():
+        converted = _server(name, table, translate, notes, url_is_sse)
         if converted is not None:
             servers[name] = converted
-    shared: dict[str, Any] = {key: data[key] for key in ("env_rules", "alerts") if key in data}
-    doc = rebase({"servers": servers, **shared}, base, target_dir)
+    doc = rebase({"servers": servers, **(shared or {})}, base, target_dir)
     _, problems = from_document(doc, source)
     if problems:
         raise config_error(problems)
     notes += translate.notes
     return Imported(source, doc, tuple(dict.fromkeys(notes)))
+
+
+def is_sse(table: Mapping[str, Any], url_is_sse: bool = False) -> bool:
+    """An SSE-only server: mcpctl speaks streamable HTTP, not the older SSE transport."""
+    if table.get("type") == "sse":
+        return True
+    url = table.get("url")
+    if not isinstance(url, str) or table.get("type") in ("http", "streamable-http", "streamableHttp"):
+        return False
+    return url_is_sse or url.rstrip("/").endswith("/sse")
 
 
 def combine(current: Mapping[str, Any], imported: Mapping[str, Any], replace: bool) -> dict[str, Any]:
@@ -145,22 +179,47 @@ class _Translator:
         return {"workspaceFolder": str(self.base), "userHome": "${HOME}", "pathSeparator": os.sep}[special]
 
 
-def _server(name: str, table: object, translate: _Translator, notes: list[str]) -> object:
+def _server(name: str, table: object, translate: _Translator, notes: list[str], url_is_sse: bool) -> object:
     if not isinstance(table, dict):
         return table  # the validator names the problem
-    if table.get("disabled") is True:
+    if table.get("disabled") is True or table.get("enabled") is False:
         notes.append(f"{name}: disabled in the source file, not imported")
         return None
     result: dict[str, Any] = {}
     for key, value in table.items():
         field = _RENAMED.get(key) or key
-        if field in BY_NAME:
+        if field in BY_NAME and field != "enabled":
             result[field] = translate(value)
-        elif key == "type" and value == "sse":
-            notes.append(f"{name}: an SSE server; mcpctl speaks streamable HTTP to its url")
+        elif key in _HEADER_KEYS:
+            result["headers"] = {**result.get("headers", {}), **_HEADER_KEYS[key](value)}
         elif key not in _CLIENT_ONLY:
             notes.append(f"{name}: {key!r} left out (mcpctl does not use it)")
+    if is_sse(table, url_is_sse and "httpUrl" not in table):
+        result["enabled"] = False
+        notes.append(
+            f"{name}: an SSE-only server; mcpctl speaks streamable HTTP, so it is imported with enabled = false"
+        )
     return result
+
+
+def _codex_env_headers(value: object) -> dict[str, str]:
+    return {str(k): f"${{{v}}}" for k, v in value.items()} if isinstance(value, dict) else {}
+
+
+# Codex CLI's ways to give HTTP headers, as mcpctl `headers` (values as ${VAR} references where Codex names one).
+def _codex_headers(value: object) -> dict[str, str]:
+    return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
+
+
+def _codex_bearer(value: object) -> dict[str, str]:
+    return {"Authorization": f"Bearer ${{{value}}}"}
+
+
+_HEADER_KEYS: dict[str, Callable[[object], dict[str, str]]] = {
+    "http_headers": _codex_headers,
+    "env_http_headers": _codex_env_headers,
+    "bearer_token_env_var": _codex_bearer,
+}
 
 
 def _inputs(raw: object, notes: list[str]) -> dict[str, str]:

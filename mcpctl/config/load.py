@@ -88,7 +88,9 @@ def from_document(
     problems.extend(Problem(f"{path}: alerts.{p}", file, None, "alerts") for p in alerts.problems(alert_tables))
     if problems:
         return None, problems
-    return Config(path, servers, env_rules, alert_tables), []
+    disabled = {name: server for name, server in servers.items() if not server.enabled}
+    enabled = {name: server for name, server in servers.items() if server.enabled}
+    return Config(path, enabled, env_rules, alert_tables, disabled), []
 
 
 _TOP_LEVEL = frozenset({"servers", "env_rules", "alerts"})

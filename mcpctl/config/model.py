@@ -25,6 +25,7 @@ class ServerConfig:
     env: Mapping[str, str] = field(default_factory=dict)
     cwd: str | None = None
     url: str | None = None
+    headers: Mapping[str, str] = field(default_factory=dict)
     startup_timeout: float = DEFAULT_STARTUP_TIMEOUT
     stop_timeout: float = DEFAULT_STOP_TIMEOUT
     readiness: str = "mcp"
@@ -52,6 +53,7 @@ class ServerConfig:
     inherit_env: bool | tuple[str, ...] = True
     required_env: tuple[str, ...] = ()
     env_rules: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    enabled: bool = True
 
     @property
     def transport(self) -> str:
@@ -64,6 +66,7 @@ class Config:
     servers: Mapping[str, ServerConfig]
     env_rules: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     alerts: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    disabled: Mapping[str, ServerConfig] = field(default_factory=dict)  # `enabled = false`: kept, never run
 
     def alerts_for(self, server: ServerConfig) -> dict[str, Mapping[str, Any]]:
         """Global [alerts.NAME] overlaid with the server's own; empty means the built-in defaults."""
@@ -86,6 +89,10 @@ class Config:
 
 def unknown_server(name: str, config: Config) -> UnknownServerError:
     where = str(config.path) if config.path else "no config file"
+    if name in config.disabled:
+        return UnknownServerError(
+            f"server {name!r} is disabled in {where} (enabled = false)", "set enabled = true to run it"
+        )
     close = difflib.get_close_matches(name, list(config.servers), n=1)
     hint = f"did you mean {close[0]!r}?" if close else "run `mcpctl list` to see the configured servers"
     return UnknownServerError(f"unknown server {name!r} (not in {where})", hint)

@@ -5,6 +5,7 @@ The JSON is read by the importer, as `config import` reads it: the same files gi
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,20 +13,51 @@ from typing import Any
 from mcpctl.config.model import ServerConfig
 from mcpctl.errors import UsageError
 
-STARTER = """\
+_HEADER = """\
 # mcpctl.toml: the MCP servers mcpctl runs. Written by `mcpctl init`; every field is described in the
 # README ("Configuration"). Then:
 #   mcpctl start --all     # returns when each server has completed the MCP initialize handshake
 #   mcpctl status
 #   mcpctl stop --all
+"""
 
-# The reference time server, run by uv (https://docs.astral.sh/uv/). With Node instead, try
-# `npx -y @modelcontextprotocol/server-memory` (command "npx", the rest in args).
+# The first server, by the launchers found on this machine (in this order of preference).
+# A cold `uvx`/`npx -y`/`docker run` downloads the package before the server can answer: startup_timeout
+# must cover that download, or the first start fails as a handshake timeout.
+_FIRST = {
+    "uvx": """\
+# The reference time server, run by uv (https://docs.astral.sh/uv/).
 [servers.time]
 command = "uvx"
 args = ["mcp-server-time"]
-startup_timeout = 90              # seconds to complete initialize: the first run downloads the package
+startup_timeout = 120             # seconds to complete initialize: the first run downloads the package
+""",
+    "npx": """\
+# The reference memory server (a knowledge graph), run by Node's npx.
+[servers.memory]
+command = "npx"
+args = ["-y", "@modelcontextprotocol/server-memory"]
+startup_timeout = 120             # seconds to complete initialize: the first run downloads the package
+""",
+    "docker": """\
+# The reference time server, in a container.
+[servers.time]
+command = "docker"
+args = ["run", "-i", "--rm", "mcp/time"]
+startup_timeout = 180             # seconds to complete initialize: the first run pulls the image
+""",
+}
+_FIRST_NAMES = {"uvx": "time", "npx": "memory", "docker": "time"}
+_DEMO = """\
+# mcpctl's demo server (tools echo, add, now), run by the Python mcpctl runs on: no uvx, npx or docker
+# was found here. With uv, try `command = "uvx"`, `args = ["mcp-server-time"]`.
+[servers.demo]
+command = {python}
+args = ["-m", "mcpctl.demo"]
+"""
+LAUNCHERS = ("uvx", "npx", "docker")
 
+_EXAMPLES = """\
 # A server that needs a key. Uncomment it, then `export EXAMPLE_API_KEY=...` and `mcpctl start example`.
 # [servers.example]
 # command = "npx"
@@ -58,6 +90,23 @@ startup_timeout = 90              # seconds to complete initialize: the first ru
 # pattern = "[A-Za-z0-9]{32}"
 # min_length = 32
 """
+
+
+def starter(which: Callable[[str], str | None]) -> Converted:
+    """The commented starter, its first server run by a launcher `which` finds (else mcpctl's demo server)."""
+    import json
+    import sys
+
+    found = [name for name in LAUNCHERS if which(name)]
+    missing = [name for name in LAUNCHERS if name not in found]
+    seen = f"# Launchers found here: {', '.join(found) or 'none'}" + (
+        f" (not found: {', '.join(missing)})" if missing else ""
+    )
+    if found:
+        first, name = _FIRST[found[0]], _FIRST_NAMES[found[0]]
+    else:
+        first, name = _DEMO.format(python=json.dumps(sys.executable)), "demo"
+    return Converted(f"{_HEADER}\n{seen}\n{first}\n{_EXAMPLES}", [name], {})
 
 
 @dataclass(frozen=True)

@@ -65,6 +65,7 @@ def view(config: Config, server: ServerConfig, key: bytes) -> dict[str, Any]:
     result = {name: plain(getattr(server, name)) for name in NAMES}
     result["env"] = {name: _redact_env(value, key) for name, value in server.env.items()}
     result["args"] = _redact_args(server.args, server.env, key)
+    result["headers"] = {name: _redact_env(value, key) for name, value in server.headers.items()}
     result["alerts"] = plain(config.alerts_for(server))
     result["env_file_contents"] = {
         str(path): _seal_bytes(content, key) if content is not None else None
@@ -83,6 +84,8 @@ def redact_document(document: Mapping[str, Any], key: bytes) -> dict[str, Any]:
             sealed["env"] = {var: _redact_env(value, key) for var, value in env.items()}
         if "args" in table:
             sealed["args"] = _redact_args(table["args"], env, key)
+        if table.get("headers"):
+            sealed["headers"] = {var: _redact_env(value, key) for var, value in table["headers"].items()}
         servers[name] = sealed
     return {**document, "servers": servers}
 
@@ -110,6 +113,8 @@ def restore(
         restored = dict(table)
         if "env" in table:
             restored["env"] = {var: unseal(v, f"servers.{name}.env.{var}") for var, v in table["env"].items()}
+        if "headers" in table:
+            restored["headers"] = {h: unseal(v, f"servers.{name}.headers.{h}") for h, v in table["headers"].items()}
         if "args" in table:
             restored["args"] = [unseal(arg, f"servers.{name}.args[{i}]") for i, arg in enumerate(table["args"])]
         servers[name] = restored
@@ -212,6 +217,7 @@ def _strings(document: Mapping[str, Any]) -> list[str]:
     for table in document.get("servers", {}).values():
         if isinstance(table, Mapping):
             found += [v for v in dict(table.get("env", {})).values() if isinstance(v, str)]
+            found += [v for v in dict(table.get("headers", {})).values() if isinstance(v, str)]
             found += [a for a in table.get("args", []) if isinstance(a, str)]
     return found
 

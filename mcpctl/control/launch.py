@@ -64,6 +64,7 @@ def spawn_shim(
         "env": resolved.env,
         "cwd": resolved.cwd,
         "url": resolved.url,
+        "headers": resolved.headers,
         "config_hash": config_hash,
         "secrets": resolved.secrets,
         "env_sources": resolved.sources(),

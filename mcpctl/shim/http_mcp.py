@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import http.client
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -19,15 +19,15 @@ from mcpctl.protocol import (
 SESSION_HEADER = "Mcp-Session-Id"
 
 
-def handshake(url: str, timeout: float) -> tuple[dict[str, Any], str | None]:
+def handshake(url: str, timeout: float, headers: Mapping[str, str] | None = None) -> tuple[dict[str, Any], str | None]:
     """POST initialize, then notifications/initialized: the initialize result and the session id,
-    or OSError/ProtocolError."""
-    exchange = Exchange(url, None, timeout)
+    or OSError/ProtocolError. `headers` (the config's, resolved) go with every request."""
+    exchange = Exchange(url, None, timeout, headers)
     reply = next((m for m in exchange.send(initialize_request()) if "id" in m and "method" not in m), None)
     if reply is None:
         raise ProtocolError("the server answered initialize with no JSON-RPC response")
     result = initialize_outcome(reply)
-    for _ in Exchange(url, exchange.session, timeout).send(initialized_notification()):
+    for _ in Exchange(url, exchange.session, timeout, headers).send(initialized_notification()):
         pass
     return result, exchange.session
 
@@ -36,8 +36,9 @@ class Exchange:
     """One POST of one message; the messages that come back (a JSON body or an SSE stream) are
     yielded as they arrive, so progress notifications are not held until the answer."""
 
-    def __init__(self, url: str, session: str | None, timeout: float) -> None:
+    def __init__(self, url: str, session: str | None, timeout: float, headers: Mapping[str, str] | None = None) -> None:
         self.url = url
+        self.headers = dict(headers or {})
         self.session = session
         self.timeout = timeout
 
@@ -45,7 +46,7 @@ class Exchange:
         parts = urlsplit(self.url)
         kind = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
         conn = kind(parts.netloc, timeout=self.timeout)
-        headers = {"Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
+        headers = {**self.headers, "Content-Type": "application/json", "Accept": "application/json, text/event-stream"}
         if self.session:
             headers[SESSION_HEADER] = self.session
         try:

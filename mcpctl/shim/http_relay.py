@@ -8,7 +8,7 @@ import os
 import queue
 import selectors
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from mcpctl import protocol
@@ -28,8 +28,10 @@ class HttpRelay:
         selector: selectors.BaseSelector,
         deliver: Callable[[dict[str, Any]], None],
         redact: Callable[[str], str],
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         self.name = name
+        self.headers = dict(headers or {})  # the config's headers (an Authorization token), on every POST
         self.redact = redact  # the URL may carry a secret through ${VAR}: errors must not show it
         self.url = url
         self.session = session
@@ -47,7 +49,7 @@ class HttpRelay:
 
     def _post(self, message: dict[str, Any]) -> None:
         try:
-            for reply in Exchange(self.url, self.session, READ_TIMEOUT).send(message):
+            for reply in Exchange(self.url, self.session, READ_TIMEOUT, self.headers).send(message):
                 self._push(reply)
         except (OSError, protocol.ProtocolError) as exc:
             if "id" in message and "method" in message:

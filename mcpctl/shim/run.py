@@ -300,7 +300,7 @@ class ServerRun:
         assert self.spec.url is not None
         remaining = self.deadline - self.clock.monotonic()
         try:
-            self.met = Ready(*handshake(self.spec.url, timeout=max(0.2, min(remaining, 5.0))))
+            self.met = Ready(*handshake(self.spec.url, max(0.2, min(remaining, 5.0)), self.spec.headers))
         except (OSError, protocol.ProtocolError, ValueError) as exc:
             self.last_probe_error = str(exc)
             self.next_probe = self.clock.monotonic() + _HTTP_PROBE_INTERVAL

@@ -68,7 +68,13 @@ class Session:
             from mcpctl.shim.http_relay import HttpRelay
 
             self.relay = HttpRelay(
-                self.spec.name, self.spec.url, ready.session, self.selector, self._from_server, self.redact
+                self.spec.name,
+                self.spec.url,
+                ready.session,
+                self.selector,
+                self._from_server,
+                self.redact,
+                self.spec.headers,
             )
             return self.relay.send
         if run is not None and self.spec.readiness == Readiness.MCP:

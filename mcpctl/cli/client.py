@@ -1,0 +1,134 @@
+"""The client commands: `mcpctl client list|setup|restore|status`, which wire MCP clients (Claude, Cursor,
+VS Code, ...) to mcpctl by rewriting their config files' server entries to run `mcpctl connect`.
+
+No `from __future__ import annotations` here: typer reads every command's signature at every start.
+"""
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from mcpctl.cli.app import Json, app
+from mcpctl.constants import ENV_CONFIG
+
+if TYPE_CHECKING:
+    from mcpctl.cli.app import Globals
+
+client_app = typer.Typer(
+    help="Find MCP clients' config files and route their servers through mcpctl (setup, restore, status).",
+    no_args_is_help=True,
+)
+app.add_typer(client_app, name="client")
+
+ClientId = Annotated[
+    str, typer.Argument(help="claude-desktop, claude-code, cursor, vscode, windsurf, codex or gemini.")
+]
+
+
+@client_app.command("list")
+def list_(as_json: Json = False) -> None:
+    """The clients found here, their config files, how many servers each has and how many go through mcpctl."""
+    from mcpctl.clients import report
+    from mcpctl.render import clients as render
+
+    render.listing(report.listing(Path.cwd()), as_json)
+
+
+@client_app.command("setup")
+def setup(
+    ctx: typer.Context,
+    client: ClientId,
+    servers: Annotated[
+        str | None, typer.Option("--servers", help="Only these servers of the client, comma-separated.")
+    ] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the diff; write nothing.")] = False,
+    as_json: Json = False,
+) -> None:
+    """Import the client's servers into the mcpctl config and rewrite its entries to run `mcpctl connect NAME`
+    (a diff first; a backup of each file; every other key and comment kept)."""
+    import sys
+
+    from mcpctl.cli.config import _config_lock
+    from mcpctl.clients import registry
+    from mcpctl.clients import setup as core
+    from mcpctl.render import clients as render
+
+    g: Globals = ctx.obj
+    only = [name.strip() for name in servers.split(",") if name.strip()] if servers else None
+    plan = core.plan(registry.client(client), Path.cwd(), _target(g), _home_flag(g), only)
+    render.planned(plan, dry_run, as_json)
+    sys.stdout.flush()  # the diff is out before the lock is waited for
+    if dry_run or (not plan.new_bytes and plan.config_after == (plan.config_before or b"")):
+        return
+    paths = g.paths()
+    with _config_lock(paths):
+        outcome = core.carry_out(paths, plan)
+    render.set_up(outcome, as_json)
+
+
+@client_app.command("restore")
+def restore(
+    ctx: typer.Context,
+    client: ClientId,
+    listing: Annotated[bool, typer.Option("--list", help="List the client's backups, oldest first.")] = False,
+    backup: Annotated[
+        str | None, typer.Option("--backup", help="Which backup (a stamp from --list; default: the newest).")
+    ] = None,
+    as_json: Json = False,
+) -> None:
+    """Put back the client's files as they were before a setup, byte for byte."""
+    from mcpctl.cli.config import _config_lock
+    from mcpctl.clients import registry, store
+    from mcpctl.clients import restore as core
+    from mcpctl.render import clients as render
+
+    g: Globals = ctx.obj
+    paths = g.paths()
+    chosen = registry.client(client)
+    if listing:
+        render.backups(chosen, store.backups(paths, chosen.id), as_json)
+        return
+    with _config_lock(paths):
+        restored = core.restore(paths, store.chosen_backup(paths, chosen.id, backup))
+    render.restored(restored, as_json)
+
+
+@client_app.command("status")
+def status(
+    ctx: typer.Context,
+    client: Annotated[str | None, typer.Argument(help="One client (default: every one).")] = None,
+    as_json: Json = False,
+) -> None:
+    """Each entry of the clients' files: through mcpctl, direct, or changed by hand since setup (drift)."""
+    from mcpctl.clients import registry, report
+    from mcpctl.render import clients as render
+
+    g: Globals = ctx.obj
+    chosen = [registry.client(client)] if client else list(registry.CLIENTS)
+    render.status(report.status(g.paths(), chosen, Path.cwd()), as_json)
+
+
+def _target(g: "Globals") -> Path:
+    """The mcpctl config the entries will name: -f, $MCPCTL_CONFIG, the one found, else the user's."""
+    import platformdirs
+
+    from mcpctl.constants import CONFIG_FILENAME
+    from mcpctl.paths import find_config
+
+    chosen = g.config or os.environ.get(ENV_CONFIG)
+    if chosen:
+        return Path(chosen).expanduser().absolute()
+    found = find_config(None)
+    if found is not None:
+        return found.absolute()
+    return Path(platformdirs.user_config_dir("mcpctl", appauthor=False)) / CONFIG_FILENAME
+
+
+def _home_flag(g: "Globals") -> Path | None:
+    """The state dir, for the entries' --home, when it is not the default one."""
+    from mcpctl.paths import default_home, resolve_home
+
+    home = resolve_home(g.home)
+    return None if home == default_home() else home

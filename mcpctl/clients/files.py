@@ -1,0 +1,136 @@
+"""A client's config file read into its server entries, and the same file with some entries rewritten.
+
+An edit replaces only the text of the entries it rewrites (the value span in JSON/JSONC, the table in
+TOML), so comments, key order and formatting elsewhere stay byte for byte.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mcpctl.clients import tomlspan
+from mcpctl.clients.registry import Location
+from mcpctl.config import jsonc
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One server entry of a client's file: `keys` lead to it from the top of the file."""
+
+    location: Location
+    keys: tuple[str, ...]
+    table: Mapping[str, Any]
+    inputs: object = None  # VS Code's top-level "inputs" (prompted values), which ${input:ID} names
+
+    @property
+    def name(self) -> str:
+        return self.keys[-1]
+
+    @property
+    def scope(self) -> str:
+        """ "user", "project", or "project PATH" for Claude Code's per-project entries in ~/.claude.json."""
+        return f"project {self.keys[1]}" if self.keys[0] == "projects" else self.location.scope
+
+    @property
+    def base(self) -> Path:
+        """The workspace the entry's relative paths and ${workspaceFolder} mean."""
+        if self.keys[0] == "projects":
+            return Path(self.keys[1])
+        folder = self.location.path.absolute().parent
+        return folder.parent if folder.name in (".vscode", ".cursor", ".gemini") else folder
+
+
+@dataclass(frozen=True)
+class ClientFile:
+    location: Location
+    content: bytes | None  # None: there is no such file
+    entries: tuple[Entry, ...] = ()
+    problem: str | None = None  # why it could not be read
+
+    @property
+    def path(self) -> Path:
+        return self.location.path
+
+
+def read(location: Location) -> ClientFile:
+    """The file and its entries; a missing file has none, an unreadable one says why in `problem`."""
+    try:
+        content = location.path.read_bytes()
+    except FileNotFoundError:
+        return ClientFile(location, None)
+    except OSError as exc:
+        return ClientFile(location, None, problem=f"{location.path}: cannot read: {exc.strerror}")
+    try:
+        data = _parse(location, content.decode("utf-8"))
+    except (ValueError, RecursionError) as exc:
+        return ClientFile(location, content, problem=f"{location.path}: cannot parse: {exc}")
+    return ClientFile(location, content, tuple(_entries(location, data)))
+
+
+def edited(file: ClientFile, tables: Mapping[tuple[str, ...], Mapping[str, Any]]) -> bytes:
+    """The file's bytes with the entries at these keys replaced by these tables."""
+    assert file.content is not None
+    text = file.content.decode("utf-8")
+    spans = [(_span(file.location, text, keys), keys) for keys in tables]
+    for (start, end), keys in sorted(spans, reverse=True):
+        text = text[:start] + _rendered(file.location, text, start, keys, tables[keys]) + text[end:]
+    return text.encode("utf-8")
+
+
+def _parse(location: Location, text: str) -> Any:
+    if location.fmt == "toml":
+        import tomllib
+
+        return tomllib.loads(text)
+    return jsonc.loads(text)
+
+
+def _entries(location: Location, data: Any) -> list[Entry]:
+    containers = [location.container]
+    if location.per_project and isinstance(data, dict) and isinstance(data.get("projects"), dict):
+        containers += [("projects", project, "mcpServers") for project in data["projects"]]
+    found = []
+    for container in containers:
+        servers = _at(data, container)
+        for name, table in servers.items() if isinstance(servers, dict) else ():
+            if isinstance(table, dict):
+                inputs = data.get("inputs") if isinstance(data, dict) else None
+                found.append(Entry(location, (*container, name), table, inputs))
+    return found
+
+
+def _at(data: Any, keys: tuple[str, ...]) -> Any:
+    for key in keys:
+        if not isinstance(data, dict):
+            return None
+        data = data.get(key)
+    return data
+
+
+def _span(location: Location, text: str, keys: tuple[str, ...]) -> tuple[int, int]:
+    span = tomlspan.table_span(text, keys) if location.fmt == "toml" else jsonc.value_span(text, keys)
+    if span is None:  # read a moment ago, so only a TOML entry written as an inline table gets here
+        raise ValueError(f"{location.path}: cannot find the text of {'.'.join(keys)}")
+    return span
+
+
+def _rendered(location: Location, text: str, start: int, keys: tuple[str, ...], table: Mapping[str, Any]) -> str:
+    if location.fmt == "toml":
+        return tomlspan.render(keys, table)
+    unit = _indent_unit(text)
+    here = jsonc.line_indent(text, start)
+    lines = json.dumps(table, indent=unit, ensure_ascii=False).split("\n")
+    return "\n".join([lines[0], *(here + line for line in lines[1:])])
+
+
+def _indent_unit(text: str) -> str | int:
+    """The file's indentation step: a tab, or the smallest number of leading spaces (2 when flat)."""
+    indents = [m.group(1) for m in re.finditer(r"\n([ \t]+)\S", text)]
+    if any(indent.startswith("\t") for indent in indents):
+        return "\t"
+    return min((len(indent) for indent in indents), default=2)

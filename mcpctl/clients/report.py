@@ -1,0 +1,114 @@
+"""What `client list` and `client status` show: the clients' files, their servers, which go through
+mcpctl, and the entries changed by hand since `client setup` wrote them (drift)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mcpctl.clients import files as client_files
+from mcpctl.clients import store
+from mcpctl.clients.entry import connects_to
+from mcpctl.clients.registry import CLIENTS, Client
+from mcpctl.paths import Paths
+
+
+@dataclass(frozen=True)
+class FileReport:
+    path: Path
+    scope: str
+    exists: bool
+    servers: int
+    through_mcpctl: int
+    problem: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "path": str(self.path),
+            "scope": self.scope,
+            "exists": self.exists,
+            "servers": self.servers,
+            "through_mcpctl": self.through_mcpctl,
+            "problem": self.problem,
+        }
+
+
+@dataclass(frozen=True)
+class ClientReport:
+    client: Client
+    files: tuple[FileReport, ...]
+
+    @property
+    def found(self) -> bool:
+        return any(f.exists for f in self.files)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.client.id,
+            "name": self.client.label,
+            "found": self.found,
+            "servers": sum(f.servers for f in self.files),
+            "through_mcpctl": sum(f.through_mcpctl for f in self.files),
+            "files": [f.to_json() for f in self.files],
+        }
+
+
+@dataclass(frozen=True)
+class EntryStatus:
+    client: str
+    file: Path
+    scope: str
+    name: str
+    state: str  # "mcpctl" (as setup wrote it), "drift" (changed by hand since), "direct", "gone" (removed since setup)
+    server: str | None  # the mcpctl server it connects to
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "client": self.client,
+            "file": str(self.file),
+            "scope": self.scope,
+            "name": self.name,
+            "state": self.state,
+            "server": self.server,
+        }
+
+
+def listing(project: Path) -> list[ClientReport]:
+    """Every known client, with each of its config files as it is now."""
+    return [ClientReport(client, tuple(_file_report(client, project))) for client in CLIENTS]
+
+
+def status(paths: Paths, clients: list[Client], project: Path) -> list[EntryStatus]:
+    """Each entry of the clients' files, and each entry setup wrote that is gone."""
+    result: list[EntryStatus] = []
+    for client in clients:
+        wrote = {(item["file"], tuple(item["keys"])): item["entry"] for item in store.setup_record(paths, client.id)}
+        seen = set()
+        for f in (client_files.read(location) for location in client.locations(project)):
+            for entry in f.entries:
+                key = (str(f.path.absolute()), entry.keys)
+                seen.add(key)
+                result.append(_entry_status(client, entry, wrote.get(key)))
+        for (file, keys), _ in wrote.items():
+            if (file, keys) not in seen:
+                result.append(EntryStatus(client.id, Path(file), "-", keys[-1], "gone", None))
+    return result
+
+
+def _entry_status(client: Client, entry: client_files.Entry, wrote: Any) -> EntryStatus:
+    server = connects_to(entry.table)
+    drifted = wrote is not None and dict(entry.table) != wrote
+    state = "drift" if drifted else "mcpctl" if server else "direct"
+    return EntryStatus(client.id, entry.location.path, entry.scope, entry.name, state, server)
+
+
+def _file_report(client: Client, project: Path) -> list[FileReport]:
+    reports = []
+    for location in client.locations(project):
+        f = client_files.read(location)
+        ours = sum(1 for e in f.entries if connects_to(e.table))
+        reports.append(
+            FileReport(location.path, location.scope, f.content is not None, len(f.entries), ours, f.problem)
+        )
+    return reports

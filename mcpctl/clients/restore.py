@@ -1,0 +1,42 @@
+"""`mcpctl client restore`: a backup made by `client setup` written back, byte for byte."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mcpctl.clients import store
+from mcpctl.errors import StateDirError, UsageError
+from mcpctl.paths import Paths
+
+
+@dataclass(frozen=True)
+class Restored:
+    backup: store.Backup
+    files: tuple[Path, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"client": self.backup.client, "backup": self.backup.stamp, "files": [str(f) for f in self.files]}
+
+
+def restore(paths: Paths, backup: store.Backup) -> Restored:
+    """Each file of the backup as it was; the caller holds the config lock."""
+    from mcpctl.config.document import write_file
+
+    restored = []
+    for path, copy in backup.files:
+        try:
+            content = copy.read_bytes()
+        except OSError as exc:
+            raise UsageError(f"backup {copy}: cannot read: {exc.strerror}", "pick another with --backup") from exc
+        mode = path.stat().st_mode & 0o777 if path.exists() else 0o600
+        write_file(path, content)  # atomic; private first, then the file's own mode
+        try:
+            os.chmod(path, mode)
+        except OSError as exc:
+            raise StateDirError(f"cannot set the mode of {path}: {exc.strerror}") from exc
+        restored.append(path)
+    store.forget_setup(paths, backup.client, [str(path) for path in restored])
+    return Restored(backup, tuple(restored))

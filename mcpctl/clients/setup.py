@@ -1,0 +1,190 @@
+"""`mcpctl client setup`: import a client's servers into the mcpctl config, then rewrite each of its entries
+to run `mcpctl connect NAME`. `plan` reads and decides, writing nothing; `carry_out` writes, under the
+config lock, only files that still hold what `plan` read (exit 12 otherwise), after a backup of each.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mcpctl.clients import files as client_files
+from mcpctl.clients import mcpctl_toml, store
+from mcpctl.clients.entry import connect_entry, connects_to
+from mcpctl.clients.files import ClientFile, Entry
+from mcpctl.clients.registry import Client
+from mcpctl.config import importer
+from mcpctl.config.document import digest, read_bytes, replace_file, writable, write_config
+from mcpctl.errors import ConfigConflictError, ConfigError, UsageError
+from mcpctl.paths import Paths
+from mcpctl.redaction import Redactor
+
+# The keys of an entry that say how to run the server; the others (autoApprove, timeout, ...) are the
+# client's own and stay in the rewritten entry.
+_TRANSPORT = frozenset(
+    {"command", "args", "env", "cwd", "url", "type", "headers", "envFile", "env_file", "httpUrl", "serverUrl"}
+    | {"http_headers", "env_http_headers", "bearer_token_env_var", "transport"}
+)
+
+
+@dataclass(frozen=True)
+class Rewrite:
+    entry: Entry
+    server: str
+    table: dict[str, Any]  # the entry as it will be
+
+
+@dataclass(frozen=True)
+class Left:
+    entry: Entry
+    reason: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    client: Client
+    files: tuple[ClientFile, ...]
+    config: Path
+    config_before: bytes | None
+    config_after: bytes
+    rewrites: tuple[Rewrite, ...]
+    left: tuple[Left, ...]
+    notes: tuple[str, ...]
+    new_bytes: Mapping[Path, bytes] = field(default_factory=dict)
+
+    def touched(self) -> list[ClientFile]:
+        return [f for f in self.files if f.path in self.new_bytes]
+
+    def diff(self) -> str:
+        """Unified diffs of the mcpctl config and of each client file that would change."""
+        parts = [_diff(self.config, self.config_before, self.config_after)]
+        parts += [_diff(f.path, f.content, self.new_bytes[f.path]) for f in self.touched()]
+        return Redactor(self.secrets())("".join(parts))
+
+    def secrets(self) -> list[str]:
+        """Literal env and header values of the entries: shown as *** in a diff."""
+        found = []
+        for entry in (r.entry for r in self.rewrites):
+            for key in ("env", "headers", "http_headers"):
+                values = entry.table.get(key)
+                found += [v for v in (values.values() if isinstance(values, dict) else ()) if isinstance(v, str)]
+        return [value for value in found if value and "${" not in value]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    plan: Plan
+    backup: store.Backup | None
+
+
+def plan(client: Client, project: Path, config: Path, home: Path | None, only: list[str] | None) -> Plan:
+    """What setup would do; reads the client's files and the mcpctl config, writes nothing."""
+    found = [client_files.read(location) for location in client.locations(project)]
+    problems = [f.problem for f in found if f.problem]
+    if problems:
+        raise UsageError(problems[0], "fix the file (or move it aside) and run setup again")
+    entries = [entry for f in found for entry in f.entries]
+    _check_selection(client, entries, only)
+    chosen = [e for e in entries if only is None or e.name in only]
+    writable(config)
+    config_before = read_bytes(config)
+    imported, rewrites, left, notes = _import(chosen, config, home)
+    config_after = mcpctl_toml.merged(config, config_before, imported)
+    new_bytes = {}
+    for f in found:
+        tables = {r.entry.keys: r.table for r in rewrites if r.entry.location == f.location}
+        if tables:
+            new_bytes[f.path] = client_files.edited(f, tables)
+    return Plan(
+        client, tuple(found), config, config_before, config_after, tuple(rewrites), tuple(left), tuple(notes), new_bytes
+    )
+
+
+def carry_out(paths: Paths, chosen: Plan) -> Outcome:
+    """Write the plan: the mcpctl config, a backup of each client file, then each file. The caller
+    holds the config lock; every file must still hold what the plan read."""
+    touched = chosen.touched()
+    for f in touched:
+        if digest(read_bytes(f.path)) != digest(f.content):
+            raise ConfigConflictError.changed(f.path)
+    if chosen.config_after != (chosen.config_before or b""):
+        chosen.config.parent.mkdir(parents=True, exist_ok=True)
+        write_config(paths, chosen.config, chosen.config_after, chosen.config_before)
+    if not touched:
+        return Outcome(chosen, None)
+    backup = store.save_backup(paths, chosen.client.id, {f.path: f.content or b"" for f in touched})
+    for f in touched:
+        assert f.content is not None
+        replace_file(f.path, chosen.new_bytes[f.path], f.content)
+    store.record_setup(paths, chosen.client.id, [_written(r) for r in chosen.rewrites])
+    return Outcome(chosen, backup)
+
+
+def _written(rewrite: Rewrite) -> dict[str, Any]:
+    return {
+        "file": str(rewrite.entry.location.path.absolute()),
+        "keys": list(rewrite.entry.keys),
+        "entry": rewrite.table,
+    }
+
+
+def _check_selection(client: Client, entries: list[Entry], only: list[str] | None) -> None:
+    unknown = sorted(set(only or ()) - {e.name for e in entries})
+    if unknown:
+        names = ", ".join(sorted({e.name for e in entries})) or "none"
+        raise UsageError(f"{client.label} has no server {unknown[0]!r}", f"its servers: {names}")
+
+
+def _import(
+    entries: list[Entry], config: Path, home: Path | None
+) -> tuple[dict[str, Any], list[Rewrite], list[Left], list[str]]:
+    """The servers for the mcpctl config, and what becomes of each entry."""
+    servers: dict[str, Any] = {}
+    sources: dict[str, Mapping[str, Any]] = {}
+    rewrites: list[Rewrite] = []
+    left: list[Left] = []
+    notes: list[str] = []
+    for entry in entries:
+        if connects_to(entry.table) is not None:
+            left.append(Left(entry, "already runs through mcpctl"))
+            continue
+        if entry.name in sources and sources[entry.name] != entry.table:
+            left.append(Left(entry, f"another entry named {entry.name!r} differs from it; rename one and run again"))
+            continue
+        try:
+            one = importer.from_entries(
+                entry.location.path,
+                {entry.name: entry.table},
+                entry.base,
+                config.absolute().parent,
+                entry.inputs,
+                url_is_sse=entry.location.url_is_sse,
+            )
+        except ConfigError as exc:
+            left.append(Left(entry, f"not imported: {exc.message}"))
+            continue
+        notes += one.notes
+        table = one.document["servers"][entry.name]
+        servers[entry.name], sources[entry.name] = table, entry.table
+        if table.get("enabled") is False:
+            left.append(Left(entry, "SSE-only: mcpctl cannot serve it, so the client keeps reaching it directly"))
+            continue
+        rewrites.append(Rewrite(entry, entry.name, _rewritten(entry, config, home)))
+    return servers, rewrites, left, list(dict.fromkeys(notes))
+
+
+def _rewritten(entry: Entry, config: Path, home: Path | None) -> dict[str, Any]:
+    """The entry running mcpctl connect, with the client's own keys (autoApprove, timeout, ...) kept."""
+    typed = "type" in entry.table or entry.location.container == ("servers",)  # VS Code wants a type
+    kept = {key: value for key, value in entry.table.items() if key not in _TRANSPORT}
+    return {**({"type": "stdio"} if typed else {}), **connect_entry(entry.name, config, home), **kept}
+
+
+def _diff(path: Path, before: bytes | None, after: bytes) -> str:
+    old = (before or b"").decode("utf-8", errors="replace").splitlines(keepends=True)
+    new = after.decode("utf-8", errors="replace").splitlines(keepends=True)
+    lines = difflib.unified_diff(old, new, f"{path} (now)" if before is not None else "/dev/null", f"{path} (after)")
+    return "".join(line if line.endswith("\n") else line + "\n" for line in lines)

@@ -1,0 +1,114 @@
+"""What the client commands show: clients and their files, setup's diff and outcome, backups, drift."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from mcpctl.clients.registry import Client
+from mcpctl.clients.report import ClientReport, EntryStatus
+from mcpctl.clients.restore import Restored
+from mcpctl.clients.setup import Outcome, Plan
+from mcpctl.clients.store import Backup
+from mcpctl.render.output import emit_json, say, table
+
+
+def listing(reports: list[ClientReport], as_json: bool) -> None:
+    if as_json:
+        emit_json({"clients": [r.to_json() for r in reports]})
+        return
+    rows = []
+    for report in reports:
+        for f in report.files:
+            if f.exists:
+                counts = f"{f.servers}" if not f.problem else "unreadable"
+                rows.append([report.client.id, f.scope, counts, str(f.through_mcpctl), _home(f.path)])
+    if rows:
+        table(["CLIENT", "SCOPE", "SERVERS", "VIA MCPCTL", "FILE"], rows)
+    missing = [r.client.id for r in reports if not r.found]
+    if missing:
+        say(f"not found here: {', '.join(missing)}")
+    if rows:
+        say("next: mcpctl client setup CLIENT --dry-run")
+
+
+def planned(plan: Plan, dry_run: bool, as_json: bool) -> None:
+    if as_json:
+        if dry_run:
+            emit_json({**_plan_json(plan), "dry_run": True})
+        return
+    diff = plan.diff()
+    sys.stdout.write(diff or f"{plan.client.label}: nothing to change\n")
+    for left in plan.left:
+        sys.stderr.write(f"note: {left.entry.name} ({_home(left.entry.location.path)}): {left.reason}\n")
+    sys.stderr.writelines(f"note: {note}\n" for note in plan.notes)
+    if dry_run:
+        sys.stderr.write("dry run: nothing was written\n")
+
+
+def set_up(outcome: Outcome, as_json: bool) -> None:
+    plan = outcome.plan
+    backup = str(outcome.backup.folder) if outcome.backup else None
+    if as_json:
+        emit_json({**_plan_json(plan), "dry_run": False, "backup": backup})
+        return
+    names = ", ".join(r.server for r in plan.rewrites) or "none"
+    count = f"{len(plan.rewrites)} entr{'y' if len(plan.rewrites) == 1 else 'ies'}"
+    sys.stderr.write(f"{plan.client.label}: {count} now run mcpctl connect ({names})\n")
+    if backup:
+        sys.stderr.write(f"backup: {backup} (`mcpctl client restore {plan.client.id}` puts it back)\n")
+    sys.stderr.write(f"restart {plan.client.label} to pick the change up\n")
+
+
+def backups(client: Client, found: list[Backup], as_json: bool) -> None:
+    if as_json:
+        emit_json({"client": client.id, "backups": [_backup_json(b) for b in found]})
+        return
+    if not found:
+        say(f"no backups of {client.id}")
+        return
+    table(["BACKUP", "FILES"], [[b.stamp, ", ".join(_home(p) for p, _ in b.files)] for b in found])
+
+
+def restored(result: Restored, as_json: bool) -> None:
+    if as_json:
+        emit_json(result.to_json())
+        return
+    for path in result.files:
+        sys.stderr.write(f"restored {path} from backup {result.backup.stamp}\n")
+
+
+def status(entries: list[EntryStatus], as_json: bool) -> None:
+    if as_json:
+        emit_json({"entries": [e.to_json() for e in entries]})
+        return
+    if not entries:
+        say("no client entries found")
+        return
+    shown = {"mcpctl": "via mcpctl", "drift": "changed since setup", "direct": "direct", "gone": "removed since setup"}
+    rows = [[e.client, e.name, shown[e.state], e.server or "-", _home(e.file)] for e in entries]
+    table(["CLIENT", "ENTRY", "STATE", "SERVER", "FILE"], rows)
+
+
+def _plan_json(plan: Plan) -> dict[str, object]:
+    return {
+        "client": plan.client.id,
+        "config": str(plan.config),
+        "rewritten": [
+            {"name": r.entry.name, "file": str(r.entry.location.path), "scope": r.entry.scope, "server": r.server}
+            for r in plan.rewrites
+        ],
+        "left": [{"name": x.entry.name, "file": str(x.entry.location.path), "reason": x.reason} for x in plan.left],
+        "notes": list(plan.notes),
+        "diff": plan.diff(),
+    }
+
+
+def _backup_json(backup: Backup) -> dict[str, object]:
+    return {"backup": backup.stamp, "folder": str(backup.folder), "files": [str(p) for p, _ in backup.files]}
+
+
+def _home(path: Path) -> str:
+    home = str(Path.home())
+    text = str(path)
+    return "~" + text[len(home) :] if text.startswith(home + "/") else text
