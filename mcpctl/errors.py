@@ -254,3 +254,17 @@ def classify_spawn_error(exc: OSError, name: str, command: str) -> Failure:
     if isinstance(exc, PermissionError):
         return Failure.of(ErrorType.PERMISSION_DENIED, name=name, command=command)
     return Failure.of(ErrorType.SPAWN_FAILED, name=name, detail=exc.strerror or str(exc))
+
+
+# A shell's "not found" (127) and "cannot execute" (126), from a wrapper such as `sh -c` or npx: retrying
+# cannot fix them any more than a missing executable.
+_SHELL_EXITS = {127: ErrorType.COMMAND_NOT_FOUND, 126: ErrorType.PERMISSION_DENIED}
+
+
+def classify_startup_exit(name: str, command: str | None, code: int, last_words: str, log: object) -> Failure:
+    """A server that exited with `code` before it was ready; `last_words`: its last line of output."""
+    kind = _SHELL_EXITS.get(code)
+    if kind is None:
+        return Failure.of(ErrorType.EXITED_DURING_STARTUP, name=name, exit=classify_exit(code), log=log)
+    said = f": {last_words}" if last_words else ""
+    return Failure.of(kind, name=name, command=f"{command} exited {code}{said}")

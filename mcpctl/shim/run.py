@@ -17,7 +17,7 @@ from mcpctl import protocol
 from mcpctl.clock import SYSTEM_CLOCK, Clock
 from mcpctl.constants import ENV_HOME, ENV_INSTANCE, STDIN_CLOSE_GRACE
 from mcpctl.contract import Spec
-from mcpctl.errors import ErrorType, Failure, classify_exit, classify_spawn_error
+from mcpctl.errors import ErrorType, Failure, classify_exit, classify_spawn_error, classify_startup_exit
 from mcpctl.shim import asks
 from mcpctl.shim.channels import LineReader, Outbox, Oversize
 from mcpctl.shim.log import log, log_lines
@@ -112,6 +112,7 @@ class ServerRun:
         self.pattern = re.compile(spec.ready_pattern) if spec.ready_pattern else None
         self.on_message: Callable[[dict[str, Any]], None] | None = None  # what the server says once ready
         self.stdin: Outbox | None = None
+        self.last_words = ""  # the last line of output, for a failure that can quote it
 
     @property
     def pid(self) -> int | None:
@@ -183,6 +184,7 @@ class ServerRun:
     def _on_output(self, lines: list[bytes | Oversize]) -> None:
         text = [self.redact(_text(raw)) for raw in lines]
         log_lines(text)
+        self.last_words = next((line.strip() for line in reversed(text) if line.strip()), self.last_words)
         if self.pattern is not None and self.met is None and any(self.pattern.search(line) for line in text):
             self.met = Ready({})
 
@@ -235,7 +237,8 @@ class ServerRun:
             try:
                 self.met = Ready(protocol.initialize_outcome(message))
             except protocol.ProtocolError as exc:
-                self.problem = Failure.of(ErrorType.PROTOCOL_ERROR, name=self.spec.name, detail=self.redact(str(exc)))
+                problem = Failure.of(ErrorType.PROTOCOL_ERROR, name=self.spec.name, detail=self.redact(str(exc)))
+                self.problem = Failure(problem.type, problem.message, getattr(exc, "hint", problem.hint))
                 return
             self.send(protocol.initialized_notification())
         elif "method" in message and "id" in message:
@@ -263,12 +266,8 @@ class ServerRun:
         if self.problem is not None:
             return self.problem
         if self.exit_code is not None:
-            return Failure.of(
-                ErrorType.EXITED_DURING_STARTUP,
-                name=self.spec.name,
-                exit=classify_exit(self.exit_code),
-                log=self.log_path,
-            )
+            spec = self.spec
+            return classify_startup_exit(spec.name, spec.command, self.exit_code, self.last_words, self.log_path)
         now = self.clock.monotonic()
         if self.met is None and self.spec.readiness == Readiness.ALIVE and now - self.started >= self.spec.ready_after:
             self.met = Ready({})
