@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import operator
 import time
 from collections.abc import Callable, Mapping
@@ -71,7 +72,7 @@ def problems(tables: Mapping[str, Any]) -> list[str]:
         if table.get("comparison", ">") not in COMPARISONS:
             found.append(f"{name}.comparison: expected one of {' '.join(COMPARISONS)}")
         threshold = table.get("threshold")
-        numeric = isinstance(threshold, int | float) and not isinstance(threshold, bool)
+        numeric = isinstance(threshold, int | float) and not isinstance(threshold, bool) and math.isfinite(threshold)
         if not numeric and not (table.get("metric") == "state" and isinstance(threshold, str)):
             found.append(f'{name}.threshold: expected a number (or a state name for metric = "state")')
         if table.get("severity", "warning") not in SEVERITIES:

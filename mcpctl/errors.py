@@ -26,6 +26,7 @@ class ErrorType(StrEnum):
     UNHEALTHY = "unhealthy"
     COOLDOWN = "cooldown"
     NOT_RUNNING = "not_running"
+    SERVER_RUNNING = "server_running"
     SHIM_LOST = "shim_lost"
     LOCK_TIMEOUT = "lock_timeout"
     CONNECTION_LOST = "connection_lost"
@@ -107,6 +108,9 @@ KINDS: dict[ErrorType, Kind] = {
     ),
     ErrorType.NOT_RUNNING: Kind(
         "{name} is not running", "start it with `mcpctl start {name}`", False, ExitCode.NOT_RUNNING
+    ),
+    ErrorType.SERVER_RUNNING: Kind(
+        "{name} {detail}; nothing was forgotten", "stop it first: `mcpctl stop {name}`", False, ExitCode.USAGE
     ),
     ErrorType.SHIM_LOST: Kind(
         "the shim of {name} (pid {pid}) is gone; it did not stop the server{detail}",

@@ -13,13 +13,15 @@ from typing import Annotated, Any
 
 import typer
 
-from mcpctl.cli.app import Globals, Json, app
+from mcpctl.cli.app import Globals, Json, app, positive_seconds
 from mcpctl.constants import ExitCode
 from mcpctl.errors import ErrorType, Failure, MCPCtlError, UsageError
 
 Name = Annotated[str, typer.Argument(help="Server name.", show_default=False)]
 NoStart = Annotated[bool, typer.Option("--no-start", help="Exit 3 instead of starting a server that is not running.")]
-Timeout = Annotated[float, typer.Option("--timeout", help="Seconds for the whole command, retries included.")]
+Timeout = Annotated[
+    float, typer.Option("--timeout", help="Seconds for the whole command, retries included.", callback=positive_seconds)
+]
 Retries = Annotated[int, typer.Option("--retries", help="Retries after transient failures (connection lost).")]
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 from collections.abc import Callable
@@ -187,7 +188,9 @@ def lock_timeout() -> float:
     try:
         value = float(raw)
     except ValueError:
-        raise UsageError(f"${ENV_LOCK_TIMEOUT} must be a number of seconds, not {raw!r}") from None
+        value = math.nan
+    if not math.isfinite(value):
+        raise UsageError(f"${ENV_LOCK_TIMEOUT} must be a number of seconds, not {raw!r}")
     return max(value, 0.0)
 
 
