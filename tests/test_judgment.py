@@ -4,10 +4,11 @@ each server's own "ready in", a port another process holds."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
-from tests.conftest import TINY, Env, tiny_server
+from tests.conftest import TINY, Env, fixture_server, settle, tiny_server
 
 
 def test_a_shell_wrappers_not_found_fails_at_once_without_retries(env: Env) -> None:
@@ -41,3 +42,39 @@ def test_an_unknown_protocol_version_is_not_ready(env: Env, version: str) -> Non
 def test_a_known_protocol_version_is_ready(env: Env) -> None:
     env.write_config({"old": tiny_server(args=[str(TINY), "--protocol-version", '"2024-11-05"'])})
     assert env.run("start", "old").returncode == 0
+
+
+def test_a_ready_server_shows_no_stale_error_but_keeps_its_last_failure(env: Env) -> None:
+    ok_file = env.workdir / "ok"
+    env.write_config({"demo": fixture_server("crash-unless-file", env={"OK_FILE": str(ok_file)}, backoff_base=0.5)})
+    assert env.run("start", "demo").returncode == 4  # crashed; the shim retries
+    failed = env.status("demo")
+    assert failed["last_error"]["type"] == "exited_during_startup"
+    assert failed["last_failure"]["message"] == failed["last_error"]["message"]
+    ok_file.touch()
+    ready = settle(env, "demo", lambda s: s.get("state") == "ready", timeout=30)
+    assert ready["last_error"] is None
+    assert ready["last_failure"]["type"] == "exited_during_startup"
+    assert ready["last_failure"]["time"] < ready["ready_at"]
+    table = env.run("status").stdout.splitlines()
+    assert table[0].split()[-2:] == ["LAST", "ERROR"]
+    assert "exited" not in table[1]
+    assert table[1].split()[1] == "ready"
+    events = [json.loads(line)["event"] for line in env.run("events", "demo", "--json").stdout.splitlines()]
+    assert "exited" in events  # the history stays
+
+
+def test_start_all_prints_each_servers_own_ready_in(env: Env) -> None:
+    env.write_config(
+        {
+            "fast": tiny_server(),
+            "slow": fixture_server("log-ready", readiness="log", ready_pattern="listening", env={"READY_DELAY": "4"}),
+        }
+    )
+    results = {r["name"]: r for r in env.json("start", "--all")["results"]}
+    fast, slow = results["fast"]["elapsed_s"], results["slow"]["elapsed_s"]
+    assert slow >= 4.0
+    assert fast < slow - 2.0, (fast, slow)  # not the batch's wall time
+    text = env.run("restart", "--all").stdout
+    said = dict(re.findall(r"^(\w+): ready in ([\d.]+)s", text, re.M))
+    assert float(said["fast"]) < float(said["slow"]) - 2.0, text

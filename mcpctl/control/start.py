@@ -206,7 +206,8 @@ class Start:
             # It reported a failure, but another shim holds the lock now: someone else started it.
             # (Our own shim retrying after a tiny backoff is "starting" again: still our failure.)
             outcome = StartOutcome.ALREADY_RUNNING
-        return self._result(obs, outcome, tuple(final.get("stderr_tail", ())))
+        heard = launch.heard_at  # when this shim reported, not when the slowest of the batch did
+        return self._result(obs, outcome, tuple(final.get("stderr_tail", ())), heard)
 
     def _without_report(self, server: ServerConfig, wait: bool) -> Step:
         """The shim said nothing conclusive: judge by what is on disk and in the kernel."""
@@ -271,8 +272,12 @@ class Start:
     def _settled(self, obs: Observation) -> StartResult:
         return self._result(obs, StartOutcome.STARTED if obs.state == ServerState.READY else StartOutcome.FAILED)
 
-    def _result(self, obs: Observation, outcome: StartOutcome, tail: tuple[str, ...] = ()) -> StartResult:
-        return StartResult(obs.name, outcome, obs, round(self.clock.monotonic() - self.began, 3), tail)
+    def _result(
+        self, obs: Observation, outcome: StartOutcome, tail: tuple[str, ...] = (), at: float | None = None
+    ) -> StartResult:
+        """`at`: when the outcome was known (monotonic), if earlier than now."""
+        elapsed = (self.clock.monotonic() if at is None else at) - self.began
+        return StartResult(obs.name, outcome, obs, round(elapsed, 3), tail)
 
 
 def _said(launch: Launch, event: Report) -> bool:

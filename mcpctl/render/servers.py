@@ -57,7 +57,7 @@ def state_text(obs: Observation) -> str:
 
 
 def _last_error(obs: Observation) -> str:
-    error = obs.record.last_error
+    error = obs.current_error
     return f"{error.type.value}: {error.message}" if error else ""
 
 
