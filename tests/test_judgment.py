@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 
 import pytest
 
@@ -78,3 +79,33 @@ def test_start_all_prints_each_servers_own_ready_in(env: Env) -> None:
     text = env.run("restart", "--all").stdout
     said = dict(re.findall(r"^(\w+): ready in ([\d.]+)s", text, re.M))
     assert float(said["fast"]) < float(said["slow"]) - 2.0, text
+
+
+def test_start_timeout_bounds_only_the_commands_wait(env: Env) -> None:
+    slow = fixture_server("log-ready", readiness="log", ready_pattern="listening", env={"READY_DELAY": "2.5"})
+    env.write_config({"slow": {**slow, "startup_timeout": 30}})
+    began = time.monotonic()
+    proc = env.run("start", "slow", "--timeout", "0.5", "--json")
+    assert proc.returncode == 4, proc.stdout
+    assert time.monotonic() - began < 10
+    error = json.loads(proc.stdout)["results"][0]["error"]
+    assert "--timeout 0.5s" in error["message"]
+    ready = settle(env, "slow", lambda s: s.get("state") == "ready", timeout=30)  # its own startup_timeout holds
+    assert ready["consecutive_failures"] == 0
+    assert ready["restarts"] == 0
+
+
+def test_the_first_cooldown_is_cooldown_base_and_a_config_change_ends_it(env: Env) -> None:
+    crashing = fixture_server("crash", max_failures=2, backoff_base=0.1, cooldown_base=30, cooldown_max=3600)
+    env.write_config({"demo": crashing})
+    assert env.run("start", "demo").returncode == 4
+    first = settle(env, "demo", lambda s: s.get("state") == "failed", timeout=30)
+    assert 15 < first["retry_in_s"] <= 30  # cooldown_base, not 30 * 2^(max_failures - 1)
+    assert env.run("start", "demo").returncode == 5  # skipped: cooling down
+    assert env.run("start", "demo", "--force").returncode == 4  # the next crash loop doubles it
+    second = settle(env, "demo", lambda s: s.get("state") == "failed", timeout=30)
+    assert 45 < second["retry_in_s"] <= 60
+    env.write_config({"demo": {**crashing, **tiny_server()}})  # fixed: a new config hash
+    proc = env.run("start", "demo")
+    assert proc.returncode == 0, proc.stderr
+    assert env.status("demo")["state"] == "ready"

@@ -82,19 +82,18 @@ def _start(
     restart: bool = False,
     force: bool = False,
 ) -> None:
-    from mcpctl.control.controller import Controller, with_timeouts
+    from mcpctl.control.controller import Controller
     from mcpctl.render import servers as render
     from mcpctl.render.progress import Waiting
 
     require_names(names, everything)
     config = g.load_config()
-    servers = with_timeouts(config.select(names or [], everything), startup=timeout)
+    servers = config.select(names or [], everything)  # --timeout bounds our wait, not the shims' startup_timeout
     controller = Controller(g.paths(), config)
     label = ("restarting " if restart else "starting ") + ", ".join(s.name for s in servers)
     with Waiting(label, enabled=wait and not g.quiet):
-        results = (
-            controller.restart(servers, force=force) if restart else controller.start(servers, wait=wait, force=force)
-        )
+        begin = controller.restart if restart else controller.start
+        results = begin(servers, wait=wait, force=force, timeout=timeout)
     render.start(results, as_json, quiet=g.quiet)
     outcomes = {r.outcome for r in results}
     if StartOutcome.FAILED in outcomes:

@@ -182,7 +182,7 @@ def _open(path: Any) -> socket.socket:
 
 
 def _ensure_started(g: Globals, name: str, no_start: bool, deadline: float) -> None:
-    from mcpctl.control.controller import Controller, with_timeouts
+    from mcpctl.control.controller import Controller
 
     config = g.load_config()
     (server,) = config.select([name], False)
@@ -190,7 +190,7 @@ def _ensure_started(g: Globals, name: str, no_start: bool, deadline: float) -> N
         raise MCPCtlError.of(ErrorType.NOT_RUNNING, name=name)
     sys.stderr.write(f"mcpctl: starting {name}\n")
     remaining = max(1.0, deadline - time.monotonic())
-    (result,) = Controller(g.paths(), config).start(with_timeouts([server], startup=min(remaining, 600.0)))
+    (result,) = Controller(g.paths(), config).start([server], timeout=remaining)  # our wait, not the shim's
     if result.ok:
         return
     failure = result.error
