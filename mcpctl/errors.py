@@ -21,6 +21,7 @@ class ErrorType(StrEnum):
     EXITED_DURING_STARTUP = "exited_during_startup"
     HANDSHAKE_TIMEOUT = "handshake_timeout"
     PROTOCOL_ERROR = "protocol_error"
+    PORT_IN_USE = "port_in_use"
     CRASHED = "crashed"
     CRASH_LOOP = "crash_loop"
     UNHEALTHY = "unhealthy"
@@ -89,6 +90,12 @@ KINDS: dict[ErrorType, Kind] = {
     ErrorType.PROTOCOL_ERROR: Kind(
         "{name} broke the MCP protocol during startup: {detail}",
         'the server must write only JSON-RPC to stdout (logs go to stderr), or set readiness = "log"',
+        False,
+        ExitCode.START_FAILED,
+    ),
+    ErrorType.PORT_IN_USE: Kind(
+        "{name}: port {port} of its url is already in use by {holder}",
+        "stop that process, or give {name} another port (in `url` and in its command)",
         False,
         ExitCode.START_FAILED,
     ),

@@ -3,13 +3,19 @@ each server's own "ready in", a port another process holds."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
+import socket
+import subprocess
+import sys
 import time
+from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import TINY, Env, fixture_server, settle, tiny_server
+from tests.conftest import FIXTURE, TINY, Env, fixture_server, settle, tiny_server, wait_for
 
 
 def test_a_shell_wrappers_not_found_fails_at_once_without_retries(env: Env) -> None:
@@ -109,3 +115,67 @@ def test_the_first_cooldown_is_cooldown_base_and_a_config_change_ends_it(env: En
     proc = env.run("start", "demo")
     assert proc.returncode == 0, proc.stderr
     assert env.status("demo")["state"] == "ready"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextlib.contextmanager
+def _stealer(port: int) -> Iterator[subprocess.Popen[bytes]]:
+    """The fixture HTTP server, started outside mcpctl, listening on `port`."""
+    proc = subprocess.Popen(
+        [sys.executable, str(FIXTURE), "http"],
+        env={**os.environ, "FIXTURE_PORT": str(port)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        yield proc
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_an_http_server_whose_port_is_taken_is_refused_with_the_holder_named(env: Env) -> None:
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}/mcp"
+    env.write_config({"web": fixture_server("http", url=url, env={"FIXTURE_PORT": str(port)}, backoff_base=0.1)})
+    with _stealer(port) as other:
+        wait_for(lambda: _listening(port), timeout=30)
+        proc = env.run("start", "web", "--json")
+        assert proc.returncode == 4, proc.stdout
+        error = json.loads(proc.stdout)["results"][0]["error"]
+        assert error["type"] == "port_in_use"
+        assert "of its url is already in use" in error["message"]  # the port itself is masked: an env value here
+        assert f"pid {other.pid}" in error["message"]
+        assert "another port" in error["hint"]
+        status = env.status("web")
+        assert status["state"] == "failed"
+        assert status["consecutive_failures"] == 1  # no retries, no crash loop
+        assert status["restarts"] == 0
+
+
+def test_an_http_server_is_ready_only_when_our_tree_owns_the_socket(env: Env) -> None:
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}/mcp"
+    # Ours binds late (after 8 s); a stranger takes the port meanwhile and answers the handshake.
+    late = f"sleep 8; exec {sys.executable} {FIXTURE} http"
+    env.write_config({"web": {"command": "sh", "args": ["-c", late], "url": url, "env": {"FIXTURE_PORT": str(port)},
+                              "startup_timeout": 30, "stop_timeout": 2}})  # fmt: skip
+    starting = subprocess.Popen([sys.executable, "-m", "mcpctl", "start", "web", "--json"], cwd=env.workdir,
+                                stdout=subprocess.PIPE, text=True)  # fmt: skip
+    wait_for(lambda: env.record("web").get("state") == "starting", timeout=30)
+    with _stealer(port):
+        out, _ = starting.communicate(timeout=60)
+    assert starting.returncode == 4, out
+    error = json.loads(out)["results"][0]["error"]
+    assert error["type"] == "port_in_use"
+    assert env.status("web")["state"] == "failed"

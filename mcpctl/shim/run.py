@@ -18,7 +18,7 @@ from mcpctl.clock import SYSTEM_CLOCK, Clock
 from mcpctl.constants import ENV_HOME, ENV_INSTANCE, STDIN_CLOSE_GRACE
 from mcpctl.contract import Spec
 from mcpctl.errors import ErrorType, Failure, classify_exit, classify_spawn_error, classify_startup_exit
-from mcpctl.shim import asks
+from mcpctl.shim import asks, ports
 from mcpctl.shim.channels import LineReader, Outbox, Oversize
 from mcpctl.shim.log import log, log_lines
 from mcpctl.states import Readiness
@@ -132,6 +132,9 @@ class ServerRun:
             return Failure.of(
                 ErrorType.SPAWN_FAILED, name=spec.name, detail=f"working directory {spec.cwd} does not exist"
             )
+        taken = ports.taken(spec.name, spec.url, spec.command, set()) if spec.url else None
+        if taken is not None:
+            return taken  # ours would die of EADDRINUSE while the other answered the handshake
         speaks_mcp = spec.transport == "stdio" and spec.readiness == Readiness.MCP
         log(f"spawning {spec.command} (cwd {spec.cwd or os.getcwd()}, readiness {spec.readiness})")
         try:
@@ -273,6 +276,8 @@ class ServerRun:
             self.met = Ready({})
         if self.met is None and self.spec.url and now >= self.next_probe:
             self._probe_http()
+            if self.problem is not None:
+                return self.problem
         if self.met is not None:
             return self.met
         if now >= self.deadline:
@@ -297,10 +302,14 @@ class ServerRun:
         assert self.spec.url is not None
         remaining = self.deadline - self.clock.monotonic()
         try:
-            self.met = Ready(*handshake(self.spec.url, timeout=max(0.2, min(remaining, 5.0))))
+            ready = Ready(*handshake(self.spec.url, timeout=max(0.2, min(remaining, 5.0))))
         except (OSError, protocol.ProtocolError, ValueError) as exc:
             self.last_probe_error = str(exc)
             self.next_probe = self.clock.monotonic() + _HTTP_PROBE_INTERVAL
+            return
+        # Ready only if the answer came from our tree: a process of it owns the listening socket.
+        self.problem = ports.taken(self.spec.name, self.spec.url, self.spec.command, ports.tree())
+        self.met = ready if self.problem is None else None
 
     # -- the end -----------------------------------------------------------------------------
 
