@@ -11,7 +11,7 @@ _mcpctl_spec() {
     subs='' opts='' vals='' args=''
     case $1 in
     '')
-        subs='alerts apply call check client config connect doctor env events init list logs metrics ping restart start status stop tools top' opts='-f --config --home -q --quiet --version -h --help' vals='-f=file --config=file --home=dir'
+        subs='alerts apply call check client config connect doctor env events forget init list logs metrics ping restart start status stop tools top' opts='-f --config --home -q --quiet --version -h --help' vals='-f=file --config=file --home=dir'
         ;;
     alerts)
         opts='--json -h --help'
@@ -87,6 +87,9 @@ _mcpctl_spec() {
         ;;
     events)
         opts='-n --lines -f --follow --since --json -h --help' vals='-n=text --lines=text --since=text' args='server*'
+        ;;
+    forget)
+        opts='--all-stopped --json -h --help' args='server*'
         ;;
     init)
         opts='--force --from --json -h --help' vals=--from=file args=file

@@ -5,7 +5,7 @@
 function __mcpctl_subcommands --argument-names path
     switch $path
         case ''
-            printf '%s\n' 'alerts' 'apply' 'call' 'check' 'client' 'config' 'connect' 'doctor' 'env' 'events' 'init' 'list' 'logs' 'metrics' 'ping' 'restart' 'start' 'status' 'stop' 'tools' 'top'
+            printf '%s\n' 'alerts' 'apply' 'call' 'check' 'client' 'config' 'connect' 'doctor' 'env' 'events' 'forget' 'init' 'list' 'logs' 'metrics' 'ping' 'restart' 'start' 'status' 'stop' 'tools' 'top'
         case 'client'
             printf '%s\n' 'list' 'restore' 'setup' 'status'
         case 'config'
@@ -139,6 +139,7 @@ complete -c mcpctl -n '__mcpctl_at ""' -a 'connect' -d 'Bridge stdin/stdout to N
 complete -c mcpctl -n '__mcpctl_at ""' -a 'doctor' -d 'Find orphaned and zombie processes, stale sockets, records that disagree with...'
 complete -c mcpctl -n '__mcpctl_at ""' -a 'env' -d 'Check servers\' environments and manage validation rules.'
 complete -c mcpctl -n '__mcpctl_at ""' -a 'events' -d 'Show lifecycle events (started, ready, exited, backoff, restarted, failed,...'
+complete -c mcpctl -n '__mcpctl_at ""' -a 'forget' -d 'Remove what mcpctl keeps of servers that are not running (state record,...'
 complete -c mcpctl -n '__mcpctl_at ""' -a 'init' -d 'Write a commented starter mcpctl.toml (or one converted from a client\'s JSON...'
 complete -c mcpctl -n '__mcpctl_at ""' -a 'list' -d 'List the configured servers (env values are never shown, only their names).'
 complete -c mcpctl -n '__mcpctl_at ""' -a 'logs' -d 'Show servers\' logs (their stderr and the shim\'s own lines, marked [mcpctl]),...'
@@ -301,6 +302,12 @@ complete -c mcpctl -n '__mcpctl_at "events"' -l 'since' -x -d 'Only lines newer 
 complete -c mcpctl -n '__mcpctl_at "events"' -l 'json' -d 'Machine-readable output on stdout.'
 complete -c mcpctl -n '__mcpctl_at "events"' -s 'h' -l 'help' -d 'Show this message and exit.'
 complete -c mcpctl -n '__mcpctl_arg "events" 0+' -a '(__mcpctl_servers)'
+
+# mcpctl forget
+complete -c mcpctl -n '__mcpctl_at "forget"' -l 'all-stopped' -d 'Every server the state dir knows that is not running.'
+complete -c mcpctl -n '__mcpctl_at "forget"' -l 'json' -d 'Machine-readable output on stdout.'
+complete -c mcpctl -n '__mcpctl_at "forget"' -s 'h' -l 'help' -d 'Show this message and exit.'
+complete -c mcpctl -n '__mcpctl_arg "forget" 0+' -a '(__mcpctl_servers)'
 
 # mcpctl init
 complete -c mcpctl -n '__mcpctl_at "init"' -l 'force' -d 'Overwrite an existing file.'

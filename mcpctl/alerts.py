@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import math
 import operator
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-METRICS = ("cpu_percent", "rss_mb", "ping_latency_ms", "error_rate", "restarts_per_hour", "state")
+# memory_mb: the tree's PSS (what it costs); rss_mb: its summed RSS (shared pages counted once per process).
+METRICS = ("cpu_percent", "memory_mb", "rss_mb", "ping_latency_ms", "error_rate", "restarts_per_hour", "state")
 COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {
     ">": operator.gt,
     ">=": operator.ge,
@@ -47,10 +49,11 @@ class AlertRule:
 
 
 def defaults(health_interval: float) -> list[AlertRule]:
-    """The rules a server gets when none is configured; the critical ones restart it."""
+    """The rules a server gets when none is configured. Memory only warns: restarting a server (a browser
+    and its session) for its size hurts more than it helps; the error rate is critical and restarts."""
     return [
         AlertRule("high_cpu", "cpu_percent", ">", 90, 300, "warning"),
-        AlertRule("high_memory", "rss_mb", ">", 1024, 300, "critical", ("log", "restart")),
+        AlertRule("high_memory", "memory_mb", ">", 1024, 300, "warning"),
         AlertRule("slow_response", "ping_latency_ms", ">", 2000, 3 * health_interval, "warning"),
         AlertRule("high_error_rate", "error_rate", ">", 0.2, 300, "critical", ("log", "restart")),
     ]
@@ -71,7 +74,7 @@ def problems(tables: Mapping[str, Any]) -> list[str]:
         if table.get("comparison", ">") not in COMPARISONS:
             found.append(f"{name}.comparison: expected one of {' '.join(COMPARISONS)}")
         threshold = table.get("threshold")
-        numeric = isinstance(threshold, int | float) and not isinstance(threshold, bool)
+        numeric = isinstance(threshold, int | float) and not isinstance(threshold, bool) and math.isfinite(threshold)
         if not numeric and not (table.get("metric") == "state" and isinstance(threshold, str)):
             found.append(f'{name}.threshold: expected a number (or a state name for metric = "state")')
         if table.get("severity", "warning") not in SEVERITIES:

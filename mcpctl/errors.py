@@ -21,11 +21,13 @@ class ErrorType(StrEnum):
     EXITED_DURING_STARTUP = "exited_during_startup"
     HANDSHAKE_TIMEOUT = "handshake_timeout"
     PROTOCOL_ERROR = "protocol_error"
+    PORT_IN_USE = "port_in_use"
     CRASHED = "crashed"
     CRASH_LOOP = "crash_loop"
     UNHEALTHY = "unhealthy"
     COOLDOWN = "cooldown"
     NOT_RUNNING = "not_running"
+    SERVER_RUNNING = "server_running"
     SHIM_LOST = "shim_lost"
     LOCK_TIMEOUT = "lock_timeout"
     CONNECTION_LOST = "connection_lost"
@@ -91,6 +93,12 @@ KINDS: dict[ErrorType, Kind] = {
         False,
         ExitCode.START_FAILED,
     ),
+    ErrorType.PORT_IN_USE: Kind(
+        "{name}: port {port} of its url is already in use by {holder}",
+        "stop that process, or give {name} another port (in `url` and in its command)",
+        False,
+        ExitCode.START_FAILED,
+    ),
     ErrorType.CRASHED: Kind("{name} exited unexpectedly ({exit}) after {uptime}", _LOG, True, ExitCode.START_FAILED),
     ErrorType.CRASH_LOOP: Kind(
         "{name} failed {failures} times in a row; automatic restarts stopped ({detail})",
@@ -107,6 +115,9 @@ KINDS: dict[ErrorType, Kind] = {
     ),
     ErrorType.NOT_RUNNING: Kind(
         "{name} is not running", "start it with `mcpctl start {name}`", False, ExitCode.NOT_RUNNING
+    ),
+    ErrorType.SERVER_RUNNING: Kind(
+        "{name} {detail}; nothing was forgotten", "stop it first: `mcpctl stop {name}`", False, ExitCode.USAGE
     ),
     ErrorType.SHIM_LOST: Kind(
         "the shim of {name} (pid {pid}) is gone; it did not stop the server{detail}",
@@ -254,3 +265,17 @@ def classify_spawn_error(exc: OSError, name: str, command: str) -> Failure:
     if isinstance(exc, PermissionError):
         return Failure.of(ErrorType.PERMISSION_DENIED, name=name, command=command)
     return Failure.of(ErrorType.SPAWN_FAILED, name=name, detail=exc.strerror or str(exc))
+
+
+# A shell's "not found" (127) and "cannot execute" (126), from a wrapper such as `sh -c` or npx: retrying
+# cannot fix them any more than a missing executable.
+_SHELL_EXITS = {127: ErrorType.COMMAND_NOT_FOUND, 126: ErrorType.PERMISSION_DENIED}
+
+
+def classify_startup_exit(name: str, command: str | None, code: int, last_words: str, log: object) -> Failure:
+    """A server that exited with `code` before it was ready; `last_words`: its last line of output."""
+    kind = _SHELL_EXITS.get(code)
+    if kind is None:
+        return Failure.of(ErrorType.EXITED_DURING_STARTUP, name=name, exit=classify_exit(code), log=log)
+    said = f": {last_words}" if last_words else ""
+    return Failure.of(kind, name=name, command=f"{command} exited {code}{said}")

@@ -143,7 +143,7 @@ def tail(path: Path, count: int, since: float | None = None) -> list[Line]:
             break
     if since is not None:
         found = [line for line in found if line.time is None or line.time >= since]
-    return found[-count:] if count >= 0 else found
+    return found[max(len(found) - count, 0) :] if count >= 0 else found
 
 
 def server_lines(path: Path, start: int, count: int) -> list[str]:

@@ -23,7 +23,9 @@ MAX_BYTES = 512 * 1024
 class Sample:
     ts: float
     cpu_percent: float
-    rss_bytes: int
+    rss_bytes: int  # summed RSS: pages the tree's processes share are counted once per process
+    memory_bytes: int  # what the tree really costs: summed PSS (shared pages split), else USS, else RSS
+    memory_kind: str  # "pss", "uss" or "rss": the least precise figure any process gave
     fds: int
     threads: int
     processes: int
@@ -36,6 +38,8 @@ class Sample:
             "ts": round(self.ts, 3),
             "cpu_percent": round(self.cpu_percent, 1),
             "rss_bytes": self.rss_bytes,
+            "memory_bytes": self.memory_bytes,
+            "memory_kind": self.memory_kind,
             "fds": self.fds,
             "threads": self.threads,
             "processes": self.processes,
@@ -63,7 +67,8 @@ class Sampler:
         current = {p.pid: self._known.get(p.pid, p) for p in tree}
         self._known = current
         cpu = 0.0
-        rss = fds = threads = 0
+        rss = memory = fds = threads = 0
+        kinds: set[str] = set()
         zombies = []
         for proc in current.values():
             try:
@@ -73,12 +78,35 @@ class Sampler:
                         continue
                     cpu += proc.cpu_percent(None)
                     rss += proc.memory_info().rss
+                    used, kind = own_memory(proc)
+                    memory, kinds = memory + used, kinds | {kind}
                     fds += proc.num_fds()
                     threads += proc.num_threads()
             except (psutil.Error, OSError):
                 continue
         alive = len(current) - len(zombies)
-        return Sample(time.time(), cpu, rss, fds, threads, alive, tuple(zombies), ping_latency_ms, error_rate)
+        kind = next((k for k in ("rss", "uss") if k in kinds), "pss")
+        return Sample(
+            time.time(), cpu, rss, memory, kind, fds, threads, alive, tuple(zombies), ping_latency_ms, error_rate
+        )
+
+
+def own_memory(proc: Any) -> tuple[int, str]:
+    """A process's proportional set size (each shared page divided among its users: Chromium's processes
+    share most of theirs), from /proc/PID/smaps_rollup; its USS where that is unreadable (macOS), else RSS."""
+    try:
+        with open(f"/proc/{proc.pid}/smaps_rollup", "rb") as handle:
+            for line in handle:
+                if line.startswith(b"Pss:"):
+                    return int(line.split()[1]) * 1024, "pss"
+    except (OSError, ValueError, IndexError):
+        pass
+    import psutil  # already loaded by the Sampler
+
+    try:
+        return int(proc.memory_full_info().uss), "uss"
+    except (psutil.Error, OSError, AttributeError):  # access denied, or no USS on this platform
+        return int(proc.memory_info().rss), "rss"
 
 
 def append(path: Path, sample: Sample) -> None:

@@ -15,6 +15,9 @@ from mcpctl.errors import Failure
 INIT_ID = "mcpctl-init"
 # Protocol versions with the `initialize` handshake (dates compare as strings).
 KNOWN_VERSIONS = ("2024-11-05", "2025-03-26", "2025-06-18", MCP_PROTOCOL_VERSION)
+# What a server may answer to our initialize: a known legacy version, or the modern era's first (a server
+# may name the version it speaks); anything else (a made-up date, a number, null) is not MCP we can speak.
+ANSWERABLE_VERSIONS = (*KNOWN_VERSIONS, "2026-07-28")
 MAX_LINE = 16 * 1024 * 1024  # a line of a server's log output (stderr) is cut past this
 # What the shim's handshake declares it can answer: everything a client of its socket may declare, since
 # servers decide what to offer from this one handshake and the shim cannot know its future clients.
@@ -45,6 +48,12 @@ _REQUEST = re.compile(rb"\A\s*\{\s*" + _JSONRPC + rb'(?:"id"\s*:\s*' + _ID + rb'
 
 class ProtocolError(Exception):
     """A peer sent something that is not the JSON-RPC we expect."""
+
+
+class UnknownVersion(ProtocolError):
+    """The server's initialize answer names a protocol version mcpctl does not speak."""
+
+    hint = "the server speaks an MCP version mcpctl does not know: upgrade mcpctl, or pin the server to an older one"
 
 
 def encode(message: dict[str, Any]) -> bytes:
@@ -126,6 +135,10 @@ def initialize_outcome(message: dict[str, Any]) -> dict[str, Any]:
     result = message.get("result")
     if not isinstance(result, dict) or "protocolVersion" not in result:
         raise ProtocolError("the initialize answer has no protocolVersion")
+    version = result["protocolVersion"]
+    if not isinstance(version, str) or version not in ANSWERABLE_VERSIONS:
+        known = ", ".join(ANSWERABLE_VERSIONS)
+        raise UnknownVersion(f"the initialize answer names protocolVersion {json.dumps(version)}, not one of {known}")
     return result
 
 

@@ -42,7 +42,8 @@ class StateRecord:
     consecutive_failures: int = 0
     total_failures: int = 0
     last_exit_code: int | None = None
-    last_error: Failure | None = None
+    last_error: Failure | None = None  # the last failure; shown as current only while not serving
+    last_error_at: float | None = None  # when last_error was set
     # Until when a start is held back (backoff, or cooldown after a crash loop): wall time for people,
     # and the monotonic clock (system-wide, valid within one boot) for decisions.
     cooldown_until: float | None = None
@@ -75,7 +76,11 @@ class StateRecord:
         return cls(**values)
 
     def but(self, **changes: Any) -> StateRecord:
-        return replace(self, updated_at=time.time(), **changes)
+        now = time.time()
+        error = changes.get("last_error")
+        if error is not None and error is not self.last_error:  # a new failure (not the old one carried on)
+            changes.setdefault("last_error_at", now)
+        return replace(self, updated_at=now, **changes)
 
 
 class CorruptState(Exception):

@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from mcpctl.logfile import LogWriter, parse, tail
-from tests.conftest import Env, fixture_server, wait_for
+from tests.conftest import Env, fixture_server, tiny_server, wait_for
 
 LINE = re.compile(r"shout (\d{9}) ")
 
@@ -166,3 +166,22 @@ def test_log_writer_rotates_between_whole_lines(tmp_path: Path) -> None:
     assert [line.text for line in kept] == [f"line {n:04d}" for n in range(100 - len(kept), 100)]
     assert [line.ours for line in kept] == [int(line.text[-4:]) % 2 == 0 for line in kept]
     assert [line.text for line in tail(log, 7)] == [f"line {n:04d}" for n in range(93, 100)]
+
+
+def test_logs_and_events_with_n_past_what_exists_print_everything(env: Env) -> None:
+    env.write_config({"demo": tiny_server()})
+    assert env.run("start", "demo").returncode == 0
+    assert env.run("stop", "demo").returncode == 0
+    written = [line.split(" ", 1)[1] for line in (env.home / "logs" / "demo.log").read_text().splitlines()]
+    assert 3 < len(written) < 20  # fewer lines than the default -n 20
+
+    def shown(*args: str) -> list[str]:
+        return [line.split(" ", 1)[1] for line in env.run("logs", "demo", *args).stdout.splitlines()]
+
+    assert shown() == written
+    assert shown("-n", str(len(written) + 1)) == written
+    events = env.run("events", "demo", "--json").stdout.splitlines()
+    assert len(events) == 3  # started, ready, stopped
+    assert env.run("events", "demo", "-n", "5", "--json").stdout.splitlines() == events
+    assert env.run("logs", "demo", "-n", "0").stdout == ""
+    assert env.run("logs", "demo", "-n", "-1").returncode == 2

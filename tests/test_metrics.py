@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import sys
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -56,7 +59,7 @@ def test_a_zombie_in_the_tree_is_reported(env: Env) -> None:
 def test_the_journal_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(metrics, "MAX_BYTES", 2000)
     path = tmp_path / "metrics.jsonl"
-    sample = metrics.Sample(1.0, 0.0, 1, 1, 1, 1, (), None, None)
+    sample = metrics.Sample(1.0, 0.0, 1, 1, "pss", 1, 1, 1, (), None, None)
     for _ in range(500):
         metrics.append(path, sample)
     files = sorted(p.name for p in tmp_path.iterdir())
@@ -72,7 +75,7 @@ def test_top_prints_one_snapshot_when_not_a_terminal(env: Env) -> None:
     proc = env.run("top", timeout=20)
     assert proc.returncode == 0
     lines = proc.stdout.splitlines()
-    assert lines[0].split() == ["NAME", "STATE", "PID", "CPU%", "RSS", "PING(ms)", "RESTARTS", "UPTIME"]
+    assert lines[0].split() == ["NAME", "STATE", "PID", "CPU%", "MEM(PSS)", "PING(ms)", "RESTARTS", "UPTIME"]
     assert lines[1].split()[:2] == ["demo", "ready"]
     assert lines[2].split()[:2] == ["idle", "stopped"]
 
@@ -80,3 +83,30 @@ def test_top_prints_one_snapshot_when_not_a_terminal(env: Env) -> None:
 @pytest.mark.parametrize(("text", "seconds"), [("90", 90), ("30s", 30), ("10m", 600), ("2h", 7200), ("1.5d", 129600)])
 def test_durations(text: str, seconds: float) -> None:
     assert metrics.parse_duration(text) == seconds
+
+
+def test_memory_is_the_trees_pss_and_shared_pages_trigger_no_default_restart(env: Env) -> None:
+    shared = str(Path(__file__).parent / "fixtures" / "shared_memory.py")
+    alerts = {
+        "by_pss": {"metric": "memory_mb", "threshold": 400, "for": 0, "severity": "critical", "actions": ["restart"]},
+        "by_rss": {"metric": "rss_mb", "threshold": 600, "for": 0, "severity": "info"},
+    }
+    env.write_config({"tree": {"command": sys.executable, "args": [shared, "200", "3"], "metrics_interval": 0.5,
+                               "alerts": alerts}})  # fmt: skip
+    assert env.run("start", "tree").returncode == 0
+
+    def sampled() -> dict[str, Any] | None:
+        metrics = env.status("tree").get("metrics")
+        return metrics if metrics and metrics["processes"] == 4 and metrics["rss_bytes"] > 800e6 else None
+
+    metrics = wait_for(sampled, timeout=30)
+    assert metrics["memory_kind"] == "pss"
+    assert 200e6 < metrics["memory_bytes"] < 400e6  # the mapping once, plus four small interpreters
+    assert metrics["rss_bytes"] > 2 * metrics["memory_bytes"]
+    fired = wait_for(lambda: env.status("tree")["alerts"], timeout=15)
+    assert [a["name"] for a in fired] == ["by_rss"]  # summed RSS is past 600 MB; PSS is not past 400
+    time.sleep(2)  # a few more samples
+    status = env.status("tree")
+    assert status["state"] == "ready"
+    assert status["restarts"] == 0
+    assert "MEM(PSS)" in env.run("metrics", "tree").stdout

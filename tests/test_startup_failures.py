@@ -50,11 +50,12 @@ def test_hang_in_initialize_times_out(env: Env) -> None:
     assert "startup_timeout" in result["error"]["hint"]
 
 
-def test_timeout_option_overrides_startup_timeout(env: Env) -> None:
+def test_timeout_option_bounds_the_wait_not_the_startup_timeout(env: Env) -> None:
     env.write_config({"bad": fixture_server("hang", startup_timeout=300, stop_timeout=1, restart="never")})
     result = env.json("start", "bad", "--timeout", "1", expect=4)["results"][0]
     assert result["error"]["type"] == "handshake_timeout"
     assert result["elapsed_s"] < 30
+    assert env.status("bad")["state"] == "starting"  # its shim goes on by startup_timeout = 300
 
 
 def test_garbage_on_stdout_is_a_protocol_error(env: Env) -> None:

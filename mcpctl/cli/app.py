@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from dataclasses import dataclass
@@ -80,6 +81,13 @@ Names = Annotated[list[str] | None, typer.Argument(help="Server names from the c
 All = Annotated[bool, typer.Option("--all", "-a", help="Every configured server.")]
 Json = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
 Force = Annotated[bool, typer.Option("--force", help="Start even during a backoff or crash-loop cooldown.")]
+
+
+def positive_seconds(value: float | None) -> float | None:
+    """A --timeout or interval: a positive, finite number of seconds (nan, inf and -1 are usage errors)."""
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise typer.BadParameter(f"expected a positive number of seconds, got {value:g}")
+    return value
 
 
 def require_names(names: list[str] | None, everything: bool) -> None:

@@ -6,9 +6,18 @@ from typing import Annotated
 
 import typer
 
-from mcpctl.cli.app import All, Force, Globals, Json, Names, app, known_servers, require_names
+from mcpctl.cli.app import All, Force, Globals, Json, Names, app, known_servers, positive_seconds, require_names
 from mcpctl.constants import ExitCode
 from mcpctl.states import StartOutcome
+
+ReadyTimeout = Annotated[
+    float | None,
+    typer.Option(help="Seconds to wait for ready (default: startup_timeout).", callback=positive_seconds),
+]
+StopTimeout = Annotated[
+    float | None,
+    typer.Option(help="Seconds between SIGTERM and SIGKILL (default: stop_timeout).", callback=positive_seconds),
+]
 
 
 @app.command()
@@ -16,7 +25,7 @@ def start(
     ctx: typer.Context,
     names: Names = None,
     everything: All = False,
-    timeout: Annotated[float | None, typer.Option(help="Seconds to wait for ready (default: startup_timeout).")] = None,
+    timeout: ReadyTimeout = None,
     no_wait: Annotated[
         bool, typer.Option("--no-wait", help="Return once the shim runs; do not wait for ready.")
     ] = False,
@@ -32,9 +41,7 @@ def stop(
     ctx: typer.Context,
     names: Names = None,
     everything: All = False,
-    timeout: Annotated[
-        float | None, typer.Option(help="Seconds between SIGTERM and SIGKILL (default: stop_timeout).")
-    ] = None,
+    timeout: StopTimeout = None,
     as_json: Json = False,
 ) -> None:
     """Stop servers gracefully, with their whole process tree; returns when nothing is left."""
@@ -56,7 +63,7 @@ def restart(
     ctx: typer.Context,
     names: Names = None,
     everything: All = False,
-    timeout: Annotated[float | None, typer.Option(help="Seconds to wait for ready (default: startup_timeout).")] = None,
+    timeout: ReadyTimeout = None,
     force: Force = False,
     as_json: Json = False,
 ) -> None:
@@ -75,19 +82,18 @@ def _start(
     restart: bool = False,
     force: bool = False,
 ) -> None:
-    from mcpctl.control.controller import Controller, with_timeouts
+    from mcpctl.control.controller import Controller
     from mcpctl.render import servers as render
     from mcpctl.render.progress import Waiting
 
     require_names(names, everything)
     config = g.load_config()
-    servers = with_timeouts(config.select(names or [], everything), startup=timeout)
+    servers = config.select(names or [], everything)  # --timeout bounds our wait, not the shims' startup_timeout
     controller = Controller(g.paths(), config)
     label = ("restarting " if restart else "starting ") + ", ".join(s.name for s in servers)
     with Waiting(label, enabled=wait and not g.quiet):
-        results = (
-            controller.restart(servers, force=force) if restart else controller.start(servers, wait=wait, force=force)
-        )
+        begin = controller.restart if restart else controller.start
+        results = begin(servers, wait=wait, force=force, timeout=timeout)
     render.start(results, as_json, quiet=g.quiet)
     outcomes = {r.outcome for r in results}
     if StartOutcome.FAILED in outcomes:
@@ -127,7 +133,8 @@ def check(
 ) -> None:
     """For cron and CI: exit 0 if every server is ready and healthy, 6 if one is unhealthy, 3 if one is not running.
 
-    Starts nothing and takes no lock.
+    Without names: the config's servers (`mcpctl forget` drops the records of others). Starts nothing and
+    takes no lock.
     """
     from mcpctl.control.controller import Controller
     from mcpctl.health import verdict
@@ -137,6 +144,8 @@ def check(
     paths = g.paths()
     config = g.load_config(required=False)
     servers = known_servers(paths, config, names, everything or not names)
+    if not names and config.path is not None:
+        servers = list(config.servers.values())  # a server `apply` removed from the config is not checked
     observations = Controller(paths, config).status([s.name for s in servers], repair=False)
     verdicts = [verdict(o.name, o.state, o.record.health, o.record.alerts) for o in observations]
     statuses = {v.status for v in verdicts}

@@ -6,17 +6,18 @@ import json
 import sys
 import time
 from collections.abc import Callable, Iterator
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 
 from mcpctl.cli.app import Globals, Json, Names, app, known_servers
 from mcpctl.errors import UsageError
 
-Lines = Annotated[int, typer.Option("-n", "--lines", help="How many of the last lines to show.")]
+Lines = Annotated[int, typer.Option("-n", "--lines", min=0, help="How many of the last lines to show.")]
 Follow = Annotated[bool, typer.Option("-f", "--follow", help="Keep printing new lines as they come (Ctrl-C ends).")]
 Since = Annotated[str | None, typer.Option("--since", help="Only lines newer than this: 30s, 10m, 2h, 1d.")]
 POLL_INTERVAL = 0.2
+T = TypeVar("T")
 
 
 @app.command()
@@ -46,7 +47,7 @@ def logs(
         for line in logfile.tail(paths.log_file(name), lines if threshold is None else -1, threshold)
     ]
     backlog.sort(key=lambda item: item[0])
-    for _, name, line in backlog[len(backlog) - lines :] if threshold is None else backlog:
+    for _, name, line in _last(backlog, lines) if threshold is None else backlog:
         _print_line(name, line, prefix, as_json)
     if follow:
         followers = {name: logfile.Follower(paths.log_file(name)) for name in servers}
@@ -78,11 +79,16 @@ def events(
         if threshold is None or float(event.get("ts", 0)) >= threshold
     ]
     found.sort(key=lambda event: float(event.get("ts", 0)))
-    for event in found if threshold is not None else found[len(found) - lines :]:
+    for event in found if threshold is not None else _last(found, lines):
         _print_event(event, as_json)
     if follow:
         followers = {name: Follower(paths.events_file(name)) for name in servers}
         _follow(followers, lambda name, raw: _print_raw_event(name, raw, as_json))
+
+
+def _last(items: list[T], count: int) -> list[T]:
+    """The last `count` items, all of them when there are fewer (a negative start would cut from the front)."""
+    return items[max(len(items) - count, 0) :]
 
 
 def _since(text: str | None) -> float | None:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from mcpctl.cli.app import Globals, Json, app, known_servers
+from mcpctl.cli.app import Globals, Json, app, known_servers, positive_seconds
 from mcpctl.errors import MCPCtlError, UsageError
 from mcpctl.states import SERVING
 
@@ -52,7 +52,10 @@ def metrics(
 
 
 @app.command()
-def top(ctx: typer.Context, interval: Annotated[float, typer.Option(help="Seconds between refreshes.")] = 1.0) -> None:
+def top(
+    ctx: typer.Context,
+    interval: Annotated[float, typer.Option(help="Seconds between refreshes.", callback=positive_seconds)] = 1.0,
+) -> None:
     """A live table of every server: state, CPU, memory, ping, restarts. q or Ctrl-C quits.
 
     When stdout is not a terminal, prints one snapshot.

@@ -13,13 +13,15 @@ from typing import Annotated, Any
 
 import typer
 
-from mcpctl.cli.app import Globals, Json, app
+from mcpctl.cli.app import Globals, Json, app, positive_seconds
 from mcpctl.constants import ExitCode
 from mcpctl.errors import ErrorType, Failure, MCPCtlError, UsageError
 
 Name = Annotated[str, typer.Argument(help="Server name.", show_default=False)]
 NoStart = Annotated[bool, typer.Option("--no-start", help="Exit 3 instead of starting a server that is not running.")]
-Timeout = Annotated[float, typer.Option("--timeout", help="Seconds for the whole command, retries included.")]
+Timeout = Annotated[
+    float, typer.Option("--timeout", help="Seconds for the whole command, retries included.", callback=positive_seconds)
+]
 Retries = Annotated[int, typer.Option("--retries", help="Retries after transient failures (connection lost).")]
 
 
@@ -180,7 +182,7 @@ def _open(path: Any) -> socket.socket:
 
 
 def _ensure_started(g: Globals, name: str, no_start: bool, deadline: float) -> None:
-    from mcpctl.control.controller import Controller, with_timeouts
+    from mcpctl.control.controller import Controller
 
     config = g.load_config()
     (server,) = config.select([name], False)
@@ -188,7 +190,7 @@ def _ensure_started(g: Globals, name: str, no_start: bool, deadline: float) -> N
         raise MCPCtlError.of(ErrorType.NOT_RUNNING, name=name)
     sys.stderr.write(f"mcpctl: starting {name}\n")
     remaining = max(1.0, deadline - time.monotonic())
-    (result,) = Controller(g.paths(), config).start(with_timeouts([server], startup=min(remaining, 600.0)))
+    (result,) = Controller(g.paths(), config).start([server], timeout=remaining)  # our wait, not the shim's
     if result.ok:
         return
     failure = result.error

@@ -5,6 +5,7 @@ A check returns None for a good value, else what is wrong with it, in words that
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from typing import Any
@@ -128,7 +129,8 @@ def _url(value: object) -> str | None:
 
 
 def _positive_seconds(value: object) -> str | None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+    # nan and inf are TOML floats: nan compares false with everything, so `value <= 0` alone lets it pass
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
         return f"expected a positive number of seconds, got {_kind(value)}"
     return None
 
@@ -138,6 +140,8 @@ def _kind(value: object) -> str:
         return "a boolean"
     if isinstance(value, str):
         return f"the string {value!r}" if len(value) < 40 else "a string"
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
     names = {int: "an integer", float: "a number", list: "a list", dict: "a table"}
     return names.get(type(value), type(value).__name__)
 

@@ -17,7 +17,7 @@ from mcpctl.errors import ConfigError
 from mcpctl.settings import SETTINGS, Kind
 from mcpctl.states import Readiness
 
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")  # fullmatch: `$` would allow a trailing newline
 # Keys that MCP clients put in their JSON files and that mean nothing to mcpctl beyond the transport.
 _JSON_CLIENT_KEYS = frozenset({"type"})
 _SECONDS = [setting.name for setting in SETTINGS if setting.kind == Kind.SECONDS]
@@ -69,7 +69,7 @@ def from_document(
     folded: dict[str, str] = {}
     for name, table in raw_servers.items():
         where = f"{path}: servers.{name}"
-        if not NAME_PATTERN.match(name):
+        if not NAME_PATTERN.fullmatch(name):
             problems.append(Problem(f"{where}: invalid server name (use letters, digits, '.', '_' or '-')", file, name))
             continue
         if name.lower() in folded:
@@ -120,6 +120,8 @@ def _parse_toml(path: Path, text: str) -> dict[str, Any]:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}", "fix the syntax at the line named") from exc
+    except RecursionError:
+        raise ConfigError(f"{path}: invalid TOML: nested too deeply", "a config needs a few levels of tables") from None
 
 
 def parse_json(path: Path, text: str) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 from collections.abc import Callable
@@ -100,12 +101,14 @@ class Controller:
 
     # -- start -------------------------------------------------------------------------------
 
-    def start(self, servers: list[ServerConfig], wait: bool = True, force: bool = False) -> list[StartResult]:
+    def start(
+        self, servers: list[ServerConfig], wait: bool = True, force: bool = False, timeout: float | None = None
+    ) -> list[StartResult]:
         """Start each server unless it runs; a server held back by backoff or cooldown is skipped
-        (not failed) unless `force`."""
+        (not failed) unless `force`. `timeout` bounds the wait for ready, never the shims' startup_timeout."""
         began = self.clock.monotonic()
         wanted, results = self.preflight(servers)  # nothing is spawned for a server whose env is wrong
-        results.update(Start(self, servers, began, wait, force).run(wanted))
+        results.update(Start(self, servers, began, wait, force, timeout).run(wanted))
         return [explained(results[s.name]) for s in servers]
 
     # -- stop --------------------------------------------------------------------------------
@@ -169,11 +172,13 @@ class Controller:
 
     # -- restart -----------------------------------------------------------------------------
 
-    def restart(self, servers: list[ServerConfig], wait: bool = True, force: bool = False) -> list[StartResult]:
+    def restart(
+        self, servers: list[ServerConfig], wait: bool = True, force: bool = False, timeout: float | None = None
+    ) -> list[StartResult]:
         """Stop and start; a server whose environment is wrong is left as it is (running, if it runs)."""
         sound, refused = self.preflight(servers)
         self.stop(sound)
-        started = {r.name: r for r in self.start(sound, wait, force)} if sound else {}
+        started = {r.name: r for r in self.start(sound, wait, force, timeout)} if sound else {}
         return [refused.get(s.name) or started[s.name] for s in servers]
 
 
@@ -185,19 +190,13 @@ def lock_timeout() -> float:
     try:
         value = float(raw)
     except ValueError:
-        raise UsageError(f"${ENV_LOCK_TIMEOUT} must be a number of seconds, not {raw!r}") from None
+        value = math.nan
+    if not math.isfinite(value):
+        raise UsageError(f"${ENV_LOCK_TIMEOUT} must be a number of seconds, not {raw!r}")
     return max(value, 0.0)
 
 
-def with_timeouts(
-    servers: list[ServerConfig], startup: float | None = None, stop: float | None = None
-) -> list[ServerConfig]:
-    """The servers with the timeouts given on the command line in place of the configured ones."""
-    return [
-        replace(
-            s,
-            startup_timeout=s.startup_timeout if startup is None else startup,
-            stop_timeout=s.stop_timeout if stop is None else stop,
-        )
-        for s in servers
-    ]
+def with_timeouts(servers: list[ServerConfig], stop: float | None = None) -> list[ServerConfig]:
+    """The servers with the stop timeout given on the command line in place of the configured one (a
+    start's --timeout is not one: it bounds the command's wait, never the shim's startup_timeout)."""
+    return [replace(s, stop_timeout=s.stop_timeout if stop is None else stop) for s in servers]

@@ -33,6 +33,7 @@ class Launch:
     fd: int
     buffer: bytes = b""
     events: list[dict[str, Any]] | None = None
+    heard_at: float | None = None  # monotonic: when its latest report arrived (its own "ready in")
 
     def read_events(self) -> list[dict[str, Any]] | None:
         """New events; None once the shim closed its end (it reported its outcome, or died)."""
@@ -122,6 +123,7 @@ def wait_events(launches: list[Launch], until: set[str], deadline: float) -> Non
                 del pending[fd]
                 continue
             launch.events.extend(events)
+            launch.heard_at = time.monotonic() if events else launch.heard_at
             if any(event.get("event") in until for event in events):
                 del pending[fd]
 

@@ -50,6 +50,11 @@ class Observation:
         return max(0.0, r.cooldown_until_mono - now)
 
     @property
+    def current_error(self) -> Failure | None:
+        """The last failure, unless the server has served since: a ready server has no error to show."""
+        return None if self.state in SERVING else self.record.last_error
+
+    @property
     def uptime_s(self) -> float | None:
         since = self.record.ready_at if self.state in SERVING else None
         return round(time.time() - since, 3) if since else None
@@ -68,7 +73,8 @@ class Observation:
             "consecutive_failures": r.consecutive_failures,
             "total_failures": r.total_failures,
             "last_exit_code": r.last_exit_code,
-            "last_error": r.last_error.to_json() if r.last_error else None,
+            "last_error": self.current_error.to_json() if self.current_error else None,
+            "last_failure": _failure_json(r),
             "cooldown_until": _iso(r.cooldown_until) if self.cooldown_left else None,
             "retry_in_s": round(self.cooldown_left, 3) if self.cooldown_left else None,
             "health": r.health if self.state in SERVING else None,
@@ -80,6 +86,13 @@ class Observation:
             "config_changed": None if self.config_drift is None else self.config_drift != Drift.SAME,
             "warning": self.warning,
         }
+
+
+def _failure_json(r: StateRecord) -> dict[str, Any] | None:
+    """The last failure as history, whatever the state: what it was and when."""
+    if r.last_error is None:
+        return None
+    return {"type": r.last_error.type.value, "message": r.last_error.message, "time": _iso(r.last_error_at)}
 
 
 def _iso(when: float | None) -> str | None:

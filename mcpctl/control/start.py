@@ -42,9 +42,11 @@ class Situation(StrEnum):
     FREE = "free"  # no shim: launch one
 
 
-def classify(obs: Observation, force: bool, now: float) -> Situation:
-    """The situation of a server observed as `obs` at `now` (monotonic)."""
-    if obs.cooldown_left_at(now) and not force:
+def classify(obs: Observation, force: bool, now: float, config_hash: str | None = None) -> Situation:
+    """The situation of a server observed as `obs` at `now` (monotonic), to be started with the config
+    whose hash is `config_hash`: a changed config ends a cooldown (the cause may be fixed)."""
+    changed = config_hash is not None and obs.record.config_hash not in (None, config_hash)
+    if obs.cooldown_left_at(now) and not force and not changed:
         return Situation.HELD_BACK
     if obs.state == ServerState.BACKOFF:
         return Situation.IN_BACKOFF
@@ -87,9 +89,19 @@ Step = StartResult | Pending
 class Start:
     """One `start` of some servers; `run` returns a result for each."""
 
-    def __init__(self, ctl: Controller, servers: list[ServerConfig], began: float, wait: bool, force: bool) -> None:
+    def __init__(
+        self,
+        ctl: Controller,
+        servers: list[ServerConfig],
+        began: float,
+        wait: bool,
+        force: bool,
+        timeout: float | None = None,
+    ) -> None:
+        """`timeout` (`start --timeout`) bounds this command's wait only: the shims keep their startup_timeout."""
         self.ctl, self.clock, self.launcher = ctl, ctl.clock, ctl.launcher
-        self.began, self.wait, self.force = began, wait, force
+        self.began, self.wait, self.force, self.timeout = began, wait, force, timeout
+        self.wait_until = began + timeout if timeout is not None else float("inf")
         # How long launched shims get to report ready: the longest startup_timeout asked for, and slack.
         self.report_timeout = max((s.startup_timeout for s in servers), default=0.0) + SLACK
 
@@ -117,7 +129,8 @@ class Start:
         with self.ctl.locked():
             for server in servers:
                 obs = self.ctl.observe(server.name)
-                situation = classify(obs, self.force, self.clock.monotonic())
+                digest = snapshot.config_hash(self.ctl.config, self.ctl.config.servers.get(server.name, server))
+                situation = classify(obs, self.force, self.clock.monotonic(), digest)
                 if situation == Situation.HELD_BACK:
                     steps[server.name] = self._skipped(obs)
                 elif situation == Situation.FREE:
@@ -161,7 +174,7 @@ class Start:
     def _wait_deadline(self, server: ServerConfig) -> float:
         """Long enough for a stop and then a start of `server`, and slack."""
         budget = server.startup_timeout + server.stop_timeout + STDIN_CLOSE_GRACE + SLACK
-        return self.clock.monotonic() + budget
+        return min(self.clock.monotonic() + budget, self.wait_until)
 
     # -- what launched shims reported ---------------------------------------------------------
 
@@ -175,7 +188,7 @@ class Start:
             launch.close()
             steps[launch.server.name] = self._not_launched(launch)
         if locked:
-            deadline = self.clock.monotonic() + self.report_timeout
+            deadline = min(self.clock.monotonic() + self.report_timeout, self.wait_until)
             self.launcher.wait(locked, {Report.READY, Report.FAILED, Report.STOPPED}, deadline)
             for launch in locked:
                 steps[launch.server.name] = self._launch_result(launch)
@@ -206,7 +219,8 @@ class Start:
             # It reported a failure, but another shim holds the lock now: someone else started it.
             # (Our own shim retrying after a tiny backoff is "starting" again: still our failure.)
             outcome = StartOutcome.ALREADY_RUNNING
-        return self._result(obs, outcome, tuple(final.get("stderr_tail", ())))
+        heard = launch.heard_at  # when this shim reported, not when the slowest of the batch did
+        return self._result(obs, outcome, tuple(final.get("stderr_tail", ())), heard)
 
     def _without_report(self, server: ServerConfig, wait: bool) -> Step:
         """The shim said nothing conclusive: judge by what is on disk and in the kernel."""
@@ -250,6 +264,12 @@ class Start:
     def _joined_too_long(self, server: ServerConfig) -> StartResult:
         obs = self.ctl.observe(server.name)
         failure = Failure(ErrorType.HANDSHAKE_TIMEOUT, f"{server.name} is still {obs.state} after waiting for it")
+        if self.timeout is not None and self.clock.monotonic() >= self.wait_until:
+            failure = Failure(
+                ErrorType.HANDSHAKE_TIMEOUT,
+                f"{server.name} was not ready within --timeout {self.timeout:g}s (it is {obs.state})",
+                f"its shim goes on by its own startup_timeout; see `mcpctl status {server.name}`",
+            )
         return self._result(replace(obs, record=obs.record.but(last_error=failure)), StartOutcome.FAILED)
 
     def _retrying(self, obs: Observation, retry: Retrying) -> Step:
@@ -271,8 +291,12 @@ class Start:
     def _settled(self, obs: Observation) -> StartResult:
         return self._result(obs, StartOutcome.STARTED if obs.state == ServerState.READY else StartOutcome.FAILED)
 
-    def _result(self, obs: Observation, outcome: StartOutcome, tail: tuple[str, ...] = ()) -> StartResult:
-        return StartResult(obs.name, outcome, obs, round(self.clock.monotonic() - self.began, 3), tail)
+    def _result(
+        self, obs: Observation, outcome: StartOutcome, tail: tuple[str, ...] = (), at: float | None = None
+    ) -> StartResult:
+        """`at`: when the outcome was known (monotonic), if earlier than now."""
+        elapsed = (self.clock.monotonic() if at is None else at) - self.began
+        return StartResult(obs.name, outcome, obs, round(elapsed, 3), tail)
 
 
 def _said(launch: Launch, event: Report) -> bool:

@@ -10,6 +10,7 @@ from mcpctl.states import Drift, ServerState, StartOutcome, StopOutcome
 
 if TYPE_CHECKING:  # only for annotations: `call` and `tools` must not pay for psutil and the config loader
     from mcpctl.config.model import Config
+    from mcpctl.control.forget import Forgotten
     from mcpctl.control.observe import Observation
     from mcpctl.control.results import StartResult, StopResult
     from mcpctl.health import Verdict
@@ -58,7 +59,7 @@ def state_text(obs: Observation) -> str:
 
 
 def _last_error(obs: Observation) -> str:
-    error = obs.record.last_error
+    error = obs.current_error
     return f"{error.type.value}: {error.message}" if error else ""
 
 
@@ -163,6 +164,20 @@ def _stop_json(result: StopResult) -> dict[str, Any]:
         "elapsed_s": result.elapsed_s,
         "leftovers_ended": result.leftovers_ended,
     }
+
+
+def forgotten(results: list[Forgotten], as_json: bool) -> None:
+    if as_json:
+        rows = [{"name": r.name, "removed": list(r.removed), "skipped": r.kept_because} for r in results]
+        emit_json({"results": rows})
+        return
+    if not results:
+        say("nothing to forget")
+    for result in results:
+        if result.kept_because:
+            say(f"{result.name}: kept: it {result.kept_because}")
+        else:
+            say(f"{result.name}: forgotten ({len(result.removed)} file(s) and folder(s) removed)")
 
 
 def check(verdicts: list[Verdict], as_json: bool, nagios: bool) -> None:

@@ -28,7 +28,7 @@ def metrics(name: str, samples: list[dict[str, Any]], as_json: bool) -> None:
         [
             time.strftime("%H:%M:%S", time.localtime(s["ts"])),
             f"{s['cpu_percent']:.1f}",
-            megabytes(s["rss_bytes"]),
+            megabytes(_memory(s)),
             str(s["fds"]),
             str(s["threads"]),
             str(s["processes"]),
@@ -37,7 +37,12 @@ def metrics(name: str, samples: list[dict[str, Any]], as_json: bool) -> None:
         ]
         for s in samples
     ]
-    table(["TIME", "CPU%", "RSS", "FDS", "THREADS", "PROCS", "PING(ms)", "ERRORS"], rows)
+    table(["TIME", "CPU%", "MEM(PSS)", "FDS", "THREADS", "PROCS", "PING(ms)", "ERRORS"], rows)
+
+
+def _memory(sample: dict[str, Any]) -> int:
+    """The tree's PSS; summed RSS for samples taken before mcpctl measured PSS."""
+    return int(sample.get("memory_bytes", sample["rss_bytes"]))
 
 
 def _top_rows(observations: list[Observation]) -> list[list[str]]:
@@ -51,7 +56,7 @@ def _top_rows(observations: list[Observation]) -> list[list[str]]:
                 state_text(obs),
                 str(obs.pid or "-"),
                 f"{sample['cpu_percent']:.1f}" if sample else "-",
-                megabytes(sample["rss_bytes"]) if sample else "-",
+                megabytes(_memory(sample)) if sample else "-",
                 f"{health['latency_ms']:.1f}" if health and health.get("latency_ms") is not None else "-",
                 str(obs.record.restarts),
                 duration(obs.uptime_s),
@@ -60,7 +65,7 @@ def _top_rows(observations: list[Observation]) -> list[list[str]]:
     return rows
 
 
-_TOP_HEADER = ["NAME", "STATE", "PID", "CPU%", "RSS", "PING(ms)", "RESTARTS", "UPTIME"]
+_TOP_HEADER = ["NAME", "STATE", "PID", "CPU%", "MEM(PSS)", "PING(ms)", "RESTARTS", "UPTIME"]
 
 
 def top(snapshot: Callable[[], list[Observation]], interval: float) -> None:

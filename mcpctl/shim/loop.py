@@ -284,7 +284,8 @@ class Shim:
         if decision.restart:
             self._back_off(failure, failures)
         elif decision.crash_loop and failure is not None:
-            self.ledger.amend(**self._cooldown(policy.cooldown(failures, spec.cooldown_base, spec.cooldown_max)))
+            loops = failures - spec.max_failures + 1
+            self.ledger.amend(**self._cooldown(policy.cooldown(loops, spec.cooldown_base, spec.cooldown_max)))
             detail = f"last: {failure.message}"
             self.finish(
                 decision.final, Failure.of(ErrorType.CRASH_LOOP, name=spec.name, failures=failures, detail=detail)

@@ -86,6 +86,7 @@ class Monitor:
         self.zombies = sample.zombies
         values = {
             "cpu_percent": sample.cpu_percent,
+            "memory_mb": sample.memory_bytes / 1024 / 1024,
             "rss_mb": sample.rss_bytes / 1024 / 1024,
             "ping_latency_ms": sample.ping_latency_ms,
             "error_rate": sample.error_rate,

@@ -16,9 +16,10 @@ def backoff_delay(failures: int, base: float, cap: float, rand: Callable[[], flo
     return float(min(delay * (1 + BACKOFF_JITTER * rand()), cap * (1 + BACKOFF_JITTER)))
 
 
-def cooldown(failures: int, base: float, cap: float) -> float:
-    """How long manual starts are skipped after a crash loop: min(base * 2^(n-1), cap)."""
-    return float(min(base * 2 ** max(failures - 1, 0), cap))
+def cooldown(loops: int, base: float, cap: float) -> float:
+    """How long manual starts are skipped after crash loop n in a row: min(base * 2^(n-1), cap), so the first
+    is `base` (n = consecutive failures - max_failures + 1; a failed --force start is the next loop)."""
+    return float(min(base * 2.0 ** min(max(loops - 1, 0), 64), cap))  # a float power never overflows here
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,8 @@ from mcpctl import protocol
 from mcpctl.clock import SYSTEM_CLOCK, Clock
 from mcpctl.constants import ENV_HOME, ENV_INSTANCE, ENV_TENANT, STDIN_CLOSE_GRACE
 from mcpctl.contract import Spec
-from mcpctl.errors import ErrorType, Failure, classify_exit, classify_spawn_error
-from mcpctl.shim import asks
+from mcpctl.errors import ErrorType, Failure, classify_exit, classify_spawn_error, classify_startup_exit
+from mcpctl.shim import asks, ports
 from mcpctl.shim.channels import LineReader, Outbox, Oversize
 from mcpctl.shim.log import log, log_lines
 from mcpctl.states import Readiness
@@ -114,6 +114,7 @@ class ServerRun:
         self.stdin: Outbox | None = None
         self.hello = protocol.initialize_request()  # per-client runs send their client's own initialize
         self.tenant = ""  # the client whose own process this is (share = "per-client"); "": the shim's
+        self.last_words = ""  # the last line of output, for a failure that can quote it
 
     @property
     def pid(self) -> int | None:
@@ -133,6 +134,9 @@ class ServerRun:
             return Failure.of(
                 ErrorType.SPAWN_FAILED, name=spec.name, detail=f"working directory {spec.cwd} does not exist"
             )
+        taken = ports.taken(spec.name, spec.url, spec.command, set()) if spec.url else None
+        if taken is not None:
+            return taken  # ours would die of EADDRINUSE while the other answered the handshake
         speaks_mcp = spec.transport == "stdio" and spec.readiness == Readiness.MCP
         log(f"spawning {spec.command} (cwd {spec.cwd or os.getcwd()}, readiness {spec.readiness})")
         try:
@@ -185,6 +189,7 @@ class ServerRun:
     def _on_output(self, lines: list[bytes | Oversize]) -> None:
         text = [self.redact(_text(raw)) for raw in lines]
         log_lines(text)
+        self.last_words = next((line.strip() for line in reversed(text) if line.strip()), self.last_words)
         if self.pattern is not None and self.met is None and any(self.pattern.search(line) for line in text):
             self.met = Ready({})
 
@@ -237,7 +242,8 @@ class ServerRun:
             try:
                 self.met = Ready(protocol.initialize_outcome(message))
             except protocol.ProtocolError as exc:
-                self.problem = Failure.of(ErrorType.PROTOCOL_ERROR, name=self.spec.name, detail=self.redact(str(exc)))
+                problem = Failure.of(ErrorType.PROTOCOL_ERROR, name=self.spec.name, detail=self.redact(str(exc)))
+                self.problem = Failure(problem.type, problem.message, getattr(exc, "hint", problem.hint))
                 return
             self.send(protocol.initialized_notification())
         elif "method" in message and "id" in message:
@@ -265,17 +271,15 @@ class ServerRun:
         if self.problem is not None:
             return self.problem
         if self.exit_code is not None:
-            return Failure.of(
-                ErrorType.EXITED_DURING_STARTUP,
-                name=self.spec.name,
-                exit=classify_exit(self.exit_code),
-                log=self.log_path,
-            )
+            spec = self.spec
+            return classify_startup_exit(spec.name, spec.command, self.exit_code, self.last_words, self.log_path)
         now = self.clock.monotonic()
         if self.met is None and self.spec.readiness == Readiness.ALIVE and now - self.started >= self.spec.ready_after:
             self.met = Ready({})
         if self.met is None and self.spec.url and now >= self.next_probe:
             self._probe_http()
+            if self.problem is not None:
+                return self.problem
         if self.met is not None:
             return self.met
         if now >= self.deadline:
@@ -300,10 +304,14 @@ class ServerRun:
         assert self.spec.url is not None
         remaining = self.deadline - self.clock.monotonic()
         try:
-            self.met = Ready(*handshake(self.spec.url, max(0.2, min(remaining, 5.0)), self.spec.headers))
+            ready = Ready(*handshake(self.spec.url, max(0.2, min(remaining, 5.0)), self.spec.headers))
         except (OSError, protocol.ProtocolError, ValueError) as exc:
             self.last_probe_error = str(exc)
             self.next_probe = self.clock.monotonic() + _HTTP_PROBE_INTERVAL
+            return
+        # Ready only if the answer came from our tree: a process of it owns the listening socket.
+        self.problem = ports.taken(self.spec.name, self.spec.url, self.spec.command, ports.tree())
+        self.met = ready if self.problem is None else None
 
     # -- the end -----------------------------------------------------------------------------
 

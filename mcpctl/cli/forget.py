@@ -1,0 +1,39 @@
+"""`mcpctl forget`: drop the record, events, metrics and logs of servers that are not running."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from mcpctl.cli.app import Globals, Json, Names, app, known_servers
+from mcpctl.errors import UsageError
+
+
+@app.command()
+def forget(
+    ctx: typer.Context,
+    names: Names = None,
+    all_stopped: Annotated[
+        bool, typer.Option("--all-stopped", help="Every server the state dir knows that is not running.")
+    ] = False,
+    as_json: Json = False,
+) -> None:
+    """Remove what mcpctl keeps of servers that are not running (state record, events, metrics, logs).
+
+    A running server is refused (exit 2) and nothing is removed; --all-stopped skips running ones.
+    The config file is not touched: a configured server can still be started.
+    """
+    from mcpctl.control.controller import Controller
+    from mcpctl.control.forget import forget as forget_servers
+    from mcpctl.render import servers as render
+
+    g: Globals = ctx.obj
+    if bool(names) == all_stopped:
+        raise UsageError("name the servers to forget, or pass --all-stopped (not both)", "see `mcpctl forget --help`")
+    paths = g.paths()
+    config = g.load_config(required=False)
+    chosen = paths.known_servers() if all_stopped else [s.name for s in known_servers(paths, config, names, False)]
+    results = forget_servers(Controller(paths, config), chosen, skip_running=all_stopped)
+    if as_json or not g.quiet:
+        render.forgotten(results, as_json)

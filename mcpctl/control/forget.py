@@ -1,0 +1,63 @@
+"""`mcpctl forget`: remove what the state dir keeps of servers that do not run (record, events, metrics, logs)."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+from dataclasses import dataclass
+
+from mcpctl.control.controller import Controller
+from mcpctl.errors import ErrorType, MCPCtlError
+
+
+@dataclass(frozen=True)
+class Forgotten:
+    """What `forget` did for one server: `removed` files and directories, or why it kept them."""
+
+    name: str
+    removed: tuple[str, ...]
+    kept_because: str | None = None  # it runs: only with --all-stopped, which skips it
+
+
+def forget(ctl: Controller, names: list[str], skip_running: bool) -> list[Forgotten]:
+    """Under the state lock (so no start can launch a shim meanwhile): refuse, or skip, a running server,
+    and remove the rest. Nothing is removed when one named server runs and `skip_running` is False."""
+    with ctl.locked():
+        busy = {name: why for name in names if (why := _running(ctl, name))}
+        if busy and not skip_running:
+            name, why = next(iter(busy.items()))
+            raise MCPCtlError.of(ErrorType.SERVER_RUNNING, name=name, detail=why)
+        return [Forgotten(name, (), busy[name]) if name in busy else _remove(ctl, name) for name in names]
+
+
+def _running(ctl: Controller, name: str) -> str | None:
+    obs = ctl.observe(name)
+    if obs.shim_pid is not None:
+        return f"is {obs.state} (shim pid {obs.shim_pid})"
+    if obs.pid is not None:
+        return f"has a server process left running (pid {obs.pid})"
+    return None
+
+
+def _remove(ctl: Controller, name: str) -> Forgotten:
+    paths = ctl.paths
+    logs = sorted(paths.logs.glob(f"{name}.log*")) if paths.logs.is_dir() else []
+    candidates = [paths.server_dir(name), *(p for p in logs if _is_log_of(p.name, name))]
+    candidates += [paths.socket(name), paths.control_socket(name)]
+    removed = []
+    for path in candidates:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        elif path.exists() or path.is_symlink():
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+        else:
+            continue
+        removed.append(str(path))
+    return Forgotten(name, tuple(removed))
+
+
+def _is_log_of(filename: str, name: str) -> bool:
+    """NAME.log and its rotated NAME.log.N, not another server's (`a.log*` matches server a.log.1's log too)."""
+    rest = filename[len(f"{name}.log") :]
+    return rest == "" or (rest.startswith(".") and rest[1:].isdigit())
