@@ -51,6 +51,8 @@ DEFAULT_LOG_MAX_BYTES = 10 * 1024 * 1024
 DEFAULT_LOG_BACKUPS = 5
 # One JSON-RPC message (a line) on the shared session may be this long; past it, the sender gets an error.
 DEFAULT_MAX_MESSAGE_BYTES = 256 * 1024 * 1024
+# At most this many clients share one server's session; one more is told so (a JSON-RPC error) and closed.
+DEFAULT_MAX_CLIENTS = 256
 
 
 class ExitCode(IntEnum):

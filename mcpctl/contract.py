@@ -76,6 +76,7 @@ class Spec:
     log_max_bytes: int = C.DEFAULT_LOG_MAX_BYTES
     log_backups: int = C.DEFAULT_LOG_BACKUPS
     max_message_bytes: int = C.DEFAULT_MAX_MESSAGE_BYTES
+    max_clients: int = C.DEFAULT_MAX_CLIENTS
     alerts: dict[str, Any] = field(default_factory=dict)  # [alerts.NAME] tables; empty: the defaults
     secrets: list[str] = field(default_factory=list)
     env_sources: dict[str, str] = field(default_factory=dict)  # names and where they came from: no values

@@ -84,6 +84,7 @@ SETTINGS = (
     Setting("log_max_bytes", Kind.POSITIVE, C.DEFAULT_LOG_MAX_BYTES, _U),
     Setting("log_backups", Kind.COUNT, C.DEFAULT_LOG_BACKUPS, _U),
     Setting("max_message_bytes", Kind.POSITIVE, C.DEFAULT_MAX_MESSAGE_BYTES, _R),
+    Setting("max_clients", Kind.POSITIVE, C.DEFAULT_MAX_CLIENTS, _U),  # read by the shim at each accept
     Setting("alerts", Kind.TABLES, _EMPTY, _U),  # overlaid on the global [alerts.NAME] tables
     # Read by the CLI as it resolves the environment; the shim gets the result, not these.
     Setting("env_file", Kind.PATHS, (), _R, spec=False),

@@ -45,6 +45,7 @@ class ServerConfig:
     log_max_bytes: int = C.DEFAULT_LOG_MAX_BYTES
     log_backups: int = C.DEFAULT_LOG_BACKUPS
     max_message_bytes: int = C.DEFAULT_MAX_MESSAGE_BYTES
+    max_clients: int = C.DEFAULT_MAX_CLIENTS
     alerts: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     env_file: tuple[str, ...] = ()
     inherit_env: bool | tuple[str, ...] = True
