@@ -163,7 +163,7 @@ class SocketServer:
         self.sock.listen(128)
         self.sock.setblocking(False)
         self.paused_until = 0.0  # monotonic: while out of file descriptors, when to try accepting again
-        self.out_of_fds = False
+        self.log_again = 0.0  # monotonic: when a shortage of file descriptors is worth a log line again
         selector.register(self.sock, selectors.EVENT_READ, self._accept)
 
     def _accept(self, _mask: int) -> None:
@@ -176,15 +176,15 @@ class SocketServer:
                 return
             conn.setblocking(False)
             self.on_connection(conn)
-        self.out_of_fds = False
 
     def _pause(self, exc: OSError) -> None:
         """Out of file descriptors: the waiting connection stays readable, so stop watching the socket for
         a while rather than spin on it; the loop's `resume` looks again."""
-        if not self.out_of_fds:  # once per shortage, not once per attempt
+        now = time.monotonic()
+        if now >= self.log_again:  # not once per attempt: at most once a minute
             log(f"cannot accept clients on {self.path.name}: {exc.strerror}; pausing {ACCEPT_PAUSE}s at a time")
-        self.out_of_fds = True
-        self.paused_until = time.monotonic() + ACCEPT_PAUSE
+            self.log_again = now + 60.0
+        self.paused_until = now + ACCEPT_PAUSE
         with contextlib.suppress(KeyError, ValueError):
             self.selector.unregister(self.sock)
 
