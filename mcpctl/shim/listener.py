@@ -67,6 +67,8 @@ class Connection:
 
     def _read(self) -> None:
         for line in self.reader.read():
+            if self.closed:
+                return
             if isinstance(line, Oversize):
                 self._too_large(line)
                 continue
@@ -76,8 +78,8 @@ class Connection:
                 self.send(protocol.error_response(None, protocol.PARSE_ERROR, str(exc)))
                 continue
             self.on_message(self, message)
-            if self.closed:
-                return
+        if self.closed:  # an answer could not be written (the client is gone), or it was dropped
+            return
         if self.reader.closed and _peer_gone(self.sock):
             self.close()  # a disconnect: what it has in flight is cancelled, nothing more is sent to it
         elif self.reader.closed:  # a half-close (shutdown of its writing end): it still gets its answers
