@@ -62,7 +62,7 @@ _mcpctl_spec() {
         opts='--json -h --help'
         ;;
     connect)
-        opts='--no-start -h --help' args=server
+        opts='--no-start --drain -h --help' args=server
         ;;
     doctor)
         opts='--fix --json -h --help'

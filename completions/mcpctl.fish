@@ -252,6 +252,7 @@ complete -c mcpctl -n '__mcpctl_at "config validate"' -s 'h' -l 'help' -d 'Show 
 
 # mcpctl connect
 complete -c mcpctl -n '__mcpctl_at "connect"' -l 'no-start' -d 'Exit 3 instead of starting a server that is not running.'
+complete -c mcpctl -n '__mcpctl_at "connect"' -l 'drain' -d 'On the end of stdin, wait for the answers in flight (for scripts that pipe requests in).'
 complete -c mcpctl -n '__mcpctl_at "connect"' -s 'h' -l 'help' -d 'Show this message and exit.'
 complete -c mcpctl -n '__mcpctl_arg "connect" 0' -a '(__mcpctl_servers)'
 

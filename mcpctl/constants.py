@@ -59,6 +59,8 @@ DEFAULT_MAX_MESSAGE_BYTES = 256 * 1024 * 1024
 SHARE_SHARED, SHARE_PER_CLIENT = "shared", "per-client"
 SHARE_MODES = (SHARE_SHARED, SHARE_PER_CLIENT)
 DEFAULT_SHARE = SHARE_SHARED
+# At most this many clients share one server's session; one more is told so (a JSON-RPC error) and closed.
+DEFAULT_MAX_CLIENTS = 256
 
 
 class ExitCode(IntEnum):

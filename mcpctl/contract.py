@@ -79,6 +79,7 @@ class Spec:
     share: str = C.DEFAULT_SHARE
     max_concurrency: int | None = None
     headers: dict[str, str] = field(default_factory=dict)  # HTTP headers for `url` (resolved: secret)
+    max_clients: int = C.DEFAULT_MAX_CLIENTS
     alerts: dict[str, Any] = field(default_factory=dict)  # [alerts.NAME] tables; empty: the defaults
     secrets: list[str] = field(default_factory=list)
     env_sources: dict[str, str] = field(default_factory=dict)  # names and where they came from: no values

@@ -89,6 +89,7 @@ SETTINGS = (
     Setting("share", Kind.CHOICE, C.DEFAULT_SHARE, _R, choices=C.SHARE_MODES),
     # Client requests in flight to a server process at once; the rest queue (None: no limit).
     Setting("max_concurrency", Kind.POSITIVE, None, _R),
+    Setting("max_clients", Kind.POSITIVE, C.DEFAULT_MAX_CLIENTS, _U),  # read by the shim at each accept
     Setting("alerts", Kind.TABLES, _EMPTY, _U),  # overlaid on the global [alerts.NAME] tables
     # Read by the CLI as it resolves the environment; the shim gets the result, not these.
     Setting("env_file", Kind.PATHS, (), _R, spec=False),

@@ -340,7 +340,9 @@ def test_sdk_client_gets_progress_and_answers_roots_requests(env: Env) -> None:
 SLOW = {"seconds": 0.3, "steps": 1}
 
 
-def test_connect_as_a_pipe_answers_and_exits_when_input_ends(env: Env) -> None:
+def test_connect_drain_as_a_pipe_answers_and_exits_when_input_ends(env: Env) -> None:
+    """--drain: the end of stdin waits for the answers in flight (without it, that is a disconnect:
+    tests/test_disconnect.py)."""
     _start(env)
     lines = [
         {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-11-25"}},
@@ -353,7 +355,7 @@ def test_connect_as_a_pipe_answers_and_exits_when_input_ends(env: Env) -> None:
         },
     ]
     proc = subprocess.run(
-        [sys.executable, "-m", "mcpctl", "connect", "demo"],
+        [sys.executable, "-m", "mcpctl", "connect", "demo", "--drain"],
         input="".join(json.dumps(line) + "\n" for line in lines),
         capture_output=True,
         text=True,

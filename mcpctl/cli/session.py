@@ -25,23 +25,33 @@ Timeout = Annotated[
 Retries = Annotated[int, typer.Option("--retries", help="Retries after transient failures (connection lost).")]
 
 
+Drain = Annotated[
+    bool,
+    typer.Option(
+        "--drain", help="On the end of stdin, wait for the answers in flight (for scripts that pipe requests in)."
+    ),
+]
+
+
 @app.command()
-def connect(ctx: typer.Context, name: Name, no_start: NoStart = False) -> None:
+def connect(ctx: typer.Context, name: Name, no_start: NoStart = False, drain: Drain = False) -> None:
     """Bridge stdin/stdout to NAME's shared session, for any MCP client.
 
     Use it as the server command in Claude Desktop, Cursor or VS Code:
     {"command": "mcpctl", "args": ["-f", "/path/to/mcpctl.toml", "connect", "NAME"]}.
     Messages about starting go to stderr; stdout carries only MCP. When NAME cannot be started or
-    reached, the client's first request is answered with the reason as a JSON-RPC error.
+    reached, the client's first request is answered with the reason as a JSON-RPC error. The end of
+    stdin is a disconnect (what is in flight is cancelled), unless --drain; so is the client's death.
     """
-    from mcpctl.control.pump import pump, refuse
+    from mcpctl.control.pump import pump, refuse, watch_parent
 
+    watch_parent()
     try:
         sock = _connect(ctx.obj, name, no_start, time.monotonic() + 120.0)
     except MCPCtlError as failed:  # the client must hear why too: most clients hide our stderr
         refuse(Failure(failed.type, failed.message, failed.hint))
         raise
-    if not pump(sock):
+    if not pump(sock, drain):
         error = MCPCtlError.of(ErrorType.CONNECTION_LOST, name=name, detail="the shim closed the connection")
         raise error
 

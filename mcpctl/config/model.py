@@ -48,6 +48,7 @@ class ServerConfig:
     max_message_bytes: int = C.DEFAULT_MAX_MESSAGE_BYTES
     share: str = C.DEFAULT_SHARE
     max_concurrency: int | None = None
+    max_clients: int = C.DEFAULT_MAX_CLIENTS
     alerts: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     env_file: tuple[str, ...] = ()
     inherit_env: bool | tuple[str, ...] = True

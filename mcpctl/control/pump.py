@@ -2,6 +2,11 @@
 
 Any MCP client that can spawn a stdio server can then use the shared, warm session. No parsing
 happens here (the shim does the JSON-RPC); a message costs one read and one write on each side.
+
+A stdio client leaves by closing our stdin (or by dying): that is a disconnect. The bridge closes its
+socket, so the shim cancels what the client has in flight and frees what it held, and exits. With
+`drain` (`connect --drain`, for scripts that pipe requests in) stdin's end only half-closes the
+socket: the shim answers what is in flight, then closes.
 """
 
 from __future__ import annotations
@@ -17,21 +22,26 @@ from mcpctl import protocol
 from mcpctl.errors import Failure
 
 CHUNK = 256 * 1024
+# After stdin's end, how long the bridge lets its last write to stdout finish before it exits anyway.
+EXIT_GRACE = 1.0
+# How often the bridge checks that the client that spawned it is still alive.
+PARENT_POLL = 0.25
 # How long a `connect` that cannot reach its server waits for the client's first message, to answer it.
 FIRST_MESSAGE_WAIT = 10.0
 # An initialize is a few hundred bytes; past this the first line is not one worth answering.
 FIRST_MESSAGE_LIMIT = 1024 * 1024
 
 
-def pump(sock: socket.socket) -> bool:
-    """Copy stdin to the socket and the socket to stdout until the shim closes the connection.
+def pump(sock: socket.socket, drain: bool = False) -> bool:
+    """Copy stdin to the socket and the socket to stdout until the shim closes the connection, or,
+    unless `drain`, until stdin ends.
 
     True when the client ended the conversation (closed stdin, or stopped reading), False when the
     shim went away while the client was still talking.
     """
     sock.setblocking(True)
     client_done = threading.Event()
-    threading.Thread(target=_upstream, args=(sock, client_done), daemon=True).start()
+    threading.Thread(target=_upstream, args=(sock, client_done, drain), daemon=True).start()
     while True:
         try:
             data = sock.recv(CHUNK)
@@ -45,7 +55,7 @@ def pump(sock: socket.socket) -> bool:
             return True
 
 
-def _upstream(sock: socket.socket, done: threading.Event) -> None:
+def _upstream(sock: socket.socket, done: threading.Event, drain: bool) -> None:
     while True:
         try:
             data = os.read(0, CHUNK)
@@ -53,13 +63,29 @@ def _upstream(sock: socket.socket, done: threading.Event) -> None:
             data = b""
         if not data:
             done.set()
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_WR)  # the shim answers what is in flight, then closes
+            with contextlib.suppress(OSError):  # drain: the shim answers what is in flight, then closes
+                sock.shutdown(socket.SHUT_WR if drain else socket.SHUT_RDWR)
+            if not drain:  # the pump's recv returns at once; a write to a client that stopped reading may not
+                time.sleep(EXIT_GRACE)
+                os._exit(0)
             return
         try:
             sock.sendall(data)
         except OSError:
             return
+
+
+def watch_parent() -> None:
+    """Exit when the process that started this one dies: a bridge must not outlive its client. (A
+    poll of the parent's pid, not PR_SET_PDEATHSIG: that fires when the spawning *thread* ends.)"""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL)
+        os._exit(0)
+
+    threading.Thread(target=watch, daemon=True).start()
 
 
 def _write_all(fd: int, data: bytes) -> None:

@@ -98,6 +98,9 @@ class Shim:
             wakeup = min(self._next_wakeup(), self.mux.next_deadline())
             for key, mask in self.selector.select(max(0.0, min(wakeup - self.clock.monotonic(), 1.0))):
                 key.data(mask)
+            for listening in (self.socket, self.control.server if self.control else None):
+                if listening is not None:
+                    listening.resume()  # after a pause for want of file descriptors
             self.step()
         return self.finished.code
 

@@ -12,10 +12,11 @@ import selectors
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from mcpctl import protocol
 from mcpctl.contract import Spec
 from mcpctl.errors import Failure
 from mcpctl.shim import gate
-from mcpctl.shim.listener import Connection
+from mcpctl.shim.listener import Connection, refuse
 from mcpctl.shim.mux import Multiplexer
 from mcpctl.shim.run import Ready, Run
 from mcpctl.states import Readiness
@@ -43,7 +44,10 @@ class Session:
         self.seen: Callable[[Message], None] = gate.ignore  # the max_concurrency gate's view of the server
 
     def accept(self, sock: Any) -> None:
-        """A new client on the socket."""
+        """A new client on the socket (refused, with one error line, past `max_clients`)."""
+        if len(self.mux.peers) >= self.spec.max_clients:
+            refuse(sock, _full(self.spec.name, self.spec.max_clients))
+            return
         number, limit = next(self.connections), self.spec.max_message_bytes
         conn = Connection(sock, number, self.selector, self._from_client, self.mux.hangup, limit)
         self.mux.add(conn)
@@ -95,3 +99,8 @@ class Session:
         self.seen(message)
         if not self.mux.from_upstream(message) and self.on_other is not None:
             self.on_other(message)
+
+
+def _full(name: str, cap: int) -> Message:
+    message = f"{name} has {cap} clients connected, its max_clients: try again later, or raise max_clients"
+    return protocol.error_response(None, protocol.MCPCTL_ERROR, message, {"max_clients": cap, "retryable": True})
