@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from mcpctl.cli.app import All, Force, Globals, Json, Names, app, known_servers, require_names
 from mcpctl.constants import ExitCode
 from mcpctl.states import StartOutcome
+
+if TYPE_CHECKING:
+    from mcpctl.config.model import Config, ServerConfig
 
 
 @app.command()
@@ -75,13 +78,29 @@ def _start(
     restart: bool = False,
     force: bool = False,
 ) -> None:
-    from mcpctl.control.controller import Controller, with_timeouts
-    from mcpctl.render import servers as render
-    from mcpctl.render.progress import Waiting
+    from mcpctl.control.controller import with_timeouts
 
     require_names(names, everything)
     config = g.load_config()
     servers = with_timeouts(config.select(names or [], everything), startup=timeout)
+    start_and_render(g, config, servers, as_json, wait=wait, restart=restart, force=force)
+
+
+def start_and_render(
+    g: Globals,
+    config: Config,
+    servers: list[ServerConfig],
+    as_json: bool,
+    *,
+    wait: bool = True,
+    restart: bool = False,
+    force: bool = False,
+) -> None:
+    """Start (or restart) `servers`, show the results, and exit with the code the outcomes call for."""
+    from mcpctl.control.controller import Controller
+    from mcpctl.render import servers as render
+    from mcpctl.render.progress import Waiting
+
     controller = Controller(g.paths(), config)
     label = ("restarting " if restart else "starting ") + ", ".join(s.name for s in servers)
     with Waiting(label, enabled=wait and not g.quiet):

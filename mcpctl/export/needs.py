@@ -1,0 +1,116 @@
+"""What a server needs from the machine it is exported to: variables from outside, env files, a port.
+
+Names only, never values: an exported unit or manifest says where a secret comes from, not what it is.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import sys
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from mcpctl.config.environment import ALWAYS_INHERITED, env_file_paths, parse_dotenv
+from mcpctl.config.interpolate import InterpolationError, interpolate
+from mcpctl.config.model import Config, ServerConfig
+
+# Where the exported container recipe (examples/Containerfile) puts the config and the state dir.
+IMAGE_CONFIG = "/etc/mcpctl/mcpctl.toml"
+IMAGE_HOME = "/var/lib/mcpctl"
+DEFAULT_IMAGE = "localhost/mcpctl:latest"
+PLACEHOLDER = "REPLACE_ME"
+
+
+@dataclass(frozen=True)
+class Needs:
+    """One server, as an exporter sees it."""
+
+    server: ServerConfig
+    variables: tuple[str, ...]  # to come from outside (required, or `${VAR}` without a default): secret
+    env_files: tuple[Path, ...]
+    port: int | None  # a `url` server that mcpctl itself launches listens here
+
+
+def needs_of(config: Config, server: ServerConfig, rule_vars: list[str]) -> Needs:
+    """`rule_vars`: the variables env rules require of this server (required_env, [env_rules], the CLI's)."""
+    files = tuple(env_file_paths(server, config.base_dir))
+    provided = set(server.env) | set(ALWAYS_INHERITED) | _defined_in(files)
+    wanted = dict.fromkeys([*rule_vars, *_referenced(server)])
+    return Needs(server, tuple(name for name in wanted if name not in provided), files, _port(server))
+
+
+class _Recorder(Mapping[str, str]):
+    """A lookup that has every variable; it remembers those looked up without a default."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    def __contains__(self, key: object) -> bool:
+        return True
+
+    def __getitem__(self, key: str) -> str:
+        self.names.append(key)
+        return ""
+
+    def get(self, key: str, default: object = None) -> str:
+        return ""  # `${VAR:-default}`: optional, not needed from outside
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+
+def _referenced(server: ServerConfig) -> list[str]:
+    recorder = _Recorder()
+    for text in [*server.env.values(), *server.args, server.cwd or "", server.url or ""]:
+        try:
+            interpolate(text, recorder)
+        except InterpolationError:
+            continue  # a malformed reference: `mcpctl config check` says so, not the exporter
+    return recorder.names
+
+
+def _defined_in(files: tuple[Path, ...]) -> set[str]:
+    names: set[str] = set()
+    for path in files:
+        try:
+            names |= set(parse_dotenv(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError):
+            continue
+    return names
+
+
+def _port(server: ServerConfig) -> int | None:
+    if not server.url or not server.command:
+        return None
+    try:
+        parts = urlsplit(re.sub(r"\$\{[^}]*\}", "x", server.url))
+        return parts.port
+    except ValueError:
+        return None
+
+
+def mcpctl_command() -> list[str]:
+    """The absolute command that runs this mcpctl: its script, else this Python with `-m mcpctl`."""
+    script = Path(sys.argv[0])
+    if script.name == "mcpctl" and script.exists():
+        return [str(script.absolute())]
+    found = shutil.which("mcpctl")
+    if found and Path(found).parent == Path(sys.executable).parent:
+        return [str(Path(found).absolute())]
+    return [sys.executable, "-m", "mcpctl"]
+
+
+def dns_name(name: str) -> str:
+    """`name` as a Kubernetes object name (RFC 1123: lowercase letters, digits and '-'), made unique if changed."""
+    clean = re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-") or "server"
+    if clean == name:
+        return name[:63]
+    import hashlib
+
+    return f"{clean[:56]}-{hashlib.sha256(name.encode()).hexdigest()[:6]}"
