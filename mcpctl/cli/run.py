@@ -50,7 +50,7 @@ def resume(ctx: typer.Context, as_json: Json = False) -> None:
     names = resumable(g.paths(), list(config.servers))
     if not names:
         if as_json:
-            typer.echo("[]")
+            typer.echo('{"results": []}')
         elif not g.quiet:
             typer.echo("nothing to resume: no configured server was last wanted running")
         return
