@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-
 from tests.conftest import TINY, Env, settle, tiny_server, wait_for
 
 
@@ -30,7 +29,8 @@ def test_resume_starts_exactly_the_servers_that_were_running(env: Env) -> None:
         assert env.status(name)["state"] == "stopped"
     assert len(env.running(TINY)) == 2
     again = env.run("resume")  # idempotent: the running ones are joined, nothing starts twice
-    assert again.returncode == 0 and len(env.running(TINY)) == 2
+    assert again.returncode == 0
+    assert len(env.running(TINY)) == 2
 
 
 def test_a_crash_keeps_the_wish_and_an_old_record_counts_as_wanted_when_live(env: Env) -> None:
@@ -43,5 +43,6 @@ def test_a_crash_keeps_the_wish_and_an_old_record_counts_as_wanted_when_live(env
     assert sorted(r["name"] for r in json.loads(proc.stdout)["results"]) == ["a", "old"]
     assert env.run("stop", "--all").returncode == 0
     nothing = env.run("resume")
-    assert nothing.returncode == 0 and "nothing to resume" in nothing.stdout
+    assert nothing.returncode == 0
+    assert "nothing to resume" in nothing.stdout
     assert env.running(TINY) == []
