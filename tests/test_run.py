@@ -75,7 +75,8 @@ def launch(env: Env, name: str, *extra: str, environ: dict[str, str] | None = No
 
 def delayed_tiny() -> dict[str, object]:
     """tiny.py behind a sleep: its handshake cannot be answered before HANDSHAKE_DELAY seconds."""
-    script = f"import time, os, sys; time.sleep({HANDSHAKE_DELAY}); os.execv(sys.executable, [sys.executable, {str(TINY)!r}])"
+    become_tiny = f"os.execv(sys.executable, [sys.executable, {str(TINY)!r}])"
+    script = f"import time, os, sys; time.sleep({HANDSHAKE_DELAY}); {become_tiny}"
     return {"command": sys.executable, "args": ["-c", script]}
 
 
