@@ -13,7 +13,7 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 import yaml
@@ -132,17 +132,18 @@ class _FakeApiServer(BaseHTTPRequestHandler):
     """Just enough of a Kubernetes API server for `kubectl apply --dry-run=client`: discovery, and 404 for
     every object (so each is one to create). It sees no write: a client dry run sends none."""
 
-    RESOURCES = {
+    RESOURCES: ClassVar[dict[str, list[tuple[str, str, bool]]]] = {
         "v1": [("secrets", "Secret", True), ("services", "Service", True), ("namespaces", "Namespace", False)],
         "apps/v1": [("deployments", "Deployment", True)],
     }
 
-    def do_GET(self) -> None:  # noqa: N802 - the http.server API
+    def do_GET(self) -> None:
         path = self.path.split("?")[0]
-        group = {"name": "apps", "versions": [{"groupVersion": "apps/v1", "version": "v1"}]}
+        version = {"groupVersion": "apps/v1", "version": "v1"}
+        group = {"name": "apps", "versions": [version], "preferredVersion": version}
         answers: dict[str, Any] = {
             "/api": {"kind": "APIVersions", "versions": ["v1"], "serverAddressByClientCIDRs": []},
-            "/apis": {"kind": "APIGroupList", "apiVersion": "v1", "groups": [{**group, "preferredVersion": group["versions"][0]}]},
+            "/apis": {"kind": "APIGroupList", "apiVersion": "v1", "groups": [group]},
             "/api/v1": self._list("v1"),
             "/apis/apps/v1": self._list("apps/v1"),
         }  # fmt: skip
