@@ -12,11 +12,13 @@ record says it was live (starting, ready, unhealthy or in backoff): a shim that 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Iterable
 from enum import StrEnum
 
+from mcpctl.errors import MCPCtlError
 from mcpctl.paths import Paths
 from mcpctl.state import CorruptState, read_record, write_atomic
 from mcpctl.states import ServerState
@@ -31,11 +33,17 @@ class Wish(StrEnum):
 
 
 def record(paths: Paths, names: Iterable[str], wish: Wish) -> None:
-    """Remember `wish` for each server named."""
+    """Remember `wish` for each server named (`stopped` only where the state dir knows the server).
+
+    A wish that cannot be written must not fail the start or stop it goes with: only `resume` reads it.
+    """
+    data = json.dumps({"wanted": wish.value, "at": round(time.time(), 3)}).encode() + b"\n"
     for name in names:
-        paths.ensure_server(name)
-        data = {"wanted": wish.value, "at": round(time.time(), 3)}
-        write_atomic(paths.server_dir(name) / WANTED_FILE, json.dumps(data).encode() + b"\n")
+        if wish == Wish.STOPPED and not paths.server_dir(name).is_dir():
+            continue  # never started here: nothing to resume, and no folder to make for it
+        with contextlib.suppress(MCPCtlError, OSError):
+            paths.ensure_server(name)
+            write_atomic(paths.server_dir(name) / WANTED_FILE, data)
 
 
 def wanted(paths: Paths, name: str) -> Wish:

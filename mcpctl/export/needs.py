@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 import shutil
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -37,9 +37,14 @@ class Needs:
 def needs_of(config: Config, server: ServerConfig, rule_vars: list[str]) -> Needs:
     """`rule_vars`: the variables env rules require of this server (required_env, [env_rules], the CLI's)."""
     files = tuple(env_file_paths(server, config.base_dir))
-    provided = set(server.env) | set(ALWAYS_INHERITED) | _defined_in(files)
-    wanted = dict.fromkeys([*rule_vars, *_referenced(server)])
-    return Needs(server, tuple(name for name in wanted if name not in provided), files, _port(server))
+    outside = set(ALWAYS_INHERITED) | _defined_in(files)
+    # `${VAR}` in env values is looked up in the shell and the env files; in args, cwd and url it may also
+    # name the config's own env variables (as config.environment resolves them).
+    from_env = [name for name in _referenced(server.env.values()) if name not in outside]
+    elsewhere = [server.cwd or "", server.url or "", *server.args]
+    from_rest = [name for name in _referenced(elsewhere) if name not in outside | set(server.env)]
+    required = [name for name in rule_vars if name not in outside | set(server.env)]
+    return Needs(server, tuple(dict.fromkeys([*required, *from_env, *from_rest])), files, _port(server))
 
 
 class _Recorder(Mapping[str, str]):
@@ -65,9 +70,9 @@ class _Recorder(Mapping[str, str]):
         return 0
 
 
-def _referenced(server: ServerConfig) -> list[str]:
+def _referenced(texts: Iterable[str]) -> list[str]:
     recorder = _Recorder()
-    for text in [*server.env.values(), *server.args, server.cwd or "", server.url or ""]:
+    for text in texts:
         try:
             interpolate(text, recorder)
         except InterpolationError:
