@@ -94,6 +94,7 @@ def test_ready_only_after_the_handshake_then_sigterm_ends_the_whole_tree(env: En
     assert status["shim_pid"] == proc.pid  # `run` became the shim: the same pid systemd watches
     server_pid = status["pid"]
     assert env.run("start", "slow").returncode == 0  # a start joins the running one
+    assert env.run("ping", "slow").returncode == 0  # through the same MCP socket as a detached shim's
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0
