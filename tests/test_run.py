@@ -99,6 +99,7 @@ def test_ready_only_after_the_handshake_then_sigterm_ends_the_whole_tree(env: En
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0
     assert notify.count("STOPPING") >= 1
+    assert notify.count("WATCHDOG") == 0  # no $WATCHDOG_USEC, no pings
     assert not alive(server_pid)
     assert env.our_processes() == []  # nothing left: no shim, no server, no writer
     assert env.record("slow")["state"] == "stopped"
