@@ -11,7 +11,7 @@ _mcpctl_spec() {
     subs='' opts='' vals='' args=''
     case $1 in
     '')
-        subs='alerts apply call check client config connect doctor env events forget init list logs metrics ping restart start status stop tools top' opts='-f --config --home -q --quiet --version -h --help' vals='-f=file --config=file --home=dir'
+        subs='alerts apply call check client config connect doctor env events export forget init list logs metrics ping restart resume run service start status stop tools top' opts='-f --config --home -q --quiet --version -h --help' vals='-f=file --config=file --home=dir'
         ;;
     alerts)
         opts='--json -h --help'
@@ -88,6 +88,18 @@ _mcpctl_spec() {
     events)
         opts='-n --lines -f --follow --since --json -h --help' vals='-n=text --lines=text --since=text' args='server*'
         ;;
+    export)
+        subs='compose kubernetes systemd' opts='-h --help'
+        ;;
+    'export compose')
+        opts='-a --all -o --output --image -h --help' vals='-o=text --output=text --image=text' args='server*'
+        ;;
+    'export kubernetes')
+        opts='-a --all -o --output --image --namespace -h --help' vals='-o=text --output=text --image=text --namespace=text' args='server*'
+        ;;
+    'export systemd')
+        opts='-a --all -o --output --user --system -h --help' vals='-o=text --output=text' args='server*'
+        ;;
     forget)
         opts='--all-stopped --json -h --help' args='server*'
         ;;
@@ -108,6 +120,24 @@ _mcpctl_spec() {
         ;;
     restart)
         opts='-a --all --timeout --force --json -h --help' vals=--timeout=text args='server*'
+        ;;
+    resume)
+        opts='--json -h --help'
+        ;;
+    run)
+        opts='--log-format -h --help' vals=--log-format=text args=server
+        ;;
+    service)
+        subs='install status uninstall' opts='-h --help'
+        ;;
+    'service install')
+        opts='--dry-run --json -h --help'
+        ;;
+    'service status')
+        opts='--json -h --help'
+        ;;
+    'service uninstall')
+        opts='--dry-run --json -h --help'
         ;;
     start)
         opts='-a --all --timeout --no-wait --force --json -h --help' vals=--timeout=text args='server*'

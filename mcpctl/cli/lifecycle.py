@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -18,6 +18,8 @@ StopTimeout = Annotated[
     float | None,
     typer.Option(help="Seconds between SIGTERM and SIGKILL (default: stop_timeout).", callback=positive_seconds),
 ]
+if TYPE_CHECKING:
+    from mcpctl.config.model import Config, ServerConfig
 
 
 @app.command()
@@ -82,13 +84,29 @@ def _start(
     restart: bool = False,
     force: bool = False,
 ) -> None:
+    require_names(names, everything)
+    config = g.load_config()
+    servers = config.select(names or [], everything)  # --timeout bounds our wait, not the shims' startup_timeout
+    start_and_render(g, config, servers, as_json, wait=wait, restart=restart, force=force, timeout=timeout)
+
+
+def start_and_render(
+    g: Globals,
+    config: Config,
+    servers: list[ServerConfig],
+    as_json: bool,
+    *,
+    wait: bool = True,
+    restart: bool = False,
+    force: bool = False,
+    timeout: float | None = None,
+) -> None:
+    """Start (or restart) `servers`, show the results, and exit with the code the outcomes call for;
+    `timeout` bounds this command's wait only."""
     from mcpctl.control.controller import Controller
     from mcpctl.render import servers as render
     from mcpctl.render.progress import Waiting
 
-    require_names(names, everything)
-    config = g.load_config()
-    servers = config.select(names or [], everything)  # --timeout bounds our wait, not the shims' startup_timeout
     controller = Controller(g.paths(), config)
     label = ("restarting " if restart else "starting ") + ", ".join(s.name for s in servers)
     with Waiting(label, enabled=wait and not g.quiet):

@@ -18,10 +18,12 @@ from mcpctl.config.environment import Resolution, resolve
 from mcpctl.config.model import Config, ServerConfig
 from mcpctl.constants import ENV_LOCK_TIMEOUT, POLL_INTERVAL, STATE_LOCK_TIMEOUT, STDIN_CLOSE_GRACE
 from mcpctl.contract import Control
+from mcpctl.control import wishes
 from mcpctl.control.launch import Launcher, ShimLauncher
 from mcpctl.control.observe import Observation, drift, observe, put_right
 from mcpctl.control.results import StartResult, StopResult
 from mcpctl.control.start import SLACK, Start, explained
+from mcpctl.control.wishes import Wish
 from mcpctl.errors import ErrorType, Failure, MCPCtlError, UsageError
 from mcpctl.paths import Paths
 from mcpctl.state import state_lock
@@ -107,6 +109,7 @@ class Controller:
         """Start each server unless it runs; a server held back by backoff or cooldown is skipped
         (not failed) unless `force`. `timeout` bounds the wait for ready, never the shims' startup_timeout."""
         began = self.clock.monotonic()
+        wishes.record(self.paths, [s.name for s in servers], Wish.RUNNING)  # for `resume`, whatever happens next
         wanted, results = self.preflight(servers)  # nothing is spawned for a server whose env is wrong
         results.update(Start(self, servers, began, wait, force, timeout).run(wanted))
         return [explained(results[s.name]) for s in servers]
@@ -115,6 +118,7 @@ class Controller:
 
     def stop(self, servers: list[ServerConfig]) -> list[StopResult]:
         began = self.clock.monotonic()
+        wishes.record(self.paths, [s.name for s in servers], Wish.STOPPED)  # a person's stop: `resume` skips it
         asked: list[tuple[ServerConfig, Observation]] = []
         results: dict[str, StopResult] = {}
         with self.locked():

@@ -53,13 +53,10 @@ class Launch:
             self.fd = -1
 
 
-def spawn_shim(
-    paths: Paths, server: ServerConfig, resolved: Resolution, alert_tables: dict[str, Any], config_hash: str
-) -> Launch:
-    """Start `python -m mcpctl.shim NAME` in a new session, its parent already gone.
-
-    The spec holds the resolved environment, and so the secrets: it goes through a pipe, never argv.
-    """
+def spec_of(
+    server: ServerConfig, resolved: Resolution, alert_tables: dict[str, Any], config_hash: str
+) -> dict[str, Any]:
+    """The spec a shim is given on its stdin (see `contract.Spec`): secret, as it holds the environment."""
     filled = {
         "args": resolved.args,
         "env": resolved.env,
@@ -73,7 +70,17 @@ def spawn_shim(
     }
     # The other settings the shim takes as they are written.
     as_written = {name: getattr(server, name) for name in IN_SPEC if name not in filled}
-    spec = {"name": server.name, **as_written, **filled}
+    return {"name": server.name, **as_written, **filled}
+
+
+def spawn_shim(
+    paths: Paths, server: ServerConfig, resolved: Resolution, alert_tables: dict[str, Any], config_hash: str
+) -> Launch:
+    """Start `python -m mcpctl.shim NAME` in a new session, its parent already gone.
+
+    The spec holds the resolved environment, and so the secrets: it goes through a pipe, never argv.
+    """
+    spec = spec_of(server, resolved, alert_tables, config_hash)
     spec_read, spec_write = os.pipe()
     report_read, report_write = os.pipe()
     log_fd = os.open(paths.log_file(server.name), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
