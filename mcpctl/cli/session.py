@@ -30,18 +30,18 @@ def connect(ctx: typer.Context, name: Name, no_start: NoStart = False) -> None:
     Use it as the server command in Claude Desktop, Cursor or VS Code:
     {"command": "mcpctl", "args": ["-f", "/path/to/mcpctl.toml", "connect", "NAME"]}.
     Messages about starting go to stderr; stdout carries only MCP. When NAME cannot be started or
-    reached, the client's first request is answered with the reason as a JSON-RPC error.
+    reached, the client's first request is answered with the reason as a JSON-RPC error. The client
+    keeps its session when the shim is replaced: the bridge reconnects and replays its initialize.
     """
-    from mcpctl.control.pump import pump, refuse
+    from mcpctl.control.bridge import Bridge
+    from mcpctl.control.pump import refuse
 
     try:
         sock = _connect(ctx.obj, name, no_start, time.monotonic() + 120.0)
     except MCPCtlError as failed:  # the client must hear why too: most clients hide our stderr
         refuse(Failure(failed.type, failed.message, failed.hint))
         raise
-    if not pump(sock):
-        error = MCPCtlError.of(ErrorType.CONNECTION_LOST, name=name, detail="the shim closed the connection")
-        raise error
+    Bridge(name, sock, lambda may_start: _reconnect(ctx.obj, name, no_start or not may_start)).run()
 
 
 @app.command()
@@ -169,6 +169,28 @@ def _connect(g: Globals, name: str, no_start: bool, deadline: float) -> socket.s
         raise MCPCtlError.of(ErrorType.CONNECTION_LOST, name=name, detail=detail) from None
 
 
+def _reconnect(g: Globals, name: str, no_start: bool) -> socket.socket:
+    """NAME's next shim, for a bridge whose shim went away: OSError while none listens yet; a server that
+    died is started again (unless `no_start`); one a person stopped is not (MCPCtlError: not running)."""
+    from mcpctl.control.observe import observe
+    from mcpctl.states import ServerState
+
+    paths = g.paths()
+    try:
+        return _open(paths.socket(name))
+    except OSError:
+        pass
+    obs = observe(paths, name)
+    if obs.shim_pid is not None:
+        raise OSError(f"the shim of {name} is not listening yet")
+    if obs.record.state in (ServerState.STOPPED, ServerState.FAILED) or no_start:
+        error = obs.record.last_error if obs.record.state == ServerState.FAILED else None
+        if error is not None:
+            raise _as_error(error)
+        raise MCPCtlError.of(ErrorType.NOT_RUNNING, name=name)
+    return _connect(g, name, False, time.monotonic() + 120.0)
+
+
 def _open(path: Any) -> socket.socket:
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
@@ -191,12 +213,15 @@ def _ensure_started(g: Globals, name: str, no_start: bool, deadline: float) -> N
     (result,) = Controller(g.paths(), config).start(with_timeouts([server], startup=min(remaining, 600.0)))
     if result.ok:
         return
-    failure = result.error
-    if failure is None:
+    if result.error is None:
         raise MCPCtlError.of(ErrorType.INTERNAL, detail=f"{name} did not start ({result.outcome})")
+    raise _as_error(result.error)
+
+
+def _as_error(failure: Failure) -> MCPCtlError:
     error = MCPCtlError(failure.message, failure.hint)
     error.type = failure.type
-    raise error
+    return error
 
 
 def _list_tools(session: Any, deadline: float) -> list[dict[str, Any]]:

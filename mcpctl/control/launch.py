@@ -52,13 +52,10 @@ class Launch:
             self.fd = -1
 
 
-def spawn_shim(
-    paths: Paths, server: ServerConfig, resolved: Resolution, alert_tables: dict[str, Any], config_hash: str
-) -> Launch:
-    """Start `python -m mcpctl.shim NAME` in a new session, its parent already gone.
-
-    The spec holds the resolved environment, and so the secrets: it goes through a pipe, never argv.
-    """
+def spec_of(
+    server: ServerConfig, resolved: Resolution, alert_tables: dict[str, Any], config_hash: str
+) -> dict[str, Any]:
+    """The spec a shim runs `server` by, as JSON (`contract.Spec`): secret, since it holds the environment."""
     filled = {
         "args": resolved.args,
         "env": resolved.env,
@@ -71,7 +68,17 @@ def spawn_shim(
     }
     # The other settings the shim takes as they are written.
     as_written = {name: getattr(server, name) for name in IN_SPEC if name not in filled}
-    spec = {"name": server.name, **as_written, **filled}
+    return {"name": server.name, **as_written, **filled}
+
+
+def spawn_shim(
+    paths: Paths, server: ServerConfig, resolved: Resolution, alert_tables: dict[str, Any], config_hash: str
+) -> Launch:
+    """Start `python -m mcpctl.shim NAME` in a new session, its parent already gone.
+
+    The spec holds the resolved environment, and so the secrets: it goes through a pipe, never argv.
+    """
+    spec = spec_of(server, resolved, alert_tables, config_hash)
     spec_read, spec_write = os.pipe()
     report_read, report_write = os.pipe()
     log_fd = os.open(paths.log_file(server.name), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
@@ -134,7 +141,7 @@ class Launcher(Protocol):
     def wait(self, launches: list[Launch], until: set[str], deadline: float) -> None:
         """Collect reports until each launch said one of `until`, closed, or `deadline` (monotonic) passed."""
 
-    def call(self, name: str, method: str) -> Any:
+    def call(self, name: str, method: str, params: dict[str, Any] | None = None) -> Any:
         """A control call to the shim of `name`; raises OSError or ProtocolError when it does not answer."""
 
     def holder(self, name: str) -> int | None:
@@ -159,8 +166,8 @@ class ShimLauncher:
     def wait(self, launches: list[Launch], until: set[str], deadline: float) -> None:
         wait_events(launches, until, deadline)
 
-    def call(self, name: str, method: str) -> Any:
-        return protocol.call(self.paths.control_socket(name), method, timeout=CONTROL_TIMEOUT)
+    def call(self, name: str, method: str, params: dict[str, Any] | None = None) -> Any:
+        return protocol.call(self.paths.control_socket(name), method, params, timeout=CONTROL_TIMEOUT)
 
     def holder(self, name: str) -> int | None:
         return lock_holder(self.paths.instance_lock(name))

@@ -2,7 +2,8 @@
 
 Clients reach the multiplexer through the socket; the multiplexer reaches the server through its stdin
 (stdio servers) or the HTTP relay (url servers). What the server says that is no client's (the answer to
-the shim's own ping) goes to `on_other`.
+the shim's own ping) goes to `on_other`. A session after the first is renewed for the clients that stayed
+(`renewal`): their subscriptions are made again, and each is told to fetch the lists again.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from mcpctl.contract import Spec
 from mcpctl.errors import Failure
 from mcpctl.shim.listener import Connection
 from mcpctl.shim.mux import Multiplexer
+from mcpctl.shim.renewal import Subscriptions, list_changes, resubscriptions
 from mcpctl.shim.run import Ready, Run
 from mcpctl.states import Readiness
 
@@ -39,6 +41,8 @@ class Session:
         self.connections = itertools.count(1)
         self.relay: HttpRelay | None = None  # an HTTP server's upstream, while it is ready
         self.on_other: Callable[[Message], None] | None = None
+        self.subscriptions = Subscriptions()
+        self.sessions = 0  # how many runs' sessions were attached
 
     def accept(self, sock: Any) -> None:
         """A new client on the socket."""
@@ -49,9 +53,22 @@ class Session:
     def attach(self, ready: Ready, run: Run | None) -> Callable[[Message], None] | None:
         """The run is ready: connect the session; how to send to the server (None: it speaks no MCP)."""
         send = self._upstream(ready, run)
-        if send is not None:
-            self.mux.attach(send, ready.result)
+        if send is None:
+            return None
+        self.sessions += 1
+        if self.sessions > 1:  # before the waiting requests: an unsubscribe among them comes after
+            for message in resubscriptions(self.subscriptions.wanted(self.mux.peers.keys())):
+                send(message)
+        self.mux.attach(send, ready.result)
+        if self.sessions > 1:
+            self._announce(list_changes(ready.result))
         return send
+
+    def _announce(self, messages: list[Message]) -> None:
+        for peer in list(self.mux.peers.values()):
+            for message in messages:
+                if not peer.conn.closed:
+                    peer.conn.send(message)
 
     def detach(self, failure: Failure) -> None:
         """The run is over: every request in flight is answered with `failure`."""
@@ -76,6 +93,7 @@ class Session:
     def _from_client(self, conn: Connection, message: Message) -> None:
         peer = self.mux.peers.get(conn.number)
         if peer is not None:
+            self.subscriptions.note(conn.number, message)
             self.mux.from_client(peer, message)
 
     def _from_server(self, message: Message) -> None:
