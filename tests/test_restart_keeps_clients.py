@@ -78,9 +78,9 @@ def with_client(env: Env, name: str, use: Callable[[Client], Awaitable[Any]]) ->
     return anyio.run(main)
 
 
-def _start(env: Env, **settings: Any) -> None:
-    env.write_config({"demo": fixture_server("healthy", startup_timeout=BUDGET, **settings)})
-    started = env.run("start", "demo", timeout=BUDGET)
+def _start(world: Env, **settings: Any) -> None:
+    world.write_config({"demo": fixture_server("healthy", startup_timeout=BUDGET, **settings)})
+    started = world.run("start", "demo", timeout=BUDGET)
     assert started.returncode == 0, started.stderr
 
 
@@ -200,6 +200,7 @@ def test_a_request_in_flight_during_a_restart_gets_a_retryable_error(env: Env) -
         return caught[0], _text(await client.session.call_tool("echo", {"text": "next"}))
 
     error, echoed = with_client(env, "demo", use)
+    assert error.error.data is not None, (str(error), error.error)
     assert error.error.data["retryable"] is True
     assert "restarted" in str(error)
     assert echoed == "next"

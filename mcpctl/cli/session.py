@@ -172,7 +172,7 @@ def _connect(g: Globals, name: str, no_start: bool, deadline: float) -> socket.s
 def _reconnect(g: Globals, name: str, no_start: bool) -> socket.socket:
     """NAME's next shim, for a bridge whose shim went away: OSError while none listens yet; a server that
     died is started again (unless `no_start`); one a person stopped is not (MCPCtlError: not running)."""
-    from mcpctl.control.observe import observe
+    from mcpctl.state import CorruptState, lock_holder, read_record
     from mcpctl.states import ServerState
 
     paths = g.paths()
@@ -180,13 +180,15 @@ def _reconnect(g: Globals, name: str, no_start: bool) -> socket.socket:
         return _open(paths.socket(name))
     except OSError:
         pass
-    obs = observe(paths, name)
-    if obs.shim_pid is not None:
+    if lock_holder(paths.instance_lock(name)) is not None:
         raise OSError(f"the shim of {name} is not listening yet")
-    if obs.record.state in (ServerState.STOPPED, ServerState.FAILED) or no_start:
-        error = obs.record.last_error if obs.record.state == ServerState.FAILED else None
-        if error is not None:
-            raise _as_error(error)
+    try:  # as the last shim left it: a shim that died never wrote "stopped"
+        record = read_record(paths.state_file(name))
+    except CorruptState:
+        record = None
+    if no_start or (record is not None and record.state in (ServerState.STOPPED, ServerState.FAILED)):
+        if record is not None and record.state == ServerState.FAILED and record.last_error is not None:
+            raise _as_error(record.last_error)
         raise MCPCtlError.of(ErrorType.NOT_RUNNING, name=name)
     return _connect(g, name, False, time.monotonic() + 120.0)
 

@@ -235,10 +235,11 @@ class Shim(Requested):
         """A person's restart: end the run politely, keep every client (their requests in flight get a
         retryable error, new ones wait), and start the new spec now."""
         run, self.restart_to = self.run_, None
+        detail = "it is being restarted (mcpctl restart); send the request again"
+        # First: a server told to exit may still answer what it had (SDK servers: "Connection closed").
+        self.session.detach(Failure.of(ErrorType.CONNECTION_LOST, name=self.spec.name, detail=detail))
         if run is not None and self.record.state != ServerState.BACKOFF:  # in a backoff it has ended already
             run.end_tree(graceful=True, reap=self._reap)
-        detail = "it is being restarted (mcpctl restart); send the request again"
-        self.session.detach(Failure.of(ErrorType.CONNECTION_LOST, name=self.spec.name, detail=detail))
         details = {"pid": self.record.pid, "code": run.exit_code if run else None, "config_hash": spec.config_hash}
         self.ledger.event("restart", details)
         log(f"restarting in place (pid {self.record.pid}), clients kept")
