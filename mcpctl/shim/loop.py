@@ -244,6 +244,7 @@ class Shim(Requested):
         self.ledger.event("restart", details)
         log(f"restarting in place (pid {self.record.pid}), clients kept")
         self.take(spec)
+        self.ledger.amend(config_hash=spec.config_hash)  # what it runs now, for apply and drift
         self._start_run(manual=True)
 
     def _serve(self, ready: Ready) -> None:
