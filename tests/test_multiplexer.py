@@ -378,7 +378,8 @@ def test_connect_no_start_refuses_a_stopped_server(env: Env) -> None:
     assert env.servers_running() == []
 
 
-def test_connect_ends_with_an_error_when_the_server_is_stopped_under_it(env: Env) -> None:
+def test_connect_outlives_a_stop_and_says_the_server_is_not_running(env: Env) -> None:
+    """The client keeps its stdio session: a request while the server is stopped gets an error naming why."""
     _start(env)
     proc = subprocess.Popen(
         [sys.executable, "-m", "mcpctl", "connect", "demo"],
@@ -393,10 +394,16 @@ def test_connect_ends_with_an_error_when_the_server_is_stopped_under_it(env: Env
     assert proc.stdout is not None
     assert json.loads(proc.stdout.readline())["id"] == 1
     assert env.run("stop", "demo").returncode == 0
-    assert proc.wait(timeout=10) == 11
-    assert proc.stderr is not None
-    assert "lost the connection to demo" in proc.stderr.read().decode()
-    for pipe in (proc.stdin, proc.stdout, proc.stderr):
+    proc.stdin.write(b'{"jsonrpc":"2.0","id":2,"method":"ping"}\n')
+    proc.stdin.flush()
+    error = json.loads(proc.stdout.readline())["error"]
+    assert error["message"] == "demo is not running"
+    assert error["data"]["hint"] == "start it with `mcpctl start demo`"
+    assert env.servers_running() == []  # a server a person stopped is not started again
+    proc.stdin.close()
+    assert proc.wait(timeout=10) == 0
+    for pipe in (proc.stdout, proc.stderr):
+        assert pipe is not None
         pipe.close()
 
 

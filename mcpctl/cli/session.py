@@ -42,8 +42,11 @@ def connect(ctx: typer.Context, name: Name, no_start: NoStart = False, drain: Dr
     Messages about starting go to stderr; stdout carries only MCP. When NAME cannot be started or
     reached, the client's first request is answered with the reason as a JSON-RPC error. The end of
     stdin is a disconnect (what is in flight is cancelled), unless --drain; so is the client's death.
+    The client keeps its session when the shim is replaced: the bridge reconnects and replays its
+    initialize.
     """
-    from mcpctl.control.pump import pump, refuse, watch_parent
+    from mcpctl.control.bridge import Bridge
+    from mcpctl.control.pump import refuse, watch_parent
 
     watch_parent()
     try:
@@ -51,9 +54,8 @@ def connect(ctx: typer.Context, name: Name, no_start: NoStart = False, drain: Dr
     except MCPCtlError as failed:  # the client must hear why too: most clients hide our stderr
         refuse(Failure(failed.type, failed.message, failed.hint))
         raise
-    if not pump(sock, drain):
-        error = MCPCtlError.of(ErrorType.CONNECTION_LOST, name=name, detail="the shim closed the connection")
-        raise error
+    reconnect = lambda may_start: _reconnect(ctx.obj, name, no_start or not may_start)  # noqa: E731
+    Bridge(name, sock, reconnect, drain).run()
 
 
 @app.command()
@@ -181,6 +183,30 @@ def _connect(g: Globals, name: str, no_start: bool, deadline: float) -> socket.s
         raise MCPCtlError.of(ErrorType.CONNECTION_LOST, name=name, detail=detail) from None
 
 
+def _reconnect(g: Globals, name: str, no_start: bool) -> socket.socket:
+    """NAME's next shim, for a bridge whose shim went away: OSError while none listens yet; a server that
+    died is started again (unless `no_start`); one a person stopped is not (MCPCtlError: not running)."""
+    from mcpctl.state import CorruptState, lock_holder, read_record
+    from mcpctl.states import ServerState
+
+    paths = g.paths()
+    try:
+        return _open(paths.socket(name))
+    except OSError:
+        pass
+    if lock_holder(paths.instance_lock(name)) is not None:
+        raise OSError(f"the shim of {name} is not listening yet")
+    try:  # as the last shim left it: a shim that died never wrote "stopped"
+        record = read_record(paths.state_file(name))
+    except CorruptState:
+        record = None
+    if no_start or (record is not None and record.state in (ServerState.STOPPED, ServerState.FAILED)):
+        if record is not None and record.state == ServerState.FAILED and record.last_error is not None:
+            raise _as_error(record.last_error)
+        raise MCPCtlError.of(ErrorType.NOT_RUNNING, name=name)
+    return _connect(g, name, False, time.monotonic() + 120.0)
+
+
 def _open(path: Any) -> socket.socket:
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
@@ -203,12 +229,15 @@ def _ensure_started(g: Globals, name: str, no_start: bool, deadline: float) -> N
     (result,) = Controller(g.paths(), config).start([server], timeout=remaining)  # our wait, not the shim's
     if result.ok:
         return
-    failure = result.error
-    if failure is None:
+    if result.error is None:
         raise MCPCtlError.of(ErrorType.INTERNAL, detail=f"{name} did not start ({result.outcome})")
+    raise _as_error(result.error)
+
+
+def _as_error(failure: Failure) -> MCPCtlError:
     error = MCPCtlError(failure.message, failure.hint)
     error.type = failure.type
-    raise error
+    return error
 
 
 def _list_tools(session: Any, deadline: float) -> list[dict[str, Any]]:

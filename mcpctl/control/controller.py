@@ -14,22 +14,25 @@ from typing import Any
 from mcpctl import protocol
 from mcpctl.clock import SYSTEM_CLOCK, Clock
 from mcpctl.config import env_rules
+from mcpctl.config import views as snapshot
 from mcpctl.config.environment import Resolution, resolve
 from mcpctl.config.model import Config, ServerConfig
 from mcpctl.constants import ENV_LOCK_TIMEOUT, POLL_INTERVAL, STATE_LOCK_TIMEOUT, STDIN_CLOSE_GRACE
 from mcpctl.contract import Control
 from mcpctl.control import wishes
-from mcpctl.control.launch import Launcher, ShimLauncher
+from mcpctl.control.launch import Launcher, ShimLauncher, spec_of
 from mcpctl.control.observe import Observation, drift, observe, put_right
 from mcpctl.control.results import StartResult, StopResult
-from mcpctl.control.start import SLACK, Start, explained
+from mcpctl.control.start import SLACK, Retrying, Start, explained
 from mcpctl.control.wishes import Wish
 from mcpctl.errors import ErrorType, Failure, MCPCtlError, UsageError
 from mcpctl.paths import Paths
 from mcpctl.state import state_lock
-from mcpctl.states import StartOutcome, StopOutcome
+from mcpctl.states import ServerState, StartOutcome, StopOutcome
 
 Observer = Callable[[Paths, str], Observation]
+# Where a live shim restarts its server in place (`mcpctl/restart`); a stopping one is waited for instead.
+RESTARTABLE = frozenset({ServerState.STARTING, ServerState.READY, ServerState.UNHEALTHY, ServerState.BACKOFF})
 
 
 class Controller:
@@ -179,11 +182,33 @@ class Controller:
     def restart(
         self, servers: list[ServerConfig], wait: bool = True, force: bool = False, timeout: float | None = None
     ) -> list[StartResult]:
-        """Stop and start; a server whose environment is wrong is left as it is (running, if it runs)."""
+        """A live shim replaces its server in place with the config as it is now, keeping its clients
+        (a person's restart: at once, even in a backoff); the others are stopped and started (a stopped
+        server is simply started). A server whose environment is wrong is left as it is. `timeout`
+        bounds the wait for ready, as for `start`."""
+        began = self.clock.monotonic()
         sound, refused = self.preflight(servers)
-        self.stop(sound)
-        started = {r.name: r for r in self.start(sound, wait, force, timeout)} if sound else {}
-        return [refused.get(s.name) or started[s.name] for s in servers]
+        start = Start(self, sound, began, wait, force, timeout)
+        with self.locked():
+            asked = {s.name: phase for s in sound if (phase := self._restart_in_place(s, start)) is not None}
+        self.stop([s for s in sound if s.name not in asked])
+        wishes.record(self.paths, [s.name for s in servers], Wish.RUNNING)  # after that stop's "stopped"
+        started = start.run(sound, dict(asked)) if sound else {}
+        return [refused.get(s.name) or explained(started[s.name]) for s in servers]
+
+    def _restart_in_place(self, server: ServerConfig, start: Start) -> Retrying | None:
+        """Ask a live shim to restart its server with the current config; None when it is not live, is
+        stopping, or cannot (an older shim): then it is stopped and started."""
+        if self.observe(server.name).state not in RESTARTABLE or self.launcher.holder(server.name) is None:
+            return None
+        config, resolved = self.config, self.resolve(server)
+        spec = spec_of(server, resolved, config.alerts_for(server), snapshot.config_hash(config, server))
+        try:
+            attempt = int(self.launcher.call(server.name, Control.RESTART, {"spec": spec})["attempt"])
+        except (OSError, protocol.ProtocolError, KeyError, TypeError, ValueError):
+            return None
+        snapshot.remember(self.paths, config, config.servers.get(server.name, server))
+        return Retrying(attempt, start.deadline(server))
 
 
 def lock_timeout() -> float:

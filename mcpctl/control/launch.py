@@ -56,7 +56,7 @@ class Launch:
 def spec_of(
     server: ServerConfig, resolved: Resolution, alert_tables: dict[str, Any], config_hash: str
 ) -> dict[str, Any]:
-    """The spec a shim is given on its stdin (see `contract.Spec`): secret, as it holds the environment."""
+    """The spec a shim runs `server` by, as JSON (`contract.Spec`): secret, since it holds the environment."""
     filled = {
         "args": resolved.args,
         "env": resolved.env,
@@ -144,7 +144,7 @@ class Launcher(Protocol):
     def wait(self, launches: list[Launch], until: set[str], deadline: float) -> None:
         """Collect reports until each launch said one of `until`, closed, or `deadline` (monotonic) passed."""
 
-    def call(self, name: str, method: str) -> Any:
+    def call(self, name: str, method: str, params: dict[str, Any] | None = None) -> Any:
         """A control call to the shim of `name`; raises OSError or ProtocolError when it does not answer."""
 
     def holder(self, name: str) -> int | None:
@@ -169,8 +169,8 @@ class ShimLauncher:
     def wait(self, launches: list[Launch], until: set[str], deadline: float) -> None:
         wait_events(launches, until, deadline)
 
-    def call(self, name: str, method: str) -> Any:
-        return protocol.call(self.paths.control_socket(name), method, timeout=CONTROL_TIMEOUT)
+    def call(self, name: str, method: str, params: dict[str, Any] | None = None) -> Any:
+        return protocol.call(self.paths.control_socket(name), method, params, timeout=CONTROL_TIMEOUT)
 
     def holder(self, name: str) -> int | None:
         return lock_holder(self.paths.instance_lock(name))

@@ -1,12 +1,7 @@
-"""`mcpctl connect`: a byte pump between this process's stdin/stdout and a shim's socket.
+"""`mcpctl connect` when its server cannot be reached: the client's first request is answered with why.
 
-Any MCP client that can spawn a stdio server can then use the shared, warm session. No parsing
-happens here (the shim does the JSON-RPC); a message costs one read and one write on each side.
-
-A stdio client leaves by closing our stdin (or by dying): that is a disconnect. The bridge closes its
-socket, so the shim cancels what the client has in flight and frees what it held, and exits. With
-`drain` (`connect --drain`, for scripts that pipe requests in) stdin's end only half-closes the
-socket: the shim answers what is in flight, then closes.
+(The bridge itself, between the client's stdio and the shim's socket, is `bridge`; `watch_parent` is
+how it notices that its client died.)
 """
 
 from __future__ import annotations
@@ -14,65 +9,19 @@ from __future__ import annotations
 import contextlib
 import os
 import select
-import socket
 import threading
 import time
 
 from mcpctl import protocol
 from mcpctl.errors import Failure
 
-CHUNK = 256 * 1024
-# After stdin's end, how long the bridge lets its last write to stdout finish before it exits anyway.
-EXIT_GRACE = 1.0
+CHUNK = 64 * 1024
 # How often the bridge checks that the client that spawned it is still alive.
 PARENT_POLL = 0.25
 # How long a `connect` that cannot reach its server waits for the client's first message, to answer it.
 FIRST_MESSAGE_WAIT = 10.0
 # An initialize is a few hundred bytes; past this the first line is not one worth answering.
 FIRST_MESSAGE_LIMIT = 1024 * 1024
-
-
-def pump(sock: socket.socket, drain: bool = False) -> bool:
-    """Copy stdin to the socket and the socket to stdout until the shim closes the connection, or,
-    unless `drain`, until stdin ends.
-
-    True when the client ended the conversation (closed stdin, or stopped reading), False when the
-    shim went away while the client was still talking.
-    """
-    sock.setblocking(True)
-    client_done = threading.Event()
-    threading.Thread(target=_upstream, args=(sock, client_done, drain), daemon=True).start()
-    while True:
-        try:
-            data = sock.recv(CHUNK)
-        except OSError:
-            data = b""
-        if not data:
-            return client_done.is_set()
-        try:
-            _write_all(1, data)
-        except OSError:  # the client closed its stdin end: it is gone
-            return True
-
-
-def _upstream(sock: socket.socket, done: threading.Event, drain: bool) -> None:
-    while True:
-        try:
-            data = os.read(0, CHUNK)
-        except OSError:
-            data = b""
-        if not data:
-            done.set()
-            with contextlib.suppress(OSError):  # drain: the shim answers what is in flight, then closes
-                sock.shutdown(socket.SHUT_WR if drain else socket.SHUT_RDWR)
-            if not drain:  # the pump's recv returns at once; a write to a client that stopped reading may not
-                time.sleep(EXIT_GRACE)
-                os._exit(0)
-            return
-        try:
-            sock.sendall(data)
-        except OSError:
-            return
 
 
 def watch_parent() -> None:

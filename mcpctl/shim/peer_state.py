@@ -54,3 +54,11 @@ class PeerState:
         if level is not None:
             wanted.append(("logging/setLevel", {"level": level}))
         return [{"jsonrpc": "2.0", "id": next(ids), "method": m, "params": p} for m, p in wanted]
+
+    def renewal(self, ids: Iterator[int]) -> list[Message]:
+        """For a new session of the server (a restart, or one after a crash): the shim's own requests that
+        make again upstream what the clients still connected hold, their subscriptions and log level."""
+        wanted = [("resources/subscribe", {"uri": uri}) for uri in self.subscriptions.uris()]
+        if self.levels.upstream is not None:
+            wanted.append(("logging/setLevel", {"level": self.levels.upstream}))
+        return [{"jsonrpc": "2.0", "id": next(ids), "method": m, "params": p} for m, p in wanted]

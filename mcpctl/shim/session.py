@@ -2,7 +2,8 @@
 
 Clients reach the multiplexer through the socket; the multiplexer reaches the server through its stdin
 (stdio servers) or the HTTP relay (url servers). What the server says that is no client's (the answer to
-the shim's own ping) goes to `on_other`.
+the shim's own ping) goes to `on_other`. A session after the first is renewed for the clients that stayed
+(`renewal`): their subscriptions are made again, and each is told to fetch the lists again.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from mcpctl.errors import Failure
 from mcpctl.shim import gate
 from mcpctl.shim.listener import Connection, refuse
 from mcpctl.shim.mux import Multiplexer
+from mcpctl.shim.renewal import list_changes
 from mcpctl.shim.run import Ready, Run
 from mcpctl.states import Readiness
 
@@ -42,6 +44,7 @@ class Session:
         self.relay: HttpRelay | None = None  # an HTTP server's upstream, while it is ready
         self.on_other: Callable[[Message], None] | None = None
         self.seen: Callable[[Message], None] = gate.ignore  # the max_concurrency gate's view of the server
+        self.sessions = 0  # how many runs' sessions were attached
 
     def accept(self, sock: Any) -> None:
         """A new client on the socket (refused, with one error line, past `max_clients`)."""
@@ -55,10 +58,23 @@ class Session:
     def attach(self, ready: Ready, run: Run | None) -> Callable[[Message], None] | None:
         """The run is ready: connect the session; how to send to the server (None: it speaks no MCP)."""
         send = self._upstream(ready, run)  # the shim's pings go straight: only client requests are gated
-        if send is not None:
-            gated, self.seen = gate.gated(send, self.spec.max_concurrency, self._owner)
-            self.mux.attach(gated, ready.result)
+        if send is None:
+            return None
+        self.sessions += 1
+        if self.sessions > 1:  # before the waiting requests: an unsubscribe among them comes after
+            for message in self.mux.shared.renewal(self.mux.ids):
+                send(message)
+        gated, self.seen = gate.gated(send, self.spec.max_concurrency, self._owner)
+        self.mux.attach(gated, ready.result)
+        if self.sessions > 1:
+            self._announce(list_changes(ready.result))
         return send
+
+    def _announce(self, messages: list[Message]) -> None:
+        for peer in list(self.mux.peers.values()):
+            for message in messages:
+                if not peer.conn.closed:
+                    peer.conn.send(message)
 
     def detach(self, failure: Failure) -> None:
         """The run is over: every request in flight is answered with `failure`."""
