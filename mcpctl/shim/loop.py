@@ -117,6 +117,7 @@ class Shim:
         """Reap, expire waiting clients, and act on what happened (until the state changes)."""
         self._reap()
         self.mux.expire()
+        self.ledger.retry(self.clock.monotonic())
         state = self.record.state
         for happening, detail in self._happenings(state):
             self._on(happening, detail)
