@@ -107,13 +107,14 @@ def small_disk(env: Env) -> Iterator[Path]:
 
 def _fill(disk: Path) -> Path:
     filler = disk / "filler"
-    with open(filler, "wb") as sink:
-        try:
-            while True:
-                sink.write(b"\0" * 4096)
-                sink.flush()
-        except OSError:
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        while os.write(fd, b"\0" * 4096):
             pass
+    except OSError:
+        pass  # ENOSPC: the disk is full
+    finally:
+        os.close(fd)
     return filler
 
 
