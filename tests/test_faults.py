@@ -16,28 +16,43 @@ from pathlib import Path
 import psutil
 import pytest
 
+from mcpctl.state import lock_holder
 from tests.conftest import Env, alive, fixture_server, tiny_server, wait_for
 
-# Loaded by every Python process that has it on PYTHONPATH; it acts only in the shim of $DOOMED_SHIM, which
-# dies before it reports anything, writing first what $DOOMED_SAYS says (a line a library might print).
+# Loaded by every Python process that has it on PYTHONPATH; it acts only in shims. The shim of $DOOMED_SHIM
+# dies before it reports anything, writing first what $DOOMED_SAYS says (a line a library might print);
+# every shim, with $SLOW_BOOT set, waits that long between taking its lock and writing its first record.
 SITECUSTOMIZE = """
-import os, sys
-if "mcpctl.shim" in getattr(sys, "orig_argv", []) and sys.orig_argv[-1] == os.environ.get("DOOMED_SHIM"):
+import os, sys, time
+argv = getattr(sys, "orig_argv", [])
+if "mcpctl.shim" in argv and argv[-1] == os.environ.get("DOOMED_SHIM"):
     os.write(1, os.environ.get("DOOMED_SAYS", "").encode())
     os._exit(1)
+if "mcpctl.shim" in argv and os.environ.get("SLOW_BOOT"):
+    from mcpctl.shim.loop import Shim
+    first_start = Shim.start
+    def start(self):
+        time.sleep(float(os.environ["SLOW_BOOT"]))
+        first_start(self)
+    Shim.start = start
 """
+
+
+@pytest.fixture
+def hooked(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    hook = env.workdir / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(SITECUSTOMIZE)
+    monkeypatch.setenv("PYTHONPATH", str(hook))
 
 
 def _shim(env: Env, name: str) -> psutil.Process:
     return psutil.Process(wait_for(lambda: env.status(name).get("shim_pid") or None, timeout=20))
 
 
+@pytest.mark.usefixtures("hooked")
 @pytest.mark.parametrize("says", ["", "not json\n", '{"event": "lock'])
 def test_a_shim_that_dies_before_it_reports_fails_alone(env: Env, monkeypatch: pytest.MonkeyPatch, says: str) -> None:
-    hook = env.workdir / "hook"
-    hook.mkdir()
-    (hook / "sitecustomize.py").write_text(SITECUSTOMIZE)
-    monkeypatch.setenv("PYTHONPATH", str(hook))
     monkeypatch.setenv("DOOMED_SHIM", "doomed")
     monkeypatch.setenv("DOOMED_SAYS", says)
     env.write_config({"a": tiny_server(), "doomed": tiny_server(), "c": tiny_server()})
@@ -48,6 +63,24 @@ def test_a_shim_that_dies_before_it_reports_fails_alone(env: Env, monkeypatch: p
     assert results["doomed"]["outcome"] == "failed"
     assert "exited without reporting" in results["doomed"]["error"]["message"]
     assert env.status("a")["state"] == "ready"
+
+
+@pytest.mark.usefixtures("hooked")
+def test_apply_during_a_start_all_leaves_booting_shims_alone(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SLOW_BOOT", "5")
+    env.write_config({name: tiny_server() for name in ("a", "b", "c")})
+    start = subprocess.Popen([sys.executable, "-m", "mcpctl", "start", "--all"], cwd=env.workdir, text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    for name in ("a", "b", "c"):  # each shim holds its lock and has written no record yet
+        wait_for(lambda name=name: lock_holder(env.home / "servers" / name / "instance.lock"), timeout=20)
+    assert not any(env.state_file(name).exists() for name in ("a", "b", "c"))
+    applied = env.run("apply")
+    out, err = start.communicate(timeout=60)
+    assert start.returncode == 0, (out, err)
+    assert applied.returncode == 0, (applied.stdout, applied.stderr)
+    assert "not known" not in applied.stdout + applied.stderr
+    assert "restart" not in applied.stdout
+    assert all(env.status(name)["state"] == "ready" for name in ("a", "b", "c"))
 
 
 def test_1200_failures_in_a_row_end_in_the_crash_loop_state(env: Env) -> None:
