@@ -209,3 +209,46 @@ def test_logs_follow_loses_no_line_across_fast_rotations(env: Env) -> None:
     assert follower.returncode == 0, err
     numbers = [int(m.group(1)) for m in map(LINE.search, output.read_text().splitlines()) if m]
     assert numbers == list(range(200_000))
+
+
+def test_the_follower_reads_every_generation_rotated_between_two_looks(tmp_path: Path) -> None:
+    from mcpctl.logfile import Follower, LogWriter, parse
+
+    log = tmp_path / "x.log"
+    fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    follower = Follower(log)
+    seen: list[str] = []
+    written = 0
+    try:
+        writer = LogWriter(log, max_bytes=1000, backups=6, fd=fd)
+
+        def write(count: int) -> int:
+            for n in range(written, min(written + count, 2000)):
+                writer.write([f"line {n:04d}"])
+            return min(written + count, 2000)
+
+        written = write(100)  # ~3 rotations before the first look
+        for _ in range(1000):
+            for raw in follower.lines():
+                seen.append(parse(raw).text)
+                if len(seen) % 7 == 0:
+                    written = write(7)  # rotations while the follower is between two files
+    finally:
+        follower.close()
+        os.close(fd)
+    assert seen == [f"line {n:04d}" for n in range(2000)]
+
+
+def test_a_failed_record_write_is_kept_in_memory_said_and_retried(tmp_path: Path) -> None:
+    from mcpctl.paths import Paths
+    from mcpctl.shim.ledger import RETRY_WRITE_AFTER, Ledger
+
+    paths = Paths(tmp_path / "home")  # servers/demo/ does not exist: every write there fails
+    ledger = Ledger(paths, "demo")
+    ledger.write(event="started", details={}, attempt=1)
+    assert ledger.record.attempt == 1
+    assert "cannot write" in (ledger.record.write_error or "")
+    paths.ensure_server("demo")
+    ledger.retry(time.monotonic() + RETRY_WRITE_AFTER)
+    assert ledger.record.write_error is None
+    assert json.loads(paths.state_file("demo").read_text())["write_error"] is None
