@@ -244,11 +244,15 @@ def test_a_failed_record_write_is_kept_in_memory_said_and_retried(tmp_path: Path
     from mcpctl.shim.ledger import RETRY_WRITE_AFTER, Ledger
 
     paths = Paths(tmp_path / "home")  # servers/demo/ does not exist: every write there fails
-    ledger = Ledger(paths, "demo")
+    now = [100.0]
+    ledger = Ledger(paths, "demo", lambda: now[0])
     ledger.write(event="started", details={}, attempt=1)
     assert ledger.record.attempt == 1
     assert "cannot write" in (ledger.record.write_error or "")
     paths.ensure_server("demo")
-    ledger.retry(time.monotonic() + RETRY_WRITE_AFTER)
+    ledger.retry()  # too soon: not tried
+    assert ledger.record.write_error is not None
+    now[0] += RETRY_WRITE_AFTER
+    ledger.retry()
     assert ledger.record.write_error is None
     assert json.loads(paths.state_file("demo").read_text())["write_error"] is None

@@ -12,7 +12,7 @@ import contextlib
 import json
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,8 @@ RETRY_WRITE_AFTER = 1.0  # seconds: how soon an unsaved record is tried again wh
 class Ledger:
     """The record as it stands (in memory and on disk) and the events journal beside it."""
 
-    def __init__(self, paths: Paths, name: str) -> None:
+    def __init__(self, paths: Paths, name: str, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.monotonic = monotonic
         self.state_file = paths.state_file(name)
         self.events_file = paths.events_file(name)
         self.record = StateRecord(name=name)
@@ -63,9 +64,9 @@ class Ledger:
         if not append_event(self.events_file, kind, dict(details)):
             self._failed(f"cannot append to {self.events_file}")
 
-    def retry(self, now: float) -> None:
+    def retry(self) -> None:
         """Save a record that could not be saved, once RETRY_WRITE_AFTER has passed (called every turn)."""
-        if self.unsaved_since is not None and now - self.unsaved_since >= RETRY_WRITE_AFTER:
+        if self.unsaved_since is not None and self.monotonic() - self.unsaved_since >= RETRY_WRITE_AFTER:
             self._save()
 
     def _save(self) -> None:
@@ -86,7 +87,7 @@ class Ledger:
         if self.record.write_error is None:  # once, not every turn of a full disk
             log(f"{message}; supervision goes on, the write is tried again")
             self.record = self.record.but(write_error=message)
-        self.unsaved_since = time.monotonic()
+        self.unsaved_since = self.monotonic()
 
 
 class ReportPipe:
