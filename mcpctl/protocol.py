@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import socket
+import time
 from pathlib import Path
 from typing import Any
 
@@ -143,13 +144,20 @@ def initialize_outcome(message: dict[str, Any]) -> dict[str, Any]:
 
 
 def call(path: Path, method: str, params: dict[str, Any] | None = None, timeout: float = 5.0) -> Any:
-    """One request to a shim's control socket; OSError when nobody answers, ProtocolError on a bad answer."""
+    """One request to a shim's control socket; OSError when nobody answers, ProtocolError on a bad answer.
+
+    `timeout` bounds the whole call (connect, send and every read together): TimeoutError past it, so a
+    shim that is frozen, or trickles its answer, never holds the CLI longer.
+    """
+    deadline = time.monotonic() + timeout
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(timeout)
+        _until(sock, deadline)
         sock.connect(str(path))
+        _until(sock, deadline)
         sock.sendall(encode({"jsonrpc": "2.0", "id": 1, "method": method, "params": params or {}}))
         buffer = b""
         while b"\n" not in buffer:
+            _until(sock, deadline)
             chunk = sock.recv(65536)
             if not chunk:
                 raise ProtocolError(f"the shim closed the connection before answering {method}")
@@ -158,3 +166,10 @@ def call(path: Path, method: str, params: dict[str, Any] | None = None, timeout:
     if "error" in answer:
         raise ProtocolError(str(answer["error"].get("message", answer["error"])))
     return answer.get("result")
+
+
+def _until(sock: socket.socket, deadline: float) -> None:
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise TimeoutError("the shim did not answer in time")
+    sock.settimeout(remaining)

@@ -149,7 +149,8 @@ def check(
     ] = False,
     as_json: Json = False,
 ) -> None:
-    """For cron and CI: exit 0 if every server is ready and healthy, 6 if one is unhealthy, 3 if one is not running.
+    """For cron and CI: exit 0 if every server is ready and healthy, 6 if one is unhealthy or unresponsive, 3 if
+    one is not running.
 
     Without names: the config's servers (`mcpctl forget` drops the records of others). Starts nothing and
     takes no lock.
@@ -168,7 +169,8 @@ def check(
     verdicts = [verdict(o.name, o.state, o.record.health, o.record.alerts) for o in observations]
     statuses = {v.status for v in verdicts}
     code = ExitCode.NOT_RUNNING if "not_running" in statuses else ExitCode.OK
-    code = ExitCode.UNHEALTHY if code == ExitCode.OK and "unhealthy" in statuses else code
+    unwell = {"unhealthy", "unresponsive"} & statuses
+    code = ExitCode.UNHEALTHY if code == ExitCode.OK and unwell else code
     if as_json or nagios or not g.quiet:
         render.check(verdicts, as_json, nagios)
     if nagios:

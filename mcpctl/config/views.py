@@ -168,14 +168,25 @@ def remember(paths: Paths, config: Config, server: ServerConfig) -> str:
 
 def running_view(paths: Paths, name: str, running_hash: str | None) -> dict[str, Any] | None:
     """The view a shim running `running_hash` was given, if applied.json still describes it."""
+    record = _applied(paths, name)
+    if record is None or record.get("config_hash") != running_hash or running_hash is None:
+        return None
+    found = record.get("view")
+    return found if isinstance(found, dict) else None
+
+
+def applied_hash(paths: Paths, name: str) -> str | None:
+    """The config hash in applied.json: what the last shim spawned for `name` was given."""
+    found = (_applied(paths, name) or {}).get("config_hash")
+    return found if isinstance(found, str) else None
+
+
+def _applied(paths: Paths, name: str) -> dict[str, Any] | None:
     try:
         record = json.loads(paths.applied_file(name).read_bytes())
     except (OSError, ValueError, RecursionError):
         return None
-    if not isinstance(record, dict) or record.get("config_hash") != running_hash or running_hash is None:
-        return None
-    found = record.get("view")
-    return found if isinstance(found, dict) else None
+    return record if isinstance(record, dict) else None
 
 
 # -- helpers --------------------------------------------------------------------------------------

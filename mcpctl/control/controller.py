@@ -17,7 +17,7 @@ from mcpctl.config import env_rules
 from mcpctl.config import views as snapshot
 from mcpctl.config.environment import Resolution, resolve
 from mcpctl.config.model import Config, ServerConfig
-from mcpctl.constants import ENV_LOCK_TIMEOUT, POLL_INTERVAL, STATE_LOCK_TIMEOUT, STDIN_CLOSE_GRACE
+from mcpctl.constants import CONTROL_TIMEOUT, ENV_LOCK_TIMEOUT, POLL_INTERVAL, STATE_LOCK_TIMEOUT, STDIN_CLOSE_GRACE
 from mcpctl.contract import Control
 from mcpctl.control import wishes
 from mcpctl.control.launch import Launcher, ShimLauncher, spec_of
@@ -27,8 +27,8 @@ from mcpctl.control.start import SLACK, Retrying, Start, explained
 from mcpctl.control.wishes import Wish
 from mcpctl.errors import ErrorType, Failure, MCPCtlError, UsageError
 from mcpctl.paths import Paths
-from mcpctl.state import state_lock
-from mcpctl.states import ServerState, StartOutcome, StopOutcome
+from mcpctl.state import StateRecord, state_lock
+from mcpctl.states import LIVE, ServerState, StartOutcome, StopOutcome
 
 Observer = Callable[[Paths, str], Observation]
 # Where a live shim restarts its server in place (`mcpctl/restart`); a stopping one is waited for instead.
@@ -88,12 +88,28 @@ class Controller:
     # -- status ------------------------------------------------------------------------------
 
     def status(self, names: list[str], repair: bool = True) -> list[Observation]:
-        observations = [self.observe(name) for name in names]
+        observations = [self._asked(self.observe(name)) for name in names]
         observations = [replace(o, config_drift=drift(self.config, o)) for o in observations]
         broken = [o for o in observations if o.needs_repair]
         if broken and repair:
             self._repair(broken)
         return observations
+
+    def _asked(self, obs: Observation) -> Observation:
+        """A live shim's own answer: its fresh record (which says what it could not write to disk), or
+        `unresponsive` when it does not answer within CONTROL_TIMEOUT (frozen, or stuck)."""
+        if obs.shim_pid is None or obs.state == ServerState.STOPPING:
+            return obs
+        try:
+            record = StateRecord.from_json(self.launcher.call(obs.name, Control.STATUS))
+        except TimeoutError:
+            silent = f"its shim (pid {obs.shim_pid}) did not answer within {CONTROL_TIMEOUT:g}s"
+            return replace(obs, state=ServerState.UNRESPONSIVE, warning=silent)
+        except (OSError, protocol.ProtocolError, ValueError, TypeError):
+            return obs  # not listening yet (booting), or going: the record on disk is what there is
+        if record.shim_pid != obs.shim_pid or record.state not in LIVE:
+            return obs
+        return replace(obs, state=record.state, record=record)
 
     def _repair(self, observations: list[Observation]) -> None:
         """Write back what reality says, where no shim lives to do it (under the state lock)."""

@@ -45,12 +45,22 @@ class Launch:
             return None
         self.buffer += chunk
         *lines, self.buffer = self.buffer.split(b"\n")
-        return [json.loads(line) for line in lines if line.strip()]
+        return [event for event in map(_event, lines) if event is not None]
 
     def close(self) -> None:
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
+
+
+def _event(line: bytes) -> dict[str, Any] | None:
+    """One report line; None for what is not one (a shim dying mid-line, or a library printing to stdout),
+    so that one shim's noise never costs a `start --all` the other servers' results."""
+    try:
+        event = json.loads(line)
+    except ValueError:
+        return None
+    return event if isinstance(event, dict) else None
 
 
 def spec_of(

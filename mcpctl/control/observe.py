@@ -85,6 +85,7 @@ class Observation:
             "config_hash": r.config_hash,
             "config_changed": None if self.config_drift is None else self.config_drift != Drift.SAME,
             "warning": self.warning,
+            "write_error": r.write_error,
         }
 
 

@@ -136,7 +136,10 @@ class Start:
                 if situation == Situation.HELD_BACK:
                     steps[server.name] = self._skipped(obs)
                 elif situation == Situation.FREE:
-                    launches.append(self._launch(server, obs))
+                    try:
+                        launches.append(self._launch(server, obs))
+                    except OSError as exc:  # this server's failure only: the others' starts go on
+                        steps[server.name] = self._unlaunched(obs, exc)
                 else:
                     others.append((server, obs, situation))
             self.launcher.wait(launches, {Report.LOCKED, Report.BUSY}, self.clock.monotonic() + SHIM_BOOT_TIMEOUT)
@@ -160,6 +163,14 @@ class Start:
         ctl.paths.ensure_server(server.name)
         digest = snapshot.remember(ctl.paths, ctl.config, ctl.config.servers.get(server.name, server))
         return self.launcher.spawn(server, ctl.resolve(server), ctl.config.alerts_for(server), digest)
+
+    def _unlaunched(self, obs: Observation, exc: OSError) -> StartResult:
+        failure = Failure(
+            ErrorType.SPAWN_FAILED,
+            f"cannot start a shim for {obs.name}: {exc.strerror or exc}",
+            f"check {self.ctl.paths.home} (free space, permissions), then start it again",
+        )
+        return self._result(replace(obs, record=obs.record.but(last_error=failure)), StartOutcome.FAILED)
 
     def _retry(self, server: ServerConfig) -> Step:
         """A shim in backoff: ask it to try now, as a person's start, and wait for that attempt."""

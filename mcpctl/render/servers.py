@@ -23,6 +23,8 @@ def status(observations: list[Observation], as_json: bool) -> None:
     for obs in observations:
         if obs.warning:
             sys.stderr.write(f"warning: {obs.name}: {obs.warning}\n")
+        if obs.record.write_error:
+            sys.stderr.write(f"warning: {obs.name}: {obs.record.write_error} (its shim supervises on and retries)\n")
     if not observations:
         sys.stdout.write("no servers configured (see `mcpctl list`, or pass -f mcpctl.toml)\n")
         return
@@ -68,6 +70,7 @@ STATE_STYLE: dict[str, str] = {
     ServerState.STARTING: "yellow",
     ServerState.BACKOFF: "yellow",
     ServerState.UNHEALTHY: "red",
+    ServerState.UNRESPONSIVE: "red",
     ServerState.STOPPING: "yellow",
     ServerState.FAILED: "red",
     ServerState.STOPPED: "dim",

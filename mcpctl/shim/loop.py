@@ -65,7 +65,7 @@ class Shim(Requested):
         self.log_path = paths.log_file(spec.name)
         self.instance_id = os.urandom(16).hex()
         self.selector = selectors.DefaultSelector()
-        self.ledger = Ledger(paths, spec.name)
+        self.ledger = Ledger(paths, spec.name, clock.monotonic)
         self.reports = reports or ReportPipe(self.log_path)
         self.run_: Run | None = None
         self.socket: SocketServer | None = None
@@ -123,6 +123,7 @@ class Shim(Requested):
         """Reap, expire waiting clients, and act on what happened (until the state changes)."""
         self._reap()
         self.mux.expire()
+        self.ledger.retry()
         state = self.record.state
         for happening, detail in self._happenings(state):
             self._on(happening, detail)
