@@ -12,9 +12,9 @@ if TYPE_CHECKING:
     from mcp.types import CallToolResult
 
 REQUEST_TIMEOUT = -32001  # the SDK's own code for a request whose read timeout passed (never on the wire)
-# What the CLI retries: a lost connection, and the shim's answers that say "not now" (the server restarts, is not
-# ready yet, is unhealthy). A start that failed, a tool error or a usage error is never tried again.
-TRANSIENT = frozenset({ErrorType.CONNECTION_LOST, ErrorType.TIMEOUT, ErrorType.UNHEALTHY})
+# What the CLI retries: a lost connection (the server died or was restarted under the request), and the shim's
+# "not ready in time" answer. A start that failed, a tool error or a usage error is never tried again.
+TRANSIENT = frozenset({ErrorType.CONNECTION_LOST, ErrorType.TIMEOUT})
 
 
 def transient(error: MCPCtlError) -> bool:

@@ -161,7 +161,7 @@ class Link:
             except BaseException as exc:
                 with contextlib.suppress(*_BROKEN):
                     await stream.aclose()
-                if isinstance(exc, TimeoutError | protocol.ProtocolError | _BROKEN):
+                if isinstance(exc, (TimeoutError, protocol.ProtocolError, *_BROKEN)):
                     raise self._failed_replay(exc) from None
                 raise
             self._stream = stream

@@ -9,11 +9,11 @@ import logging
 import os
 import random
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from mcpctl.errors import ErrorType, MCPCtlError, UsageError
 from mcpctl.paths import Paths, find_config, resolve_home
@@ -31,6 +31,22 @@ if TYPE_CHECKING:
 
 PathLike = str | os.PathLike[str]
 log = logging.getLogger("mcpctl")
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def _blocking(call: Callable[P, Awaitable[T]]) -> Callable[P, T]:
+    """`call` for code that is not async, with the same parameters: it runs in an event loop of its own
+    (so never from inside a running one)."""
+
+    def run(*args: P.args, **kwargs: P.kwargs) -> T:
+        import anyio
+
+        return anyio.run(partial(call, *args, **kwargs))
+
+    run.__name__ = f"{call.__name__}_sync"
+    run.__doc__ = f"`{call.__name__}` for code that is not async (it runs its own event loop; not from inside one)."
+    return run
 
 
 class Manager:
@@ -163,21 +179,7 @@ class Manager:
         except TimeoutError:
             raise MCPCtlError.of(ErrorType.TIMEOUT, timeout=timeout, detail=f"calling {name} {tool}") from None
 
-    def call_tool_sync(
-        self,
-        name: str,
-        tool: str,
-        arguments: Mapping[str, Any] | None = None,
-        *,
-        retries: int = 3,
-        timeout: float = 60.0,
-        start: bool = True,
-    ) -> CallToolResult:
-        """`call_tool` for code that is not async (it runs its own event loop; not from inside one)."""
-        import anyio
-
-        call = partial(self.call_tool, name, tool, arguments, retries=retries, timeout=timeout, start=start)
-        return anyio.run(call)
+    call_tool_sync = _blocking(call_tool)
 
     async def _retrying(
         self, name: str, tool: str, arguments: dict[str, Any], retries: int, start: bool
