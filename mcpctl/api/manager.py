@@ -5,9 +5,7 @@ Importing this module is cheap: the mcp SDK (and anyio) load when a session is f
 
 from __future__ import annotations
 
-import logging
 import os
-import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -30,7 +28,6 @@ if TYPE_CHECKING:
     from mcpctl.logfile import Line
 
 PathLike = str | os.PathLike[str]
-log = logging.getLogger("mcpctl")
 P = ParamSpec("P")
 T = TypeVar("T")
 
@@ -184,6 +181,9 @@ class Manager:
     async def _retrying(
         self, name: str, tool: str, arguments: dict[str, Any], retries: int, start: bool
     ) -> CallToolResult:
+        import logging  # lazy, as random: `from mcpctl import Manager` stays as cheap as the CLI's start
+        import random
+
         import anyio
 
         from mcpctl.api import errors
@@ -196,7 +196,8 @@ class Manager:
                 if not errors.transient(error) or attempt == retries:
                     raise
                 delay = min(RETRY_BASE * 2**attempt, RETRY_MAX) * (1 + random.random() * 0.25)
-                log.warning("%s: %s; retry %d of %d in %.1fs", name, error.message, attempt + 1, retries, delay)
+                said = f"{name}: {error.message}; retry {attempt + 1} of {retries} in {delay:.1f}s"
+                logging.getLogger("mcpctl").warning(said)
                 await anyio.sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
