@@ -97,16 +97,7 @@ def require_names(names: list[str] | None, everything: bool) -> None:
 
 def known_servers(paths: Paths, config: Config, names: list[str] | None, everything: bool) -> list[ServerConfig]:
     """Configured servers plus any the state dir knows (a server removed from the config can still be stopped)."""
-    from mcpctl.config.model import ServerConfig, unknown_server
-
-    extra = {n: ServerConfig(name=n) for n in paths.known_servers() if n not in config.servers}
-    if everything or not names:
-        return [*config.servers.values(), *extra.values()]
-    known = {**extra, **config.servers}
-    missing = [n for n in names if n not in known]
-    if missing:
-        raise unknown_server(missing[0], config)
-    return [known[n] for n in dict.fromkeys(names)]
+    return config.known(paths.known_servers(), names, everything)
 
 
 def main() -> None:

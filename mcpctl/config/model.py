@@ -87,6 +87,18 @@ class Config:
             raise unknown_server(unknown[0], self)
         return [self.servers[name] for name in dict.fromkeys(names)]
 
+    def known(self, stored: list[str], names: list[str] | None, everything: bool) -> list[ServerConfig]:
+        """Configured servers plus those the state dir knows (`stored`): a server removed from the config
+        can still be stopped, and its status and logs read."""
+        extra = {n: ServerConfig(name=n) for n in stored if n not in self.servers}
+        if everything or not names:
+            return [*self.servers.values(), *extra.values()]
+        known = {**extra, **self.servers}
+        missing = [n for n in names if n not in known]
+        if missing:
+            raise unknown_server(missing[0], self)
+        return [known[n] for n in dict.fromkeys(names)]
+
 
 def unknown_server(name: str, config: Config) -> UnknownServerError:
     where = str(config.path) if config.path else "no config file"
