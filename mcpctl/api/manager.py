@@ -68,12 +68,11 @@ class Manager:
     def start(
         self, *names: str, wait: bool = True, force: bool = False, timeout: float | None = None
     ) -> list[StartResult]:
-        """Start each server unless it runs; a failed start is a result with `.error`, not an exception."""
-        from mcpctl.control.controller import with_timeouts
-
+        """Start each server unless it runs; a failed start is a result with `.error`, not an exception.
+        `timeout` bounds this call's wait for ready, never the servers' own startup_timeout."""
         config = self.config()
-        servers = with_timeouts(config.select(list(names), not names), startup=timeout)
-        return self._controller(config).start(servers, wait=wait, force=force)
+        servers = config.select(list(names), not names)
+        return self._controller(config).start(servers, wait=wait, force=force, timeout=timeout)
 
     def stop(self, *names: str, timeout: float | None = None) -> list[StopResult]:
         """Stop servers with their whole process tree (also servers no longer in the config)."""
@@ -84,11 +83,9 @@ class Manager:
         return self._controller(config).stop(servers)
 
     def restart(self, *names: str, force: bool = False, timeout: float | None = None) -> list[StartResult]:
-        from mcpctl.control.controller import with_timeouts
-
         config = self.config()
-        servers = with_timeouts(config.select(list(names), not names), startup=timeout)
-        return self._controller(config).restart(servers, force=force)
+        servers = config.select(list(names), not names)
+        return self._controller(config).restart(servers, force=force, timeout=timeout)
 
     def status(self, *names: str) -> list[Observation]:
         """Each server's state, reconciled with the kernel (what `mcpctl status --json` prints)."""
