@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -95,6 +96,8 @@ def _start(
         begin = controller.restart if restart else controller.start
         results = begin(servers, wait=wait, force=force, timeout=timeout)
     render.start(results, as_json, quiet=g.quiet)
+    if everything and not restart and config.gateway is not None and config.path is not None:
+        _start_gateway(g, config.path, as_json)
     outcomes = {r.outcome for r in results}
     if StartOutcome.FAILED in outcomes:
         raise typer.Exit(ExitCode.START_FAILED)
@@ -102,6 +105,17 @@ def _start(
         raise typer.Exit(ExitCode.ENV_MISSING)
     if StartOutcome.SKIPPED in outcomes:
         raise typer.Exit(ExitCode.SKIPPED)
+
+
+def _start_gateway(g: Globals, path: Path, as_json: bool) -> None:
+    """`start --all` starts the configured gateway too (its line goes to stderr: stdout is the servers')."""
+    import sys
+
+    from mcpctl.gateway import lifecycle
+
+    result = lifecycle.start(g.paths(), path)
+    if not g.quiet and not as_json:
+        sys.stderr.write(f"gateway {result['outcome']}: {result.get('url')}\n")
 
 
 @app.command()

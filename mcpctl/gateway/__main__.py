@@ -11,9 +11,11 @@ import contextlib
 import json
 import logging
 import os
+import signal
 import socket
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -65,6 +67,15 @@ def bind(gateway: GatewayConfig) -> socket.socket:
     return sock
 
 
+class _Server(uvicorn.Server):
+    """uvicorn's server without its signal capture, which re-raises SIGTERM once serving ends and so
+    would kill the process before it writes its final record."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
 async def serve(paths: Paths, config: Config, sock: socket.socket) -> None:
     gateway = config.gateway or GatewayConfig()
     metrics = GatewayMetrics()
@@ -81,7 +92,10 @@ async def serve(paths: Paths, config: Config, sock: socket.socket) -> None:
         ssl_certfile=gateway.tls_cert,
         ssl_keyfile=gateway.tls_key,
     )
-    server = uvicorn.Server(settings)
+    server = _Server(settings)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
     watcher = asyncio.create_task(members.watch())
     serving = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started and not serving.done():
