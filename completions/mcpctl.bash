@@ -11,7 +11,7 @@ _mcpctl_spec() {
     subs='' opts='' vals='' args=''
     case $1 in
     '')
-        subs='alerts apply call check client config connect doctor env events export forget init list logs metrics ping restart resume run service start status stop tools top' opts='-f --config --home -q --quiet --version -h --help' vals='-f=file --config=file --home=dir'
+        subs='alerts apply call check client config connect doctor env events export forget gateway init list logs metrics ping restart resume run service start status stop token tools top' opts='-f --config --home -q --quiet --version -h --help' vals='-f=file --config=file --home=dir'
         ;;
     alerts)
         opts='--json -h --help'
@@ -103,6 +103,21 @@ _mcpctl_spec() {
     forget)
         opts='--all-stopped --json -h --help' args='server*'
         ;;
+    gateway)
+        subs='restart start status stop' opts='-h --help'
+        ;;
+    'gateway restart')
+        opts='--json -h --help'
+        ;;
+    'gateway start')
+        opts='--json -h --help'
+        ;;
+    'gateway status')
+        opts='--json -h --help'
+        ;;
+    'gateway stop')
+        opts='--json -h --help'
+        ;;
     init)
         opts='--force --from --json -h --help' vals=--from=file args=file
         ;;
@@ -147,6 +162,18 @@ _mcpctl_spec() {
         ;;
     stop)
         opts='-a --all --timeout --json -h --help' vals=--timeout=text args='server*'
+        ;;
+    token)
+        subs='create list revoke' opts='-h --help'
+        ;;
+    'token create')
+        opts='--servers --group --expires --json -h --help' vals='--servers=server --group=text --expires=text' args=server
+        ;;
+    'token list')
+        opts='--json -h --help'
+        ;;
+    'token revoke')
+        opts='--json -h --help' args=server
         ;;
     tools)
         opts='--no-start --timeout --retries --json -h --help' vals='--timeout=text --retries=text' args=server

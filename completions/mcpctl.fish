@@ -5,7 +5,7 @@
 function __mcpctl_subcommands --argument-names path
     switch $path
         case ''
-            printf '%s\n' 'alerts' 'apply' 'call' 'check' 'client' 'config' 'connect' 'doctor' 'env' 'events' 'export' 'forget' 'init' 'list' 'logs' 'metrics' 'ping' 'restart' 'resume' 'run' 'service' 'start' 'status' 'stop' 'tools' 'top'
+            printf '%s\n' 'alerts' 'apply' 'call' 'check' 'client' 'config' 'connect' 'doctor' 'env' 'events' 'export' 'forget' 'gateway' 'init' 'list' 'logs' 'metrics' 'ping' 'restart' 'resume' 'run' 'service' 'start' 'status' 'stop' 'token' 'tools' 'top'
         case 'client'
             printf '%s\n' 'list' 'restore' 'setup' 'status'
         case 'config'
@@ -16,8 +16,12 @@ function __mcpctl_subcommands --argument-names path
             printf '%s\n' 'add' 'rm'
         case 'export'
             printf '%s\n' 'compose' 'kubernetes' 'systemd'
+        case 'gateway'
+            printf '%s\n' 'restart' 'start' 'status' 'stop'
         case 'service'
             printf '%s\n' 'install' 'status' 'uninstall'
+        case 'token'
+            printf '%s\n' 'create' 'list' 'revoke'
     end
 end
 
@@ -64,6 +68,8 @@ function __mcpctl_value_options --argument-names path
             printf '%s\n' '--timeout'
         case 'stop'
             printf '%s\n' '--timeout'
+        case 'token create'
+            printf '%s\n' '--servers' '--group' '--expires'
         case 'tools'
             printf '%s\n' '--timeout' '--retries'
         case 'top'
@@ -153,6 +159,7 @@ complete -c mcpctl -n '__mcpctl_at ""' -a 'env' -d 'Check servers\' environments
 complete -c mcpctl -n '__mcpctl_at ""' -a 'events' -d 'Show lifecycle events (started, ready, exited, backoff, restarted, failed,...'
 complete -c mcpctl -n '__mcpctl_at ""' -a 'export' -d 'Write systemd units, Kubernetes manifests or a Compose file for servers.'
 complete -c mcpctl -n '__mcpctl_at ""' -a 'forget' -d 'Remove what mcpctl keeps of servers that are not running (state record,...'
+complete -c mcpctl -n '__mcpctl_at ""' -a 'gateway' -d 'The HTTP gateway: the servers over streamable HTTP, with tokens.'
 complete -c mcpctl -n '__mcpctl_at ""' -a 'init' -d 'Write a commented starter mcpctl.toml (or one converted from a client\'s JSON...'
 complete -c mcpctl -n '__mcpctl_at ""' -a 'list' -d 'List the configured servers (env values are never shown, only their names).'
 complete -c mcpctl -n '__mcpctl_at ""' -a 'logs' -d 'Show servers\' logs (their stderr and the shim\'s own lines, marked [mcpctl]),...'
@@ -165,6 +172,7 @@ complete -c mcpctl -n '__mcpctl_at ""' -a 'service' -d 'A login service that run
 complete -c mcpctl -n '__mcpctl_at ""' -a 'start' -d 'Start servers and wait until each completed the MCP initialize handshake.'
 complete -c mcpctl -n '__mcpctl_at ""' -a 'status' -d 'Show each server\'s state, reconciled with the real processes.'
 complete -c mcpctl -n '__mcpctl_at ""' -a 'stop' -d 'Stop servers gracefully, with their whole process tree; returns when nothing...'
+complete -c mcpctl -n '__mcpctl_at ""' -a 'token' -d 'Bearer tokens of the HTTP gateway.'
 complete -c mcpctl -n '__mcpctl_at ""' -a 'tools' -d 'List NAME\'s tools with their arguments (* marks a required one).'
 complete -c mcpctl -n '__mcpctl_at ""' -a 'top' -d 'A live table of every server: state, CPU, memory, ping, restarts.'
 complete -c mcpctl -n '__mcpctl_at ""' -s 'f' -l 'config' -r -F -d 'Config file (else $MCPCTL_CONFIG, else ./mcpctl.toml upward).'
@@ -355,6 +363,29 @@ complete -c mcpctl -n '__mcpctl_at "forget"' -l 'json' -d 'Machine-readable outp
 complete -c mcpctl -n '__mcpctl_at "forget"' -s 'h' -l 'help' -d 'Show this message and exit.'
 complete -c mcpctl -n '__mcpctl_arg "forget" 0+' -a '(__mcpctl_servers)'
 
+# mcpctl gateway
+complete -c mcpctl -n '__mcpctl_at "gateway"' -a 'restart' -d 'Stop the gateway, then start it with the config as it is now (its clients...'
+complete -c mcpctl -n '__mcpctl_at "gateway"' -a 'start' -d 'Start the gateway (detached) and wait until it listens; the servers start on...'
+complete -c mcpctl -n '__mcpctl_at "gateway"' -a 'status' -d 'Show whether the gateway runs, where, and since when.'
+complete -c mcpctl -n '__mcpctl_at "gateway"' -a 'stop' -d 'Stop the gateway; the servers keep running.'
+complete -c mcpctl -n '__mcpctl_at "gateway"' -s 'h' -l 'help' -d 'Show this message and exit.'
+
+# mcpctl gateway restart
+complete -c mcpctl -n '__mcpctl_at "gateway restart"' -l 'json' -d 'Machine-readable output on stdout.'
+complete -c mcpctl -n '__mcpctl_at "gateway restart"' -s 'h' -l 'help' -d 'Show this message and exit.'
+
+# mcpctl gateway start
+complete -c mcpctl -n '__mcpctl_at "gateway start"' -l 'json' -d 'Machine-readable output on stdout.'
+complete -c mcpctl -n '__mcpctl_at "gateway start"' -s 'h' -l 'help' -d 'Show this message and exit.'
+
+# mcpctl gateway status
+complete -c mcpctl -n '__mcpctl_at "gateway status"' -l 'json' -d 'Machine-readable output on stdout.'
+complete -c mcpctl -n '__mcpctl_at "gateway status"' -s 'h' -l 'help' -d 'Show this message and exit.'
+
+# mcpctl gateway stop
+complete -c mcpctl -n '__mcpctl_at "gateway stop"' -l 'json' -d 'Machine-readable output on stdout.'
+complete -c mcpctl -n '__mcpctl_at "gateway stop"' -s 'h' -l 'help' -d 'Show this message and exit.'
+
 # mcpctl init
 complete -c mcpctl -n '__mcpctl_at "init"' -l 'force' -d 'Overwrite an existing file.'
 complete -c mcpctl -n '__mcpctl_at "init"' -l 'from' -r -F -d 'Convert a client\'s JSON config ({"mcpServers": ...} or {"servers": ...}).'
@@ -446,6 +477,29 @@ complete -c mcpctl -n '__mcpctl_at "stop"' -l 'timeout' -x -d 'Seconds between S
 complete -c mcpctl -n '__mcpctl_at "stop"' -l 'json' -d 'Machine-readable output on stdout.'
 complete -c mcpctl -n '__mcpctl_at "stop"' -s 'h' -l 'help' -d 'Show this message and exit.'
 complete -c mcpctl -n '__mcpctl_arg "stop" 0+' -a '(__mcpctl_servers)'
+
+# mcpctl token
+complete -c mcpctl -n '__mcpctl_at "token"' -a 'create' -d 'Create a token and print it once (only its salted hash is kept).'
+complete -c mcpctl -n '__mcpctl_at "token"' -a 'list' -d 'List the tokens: name, id, scope, state (active, expired, revoked) and expiry.'
+complete -c mcpctl -n '__mcpctl_at "token"' -a 'revoke' -d 'Revoke a token by name or id; the gateway refuses it from the next request on.'
+complete -c mcpctl -n '__mcpctl_at "token"' -s 'h' -l 'help' -d 'Show this message and exit.'
+
+# mcpctl token create
+complete -c mcpctl -n '__mcpctl_at "token create"' -l 'servers' -x -a '(__mcpctl_servers)' -d 'Only these servers (a,b).'
+complete -c mcpctl -n '__mcpctl_at "token create"' -l 'group' -x -d 'Only this [groups.GROUP].'
+complete -c mcpctl -n '__mcpctl_at "token create"' -l 'expires' -x -d 'Lifetime such as 30d, 12h, 90m.'
+complete -c mcpctl -n '__mcpctl_at "token create"' -l 'json' -d 'Machine-readable output on stdout.'
+complete -c mcpctl -n '__mcpctl_at "token create"' -s 'h' -l 'help' -d 'Show this message and exit.'
+complete -c mcpctl -n '__mcpctl_arg "token create" 0' -a '(__mcpctl_servers)'
+
+# mcpctl token list
+complete -c mcpctl -n '__mcpctl_at "token list"' -l 'json' -d 'Machine-readable output on stdout.'
+complete -c mcpctl -n '__mcpctl_at "token list"' -s 'h' -l 'help' -d 'Show this message and exit.'
+
+# mcpctl token revoke
+complete -c mcpctl -n '__mcpctl_at "token revoke"' -l 'json' -d 'Machine-readable output on stdout.'
+complete -c mcpctl -n '__mcpctl_at "token revoke"' -s 'h' -l 'help' -d 'Show this message and exit.'
+complete -c mcpctl -n '__mcpctl_arg "token revoke" 0' -a '(__mcpctl_servers)'
 
 # mcpctl tools
 complete -c mcpctl -n '__mcpctl_at "tools"' -l 'no-start' -d 'Exit 3 instead of starting a server that is not running.'

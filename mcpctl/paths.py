@@ -108,6 +108,18 @@ class Paths:
         for directory in (self.config_dir, self.history):
             _private_dir(directory)
 
+    @property
+    def gateway_dir(self) -> Path:
+        """The gateway's files: state.json, instance.lock, events.jsonl, gateway.log, tokens.json."""
+        return self.home / "gateway"
+
+    def gateway_file(self, filename: str) -> Path:
+        return self.gateway_dir / filename
+
+    def ensure_gateway(self) -> None:
+        self.ensure()
+        _private_dir(self.gateway_dir)
+
     def known_servers(self) -> list[str]:
         """Names that have a state directory, whether or not they are configured."""
         try:

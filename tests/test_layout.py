@@ -23,7 +23,8 @@ ALLOWED = {
     "clients": {"shared", "config", "clients"},
     "render": {"shared", "config", "control", "clients", "render"},
     "export": {"shared", "config", "export"},
-    "cli": {"shared", "config", "control", "clients", "render", "cli", "shim", "export"},
+    "gateway": {"shared", "config", "control", "gateway"},
+    "cli": {"shared", "config", "control", "clients", "render", "cli", "shim", "export", "gateway"},
     "api": {"shared", "config", "control", "api"},  # the Python API: the CLI's core, without typer or rich
     "root": {"shared", "api"},  # mcpctl/__init__.py re-exports the API, loaded on first use
 }

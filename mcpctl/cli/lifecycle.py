@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -87,7 +88,10 @@ def _start(
     require_names(names, everything)
     config = g.load_config()
     servers = config.select(names or [], everything)  # --timeout bounds our wait, not the shims' startup_timeout
-    start_and_render(g, config, servers, as_json, wait=wait, restart=restart, force=force, timeout=timeout)
+    gateway = everything and not restart  # `start --all` starts the gateway too, when one is configured
+    start_and_render(
+        g, config, servers, as_json, wait=wait, restart=restart, force=force, timeout=timeout, gateway=gateway
+    )
 
 
 def start_and_render(
@@ -100,9 +104,10 @@ def start_and_render(
     restart: bool = False,
     force: bool = False,
     timeout: float | None = None,
+    gateway: bool = False,
 ) -> None:
     """Start (or restart) `servers`, show the results, and exit with the code the outcomes call for;
-    `timeout` bounds this command's wait only."""
+    `timeout` bounds this command's wait only; `gateway`: start the configured gateway too."""
     from mcpctl.control.controller import Controller
     from mcpctl.render import servers as render
     from mcpctl.render.progress import Waiting
@@ -113,6 +118,8 @@ def start_and_render(
         begin = controller.restart if restart else controller.start
         results = begin(servers, wait=wait, force=force, timeout=timeout)
     render.start(results, as_json, quiet=g.quiet)
+    if gateway and config.gateway is not None and config.path is not None:
+        _start_gateway(g, config.path, as_json)
     outcomes = {r.outcome for r in results}
     if StartOutcome.FAILED in outcomes:
         raise typer.Exit(ExitCode.START_FAILED)
@@ -120,6 +127,17 @@ def start_and_render(
         raise typer.Exit(ExitCode.ENV_MISSING)
     if StartOutcome.SKIPPED in outcomes:
         raise typer.Exit(ExitCode.SKIPPED)
+
+
+def _start_gateway(g: Globals, path: Path, as_json: bool) -> None:
+    """`start --all` starts the configured gateway too (its line goes to stderr: stdout is the servers')."""
+    import sys
+
+    from mcpctl.gateway import lifecycle
+
+    result = lifecycle.start(g.paths(), path)
+    if not g.quiet and not as_json:
+        sys.stderr.write(f"gateway {result['outcome']}: {result.get('url')}\n")
 
 
 @app.command()

@@ -11,6 +11,7 @@ from typing import Any
 
 from mcpctl import alerts
 from mcpctl import constants as C
+from mcpctl.config import gateway as gateway_table
 from mcpctl.config.checks import FIELDS, rules_problems
 from mcpctl.config.model import Config, Problem, ServerConfig, config_error
 from mcpctl.errors import ConfigError
@@ -86,14 +87,18 @@ def from_document(
     problems.extend(Problem(f"{path}: env_rules.{p}", file, None, "env_rules") for p in rules_problems(env_rules))
     alert_tables = _top_table(data, "alerts", "[alerts.NAME]", path, problems)
     problems.extend(Problem(f"{path}: alerts.{p}", file, None, "alerts") for p in alerts.problems(alert_tables))
+    gateway = gateway_table.gateway(data.get("gateway"), path, problems)
+    group_tables = _top_table(data, "groups", "[groups.NAME]", path, problems)
+    groups, wrong_groups = gateway_table.groups(group_tables, servers, path)
+    problems.extend(wrong_groups)
     if problems:
         return None, problems
     disabled = {name: server for name, server in servers.items() if not server.enabled}
     enabled = {name: server for name, server in servers.items() if server.enabled}
-    return Config(path, enabled, env_rules, alert_tables, disabled), []
+    return Config(path, enabled, env_rules, alert_tables, disabled, gateway, groups), []
 
 
-_TOP_LEVEL = frozenset({"servers", "env_rules", "alerts"})
+_TOP_LEVEL = frozenset({"servers", "env_rules", "alerts", "gateway", "groups"})
 
 
 def _top_table(data: Mapping[str, Any], key: str, shape: str, path: Path, problems: list[Problem]) -> dict[str, Any]:
@@ -173,6 +178,8 @@ def _server(
             values[key] = tuple(values[key])
     if isinstance(values.get("env_file"), str):
         values["env_file"] = (values["env_file"],)
+    if "tools" in values:
+        values["tools"] = {key: tuple(globs) for key, globs in values["tools"].items()}
     for key in _SECONDS:
         if key in values:
             values[key] = float(values[key])

@@ -55,10 +55,32 @@ class ServerConfig:
     required_env: tuple[str, ...] = ()
     env_rules: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     enabled: bool = True
+    tools: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # the gateway's allow/deny globs
 
     @property
     def transport(self) -> str:
         return "http" if self.url else "stdio"
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    """The [gateway] table: where the HTTP gateway listens and whom it lets in."""
+
+    listen: str = C.DEFAULT_GATEWAY_LISTEN
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    allowed_origins: tuple[str, ...] = ()
+    insecure: bool = False  # a non-loopback listen address without TLS, on purpose
+    metrics_public: bool = False  # /metrics without a token
+    auto_start: bool = True  # a request to /servers/NAME/mcp starts NAME when it is not running
+
+    @property
+    def host(self) -> str:
+        return self.listen.rsplit(":", 1)[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rsplit(":", 1)[1])
 
 
 @dataclass(frozen=True)
@@ -68,6 +90,8 @@ class Config:
     env_rules: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     alerts: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     disabled: Mapping[str, ServerConfig] = field(default_factory=dict)  # `enabled = false`: kept, never run
+    gateway: GatewayConfig | None = None  # [gateway]: None when the file has no such table
+    groups: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # [groups.NAME] servers = [...]
 
     def alerts_for(self, server: ServerConfig) -> dict[str, Mapping[str, Any]]:
         """Global [alerts.NAME] overlaid with the server's own; empty means the built-in defaults."""

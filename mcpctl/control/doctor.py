@@ -7,6 +7,7 @@ anything a live shim owns: orphans are processes tagged with this state dir whos
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import socket
 import stat
@@ -23,7 +24,7 @@ from mcpctl.constants import ENV_HOME, ENV_INSTANCE, STATE_LOCK_TIMEOUT
 from mcpctl.control.observe import observe, put_right
 from mcpctl.errors import MCPCtlError
 from mcpctl.paths import Paths
-from mcpctl.state import CorruptState, lock_holder, read_record, state_lock, write_record
+from mcpctl.state import CorruptState, lock_holder, read_record, state_lock, write_atomic, write_record
 
 ORPHAN_STOP_TIMEOUT = 3.0
 
@@ -67,6 +68,7 @@ class Doctor:
             for path in (self.paths.socket(name), self.paths.control_socket(name)):
                 self._socket(name, path)
         self._processes()
+        self._gateway()
         return self.findings
 
     def fix(self) -> None:
@@ -139,6 +141,25 @@ class Doctor:
             return "removed"
 
         self.findings.append(Finding("stale_socket", str(path), f"{name}: no shim listens on it", remove))
+
+    def _gateway(self) -> None:
+        """A gateway record that says it runs while no gateway holds its lock (killed with -9, say)."""
+        path = self.paths.gateway_file("state.json")
+        try:
+            record = json.loads(path.read_bytes())
+        except (OSError, ValueError):
+            return
+        if not isinstance(record, dict) or record.get("state") in ("stopped", None):
+            return
+        if lock_holder(self.paths.gateway_file("instance.lock")) is not None:
+            return
+
+        def mark_stopped() -> str:
+            write_atomic(path, json.dumps({**record, "state": "stopped", "stopped_at": time.time()}).encode())
+            return "record marked stopped"
+
+        detail = f"gateway: the record says {record.get('state')} but no gateway process runs"
+        self.findings.append(Finding("state_mismatch", str(path), detail, mark_stopped))
 
     def _processes(self) -> None:
         live, shims = self._live_instances()
