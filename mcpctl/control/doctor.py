@@ -142,7 +142,7 @@ class Doctor:
 
     def _processes(self) -> None:
         live, shims = self._live_instances()
-        home = str(self.paths.home)
+        home = os.path.realpath(self.paths.home)  # the state dir may be named through a symlink, here or there
         uid = os.getuid()
         orphans: list[psutil.Process] = []
         ours: list[psutil.Process] = []
@@ -153,7 +153,7 @@ class Doctor:
                 environ = proc.environ()
             except (psutil.Error, OSError):
                 continue
-            if environ.get(ENV_HOME) != home:
+            if os.path.realpath(environ.get(ENV_HOME) or "/nonexistent") != home:
                 continue
             ours.append(proc)
             instance = environ.get(ENV_INSTANCE)
