@@ -47,8 +47,13 @@ def _check(path: Path, what: str, explicit: bool) -> None:
     if info.st_mode & stat.S_IWOTH or (not explicit and info.st_mode & stat.S_IWGRP):
         mode = oct(stat.S_IMODE(info.st_mode))
         _refuse(f"{what} {path}: others can write to it (mode {mode})", f"run `chmod go-w {path}` {fix}".strip())
-    if not explicit:
-        _check_directories(path.resolve().parent, path, what)
+    if explicit:
+        return
+    link = path.lstat()  # a planted symlink to a file of yours is still someone else's choice
+    if link.st_uid not in (os.getuid(), 0):
+        _refuse(f"{what} {path}: it is a symlink of another user (uid {link.st_uid})", f"pass -f {path} --trust")
+    for directory in dict.fromkeys((path.absolute().parent, path.resolve().parent)):
+        _check_directories(directory, path, what)
 
 
 def _check_directories(directory: Path, path: Path, what: str) -> None:
