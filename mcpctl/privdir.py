@@ -38,14 +38,22 @@ def check_home(home: Path) -> None:
         _refuse(home, "is not a directory")
     if info.st_uid != os.getuid():
         _refuse(home, f"belongs to another user (uid {info.st_uid})")
+    problem = foreign(home, info)
+    if problem:
+        _refuse(home, problem)
+
+
+def foreign(home: Path, info: os.stat_result) -> str | None:
+    """Why `home` is not a state dir mcpctl may make its own (shared, or someone's files), if it is not."""
     if info.st_mode & _SHARED:
-        _refuse(home, f"is shared (mode {oct(stat.S_IMODE(info.st_mode))}): others can write to it")
+        return f"is shared (mode {oct(stat.S_IMODE(info.st_mode))}): others can write to it"
     try:
         entries = set(os.listdir(home))
     except OSError as exc:
-        _refuse(home, f"cannot be read: {exc.strerror}")
+        return f"cannot be read: {exc.strerror}"
     if entries and not entries & _STATE_ENTRIES:
-        _refuse(home, "is not empty and is not an mcpctl state directory")
+        return "is not empty and is not an mcpctl state directory"
+    return None
 
 
 def _missing(directory: Path) -> list[Path]:

@@ -200,6 +200,11 @@ def test_a_shared_home_is_refused_with_its_mode_unchanged(env: Env) -> None:
     assert proc.returncode == 1
     assert f"refusing {shared}: it is shared (mode 0o1777)" in proc.stderr
     assert stat.S_IMODE(shared.stat().st_mode) == 0o1777
+    doctor = env.run("--home", str(shared), "doctor", "--fix")
+    assert doctor.returncode == 1
+    assert "is shared" in doctor.stderr
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o1777
+    assert os.listdir(shared) == []
     foreign = env.home.parent / "photos"
     foreign.mkdir(mode=0o700)
     (foreign / "cat.jpg").write_bytes(b"meow")

@@ -23,6 +23,7 @@ from mcpctl.constants import ENV_HOME, ENV_INSTANCE, STATE_LOCK_TIMEOUT
 from mcpctl.control.observe import observe, put_right
 from mcpctl.errors import MCPCtlError
 from mcpctl.paths import Paths
+from mcpctl.privdir import check_home, foreign
 from mcpctl.state import CorruptState, lock_holder, read_record, state_lock, write_record
 
 ORPHAN_STOP_TIMEOUT = 3.0
@@ -70,6 +71,7 @@ class Doctor:
         return self.findings
 
     def fix(self) -> None:
+        check_home(self.paths.home)  # a shared or foreign directory is refused, never repaired
         with state_lock(self.paths.lock, STATE_LOCK_TIMEOUT):  # repairs must not race a start or a stop
             self._fix()
 
@@ -92,6 +94,8 @@ class Doctor:
             self.findings.append(
                 Finding("permissions", str(home), f"owned by uid {info.st_uid}, not you (uid {os.getuid()})")
             )
+        elif (problem := foreign(home, info)) is not None:  # never made private: it is not ours to change
+            self.findings.append(Finding("permissions", str(home), f"not a state dir of yours: it {problem}"))
         elif stat.S_IMODE(info.st_mode) & 0o077:
             mode = oct(stat.S_IMODE(info.st_mode))
 
