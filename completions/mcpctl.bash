@@ -11,7 +11,7 @@ _mcpctl_spec() {
     subs='' opts='' vals='' args=''
     case $1 in
     '')
-        subs='alerts apply call check client config connect doctor env events export forget gateway init list logs metrics ping restart resume run service start status stop token tools top' opts='-f --config --home -q --quiet --version -h --help' vals='-f=file --config=file --home=dir'
+        subs='alerts apply call check client config connect doctor env events export forget gateway init list logs metrics ping restart resume run service start status stop token tools top' opts='-f --config --home -q --quiet --trust --version -h --help' vals='-f=file --config=file --home=dir'
         ;;
     alerts)
         opts='--json -h --help'
@@ -20,7 +20,7 @@ _mcpctl_spec() {
         opts='--dry-run -m --message --json -h --help' vals='-m=text --message=text'
         ;;
     call)
-        opts='--args --no-start --timeout --retries --json -h --help' vals='--args=text --timeout=text --retries=text' args='server text text*'
+        opts='--args --no-start --timeout --retries --json --unmasked -h --help' vals='--args=text --timeout=text --retries=text' args='server text text*'
         ;;
     check)
         opts='-a --all --nagios --json -h --help' args='server*'
@@ -176,7 +176,7 @@ _mcpctl_spec() {
         opts='--json -h --help' args=server
         ;;
     tools)
-        opts='--no-start --timeout --retries --json -h --help' vals='--timeout=text --retries=text' args=server
+        opts='--no-start --timeout --retries --json --unmasked -h --help' vals='--timeout=text --retries=text' args=server
         ;;
     top)
         opts='--interval -h --help' vals=--interval=text

@@ -178,6 +178,7 @@ complete -c mcpctl -n '__mcpctl_at ""' -a 'top' -d 'A live table of every server
 complete -c mcpctl -n '__mcpctl_at ""' -s 'f' -l 'config' -r -F -d 'Config file (else $MCPCTL_CONFIG, else ./mcpctl.toml upward).'
 complete -c mcpctl -n '__mcpctl_at ""' -l 'home' -x -a '(__fish_complete_directories)' -d 'State directory (else $MCPCTL_HOME).'
 complete -c mcpctl -n '__mcpctl_at ""' -s 'q' -l 'quiet' -d 'Print only errors (and --json output); the exit code tells the rest.'
+complete -c mcpctl -n '__mcpctl_at ""' -l 'trust' -d 'Use config and env files even if another user owns them or can write them.'
 complete -c mcpctl -n '__mcpctl_at ""' -l 'version' -d 'Print the version and exit.'
 complete -c mcpctl -n '__mcpctl_at ""' -s 'h' -l 'help' -d 'Show this message and exit.'
 
@@ -197,6 +198,7 @@ complete -c mcpctl -n '__mcpctl_at "call"' -l 'no-start' -d 'Exit 3 instead of s
 complete -c mcpctl -n '__mcpctl_at "call"' -l 'timeout' -x -d 'Seconds for the whole command, retries included.'
 complete -c mcpctl -n '__mcpctl_at "call"' -l 'retries' -x -d 'Retries after transient failures (connection lost).'
 complete -c mcpctl -n '__mcpctl_at "call"' -l 'json' -d 'Machine-readable output on stdout.'
+complete -c mcpctl -n '__mcpctl_at "call"' -l 'unmasked' -d 'Print what the server sent as is: its secrets are not masked.'
 complete -c mcpctl -n '__mcpctl_at "call"' -s 'h' -l 'help' -d 'Show this message and exit.'
 complete -c mcpctl -n '__mcpctl_arg "call" 0' -a '(__mcpctl_servers)'
 
@@ -506,6 +508,7 @@ complete -c mcpctl -n '__mcpctl_at "tools"' -l 'no-start' -d 'Exit 3 instead of 
 complete -c mcpctl -n '__mcpctl_at "tools"' -l 'timeout' -x -d 'Seconds for the whole command, retries included.'
 complete -c mcpctl -n '__mcpctl_at "tools"' -l 'retries' -x -d 'Retries after transient failures (connection lost).'
 complete -c mcpctl -n '__mcpctl_at "tools"' -l 'json' -d 'Machine-readable output on stdout.'
+complete -c mcpctl -n '__mcpctl_at "tools"' -l 'unmasked' -d 'Print what the server sent as is: its secrets are not masked.'
 complete -c mcpctl -n '__mcpctl_at "tools"' -s 'h' -l 'help' -d 'Show this message and exit.'
 complete -c mcpctl -n '__mcpctl_arg "tools" 0' -a '(__mcpctl_servers)'
 

@@ -14,6 +14,8 @@ ENV_INSTANCE = "MCPCTL_INSTANCE"
 ENV_TENANT = "MCPCTL_CLIENT"
 
 CONFIG_FILENAME = "mcpctl.toml"
+# A server name, wherever it enters (the config, CLI arguments): it names files and sockets, so never a path.
+SERVER_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 STATE_SCHEMA = 1
 JSON_SCHEMA = 1
 

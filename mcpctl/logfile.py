@@ -1,9 +1,13 @@
-"""The server's log, logs/NAME.log: written by its shim, rotated by size, read and followed by `mcpctl logs`.
+r"""The server's log, logs/NAME.log: written by its shim, rotated by size, read and followed by `mcpctl logs`.
 
 Every line starts with a UTC time stamp; the shim's own lines carry `[mcpctl]` after it:
 
     2026-11-25T09:04:35.120Z [mcpctl] spawning npx (cwd /home/me, readiness mcp)
     2026-11-25T09:04:35.871Z Secure MCP Filesystem Server running on stdio
+
+A server's text is escaped before it is written (control characters as \xNN, a leading `[mcpctl]` as
+`\x5bmcpctl]`), so its lines never carry terminal escapes and never look like the shim's own; `mcpctl logs`
+escapes again when it shows them (files written by older versions).
 
 Only the shim writes the file (the server's stderr reaches it through a pipe), so it can rotate between
 whole lines: NAME.log -> NAME.log.1 -> ... -> NAME.log.<backups>, nothing lost and nothing written twice.
@@ -13,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,6 +25,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 MARK = "[mcpctl]"
+# C0 controls but tab, DEL and C1 controls: what a terminal would act on (ESC, CR, BEL, backspace, CSI).
+_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f]")
 _STAMP_LEN = len("2026-11-25T09:04:35.120Z")
 
 
@@ -46,7 +53,7 @@ class LogWriter:
         prefix = f"{now} {MARK} " if ours else f"{now} "
         batch = bytearray()
         for line in lines:
-            data = (prefix + line + "\n").encode("utf-8", "replace")
+            data = (prefix + escape(line, ours) + "\n").encode("utf-8", "replace")
             if self.size + len(batch) + len(data) > self.max_bytes and self.size + len(batch) > 0:
                 self._flush(batch)
                 batch.clear()
@@ -83,6 +90,12 @@ class LogWriter:
         self.size = 0
 
 
+def escape(text: str, ours: bool = False) -> str:
+    """`text` safe for a terminal and, unless it is the shim's own, never taken for a line of the shim's."""
+    text = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    return text if ours or not text.startswith(MARK) else "\\x5b" + text[1:]
+
+
 def generation(path: Path, n: int) -> Path:
     return path if n == 0 else path.with_name(f"{path.name}.{n}")
 
@@ -103,7 +116,8 @@ class Line:
 
     def render(self) -> str:
         when = stamp(self.time) if self.time is not None else ""
-        return f"{when} {MARK} {self.text}" if self.ours else f"{when} {self.text}".lstrip()
+        text = escape(self.text, self.ours)
+        return f"{when} {MARK} {text}" if self.ours else f"{when} {text}".lstrip()
 
 
 def parse(raw: str) -> Line:

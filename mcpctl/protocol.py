@@ -6,6 +6,7 @@ import json
 import re
 import socket
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -61,18 +62,22 @@ def encode(message: dict[str, Any]) -> bytes:
     return json.dumps(message, separators=(",", ":")).encode() + b"\n"
 
 
-def decode(line: bytes) -> dict[str, Any]:
+def decode(line: bytes, redact: Callable[[str], str] | None = None) -> dict[str, Any]:
+    """One JSON-RPC message; a line that is not one is a ProtocolError showing its start, masked by
+    `redact` before it is cut or escaped (a secret must not survive as a piece or as an escape)."""
     try:
         message = json.loads(line)
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # "[[[[..." nests past the recursion limit
-        raise ProtocolError(f"not JSON: {_preview(line)}") from exc
+        raise ProtocolError(f"not JSON: {_preview(line, redact)}") from exc
     if not isinstance(message, dict) or message.get("jsonrpc") != "2.0":
-        raise ProtocolError(f"not a JSON-RPC 2.0 message: {_preview(line)}")
+        raise ProtocolError(f"not a JSON-RPC 2.0 message: {_preview(line, redact)}")
     return message
 
 
-def _preview(line: bytes, limit: int = 120) -> str:
+def _preview(line: bytes, redact: Callable[[str], str] | None, limit: int = 120) -> str:
     text = line.decode("utf-8", "replace").strip()
+    if redact is not None:
+        text = redact(text)
     return repr(text if len(text) <= limit else text[:limit] + "…")
 
 

@@ -131,7 +131,7 @@ def write_record(path: Path, record: StateRecord) -> None:
 @contextmanager
 def state_lock(path: Path, timeout: float = STATE_LOCK_TIMEOUT) -> Iterator[None]:
     """The state-dir lock (flock), taken by every CLI mutation; BusyError after `timeout` seconds."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
     try:
         deadline = time.monotonic() + timeout
         delay = 0.002

@@ -6,6 +6,7 @@ import math
 import os
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
@@ -38,20 +39,33 @@ class Globals:
     config: str | None
     home: str | None
     quiet: bool = False
+    trust: bool = False  # run commands from config and env files that are not safely the user's own
 
     def paths(self) -> Paths:
         return Paths(resolve_home(self.home))
 
+    def find_config(self) -> Path | None:
+        """The config file, refused (exit 2) when someone else could have written it (config/trust.py)."""
+        from mcpctl.config.trust import check_config
+
+        path = find_config(self.config)
+        if path is not None:
+            check_config(path, explicit=bool(self.config), trust=self.trust)
+        return path
+
     def load_config(self, required: bool = True) -> Config:
         from mcpctl.config.load import load
         from mcpctl.config.model import empty_config, no_config_found
+        from mcpctl.config.trust import check_env_files
 
-        path = find_config(self.config)
+        path = self.find_config()
         if path is None:
             if not required:
                 return empty_config()
             raise no_config_found()
-        return load(path)
+        config = load(path)
+        check_env_files(config, explicit=bool(self.config), trust=self.trust)
+        return config
 
 
 def _version(value: bool) -> None:
@@ -70,14 +84,47 @@ def options(
     quiet: Annotated[
         bool, typer.Option("-q", "--quiet", help="Print only errors (and --json output); the exit code tells the rest.")
     ] = False,
+    trust: Annotated[
+        bool,
+        typer.Option("--trust", help="Use config and env files even if another user owns them or can write them."),
+    ] = False,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
     ] = False,
 ) -> None:
-    ctx.obj = Globals(config, home, quiet)
+    ctx.obj = Globals(config, home, quiet, trust)
 
 
-Names = Annotated[list[str] | None, typer.Argument(help="Server names from the config.", show_default=False)]
+def valid_name(name: str) -> str:
+    """A server name from the command line, checked as the config checks it: never a path (exit 8)."""
+    import re
+
+    from mcpctl.constants import SERVER_NAME_PATTERN
+    from mcpctl.errors import UnknownServerError
+
+    if not re.fullmatch(SERVER_NAME_PATTERN, name):
+        raise UnknownServerError(
+            f"unknown server {name!r}: not a server name (letters, digits, '.', '_', '-'; at most 64)",
+            "run `mcpctl list` to see the configured servers",
+        )
+    return name
+
+
+def valid_name_or_all(name: str) -> str:
+    return name if name == "*" else valid_name(name)
+
+
+def valid_names(names: list[str] | None) -> list[str] | None:
+    for name in names or ():
+        valid_name(name)
+    return names
+
+
+Names = Annotated[
+    list[str] | None,
+    typer.Argument(help="Server names from the config.", show_default=False, callback=valid_names),
+]
+Name = Annotated[str, typer.Argument(help="Server name.", show_default=False, callback=valid_name)]
 All = Annotated[bool, typer.Option("--all", "-a", help="Every configured server.")]
 Json = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
 Force = Annotated[bool, typer.Option("--force", help="Start even during a backoff or crash-loop cooldown.")]

@@ -6,23 +6,27 @@ when it is not running, unless --no-start.
 
 from __future__ import annotations
 
+import os
 import socket
 import sys
 import time
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
 
-from mcpctl.cli.app import Globals, Json, app, positive_seconds
+from mcpctl.cli.app import Globals, Json, Name, app, positive_seconds
 from mcpctl.constants import ExitCode
 from mcpctl.errors import ErrorType, Failure, MCPCtlError, UsageError
 
-Name = Annotated[str, typer.Argument(help="Server name.", show_default=False)]
 NoStart = Annotated[bool, typer.Option("--no-start", help="Exit 3 instead of starting a server that is not running.")]
 Timeout = Annotated[
     float, typer.Option("--timeout", help="Seconds for the whole command, retries included.", callback=positive_seconds)
 ]
 Retries = Annotated[int, typer.Option("--retries", help="Retries after transient failures (connection lost).")]
+Unmasked = Annotated[
+    bool, typer.Option("--unmasked", help="Print what the server sent as is: its secrets are not masked.")
+]
 
 
 Drain = Annotated[
@@ -66,12 +70,15 @@ def tools(
     timeout: Timeout = 30.0,
     retries: Retries = 3,
     as_json: Json = False,
+    unmasked: Unmasked = False,
 ) -> None:
     """List NAME's tools with their arguments (* marks a required one)."""
     from mcpctl.control import toolcall
+    from mcpctl.redaction import mask_data
     from mcpctl.render import output as render
 
-    found = _with_session(ctx.obj, name, no_start, timeout, retries, _list_tools)
+    mask = _masking(ctx.obj, name, unmasked)
+    found = mask_data(mask, _with_session(ctx.obj, name, no_start, timeout, retries, _list_tools, mask))
     if as_json:
         render.emit_json({"server": name, "tools": found})
         return
@@ -92,10 +99,14 @@ def call(
     timeout: Timeout = 60.0,
     retries: Retries = 3,
     as_json: Json = False,
+    unmasked: Unmasked = False,
 ) -> None:
     """Call one of NAME's tools and print its result. Exit 10 when the tool reports an error."""
     from mcpctl.control import toolcall
+    from mcpctl.redaction import mask_data
     from mcpctl.render import output as render
+
+    mask = _masking(ctx.obj, name, unmasked)
 
     def act(session: Any, deadline: float) -> dict[str, Any]:
         by_name = {str(t.get("name")): t for t in _list_tools(session, deadline)}
@@ -106,7 +117,7 @@ def call(
         result = session.request("tools/call", {"name": tool, "arguments": arguments}, deadline)
         return result if isinstance(result, dict) else {}
 
-    result = _with_session(ctx.obj, name, no_start, timeout, retries, act)
+    result = mask_data(mask, _with_session(ctx.obj, name, no_start, timeout, retries, act, mask))
     if as_json:
         render.emit_json({"server": name, "tool": tool, "result": result})
     else:
@@ -143,9 +154,26 @@ def ping(
 # -- the session ---------------------------------------------------------------------------------
 
 
-def _with_session(g: Globals, name: str, no_start: bool, timeout: float, retries: int, act: Any) -> Any:
+def _masking(g: Globals, name: str, unmasked: bool) -> Callable[[str], str]:
+    """What masks NAME's secrets (its config's env values, env files, secret-named shell variables) in what
+    the server sends back: tool results and errors carry them as often as its stderr does."""
+    from mcpctl.config import env_rules
+    from mcpctl.config.environment import resolve
+    from mcpctl.redaction import Redactor
+
+    config = g.load_config(required=False)
+    server = config.servers.get(name)
+    if unmasked or server is None:
+        return str
+    rules = env_rules.rules_for(server, config, env_rules.stored(g.paths()))
+    return Redactor(resolve(server, config.base_dir, os.environ, rules).secrets)
+
+
+def _with_session(
+    g: Globals, name: str, no_start: bool, timeout: float, retries: int, act: Any, mask: Callable[[str], str] = str
+) -> Any:
     """Open a session (starting the server if need be), run `act(session, deadline)`, retrying
-    transient failures; every failure becomes an MCPCtlError of the taxonomy."""
+    transient failures; every failure becomes an MCPCtlError of the taxonomy, masked by `mask`."""
     from mcpctl.control.shim_client import Lost, RemoteError, Session, with_retries
 
     deadline = time.monotonic() + timeout
@@ -161,7 +189,9 @@ def _with_session(g: Globals, name: str, no_start: bool, timeout: float, retries
     try:
         return with_retries(attempt, retries, deadline, retrying)
     except RemoteError as exc:
-        raise _remote_failure(name, exc) from None
+        error = _remote_failure(name, exc)
+        error.message, error.hint = mask(error.message), mask(error.hint)
+        raise error from None
     except Lost as exc:
         raise MCPCtlError.of(ErrorType.CONNECTION_LOST, name=name, detail=str(exc)) from None
     except TimeoutError:

@@ -17,6 +17,7 @@ from typing import Any
 
 from mcpctl.config.interpolate import InterpolationError, interpolate
 from mcpctl.config.model import ServerConfig
+from mcpctl.redaction import secret_name
 
 ALWAYS_INHERITED = ("PATH", "HOME")
 
@@ -130,7 +131,8 @@ def resolve(
     headers = {name: expand(value, f"headers.{name}") for name, value in server.headers.items()}
     env = {name: value for name, (value, _) in layers.items()}
     variables = _reports(server, layers, referenced, [r for r in rules if r.var not in unresolved], problems)
-    secrets = [value for name, (value, source) in layers.items() if source != "shell" or name in referenced]
+    # Inherited values are secrets when referenced or named like one (SECRET_NAME): a server may echo them.
+    secrets = [v for name, (v, src) in layers.items() if src != "shell" or name in referenced or secret_name(name)]
     secrets += [env[r.var] for r in rules if r.var in env]
     secrets += list(headers.values())  # an Authorization value is a secret however it was written
     return Resolution(

@@ -18,7 +18,7 @@ from mcpctl.errors import ConfigError
 from mcpctl.settings import SETTINGS, Kind
 from mcpctl.states import Readiness
 
-NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")  # fullmatch: `$` would allow a trailing newline
+NAME_PATTERN = re.compile(C.SERVER_NAME_PATTERN)  # fullmatch: `$` would allow a trailing newline
 # Keys that MCP clients put in their JSON files and that mean nothing to mcpctl beyond the transport.
 _JSON_CLIENT_KEYS = frozenset({"type"})
 _SECONDS = [setting.name for setting in SETTINGS if setting.kind == Kind.SECONDS]

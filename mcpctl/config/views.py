@@ -66,6 +66,7 @@ def view(config: Config, server: ServerConfig, key: bytes) -> dict[str, Any]:
     result["env"] = {name: _redact_env(value, key) for name, value in server.env.items()}
     result["args"] = _redact_args(server.args, server.env, key)
     result["headers"] = {name: _redact_env(value, key) for name, value in server.headers.items()}
+    result["url"] = _redact_url(server.url, server.env, key)
     result["alerts"] = plain(config.alerts_for(server))
     result["env_file_contents"] = {
         str(path): _seal_bytes(content, key) if content is not None else None
@@ -86,6 +87,8 @@ def redact_document(document: Mapping[str, Any], key: bytes) -> dict[str, Any]:
             sealed["args"] = _redact_args(table["args"], env, key)
         if table.get("headers"):
             sealed["headers"] = {var: _redact_env(value, key) for var, value in table["headers"].items()}
+        if "url" in table:
+            sealed["url"] = _redact_url(table["url"], env, key)
         servers[name] = sealed
     return {**document, "servers": servers}
 
@@ -117,6 +120,8 @@ def restore(
             restored["headers"] = {h: unseal(v, f"servers.{name}.headers.{h}") for h, v in table["headers"].items()}
         if "args" in table:
             restored["args"] = [unseal(arg, f"servers.{name}.args[{i}]") for i, arg in enumerate(table["args"])]
+        if isinstance(table.get("url"), str):
+            restored["url"] = unseal(table["url"], f"servers.{name}.url")
         servers[name] = restored
     return {**document, "servers": servers}, missing
 
@@ -208,6 +213,11 @@ def _redact_args(args: Any, env: Mapping[str, str], key: bytes) -> list[str]:
     return [_seal(arg, key) if any(secret in arg for secret in secrets) else arg for arg in args]
 
 
+def _redact_url(url: Any, env: Mapping[str, str], key: bytes) -> Any:
+    """A url that holds an env value is sealed whole, as args are."""
+    return _redact_args([url], env, key)[0] if isinstance(url, str) else url
+
+
 def _redact_env(value: str, key: bytes) -> str:
     return value if _REFERENCE.fullmatch(value) else _seal(value, key)
 
@@ -230,6 +240,7 @@ def _strings(document: Mapping[str, Any]) -> list[str]:
             found += [v for v in dict(table.get("env", {})).values() if isinstance(v, str)]
             found += [v for v in dict(table.get("headers", {})).values() if isinstance(v, str)]
             found += [a for a in table.get("args", []) if isinstance(a, str)]
+            found += [table["url"]] if isinstance(table.get("url"), str) else []
     return found
 
 

@@ -24,6 +24,7 @@ from mcpctl.constants import ENV_HOME, ENV_INSTANCE, STATE_LOCK_TIMEOUT
 from mcpctl.control.observe import observe, put_right
 from mcpctl.errors import MCPCtlError
 from mcpctl.paths import Paths
+from mcpctl.privdir import check_home, foreign
 from mcpctl.state import CorruptState, lock_holder, read_record, state_lock, write_atomic, write_record
 
 ORPHAN_STOP_TIMEOUT = 3.0
@@ -72,6 +73,7 @@ class Doctor:
         return self.findings
 
     def fix(self) -> None:
+        check_home(self.paths.home)  # a shared or foreign directory is refused, never repaired
         with state_lock(self.paths.lock, STATE_LOCK_TIMEOUT):  # repairs must not race a start or a stop
             self._fix()
 
@@ -94,6 +96,8 @@ class Doctor:
             self.findings.append(
                 Finding("permissions", str(home), f"owned by uid {info.st_uid}, not you (uid {os.getuid()})")
             )
+        elif (problem := foreign(home, info)) is not None:  # never made private: it is not ours to change
+            self.findings.append(Finding("permissions", str(home), f"not a state dir of yours: it {problem}"))
         elif stat.S_IMODE(info.st_mode) & 0o077:
             mode = oct(stat.S_IMODE(info.st_mode))
 
@@ -163,7 +167,7 @@ class Doctor:
 
     def _processes(self) -> None:
         live, shims = self._live_instances()
-        home = str(self.paths.home)
+        home = os.path.realpath(self.paths.home)  # the state dir may be named through a symlink, here or there
         uid = os.getuid()
         orphans: list[psutil.Process] = []
         ours: list[psutil.Process] = []
@@ -174,7 +178,7 @@ class Doctor:
                 environ = proc.environ()
             except (psutil.Error, OSError):
                 continue
-            if environ.get(ENV_HOME) != home:
+            if os.path.realpath(environ.get(ENV_HOME) or "/nonexistent") != home:
                 continue
             ours.append(proc)
             instance = environ.get(ENV_INSTANCE)

@@ -207,7 +207,7 @@ def server_list(config: Config, as_json: bool) -> None:
             "transport": s.transport,
             "command": s.command,
             "args": [Redactor(s.env.values())(arg) for arg in s.args],
-            "url": s.url,
+            "url": Redactor(s.env.values())(s.url) if s.url else s.url,
             "cwd": s.cwd,
             "env": sorted(s.env),  # names only: values may be secrets
             "startup_timeout": s.startup_timeout,

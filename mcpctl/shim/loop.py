@@ -31,7 +31,7 @@ from mcpctl.shim.log import log, log_environment
 from mcpctl.shim.machine import Action, Happening
 from mcpctl.shim.monitor import Watch, announce
 from mcpctl.shim.requested import Requested
-from mcpctl.shim.run import Ready, Run, RunFactory, ServerRun, crash
+from mcpctl.shim.run import Ready, Run, RunFactory, ServerRun
 from mcpctl.shim.session import Session
 from mcpctl.state import StateRecord
 from mcpctl.states import RUNNING, SERVING, ServerState
@@ -153,7 +153,7 @@ class Shim(Requested):
         if run is not None and run.exit_code is not None:
             run.drain()
             up = self.clock.monotonic() - self.ready_since
-            yield Happening.RUN_EXITED, crash(self.spec.name, run.exit_code, up, self.log_path)
+            yield Happening.RUN_EXITED, policy.crash(self.spec.name, run.exit_code, up, self.log_path)
             return
         if self.record.consecutive_failures and self.clock.monotonic() - self.ready_since >= self.spec.reset_after:
             yield Happening.RESET_DUE, None
