@@ -23,7 +23,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from mcpctl import i18n, pofile  # noqa: E402 - after the path is set
+# isort: off
+import typer  # noqa: E402 - after the path is set
+
+from mcpctl import i18n, pofile  # noqa: E402
+from mcpctl.cli import app  # noqa: E402
+from mcpctl.cli.help import texts  # noqa: E402
+from mcpctl.errors import KINDS  # noqa: E402
+# isort: on
 
 PACKAGE = ROOT / "mcpctl"
 _CALLS = {"_", "N_"}
@@ -57,17 +64,10 @@ def _literals(tree: ast.AST) -> list[str]:
 
 
 def _errors() -> list[tuple[str, str]]:
-    from mcpctl.errors import KINDS
-
     return [(text, "mcpctl/errors.py") for kind in KINDS.values() for text in (kind.template, kind.hint)]
 
 
 def _help() -> list[tuple[str, str]]:
-    import typer
-
-    from mcpctl.cli import app
-    from mcpctl.cli.help import texts
-
     return [(text, "mcpctl/cli (--help)") for text in texts(typer.main.get_command(app))]
 
 
@@ -94,8 +94,10 @@ def problems(po: Path, wanted: dict[str, set[str]]) -> list[str]:
     for msgid in sorted(set(have) & set(wanted)):
         entry = have[msgid]
         if _done(entry) and placeholders(entry.msgid) != placeholders(entry.msgstr):
-            out.append(f"{lang}: placeholders differ: {msgid!r} has {placeholders(msgid)}, "
-                       f"the translation {placeholders(entry.msgstr)}")
+            out.append(
+                f"{lang}: placeholders differ: {msgid!r} has {placeholders(msgid)}, "
+                f"the translation {placeholders(entry.msgstr)}"
+            )
     out += [f"{lang}: stale (no source uses it): {msgid!r}" for msgid in sorted(set(have) - set(wanted))]
     return out
 
@@ -108,8 +110,13 @@ def refresh(po: Path, wanted: dict[str, set[str]]) -> None:
     header, entries = pofile.read(po) if po.exists() else (_header(po.parent.parent.name), [])
     have = {e.msgid: e for e in entries}
     fresh = [
-        pofile.Entry(msgid, have[msgid].msgstr if msgid in have else "", have[msgid].fuzzy if msgid in have else False,
-                     tuple(sorted(refs)), have[msgid].comments if msgid in have else ())
+        pofile.Entry(
+            msgid,
+            have[msgid].msgstr if msgid in have else "",
+            have[msgid].fuzzy if msgid in have else False,
+            tuple(sorted(refs)),
+            have[msgid].comments if msgid in have else (),
+        )
         for msgid, refs in wanted.items()
     ]
     pofile.write(po, header, fresh)

@@ -15,8 +15,6 @@ from __future__ import annotations
 import gettext
 import os
 import re
-import string
-import unicodedata
 from collections.abc import Mapping, Sequence
 from functools import cache
 from pathlib import Path
@@ -110,6 +108,8 @@ def cells(text: str) -> int:
 
 
 def _char_cells(char: str) -> int:
+    import unicodedata  # only for text that is not ASCII
+
     if unicodedata.combining(char) or char in "\u200b\u200d\ufe0f":
         return 0
     return 2 if unicodedata.east_asian_width(char) in "WF" else 1
@@ -159,6 +159,8 @@ def _translate(template: str, text: str, known: Sequence[str]) -> str:
 @cache
 def _pattern(template: str) -> re.Pattern[str]:
     """A regex that matches `template` filled in, capturing each field's text."""
+    import string
+
     parts, seen = [], set()
     for literal, name, _spec, _conversion in string.Formatter().parse(template):
         parts.append(re.escape(literal))
@@ -172,6 +174,8 @@ def _pattern(template: str) -> re.Pattern[str]:
 def fill(template: str, values: Mapping[str, str]) -> str:
     """`template` with each `{field…}` replaced by values[field] as text (specs and conversions were
     applied when the English text was made)."""
+    import string
+
     out = []
     for literal, name, _spec, _conversion in string.Formatter().parse(template):
         out.append(literal)

@@ -122,9 +122,9 @@ def main() -> None:
     try:
         if sys.platform == "win32":
             raise UnsupportedPlatformError(_("mcpctl runs on Linux and macOS; Windows is not supported yet"))
-        command = typer.main.get_command(app)
-        localize(command)
-        code = command.main(prog_name="mcpctl", standalone_mode=False)
+        tree = typer.main.get_command(app)
+        localize(tree)
+        code = tree.main(prog_name="mcpctl", standalone_mode=False)
     except MCPCtlError as exc:
         _fail(exc, as_json)
     except click.NoArgsIsHelpError as exc:

@@ -45,14 +45,14 @@ def texts(command: click_core.Command) -> Iterator[str]:
             yield inspect.cleandoc(cmd.help)
         if cmd.short_help:
             yield inspect.cleandoc(cmd.short_help)
-        yield from (param.help for param in cmd.params if getattr(param, "help", None))
+        yield from (str(param.help) for param in cmd.params if getattr(param, "help", None))  # type: ignore[attr-defined]
 
 
 def localize(command: click_core.Command) -> None:
     """Translate the help of `command`'s tree in place, for a language other than English."""
     if i18n.language() == i18n.ENGLISH:
         return
-    typer.core._ = _  # typer's own words ("Options", "default: …") through our catalog
+    vars(typer.core)["_"] = _  # typer's own words ("Options", "default: …") through our catalog
     click_core.Context.formatter_class = CellFormatter
     for cmd in _walk(command):
         _localize_one(cmd)
