@@ -6,7 +6,7 @@ check), and at run time only when a `.mo` is missing or older than its `.po` (a 
 
 from __future__ import annotations
 
-import ast
+import re
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,14 +63,25 @@ def _entry(lines: list[str]) -> Entry | None:
         elif line.startswith("#"):
             comments.append(line[1:].strip())
         elif line.startswith('"'):
-            parts[current] += ast.literal_eval(line)
+            parts[current] += _unquote(line)
         else:
             current, _, rest = line.partition(" ")
-            parts[current] = ast.literal_eval(rest.strip())
+            parts[current] = _unquote(rest.strip())
     if "msgid" not in parts:
         return None
     fuzzy = "fuzzy" in flags.replace(" ", "").split(",")
     return Entry(parts["msgid"], parts.get("msgstr", ""), fuzzy, tuple(refs), tuple(comments))
+
+
+_ESCAPES = {"n": "\n", "t": "\t", '"': '"', "\\": "\\"}
+_ESCAPED = re.compile(r"\\(.)")
+
+
+def _unquote(text: str) -> str:
+    """A .po string's content: `"a\\"b\\n"` → `a"b` and a newline."""
+    if "\\" not in text:
+        return text[1:-1]
+    return _ESCAPED.sub(lambda m: _ESCAPES.get(m.group(1), m.group(1)), text[1:-1])
 
 
 def write(path: Path, header: str, entries: list[Entry]) -> None:
