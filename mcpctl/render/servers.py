@@ -52,6 +52,7 @@ _DRIFT = {
     Drift.REMOVED: N_(" (not in config, run mcpctl apply)"),
 }
 # The states as a person reads them (records and --json keep the English words).
+CHECK_WORDS = (N_("ok"), N_("not running"), N_("ready"))  # `check`'s statuses (and its plainest detail)
 STATE_WORDS = (N_("stopped"), N_("starting"), N_("ready"), N_("unhealthy"), N_("stopping"), N_("backoff"), N_("failed"))
 
 
