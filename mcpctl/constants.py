@@ -8,6 +8,8 @@ from enum import IntEnum
 ENV_HOME = "MCPCTL_HOME"
 ENV_CONFIG = "MCPCTL_CONFIG"
 ENV_DEBUG = "MCPCTL_DEBUG"
+# The language of messages (then LC_ALL, LC_MESSAGES, LANG); see mcpctl/i18n.py.
+ENV_LANG = "MCPCTL_LANG"
 # Put in every server's environment, so descendants can be found after they leave the process group.
 ENV_INSTANCE = "MCPCTL_INSTANCE"
 # Set (to the client's number) for a per-client server process, so each run ends only its own tree.

@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 import typer
 from typer._click import exceptions as click  # typer vendors click; its errors are these
 
-from mcpctl import __version__
+from mcpctl import __version__, i18n
 from mcpctl.constants import ENV_CONFIG, ENV_DEBUG, ENV_HOME, ExitCode
 from mcpctl.errors import MCPCtlError, UnsupportedPlatformError, UsageError
+from mcpctl.i18n import _
 from mcpctl.paths import Paths, find_config, resolve_home
 
 if TYPE_CHECKING:
@@ -139,7 +140,7 @@ def positive_seconds(value: float | None) -> float | None:
 
 def require_names(names: list[str] | None, everything: bool) -> None:
     if not names and not everything:
-        raise UsageError("name one or more servers, or pass --all", "see `mcpctl --help`")
+        raise UsageError(_("name one or more servers, or pass --all"), _("see `mcpctl --help`"))
 
 
 def known_servers(paths: Paths, config: Config, names: list[str] | None, everything: bool) -> list[ServerConfig]:
@@ -148,12 +149,20 @@ def known_servers(paths: Paths, config: Config, names: list[str] | None, everyth
 
 
 def main() -> None:
-    """Entry point: one line per error, a documented exit code, a traceback only with MCPCTL_DEBUG=1."""
+    """Entry point: one line per error, a documented exit code, a traceback only with MCPCTL_DEBUG=1.
+
+    Messages are in the user's language (mcpctl/i18n.py), except under --json: scripts get English."""
+    from mcpctl.cli.help import localize
+
     as_json = "--json" in sys.argv[1:]
+    if as_json:
+        i18n.use(i18n.ENGLISH)
     try:
         if sys.platform == "win32":
-            raise UnsupportedPlatformError("mcpctl runs on Linux and macOS; Windows is not supported yet")
-        code = app(prog_name="mcpctl", standalone_mode=False)
+            raise UnsupportedPlatformError(_("mcpctl runs on Linux and macOS; Windows is not supported yet"))
+        tree = typer.main.get_command(app)
+        localize(tree)
+        code = tree.main(prog_name="mcpctl", standalone_mode=False)
     except MCPCtlError as exc:
         _fail(exc, as_json)
     except click.NoArgsIsHelpError as exc:
@@ -161,17 +170,18 @@ def main() -> None:
         sys.exit(ExitCode.USAGE)
     except click.UsageError as exc:
         command = exc.ctx.command_path if exc.ctx else "mcpctl"
-        _fail(UsageError(exc.format_message(), f"see `{command} --help`"), as_json)
+        _fail(UsageError(exc.format_message(), _("see `{command} --help`").format(command=command)), as_json)
     except click.ClickException as exc:
         _fail(MCPCtlError(exc.format_message()), as_json, exc.exit_code)
     except (KeyboardInterrupt, typer.Abort):
-        sys.stderr.write("interrupted\n")
+        sys.stderr.write(_("interrupted") + "\n")
         sys.exit(ExitCode.SIGINT)
     except Exception as exc:  # the last line of defence: no traceback for users
         if os.environ.get(ENV_DEBUG) == "1":
             raise
-        hint = f"rerun with {ENV_DEBUG}=1 and report it"
-        _fail(MCPCtlError(f"internal error: {type(exc).__name__}: {exc}", hint), as_json)
+        hint = _("rerun with {variable}=1 and report it").format(variable=ENV_DEBUG)
+        message = _("internal error: {kind}: {error}").format(kind=type(exc).__name__, error=exc)
+        _fail(MCPCtlError(message, hint), as_json)
     sys.exit(code if isinstance(code, int) else 0)
 
 

@@ -9,6 +9,7 @@ import typer
 
 from mcpctl.cli.app import All, Force, Globals, Json, Names, app, known_servers, positive_seconds, require_names
 from mcpctl.constants import ExitCode
+from mcpctl.i18n import _
 from mcpctl.states import StartOutcome
 
 ReadyTimeout = Annotated[
@@ -113,7 +114,9 @@ def start_and_render(
     from mcpctl.render.progress import Waiting
 
     controller = Controller(g.paths(), config)
-    label = ("restarting " if restart else "starting ") + ", ".join(s.name for s in servers)
+    label = (_("restarting {names}") if restart else _("starting {names}")).format(
+        names=", ".join(s.name for s in servers)
+    )
     with Waiting(label, enabled=wait and not g.quiet):
         begin = controller.restart if restart else controller.start
         results = begin(servers, wait=wait, force=force, timeout=timeout)

@@ -15,6 +15,7 @@ from typing import Any
 from mcpctl import constants as C
 from mcpctl.constants import CONFIG_FILENAME, DEFAULT_STARTUP_TIMEOUT, DEFAULT_STOP_TIMEOUT, ENV_CONFIG
 from mcpctl.errors import ConfigError, UnknownServerError
+from mcpctl.i18n import _
 
 
 @dataclass(frozen=True)
@@ -125,14 +126,17 @@ class Config:
 
 
 def unknown_server(name: str, config: Config) -> UnknownServerError:
-    where = str(config.path) if config.path else "no config file"
+    where = str(config.path) if config.path else _("no config file")
     if name in config.disabled:
-        return UnknownServerError(
-            f"server {name!r} is disabled in {where} (enabled = false)", "set enabled = true to run it"
-        )
+        disabled = _("server {name!r} is disabled in {where} (enabled = false)").format(name=name, where=where)
+        return UnknownServerError(disabled, _("set enabled = true to run it"))
     close = difflib.get_close_matches(name, list(config.servers), n=1)
-    hint = f"did you mean {close[0]!r}?" if close else "run `mcpctl list` to see the configured servers"
-    return UnknownServerError(f"unknown server {name!r} (not in {where})", hint)
+    hint = (
+        _("did you mean {name!r}?").format(name=close[0])
+        if close
+        else _("run `mcpctl list` to see the configured servers")
+    )
+    return UnknownServerError(_("unknown server {name!r} (not in {where})").format(name=name, where=where), hint)
 
 
 def no_config_found() -> ConfigError:
