@@ -86,7 +86,8 @@ def test_a_stopped_server_is_restarted_as_unhealthy(env: Env) -> None:
         if _alive(first):
             os.kill(first, signal.SIGCONT)
     assert after["pid"] != first
-    assert after["last_error"]["type"] == "unhealthy"
+    assert after["last_error"] is None  # ready again: no error to show; the history is last_failure
+    assert after["last_failure"]["type"] == "unhealthy"
     assert after["total_failures"] == 1
     assert not _alive(first)
     journal = (env.home / "servers" / "demo" / "events.jsonl").read_text().splitlines()

@@ -203,3 +203,20 @@ class SocketServer:
         self.sock.close()
         with contextlib.suppress(FileNotFoundError):
             self.path.unlink()
+
+
+# File descriptors kept free for what must always work: the control socket (`status`, `stop`), the
+# server's pipes after a restart, the log. Clients of the MCP socket are refused before they use them.
+FD_RESERVE = 32
+
+
+def descriptors_left() -> int:
+    """How many more files this process may open (Linux: counted in /proc; elsewhere: a large number)."""
+    import resource
+
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        used = len(os.listdir("/proc/self/fd"))
+    except OSError:
+        return 1 << 30
+    return (1 << 30) if soft == resource.RLIM_INFINITY else soft - used

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import selectors
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +18,8 @@ from mcpctl import protocol
 from mcpctl.contract import Spec
 from mcpctl.errors import Failure
 from mcpctl.shim import gate
-from mcpctl.shim.listener import Connection, refuse
+from mcpctl.shim.listener import FD_RESERVE, Connection, descriptors_left, refuse
+from mcpctl.shim.log import log
 from mcpctl.shim.mux import Multiplexer
 from mcpctl.shim.renewal import list_changes
 from mcpctl.shim.run import Ready, Run
@@ -45,15 +47,27 @@ class Session:
         self.on_other: Callable[[Message], None] | None = None
         self.seen: Callable[[Message], None] = gate.ignore  # the max_concurrency gate's view of the server
         self.sessions = 0  # how many runs' sessions were attached
+        self.log_again = 0.0  # monotonic: when a shortage of file descriptors is worth a log line again
 
     def accept(self, sock: Any) -> None:
         """A new client on the socket (refused, with one error line, past `max_clients`)."""
         if len(self.mux.peers) >= self.spec.max_clients:
             refuse(sock, _full(self.spec.name, self.spec.max_clients))
             return
+        if descriptors_left() < FD_RESERVE:  # the control socket must still answer `status` and `stop`
+            self._short_of_descriptors(sock)
+            return
         number, limit = next(self.connections), self.spec.max_message_bytes
         conn = Connection(sock, number, self.selector, self._from_client, self.mux.hangup, limit)
         self.mux.add(conn)
+
+    def _short_of_descriptors(self, sock: Any) -> None:
+        now = time.monotonic()
+        if now >= self.log_again:  # not once per attempt: at most once a minute
+            log(f"refusing clients: fewer than {FD_RESERVE} file descriptors left (raise the open-files limit)")
+            self.log_again = now + 60.0
+        message = f"{self.spec.name} is near its limit of open files: try again later"
+        refuse(sock, protocol.error_response(None, protocol.MCPCTL_ERROR, message, {"retryable": True}))
 
     def attach(self, ready: Ready, run: Run | None) -> Callable[[Message], None] | None:
         """The run is ready: connect the session; how to send to the server (None: it speaks no MCP)."""
