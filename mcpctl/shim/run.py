@@ -10,7 +10,6 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, Protocol
 
 from mcpctl import protocol
@@ -21,32 +20,12 @@ from mcpctl.errors import ErrorType, Failure, classify_exit, classify_spawn_erro
 from mcpctl.shim import asks, ports
 from mcpctl.shim.channels import LineReader, Outbox, Oversize
 from mcpctl.shim.log import log, log_lines
+from mcpctl.shim.ready import Ready, crash
 from mcpctl.states import Readiness
 
+__all__ = ["Ready", "Run", "RunFactory", "ServerRun", "crash"]  # Ready and crash: from their own module
+
 _HTTP_PROBE_INTERVAL = 0.2
-
-
-class Ready:
-    """Readiness held: what the handshake said (empty for "log" and "alive" readiness)."""
-
-    def __init__(self, result: dict[str, Any], session: str | None = None) -> None:
-        self.result = result  # answered to every client's initialize by the multiplexer
-        self.session = session  # an HTTP server's Mcp-Session-Id
-        info = result.get("serverInfo")
-        info = info if isinstance(info, dict) else {}
-        self.server_info = {
-            "name": str(info.get("name", "")),
-            "version": str(info.get("version", "")),
-            "protocol_version": str(result.get("protocolVersion", "")),
-        }
-
-
-def crash(name: str, code: int, uptime: float, log_path: Path) -> Failure | None:
-    """What a ready run's exit was: a crash after `uptime` seconds, or None when it exited 0."""
-    if code == 0:
-        return None
-    up = f"{uptime:.0f}s" if uptime < 120 else f"{uptime / 60:.0f}m"
-    return Failure.of(ErrorType.CRASHED, name=name, exit=classify_exit(code), uptime=up, log=log_path)
 
 
 class Run(Protocol):
