@@ -34,11 +34,16 @@ def status(observations: list[Observation], as_json: bool) -> None:
             duration(obs.uptime_s),
             str(obs.record.restarts),
             f"{obs.record.consecutive_failures}/{obs.record.total_failures}",
+            str(obs.record.server_info.get("protocol_version") or "-"),
             _last_error(obs),
         ]
         for obs in observations
     ]
-    table(["NAME", "STATE", "PID", "UPTIME", "RESTARTS", "FAILURES", "LAST ERROR"], rows, styles={1: STATE_STYLE})
+    table(
+        ["NAME", "STATE", "PID", "UPTIME", "RESTARTS", "FAILURES", "PROTOCOL", "LAST ERROR"],
+        rows,
+        styles={1: STATE_STYLE},
+    )
     drifted = [obs.name for obs in observations if obs.config_drift in _DRIFT]
     if drifted:
         sys.stderr.write(f"hint: config changed for {', '.join(drifted)}: run `mcpctl apply` (`mcpctl config diff`)\n")

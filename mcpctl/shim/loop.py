@@ -24,7 +24,7 @@ from mcpctl.errors import ErrorType, Failure, classify_exit
 from mcpctl.health import Health
 from mcpctl.paths import Paths
 from mcpctl.redaction import Redactor
-from mcpctl.shim import control_requests, machine, per_client, policy, signals
+from mcpctl.shim import control_requests, era, machine, per_client, policy, signals
 from mcpctl.shim.ledger import Ledger, ReportPipe
 from mcpctl.shim.listener import SocketServer
 from mcpctl.shim.log import log, log_environment, retune_log
@@ -206,6 +206,7 @@ class Shim:
         self.reports.new_run()
         self.watch.end()
         run = self.make_run(self.spec, self.instance_id, self.selector, self.redact, str(self.log_path), self.clock)
+        era.pin(run, self.record, self.spec)  # a server found legacy under this config is not probed again
         self.run_ = run
         failure = run.spawn()  # first: the server boots while the shim imports psutil below
         from mcpctl import process
@@ -240,7 +241,7 @@ class Shim:
             details={"attempt": self.record.attempt, "elapsed_s": round(elapsed, 3)},
             report=Report.READY,
             ready_at=now,
-            server_info=ready.server_info,
+            **ready.record_changes(),  # server_info (name, version, protocol era), and a pid that moved
             **counters,
         )
         self.watch.begin(self.spec, self.session.attach(ready, self.run_))

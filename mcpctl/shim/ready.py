@@ -11,16 +11,20 @@ from mcpctl.errors import ErrorType, Failure, classify_exit
 class Ready:
     """Readiness held: what the handshake said (empty for "log" and "alive" readiness)."""
 
-    def __init__(self, result: dict[str, Any], session: str | None = None) -> None:
-        self.result = result  # answered to every client's initialize by the multiplexer
+    def __init__(
+        self, result: dict[str, Any], session: str | None = None, era: str = "legacy", config_hash: str | None = None
+    ) -> None:
+        from mcpctl.shim.era import server_info
+
+        self.result = result  # initialize's (legacy) or server/discover's (modern): the bridge answers from it
         self.session = session  # an HTTP server's Mcp-Session-Id
-        info = result.get("serverInfo")
-        info = info if isinstance(info, dict) else {}
-        self.server_info = {
-            "name": str(info.get("name", "")),
-            "version": str(info.get("version", "")),
-            "protocol_version": str(result.get("protocolVersion", "")),
-        }
+        self.era = era
+        self.server_info = server_info(era, result, config_hash)
+        self.moved: dict[str, Any] = {}  # the pid, when the run had to spawn its server again
+
+    def record_changes(self) -> dict[str, Any]:
+        """What the record takes from readiness."""
+        return {"server_info": self.server_info, **self.moved}
 
 
 def crash(name: str, code: int, uptime: float, log_path: Path) -> Failure | None:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from mcpctl import protocol
 from mcpctl.contract import Spec
 from mcpctl.errors import Failure
-from mcpctl.shim import gate
+from mcpctl.shim import era, gate
 from mcpctl.shim.listener import Connection, refuse
 from mcpctl.shim.mux import Multiplexer
 from mcpctl.shim.run import Ready, Run
@@ -57,8 +57,8 @@ class Session:
         send = self._upstream(ready, run)  # the shim's pings go straight: only client requests are gated
         if send is not None:
             gated, self.seen = gate.gated(send, self.spec.max_concurrency, self._owner)
-            self.mux.attach(gated, ready.result)
-        return send
+            self.mux.attach(gated, ready.result, ready.era)
+        return None if send is None else era.health_send(send, ready.era)
 
     def detach(self, failure: Failure) -> None:
         """The run is over: every request in flight is answered with `failure`."""
@@ -97,7 +97,10 @@ class Session:
 
     def _from_server(self, message: Message) -> None:
         self.seen(message)
-        if not self.mux.from_upstream(message) and self.on_other is not None:
+        if self.mux.from_upstream(message):
+            return
+        self.mux.bridge.note_discover(message.get("result"))  # a modern server's health check refreshes the cache
+        if self.on_other is not None:
             self.on_other(message)
 
 
