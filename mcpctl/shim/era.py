@@ -85,9 +85,10 @@ def server_info(era: str, result: Message, config_hash: str | None) -> dict[str,
 
 
 def pin(run: Run, record: StateRecord, spec: Spec) -> None:
-    """A run of a config whose server was found legacy skips the probe."""
+    """A server pinned by its config (`protocol = "legacy"`), or found legacy under this config, is not probed."""
     info = record.server_info
-    if info.get("protocol_era") == LEGACY and info.get("era_config_hash") == spec.config_hash:
+    found = info.get("protocol_era") == LEGACY and info.get("era_config_hash") == spec.config_hash
+    if found or spec.protocol == LEGACY:
         setattr(run, "pinned", True)  # noqa: B010 - only ServerRun probes; fakes and tenants ignore it
 
 
