@@ -191,3 +191,12 @@ def test_health_stays_ok_for_all_four_for_30s(world: World) -> None:
         assert server["health"]["consecutive_failures"] == 0, (name, server)
         assert time.time() - server["health"]["checked_at"] < 10, (name, server)
         assert server["restarts"] == 0, (name, server)
+
+
+def test_protocol_legacy_pins_a_dual_era_server_to_initialize(env: Env) -> None:
+    env.write_config({"demo": fixture_server("healthy", protocol="legacy")})
+    assert env.run("start", "demo").returncode == 0
+    status = env.status("demo")
+    assert (status["protocol_era"], status["protocol_version"]) == ("legacy", LEGACY)
+    ping = env.run("ping", "demo")
+    assert ping.returncode == 0, ping.stderr

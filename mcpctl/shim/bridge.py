@@ -34,13 +34,19 @@ class Bridge:
         self.fresh_until = 0.0
 
     def attach(self, era: str, result: Message) -> None:
-        """The session is up in `era`; a modern server is asked for the change notifications legacy clients get."""
+        """The session is up in `era` (its handshake's `result`)."""
         self.era = era
         if era == MODERN:
             self.note_discover(result)
-            flags = {flag: True for flag, (_, cap) in translate.LISTEN_FLAGS.items() if cap in _caps(result)}
-            params = {"_meta": translate.meta_of(translate.discover_request(None)), "notifications": flags}
-            self.mux._upstream({"jsonrpc": "2.0", "id": OWN_LISTEN, "method": "subscriptions/listen", "params": params})
+
+    def own_listen(self) -> Message | None:
+        """The shim's listen stream on a modern server, for the change notifications its legacy clients get
+        (sent past the max_concurrency gate: it is never answered while the stream lives)."""
+        if self.era != MODERN:
+            return None
+        flags = {flag: True for flag, (_, cap) in translate.LISTEN_FLAGS.items() if cap in _caps(self.discovered)}
+        params = {"_meta": translate.meta_of(translate.discover_request(None)), "notifications": flags}
+        return {"jsonrpc": "2.0", "id": OWN_LISTEN, "method": "subscriptions/listen", "params": params}
 
     def note_discover(self, result: object) -> None:
         """A discover result seen (the handshake's, a client's, the health check's): cached by its hints."""

@@ -58,6 +58,8 @@ class Session:
         if send is not None:
             gated, self.seen = gate.gated(send, self.spec.max_concurrency, self._owner)
             self.mux.attach(gated, ready.result, ready.era)
+            if (listen := self.mux.bridge.own_listen()) is not None:
+                send(listen)
         return None if send is None else era.health_send(send, ready.era)
 
     def detach(self, failure: Failure) -> None:

@@ -24,6 +24,9 @@ DISCOVER = {
 def modern_rig() -> Rig:
     rig = Rig()
     rig.mux.attach(rig.upstream.append, DISCOVER, translate.MODERN)
+    listen = rig.mux.bridge.own_listen()
+    assert listen is not None
+    rig.upstream.append(listen)  # as the session sends it, past the gate
     return rig
 
 
@@ -109,3 +112,32 @@ def test_a_modern_client_of_a_legacy_server_is_stripped_completed_and_listens_th
     assert ack["method"] == "notifications/subscriptions/acknowledged"
     rig.mux.from_upstream(notification("notifications/tools/list_changed"))
     assert conn.take() == [notification("notifications/tools/list_changed", _meta={translate.SUBSCRIPTION_KEY: "L"})]
+
+
+def test_the_clis_client_speaks_the_modern_era_to_a_modern_server() -> None:
+    import json
+    import socket
+    import threading
+    import time
+
+    from mcpctl.control.shim_client import Session
+
+    ours, theirs = socket.socketpair()
+    seen: list[dict[str, Any]] = []
+
+    def shim() -> None:
+        with theirs, theirs.makefile("rwb") as pipe:
+            for line in pipe:
+                message = json.loads(line)
+                seen.append(message)
+                pipe.write(protocol.encode(protocol.result_response(message["id"], DISCOVER)))
+                pipe.flush()
+
+    threading.Thread(target=shim, daemon=True).start()
+    with Session(ours) as session:
+        deadline = time.monotonic() + 10
+        assert session.open(deadline) == DISCOVER
+        session.ping(deadline)
+        session.request("tools/list", None, deadline)
+    assert [m["method"] for m in seen] == ["server/discover", "server/discover", "tools/list"]  # never initialize
+    assert seen[2]["params"]["_meta"][translate.VERSION_KEY] == "2026-07-28"
