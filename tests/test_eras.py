@@ -200,3 +200,26 @@ def test_protocol_legacy_pins_a_dual_era_server_to_initialize(env: Env) -> None:
     assert (status["protocol_era"], status["protocol_version"]) == ("legacy", LEGACY)
     ping = env.run("ping", "demo")
     assert ping.returncode == 0, ping.stderr
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_the_http_relay_serves_every_client_mode(env: Env, mode: str) -> None:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    table = {**fixture_server("http"), "url": f"http://127.0.0.1:{port}/mcp", "env": {"FIXTURE_PORT": str(port)}}
+    env.write_config({"web": table})
+    assert env.run("start", "web").returncode == 0
+    assert env.status("web")["protocol_era"] == "legacy"  # url servers are handshaken with initialize
+    world = World(env.home, env.config)
+
+    async def session() -> tuple[str, str]:
+        async with world.client("web", mode) as client:
+            called = await client.call_tool("echo", {"text": "over http"})
+            return client.session.protocol_version, str(called.content[0])
+
+    version, text = anyio.run(session)
+    assert "over http" in text
+    assert version == (MODERN if mode == MODERN else LEGACY)
