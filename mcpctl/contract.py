@@ -60,6 +60,7 @@ class Spec:
     stop_timeout: float
     config_hash: str
     readiness: str = "mcp"
+    protocol: str = "auto"  # "legacy": the initialize handshake only, never the server/discover probe
     ready_pattern: str | None = None
     ready_after: float = C.DEFAULT_READY_AFTER
     restart: str = C.DEFAULT_RESTART

@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from mcpctl.protocol import METHOD_NOT_FOUND
 from mcpctl.states import SERVING, ServerState
 
 PING_PREFIX = "mcpctl-ping-"
@@ -75,6 +76,9 @@ class Pinger:
             return None
         latency = (self.clock() - self.pending[1]) * 1000
         self.pending = None
+        error = message.get("error")
+        if isinstance(error, dict) and error.get("code") == METHOD_NOT_FOUND:
+            return self._record(ok=True, latency=latency)  # it answered: alive, whatever its era has of ping
         if "error" in message:
             error = message["error"] if isinstance(message["error"], dict) else {}
             return self._record(ok=False, latency=latency, detail=f"ping error: {error.get('message', '?')}")

@@ -69,6 +69,7 @@ SETTINGS = (
     Setting("startup_timeout", Kind.SECONDS, C.DEFAULT_STARTUP_TIMEOUT, _N),
     Setting("stop_timeout", Kind.SECONDS, C.DEFAULT_STOP_TIMEOUT, _N),
     Setting("readiness", Kind.CHOICE, Readiness.MCP, _R, choices=tuple(mode.value for mode in Readiness)),
+    Setting("protocol", Kind.CHOICE, "auto", _R, choices=("auto", "legacy")),  # "legacy": no server/discover probe
     Setting("ready_pattern", Kind.REGEX, None, _R),
     Setting("ready_after", Kind.SECONDS, C.DEFAULT_READY_AFTER, _U),
     Setting("restart", Kind.CHOICE, C.DEFAULT_RESTART, _U, choices=C.RESTART_POLICIES),

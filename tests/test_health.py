@@ -49,7 +49,7 @@ def test_pinger_counts_timeouts_and_errors_until_an_answer() -> None:
     assert [(h.ok, h.consecutive_failures) for h in results if h] == [(False, 1), (False, 2), (False, 3)]
     clock.now += 1
     pinger.tick()
-    error = pinger.answer({"jsonrpc": "2.0", "id": sent[-1]["id"], "error": {"code": -32601, "message": "nope"}})
+    error = pinger.answer({"jsonrpc": "2.0", "id": sent[-1]["id"], "error": {"code": -32603, "message": "nope"}})
     assert error is not None
     assert (error.ok, error.consecutive_failures, error.detail) == (False, 4, "ping error: nope")
     clock.now += 1
@@ -57,6 +57,11 @@ def test_pinger_counts_timeouts_and_errors_until_an_answer() -> None:
     ok = pinger.answer({"jsonrpc": "2.0", "id": sent[-1]["id"], "result": {}})
     assert ok is not None
     assert (ok.ok, ok.consecutive_failures) == (True, 0)
+    clock.now += 1
+    pinger.tick()  # a server of an era without ping answers "method not found": it answered, so it lives
+    unknown = pinger.answer({"jsonrpc": "2.0", "id": sent[-1]["id"], "error": {"code": -32601, "message": "no ping"}})
+    assert unknown is not None
+    assert (unknown.ok, unknown.consecutive_failures) == (True, 0)
 
 
 def status(env: Env, name: str) -> dict[str, Any]:

@@ -141,7 +141,7 @@ def ping(
 
     def act(session: Any, deadline: float) -> float:
         started = time.perf_counter()
-        session.request("ping", None, deadline)
+        session.ping(deadline)
         return (time.perf_counter() - started) * 1000
 
     latency = _with_session(ctx.obj, name, no_start, timeout, retries, act)
@@ -180,7 +180,7 @@ def _with_session(
 
     def attempt() -> Any:
         with Session(_connect(g, name, no_start, deadline)) as session:
-            session.initialize(deadline)
+            session.open(deadline)  # in the era the server speaks
             return act(session, deadline)
 
     def retrying(exc: BaseException, number: int, delay: float) -> None:

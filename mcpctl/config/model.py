@@ -30,6 +30,7 @@ class ServerConfig:
     startup_timeout: float = DEFAULT_STARTUP_TIMEOUT
     stop_timeout: float = DEFAULT_STOP_TIMEOUT
     readiness: str = "mcp"
+    protocol: str = "auto"
     ready_pattern: str | None = None
     ready_after: float = C.DEFAULT_READY_AFTER
     restart: str = C.DEFAULT_RESTART

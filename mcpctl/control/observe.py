@@ -82,6 +82,8 @@ class Observation:
             "alerts": r.alerts if self.state in SERVING else [],
             "per_client": r.per_client if self.state in SERVING else None,
             "transport": r.transport,
+            "protocol_era": r.server_info.get("protocol_era") or None,  # legacy | modern, as the last handshake found
+            "protocol_version": r.server_info.get("protocol_version") or None,
             "config_hash": r.config_hash,
             "config_changed": None if self.config_drift is None else self.config_drift != Drift.SAME,
             "warning": self.warning,

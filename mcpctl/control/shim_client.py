@@ -1,4 +1,8 @@
-"""A small MCP client of a shim's socket, for `tools`, `call` and `ping`.
+"""A small MCP client of a shim's socket, for `tools`, `call` and `ping`, in the era its server speaks.
+
+It asks `server/discover` first: the shim answers it with the server's own versions, so a modern
+server is spoken to in the 2026-07-28 envelope (and pinged with `server/discover`, that era having no
+`ping`), a legacy one after `initialize`.
 
 It speaks newline-delimited JSON-RPC itself: importing the mcp SDK alone costs ~0.7 s, more than
 a whole call on a warm server should take.
@@ -21,6 +25,8 @@ T = TypeVar("T")
 
 RETRY_BASE = 0.1  # seconds before the first retry; doubles each time, up to RETRY_MAX, plus jitter
 RETRY_MAX = 2.0
+MODERN_VERSION = "2026-07-28"
+_NS = "io.modelcontextprotocol/"
 
 
 class RemoteError(Exception):
@@ -62,6 +68,7 @@ class Session:
         self.buffer = b""
         self.ids = itertools.count(1)
         self.on_notification: Callable[[dict[str, Any]], None] | None = None
+        self.envelope: dict[str, Any] | None = None  # the modern era's per-request _meta, once chosen
 
     def close(self) -> None:
         self.sock.close()
@@ -71,6 +78,24 @@ class Session:
 
     def __exit__(self, *_exc: object) -> None:
         self.close()
+
+    def open(self, deadline: float) -> dict[str, Any]:
+        """Choose the era the server speaks: the discover result (modern), or the initialize result."""
+        info = {"name": "mcpctl", "version": __version__}
+        envelope = {f"{_NS}protocolVersion": MODERN_VERSION, f"{_NS}clientInfo": info, f"{_NS}clientCapabilities": {}}
+        try:
+            found = self.request("server/discover", {"_meta": envelope}, deadline)
+        except RemoteError:
+            found = None  # a shim older than the eras: the legacy handshake
+        versions = found.get("supportedVersions") if isinstance(found, dict) else None
+        if isinstance(versions, list) and MODERN_VERSION in versions:
+            self.envelope = envelope
+            return dict(found) if isinstance(found, dict) else {}
+        return self.initialize(deadline)
+
+    def ping(self, deadline: float) -> None:
+        """A round trip: `ping`, or in the modern era (which has none) `server/discover`."""
+        self.request("server/discover" if self.envelope is not None else "ping", None, deadline)
 
     def initialize(self, deadline: float) -> dict[str, Any]:
         params = {
@@ -92,6 +117,8 @@ class Session:
         """Send a request and wait for its answer: the result, or RemoteError, Lost, TimeoutError."""
         request_id = next(self.ids)
         message: dict[str, Any] = {"jsonrpc": "2.0", "id": request_id, "method": method}
+        if self.envelope is not None:
+            params = {**(params or {}), "_meta": {**(params or {}).get("_meta", {}), **self.envelope}}
         if params is not None:
             message["params"] = params
         self._send(message)

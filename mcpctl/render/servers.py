@@ -38,12 +38,17 @@ def status(observations: list[Observation], as_json: bool) -> None:
             duration(obs.uptime_s),
             str(obs.record.restarts),
             f"{obs.record.consecutive_failures}/{obs.record.total_failures}",
+            str(obs.record.server_info.get("protocol_version") or "-"),
             _last_error(obs),
         ]
         for obs in observations
     ]
     styles = {_(state): style for state, style in STATE_STYLE.items()}
-    table(["NAME", "STATE", "PID", "UPTIME", "RESTARTS", "FAILURES", "LAST ERROR"], rows, styles={1: styles})
+    table(
+        ["NAME", "STATE", "PID", "UPTIME", "RESTARTS", "FAILURES", "PROTOCOL", "LAST ERROR"],
+        rows,
+        styles={1: styles},
+    )
     drifted = [obs.name for obs in observations if obs.config_drift in _DRIFT]
     if drifted:
         hint = _("config changed for {names}: run `mcpctl apply` (`mcpctl config diff`)")

@@ -24,12 +24,13 @@ from mcpctl.errors import ErrorType, Failure, classify_exit
 from mcpctl.health import Health
 from mcpctl.paths import Paths
 from mcpctl.redaction import Redactor
-from mcpctl.shim import control_requests, machine, per_client, policy, signals
+from mcpctl.shim import control_requests, era, machine, per_client, policy, signals
 from mcpctl.shim.ledger import Ledger, ReportPipe
 from mcpctl.shim.listener import SocketServer
 from mcpctl.shim.log import log, log_environment
 from mcpctl.shim.machine import Action, Happening
 from mcpctl.shim.monitor import Watch, announce
+from mcpctl.shim.ready import crash
 from mcpctl.shim.requested import Requested
 from mcpctl.shim.run import Ready, Run, RunFactory, ServerRun
 from mcpctl.shim.session import Session
@@ -153,7 +154,7 @@ class Shim(Requested):
         if run is not None and run.exit_code is not None:
             run.drain()
             up = self.clock.monotonic() - self.ready_since
-            yield Happening.RUN_EXITED, policy.crash(self.spec.name, run.exit_code, up, self.log_path)
+            yield Happening.RUN_EXITED, crash(self.spec.name, run.exit_code, up, self.log_path)
             return
         if self.record.consecutive_failures and self.clock.monotonic() - self.ready_since >= self.spec.reset_after:
             yield Happening.RESET_DUE, None
@@ -213,6 +214,7 @@ class Shim(Requested):
         self.reports.new_run()
         self.watch.end()
         run = self.make_run(self.spec, self.instance_id, self.selector, self.redact, str(self.log_path), self.clock)
+        era.pin(run, self.record, self.spec)  # a server found legacy under this config is not probed again
         self.run_ = run
         failure = run.spawn()  # first: the server boots while the shim imports psutil below
         from mcpctl import process
@@ -263,7 +265,7 @@ class Shim(Requested):
             details={"attempt": self.record.attempt, "elapsed_s": round(elapsed, 3)},
             report=Report.READY,
             ready_at=now,
-            server_info=ready.server_info,
+            **ready.record_changes(),  # server_info (name, version, protocol era), and a pid that moved
             **counters,
         )
         self.watch.begin(self.spec, self.session.attach(ready, self.run_))

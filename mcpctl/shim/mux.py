@@ -6,7 +6,7 @@ session and lets every client of its socket use it:
 - requests get fresh upstream ids (and fresh progress tokens), and their answers go back to the
   client that asked, under the client's own id;
 - a client's `initialize` is answered from the shim's own handshake, its `notifications/initialized`
-  is swallowed, and `server/discover` is "method not found" so that new clients fall back to it;
+  is swallowed; each client is served in its own protocol era whatever the server's (`bridge`);
 - notifications from the server are routed (progress by token, cancellation by id, resource updates
   to the URI's subscribers, log messages by each client's level: `peer_state`) or broadcast (list_changed);
 - requests from the server (sampling, roots, elicitation) go to a client that declared the
@@ -32,6 +32,7 @@ from mcpctl import protocol
 from mcpctl.contract import CONTROL_PREFIX
 from mcpctl.errors import ErrorType, Failure
 from mcpctl.shim import asks
+from mcpctl.shim.bridge import Bridge
 from mcpctl.shim.peer_state import PeerState
 
 Message = dict[str, Any]
@@ -66,6 +67,9 @@ class Peer:
     asked: dict[int, Any] = field(default_factory=dict)  # our id for a server request -> the server's id
     last_request: float = 0.0
     hung_up: bool = False
+    era: str = ""  # the client's protocol era, once it showed it: legacy (initialize) or modern (the envelope)
+    client_info: dict[str, Any] = field(default_factory=dict)
+    listens: dict[Any, dict[str, bool]] = field(default_factory=dict)  # listen streams the shim serves itself
 
     @property
     def number(self) -> int:
@@ -109,12 +113,14 @@ class Multiplexer:
         self.ids = itertools.count(1)
         self.answered = 0  # client requests answered by the server, and of those with an error
         self.errors = 0
+        self.bridge = Bridge(self)
 
     # -- the session ---------------------------------------------------------------------------
 
-    def attach(self, send: Send, init_result: Message) -> None:
-        """The upstream session is up: let waiting messages through."""
+    def attach(self, send: Send, init_result: Message, era: str = "legacy") -> None:
+        """The upstream session is up (in `era`, its handshake's result): let waiting messages through."""
         self.send_upstream, self.init_result = send, init_result
+        self.bridge.attach(era, init_result)
         waiting, self.waiting = self.waiting, []
         for item in waiting:
             if not item.peer.conn.closed:
@@ -206,10 +212,11 @@ class Multiplexer:
             self._client_notification(peer, method, message)
         elif not _valid_id(message["id"]):
             self._reply(peer, protocol.error_response(None, protocol.INVALID_REQUEST, "bad request id"))
-        elif method == "server/discover":  # newer clients probe with this first, then fall back to initialize
-            self._reply(peer, protocol.method_not_found(message["id"], method))
         elif self.send_upstream is None or self.init_result is None:
             self._wait(peer, message)
+        elif (answer := self.bridge.answer(peer, message)) is not None:
+            if answer:  # empty: answered on another way (a listen stream's acknowledgement)
+                self._reply(peer, answer)
         elif method == "initialize":
             self._initialize(peer, message)
         elif (routed := self.shared.route(peer.number, message)) is None:  # the server has it already
@@ -254,7 +261,7 @@ class Multiplexer:
         forwarded = {**message, "id": upstream_id}
         if params is not None:
             forwarded["params"] = params
-        self._upstream(forwarded)
+        self._upstream(self.bridge.outgoing(peer, forwarded))
 
     def _client_notification(self, peer: Peer, method: str, message: Message) -> None:
         if method == "notifications/initialized":
@@ -264,6 +271,7 @@ class Multiplexer:
             original_id = params.get("requestId")
             upstream_id = peer.inflight.pop(original_id, None) if _valid_id(original_id) else None
             if upstream_id is None:
+                self.bridge.forgets(peer, original_id)  # perhaps a listen stream the shim serves itself
                 return
             self._forget(upstream_id)
             self._upstream({**message, "params": {**params, "requestId": upstream_id}})
@@ -303,7 +311,7 @@ class Multiplexer:
         peer.inflight.pop(route.original_id, None)
         self.answered += 1
         self.errors += "error" in message
-        self._reply(peer, {**message, "id": route.original_id})
+        self._reply(peer, self.bridge.incoming(route, {**message, "id": route.original_id}))
         self._maybe_finish(peer)
         return True
 
@@ -322,8 +330,10 @@ class Multiplexer:
                         del peer.asked[our_id]
                         self._reply(peer, {**message, "params": {**params, "requestId": our_id}})
             return
+        if self.bridge.notification(method, message):
+            return
         for peer in list(self.peers.values()):  # list_changed, log messages, resource updates
-            if self.shared.delivers(peer.number, method, params):
+            if self.shared.delivers(peer.number, method, params) and self.bridge.delivers(peer, method):
                 self._reply(peer, message)
 
     def _server_request(self, method: str, message: Message) -> None:
@@ -332,7 +342,7 @@ class Multiplexer:
             return
         peer = asks.pick(self.peers.values(), method)
         if peer is None:
-            self._upstream(asks.unanswerable(message["id"], method))
+            self._upstream(self.bridge.unanswerable(message["id"], method))
             return
         our_id = next(self.ids)
         peer.asked[our_id] = message["id"]

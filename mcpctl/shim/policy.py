@@ -5,10 +5,8 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 from mcpctl.constants import BACKOFF_JITTER
-from mcpctl.errors import ErrorType, Failure, classify_exit
 from mcpctl.states import ServerState
 
 # 2.0 ** 1023 is the largest power of two a float holds: a larger exponent, or an int power multiplied
@@ -59,11 +57,3 @@ def after_exit(policy: str, failed: bool, retryable: bool, failures: int, max_fa
     if failures >= max_failures:
         return Decision(ServerState.FAILED, crash_loop=True)
     return Decision(ServerState.BACKOFF)
-
-
-def crash(name: str, code: int, uptime: float, log_path: Path) -> Failure | None:
-    """What a ready run's exit was: a crash after `uptime` seconds, or None when it exited 0."""
-    if code == 0:
-        return None
-    up = f"{uptime:.0f}s" if uptime < 120 else f"{uptime / 60:.0f}m"
-    return Failure.of(ErrorType.CRASHED, name=name, exit=classify_exit(code), uptime=up, log=log_path)

@@ -19,25 +19,14 @@ from mcpctl.contract import Spec
 from mcpctl.errors import ErrorType, Failure, classify_exit, classify_spawn_error, classify_startup_exit
 from mcpctl.shim import asks, ports
 from mcpctl.shim.channels import LineReader, Outbox, Oversize
+from mcpctl.shim.era import Handshake
 from mcpctl.shim.log import log, log_lines
+from mcpctl.shim.ready import Ready, crash
 from mcpctl.states import Readiness
 
+__all__ = ["Ready", "Run", "RunFactory", "ServerRun", "crash"]  # Ready and crash: from their own module
+
 _HTTP_PROBE_INTERVAL = 0.2
-
-
-class Ready:
-    """Readiness held: what the handshake said (empty for "log" and "alive" readiness)."""
-
-    def __init__(self, result: dict[str, Any], session: str | None = None) -> None:
-        self.result = result  # answered to every client's initialize by the multiplexer
-        self.session = session  # an HTTP server's Mcp-Session-Id
-        info = result.get("serverInfo")
-        info = info if isinstance(info, dict) else {}
-        self.server_info = {
-            "name": str(info.get("name", "")),
-            "version": str(info.get("version", "")),
-            "protocol_version": str(result.get("protocolVersion", "")),
-        }
 
 
 class Run(Protocol):
@@ -105,6 +94,8 @@ class ServerRun:
         self.stdin: Outbox | None = None
         self.hello = protocol.initialize_request()  # per-client runs send their client's own initialize
         self.tenant = ""  # the client whose own process this is (share = "per-client"); "": the shim's
+        self.handshake: Handshake | None = None
+        self.pinned = False  # to the legacy era: no server/discover probe (`era`)
         self.last_words = ""  # the last line of output, for a failure that can quote it
 
     @property
@@ -152,7 +143,9 @@ class ServerRun:
         if self.proc.stdin is not None:
             self.stdin = Outbox(self.proc.stdin.fileno(), self.selector, self._want_write, lambda: None)
         if speaks_mcp:
-            self.send(self.hello)
+            probe = not self.pinned and not self.tenant  # a client's own process gets the client's own handshake
+            self.handshake = Handshake(self.hello, probe, self.clock.monotonic())
+            self.send(self.handshake.opening())
         return None
 
     def _watch(self, fd: int, handler: Callable[[list[bytes | Oversize]], None], limit: int) -> None:
@@ -224,19 +217,22 @@ class ServerRun:
             self.on_message(error)
 
     def _on_handshake_line(self, line: bytes) -> None:
+        assert self.handshake is not None
         try:
             message = protocol.decode(line, self.redact)
+            outcome = self.handshake.answer(message)
         except protocol.ProtocolError as exc:
-            self.problem = Failure.of(ErrorType.PROTOCOL_ERROR, name=self.spec.name, detail=str(exc))
+            problem = Failure.of(ErrorType.PROTOCOL_ERROR, name=self.spec.name, detail=self.redact(str(exc)))
+            self.problem = Failure(problem.type, problem.message, getattr(exc, "hint", problem.hint))
             return
-        if message.get("id") == protocol.INIT_ID and "method" not in message:
-            try:
-                self.met = Ready(protocol.initialize_outcome(message))
-            except protocol.ProtocolError as exc:
-                problem = Failure.of(ErrorType.PROTOCOL_ERROR, name=self.spec.name, detail=self.redact(str(exc)))
-                self.problem = Failure(problem.type, problem.message, getattr(exc, "hint", problem.hint))
-                return
-            self.send(protocol.initialized_notification())
+        if isinstance(outcome, tuple):
+            self.met = Ready(outcome[1], era=outcome[0], config_hash=self.spec.config_hash)
+            if self.pinned and self.proc is not None:
+                self.met.moved = {"pid": self.proc.pid, "pid_create_time": self.create_time()}
+            if outcome[0] == "legacy":
+                self.send(protocol.initialized_notification())
+        elif outcome is not None:
+            self.send(outcome)
         elif "method" in message and "id" in message:
             self.send(asks.unanswerable(message["id"], str(message["method"])))
 
@@ -259,12 +255,17 @@ class ServerRun:
     def judge(self) -> Ready | Failure | None:
         """The one rule for a start: ready iff the readiness condition held and the process was alive
         at that moment. None while it is still undecided."""
+        probing = self.handshake is not None and self.handshake.probing
+        if self.exit_code is not None and self.met is None and probing and not self.pinned:
+            return self._spawn_pinned()
         if self.problem is not None:
             return self.problem
         if self.exit_code is not None:
             spec = self.spec
             return classify_startup_exit(spec.name, spec.command, self.exit_code, self.last_words, self.log_path)
         now = self.clock.monotonic()
+        if self.met is None and self.handshake is not None and (fallback := self.handshake.tick(now)) is not None:
+            self.send(fallback)
         if self.met is None and self.spec.readiness == Readiness.ALIVE and now - self.started >= self.spec.ready_after:
             self.met = Ready({})
         if self.met is None and self.spec.url and now >= self.next_probe:
@@ -282,12 +283,18 @@ class ServerRun:
 
     def next_wakeup(self) -> float:
         """When judge() may change its mind without any I/O: a deadline, a probe, ready_after."""
-        times = [self.deadline]
+        times = [self.deadline, self.handshake.next_wakeup() if self.handshake else self.deadline]
         if self.spec.url:
             times.append(self.next_probe)
         if self.spec.readiness == Readiness.ALIVE:
             times.append(self.started + self.spec.ready_after)
         return min(times)
+
+    def _spawn_pinned(self) -> Failure | None:
+        log("the server exited on the server/discover probe: spawning it once more, pinned to the legacy era")
+        self.close()
+        self.proc, self.exit_code, self.pinned = None, None, True
+        return self.spawn()
 
     def _probe_http(self) -> None:
         from mcpctl.shim.http_mcp import handshake

@@ -17,12 +17,13 @@ from typing import TYPE_CHECKING, Any
 from mcpctl import protocol
 from mcpctl.contract import Spec
 from mcpctl.errors import Failure
-from mcpctl.shim import gate
+from mcpctl.shim import era, gate
 from mcpctl.shim.listener import FD_RESERVE, Connection, descriptors_left, refuse
 from mcpctl.shim.log import log
 from mcpctl.shim.mux import Multiplexer
 from mcpctl.shim.renewal import list_changes
 from mcpctl.shim.run import Ready, Run
+from mcpctl.shim.translate import LEGACY
 from mcpctl.states import Readiness
 
 if TYPE_CHECKING:
@@ -75,14 +76,16 @@ class Session:
         if send is None:
             return None
         self.sessions += 1
-        if self.sessions > 1:  # before the waiting requests: an unsubscribe among them comes after
+        if self.sessions > 1 and ready.era == LEGACY:  # before the waiting requests (an unsubscribe among them)
             for message in self.mux.shared.renewal(self.mux.ids):
                 send(message)
         gated, self.seen = gate.gated(send, self.spec.max_concurrency, self._owner)
-        self.mux.attach(gated, ready.result)
+        self.mux.attach(gated, ready.result, ready.era)
+        if (listen := self.mux.bridge.own_listen()) is not None:
+            send(listen)
         if self.sessions > 1:
             self._announce(list_changes(ready.result))
-        return send
+        return era.health_send(send, ready.era)
 
     def _announce(self, messages: list[Message]) -> None:
         for peer in list(self.mux.peers.values()):
@@ -127,7 +130,10 @@ class Session:
 
     def _from_server(self, message: Message) -> None:
         self.seen(message)
-        if not self.mux.from_upstream(message) and self.on_other is not None:
+        if self.mux.from_upstream(message):
+            return
+        self.mux.bridge.note_discover(message.get("result"))  # a modern server's health check refreshes the cache
+        if self.on_other is not None:
             self.on_other(message)
 
 

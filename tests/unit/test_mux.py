@@ -124,11 +124,14 @@ def test_initialize_is_answered_from_the_shims_handshake(rig: Rig, wanted: str |
     assert rig.upstream == []
 
 
-def test_initialized_is_swallowed_and_discover_is_method_not_found(rig: Rig) -> None:
+def test_initialized_is_swallowed_and_discover_names_the_legacy_servers_version(rig: Rig) -> None:
+    """A client of both eras falls back to initialize, as it would talking to the legacy server itself."""
     peer, conn = rig.client()
     rig.mux.from_client(peer, notification("notifications/initialized"))
     rig.mux.from_client(peer, request("d", "server/discover"))
-    assert conn.take() == [protocol.method_not_found("d", "server/discover")]
+    (answer,) = conn.take()
+    assert answer["result"]["supportedVersions"] == [rig.mux.init_result["protocolVersion"]]  # type: ignore[index]
+    assert answer["result"]["capabilities"] == rig.mux.init_result["capabilities"]  # type: ignore[index]
     assert rig.upstream == []
 
 

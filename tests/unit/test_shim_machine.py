@@ -187,7 +187,13 @@ def test_a_start_is_starting_until_judged_ready(world: Callable[..., World]) -> 
     w.clock.advance(0.5)
     w.ready()
     assert w.record.ready_at == w.clock.wall
-    assert w.record.server_info == {"name": "fake", "version": "1.0", "protocol_version": "2025-11-25"}
+    assert w.record.server_info == {
+        "name": "fake",
+        "version": "1.0",
+        "protocol_version": "2025-11-25",
+        "protocol_era": "legacy",
+        "era_config_hash": None,
+    }
     assert w.kinds() == ["started", "ready"]
     assert w.events()[-1]["elapsed_s"] == 0.5
     [report] = w.reported()
