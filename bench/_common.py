@@ -74,10 +74,12 @@ def toml_string(value: str) -> str:
     return json.dumps(value)
 
 
-def server_table(name: str, script: Path, startup_timeout: float = 30, stop_timeout: float = 5) -> str:
+def server_table(
+    name: str, script: Path, startup_timeout: float = 30, stop_timeout: float = 5, command: str = sys.executable
+) -> str:
     return (
         f"[servers.{name}]\n"
-        f"command = {toml_string(sys.executable)}\n"
+        f"command = {toml_string(command)}\n"
         f"args = [{toml_string(str(script))}]\n"
         f"startup_timeout = {startup_timeout}\n"
         f"stop_timeout = {stop_timeout}\n"
@@ -142,11 +144,12 @@ class Box:
 class Sandbox(Box):
     """A private state dir (MCPCTL_HOME) and config file; on exit: `stop --all`, a leftover sweep, rm -rf."""
 
-    def __init__(self, servers: Iterable[tuple[str, Path]]) -> None:
+    def __init__(self, servers: Iterable[tuple[str, Path]], command: str = sys.executable) -> None:
         self.home = Path(tempfile.mkdtemp(prefix="mcb-"))
         self.config_dir = Path(tempfile.mkdtemp(prefix="mcb-cfg-"))
         self.config = self.config_dir / "mcpctl.toml"
-        self.config.write_text("\n".join(server_table(n, s) for n, s in servers), encoding="utf-8")
+        tables = (server_table(n, s, command=command) for n, s in servers)
+        self.config.write_text("\n".join(tables), encoding="utf-8")
         env = bench_env()
         env["MCPCTL_HOME"] = str(self.home)
         super().__init__([*mcpctl_argv(), "-f", str(self.config)], env)
