@@ -26,6 +26,8 @@ FIELDS = frozenset({"metric", "comparison", "threshold", "for", "severity", "act
 
 @dataclass(frozen=True)
 class AlertRule:
+    """One configured alert: a metric compared with a threshold for a while."""
+
     name: str
     metric: str
     comparison: str
@@ -114,6 +116,8 @@ def rules(tables: Mapping[str, Any]) -> list[AlertRule]:
 
 @dataclass
 class _Episode:
+    """One rule's current stretch of its condition holding."""
+
     since: float  # monotonic: when the condition started to hold
     fired: bool = False
     fired_at: float = 0.0  # wall time

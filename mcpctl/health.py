@@ -15,6 +15,8 @@ PING_PREFIX = "mcpctl-ping-"
 
 @dataclass(frozen=True)
 class Health:
+    """The last ping's outcome."""
+
     ok: bool
     latency_ms: float | None
     checked_at: float

@@ -102,6 +102,8 @@ def generation(path: Path, n: int) -> Path:
 
 @dataclass(frozen=True)
 class Line:
+    """One line of a server's log, with its time when it has one."""
+
     time: float | None
     ours: bool  # written by the shim, not the server
     text: str

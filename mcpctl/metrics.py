@@ -8,19 +8,22 @@ need at the cost of ~1 MB more in every shim.
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mcpctl import jsonl
+from mcpctl import jsonl, procfs
 
 MAX_BYTES = 512 * 1024
 
 
 @dataclass(frozen=True)
 class Sample:
+    """One resource sample of a server's whole process tree."""
+
     ts: float
     cpu_percent: float
     rss_bytes: int  # summed RSS: pages the tree's processes share are counted once per process
@@ -49,8 +52,13 @@ class Sample:
         }
 
 
+def new_sampler() -> Sampler:
+    """On Linux a sampler that reads /proc itself, so a shim never loads psutil for its samples."""
+    return ProcSampler() if procfs.available() else Sampler()
+
+
 class Sampler:
-    """Samples the shim's descendants (the server's tree, adopted orphans included)."""
+    """Samples the shim's descendants (the server's tree, adopted orphans included), with psutil."""
 
     def __init__(self) -> None:
         import psutil
@@ -91,22 +99,61 @@ class Sampler:
         )
 
 
+class ProcSampler(Sampler):
+    """The same sample from /proc: CPU % as psutil's cpu_percent(None) (0 on a process's first sample)."""
+
+    def __init__(self) -> None:
+        self._cpu: dict[tuple[int, str], tuple[float, float]] = {}  # (pid, start) -> (cpu seconds, when)
+
+    def sample(self, ping_latency_ms: float | None, error_rate: float | None) -> Sample:
+        now, seen = time.monotonic(), {}
+        cpu, rss, memory, fds, threads, zombies, kinds = 0.0, 0, 0, 0, 0, [], {"pss"}
+        for pid in procfs.descendants(os.getpid()) or []:
+            usage = procfs.Usage.of(pid)
+            if usage is None:
+                continue
+            if usage.zombie:
+                zombies.append(pid)
+                continue
+            key = (pid, usage.started)
+            before_s, before_at = self._cpu.get(key, (usage.cpu_s, now))
+            seen[key] = (usage.cpu_s, now)
+            cpu += 100 * (usage.cpu_s - before_s) / (now - before_at) if now > before_at else 0.0
+            pss = pss_of(pid)
+            used, kind = (usage.rss, "rss") if pss is None else (pss, "pss")
+            rss, memory, kinds = rss + usage.rss, memory + used, kinds | {kind}
+            fds, threads = fds + usage.fds, threads + usage.threads
+        self._cpu = seen
+        kind = next((k for k in ("rss", "uss") if k in kinds), "pss")
+        alive = len(seen)
+        return Sample(
+            time.time(), cpu, rss, memory, kind, fds, threads, alive, tuple(zombies), ping_latency_ms, error_rate
+        )
+
+
 def own_memory(proc: Any) -> tuple[int, str]:
     """A process's proportional set size (each shared page divided among its users: Chromium's processes
     share most of theirs), from /proc/PID/smaps_rollup; its USS where that is unreadable (macOS), else RSS."""
-    try:
-        with open(f"/proc/{proc.pid}/smaps_rollup", "rb") as handle:
-            for line in handle:
-                if line.startswith(b"Pss:"):
-                    return int(line.split()[1]) * 1024, "pss"
-    except (OSError, ValueError, IndexError):
-        pass
+    pss = pss_of(proc.pid)
+    if pss is not None:
+        return pss, "pss"
     import psutil  # already loaded by the Sampler
 
     try:
         return int(proc.memory_full_info().uss), "uss"
     except (psutil.Error, OSError, AttributeError):  # access denied, or no USS on this platform
         return int(proc.memory_info().rss), "rss"
+
+
+def pss_of(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", "rb") as handle:
+            for line in handle:
+                if line.startswith(b"Pss:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
 
 
 def append(path: Path, sample: Sample) -> None:

@@ -28,6 +28,8 @@ def resolve_home(flag: str | None = None) -> Path:
 
 @dataclass(frozen=True)
 class Paths:
+    """Every file and socket of one state dir."""
+
     home: Path
 
     @property

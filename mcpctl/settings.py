@@ -47,6 +47,8 @@ class Impact(StrEnum):
 
 @dataclass(frozen=True)
 class Setting:
+    """One setting: its kind, default and what changing it takes."""
+
     name: str
     kind: Kind
     default: object

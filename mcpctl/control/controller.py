@@ -5,11 +5,12 @@ from __future__ import annotations
 import math
 import os
 import signal
+import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import replace
 from functools import cached_property
-from typing import Any
+from typing import Any, TypeVar
 
 from mcpctl import protocol
 from mcpctl.clock import SYSTEM_CLOCK, Clock
@@ -31,6 +32,9 @@ from mcpctl.state import StateRecord, state_lock
 from mcpctl.states import LIVE, ServerState, StartOutcome, StopOutcome
 
 Observer = Callable[[Paths, str], Observation]
+T = TypeVar("T")
+R = TypeVar("R")
+_THREADS = 64  # control calls in flight at once
 # Where a live shim restarts its server in place (`mcpctl/restart`); a stopping one is waited for instead.
 RESTARTABLE = frozenset({ServerState.STARTING, ServerState.READY, ServerState.UNHEALTHY, ServerState.BACKOFF})
 
@@ -88,7 +92,7 @@ class Controller:
     # -- status ------------------------------------------------------------------------------
 
     def status(self, names: list[str], repair: bool = True) -> list[Observation]:
-        observations = [self._asked(self.observe(name)) for name in names]
+        observations = concurrently(self._asked, [self.observe(name) for name in names])
         observations = [replace(o, config_drift=drift(self.config, o)) for o in observations]
         broken = [o for o in observations if o.needs_repair]
         if broken and repair:
@@ -146,8 +150,8 @@ class Controller:
                 if obs.shim_pid is None:
                     results[server.name] = self._not_running(obs)
                 else:
-                    self._ask_to_stop(server, obs)
                     asked.append((server, obs))
+            concurrently(lambda pair: self._ask_to_stop(*pair), asked)  # every shim at once, then wait for all
         for server, obs in asked:
             ended = self._await_exit(server, obs)
             elapsed = round(self.clock.monotonic() - began, 3)
@@ -225,6 +229,34 @@ class Controller:
             return None
         snapshot.remember(self.paths, config, config.servers.get(server.name, server))
         return Retrying(attempt, start.deadline(server))
+
+
+def concurrently(act: Callable[[T], R], items: list[T]) -> list[R]:
+    """`act(item)` for every item at once, in threads (each call waits on its own shim, so 50 shims take
+    as long as the slowest, not the sum); the results in order, or the first error raised."""
+    if len(items) < 2:
+        return [act(item) for item in items]
+    results: list[Any] = [None] * len(items)
+    errors: list[BaseException] = []
+
+    def one(index: int, item: T) -> None:
+        try:
+            results[index] = act(item)
+        except BaseException as exc:  # noqa: BLE001 - raised again in the caller's thread below
+            errors.append(exc)
+
+    for batch in range(0, len(items), _THREADS):
+        threads = [
+            threading.Thread(target=one, args=(i, items[i]), daemon=True)
+            for i in range(batch, min(batch + _THREADS, len(items)))
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    if errors:
+        raise errors[0]
+    return results
 
 
 def lock_timeout() -> float:

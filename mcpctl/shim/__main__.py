@@ -6,18 +6,22 @@ and runs the shim until it is done.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import signal
 import sys
 from pathlib import Path
 
+from mcpctl.shim import lean  # noqa: F401 - first, before anything imports dataclasses
+
+# isort: split
 from mcpctl.constants import ENV_HOME, ENV_TEST_SIGNAL_AT_LOCK, ExitCode
 from mcpctl.contract import Report, Spec
 from mcpctl.errors import ErrorType, Failure
 from mcpctl.logfile import LogWriter
 from mcpctl.paths import Paths
-from mcpctl.shim import foreground, signals
+from mcpctl.shim import signals
 from mcpctl.shim.ledger import say
 from mcpctl.shim.log import log, use_log
 from mcpctl.shim.loop import Shim
@@ -38,6 +42,8 @@ def main() -> int:
     paths.ensure_server(spec.name)
     log_path = paths.log_file(spec.name)
     if log_format is not None:
+        from mcpctl.shim import foreground  # `mcpctl run` only
+
         use_log(foreground.take_terminal(log_path, spec.log_max_bytes, spec.log_backups, log_format, spec.name))
     else:
         use_log(LogWriter(log_path, spec.log_max_bytes, spec.log_backups))
@@ -54,6 +60,7 @@ def main() -> int:
         say({"event": Report.LOCKED, "pid": os.getpid()})
     signals.become_subreaper()
     shim = Shim(paths, spec) if log_format is None else foreground.ForegroundShim(paths, spec)
+    gc.freeze()  # what start-up made lives as long as the shim: the collector need never walk it again
     try:
         return shim.run()
     except Exception:  # noqa: BLE001 - a bug in the shim must still end the tree and say why

@@ -1,13 +1,10 @@
 """The per-server shim: supervises one MCP server for as long as it should run.
 
-Started detached by the CLI as `python -m mcpctl.shim NAME`, with its spec as JSON on stdin, its
-stdout a pipe on which it reports `locked` and then the outcome of the first start, and its stderr
-the server's log file. It holds the server's instance lock for its whole life, is the only writer of
-the server's state record and events while it lives, restarts the server by policy with backoff, and
-answers control requests on a unix socket. It stays small: the stdlib and psutil, never the mcp SDK.
-
-Each step it names what happened and acts on it by the table in `machine`; every state change goes
-through `Shim._enter`, which saves the record, appends the event and reports.
+Started detached by the CLI as `python -m mcpctl.shim NAME` (spec as JSON on stdin; stdout a pipe for
+`locked` and the first start's outcome; stderr the server's log). It holds the instance lock for its life,
+alone writes the record and events, restarts the server by policy, and answers control requests on a unix
+socket; only the stdlib (psutil only to end a tree, and off Linux), never the mcp SDK. Each step acts on
+what happened by the table in `machine`; every state change goes through `Shim._enter` (record, event).
 """
 
 from __future__ import annotations
@@ -18,13 +15,15 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from mcpctl import procfs
 from mcpctl.clock import SYSTEM_CLOCK, Clock
+from mcpctl.constants import SHARE_PER_CLIENT
 from mcpctl.contract import Report, Spec
 from mcpctl.errors import ErrorType, Failure, classify_exit
 from mcpctl.health import Health
 from mcpctl.paths import Paths
 from mcpctl.redaction import Redactor
-from mcpctl.shim import control_requests, era, machine, per_client, policy, signals
+from mcpctl.shim import control_requests, era, machine, policy, signals
 from mcpctl.shim.ledger import Ledger, ReportPipe
 from mcpctl.shim.listener import SocketServer
 from mcpctl.shim.log import log, log_environment
@@ -72,7 +71,10 @@ class Shim(Requested):
         self.socket: SocketServer | None = None
         self.control: control_requests.ControlChannel | None = None
         self.session = Session(spec, self.selector, self.redact, clock.monotonic)
-        per_client.install(self, str(self.log_path), self.ledger.write)  # share = "per-client" only
+        if spec.share == SHARE_PER_CLIENT:  # its module only then: a shared shim stays smaller
+            from mcpctl.shim import per_client
+
+            per_client.install(self, str(self.log_path), self.ledger.write)
         self.mux = self.session.mux
         self.stop_requested = False
         self.restart_to: Spec | None = None  # a person's restart asked for (`mcpctl/restart`), with its spec
@@ -216,8 +218,7 @@ class Shim(Requested):
         run = self.make_run(self.spec, self.instance_id, self.selector, self.redact, str(self.log_path), self.clock)
         era.pin(run, self.record, self.spec)  # a server found legacy under this config is not probed again
         self.run_ = run
-        failure = run.spawn()  # first: the server boots while the shim imports psutil below
-        from mcpctl import process
+        failure = run.spawn()
 
         restarted, attempt = not manual, self.record.attempt + 1
         if restarted:
@@ -228,8 +229,8 @@ class Shim(Requested):
             details={"attempt": attempt, "pid": run.pid},
             attempt=attempt,
             restarts=self.record.restarts + (1 if restarted else 0),
-            shim_create_time=self.record.shim_create_time or process.create_time(os.getpid()),
-            boot_time=process.boot_time(),
+            shim_create_time=self.record.shim_create_time or procfs.started_at(os.getpid()),
+            boot_time=procfs.booted_at(),
             pid=run.pid,
             pid_create_time=run.create_time(),
             started_at=self.clock.time(),

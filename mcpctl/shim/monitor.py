@@ -130,7 +130,7 @@ class Watch:
     def begin(self, spec: Spec, send: Callable[[dict[str, Any]], None] | None) -> None:
         """A run is ready: sample it, and ping it through `send` (None: it speaks no MCP)."""
         pinger = Pinger(send, spec.health_interval, spec.health_timeout, self.clock) if send else None
-        self.sampler = self.sampler or Sampler()  # psutil: imported once the server has been spawned
+        self.sampler = self.sampler or metrics.new_sampler()  # /proc on Linux, else psutil (imported now)
         self.monitor = Monitor(
             self.sampler, self.evaluator, self.metrics_path, spec.metrics_interval, pinger, self.requests, self.clock
         )

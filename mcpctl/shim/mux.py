@@ -78,6 +78,8 @@ class Peer:
 
 @dataclass(frozen=True)
 class Route:
+    """Where the answer to a request relayed upstream goes back to."""
+
     peer: Peer
     original_id: Any
     method: str
@@ -86,6 +88,8 @@ class Route:
 
 @dataclass
 class Waiting:
+    """A client's request held until the server can take it."""
+
     peer: Peer
     message: Message
     deadline: float

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from mcpctl import protocol
+from mcpctl import procfs, protocol
 from mcpctl.clock import SYSTEM_CLOCK, Clock
 from mcpctl.constants import ENV_HOME, ENV_INSTANCE, ENV_TENANT, STDIN_CLOSE_GRACE
 from mcpctl.contract import Spec
@@ -104,9 +104,7 @@ class ServerRun:
 
     def create_time(self) -> float | None:
         """The process's create time, which tells it apart from a later process with the same pid."""
-        from mcpctl import process  # lazy: psutil is imported after the server was spawned
-
-        return process.create_time(self.proc.pid) if self.proc else None
+        return procfs.started_at(self.proc.pid) if self.proc else None  # /proc on Linux: no psutil
 
     def spawn(self) -> Failure | None:
         spec = self.spec

@@ -1,0 +1,128 @@
+"""Process facts read straight from Linux's /proc, so a shim's steady state never loads psutil.
+
+psutil costs every shim about 1 MB of private memory and ~60 ms of imports; a shim only needs a few
+numbers about its own descendants. Every function here returns None where /proc cannot answer (macOS,
+a process gone between two reads), and the callers then ask psutil, the portable path.
+"""
+
+from __future__ import annotations
+
+import os
+
+_PROC = "/proc"
+_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+_boot: list[float] = []
+
+
+def available() -> bool:
+    return os.path.isfile(f"{_PROC}/self/stat")
+
+
+def stat_fields(pid: int) -> list[str] | None:
+    """/proc/PID/stat from field 3 (state) on: the command name, which may hold spaces, is cut off."""
+    try:
+        with open(f"{_PROC}/{pid}/stat", "rb") as handle:
+            raw = handle.read()
+    except OSError:
+        return None
+    end = raw.rfind(b")")
+    return raw[end + 2 :].decode("ascii", "replace").split() if end > 0 else None
+
+
+def boot_time() -> float | None:
+    if not _boot:
+        try:
+            with open(f"{_PROC}/stat", "rb") as handle:
+                line = next(x for x in handle if x.startswith(b"btime "))
+        except (OSError, StopIteration):
+            return None
+        _boot.append(float(line.split()[1]))
+    return _boot[0]
+
+
+def create_time(pid: int) -> float | None:
+    """When `pid` started, by the same formula as psutil (start ticks / CLK_TCK + boot time)."""
+    fields, booted = stat_fields(pid), boot_time()
+    if fields is None or booted is None:
+        return None
+    return float(fields[19]) / _TICKS + booted
+
+
+def descendants(pid: int) -> list[int] | None:
+    """Every process below `pid` (children, grandchildren, ...), from one pass over /proc."""
+    try:
+        entries = [int(e) for e in os.listdir(_PROC) if e.isdigit()]
+    except OSError:
+        return None
+    children: dict[int, list[int]] = {}
+    for entry in entries:
+        fields = stat_fields(entry)
+        if fields is not None:
+            children.setdefault(int(fields[1]), []).append(entry)
+    found, todo = [], list(children.get(pid, ()))
+    while todo:
+        child = todo.pop()
+        found.append(child)
+        todo.extend(children.get(child, ()))
+    return found
+
+
+class Usage:
+    """One process's numbers for a resource sample (None from `of` when the process is gone)."""
+
+    __slots__ = ("cpu_s", "fds", "rss", "started", "threads", "zombie")
+
+    def __init__(self, fields: list[str], fds: int) -> None:
+        self.zombie = fields[0] == "Z"
+        self.cpu_s = (int(fields[11]) + int(fields[12])) / _TICKS  # utime + stime
+        self.threads, self.started, self.rss = int(fields[17]), fields[19], int(fields[21]) * _PAGE
+        self.fds = fds
+
+    @classmethod
+    def of(cls, pid: int) -> Usage | None:
+        fields = stat_fields(pid)
+        if fields is None:
+            return None
+        try:
+            fds = len(os.listdir(f"{_PROC}/{pid}/fd"))
+        except OSError:
+            fds = 0
+        return cls(fields, fds)
+
+
+def environ_holders(entry: bytes) -> list[int] | None:
+    """The pids whose environment holds `entry` (b"NAME=value") exactly; None when /proc is not there."""
+    try:
+        entries = [e for e in os.listdir(_PROC) if e.isdigit()]
+    except OSError:
+        return None
+    needle, found = b"\0" + entry + b"\0", []
+    for entry_pid in entries:
+        try:
+            with open(f"{_PROC}/{entry_pid}/environ", "rb") as handle:
+                held = b"\0" + handle.read() + b"\0"
+        except OSError:  # gone, or not ours to read
+            continue
+        if needle in held:
+            found.append(int(entry_pid))
+    return found
+
+
+def started_at(pid: int) -> float | None:
+    """`create_time`, or psutil's where there is no /proc (imported only then)."""
+    if available():
+        return create_time(pid)
+    from mcpctl import process
+
+    return process.create_time(pid)
+
+
+def booted_at() -> float:
+    """`boot_time`, or psutil's where there is no /proc (imported only then)."""
+    booted = boot_time() if available() else None
+    if booted is not None:
+        return booted
+    from mcpctl import process
+
+    return process.boot_time()
