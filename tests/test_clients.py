@@ -18,7 +18,6 @@ from mcp.client.session import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 
 from mcpctl.config import jsonc
-from mcpctl.paths import Paths
 from mcpctl.state import state_lock
 from tests.conftest import FIXTURE, Env, wait_for
 
@@ -253,7 +252,7 @@ def test_gemini_sse_server_is_imported_disabled_and_left_alone(env: Env, home: P
 
 def test_a_file_changed_while_setup_waits_to_write_is_left_alone(env: Env, home: Path) -> None:
     path = home / ".cursor/mcp.json"
-    paths = Paths(env.home)
+    paths = env.paths
     paths.ensure_config()
     with state_lock(paths.config_lock, 10):
         proc = subprocess.Popen(

@@ -160,7 +160,7 @@ def test_state_dir_is_private_and_socket_is_0600(env: Env) -> None:
     env.write_config({"demo": tiny_server()})
     assert env.run("start", "demo").returncode == 0
     assert stat.S_IMODE(env.home.stat().st_mode) == 0o700
-    assert stat.S_IMODE((env.home / "servers" / "demo").stat().st_mode) == 0o700
+    assert stat.S_IMODE((env.paths.servers / "demo").stat().st_mode) == 0o700
     sock = env.home / "run" / "demo.sock"
     assert stat.S_ISSOCK(sock.stat().st_mode)
     assert stat.S_IMODE(sock.stat().st_mode) == 0o600

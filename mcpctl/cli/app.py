@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 import os
 import sys
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from typer._click import exceptions as click  # typer vendors click; its errors are these
@@ -14,10 +14,11 @@ from typer._click import exceptions as click  # typer vendors click; its errors 
 from mcpctl import __version__
 from mcpctl.constants import ENV_CONFIG, ENV_DEBUG, ENV_HOME, ExitCode
 from mcpctl.errors import MCPCtlError, UnsupportedPlatformError, UsageError
-from mcpctl.paths import Paths, find_config, resolve_home
+from mcpctl.paths import Paths, chosen_home, find_config
 
 if TYPE_CHECKING:
     from mcpctl.config.model import Config, ServerConfig
+    from mcpctl.control.projects import Target
 
 # The core (psutil) and the renderer (rich) are imported inside the commands that use them,
 # so `mcpctl --help` and usage errors never pay for them.
@@ -38,20 +39,47 @@ class Globals:
     config: str | None
     home: str | None
     quiet: bool = False
+    project: str | None = None  # --project
+    _cache: dict[object, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def paths(self) -> Paths:
-        return Paths(resolve_home(self.home))
+        return self.target().paths
 
     def load_config(self, required: bool = True) -> Config:
+        """The config of the project the command acts on (the found file's, unless --project names another)."""
+        return self.target(required=required).config
+
+    def target(self, names: list[str] | None = None, required: bool = False) -> Target:
+        """The project `names` (PROJECT/NAME), --project or the found config choose: its paths, its config,
+        and the names without their project. The first use of the state dir's old layout says so, once."""
+        from mcpctl.config.model import no_config_found
+        from mcpctl.control import projects
+
+        project, bare = projects.split(names or [], self.project)
+        if (project, required) not in self._cache:
+            found = self._found(tolerant=project is not None)
+            home = chosen_home(self.home)
+            chosen = projects.target(found, home, project, bare, required)
+            if chosen.note and not self.quiet:
+                sys.stderr.write(chosen.note + "\n")
+            self._cache[(project, required)] = chosen
+        cached: Target = self._cache[(project, required)]
+        if required and cached.config.path is None:
+            raise no_config_found()
+        return replace(cached, names=bare)
+
+    def _found(self, tolerant: bool) -> Config | None:
+        """The config file -f, $MCPCTL_CONFIG or the search finds; a broken one is passed over when
+        the command names another project's servers (it is only asked which project it is)."""
         from mcpctl.config.load import load
-        from mcpctl.config.model import empty_config, no_config_found
 
         path = find_config(self.config)
-        if path is None:
-            if not required:
-                return empty_config()
-            raise no_config_found()
-        return load(path)
+        try:
+            return load(path) if path else None
+        except MCPCtlError:
+            if tolerant and not self.config:
+                return None
+            raise
 
 
 def _version(value: bool) -> None:
@@ -66,7 +94,12 @@ def options(
     config: Annotated[
         str | None, typer.Option("-f", "--config", help=f"Config file (else ${ENV_CONFIG}, else ./mcpctl.toml upward).")
     ] = None,
-    home: Annotated[str | None, typer.Option("--home", help=f"State directory (else ${ENV_HOME}).")] = None,
+    home: Annotated[
+        str | None, typer.Option("--home", help=f"State directory (else ${ENV_HOME}, else the config's home).")
+    ] = None,
+    project: Annotated[
+        str | None, typer.Option("--project", help="Act on this project's servers (else the config file's).")
+    ] = None,
     quiet: Annotated[
         bool, typer.Option("-q", "--quiet", help="Print only errors (and --json output); the exit code tells the rest.")
     ] = False,
@@ -74,11 +107,15 @@ def options(
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
     ] = False,
 ) -> None:
-    ctx.obj = Globals(config, home, quiet)
+    ctx.obj = Globals(config, home, quiet, project)
 
 
-Names = Annotated[list[str] | None, typer.Argument(help="Server names from the config.", show_default=False)]
+Names = Annotated[
+    list[str] | None,
+    typer.Argument(help="Server names from the config (PROJECT/NAME for another project's).", show_default=False),
+]
 All = Annotated[bool, typer.Option("--all", "-a", help="Every configured server.")]
+AllProjects = Annotated[bool, typer.Option("--all-projects", "-A", help="Every project's servers in the state dir.")]
 Json = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
 Force = Annotated[bool, typer.Option("--force", help="Start even during a backoff or crash-loop cooldown.")]
 

@@ -6,8 +6,20 @@ from typing import Annotated
 
 import typer
 
-from mcpctl.cli.app import All, Force, Globals, Json, Names, app, known_servers, positive_seconds, require_names
+from mcpctl.cli.app import (
+    All,
+    AllProjects,
+    Force,
+    Globals,
+    Json,
+    Names,
+    app,
+    known_servers,
+    positive_seconds,
+    require_names,
+)
 from mcpctl.constants import ExitCode
+from mcpctl.errors import UsageError
 from mcpctl.states import StartOutcome
 
 ReadyTimeout = Annotated[
@@ -49,11 +61,10 @@ def stop(
     from mcpctl.render import servers as render
 
     g: Globals = ctx.obj
-    paths = g.paths()
     require_names(names, everything)
-    config = g.load_config(required=False)
-    servers = with_timeouts(known_servers(paths, config, names, everything), stop=timeout)
-    results = Controller(paths, config).stop(servers)
+    t = g.target(names)
+    servers = with_timeouts(known_servers(t.paths, t.config, t.names, everything), stop=timeout)
+    results = Controller(t.paths, t.config).stop(servers)
     if as_json or not g.quiet:
         render.stop(results, as_json)
 
@@ -87,9 +98,9 @@ def _start(
     from mcpctl.render.progress import Waiting
 
     require_names(names, everything)
-    config = g.load_config()
-    servers = config.select(names or [], everything)  # --timeout bounds our wait, not the shims' startup_timeout
-    controller = Controller(g.paths(), config)
+    t = g.target(names, required=True)
+    servers = t.config.select(t.names, everything)  # --timeout bounds our wait, not the shims' startup_timeout
+    controller = Controller(t.paths, t.config)
     label = ("restarting " if restart else "starting ") + ", ".join(s.name for s in servers)
     with Waiting(label, enabled=wait and not g.quiet):
         begin = controller.restart if restart else controller.start
@@ -105,16 +116,24 @@ def _start(
 
 
 @app.command()
-def status(ctx: typer.Context, names: Names = None, as_json: Json = False) -> None:
-    """Show each server's state, reconciled with the real processes. Exit 3 if a named one is not running."""
+def status(ctx: typer.Context, names: Names = None, all_projects: AllProjects = False, as_json: Json = False) -> None:
+    """Show each server's state, reconciled with the real processes. Exit 3 if a named one is not running.
+
+    The current project's servers (PROJECT/NAME names another's); -A every project's, as PROJECT/NAME.
+    """
+    from mcpctl.control import projects
     from mcpctl.control.controller import Controller
     from mcpctl.render import servers as render
 
     g: Globals = ctx.obj
-    paths = g.paths()
-    config = g.load_config(required=False)
-    servers = known_servers(paths, config, names, everything=False)
-    observations = Controller(paths, config).status([s.name for s in servers])
+    if all_projects and names:
+        raise UsageError("name servers or pass --all-projects, not both", "see `mcpctl status --help`")
+    t = g.target(names)
+    if all_projects:
+        observations = projects.observe_all(t)
+    else:
+        servers = known_servers(t.paths, t.config, t.names, everything=False)
+        observations = projects.marked(Controller(t.paths, t.config).status([s.name for s in servers]))
     if as_json or not g.quiet:
         render.status(observations, as_json)
     if names and not all(o.running for o in observations):
@@ -141,12 +160,11 @@ def check(
     from mcpctl.render import servers as render
 
     g: Globals = ctx.obj
-    paths = g.paths()
-    config = g.load_config(required=False)
-    servers = known_servers(paths, config, names, everything or not names)
-    if not names and config.path is not None:
-        servers = list(config.servers.values())  # a server `apply` removed from the config is not checked
-    observations = Controller(paths, config).status([s.name for s in servers], repair=False)
+    t = g.target(names)
+    servers = known_servers(t.paths, t.config, t.names, everything or not names)
+    if not names and t.config.path is not None:
+        servers = list(t.config.servers.values())  # a server `apply` removed from the config is not checked
+    observations = Controller(t.paths, t.config).status([s.name for s in servers], repair=False)
     verdicts = [verdict(o.name, o.state, o.record.health, o.record.alerts) for o in observations]
     statuses = {v.status for v in verdicts}
     code = ExitCode.NOT_RUNNING if "not_running" in statuses else ExitCode.OK

@@ -17,7 +17,7 @@ from mcpctl.cli.app import Globals, Json, app, positive_seconds
 from mcpctl.constants import ExitCode
 from mcpctl.errors import ErrorType, Failure, MCPCtlError, UsageError
 
-Name = Annotated[str, typer.Argument(help="Server name.", show_default=False)]
+Name = Annotated[str, typer.Argument(help="Server name, or PROJECT/NAME.", show_default=False)]
 NoStart = Annotated[bool, typer.Option("--no-start", help="Exit 3 instead of starting a server that is not running.")]
 Timeout = Annotated[
     float, typer.Option("--timeout", help="Seconds for the whole command, retries included.", callback=positive_seconds)
@@ -30,7 +30,8 @@ def connect(ctx: typer.Context, name: Name, no_start: NoStart = False) -> None:
     """Bridge stdin/stdout to NAME's shared session, for any MCP client.
 
     Use it as the server command in Claude Desktop, Cursor or VS Code:
-    {"command": "mcpctl", "args": ["-f", "/path/to/mcpctl.toml", "connect", "NAME"]}.
+    {"command": "mcpctl", "args": ["-f", "/path/to/mcpctl.toml", "connect", "PROJECT/NAME"]}
+    (`mcpctl client setup` writes these). PROJECT/NAME works from any directory once the server ran.
     Messages about starting go to stderr; stdout carries only MCP. When NAME cannot be started or
     reached, the client's first request is answered with the reason as a JSON-RPC error.
     """
@@ -157,8 +158,9 @@ def _with_session(g: Globals, name: str, no_start: bool, timeout: float, retries
 
 
 def _connect(g: Globals, name: str, no_start: bool, deadline: float) -> socket.socket:
-    """A connection to NAME's shim; the server is started first when no shim listens."""
-    path = g.paths().socket(name)
+    """A connection to NAME's (or PROJECT/NAME's) shim; the server is started first when no shim listens."""
+    t = g.target([name])
+    path = t.paths.socket(t.names[0])
     try:
         return _open(path)
     except OSError:
@@ -184,13 +186,13 @@ def _open(path: Any) -> socket.socket:
 def _ensure_started(g: Globals, name: str, no_start: bool, deadline: float) -> None:
     from mcpctl.control.controller import Controller
 
-    config = g.load_config()
-    (server,) = config.select([name], False)
+    t = g.target([name], required=True)
+    (server,) = t.config.select(t.names, False)
     if no_start:
         raise MCPCtlError.of(ErrorType.NOT_RUNNING, name=name)
     sys.stderr.write(f"mcpctl: starting {name}\n")
     remaining = max(1.0, deadline - time.monotonic())
-    (result,) = Controller(g.paths(), config).start([server], timeout=remaining)  # our wait, not the shim's
+    (result,) = Controller(t.paths, t.config).start([server], timeout=remaining)  # our wait, not the shim's
     if result.ok:
         return
     failure = result.error

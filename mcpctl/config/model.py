@@ -7,6 +7,7 @@ mcpctl.settings, which a unit test holds ServerConfig to.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,6 +68,20 @@ class Config:
     env_rules: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     alerts: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     disabled: Mapping[str, ServerConfig] = field(default_factory=dict)  # `enabled = false`: kept, never run
+    project_key: str | None = None  # `project = "..."` as written
+    home_key: str | None = None  # `home = "..."` as written (relative to the file)
+
+    @property
+    def project(self) -> str:
+        """`project = "..."`, else the config file's directory name made a project name."""
+        if self.project_key:
+            return self.project_key
+        return project_name(self.path.absolute().parent.name) if self.path else DEFAULT_PROJECT
+
+    @property
+    def home(self) -> Path | None:
+        """The state dir `home = "..."` names (relative to the config file's folder), if it names one."""
+        return (self.base_dir / self.home_key).expanduser().absolute() if self.home_key else None
 
     def alerts_for(self, server: ServerConfig) -> dict[str, Mapping[str, Any]]:
         """Global [alerts.NAME] overlaid with the server's own; empty means the built-in defaults."""
@@ -85,6 +100,16 @@ class Config:
         if unknown:
             raise unknown_server(unknown[0], self)
         return [self.servers[name] for name in dict.fromkeys(names)]
+
+
+DEFAULT_PROJECT = "default"
+PROJECT_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+
+
+def project_name(text: str) -> str:
+    """A directory name as a project name: lower case, other characters as '-', at most 64."""
+    name = re.sub(r"[^a-z0-9_-]+", "-", text.lower()).strip("-_")[:64].strip("-_")
+    return name or DEFAULT_PROJECT
 
 
 def unknown_server(name: str, config: Config) -> UnknownServerError:

@@ -45,7 +45,8 @@ class Controller:
         self.paths = paths
         self.config = config
         self.clock: Clock = clock or SYSTEM_CLOCK
-        self.launcher: Launcher = launcher or ShimLauncher(paths)
+        origin = str(config.path.absolute()) if config.path else None
+        self.launcher: Launcher = launcher or ShimLauncher(paths, origin)
         self._observer = observer
 
     def observe(self, name: str) -> Observation:

@@ -41,9 +41,7 @@ def _running(ctl: Controller, name: str) -> str | None:
 
 def _remove(ctl: Controller, name: str) -> Forgotten:
     paths = ctl.paths
-    logs = sorted(paths.logs.glob(f"{name}.log*")) if paths.logs.is_dir() else []
-    candidates = [paths.server_dir(name), *(p for p in logs if _is_log_of(p.name, name))]
-    candidates += [paths.socket(name), paths.control_socket(name)]
+    candidates = [paths.server_dir(name), *paths.log_files(name), paths.socket(name), paths.control_socket(name)]
     removed = []
     for path in candidates:
         if path.is_dir() and not path.is_symlink():
@@ -55,9 +53,3 @@ def _remove(ctl: Controller, name: str) -> Forgotten:
             continue
         removed.append(str(path))
     return Forgotten(name, tuple(removed))
-
-
-def _is_log_of(filename: str, name: str) -> bool:
-    """NAME.log and its rotated NAME.log.N, not another server's (`a.log*` matches server a.log.1's log too)."""
-    rest = filename[len(f"{name}.log") :]
-    return rest == "" or (rest.startswith(".") and rest[1:].isdigit())

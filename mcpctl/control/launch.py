@@ -54,7 +54,12 @@ class Launch:
 
 
 def spawn_shim(
-    paths: Paths, server: ServerConfig, resolved: Resolution, alert_tables: dict[str, Any], config_hash: str
+    paths: Paths,
+    server: ServerConfig,
+    resolved: Resolution,
+    alert_tables: dict[str, Any],
+    config_hash: str,
+    origin: str | None = None,
 ) -> Launch:
     """Start `python -m mcpctl.shim NAME` in a new session, its parent already gone.
 
@@ -70,6 +75,8 @@ def spawn_shim(
         "secrets": resolved.secrets,
         "env_sources": resolved.sources(),
         "alerts": alert_tables,
+        "project": paths.project or "",
+        "config_file": origin,
     }
     # The other settings the shim takes as they are written.
     as_written = {name: getattr(server, name) for name in IN_SPEC if name not in filled}
@@ -152,12 +159,13 @@ class Launcher(Protocol):
 
 @dataclass(frozen=True)
 class ShimLauncher:
-    """The real shims of the state dir at `paths`."""
+    """The real shims of the state dir at `paths`; `origin` is the config file they are started from."""
 
     paths: Paths
+    origin: str | None = None
 
     def spawn(self, server: ServerConfig, resolved: Resolution, alerts: dict[str, Any], config_hash: str) -> Launch:
-        return spawn_shim(self.paths, server, resolved, alerts, config_hash)
+        return spawn_shim(self.paths, server, resolved, alerts, config_hash, self.origin)
 
     def wait(self, launches: list[Launch], until: set[str], deadline: float) -> None:
         wait_events(launches, until, deadline)

@@ -22,13 +22,13 @@ def status(observations: list[Observation], as_json: bool) -> None:
         return
     for obs in observations:
         if obs.warning:
-            sys.stderr.write(f"warning: {obs.name}: {obs.warning}\n")
+            sys.stderr.write(f"warning: {obs.label}: {obs.warning}\n")
     if not observations:
         sys.stdout.write("no servers configured (see `mcpctl list`, or pass -f mcpctl.toml)\n")
         return
     rows = [
         [
-            obs.name,
+            obs.label,
             state_text(obs),
             str(obs.pid or "-"),
             duration(obs.uptime_s),
@@ -49,6 +49,7 @@ _DRIFT = {Drift.CHANGED: " (config changed, run mcpctl apply)", Drift.REMOVED: "
 
 def state_text(obs: Observation) -> str:
     drift = _DRIFT.get(obs.config_drift, "") if obs.config_drift else ""
+    drift += " (orphaned: its config file is gone)" if obs.orphaned else ""
     if obs.state == ServerState.BACKOFF:
         return f"backoff (retry in {duration(obs.cooldown_left)}){drift}"
     if obs.state == ServerState.FAILED and obs.cooldown_left:
@@ -195,10 +196,45 @@ def check(verdicts: list[Verdict], as_json: bool, nagios: bool) -> None:
 
 
 def server_list(config: Config, as_json: bool) -> None:
+    rows = _list_rows(config)
+    if as_json:
+        emit_json({"config": str(config.path) if config.path else None, "servers": rows})
+        return
+    if not rows:
+        say("no servers configured")
+        return
+    for row in rows:
+        _list_line(row["name"], row)
+
+
+def project_lists(configs: dict[str, Config], as_json: bool) -> None:
+    """`list -A`: each project's configured servers (from the config file its servers were started from)."""
+    groups = {project: _list_rows(config) for project, config in configs.items()}
+    if as_json:
+        shaped = [
+            {"project": p, "config": str(configs[p].path) if configs[p].path else None, "servers": rows}
+            for p, rows in groups.items()
+        ]
+        emit_json({"projects": shaped})
+        return
+    if not any(groups.values()):
+        say("no servers configured in any project")
+    for project, rows in groups.items():
+        for row in rows:
+            _list_line(f"{project}/{row['name']}", row)
+
+
+def _list_line(label: str, row: dict[str, Any]) -> None:
+    target = row["url"] or " ".join([row["command"] or "", *row["args"]])
+    env = f"  env: {', '.join(row['env'])}" if row["env"] else ""
+    say(f"{label}  [{row['transport']}]  {target}{env}")
+
+
+def _list_rows(config: Config) -> list[dict[str, Any]]:
     from mcpctl.config.views import config_hash
     from mcpctl.redaction import Redactor
 
-    rows: list[dict[str, Any]] = [
+    return [
         {
             "name": s.name,
             "transport": s.transport,
@@ -213,13 +249,3 @@ def server_list(config: Config, as_json: bool) -> None:
         }
         for s in config.servers.values()
     ]
-    if as_json:
-        emit_json({"config": str(config.path) if config.path else None, "servers": rows})
-        return
-    if not rows:
-        say("no servers configured")
-        return
-    for row in rows:
-        target = row["url"] or " ".join([row["command"] or "", *row["args"]])
-        env = f"  env: {', '.join(row['env'])}" if row["env"] else ""
-        say(f"{row['name']}  [{row['transport']}]  {target}{env}")

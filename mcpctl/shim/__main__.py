@@ -33,7 +33,7 @@ def main() -> int:
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     os.close(devnull)
-    paths = Paths(Path(os.environ[ENV_HOME]))
+    paths = Paths(Path(os.environ[ENV_HOME]), spec.project or None)
     paths.ensure_server(spec.name)
     use_log(LogWriter(paths.log_file(spec.name), spec.log_max_bytes, spec.log_backups))
     signals.catch_early()  # before the lock: from then on, a stop signal is a stop, never a silent death

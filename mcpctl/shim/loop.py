@@ -110,6 +110,8 @@ class Shim:
             shim_create_time=None,
             transport=self.spec.transport,
             config_hash=self.spec.config_hash,
+            project=self.spec.project or None,
+            config_file=self.spec.config_file,
             stopped_at=None,
         )
         self._start_run(manual=True)
