@@ -11,7 +11,7 @@ _mcpctl_spec() {
     subs='' opts='' vals='' args=''
     case $1 in
     '')
-        subs='alerts apply call check client config connect doctor env events forget init list logs metrics ping restart start status stop tools top' opts='-f --config --home -q --quiet --version -h --help' vals='-f=file --config=file --home=dir'
+        subs='alerts apply call check client config connect doctor env events forget init list logs metrics ping restart start status stop tools top' opts='-f --config --home --project -q --quiet --version -h --help' vals='-f=file --config=file --home=dir --project=text'
         ;;
     alerts)
         opts='--json -h --help'
@@ -95,7 +95,7 @@ _mcpctl_spec() {
         opts='--force --from --json -h --help' vals=--from=file args=file
         ;;
     list)
-        opts='--names --json -h --help'
+        opts='--names -A --all-projects --json -h --help'
         ;;
     logs)
         opts='-n --lines -f --follow --since --json -h --help' vals='-n=text --lines=text --since=text' args='server*'
@@ -113,7 +113,7 @@ _mcpctl_spec() {
         opts='-a --all --timeout --no-wait --force --json -h --help' vals=--timeout=text args='server*'
         ;;
     status)
-        opts='--json -h --help' args='server*'
+        opts='-A --all-projects --json -h --help' args='server*'
         ;;
     stop)
         opts='-a --all --timeout --json -h --help' vals=--timeout=text args='server*'
@@ -204,7 +204,7 @@ _mcpctl() {
                     fi
                     value=${COMP_WORDS[i]}
                 fi
-                if [[ -z $path && " -f --config --home " == *" $option "* ]]; then
+                if [[ -z $path && " -f --config --home --project " == *" $option "* ]]; then
                     value=${value#[\"\']}
                     value=${value%[\"\']}
                     globals+=("$option" "${value/#\~/$HOME}")

@@ -5,7 +5,9 @@ from __future__ import annotations
 import math
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
@@ -14,7 +16,7 @@ from typer._click import exceptions as click  # typer vendors click; its errors 
 from mcpctl import __version__
 from mcpctl.constants import ENV_CONFIG, ENV_DEBUG, ENV_HOME, ExitCode
 from mcpctl.errors import MCPCtlError, UnsupportedPlatformError, UsageError
-from mcpctl.paths import Paths, chosen_home, find_config
+from mcpctl.paths import Paths, chosen_home, default_home, find_config
 
 if TYPE_CHECKING:
     from mcpctl.config.model import Config, ServerConfig
@@ -43,7 +45,19 @@ class Globals:
     _cache: dict[object, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def paths(self) -> Paths:
-        return self.target().paths
+        """The current project's files; when its config file is missing or broken, those of the project
+        its path names (so `doctor`, `config import` and `client setup` still find the state dir)."""
+        try:
+            return self.target().paths
+        except MCPCtlError:
+            from mcpctl import legacy
+            from mcpctl.config.load import project_of
+            from mcpctl.config.model import DEFAULT_PROJECT
+
+            written = self.config or os.environ.get(ENV_CONFIG)
+            path = Path(written).expanduser() if written else _quietly(find_config)
+            project = self.project or (project_of(path) if path else DEFAULT_PROJECT)
+            return legacy.paths_for(chosen_home(self.home) or default_home(), project)
 
     def load_config(self, required: bool = True) -> Config:
         """The config of the project the command acts on (the found file's, unless --project names another)."""
@@ -80,6 +94,13 @@ class Globals:
             if tolerant and not self.config:
                 return None
             raise
+
+
+def _quietly(find: Callable[[], Path | None]) -> Path | None:
+    try:
+        return find()
+    except MCPCtlError:
+        return None
 
 
 def _version(value: bool) -> None:

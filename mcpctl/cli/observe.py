@@ -78,7 +78,7 @@ def list_servers(
     names_only: Annotated[
         bool,
         typer.Option(
-            "--names", help="Only the names, one per line, then every project's as PROJECT/NAME (for completion)."
+            "--names", help="Only the names, one per line, then other projects' as PROJECT/NAME (for completion)."
         ),
     ] = False,
     all_projects: AllProjects = False,

@@ -125,10 +125,10 @@ def marked(observations: list[Observation]) -> list[Observation]:
 
 
 def every_name(current: Target) -> list[str]:
-    """The current project's configured names, then every project's servers as PROJECT/NAME."""
-    qualified = {f"{current.paths.project}/{name}" for name in current.config.servers}
+    """The current project's configured names, then the other projects' servers as PROJECT/NAME."""
+    qualified = set()
     for paths in every(current.paths.home):
-        if paths.project is not None:
+        if paths.project not in (None, current.paths.project):
             qualified.update(f"{paths.project}/{name}" for name in paths.known_servers())
     return [*current.config.servers, *sorted(qualified)]
 
