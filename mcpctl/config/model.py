@@ -7,6 +7,7 @@ mcpctl.settings, which a unit test holds ServerConfig to.
 from __future__ import annotations
 
 import difflib
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -81,7 +82,9 @@ class Config:
     @property
     def home(self) -> Path | None:
         """The state dir `home = "..."` names (relative to the config file's folder), if it names one."""
-        return (self.base_dir / self.home_key).expanduser().absolute() if self.home_key else None
+        if not self.home_key:
+            return None
+        return Path(os.path.normpath(self.base_dir / Path(self.home_key).expanduser()))
 
     def alerts_for(self, server: ServerConfig) -> dict[str, Mapping[str, Any]]:
         """Global [alerts.NAME] overlaid with the server's own; empty means the built-in defaults."""
