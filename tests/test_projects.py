@@ -56,6 +56,7 @@ def test_two_projects_each_run_their_time_server_and_see_only_their_own(two: tup
     assert [s["project"] for s in b.json("status")["servers"]] == ["bravo"]
     assert _pids(a, "-A") == {"alpha/time": a_pid, "bravo/time": b_pid}
     assert "bravo/time" in Env(a.home, Path("/")).run("status", "-A").stdout
+    assert a.run("list", "--names").stdout.split() == ["time", "bravo/time"]  # what completion offers
     a.config.write_text(tomli_w.dumps({"servers": {}}))  # alpha's time leaves alpha's config
     plan = a.json("apply", "--dry-run")["plan"]
     assert [(p["name"], p["action"]) for p in plan] == [("time", "stop")]  # alpha's own, never bravo's
@@ -99,7 +100,8 @@ def test_a_removed_config_is_reported_orphaned_never_stopped_and_forget_needs_it
     assert alive(b_pid)
     refused = a.run("forget", "bravo/time")
     assert refused.returncode == 2
-    assert "is ready" in refused.stderr
+    assert "bravo/time is ready" in refused.stderr
+    assert "`mcpctl stop bravo/time`" in refused.stderr
     assert alive(b_pid)
     assert a.run("stop", "bravo/time").returncode == 0
     done = a.json("forget", "bravo/time")

@@ -35,6 +35,8 @@ def forget(
     t = g.target(names)
     paths, config = t.paths, t.config
     chosen = paths.known_servers() if all_stopped else [s.name for s in known_servers(paths, config, t.names, False)]
-    results = forget_servers(Controller(paths, config), chosen, skip_running=all_stopped)
+    named = any("/" in name for name in names or []) or g.project is not None
+    prefix = f"{paths.project}/" if named and paths.project else ""
+    results = forget_servers(Controller(paths, config), chosen, skip_running=all_stopped, prefix=prefix)
     if as_json or not g.quiet:
         render.forgotten(results, as_json)

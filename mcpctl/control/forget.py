@@ -19,14 +19,14 @@ class Forgotten:
     kept_because: str | None = None  # it runs: only with --all-stopped, which skips it
 
 
-def forget(ctl: Controller, names: list[str], skip_running: bool) -> list[Forgotten]:
+def forget(ctl: Controller, names: list[str], skip_running: bool, prefix: str = "") -> list[Forgotten]:
     """Under the state lock (so no start can launch a shim meanwhile): refuse, or skip, a running server,
     and remove the rest. Nothing is removed when one named server runs and `skip_running` is False."""
     with ctl.locked():
         busy = {name: why for name in names if (why := _running(ctl, name))}
         if busy and not skip_running:
             name, why = next(iter(busy.items()))
-            raise MCPCtlError.of(ErrorType.SERVER_RUNNING, name=name, detail=why)
+            raise MCPCtlError.of(ErrorType.SERVER_RUNNING, name=prefix + name, detail=why)  # PROJECT/NAME if named so
         return [Forgotten(name, (), busy[name]) if name in busy else _remove(ctl, name) for name in names]
 
 
