@@ -126,7 +126,7 @@ def marked(observations: list[Observation]) -> list[Observation]:
 
 def every_name(current: Target) -> list[str]:
     """The current project's configured names, then the other projects' servers as PROJECT/NAME."""
-    qualified = set()
+    qualified: set[str] = set()
     for paths in every(current.paths.home):
         if paths.project not in (None, current.paths.project):
             qualified.update(f"{paths.project}/{name}" for name in paths.known_servers())
