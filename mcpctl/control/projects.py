@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mcpctl import legacy
-from mcpctl.config.model import DEFAULT_PROJECT, PROJECT_PATTERN, Config, empty_config
+from mcpctl.config.model import DEFAULT_PROJECT, PROJECT_PATTERN, Config, empty_config, project_name
 from mcpctl.errors import ConfigError, UsageError
 from mcpctl.paths import Paths, default_home
 from mcpctl.state import CorruptState, StateRecord, read_record
@@ -44,12 +44,12 @@ def split(names: list[str], chosen: str | None) -> tuple[str | None, list[str]]:
 
 
 def target(found: Config | None, home: Path | None, project: str | None, names: list[str], required: bool) -> Target:
-    """The project named (else the found config's), its state dir, and its config: the found one if it is
-    that project's, else the one its records were started from."""
+    """The project named (else the found config's, else the current directory's), its state dir, and its
+    config: the found one if it is that project's, else the one its records were started from."""
     if found is not None and project in (None, found.project):
         paths, note = legacy.adopt(home or found.home or default_home(), found.project, found.path, found.servers)
         return Target(paths, found, names, note)
-    name = project or DEFAULT_PROJECT
+    name = project or project_name(Path.cwd().name)  # no config file: the directory's project, as if it had one
     paths = legacy.paths_for(home or default_home(), name)
     path = config_file(paths)
     if path is None and required:
