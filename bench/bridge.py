@@ -1,11 +1,17 @@
 """What sharing one warm server through the shim costs per call, and what it saves per client.
 
+Usage: python bench/bridge.py [--mcpctl PATH] [--calls N] [--skip-wall]
+`--mcpctl` is the mcpctl executable to measure (default: the one next to this Python), so that one
+checkout's bench can measure another's build (e.g. /work/main/.venv/bin/mcpctl) with the same client code.
+
 1. Latency of `tools/call echo` with the mcp SDK's ClientSession, the same client code both ways:
    A  through the shim: stdio_client(`mcpctl connect demo`) -> pump -> shim socket -> multiplexer -> server
    B  direct: stdio_client(the demo server), as every client does today
    Blocks of calls alternate A, B, A, B ... after a warm-up; p50 and p99 of each, overhead = p50(A) - p50(B).
    Goal: overhead <= 2 ms at p50.
    R  a raw JSON-RPC client of the shim's socket (no pump, no SDK on the client side): the shim's own share.
+   C  10 concurrent clients, each its own session calling in a loop: 10 `mcpctl connect` to one shim (A10)
+      vs 10 direct sessions, each with its own server process (B10); p50 and p99 over every call.
 2. Wall time of one call from a fresh process:
    warm  `mcpctl call demo echo text=hi` with the server already running under its shim
    cold  spawn the server, initialize, call once (the SDK already imported: only the server's cost)
@@ -15,6 +21,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
 import os
@@ -29,6 +36,8 @@ from typing import Any
 import _common as c
 
 CALLS = 1000
+CLIENTS = 10
+CROWD_CALLS = 100  # per client
 BLOCK = 100
 WALL_RUNS = 15
 TARGET_OVERHEAD_S = 0.002
@@ -56,6 +65,34 @@ async def call_latencies(params: Any, blocks: int, into: list[list[float]], orde
                     await session.call_tool("echo", {"text": f"call {n}"})
                     samples.append(time.perf_counter() - began)
                 into[order].extend(samples)
+
+
+async def concurrent_latencies(params: Any, clients: int, calls: int) -> list[float]:
+    """Every call's latency, `clients` sessions calling at once (each after its own warm-up)."""
+    from mcp import ClientSession
+    from mcp.client.stdio import stdio_client
+
+    samples: list[float] = []
+    start = asyncio.Event()  # set once every session is connected and warmed up
+    warmed = [0]
+
+    async def one() -> None:
+        with open(os.devnull, "w") as devnull:
+            async with stdio_client(params, errlog=devnull) as (read, write), ClientSession(read, write) as session:
+                await session.initialize()
+                for _ in range(20):
+                    await session.call_tool("echo", {"text": "warm"})
+                warmed[0] += 1
+                if warmed[0] == clients:
+                    start.set()
+                await start.wait()
+                for n in range(calls):
+                    began = time.perf_counter()
+                    await session.call_tool("echo", {"text": f"call {n}"})
+                    samples.append(time.perf_counter() - began)
+
+    await asyncio.gather(*(one() for _ in range(clients)))
+    return samples
 
 
 def raw_latencies(sock_path: Path, count: int) -> list[float]:
@@ -104,66 +141,74 @@ asyncio.run(main())
 """
 
 
+def arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--mcpctl", help="the mcpctl executable to measure (default: the one next to this Python)")
+    parser.add_argument("--calls", type=int, default=CALLS, help=f"calls each way for one client (default {CALLS})")
+    parser.add_argument("--skip-wall", action="store_true", help="skip part 2 (warm `mcpctl call` vs cold starts)")
+    return parser.parse_args()
+
+
 def main() -> None:
+    args = arguments()
     c.header("bridge: tools/call through the shim vs a direct session; warm `mcpctl call` vs a cold start")
     from mcp.client.stdio import StdioServerParameters
 
     direct = StdioServerParameters(command=sys.executable, args=[str(c.DEMO_SERVER)], env=c.bench_env())
     with c.Sandbox([("demo", c.DEMO_SERVER)]) as box:
+        if args.mcpctl:
+            box.argv = [args.mcpctl, *box.argv[box.argv.index("-f") :]]
+        print(f"mcpctl measured: {box.argv[0]}\n")
         box.run("start", "demo", check=True)
         shared = StdioServerParameters(command=box.argv[0], args=[*box.argv[1:], "connect", "demo"], env=box.env)
         samples: list[list[float]] = [[], []]
         loop = asyncio.new_event_loop()
         try:
-            for _ in range(CALLS // BLOCK // 2):
+            for _ in range(max(1, args.calls // BLOCK // 2)):
                 loop.run_until_complete(call_latencies(shared, 2, samples, 0))
                 loop.run_until_complete(call_latencies(direct, 2, samples, 1))
+            crowd_shared = loop.run_until_complete(concurrent_latencies(shared, CLIENTS, CROWD_CALLS))
+            crowd_direct = loop.run_until_complete(concurrent_latencies(direct, CLIENTS, CROWD_CALLS))
         finally:
             loop.close()
         from mcpctl.paths import Paths
 
-        raw = raw_latencies(Paths(box.home).socket("demo"), CALLS)
+        raw = raw_latencies(Paths(box.home).socket("demo"), args.calls)
+        report_latency(samples, raw, crowd_shared, crowd_direct)
+        if not args.skip_wall:
+            wall(box, direct)
 
-        warm = [box.timed("call", "demo", "echo", "text=hi")[0] for _ in range(WALL_RUNS)]
-        loop = asyncio.new_event_loop()
-        try:
-            cold = [loop.run_until_complete(cold_call(direct)) for _ in range(5)]
-        finally:
-            loop.close()
-        cold_fresh = []
-        for _ in range(3):
-            began = time.perf_counter()
-            subprocess.run([sys.executable, "-c", COLD_SCRIPT, str(c.DEMO_SERVER)], env=c.bench_env(), check=True)
-            cold_fresh.append(time.perf_counter() - began)
-        servers = len(box.status_json("demo"))
 
+def report_latency(samples: list[list[float]], raw: list[float], crowd: list[float], alone: list[float]) -> None:
     through, straight = samples
     overhead = statistics.median(through) - statistics.median(straight)
     print(f"1. tools/call echo, {len(through)} calls each way (blocks of {BLOCK}, alternating)\n")
-    c.print_table(
-        ["path", "p50", "p99", "note"],
-        [
-            [
-                "A  SDK client -> mcpctl connect -> shim",
-                c.ms(statistics.median(through)),
-                c.ms(percentile(through, 99)),
-                "",
-            ],
-            ["B  SDK client -> server (direct)", c.ms(statistics.median(straight)), c.ms(percentile(straight, 99)), ""],
-            [
-                "R  raw JSON-RPC -> shim socket",
-                c.ms(statistics.median(raw)),
-                c.ms(percentile(raw, 99)),
-                "no SDK client",
-            ],
-            [
-                "overhead p50(A) - p50(B)",
-                c.ms(overhead),
-                "",
-                f"<= 2 ms  {c.verdict(overhead, TARGET_OVERHEAD_S)}",
-            ],
-        ],
-    )
+    rows = [
+        ["A  SDK client -> mcpctl connect -> shim", through, ""],
+        ["B  SDK client -> server (direct)", straight, ""],
+        ["R  raw JSON-RPC -> shim socket", raw, "no SDK client"],
+        [f"A{CLIENTS} {CLIENTS} clients -> mcpctl connect -> one shim", crowd, f"{len(crowd)} calls"],
+        [f"B{CLIENTS} {CLIENTS} clients -> {CLIENTS} servers (direct)", alone, f"{len(alone)} calls"],
+    ]
+    table = [[label, c.ms(statistics.median(s)), c.ms(percentile(s, 99)), note] for label, s, note in rows]
+    table.append(["overhead p50(A) - p50(B)", c.ms(overhead), "", f"<= 2 ms  {c.verdict(overhead, TARGET_OVERHEAD_S)}"])
+    crowd_overhead = statistics.median(crowd) - statistics.median(alone)
+    table.append([f"overhead p50(A{CLIENTS}) - p50(B{CLIENTS})", c.ms(crowd_overhead), "", ""])
+    c.print_table(["path", "p50", "p99", "note"], table)
+
+
+def wall(box: c.Sandbox, direct: Any) -> None:
+    warm = [box.timed("call", "demo", "echo", "text=hi")[0] for _ in range(WALL_RUNS)]
+    loop = asyncio.new_event_loop()
+    try:
+        cold = [loop.run_until_complete(cold_call(direct)) for _ in range(5)]
+    finally:
+        loop.close()
+    cold_fresh = []
+    for _ in range(3):
+        began = time.perf_counter()
+        subprocess.run([sys.executable, "-c", COLD_SCRIPT, str(c.DEMO_SERVER)], env=c.bench_env(), check=True)
+        cold_fresh.append(time.perf_counter() - began)
     warm_s, cold_s, fresh_s = statistics.median(warm), statistics.median(cold), statistics.median(cold_fresh)
     print(f"\n2. one call from a fresh process (median of {WALL_RUNS} warm, 5 cold, 3 cold+)\n")
     c.print_table(
@@ -175,7 +220,7 @@ def main() -> None:
         ],
     )
     verdict = "ok" if cold_s / warm_s >= 10 else "UNDER"
-    print(f"\nwarm call {cold_s / warm_s:.1f}x faster than cold (goal >= 10x: {verdict}); servers running: {servers}")
+    print(f"\nwarm call {cold_s / warm_s:.1f}x faster than cold (goal >= 10x: {verdict})")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ _mcpctl_spec() {
     subs='' opts='' vals='' args=''
     case $1 in
     '')
-        subs='alerts apply call check client config connect doctor env events forget init list logs metrics ping restart start status stop tools top' opts='-f --config --home --project -q --quiet --version -h --help' vals='-f=file --config=file --home=dir --project=text'
+        subs='alerts apply call check client config connect doctor env events export forget gateway init list logs metrics ping restart resume run service start status stop token tools top' opts='-f --config --home --project -q --quiet --trust --version -h --help' vals='-f=file --config=file --home=dir --project=text'
         ;;
     alerts)
         opts='--json -h --help'
@@ -20,7 +20,7 @@ _mcpctl_spec() {
         opts='--dry-run -m --message --json -h --help' vals='-m=text --message=text'
         ;;
     call)
-        opts='--args --no-start --timeout --retries --json -h --help' vals='--args=text --timeout=text --retries=text' args='server text text*'
+        opts='--args --no-start --timeout --retries --json --unmasked -h --help' vals='--args=text --timeout=text --retries=text' args='server text text*'
         ;;
     check)
         opts='-a --all --nagios --json -h --help' args='server*'
@@ -62,7 +62,7 @@ _mcpctl_spec() {
         opts='--json -h --help'
         ;;
     connect)
-        opts='--no-start -h --help' args=server
+        opts='--no-start --drain -h --help' args=server
         ;;
     doctor)
         opts='--fix --json -h --help'
@@ -88,8 +88,35 @@ _mcpctl_spec() {
     events)
         opts='-n --lines -f --follow --since --json -h --help' vals='-n=text --lines=text --since=text' args='server*'
         ;;
+    export)
+        subs='compose kubernetes systemd' opts='-h --help'
+        ;;
+    'export compose')
+        opts='-a --all -o --output --image -h --help' vals='-o=text --output=text --image=text' args='server*'
+        ;;
+    'export kubernetes')
+        opts='-a --all -o --output --image --namespace -h --help' vals='-o=text --output=text --image=text --namespace=text' args='server*'
+        ;;
+    'export systemd')
+        opts='-a --all -o --output --user --system -h --help' vals='-o=text --output=text' args='server*'
+        ;;
     forget)
         opts='--all-stopped --json -h --help' args='server*'
+        ;;
+    gateway)
+        subs='restart start status stop' opts='-h --help'
+        ;;
+    'gateway restart')
+        opts='--json -h --help'
+        ;;
+    'gateway start')
+        opts='--json -h --help'
+        ;;
+    'gateway status')
+        opts='--json -h --help'
+        ;;
+    'gateway stop')
+        opts='--json -h --help'
         ;;
     init)
         opts='--force --from --json -h --help' vals=--from=file args=file
@@ -109,6 +136,24 @@ _mcpctl_spec() {
     restart)
         opts='-a --all --timeout --force --json -h --help' vals=--timeout=text args='server*'
         ;;
+    resume)
+        opts='--json -h --help'
+        ;;
+    run)
+        opts='--log-format -h --help' vals=--log-format=text args=server
+        ;;
+    service)
+        subs='install status uninstall' opts='-h --help'
+        ;;
+    'service install')
+        opts='--dry-run --json -h --help'
+        ;;
+    'service status')
+        opts='--json -h --help'
+        ;;
+    'service uninstall')
+        opts='--dry-run --json -h --help'
+        ;;
     start)
         opts='-a --all --timeout --no-wait --force --json -h --help' vals=--timeout=text args='server*'
         ;;
@@ -118,8 +163,20 @@ _mcpctl_spec() {
     stop)
         opts='-a --all --timeout --json -h --help' vals=--timeout=text args='server*'
         ;;
+    token)
+        subs='create list revoke' opts='-h --help'
+        ;;
+    'token create')
+        opts='--servers --group --expires --json -h --help' vals='--servers=server --group=text --expires=text' args=server
+        ;;
+    'token list')
+        opts='--json -h --help'
+        ;;
+    'token revoke')
+        opts='--json -h --help' args=server
+        ;;
     tools)
-        opts='--no-start --timeout --retries --json -h --help' vals='--timeout=text --retries=text' args=server
+        opts='--no-start --timeout --retries --json --unmasked -h --help' vals='--timeout=text --retries=text' args=server
         ;;
     top)
         opts='--interval -h --help' vals=--interval=text

@@ -5,7 +5,7 @@
 function __mcpctl_subcommands --argument-names path
     switch $path
         case ''
-            printf '%s\n' 'alerts' 'apply' 'call' 'check' 'client' 'config' 'connect' 'doctor' 'env' 'events' 'forget' 'init' 'list' 'logs' 'metrics' 'ping' 'restart' 'start' 'status' 'stop' 'tools' 'top'
+            printf '%s\n' 'alerts' 'apply' 'call' 'check' 'client' 'config' 'connect' 'doctor' 'env' 'events' 'export' 'forget' 'gateway' 'init' 'list' 'logs' 'metrics' 'ping' 'restart' 'resume' 'run' 'service' 'start' 'status' 'stop' 'token' 'tools' 'top'
         case 'client'
             printf '%s\n' 'list' 'restore' 'setup' 'status'
         case 'config'
@@ -14,6 +14,14 @@ function __mcpctl_subcommands --argument-names path
             printf '%s\n' 'check' 'rule' 'rules'
         case 'env rule'
             printf '%s\n' 'add' 'rm'
+        case 'export'
+            printf '%s\n' 'compose' 'kubernetes' 'systemd'
+        case 'gateway'
+            printf '%s\n' 'restart' 'start' 'status' 'stop'
+        case 'service'
+            printf '%s\n' 'install' 'status' 'uninstall'
+        case 'token'
+            printf '%s\n' 'create' 'list' 'revoke'
     end
 end
 
@@ -38,6 +46,12 @@ function __mcpctl_value_options --argument-names path
             printf '%s\n' '--pattern' '--min-length'
         case 'events'
             printf '%s\n' '-n' '--lines' '--since'
+        case 'export compose'
+            printf '%s\n' '-o' '--output' '--image'
+        case 'export kubernetes'
+            printf '%s\n' '-o' '--output' '--image' '--namespace'
+        case 'export systemd'
+            printf '%s\n' '-o' '--output'
         case 'init'
             printf '%s\n' '--from'
         case 'logs'
@@ -48,10 +62,14 @@ function __mcpctl_value_options --argument-names path
             printf '%s\n' '--timeout' '--retries'
         case 'restart'
             printf '%s\n' '--timeout'
+        case 'run'
+            printf '%s\n' '--log-format'
         case 'start'
             printf '%s\n' '--timeout'
         case 'stop'
             printf '%s\n' '--timeout'
+        case 'token create'
+            printf '%s\n' '--servers' '--group' '--expires'
         case 'tools'
             printf '%s\n' '--timeout' '--retries'
         case 'top'
@@ -139,22 +157,29 @@ complete -c mcpctl -n '__mcpctl_at ""' -a 'connect' -d 'Bridge stdin/stdout to N
 complete -c mcpctl -n '__mcpctl_at ""' -a 'doctor' -d 'Find orphaned and zombie processes, stale sockets, records that disagree with...'
 complete -c mcpctl -n '__mcpctl_at ""' -a 'env' -d 'Check servers\' environments and manage validation rules.'
 complete -c mcpctl -n '__mcpctl_at ""' -a 'events' -d 'Show lifecycle events (started, ready, exited, backoff, restarted, failed,...'
+complete -c mcpctl -n '__mcpctl_at ""' -a 'export' -d 'Write systemd units, Kubernetes manifests or a Compose file for servers.'
 complete -c mcpctl -n '__mcpctl_at ""' -a 'forget' -d 'Remove what mcpctl keeps of servers that are not running (state record,...'
+complete -c mcpctl -n '__mcpctl_at ""' -a 'gateway' -d 'The HTTP gateway: the servers over streamable HTTP, with tokens.'
 complete -c mcpctl -n '__mcpctl_at ""' -a 'init' -d 'Write a commented starter mcpctl.toml (or one converted from a client\'s JSON...'
 complete -c mcpctl -n '__mcpctl_at ""' -a 'list' -d 'List the configured servers (env values are never shown, only their names);...'
 complete -c mcpctl -n '__mcpctl_at ""' -a 'logs' -d 'Show servers\' logs (their stderr and the shim\'s own lines, marked [mcpctl]),...'
 complete -c mcpctl -n '__mcpctl_at ""' -a 'metrics' -d 'Resource samples of the server\'s whole process tree: CPU, memory, fds,...'
 complete -c mcpctl -n '__mcpctl_at ""' -a 'ping' -d 'Send an MCP ping through the shared session and print the round trip.'
 complete -c mcpctl -n '__mcpctl_at ""' -a 'restart' -d 'Stop, then start servers (a stopped server is simply started).'
+complete -c mcpctl -n '__mcpctl_at ""' -a 'resume' -d 'Start every configured server that was last wanted running (started, and not...'
+complete -c mcpctl -n '__mcpctl_at ""' -a 'run' -d 'Run a server\'s shim in the foreground: for systemd (Type=notify) or a...'
+complete -c mcpctl -n '__mcpctl_at ""' -a 'service' -d 'A login service that runs `mcpctl resume` (systemd user unit, launchd agent).'
 complete -c mcpctl -n '__mcpctl_at ""' -a 'start' -d 'Start servers and wait until each completed the MCP initialize handshake.'
 complete -c mcpctl -n '__mcpctl_at ""' -a 'status' -d 'Show each server\'s state, reconciled with the real processes.'
 complete -c mcpctl -n '__mcpctl_at ""' -a 'stop' -d 'Stop servers gracefully, with their whole process tree; returns when nothing...'
+complete -c mcpctl -n '__mcpctl_at ""' -a 'token' -d 'Bearer tokens of the HTTP gateway.'
 complete -c mcpctl -n '__mcpctl_at ""' -a 'tools' -d 'List NAME\'s tools with their arguments (* marks a required one).'
 complete -c mcpctl -n '__mcpctl_at ""' -a 'top' -d 'A live table of every server: state, CPU, memory, ping, restarts.'
 complete -c mcpctl -n '__mcpctl_at ""' -s 'f' -l 'config' -r -F -d 'Config file (else $MCPCTL_CONFIG, else ./mcpctl.toml upward).'
 complete -c mcpctl -n '__mcpctl_at ""' -l 'home' -x -a '(__fish_complete_directories)' -d 'State directory (else $MCPCTL_HOME, else the config\'s home).'
 complete -c mcpctl -n '__mcpctl_at ""' -l 'project' -x -d 'Act on this project\'s servers (else the config file\'s).'
 complete -c mcpctl -n '__mcpctl_at ""' -s 'q' -l 'quiet' -d 'Print only errors (and --json output); the exit code tells the rest.'
+complete -c mcpctl -n '__mcpctl_at ""' -l 'trust' -d 'Use config and env files even if another user owns them or can write them.'
 complete -c mcpctl -n '__mcpctl_at ""' -l 'version' -d 'Print the version and exit.'
 complete -c mcpctl -n '__mcpctl_at ""' -s 'h' -l 'help' -d 'Show this message and exit.'
 
@@ -174,6 +199,7 @@ complete -c mcpctl -n '__mcpctl_at "call"' -l 'no-start' -d 'Exit 3 instead of s
 complete -c mcpctl -n '__mcpctl_at "call"' -l 'timeout' -x -d 'Seconds for the whole command, retries included.'
 complete -c mcpctl -n '__mcpctl_at "call"' -l 'retries' -x -d 'Retries after transient failures (connection lost).'
 complete -c mcpctl -n '__mcpctl_at "call"' -l 'json' -d 'Machine-readable output on stdout.'
+complete -c mcpctl -n '__mcpctl_at "call"' -l 'unmasked' -d 'Print what the server sent as is: its secrets are not masked.'
 complete -c mcpctl -n '__mcpctl_at "call"' -s 'h' -l 'help' -d 'Show this message and exit.'
 complete -c mcpctl -n '__mcpctl_arg "call" 0' -a '(__mcpctl_servers)'
 
@@ -253,6 +279,7 @@ complete -c mcpctl -n '__mcpctl_at "config validate"' -s 'h' -l 'help' -d 'Show 
 
 # mcpctl connect
 complete -c mcpctl -n '__mcpctl_at "connect"' -l 'no-start' -d 'Exit 3 instead of starting a server that is not running.'
+complete -c mcpctl -n '__mcpctl_at "connect"' -l 'drain' -d 'On the end of stdin, wait for the answers in flight (for scripts that pipe requests in).'
 complete -c mcpctl -n '__mcpctl_at "connect"' -s 'h' -l 'help' -d 'Show this message and exit.'
 complete -c mcpctl -n '__mcpctl_arg "connect" 0' -a '(__mcpctl_servers)'
 
@@ -304,11 +331,63 @@ complete -c mcpctl -n '__mcpctl_at "events"' -l 'json' -d 'Machine-readable outp
 complete -c mcpctl -n '__mcpctl_at "events"' -s 'h' -l 'help' -d 'Show this message and exit.'
 complete -c mcpctl -n '__mcpctl_arg "events" 0+' -a '(__mcpctl_servers)'
 
+# mcpctl export
+complete -c mcpctl -n '__mcpctl_at "export"' -a 'compose' -d 'A Compose file: a service per server, secrets as ${VAR} references,...'
+complete -c mcpctl -n '__mcpctl_at "export"' -a 'kubernetes' -d 'A Deployment per server, a Secret of placeholders for what it needs, probes...'
+complete -c mcpctl -n '__mcpctl_at "export"' -a 'systemd' -d 'One Type=notify unit per server, running `mcpctl run NAME`; secrets by...'
+complete -c mcpctl -n '__mcpctl_at "export"' -s 'h' -l 'help' -d 'Show this message and exit.'
+
+# mcpctl export compose
+complete -c mcpctl -n '__mcpctl_at "export compose"' -s 'a' -l 'all' -d 'Every configured server.'
+complete -c mcpctl -n '__mcpctl_at "export compose"' -s 'o' -l 'output' -x -d 'File for the Compose file (else stdout).'
+complete -c mcpctl -n '__mcpctl_at "export compose"' -l 'image' -x -d 'Container image (default: localhost/mcpctl:latest).'
+complete -c mcpctl -n '__mcpctl_at "export compose"' -s 'h' -l 'help' -d 'Show this message and exit.'
+complete -c mcpctl -n '__mcpctl_arg "export compose" 0+' -a '(__mcpctl_servers)'
+
+# mcpctl export kubernetes
+complete -c mcpctl -n '__mcpctl_at "export kubernetes"' -s 'a' -l 'all' -d 'Every configured server.'
+complete -c mcpctl -n '__mcpctl_at "export kubernetes"' -s 'o' -l 'output' -x -d 'File for the manifests (else stdout).'
+complete -c mcpctl -n '__mcpctl_at "export kubernetes"' -l 'image' -x -d 'Container image (default: localhost/mcpctl:latest).'
+complete -c mcpctl -n '__mcpctl_at "export kubernetes"' -l 'namespace' -x -d 'metadata.namespace of every object.'
+complete -c mcpctl -n '__mcpctl_at "export kubernetes"' -s 'h' -l 'help' -d 'Show this message and exit.'
+complete -c mcpctl -n '__mcpctl_arg "export kubernetes" 0+' -a '(__mcpctl_servers)'
+
+# mcpctl export systemd
+complete -c mcpctl -n '__mcpctl_at "export systemd"' -s 'a' -l 'all' -d 'Every configured server.'
+complete -c mcpctl -n '__mcpctl_at "export systemd"' -s 'o' -l 'output' -x -d 'Directory for the units (else stdout).'
+complete -c mcpctl -n '__mcpctl_at "export systemd"' -l 'user' -d 'User units (the default).'
+complete -c mcpctl -n '__mcpctl_at "export systemd"' -l 'system' -d 'System units (WantedBy=multi-user.target).'
+complete -c mcpctl -n '__mcpctl_at "export systemd"' -s 'h' -l 'help' -d 'Show this message and exit.'
+complete -c mcpctl -n '__mcpctl_arg "export systemd" 0+' -a '(__mcpctl_servers)'
+
 # mcpctl forget
 complete -c mcpctl -n '__mcpctl_at "forget"' -l 'all-stopped' -d 'Every server the state dir knows that is not running.'
 complete -c mcpctl -n '__mcpctl_at "forget"' -l 'json' -d 'Machine-readable output on stdout.'
 complete -c mcpctl -n '__mcpctl_at "forget"' -s 'h' -l 'help' -d 'Show this message and exit.'
 complete -c mcpctl -n '__mcpctl_arg "forget" 0+' -a '(__mcpctl_servers)'
+
+# mcpctl gateway
+complete -c mcpctl -n '__mcpctl_at "gateway"' -a 'restart' -d 'Stop the gateway, then start it with the config as it is now (its clients...'
+complete -c mcpctl -n '__mcpctl_at "gateway"' -a 'start' -d 'Start the gateway (detached) and wait until it listens; the servers start on...'
+complete -c mcpctl -n '__mcpctl_at "gateway"' -a 'status' -d 'Show whether the gateway runs, where, and since when.'
+complete -c mcpctl -n '__mcpctl_at "gateway"' -a 'stop' -d 'Stop the gateway; the servers keep running.'
+complete -c mcpctl -n '__mcpctl_at "gateway"' -s 'h' -l 'help' -d 'Show this message and exit.'
+
+# mcpctl gateway restart
+complete -c mcpctl -n '__mcpctl_at "gateway restart"' -l 'json' -d 'Machine-readable output on stdout.'
+complete -c mcpctl -n '__mcpctl_at "gateway restart"' -s 'h' -l 'help' -d 'Show this message and exit.'
+
+# mcpctl gateway start
+complete -c mcpctl -n '__mcpctl_at "gateway start"' -l 'json' -d 'Machine-readable output on stdout.'
+complete -c mcpctl -n '__mcpctl_at "gateway start"' -s 'h' -l 'help' -d 'Show this message and exit.'
+
+# mcpctl gateway status
+complete -c mcpctl -n '__mcpctl_at "gateway status"' -l 'json' -d 'Machine-readable output on stdout.'
+complete -c mcpctl -n '__mcpctl_at "gateway status"' -s 'h' -l 'help' -d 'Show this message and exit.'
+
+# mcpctl gateway stop
+complete -c mcpctl -n '__mcpctl_at "gateway stop"' -l 'json' -d 'Machine-readable output on stdout.'
+complete -c mcpctl -n '__mcpctl_at "gateway stop"' -s 'h' -l 'help' -d 'Show this message and exit.'
 
 # mcpctl init
 complete -c mcpctl -n '__mcpctl_at "init"' -l 'force' -d 'Overwrite an existing file.'
@@ -353,6 +432,35 @@ complete -c mcpctl -n '__mcpctl_at "restart"' -l 'json' -d 'Machine-readable out
 complete -c mcpctl -n '__mcpctl_at "restart"' -s 'h' -l 'help' -d 'Show this message and exit.'
 complete -c mcpctl -n '__mcpctl_arg "restart" 0+' -a '(__mcpctl_servers)'
 
+# mcpctl resume
+complete -c mcpctl -n '__mcpctl_at "resume"' -l 'json' -d 'Machine-readable output on stdout.'
+complete -c mcpctl -n '__mcpctl_at "resume"' -s 'h' -l 'help' -d 'Show this message and exit.'
+
+# mcpctl run
+complete -c mcpctl -n '__mcpctl_at "run"' -l 'log-format' -x -d 'How lines reach stderr: text (as in the log file) or json (one object a line).'
+complete -c mcpctl -n '__mcpctl_at "run"' -s 'h' -l 'help' -d 'Show this message and exit.'
+complete -c mcpctl -n '__mcpctl_arg "run" 0' -a '(__mcpctl_servers)'
+
+# mcpctl service
+complete -c mcpctl -n '__mcpctl_at "service"' -a 'install' -d 'Write the service file and enable it (`systemctl --user enable`, `launchctl...'
+complete -c mcpctl -n '__mcpctl_at "service"' -a 'status' -d 'Whether the service file is installed, and whether it is the one `install`...'
+complete -c mcpctl -n '__mcpctl_at "service"' -a 'uninstall' -d 'Disable the service and remove its file (a missing one is not an error).'
+complete -c mcpctl -n '__mcpctl_at "service"' -s 'h' -l 'help' -d 'Show this message and exit.'
+
+# mcpctl service install
+complete -c mcpctl -n '__mcpctl_at "service install"' -l 'dry-run' -d 'Show what would be written and run; change nothing.'
+complete -c mcpctl -n '__mcpctl_at "service install"' -l 'json' -d 'Machine-readable output on stdout.'
+complete -c mcpctl -n '__mcpctl_at "service install"' -s 'h' -l 'help' -d 'Show this message and exit.'
+
+# mcpctl service status
+complete -c mcpctl -n '__mcpctl_at "service status"' -l 'json' -d 'Machine-readable output on stdout.'
+complete -c mcpctl -n '__mcpctl_at "service status"' -s 'h' -l 'help' -d 'Show this message and exit.'
+
+# mcpctl service uninstall
+complete -c mcpctl -n '__mcpctl_at "service uninstall"' -l 'dry-run' -d 'Show what would be written and run; change nothing.'
+complete -c mcpctl -n '__mcpctl_at "service uninstall"' -l 'json' -d 'Machine-readable output on stdout.'
+complete -c mcpctl -n '__mcpctl_at "service uninstall"' -s 'h' -l 'help' -d 'Show this message and exit.'
+
 # mcpctl start
 complete -c mcpctl -n '__mcpctl_at "start"' -s 'a' -l 'all' -d 'Every configured server.'
 complete -c mcpctl -n '__mcpctl_at "start"' -l 'timeout' -x -d 'Seconds to wait for ready (default: startup_timeout).'
@@ -375,11 +483,35 @@ complete -c mcpctl -n '__mcpctl_at "stop"' -l 'json' -d 'Machine-readable output
 complete -c mcpctl -n '__mcpctl_at "stop"' -s 'h' -l 'help' -d 'Show this message and exit.'
 complete -c mcpctl -n '__mcpctl_arg "stop" 0+' -a '(__mcpctl_servers)'
 
+# mcpctl token
+complete -c mcpctl -n '__mcpctl_at "token"' -a 'create' -d 'Create a token and print it once (only its salted hash is kept).'
+complete -c mcpctl -n '__mcpctl_at "token"' -a 'list' -d 'List the tokens: name, id, scope, state (active, expired, revoked) and expiry.'
+complete -c mcpctl -n '__mcpctl_at "token"' -a 'revoke' -d 'Revoke a token by name or id; the gateway refuses it from the next request on.'
+complete -c mcpctl -n '__mcpctl_at "token"' -s 'h' -l 'help' -d 'Show this message and exit.'
+
+# mcpctl token create
+complete -c mcpctl -n '__mcpctl_at "token create"' -l 'servers' -x -a '(__mcpctl_servers)' -d 'Only these servers (a,b).'
+complete -c mcpctl -n '__mcpctl_at "token create"' -l 'group' -x -d 'Only this [groups.GROUP].'
+complete -c mcpctl -n '__mcpctl_at "token create"' -l 'expires' -x -d 'Lifetime such as 30d, 12h, 90m.'
+complete -c mcpctl -n '__mcpctl_at "token create"' -l 'json' -d 'Machine-readable output on stdout.'
+complete -c mcpctl -n '__mcpctl_at "token create"' -s 'h' -l 'help' -d 'Show this message and exit.'
+complete -c mcpctl -n '__mcpctl_arg "token create" 0' -a '(__mcpctl_servers)'
+
+# mcpctl token list
+complete -c mcpctl -n '__mcpctl_at "token list"' -l 'json' -d 'Machine-readable output on stdout.'
+complete -c mcpctl -n '__mcpctl_at "token list"' -s 'h' -l 'help' -d 'Show this message and exit.'
+
+# mcpctl token revoke
+complete -c mcpctl -n '__mcpctl_at "token revoke"' -l 'json' -d 'Machine-readable output on stdout.'
+complete -c mcpctl -n '__mcpctl_at "token revoke"' -s 'h' -l 'help' -d 'Show this message and exit.'
+complete -c mcpctl -n '__mcpctl_arg "token revoke" 0' -a '(__mcpctl_servers)'
+
 # mcpctl tools
 complete -c mcpctl -n '__mcpctl_at "tools"' -l 'no-start' -d 'Exit 3 instead of starting a server that is not running.'
 complete -c mcpctl -n '__mcpctl_at "tools"' -l 'timeout' -x -d 'Seconds for the whole command, retries included.'
 complete -c mcpctl -n '__mcpctl_at "tools"' -l 'retries' -x -d 'Retries after transient failures (connection lost).'
 complete -c mcpctl -n '__mcpctl_at "tools"' -l 'json' -d 'Machine-readable output on stdout.'
+complete -c mcpctl -n '__mcpctl_at "tools"' -l 'unmasked' -d 'Print what the server sent as is: its secrets are not masked.'
 complete -c mcpctl -n '__mcpctl_at "tools"' -s 'h' -l 'help' -d 'Show this message and exit.'
 complete -c mcpctl -n '__mcpctl_arg "tools" 0' -a '(__mcpctl_servers)'
 

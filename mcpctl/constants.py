@@ -8,12 +8,16 @@ from enum import IntEnum
 ENV_HOME = "MCPCTL_HOME"
 ENV_CONFIG = "MCPCTL_CONFIG"
 ENV_DEBUG = "MCPCTL_DEBUG"
+# The language of messages (then LC_ALL, LC_MESSAGES, LANG); see mcpctl/i18n.py.
+ENV_LANG = "MCPCTL_LANG"
 # Put in every server's environment, so descendants can be found after they leave the process group.
 ENV_INSTANCE = "MCPCTL_INSTANCE"
 # Set (to the client's number) for a per-client server process, so each run ends only its own tree.
 ENV_TENANT = "MCPCTL_CLIENT"
 
 CONFIG_FILENAME = "mcpctl.toml"
+# A server name, wherever it enters (the config, CLI arguments): it names files and sockets, so never a path.
+SERVER_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 STATE_SCHEMA = 1
 JSON_SCHEMA = 1
 
@@ -59,6 +63,11 @@ DEFAULT_MAX_MESSAGE_BYTES = 256 * 1024 * 1024
 SHARE_SHARED, SHARE_PER_CLIENT = "shared", "per-client"
 SHARE_MODES = (SHARE_SHARED, SHARE_PER_CLIENT)
 DEFAULT_SHARE = SHARE_SHARED
+# At most this many clients share one server's session; one more is told so (a JSON-RPC error) and closed.
+DEFAULT_MAX_CLIENTS = 256
+
+
+DEFAULT_GATEWAY_LISTEN = "127.0.0.1:8765"
 
 
 class ExitCode(IntEnum):

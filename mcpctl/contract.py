@@ -3,7 +3,7 @@
 - The spec: what the CLI hands a shim on its stdin, one server's settings resolved (env included: secret).
 - The report pipe: the shim's stdout, on which it tells the CLI that started it `locked` (or `busy`),
   then how the first start went (`ready`, `failed` or `stopped`), one JSON object a line.
-- Control methods: requests under `mcpctl/` on the shim's socket; everything else there is MCP.
+- Control methods: requests under `mcpctl/` on the shim's control socket (MCP has a socket of its own).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ class Control(StrEnum):
     STOP = "mcpctl/stop"  # end the server's tree and exit
     RETRY = "mcpctl/retry"  # in backoff: try now, as a person's start (`start --force`)
     UPDATE = "mcpctl/update"  # take new settings that need no restart (`apply`)
+    RESTART = "mcpctl/restart"  # replace the server process in place, clients kept (`restart`, `apply`)
 
 
 class Report(StrEnum):
@@ -79,6 +80,7 @@ class Spec:
     share: str = C.DEFAULT_SHARE
     max_concurrency: int | None = None
     headers: dict[str, str] = field(default_factory=dict)  # HTTP headers for `url` (resolved: secret)
+    max_clients: int = C.DEFAULT_MAX_CLIENTS
     alerts: dict[str, Any] = field(default_factory=dict)  # [alerts.NAME] tables; empty: the defaults
     secrets: list[str] = field(default_factory=list)
     env_sources: dict[str, str] = field(default_factory=dict)  # names and where they came from: no values
@@ -110,6 +112,21 @@ def updated(spec: Spec, params: object) -> tuple[Spec, list[str]]:
         raise ValueError(f"alerts.{problems[0]}")
     changed = sorted(key for key, value in settings.items() if getattr(spec, key) != value)
     return replace(spec, **settings, config_hash=digest), changed
+
+
+def respec(spec: Spec, params: object) -> Spec:
+    """The spec an `mcpctl/restart` request carries (the config as the CLI reads it now); ValueError when it
+    is missing, unusable or another server's."""
+    given = params.get("spec") if isinstance(params, dict) else None
+    if not isinstance(given, dict):
+        raise ValueError("expected params {spec: {...}}")
+    try:
+        new = Spec(**given)
+    except TypeError as exc:
+        raise ValueError(f"spec: {exc}") from None
+    if new.name != spec.name:
+        raise ValueError(f"spec: for {new.name!r}, not {spec.name!r}")
+    return new
 
 
 def _same_kind(old: object, new: object) -> bool:

@@ -182,7 +182,11 @@ class Failure:
 
 
 class MCPCtlError(Exception):
-    """An error meant for the user: one line of message, an optional hint, an exit code."""
+    """An error meant for the user: one line of message, an optional hint, an exit code.
+
+    The root of every error mcpctl raises, from the CLI and from `mcpctl.Manager` alike: `.type` is the
+    `ErrorType` (the `type` of `--json` errors), `.retryable` says whether trying again may help.
+    """
 
     type = ErrorType.INTERNAL
 
@@ -196,11 +200,21 @@ class MCPCtlError(Exception):
     def exit_code(self) -> ExitCode:
         return KINDS[self.type].exit_code
 
+    @property
+    def retryable(self) -> bool:
+        return KINDS[self.type].retryable
+
     @classmethod
     def of(cls, kind: ErrorType, **fields: Any) -> MCPCtlError:
-        failure = Failure.of(kind, **fields)
-        error = cls(failure.message, failure.hint)
-        error.type = kind
+        """An error with the type's own message and hint; from the base class, of the type's own subclass."""
+        return cls.from_failure(Failure.of(kind, **fields))
+
+    @classmethod
+    def from_failure(cls, failure: Failure) -> MCPCtlError:
+        """The error that `failure` (a record's last error, a shim's answer) describes, keeping its type."""
+        target = ERROR_CLASSES.get(failure.type, MCPCtlError) if cls is MCPCtlError else cls
+        error = target(failure.message, failure.hint)
+        error.type = failure.type
         return error
 
     def to_json(self) -> dict[str, Any]:
@@ -208,7 +222,7 @@ class MCPCtlError(Exception):
             "type": self.type.value,
             "message": self.message,
             "hint": self.hint or None,
-            "retryable": KINDS[self.type].retryable,
+            "retryable": self.retryable,
             "exit_code": int(self.exit_code),
             "details": self.details,
         }
@@ -244,6 +258,73 @@ class StateDirError(MCPCtlError):
 
 class UnsupportedPlatformError(MCPCtlError):
     type = ErrorType.UNSUPPORTED_PLATFORM
+
+
+class StartError(MCPCtlError):
+    """The server could not be started or kept running (its command, its handshake, its crashes, a cooldown)."""
+
+    type = ErrorType.SPAWN_FAILED
+
+
+class EnvError(MCPCtlError):
+    type = ErrorType.ENV_MISSING
+
+
+class NotRunningError(MCPCtlError):
+    """The server is not running (and was not to be started), or its shim is gone."""
+
+    type = ErrorType.NOT_RUNNING
+
+
+class UnhealthyError(MCPCtlError):
+    type = ErrorType.UNHEALTHY
+
+
+class ConnectionLostError(MCPCtlError):
+    """The connection to the server's shim closed before an answer came (retryable)."""
+
+    type = ErrorType.CONNECTION_LOST
+
+
+class TimedOutError(MCPCtlError):
+    type = ErrorType.TIMEOUT
+
+
+class ToolError(MCPCtlError):
+    """The server answered a tool call with an error; `.result` holds its result when it sent one (isError)."""
+
+    type = ErrorType.TOOL_ERROR
+    result: Any = None
+
+
+_STARTUP = (
+    ErrorType.COMMAND_NOT_FOUND,
+    ErrorType.PERMISSION_DENIED,
+    ErrorType.SPAWN_FAILED,
+    ErrorType.EXITED_DURING_STARTUP,
+    ErrorType.HANDSHAKE_TIMEOUT,
+    ErrorType.PROTOCOL_ERROR,
+    ErrorType.CRASHED,
+    ErrorType.CRASH_LOOP,
+    ErrorType.COOLDOWN,
+)
+# The class of each type's errors; a type not named here is a plain MCPCtlError.
+ERROR_CLASSES: dict[ErrorType, type[MCPCtlError]] = {
+    ErrorType.USAGE: UsageError,
+    ErrorType.CONFIG_INVALID: ConfigError,
+    ErrorType.CONFIG_CONFLICT: ConfigConflictError,
+    ErrorType.UNKNOWN_SERVER: UnknownServerError,
+    ErrorType.ENV_MISSING: EnvError,
+    **dict.fromkeys(_STARTUP, StartError),
+    ErrorType.UNHEALTHY: UnhealthyError,
+    ErrorType.NOT_RUNNING: NotRunningError,
+    ErrorType.SHIM_LOST: NotRunningError,
+    ErrorType.LOCK_TIMEOUT: BusyError,
+    ErrorType.CONNECTION_LOST: ConnectionLostError,
+    ErrorType.TOOL_ERROR: ToolError,
+    ErrorType.TIMEOUT: TimedOutError,
+    ErrorType.UNSUPPORTED_PLATFORM: UnsupportedPlatformError,
+}
 
 
 def classify_exit(code: int) -> str:

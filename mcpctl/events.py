@@ -12,12 +12,13 @@ from mcpctl.logfile import stamp
 MAX_EVENTS_BYTES = 1024 * 1024  # past this the file moves to events.jsonl.1 (one generation kept)
 
 
-def append_event(path: Path, kind: str, details: dict[str, Any]) -> None:
-    """Append one event. Only the server's shim writes here; a failed write never stops supervision."""
+def append_event(path: Path, kind: str, details: dict[str, Any]) -> bool:
+    """Append one event (False if it could not be written). Only the server's shim writes here; a failed
+    write never stops supervision."""
     now = time.time()
     entry = {"time": stamp(now), "ts": round(now, 3), "mono": round(time.monotonic(), 3), "event": kind}
     entry.update({key: value for key, value in details.items() if value is not None})
-    jsonl.append(path, entry, MAX_EVENTS_BYTES)
+    return jsonl.append(path, entry, MAX_EVENTS_BYTES)
 
 
 def read_events(path: Path) -> list[dict[str, Any]]:

@@ -105,7 +105,7 @@ class Verdict:
     """What `mcpctl check` says of one server."""
 
     name: str
-    status: str  # ok | unhealthy | not_running
+    status: str  # ok | unhealthy | unresponsive | not_running
     detail: str
 
     def to_json(self) -> dict[str, Any]:
@@ -113,6 +113,8 @@ class Verdict:
 
 
 def verdict(name: str, state: str, health: dict[str, Any] | None, firing: list[dict[str, Any]]) -> Verdict:
+    if state == ServerState.UNRESPONSIVE:  # its record, pings included, is as old as the freeze
+        return Verdict(name, "unresponsive", "its shim does not answer")
     critical = [a["name"] for a in firing if a.get("severity") == "critical"]
     if state in SERVING and critical:
         return Verdict(name, "unhealthy", f"critical alert: {', '.join(critical)}")

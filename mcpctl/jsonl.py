@@ -8,20 +8,21 @@ from pathlib import Path
 from typing import Any
 
 
-def append(path: Path, entry: dict[str, Any], max_bytes: int) -> None:
+def append(path: Path, entry: dict[str, Any], max_bytes: int) -> bool:
     """Append one entry; past `max_bytes` the file first moves to PATH.1. A failed write (a full disk)
-    never stops supervision: the entry is lost, nothing else."""
+    never stops supervision: the entry is lost, nothing else, and False says so."""
     line = json.dumps(entry, separators=(",", ":")).encode() + b"\n"
     try:
         if path.exists() and path.stat().st_size + len(line) > max_bytes:
             os.replace(path, path.with_name(path.name + ".1"))
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
-            os.write(fd, line)
+            written = os.write(fd, line)
         finally:
             os.close(fd)
     except OSError:
-        pass
+        return False
+    return written == len(line)
 
 
 def read(path: Path) -> list[dict[str, Any]]:

@@ -1,9 +1,13 @@
-"""The server's log, logs/NAME.log: written by its shim, rotated by size, read and followed by `mcpctl logs`.
+r"""The server's log, logs/NAME.log: written by its shim, rotated by size, read and followed by `mcpctl logs`.
 
 Every line starts with a UTC time stamp; the shim's own lines carry `[mcpctl]` after it:
 
     2026-11-25T09:04:35.120Z [mcpctl] spawning npx (cwd /home/me, readiness mcp)
     2026-11-25T09:04:35.871Z Secure MCP Filesystem Server running on stdio
+
+A server's text is escaped before it is written (control characters as \xNN, a leading `[mcpctl]` as
+`\x5bmcpctl]`), so its lines never carry terminal escapes and never look like the shim's own; `mcpctl logs`
+escapes again when it shows them (files written by older versions).
 
 Only the shim writes the file (the server's stderr reaches it through a pipe), so it can rotate between
 whole lines: NAME.log -> NAME.log.1 -> ... -> NAME.log.<backups>, nothing lost and nothing written twice.
@@ -13,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,6 +25,8 @@ from pathlib import Path
 from typing import BinaryIO
 
 MARK = "[mcpctl]"
+# C0 controls but tab, DEL and C1 controls: what a terminal would act on (ESC, CR, BEL, backspace, CSI).
+_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f]")
 _STAMP_LEN = len("2026-11-25T09:04:35.120Z")
 
 
@@ -46,7 +53,7 @@ class LogWriter:
         prefix = f"{now} {MARK} " if ours else f"{now} "
         batch = bytearray()
         for line in lines:
-            data = (prefix + line + "\n").encode("utf-8", "replace")
+            data = (prefix + escape(line, ours) + "\n").encode("utf-8", "replace")
             if self.size + len(batch) + len(data) > self.max_bytes and self.size + len(batch) > 0:
                 self._flush(batch)
                 batch.clear()
@@ -83,6 +90,12 @@ class LogWriter:
         self.size = 0
 
 
+def escape(text: str, ours: bool = False) -> str:
+    """`text` safe for a terminal and, unless it is the shim's own, never taken for a line of the shim's."""
+    text = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    return text if ours or not text.startswith(MARK) else "\\x5b" + text[1:]
+
+
 def generation(path: Path, n: int) -> Path:
     return path if n == 0 else path.with_name(f"{path.name}.{n}")
 
@@ -103,7 +116,8 @@ class Line:
 
     def render(self) -> str:
         when = stamp(self.time) if self.time is not None else ""
-        return f"{when} {MARK} {self.text}" if self.ours else f"{when} {self.text}".lstrip()
+        text = escape(self.text, self.ours)
+        return f"{when} {MARK} {text}" if self.ours else f"{when} {text}".lstrip()
 
 
 def parse(raw: str) -> Line:
@@ -182,12 +196,20 @@ def _last_lines(path: Path, count: int | None) -> list[str]:
 
 
 class Follower:
-    """Reads lines appended to a file, following it across rotations (by inode) and truncation."""
+    """Reads lines appended to a file, following it across rotations and truncation, never losing one.
+
+    It follows a file by its inode. Between every chunk it reads, it looks whether the path names a
+    new file and, if so, opens ("pins") every generation newer than the newest it knows, however many
+    rotations happened meanwhile: an open file stays readable when the writer renames or deletes it.
+    It reads the file it is on to the end, then the pinned ones, oldest first. Only a generation the
+    writer deleted (past its backups) before a look found it is lost.
+    """
 
     def __init__(self, path: Path, from_end: bool = True) -> None:
         self.path = path
         self.handle: BinaryIO | None = None
         self.inode: int | None = None
+        self.pinned: list[tuple[int, BinaryIO]] = []  # newer generations, oldest first
         self.buffer = b""
         self._open(from_end)
 
@@ -197,63 +219,86 @@ class Follower:
         except OSError:
             self.handle, self.inode = None, None
             return
-        self.inode = os.fstat(handle.fileno()).st_ino
         if at_end:
             handle.seek(0, os.SEEK_END)
-        self.handle = handle
+        self.handle, self.inode = handle, os.fstat(handle.fileno()).st_ino
 
     def lines(self) -> Iterator[str]:
         """What was appended since the last call (complete lines only)."""
         if self.handle is None:
             self._open(at_end=False)
-            if self.handle is None:
+        while self.handle is not None:
+            current = self._pin()
+            chunk = self.handle.read(_CHUNK)
+            if chunk:
+                yield from self._split(chunk)
+            elif self.pinned:  # this one is complete (it was rotated away): on to the next
+                self.handle.close()
+                self.buffer = b""
+                self.inode, self.handle = self.pinned.pop(0)
+            elif current is not None and current.st_ino == self.inode and current.st_size < self.handle.tell():
+                self.handle.seek(0)  # truncated: start again at its top
+                self.buffer = b""
+            else:
                 return
-        yield from self._read()
+
+    def _pin(self) -> os.stat_result | None:
+        """Open the generations newer than the newest we know, if the path names a file we do not."""
         try:
             current = os.stat(self.path)
         except OSError:
-            return
-        handle = self.handle
-        assert handle is not None
-        if current.st_ino != self.inode:  # rotated: finish the old file, then start the new one at its top
-            yield from self._read()
-            with contextlib.suppress(OSError):
-                handle.close()
-            self.buffer = b""
-            yield from self._skipped()
-            self._open(at_end=False)
-            yield from self._read()
-        elif current.st_size < handle.tell():
-            handle.seek(0)
-            self.buffer = b""
-            yield from self._read()
+            return None  # between a rotation's rename and the new file: the next look finds it
+        known = [self.inode, *(inode for inode, _ in self.pinned)]
+        if current.st_ino in known:
+            return current
+        generations = _open_generations(self.path)  # newest first
+        inodes = [inode for inode, _ in generations]
+        newest = next((inode for inode in reversed(known) if inode in inodes), None)
+        cut = inodes.index(newest) if newest is not None else len(generations)
+        for _, handle in generations[cut:]:
+            handle.close()  # what we know already, and older
+        self.pinned.extend(reversed(generations[:cut]))
+        return current
 
-    def _skipped(self) -> Iterator[str]:
-        """Whole generations written and rotated away between two polls: those newer than the file we
-        were reading (found by its inode among the backups)."""
-        for n in range(1, 1000):
-            try:
-                inode = os.stat(generation(self.path, n)).st_ino
-            except OSError:
-                return
-            if inode == self.inode:
-                for newer in range(n - 1, 0, -1):
-                    with contextlib.suppress(OSError):
-                        yield from generation(self.path, newer).read_bytes().decode("utf-8", "replace").splitlines()
-                return
-
-    def _read(self) -> Iterator[str]:
-        if self.handle is None:
-            return
-        data = self.handle.read()
-        if not data:
-            return
+    def _split(self, data: bytes) -> Iterator[str]:
         self.buffer += data
         *complete, self.buffer = self.buffer.split(b"\n")
         for raw in complete:
             yield raw.decode("utf-8", "replace")
 
     def close(self) -> None:
-        if self.handle is not None:
-            with contextlib.suppress(OSError):
-                self.handle.close()
+        for handle in [self.handle, *(handle for _, handle in self.pinned)]:
+            if handle is not None:
+                with contextlib.suppress(OSError):
+                    handle.close()
+
+
+_CHUNK = 256 * 1024  # bytes read between two looks for a rotation
+_MAX_GENERATIONS = 1000
+
+
+def _open_generations(path: Path) -> list[tuple[int, BinaryIO]]:
+    """Each generation of `path` that exists, opened, with its inode: newest first, each file once.
+
+    Opened from the newest up while the writer may be rotating: a file moves only to a higher number,
+    so one that moved during the scan is met again (and skipped as seen) but never missed. A rotation
+    in progress leaves one number free (it renames n to n+1 from the oldest down): the scan ends at the
+    second missing number in a row, not at that one.
+    """
+    found: list[tuple[int, BinaryIO]] = []
+    missing = 0
+    for n in range(_MAX_GENERATIONS):
+        try:
+            handle = open(generation(path, n), "rb")  # noqa: SIM115 - returned open to the caller
+        except OSError:
+            missing += 1
+            if missing == 2:
+                break
+            continue
+        missing = 0
+        inode = os.fstat(handle.fileno()).st_ino
+        if any(inode == seen for seen, _ in found):
+            handle.close()
+            continue
+        found.append((inode, handle))
+    return found

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mcpctl.constants import CONFIG_FILENAME, ENV_CONFIG, ENV_HOME
-from mcpctl.errors import ConfigError, StateDirError
+from mcpctl.errors import ConfigError
+from mcpctl.privdir import check_home, private_dir
 
 # AF_UNIX paths longer than this fail ("AF_UNIX path too long"); keep a margin below 108.
 _MAX_SOCKET_PATH = 100
@@ -93,22 +94,22 @@ class Paths:
         return self._of(name)._socket(f"{name}.ctl.sock")
 
     def _socket(self, filename: str) -> Path:
-        """Under the state dir when the path is short enough, else a hashed name."""
+        """Under the state dir when the path is short enough, else a hashed name in a private runtime dir."""
         run = self.home / "run"
         near = (run if self.project is None else run / self.project) / filename
         if len(os.fsencode(near)) <= _MAX_SOCKET_PATH:
             return near
         # Lazy: hashlib alone adds ~3.7 MB RSS to the shim, and this fallback is rare.
         import hashlib
-        import tempfile
 
         digest = hashlib.sha256(os.fsencode(near)).hexdigest()[:20]
-        return Path(tempfile.gettempdir()) / f"mcpctl-{os.getuid()}" / f"{digest}.sock"
+        return runtime_dir() / f"{digest}.sock"
 
     def ensure(self) -> None:
         """Create the state dir (0700) and its subdirectories, or say clearly why that is impossible."""
-        for directory in (self.home, self.root, self.servers, self.logs, self.home / "run"):
-            _private_dir(directory)
+        check_home(self.home)
+        for directory in (self.root, self.servers, self.logs, self.home / "run"):
+            private_dir(directory)
 
     def ensure_server(self, name: str) -> None:
         """Make the server's directories; a server of the old layout whose shim is gone moves first."""
@@ -117,8 +118,8 @@ class Paths:
             from mcpctl import legacy  # lazy: only a state dir of the old layout needs it
 
             legacy.move(self, name)
-        _private_dir(self.server_dir(name))
-        _private_dir(self.socket(name).parent)
+        private_dir(self.server_dir(name))
+        private_dir(self.socket(name).parent)
 
     @property
     def config_dir(self) -> Path:
@@ -140,7 +141,19 @@ class Paths:
     def ensure_config(self) -> None:
         self.ensure()
         for directory in (self.config_dir, self.history):
-            _private_dir(directory)
+            private_dir(directory)
+
+    @property
+    def gateway_dir(self) -> Path:
+        """The gateway's files: state.json, instance.lock, events.jsonl, gateway.log, tokens.json."""
+        return self.home / "gateway"
+
+    def gateway_file(self, filename: str) -> Path:
+        return self.gateway_dir / filename
+
+    def ensure_gateway(self) -> None:
+        self.ensure()
+        private_dir(self.gateway_dir)
 
     def known_servers(self) -> list[str]:
         """Names that have a state directory, whether or not they are configured."""
@@ -155,22 +168,22 @@ def _rotation(rest: str) -> bool:
     return rest == "" or (rest.startswith(".") and rest[1:].isdigit())
 
 
-def _private_dir(directory: Path) -> None:
+def runtime_dir() -> Path:
+    """Where sockets go when the state path is too long: $XDG_RUNTIME_DIR (the user's own), else the temp dir."""
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if runtime and os.path.isabs(runtime) and _owned_private(runtime):
+        return Path(runtime) / "mcpctl"
+    import tempfile
+
+    return Path(tempfile.gettempdir()) / f"mcpctl-{os.getuid()}"
+
+
+def _owned_private(directory: str) -> bool:
     try:
-        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-        info = directory.stat()
-    except OSError as exc:
-        raise StateDirError(
-            f"cannot create the state directory {directory}: {exc.strerror}",
-            f"set ${ENV_HOME} or --home to a writable directory",
-        ) from exc
-    if info.st_uid != os.getuid():
-        raise StateDirError(
-            f"{directory} belongs to another user (uid {info.st_uid})",
-            f"set ${ENV_HOME} or --home to a directory of your own",
-        )
-    if info.st_mode & 0o077:
-        os.chmod(directory, 0o700)
+        info = os.stat(directory)
+    except OSError:
+        return False
+    return info.st_uid == os.getuid() and not info.st_mode & 0o077
 
 
 def find_config(explicit: str | None = None, cwd: Path | None = None) -> Path | None:

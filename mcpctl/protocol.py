@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import re
 import socket
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -60,18 +62,22 @@ def encode(message: dict[str, Any]) -> bytes:
     return json.dumps(message, separators=(",", ":")).encode() + b"\n"
 
 
-def decode(line: bytes) -> dict[str, Any]:
+def decode(line: bytes, redact: Callable[[str], str] | None = None) -> dict[str, Any]:
+    """One JSON-RPC message; a line that is not one is a ProtocolError showing its start, masked by
+    `redact` before it is cut or escaped (a secret must not survive as a piece or as an escape)."""
     try:
         message = json.loads(line)
     except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # "[[[[..." nests past the recursion limit
-        raise ProtocolError(f"not JSON: {_preview(line)}") from exc
+        raise ProtocolError(f"not JSON: {_preview(line, redact)}") from exc
     if not isinstance(message, dict) or message.get("jsonrpc") != "2.0":
-        raise ProtocolError(f"not a JSON-RPC 2.0 message: {_preview(line)}")
+        raise ProtocolError(f"not a JSON-RPC 2.0 message: {_preview(line, redact)}")
     return message
 
 
-def _preview(line: bytes, limit: int = 120) -> str:
+def _preview(line: bytes, redact: Callable[[str], str] | None, limit: int = 120) -> str:
     text = line.decode("utf-8", "replace").strip()
+    if redact is not None:
+        text = redact(text)
     return repr(text if len(text) <= limit else text[:limit] + "…")
 
 
@@ -143,13 +149,20 @@ def initialize_outcome(message: dict[str, Any]) -> dict[str, Any]:
 
 
 def call(path: Path, method: str, params: dict[str, Any] | None = None, timeout: float = 5.0) -> Any:
-    """One request to a shim's control socket; OSError when nobody answers, ProtocolError on a bad answer."""
+    """One request to a shim's control socket; OSError when nobody answers, ProtocolError on a bad answer.
+
+    `timeout` bounds the whole call (connect, send and every read together): TimeoutError past it, so a
+    shim that is frozen, or trickles its answer, never holds the CLI longer.
+    """
+    deadline = time.monotonic() + timeout
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(timeout)
+        _until(sock, deadline)
         sock.connect(str(path))
+        _until(sock, deadline)
         sock.sendall(encode({"jsonrpc": "2.0", "id": 1, "method": method, "params": params or {}}))
         buffer = b""
         while b"\n" not in buffer:
+            _until(sock, deadline)
             chunk = sock.recv(65536)
             if not chunk:
                 raise ProtocolError(f"the shim closed the connection before answering {method}")
@@ -158,3 +171,10 @@ def call(path: Path, method: str, params: dict[str, Any] | None = None, timeout:
     if "error" in answer:
         raise ProtocolError(str(answer["error"].get("message", answer["error"])))
     return answer.get("result")
+
+
+def _until(sock: socket.socket, deadline: float) -> None:
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise TimeoutError("the shim did not answer in time")
+    sock.settimeout(remaining)

@@ -34,6 +34,7 @@ class Kind(StrEnum):
     PATHS = "paths"  # one path or a list of them
     ENV_NAMES = "env_names"  # a list of variable names
     FLAG_OR_ENV_NAMES = "flag_or_env_names"  # true, false, or a list of variable names
+    GLOB_LISTS = "glob_lists"  # a table of `allow` and `deny` lists of glob patterns
 
 
 class Impact(StrEnum):
@@ -89,6 +90,7 @@ SETTINGS = (
     Setting("share", Kind.CHOICE, C.DEFAULT_SHARE, _R, choices=C.SHARE_MODES),
     # Client requests in flight to a server process at once; the rest queue (None: no limit).
     Setting("max_concurrency", Kind.POSITIVE, None, _R),
+    Setting("max_clients", Kind.POSITIVE, C.DEFAULT_MAX_CLIENTS, _U),  # read by the shim at each accept
     Setting("alerts", Kind.TABLES, _EMPTY, _U),  # overlaid on the global [alerts.NAME] tables
     # Read by the CLI as it resolves the environment; the shim gets the result, not these.
     Setting("env_file", Kind.PATHS, (), _R, spec=False),
@@ -97,6 +99,8 @@ SETTINGS = (
     Setting("env_rules", Kind.TABLES, _EMPTY, _N, spec=False),
     # false: kept in the file but never run (an SSE-only server imported from a client, say)
     Setting("enabled", Kind.FLAG, True, _N, spec=False),
+    # The gateway's filter of this server's tools: `allow` and `deny` lists of globs (read by the gateway).
+    Setting("tools", Kind.GLOB_LISTS, _EMPTY, _N, spec=False),
 )
 
 NAMES = tuple(setting.name for setting in SETTINGS)

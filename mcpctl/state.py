@@ -56,6 +56,8 @@ class StateRecord:
     per_client: int | None = None  # share = "per-client": the client processes running now
     project: str | None = None  # the project whose config file started it
     config_file: str | None = None  # that file (absolute), so PROJECT/NAME finds it from anywhere
+    # Set by a shim whose writes fail (a full disk): what failed. It reaches the CLI through mcpctl/status.
+    write_error: str | None = None
     updated_at: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
@@ -131,7 +133,7 @@ def write_record(path: Path, record: StateRecord) -> None:
 @contextmanager
 def state_lock(path: Path, timeout: float = STATE_LOCK_TIMEOUT) -> Iterator[None]:
     """The state-dir lock (flock), taken by every CLI mutation; BusyError after `timeout` seconds."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
     try:
         deadline = time.monotonic() + timeout
         delay = 0.002

@@ -19,13 +19,16 @@ class ServerState(StrEnum):
     BACKOFF = "backoff"  # a run ended; the shim waits to retry
     STOPPING = "stopping"
     FAILED = "failed"  # the shim gave up: crash-loop limit, or a failure the policy does not retry
+    # Never written by a shim: what the CLI calls a live shim (it holds the lock) that does not answer a
+    # control call in time (frozen by SIGSTOP, or stuck), whatever its last record says.
+    UNRESPONSIVE = "unresponsive"
 
 
 # States in which a shim lives (it holds the instance lock).
 LIVE = frozenset({ServerState.STARTING, ServerState.READY, ServerState.UNHEALTHY, ServerState.BACKOFF,
-                  ServerState.STOPPING})  # fmt: skip
+                  ServerState.STOPPING, ServerState.UNRESPONSIVE})  # fmt: skip
 # States in which a server process runs or is being started.
-RUNNING = frozenset({ServerState.STARTING, ServerState.READY, ServerState.UNHEALTHY})
+RUNNING = frozenset({ServerState.STARTING, ServerState.READY, ServerState.UNHEALTHY, ServerState.UNRESPONSIVE})
 # States in which the server answered its handshake and serves clients.
 SERVING = frozenset({ServerState.READY, ServerState.UNHEALTHY})
 # States after which a start is held back by a cooldown.

@@ -184,8 +184,9 @@ def env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
     root = Path(tempfile.mkdtemp(prefix="mc-", dir="/tmp"))
     home, workdir = root / "h", root / "w"
     workdir.mkdir()
-    for key in ("MCPCTL_CONFIG", "MCPCTL_DEBUG"):
+    for key in ("MCPCTL_CONFIG", "MCPCTL_DEBUG", "MCPCTL_LANG", "LC_ALL", "LC_MESSAGES", "LANGUAGE"):
         monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("LANG", "C.UTF-8")  # messages in English, whatever the machine's locale (tests/test_i18n.py)
     monkeypatch.setenv("MCPCTL_HOME", str(home))
     monkeypatch.setenv("NO_COLOR", "1")
     monkeypatch.setenv("COLUMNS", "200")

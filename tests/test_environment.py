@@ -192,6 +192,12 @@ def test_secrets_never_leak(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
         env.run("env", "check", "--all", "--json"),
         env.run("env", "rules", "--json"),
         env.run("restart", "amap", "--json"),
+        env.run("logs", "amap", "crashy", "-n", "100"),
+        env.run("logs", "crashy", "--json"),
+        env.run("events", "--json"),
+        env.run("tools", "amap"),
+        env.run("call", "amap", "echo", "text=hello"),
+        env.run("doctor", "--json"),
     ]
     assert outputs[0].returncode == 0
     assert outputs[1].returncode == 4

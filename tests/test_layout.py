@@ -22,7 +22,11 @@ ALLOWED = {
     "control": {"shared", "config", "control"},
     "clients": {"shared", "config", "clients"},
     "render": {"shared", "config", "control", "clients", "render"},
-    "cli": {"shared", "config", "control", "clients", "render", "cli", "shim"},
+    "export": {"shared", "config", "export"},
+    "gateway": {"shared", "config", "control", "gateway"},
+    "cli": {"shared", "config", "control", "clients", "render", "cli", "shim", "export", "gateway"},
+    "api": {"shared", "config", "control", "api"},  # the Python API: the CLI's core, without typer or rich
+    "root": {"shared", "api"},  # mcpctl/__init__.py re-exports the API, loaded on first use
 }
 # Third-party packages only one part may import (the CLI starts fast; the shim stays small).
 ONLY_IN = {"typer": "cli", "rich": "render", "click": "cli"}
@@ -37,6 +41,8 @@ def _part(path: Path) -> str:
     relative = path.relative_to(PACKAGE)
     if relative == Path("__main__.py"):
         return "cli"  # `python -m mcpctl` is the command line's entry point
+    if relative == Path("__init__.py"):
+        return "root"
     return relative.parts[0] if len(relative.parts) > 1 else "shared"
 
 

@@ -339,7 +339,9 @@ def test_sdk_client_gets_progress_and_answers_roots_requests(env: Env) -> None:
 SLOW = {"seconds": 0.3, "steps": 1}
 
 
-def test_connect_as_a_pipe_answers_and_exits_when_input_ends(env: Env) -> None:
+def test_connect_drain_as_a_pipe_answers_and_exits_when_input_ends(env: Env) -> None:
+    """--drain: the end of stdin waits for the answers in flight (without it, that is a disconnect:
+    tests/test_disconnect.py)."""
     _start(env)
     lines = [
         {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-11-25"}},
@@ -352,7 +354,7 @@ def test_connect_as_a_pipe_answers_and_exits_when_input_ends(env: Env) -> None:
         },
     ]
     proc = subprocess.run(
-        [sys.executable, "-m", "mcpctl", "connect", "demo"],
+        [sys.executable, "-m", "mcpctl", "connect", "demo", "--drain"],
         input="".join(json.dumps(line) + "\n" for line in lines),
         capture_output=True,
         text=True,
@@ -375,7 +377,8 @@ def test_connect_no_start_refuses_a_stopped_server(env: Env) -> None:
     assert env.servers_running() == []
 
 
-def test_connect_ends_with_an_error_when_the_server_is_stopped_under_it(env: Env) -> None:
+def test_connect_outlives_a_stop_and_says_the_server_is_not_running(env: Env) -> None:
+    """The client keeps its stdio session: a request while the server is stopped gets an error naming why."""
     _start(env)
     proc = subprocess.Popen(
         [sys.executable, "-m", "mcpctl", "connect", "demo"],
@@ -390,10 +393,16 @@ def test_connect_ends_with_an_error_when_the_server_is_stopped_under_it(env: Env
     assert proc.stdout is not None
     assert json.loads(proc.stdout.readline())["id"] == 1
     assert env.run("stop", "demo").returncode == 0
-    assert proc.wait(timeout=10) == 11
-    assert proc.stderr is not None
-    assert "lost the connection to demo" in proc.stderr.read().decode()
-    for pipe in (proc.stdin, proc.stdout, proc.stderr):
+    proc.stdin.write(b'{"jsonrpc":"2.0","id":2,"method":"ping"}\n')
+    proc.stdin.flush()
+    error = json.loads(proc.stdout.readline())["error"]
+    assert error["message"] == "demo is not running"
+    assert error["data"]["hint"] == "start it with `mcpctl start demo`"
+    assert env.servers_running() == []  # a server a person stopped is not started again
+    proc.stdin.close()
+    assert proc.wait(timeout=10) == 0
+    for pipe in (proc.stdout, proc.stderr):
+        assert pipe is not None
         pipe.close()
 
 

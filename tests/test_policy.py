@@ -62,3 +62,11 @@ def test_every_error_type_has_a_message_hint_flag_and_exit_code() -> None:
         "retryable": True,
     }
     assert int(failure.exit_code) == 5
+
+
+def test_delays_after_a_million_failures_are_the_cap_not_an_overflow() -> None:
+    # 2 ** (n-1) as an int multiplied into a float overflowed from the 1,025th failure in a row.
+    assert backoff_delay(10**6, base=0.001, cap=0.002, rand=lambda: 0.0) == 0.002
+    assert backoff_delay(10**6, base=1.0, cap=60.0, rand=lambda: 1.0) == pytest.approx(66.0)
+    assert cooldown(10**6, 60.0, 3600.0) == 3600.0
+    assert cooldown(1025, 1e300, 1e308) == 1e308  # a product past the float range is the cap

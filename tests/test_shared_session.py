@@ -178,7 +178,7 @@ def test_control_methods_sent_through_connect_are_refused(env: Env) -> None:
         {"jsonrpc": "2.0", "id": 3, "method": "tools/list"},
     ]
     proc = subprocess.run(
-        [sys.executable, "-m", "mcpctl", "connect", "demo", "--no-start"],
+        [sys.executable, "-m", "mcpctl", "connect", "demo", "--no-start", "--drain"],  # a pipe: wait for answers
         input="".join(json.dumps(r) + "\n" for r in requests),
         capture_output=True,
         text=True,

@@ -13,9 +13,10 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 import typer
 from typer._click import exceptions as click  # typer vendors click; its errors are these
 
-from mcpctl import __version__
+from mcpctl import __version__, i18n
 from mcpctl.constants import ENV_CONFIG, ENV_DEBUG, ENV_HOME, ExitCode
 from mcpctl.errors import MCPCtlError, UnsupportedPlatformError, UsageError
+from mcpctl.i18n import _
 from mcpctl.paths import Paths, chosen_home, default_home, find_config
 
 if TYPE_CHECKING:
@@ -41,6 +42,7 @@ class Globals:
     config: str | None
     home: str | None
     quiet: bool = False
+    trust: bool = False  # run commands from config and env files that are not safely the user's own
     project: str | None = None  # --project
     _cache: dict[object, Any] = field(default_factory=dict, compare=False, repr=False)
 
@@ -59,6 +61,15 @@ class Globals:
             project = self.project or (project_of(path) if path else DEFAULT_PROJECT)
             return legacy.paths_for(chosen_home(self.home) or default_home(), project)
 
+    def find_config(self) -> Path | None:
+        """The config file, refused (exit 2) when someone else could have written it (config/trust.py)."""
+        from mcpctl.config.trust import check_config
+
+        path = find_config(self.config)
+        if path is not None:
+            check_config(path, explicit=bool(self.config), trust=self.trust)
+        return path
+
     def load_config(self, required: bool = True) -> Config:
         """The config of the project the command acts on (the found file's, unless --project names another)."""
         return self.target(required=required).config
@@ -74,6 +85,8 @@ class Globals:
             found = self._found(tolerant=project is not None)
             home = chosen_home(self.home)
             chosen = projects.target(found, home, project, bare, required)
+            if chosen.config.path is not None and (found is None or chosen.config is not found):
+                self._trusted(chosen.config)  # the config file a record was started from: judged as -f's
             if chosen.note and not self.quiet:
                 sys.stderr.write(chosen.note + "\n")
             self._cache[(project, required)] = chosen
@@ -82,18 +95,34 @@ class Globals:
             raise no_config_found()
         return replace(cached, names=bare)
 
+    def _trusted(self, config: Config) -> None:
+        from mcpctl.config.trust import check_config
+
+        assert config.path is not None
+        check_config(config.path, explicit=False, trust=self.trust)
+        self.check_env_files(config)
+
     def _found(self, tolerant: bool) -> Config | None:
         """The config file -f, $MCPCTL_CONFIG or the search finds; a broken one is passed over when
         the command names another project's servers (it is only asked which project it is)."""
         from mcpctl.config.load import load
 
-        path = find_config(self.config)
+        path = self.find_config()
         try:
-            return load(path) if path else None
+            config = load(path) if path else None
         except MCPCtlError:
             if tolerant and not self.config:
                 return None
             raise
+        if config is not None:
+            self.check_env_files(config)
+        return config
+
+    def check_env_files(self, config: Config) -> None:
+        """The config's env files, refused as its config file is (config/trust.py)."""
+        from mcpctl.config.trust import check_env_files
+
+        check_env_files(config, explicit=bool(self.config), trust=self.trust)
 
 
 def _quietly(find: Callable[[], Path | None]) -> Path | None:
@@ -124,17 +153,54 @@ def options(
     quiet: Annotated[
         bool, typer.Option("-q", "--quiet", help="Print only errors (and --json output); the exit code tells the rest.")
     ] = False,
+    trust: Annotated[
+        bool,
+        typer.Option("--trust", help="Use config and env files even if another user owns them or can write them."),
+    ] = False,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
     ] = False,
 ) -> None:
-    ctx.obj = Globals(config, home, quiet, project)
+    ctx.obj = Globals(config, home, quiet, trust, project)
+
+
+def valid_name(name: str) -> str:
+    """A server name from the command line (NAME or PROJECT/NAME), checked as the config checks it: never
+    a path (exit 8)."""
+    import re
+
+    from mcpctl.config.model import PROJECT_PATTERN
+    from mcpctl.constants import SERVER_NAME_PATTERN
+    from mcpctl.errors import UnknownServerError
+
+    project, slash, bare = name.rpartition("/")
+    if not re.fullmatch(SERVER_NAME_PATTERN, bare) or (slash and not PROJECT_PATTERN.fullmatch(project)):
+        raise UnknownServerError(
+            f"unknown server {name!r}: not a server name (letters, digits, '.', '_', '-'; at most 64)",
+            "run `mcpctl list` to see the configured servers",
+        )
+    return name
+
+
+def valid_name_or_all(name: str) -> str:
+    return name if name == "*" else valid_name(name)
+
+
+def valid_names(names: list[str] | None) -> list[str] | None:
+    for name in names or ():
+        valid_name(name)
+    return names
 
 
 Names = Annotated[
     list[str] | None,
-    typer.Argument(help="Server names from the config (PROJECT/NAME for another project's).", show_default=False),
+    typer.Argument(
+        help="Server names from the config (PROJECT/NAME for another project's).",
+        show_default=False,
+        callback=valid_names,
+    ),
 ]
+Name = Annotated[str, typer.Argument(help="Server name, or PROJECT/NAME.", show_default=False, callback=valid_name)]
 All = Annotated[bool, typer.Option("--all", "-a", help="Every configured server.")]
 AllProjects = Annotated[bool, typer.Option("--all-projects", "-A", help="Every project's servers in the state dir.")]
 Json = Annotated[bool, typer.Option("--json", help="Machine-readable output on stdout.")]
@@ -150,30 +216,29 @@ def positive_seconds(value: float | None) -> float | None:
 
 def require_names(names: list[str] | None, everything: bool) -> None:
     if not names and not everything:
-        raise UsageError("name one or more servers, or pass --all", "see `mcpctl --help`")
+        raise UsageError(_("name one or more servers, or pass --all"), _("see `mcpctl --help`"))
 
 
 def known_servers(paths: Paths, config: Config, names: list[str] | None, everything: bool) -> list[ServerConfig]:
     """Configured servers plus any the state dir knows (a server removed from the config can still be stopped)."""
-    from mcpctl.config.model import ServerConfig, unknown_server
-
-    extra = {n: ServerConfig(name=n) for n in paths.known_servers() if n not in config.servers}
-    if everything or not names:
-        return [*config.servers.values(), *extra.values()]
-    known = {**extra, **config.servers}
-    missing = [n for n in names if n not in known]
-    if missing:
-        raise unknown_server(missing[0], config)
-    return [known[n] for n in dict.fromkeys(names)]
+    return config.known(paths.known_servers(), names, everything)
 
 
 def main() -> None:
-    """Entry point: one line per error, a documented exit code, a traceback only with MCPCTL_DEBUG=1."""
+    """Entry point: one line per error, a documented exit code, a traceback only with MCPCTL_DEBUG=1.
+
+    Messages are in the user's language (mcpctl/i18n.py), except under --json: scripts get English."""
+    from mcpctl.cli.help import localize
+
     as_json = "--json" in sys.argv[1:]
+    if as_json:
+        i18n.use(i18n.ENGLISH)
     try:
         if sys.platform == "win32":
-            raise UnsupportedPlatformError("mcpctl runs on Linux and macOS; Windows is not supported yet")
-        code = app(prog_name="mcpctl", standalone_mode=False)
+            raise UnsupportedPlatformError(_("mcpctl runs on Linux and macOS; Windows is not supported yet"))
+        tree = typer.main.get_command(app)
+        localize(tree)
+        code = tree.main(prog_name="mcpctl", standalone_mode=False)
     except MCPCtlError as exc:
         _fail(exc, as_json)
     except click.NoArgsIsHelpError as exc:
@@ -181,17 +246,18 @@ def main() -> None:
         sys.exit(ExitCode.USAGE)
     except click.UsageError as exc:
         command = exc.ctx.command_path if exc.ctx else "mcpctl"
-        _fail(UsageError(exc.format_message(), f"see `{command} --help`"), as_json)
+        _fail(UsageError(exc.format_message(), _("see `{command} --help`").format(command=command)), as_json)
     except click.ClickException as exc:
         _fail(MCPCtlError(exc.format_message()), as_json, exc.exit_code)
     except (KeyboardInterrupt, typer.Abort):
-        sys.stderr.write("interrupted\n")
+        sys.stderr.write(_("interrupted") + "\n")
         sys.exit(ExitCode.SIGINT)
     except Exception as exc:  # the last line of defence: no traceback for users
         if os.environ.get(ENV_DEBUG) == "1":
             raise
-        hint = f"rerun with {ENV_DEBUG}=1 and report it"
-        _fail(MCPCtlError(f"internal error: {type(exc).__name__}: {exc}", hint), as_json)
+        hint = _("rerun with {variable}=1 and report it").format(variable=ENV_DEBUG)
+        message = _("internal error: {kind}: {error}").format(kind=type(exc).__name__, error=exc)
+        _fail(MCPCtlError(message, hint), as_json)
     sys.exit(code if isinstance(code, int) else 0)
 
 

@@ -69,11 +69,10 @@ def validate(ctx: typer.Context, as_json: Json = False) -> None:
     """Check the config with the same validation every command uses; list every problem at once."""
     from mcpctl.config.load import validate as validate_file
     from mcpctl.config.model import no_config_found
-    from mcpctl.paths import find_config
     from mcpctl.render import config as render_config
 
     g: Globals = ctx.obj
-    path = find_config(g.config)
+    path = g.find_config()
     if path is None:
         raise no_config_found()
     loaded, problems = validate_file(path)
@@ -87,11 +86,10 @@ def history(ctx: typer.Context, as_json: Json = False) -> None:
     """Applied config versions, oldest first (the newest 50 are kept)."""
     from mcpctl.config import history as versions
     from mcpctl.config.document import digest, read_bytes
-    from mcpctl.paths import find_config
     from mcpctl.render import config as render_config
 
     g: Globals = ctx.obj
-    path = find_config(g.config)
+    path = g.find_config()
     current = digest(read_bytes(path)) if path else None
     render_config.history(versions.listing(g.paths()), current, as_json)
 
@@ -279,9 +277,8 @@ def _current(g: "Globals") -> tuple[Path, bytes, "Config"]:
     """The config file, its bytes, and the config parsed from exactly those bytes."""
     from mcpctl.config.document import read_bytes
     from mcpctl.config.model import no_config_found
-    from mcpctl.paths import find_config
 
-    path = find_config(g.config)
+    path = g.find_config()
     content = read_bytes(path) if path else None
     if path is None or content is None:
         raise no_config_found()

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from mcpctl.cli.app import Globals, Json, app, known_servers
 from mcpctl.constants import ExitCode
 from mcpctl.errors import MCPCtlError
+from mcpctl.i18n import _, pad, translate
+
+if TYPE_CHECKING:
+    from mcpctl.control.doctor import Finding
 
 
 @app.command()
@@ -42,12 +46,21 @@ def doctor(
     if as_json:
         render.emit_json({"ok": not remaining, "findings": [f.to_json() for f in findings]})
     else:
-        for f in findings:
-            mark = "fixed" if f.fixed else "FOUND"
-            outcome = f" -> {f.outcome}" if f.outcome else ("" if f.repair is None or fix else " (--fix repairs it)")
-            sys.stdout.write(f"{mark}  {f.kind:<14} {f.subject}: {f.detail}{outcome}\n")
+        _show(findings, fix)
         fixed = len(findings) - len(remaining)
-        summary = "no problems found" if not findings else f"{len(findings)} problem(s), {fixed} repaired"
-        sys.stdout.write(summary + "\n")
+        summary = _("{count} problem(s), {fixed} repaired").format(count=len(findings), fixed=fixed)
+        sys.stdout.write((summary if findings else _("no problems found")) + "\n")
     if remaining:
         raise typer.Exit(ExitCode.UNHEALTHY)
+
+
+def _show(findings: list[Finding], fix: bool) -> None:
+    """A line per finding; kinds stay English (they are the --json `kind` values), the words are translated."""
+    from mcpctl.control.doctor import KNOWN
+
+    for f in findings:
+        mark = pad(_("fixed") if f.fixed else _("FOUND"), 6)
+        outcome = f" -> {translate(f.outcome, KNOWN)}" if f.outcome else ""
+        if not f.outcome and f.repair is not None and not fix:
+            outcome = _(" (--fix repairs it)")
+        sys.stdout.write(f"{mark} {f.kind:<14} {f.subject}: {translate(f.detail, KNOWN)}{outcome}\n")

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from mcpctl.cli.app import All, Globals, Json, Names, app
+from mcpctl.cli.app import All, Globals, Json, Names, app, valid_name_or_all
 from mcpctl.constants import ExitCode
 from mcpctl.errors import UsageError
 
@@ -45,7 +45,7 @@ def env_rules_list(ctx: typer.Context, as_json: Json = False) -> None:
 @rule_app.command("add")
 def env_rule_add(
     ctx: typer.Context,
-    server: Annotated[str, typer.Argument(help='Server name, or "*" for every server.')],
+    server: Annotated[str, typer.Argument(help='Server name, or "*" for every server.', callback=valid_name_or_all)],
     var: Annotated[str, typer.Argument(help="Variable name.")],
     pattern: Annotated[str | None, typer.Option(help="Regex the whole value must match.")] = None,
     min_length: Annotated[int | None, typer.Option("--min-length", help="Shortest allowed value.")] = None,
@@ -84,7 +84,7 @@ def env_rule_add(
 @rule_app.command("rm")
 def env_rule_rm(
     ctx: typer.Context,
-    server: Annotated[str, typer.Argument(help='Server name, or "*".')],
+    server: Annotated[str, typer.Argument(help='Server name, or "*".', callback=valid_name_or_all)],
     var: Annotated[str, typer.Argument(help="Variable name.")],
     as_json: Json = False,
 ) -> None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -20,6 +21,7 @@ from mcpctl.cli.app import (
 )
 from mcpctl.constants import ExitCode
 from mcpctl.errors import UsageError
+from mcpctl.i18n import _
 from mcpctl.states import StartOutcome
 
 ReadyTimeout = Annotated[
@@ -30,6 +32,9 @@ StopTimeout = Annotated[
     float | None,
     typer.Option(help="Seconds between SIGTERM and SIGKILL (default: stop_timeout).", callback=positive_seconds),
 ]
+if TYPE_CHECKING:
+    from mcpctl.config.model import Config, ServerConfig
+    from mcpctl.paths import Paths
 
 
 @app.command()
@@ -93,19 +98,53 @@ def _start(
     restart: bool = False,
     force: bool = False,
 ) -> None:
+    require_names(names, everything)
+    t = g.target(names, required=True)
+    servers = t.config.select(t.names, everything)  # --timeout bounds our wait, not the shims' startup_timeout
+    gateway = everything and not restart  # `start --all` starts the gateway too, when one is configured
+    start_and_render(
+        g,
+        t.paths,
+        t.config,
+        servers,
+        as_json,
+        wait=wait,
+        restart=restart,
+        force=force,
+        timeout=timeout,
+        gateway=gateway,
+    )
+
+
+def start_and_render(
+    g: Globals,
+    paths: Paths,
+    config: Config,
+    servers: list[ServerConfig],
+    as_json: bool,
+    *,
+    wait: bool = True,
+    restart: bool = False,
+    force: bool = False,
+    timeout: float | None = None,
+    gateway: bool = False,
+) -> None:
+    """Start (or restart) `servers`, show the results, and exit with the code the outcomes call for;
+    `timeout` bounds this command's wait only; `gateway`: start the configured gateway too."""
     from mcpctl.control.controller import Controller
     from mcpctl.render import servers as render
     from mcpctl.render.progress import Waiting
 
-    require_names(names, everything)
-    t = g.target(names, required=True)
-    servers = t.config.select(t.names, everything)  # --timeout bounds our wait, not the shims' startup_timeout
-    controller = Controller(t.paths, t.config)
-    label = ("restarting " if restart else "starting ") + ", ".join(s.name for s in servers)
+    controller = Controller(paths, config)
+    label = (_("restarting {names}") if restart else _("starting {names}")).format(
+        names=", ".join(s.name for s in servers)
+    )
     with Waiting(label, enabled=wait and not g.quiet):
         begin = controller.restart if restart else controller.start
         results = begin(servers, wait=wait, force=force, timeout=timeout)
     render.start(results, as_json, quiet=g.quiet)
+    if gateway and config.gateway is not None and config.path is not None:
+        _start_gateway(g, paths, config.path, as_json)
     outcomes = {r.outcome for r in results}
     if StartOutcome.FAILED in outcomes:
         raise typer.Exit(ExitCode.START_FAILED)
@@ -113,6 +152,17 @@ def _start(
         raise typer.Exit(ExitCode.ENV_MISSING)
     if StartOutcome.SKIPPED in outcomes:
         raise typer.Exit(ExitCode.SKIPPED)
+
+
+def _start_gateway(g: Globals, paths: Paths, path: Path, as_json: bool) -> None:
+    """`start --all` starts the configured gateway too (its line goes to stderr: stdout is the servers')."""
+    import sys
+
+    from mcpctl.gateway import lifecycle
+
+    result = lifecycle.start(paths, path)
+    if not g.quiet and not as_json:
+        sys.stderr.write(f"gateway {result['outcome']}: {result.get('url')}\n")
 
 
 @app.command()
@@ -127,7 +177,7 @@ def status(ctx: typer.Context, names: Names = None, all_projects: AllProjects = 
 
     g: Globals = ctx.obj
     if all_projects and names:
-        raise UsageError("name servers or pass --all-projects, not both", "see `mcpctl status --help`")
+        raise UsageError(_("name servers or pass --all-projects, not both"), _("see `mcpctl status --help`"))
     t = g.target(names)
     if all_projects:
         observations = projects.observe_all(t)
@@ -150,7 +200,8 @@ def check(
     ] = False,
     as_json: Json = False,
 ) -> None:
-    """For cron and CI: exit 0 if every server is ready and healthy, 6 if one is unhealthy, 3 if one is not running.
+    """For cron and CI: exit 0 if every server is ready and healthy, 6 if one is unhealthy or unresponsive, 3 if
+    one is not running.
 
     Without names: the config's servers (`mcpctl forget` drops the records of others). Starts nothing and
     takes no lock.
@@ -168,7 +219,8 @@ def check(
     verdicts = [verdict(o.name, o.state, o.record.health, o.record.alerts) for o in observations]
     statuses = {v.status for v in verdicts}
     code = ExitCode.NOT_RUNNING if "not_running" in statuses else ExitCode.OK
-    code = ExitCode.UNHEALTHY if code == ExitCode.OK and "unhealthy" in statuses else code
+    unwell = {"unhealthy", "unresponsive"} & statuses
+    code = ExitCode.UNHEALTHY if code == ExitCode.OK and unwell else code
     if as_json or nagios or not g.quiet:
         render.check(verdicts, as_json, nagios)
     if nagios:

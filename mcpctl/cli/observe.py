@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from mcpctl.cli.app import AllProjects, Globals, Json, app, known_servers, positive_seconds
+from mcpctl.cli.app import AllProjects, Globals, Json, Name, app, known_servers, positive_seconds
 from mcpctl.errors import MCPCtlError, UsageError
 from mcpctl.states import SERVING
 
@@ -30,7 +30,7 @@ def alerts_list(ctx: typer.Context, as_json: Json = False) -> None:
 @app.command()
 def metrics(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="Server name.")],
+    name: Name,
     since: Annotated[str, typer.Option(help="How far back: 30s, 10m, 2h, 1d.")] = "10m",
     as_json: Json = False,
 ) -> None:

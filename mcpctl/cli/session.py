@@ -6,45 +6,61 @@ when it is not running, unless --no-start.
 
 from __future__ import annotations
 
+import os
 import socket
 import sys
 import time
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
 
-from mcpctl.cli.app import Globals, Json, app, positive_seconds
+from mcpctl.cli.app import Globals, Json, Name, app, positive_seconds
 from mcpctl.constants import ExitCode
 from mcpctl.errors import ErrorType, Failure, MCPCtlError, UsageError
 
-Name = Annotated[str, typer.Argument(help="Server name, or PROJECT/NAME.", show_default=False)]
 NoStart = Annotated[bool, typer.Option("--no-start", help="Exit 3 instead of starting a server that is not running.")]
 Timeout = Annotated[
     float, typer.Option("--timeout", help="Seconds for the whole command, retries included.", callback=positive_seconds)
 ]
 Retries = Annotated[int, typer.Option("--retries", help="Retries after transient failures (connection lost).")]
+Unmasked = Annotated[
+    bool, typer.Option("--unmasked", help="Print what the server sent as is: its secrets are not masked.")
+]
+
+
+Drain = Annotated[
+    bool,
+    typer.Option(
+        "--drain", help="On the end of stdin, wait for the answers in flight (for scripts that pipe requests in)."
+    ),
+]
 
 
 @app.command()
-def connect(ctx: typer.Context, name: Name, no_start: NoStart = False) -> None:
+def connect(ctx: typer.Context, name: Name, no_start: NoStart = False, drain: Drain = False) -> None:
     """Bridge stdin/stdout to NAME's shared session, for any MCP client.
 
     Use it as the server command in Claude Desktop, Cursor or VS Code:
     {"command": "mcpctl", "args": ["-f", "/path/to/mcpctl.toml", "connect", "PROJECT/NAME"]}
     (`mcpctl client setup` writes these). PROJECT/NAME works from any directory once the server ran.
     Messages about starting go to stderr; stdout carries only MCP. When NAME cannot be started or
-    reached, the client's first request is answered with the reason as a JSON-RPC error.
+    reached, the client's first request is answered with the reason as a JSON-RPC error. The end of
+    stdin is a disconnect (what is in flight is cancelled), unless --drain; so is the client's death.
+    The client keeps its session when the shim is replaced: the bridge reconnects and replays its
+    initialize.
     """
-    from mcpctl.control.pump import pump, refuse
+    from mcpctl.control.bridge import Bridge
+    from mcpctl.control.pump import refuse, watch_parent
 
+    watch_parent()
     try:
         sock = _connect(ctx.obj, name, no_start, time.monotonic() + 120.0)
     except MCPCtlError as failed:  # the client must hear why too: most clients hide our stderr
         refuse(Failure(failed.type, failed.message, failed.hint))
         raise
-    if not pump(sock):
-        error = MCPCtlError.of(ErrorType.CONNECTION_LOST, name=name, detail="the shim closed the connection")
-        raise error
+    reconnect = lambda may_start: _reconnect(ctx.obj, name, no_start or not may_start)  # noqa: E731
+    Bridge(name, sock, reconnect, drain).run()
 
 
 @app.command()
@@ -55,12 +71,15 @@ def tools(
     timeout: Timeout = 30.0,
     retries: Retries = 3,
     as_json: Json = False,
+    unmasked: Unmasked = False,
 ) -> None:
     """List NAME's tools with their arguments (* marks a required one)."""
     from mcpctl.control import toolcall
+    from mcpctl.redaction import mask_data
     from mcpctl.render import output as render
 
-    found = _with_session(ctx.obj, name, no_start, timeout, retries, _list_tools)
+    mask = _masking(ctx.obj, name, unmasked)
+    found = mask_data(mask, _with_session(ctx.obj, name, no_start, timeout, retries, _list_tools, mask))
     if as_json:
         render.emit_json({"server": name, "tools": found})
         return
@@ -81,10 +100,14 @@ def call(
     timeout: Timeout = 60.0,
     retries: Retries = 3,
     as_json: Json = False,
+    unmasked: Unmasked = False,
 ) -> None:
     """Call one of NAME's tools and print its result. Exit 10 when the tool reports an error."""
     from mcpctl.control import toolcall
+    from mcpctl.redaction import mask_data
     from mcpctl.render import output as render
+
+    mask = _masking(ctx.obj, name, unmasked)
 
     def act(session: Any, deadline: float) -> dict[str, Any]:
         by_name = {str(t.get("name")): t for t in _list_tools(session, deadline)}
@@ -95,7 +118,7 @@ def call(
         result = session.request("tools/call", {"name": tool, "arguments": arguments}, deadline)
         return result if isinstance(result, dict) else {}
 
-    result = _with_session(ctx.obj, name, no_start, timeout, retries, act)
+    result = mask_data(mask, _with_session(ctx.obj, name, no_start, timeout, retries, act, mask))
     if as_json:
         render.emit_json({"server": name, "tool": tool, "result": result})
     else:
@@ -132,9 +155,26 @@ def ping(
 # -- the session ---------------------------------------------------------------------------------
 
 
-def _with_session(g: Globals, name: str, no_start: bool, timeout: float, retries: int, act: Any) -> Any:
+def _masking(g: Globals, name: str, unmasked: bool) -> Callable[[str], str]:
+    """What masks NAME's secrets (its config's env values, env files, secret-named shell variables) in what
+    the server sends back: tool results and errors carry them as often as its stderr does."""
+    from mcpctl.config import env_rules
+    from mcpctl.config.environment import resolve
+    from mcpctl.redaction import Redactor
+
+    config = g.load_config(required=False)
+    server = config.servers.get(name)
+    if unmasked or server is None:
+        return str
+    rules = env_rules.rules_for(server, config, env_rules.stored(g.paths()))
+    return Redactor(resolve(server, config.base_dir, os.environ, rules).secrets)
+
+
+def _with_session(
+    g: Globals, name: str, no_start: bool, timeout: float, retries: int, act: Any, mask: Callable[[str], str] = str
+) -> Any:
     """Open a session (starting the server if need be), run `act(session, deadline)`, retrying
-    transient failures; every failure becomes an MCPCtlError of the taxonomy."""
+    transient failures; every failure becomes an MCPCtlError of the taxonomy, masked by `mask`."""
     from mcpctl.control.shim_client import Lost, RemoteError, Session, with_retries
 
     deadline = time.monotonic() + timeout
@@ -150,7 +190,9 @@ def _with_session(g: Globals, name: str, no_start: bool, timeout: float, retries
     try:
         return with_retries(attempt, retries, deadline, retrying)
     except RemoteError as exc:
-        raise _remote_failure(name, exc) from None
+        error = _remote_failure(name, exc)
+        error.message, error.hint = mask(error.message), mask(error.hint)
+        raise error from None
     except Lost as exc:
         raise MCPCtlError.of(ErrorType.CONNECTION_LOST, name=name, detail=str(exc)) from None
     except TimeoutError:
@@ -171,6 +213,30 @@ def _connect(g: Globals, name: str, no_start: bool, deadline: float) -> socket.s
     except OSError as exc:
         detail = f"cannot reach its shim at {path}: {exc.strerror or exc}"
         raise MCPCtlError.of(ErrorType.CONNECTION_LOST, name=name, detail=detail) from None
+
+
+def _reconnect(g: Globals, name: str, no_start: bool) -> socket.socket:
+    """NAME's next shim, for a bridge whose shim went away: OSError while none listens yet; a server that
+    died is started again (unless `no_start`); one a person stopped is not (MCPCtlError: not running)."""
+    from mcpctl.state import CorruptState, lock_holder, read_record
+    from mcpctl.states import ServerState
+
+    paths = g.paths()
+    try:
+        return _open(paths.socket(name))
+    except OSError:
+        pass
+    if lock_holder(paths.instance_lock(name)) is not None:
+        raise OSError(f"the shim of {name} is not listening yet")
+    try:  # as the last shim left it: a shim that died never wrote "stopped"
+        record = read_record(paths.state_file(name))
+    except CorruptState:
+        record = None
+    if no_start or (record is not None and record.state in (ServerState.STOPPED, ServerState.FAILED)):
+        if record is not None and record.state == ServerState.FAILED and record.last_error is not None:
+            raise _as_error(record.last_error)
+        raise MCPCtlError.of(ErrorType.NOT_RUNNING, name=name)
+    return _connect(g, name, False, time.monotonic() + 120.0)
 
 
 def _open(path: Any) -> socket.socket:
@@ -195,12 +261,15 @@ def _ensure_started(g: Globals, name: str, no_start: bool, deadline: float) -> N
     (result,) = Controller(t.paths, t.config).start([server], timeout=remaining)  # our wait, not the shim's
     if result.ok:
         return
-    failure = result.error
-    if failure is None:
+    if result.error is None:
         raise MCPCtlError.of(ErrorType.INTERNAL, detail=f"{name} did not start ({result.outcome})")
+    raise _as_error(result.error)
+
+
+def _as_error(failure: Failure) -> MCPCtlError:
     error = MCPCtlError(failure.message, failure.hint)
     error.type = failure.type
-    raise error
+    return error
 
 
 def _list_tools(session: Any, deadline: float) -> list[dict[str, Any]]:

@@ -135,6 +135,17 @@ def _positive_seconds(value: object) -> str | None:
     return None
 
 
+def _glob_lists(value: object) -> str | None:
+    if not isinstance(value, dict):
+        return f"expected a table with allow and deny lists of globs, got {_kind(value)}"
+    for key, item in value.items():
+        if key not in ("allow", "deny"):
+            return f"unknown field {key!r} (a tools table has allow and deny)"
+        if _string_list(item):
+            return f"{key}: expected a list of glob patterns, got {_kind(item)}"
+    return None
+
+
 def _kind(value: object) -> str:
     if isinstance(value, bool):
         return "a boolean"
@@ -160,6 +171,7 @@ BY_KIND: dict[Kind, Check] = {
     Kind.PATHS: _string_or_list,
     Kind.ENV_NAMES: _env_names,
     Kind.FLAG_OR_ENV_NAMES: _bool_or_names,
+    Kind.GLOB_LISTS: _glob_lists,
 }
 
 

@@ -15,10 +15,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mcpctl.config.interpolate import InterpolationError, interpolate
+from mcpctl.config.interpolate import NOT_SET, InterpolationError, interpolate
 from mcpctl.config.model import ServerConfig
+from mcpctl.i18n import N_
+from mcpctl.redaction import secret_name
 
 ALWAYS_INHERITED = ("PATH", "HOME")
+
+
+# How a problem reads (English, as data and --json carry it); KNOWN lets the CLI show it translated.
+PROBLEM = N_("{name}: {problems} (expected from {where})")
+MISSING, EMPTY = N_("missing"), N_("empty")
+SHORTER, NO_MATCH = N_("shorter than {count} characters"), N_("does not match {pattern!r}")
+FROM_TABLE, FROM_SHELL, FROM_FILE = N_("the config's env table"), N_("the shell"), N_("env_file")
+FROM_BOTH = N_("the shell or env_file")
+NOWHERE = N_("nowhere: add {name} to inherit_env, env_file or env")
+AT = N_("{where}: {error}")  # env_file PATH: …, env.NAME: …
+KNOWN = (PROBLEM, SHORTER, NO_MATCH, NOWHERE, NOT_SET, AT)
 
 
 @dataclass(frozen=True)
@@ -34,13 +47,13 @@ class EnvRule:
 
     def problem(self, value: str | None) -> str | None:
         if value is None:
-            return "missing" if self.required else None
+            return MISSING if self.required else None
         if self.non_empty and not value:
-            return "empty"
+            return EMPTY
         if self.min_length is not None and len(value) < self.min_length:
-            return f"shorter than {self.min_length} characters"
+            return SHORTER.format(count=self.min_length)
         if self.pattern is not None and not re.fullmatch(self.pattern, value):
-            return f"does not match {self.pattern!r}"
+            return NO_MATCH.format(pattern=self.pattern)
         return None
 
     def to_json(self) -> dict[str, Any]:
@@ -103,9 +116,9 @@ def resolve(
             for name, value in parse_dotenv(path.read_text(encoding="utf-8")).items():
                 layers[name] = (value, f"env_file {path}")
         except OSError as exc:
-            problems.append(f"env_file {path}: {exc.strerror}")
+            problems.append(AT.format(where=f"env_file {path}", error=exc.strerror))
         except ValueError as exc:
-            problems.append(f"env_file {path}: {exc}")
+            problems.append(AT.format(where=f"env_file {path}", error=exc))
     referenced: set[str] = set()
     lookup = {name: value for name, (value, _) in layers.items()}
     lookup.update({k: v for k, v in shell.items() if k not in lookup})  # references may name any shell variable
@@ -114,7 +127,7 @@ def resolve(
         try:
             return interpolate(text, lookup, referenced.add)
         except InterpolationError as exc:
-            problems.append(f"{where}: {exc}")
+            problems.append(AT.format(where=where, error=exc))
             return text
 
     unresolved: set[str] = set()  # its problem is already said: no rule needs to repeat it
@@ -130,7 +143,8 @@ def resolve(
     headers = {name: expand(value, f"headers.{name}") for name, value in server.headers.items()}
     env = {name: value for name, (value, _) in layers.items()}
     variables = _reports(server, layers, referenced, [r for r in rules if r.var not in unresolved], problems)
-    secrets = [value for name, (value, source) in layers.items() if source != "shell" or name in referenced]
+    # Inherited values are secrets when referenced or named like one (SECRET_NAME): a server may echo them.
+    secrets = [v for name, (v, src) in layers.items() if src != "shell" or name in referenced or secret_name(name)]
     secrets += [env[r.var] for r in rules if r.var in env]
     secrets += list(headers.values())  # an Authorization value is a secret however it was written
     return Resolution(
@@ -180,7 +194,7 @@ def _reports(
         if found:
             status = "missing" if value is None else "invalid"
             where = _expected_from(name, server)
-            problems.append(f"{name}: {'; '.join(found)} (expected from {where})")
+            problems.append(PROBLEM.format(name=name, problems="; ".join(found), where=where))
             reports.append(VarReport(name, source, status, "; ".join(found)))
         else:
             reports.append(VarReport(name, source, "set" if value is not None else "unset"))
@@ -189,11 +203,13 @@ def _reports(
 
 def _expected_from(name: str, server: ServerConfig) -> str:
     if name in server.env:
-        return "the config's env table"
-    places = ["the shell"] if server.inherit_env is True or name in (server.inherit_env or ()) else []
-    if server.env_file:
-        places.append("env_file")
-    return " or ".join(places) or f"nowhere: add {name} to inherit_env, env_file or env"
+        return FROM_TABLE
+    shell = server.inherit_env is True or name in (server.inherit_env or ())
+    if shell and server.env_file:
+        return FROM_BOTH
+    if shell or server.env_file:
+        return FROM_SHELL if shell else FROM_FILE
+    return NOWHERE.format(name=name)
 
 
 def parse_dotenv(text: str) -> dict[str, str]:

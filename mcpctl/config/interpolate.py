@@ -5,6 +5,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 
+from mcpctl.i18n import N_
+
+NOT_SET = N_("${{{name}}} is not set and has no default (write ${{{name}:-default}})")
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
@@ -63,5 +66,5 @@ def _reference(text: str, pos: int, lookup: Mapping[str, str], used: Callable[[s
     if text[pos : pos + 1] != "}":
         raise InterpolationError(f"expected '}}' or ':-' after ${{{name} in {text!r}")
     if name not in lookup:
-        raise InterpolationError(f"${{{name}}} is not set and has no default (write ${{{name}:-default}})")
+        raise InterpolationError(NOT_SET.format(name=name))
     return lookup[name], pos + 1

@@ -11,13 +11,14 @@ from typing import Any
 
 from mcpctl import alerts
 from mcpctl import constants as C
+from mcpctl.config import gateway as gateway_table
 from mcpctl.config.checks import FIELDS, rules_problems
 from mcpctl.config.model import PROJECT_PATTERN, Config, Problem, ServerConfig, config_error, project_name
 from mcpctl.errors import ConfigError
 from mcpctl.settings import SETTINGS, Kind
 from mcpctl.states import Readiness
 
-NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")  # fullmatch: `$` would allow a trailing newline
+NAME_PATTERN = re.compile(C.SERVER_NAME_PATTERN)  # fullmatch: `$` would allow a trailing newline
 # Keys that MCP clients put in their JSON files and that mean nothing to mcpctl beyond the transport.
 _JSON_CLIENT_KEYS = frozenset({"type"})
 _SECONDS = [setting.name for setting in SETTINGS if setting.kind == Kind.SECONDS]
@@ -87,14 +88,18 @@ def from_document(
     alert_tables = _top_table(data, "alerts", "[alerts.NAME]", path, problems)
     problems.extend(Problem(f"{path}: alerts.{p}", file, None, "alerts") for p in alerts.problems(alert_tables))
     project, home = _project_keys(data, path, problems)
+    gateway = gateway_table.gateway(data.get("gateway"), path, problems)
+    group_tables = _top_table(data, "groups", "[groups.NAME]", path, problems)
+    groups, wrong_groups = gateway_table.groups(group_tables, servers, path)
+    problems.extend(wrong_groups)
     if problems:
         return None, problems
     disabled = {name: server for name, server in servers.items() if not server.enabled}
     enabled = {name: server for name, server in servers.items() if server.enabled}
-    return Config(path, enabled, env_rules, alert_tables, disabled, project, home), []
+    return Config(path, enabled, env_rules, alert_tables, disabled, gateway, groups, project, home), []
 
 
-_TOP_LEVEL = frozenset({"servers", "env_rules", "alerts", "project", "home"})
+_TOP_LEVEL = frozenset({"servers", "env_rules", "alerts", "gateway", "groups", "project", "home"})
 
 
 def _project_keys(data: Mapping[str, Any], path: Path, problems: list[Problem]) -> tuple[str | None, str | None]:
@@ -203,6 +208,8 @@ def _server(
             values[key] = tuple(values[key])
     if isinstance(values.get("env_file"), str):
         values["env_file"] = (values["env_file"],)
+    if "tools" in values:
+        values["tools"] = {key: tuple(globs) for key, globs in values["tools"].items()}
     for key in _SECONDS:
         if key in values:
             values[key] = float(values[key])

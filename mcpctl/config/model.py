@@ -17,6 +17,7 @@ from typing import Any
 from mcpctl import constants as C
 from mcpctl.constants import CONFIG_FILENAME, DEFAULT_STARTUP_TIMEOUT, DEFAULT_STOP_TIMEOUT, ENV_CONFIG
 from mcpctl.errors import ConfigError, UnknownServerError
+from mcpctl.i18n import _
 
 
 @dataclass(frozen=True)
@@ -50,16 +51,39 @@ class ServerConfig:
     max_message_bytes: int = C.DEFAULT_MAX_MESSAGE_BYTES
     share: str = C.DEFAULT_SHARE
     max_concurrency: int | None = None
+    max_clients: int = C.DEFAULT_MAX_CLIENTS
     alerts: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     env_file: tuple[str, ...] = ()
     inherit_env: bool | tuple[str, ...] = True
     required_env: tuple[str, ...] = ()
     env_rules: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     enabled: bool = True
+    tools: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # the gateway's allow/deny globs
 
     @property
     def transport(self) -> str:
         return "http" if self.url else "stdio"
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    """The [gateway] table: where the HTTP gateway listens and whom it lets in."""
+
+    listen: str = C.DEFAULT_GATEWAY_LISTEN
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    allowed_origins: tuple[str, ...] = ()
+    insecure: bool = False  # a non-loopback listen address without TLS, on purpose
+    metrics_public: bool = False  # /metrics without a token
+    auto_start: bool = True  # a request to /servers/NAME/mcp starts NAME when it is not running
+
+    @property
+    def host(self) -> str:
+        return self.listen.rsplit(":", 1)[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rsplit(":", 1)[1])
 
 
 @dataclass(frozen=True)
@@ -69,6 +93,8 @@ class Config:
     env_rules: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     alerts: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     disabled: Mapping[str, ServerConfig] = field(default_factory=dict)  # `enabled = false`: kept, never run
+    gateway: GatewayConfig | None = None  # [gateway]: None when the file has no such table
+    groups: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # [groups.NAME] servers = [...]
     project_key: str | None = None  # `project = "..."` as written
     home_key: str | None = None  # `home = "..."` as written (relative to the file)
 
@@ -104,6 +130,18 @@ class Config:
             raise unknown_server(unknown[0], self)
         return [self.servers[name] for name in dict.fromkeys(names)]
 
+    def known(self, stored: list[str], names: list[str] | None, everything: bool) -> list[ServerConfig]:
+        """Configured servers plus those the state dir knows (`stored`): a server removed from the config
+        can still be stopped, and its status and logs read."""
+        extra = {n: ServerConfig(name=n) for n in stored if n not in self.servers}
+        if everything or not names:
+            return [*self.servers.values(), *extra.values()]
+        known = {**extra, **self.servers}
+        missing = [n for n in names if n not in known]
+        if missing:
+            raise unknown_server(missing[0], self)
+        return [known[n] for n in dict.fromkeys(names)]
+
 
 DEFAULT_PROJECT = "default"
 PROJECT_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
@@ -116,14 +154,17 @@ def project_name(text: str) -> str:
 
 
 def unknown_server(name: str, config: Config) -> UnknownServerError:
-    where = str(config.path) if config.path else "no config file"
+    where = str(config.path) if config.path else _("no config file")
     if name in config.disabled:
-        return UnknownServerError(
-            f"server {name!r} is disabled in {where} (enabled = false)", "set enabled = true to run it"
-        )
+        disabled = _("server {name!r} is disabled in {where} (enabled = false)").format(name=name, where=where)
+        return UnknownServerError(disabled, _("set enabled = true to run it"))
     close = difflib.get_close_matches(name, list(config.servers), n=1)
-    hint = f"did you mean {close[0]!r}?" if close else "run `mcpctl list` to see the configured servers"
-    return UnknownServerError(f"unknown server {name!r} (not in {where})", hint)
+    hint = (
+        _("did you mean {name!r}?").format(name=close[0])
+        if close
+        else _("run `mcpctl list` to see the configured servers")
+    )
+    return UnknownServerError(_("unknown server {name!r} (not in {where})").format(name=name, where=where), hint)
 
 
 def no_config_found() -> ConfigError:

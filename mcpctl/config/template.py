@@ -12,52 +12,53 @@ from typing import Any
 
 from mcpctl.config.model import ServerConfig
 from mcpctl.errors import UsageError
+from mcpctl.i18n import N_, _
 
-_HEADER = """\
+_HEADER = N_("""\
 # mcpctl.toml: the MCP servers mcpctl runs. Written by `mcpctl init`; every field is described in the
 # README ("Configuration"). Then:
 #   mcpctl start --all     # returns when each server has completed the MCP initialize handshake
 #   mcpctl status
 #   mcpctl stop --all
-"""
+""")
 
 # The first server, by the launchers found on this machine (in this order of preference).
 # A cold `uvx`/`npx -y`/`docker run` downloads the package before the server can answer: startup_timeout
-# must cover that download, or the first start fails as a handshake timeout.
+# must cover that download, or the first start fails as a handshake timeout. Comments are translated.
 _FIRST = {
-    "uvx": """\
+    "uvx": N_("""\
 # The reference time server, run by uv (https://docs.astral.sh/uv/).
 [servers.time]
 command = "uvx"
 args = ["mcp-server-time"]
 startup_timeout = 120             # seconds to complete initialize: the first run downloads the package
-""",
-    "npx": """\
+"""),
+    "npx": N_("""\
 # The reference memory server (a knowledge graph), run by Node's npx.
 [servers.memory]
 command = "npx"
 args = ["-y", "@modelcontextprotocol/server-memory"]
 startup_timeout = 120             # seconds to complete initialize: the first run downloads the package
-""",
-    "docker": """\
+"""),
+    "docker": N_("""\
 # The reference time server, in a container.
 [servers.time]
 command = "docker"
 args = ["run", "-i", "--rm", "mcp/time"]
 startup_timeout = 180             # seconds to complete initialize: the first run pulls the image
-""",
+"""),
 }
 _FIRST_NAMES = {"uvx": "time", "npx": "memory", "docker": "time"}
-_DEMO = """\
+_DEMO = N_("""\
 # mcpctl's demo server (tools echo, add, now), run by the Python mcpctl runs on: no uvx, npx or docker
 # was found here. With uv, try `command = "uvx"`, `args = ["mcp-server-time"]`.
 [servers.demo]
 command = {python}
 args = ["-m", "mcpctl.demo"]
-"""
+""")
 LAUNCHERS = ("uvx", "npx", "docker")
 
-_EXAMPLES = """\
+_EXAMPLES = N_("""\
 # A server that needs a key. Uncomment it, then `export EXAMPLE_API_KEY=...` and `mcpctl start example`.
 # [servers.example]
 # command = "npx"
@@ -89,7 +90,7 @@ _EXAMPLES = """\
 # [servers.example.env_rules.EXAMPLE_API_KEY]   # checked before every start, like required_env
 # pattern = "[A-Za-z0-9]{32}"
 # min_length = 32
-"""
+""")
 
 
 def starter(which: Callable[[str], str | None]) -> Converted:
@@ -99,14 +100,14 @@ def starter(which: Callable[[str], str | None]) -> Converted:
 
     found = [name for name in LAUNCHERS if which(name)]
     missing = [name for name in LAUNCHERS if name not in found]
-    seen = f"# Launchers found here: {', '.join(found) or 'none'}" + (
-        f" (not found: {', '.join(missing)})" if missing else ""
-    )
+    seen = _("# Launchers found here: {found}").format(found=", ".join(found) or _("none"))
+    if missing:
+        seen += _(" (not found: {missing})").format(missing=", ".join(missing))
     if found:
-        first, name = _FIRST[found[0]], _FIRST_NAMES[found[0]]
+        first, name = _(_FIRST[found[0]]), _FIRST_NAMES[found[0]]
     else:
-        first, name = _DEMO.format(python=json.dumps(sys.executable)), "demo"
-    return Converted(f"{_HEADER}\n{seen}\n{first}\n{_EXAMPLES}", [name], {})
+        first, name = _(_DEMO).replace("{python}", json.dumps(sys.executable)), "demo"
+    return Converted(f"{_(_HEADER)}\n{seen}\n{first}\n{_(_EXAMPLES)}", [name], {})
 
 
 @dataclass(frozen=True)

@@ -66,6 +66,7 @@ def view(config: Config, server: ServerConfig, key: bytes) -> dict[str, Any]:
     result["env"] = {name: _redact_env(value, key) for name, value in server.env.items()}
     result["args"] = _redact_args(server.args, server.env, key)
     result["headers"] = {name: _redact_env(value, key) for name, value in server.headers.items()}
+    result["url"] = _redact_url(server.url, server.env, key)
     result["alerts"] = plain(config.alerts_for(server))
     result["env_file_contents"] = {
         str(path): _seal_bytes(content, key) if content is not None else None
@@ -86,6 +87,8 @@ def redact_document(document: Mapping[str, Any], key: bytes) -> dict[str, Any]:
             sealed["args"] = _redact_args(table["args"], env, key)
         if table.get("headers"):
             sealed["headers"] = {var: _redact_env(value, key) for var, value in table["headers"].items()}
+        if "url" in table:
+            sealed["url"] = _redact_url(table["url"], env, key)
         servers[name] = sealed
     return {**document, "servers": servers}
 
@@ -117,6 +120,8 @@ def restore(
             restored["headers"] = {h: unseal(v, f"servers.{name}.headers.{h}") for h, v in table["headers"].items()}
         if "args" in table:
             restored["args"] = [unseal(arg, f"servers.{name}.args[{i}]") for i, arg in enumerate(table["args"])]
+        if isinstance(table.get("url"), str):
+            restored["url"] = unseal(table["url"], f"servers.{name}.url")
         servers[name] = restored
     return {**document, "servers": servers}, missing
 
@@ -168,14 +173,25 @@ def remember(paths: Paths, config: Config, server: ServerConfig) -> str:
 
 def running_view(paths: Paths, name: str, running_hash: str | None) -> dict[str, Any] | None:
     """The view a shim running `running_hash` was given, if applied.json still describes it."""
+    record = _applied(paths, name)
+    if record is None or record.get("config_hash") != running_hash or running_hash is None:
+        return None
+    found = record.get("view")
+    return found if isinstance(found, dict) else None
+
+
+def applied_hash(paths: Paths, name: str) -> str | None:
+    """The config hash in applied.json: what the last shim spawned for `name` was given."""
+    found = (_applied(paths, name) or {}).get("config_hash")
+    return found if isinstance(found, str) else None
+
+
+def _applied(paths: Paths, name: str) -> dict[str, Any] | None:
     try:
         record = json.loads(paths.applied_file(name).read_bytes())
     except (OSError, ValueError, RecursionError):
         return None
-    if not isinstance(record, dict) or record.get("config_hash") != running_hash or running_hash is None:
-        return None
-    found = record.get("view")
-    return found if isinstance(found, dict) else None
+    return record if isinstance(record, dict) else None
 
 
 # -- helpers --------------------------------------------------------------------------------------
@@ -195,6 +211,11 @@ def _redact_args(args: Any, env: Mapping[str, str], key: bytes) -> list[str]:
     """Args as written, but one that contains an env value is sealed whole (as `list` masks it)."""
     secrets = [value for value in env.values() if len(value) >= _MIN_SECRET_LENGTH]
     return [_seal(arg, key) if any(secret in arg for secret in secrets) else arg for arg in args]
+
+
+def _redact_url(url: Any, env: Mapping[str, str], key: bytes) -> Any:
+    """A url that holds an env value is sealed whole, as args are."""
+    return _redact_args([url], env, key)[0] if isinstance(url, str) else url
 
 
 def _redact_env(value: str, key: bytes) -> str:
@@ -219,6 +240,7 @@ def _strings(document: Mapping[str, Any]) -> list[str]:
             found += [v for v in dict(table.get("env", {})).values() if isinstance(v, str)]
             found += [v for v in dict(table.get("headers", {})).values() if isinstance(v, str)]
             found += [a for a in table.get("args", []) if isinstance(a, str)]
+            found += [table["url"]] if isinstance(table.get("url"), str) else []
     return found
 
 

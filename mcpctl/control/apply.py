@@ -18,7 +18,16 @@ from mcpctl import protocol
 from mcpctl.config.history import Version
 from mcpctl.config.impact import FieldChange, field_changes
 from mcpctl.config.model import Config, ServerConfig
-from mcpctl.config.views import RESTART, UPDATE, config_hash, remember, running_view, secret_key, view
+from mcpctl.config.views import (
+    RESTART,
+    UPDATE,
+    applied_hash,
+    config_hash,
+    remember,
+    running_view,
+    secret_key,
+    view,
+)
 from mcpctl.constants import ExitCode
 from mcpctl.contract import UPDATABLE, Control
 from mcpctl.control.controller import Controller, lock_timeout
@@ -82,7 +91,7 @@ def plan(paths: Paths, config: Config, last: Version | None) -> list[Action]:
         elif name not in running:
             actions.append(_idle(paths, name, last))
         else:
-            actions.append(_compare(paths, config, server, running[name].record.config_hash, key))
+            actions.append(_compare(paths, config, server, _running_hash(paths, running[name]), key))
     return actions
 
 
@@ -97,6 +106,14 @@ def _removed(config: Config, obs: Observation) -> Action:
 
 def _alive(obs: Observation) -> bool:
     return obs.shim_pid is not None and obs.state != ServerState.STOPPING
+
+
+def _running_hash(paths: Paths, obs: Observation) -> str | None:
+    """What a live shim runs. Its record says so, once it wrote one; a shim still booting has not, and
+    runs what applied.json says: the start that spawned it wrote that just before, under the state lock."""
+    if obs.record.config_hash is not None and obs.record.shim_pid == obs.shim_pid:
+        return obs.record.config_hash
+    return applied_hash(paths, obs.name) or obs.record.config_hash
 
 
 def _idle(paths: Paths, name: str, last: Version | None) -> Action:

@@ -14,20 +14,25 @@ from typing import Any
 from mcpctl import protocol
 from mcpctl.clock import SYSTEM_CLOCK, Clock
 from mcpctl.config import env_rules
+from mcpctl.config import views as snapshot
 from mcpctl.config.environment import Resolution, resolve
 from mcpctl.config.model import Config, ServerConfig
-from mcpctl.constants import ENV_LOCK_TIMEOUT, POLL_INTERVAL, STATE_LOCK_TIMEOUT, STDIN_CLOSE_GRACE
+from mcpctl.constants import CONTROL_TIMEOUT, ENV_LOCK_TIMEOUT, POLL_INTERVAL, STATE_LOCK_TIMEOUT, STDIN_CLOSE_GRACE
 from mcpctl.contract import Control
-from mcpctl.control.launch import Launcher, ShimLauncher
+from mcpctl.control import wishes
+from mcpctl.control.launch import Launcher, ShimLauncher, spec_of
 from mcpctl.control.observe import Observation, drift, observe, put_right
 from mcpctl.control.results import StartResult, StopResult
-from mcpctl.control.start import SLACK, Start, explained
+from mcpctl.control.start import SLACK, Retrying, Start, explained
+from mcpctl.control.wishes import Wish
 from mcpctl.errors import ErrorType, Failure, MCPCtlError, UsageError
 from mcpctl.paths import Paths
-from mcpctl.state import state_lock
-from mcpctl.states import StartOutcome, StopOutcome
+from mcpctl.state import StateRecord, state_lock
+from mcpctl.states import LIVE, ServerState, StartOutcome, StopOutcome
 
 Observer = Callable[[Paths, str], Observation]
+# Where a live shim restarts its server in place (`mcpctl/restart`); a stopping one is waited for instead.
+RESTARTABLE = frozenset({ServerState.STARTING, ServerState.READY, ServerState.UNHEALTHY, ServerState.BACKOFF})
 
 
 class Controller:
@@ -45,8 +50,8 @@ class Controller:
         self.paths = paths
         self.config = config
         self.clock: Clock = clock or SYSTEM_CLOCK
-        origin = str(config.path.absolute()) if config.path else None
-        self.launcher: Launcher = launcher or ShimLauncher(paths, origin)
+        self.origin = str(config.path.absolute()) if config.path else None  # the config file shims start from
+        self.launcher: Launcher = launcher or ShimLauncher(paths, self.origin)
         self._observer = observer
 
     def observe(self, name: str) -> Observation:
@@ -84,12 +89,28 @@ class Controller:
     # -- status ------------------------------------------------------------------------------
 
     def status(self, names: list[str], repair: bool = True) -> list[Observation]:
-        observations = [self.observe(name) for name in names]
+        observations = [self._asked(self.observe(name)) for name in names]
         observations = [replace(o, config_drift=drift(self.config, o)) for o in observations]
         broken = [o for o in observations if o.needs_repair]
         if broken and repair:
             self._repair(broken)
         return observations
+
+    def _asked(self, obs: Observation) -> Observation:
+        """A live shim's own answer: its fresh record (which says what it could not write to disk), or
+        `unresponsive` when it does not answer within CONTROL_TIMEOUT (frozen, or stuck)."""
+        if obs.shim_pid is None or obs.state == ServerState.STOPPING:
+            return obs
+        try:
+            record = StateRecord.from_json(self.launcher.call(obs.name, Control.STATUS))
+        except TimeoutError:
+            silent = f"its shim (pid {obs.shim_pid}) did not answer within {CONTROL_TIMEOUT:g}s"
+            return replace(obs, state=ServerState.UNRESPONSIVE, warning=silent)
+        except (OSError, protocol.ProtocolError, ValueError, TypeError):
+            return obs  # not listening yet (booting), or going: the record on disk is what there is
+        if record.shim_pid != obs.shim_pid or record.state not in LIVE:
+            return obs
+        return replace(obs, state=record.state, record=record)
 
     def _repair(self, observations: list[Observation]) -> None:
         """Write back what reality says, where no shim lives to do it (under the state lock)."""
@@ -108,6 +129,7 @@ class Controller:
         """Start each server unless it runs; a server held back by backoff or cooldown is skipped
         (not failed) unless `force`. `timeout` bounds the wait for ready, never the shims' startup_timeout."""
         began = self.clock.monotonic()
+        wishes.record(self.paths, [s.name for s in servers], Wish.RUNNING)  # for `resume`, whatever happens next
         wanted, results = self.preflight(servers)  # nothing is spawned for a server whose env is wrong
         results.update(Start(self, servers, began, wait, force, timeout).run(wanted))
         return [explained(results[s.name]) for s in servers]
@@ -116,6 +138,7 @@ class Controller:
 
     def stop(self, servers: list[ServerConfig]) -> list[StopResult]:
         began = self.clock.monotonic()
+        wishes.record(self.paths, [s.name for s in servers], Wish.STOPPED)  # a person's stop: `resume` skips it
         asked: list[tuple[ServerConfig, Observation]] = []
         results: dict[str, StopResult] = {}
         with self.locked():
@@ -176,11 +199,34 @@ class Controller:
     def restart(
         self, servers: list[ServerConfig], wait: bool = True, force: bool = False, timeout: float | None = None
     ) -> list[StartResult]:
-        """Stop and start; a server whose environment is wrong is left as it is (running, if it runs)."""
+        """A live shim replaces its server in place with the config as it is now, keeping its clients
+        (a person's restart: at once, even in a backoff); the others are stopped and started (a stopped
+        server is simply started). A server whose environment is wrong is left as it is. `timeout`
+        bounds the wait for ready, as for `start`."""
+        began = self.clock.monotonic()
         sound, refused = self.preflight(servers)
-        self.stop(sound)
-        started = {r.name: r for r in self.start(sound, wait, force, timeout)} if sound else {}
-        return [refused.get(s.name) or started[s.name] for s in servers]
+        start = Start(self, sound, began, wait, force, timeout)
+        with self.locked():
+            asked = {s.name: phase for s in sound if (phase := self._restart_in_place(s, start)) is not None}
+        self.stop([s for s in sound if s.name not in asked])
+        wishes.record(self.paths, [s.name for s in servers], Wish.RUNNING)  # after that stop's "stopped"
+        started = start.run(sound, dict(asked)) if sound else {}
+        return [refused.get(s.name) or explained(started[s.name]) for s in servers]
+
+    def _restart_in_place(self, server: ServerConfig, start: Start) -> Retrying | None:
+        """Ask a live shim to restart its server with the current config; None when it is not live, is
+        stopping, or cannot (an older shim): then it is stopped and started."""
+        if self.observe(server.name).state not in RESTARTABLE or self.launcher.holder(server.name) is None:
+            return None
+        config, resolved = self.config, self.resolve(server)
+        digest = snapshot.config_hash(config, server)
+        spec = spec_of(server, resolved, config.alerts_for(server), digest, self.paths.project, self.origin)
+        try:
+            attempt = int(self.launcher.call(server.name, Control.RESTART, {"spec": spec})["attempt"])
+        except (OSError, protocol.ProtocolError, KeyError, TypeError, ValueError):
+            return None
+        snapshot.remember(self.paths, config, config.servers.get(server.name, server))
+        return Retrying(attempt, start.deadline(server))
 
 
 def lock_timeout() -> float:

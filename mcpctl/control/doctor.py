@@ -7,6 +7,7 @@ anything a live shim owns: orphans are processes tagged with this state dir whos
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import socket
 import stat
@@ -23,10 +24,26 @@ from mcpctl.constants import ENV_HOME, ENV_INSTANCE, STATE_LOCK_TIMEOUT
 from mcpctl.control import projects
 from mcpctl.control.observe import observe, put_right
 from mcpctl.errors import MCPCtlError
+from mcpctl.i18n import N_
 from mcpctl.paths import Paths
-from mcpctl.state import CorruptState, lock_holder, read_record, state_lock, write_record
+from mcpctl.privdir import check_home, foreign
+from mcpctl.state import CorruptState, lock_holder, read_record, state_lock, write_atomic, write_record
 
 ORPHAN_STOP_TIMEOUT = 3.0
+# What a finding says (English: --json carries it); KNOWN lets `mcpctl doctor` show it translated.
+NOT_REPAIRED = N_("could not repair: {error}")
+NOT_YOURS = N_("owned by uid {uid}, not you (uid {you})")
+NOT_A_STATE_DIR = N_("not a state dir of yours: it {problem}")
+MODE_SET, READABLE = N_("mode set to 0o700"), N_("mode {mode}: others can read it")
+MISMATCH = N_("{name}: the record says a shim runs it, but none does")
+KEPT, TRUE_NOW = N_(" (the damaged file is kept as {file})"), N_("nothing to do: the record is true now")
+REBUILT = N_("record rebuilt from the running processes{kept}")
+ORPHANED = N_("pid {pid} ({command}) belongs to a server run whose shim is gone")
+SURVIVED, ENDED = N_("pid {pid} survived SIGKILL"), N_("ended (SIGTERM, then SIGKILL if needed)")
+ZOMBIE = N_("pid {pid} exited but its parent (pid {parent}) has not reaped it; {remedy}")
+REAP_ORPHAN = N_("ending the orphaned parent lets init reap it")
+REAP_RESTART = N_("`mcpctl restart` of its server clears it")
+KNOWN = (NOT_REPAIRED, NOT_YOURS, READABLE, MISMATCH, KEPT, REBUILT, ORPHANED, SURVIVED, ZOMBIE)
 
 
 @dataclass
@@ -69,9 +86,11 @@ class Doctor:
                 self._socket(name, path)
         self._orphaned()
         self._processes()
+        self._gateway()
         return self.findings
 
     def fix(self) -> None:
+        check_home(self.paths.home)  # a shared or foreign directory is refused, never repaired
         with state_lock(self.paths.lock, STATE_LOCK_TIMEOUT):  # repairs must not race a start or a stop
             self._fix()
 
@@ -83,7 +102,7 @@ class Doctor:
                 finding.outcome = finding.repair()
                 finding.fixed = True
             except (OSError, psutil.Error, MCPCtlError) as exc:
-                finding.outcome = f"could not repair: {exc}"
+                finding.outcome = NOT_REPAIRED.format(error=exc)
 
     # -- checks --------------------------------------------------------------------------------
 
@@ -91,17 +110,17 @@ class Doctor:
         home = self.paths.home
         info = home.stat()
         if info.st_uid != os.getuid():
-            self.findings.append(
-                Finding("permissions", str(home), f"owned by uid {info.st_uid}, not you (uid {os.getuid()})")
-            )
+            self.findings.append(Finding("permissions", str(home), NOT_YOURS.format(uid=info.st_uid, you=os.getuid())))
+        elif (problem := foreign(home, info)) is not None:  # never made private: it is not ours to change
+            self.findings.append(Finding("permissions", str(home), NOT_A_STATE_DIR.format(problem=problem)))
         elif stat.S_IMODE(info.st_mode) & 0o077:
             mode = oct(stat.S_IMODE(info.st_mode))
 
             def private() -> str:
                 home.chmod(0o700)
-                return "mode set to 0o700"
+                return MODE_SET
 
-            self.findings.append(Finding("permissions", str(home), f"mode {mode}: others can read it", private))
+            self.findings.append(Finding("permissions", str(home), READABLE.format(mode=mode), private))
 
     def _state(self, name: str) -> None:
         path = self.paths.state_file(name)
@@ -113,7 +132,7 @@ class Doctor:
         if lock_holder(self.paths.instance_lock(name)) is not None:
             return  # a live shim keeps its own record true
         if observe(self.paths, name).needs_repair:
-            detail = f"{name}: the record says a shim runs it, but none does"
+            detail = MISMATCH.format(name=name)
             self.findings.append(Finding("state_mismatch", name, detail, lambda: self._rebuild(name, False)))
 
     def _rebuild(self, name: str, corrupt: bool) -> str:
@@ -122,13 +141,13 @@ class Doctor:
         if corrupt and path.exists():
             aside = path.with_name(f"state.json.corrupt-{int(time.time())}")
             os.replace(path, aside)
-            kept = f" (the damaged file is kept as {aside.name})"
+            kept = KEPT.format(file=aside.name)
         obs = observe(self.paths, name)
         if corrupt:
             write_record(path, obs.record)
         elif not put_right(self.paths, obs):
-            return "nothing to do: the record is true now"
-        return "record rebuilt from the running processes" + kept
+            return TRUE_NOW
+        return REBUILT.format(kept=kept)
 
     def _socket(self, name: str, path: Path) -> None:
         if not path.exists() or lock_holder(self.paths.instance_lock(name)) is not None:
@@ -142,9 +161,28 @@ class Doctor:
 
         self.findings.append(Finding("stale_socket", str(path), f"{name}: no shim listens on it", remove))
 
+    def _gateway(self) -> None:
+        """A gateway record that says it runs while no gateway holds its lock (killed with -9, say)."""
+        path = self.paths.gateway_file("state.json")
+        try:
+            record = json.loads(path.read_bytes())
+        except (OSError, ValueError):
+            return
+        if not isinstance(record, dict) or record.get("state") in ("stopped", None):
+            return
+        if lock_holder(self.paths.gateway_file("instance.lock")) is not None:
+            return
+
+        def mark_stopped() -> str:
+            write_atomic(path, json.dumps({**record, "state": "stopped", "stopped_at": time.time()}).encode())
+            return "record marked stopped"
+
+        detail = f"gateway: the record says {record.get('state')} but no gateway process runs"
+        self.findings.append(Finding("state_mismatch", str(path), detail, mark_stopped))
+
     def _processes(self) -> None:
         live, shims = self._live_instances()
-        home = str(self.paths.home)
+        home = os.path.realpath(self.paths.home)  # the state dir may be named through a symlink, here or there
         uid = os.getuid()
         orphans: list[psutil.Process] = []
         ours: list[psutil.Process] = []
@@ -155,7 +193,7 @@ class Doctor:
                 environ = proc.environ()
             except (psutil.Error, OSError):
                 continue
-            if environ.get(ENV_HOME) != home:
+            if os.path.realpath(environ.get(ENV_HOME) or "/nonexistent") != home:
                 continue
             ours.append(proc)
             instance = environ.get(ENV_INSTANCE)
@@ -195,13 +233,13 @@ class Doctor:
             command = " ".join(proc.cmdline())[:100]
         except psutil.Error:
             command = "?"
-        detail = f"pid {proc.pid} ({command}) belongs to a server run whose shim is gone"
+        detail = ORPHANED.format(pid=proc.pid, command=command)
 
         def end() -> str:
             survivors = process.end_processes([proc], ORPHAN_STOP_TIMEOUT)
             if survivors:
-                raise OSError(f"pid {proc.pid} survived SIGKILL")
-            return "ended (SIGTERM, then SIGKILL if needed)"
+                raise OSError(SURVIVED.format(pid=proc.pid))
+            return ENDED
 
         return Finding("orphan", str(proc.pid), detail, end)
 
@@ -215,11 +253,8 @@ class Doctor:
                 with contextlib.suppress(psutil.Error):
                     if child.status() != psutil.STATUS_ZOMBIE:
                         continue
-                    detail = f"pid {child.pid} exited but its parent (pid {parent.pid}) has not reaped it"
-                    if parent.pid in orphans:
-                        detail += "; ending the orphaned parent lets init reap it"
-                    else:
-                        detail += "; `mcpctl restart` of its server clears it"
+                    remedy = REAP_ORPHAN if parent.pid in orphans else REAP_RESTART
+                    detail = ZOMBIE.format(pid=child.pid, parent=parent.pid, remedy=remedy)
                     self.findings.append(Finding("zombie", str(child.pid), detail))
 
 

@@ -45,12 +45,50 @@ class Launch:
             return None
         self.buffer += chunk
         *lines, self.buffer = self.buffer.split(b"\n")
-        return [json.loads(line) for line in lines if line.strip()]
+        return [event for event in map(_event, lines) if event is not None]
 
     def close(self) -> None:
         if self.fd >= 0:
             os.close(self.fd)
             self.fd = -1
+
+
+def _event(line: bytes) -> dict[str, Any] | None:
+    """One report line; None for what is not one (a shim dying mid-line, or a library printing to stdout),
+    so that one shim's noise never costs a `start --all` the other servers' results."""
+    try:
+        event = json.loads(line)
+    except ValueError:
+        return None
+    return event if isinstance(event, dict) else None
+
+
+def spec_of(
+    server: ServerConfig,
+    resolved: Resolution,
+    alert_tables: dict[str, Any],
+    config_hash: str,
+    project: str | None = None,
+    origin: str | None = None,
+) -> dict[str, Any]:
+    """The spec a shim runs `server` by, as JSON (`contract.Spec`): secret, since it holds the environment.
+    `project` and `origin` (the config file) go into the shim's record, so PROJECT/NAME finds it."""
+    filled = {
+        "args": resolved.args,
+        "env": resolved.env,
+        "cwd": resolved.cwd,
+        "url": resolved.url,
+        "headers": resolved.headers,
+        "config_hash": config_hash,
+        "secrets": resolved.secrets,
+        "env_sources": resolved.sources(),
+        "alerts": alert_tables,
+        "project": project or "",
+        "config_file": origin,
+    }
+    # The other settings the shim takes as they are written.
+    as_written = {name: getattr(server, name) for name in IN_SPEC if name not in filled}
+    return {"name": server.name, **as_written, **filled}
 
 
 def spawn_shim(
@@ -65,22 +103,7 @@ def spawn_shim(
 
     The spec holds the resolved environment, and so the secrets: it goes through a pipe, never argv.
     """
-    filled = {
-        "args": resolved.args,
-        "env": resolved.env,
-        "cwd": resolved.cwd,
-        "url": resolved.url,
-        "headers": resolved.headers,
-        "config_hash": config_hash,
-        "secrets": resolved.secrets,
-        "env_sources": resolved.sources(),
-        "alerts": alert_tables,
-        "project": paths.project or "",
-        "config_file": origin,
-    }
-    # The other settings the shim takes as they are written.
-    as_written = {name: getattr(server, name) for name in IN_SPEC if name not in filled}
-    spec = {"name": server.name, **as_written, **filled}
+    spec = spec_of(server, resolved, alert_tables, config_hash, paths.project, origin)
     spec_read, spec_write = os.pipe()
     report_read, report_write = os.pipe()
     log_fd = os.open(paths.log_file(server.name), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
@@ -144,7 +167,7 @@ class Launcher(Protocol):
     def wait(self, launches: list[Launch], until: set[str], deadline: float) -> None:
         """Collect reports until each launch said one of `until`, closed, or `deadline` (monotonic) passed."""
 
-    def call(self, name: str, method: str) -> Any:
+    def call(self, name: str, method: str, params: dict[str, Any] | None = None) -> Any:
         """A control call to the shim of `name`; raises OSError or ProtocolError when it does not answer."""
 
     def holder(self, name: str) -> int | None:
@@ -170,8 +193,8 @@ class ShimLauncher:
     def wait(self, launches: list[Launch], until: set[str], deadline: float) -> None:
         wait_events(launches, until, deadline)
 
-    def call(self, name: str, method: str) -> Any:
-        return protocol.call(self.paths.control_socket(name), method, timeout=CONTROL_TIMEOUT)
+    def call(self, name: str, method: str, params: dict[str, Any] | None = None) -> Any:
+        return protocol.call(self.paths.control_socket(name), method, params, timeout=CONTROL_TIMEOUT)
 
     def holder(self, name: str) -> int | None:
         return lock_holder(self.paths.instance_lock(name))

@@ -95,6 +95,7 @@ class Observation:
             "project": self.project or r.project,
             "config_file": r.config_file,
             "orphaned": self.orphaned,
+            "write_error": r.write_error,
         }
 
 

@@ -1,7 +1,7 @@
-"""`mcpctl connect`: a byte pump between this process's stdin/stdout and a shim's socket.
+"""`mcpctl connect` when its server cannot be reached: the client's first request is answered with why.
 
-Any MCP client that can spawn a stdio server can then use the shared, warm session. No parsing
-happens here (the shim does the JSON-RPC); a message costs one read and one write on each side.
+(The bridge itself, between the client's stdio and the shim's socket, is `bridge`; `watch_parent` is
+how it notices that its client died.)
 """
 
 from __future__ import annotations
@@ -9,57 +9,32 @@ from __future__ import annotations
 import contextlib
 import os
 import select
-import socket
 import threading
 import time
 
 from mcpctl import protocol
 from mcpctl.errors import Failure
 
-CHUNK = 256 * 1024
+CHUNK = 64 * 1024
+# How often the bridge checks that the client that spawned it is still alive.
+PARENT_POLL = 0.25
 # How long a `connect` that cannot reach its server waits for the client's first message, to answer it.
 FIRST_MESSAGE_WAIT = 10.0
 # An initialize is a few hundred bytes; past this the first line is not one worth answering.
 FIRST_MESSAGE_LIMIT = 1024 * 1024
 
 
-def pump(sock: socket.socket) -> bool:
-    """Copy stdin to the socket and the socket to stdout until the shim closes the connection.
+def watch_parent() -> None:
+    """Exit when the process that started this one dies: a bridge must not outlive its client. (A
+    poll of the parent's pid, not PR_SET_PDEATHSIG: that fires when the spawning *thread* ends.)"""
+    parent = os.getppid()
 
-    True when the client ended the conversation (closed stdin, or stopped reading), False when the
-    shim went away while the client was still talking.
-    """
-    sock.setblocking(True)
-    client_done = threading.Event()
-    threading.Thread(target=_upstream, args=(sock, client_done), daemon=True).start()
-    while True:
-        try:
-            data = sock.recv(CHUNK)
-        except OSError:
-            data = b""
-        if not data:
-            return client_done.is_set()
-        try:
-            _write_all(1, data)
-        except OSError:  # the client closed its stdin end: it is gone
-            return True
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL)
+        os._exit(0)
 
-
-def _upstream(sock: socket.socket, done: threading.Event) -> None:
-    while True:
-        try:
-            data = os.read(0, CHUNK)
-        except OSError:
-            data = b""
-        if not data:
-            done.set()
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_WR)  # the shim answers what is in flight, then closes
-            return
-        try:
-            sock.sendall(data)
-        except OSError:
-            return
+    threading.Thread(target=watch, daemon=True).start()
 
 
 def _write_all(fd: int, data: bytes) -> None:

@@ -76,7 +76,8 @@ class Joining:
 
 @dataclass(frozen=True)
 class Retrying:
-    """A shim in backoff was asked to retry now: waiting for run `attempt` to settle."""
+    """A shim in backoff was asked to retry now, or a live one to restart in place: waiting for run
+    `attempt` to settle."""
 
     attempt: int
     deadline: float
@@ -105,9 +106,10 @@ class Start:
         # How long launched shims get to report ready: the longest startup_timeout asked for, and slack.
         self.report_timeout = max((s.startup_timeout for s in servers), default=0.0) + SLACK
 
-    def run(self, servers: list[ServerConfig]) -> dict[str, StartResult]:
+    def run(self, servers: list[ServerConfig], phases: dict[str, Pending] | None = None) -> dict[str, StartResult]:
+        """A result for each server; those in `phases` begin there (a restart in place: Retrying), not Fresh."""
         by_name = {server.name: server for server in servers}
-        pending: dict[str, Pending] = dict.fromkeys(by_name, Fresh())
+        pending: dict[str, Pending] = {**dict.fromkeys(by_name, Fresh()), **(phases or {})}
         results: dict[str, StartResult] = {}
         while pending:
             fresh = [by_name[name] for name, phase in pending.items() if isinstance(phase, Fresh)]
@@ -134,7 +136,10 @@ class Start:
                 if situation == Situation.HELD_BACK:
                     steps[server.name] = self._skipped(obs)
                 elif situation == Situation.FREE:
-                    launches.append(self._launch(server, obs))
+                    try:
+                        launches.append(self._launch(server, obs))
+                    except OSError as exc:  # this server's failure only: the others' starts go on
+                        steps[server.name] = self._unlaunched(obs, exc)
                 else:
                     others.append((server, obs, situation))
             self.launcher.wait(launches, {Report.LOCKED, Report.BUSY}, self.clock.monotonic() + SHIM_BOOT_TIMEOUT)
@@ -159,6 +164,14 @@ class Start:
         digest = snapshot.remember(ctl.paths, ctl.config, ctl.config.servers.get(server.name, server))
         return self.launcher.spawn(server, ctl.resolve(server), ctl.config.alerts_for(server), digest)
 
+    def _unlaunched(self, obs: Observation, exc: OSError) -> StartResult:
+        failure = Failure(
+            ErrorType.SPAWN_FAILED,
+            f"cannot start a shim for {obs.name}: {exc.strerror or exc}",
+            f"check {self.ctl.paths.home} (free space, permissions), then start it again",
+        )
+        return self._result(replace(obs, record=obs.record.but(last_error=failure)), StartOutcome.FAILED)
+
     def _retry(self, server: ServerConfig) -> Step:
         """A shim in backoff: ask it to try now, as a person's start, and wait for that attempt."""
         try:
@@ -166,15 +179,14 @@ class Start:
             attempt = int(answer["attempt"])
         except (OSError, protocol.ProtocolError, KeyError, TypeError, ValueError):
             return self._join(server, self.ctl.observe(server.name))
-        return Retrying(attempt, self._wait_deadline(server))
+        return Retrying(attempt, self.clock.monotonic() + wait_budget(server))
 
     def _join(self, server: ServerConfig, obs: Observation) -> Joining:
-        return Joining(obs.state, self._wait_deadline(server))
+        return Joining(obs.state, self.deadline(server))
 
-    def _wait_deadline(self, server: ServerConfig) -> float:
-        """Long enough for a stop and then a start of `server`, and slack."""
-        budget = server.startup_timeout + server.stop_timeout + STDIN_CLOSE_GRACE + SLACK
-        return min(self.clock.monotonic() + budget, self.wait_until)
+    def deadline(self, server: ServerConfig) -> float:
+        """When to stop waiting on a shim that stops and starts `server`: its budget, within --timeout."""
+        return min(self.clock.monotonic() + wait_budget(server), self.wait_until)
 
     # -- what launched shims reported ---------------------------------------------------------
 
@@ -275,7 +287,7 @@ class Start:
     def _retrying(self, obs: Observation, retry: Retrying) -> Step:
         settled = obs.record.attempt >= retry.attempt and obs.state != ServerState.STARTING
         if (
-            obs.state == ServerState.READY
+            (obs.state == ServerState.READY and obs.record.attempt >= retry.attempt)  # not the run it replaces
             or (settled and obs.shim_pid is None)
             or (obs.state == ServerState.BACKOFF and settled)
         ):
@@ -297,6 +309,11 @@ class Start:
         """`at`: when the outcome was known (monotonic), if earlier than now."""
         elapsed = (self.clock.monotonic() if at is None else at) - self.began
         return StartResult(obs.name, outcome, obs, round(elapsed, 3), tail)
+
+
+def wait_budget(server: ServerConfig) -> float:
+    """How long to wait on a shim that stops and then starts `server`: long enough for both, and slack."""
+    return server.startup_timeout + server.stop_timeout + STDIN_CLOSE_GRACE + SLACK
 
 
 def _said(launch: Launch, event: Report) -> bool:

@@ -10,7 +10,9 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any
 
+from mcpctl import i18n
 from mcpctl.constants import JSON_SCHEMA
+from mcpctl.i18n import _
 
 if TYPE_CHECKING:
     from mcpctl.errors import MCPCtlError
@@ -29,22 +31,29 @@ def console(stderr: bool = False) -> Any:
 def error(exc: MCPCtlError, as_json: bool) -> None:
     if as_json:
         emit_json({"error": exc.to_json()})
-    lines = exc.details or [exc.message]
+    message, hint = i18n.failure_text(exc.type, exc.message, exc.hint)
+    lines = [_(line) for line in exc.details] or [message]
     out = sys.stderr
     for line in lines:
-        out.write(f"error: {line}\n")
-    if exc.hint:
-        out.write(f"hint: {exc.hint}\n")
+        out.write(_("error: {line}").format(line=line) + "\n")
+    if hint:
+        out.write(hint_line(hint) + "\n")
+
+
+def hint_line(hint: str) -> str:
+    return _("hint: {hint}").format(hint=hint)
 
 
 def table(header: list[str], rows: list[list[str]], styles: dict[int, dict[str, str]] | None = None) -> None:
-    """Aligned columns; coloured through rich only on a terminal (and never under NO_COLOR)."""
+    """Aligned columns (by display width: a CJK character takes two); coloured through rich only on a
+    terminal (and never under NO_COLOR). The header's words are msgids: they are shown translated."""
+    header = [_(word) for word in header]
     if sys.stdout.isatty() and not os.environ.get("NO_COLOR"):
         _rich_table(header, rows, styles or {})
         return
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header) - 1)]
+    widths = [max(i18n.cells(row[i]) for row in [header, *rows]) for i in range(len(header) - 1)]
     for row in [header, *rows]:
-        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        cells = [i18n.pad(cell, width) for cell, width in zip(row, widths, strict=False)]
         sys.stdout.write("  ".join([*cells, row[-1]]).rstrip() + "\n")
 
 

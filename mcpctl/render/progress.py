@@ -9,6 +9,8 @@ import time
 from types import TracebackType
 from typing import TextIO
 
+from mcpctl.i18n import _
+
 FRAMES = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 SPINNER_AFTER = 0.5  # a start faster than this shows no spinner at all
 LINE_AFTER = 5.0  # off a terminal: the first "still waiting" line, then one every LINE_EVERY
@@ -62,6 +64,7 @@ class Waiting:
     def _lines(self) -> None:
         wait = LINE_AFTER
         while not self.done.wait(wait):
-            self.stream.write(f"{self.label}: still waiting ({time.monotonic() - self.began:.0f}s)\n")
+            waited = f"{time.monotonic() - self.began:.0f}"
+            self.stream.write(_("{label}: still waiting ({seconds}s)").format(label=self.label, seconds=waited) + "\n")
             self.stream.flush()
             wait = LINE_EVERY

@@ -5,7 +5,8 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING, Any
 
-from mcpctl.render.output import duration, emit_json, say, table
+from mcpctl.i18n import N_, _, failure_text, translate
+from mcpctl.render.output import duration, emit_json, hint_line, say, table
 from mcpctl.states import Drift, ServerState, StartOutcome, StopOutcome
 
 if TYPE_CHECKING:  # only for annotations: `call` and `tools` must not pay for psutil and the config loader
@@ -22,9 +23,12 @@ def status(observations: list[Observation], as_json: bool) -> None:
         return
     for obs in observations:
         if obs.warning:
-            sys.stderr.write(f"warning: {obs.label}: {obs.warning}\n")
+            sys.stderr.write(_("warning: {name}: {warning}").format(name=obs.label, warning=_(obs.warning)) + "\n")
+        if obs.record.write_error:
+            note = _("warning: {name}: {error} (its shim supervises on and retries)")
+            sys.stderr.write(note.format(name=obs.label, error=obs.record.write_error) + "\n")
     if not observations:
-        sys.stdout.write("no servers configured (see `mcpctl list`, or pass -f mcpctl.toml)\n")
+        sys.stdout.write(_("no servers configured (see `mcpctl list`, or pass -f mcpctl.toml)") + "\n")
         return
     rows = [
         [
@@ -38,30 +42,40 @@ def status(observations: list[Observation], as_json: bool) -> None:
         ]
         for obs in observations
     ]
-    table(["NAME", "STATE", "PID", "UPTIME", "RESTARTS", "FAILURES", "LAST ERROR"], rows, styles={1: STATE_STYLE})
+    styles = {_(state): style for state, style in STATE_STYLE.items()}
+    table(["NAME", "STATE", "PID", "UPTIME", "RESTARTS", "FAILURES", "LAST ERROR"], rows, styles={1: styles})
     drifted = [obs.name for obs in observations if obs.config_drift in _DRIFT]
     if drifted:
-        sys.stderr.write(f"hint: config changed for {', '.join(drifted)}: run `mcpctl apply` (`mcpctl config diff`)\n")
+        hint = _("config changed for {names}: run `mcpctl apply` (`mcpctl config diff`)")
+        sys.stderr.write(hint_line(hint.format(names=", ".join(drifted))) + "\n")
 
 
-_DRIFT = {Drift.CHANGED: " (config changed, run mcpctl apply)", Drift.REMOVED: " (not in config, run mcpctl apply)"}
+_DRIFT = {
+    Drift.CHANGED: N_(" (config changed, run mcpctl apply)"),
+    Drift.REMOVED: N_(" (not in config, run mcpctl apply)"),
+}
+# The states as a person reads them (records and --json keep the English words).
+CHECK_WORDS = (N_("ok"), N_("not running"), N_("ready"))  # `check`'s statuses (and its plainest detail)
+STATE_WORDS = (N_("stopped"), N_("starting"), N_("ready"), N_("unhealthy"), N_("stopping"), N_("backoff"), N_("failed"))
 
 
 def state_text(obs: Observation) -> str:
-    drift = _DRIFT.get(obs.config_drift, "") if obs.config_drift else ""
-    drift += " (orphaned: its config file is gone)" if obs.orphaned else ""
+    drift = _(_DRIFT[obs.config_drift]) if obs.config_drift in _DRIFT else ""
+    drift += _(" (orphaned: its config file is gone)") if obs.orphaned else ""
+    left = duration(obs.cooldown_left)
     if obs.state == ServerState.BACKOFF:
-        return f"backoff (retry in {duration(obs.cooldown_left)}){drift}"
+        return _("backoff (retry in {left})").format(left=left) + drift
     if obs.state == ServerState.FAILED and obs.cooldown_left:
-        return f"failed (cooldown {duration(obs.cooldown_left)})"
+        return _("failed (cooldown {left})").format(left=left)
     if obs.record.per_client is not None and obs.state in (ServerState.READY, ServerState.UNHEALTHY):
-        return f"{obs.state} (per-client: {obs.record.per_client} running){drift}"
-    return obs.state + drift
+        clients = _("{state} (per-client: {count} running)").format(state=_(obs.state), count=obs.record.per_client)
+        return clients + drift
+    return _(obs.state) + drift
 
 
 def _last_error(obs: Observation) -> str:
     error = obs.current_error
-    return f"{error.type.value}: {error.message}" if error else ""
+    return f"{error.type.value}: {failure_text(error.type, error.message, '')[0]}" if error else ""
 
 
 STATE_STYLE: dict[str, str] = {
@@ -69,6 +83,7 @@ STATE_STYLE: dict[str, str] = {
     ServerState.STARTING: "yellow",
     ServerState.BACKOFF: "yellow",
     ServerState.UNHEALTHY: "red",
+    ServerState.UNRESPONSIVE: "red",
     ServerState.STOPPING: "yellow",
     ServerState.FAILED: "red",
     ServerState.STOPPED: "dim",
@@ -84,11 +99,17 @@ def start(results: list[StartResult], as_json: bool, quiet: bool = False) -> Non
         if quiet and result.ok:
             continue
         if result.outcome == StartOutcome.STARTED:
-            say(f"{result.name}: ready in {result.elapsed_s:.2f}s (pid {obs.pid or '-'})")
+            elapsed = f"{result.elapsed_s:.2f}"
+            say(
+                _("{name}: ready in {elapsed}s (pid {pid})").format(
+                    name=result.name, elapsed=elapsed, pid=obs.pid or "-"
+                )
+            )
         elif result.outcome == StartOutcome.SPAWNED:
-            say(f"{result.name}: starting (not waiting for ready; see `mcpctl status {result.name}`)")
+            say(_("{name}: starting (not waiting for ready; see `mcpctl status {name}`)").format(name=result.name))
         elif result.outcome == StartOutcome.ALREADY_RUNNING:
-            say(f"{result.name}: already {obs.state} (pid {obs.pid or '-'})")
+            line = _("{name}: already {state} (pid {pid})")
+            say(line.format(name=result.name, state=_(obs.state), pid=obs.pid or "-"))
         elif result.outcome == StartOutcome.SKIPPED:
             _skipped(result)
         elif result.outcome == StartOutcome.ENV_INVALID:
@@ -100,38 +121,43 @@ def start(results: list[StartResult], as_json: bool, quiet: bool = False) -> Non
 def _env_refused(result: StartResult) -> None:
     failure = result.error
     assert failure is not None
-    sys.stderr.write(f"error: {result.name}: environment check failed, nothing was started [{failure.type.value}]\n")
+    from mcpctl.config.environment import KNOWN
+
+    line = _("error: {name}: environment check failed, nothing was started [{type}]")
+    sys.stderr.write(line.format(name=result.name, type=failure.type.value) + "\n")
     for problem in failure.message.split(": ", 1)[-1].split("; "):
-        sys.stderr.write(f"  - {problem}\n")
-    sys.stderr.write(f"hint: {failure.hint}; see `mcpctl env check {result.name}`\n")
+        sys.stderr.write(f"  - {translate(problem, KNOWN)}\n")
+    hint = _("{hint}; see `mcpctl env check {name}`").format(hint=_(failure.hint), name=result.name)
+    sys.stderr.write(hint_line(hint) + "\n")
 
 
 def _skipped(result: StartResult) -> None:
     failure = result.error
     assert failure is not None
-    sys.stderr.write(f"skipped: {failure.message}\n")
-    if failure.hint:
-        sys.stderr.write(f"hint: {failure.hint}\n")
+    message, hint = failure_text(failure.type, failure.message, failure.hint)
+    sys.stderr.write(_("skipped: {message}").format(message=message) + "\n")
+    if hint:
+        sys.stderr.write(hint_line(hint) + "\n")
 
 
 def _start_failure(result: StartResult) -> None:
     failure = result.error
-    message = failure.message if failure else "did not become ready"
+    message, hint = failure_text(failure.type, failure.message, failure.hint) if failure else (_("no reason"), "")
     kind = f" [{failure.type.value}]" if failure else ""
-    sys.stderr.write(f"error: {result.name} did not become ready{kind}: {message}\n")
+    line = _("error: {name} did not become ready{type}: {message}")
+    sys.stderr.write(line.format(name=result.name, type=kind, message=message) + "\n")
     if result.stderr_tail:
-        sys.stderr.write(f"  last {len(result.stderr_tail)} line(s) of its stderr:\n")
+        sys.stderr.write(_("  last {count} line(s) of its stderr:").format(count=len(result.stderr_tail)) + "\n")
         for line in result.stderr_tail:
             sys.stderr.write(f"  | {line}\n")
     obs = result.observation
     if obs.state == ServerState.BACKOFF:
         record = obs.record
-        sys.stderr.write(
-            f"  retrying in {obs.cooldown_left:.1f}s (failure {record.consecutive_failures}; "
-            f"`mcpctl stop {result.name}` to give up)\n"
-        )
-    if failure and failure.hint:
-        sys.stderr.write(f"hint: {failure.hint}\n")
+        line = _("  retrying in {left}s (failure {failures}; `mcpctl stop {name}` to give up)")
+        left = f"{obs.cooldown_left:.1f}"
+        sys.stderr.write(line.format(left=left, failures=record.consecutive_failures, name=result.name) + "\n")
+    if hint:
+        sys.stderr.write(hint_line(hint) + "\n")
 
 
 def _start_json(result: StartResult) -> dict[str, Any]:
@@ -152,10 +178,12 @@ def stop(results: list[StopResult], as_json: bool) -> None:
         return
     for result in results:
         if result.outcome == StopOutcome.NOT_RUNNING:
-            say(f"{result.name}: not running")
+            say(_("{name}: not running").format(name=result.name))
             continue
-        extra = f"; ended {result.leftovers_ended} leftover process(es)" if result.leftovers_ended else ""
-        say(f"{result.name}: stopped in {result.elapsed_s:.2f}s{extra}")
+        ended = _("; ended {count} leftover process(es)") if result.leftovers_ended else ""
+        line = _("{name}: stopped in {elapsed}s{extra}")
+        elapsed = f"{result.elapsed_s:.2f}"
+        say(line.format(name=result.name, elapsed=elapsed, extra=ended.format(count=result.leftovers_ended)))
 
 
 def _stop_json(result: StopResult) -> dict[str, Any]:
@@ -173,12 +201,13 @@ def forgotten(results: list[Forgotten], as_json: bool) -> None:
         emit_json({"results": rows})
         return
     if not results:
-        say("nothing to forget")
+        say(_("nothing to forget"))
     for result in results:
         if result.kept_because:
-            say(f"{result.name}: kept: it {result.kept_because}")
+            say(_("{name}: kept: it {reason}").format(name=result.name, reason=_(result.kept_because)))
         else:
-            say(f"{result.name}: forgotten ({len(result.removed)} file(s) and folder(s) removed)")
+            line = _("{name}: forgotten ({count} file(s) and folder(s) removed)")
+            say(line.format(name=result.name, count=len(result.removed)))
 
 
 def check(verdicts: list[Verdict], as_json: bool, nagios: bool) -> None:
@@ -192,7 +221,7 @@ def check(verdicts: list[Verdict], as_json: bool, nagios: bool) -> None:
         say(f"MCPCTL {level} - {summary}")
         return
     for v in verdicts:
-        say(f"{v.name}: {v.status.replace('_', ' ')} ({v.detail})")
+        say(f"{v.name}: {_(v.status.replace('_', ' '))} ({_(v.detail)})")
 
 
 def server_list(config: Config, as_json: bool) -> None:
@@ -201,7 +230,7 @@ def server_list(config: Config, as_json: bool) -> None:
         emit_json({"config": str(config.path) if config.path else None, "servers": rows})
         return
     if not rows:
-        say("no servers configured")
+        say(_("no servers configured"))
         return
     for row in rows:
         _list_line(row["name"], row)
@@ -218,7 +247,7 @@ def project_lists(configs: dict[str, Config], as_json: bool) -> None:
         emit_json({"projects": shaped})
         return
     if not any(groups.values()):
-        say("no servers configured in any project")
+        say(_("no servers configured in any project"))
     for project, rows in groups.items():
         for row in rows:
             _list_line(f"{project}/{row['name']}", row)
@@ -226,7 +255,7 @@ def project_lists(configs: dict[str, Config], as_json: bool) -> None:
 
 def _list_line(label: str, row: dict[str, Any]) -> None:
     target = row["url"] or " ".join([row["command"] or "", *row["args"]])
-    env = f"  env: {', '.join(row['env'])}" if row["env"] else ""
+    env = "  " + _("env: {names}").format(names=", ".join(row["env"])) if row["env"] else ""
     say(f"{label}  [{row['transport']}]  {target}{env}")
 
 
@@ -240,7 +269,7 @@ def _list_rows(config: Config) -> list[dict[str, Any]]:
             "transport": s.transport,
             "command": s.command,
             "args": [Redactor(s.env.values())(arg) for arg in s.args],
-            "url": s.url,
+            "url": Redactor(s.env.values())(s.url) if s.url else s.url,
             "cwd": s.cwd,
             "env": sorted(s.env),  # names only: values may be secrets
             "startup_timeout": s.startup_timeout,

@@ -12,12 +12,12 @@ import signal
 import sys
 from pathlib import Path
 
-from mcpctl.constants import ENV_HOME, ENV_TEST_SIGNAL_AT_LOCK
+from mcpctl.constants import ENV_HOME, ENV_TEST_SIGNAL_AT_LOCK, ExitCode
 from mcpctl.contract import Report, Spec
 from mcpctl.errors import ErrorType, Failure
 from mcpctl.logfile import LogWriter
 from mcpctl.paths import Paths
-from mcpctl.shim import signals
+from mcpctl.shim import foreground, signals
 from mcpctl.shim.ledger import say
 from mcpctl.shim.log import log, use_log
 from mcpctl.shim.loop import Shim
@@ -26,25 +26,34 @@ from mcpctl.states import ServerState
 
 
 def main() -> int:
-    if len(sys.argv) != 2:
-        print("usage: python -m mcpctl.shim NAME  (spec as JSON on stdin; started by mcpctl)", file=sys.stderr)
+    if len(sys.argv) not in (2, 4) or (len(sys.argv) == 4 and sys.argv[2:3] != ["--foreground"]):
+        print("usage: python -m mcpctl.shim NAME [--foreground text|json]  (spec as JSON on stdin)", file=sys.stderr)
         return 2
+    log_format = sys.argv[3] if len(sys.argv) == 4 else None  # set: `mcpctl run`, in the foreground
     spec = Spec(**json.loads(sys.stdin.buffer.read()))
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     os.close(devnull)
     paths = Paths(Path(os.environ[ENV_HOME]), spec.project or None)
     paths.ensure_server(spec.name)
-    use_log(LogWriter(paths.log_file(spec.name), spec.log_max_bytes, spec.log_backups))
+    log_path = paths.log_file(spec.name)
+    if log_format is not None:
+        use_log(foreground.take_terminal(log_path, spec.log_max_bytes, spec.log_backups, log_format, spec.name))
+    else:
+        use_log(LogWriter(log_path, spec.log_max_bytes, spec.log_backups))
     signals.catch_early()  # before the lock: from then on, a stop signal is a stop, never a silent death
     lock = InstanceLock(paths.instance_lock(spec.name))
     if not lock.acquire():
+        if log_format is not None:
+            log(f"{spec.name} is already running under another shim (its instance lock is held): not starting")
+            return int(ExitCode.BUSY)
         say({"event": Report.BUSY})
         return 0
     _test_signal_at_lock()
-    say({"event": Report.LOCKED, "pid": os.getpid()})
+    if log_format is None:
+        say({"event": Report.LOCKED, "pid": os.getpid()})
     signals.become_subreaper()
-    shim = Shim(paths, spec)
+    shim = Shim(paths, spec) if log_format is None else foreground.ForegroundShim(paths, spec)
     try:
         return shim.run()
     except Exception:  # noqa: BLE001 - a bug in the shim must still end the tree and say why

@@ -1,4 +1,5 @@
-"""The shim's control socket, and its answers to control requests (`mcpctl/status`, `stop`, `retry`, `update`).
+"""The shim's control socket, and its answers to control requests (`mcpctl/status`, `stop`, `retry`, `update`,
+`restart`).
 
 Control has a socket of its own (`Paths.control_socket`, 0600 in the 0700 state dir), apart from the MCP
 socket that every client of the shared session reaches through `connect`: an MCP client, or a server's
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from mcpctl import protocol
-from mcpctl.contract import CONTROL_PREFIX, Control, Spec, updated
+from mcpctl.contract import CONTROL_PREFIX, Control, Spec, respec, updated
 from mcpctl.shim.listener import Connection, SocketServer
 
 
@@ -39,6 +40,11 @@ class Controlled(Protocol):
         """Take settings that need no restart; the server keeps running."""
         ...
 
+    def restart(self, spec: Spec) -> int | None:
+        """Replace the server with a run of `spec`, keeping the clients; the attempt that will run, or None
+        when the shim cannot restart now (it is stopping)."""
+        ...
+
 
 def answer(shim: Controlled, message: dict[str, Any]) -> dict[str, Any]:
     """The JSON-RPC response to one control request."""
@@ -57,7 +63,20 @@ def answer(shim: Controlled, message: dict[str, Any]) -> dict[str, Any]:
             return protocol.error_response(request_id, -32602, f"invalid settings: {exc}")
         shim.apply(spec, changed)
         return _result(request_id, {"config_hash": spec.config_hash, "updated": changed})
+    if method == Control.RESTART:  # `mcpctl restart` and `apply` with a live shim: in place, clients kept
+        return _restart(shim, request_id, message.get("params"))
     return protocol.method_not_found(request_id, str(method))
+
+
+def _restart(shim: Controlled, request_id: object, params: object) -> dict[str, Any]:
+    try:
+        spec = respec(shim.spec, params)
+    except ValueError as exc:
+        return protocol.error_response(request_id, -32602, f"invalid restart: {exc}")
+    attempt = shim.restart(spec)
+    if attempt is None:
+        return protocol.error_response(request_id, protocol.INTERNAL_ERROR, "the shim is stopping: start it anew")
+    return _result(request_id, {"attempt": attempt})
 
 
 def _result(request_id: object, result: dict[str, Any]) -> dict[str, Any]:

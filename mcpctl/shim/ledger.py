@@ -1,6 +1,9 @@
 """What the shim writes down: its server's state record, the events journal, and the report pipe.
 
-While a shim lives it is the only writer of its server's state record and events.
+While a shim lives it is the only writer of its server's state record and events. A write that fails
+(a full disk, a quota, a read-only remount) never ends supervision: the record in memory goes on, says
+what failed (`write_error`, answered to `mcpctl/status`), the log says it once, and the next write (at
+least every RETRY_WRITE_AFTER seconds) tries again.
 """
 
 from __future__ import annotations
@@ -8,26 +11,32 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from mcpctl.constants import STDERR_TAIL_LINES
 from mcpctl.contract import Report
+from mcpctl.errors import StateDirError
 from mcpctl.events import append_event
 from mcpctl.logfile import server_lines
 from mcpctl.paths import Paths
 from mcpctl.shim.log import log, log_size
 from mcpctl.state import CorruptState, StateRecord, read_record, write_record
 
+RETRY_WRITE_AFTER = 1.0  # seconds: how soon an unsaved record is tried again when nothing else writes it
+
 
 class Ledger:
     """The record as it stands (in memory and on disk) and the events journal beside it."""
 
-    def __init__(self, paths: Paths, name: str) -> None:
+    def __init__(self, paths: Paths, name: str, monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.monotonic = monotonic
         self.state_file = paths.state_file(name)
         self.events_file = paths.events_file(name)
         self.record = StateRecord(name=name)
+        self.unsaved_since: float | None = None  # monotonic: when the record on disk fell behind
 
     def take_over(self, **changes: Any) -> None:
         """Start from the record a previous shim left (a fresh one if there is none, or it is damaged)."""
@@ -46,13 +55,39 @@ class Ledger:
         """Change the record, save it, then append `event` (so a reader of the event finds the record)."""
         if changes:
             self.amend(**changes)
-        write_record(self.state_file, self.record)
+        self._save()
         if event is not None:
             self.event(event, details or {})
 
     def event(self, kind: str, details: Mapping[str, Any]) -> None:
         """Append one event; the record is saved by the write that follows."""
-        append_event(self.events_file, kind, dict(details))
+        if not append_event(self.events_file, kind, dict(details)):
+            self._failed(f"cannot append to {self.events_file}")
+
+    def retry(self) -> None:
+        """Save a record that could not be saved, once RETRY_WRITE_AFTER has passed (called every turn)."""
+        if self.unsaved_since is not None and self.monotonic() - self.unsaved_since >= RETRY_WRITE_AFTER:
+            self._save()
+
+    def _save(self) -> None:
+        failing = self.record.write_error
+        if failing is not None:
+            self.record = self.record.but(write_error=None)  # what reaches the disk is a record whose writes work
+        try:
+            write_record(self.state_file, self.record)
+        except StateDirError as exc:
+            self.record = self.record.but(write_error=failing)
+            self._failed(exc.message)
+            return
+        self.unsaved_since = None
+        if failing is not None:
+            log(f"writes work again (they failed: {failing})")
+
+    def _failed(self, message: str) -> None:
+        if self.record.write_error is None:  # once, not every turn of a full disk
+            log(f"{message}; supervision goes on, the write is tried again")
+            self.record = self.record.but(write_error=message)
+        self.unsaved_since = self.monotonic()
 
 
 class ReportPipe:

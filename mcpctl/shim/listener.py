@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import select
 import selectors
 import socket
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,6 +17,11 @@ from mcpctl import protocol
 from mcpctl.constants import DEFAULT_MAX_MESSAGE_BYTES as MAX_MESSAGE_BYTES
 from mcpctl.shim.channels import LineReader, Outbox, Oversize
 from mcpctl.shim.log import log
+
+# How many connections one turn of the shim's loop accepts, and how long it stops accepting when the
+# process (or the system) is out of file descriptors.
+ACCEPTS_PER_TURN = 64
+ACCEPT_PAUSE = 0.5
 
 
 class Connection:
@@ -59,6 +67,8 @@ class Connection:
 
     def _read(self) -> None:
         for line in self.reader.read():
+            if self.closed:
+                return
             if isinstance(line, Oversize):
                 self._too_large(line)
                 continue
@@ -68,9 +78,11 @@ class Connection:
                 self.send(protocol.error_response(None, protocol.PARSE_ERROR, str(exc)))
                 continue
             self.on_message(self, message)
-            if self.closed:
-                return
-        if self.reader.closed:
+        if self.closed:  # an answer could not be written (the client is gone), or it was dropped
+            return
+        if self.reader.closed and _peer_gone(self.sock):
+            self.close()  # a disconnect: what it has in flight is cancelled, nothing more is sent to it
+        elif self.reader.closed:  # a half-close (shutdown of its writing end): it still gets its answers
             self._interest(self.events & ~selectors.EVENT_READ)
             self.on_hangup(self)
 
@@ -119,6 +131,20 @@ class Connection:
         self.outbox.data.clear()
 
 
+def refuse(sock: socket.socket, message: dict[str, Any]) -> None:
+    """Say one line to a client that is not taken, and close it (a short line fits any socket buffer)."""
+    with contextlib.suppress(OSError):
+        sock.send(protocol.encode(message))
+    sock.close()
+
+
+def _peer_gone(sock: socket.socket) -> bool:
+    """Whether the other end closed entirely (the kernel reports a hangup), not just its writing half."""
+    poller = select.poll()
+    poller.register(sock.fileno(), select.POLLOUT)
+    return any(events & (select.POLLHUP | select.POLLERR) for _, events in poller.poll(0))
+
+
 class SocketServer:
     """The shim's unix socket (0600): accepts clients and hands each one to `on_connection`."""
 
@@ -138,18 +164,40 @@ class SocketServer:
             os.umask(old)
         self.sock.listen(128)
         self.sock.setblocking(False)
+        self.paused_until = 0.0  # monotonic: while out of file descriptors, when to try accepting again
+        self.log_again = 0.0  # monotonic: when a shortage of file descriptors is worth a log line again
         selector.register(self.sock, selectors.EVENT_READ, self._accept)
 
     def _accept(self, _mask: int) -> None:
-        while True:
+        for _ in range(ACCEPTS_PER_TURN):  # a crowd at the door waits its turn like everyone else
             try:
                 conn, _ = self.sock.accept()
-            except OSError:
+            except OSError as exc:
+                if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                    self._pause(exc)
                 return
             conn.setblocking(False)
             self.on_connection(conn)
 
+    def _pause(self, exc: OSError) -> None:
+        """Out of file descriptors: the waiting connection stays readable, so stop watching the socket for
+        a while rather than spin on it; the loop's `resume` looks again."""
+        now = time.monotonic()
+        if now >= self.log_again:  # not once per attempt: at most once a minute
+            log(f"cannot accept clients on {self.path.name}: {exc.strerror}; pausing {ACCEPT_PAUSE}s at a time")
+            self.log_again = now + 60.0
+        self.paused_until = now + ACCEPT_PAUSE
+        with contextlib.suppress(KeyError, ValueError):
+            self.selector.unregister(self.sock)
+
+    def resume(self) -> None:
+        """Watch the socket again once a pause is over (called every turn of the shim's loop)."""
+        if self.paused_until and time.monotonic() >= self.paused_until:
+            self.paused_until = 0.0
+            self.selector.register(self.sock, selectors.EVENT_READ, self._accept)
+
     def close(self) -> None:
+        self.paused_until = 0.0
         with contextlib.suppress(OSError, KeyError, ValueError):
             self.selector.unregister(self.sock)
         self.sock.close()

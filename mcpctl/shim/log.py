@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import os
 
-from mcpctl.logfile import MARK, LogWriter, stamp
+from mcpctl.logfile import MARK, LogWriter, escape, stamp
 
 _log: LogWriter | None = None  # the server's log, once the shim knows its rotation settings
 
@@ -31,7 +31,7 @@ def log_lines(lines: list[str], ours: bool = False) -> None:
         return
     prefix = f"{stamp()} {MARK} " if ours else f"{stamp()} "
     with contextlib.suppress(OSError):
-        os.write(2, "".join(prefix + line + "\n" for line in lines).encode("utf-8", "replace"))
+        os.write(2, "".join(prefix + escape(line, ours) + "\n" for line in lines).encode("utf-8", "replace"))
 
 
 def log_environment(sources: dict[str, str]) -> None:

@@ -27,10 +27,11 @@ from mcpctl.redaction import Redactor
 from mcpctl.shim import control_requests, machine, per_client, policy, signals
 from mcpctl.shim.ledger import Ledger, ReportPipe
 from mcpctl.shim.listener import SocketServer
-from mcpctl.shim.log import log, log_environment, retune_log
+from mcpctl.shim.log import log, log_environment
 from mcpctl.shim.machine import Action, Happening
 from mcpctl.shim.monitor import Watch, announce
-from mcpctl.shim.run import Ready, Run, RunFactory, ServerRun, crash
+from mcpctl.shim.requested import Requested
+from mcpctl.shim.run import Ready, Run, RunFactory, ServerRun
 from mcpctl.shim.session import Session
 from mcpctl.state import StateRecord
 from mcpctl.states import RUNNING, SERVING, ServerState
@@ -47,7 +48,7 @@ class Finished:
     code: int
 
 
-class Shim:
+class Shim(Requested):
     def __init__(
         self,
         paths: Paths,
@@ -64,7 +65,7 @@ class Shim:
         self.log_path = paths.log_file(spec.name)
         self.instance_id = os.urandom(16).hex()
         self.selector = selectors.DefaultSelector()
-        self.ledger = Ledger(paths, spec.name)
+        self.ledger = Ledger(paths, spec.name, clock.monotonic)
         self.reports = reports or ReportPipe(self.log_path)
         self.run_: Run | None = None
         self.socket: SocketServer | None = None
@@ -73,6 +74,7 @@ class Shim:
         per_client.install(self, str(self.log_path), self.ledger.write)  # share = "per-client" only
         self.mux = self.session.mux
         self.stop_requested = False
+        self.restart_to: Spec | None = None  # a person's restart asked for (`mcpctl/restart`), with its spec
         self.manual = True  # the current attempt was asked for by a person (start, --force), not the policy
         self.retry_at = 0.0  # monotonic: when a server in backoff is started again
         self.ready_since = 0.0  # monotonic: when the current run became ready
@@ -98,6 +100,9 @@ class Shim:
             wakeup = min(self._next_wakeup(), self.mux.next_deadline())
             for key, mask in self.selector.select(max(0.0, min(wakeup - self.clock.monotonic(), 1.0))):
                 key.data(mask)
+            for listening in (self.socket, self.control.server if self.control else None):
+                if listening is not None:
+                    listening.resume()  # after a pause for want of file descriptors
             self.step()
         return self.finished.code
 
@@ -120,6 +125,7 @@ class Shim:
         """Reap, expire waiting clients, and act on what happened (until the state changes)."""
         self._reap()
         self.mux.expire()
+        self.ledger.retry()
         state = self.record.state
         for happening, detail in self._happenings(state):
             self._on(happening, detail)
@@ -132,6 +138,8 @@ class Shim:
         run = self.run_
         if self.stop_requested:
             yield Happening.STOP_REQUESTED, None
+        elif self.restart_to is not None:
+            yield Happening.RESTART_REQUESTED, self.restart_to
         elif state == ServerState.STARTING and run is not None:
             if run.exit_code is not None:
                 run.drain()  # its last words may be the handshake answer or the ready line
@@ -147,7 +155,7 @@ class Shim:
         if run is not None and run.exit_code is not None:
             run.drain()
             up = self.clock.monotonic() - self.ready_since
-            yield Happening.RUN_EXITED, crash(self.spec.name, run.exit_code, up, self.log_path)
+            yield Happening.RUN_EXITED, policy.crash(self.spec.name, run.exit_code, up, self.log_path)
             return
         if self.record.consecutive_failures and self.clock.monotonic() - self.ready_since >= self.spec.reset_after:
             yield Happening.RESET_DUE, None
@@ -178,6 +186,8 @@ class Shim:
                 self.ledger.write(event="reset", details={"after_s": self.spec.reset_after}, consecutive_failures=0)
             case Action.FINISH, _:
                 self.finish(ServerState.STOPPED, None)
+            case Action.RESTART_RUN, Spec():
+                self._restart_in_place(detail)
             case None, _:
                 pass  # not in the table: nothing changes
             case unexpected:
@@ -227,6 +237,22 @@ class Shim:
         )
         if failure is not None:
             self._on(Happening.JUDGED_FAILED, failure)
+
+    def _restart_in_place(self, spec: Spec) -> None:
+        """A person's restart: end the run politely, keep every client (their requests in flight get a
+        retryable error, new ones wait), and start the new spec now."""
+        run, self.restart_to = self.run_, None
+        detail = "it is being restarted (mcpctl restart); send the request again"
+        # First: a server told to exit may still answer what it had (SDK servers: "Connection closed").
+        self.session.detach(Failure.of(ErrorType.CONNECTION_LOST, name=self.spec.name, detail=detail))
+        if run is not None and self.record.state != ServerState.BACKOFF:  # in a backoff it has ended already
+            run.end_tree(graceful=True, reap=self._reap)
+        details = {"pid": self.record.pid, "code": run.exit_code if run else None, "config_hash": spec.config_hash}
+        self.ledger.event("restart", details)
+        log(f"restarting in place (pid {self.record.pid}), clients kept")
+        self.take(spec)
+        self.ledger.amend(config_hash=spec.config_hash)  # what it runs now, for apply and drift
+        self._start_run(manual=True)
 
     def _serve(self, ready: Ready) -> None:
         self.ready_since, now = self.clock.monotonic(), self.clock.time()
@@ -346,33 +372,12 @@ class Shim:
         self.finished = Finished(0)
         return self.finished
 
-    # -- requests and signals (control_requests.Controlled) ----------------------------------
-
-    def status(self) -> dict[str, Any]:
-        self.ledger.write()  # rewrites the file too, in case a reader found it damaged
-        return self.record.to_json()
+    # -- requests and signals (control_requests.Controlled; the others are in `Requested`) -----
 
     def stop(self) -> None:
         self.stop_requested = True
         if self.record.state in RUNNING:
             self._enter(ServerState.STOPPING)
-
-    def retry_now(self) -> int:
-        if self.record.state != ServerState.BACKOFF:
-            return self.record.attempt
-        self.retry_at, self.manual = self.clock.monotonic(), True
-        return self.record.attempt + 1
-
-    def apply(self, spec: Spec, changed: list[str]) -> None:
-        self.spec = self.session.spec = spec
-        self.watch.retune(spec)
-        retune_log(spec.log_max_bytes, spec.log_backups)
-        log(f"settings updated in place: {', '.join(changed) or 'none changed'}")
-        details = {"fields": changed, "config_hash": spec.config_hash}
-        self.ledger.write(event="updated", details=details, config_hash=spec.config_hash)
-
-    def _on_stop_signal(self) -> None:
-        self.stop_requested = True  # a signal handler only sets the flag: the loop acts on it
 
     def _next_wakeup(self) -> float:
         state = self.record.state
@@ -392,6 +397,3 @@ class Shim:
             run = self.run_
             if run is not None and pid == run.pid and run.exit_code is None:
                 run.exited(status)
-
-    def _redacted(self, failure: Failure | None) -> Failure | None:
-        return Failure(failure.type, self.redact(failure.message), failure.hint) if failure is not None else None

@@ -23,6 +23,7 @@ class Happening(StrEnum):
     RESET_DUE = "reset_due"  # ready for reset_after seconds with failures counted
     RETRY_DUE = "retry_due"  # the backoff delay is over, or `mcpctl/retry` asked for it now
     STOP_REQUESTED = "stop_requested"  # `mcpctl/stop`, SIGTERM or SIGINT
+    RESTART_REQUESTED = "restart_requested"  # `mcpctl/restart`: a person's restart, with the config as it is now
 
 
 class Action(StrEnum):
@@ -34,6 +35,7 @@ class Action(StrEnum):
     NOTE_HEALTH = "note_health"  # state unchanged: the record keeps the last ping
     RESET_FAILURES = "reset_failures"  # state unchanged: consecutive failures back to 0
     FINISH = "finish"  # → stopping → stopped: end the tree and exit
+    RESTART_RUN = "restart_run"  # → starting: end the run (if any), keep the clients, start the new spec now
 
 
 _S, _H, _A = ServerState, Happening, Action
@@ -53,6 +55,9 @@ TRANSITIONS: dict[tuple[ServerState, Happening], Action] = {
     (_S.UNHEALTHY, _H.PINGS_FAILED): _A.NOTE_HEALTH,
     (_S.UNHEALTHY, _H.RESET_DUE): _A.RESET_FAILURES,
     (_S.BACKOFF, _H.RETRY_DUE): _A.START_RUN,
+    # A person's restart replaces the server in place whatever the run is doing, and tries now even in a
+    # backoff (as stop-then-start always did); a stopping shim is not restarted (the CLI starts a new one).
+    **{(state, _H.RESTART_REQUESTED): _A.RESTART_RUN for state in (_S.STARTING, _S.READY, _S.UNHEALTHY, _S.BACKOFF)},
     # A stop is honoured in every state.
     **{(state, _H.STOP_REQUESTED): _A.FINISH for state in ServerState},
 }

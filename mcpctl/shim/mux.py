@@ -7,8 +7,8 @@ session and lets every client of its socket use it:
   client that asked, under the client's own id;
 - a client's `initialize` is answered from the shim's own handshake, its `notifications/initialized`
   is swallowed, and `server/discover` is "method not found" so that new clients fall back to it;
-- notifications from the server are routed (progress by token, cancellation by id) or broadcast
-  (list_changed, log messages, resource updates);
+- notifications from the server are routed (progress by token, cancellation by id, resource updates
+  to the URI's subscribers, log messages by each client's level: `peer_state`) or broadcast (list_changed);
 - requests from the server (sampling, roots, elicitation) go to a client that declared the
   capability, preferably one with a request in flight; with none, the shim answers (`asks`);
 - a client that goes away has its requests cancelled upstream; when the server goes away, every
@@ -32,6 +32,7 @@ from mcpctl import protocol
 from mcpctl.contract import CONTROL_PREFIX
 from mcpctl.errors import ErrorType, Failure
 from mcpctl.shim import asks
+from mcpctl.shim.peer_state import PeerState
 
 Message = dict[str, Any]
 Send = Callable[[Message], None]
@@ -104,6 +105,7 @@ class Multiplexer:
         self.routes: dict[int, Route] = {}  # upstream request id -> who asked
         self.tokens: dict[str, tuple[Peer, Any]] = {}  # upstream progress token -> (peer, its token)
         self.waiting: list[Waiting] = []
+        self.shared = PeerState()  # each client's subscriptions and log level
         self.ids = itertools.count(1)
         self.answered = 0  # client requests answered by the server, and of those with an error
         self.errors = 0
@@ -188,6 +190,8 @@ class Multiplexer:
         for server_id in peer.asked.values():
             self._upstream(protocol.error_response(server_id, protocol.INTERNAL_ERROR, "the client disconnected"))
         peer.asked.clear()
+        for message in self.shared.leave(peer.number, self.ids):
+            self._upstream(message)
 
     def from_client(self, peer: Peer, message: Message) -> None:
         method = message.get("method")
@@ -208,8 +212,10 @@ class Multiplexer:
             self._wait(peer, message)
         elif method == "initialize":
             self._initialize(peer, message)
+        elif (routed := self.shared.route(peer.number, message)) is None:  # the server has it already
+            self._reply(peer, protocol.result_response(message["id"], {}))
         else:
-            self._forward_request(peer, method, message)
+            self._forward_request(peer, method, routed)
 
     def _initialize(self, peer: Peer, message: Message) -> None:
         params = _params(message)
@@ -317,7 +323,8 @@ class Multiplexer:
                         self._reply(peer, {**message, "params": {**params, "requestId": our_id}})
             return
         for peer in list(self.peers.values()):  # list_changed, log messages, resource updates
-            self._reply(peer, message)
+            if self.shared.delivers(peer.number, method, params):
+                self._reply(peer, message)
 
     def _server_request(self, method: str, message: Message) -> None:
         if method == "ping":

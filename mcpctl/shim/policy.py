@@ -5,21 +5,33 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from mcpctl.constants import BACKOFF_JITTER
+from mcpctl.errors import ErrorType, Failure, classify_exit
 from mcpctl.states import ServerState
+
+# 2.0 ** 1023 is the largest power of two a float holds: a larger exponent, or an int power multiplied
+# into a float, overflows (supervision once stopped at the 1,025th failure in a row).
+_MAX_EXPONENT = 1023
+
+
+def doubled(failures: int, base: float, cap: float) -> float:
+    """min(base * 2^(n-1), cap) for n = failures, for any n: the exponent is capped before the power."""
+    exponent = min(max(failures - 1, 0), _MAX_EXPONENT)
+    return float(min(base * 2.0**exponent, cap))  # a product past the float range is inf, and min takes cap
 
 
 def backoff_delay(failures: int, base: float, cap: float, rand: Callable[[], float] = random.random) -> float:
     """min(base * 2^(n-1), cap), plus up to BACKOFF_JITTER of itself, n = consecutive failures (n >= 1)."""
-    delay = float(min(base * 2 ** max(failures - 1, 0), cap))
+    delay = doubled(failures, base, cap)
     return float(min(delay * (1 + BACKOFF_JITTER * rand()), cap * (1 + BACKOFF_JITTER)))
 
 
 def cooldown(loops: int, base: float, cap: float) -> float:
     """How long manual starts are skipped after crash loop n in a row: min(base * 2^(n-1), cap), so the first
     is `base` (n = consecutive failures - max_failures + 1; a failed --force start is the next loop)."""
-    return float(min(base * 2.0 ** min(max(loops - 1, 0), 64), cap))  # a float power never overflows here
+    return doubled(loops, base, cap)
 
 
 @dataclass(frozen=True)
@@ -47,3 +59,11 @@ def after_exit(policy: str, failed: bool, retryable: bool, failures: int, max_fa
     if failures >= max_failures:
         return Decision(ServerState.FAILED, crash_loop=True)
     return Decision(ServerState.BACKOFF)
+
+
+def crash(name: str, code: int, uptime: float, log_path: Path) -> Failure | None:
+    """What a ready run's exit was: a crash after `uptime` seconds, or None when it exited 0."""
+    if code == 0:
+        return None
+    up = f"{uptime:.0f}s" if uptime < 120 else f"{uptime / 60:.0f}m"
+    return Failure.of(ErrorType.CRASHED, name=name, exit=classify_exit(code), uptime=up, log=log_path)

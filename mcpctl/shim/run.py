@@ -10,7 +10,6 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any, Protocol
 
 from mcpctl import protocol
@@ -39,14 +38,6 @@ class Ready:
             "version": str(info.get("version", "")),
             "protocol_version": str(result.get("protocolVersion", "")),
         }
-
-
-def crash(name: str, code: int, uptime: float, log_path: Path) -> Failure | None:
-    """What a ready run's exit was: a crash after `uptime` seconds, or None when it exited 0."""
-    if code == 0:
-        return None
-    up = f"{uptime:.0f}s" if uptime < 120 else f"{uptime / 60:.0f}m"
-    return Failure.of(ErrorType.CRASHED, name=name, exit=classify_exit(code), uptime=up, log=log_path)
 
 
 class Run(Protocol):
@@ -187,7 +178,7 @@ class ServerRun:
     # -- output ------------------------------------------------------------------------------
 
     def _on_output(self, lines: list[bytes | Oversize]) -> None:
-        text = [self.redact(_text(raw)) for raw in lines]
+        text = [_text(raw, self.redact) for raw in lines]
         log_lines(text)
         self.last_words = next((line.strip() for line in reversed(text) if line.strip()), self.last_words)
         if self.pattern is not None and self.met is None and any(self.pattern.search(line) for line in text):
@@ -205,9 +196,9 @@ class ServerRun:
     def _after_ready(self, line: bytes) -> None:
         """MCP traffic once ready: answers for clients and for the shim's pings, notifications, requests."""
         try:
-            message = protocol.decode(line)
+            message = protocol.decode(line, self.redact)
         except protocol.ProtocolError as exc:
-            log(f"ignored a line on stdout that is not JSON-RPC: {self.redact(str(exc))}")
+            log(f"ignored a line on stdout that is not JSON-RPC: {exc}")
             return
         if self.on_message is not None:
             self.on_message(message)
@@ -234,9 +225,9 @@ class ServerRun:
 
     def _on_handshake_line(self, line: bytes) -> None:
         try:
-            message = protocol.decode(line)
+            message = protocol.decode(line, self.redact)
         except protocol.ProtocolError as exc:
-            self.problem = Failure.of(ErrorType.PROTOCOL_ERROR, name=self.spec.name, detail=self.redact(str(exc)))
+            self.problem = Failure.of(ErrorType.PROTOCOL_ERROR, name=self.spec.name, detail=str(exc))
             return
         if message.get("id") == protocol.INIT_ID and "method" not in message:
             try:
@@ -393,8 +384,9 @@ def _tenant_of(proc: Any) -> str:
         return ""
 
 
-def _text(line: bytes | Oversize) -> str:
-    """A line of log output; one past the limit is logged as its beginning."""
+def _text(line: bytes | Oversize, redact: Callable[[str], str]) -> str:
+    """A line of log output, masked; one past the limit is logged as its beginning (masked at the cut too)."""
     if isinstance(line, Oversize):
-        return f"{line.head.decode('utf-8', 'replace')}… (a line of {line.size} bytes, cut)"
-    return line.decode("utf-8", "replace")
+        cut: Callable[[str], str] = getattr(redact, "cut", redact)
+        return f"{cut(line.head.decode('utf-8', 'replace'))}… (a line of {line.size} bytes, cut)"
+    return redact(line.decode("utf-8", "replace"))

@@ -2,7 +2,8 @@
 
 Clients reach the multiplexer through the socket; the multiplexer reaches the server through its stdin
 (stdio servers) or the HTTP relay (url servers). What the server says that is no client's (the answer to
-the shim's own ping) goes to `on_other`.
+the shim's own ping) goes to `on_other`. A session after the first is renewed for the clients that stayed
+(`renewal`): their subscriptions are made again, and each is told to fetch the lists again.
 """
 
 from __future__ import annotations
@@ -12,11 +13,13 @@ import selectors
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from mcpctl import protocol
 from mcpctl.contract import Spec
 from mcpctl.errors import Failure
 from mcpctl.shim import gate
-from mcpctl.shim.listener import Connection
+from mcpctl.shim.listener import Connection, refuse
 from mcpctl.shim.mux import Multiplexer
+from mcpctl.shim.renewal import list_changes
 from mcpctl.shim.run import Ready, Run
 from mcpctl.states import Readiness
 
@@ -41,9 +44,13 @@ class Session:
         self.relay: HttpRelay | None = None  # an HTTP server's upstream, while it is ready
         self.on_other: Callable[[Message], None] | None = None
         self.seen: Callable[[Message], None] = gate.ignore  # the max_concurrency gate's view of the server
+        self.sessions = 0  # how many runs' sessions were attached
 
     def accept(self, sock: Any) -> None:
-        """A new client on the socket."""
+        """A new client on the socket (refused, with one error line, past `max_clients`)."""
+        if len(self.mux.peers) >= self.spec.max_clients:
+            refuse(sock, _full(self.spec.name, self.spec.max_clients))
+            return
         number, limit = next(self.connections), self.spec.max_message_bytes
         conn = Connection(sock, number, self.selector, self._from_client, self.mux.hangup, limit)
         self.mux.add(conn)
@@ -51,10 +58,23 @@ class Session:
     def attach(self, ready: Ready, run: Run | None) -> Callable[[Message], None] | None:
         """The run is ready: connect the session; how to send to the server (None: it speaks no MCP)."""
         send = self._upstream(ready, run)  # the shim's pings go straight: only client requests are gated
-        if send is not None:
-            gated, self.seen = gate.gated(send, self.spec.max_concurrency, self._owner)
-            self.mux.attach(gated, ready.result)
+        if send is None:
+            return None
+        self.sessions += 1
+        if self.sessions > 1:  # before the waiting requests: an unsubscribe among them comes after
+            for message in self.mux.shared.renewal(self.mux.ids):
+                send(message)
+        gated, self.seen = gate.gated(send, self.spec.max_concurrency, self._owner)
+        self.mux.attach(gated, ready.result)
+        if self.sessions > 1:
+            self._announce(list_changes(ready.result))
         return send
+
+    def _announce(self, messages: list[Message]) -> None:
+        for peer in list(self.mux.peers.values()):
+            for message in messages:
+                if not peer.conn.closed:
+                    peer.conn.send(message)
 
     def detach(self, failure: Failure) -> None:
         """The run is over: every request in flight is answered with `failure`."""
@@ -95,3 +115,8 @@ class Session:
         self.seen(message)
         if not self.mux.from_upstream(message) and self.on_other is not None:
             self.on_other(message)
+
+
+def _full(name: str, cap: int) -> Message:
+    message = f"{name} has {cap} clients connected, its max_clients: try again later, or raise max_clients"
+    return protocol.error_response(None, protocol.MCPCTL_ERROR, message, {"max_clients": cap, "retryable": True})

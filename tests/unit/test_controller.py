@@ -85,7 +85,7 @@ class FakeShims:
                 if event["event"] in until:
                     break
 
-    def call(self, name: str, method: str) -> Any:
+    def call(self, name: str, method: str, params: dict[str, Any] | None = None) -> Any:
         self.calls.append((name, method))
         if method not in self.answers:
             raise OSError("no shim answers")
@@ -325,3 +325,27 @@ def test_a_stop_never_ends_the_server_of_a_shim_that_took_the_lock_after_the_old
     (result,) = rig.controller.stop([SERVER])
     assert result.outcome == StopOutcome.STOPPED
     assert result.leftovers_ended == 0
+
+
+def test_restart_of_a_live_shim_is_in_place_and_waits_for_the_new_run(rig: Rig) -> None:
+    rig.world.then(seen("a", ServerState.READY, 7, attempt=1))
+    rig.shims.answers[Control.RESTART] = {"attempt": 2}
+    rig.world.then(seen("a", ServerState.STARTING, 7, attempt=2), after=0.2)
+    rig.world.then(seen("a", ServerState.READY, 7, attempt=2), after=0.6)
+    (result,) = rig.controller.restart([SERVER])
+    assert result.outcome == StartOutcome.STARTED
+    assert result.elapsed_s == pytest.approx(0.6, abs=0.03)  # not the old run's ready
+    assert rig.shims.calls == [("a", Control.RESTART)]  # no stop: the shim and its clients stay
+    assert rig.shims.spawned == []
+
+
+def test_restart_falls_back_to_stop_and_start_when_the_shim_cannot_restart_in_place(rig: Rig) -> None:
+    rig.world.then(seen("a", ServerState.READY, 7, attempt=1))
+    rig.shims.answers[Control.STOP] = {"stopping": True}
+    rig.world.then(seen("a", ServerState.STOPPED), after=0.1)
+    launches_ready(rig)
+    rig.shims.becomes["a"] = seen("a", ServerState.READY, 8, attempt=1)
+    (result,) = rig.controller.restart([SERVER])
+    assert result.outcome == StartOutcome.STARTED
+    assert rig.shims.calls[:2] == [("a", Control.RESTART), ("a", Control.STOP)]
+    assert rig.shims.spawned == ["a"]

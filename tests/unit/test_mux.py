@@ -165,9 +165,7 @@ def test_malformed_requests_are_invalid(rig: Rig, message: Message, error_id: An
 # -- from the server -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "method", ["notifications/tools/list_changed", "notifications/message", "notifications/resources/updated"]
-)
+@pytest.mark.parametrize("method", ["notifications/tools/list_changed", "notifications/message"])
 def test_server_notifications_are_broadcast_to_every_client(rig: Rig, method: str) -> None:
     conns = [rig.client()[1] for _ in range(3)]
     note = notification(method, uri="file:///x")

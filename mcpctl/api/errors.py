@@ -1,0 +1,51 @@
+"""What the SDK raises, as the taxonomy's errors: the shim's own answers keep their type, the rest is mapped."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from mcpctl import protocol
+from mcpctl.errors import ErrorType, Failure, MCPCtlError, TimedOutError, ToolError
+
+if TYPE_CHECKING:
+    from mcp.shared.exceptions import MCPError
+    from mcp.types import CallToolResult
+
+REQUEST_TIMEOUT = -32001  # the SDK's own code for a request whose read timeout passed (never on the wire)
+# What the CLI retries: a lost connection (the server died or was restarted under the request), and the shim's
+# "not ready in time" answer. A start that failed, a tool error or a usage error is never tried again.
+TRANSIENT = frozenset({ErrorType.CONNECTION_LOST, ErrorType.TIMEOUT})
+
+
+def transient(error: MCPCtlError) -> bool:
+    """Worth another try, by the CLI's rules."""
+    return error.type in TRANSIENT and error.retryable
+
+
+def from_sdk(name: str, method: str, exc: MCPError) -> MCPCtlError:
+    """An error answer (or the SDK's own closed/timeout error) as an MCPCtlError."""
+    data: Any = exc.data
+    if exc.code == protocol.MCPCTL_ERROR and isinstance(data, dict) and "type" in data:
+        return MCPCtlError.from_failure(Failure.from_json({**data, "message": exc.message}) or _lost(name, exc))
+    if exc.code == protocol.MCPCTL_ERROR:  # the SDK's "Connection closed" shares the code, without data
+        return MCPCtlError.from_failure(_lost(name, exc))
+    if exc.code == REQUEST_TIMEOUT:
+        return TimedOutError(f"{name} did not answer {method} in time ({exc.message})", "raise the timeout")
+    error = ToolError(
+        f"{name} answered {method} with error {exc.code}: {exc.message}",
+        f"see `mcpctl tools {name}` for its tools and their arguments",
+    )
+    error.result = exc.data
+    return error
+
+
+def tool_failed(name: str, tool: str, result: CallToolResult) -> ToolError:
+    """A result with isError set: the tool ran and reported a failure (its text is the message)."""
+    texts = [str(getattr(item, "text", "")) for item in result.content if getattr(item, "type", "") == "text"]
+    error = ToolError(f"{name} {tool}: {' '.join(texts).strip() or 'the tool reported an error'}")
+    error.result = result
+    return error
+
+
+def _lost(name: str, exc: MCPError) -> Failure:
+    return Failure.of(ErrorType.CONNECTION_LOST, name=name, detail=exc.message)

@@ -1,0 +1,234 @@
+"""`mcpctl.Manager`: what the CLI does, for a Python application: the same core, the same results as data.
+
+Importing this module is cheap: the mcp SDK (and anyio) load when a session is first opened.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+
+from mcpctl.errors import ErrorType, MCPCtlError, UsageError
+from mcpctl.paths import Paths, find_config, resolve_home
+
+if TYPE_CHECKING:
+    from mcp.client.session import ClientSession
+    from mcp.types import CallToolResult
+
+    from mcpctl.config.model import Config, ServerConfig
+    from mcpctl.control.controller import Controller
+    from mcpctl.control.observe import Observation
+    from mcpctl.control.results import StartResult, StopResult
+    from mcpctl.health import Verdict
+    from mcpctl.logfile import Line
+
+PathLike = str | os.PathLike[str]
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def _blocking(call: Callable[P, Awaitable[T]]) -> Callable[P, T]:
+    """`call` for code that is not async, with the same parameters: it runs in an event loop of its own
+    (so never from inside a running one)."""
+
+    def run(*args: P.args, **kwargs: P.kwargs) -> T:
+        import anyio
+
+        return anyio.run(partial(call, *args, **kwargs))
+
+    run.__name__ = f"{call.__name__}_sync"
+    run.__doc__ = f"`{call.__name__}` for code that is not async (it runs its own event loop; not from inside one)."
+    return run
+
+
+class Manager:
+    """Start, stop and watch the servers of one config and state dir, and use them through their shims.
+
+    The config is found as the CLI finds it: `config`, else $MCPCTL_CONFIG, else mcpctl.toml in `project`
+    (default: the working directory) or a folder above it, else the user config dir; the state dir is
+    `home`, else $MCPCTL_HOME, else the platform's. The config file is read again by every call, as every
+    CLI command reads it. Methods that wait (start, stop, restart, ensure_running) block: from async code,
+    run them in a thread (`await anyio.to_thread.run_sync(manager.restart, "name")`).
+    """
+
+    def __init__(
+        self, config: PathLike | None = None, home: PathLike | None = None, project: PathLike | None = None
+    ) -> None:
+        self.paths = Paths(resolve_home(os.fspath(home) if home is not None else None))
+        explicit = os.fspath(config) if config is not None else None
+        self.config_path: Path | None = find_config(explicit, Path(project) if project is not None else None)
+
+    # -- lifecycle, as the CLI's commands (no names: every server) ---------------------------------
+
+    def start(
+        self, *names: str, wait: bool = True, force: bool = False, timeout: float | None = None
+    ) -> list[StartResult]:
+        """Start each server unless it runs; a failed start is a result with `.error`, not an exception.
+        `timeout` bounds this call's wait for ready, never the servers' own startup_timeout."""
+        config = self.config()
+        servers = config.select(list(names), not names)
+        return self._controller(config).start(servers, wait=wait, force=force, timeout=timeout)
+
+    def stop(self, *names: str, timeout: float | None = None) -> list[StopResult]:
+        """Stop servers with their whole process tree (also servers no longer in the config)."""
+        from mcpctl.control.controller import with_timeouts
+
+        config = self.config(required=False)
+        servers = with_timeouts(self._known(config, names), stop=timeout)
+        return self._controller(config).stop(servers)
+
+    def restart(self, *names: str, force: bool = False, timeout: float | None = None) -> list[StartResult]:
+        config = self.config()
+        servers = config.select(list(names), not names)
+        return self._controller(config).restart(servers, force=force, timeout=timeout)
+
+    def status(self, *names: str) -> list[Observation]:
+        """Each server's state, reconciled with the kernel (what `mcpctl status --json` prints)."""
+        config = self.config(required=False)
+        return self._controller(config).status([s.name for s in self._known(config, names)])
+
+    def check(self, *names: str) -> list[Verdict]:
+        """`mcpctl check`: ok, unhealthy or not_running for each server; starts nothing, takes no lock."""
+        from mcpctl.health import verdict
+
+        config = self.config(required=False)
+        found = self._controller(config).status([s.name for s in self._known(config, names)], repair=False)
+        return [verdict(o.name, o.state, o.record.health, o.record.alerts) for o in found]
+
+    def logs(self, name: str, lines: int = 20, since: float | None = None) -> list[Line]:
+        """The last `lines` lines of NAME's log (or every line of the last `since` seconds), across rotations."""
+        from mcpctl import logfile
+
+        self._known(self.config(required=False), (name,))
+        threshold = None if since is None else time.time() - since
+        return logfile.tail(self.paths.log_file(name), lines if threshold is None else -1, threshold)
+
+    def events(self, name: str, lines: int = 50, since: float | None = None) -> list[dict[str, Any]]:
+        """NAME's lifecycle events, oldest first, as `mcpctl events --json` prints them."""
+        from mcpctl.events import read_events
+
+        self._known(self.config(required=False), (name,))
+        threshold = None if since is None else time.time() - since
+        found = [
+            {"server": name, **event}
+            for event in read_events(self.paths.events_file(name))
+            if threshold is None or float(event.get("ts", 0)) >= threshold
+        ]
+        return found if threshold is not None else found[max(len(found) - lines, 0) :]
+
+    def ensure_running(self, name: str, timeout: float | None = None) -> Observation:
+        """Start NAME unless it runs, and wait until it is ready; the MCPCtlError of why not, if it is not.
+        Safe from many threads and processes at once: they share one server."""
+        (result,) = self.start(name, timeout=timeout)
+        if result.error is not None:
+            raise MCPCtlError.from_failure(result.error)
+        return result.observation
+
+    # -- sessions and tool calls ---------------------------------------------------------------
+
+    @asynccontextmanager
+    async def session(
+        self, name: str, *, start: bool = True, read_timeout: float | None = None, **options: Any
+    ) -> AsyncIterator[ClientSession]:
+        """An initialized `mcp.ClientSession` on NAME's shared session, through its shim (no new process).
+
+        The server is started first unless `start=False` (then NotRunningError). The session outlives its
+        shim: after a restart, or a stop and a start, the next request goes to the new one (requests in
+        flight at that moment fail with a retryable ConnectionLostError). `options` go to ClientSession
+        (callbacks, client_info)."""
+        from mcpctl.api.session import Dialer, open_session, unwrapped
+
+        dial = Dialer(self.paths, name, self.ensure_running if start else None)
+        try:
+            async with open_session(dial, read_timeout, options) as session:
+                yield session
+        except BaseExceptionGroup as group:
+            raise unwrapped(group) from None
+
+    async def call_tool(
+        self,
+        name: str,
+        tool: str,
+        arguments: Mapping[str, Any] | None = None,
+        *,
+        retries: int = 3,
+        timeout: float = 60.0,
+        start: bool = True,
+    ) -> CallToolResult:
+        """Call one tool on a session of its own, with the CLI's retry rules: a lost connection and the
+        shim's "not now" answers are tried again (at most `retries` times, with backoff, within `timeout`
+        seconds in all); a tool error (ToolError, with `.result`), a failed start or a usage error is not."""
+        import anyio
+
+        if retries < 0 or not timeout > 0:
+            raise UsageError("retries must be 0 or more and timeout a positive number of seconds")
+        try:
+            with anyio.fail_after(timeout):
+                return await self._retrying(name, tool, dict(arguments or {}), retries, start)
+        except TimeoutError:
+            raise MCPCtlError.of(ErrorType.TIMEOUT, timeout=timeout, detail=f"calling {name} {tool}") from None
+
+    call_tool_sync = _blocking(call_tool)
+
+    async def _retrying(
+        self, name: str, tool: str, arguments: dict[str, Any], retries: int, start: bool
+    ) -> CallToolResult:
+        import logging  # lazy, as random: `from mcpctl import Manager` stays as cheap as the CLI's start
+        import random
+
+        import anyio
+
+        from mcpctl.api import errors
+        from mcpctl.control.shim_client import RETRY_BASE, RETRY_MAX
+
+        for attempt in range(retries + 1):
+            try:
+                return await self._call_once(name, tool, arguments, start)
+            except MCPCtlError as error:
+                if not errors.transient(error) or attempt == retries:
+                    raise
+                delay = min(RETRY_BASE * 2**attempt, RETRY_MAX) * (1 + random.random() * 0.25)
+                said = f"{name}: {error.message}; retry {attempt + 1} of {retries} in {delay:.1f}s"
+                logging.getLogger("mcpctl").warning(said)
+                await anyio.sleep(delay)
+        raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
+
+    async def _call_once(self, name: str, tool: str, arguments: dict[str, Any], start: bool) -> CallToolResult:
+        from mcp.shared.exceptions import MCPError
+
+        from mcpctl.api import errors
+
+        async with self.session(name, start=start) as session:
+            try:
+                result = await session.call_tool(tool, arguments)
+            except MCPError as exc:
+                raise errors.from_sdk(name, "tools/call", exc) from None
+        if result.is_error:
+            raise errors.tool_failed(name, tool, result)
+        return result
+
+    # -- the config and the core ---------------------------------------------------------------
+
+    def config(self, required: bool = True) -> Config:
+        """The config as the file says now (an empty one when there is none and it is not `required`)."""
+        from mcpctl.config.load import load
+        from mcpctl.config.model import empty_config, no_config_found
+
+        if self.config_path is None:
+            if not required:
+                return empty_config()
+            raise no_config_found()
+        return load(self.config_path)
+
+    def _controller(self, config: Config) -> Controller:
+        from mcpctl.control.controller import Controller
+
+        return Controller(self.paths, config)
+
+    def _known(self, config: Config, names: tuple[str, ...]) -> list[ServerConfig]:
+        return config.known(self.paths.known_servers(), list(names), not names)

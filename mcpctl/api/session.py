@@ -1,0 +1,89 @@
+"""A Manager session: an initialized `mcp.ClientSession` on a server's shared session, through its shim."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+import anyio
+from anyio.abc import ByteStream
+from mcp.client.session import ClientSession
+from mcp.shared.exceptions import MCPError
+
+from mcpctl.api import errors
+from mcpctl.api.link import linked
+from mcpctl.errors import ErrorType, MCPCtlError
+from mcpctl.paths import Paths
+from mcpctl.state import lock_holder
+
+if TYPE_CHECKING:
+    from mcpctl.control.observe import Observation
+
+BOOT_WAIT = 10.0  # seconds to wait for the socket of a shim that holds its lock but does not listen yet
+_POLL = 0.05
+
+
+class Dialer:
+    """Connections to NAME's shim; the server is started first (`ensure`, in a thread) when none listens."""
+
+    def __init__(self, paths: Paths, name: str, ensure: Callable[[str], Observation] | None) -> None:
+        self.paths, self.name, self.ensure = paths, name, ensure
+
+    async def __call__(self, may_start: bool) -> ByteStream:
+        path = self.paths.socket(self.name)
+        try:
+            return await anyio.connect_unix(path)
+        except OSError:
+            pass
+        if may_start and self.ensure is not None:
+            await anyio.to_thread.run_sync(self.ensure, self.name)
+        elif not await self._booting():
+            raise MCPCtlError.of(ErrorType.NOT_RUNNING, name=self.name)
+        try:
+            return await anyio.connect_unix(path)
+        except OSError as exc:
+            detail = f"cannot reach its shim at {path}: {exc.strerror or exc}"
+            raise MCPCtlError.of(ErrorType.CONNECTION_LOST, name=self.name, detail=detail) from None
+
+    async def _booting(self) -> bool:
+        """Whether a shim holds the lock and its socket appeared within BOOT_WAIT."""
+        with anyio.move_on_after(BOOT_WAIT):
+            while lock_holder(self.paths.instance_lock(self.name)) is not None:
+                if self.paths.socket(self.name).exists():
+                    return True
+                await anyio.sleep(_POLL)
+        return False
+
+
+@asynccontextmanager
+async def open_session(
+    dial: Dialer, read_timeout: float | None, options: dict[str, Any]
+) -> AsyncIterator[ClientSession]:
+    """Dial (starting the server if `dial` may), link, initialize; every failure is an MCPCtlError."""
+    first = await dial(True)
+    async with (
+        linked(dial.name, dial, first) as (read, write),
+        ClientSession(read, write, read_timeout_seconds=read_timeout, **options) as session,
+    ):
+        try:
+            await session.initialize()
+        except MCPError as exc:
+            raise errors.from_sdk(dial.name, "initialize", exc) from None
+        yield session
+
+
+def unwrapped(group: BaseExceptionGroup[Any]) -> BaseException:
+    """The one error inside anyio's nested groups (a task group re-raises the body's error in one)."""
+    leaves: list[BaseException] = []
+
+    def walk(exc: BaseException) -> None:
+        if isinstance(exc, BaseExceptionGroup):
+            for inner in exc.exceptions:
+                walk(inner)
+        else:
+            leaves.append(exc)
+
+    walk(group)
+    real = [exc for exc in leaves if not isinstance(exc, anyio.get_cancelled_exc_class())]
+    return real[0] if len(real) == 1 else group

@@ -1,0 +1,97 @@
+"""The [gateway] table and the [groups.NAME] tables: read, checked, and turned into dataclasses."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from mcpctl.config.model import GatewayConfig, Problem
+
+_LISTEN = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):([0-9]{1,5})")
+_FLAGS = ("insecure", "metrics_public", "auto_start")
+_PATHS = ("tls_cert", "tls_key")
+_FIELDS = frozenset({"listen", "allowed_origins", *_FLAGS, *_PATHS})
+
+
+def is_loopback(host: str) -> bool:
+    """Whether `host` (a name or an address) can only be reached from this machine."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def gateway(table: object, path: Path, problems: list[Problem]) -> GatewayConfig | None:
+    """The [gateway] table as a GatewayConfig; None when it is absent or wrong (problems say why)."""
+    if table is None:
+        return None
+    where = f"{path}: gateway"
+    found = _gateway_problems(table, where)
+    problems.extend(Problem(text, str(path), None, "gateway") for text in found)
+    if found:
+        return None
+    assert isinstance(table, dict)
+    values: dict[str, Any] = dict(table)
+    if "allowed_origins" in values:
+        values["allowed_origins"] = tuple(values["allowed_origins"])
+    for key in _PATHS:
+        if key in values:
+            values[key] = str((path.parent / values[key]).absolute())
+    return GatewayConfig(**values)
+
+
+def _gateway_problems(table: object, where: str) -> list[str]:
+    if not isinstance(table, dict):
+        return [f"{where}: expected a table of settings ([gateway] listen = ...)"]
+    problems = [f"{where}: unknown field {key!r}" for key in sorted(set(table) - _FIELDS)]
+    listen = table.get("listen", "127.0.0.1:8765")
+    match = _LISTEN.fullmatch(listen) if isinstance(listen, str) else None
+    if match is None or not 0 < int(match.group(2)) < 65536:
+        problems.append(f'{where}.listen: expected "HOST:PORT" (such as "127.0.0.1:8765"), got {listen!r}')
+    for key in _FLAGS:
+        if key in table and not isinstance(table[key], bool):
+            problems.append(f"{where}.{key}: expected true or false")
+    for key in _PATHS:
+        if key in table and not (isinstance(table[key], str) and table[key]):
+            problems.append(f"{where}.{key}: expected the path of a PEM file")
+    origins = table.get("allowed_origins", [])
+    if not isinstance(origins, list) or not all(isinstance(o, str) and o for o in origins):
+        problems.append(f'{where}.allowed_origins: expected a list of origins such as "https://app.example.com"')
+    if ("tls_cert" in table) != ("tls_key" in table):
+        problems.append(f"{where}: tls_cert and tls_key go together")
+    exposed = match is not None and not problems and not is_loopback(match.group(1).strip("[]"))
+    if exposed and "tls_cert" not in table and table.get("insecure") is not True:
+        problems.append(
+            f"{where}.listen: {listen} is reachable from other machines: set tls_cert and tls_key, "
+            "or insecure = true to serve plain HTTP on purpose"
+        )
+    return problems
+
+
+def groups(
+    tables: Mapping[str, Any], servers: Mapping[str, object], path: Path
+) -> tuple[dict[str, tuple[str, ...]], list[Problem]]:
+    """[groups.NAME] servers = [...] as {NAME: (server, ...)}; every member must be a configured server."""
+    found: dict[str, tuple[str, ...]] = {}
+    problems: list[Problem] = []
+    for name, table in tables.items():
+        where = f"{path}: groups.{name}"
+        members = table.get("servers") if isinstance(table, dict) else None
+        if not isinstance(table, dict) or set(table) != {"servers"} or not isinstance(members, list):
+            problems.append(Problem(f"{where}: expected servers = [NAME, ...] and nothing else", str(path)))
+            continue
+        unknown = [m for m in members if m not in servers]
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}", name):
+            problems.append(Problem(f"{where}: invalid group name (letters, digits, '_' or '-')", str(path)))
+            continue
+        if unknown or not members:
+            text = f"{where}.servers: unknown server {unknown[0]!r}" if unknown else f"{where}.servers: empty"
+            problems.append(Problem(text, str(path), None, "groups"))
+            continue
+        found[name] = tuple(members)
+    return found, problems

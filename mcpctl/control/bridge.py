@@ -1,0 +1,341 @@
+"""`mcpctl connect`: the client's stdio on one side, the shim's socket on the other, and a session that
+outlives the shim.
+
+Bytes are copied as they come (one read and one write on each side); the bridge only looks at where each
+message ends and at its id (a small message is parsed, a big one read at its ends), to know which of the
+client's requests are in flight. When the shim goes away (stopped, replaced, killed) the client keeps its
+stdio session: the requests in flight are answered with a retryable error, new ones wait (up to HOLD
+seconds), and the bridge reconnects to the next shim, replays the client's `initialize` (its answer is
+swallowed) and `notifications/initialized`, and tells the client to fetch its lists again. A shim that
+died is started again as on the first connect (unless --no-start); a server a person stopped is not.
+
+A stdio client leaves by closing our stdin (or by dying, see `pump.watch_parent`): that is a disconnect.
+The bridge closes its socket, so the shim cancels what the client has in flight and frees what it
+held, and exits. With `drain` (`connect --drain`, for scripts that pipe requests in) stdin's end only
+half-closes the socket: the shim answers what is in flight, then closes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from mcpctl import protocol
+from mcpctl.errors import ErrorType, Failure, MCPCtlError
+
+CHUNK = 256 * 1024
+PARSE_LIMIT = 64 * 1024  # a line up to this long is parsed for its id; a longer one is read at its ends
+HOLD = 5.0  # how long a request sent while no shim is reachable waits for one before it is answered
+POLL = (0.05, 0.5)  # the first and the longest wait between attempts to reach a shim again
+REPLAY_ID = "mcpctl-replay-"
+KEEP_ENDS = 1024  # how much of each end of a long line is kept, to find its id
+# After stdin's end, how long the bridge lets its last write to stdout finish before it exits anyway.
+EXIT_GRACE = 1.0
+
+# Reconnect(may_start): a connected socket to the shim, or OSError / MCPCtlError (then it is tried again).
+Reconnect = Callable[[bool], socket.socket]
+
+
+@dataclass(frozen=True)
+class Seen:
+    """One message as the bridge sees it: its id (as JSON text, so 1 and "1" differ) and what it is."""
+
+    key: str | None
+    request: bool
+    method: str | None = None
+    message: dict[str, Any] | None = None  # small messages only
+
+
+class Scanner:
+    """Where messages end in a byte stream, and what each is; at most PARSE_LIMIT bytes of one are kept."""
+
+    def __init__(self) -> None:
+        self.line = bytearray()
+        self.size = 0
+        self.ends: tuple[bytes, bytearray] | None = None  # head and tail of a line past PARSE_LIMIT
+
+    def feed(self, data: bytes) -> list[Seen]:
+        found, start = [], 0
+        while (newline := data.find(b"\n", start)) >= 0:
+            self._add(data[start:newline])
+            found.append(self._end())
+            start = newline + 1
+        self._add(data[start:])
+        return found
+
+    @property
+    def partial(self) -> bool:
+        return self.size > 0
+
+    def _add(self, piece: bytes) -> None:
+        self.size += len(piece)
+        if self.ends is None and self.size <= PARSE_LIMIT:
+            self.line += piece
+            return
+        if self.ends is None:
+            self.ends = (bytes((self.line + piece[:KEEP_ENDS])[:KEEP_ENDS]), bytearray())
+            self.line = bytearray()
+        tail = self.ends[1]
+        tail += piece[-KEEP_ENDS:]
+        del tail[:-KEEP_ENDS]
+
+    def _end(self) -> Seen:
+        seen = _parsed(bytes(self.line)) if self.ends is None else _by_ends(*self.ends)
+        self.line, self.size, self.ends = bytearray(), 0, None
+        return seen
+
+
+def _parsed(line: bytes) -> Seen:
+    try:
+        message = protocol.decode(line)
+    except protocol.ProtocolError:
+        return Seen(None, False)
+    method = message.get("method")
+    key = _key(message.get("id")) if "id" in message else None
+    return Seen(key, isinstance(method, str), method if isinstance(method, str) else None, message)
+
+
+def _by_ends(head: bytes, tail: bytearray) -> Seen:
+    request_id, request = protocol.sender_of(head, bytes(tail))
+    return Seen(_key(request_id), request)
+
+
+def _key(request_id: object) -> str | None:
+    return json.dumps(request_id) if isinstance(request_id, str | int) and not isinstance(request_id, bool) else None
+
+
+@dataclass(frozen=True)
+class Held:
+    """A client line that came while no shim was reachable."""
+
+    deadline: float
+    line: bytes
+    key: str | None  # its id, when it is a request (answered with an error if no shim comes in time)
+
+
+class Bridge:
+    """One client's stdio session, across shims. `run` returns when the client leaves."""
+
+    def __init__(self, name: str, sock: socket.socket, reconnect: Reconnect, drain: bool = False) -> None:
+        self.name, self.reconnect, self.drain = name, reconnect, drain
+        self.lock = threading.Lock()  # the client's thread and the shim's side share what follows
+        self.sock: socket.socket | None = sock  # None while no shim is reachable
+        self.up = Scanner()  # the client's bytes
+        self.inflight: set[str] = set()  # the client's requests sent to the shim and not answered
+        self.held: list[Held] = []
+        self.away = bytearray()  # the unfinished line that came while no shim was reachable
+        self.cut = False  # the client's line in progress began on a shim now gone: the rest is dropped
+        self.orphans: list[str] = []  # requests dropped so: answered with an error
+        self.init: dict[str, Any] | None = None  # the client's initialize, replayed to each new shim
+        self.initialized = False
+        self.client_done = threading.Event()
+        # The shim's side, touched by run's thread only.
+        self.down = Scanner()
+        self.replay: str | None = None  # the replayed initialize's id while its answer is awaited
+        self.pending = bytearray()  # the shim's bytes held back meanwhile (to take that answer out)
+        self.replays = itertools.count(1)
+
+    def run(self) -> None:
+        threading.Thread(target=self._from_client, daemon=True).start()
+        sock = self.sock
+        while sock is not None and self._pump(sock):
+            if not self._lost():
+                return
+            sock = self._reach()
+
+    # -- the shim's side -----------------------------------------------------------------------
+
+    def _pump(self, sock: socket.socket) -> bool:
+        """Copy the shim's bytes to the client; True when the shim went away and the client stays."""
+        while True:
+            try:
+                data = sock.recv(CHUNK)
+            except OSError:
+                data = b""
+            if not data:
+                sock.close()
+                return not self.client_done.is_set()
+            try:
+                self._to_client(data)
+            except OSError:  # the client closed its stdout: it is gone
+                return False
+
+    def _to_client(self, data: bytes) -> None:
+        if self.replay is None and not self.pending:
+            self._answered(self.down.feed(data))
+            _write_all(1, data)
+            return
+        self.pending += data
+        out = bytearray()
+        while self.replay is not None and (newline := self.pending.find(b"\n")) >= 0:
+            line = bytes(self.pending[: newline + 1])
+            del self.pending[: newline + 1]
+            seen = self.down.feed(line)
+            if seen and seen[0].key == self.replay and not seen[0].request:
+                out += self._replayed(seen[0])  # the answer to our replay: the client had its own long ago
+                continue
+            self._answered(seen)
+            out += line
+        if self.replay is None and self.pending:
+            rest = bytes(self.pending)
+            self.pending.clear()
+            self._answered(self.down.feed(rest))
+            out += rest
+        if out:
+            _write_all(1, bytes(out))
+
+    def _answered(self, seen: list[Seen]) -> None:
+        answered = [s.key for s in seen if s.key is not None and not s.request]
+        if answered:
+            with self.lock:
+                self.inflight.difference_update(answered)
+
+    def _replayed(self, answer: Seen) -> bytes:
+        """What the client is told once the new shim took the replay: fetch the lists again."""
+        self.replay = None
+        result = (answer.message or {}).get("result")
+        capabilities = result.get("capabilities") if isinstance(result, dict) else None
+        declared = capabilities if isinstance(capabilities, dict) else {}
+        kinds = ["tools", *(kind for kind in ("prompts", "resources") if kind in declared)]
+        return b"".join(
+            protocol.encode({"jsonrpc": "2.0", "method": f"notifications/{kind}/list_changed"}) for kind in kinds
+        )
+
+    def _lost(self) -> bool:
+        """The shim went away: answer what was in flight; False when the client is gone too."""
+        with self.lock:
+            self.sock = None
+            lost, self.inflight = self.inflight, set()
+            self.cut = self.up.partial  # that line's beginning went to the shim now gone
+        self.replay, self.pending, self.down = None, bytearray(), Scanner()
+        detail = "its shim went away with the request in flight; mcpctl connect is reconnecting"
+        return self._answer(lost, Failure.of(ErrorType.CONNECTION_LOST, name=self.name, detail=detail))
+
+    def _reach(self) -> socket.socket | None:
+        """Reach the next shim (starting the server once, if it died); None when the client left first."""
+        delay, may_start = POLL[0], True
+        detail = f"no shim answered within {HOLD:g}s; mcpctl connect is reconnecting"
+        failure = Failure.of(ErrorType.CONNECTION_LOST, name=self.name, detail=detail)
+        while not self.client_done.is_set():
+            try:
+                return self._resume(self.reconnect(may_start))
+            except MCPCtlError as exc:  # not running (stopped by a person), or a start that failed
+                failure, may_start = Failure(exc.type, exc.message, exc.hint), False
+            except OSError:
+                pass
+            if not self._expire(failure):
+                return None
+            time.sleep(POLL[0] if self.held else delay)
+            delay = min(delay * 2, POLL[1])
+        return None
+
+    def _expire(self, failure: Failure) -> bool:
+        """Answer the requests that waited too long for a shim; False when the client is gone."""
+        now = time.monotonic()
+        with self.lock:
+            expired = [h.key for h in self.held if h.deadline <= now and h.key is not None]
+            self.held = [h for h in self.held if h.deadline > now]
+            expired, self.orphans = [*self.orphans, *expired], []
+        return self._answer(expired, failure)
+
+    def _resume(self, sock: socket.socket) -> socket.socket:
+        """A new shim: replay the handshake, then what waited, then let the client's bytes through."""
+        if self.init is not None:
+            replay_id = f"{REPLAY_ID}{next(self.replays)}"
+            self.replay = json.dumps(replay_id)
+            data = protocol.encode({**self.init, "id": replay_id})
+            if self.initialized:
+                data += protocol.encode(protocol.initialized_notification())
+            with contextlib.suppress(OSError):  # a shim gone again is seen by the next read
+                sock.sendall(data)
+        while True:
+            with self.lock:
+                held, self.held = self.held, []
+                self.inflight.update(h.key for h in held if h.key is not None)
+                if not held:
+                    with contextlib.suppress(OSError):
+                        sock.sendall(bytes(self.away))
+                    self.away, self.sock = bytearray(), sock
+                    return sock
+            with contextlib.suppress(OSError):
+                sock.sendall(b"".join(h.line for h in held))
+
+    def _answer(self, keys: list[str] | set[str], failure: Failure) -> bool:
+        data = b"".join(protocol.encode(protocol.failure_response(json.loads(key), failure)) for key in keys)
+        try:
+            if data:
+                _write_all(1, data)
+        except OSError:
+            return False
+        return True
+
+    # -- the client's side (its own thread) ----------------------------------------------------
+
+    def _from_client(self) -> None:
+        while True:
+            try:
+                data = os.read(0, CHUNK)
+            except OSError:
+                data = b""
+            if not data:
+                self._client_left()
+                return
+            with self.lock:
+                seen = self.up.feed(data)
+                self._remember(seen)
+                sock = self.sock
+                if sock is None:
+                    self._hold(data, seen)
+                    continue
+                self.inflight.update(s.key for s in seen if s.request and s.key is not None)
+            with contextlib.suppress(OSError):  # the shim is gone: the run thread answers what was in flight
+                sock.sendall(data)
+
+    def _client_left(self) -> None:
+        """The end of stdin: a disconnect (the shim cancels what is in flight), or with `drain` a
+        half-close (the shim answers what is in flight, then closes)."""
+        self.client_done.set()
+        with self.lock:
+            sock = self.sock
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_WR if self.drain else socket.SHUT_RDWR)
+        if not self.drain:  # the run thread's recv returns at once; a write to a client that stopped reading may not
+            time.sleep(EXIT_GRACE)
+            os._exit(0)
+
+    def _remember(self, seen: list[Seen]) -> None:
+        for s in seen:
+            if s.method == "initialize" and s.request and s.message is not None:
+                self.init = s.message
+            elif s.method == "notifications/initialized":
+                self.initialized = True
+
+    def _hold(self, data: bytes, seen: list[Seen]) -> None:
+        """Keep the client's whole lines until a shim is reached (called with the lock held)."""
+        if self.cut:
+            newline = data.find(b"\n")
+            if newline < 0:
+                return
+            self.cut, first, data, seen = False, seen[0], data[newline + 1 :], seen[1:]
+            if first.request and first.key is not None:
+                self.orphans.append(first.key)
+        *lines, rest = bytes(self.away + data).split(b"\n")
+        self.away = bytearray(rest)
+        deadline = time.monotonic() + HOLD
+        for line, s in zip(lines, seen, strict=True):
+            self.held.append(Held(deadline, line + b"\n", s.key if s.request else None))
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]

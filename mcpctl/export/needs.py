@@ -1,0 +1,121 @@
+"""What a server needs from the machine it is exported to: variables from outside, env files, a port.
+
+Names only, never values: an exported unit or manifest says where a secret comes from, not what it is.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import sys
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from mcpctl.config.environment import ALWAYS_INHERITED, env_file_paths, parse_dotenv
+from mcpctl.config.interpolate import InterpolationError, interpolate
+from mcpctl.config.model import Config, ServerConfig
+
+# Where the exported container recipe (examples/Containerfile) puts the config and the state dir.
+IMAGE_CONFIG = "/etc/mcpctl/mcpctl.toml"
+IMAGE_HOME = "/var/lib/mcpctl"
+DEFAULT_IMAGE = "localhost/mcpctl:latest"
+PLACEHOLDER = "REPLACE_ME"
+
+
+@dataclass(frozen=True)
+class Needs:
+    """One server, as an exporter sees it."""
+
+    server: ServerConfig
+    variables: tuple[str, ...]  # to come from outside (required, or `${VAR}` without a default): secret
+    env_files: tuple[Path, ...]
+    port: int | None  # a `url` server that mcpctl itself launches listens here
+
+
+def needs_of(config: Config, server: ServerConfig, rule_vars: list[str]) -> Needs:
+    """`rule_vars`: the variables env rules require of this server (required_env, [env_rules], the CLI's)."""
+    files = tuple(env_file_paths(server, config.base_dir))
+    outside = set(ALWAYS_INHERITED) | _defined_in(files)
+    # `${VAR}` in env values is looked up in the shell and the env files; in args, cwd and url it may also
+    # name the config's own env variables (as config.environment resolves them).
+    from_env = [name for name in _referenced(server.env.values()) if name not in outside]
+    elsewhere = [server.cwd or "", server.url or "", *server.args]
+    from_rest = [name for name in _referenced(elsewhere) if name not in outside | set(server.env)]
+    required = [name for name in rule_vars if name not in outside | set(server.env)]
+    return Needs(server, tuple(dict.fromkeys([*required, *from_env, *from_rest])), files, _port(server))
+
+
+class _Recorder(Mapping[str, str]):
+    """A lookup that has every variable; it remembers those looked up without a default."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    def __contains__(self, key: object) -> bool:
+        return True
+
+    def __getitem__(self, key: str) -> str:
+        self.names.append(key)
+        return ""
+
+    def get(self, key: str, default: object = None) -> str:
+        return ""  # `${VAR:-default}`: optional, not needed from outside
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+
+def _referenced(texts: Iterable[str]) -> list[str]:
+    recorder = _Recorder()
+    for text in texts:
+        try:
+            interpolate(text, recorder)
+        except InterpolationError:
+            continue  # a malformed reference: `mcpctl config check` says so, not the exporter
+    return recorder.names
+
+
+def _defined_in(files: tuple[Path, ...]) -> set[str]:
+    names: set[str] = set()
+    for path in files:
+        try:
+            names |= set(parse_dotenv(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError):
+            continue
+    return names
+
+
+def _port(server: ServerConfig) -> int | None:
+    if not server.url or not server.command:
+        return None
+    try:
+        parts = urlsplit(re.sub(r"\$\{[^}]*\}", "x", server.url))
+        return parts.port
+    except ValueError:
+        return None
+
+
+def mcpctl_command() -> list[str]:
+    """The absolute command that runs this mcpctl: its script, else this Python with `-m mcpctl`."""
+    script = Path(sys.argv[0])
+    if script.name == "mcpctl" and script.exists():
+        return [str(script.absolute())]
+    found = shutil.which("mcpctl")
+    if found and Path(found).parent == Path(sys.executable).parent:
+        return [str(Path(found).absolute())]
+    return [sys.executable, "-m", "mcpctl"]
+
+
+def dns_name(name: str) -> str:
+    """`name` as a Kubernetes object name (RFC 1123: lowercase letters, digits and '-'), made unique if changed."""
+    clean = re.sub(r"[^a-z0-9-]+", "-", name.lower()).strip("-") or "server"
+    if clean == name:
+        return name[:63]
+    import hashlib
+
+    return f"{clean[:56]}-{hashlib.sha256(name.encode()).hexdigest()[:6]}"

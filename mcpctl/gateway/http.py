@@ -1,0 +1,241 @@
+"""The gateway's HTTP app: MCP streamable HTTP (legacy era) per endpoint, /metrics, /healthz, /readyz.
+
+POST carries one JSON-RPC message. A request is answered with JSON, or with an SSE stream when the
+server sends progress before its answer; notifications and answers get 202. `initialize` opens a
+session (`Mcp-Session-Id`), bound to the token that opened it; GET opens the session's stream of
+server messages (list_changed, log messages); DELETE ends the session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from mcpctl import protocol
+from mcpctl.gateway.access import Access
+from mcpctl.gateway.aggregate import AggregateSession
+from mcpctl.gateway.members import Members
+from mcpctl.gateway.metrics import CONTENT_TYPE, GatewayMetrics
+from mcpctl.gateway.sessions import ServerSession, Session
+from mcpctl.gateway.upstream import Message
+
+LOG = logging.getLogger("mcpctl.gateway")
+SESSION_HEADER = "mcp-session-id"
+KEEPALIVE = 15.0  # seconds between comments on an idle GET stream, so proxies keep it open
+SESSION_IDLE = 3600.0  # a session unused this long, with no stream open, is ended
+
+
+class Gateway:
+    def __init__(self, members: Members, access: Access, metrics: GatewayMetrics) -> None:
+        self.members = members
+        self.access = access
+        self.metrics = metrics
+        self.sessions: dict[str, Session] = {}
+        members.listeners.append(self._member_changed)
+
+    def app(self) -> Starlette:
+        methods = ["POST", "GET", "DELETE"]
+        routes = [
+            Route("/servers/{name}/mcp", self.mcp, methods=methods),
+            Route("/groups/{group}/mcp", self.mcp, methods=methods),
+            Route("/mcp", self.mcp, methods=methods),
+            Route("/metrics", self.scrape),
+            Route("/healthz", self.healthz),
+            Route("/readyz", self.readyz),
+        ]
+        return Starlette(routes=routes)
+
+    # -- probes and metrics ----------------------------------------------------------------------
+
+    async def healthz(self, request: Request) -> Response:
+        return self.access.refused_origin(request) or JSONResponse({"ok": True})
+
+    async def readyz(self, request: Request) -> Response:
+        refused = self.access.refused_origin(request)
+        if refused:
+            return refused
+        serving = [await asyncio.to_thread(self.members.serving, name) for name in self.members.config.servers]
+        ready = all(serving)
+        body = {"ready": ready, "servers": len(serving), "serving": sum(serving)}
+        return JSONResponse(body, status_code=200 if ready else 503)
+
+    async def scrape(self, request: Request) -> Response:
+        refused = self.access.refused_origin(request)
+        if refused is None and not (self.members.config.gateway and self.members.config.gateway.metrics_public):
+            refused = self.access.authenticate(request)[1]
+        if refused:
+            return refused
+        self.metrics.sessions.set(len(self.sessions))
+        return Response(await asyncio.to_thread(self.metrics.text), media_type=CONTENT_TYPE)
+
+    # -- MCP -------------------------------------------------------------------------------------
+
+    async def mcp(self, request: Request) -> Response:
+        self.metrics.connections.inc()
+        try:
+            refused = self.access.refused_origin(request)
+            token, failed = (None, refused) if refused else self.access.authenticate(request)
+            if failed is not None:
+                return failed
+            endpoint, members = self._endpoint(request)
+            if endpoint is None:
+                return JSONResponse({"error": members[0] if members else "not found"}, status_code=404)
+            assert token is not None
+            if not self._in_scope(token, request):
+                return self.access.forbidden(f"/{endpoint}/mcp" if endpoint != "mcp" else "/mcp")
+            return await self._mcp(request, endpoint, members, token.id)
+        finally:
+            self.metrics.connections.dec()
+
+    def _endpoint(self, request: Request) -> tuple[str | None, tuple[str, ...]]:
+        config = self.members.config
+        name, group = request.path_params.get("name"), request.path_params.get("group")
+        if name is not None:
+            found = name in config.servers
+            return (f"servers/{name}", (name,)) if found else (None, (f"no server {name!r} in the config",))
+        if group is not None:
+            found = group in config.groups
+            return (
+                (f"groups/{group}", config.groups[group]) if found else (None, (f"no group {group!r} in the config",))
+            )
+        return "mcp", tuple(config.servers)
+
+    def _in_scope(self, token: Any, request: Request) -> bool:
+        name, group = request.path_params.get("name"), request.path_params.get("group")
+        members = self.members.config.groups.get(token.group or "", ())
+        return bool(token.allows(name, group, members))
+
+    async def _mcp(self, request: Request, endpoint: str, members: tuple[str, ...], token_id: str) -> Response:
+        session_id = request.headers.get(SESSION_HEADER)
+        session = self.sessions.get(session_id or "")
+        if session is not None and (session.endpoint != endpoint or session.token_id != token_id):
+            session = None  # a session is only its own endpoint's and its own token's
+        if request.method == "DELETE":
+            if session is None:
+                return _status(404, "no such session")
+            self.sessions.pop(session.id).close()
+            return Response(status_code=204)
+        if request.method == "GET":
+            if session is None:
+                return _status(400 if session_id is None else 404, "GET needs the Mcp-Session-Id of a session")
+            return self._stream(session)
+        return await self._post(request, endpoint, members, session, session_id, token_id)
+
+    async def _post(
+        self,
+        request: Request,
+        endpoint: str,
+        members: tuple[str, ...],
+        session: Session | None,
+        session_id: str | None,
+        token_id: str,
+    ) -> Response:
+        try:
+            message = json.loads(await request.body())
+        except ValueError:
+            return JSONResponse(protocol.error_response(None, protocol.PARSE_ERROR, "not JSON"), status_code=400)
+        if not isinstance(message, dict):
+            text = "one JSON-RPC message per POST (batches are not supported)"
+            return JSONResponse(protocol.error_response(None, protocol.INVALID_REQUEST, text), status_code=400)
+        if message.get("method") == "initialize" and session is None:
+            session = self._open(endpoint, members, token_id)
+        elif session is None:
+            return _status(400 if session_id is None else 404, "no such session: initialize first")
+        session.last_used = time.monotonic()
+        if "method" not in message or "id" not in message:
+            await session.notify(message)
+            return Response(status_code=202)
+        response = await self._answer(session, message)
+        response.headers["Mcp-Session-Id"] = session.id
+        return response
+
+    def _open(self, endpoint: str, members: tuple[str, ...], token_id: str) -> Session:
+        self._expire()
+        if endpoint.startswith("servers/"):
+            session: Session = ServerSession(self.members, self.metrics, token_id, members[0])
+        else:
+            session = AggregateSession(self.members, self.metrics, token_id, endpoint, members)
+        self.sessions[session.id] = session
+        return session
+
+    async def _answer(self, session: Session, message: Message) -> Response:
+        """JSON when the answer comes first; an SSE stream when notifications for the request come before it."""
+        queue: asyncio.Queue[tuple[bool, Message]] = asyncio.Queue()
+
+        async def run() -> None:
+            answer = await session.request(message, lambda note: queue.put_nowait((False, note)))
+            queue.put_nowait((True, answer))
+
+        task = asyncio.create_task(run())
+        final, first = await queue.get()
+        if final:
+            if message.get("method") == "initialize" and "error" in first:
+                self.sessions.pop(session.id, None)
+            return JSONResponse(first)
+
+        async def events() -> AsyncIterator[bytes]:
+            try:
+                yield _event(first)
+                while True:
+                    done, item = await queue.get()
+                    yield _event(item)
+                    if done:
+                        return
+            finally:
+                task.cancel()
+
+        return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+    def _stream(self, session: Session) -> Response:
+        queue: asyncio.Queue[Message] = asyncio.Queue()
+        session.stream = queue  # a second GET takes over from the first
+
+        async def events() -> AsyncIterator[bytes]:
+            self.metrics.connections.inc()
+            try:
+                while True:
+                    try:
+                        yield _event(await asyncio.wait_for(queue.get(), KEEPALIVE))
+                    except TimeoutError:
+                        yield b": keepalive\n\n"
+            finally:
+                self.metrics.connections.dec()
+                if session.stream is queue:
+                    session.stream = None
+
+        headers = {"Cache-Control": "no-cache", "Mcp-Session-Id": session.id}
+        return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
+
+    def _member_changed(self, name: str, up: bool) -> None:
+        for session in list(self.sessions.values()):
+            session.member_changed(name, up)
+
+    def _expire(self) -> None:
+        now = time.monotonic()
+        for session in list(self.sessions.values()):
+            if session.stream is None and now - session.last_used > SESSION_IDLE:
+                with contextlib.suppress(KeyError):
+                    self.sessions.pop(session.id).close()
+
+    def close(self) -> None:
+        for session in self.sessions.values():
+            session.close()
+        self.sessions.clear()
+
+
+def _event(message: Message) -> bytes:
+    return b"event: message\ndata: " + json.dumps(message, separators=(",", ":")).encode() + b"\n\n"
+
+
+def _status(code: int, text: str) -> Response:
+    return JSONResponse(protocol.error_response(None, protocol.INVALID_REQUEST, text), status_code=code)

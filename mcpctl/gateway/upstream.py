@@ -1,0 +1,123 @@
+"""One connection of the gateway to a shim's MCP socket (run/NAME.sock): newline-delimited JSON-RPC.
+
+The shim multiplexes its server's one session, answers our `initialize` from its own handshake and
+routes answers and progress back to this connection. Requests get ids of ours; the caller maps them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from mcpctl import protocol
+
+Message = dict[str, Any]
+LOG = logging.getLogger("mcpctl.gateway")
+LINE_LIMIT = 64 * 1024 * 1024  # the largest message the gateway reads from a shim
+CONNECTION_LOST = -32000
+
+
+class Unavailable(Exception):
+    """The server cannot be reached now (no shim listens, or it would not start)."""
+
+
+class Upstream:
+    """A live connection to one shim; `closed` once the shim hung up (a stop or a restart)."""
+
+    def __init__(self, name: str, on_notification: Callable[[Upstream, Message], None]) -> None:
+        self.name = name
+        self.on_notification = on_notification
+        self.ids = itertools.count(1)
+        self.pending: dict[int, asyncio.Future[Message]] = {}
+        self.closed = False
+        self.init_result: Message = {}
+        self._writer: asyncio.StreamWriter | None = None
+        self._reader_task: asyncio.Task[None] | None = None
+
+    async def open(self, path: Path, init_params: Message, timeout: float) -> Message:
+        """Connect and initialize; the shim's answer (its server's capabilities) is returned."""
+        try:
+            reader, self._writer = await asyncio.open_unix_connection(str(path), limit=LINE_LIMIT)
+        except OSError as exc:
+            self.closed = True
+            raise Unavailable(f"no shim listens on {path} ({exc.strerror or exc})") from None
+        self._reader_task = asyncio.create_task(self._read(reader))
+        answer = await self.request({"method": "initialize", "params": init_params}, timeout)
+        if "error" in answer:
+            self.close()
+            raise Unavailable(f"initialize failed: {answer['error'].get('message')}")
+        await self.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
+        self.init_result = answer.get("result") or {}
+        return self.init_result
+
+    async def request(self, message: Message, timeout: float | None = None) -> Message:
+        """Send a request (its id replaced by ours) and wait for the answer, with our id in it.
+
+        A lost connection is answered with a JSON-RPC error; a cancelled wait tells the server."""
+        upstream_id = next(self.ids)
+        future: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
+        self.pending[upstream_id] = future
+        try:
+            await self.send({**message, "jsonrpc": "2.0", "id": upstream_id})
+            return await asyncio.wait_for(future, timeout)
+        except asyncio.CancelledError:
+            params = {"requestId": upstream_id, "reason": "the HTTP client went away"}
+            with contextlib.suppress(Exception):
+                await self.send({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": params})
+            raise
+        except TimeoutError:
+            return lost(upstream_id, f"{self.name} did not answer within {timeout:g}s")
+        finally:
+            self.pending.pop(upstream_id, None)
+
+    async def send(self, message: Message) -> None:
+        if self.closed or self._writer is None:
+            raise ConnectionResetError(f"the connection to {self.name} is closed")
+        self._writer.write(protocol.encode(message))
+        await self._writer.drain()
+
+    def close(self) -> None:
+        self.closed = True
+        if self._writer is not None:
+            self._writer.close()
+        if self._reader_task is not None and self._reader_task is not asyncio.current_task():
+            self._reader_task.cancel()
+        for upstream_id, future in list(self.pending.items()):
+            if not future.done():
+                future.set_result(lost(upstream_id, f"the connection to {self.name} was lost (stopped or restarting)"))
+
+    async def _read(self, reader: asyncio.StreamReader) -> None:
+        try:
+            while line := await reader.readline():
+                if line.strip():
+                    await self._dispatch(protocol.decode(line))
+        except (OSError, ValueError, protocol.ProtocolError) as exc:
+            LOG.warning("%s: connection ended: %s", self.name, exc)
+        finally:
+            self.close()
+
+    async def _dispatch(self, message: Message) -> None:
+        method = message.get("method")
+        if method is None:
+            future = self.pending.get(message.get("id"))  # type: ignore[arg-type]
+            if future is not None and not future.done():
+                future.set_result(message)
+        elif "id" in message:  # the server asks: the gateway offers no sampling, roots or elicitation
+            answer = (
+                protocol.result_response(message["id"], {})
+                if method == "ping"
+                else protocol.method_not_found(message["id"], str(method))
+            )
+            await self.send(answer)
+        else:
+            self.on_notification(self, message)
+
+
+def lost(request_id: object, text: str) -> Message:
+    data = {"type": "connection_lost", "retryable": True}
+    return protocol.error_response(request_id, CONNECTION_LOST, text, data)

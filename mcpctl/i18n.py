@@ -1,0 +1,184 @@
+"""Messages in the user's language (English and Simplified Chinese), through stdlib gettext.
+
+The language is chosen once, on the first message: `MCPCTL_LANG`, else `LC_ALL`, `LC_MESSAGES`, `LANG`
+(the first one set and not empty); `C`, `POSIX`, unset or a language without a catalog mean English.
+English is the source language: the msgids are the English texts, so English needs no catalog.
+
+Only what a person reads is translated, and only in the CLI: the shim's records, logs and events stay
+English (they are searched and shared), and `--json` switches the CLI to English (`use("en")`).
+Failures carry English text; `failure_text` translates one at render time by matching its message
+against its type's template (mcpctl/errors.py) and filling the translated template with the same values.
+"""
+
+from __future__ import annotations
+
+import gettext
+import os
+import re
+from collections.abc import Mapping, Sequence
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from mcpctl.constants import ENV_LANG
+
+if TYPE_CHECKING:
+    from mcpctl.errors import ErrorType
+
+DOMAIN = "mcpctl"
+LOCALE_DIR = Path(__file__).resolve().parent / "locale"
+ENGLISH = "en"
+LANGUAGES = (ENGLISH, "zh_CN")  # what a user can choose; each but English has mcpctl/locale/LANG/
+_ENV_ORDER = (ENV_LANG, "LC_ALL", "LC_MESSAGES", "LANG")
+_ALIASES = {"zh": "zh_CN", "zh_SG": "zh_CN", "zh_Hans": "zh_CN", "zh_Hans_CN": "zh_CN"}
+
+_active: dict[str, tuple[str, gettext.NullTranslations]] = {}  # "now": the language and catalog in use
+
+
+def choose(environ: Mapping[str, str]) -> str:
+    """The language the environment asks for, as one of LANGUAGES."""
+    for name in _ENV_ORDER:
+        value = environ.get(name, "")
+        if value:
+            return normalize(value)
+    return ENGLISH
+
+
+def normalize(value: str) -> str:
+    """`zh_CN.UTF-8`, `zh-cn`, `zh` → `zh_CN`; `C`, `POSIX`, `en_US` or anything unknown → `en`."""
+    code = value.split(".", 1)[0].split("@", 1)[0].replace("-", "_")
+    lang, _, region = code.partition("_")
+    code = f"{lang.lower()}_{region.upper()}" if region else lang.lower()
+    code = _ALIASES.get(code, code)
+    return code if code in LANGUAGES else ENGLISH
+
+
+def use(language: str) -> None:
+    """Translate from now on into `language` (one of LANGUAGES), whatever the environment says."""
+    _active["now"] = (language, _load(language))
+
+
+def language() -> str:
+    """The language messages are shown in."""
+    return _current()[0]
+
+
+def _(message: str) -> str:
+    """`message` in the user's language (itself when it has no translation)."""
+    return _translations().gettext(message)
+
+
+def N_(message: str) -> str:
+    """Marks a message for the catalog without translating it yet (module-level constants)."""
+    return message
+
+
+def _translations() -> gettext.NullTranslations:
+    return _current()[1]
+
+
+def _current() -> tuple[str, gettext.NullTranslations]:
+    if "now" not in _active:
+        use(choose(os.environ))
+    return _active["now"]
+
+
+def _load(lang: str) -> gettext.NullTranslations:
+    if lang == ENGLISH:
+        return gettext.NullTranslations()
+    folder = LOCALE_DIR / lang / "LC_MESSAGES"
+    mo, po = folder / f"{DOMAIN}.mo", folder / f"{DOMAIN}.po"
+    if mo.exists() and (not po.exists() or mo.stat().st_mtime >= po.stat().st_mtime):
+        with mo.open("rb") as file:
+            return gettext.GNUTranslations(file)
+    if po.exists():  # a checkout whose .po changed since the last build: compile it in memory
+        import io
+
+        from mcpctl import pofile
+
+        return gettext.GNUTranslations(io.BytesIO(pofile.mo_bytes(*pofile.read(po))))
+    return gettext.NullTranslations()
+
+
+def cells(text: str) -> int:
+    """How many terminal columns `text` takes: CJK (wide and full-width) characters take two."""
+    if text.isascii():
+        return len(text)
+    return sum(_char_cells(char) for char in text)
+
+
+def _char_cells(char: str) -> int:
+    import unicodedata  # only for text that is not ASCII
+
+    if unicodedata.combining(char) or char in "\u200b\u200d\ufe0f":
+        return 0
+    return 2 if unicodedata.east_asian_width(char) in "WF" else 1
+
+
+def pad(text: str, width: int) -> str:
+    """`text` followed by spaces up to `width` columns (str.ljust counts characters, not columns)."""
+    return text + " " * max(width - cells(text), 0)
+
+
+def failure_text(kind: ErrorType, message: str, hint: str, known: Sequence[str] = ()) -> tuple[str, str]:
+    """A failure's message and hint, translated (each as it was when its template does not match);
+    `known`: templates its `detail` may be made of (see `translate`)."""
+    from mcpctl.errors import KINDS
+
+    info = KINDS.get(kind)
+    if info is None or language() == ENGLISH:
+        return message, hint
+    return _translate(info.template, message, known), _translate(info.hint, hint, known) if hint else ""
+
+
+def translate(text: str, known: Sequence[str] = (), depth: int = 3) -> str:
+    """English `text` made elsewhere (a record, a check's finding) in the user's language: its own
+    translation if it is a msgid, else the first of the `known` templates it fills, translated and
+    filled with its values (each translated the same way), else `text` itself."""
+    own = _(text)
+    if own != text or depth == 0 or language() == ENGLISH:
+        return own
+    for template in known:
+        if template.strip("{}").isidentifier():
+            continue  # a template that is one field matches anything and says nothing
+        found = _pattern(template).match(text)
+        if found is not None:
+            values = {name: translate(value, known, depth - 1) for name, value in found.groupdict().items()}
+            return fill(_(template), values)
+    return text
+
+
+def _translate(template: str, text: str, known: Sequence[str]) -> str:
+    found = _pattern(template).match(text)
+    if found is None:
+        return translate(text, known)
+    values = {name: translate(value, known) if name == "detail" else value for name, value in found.groupdict().items()}
+    return fill(_(template), values)
+
+
+@cache
+def _pattern(template: str) -> re.Pattern[str]:
+    """A regex that matches `template` filled in, capturing each field's text."""
+    import string
+
+    parts, seen = [], set()
+    for literal, name, _spec, _conversion in string.Formatter().parse(template):
+        parts.append(re.escape(literal))
+        if name is None:
+            continue
+        parts.append(f"(?P={name})" if name in seen else f"(?P<{name}>.*?)")
+        seen.add(name)
+    return re.compile("".join(parts) + r"\Z", re.DOTALL)
+
+
+def fill(template: str, values: Mapping[str, str]) -> str:
+    """`template` with each `{field…}` replaced by values[field] as text (specs and conversions were
+    applied when the English text was made)."""
+    import string
+
+    out = []
+    for literal, name, _spec, _conversion in string.Formatter().parse(template):
+        out.append(literal)
+        if name is not None:
+            out.append(values.get(name, "{" + name + "}"))
+    return "".join(out)

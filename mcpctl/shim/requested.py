@@ -1,0 +1,75 @@
+"""What the control requests that change no state at once do to the shim (`control_requests.Controlled`).
+
+A retry or a restart is only noted here: the loop acts on it at its next step, by the table in `machine`,
+so the CLI has its answer before the server is touched.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mcpctl.clock import Clock
+from mcpctl.contract import Spec
+from mcpctl.errors import Failure
+from mcpctl.redaction import Redactor
+from mcpctl.shim import machine
+from mcpctl.shim.ledger import Ledger
+from mcpctl.shim.log import log, retune_log
+from mcpctl.shim.machine import Happening
+from mcpctl.shim.monitor import Watch
+from mcpctl.shim.session import Session
+from mcpctl.states import ServerState
+
+
+class Requested:
+    """Part of `loop.Shim`: the answers to status, retry, restart and update, and to a stop signal."""
+
+    spec: Spec
+    clock: Clock
+    ledger: Ledger
+    session: Session
+    watch: Watch
+    redact: Redactor
+    stop_requested: bool
+    restart_to: Spec | None
+    retry_at: float
+    manual: bool
+
+    def _on_stop_signal(self) -> None:
+        self.stop_requested = True  # a signal handler only sets the flag: the loop acts on it
+
+    def _redacted(self, failure: Failure | None) -> Failure | None:
+        return Failure(failure.type, self.redact(failure.message), failure.hint) if failure is not None else None
+
+    def status(self) -> dict[str, Any]:
+        self.ledger.write()  # rewrites the file too, in case a reader found it damaged
+        return self.ledger.record.to_json()
+
+    def retry_now(self) -> int:
+        record = self.ledger.record
+        if record.state != ServerState.BACKOFF:
+            return record.attempt
+        self.retry_at, self.manual = self.clock.monotonic(), True
+        return record.attempt + 1
+
+    def restart(self, spec: Spec) -> int | None:
+        """A person's restart with `spec`: the attempt that will run, or None when the shim is stopping."""
+        record = self.ledger.record
+        if self.stop_requested or machine.action(record.state, Happening.RESTART_REQUESTED) is None:
+            return None
+        self.restart_to = spec
+        return record.attempt + 1
+
+    def apply(self, spec: Spec, changed: list[str]) -> None:
+        self.take(spec)
+        log(f"settings updated in place: {', '.join(changed) or 'none changed'}")
+        details = {"fields": changed, "config_hash": spec.config_hash}
+        self.ledger.write(event="updated", details=details, config_hash=spec.config_hash)
+
+    def take(self, spec: Spec) -> None:
+        """Run by `spec` from now on (a server that runs keeps what it was started with until it is restarted)."""
+        self.spec = self.session.spec = spec
+        self.redact = self.session.redact = Redactor(spec.secrets)
+        self.session.mux.wait_limit = spec.startup_timeout
+        self.watch.retune(spec)
+        retune_log(spec.log_max_bytes, spec.log_backups)

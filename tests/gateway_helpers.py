@@ -1,0 +1,97 @@
+"""Helpers of the gateway tests: a config with a [gateway] on a free port, tokens, the SDK's HTTP client."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import urllib.error
+import urllib.request
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import tomli_w
+
+from tests.conftest import Env
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def configure(env: Env, servers: dict[str, Any], **document: Any) -> str:
+    """Write mcpctl.toml with a [gateway] on a free loopback port; the gateway's base URL."""
+    port = free_port()
+    gateway = {"listen": f"127.0.0.1:{port}", **document.pop("gateway", {})}
+    env.config.write_text(tomli_w.dumps({"gateway": gateway, "servers": servers, **document}))
+    return f"http://127.0.0.1:{port}"
+
+
+def start_gateway(env: Env) -> None:
+    proc = env.run("gateway", "start", "--json")
+    assert proc.returncode == 0, (proc.stdout, proc.stderr)
+    assert json.loads(proc.stdout)["gateway"]["outcome"] == "started"
+
+
+def token(env: Env, name: str, *options: str) -> str:
+    proc = env.run("token", "create", name, *options)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout.strip()
+
+
+def http(
+    url: str, token: str | None = None, body: dict[str, Any] | None = None, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, str], bytes]:
+    """One plain HTTP request (a POST when there is a body): status, headers, body."""
+    sent = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json", **(headers or {})}
+    if token:
+        sent["Authorization"] = f"Bearer {token}"
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, headers=sent, method="POST" if data else "GET")
+    try:
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return answer.status, dict(answer.headers), answer.read()
+    except urllib.error.HTTPError as exc:
+        with exc:
+            return exc.code, dict(exc.headers), exc.read()
+
+
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
+}
+
+
+async def _with_session(
+    url: str, bearer: str, act: Callable[[Any], Awaitable[Any]], on_message: Callable[[Any], Any] | None
+) -> Any:
+    import httpx2
+    from mcp import ClientSession
+    from mcp.client.streamable_http import streamable_http_client
+
+    async def handler(message: Any) -> None:
+        if on_message is not None:
+            on_message(message)
+
+    async with (
+        httpx2.AsyncClient(headers={"Authorization": f"Bearer {bearer}"}, timeout=60) as client,
+        streamable_http_client(url, http_client=client) as (read, write, *_),
+        ClientSession(read, write, message_handler=handler, read_timeout_seconds=60) as session,
+    ):
+        await session.initialize()
+        return await act(session)
+
+
+def with_session(
+    url: str, bearer: str, act: Callable[[Any], Awaitable[Any]], on_message: Callable[[Any], Any] | None = None
+) -> Any:
+    """Run `act(session)` in an initialized SDK client session over streamable HTTP."""
+    return asyncio.run(_with_session(url, bearer, act, on_message))
+
+
+def text(result: Any) -> str:
+    return "".join(getattr(part, "text", "") for part in result.content)

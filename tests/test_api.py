@@ -1,0 +1,239 @@
+"""The Python API (`mcpctl.Manager`) against real shims and real servers, side by side with the real CLI."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+import anyio
+import psutil
+import pytest
+
+from mcpctl import ConnectionLostError, Manager, MCPCtlError, NotRunningError, StartError, ToolError
+from tests.conftest import TINY, Env, fixture_server, third_party_server
+
+REPO = Path(__file__).resolve().parent.parent
+BUDGET = 120.0  # seconds for a start on a loaded machine (the SDK fixture imports the SDK: ~1 s unloaded)
+
+
+def manager(env: Env) -> Manager:
+    return Manager(project=env.workdir)
+
+
+def server_processes(env: Env, marker: str) -> list[psutil.Process]:
+    """The test's live processes whose command line names `marker`, the shims left out."""
+    found = []
+    for proc in env.our_processes():
+        try:
+            cmdline = " ".join(proc.cmdline())
+        except psutil.Error:
+            continue
+        if marker in cmdline and "mcpctl.shim" not in cmdline:
+            found.append(proc)
+    return found
+
+
+def text(result: Any) -> str:
+    return "".join(getattr(item, "text", "") for item in result.content)
+
+
+def test_import_mcpctl_does_not_import_the_sdk() -> None:
+    code = (
+        "import sys, mcpctl\n"
+        "assert 'mcp' not in sys.modules\n"
+        "from mcpctl import Manager, MCPCtlError, ToolError\n"
+        "Manager(home='/tmp/nowhere')\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('mcp', 'mcp_types', 'anyio', 'pydantic'))\n"
+        "assert not heavy, heavy\n"
+        "assert issubclass(ToolError, MCPCtlError)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_ensure_running_from_two_threads_and_the_cli_gives_one_server(env: Env) -> None:
+    env.write_config({"tiny": {"command": sys.executable, "args": [str(TINY)], "startup_timeout": BUDGET}})
+    api = manager(env)
+    barrier = threading.Barrier(3)
+    seen: list[Any] = []
+
+    def ensure() -> None:
+        barrier.wait()
+        seen.append(api.ensure_running("tiny"))
+
+    threads = [threading.Thread(target=ensure) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    barrier.wait()
+    cli = env.run("start", "tiny", timeout=BUDGET)
+    for thread in threads:
+        thread.join(BUDGET)
+    assert cli.returncode == 0, cli.stderr
+    assert [obs.state for obs in seen] == ["ready", "ready"]
+    assert seen[0].shim_pid == seen[1].shim_pid == env.status("tiny")["shim_pid"]
+    assert len(env.running(TINY)) == 1
+
+
+@pytest.mark.parametrize("kind", ["fixture", "mcp-server-time"])
+def test_a_session_lists_and_calls_tools_while_the_cli_calls_the_same_server(env: Env, kind: str) -> None:
+    if kind == "fixture":
+        table, marker = fixture_server("healthy"), "server.py"
+        tool, args, cli_args = "echo", {"text": "hi"}, ["text=hi"]
+    else:
+        table, marker = third_party_server("mcp-server-time"), "mcp-server-time"
+        tool, args, cli_args = "get_current_time", {"timezone": "UTC"}, ["timezone=UTC"]
+    env.write_config({"srv": {**table, "startup_timeout": BUDGET}})
+    api = manager(env)
+
+    async def scenario() -> tuple[list[str], str, subprocess.CompletedProcess[str]]:
+        async with api.session("srv") as session:
+            names = [t.name for t in (await session.list_tools()).tools]
+            first = await session.call_tool(tool, args)
+            cli = await anyio.to_thread.run_sync(lambda: env.run("call", "srv", tool, *cli_args, "--json"))
+            again = await session.call_tool(tool, args)  # the session is still served
+            assert not first.is_error
+            assert not again.is_error
+            return names, text(first), cli
+
+    names, answer, cli = anyio.run(scenario)
+    assert tool in names
+    assert cli.returncode == 0, cli.stderr
+    if kind == "fixture":
+        assert answer == "hi"
+        assert '"hi"' in cli.stdout
+    else:
+        assert '"timezone": "UTC"' in answer
+        assert "UTC" in cli.stdout
+    assert len(server_processes(env, marker)) == 1
+
+
+def test_a_session_survives_restarts_by_the_manager_and_by_the_cli(env: Env) -> None:
+    env.write_config({"fx": {**fixture_server("healthy"), "startup_timeout": BUDGET}})
+    api = manager(env)
+
+    async def pid(session: Any) -> int:
+        return int(text(await session.call_tool("pid", {})))
+
+    async def scenario() -> list[int]:
+        async with api.session("fx") as session:
+            pids = [await pid(session)]
+            await anyio.to_thread.run_sync(lambda: api.restart("fx"))
+            pids.append(await pid(session))
+            api.restart("fx")  # blocking the event loop, as a careless caller would
+            pids.append(await pid(session))
+            restarted = await anyio.to_thread.run_sync(lambda: env.run("restart", "fx", timeout=BUDGET))
+            assert restarted.returncode == 0, restarted.stderr
+            pids.append(await pid(session))
+            assert "echo" in [t.name for t in (await session.list_tools()).tools]
+            return pids
+
+    pids = anyio.run(scenario)
+    assert len(set(pids)) == 4, pids  # four server processes, one after the other, one session
+    assert [p.pid for p in env.servers_running("healthy")] == [pids[-1]]
+
+
+def test_a_crashing_server_raises_the_error_the_cli_prints(env: Env) -> None:
+    env.write_config({"bad": {**fixture_server("crash"), "restart": "never", "startup_timeout": BUDGET}})
+    api = manager(env)
+    with pytest.raises(StartError) as started:
+        api.ensure_running("bad")
+    cli = env.json("call", "bad", "echo", "text=hi", expect=4)["error"]
+    assert (started.value.type, started.value.retryable) == (cli["type"], cli["retryable"])
+    assert (started.value.type, started.value.exit_code) == ("exited_during_startup", 4)
+    assert started.value.hint == cli["hint"]
+    with pytest.raises(MCPCtlError) as called:
+        api.call_tool_sync("bad", "echo", {"text": "hi"})
+    assert (called.value.type, called.value.retryable) == (cli["type"], cli["retryable"])
+
+    async def open_session() -> None:
+        async with api.session("bad"):
+            pass
+
+    with pytest.raises(StartError):
+        anyio.run(open_session)
+
+
+def test_a_session_without_start_of_a_stopped_server_is_not_running(env: Env) -> None:
+    env.write_config({"tiny": {"command": sys.executable, "args": [str(TINY)]}})
+
+    async def open_session() -> None:
+        async with manager(env).session("tiny", start=False):
+            pass
+
+    with pytest.raises(NotRunningError) as info:
+        anyio.run(open_session)
+    assert (info.value.type, info.value.exit_code, info.value.retryable) == ("not_running", 3, False)
+    assert env.our_processes() == []
+
+
+def test_call_tool_retries_a_lost_connection_and_not_a_tool_error(
+    env: Env, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    ok_file = tmp_path / "crashed-once"
+    table = fixture_server("healthy", env={"OK_FILE": str(ok_file)}, backoff_base=0.1, startup_timeout=BUDGET)
+    env.write_config({"fx": table})
+    api = manager(env)
+    api.ensure_running("fx")
+    with pytest.raises(ConnectionLostError) as lost:  # the server dies in the call: the shim says so
+        api.call_tool_sync("fx", "crash", retries=0, timeout=BUDGET)
+    assert (lost.value.type, lost.value.retryable) == ("connection_lost", True)
+
+    ok_file.unlink()
+    caplog.set_level(logging.WARNING, logger="mcpctl")
+    result = api.call_tool_sync("fx", "crash", retries=3, timeout=BUDGET)
+    assert text(result) == "survived"
+    retries = [r.getMessage() for r in caplog.records if "retry" in r.getMessage()]
+    assert len(retries) == 1, retries
+    assert "lost the connection" in retries[0]
+
+    caplog.clear()
+    with pytest.raises(ToolError) as failed:
+        api.call_tool_sync("fx", "fail", {"reason": "on purpose"}, retries=3, timeout=BUDGET)
+    assert (failed.value.type, failed.value.retryable, failed.value.exit_code) == ("tool_error", False, 10)
+    assert failed.value.message.startswith("fx fail: ")  # the tool's own text follows
+    assert failed.value.result is not None
+    assert failed.value.result.is_error
+    assert not [r for r in caplog.records if "retry" in r.getMessage()]
+
+
+def test_the_example_agent_type_checks_strictly() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "mypy", "--strict", "--no-incremental", "examples/agent.py"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_the_example_agent_calls_two_third_party_servers(env: Env, tmp_path: Path) -> None:
+    memory = tmp_path / "memory.jsonl"
+    config = env.write_config(
+        {
+            "time": {**third_party_server("mcp-server-time"), "startup_timeout": BUDGET},
+            "memory": {**third_party_server("server-memory"), "env": {"MEMORY_FILE_PATH": str(memory)}},
+        }
+    )
+    for _ in range(2):  # the second run finds both servers running and adds to what the first wrote
+        proc = subprocess.run(
+            [sys.executable, str(REPO / "examples" / "agent.py"), str(config)],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=BUDGET,
+        )
+        assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.count("ran at") == 2, proc.stdout
+    assert len(server_processes(env, "mcp-server-time")) == 1
+    assert len(server_processes(env, "server-memory")) == 1
+
+
+def test_the_readme_shows_the_example_agent() -> None:
+    readme = (REPO / "README.md").read_text()
+    assert (REPO / "examples" / "agent.py").read_text().strip() in readme

@@ -1,0 +1,150 @@
+"""One peer cannot hold up the others: a huge client line, a flooding server and a crowd of connections
+leave the other clients served, `stop` on time, and the shim alive."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import socket
+import threading
+import time
+from contextlib import AsyncExitStack
+from typing import Any
+
+import anyio
+import psutil
+
+from mcpctl.paths import Paths
+from tests.conftest import Env, fixture_server, tiny_server
+from tests.test_client_state import client, resourceful
+from tests.test_multiplexer import Raw
+
+MiB = 1024 * 1024
+
+
+def _huge_line(env: Env, until: threading.Event, written: list[int]) -> None:
+    """A request whose id is at its start, then a text that goes on until `until` (at least 300 MB)."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.connect(str(Paths(env.home).socket("demo")))
+    sock.settimeout(240)
+    start = b'{"jsonrpc":"2.0","id":"big","method":"tools/call","params":{"name":"echo","arguments":{"text":"'
+    sock.sendall(start)
+    total, chunk = len(start), b"x" * MiB
+    while (total < 300_000_000 or not until.is_set()) and total < 2_000_000_000:
+        sock.sendall(chunk)
+        total += len(chunk)
+    sock.sendall(b'"}}}\n')
+    buffer = b""
+    while b"\n" not in buffer:
+        buffer += sock.recv(65536)
+    written.append(total)
+    written.append(json.loads(buffer.split(b"\n")[0])["error"]["data"]["size"])
+    sock.close()
+
+
+def test_a_300_mb_line_from_one_client_leaves_five_sdk_clients_served(env: Env) -> None:
+    env.write_config({"demo": fixture_server("healthy", max_message_bytes=8 * MiB)})
+    assert env.run("start", "demo").returncode == 0
+    done, written = threading.Event(), []
+    writer = threading.Thread(target=_huge_line, args=(env, done, written), daemon=True)
+
+    async def use() -> None:
+        async with AsyncExitStack() as stack:
+            stack.enter_context(anyio.fail_after(240))
+            others = [await stack.enter_async_context(client(env, "demo")) for _ in range(5)]
+            writer.start()
+
+            async def serve(one: Any, n: int) -> None:
+                for round_ in range(4):  # each within the SDK's 15 s: the usual per-request timeout here
+                    with anyio.fail_after(15):
+                        assert await one.call("echo", text=f"{n}.{round_}") == f"{n}.{round_}"
+                        await one.session.send_ping()
+
+            async with anyio.create_task_group() as group:
+                for n, one in enumerate(others):
+                    group.start_soon(serve, one, n)
+            done.set()
+
+    anyio.run(use)
+    writer.join(timeout=240)
+    assert written, "the huge line got no answer"
+    assert written[1] >= 300_000_000  # the error named the whole size: the line was read to its end
+
+
+def test_a_server_flooding_stdout_and_stderr_does_not_delay_stop_or_pings(env: Env) -> None:
+    env.write_config({"flood": resourceful("flood", stop_timeout=10)})
+    assert env.run("start", "flood").returncode == 0
+    pinger = Raw(env, "flood")
+    for n in range(3):
+        pinger.send({"id": n, "method": "ping"})
+        while pinger.receive().get("id") != n:  # its share of the flood arrives too
+            pass
+    pinger.close()
+    began = time.monotonic()
+    stopped = env.run("stop", "flood")
+    assert stopped.returncode == 0, stopped.stderr
+    assert time.monotonic() - began < 10  # within stop_timeout: the server honours SIGTERM once it gets one
+
+
+def test_past_max_clients_a_client_gets_one_error_line_naming_the_cap(env: Env) -> None:
+    env.write_config({"demo": tiny_server(max_clients=3)})
+    assert env.run("start", "demo").returncode == 0
+    held = [Raw(env) for _ in range(3)]
+    for n, one in enumerate(held):
+        one.send({"id": n, "method": "ping"})
+        assert one.answer(n)["result"] == {}
+    extra = Raw(env)
+    refusal = extra.receive()
+    assert refusal["id"] is None
+    assert "max_clients" in refusal["error"]["message"]
+    assert refusal["error"]["data"] == {"max_clients": 3, "retryable": True}
+    assert extra.sock.recv(10) == b""  # then closed
+    held.pop().close()
+    late = wait_accepted(env)
+    for one in (*held, late, extra):
+        one.close()
+
+
+def wait_accepted(env: Env) -> Raw:
+    """A client the shim takes, once a place is free (the shim may not have seen the last close yet)."""
+    deadline = time.monotonic() + 15
+    while True:
+        one = Raw(env)
+        one.send({"id": "p", "method": "ping"})
+        answer = one.receive()
+        if answer.get("id") == "p" or time.monotonic() > deadline:
+            assert answer.get("result") == {}, answer
+            return one
+        one.close()
+        time.sleep(0.1)
+
+
+def test_2000_connection_attempts_past_the_cap_and_the_fd_limit_leave_the_shim_serving(env: Env) -> None:
+    env.write_config({"demo": tiny_server(max_clients=150)})
+    assert env.run("start", "demo").returncode == 0
+    shim = psutil.Process(env.status("demo")["shim_pid"])
+    shim.rlimit(psutil.RLIMIT_NOFILE, (120, shim.rlimit(psutil.RLIMIT_NOFILE)[1]))  # below the cap: EMFILE first
+    existing = Raw(env)
+    existing.send({"id": "first", "method": "ping"})
+    assert existing.answer("first")["result"] == {}
+    crowd: list[socket.socket] = []
+    for _ in range(2000):  # held open, all of them: past the cap and past the shim's descriptors
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.setblocking(False)
+        with contextlib.suppress(BlockingIOError):  # the backlog is full: an attempt all the same
+            sock.connect(str(Paths(env.home).socket("demo")))
+        crowd.append(sock)
+    shim.cpu_percent()
+    for n in range(5):
+        existing.send({"id": n, "method": "ping"})
+        assert existing.answer(n)["result"] == {}
+        time.sleep(0.3)
+    assert shim.cpu_percent() < 50  # paused, not spinning on a socket it cannot accept from
+    assert env.status("demo")["state"] == "ready"
+    for sock in crowd:
+        sock.close()
+    wait_accepted(env).close()  # accepting again once descriptors are free
+    assert shim.is_running()
+    log = Paths(env.home).log_file("demo").read_text()
+    assert log.count("cannot accept clients") == 1
+    existing.close()

@@ -1,0 +1,258 @@
+"""Lifecycle truth under faults (issue 15): shims that die before they report, a full state disk, a
+thousand failures and more, a frozen shim, and a log that rotates faster than it is followed."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from mcpctl.state import lock_holder
+from tests.conftest import Env, alive, fixture_server, tiny_server, wait_for
+
+# Loaded by every Python process that has it on PYTHONPATH; it acts only in shims. The shim of $DOOMED_SHIM
+# dies before it reports anything, writing first what $DOOMED_SAYS says (a line a library might print);
+# every shim, with $SLOW_BOOT set, waits that long between taking its lock and writing its first record.
+SITECUSTOMIZE = """
+import os, sys, time
+argv = getattr(sys, "orig_argv", [])
+if "mcpctl.shim" in argv and argv[-1] == os.environ.get("DOOMED_SHIM"):
+    os.write(1, os.environ.get("DOOMED_SAYS", "").encode())
+    os._exit(1)
+if "mcpctl.shim" in argv and os.environ.get("SLOW_BOOT"):
+    from mcpctl.shim.loop import Shim
+    first_start = Shim.start
+    def start(self):
+        time.sleep(float(os.environ["SLOW_BOOT"]))
+        first_start(self)
+    Shim.start = start
+"""
+
+
+@pytest.fixture
+def hooked(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    hook = env.workdir / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text(SITECUSTOMIZE)
+    monkeypatch.setenv("PYTHONPATH", str(hook))
+
+
+def _shim(env: Env, name: str) -> psutil.Process:
+    return psutil.Process(wait_for(lambda: env.status(name).get("shim_pid") or None, timeout=20))
+
+
+@pytest.mark.usefixtures("hooked")
+@pytest.mark.parametrize("says", ["", "not json\n", '{"event": "lock'])
+def test_a_shim_that_dies_before_it_reports_fails_alone(env: Env, monkeypatch: pytest.MonkeyPatch, says: str) -> None:
+    monkeypatch.setenv("DOOMED_SHIM", "doomed")
+    monkeypatch.setenv("DOOMED_SAYS", says)
+    env.write_config({"a": tiny_server(), "doomed": tiny_server(), "c": tiny_server()})
+    proc = env.run("start", "--all", "--json")
+    assert proc.returncode == 4, (proc.stdout, proc.stderr)
+    results = {r["name"]: r for r in json.loads(proc.stdout)["results"]}
+    assert results["a"]["outcome"] == results["c"]["outcome"] == "started"
+    assert results["doomed"]["outcome"] == "failed"
+    assert "exited without reporting" in results["doomed"]["error"]["message"]
+    assert env.status("a")["state"] == "ready"
+
+
+@pytest.mark.usefixtures("hooked")
+def test_apply_during_a_start_all_leaves_booting_shims_alone(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SLOW_BOOT", "5")
+    env.write_config({name: tiny_server() for name in ("a", "b", "c")})
+    start = subprocess.Popen([sys.executable, "-m", "mcpctl", "start", "--all"], cwd=env.workdir, text=True,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    for name in ("a", "b", "c"):  # each shim holds its lock and has written no record yet
+        wait_for(lambda name=name: lock_holder(env.home / "servers" / name / "instance.lock"), timeout=20)
+    assert not any(env.state_file(name).exists() for name in ("a", "b", "c"))
+    applied = env.run("apply")
+    out, err = start.communicate(timeout=60)
+    assert start.returncode == 0, (out, err)
+    assert applied.returncode == 0, (applied.stdout, applied.stderr)
+    assert "not known" not in applied.stdout + applied.stderr
+    assert "restart" not in applied.stdout
+    assert all(env.status(name)["state"] == "ready" for name in ("a", "b", "c"))
+
+
+def test_1200_failures_in_a_row_end_in_the_crash_loop_state(env: Env) -> None:
+    false = {"command": "/bin/false", "backoff_base": 0.001, "backoff_max": 0.001, "max_failures": 1200}
+    env.write_config({"false": {**false, "startup_timeout": 10, "cooldown_base": 1, "cooldown_max": 5}})
+    assert env.run("start", "false").returncode == 4  # the first failure is the start's answer
+    wait_for(lambda: env.record("false").get("state") == "failed", timeout=240, interval=0.5)
+    status = env.status("false")
+    assert status["consecutive_failures"] == 1200
+    assert status["last_error"]["type"] == "crash_loop"
+    assert "internal" not in env.home.joinpath("logs", "false.log").read_text()
+
+
+def test_a_frozen_shim_is_unresponsive_until_it_goes_on(env: Env) -> None:
+    env.write_config({"demo": tiny_server(health_interval=0.2)})
+    assert env.run("start", "demo").returncode == 0
+    shim = _shim(env, "demo")
+    wait_for(lambda: (env.record("demo").get("health") or {}).get("ok"), timeout=20)
+    shim.send_signal(signal.SIGSTOP)
+    try:
+        began = time.monotonic()
+        proc = env.run("check", "demo")
+        assert time.monotonic() - began < 15
+        assert proc.returncode == 6, (proc.stdout, proc.stderr)
+        assert "demo: unresponsive" in proc.stdout
+        status = env.status("demo")
+        assert status["state"] == "unresponsive"
+        assert "did not answer" in status["warning"]
+    finally:
+        shim.send_signal(signal.SIGCONT)
+    proc = env.run("check", "demo")
+    assert proc.returncode == 0, (proc.stdout, proc.stderr)
+    assert "demo: ok" in proc.stdout
+
+
+# -- a full state disk ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def small_disk(env: Env) -> Iterator[Path]:
+    """MCPCTL_HOME on a 1 MiB tmpfs of its own."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a 1 MiB tmpfs as the state dir needs root (CI runs the suite as root)")
+    env.home.mkdir(parents=True, exist_ok=True)
+    mount = ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(env.home)]
+    mounted = subprocess.run(mount, check=False, capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        yield env.home
+    finally:
+        for proc in env.our_processes():  # nothing may hold the mount when it goes
+            proc.kill()
+        wait_for(lambda: not env.our_processes(), timeout=20)
+        subprocess.run(["umount", "-l", str(env.home)], check=False)
+
+
+def _fill(disk: Path) -> Path:
+    filler = disk / "filler"
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        while os.write(fd, b"\0" * 4096):
+            pass
+    except OSError:
+        pass  # ENOSPC: the disk is full
+    finally:
+        os.close(fd)
+    return filler
+
+
+def test_a_full_state_disk_does_not_end_supervision(env: Env, small_disk: Path) -> None:
+    env.write_config({"demo": fixture_server("healthy", metrics_interval=0.3, health_interval=0.3)})
+    assert env.run("start", "demo").returncode == 0
+    shim, server = _shim(env, "demo"), env.servers_running("healthy")[0]
+    filler = _fill(small_disk)
+    time.sleep(2.0)  # 6 metrics intervals and pings, each of which writes the record
+    assert shim.is_running()
+    assert alive(server.pid)
+    proc = env.run("status", "demo")
+    assert proc.returncode == 0, proc.stderr
+    assert "ready" in proc.stdout
+    assert "No space left on device (its shim supervises on and retries)" in proc.stderr
+    status = env.status("demo")
+    assert status["state"] == "ready"
+    assert "No space left" in status["write_error"]
+    assert env.run("check", "demo").returncode == 0
+
+    filler.unlink()  # space again: the shim's next write lands, and says writes work
+    wait_for(lambda: env.record("demo").get("state") == "ready" and env.record("demo").get("write_error") is None)
+    wait_for(lambda: "writes work again" in (small_disk / "logs" / "demo.log").read_text(), timeout=10)
+
+    _fill(small_disk)  # full again: a stop still ends the server and the shim
+    env.run("stop", "demo")
+    wait_for(lambda: not alive(server.pid) and not alive(shim.pid), timeout=30)
+
+
+# -- logs -f across fast rotations ------------------------------------------------------------------
+
+LINE = re.compile(r"shout (\d{9}) ")
+
+
+def test_logs_follow_loses_no_line_across_fast_rotations(env: Env) -> None:
+    env.write_config({"demo": fixture_server("healthy", log_max_bytes=1_000_000, log_backups=5)})
+    assert env.run("start", "demo").returncode == 0
+    output = env.workdir / "followed.txt"
+    with open(output, "w") as sink:
+        follower = subprocess.Popen(
+            [sys.executable, "-m", "mcpctl", "logs", "demo", "-f", "-n", "0"],
+            cwd=env.workdir,
+            stdout=sink,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    try:
+        time.sleep(1.0)  # the follower is polling before the lines come
+        proc = env.run("call", "demo", "shout", "count=200000", "width=10", timeout=120)
+        assert proc.returncode == 0, proc.stderr
+
+        def last_line_seen() -> bool:
+            return "shout 000199999" in output.read_text()[-4096:]
+
+        wait_for(last_line_seen, timeout=60, interval=0.2)
+    finally:
+        follower.send_signal(signal.SIGINT)
+        _, err = follower.communicate(timeout=10)
+    assert follower.returncode == 0, err
+    numbers = [int(m.group(1)) for m in map(LINE.search, output.read_text().splitlines()) if m]
+    assert numbers == list(range(200_000))
+
+
+def test_the_follower_reads_every_generation_rotated_between_two_looks(tmp_path: Path) -> None:
+    from mcpctl.logfile import Follower, LogWriter, parse
+
+    log = tmp_path / "x.log"
+    fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    follower = Follower(log)
+    seen: list[str] = []
+    written = 0
+    try:
+        writer = LogWriter(log, max_bytes=1000, backups=6, fd=fd)
+
+        def write(count: int) -> int:
+            for n in range(written, min(written + count, 2000)):
+                writer.write([f"line {n:04d}"])
+            return min(written + count, 2000)
+
+        written = write(100)  # ~3 rotations before the first look
+        for _ in range(1000):
+            for raw in follower.lines():
+                seen.append(parse(raw).text)
+                if len(seen) % 7 == 0:
+                    written = write(7)  # rotations while the follower is between two files
+    finally:
+        follower.close()
+        os.close(fd)
+    assert seen == [f"line {n:04d}" for n in range(2000)]
+
+
+def test_a_failed_record_write_is_kept_in_memory_said_and_retried(tmp_path: Path) -> None:
+    from mcpctl.paths import Paths
+    from mcpctl.shim.ledger import RETRY_WRITE_AFTER, Ledger
+
+    paths = Paths(tmp_path / "home")  # servers/demo/ does not exist: every write there fails
+    now = [100.0]
+    ledger = Ledger(paths, "demo", lambda: now[0])
+    ledger.write(event="started", details={}, attempt=1)
+    assert ledger.record.attempt == 1
+    assert "cannot write" in (ledger.record.write_error or "")
+    paths.ensure_server("demo")
+    ledger.retry()  # too soon: not tried
+    assert ledger.record.write_error is not None
+    now[0] += RETRY_WRITE_AFTER
+    ledger.retry()
+    assert ledger.record.write_error is None
+    assert json.loads(paths.state_file("demo").read_text())["write_error"] is None

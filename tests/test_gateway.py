@@ -1,0 +1,229 @@
+"""The HTTP gateway, end to end: real shims, real servers, the SDK's streamable HTTP client."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import time
+from typing import Any
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.conftest import Env, fixture_server, third_party_server, wait_for
+from tests.gateway_helpers import INITIALIZE, configure, http, start_gateway, text, token, with_session
+
+
+def test_the_sdk_client_lists_and_calls_a_server_with_progress_and_metrics_count_it(env: Env) -> None:
+    base = configure(env, {"everything": third_party_server("server-everything")})
+    start_gateway(env)
+    bearer = token(env, "ci", "--servers", "everything")
+    progress: list[float] = []
+
+    async def act(session: Any) -> tuple[list[str], str, str]:
+        tools = [tool.name for tool in (await session.list_tools()).tools]
+        echo = text(await session.call_tool("echo", {"message": "hello"}))
+
+        async def noted(done: float, total: float | None, message: str | None) -> None:
+            progress.append(done)
+
+        args = {"duration": 1, "steps": 3}
+        slow = text(await session.call_tool("trigger-long-running-operation", args, progress_callback=noted))
+        return tools, echo, slow
+
+    tools, echo, slow = with_session(f"{base}/servers/everything/mcp", bearer, act)
+    assert "echo" in tools
+    assert "trigger-long-running-operation" in tools
+    assert echo == "Echo: hello"
+    assert "completed" in slow
+    assert progress == [1.0, 2.0, 3.0]
+    status, _, body = http(f"{base}/metrics", bearer)
+    assert status == 200
+    families = {family.name: family for family in text_string_to_metric_families(body.decode())}
+    up = [s for s in families["mcpctl_server_up"].samples if s.labels == {"server": "everything"}]
+    assert up
+    assert up[0].value == 1.0
+    calls = [s for s in families["mcpctl_gateway_requests"].samples if s.name.endswith("_total")]
+    assert any(
+        s.labels == {"server": "everything", "method": "tools/call", "outcome": "ok"} and s.value == 2 for s in calls
+    )
+    assert any(s.labels.get("server") == "everything" for s in families["mcpctl_server_memory_bytes"].samples)
+    assert "mcpctl_gateway_request_duration_seconds" in families
+    assert "mcpctl_gateway_sessions" in families
+
+
+def test_tokens_and_origins_are_checked_on_every_request(env: Env) -> None:
+    base = configure(env, {"a": fixture_server("healthy"), "b": fixture_server("healthy")})
+    start_gateway(env)
+    url = f"{base}/servers/a/mcp"
+    good = token(env, "good", "--servers", "a")
+    other = token(env, "other", "--servers", "b")
+    gone = token(env, "gone")
+    short = token(env, "short", "--expires", "1s")
+    assert env.run("token", "revoke", "gone").returncode == 0
+    time.sleep(1.2)
+    for bearer, why in (
+        (None, ""),
+        (gone, "revoked"),
+        (short, "expired"),
+        ("mcpctl_000000000000_" + "x" * 43, "unknown"),
+    ):
+        status, headers, body = http(url, bearer, INITIALIZE)
+        assert status == 401, (why, status, body)
+        assert headers["www-authenticate"].startswith('Bearer realm="mcpctl-gateway"')
+        assert why in headers["www-authenticate"]
+    assert http(url, other, INITIALIZE)[0] == 403
+    assert http(f"{base}/mcp", good, INITIALIZE)[0] == 403  # a token of one server is not the aggregate's
+    assert http(url, good, INITIALIZE, {"Origin": "https://evil.example"})[0] == 403
+    assert http(url, good, INITIALIZE, {"Host": "evil.example:80"})[0] == 403
+    status, headers, body = http(url, good, INITIALIZE, {"Origin": "http://localhost"})
+    assert status == 200
+    assert headers["mcp-session-id"]
+    assert json.loads(body)["result"]["serverInfo"]
+    listed = json.loads(env.run("token", "list", "--json").stdout)["tokens"]
+    assert {t["name"]: t["state"] for t in listed} == {
+        "good": "active",
+        "other": "active",
+        "gone": "revoked",
+        "short": "expired",
+    }
+    assert (env.home / "gateway" / "tokens.json").stat().st_mode & 0o777 == 0o600
+    assert good not in (env.home / "gateway" / "tokens.json").read_text()
+
+
+def _names(message: Any) -> str:
+    root = getattr(message, "root", message)
+    return str(getattr(root, "method", ""))
+
+
+def test_the_aggregate_renames_colliding_tools_routes_calls_and_follows_its_members(env: Env) -> None:
+    servers = {
+        "everything": third_party_server("server-everything"),
+        "fix": fixture_server("healthy", tools={"deny": ["crash", "shout"]}),
+    }
+    base = configure(env, servers)
+    assert env.run("start", "--all").returncode == 0  # starts the gateway too
+    assert json.loads(env.run("gateway", "status", "--json").stdout)["gateway"]["running"]
+    bearer = token(env, "all")
+    heard: list[str] = []
+
+    async def changed(after: int) -> None:
+        while sum(name == "notifications/tools/list_changed" for name in heard) <= after:
+            await asyncio.sleep(0.05)
+
+    async def act(session: Any) -> dict[str, Any]:
+        names = [tool.name for tool in (await session.list_tools()).tools]
+        found: dict[str, Any] = {"names": names}
+        found["everything"] = text(await session.call_tool("everything__echo", {"message": "one"}))
+        found["fix"] = text(await session.call_tool("fix__echo", {"text": "two"}))
+        seen = len(heard)
+        assert (await asyncio.to_thread(env.run, "stop", "fix")).returncode == 0
+        await asyncio.wait_for(changed(sum(n == "notifications/tools/list_changed" for n in heard[:seen])), 30)
+        found["without"] = [tool.name for tool in (await session.list_tools()).tools]
+        seen = sum(n == "notifications/tools/list_changed" for n in heard)
+        assert (await asyncio.to_thread(env.run, "start", "fix")).returncode == 0
+        await asyncio.wait_for(changed(seen), 30)
+        found["back"] = [tool.name for tool in (await session.list_tools()).tools]
+        return found
+
+    found = with_session(f"{base}/mcp", bearer, act, lambda message: heard.append(_names(message)))
+    names = found["names"]
+    assert len(names) == len(set(names))
+    assert all(len(n) <= 64 and n.replace("_", "").replace("-", "").isalnum() for n in names)
+    assert "everything__echo" in names
+    assert "fix__echo" in names
+    assert "echo" not in names
+    assert "pid" in names
+    assert "get-sum" in names
+    assert "crash" not in names
+    assert "shout" not in names
+    assert found["everything"] == "Echo: one"
+    assert found["fix"] == "two"
+    assert "pid" not in found["without"]
+    assert "echo" in found["without"]  # no collision left: the plain name
+    assert "fix__echo" in found["back"]
+    assert "pid" in found["back"]
+
+
+def test_a_restart_of_the_server_keeps_the_http_session(env: Env) -> None:
+    base = configure(env, {"fix": fixture_server("healthy")})
+    start_gateway(env)
+    bearer = token(env, "t")
+
+    async def act(session: Any) -> tuple[str, str]:
+        before = text(await session.call_tool("pid", {}))
+        assert (await asyncio.to_thread(env.run, "restart", "fix")).returncode == 0
+        after = text(await session.call_tool("pid", {}))
+        return before, after
+
+    before, after = with_session(f"{base}/servers/fix/mcp", bearer, act)
+    assert before.isdigit()
+    assert after.isdigit()
+    assert before != after
+
+
+def test_twenty_concurrent_clients_get_their_own_answers(env: Env) -> None:
+    base = configure(env, {"fix": fixture_server("healthy")})
+    start_gateway(env)
+    bearer = token(env, "t")
+    assert env.run("start", "fix").returncode == 0
+
+    async def client(number: int) -> str:
+        import httpx2
+        from mcp import ClientSession
+        from mcp.client.streamable_http import streamable_http_client
+
+        headers = {"Authorization": f"Bearer {bearer}"}
+        async with (
+            httpx2.AsyncClient(headers=headers, timeout=120) as http_client,
+            streamable_http_client(f"{base}/servers/fix/mcp", http_client=http_client) as (read, write, *_),
+            ClientSession(read, write, read_timeout_seconds=120) as session,
+        ):
+            await session.initialize()
+            return text(await session.call_tool("echo", {"text": f"client {number}"}))
+
+    async def crowd() -> list[str]:
+        return list(await asyncio.gather(*(client(n) for n in range(20))))
+
+    assert asyncio.run(crowd()) == [f"client {n}" for n in range(20)]
+
+
+def test_gateway_stop_leaves_no_listener_and_the_servers_running(env: Env) -> None:
+    base = configure(env, {"fix": fixture_server("healthy")})
+    start_gateway(env)
+    port = int(base.rsplit(":", 1)[1])
+    bearer = token(env, "t")
+    status, _, _ = http(f"{base}/servers/fix/mcp", bearer, INITIALIZE)  # starts fix on the first request
+    assert status == 200
+    assert http(f"{base}/healthz")[0] == 200
+    assert http(f"{base}/readyz")[0] == 200
+    stopped = json.loads(env.run("gateway", "stop", "--json").stdout)["gateway"]
+    assert stopped["outcome"] == "stopped"
+    assert not stopped["running"]
+    with socket.socket() as sock, pytest.raises(ConnectionRefusedError):
+        sock.connect(("127.0.0.1", port))
+    assert env.status("fix")["state"] == "ready"
+    assert env.run("gateway", "status").returncode == 3
+    events = [json.loads(line)["event"] for line in (env.home / "gateway" / "events.jsonl").read_text().splitlines()]
+    assert events == ["ready", "stopped"]
+
+
+def test_a_gateway_reachable_from_other_machines_needs_tls_or_insecure(env: Env) -> None:
+    env.config.write_text('[gateway]\nlisten = "0.0.0.0:8765"\n[servers.a]\ncommand = "x"\n')
+    proc = env.run("gateway", "start")
+    assert proc.returncode == 2
+    assert "gateway.listen: 0.0.0.0:8765 is reachable from other machines" in proc.stderr
+
+
+def test_doctor_knows_a_gateway_that_died(env: Env) -> None:
+    configure(env, {"fix": fixture_server("healthy")})
+    start_gateway(env)
+    pid = json.loads(env.run("gateway", "status", "--json").stdout)["gateway"]["pid"]
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: env.run("gateway", "status").returncode == 3, timeout=20)
+    proc = env.run("doctor", "--json")
+    findings = json.loads(proc.stdout)["findings"]
+    assert any(f["kind"] == "state_mismatch" and "gateway" in f["detail"] for f in findings), findings

@@ -1,0 +1,170 @@
+"""Messages in the user's language: Chinese under a zh_CN locale, English under C and with MCPCTL_LANG=en, and
+nothing a script reads changes (real CLI runs, real shims and servers)."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import pytest
+
+from tests.conftest import Env, fixture_server, settle, tiny_server
+
+CHINESE = {"LANG": "zh_CN.UTF-8"}
+ENGLISH = ({"LANG": "C"}, {"LANG": "zh_CN.UTF-8", "MCPCTL_LANG": "en"})
+FAST = {"backoff_base": 0.2, "backoff_max": 0.5, "max_failures": 3}
+
+
+@contextmanager
+def speaking(monkeypatch: pytest.MonkeyPatch, variables: dict[str, str]) -> Iterator[None]:
+    with monkeypatch.context() as patch:
+        for name, value in variables.items():
+            patch.setenv(name, value)
+        yield
+
+
+def run(env: Env, monkeypatch: pytest.MonkeyPatch, variables: dict[str, str], *args: str) -> Any:
+    with speaking(monkeypatch, variables):
+        return env.run(*args)
+
+
+def test_a_failed_start_is_chinese_under_zh_cn_and_english_otherwise(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    env.write_config({"gone": {"command": "/nonexistent/mcp-server"}})
+    zh = run(env, monkeypatch, CHINESE, "start", "gone")
+    assert zh.returncode == 4, zh.stderr
+    assert "错误：gone 未能就绪 [command_not_found]：找不到命令：/nonexistent/mcp-server" in zh.stderr
+    assert "提示：请安装它，或在 `command` 中写明完整路径" in zh.stderr
+    for variables in ENGLISH:
+        en = run(env, monkeypatch, variables, "start", "gone")
+        assert en.returncode == 4, en.stderr
+        assert "error: gone did not become ready [command_not_found]: command not found:" in en.stderr
+        assert "hint: install it, or give the full path in `command`" in en.stderr
+
+
+def test_an_env_preflight_refusal_is_chinese_under_zh_cn(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("FIXTURE_API_KEY", raising=False)
+    env.write_config({"amap": fixture_server("needs-env", required_env=["FIXTURE_API_KEY"])})
+    zh = run(env, monkeypatch, CHINESE, "start", "amap")
+    assert zh.returncode == 7, zh.stderr
+    assert "错误：amap：环境变量检查未通过，未启动任何进程 [env_missing]" in zh.stderr
+    assert "FIXTURE_API_KEY：缺失（应来自shell 环境）" in zh.stderr
+    assert "提示：请 export 这些变量，或在配置中设置它们；详见 `mcpctl env check amap`" in zh.stderr
+    for variables in ENGLISH:
+        en = run(env, monkeypatch, variables, "start", "amap")
+        assert en.returncode == 7, en.stderr
+        assert "environment check failed, nothing was started" in en.stderr
+        assert "FIXTURE_API_KEY: missing (expected from the shell)" in en.stderr
+    assert env.our_processes() == []
+
+
+def test_a_cooldown_skip_is_chinese_under_zh_cn(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    env.write_config({"bad": fixture_server("crash", cooldown_base=600, **FAST)})
+    env.run("start", "bad")
+    settle(env, "bad", lambda s: s.get("state") == "failed", timeout=30)
+    zh = run(env, monkeypatch, CHINESE, "start", "bad")
+    assert zh.returncode == 5, zh.stderr
+    assert re.match(r"已跳过：bad 连续失败 3 次后处于冷却期，\S+ 后才会再次尝试\n", zh.stderr), zh.stderr
+    assert "提示：使用 --force 立即启动" in zh.stderr
+    assert "失败 (冷却期还剩 " in run(env, monkeypatch, CHINESE, "status").stdout
+    for variables in ENGLISH:
+        en = run(env, monkeypatch, variables, "start", "bad")
+        assert en.returncode == 5, en.stderr
+        assert en.stderr.startswith("skipped: bad is cooling down after 3 failures; next try in "), en.stderr
+        assert "hint: use --force to start now" in en.stderr
+    # --json is English whatever the language: scripts read it
+    with speaking(monkeypatch, CHINESE):
+        result = env.json("start", "bad", expect=5)["results"][0]
+    assert result["error"]["message"].startswith("bad is cooling down after 3 failures")
+    assert result["error"]["hint"] == "use --force to start now"
+
+
+_EVERY_HELP = """
+import typer
+from typer._click.core import Context
+from mcpctl.cli import app
+from mcpctl.cli.help import localize
+
+def helps(cmd, parent, name):
+    ctx = Context(cmd, info_name=name, parent=parent, help_option_names=["-h", "--help"])
+    yield cmd.get_help(ctx)
+    for sub_name, sub in getattr(cmd, "commands", {}).items():
+        yield from helps(sub, ctx, sub_name)
+
+tree = typer.main.get_command(app)
+localize(tree)
+print("\\n\\f\\n".join(helps(tree, None, "mcpctl")))
+"""
+
+
+def test_help_is_chinese_fits_80_columns_and_english_under_c(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mcpctl.i18n import cells
+
+    with speaking(monkeypatch, {**CHINESE, "COLUMNS": "80"}):
+        top = env.run("--help")
+        assert "用法：mcpctl [OPTIONS] COMMAND [ARGS]..." in top.stdout
+        assert "启动、停止和监控 MCP 服务器" in top.stdout
+        assert "选项：" in top.stdout
+        assert "命令：" in top.stdout
+        start = env.run("start", "--help").stdout
+        assert "即使处于退避或崩溃循环的冷却期也要启动。" in start
+        assert "显示此帮助信息并退出。" in start
+        every = subprocess.run([sys.executable, "-c", _EVERY_HELP], capture_output=True, text=True, check=True).stdout
+    pages = every.split("\n\f\n")
+    assert len(pages) > 40, every[:500]
+    assert all("用法：" in page for page in pages)
+    wide = [line for line in every.splitlines() if cells(line) > 80]
+    assert wide == []
+    for variables in ENGLISH:
+        en = run(env, monkeypatch, variables, "start", "--help").stdout
+        assert en.startswith("Usage: mcpctl start [OPTIONS] [names]...")
+        assert "Start even during a backoff or crash-loop cooldown." in en
+        assert "Show this message and exit." in en
+
+
+def _timeless(payload: Any) -> Any:
+    """The status JSON without what changes from one call to the next (times, samples)."""
+    if isinstance(payload, dict):
+        moving = {"uptime_s", "metrics", "health", "retry_in_s"}
+        return {k: _timeless(v) for k, v in payload.items() if k not in moving}
+    if isinstance(payload, list):
+        return [_timeless(v) for v in payload]
+    return payload
+
+
+def test_status_json_is_the_same_in_every_language(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    env.write_config({"t": tiny_server(), "gone": {"command": "/nonexistent/mcp-server"}})
+    assert env.run("start", "t").returncode == 0
+    env.run("start", "gone")
+    outputs = [run(env, monkeypatch, v, "status", "--json").stdout for v in (CHINESE, *ENGLISH)]
+    parsed = [_timeless(json.loads(out)) for out in outputs]
+    assert parsed[0] == parsed[1] == parsed[2]
+    strip = [re.sub(r'"(uptime_s|ts|cpu_percent|[a-z_]*bytes)": [0-9.]+', "", out) for out in outputs]
+    assert all(out.isascii() for out in strip), strip[0]  # nothing Chinese slipped into --json
+    assert "command not found" in outputs[0]
+
+
+def test_init_writes_chinese_comments_and_a_valid_config(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    with speaking(monkeypatch, CHINESE):
+        assert env.run("init").returncode == 0, "init failed"
+        text = env.config.read_text()
+        assert "# mcpctl.toml：mcpctl 运行的 MCP 服务器" in text
+        assert "# # 健康检查：每 health_interval 秒发一次 MCP ping" in text
+        valid = env.run("config", "validate")
+    assert valid.returncode == 0, valid.stderr
+
+
+def test_the_same_cli_module_in_english_is_what_completions_see() -> None:
+    """The completions are generated from the untranslated tree, whatever LANG says."""
+    proc = subprocess.run(
+        [sys.executable, "completions/generate.py", "--check"],
+        env={"PATH": "/usr/bin:/bin", "LANG": "zh_CN.UTF-8", "MCPCTL_LANG": "zh_CN"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -1,0 +1,248 @@
+"""Security, tried as a local attacker would: a second, unprivileged user plants configs and directories;
+secrets of every shape go through every command; a server writes terminal escapes and forged lines;
+names are paths. Tests that need the second user are skipped (with the reason) when not run as root."""
+
+from __future__ import annotations
+
+import os
+import pwd
+import shutil
+import stat
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Env, tiny_server
+
+LEAKY = Path(__file__).parent / "fixtures" / "leaky.py"
+INTRUDER = "mcpctl-intruder"
+
+
+@pytest.fixture(scope="session")
+def intruder() -> Iterator[pwd.struct_passwd]:
+    """A second, unprivileged user (made for the session, removed after it if we made it)."""
+    if os.getuid() != 0:
+        pytest.skip("needs root to create a second user (CI runs as root)")
+    if shutil.which("useradd") is None or shutil.which("runuser") is None:
+        pytest.skip("useradd/runuser not available")
+    made = False
+    try:
+        pwd.getpwnam(INTRUDER)
+    except KeyError:
+        proc = subprocess.run(["useradd", "--system", "--no-create-home", INTRUDER], capture_output=True, check=False)
+        made = proc.returncode == 0
+        if proc.returncode not in (0, 9):  # 9: made meanwhile by another worker
+            pytest.skip(f"useradd failed: {proc.stderr.decode(errors='replace').strip()}")
+    yield pwd.getpwnam(INTRUDER)
+    if made:
+        subprocess.run(["userdel", INTRUDER], capture_output=True, check=False)
+
+
+def as_intruder(*command: str) -> None:
+    subprocess.run(["runuser", "-u", INTRUDER, "--", *command], check=True, capture_output=True)
+
+
+def shared_dir(path: Path, mode: int = 0o1777) -> Path:
+    path.mkdir(parents=True)
+    path.chmod(mode)
+    path.parent.chmod(0o755)  # the test's root (mkdtemp: 0700) must be reachable by the intruder
+    return path
+
+
+def planted_config(marker: Path) -> str:
+    return f'[servers.evil]\ncommand = "/bin/sh"\nargs = ["-c", "id > {marker}"]\n'
+
+
+def run_in(env: Env, cwd: Path, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "mcpctl", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        stdin=subprocess.DEVNULL,
+        env={**os.environ, **extra},
+    )
+
+
+# -- whose config runs -------------------------------------------------------------------------------
+
+
+def test_a_config_planted_above_the_working_directory_is_refused(env: Env, intruder: pwd.struct_passwd) -> None:
+    shared = shared_dir(env.home.parent / "shared")
+    project = shared / "project"
+    project.mkdir()  # root's own working directory, inside the shared one
+    marker = env.home.parent / "pwned"
+    plant = shared / "mcpctl.toml"
+    subprocess.run(
+        ["runuser", "-u", INTRUDER, "--", "sh", "-c", f"cat > {plant}"],
+        input=planted_config(marker),
+        text=True,
+        check=True,
+    )
+    for args in (["start", "--all"], ["list"], ["status"]):
+        proc = run_in(env, project, *args)
+        assert proc.returncode == 2, (args, proc.stdout, proc.stderr)
+        assert f"refusing the config file {plant}: it belongs to another user (uid {intruder.pw_uid})" in proc.stderr
+        assert f"pass -f {plant} --trust" in proc.stderr
+    assert not marker.exists()  # her command never ran
+    assert "Traceback" not in proc.stderr
+
+
+def test_a_config_in_a_world_writable_place_is_refused_even_when_it_is_ours(env: Env) -> None:
+    shared = shared_dir(env.home.parent / "open", 0o777)
+    marker = env.home.parent / "ran"
+    (shared / "mcpctl.toml").write_text(planted_config(marker))
+    proc = run_in(env, shared, "start", "--all")
+    assert proc.returncode == 2
+    assert f"others can change {shared}" in proc.stderr
+    assert "pass -f" in proc.stderr
+    own = env.write_config({"demo": tiny_server()})
+    own.chmod(0o666)
+    proc = env.run("list")
+    assert proc.returncode == 2
+    assert f"refusing the config file {own}: others can write to it (mode 0o666)" in proc.stderr
+    assert f"run `chmod go-w {own}`" in proc.stderr
+    assert not marker.exists()
+    own.chmod(0o644)
+    assert env.run("list").returncode == 0
+
+
+def test_an_explicit_file_of_another_user_needs_trust(env: Env, intruder: pwd.struct_passwd) -> None:
+    theirs = shared_dir(env.home.parent / "theirs") / "mcpctl.toml"
+    theirs.write_text('[servers.demo]\ncommand = "true"\n')
+    os.chown(theirs, intruder.pw_uid, intruder.pw_gid)
+    proc = env.run("-f", str(theirs), "list")
+    assert proc.returncode == 2
+    assert "belongs to another user" in proc.stderr
+    assert "if you trust its owner, pass --trust" in proc.stderr
+    trusted = env.run("-f", str(theirs), "--trust", "list")
+    assert trusted.returncode == 0, trusted.stderr
+    assert "demo" in trusted.stdout
+
+
+def test_an_env_file_of_another_user_is_refused(env: Env, intruder: pwd.struct_passwd) -> None:
+    theirs = shared_dir(env.home.parent / "envs") / "keys.env"
+    theirs.write_text("LD_PRELOAD=/tmp/evil.so\n")
+    os.chown(theirs, intruder.pw_uid, intruder.pw_gid)
+    env.write_config({"demo": tiny_server(env_file=str(theirs))})
+    proc = env.run("start", "demo")
+    assert proc.returncode == 2
+    assert f"refusing the env_file of server 'demo' {theirs}: it belongs to another user" in proc.stderr
+    assert env.our_processes() == []
+
+
+# -- whose directories become ours -----------------------------------------------------------------
+
+
+def _long_home(env: Env) -> Path:
+    """A state dir whose socket paths are too long for AF_UNIX, so sockets go to the runtime dir."""
+    return env.home.parent / ("d" * 60) / ("e" * 40)
+
+
+def test_a_precreated_or_symlinked_socket_dir_is_refused_and_nothing_is_chmodded(
+    env: Env, intruder: pwd.struct_passwd
+) -> None:
+    env.write_config({"demo": tiny_server()})
+    tmp = shared_dir(env.home.parent / "tmp")
+    victim = env.home.parent / "victim"
+    victim.mkdir(mode=0o755)
+    runtime = tmp / f"mcpctl-{os.getuid()}"
+    extra = {"MCPCTL_HOME": str(_long_home(env)), "TMPDIR": str(tmp), "XDG_RUNTIME_DIR": ""}
+
+    as_intruder("ln", "-s", str(victim), str(runtime))
+    proc = run_in(env, env.workdir, "start", "demo", **extra)
+    assert proc.returncode == 1, proc.stderr
+    assert f"refusing {runtime}: it is a symlink" in proc.stderr
+    assert stat.S_IMODE(victim.stat().st_mode) == 0o755  # never chmodded through the link
+    assert stat.S_IMODE(tmp.stat().st_mode) == 0o1777
+
+    as_intruder("rm", str(runtime))
+    as_intruder("mkdir", "-m", "0777", str(runtime))
+    proc = run_in(env, env.workdir, "start", "demo", **extra)
+    assert proc.returncode == 1
+    assert f"refusing {runtime}: it belongs to another user (uid {intruder.pw_uid})" in proc.stderr
+    assert stat.S_IMODE(runtime.stat().st_mode) == 0o777
+
+    as_intruder("rmdir", str(runtime))
+    runtime.mkdir(mode=0o755)  # ours, but not private: refused, never changed
+    proc = run_in(env, env.workdir, "start", "demo", **extra)
+    assert proc.returncode == 1
+    assert "has mode 0o755, not 0o700" in proc.stderr
+    assert stat.S_IMODE(runtime.stat().st_mode) == 0o755
+    assert env.our_processes() == []
+
+
+def test_a_long_state_path_puts_sockets_in_a_private_runtime_dir(env: Env) -> None:
+    env.write_config({"demo": tiny_server()})
+    runtime = env.home.parent / "xdg-run"
+    runtime.mkdir(mode=0o700)
+    extra = {"MCPCTL_HOME": str(_long_home(env)), "XDG_RUNTIME_DIR": str(runtime)}
+    try:
+        proc = run_in(env, env.workdir, "start", "demo", **extra)
+        assert proc.returncode == 0, proc.stderr
+        sockets = list((runtime / "mcpctl").glob("*.sock"))
+        assert len(sockets) == 2  # the MCP socket and the control socket
+        assert stat.S_IMODE((runtime / "mcpctl").stat().st_mode) == 0o700
+        assert run_in(env, env.workdir, "ping", "demo", **extra).returncode == 0
+    finally:
+        run_in(env, env.workdir, "stop", "--all", **extra)
+
+
+def test_a_shared_home_is_refused_with_its_mode_unchanged(env: Env) -> None:
+    env.write_config({"demo": tiny_server()})
+    shared = shared_dir(env.home.parent / "sticky")
+    proc = env.run("--home", str(shared), "start", "demo")
+    assert proc.returncode == 1
+    assert f"refusing {shared}: it is shared (mode 0o1777)" in proc.stderr
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o1777
+    doctor = env.run("--home", str(shared), "doctor", "--fix")
+    assert doctor.returncode == 1
+    assert "is shared" in doctor.stderr
+    assert stat.S_IMODE(shared.stat().st_mode) == 0o1777
+    assert os.listdir(shared) == []
+    foreign = env.home.parent / "photos"
+    foreign.mkdir(mode=0o700)
+    (foreign / "cat.jpg").write_bytes(b"meow")
+    proc = env.run("--home", str(foreign), "start", "demo")
+    assert proc.returncode == 1
+    assert "is not empty and is not an mcpctl state directory" in proc.stderr
+    assert sorted(os.listdir(foreign)) == ["cat.jpg"]
+    assert env.our_processes() == []
+
+
+def test_missing_parents_are_made_private_whatever_the_umask(env: Env) -> None:
+    env.write_config({"demo": tiny_server()})
+    home = env.home.parent / "a" / "b" / "state"
+    command = f"umask 000; exec {sys.executable} -m mcpctl --home {home} start demo"
+    try:
+        proc = subprocess.run(["sh", "-c", command], cwd=env.workdir, capture_output=True, text=True, check=False)
+        assert proc.returncode == 0, proc.stderr
+        for directory in (home.parent.parent, home.parent, home, home / "servers" / "demo", home / "run"):
+            assert stat.S_IMODE(directory.stat().st_mode) == 0o700, directory
+    finally:
+        env.run("--home", str(home), "stop", "--all")
+
+
+def test_doctor_finds_orphans_when_the_state_dir_is_named_through_a_symlink(env: Env) -> None:
+    env.write_config({"demo": tiny_server()})
+    assert env.run("start", "demo").returncode == 0
+    link = env.home.parent / "state-link"
+    link.symlink_to(env.home)
+    planted = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)"],
+        env={**os.environ, "MCPCTL_HOME": str(link), "MCPCTL_INSTANCE": "0" * 32},
+        start_new_session=True,
+    )
+    try:
+        report = env.json("doctor", expect=6)
+        assert [f["subject"] for f in report["findings"] if f["kind"] == "orphan"] == [str(planted.pid)]
+        via_link = run_in(env, env.workdir, "doctor", "--json", MCPCTL_HOME=str(link))
+        assert str(planted.pid) in via_link.stdout
+    finally:
+        planted.kill()
+        planted.wait()
