@@ -137,7 +137,7 @@ _mcpctl_spec() {
         opts='-a --all --timeout --force --json -h --help' vals=--timeout=text args='server*'
         ;;
     resume)
-        opts='--json -h --help'
+        opts='-A --all-projects --json -h --help'
         ;;
     run)
         opts='--log-format -h --help' vals=--log-format=text args=server

@@ -433,6 +433,7 @@ complete -c mcpctl -n '__mcpctl_at "restart"' -s 'h' -l 'help' -d 'Show this mes
 complete -c mcpctl -n '__mcpctl_arg "restart" 0+' -a '(__mcpctl_servers)'
 
 # mcpctl resume
+complete -c mcpctl -n '__mcpctl_at "resume"' -s 'A' -l 'all-projects' -d 'Every project\'s servers in the state dir.'
 complete -c mcpctl -n '__mcpctl_at "resume"' -l 'json' -d 'Machine-readable output on stdout.'
 complete -c mcpctl -n '__mcpctl_at "resume"' -s 'h' -l 'help' -d 'Show this message and exit.'
 

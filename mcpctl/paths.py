@@ -145,8 +145,8 @@ class Paths:
 
     @property
     def gateway_dir(self) -> Path:
-        """The gateway's files: state.json, instance.lock, events.jsonl, gateway.log, tokens.json."""
-        return self.home / "gateway"
+        """The project's gateway files: state.json, instance.lock, events.jsonl, gateway.log, tokens.json."""
+        return self.root / "gateway"
 
     def gateway_file(self, filename: str) -> Path:
         return self.gateway_dir / filename

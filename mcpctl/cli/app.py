@@ -86,7 +86,7 @@ class Globals:
             home = chosen_home(self.home)
             chosen = projects.target(found, home, project, bare, required)
             if chosen.config.path is not None and (found is None or chosen.config is not found):
-                self._trusted(chosen.config)  # the config file a record was started from: judged as -f's
+                self.trusted(chosen.config)  # the config file a record was started from: judged as -f's
             if chosen.note and not self.quiet:
                 sys.stderr.write(chosen.note + "\n")
             self._cache[(project, required)] = chosen
@@ -95,7 +95,8 @@ class Globals:
             raise no_config_found()
         return replace(cached, names=bare)
 
-    def _trusted(self, config: Config) -> None:
+    def trusted(self, config: Config) -> None:
+        """A config file (and its env files) that -f did not name, refused unless safely the user's own."""
         from mcpctl.config.trust import check_config
 
         assert config.path is not None

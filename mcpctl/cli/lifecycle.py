@@ -34,6 +34,7 @@ StopTimeout = Annotated[
 ]
 if TYPE_CHECKING:
     from mcpctl.config.model import Config, ServerConfig
+    from mcpctl.control.results import StartResult
     from mcpctl.paths import Paths
 
 
@@ -145,6 +146,11 @@ def start_and_render(
     render.start(results, as_json, quiet=g.quiet)
     if gateway and config.gateway is not None and config.path is not None:
         _start_gateway(g, paths, config.path, as_json)
+    exit_for(results)
+
+
+def exit_for(results: list[StartResult]) -> None:
+    """Exit with the code the start outcomes call for (none: return)."""
     outcomes = {r.outcome for r in results}
     if StartOutcome.FAILED in outcomes:
         raise typer.Exit(ExitCode.START_FAILED)
