@@ -11,7 +11,7 @@ import sys
 
 from mcpctl import Manager
 from mcpctl.paths import Paths
-from tests.conftest import Env, settle, tiny_server, wait_for
+from tests.conftest import Env, tiny_server, wait_for
 from tests.test_projects import _project
 from tests.test_resume import _kill_everything
 
@@ -25,22 +25,22 @@ def test_resume_covers_the_current_project_and_all_of_them_with_A(env: Env) -> N
     proc = a.run("resume", "--json")
     assert proc.returncode == 0, proc.stderr
     assert [r["name"] for r in json.loads(proc.stdout)["results"]] == ["time"]
-    assert settle(a, "time", lambda s: s.get("state") == "ready")["pid"]
+    wait_for(lambda: a.status("time")["state"] == "ready", timeout=60)
     assert b.status("time")["state"] == "stopped"  # alpha's resume never starts bravo's
     everything = a.run("resume", "-A", "--json")
     assert everything.returncode == 0, everything.stderr
-    assert sorted(r["name"] for r in json.loads(everything.stdout)["results"]) == ["bravo/time", "time"]
-    assert settle(b, "time", lambda s: s.get("state") == "ready")["pid"]
+    assert sorted(r["name"] for r in json.loads(everything.stdout)["results"]) == ["alpha/time", "bravo/time"]
+    wait_for(lambda: b.status("time")["state"] == "ready", timeout=60)
 
 
 def test_restart_in_place_and_run_keep_the_project_and_config_file_in_the_record(env: Env) -> None:
     a = _project(env, "alpha", {"time": tiny_server(), "fg": tiny_server()})
     assert a.run("start", "time").returncode == 0
     record = Paths(a.home, "alpha").state_file("time")
-    pid = json.loads(record.read_text())["pid"]
+    shim_pid = json.loads(record.read_text())["shim_pid"]
     assert a.run("restart", "time").returncode == 0
     after = json.loads(record.read_text())
-    assert after["pid"] == pid  # in place: the same shim
+    assert after["shim_pid"] == shim_pid  # in place: the same shim, given the spec again
     assert after["project"] == "alpha"
     assert after["config_file"] == str(a.config)
     command = [sys.executable, "-m", "mcpctl", "run", "fg"]

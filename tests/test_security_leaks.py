@@ -168,7 +168,7 @@ def impostor(env: Env) -> Iterator[Path]:
         ["env", "check", "../x"],
         ["env", "rule", "add", "../x", "VAR"],
         ["ping", "../../x"],
-        ["ping", "a/b"],
+        ["ping", "a/b/c"],  # a/b is PROJECT/NAME (projects); a path with two slashes is no name
         ["ping", ".hidden"],
     ],
 )

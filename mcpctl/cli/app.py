@@ -170,12 +170,13 @@ def valid_name(name: str) -> str:
     a path (exit 8)."""
     import re
 
-    from mcpctl.config.model import PROJECT_PATTERN
     from mcpctl.constants import SERVER_NAME_PATTERN
     from mcpctl.errors import UnknownServerError
 
+    # Each part is checked as a name (no '.', '..' or '/' there); a PROJECT that is a name but not a
+    # project name is control.projects.split's usage error (exit 2).
     project, slash, bare = name.rpartition("/")
-    if not re.fullmatch(SERVER_NAME_PATTERN, bare) or (slash and not PROJECT_PATTERN.fullmatch(project)):
+    if not re.fullmatch(SERVER_NAME_PATTERN, bare) or (slash and not re.fullmatch(SERVER_NAME_PATTERN, project)):
         raise UnknownServerError(
             f"unknown server {name!r}: not a server name (letters, digits, '.', '_', '-'; at most 64)",
             "run `mcpctl list` to see the configured servers",
