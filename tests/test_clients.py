@@ -316,7 +316,9 @@ def test_a_url_server_gets_its_headers_on_every_request(env: Env, monkeypatch: p
         wait_for(lambda: _listening(port), timeout=20)
         started = env.run("start", "remote")
         assert started.returncode == 0, started.stderr
-        assert env.run("call", "remote", "whoami").stdout == "Bearer tok-5678-secret\n"
+        assert (
+            env.run("call", "remote", "whoami", "--unmasked").stdout == "Bearer tok-5678-secret\n"
+        )  # masked by default
     finally:
         server.kill()
         server.wait()

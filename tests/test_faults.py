@@ -92,7 +92,7 @@ def test_1200_failures_in_a_row_end_in_the_crash_loop_state(env: Env) -> None:
     status = env.status("false")
     assert status["consecutive_failures"] == 1200
     assert status["last_error"]["type"] == "crash_loop"
-    assert "internal" not in env.home.joinpath("logs", "false.log").read_text()
+    assert "internal" not in env.paths.log_file("false").read_text()
 
 
 def test_a_frozen_shim_is_unresponsive_until_it_goes_on(env: Env) -> None:
@@ -126,7 +126,7 @@ def small_disk(env: Env) -> Iterator[Path]:
     if os.geteuid() != 0:
         pytest.skip("mounting a 1 MiB tmpfs as the state dir needs root (CI runs the suite as root)")
     env.home.mkdir(parents=True, exist_ok=True)
-    mount = ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(env.home)]
+    mount = ["mount", "-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs", str(env.home)]
     mounted = subprocess.run(mount, check=False, capture_output=True)
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
