@@ -11,7 +11,7 @@ _mcpctl_spec() {
     subs='' opts='' vals='' args=''
     case $1 in
     '')
-        subs='alerts apply call check client config connect doctor env events export forget gateway init list logs metrics ping restart resume run service start status stop token tools top' opts='-f --config --home -q --quiet --trust --version -h --help' vals='-f=file --config=file --home=dir'
+        subs='alerts apply call check client config connect doctor env events export forget gateway init list logs metrics ping restart resume run service start status stop token tools top' opts='-f --config --home --project -q --quiet --trust --version -h --help' vals='-f=file --config=file --home=dir --project=text'
         ;;
     alerts)
         opts='--json -h --help'
@@ -122,7 +122,7 @@ _mcpctl_spec() {
         opts='--force --from --json -h --help' vals=--from=file args=file
         ;;
     list)
-        opts='--names --json -h --help'
+        opts='--names -A --all-projects --json -h --help'
         ;;
     logs)
         opts='-n --lines -f --follow --since --json -h --help' vals='-n=text --lines=text --since=text' args='server*'
@@ -137,7 +137,7 @@ _mcpctl_spec() {
         opts='-a --all --timeout --force --json -h --help' vals=--timeout=text args='server*'
         ;;
     resume)
-        opts='--json -h --help'
+        opts='-A --all-projects --json -h --help'
         ;;
     run)
         opts='--log-format -h --help' vals=--log-format=text args=server
@@ -158,7 +158,7 @@ _mcpctl_spec() {
         opts='-a --all --timeout --no-wait --force --json -h --help' vals=--timeout=text args='server*'
         ;;
     status)
-        opts='--json -h --help' args='server*'
+        opts='-A --all-projects --json -h --help' args='server*'
         ;;
     stop)
         opts='-a --all --timeout --json -h --help' vals=--timeout=text args='server*'
@@ -261,7 +261,7 @@ _mcpctl() {
                     fi
                     value=${COMP_WORDS[i]}
                 fi
-                if [[ -z $path && " -f --config --home " == *" $option "* ]]; then
+                if [[ -z $path && " -f --config --home --project " == *" $option "* ]]; then
                     value=${value#[\"\']}
                     value=${value%[\"\']}
                     globals+=("$option" "${value/#\~/$HOME}")

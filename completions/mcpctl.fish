@@ -29,7 +29,7 @@ end
 function __mcpctl_value_options --argument-names path
     switch $path
         case ''
-            printf '%s\n' '-f' '--config' '--home'
+            printf '%s\n' '-f' '--config' '--home' '--project'
         case 'apply'
             printf '%s\n' '-m' '--message'
         case 'call'
@@ -103,7 +103,7 @@ function __mcpctl_walk
                     set i (math $i + 1)
                     set value $tokens[$i]
                 end
-                if test -z "$__mcpctl_path"; and contains -- $option -f --config --home
+                if test -z "$__mcpctl_path"; and contains -- $option -f --config --home --project
                     set -a __mcpctl_globals $option (string replace -r '^~/' "$HOME/" -- $value)
                 end
             end
@@ -161,7 +161,7 @@ complete -c mcpctl -n '__mcpctl_at ""' -a 'export' -d 'Write systemd units, Kube
 complete -c mcpctl -n '__mcpctl_at ""' -a 'forget' -d 'Remove what mcpctl keeps of servers that are not running (state record,...'
 complete -c mcpctl -n '__mcpctl_at ""' -a 'gateway' -d 'The HTTP gateway: the servers over streamable HTTP, with tokens.'
 complete -c mcpctl -n '__mcpctl_at ""' -a 'init' -d 'Write a commented starter mcpctl.toml (or one converted from a client\'s JSON...'
-complete -c mcpctl -n '__mcpctl_at ""' -a 'list' -d 'List the configured servers (env values are never shown, only their names).'
+complete -c mcpctl -n '__mcpctl_at ""' -a 'list' -d 'List the configured servers (env values are never shown, only their names);...'
 complete -c mcpctl -n '__mcpctl_at ""' -a 'logs' -d 'Show servers\' logs (their stderr and the shim\'s own lines, marked [mcpctl]),...'
 complete -c mcpctl -n '__mcpctl_at ""' -a 'metrics' -d 'Resource samples of the server\'s whole process tree: CPU, memory, fds,...'
 complete -c mcpctl -n '__mcpctl_at ""' -a 'ping' -d 'Send an MCP ping through the shared session and print the round trip.'
@@ -176,7 +176,8 @@ complete -c mcpctl -n '__mcpctl_at ""' -a 'token' -d 'Bearer tokens of the HTTP 
 complete -c mcpctl -n '__mcpctl_at ""' -a 'tools' -d 'List NAME\'s tools with their arguments (* marks a required one).'
 complete -c mcpctl -n '__mcpctl_at ""' -a 'top' -d 'A live table of every server: state, CPU, memory, ping, restarts.'
 complete -c mcpctl -n '__mcpctl_at ""' -s 'f' -l 'config' -r -F -d 'Config file (else $MCPCTL_CONFIG, else ./mcpctl.toml upward).'
-complete -c mcpctl -n '__mcpctl_at ""' -l 'home' -x -a '(__fish_complete_directories)' -d 'State directory (else $MCPCTL_HOME).'
+complete -c mcpctl -n '__mcpctl_at ""' -l 'home' -x -a '(__fish_complete_directories)' -d 'State directory (else $MCPCTL_HOME, else the config\'s home).'
+complete -c mcpctl -n '__mcpctl_at ""' -l 'project' -x -d 'Act on this project\'s servers (else the config file\'s).'
 complete -c mcpctl -n '__mcpctl_at ""' -s 'q' -l 'quiet' -d 'Print only errors (and --json output); the exit code tells the rest.'
 complete -c mcpctl -n '__mcpctl_at ""' -l 'trust' -d 'Use config and env files even if another user owns them or can write them.'
 complete -c mcpctl -n '__mcpctl_at ""' -l 'version' -d 'Print the version and exit.'
@@ -396,7 +397,8 @@ complete -c mcpctl -n '__mcpctl_at "init"' -s 'h' -l 'help' -d 'Show this messag
 complete -c mcpctl -n '__mcpctl_arg "init" 0' -F
 
 # mcpctl list
-complete -c mcpctl -n '__mcpctl_at "list"' -l 'names' -d 'Only the names, one per line (for scripts and shell completion).'
+complete -c mcpctl -n '__mcpctl_at "list"' -l 'names' -d 'Only the names, one per line, then other projects\' as PROJECT/NAME (for completion).'
+complete -c mcpctl -n '__mcpctl_at "list"' -s 'A' -l 'all-projects' -d 'Every project\'s servers in the state dir.'
 complete -c mcpctl -n '__mcpctl_at "list"' -l 'json' -d 'Machine-readable output on stdout.'
 complete -c mcpctl -n '__mcpctl_at "list"' -s 'h' -l 'help' -d 'Show this message and exit.'
 
@@ -431,6 +433,7 @@ complete -c mcpctl -n '__mcpctl_at "restart"' -s 'h' -l 'help' -d 'Show this mes
 complete -c mcpctl -n '__mcpctl_arg "restart" 0+' -a '(__mcpctl_servers)'
 
 # mcpctl resume
+complete -c mcpctl -n '__mcpctl_at "resume"' -s 'A' -l 'all-projects' -d 'Every project\'s servers in the state dir.'
 complete -c mcpctl -n '__mcpctl_at "resume"' -l 'json' -d 'Machine-readable output on stdout.'
 complete -c mcpctl -n '__mcpctl_at "resume"' -s 'h' -l 'help' -d 'Show this message and exit.'
 
@@ -469,6 +472,7 @@ complete -c mcpctl -n '__mcpctl_at "start"' -s 'h' -l 'help' -d 'Show this messa
 complete -c mcpctl -n '__mcpctl_arg "start" 0+' -a '(__mcpctl_servers)'
 
 # mcpctl status
+complete -c mcpctl -n '__mcpctl_at "status"' -s 'A' -l 'all-projects' -d 'Every project\'s servers in the state dir.'
 complete -c mcpctl -n '__mcpctl_at "status"' -l 'json' -d 'Machine-readable output on stdout.'
 complete -c mcpctl -n '__mcpctl_at "status"' -s 'h' -l 'help' -d 'Show this message and exit.'
 complete -c mcpctl -n '__mcpctl_arg "status" 0+' -a '(__mcpctl_servers)'

@@ -10,7 +10,7 @@ SERVER_PARAMS = frozenset({"name", "names", "server", "servers"})
 # Plain-string parameters that are still paths (typed ones are recognised by their click type).
 PATH_PARAMS = {"config": "file", "home": "dir", "file": "file", "path": "file", "directory": "dir"}
 # Root options handed on to `mcpctl list --names` when they are already on the command line.
-PASS_THROUGH = frozenset({"config", "home"})
+PASS_THROUGH = frozenset({"config", "home", "project"})
 
 
 @dataclass(frozen=True)

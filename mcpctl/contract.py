@@ -85,6 +85,8 @@ class Spec:
     alerts: dict[str, Any] = field(default_factory=dict)  # [alerts.NAME] tables; empty: the defaults
     secrets: list[str] = field(default_factory=list)
     env_sources: dict[str, str] = field(default_factory=dict)  # names and where they came from: no values
+    project: str = ""  # its files are under projects/PROJECT/ of the state dir ("": the layout before projects)
+    config_file: str | None = None  # the config file that started it (absolute), kept in the record
 
     @property
     def transport(self) -> str:

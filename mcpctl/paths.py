@@ -22,30 +22,50 @@ def default_home() -> Path:
 
 def resolve_home(flag: str | None = None) -> Path:
     """The state directory: --home, then $MCPCTL_HOME, then the platform's user state dir."""
+    return chosen_home(flag) or default_home()
+
+
+def chosen_home(flag: str | None = None) -> Path | None:
+    """The state directory --home or $MCPCTL_HOME names (they win over a config's `home`), if any."""
     chosen = flag or os.environ.get(ENV_HOME)
-    return Path(chosen).expanduser().absolute() if chosen else default_home()
+    return Path(chosen).expanduser().absolute() if chosen else None
 
 
 @dataclass(frozen=True)
 class Paths:
-    """Every file and socket of one state dir."""
+    """The state dir's files. With a `project`, a server's files live under projects/PROJECT/ and its
+    sockets under run/PROJECT/; without one, in the layout before projects (servers/NAME directly).
+    `legacy` names the project's servers that a shim of that layout still serves (see mcpctl.legacy)."""
 
     home: Path
+    project: str | None = None
+    legacy: frozenset[str] = frozenset()
 
     @property
     def lock(self) -> Path:
         return self.home / "lock"
 
     @property
+    def root(self) -> Path:
+        """Where this project's servers, logs and config history live."""
+        return self.home if self.project is None else self.home / "projects" / self.project
+
+    @property
     def servers(self) -> Path:
-        return self.home / "servers"
+        return self.root / "servers"
 
     @property
     def logs(self) -> Path:
-        return self.home / "logs"
+        return self.root / "logs"
+
+    def _of(self, name: str) -> Paths:
+        """The layout `name`'s files are in: the old one while its directory there still exists."""
+        if name in self.legacy and (self.home / "servers" / name).is_dir():
+            return Paths(self.home)
+        return self
 
     def server_dir(self, name: str) -> Path:
-        return self.servers / name
+        return self._of(name).servers / name
 
     def state_file(self, name: str) -> Path:
         return self.server_dir(name) / "state.json"
@@ -57,19 +77,26 @@ class Paths:
         return self.server_dir(name) / "instance.lock"
 
     def log_file(self, name: str) -> Path:
-        return self.logs / f"{name}.log"
+        return self._of(name).logs / f"{name}.log"
+
+    def log_files(self, name: str) -> list[Path]:
+        """NAME.log and its rotations NAME.log.N (not another server's: `a.log*` also matches a.log.1's log)."""
+        logs = self._of(name).logs
+        found = sorted(logs.glob(f"{name}.log*")) if logs.is_dir() else []
+        return [path for path in found if _rotation(path.name[len(f"{name}.log") :])]
 
     def socket(self, name: str) -> Path:
         """The shim's MCP socket (what `connect` and every MCP client of the shared session use)."""
-        return self._socket(f"{name}.sock")
+        return self._of(name)._socket(f"{name}.sock")
 
     def control_socket(self, name: str) -> Path:
         """The shim's control socket: `mcpctl/...` methods, for the CLI only (never reachable through MCP)."""
-        return self._socket(f"{name}.ctl.sock")
+        return self._of(name)._socket(f"{name}.ctl.sock")
 
     def _socket(self, filename: str) -> Path:
         """Under the state dir when the path is short enough, else a hashed name in a private runtime dir."""
-        near = self.home / "run" / filename
+        run = self.home / "run"
+        near = (run if self.project is None else run / self.project) / filename
         if len(os.fsencode(near)) <= _MAX_SOCKET_PATH:
             return near
         # Lazy: hashlib alone adds ~3.7 MB RSS to the shim, and this fallback is rare.
@@ -81,18 +108,23 @@ class Paths:
     def ensure(self) -> None:
         """Create the state dir (0700) and its subdirectories, or say clearly why that is impossible."""
         check_home(self.home)
-        for directory in (self.servers, self.logs, self.home / "run"):
+        for directory in (self.root, self.servers, self.logs, self.home / "run"):
             private_dir(directory)
 
     def ensure_server(self, name: str) -> None:
+        """Make the server's directories; a server of the old layout whose shim is gone moves first."""
         self.ensure()
+        if self._of(name) is not self:
+            from mcpctl import legacy  # lazy: only a state dir of the old layout needs it
+
+            legacy.move(self, name)
         private_dir(self.server_dir(name))
         private_dir(self.socket(name).parent)
 
     @property
     def config_dir(self) -> Path:
         """Applied config versions, the key of their digests, and the lock of config changes."""
-        return self.home / "config"
+        return self.root / "config"
 
     @property
     def history(self) -> Path:
@@ -113,8 +145,8 @@ class Paths:
 
     @property
     def gateway_dir(self) -> Path:
-        """The gateway's files: state.json, instance.lock, events.jsonl, gateway.log, tokens.json."""
-        return self.home / "gateway"
+        """The project's gateway files: state.json, instance.lock, events.jsonl, gateway.log, tokens.json."""
+        return self.root / "gateway"
 
     def gateway_file(self, filename: str) -> Path:
         return self.gateway_dir / filename
@@ -125,10 +157,15 @@ class Paths:
 
     def known_servers(self) -> list[str]:
         """Names that have a state directory, whether or not they are configured."""
+        old = {name for name in self.legacy if (self.home / "servers" / name).is_dir()}
         try:
-            return sorted(p.name for p in self.servers.iterdir() if p.is_dir())
+            return sorted(old | {p.name for p in self.servers.iterdir() if p.is_dir()})
         except FileNotFoundError:
-            return []
+            return sorted(old)
+
+
+def _rotation(rest: str) -> bool:
+    return rest == "" or (rest.startswith(".") and rest[1:].isdigit())
 
 
 def runtime_dir() -> Path:

@@ -16,7 +16,7 @@ from mcpctl.constants import ENV_HOME
 from mcpctl.errors import StateDirError
 
 # What an mcpctl state dir holds; a non-empty --home with none of these is someone else's directory.
-_STATE_ENTRIES = frozenset({"lock", "servers", "logs", "run", "config", "env_rules.json", "key"})
+_STATE_ENTRIES = frozenset({"lock", "servers", "logs", "run", "config", "env_rules.json", "key", "projects"})
 _SHARED = stat.S_IWGRP | stat.S_IWOTH | stat.S_ISVTX
 
 

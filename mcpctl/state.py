@@ -54,6 +54,8 @@ class StateRecord:
     metrics: dict[str, Any] | None = None  # the last resource sample of the whole tree
     alerts: list[dict[str, Any]] = field(default_factory=list)  # firing now: name, severity, since, metric
     per_client: int | None = None  # share = "per-client": the client processes running now
+    project: str | None = None  # the project whose config file started it
+    config_file: str | None = None  # that file (absolute), so PROJECT/NAME finds it from anywhere
     # Set by a shim whose writes fail (a full disk): what failed. It reaches the CLI through mcpctl/status.
     write_error: str | None = None
     updated_at: float = 0.0

@@ -19,6 +19,8 @@ import psutil
 import pytest
 import tomli_w
 
+from mcpctl.paths import Paths
+
 FIXTURE = Path(__file__).parent / "fixtures" / "server.py"
 TINY = Path(__file__).parent / "fixtures" / "tiny.py"
 
@@ -131,8 +133,13 @@ class Env:
         assert proc.returncode in (0, 3), proc.stderr
         return json.loads(proc.stdout)["servers"][0]
 
+    @property
+    def paths(self) -> Paths:
+        """The state dir's files of this test's project (its config's directory, `w`)."""
+        return Paths(self.home, "w")
+
     def state_file(self, name: str) -> Path:
-        return self.home / "servers" / name / "state.json"
+        return self.paths.state_file(name)
 
     def record(self, name: str) -> dict[str, Any]:
         """NAME's state file as written (not reconciled, unlike status); {} while there is none."""

@@ -79,7 +79,7 @@ def test_a_critical_alert_fires_runs_its_command_and_makes_check_exit_6(env: Env
     assert [(a["server"], a["name"], a["severity"]) for a in listing] == [("hog", "big", "critical")]
     payload = json.loads(wait_for(lambda: out.exists() and out.read_text()))
     assert (payload["alert"], payload["event"], payload["server"]) == ("big", "alert_fired", "hog")
-    journal = [json.loads(line) for line in (env.home / "servers" / "hog" / "events.jsonl").read_text().splitlines()]
+    journal = [json.loads(line) for line in (env.paths.servers / "hog" / "events.jsonl").read_text().splitlines()]
     assert [e["alert"] for e in journal if e["event"] == "alert_fired"] == ["big"]
 
 

@@ -21,7 +21,7 @@ BUDGET = 120.0  # seconds for a start on a loaded machine (the SDK fixture impor
 
 
 def manager(env: Env) -> Manager:
-    return Manager(project=env.workdir)
+    return Manager(directory=env.workdir)
 
 
 def server_processes(env: Env, marker: str) -> list[psutil.Process]:

@@ -9,7 +9,6 @@ import sys
 import threading
 from collections.abc import Callable
 
-from mcpctl.paths import Paths
 from tests.conftest import Env, fixture_server
 from tests.test_multiplexer import Raw, _start, _text, raw
 
@@ -70,7 +69,7 @@ def test_a_server_answer_past_the_limit_is_an_error_to_the_client_that_asked(env
     assert error["data"]["size"] > 2 * MiB
     client.call(2, "blob", {"size": 1000})  # the session goes on
     assert _text(client.answer(2)) == "b" * 1000
-    assert "past the limit of 1048576" in Paths(env.home).log_file("demo").read_text()
+    assert "past the limit of 1048576" in env.paths.log_file("demo").read_text()
 
 
 def test_a_300_mb_client_line_gets_an_error_while_another_clients_pings_are_answered(

@@ -18,7 +18,6 @@ from mcp.client.session import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 
 from mcpctl.config import jsonc
-from mcpctl.paths import Paths
 from mcpctl.state import state_lock
 from tests.conftest import FIXTURE, Env, wait_for
 
@@ -185,7 +184,7 @@ def test_vscode_setup_keeps_comments_and_the_entry_runs_from_a_bare_environment(
     assert "/* the fixture server, in place of the docs' npx one */" in text
     entry = jsonc.loads(text)["servers"]["demo"]
     assert entry["type"] == "stdio"
-    assert entry["args"][-2:] == ["connect", "demo"]
+    assert entry["args"][-2:] == ["connect", "w/demo"]
     assert Path(entry["command"]).is_absolute()
     assert "--home" in entry["args"]
     assert path.stat().st_mode & 0o777 == 0o640
@@ -216,8 +215,8 @@ def test_claude_code_setup_keeps_unrelated_keys_and_per_project_entries(env: Env
     project = after["projects"][str(env.workdir)]
     assert project["allowedTools"] == []
     assert project["hasTrustDialogAccepted"] is True
-    assert project["mcpServers"]["local"]["args"][-2:] == ["connect", "local"]
-    assert after["mcpServers"]["demo"]["args"][-2:] == ["connect", "demo"]
+    assert project["mcpServers"]["local"]["args"][-2:] == ["connect", "w/local"]
+    assert after["mcpServers"]["demo"]["args"][-2:] == ["connect", "w/demo"]
     assert set(tomllib.loads(env.config.read_text())["servers"]) == {"demo", "local"}
     assert "echo" in _tools(project["mcpServers"]["local"])
 
@@ -231,7 +230,7 @@ def test_codex_setup_rewrites_its_table_and_keeps_comments(env: Env, home: Path)
     assert text.endswith('# profiles come after the servers\n[profiles.fast]\nmodel = "gpt-4o"\n')
     entry = tomllib.loads(text)["mcp_servers"]["docs"]
     assert entry["startup_timeout_sec"] == 20
-    assert entry["args"][-2:] == ["connect", "docs"]
+    assert entry["args"][-2:] == ["connect", "w/docs"]
     assert "value-1234" not in text
     assert tomllib.loads(env.config.read_text())["servers"]["docs"]["env"] == {"API_KEY": "value-1234"}
     assert "echo" in _tools(entry)
@@ -253,7 +252,7 @@ def test_gemini_sse_server_is_imported_disabled_and_left_alone(env: Env, home: P
 
 def test_a_file_changed_while_setup_waits_to_write_is_left_alone(env: Env, home: Path) -> None:
     path = home / ".cursor/mcp.json"
-    paths = Paths(env.home)
+    paths = env.paths
     paths.ensure_config()
     with state_lock(paths.config_lock, 10):
         proc = subprocess.Popen(
@@ -317,7 +316,9 @@ def test_a_url_server_gets_its_headers_on_every_request(env: Env, monkeypatch: p
         wait_for(lambda: _listening(port), timeout=20)
         started = env.run("start", "remote")
         assert started.returncode == 0, started.stderr
-        assert env.run("call", "remote", "whoami").stdout == "Bearer tok-5678-secret\n"
+        assert (
+            env.run("call", "remote", "whoami", "--unmasked").stdout == "Bearer tok-5678-secret\n"
+        )  # masked by default
     finally:
         server.kill()
         server.wait()

@@ -210,8 +210,8 @@ def test_a_config_changed_between_read_and_write_is_not_overwritten(env: Env) ->
     env.write_config({"a": {"command": "x"}})
     source = env.workdir / "in.json"
     source.write_text(json.dumps({"mcpServers": {"b": {"command": "y"}}}))
-    Paths(env.home).ensure_config()
-    lock = os.open(env.home / "config" / "lock", os.O_RDWR | os.O_CREAT, 0o600)
+    env.paths.ensure_config()
+    lock = os.open(env.paths.config_lock, os.O_RDWR | os.O_CREAT, 0o600)
     fcntl.flock(lock, fcntl.LOCK_EX)  # another mcpctl writing the config: the import has to wait
     importer = subprocess.Popen(
         [sys.executable, "-m", "mcpctl", "config", "import", str(source)],

@@ -125,7 +125,7 @@ def test_health_and_alert_settings_are_updated_in_place_keeping_the_pid(env: Env
     assert status["health"]["ok"] is True  # pings every 0.2 s now
     assert [a["name"] for a in status["alerts"]] == ["always"]  # the new rule runs in the old shim
     assert status["config_changed"] is False
-    events = (env.home / "servers" / "demo" / "events.jsonl").read_text()
+    events = (env.paths.servers / "demo" / "events.jsonl").read_text()
     assert '"event":"updated"' in events
     assert applied(env, "--dry-run")["plan"][0]["action"] == "unchanged"
 
@@ -217,7 +217,7 @@ def test_a_server_whose_running_config_is_unknown_is_restarted(env: Env) -> None
     env.write_config({"demo": tiny_server()})
     assert env.run("start", "demo").returncode == 0
     pid = env.status("demo")["pid"]
-    (env.home / "servers" / "demo" / "applied.json").unlink()  # as after an upgrade from an older mcpctl
+    (env.paths.servers / "demo" / "applied.json").unlink()  # as after an upgrade from an older mcpctl
     env.write_config({"demo": tiny_server(health_interval=9)})
     plan = applied(env, "--dry-run")
     assert actions(plan) == {"demo": "restart"}

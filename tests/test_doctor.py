@@ -11,7 +11,6 @@ import sys
 
 import psutil
 
-from mcpctl.paths import Paths
 from tests.conftest import Env, alive, fixture_server, tiny_server, wait_for
 
 
@@ -35,7 +34,7 @@ def test_doctor_finds_and_fixes_what_a_killed_shim_left(env: Env) -> None:
     shim = env.status("demo")["shim_pid"]
     os.kill(shim, signal.SIGKILL)
     wait_for(lambda: not alive(shim))
-    socket_path = Paths(env.home).socket("demo")
+    socket_path = env.paths.socket("demo")
     assert socket_path.exists()
 
     found = env.json("doctor", expect=6)

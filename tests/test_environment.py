@@ -110,7 +110,7 @@ def test_preflight_refuses_to_spawn_without_a_required_variable(env: Env, monkey
     assert result["outcome"] == "env_invalid"
     assert result["error"]["type"] == "env_missing"
     assert env.our_processes() == []
-    assert not (env.home / "servers" / "amap" / "state.json").exists()  # no failure counted anywhere
+    assert not (env.paths.servers / "amap" / "state.json").exists()  # no failure counted anywhere
     assert env.status("amap")["total_failures"] == 0
 
 
@@ -209,14 +209,14 @@ def test_secrets_never_leak(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
         assert SECRET not in proc.stdout + proc.stderr, proc.args
     hits = [path for path in env.home.rglob("*") if path.is_file() and SECRET.encode() in path.read_bytes()]
     assert hits == []
-    assert "using key ***" in (env.home / "logs" / "crashy.log").read_text()
+    assert "using key ***" in (env.paths.logs / "crashy.log").read_text()
 
 
 def test_environment_resolution_is_logged_by_name_and_source(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FIXTURE_API_KEY", SECRET)
     needs_env(env, env={"EXTRA": "value-from-config"})
     assert env.run("start", "amap").returncode == 0
-    log = (env.home / "logs" / "amap.log").read_text()
+    log = (env.paths.logs / "amap.log").read_text()
     assert "EXTRA (config)" in log
     assert "variable(s) from the shell" in log
     assert SECRET not in log

@@ -19,7 +19,7 @@ DIES_SOON = "1.0"
 
 
 def events(env: Env, name: str) -> list[dict[str, Any]]:
-    path = env.home / "servers" / name / "events.jsonl"
+    path = env.paths.servers / name / "events.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
@@ -186,7 +186,7 @@ def test_log_readiness_matches_late_lines_and_logs_them(env: Env) -> None:
     env.write_config({"svc": server})
     result = env.json("start", "svc")["results"][0]
     assert result["elapsed_s"] >= 1.0
-    assert "listening on 127.0.0.1:8931" in (env.home / "logs" / "svc.log").read_text()
+    assert "listening on 127.0.0.1:8931" in (env.paths.logs / "svc.log").read_text()
 
 
 def test_every_exit_code_from_a_real_situation(env: Env) -> None:

@@ -14,7 +14,6 @@ from typing import Any
 import anyio
 import psutil
 
-from mcpctl.paths import Paths
 from tests.conftest import Env, fixture_server, tiny_server
 from tests.test_client_state import client, resourceful
 from tests.test_multiplexer import Raw
@@ -25,7 +24,7 @@ MiB = 1024 * 1024
 def _huge_line(env: Env, until: threading.Event, written: list[int]) -> None:
     """A request whose id is at its start, then a text that goes on until `until` (at least 300 MB)."""
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.connect(str(Paths(env.home).socket("demo")))
+    sock.connect(str(env.paths.socket("demo")))
     sock.settimeout(240)
     start = b'{"jsonrpc":"2.0","id":"big","method":"tools/call","params":{"name":"echo","arguments":{"text":"'
     sock.sendall(start)
@@ -133,7 +132,7 @@ def test_2000_connection_attempts_past_the_cap_and_the_fd_limit_leave_the_shim_s
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             sock.setblocking(False)
             with contextlib.suppress(BlockingIOError):  # the backlog is full: an attempt all the same
-                sock.connect(str(Paths(env.home).socket("demo")))
+                sock.connect(str(env.paths.socket("demo")))
             crowd.append(sock)
         shim.cpu_percent()
         for n in range(5):
@@ -150,7 +149,7 @@ def test_2000_connection_attempts_past_the_cap_and_the_fd_limit_leave_the_shim_s
             sock.close()
     wait_accepted(env).close()  # accepting again once descriptors are free
     assert shim.is_running()
-    log = Paths(env.home).log_file("demo").read_text()
+    log = env.paths.log_file("demo").read_text()
     assert log.count("refusing clients: fewer than") == 1
     existing.close()
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from mcpctl.paths import Paths
 from mcpctl.state import lock_holder
 from tests.conftest import Env, alive, fixture_server, tiny_server, wait_for
 
@@ -72,7 +73,7 @@ def test_apply_during_a_start_all_leaves_booting_shims_alone(env: Env, monkeypat
     start = subprocess.Popen([sys.executable, "-m", "mcpctl", "start", "--all"], cwd=env.workdir, text=True,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
     for name in ("a", "b", "c"):  # each shim holds its lock and has written no record yet
-        wait_for(lambda name=name: lock_holder(env.home / "servers" / name / "instance.lock"), timeout=20)
+        wait_for(lambda name=name: lock_holder(env.paths.instance_lock(name)), timeout=20)
     assert not any(env.state_file(name).exists() for name in ("a", "b", "c"))
     applied = env.run("apply")
     out, err = start.communicate(timeout=60)
@@ -91,7 +92,7 @@ def test_1200_failures_in_a_row_end_in_the_crash_loop_state(env: Env) -> None:
     status = env.status("false")
     assert status["consecutive_failures"] == 1200
     assert status["last_error"]["type"] == "crash_loop"
-    assert "internal" not in env.home.joinpath("logs", "false.log").read_text()
+    assert "internal" not in env.paths.log_file("false").read_text()
 
 
 def test_a_frozen_shim_is_unresponsive_until_it_goes_on(env: Env) -> None:
@@ -125,7 +126,7 @@ def small_disk(env: Env) -> Iterator[Path]:
     if os.geteuid() != 0:
         pytest.skip("mounting a 1 MiB tmpfs as the state dir needs root (CI runs the suite as root)")
     env.home.mkdir(parents=True, exist_ok=True)
-    mount = ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(env.home)]
+    mount = ["mount", "-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs", str(env.home)]
     mounted = subprocess.run(mount, check=False, capture_output=True)
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
@@ -170,7 +171,7 @@ def test_a_full_state_disk_does_not_end_supervision(env: Env, small_disk: Path) 
 
     filler.unlink()  # space again: the shim's next write lands, and says writes work
     wait_for(lambda: env.record("demo").get("state") == "ready" and env.record("demo").get("write_error") is None)
-    wait_for(lambda: "writes work again" in (small_disk / "logs" / "demo.log").read_text(), timeout=10)
+    wait_for(lambda: "writes work again" in Paths(small_disk, "w").log_file("demo").read_text(), timeout=10)
 
     _fill(small_disk)  # full again: a stop still ends the server and the shim
     env.run("stop", "demo")

@@ -68,7 +68,7 @@ def test_forget_removes_a_stopped_servers_record_logs_and_events(env: Env) -> No
     env.write_config({"keep": tiny_server(), "gone": tiny_server()})
     assert env.run("start", "keep", "gone").returncode == 0
     assert env.run("stop", "gone").returncode == 0
-    (env.home / "logs" / "gone.log.1").write_text("an older generation\n")
+    (env.paths.logs / "gone.log.1").write_text("an older generation\n")
     env.write_config({"keep": tiny_server()})  # `gone` left the config
     assert env.run("check").returncode == 0  # the config's servers only: keep is ready
     assert "gone" in env.run("status").stdout  # still known to the state dir
@@ -76,11 +76,11 @@ def test_forget_removes_a_stopped_servers_record_logs_and_events(env: Env) -> No
     assert refused.returncode == 2
     assert "keep is ready" in _one_error_line(refused.stderr)
     assert "stop it first" in refused.stderr
-    assert (env.home / "servers" / "gone").exists()  # one refusal removes nothing
+    assert (env.paths.servers / "gone").exists()  # one refusal removes nothing
     done = env.json("forget", "gone")
     assert [r["name"] for r in done["results"]] == ["gone"]
-    assert not (env.home / "servers" / "gone").exists()
-    assert list((env.home / "logs").glob("gone.log*")) == []
+    assert not (env.paths.servers / "gone").exists()
+    assert list((env.paths.logs).glob("gone.log*")) == []
     assert "gone" not in env.run("status").stdout
     assert env.run("events", "gone").returncode == 8  # unknown now
     assert env.status("keep")["state"] == "ready"
@@ -94,8 +94,8 @@ def test_forget_all_stopped_skips_running_servers(env: Env) -> None:
     assert proc.returncode == 0, proc.stderr
     assert "down: forgotten" in proc.stdout
     assert "up: kept: it is ready" in proc.stdout
-    assert (env.home / "servers" / "up" / "state.json").exists()
-    assert not (env.home / "servers" / "down").exists()
+    assert (env.paths.servers / "up" / "state.json").exists()
+    assert not (env.paths.servers / "down").exists()
     assert env.status("up")["state"] == "ready"
     assert env.run("forget").returncode == 2
     assert env.run("forget", "nosuch").returncode == 8

@@ -19,7 +19,6 @@ from hypothesis import strategies as st
 from mcpctl.config.interpolate import InterpolationError, interpolate
 from mcpctl.config.load import from_document, parse
 from mcpctl.config.model import Problem
-from mcpctl.paths import Paths
 from tests.conftest import Env
 
 FIELDS = [
@@ -92,7 +91,7 @@ def test_interpolation_returns_text_or_a_clear_error(text: str, lookup: dict[str
 def _start_tiny(env: Env) -> Path:
     env.write_config({"tiny": {"command": sys.executable, "args": [str(TINY)]}})
     assert env.run("start", "tiny").returncode == 0
-    return Paths(env.home).socket("tiny")
+    return env.paths.socket("tiny")
 
 
 def _answers_status(path: Path) -> bool:
@@ -107,7 +106,7 @@ def _answers_status(path: Path) -> bool:
 @SLOW
 @given(chunks=st.lists(st.binary(max_size=2000), max_size=8))
 def test_the_shim_survives_any_bytes_in_any_pieces(env: Env, chunks: list[bytes]) -> None:
-    path = Paths(env.home).socket("tiny")
+    path = env.paths.socket("tiny")
     if not path.exists():
         path = _start_tiny(env)
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
@@ -135,7 +134,7 @@ def test_the_shim_survives_a_huge_line_and_keeps_the_connection(env: Env) -> Non
 @SLOW
 @given(data=st.binary(max_size=3000))
 def test_connect_ends_cleanly_on_any_input(env: Env, data: bytes) -> None:
-    path = Paths(env.home).socket("tiny")
+    path = env.paths.socket("tiny")
     if not path.exists():
         _start_tiny(env)
     proc = subprocess.run(

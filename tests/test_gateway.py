@@ -90,8 +90,8 @@ def test_tokens_and_origins_are_checked_on_every_request(env: Env) -> None:
         "gone": "revoked",
         "short": "expired",
     }
-    assert (env.home / "gateway" / "tokens.json").stat().st_mode & 0o777 == 0o600
-    assert good not in (env.home / "gateway" / "tokens.json").read_text()
+    assert (env.paths.gateway_dir / "tokens.json").stat().st_mode & 0o777 == 0o600
+    assert good not in (env.paths.gateway_dir / "tokens.json").read_text()
 
 
 def _names(message: Any) -> str:
@@ -207,7 +207,7 @@ def test_gateway_stop_leaves_no_listener_and_the_servers_running(env: Env) -> No
         sock.connect(("127.0.0.1", port))
     assert env.status("fix")["state"] == "ready"
     assert env.run("gateway", "status").returncode == 3
-    events = [json.loads(line)["event"] for line in (env.home / "gateway" / "events.jsonl").read_text().splitlines()]
+    events = [json.loads(line)["event"] for line in (env.paths.gateway_dir / "events.jsonl").read_text().splitlines()]
     assert events == ["ready", "stopped"]
 
 

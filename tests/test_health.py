@@ -95,7 +95,7 @@ def test_a_stopped_server_is_restarted_as_unhealthy(env: Env) -> None:
     assert after["last_failure"]["type"] == "unhealthy"
     assert after["total_failures"] == 1
     assert not _alive(first)
-    journal = (env.home / "servers" / "demo" / "events.jsonl").read_text().splitlines()
+    journal = (env.paths.servers / "demo" / "events.jsonl").read_text().splitlines()
     kinds = [json.loads(line)["event"] for line in journal]
     assert "unhealthy" in kinds
     assert kinds.index("unhealthy") < kinds.index("restarted")

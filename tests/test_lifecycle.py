@@ -160,8 +160,8 @@ def test_state_dir_is_private_and_socket_is_0600(env: Env) -> None:
     env.write_config({"demo": tiny_server()})
     assert env.run("start", "demo").returncode == 0
     assert stat.S_IMODE(env.home.stat().st_mode) == 0o700
-    assert stat.S_IMODE((env.home / "servers" / "demo").stat().st_mode) == 0o700
-    sock = env.home / "run" / "demo.sock"
+    assert stat.S_IMODE((env.paths.servers / "demo").stat().st_mode) == 0o700
+    sock = env.paths.socket("demo")
     assert stat.S_ISSOCK(sock.stat().st_mode)
     assert stat.S_IMODE(sock.stat().st_mode) == 0o600
 
@@ -177,7 +177,7 @@ def _ask(path: Path, line: bytes) -> dict[str, Any]:
 def test_shim_answers_status_on_its_control_socket_and_only_there(env: Env) -> None:
     env.write_config({"demo": fixture_server("healthy")})
     assert env.run("start", "demo").returncode == 0
-    control = env.home / "run" / "demo.ctl.sock"
+    control = env.paths.control_socket("demo")
     assert stat.S_IMODE(control.stat().st_mode) == 0o600
     answer = _ask(control, b'{"jsonrpc":"2.0","id":7,"method":"mcpctl/status"}\n')
     assert answer["id"] == 7
@@ -185,7 +185,7 @@ def test_shim_answers_status_on_its_control_socket_and_only_there(env: Env) -> N
     assert answer["result"]["server_info"]["name"] == "fixture"
     refused = _ask(control, b'{"jsonrpc":"2.0","id":8,"method":"tools/list"}\n')  # MCP is not served here
     assert refused["error"]["code"] == -32601
-    stop = _ask(env.home / "run" / "demo.sock", b'{"jsonrpc":"2.0","id":9,"method":"mcpctl/stop"}\n')
+    stop = _ask(env.paths.socket("demo"), b'{"jsonrpc":"2.0","id":9,"method":"mcpctl/stop"}\n')
     assert stop["error"]["code"] == -32601  # nor control on the MCP socket
     assert env.status("demo")["state"] == "ready"
 

@@ -40,7 +40,7 @@ def test_rotation_under_a_fast_writer_loses_and_repeats_nothing(env: Env) -> Non
     proc = env.run("call", "demo", "shout", "count=200000", "width=100")  # ~20 MB of stderr at full speed
     elapsed = time.monotonic() - started
     assert proc.returncode == 0, proc.stderr
-    log = env.home / "logs" / "demo.log"
+    log = env.paths.logs / "demo.log"
     files = _generations(log)
     assert 15 <= len(files) <= 41
     assert all(path.stat().st_size <= 1_000_000 for path in files)
@@ -56,7 +56,7 @@ def test_backups_are_bounded(env: Env) -> None:
     env.write_config({"demo": fixture_server("healthy", log_max_bytes=100_000, log_backups=2)})
     assert env.run("start", "demo").returncode == 0
     assert env.run("call", "demo", "shout", "count=20000", "width=60").returncode == 0
-    log = env.home / "logs" / "demo.log"
+    log = env.paths.logs / "demo.log"
     assert sorted(p.name for p in log.parent.glob("demo.log*")) == ["demo.log", "demo.log.1", "demo.log.2"]
     kept = _shouted(_generations(log))
     assert kept == list(range(kept[0], 20_000))  # the newest lines, contiguous: the oldest were dropped
@@ -104,7 +104,7 @@ def test_logs_follow_across_rotation(env: Env) -> None:
     try:
         time.sleep(1.0)  # the follower is polling before the lines come
         assert env.run("call", "demo", "shout", "count=10000", "width=80").returncode == 0  # ~4 rotations
-        log = env.home / "logs" / "demo.log"
+        log = env.paths.logs / "demo.log"
         assert len(_generations(log)) >= 4
         time.sleep(1.5)
     finally:
@@ -172,7 +172,7 @@ def test_logs_and_events_with_n_past_what_exists_print_everything(env: Env) -> N
     env.write_config({"demo": tiny_server()})
     assert env.run("start", "demo").returncode == 0
     assert env.run("stop", "demo").returncode == 0
-    written = [line.split(" ", 1)[1] for line in (env.home / "logs" / "demo.log").read_text().splitlines()]
+    written = [line.split(" ", 1)[1] for line in (env.paths.logs / "demo.log").read_text().splitlines()]
     assert 3 < len(written) < 20  # fewer lines than the default -n 20
 
     def shown(*args: str) -> list[str]:

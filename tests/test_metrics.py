@@ -17,7 +17,7 @@ FAST = {"metrics_interval": 0.2, "health_interval": 0.2}
 
 
 def sample_log(env: Env, name: str) -> list[dict[str, object]]:
-    return metrics.read(env.home / "servers" / name / "metrics.jsonl")
+    return metrics.read(env.paths.servers / name / "metrics.jsonl")
 
 
 def test_samples_cover_the_tree_and_reach_status_and_the_metrics_command(env: Env) -> None:
@@ -52,7 +52,7 @@ def test_a_zombie_in_the_tree_is_reported(env: Env) -> None:
     assert env.run("start", "z").returncode == 0
     sample = wait_for(lambda: next((s for s in sample_log(env, "z") if s["zombies"]), None))
     assert len(sample["zombies"]) == 1  # type: ignore[arg-type]
-    journal = (env.home / "servers" / "z" / "events.jsonl").read_text().splitlines()
+    journal = (env.paths.servers / "z" / "events.jsonl").read_text().splitlines()
     assert any(json.loads(line)["event"] == "zombie" for line in journal)
 
 

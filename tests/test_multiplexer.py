@@ -21,7 +21,6 @@ from mcp import types
 from mcp.client.session import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 
-from mcpctl.paths import Paths
 from tests.conftest import Env, fixture_server, wait_for
 
 
@@ -30,7 +29,7 @@ class Raw:
 
     def __init__(self, env: Env, name: str = "demo") -> None:
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.connect(str(Paths(env.home).socket(name)))
+        self.sock.connect(str(env.paths.socket(name)))
         self.sock.settimeout(15)
         self.buffer = b""
         self.seen: list[dict[str, Any]] = []
@@ -141,7 +140,7 @@ def test_a_client_that_disconnects_mid_request_does_not_disturb_the_others(env: 
     assert _text(staying.answer("after")) == "after"
     assert env.status("demo")["pid"] == pid
     assert env.status("demo")["state"] == "ready"
-    log = (env.home / "logs" / "demo.log").read_text()
+    log = (env.paths.logs / "demo.log").read_text()
     assert "internal error" not in log
 
 
@@ -224,7 +223,7 @@ def test_a_crash_mid_call_is_a_retryable_error_and_the_retry_succeeds(env: Env, 
 def test_requests_sent_while_the_server_starts_wait_for_it(env: Env, raw: Callable[..., Raw]) -> None:
     env.write_config({"demo": fixture_server("healthy")})
     assert env.run("start", "demo", "--no-wait").returncode == 0
-    socket_path = Paths(env.home).socket("demo")
+    socket_path = env.paths.socket("demo")
     wait_for(socket_path.exists)
     client = raw()
     client.send({"id": 1, "method": "initialize", "params": {"protocolVersion": "2025-11-25"}})
@@ -459,7 +458,7 @@ def test_bad_arguments_are_refused_before_anything_is_sent(env: Env, args: list[
     assert proc.returncode == 2, proc.stderr
     assert message in proc.stderr
     assert proc.stderr.count("\n") == 2  # one line of error, one of hint
-    events = (env.home / "servers" / "demo" / "events.jsonl").read_text()
+    events = (env.paths.servers / "demo" / "events.jsonl").read_text()
     assert "restarted" not in events
 
 

@@ -18,7 +18,6 @@ from mcp.client.session import ClientSession
 from mcp.client.stdio import StdioServerParameters, stdio_client
 
 from mcpctl.events import read_events
-from mcpctl.paths import Paths
 from tests.conftest import TINY, Env, alive, fixture_server, settle, third_party_server, tiny_server
 
 # Generous: SDK servers take ~0.6 s to start, node ones more, on a loaded 2-core machine. Not a timed test.
@@ -104,7 +103,7 @@ def test_restart_keeps_the_session_and_tells_the_client_to_refetch(env: Env) -> 
     assert echoed == "still here"
     status = env.status("demo")
     assert (status["shim_pid"], status["pid"], status["state"]) == (shim, after, "ready")
-    kinds = [event["event"] for event in read_events(Paths(env.home).events_file("demo"))]
+    kinds = [event["event"] for event in read_events(env.paths.events_file("demo"))]
     assert kinds[-3:] == ["restart", "started", "ready"]
 
 

@@ -36,7 +36,7 @@ def test_resume_starts_exactly_the_servers_that_were_running(env: Env) -> None:
 def test_a_crash_keeps_the_wish_and_an_old_record_counts_as_wanted_when_live(env: Env) -> None:
     env.write_config({"a": tiny_server(), "old": tiny_server()})
     assert env.run("start", "a", "old").returncode == 0
-    (env.home / "servers" / "old" / "wanted.json").unlink()  # a state dir from before wanted.json
+    (env.paths.server_dir("old") / "wanted.json").unlink()  # a state dir from before wanted.json
     _kill_everything(env)
     proc = env.run("resume", "--json")
     assert proc.returncode == 0, proc.stderr

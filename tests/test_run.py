@@ -106,7 +106,7 @@ def test_ready_only_after_the_handshake_then_sigterm_ends_the_whole_tree(env: En
     lines = [json.loads(line) for line in err.splitlines()]
     assert {"server", "time", "source", "line"} <= set(lines[0])
     assert any(line["source"] == "mcpctl" and line["line"].startswith("ready in") for line in lines)
-    assert "ready in" in (env.home / "logs" / "slow.log").read_text()  # the log file has them too
+    assert "ready in" in env.paths.log_file("slow").read_text()  # the log file has them too
 
 
 def test_watchdog_pings_when_watchdog_usec_is_set_abstract_socket(env: Env) -> None:

@@ -222,7 +222,16 @@ def test_missing_parents_are_made_private_whatever_the_umask(env: Env) -> None:
     try:
         proc = subprocess.run(["sh", "-c", command], cwd=env.workdir, capture_output=True, text=True, check=False)
         assert proc.returncode == 0, proc.stderr
-        for directory in (home.parent.parent, home.parent, home, home / "servers" / "demo", home / "run"):
+        projects = home / "projects"
+        made = (
+            home.parent.parent,
+            home.parent,
+            home,
+            projects,
+            projects / "w" / "servers" / "demo",
+            home / "run" / "w",
+        )
+        for directory in made:
             assert stat.S_IMODE(directory.stat().st_mode) == 0o700, directory
     finally:
         env.run("--home", str(home), "stop", "--all")

@@ -96,7 +96,7 @@ def test_secrets_of_every_shape_reach_no_output_and_no_file(env: Env, monkeypatc
     outputs.append(env.run("stop", "--all"))
     for proc in outputs:
         assert leaks(proc.stdout + proc.stderr) == [], (proc.args, proc.stdout, proc.stderr)
-    log = (env.home / "logs" / "echo.log").read_text()
+    log = env.paths.log_file("echo").read_text()
     assert "split: *** (end)" in log  # the two writes became one line, masked whole
     assert "LEAKY_API_TOKEN=***" in log
     hits = {str(p): leaks(p.read_bytes()) for p in env.home.rglob("*") if p.is_file() and not p.is_socket()}
@@ -118,7 +118,7 @@ def test_a_servers_escapes_and_forged_lines_reach_the_terminal_escaped(env: Env)
     lines = [json.loads(line) for line in env.run("logs", "echo", "--json", "-n", "50").stdout.splitlines()]
     forged = [line for line in lines if "(forged)" in line["line"]]
     assert [line["source"] for line in forged] == ["server"]
-    raw = (env.home / "logs" / "echo.log").read_bytes()
+    raw = env.paths.log_file("echo").read_bytes()
     assert b"\x1b" not in raw
     assert b"\r" not in raw
 
@@ -168,7 +168,7 @@ def impostor(env: Env) -> Iterator[Path]:
         ["env", "check", "../x"],
         ["env", "rule", "add", "../x", "VAR"],
         ["ping", "../../x"],
-        ["ping", "a/b"],
+        ["ping", "a/b/c"],  # a/b is PROJECT/NAME (projects); a path with two slashes is no name
         ["ping", ".hidden"],
     ],
 )

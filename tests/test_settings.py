@@ -16,7 +16,7 @@ from mcpctl.settings import SETTINGS, Impact, Kind
 from mcpctl.states import Readiness
 
 # What the CLI adds to a spec besides the settings.
-_SPEC_EXTRAS = {"config_hash", "secrets", "env_sources"}
+_SPEC_EXTRAS = {"config_hash", "secrets", "env_sources", "project", "config_file"}
 
 
 def _defaults(cls: type) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from mcpctl.errors import ErrorType, MCPCtlError, UsageError
-from mcpctl.paths import Paths, find_config, resolve_home
+from mcpctl.paths import Paths, chosen_home, find_config
 
 if TYPE_CHECKING:
     from mcp.client.session import ClientSession
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from mcpctl.config.model import Config, ServerConfig
     from mcpctl.control.controller import Controller
     from mcpctl.control.observe import Observation
+    from mcpctl.control.projects import Target
     from mcpctl.control.results import StartResult, StopResult
     from mcpctl.health import Verdict
     from mcpctl.logfile import Line
@@ -49,19 +50,28 @@ def _blocking(call: Callable[P, Awaitable[T]]) -> Callable[P, T]:
 class Manager:
     """Start, stop and watch the servers of one config and state dir, and use them through their shims.
 
-    The config is found as the CLI finds it: `config`, else $MCPCTL_CONFIG, else mcpctl.toml in `project`
+    The config is found as the CLI finds it: `config`, else $MCPCTL_CONFIG, else mcpctl.toml in `directory`
     (default: the working directory) or a folder above it, else the user config dir; the state dir is
-    `home`, else $MCPCTL_HOME, else the platform's. The config file is read again by every call, as every
-    CLI command reads it. Methods that wait (start, stop, restart, ensure_running) block: from async code,
-    run them in a thread (`await anyio.to_thread.run_sync(manager.restart, "name")`).
+    `home`, else $MCPCTL_HOME, else the config's `home`, else the platform's. The servers are those of the
+    config's project, or of `project` (a project name, as `--project`: its servers' records name the
+    config file that started them). The config file is read again by every call, as every CLI command
+    reads it. Methods that wait (start, stop, restart, ensure_running) block: from async code, run them
+    in a thread (`await anyio.to_thread.run_sync(manager.restart, "name")`).
     """
 
     def __init__(
-        self, config: PathLike | None = None, home: PathLike | None = None, project: PathLike | None = None
+        self,
+        config: PathLike | None = None,
+        home: PathLike | None = None,
+        project: str | None = None,
+        directory: PathLike | None = None,
     ) -> None:
-        self.paths = Paths(resolve_home(os.fspath(home) if home is not None else None))
+        from mcpctl.control import projects
+
+        self.home = chosen_home(os.fspath(home) if home is not None else None)
+        self.project, _names = projects.split([], project)  # a project name, checked now (UsageError)
         explicit = os.fspath(config) if config is not None else None
-        self.config_path: Path | None = find_config(explicit, Path(project) if project is not None else None)
+        self.config_path: Path | None = find_config(explicit, Path(directory) if directory is not None else None)
 
     # -- lifecycle, as the CLI's commands (no names: every server) ---------------------------------
 
@@ -215,15 +225,24 @@ class Manager:
     # -- the config and the core ---------------------------------------------------------------
 
     def config(self, required: bool = True) -> Config:
-        """The config as the file says now (an empty one when there is none and it is not `required`)."""
-        from mcpctl.config.load import load
-        from mcpctl.config.model import empty_config, no_config_found
+        """The project's config as the file says now (an empty one when there is none and it is not `required`)."""
+        return self._target(required).config
 
-        if self.config_path is None:
-            if not required:
-                return empty_config()
+    @property
+    def paths(self) -> Paths:
+        """The state dir's files of the project the manager acts on."""
+        return self._target(required=False).paths
+
+    def _target(self, required: bool) -> Target:
+        from mcpctl.config.load import load
+        from mcpctl.config.model import no_config_found
+        from mcpctl.control import projects
+
+        found = load(self.config_path) if self.config_path is not None else None
+        target = projects.target(found, self.home, self.project, [], required)
+        if required and target.config.path is None:
             raise no_config_found()
-        return load(self.config_path)
+        return target
 
     def _controller(self, config: Config) -> Controller:
         from mcpctl.control.controller import Controller

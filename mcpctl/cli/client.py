@@ -12,6 +12,7 @@ import typer
 
 from mcpctl.cli.app import Json, app
 from mcpctl.constants import ENV_CONFIG
+from mcpctl.errors import MCPCtlError
 
 if TYPE_CHECKING:
     from mcpctl.cli.app import Globals
@@ -128,7 +129,12 @@ def _target(g: "Globals") -> Path:
 
 def _home_flag(g: "Globals") -> Path | None:
     """The state dir, for the entries' --home, when it is not the default one."""
-    from mcpctl.paths import default_home, resolve_home
+    from mcpctl.paths import chosen_home, default_home
 
-    home = resolve_home(g.home)
-    return None if home == default_home() else home
+    home = chosen_home(g.home)
+    if home is None:
+        try:
+            home = g.load_config(required=False).home
+        except MCPCtlError:
+            home = None  # a broken config says nothing of its home
+    return None if home is None or home == default_home() else home

@@ -22,6 +22,7 @@ def forget(
     """Remove what mcpctl keeps of servers that are not running (state record, events, metrics, logs).
 
     A running server is refused (exit 2) and nothing is removed; --all-stopped skips running ones.
+    The current project's servers; PROJECT/NAME or --project forgets another's (one whose config file is gone).
     The config file is not touched: a configured server can still be started.
     """
     from mcpctl.control.controller import Controller
@@ -31,9 +32,11 @@ def forget(
     g: Globals = ctx.obj
     if bool(names) == all_stopped:
         raise UsageError("name the servers to forget, or pass --all-stopped (not both)", "see `mcpctl forget --help`")
-    paths = g.paths()
-    config = g.load_config(required=False)
-    chosen = paths.known_servers() if all_stopped else [s.name for s in known_servers(paths, config, names, False)]
-    results = forget_servers(Controller(paths, config), chosen, skip_running=all_stopped)
+    t = g.target(names)
+    paths, config = t.paths, t.config
+    chosen = paths.known_servers() if all_stopped else [s.name for s in known_servers(paths, config, t.names, False)]
+    named = any("/" in name for name in names or []) or g.project is not None
+    prefix = f"{paths.project}/" if named and paths.project else ""
+    results = forget_servers(Controller(paths, config), chosen, skip_running=all_stopped, prefix=prefix)
     if as_json or not g.quiet:
         render.forgotten(results, as_json)

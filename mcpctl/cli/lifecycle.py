@@ -7,8 +7,20 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from mcpctl.cli.app import All, Force, Globals, Json, Names, app, known_servers, positive_seconds, require_names
+from mcpctl.cli.app import (
+    All,
+    AllProjects,
+    Force,
+    Globals,
+    Json,
+    Names,
+    app,
+    known_servers,
+    positive_seconds,
+    require_names,
+)
 from mcpctl.constants import ExitCode
+from mcpctl.errors import UsageError
 from mcpctl.i18n import _
 from mcpctl.states import StartOutcome
 
@@ -22,6 +34,8 @@ StopTimeout = Annotated[
 ]
 if TYPE_CHECKING:
     from mcpctl.config.model import Config, ServerConfig
+    from mcpctl.control.results import StartResult
+    from mcpctl.paths import Paths
 
 
 @app.command()
@@ -53,11 +67,10 @@ def stop(
     from mcpctl.render import servers as render
 
     g: Globals = ctx.obj
-    paths = g.paths()
     require_names(names, everything)
-    config = g.load_config(required=False)
-    servers = with_timeouts(known_servers(paths, config, names, everything), stop=timeout)
-    results = Controller(paths, config).stop(servers)
+    t = g.target(names)
+    servers = with_timeouts(known_servers(t.paths, t.config, t.names, everything), stop=timeout)
+    results = Controller(t.paths, t.config).stop(servers)
     if as_json or not g.quiet:
         render.stop(results, as_json)
 
@@ -87,16 +100,26 @@ def _start(
     force: bool = False,
 ) -> None:
     require_names(names, everything)
-    config = g.load_config()
-    servers = config.select(names or [], everything)  # --timeout bounds our wait, not the shims' startup_timeout
+    t = g.target(names, required=True)
+    servers = t.config.select(t.names, everything)  # --timeout bounds our wait, not the shims' startup_timeout
     gateway = everything and not restart  # `start --all` starts the gateway too, when one is configured
     start_and_render(
-        g, config, servers, as_json, wait=wait, restart=restart, force=force, timeout=timeout, gateway=gateway
+        g,
+        t.paths,
+        t.config,
+        servers,
+        as_json,
+        wait=wait,
+        restart=restart,
+        force=force,
+        timeout=timeout,
+        gateway=gateway,
     )
 
 
 def start_and_render(
     g: Globals,
+    paths: Paths,
     config: Config,
     servers: list[ServerConfig],
     as_json: bool,
@@ -113,7 +136,7 @@ def start_and_render(
     from mcpctl.render import servers as render
     from mcpctl.render.progress import Waiting
 
-    controller = Controller(g.paths(), config)
+    controller = Controller(paths, config)
     label = (_("restarting {names}") if restart else _("starting {names}")).format(
         names=", ".join(s.name for s in servers)
     )
@@ -122,7 +145,12 @@ def start_and_render(
         results = begin(servers, wait=wait, force=force, timeout=timeout)
     render.start(results, as_json, quiet=g.quiet)
     if gateway and config.gateway is not None and config.path is not None:
-        _start_gateway(g, config.path, as_json)
+        _start_gateway(g, paths, config.path, as_json)
+    exit_for(results)
+
+
+def exit_for(results: list[StartResult]) -> None:
+    """Exit with the code the start outcomes call for (none: return)."""
     outcomes = {r.outcome for r in results}
     if StartOutcome.FAILED in outcomes:
         raise typer.Exit(ExitCode.START_FAILED)
@@ -132,28 +160,36 @@ def start_and_render(
         raise typer.Exit(ExitCode.SKIPPED)
 
 
-def _start_gateway(g: Globals, path: Path, as_json: bool) -> None:
+def _start_gateway(g: Globals, paths: Paths, path: Path, as_json: bool) -> None:
     """`start --all` starts the configured gateway too (its line goes to stderr: stdout is the servers')."""
     import sys
 
     from mcpctl.gateway import lifecycle
 
-    result = lifecycle.start(g.paths(), path)
+    result = lifecycle.start(paths, path)
     if not g.quiet and not as_json:
         sys.stderr.write(f"gateway {result['outcome']}: {result.get('url')}\n")
 
 
 @app.command()
-def status(ctx: typer.Context, names: Names = None, as_json: Json = False) -> None:
-    """Show each server's state, reconciled with the real processes. Exit 3 if a named one is not running."""
+def status(ctx: typer.Context, names: Names = None, all_projects: AllProjects = False, as_json: Json = False) -> None:
+    """Show each server's state, reconciled with the real processes. Exit 3 if a named one is not running.
+
+    The current project's servers (PROJECT/NAME names another's); -A every project's, as PROJECT/NAME.
+    """
+    from mcpctl.control import projects
     from mcpctl.control.controller import Controller
     from mcpctl.render import servers as render
 
     g: Globals = ctx.obj
-    paths = g.paths()
-    config = g.load_config(required=False)
-    servers = known_servers(paths, config, names, everything=False)
-    observations = Controller(paths, config).status([s.name for s in servers])
+    if all_projects and names:
+        raise UsageError(_("name servers or pass --all-projects, not both"), _("see `mcpctl status --help`"))
+    t = g.target(names)
+    if all_projects:
+        observations = projects.observe_all(t)
+    else:
+        servers = known_servers(t.paths, t.config, t.names, everything=False)
+        observations = projects.marked(Controller(t.paths, t.config).status([s.name for s in servers]))
     if as_json or not g.quiet:
         render.status(observations, as_json)
     if names and not all(o.running for o in observations):
@@ -181,12 +217,11 @@ def check(
     from mcpctl.render import servers as render
 
     g: Globals = ctx.obj
-    paths = g.paths()
-    config = g.load_config(required=False)
-    servers = known_servers(paths, config, names, everything or not names)
-    if not names and config.path is not None:
-        servers = list(config.servers.values())  # a server `apply` removed from the config is not checked
-    observations = Controller(paths, config).status([s.name for s in servers], repair=False)
+    t = g.target(names)
+    servers = known_servers(t.paths, t.config, t.names, everything or not names)
+    if not names and t.config.path is not None:
+        servers = list(t.config.servers.values())  # a server `apply` removed from the config is not checked
+    observations = Controller(t.paths, t.config).status([s.name for s in servers], repair=False)
     verdicts = [verdict(o.name, o.state, o.record.health, o.record.alerts) for o in observations]
     statuses = {v.status for v in verdicts}
     code = ExitCode.NOT_RUNNING if "not_running" in statuses else ExitCode.OK

@@ -37,8 +37,9 @@ def logs(
     from mcpctl import logfile
 
     g: Globals = ctx.obj
-    paths = g.paths()
-    servers = [s.name for s in known_servers(paths, g.load_config(required=False), names, everything=False)]
+    t = g.target(names)
+    paths = t.paths
+    servers = [s.name for s in known_servers(paths, t.config, t.names, everything=False)]
     threshold = _since(since)
     prefix = len(servers) > 1
     backlog = [
@@ -69,8 +70,9 @@ def events(
     from mcpctl.logfile import Follower
 
     g: Globals = ctx.obj
-    paths = g.paths()
-    servers = [s.name for s in known_servers(paths, g.load_config(required=False), names, everything=False)]
+    t = g.target(names)
+    paths = t.paths
+    servers = [s.name for s in known_servers(paths, t.config, t.names, everything=False)]
     threshold = _since(since)
     found = [
         {"server": name, **event}

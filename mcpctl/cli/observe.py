@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from mcpctl.cli.app import Globals, Json, Name, app, known_servers, positive_seconds
+from mcpctl.cli.app import AllProjects, Globals, Json, Name, app, known_servers, positive_seconds
 from mcpctl.errors import MCPCtlError, UsageError
 from mcpctl.states import SERVING
 
@@ -41,8 +41,9 @@ def metrics(
     from mcpctl.render import watch as render
 
     g: Globals = ctx.obj
-    paths = g.paths()
-    known_servers(paths, g.load_config(required=False), [name], everything=False)
+    t = g.target([name])
+    paths, name = t.paths, t.names[0]
+    known_servers(paths, t.config, [name], everything=False)
     try:
         window = store.parse_duration(since)
     except ValueError as exc:
@@ -75,19 +76,26 @@ def top(
 def list_servers(
     ctx: typer.Context,
     names_only: Annotated[
-        bool, typer.Option("--names", help="Only the names, one per line (for scripts and shell completion).")
+        bool,
+        typer.Option(
+            "--names", help="Only the names, one per line, then other projects' as PROJECT/NAME (for completion)."
+        ),
     ] = False,
+    all_projects: AllProjects = False,
     as_json: Json = False,
 ) -> None:
-    """List the configured servers (env values are never shown, only their names)."""
+    """List the configured servers (env values are never shown, only their names); -A every project's."""
+    from mcpctl.control import projects
     from mcpctl.render import servers as render
 
     g: Globals = ctx.obj
     if names_only:
         try:
-            config = g.load_config(required=False)
+            sys.stdout.write("".join(f"{name}\n" for name in projects.every_name(g.target())))
         except MCPCtlError:
             return  # completion asks this on every TAB: a broken config completes nothing, quietly
-        sys.stdout.write("".join(f"{name}\n" for name in config.servers))
+        return
+    if all_projects:
+        render.project_lists(projects.configs(g.target()), as_json)
         return
     render.server_list(g.load_config(), as_json)

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import sys
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from mcpctl.cli.app import Globals, Json, app
-from mcpctl.cli.lifecycle import start_and_render
-from mcpctl.errors import UsageError
+from mcpctl.cli.app import AllProjects, Globals, Json, app
+from mcpctl.cli.lifecycle import exit_for, start_and_render
+from mcpctl.errors import MCPCtlError, UsageError
+from mcpctl.i18n import _
+
+if TYPE_CHECKING:
+    from mcpctl.config.model import Config, ServerConfig
+    from mcpctl.control.projects import Target
+    from mcpctl.paths import Paths
 
 LogFormat = Annotated[
     str,
@@ -31,27 +38,77 @@ def run(ctx: typer.Context, name: Annotated[str, typer.Argument(help="A server n
     if log_format not in LOG_FORMATS:
         raise UsageError(f"--log-format: expected one of {', '.join(LOG_FORMATS)}, not {log_format!r}")
     g: Globals = ctx.obj
-    config = g.load_config()
-    (server,) = config.select([name], everything=False)
-    become_shim(Controller(g.paths(), config), server, log_format)
+    t = g.target([name], required=True)  # PROJECT/NAME too: the shim gets that project's paths
+    (server,) = t.config.select(t.names, everything=False)
+    become_shim(Controller(t.paths, t.config), server, log_format)
 
 
 @app.command()
-def resume(ctx: typer.Context, as_json: Json = False) -> None:
+def resume(ctx: typer.Context, all_projects: AllProjects = False, as_json: Json = False) -> None:
     """Start every configured server that was last wanted running (started, and not stopped by a person).
 
     For login or boot (`mcpctl service install`): a crash, a SIGKILL or a reboot does not change what
-    was wanted; `mcpctl stop` does. Exit codes as for `start`; 0 when nothing was to resume.
+    was wanted; `mcpctl stop` does. The current project's servers; -A every project's in the state dir
+    (each by the config file its records name). Exit codes as for `start`; 0 when nothing was to resume.
     """
-    from mcpctl.control.wishes import resumable
-
     g: Globals = ctx.obj
-    config = g.load_config()
-    names = resumable(g.paths(), list(config.servers))
-    if not names:
+    t = g.target()
+    plans = _plans(g, t, all_projects)
+    if not plans:
         if as_json:
             typer.echo('{"results": []}')
         elif not g.quiet:
-            typer.echo("nothing to resume: no configured server was last wanted running")
+            typer.echo(_("nothing to resume: no configured server was last wanted running"))
         return
-    start_and_render(g, config, config.select(names, everything=False), as_json)
+    if not all_projects:
+        ((paths, config, servers),) = plans
+        start_and_render(g, paths, config, servers, as_json)
+        return
+    _resume_all(g, plans, as_json)
+
+
+def _plans(g: Globals, t: Target, all_projects: bool) -> list[tuple[Paths, Config, list[ServerConfig]]]:
+    """For each project resumed: its paths, its config, and its servers last wanted running."""
+    from mcpctl.control import projects
+    from mcpctl.control.wishes import resumable
+
+    chosen = [(t.paths, t.config)]
+    if all_projects:
+        chosen += [(p, c) for p in projects.every(t.paths.home) if p != t.paths and (c := _config_of(g, p))]
+    plans = []
+    for paths, config in chosen:
+        names = resumable(paths, list(config.servers))
+        if names:
+            plans.append((paths, config, config.select(names, everything=False)))
+    return plans
+
+
+def _config_of(g: Globals, paths: Paths) -> Config | None:
+    """The config file another project's records name, if it is there, loads and may be trusted."""
+    from mcpctl.config.load import load
+    from mcpctl.control import projects
+
+    path = projects.config_file(paths)
+    if path is None:
+        return None
+    try:
+        config = load(path)
+        g.trusted(config)
+    except MCPCtlError as refused:
+        sys.stderr.write(f"mcpctl: {paths.project}: {refused.message}\n")
+        return None
+    return config
+
+
+def _resume_all(g: Globals, plans: list[tuple[Paths, Config, list[ServerConfig]]], as_json: bool) -> None:
+    from dataclasses import replace
+
+    from mcpctl.control.controller import Controller
+    from mcpctl.render import servers as render
+
+    results = []
+    for paths, config, servers in plans:
+        started = Controller(paths, config).start(servers)
+        results += [replace(r, name=f"{paths.project}/{r.name}") if paths.project else r for r in started]
+    render.start(results, as_json, quiet=g.quiet)
+    exit_for(results)

@@ -42,7 +42,8 @@ def connect(ctx: typer.Context, name: Name, no_start: NoStart = False, drain: Dr
     """Bridge stdin/stdout to NAME's shared session, for any MCP client.
 
     Use it as the server command in Claude Desktop, Cursor or VS Code:
-    {"command": "mcpctl", "args": ["-f", "/path/to/mcpctl.toml", "connect", "NAME"]}.
+    {"command": "mcpctl", "args": ["-f", "/path/to/mcpctl.toml", "connect", "PROJECT/NAME"]}
+    (`mcpctl client setup` writes these). PROJECT/NAME works from any directory once the server ran.
     Messages about starting go to stderr; stdout carries only MCP. When NAME cannot be started or
     reached, the client's first request is answered with the reason as a JSON-RPC error. The end of
     stdin is a disconnect (what is in flight is cancelled), unless --drain; so is the client's death.
@@ -199,8 +200,9 @@ def _with_session(
 
 
 def _connect(g: Globals, name: str, no_start: bool, deadline: float) -> socket.socket:
-    """A connection to NAME's shim; the server is started first when no shim listens."""
-    path = g.paths().socket(name)
+    """A connection to NAME's (or PROJECT/NAME's) shim; the server is started first when no shim listens."""
+    t = g.target([name])
+    path = t.paths.socket(t.names[0])
     try:
         return _open(path)
     except OSError:
@@ -250,13 +252,13 @@ def _open(path: Any) -> socket.socket:
 def _ensure_started(g: Globals, name: str, no_start: bool, deadline: float) -> None:
     from mcpctl.control.controller import Controller
 
-    config = g.load_config()
-    (server,) = config.select([name], False)
+    t = g.target([name], required=True)
+    (server,) = t.config.select(t.names, False)
     if no_start:
         raise MCPCtlError.of(ErrorType.NOT_RUNNING, name=name)
     sys.stderr.write(f"mcpctl: starting {name}\n")
     remaining = max(1.0, deadline - time.monotonic())
-    (result,) = Controller(g.paths(), config).start([server], timeout=remaining)  # our wait, not the shim's
+    (result,) = Controller(t.paths, t.config).start([server], timeout=remaining)  # our wait, not the shim's
     if result.ok:
         return
     if result.error is None:

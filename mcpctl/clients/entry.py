@@ -12,13 +12,17 @@ from typing import Any
 
 
 def connect_entry(name: str, config: Path, home: Path | None) -> dict[str, Any]:
-    """`ABS_MCPCTL -f ABS_CONFIG [--home ABS_HOME] connect NAME`: absolute paths, so it runs from a bare
-    environment in any working directory (clients start servers with little PATH and a cwd of their choice)."""
+    """`ABS_MCPCTL -f ABS_CONFIG [--home ABS_HOME] connect PROJECT/NAME`: absolute paths, so it runs from a
+    bare environment in any working directory (clients start servers with little PATH and a cwd of their
+    choice); the project in the name, so it reaches that project's server whatever else is found. The
+    config file still starts a server that never ran (a record knows its file only once it ran)."""
+    from mcpctl.config.load import project_of
+
     command, *prefix = mcpctl_command()
     args = [*prefix, "-f", str(config.absolute())]
     if home is not None:
         args += ["--home", str(home.absolute())]
-    return {"command": command, "args": [*args, "connect", name]}
+    return {"command": command, "args": [*args, "connect", f"{project_of(config)}/{name}"]}
 
 
 def mcpctl_command() -> list[str]:

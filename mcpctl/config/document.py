@@ -36,6 +36,7 @@ def document(config: Config) -> dict[str, Any]:
         doc["env_rules"] = plain(config.env_rules)
     if config.alerts:
         doc["alerts"] = plain(config.alerts)
+    doc.update({key: value for key, value in (("project", config.project_key), ("home", config.home_key)) if value})
     return doc
 
 

@@ -13,7 +13,7 @@ from mcpctl import alerts
 from mcpctl import constants as C
 from mcpctl.config import gateway as gateway_table
 from mcpctl.config.checks import FIELDS, rules_problems
-from mcpctl.config.model import Config, Problem, ServerConfig, config_error
+from mcpctl.config.model import PROJECT_PATTERN, Config, Problem, ServerConfig, config_error, project_name
 from mcpctl.errors import ConfigError
 from mcpctl.settings import SETTINGS, Kind
 from mcpctl.states import Readiness
@@ -87,6 +87,7 @@ def from_document(
     problems.extend(Problem(f"{path}: env_rules.{p}", file, None, "env_rules") for p in rules_problems(env_rules))
     alert_tables = _top_table(data, "alerts", "[alerts.NAME]", path, problems)
     problems.extend(Problem(f"{path}: alerts.{p}", file, None, "alerts") for p in alerts.problems(alert_tables))
+    project, home = _project_keys(data, path, problems)
     gateway = gateway_table.gateway(data.get("gateway"), path, problems)
     group_tables = _top_table(data, "groups", "[groups.NAME]", path, problems)
     groups, wrong_groups = gateway_table.groups(group_tables, servers, path)
@@ -95,10 +96,29 @@ def from_document(
         return None, problems
     disabled = {name: server for name, server in servers.items() if not server.enabled}
     enabled = {name: server for name, server in servers.items() if server.enabled}
-    return Config(path, enabled, env_rules, alert_tables, disabled, gateway, groups), []
+    return Config(path, enabled, env_rules, alert_tables, disabled, gateway, groups, project, home), []
 
 
-_TOP_LEVEL = frozenset({"servers", "env_rules", "alerts", "gateway", "groups"})
+_TOP_LEVEL = frozenset({"servers", "env_rules", "alerts", "gateway", "groups", "project", "home"})
+
+
+def _project_keys(data: Mapping[str, Any], path: Path, problems: list[Problem]) -> tuple[str | None, str | None]:
+    """`project` (a name of [a-z0-9_-]) and `home` (a path), both optional."""
+    project, home = data.get("project"), data.get("home")
+    if project is not None and not (isinstance(project, str) and PROJECT_PATTERN.fullmatch(project)):
+        text = (
+            f"{path}: project: expected a name of a-z, 0-9, '_' and '-' (at most 64, starting with a letter or digit)"
+        )
+        problems.append(
+            Problem(text, str(path), None, "project", f'for example project = "{project_name(str(project))}"')
+        )
+        project = None
+    if home is not None and not (isinstance(home, str) and home.strip()):
+        problems.append(
+            Problem(f"{path}: home: expected a directory path (relative to the config file)", str(path), None, "home")
+        )
+        home = None
+    return project, home
 
 
 def _top_table(data: Mapping[str, Any], key: str, shape: str, path: Path, problems: list[Problem]) -> dict[str, Any]:
@@ -116,6 +136,16 @@ def _field_of(text: str, where: str) -> str | None:
         return rest[1:].split(": ", 1)[0]
     quoted = re.match(r": unknown field '([^']+)'", rest)
     return quoted.group(1) if quoted else None
+
+
+def project_of(path: Path) -> str:
+    """The project of the config file at `path`: its `project` key, else its directory's name (a file
+    that does not exist yet, or is broken, has its directory's)."""
+    try:
+        config, _ = validate(path) if path.is_file() else (None, [])
+    except OSError:
+        config = None
+    return config.project if config is not None else Config(path.absolute(), {}).project
 
 
 def _parse_toml(path: Path, text: str) -> dict[str, Any]:
@@ -152,7 +182,7 @@ def parse_json(path: Path, text: str) -> dict[str, Any]:
             'a JSON config looks like {"mcpServers": {"NAME": {"command": ..., "args": [...]}}}',
         )
     assert isinstance(data, dict)
-    return {"servers": servers, **{key: data[key] for key in ("env_rules", "alerts") if key in data}}
+    return {"servers": servers, **{key: data[key] for key in ("env_rules", "alerts", "project", "home") if key in data}}
 
 
 def _server(

@@ -7,6 +7,8 @@ mcpctl.settings, which a unit test holds ServerConfig to.
 from __future__ import annotations
 
 import difflib
+import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -94,6 +96,22 @@ class Config:
     disabled: Mapping[str, ServerConfig] = field(default_factory=dict)  # `enabled = false`: kept, never run
     gateway: GatewayConfig | None = None  # [gateway]: None when the file has no such table
     groups: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # [groups.NAME] servers = [...]
+    project_key: str | None = None  # `project = "..."` as written
+    home_key: str | None = None  # `home = "..."` as written (relative to the file)
+
+    @property
+    def project(self) -> str:
+        """`project = "..."`, else the config file's directory name made a project name."""
+        if self.project_key:
+            return self.project_key
+        return project_name(self.path.absolute().parent.name) if self.path else DEFAULT_PROJECT
+
+    @property
+    def home(self) -> Path | None:
+        """The state dir `home = "..."` names (relative to the config file's folder), if it names one."""
+        if not self.home_key:
+            return None
+        return Path(os.path.normpath(self.base_dir / Path(self.home_key).expanduser()))
 
     def alerts_for(self, server: ServerConfig) -> dict[str, Mapping[str, Any]]:
         """Global [alerts.NAME] overlaid with the server's own; empty means the built-in defaults."""
@@ -124,6 +142,16 @@ class Config:
         if missing:
             raise unknown_server(missing[0], self)
         return [known[n] for n in dict.fromkeys(names)]
+
+
+DEFAULT_PROJECT = "default"
+PROJECT_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
+
+
+def project_name(text: str) -> str:
+    """A directory name as a project name: lower case, other characters as '-', at most 64."""
+    name = re.sub(r"[^a-z0-9_-]+", "-", text.lower()).strip("-_")[:64].strip("-_")
+    return name or DEFAULT_PROJECT
 
 
 def unknown_server(name: str, config: Config) -> UnknownServerError:

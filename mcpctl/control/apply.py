@@ -9,6 +9,7 @@ A server that is not running and not new is left as it is: stopping it was someo
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -36,7 +37,7 @@ from mcpctl.paths import Paths
 from mcpctl.state import state_lock
 from mcpctl.states import ServerState, StartOutcome
 
-KINDS = ("start", "stop", "restart", "update", "unchanged", "not_running")
+KINDS = ("start", "stop", "restart", "update", "unchanged", "not_running", "foreign")
 
 
 @dataclass(frozen=True)
@@ -86,12 +87,21 @@ def plan(paths: Paths, config: Config, last: Version | None) -> list[Action]:
     for name in sorted(set(config.servers) | set(running)):
         server = config.servers.get(name)
         if server is None:
-            actions.append(Action(name, "stop", "removed from the config"))
+            actions.append(_removed(config, running[name]))
         elif name not in running:
             actions.append(_idle(paths, name, last))
         else:
             actions.append(_compare(paths, config, server, _running_hash(paths, running[name]), key))
     return actions
+
+
+def _removed(config: Config, obs: Observation) -> Action:
+    """Stop it, unless another config file (of the same project name), or one now gone, started it."""
+    origin = obs.record.config_file
+    if origin is None or config.path is None or os.path.abspath(origin) == str(config.path.absolute()):
+        return Action(obs.name, "stop", "removed from the config")
+    gone = " (gone: orphaned)" if not os.path.exists(origin) else ""
+    return Action(obs.name, "foreign", f"started from {origin}{gone}; left running (`mcpctl stop` ends it)")
 
 
 def _alive(obs: Observation) -> bool:

@@ -54,7 +54,8 @@ class Controller:
         self.paths = paths
         self.config = config
         self.clock: Clock = clock or SYSTEM_CLOCK
-        self.launcher: Launcher = launcher or ShimLauncher(paths)
+        self.origin = str(config.path.absolute()) if config.path else None  # the config file shims start from
+        self.launcher: Launcher = launcher or ShimLauncher(paths, self.origin)
         self._observer = observer
 
     def observe(self, name: str) -> Observation:
@@ -222,7 +223,8 @@ class Controller:
         if self.observe(server.name).state not in RESTARTABLE or self.launcher.holder(server.name) is None:
             return None
         config, resolved = self.config, self.resolve(server)
-        spec = spec_of(server, resolved, config.alerts_for(server), snapshot.config_hash(config, server))
+        digest = snapshot.config_hash(config, server)
+        spec = spec_of(server, resolved, config.alerts_for(server), digest, self.paths.project, self.origin)
         try:
             attempt = int(self.launcher.call(server.name, Control.RESTART, {"spec": spec})["attempt"])
         except (OSError, protocol.ProtocolError, KeyError, TypeError, ValueError):

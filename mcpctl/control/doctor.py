@@ -21,6 +21,7 @@ import psutil
 
 from mcpctl import process
 from mcpctl.constants import ENV_HOME, ENV_INSTANCE, STATE_LOCK_TIMEOUT
+from mcpctl.control import projects
 from mcpctl.control.observe import observe, put_right
 from mcpctl.errors import MCPCtlError
 from mcpctl.i18n import N_
@@ -47,7 +48,7 @@ KNOWN = (NOT_REPAIRED, NOT_YOURS, READABLE, MISMATCH, KEPT, REBUILT, ORPHANED, S
 
 @dataclass
 class Finding:
-    kind: str  # permissions | config | corrupt_file | state_mismatch | stale_socket | orphan | zombie
+    kind: str  # permissions | config | corrupt_file | state_mismatch | stale_socket | orphan | zombie | orphaned
     subject: str  # a server name, a path or a pid
     detail: str
     repair: Callable[[], str] | None = None  # does the repair and says what it did
@@ -83,6 +84,7 @@ class Doctor:
             self._state(name)
             for path in (self.paths.socket(name), self.paths.control_socket(name)):
                 self._socket(name, path)
+        self._orphaned()
         self._processes()
         self._gateway()
         return self.findings
@@ -201,16 +203,27 @@ class Doctor:
             self.findings.append(self._orphan(proc))
         self._zombies(ours, {p.pid for p in orphans})
 
+    def _orphaned(self) -> None:
+        """Records of any project whose config file is gone: reported, never stopped or removed here."""
+        for paths in projects.every(self.paths.home):
+            for record in projects.records(paths):
+                if projects.orphaned(record):
+                    label = f"{paths.project}/{record.name}" if paths.project else record.name
+                    detail = f"its config file {record.config_file} is gone (`mcpctl forget {label}` once stopped)"
+                    self.findings.append(Finding("orphaned", label, detail))
+
     def _live_instances(self) -> tuple[set[str], set[int]]:
-        """Instance ids of the runs whose shim is alive (a shim holds the instance lock), and those shims' pids."""
+        """Instance ids of the runs whose shim is alive (a shim holds the instance lock), and those shims'
+        pids, in every project of the state dir (another project's live run is no orphan)."""
         live, shims = set(), set()
-        for name in self.paths.known_servers():
-            holder = lock_holder(self.paths.instance_lock(name))
+        every = [self.paths, *projects.every(self.paths.home)]
+        for paths, name in {(p, name) for p in every for name in p.known_servers()}:
+            holder = lock_holder(paths.instance_lock(name))
             if holder is None:
                 continue
             shims.add(holder)
             with contextlib.suppress(CorruptState):
-                record = read_record(self.paths.state_file(name))
+                record = read_record(paths.state_file(name))
                 if record is not None and record.instance_id:
                     live.add(record.instance_id)
         return live, shims

@@ -38,7 +38,8 @@ def become_shim(controller: Controller, server: ServerConfig, log_format: str) -
         controller.launcher.end_leftovers(controller.observe(server.name).record)
         paths.ensure_server(server.name)
         digest = snapshot.remember(paths, controller.config, server)
-    spec = spec_of(server, resolution, controller.config.alerts_for(server), digest)
+    alerts = controller.config.alerts_for(server)
+    spec = spec_of(server, resolution, alerts, digest, paths.project, controller.origin)
     _feed_stdin(json.dumps(spec).encode())
     argv = [sys.executable, "-m", "mcpctl.shim", server.name, "--foreground", log_format]
     os.execve(argv[0], argv, {**os.environ, ENV_HOME: str(paths.home)})

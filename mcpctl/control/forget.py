@@ -19,14 +19,14 @@ class Forgotten:
     kept_because: str | None = None  # it runs: only with --all-stopped, which skips it
 
 
-def forget(ctl: Controller, names: list[str], skip_running: bool) -> list[Forgotten]:
+def forget(ctl: Controller, names: list[str], skip_running: bool, prefix: str = "") -> list[Forgotten]:
     """Under the state lock (so no start can launch a shim meanwhile): refuse, or skip, a running server,
     and remove the rest. Nothing is removed when one named server runs and `skip_running` is False."""
     with ctl.locked():
         busy = {name: why for name in names if (why := _running(ctl, name))}
         if busy and not skip_running:
             name, why = next(iter(busy.items()))
-            raise MCPCtlError.of(ErrorType.SERVER_RUNNING, name=name, detail=why)
+            raise MCPCtlError.of(ErrorType.SERVER_RUNNING, name=prefix + name, detail=why)  # PROJECT/NAME if named so
         return [Forgotten(name, (), busy[name]) if name in busy else _remove(ctl, name) for name in names]
 
 
@@ -41,9 +41,7 @@ def _running(ctl: Controller, name: str) -> str | None:
 
 def _remove(ctl: Controller, name: str) -> Forgotten:
     paths = ctl.paths
-    logs = sorted(paths.logs.glob(f"{name}.log*")) if paths.logs.is_dir() else []
-    candidates = [paths.server_dir(name), *(p for p in logs if _is_log_of(p.name, name))]
-    candidates += [paths.socket(name), paths.control_socket(name)]
+    candidates = [paths.server_dir(name), *paths.log_files(name), paths.socket(name), paths.control_socket(name)]
     removed = []
     for path in candidates:
         if path.is_dir() and not path.is_symlink():
@@ -55,9 +53,3 @@ def _remove(ctl: Controller, name: str) -> Forgotten:
             continue
         removed.append(str(path))
     return Forgotten(name, tuple(removed))
-
-
-def _is_log_of(filename: str, name: str) -> bool:
-    """NAME.log and its rotated NAME.log.N, not another server's (`a.log*` matches server a.log.1's log too)."""
-    rest = filename[len(f"{name}.log") :]
-    return rest == "" or (rest.startswith(".") and rest[1:].isdigit())

@@ -64,9 +64,15 @@ def _event(line: bytes) -> dict[str, Any] | None:
 
 
 def spec_of(
-    server: ServerConfig, resolved: Resolution, alert_tables: dict[str, Any], config_hash: str
+    server: ServerConfig,
+    resolved: Resolution,
+    alert_tables: dict[str, Any],
+    config_hash: str,
+    project: str | None = None,
+    origin: str | None = None,
 ) -> dict[str, Any]:
-    """The spec a shim runs `server` by, as JSON (`contract.Spec`): secret, since it holds the environment."""
+    """The spec a shim runs `server` by, as JSON (`contract.Spec`): secret, since it holds the environment.
+    `project` and `origin` (the config file) go into the shim's record, so PROJECT/NAME finds it."""
     filled = {
         "args": resolved.args,
         "env": resolved.env,
@@ -77,6 +83,8 @@ def spec_of(
         "secrets": resolved.secrets,
         "env_sources": resolved.sources(),
         "alerts": alert_tables,
+        "project": project or "",
+        "config_file": origin,
     }
     # The other settings the shim takes as they are written.
     as_written = {name: getattr(server, name) for name in IN_SPEC if name not in filled}
@@ -84,13 +92,18 @@ def spec_of(
 
 
 def spawn_shim(
-    paths: Paths, server: ServerConfig, resolved: Resolution, alert_tables: dict[str, Any], config_hash: str
+    paths: Paths,
+    server: ServerConfig,
+    resolved: Resolution,
+    alert_tables: dict[str, Any],
+    config_hash: str,
+    origin: str | None = None,
 ) -> Launch:
     """Start `python -m mcpctl.shim NAME` in a new session, its parent already gone.
 
     The spec holds the resolved environment, and so the secrets: it goes through a pipe, never argv.
     """
-    spec = spec_of(server, resolved, alert_tables, config_hash)
+    spec = spec_of(server, resolved, alert_tables, config_hash, paths.project, origin)
     spec_read, spec_write = os.pipe()
     report_read, report_write = os.pipe()
     log_fd = os.open(paths.log_file(server.name), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
@@ -169,12 +182,13 @@ class Launcher(Protocol):
 
 @dataclass(frozen=True)
 class ShimLauncher:
-    """The real shims of the state dir at `paths`."""
+    """The real shims of the state dir at `paths`; `origin` is the config file they are started from."""
 
     paths: Paths
+    origin: str | None = None
 
     def spawn(self, server: ServerConfig, resolved: Resolution, alerts: dict[str, Any], config_hash: str) -> Launch:
-        return spawn_shim(self.paths, server, resolved, alerts, config_hash)
+        return spawn_shim(self.paths, server, resolved, alerts, config_hash, self.origin)
 
     def wait(self, launches: list[Launch], until: set[str], deadline: float) -> None:
         wait_events(launches, until, deadline)

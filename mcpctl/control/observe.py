@@ -30,6 +30,13 @@ class Observation:
     warning: str | None = None
     needs_repair: bool = False  # the record on disk disagrees with reality and no shim can fix it
     config_drift: Drift | None = None
+    project: str | None = None  # set when a listing spans projects (`status -A`)
+    orphaned: bool = False  # the config file that started it is gone
+
+    @property
+    def label(self) -> str:
+        """The name people read: PROJECT/NAME in a listing of every project."""
+        return f"{self.project}/{self.name}" if self.project else self.name
 
     @property
     def running(self) -> bool:
@@ -87,6 +94,9 @@ class Observation:
             "config_hash": r.config_hash,
             "config_changed": None if self.config_drift is None else self.config_drift != Drift.SAME,
             "warning": self.warning,
+            "project": self.project or r.project,
+            "config_file": r.config_file,
+            "orphaned": self.orphaned,
             "write_error": r.write_error,
         }
 

@@ -21,6 +21,7 @@ from pathlib import Path
 import psutil
 import uvicorn
 
+from mcpctl import legacy
 from mcpctl.config.load import load
 from mcpctl.config.model import Config, GatewayConfig
 from mcpctl.constants import ExitCode
@@ -117,14 +118,18 @@ async def serve(paths: Paths, config: Config, sock: socket.socket) -> None:
 
 def main(argv: list[str]) -> int:
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s gateway: %(message)s")
-    paths = Paths(resolve_home())
+    try:
+        config = load(Path(argv[1]))
+    except MCPCtlError as exc:
+        report("failed", error=exc.message, hint=exc.hint)
+        return int(ExitCode.START_FAILED)
+    paths = legacy.paths_for(resolve_home(), config.project)  # its project's servers, and its own files there
     paths.ensure_gateway()
     lock = InstanceLock(paths.gateway_file(record.LOCK))
     if not lock.acquire():
         report("busy")
         return int(ExitCode.BUSY)
     try:
-        config = load(Path(argv[1]))
         gateway = config.gateway or GatewayConfig()
         sock = bind(gateway)
     except MCPCtlError as exc:

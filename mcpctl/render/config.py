@@ -47,13 +47,17 @@ def plan(path: Path, actions: list[Action], last: Version | None, as_json: bool)
 
 
 def _plan_lines(actions: list[Action]) -> None:
-    acting = [a for a in actions if a.kind not in ("unchanged", "not_running")]
+    acting = [a for a in actions if a.kind not in ("unchanged", "not_running", "foreign")]
     width = max((len(a.name) for a in acting), default=0)
     for action in acting:
         _say(f"  {action.kind:<8} {action.name:<{width}}  {action.reason}")
         for change in action.fields:
             _say(f"      {_change_line(change)}")
-    for kind, label in (("unchanged", "unchanged"), ("not_running", "not running, left as they are")):
+    for kind, label in (
+        ("unchanged", "unchanged"),
+        ("not_running", "not running, left as they are"),
+        ("foreign", "started from another config file, left running"),
+    ):
         names = [a.name for a in actions if a.kind == kind]
         if names:
             _say(f"  {label}: {', '.join(names)}")

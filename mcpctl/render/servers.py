@@ -23,16 +23,16 @@ def status(observations: list[Observation], as_json: bool) -> None:
         return
     for obs in observations:
         if obs.warning:
-            sys.stderr.write(_("warning: {name}: {warning}").format(name=obs.name, warning=_(obs.warning)) + "\n")
+            sys.stderr.write(_("warning: {name}: {warning}").format(name=obs.label, warning=_(obs.warning)) + "\n")
         if obs.record.write_error:
             note = _("warning: {name}: {error} (its shim supervises on and retries)")
-            sys.stderr.write(note.format(name=obs.name, error=obs.record.write_error) + "\n")
+            sys.stderr.write(note.format(name=obs.label, error=obs.record.write_error) + "\n")
     if not observations:
         sys.stdout.write(_("no servers configured (see `mcpctl list`, or pass -f mcpctl.toml)") + "\n")
         return
     rows = [
         [
-            obs.name,
+            obs.label,
             state_text(obs),
             str(obs.pid or "-"),
             duration(obs.uptime_s),
@@ -66,6 +66,7 @@ STATE_WORDS = (N_("stopped"), N_("starting"), N_("ready"), N_("unhealthy"), N_("
 
 def state_text(obs: Observation) -> str:
     drift = _(_DRIFT[obs.config_drift]) if obs.config_drift in _DRIFT else ""
+    drift += _(" (orphaned: its config file is gone)") if obs.orphaned else ""
     left = duration(obs.cooldown_left)
     if obs.state == ServerState.BACKOFF:
         return _("backoff (retry in {left})").format(left=left) + drift
@@ -229,10 +230,45 @@ def check(verdicts: list[Verdict], as_json: bool, nagios: bool) -> None:
 
 
 def server_list(config: Config, as_json: bool) -> None:
+    rows = _list_rows(config)
+    if as_json:
+        emit_json({"config": str(config.path) if config.path else None, "servers": rows})
+        return
+    if not rows:
+        say(_("no servers configured"))
+        return
+    for row in rows:
+        _list_line(row["name"], row)
+
+
+def project_lists(configs: dict[str, Config], as_json: bool) -> None:
+    """`list -A`: each project's configured servers (from the config file its servers were started from)."""
+    groups = {project: _list_rows(config) for project, config in configs.items()}
+    if as_json:
+        shaped = [
+            {"project": p, "config": str(configs[p].path) if configs[p].path else None, "servers": rows}
+            for p, rows in groups.items()
+        ]
+        emit_json({"projects": shaped})
+        return
+    if not any(groups.values()):
+        say(_("no servers configured in any project"))
+    for project, rows in groups.items():
+        for row in rows:
+            _list_line(f"{project}/{row['name']}", row)
+
+
+def _list_line(label: str, row: dict[str, Any]) -> None:
+    target = row["url"] or " ".join([row["command"] or "", *row["args"]])
+    env = "  " + _("env: {names}").format(names=", ".join(row["env"])) if row["env"] else ""
+    say(f"{label}  [{row['transport']}]  {target}{env}")
+
+
+def _list_rows(config: Config) -> list[dict[str, Any]]:
     from mcpctl.config.views import config_hash
     from mcpctl.redaction import Redactor
 
-    rows: list[dict[str, Any]] = [
+    return [
         {
             "name": s.name,
             "transport": s.transport,
@@ -247,13 +283,3 @@ def server_list(config: Config, as_json: bool) -> None:
         }
         for s in config.servers.values()
     ]
-    if as_json:
-        emit_json({"config": str(config.path) if config.path else None, "servers": rows})
-        return
-    if not rows:
-        say(_("no servers configured"))
-        return
-    for row in rows:
-        target = row["url"] or " ".join([row["command"] or "", *row["args"]])
-        env = "  " + _("env: {names}").format(names=", ".join(row["env"])) if row["env"] else ""
-        say(f"{row['name']}  [{row['transport']}]  {target}{env}")

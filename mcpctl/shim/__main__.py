@@ -38,7 +38,7 @@ def main() -> int:
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     os.close(devnull)
-    paths = Paths(Path(os.environ[ENV_HOME]))
+    paths = Paths(Path(os.environ[ENV_HOME]), spec.project or None)
     paths.ensure_server(spec.name)
     log_path = paths.log_file(spec.name)
     if log_format is not None:

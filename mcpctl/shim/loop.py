@@ -1,10 +1,8 @@
-"""The per-server shim: supervises one MCP server for as long as it should run.
+"""The per-server shim: supervises one MCP server for as long as it should run (see docs/ARCHITECTURE.md).
 
-Started detached by the CLI as `python -m mcpctl.shim NAME` (spec as JSON on stdin; stdout a pipe for
-`locked` and the first start's outcome; stderr the server's log). It holds the instance lock for its life,
-alone writes the record and events, restarts the server by policy, and answers control requests on a unix
-socket; only the stdlib (psutil only to end a tree, and off Linux), never the mcp SDK. Each step acts on
-what happened by the table in `machine`; every state change goes through `Shim._enter` (record, event).
+Started detached by the CLI as `python -m mcpctl.shim NAME`, it holds the instance lock for its life, alone
+writes the record and events, restarts the server by policy and answers control requests; only the stdlib
+(psutil only to end a tree, and off Linux). Every state change goes through `Shim._enter`.
 """
 
 from __future__ import annotations
@@ -118,6 +116,8 @@ class Shim(Requested):
             shim_create_time=None,
             transport=self.spec.transport,
             config_hash=self.spec.config_hash,
+            project=self.spec.project or None,
+            config_file=self.spec.config_file,
             stopped_at=None,
         )
         self._start_run(manual=True)

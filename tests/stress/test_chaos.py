@@ -113,7 +113,7 @@ def test_a_crowd_of_random_commands_leaves_the_truth(env: Env) -> None:
             elif any(m in result.stderr for m in RACE_MESSAGES):
                 problems.append(f"{op} {name}: a shim lost in a race: {result.stderr.strip()}")
             elif result.returncode == 4 and "stopped before it became ready" not in result.stderr:
-                log = (env.home / "logs" / f"{name}.log").read_text().splitlines()[-8:]
+                log = env.paths.log_file(name).read_text().splitlines()[-8:]
                 problems.append(f"{op} {name}: not a concurrent stop: {result.stderr}\n" + "\n".join(log))
 
     watcher = threading.Thread(target=watch, daemon=True)

@@ -1,0 +1,147 @@
+"""The projects of a state dir: which there are, which one a command acts on, the config file each was
+started from (kept in its records), and records whose config file is gone (orphaned)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from mcpctl import legacy
+from mcpctl.config.model import DEFAULT_PROJECT, PROJECT_PATTERN, Config, empty_config, project_name
+from mcpctl.errors import ConfigError, UsageError
+from mcpctl.paths import Paths, default_home
+from mcpctl.state import CorruptState, StateRecord, read_record
+
+if TYPE_CHECKING:
+    from mcpctl.control.observe import Observation
+
+
+@dataclass(frozen=True)
+class Target:
+    """What a command acts on: one project's paths and config, and the server names without a project."""
+
+    paths: Paths
+    config: Config
+    names: list[str]
+    note: str | None = None  # the one line said when the state dir's old layout was adopted now
+
+
+def split(names: list[str], chosen: str | None) -> tuple[str | None, list[str]]:
+    """The project `PROJECT/NAME` names (or --project chose), and the bare names; one project at a time."""
+    prefixes = {name.split("/", 1)[0] for name in names if "/" in name}
+    if chosen is not None:
+        prefixes.add(chosen)
+    if len(prefixes) > 1:
+        shown = ", ".join(sorted(prefixes))
+        raise UsageError(f"servers of one project at a time, not {shown}", "run the command once per project")
+    project = prefixes.pop() if prefixes else None
+    if project is not None and not PROJECT_PATTERN.fullmatch(project):
+        raise UsageError(f"{project!r} is not a project name (a-z, 0-9, '_', '-')", "see `mcpctl status -A`")
+    return project, [name.split("/", 1)[-1] for name in names]
+
+
+def target(found: Config | None, home: Path | None, project: str | None, names: list[str], required: bool) -> Target:
+    """The project named (else the found config's, else the current directory's), its state dir, and its
+    config: the found one if it is that project's, else the one its records were started from."""
+    if found is not None and project in (None, found.project):
+        paths, note = legacy.adopt(home or found.home or default_home(), found.project, found.path, found.servers)
+        return Target(paths, found, names, note)
+    name = project or project_name(Path.cwd().name)  # no config file: the directory's project, as if it had one
+    paths = legacy.paths_for(home or default_home(), name)
+    path = config_file(paths)
+    if path is None and required:
+        raise ConfigError(
+            f"no config file is known for project {name!r} (none of its servers was started from one)",
+            "run the command in the project's directory, or pass -f PATH",
+        )
+    from mcpctl.config.load import load
+
+    return Target(paths, load(path) if path else empty_config(), names)
+
+
+def records(paths: Paths) -> list[StateRecord]:
+    found = []
+    for name in paths.known_servers():
+        with contextlib.suppress(CorruptState):
+            record = read_record(paths.state_file(name))
+            if record is not None:
+                found.append(record)
+    return found
+
+
+def config_file(paths: Paths) -> Path | None:
+    """The config file the project's newest record was started from, if it still exists."""
+    for record in sorted(records(paths), key=lambda r: r.updated_at, reverse=True):
+        if record.config_file and os.path.isfile(record.config_file):
+            return Path(record.config_file)
+    return None
+
+
+def orphaned(record: StateRecord) -> bool:
+    """Its config file is gone: nothing will apply it again (`mcpctl forget` drops it once it stops)."""
+    return record.config_file is not None and not os.path.exists(record.config_file)
+
+
+def every(home: Path) -> list[Paths]:
+    """Each project of the state dir (and the old layout, while no project has adopted it)."""
+    try:
+        names = sorted(p.name for p in (home / "projects").iterdir() if p.is_dir())
+    except OSError:
+        names = []
+    owner = legacy.owner(home)
+    if owner is not None and owner not in names:
+        names.append(owner)
+    found = [legacy.paths_for(home, name) for name in names]
+    old = Paths(home)
+    return [*found, old] if owner is None and old.known_servers() else found
+
+
+def observe_all(current: Target) -> list[Observation]:
+    """Every server of every project in the state dir, each marked with its project (and orphaned)."""
+    from dataclasses import replace
+
+    from mcpctl.control.controller import Controller
+
+    found = every(current.paths.home)
+    if current.paths.project not in {p.project for p in found}:
+        found.insert(0, current.paths)
+    observations = []
+    for paths in found:
+        config = current.config if paths.project == current.paths.project else empty_config()
+        names = sorted({*paths.known_servers(), *config.servers})
+        for obs in Controller(paths, config).status(names):
+            observations.append(replace(obs, project=paths.project or "-", orphaned=orphaned(obs.record)))
+    return observations
+
+
+def marked(observations: list[Observation]) -> list[Observation]:
+    """The observations with their orphaned mark."""
+    from dataclasses import replace
+
+    return [replace(obs, orphaned=orphaned(obs.record)) for obs in observations]
+
+
+def every_name(current: Target) -> list[str]:
+    """The current project's configured names, then the other projects' servers as PROJECT/NAME."""
+    qualified: set[str] = set()
+    for paths in every(current.paths.home):
+        if paths.project not in (None, current.paths.project):
+            qualified.update(f"{paths.project}/{name}" for name in paths.known_servers())
+    return [*current.config.servers, *sorted(qualified)]
+
+
+def configs(current: Target) -> dict[str, Config]:
+    """Each project's config: the current one's, and for the others the file their records name."""
+    from mcpctl.config.load import load
+
+    found = {current.paths.project or DEFAULT_PROJECT: current.config}
+    for paths in every(current.paths.home):
+        if paths.project is None or paths.project in found:
+            continue
+        path = config_file(paths)
+        with contextlib.suppress(ConfigError):
+            found[paths.project] = load(path) if path else empty_config()
+    return dict(sorted(found.items()))
