@@ -102,7 +102,9 @@ def test_bad_alert_config_is_exit_2_naming_the_field(env: Env) -> None:
 
 def test_a_slow_answer_fires_a_latency_alert(env: Env) -> None:
     alerts = {"slow": {"metric": "ping_latency_ms", "comparison": ">", "threshold": 300, "for": 0}}
-    server = fixture_server("healthy", env={"PING_DELAY": "0.5"}, health_timeout=2, alerts=alerts, **FAST)
+    # legacy: a slow `ping` is what is measured (a modern server is pinged with server/discover)
+    slow = {"env": {"PING_DELAY": "0.5"}, "health_timeout": 2, "protocol": "legacy"}
+    server = fixture_server("healthy", alerts=alerts, **slow, **FAST)
     env.write_config({"lazy": server})
     assert env.run("start", "lazy").returncode == 0
     health = settle(env, "lazy", lambda s: s.get("health"))["health"]

@@ -26,6 +26,7 @@ from mcp.client.client import Client
 from mcp.client.stdio import StdioServerParameters
 from mcp.shared.exceptions import MCPError
 
+from mcpctl.paths import Paths
 from tests.conftest import TINY, Env, _end_what_is_left, fixture_server, third_party_server
 
 MODERN_FIXTURE = Path(__file__).parent / "fixtures" / "modern.py"
@@ -89,7 +90,7 @@ def test_start_is_ready_for_all_four_each_in_its_era(world: World) -> None:
         assert status[name]["state"] == "ready", status[name]
         assert status[name]["protocol_era"] == era, status[name]
         assert status[name]["protocol_version"] == (MODERN if era == "modern" else LEGACY)
-    log = (world.home / "logs" / "exits.log").read_text()
+    log = Paths(world.home, "w").log_file("exits").read_text()  # the project is the config's directory, w
     assert "exited on the server/discover probe: spawning it once more, pinned to the legacy era" in log
     assert psutil.pid_exists(status["exits"]["pid"])  # the record names the process spawned again
     text = world.cli("status").stdout

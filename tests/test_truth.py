@@ -128,7 +128,7 @@ def test_a_reused_pid_is_never_reported_or_signalled(env: Env) -> None:
 
 def test_corrupt_state_file_is_a_warning_and_is_rebuilt(env: Env) -> None:
     env.write_config({"demo": tiny_server()})
-    env.state_file("demo").parent.mkdir(parents=True)
+    env.paths.ensure_server("demo")  # private, as mcpctl makes them: a dir others can read is not repaired into
     for damage in (b"", b'{"schema": 1, "name": "de', b"\x00\x01\xff", b'{"schema": 7}'):
         env.state_file("demo").write_bytes(damage)
         proc = env.run("status")
@@ -165,7 +165,7 @@ def test_unwritable_state_dir_is_a_one_line_error(env: Env) -> None:
         check=False,
     )
     assert proc.returncode == 1
-    assert proc.stderr.startswith("error: cannot create the state directory")
+    assert proc.stderr.startswith(f"error: refusing {blocker / 'home'}: it cannot be created: Not a directory")
     assert "Traceback" not in proc.stderr
     assert "hint:" in proc.stderr
 
