@@ -88,6 +88,16 @@ def signal_all(procs: Iterable[psutil.Process], sig: int) -> None:
             proc.send_signal(sig)
 
 
+def signal_if_running(pid: int, module: str, sig: int) -> None:
+    """Signal `pid`, but only if it runs `python -m MODULE` (a recycled pid is someone else's process)."""
+    try:
+        proc = psutil.Process(pid)
+        if module in " ".join(proc.cmdline()):
+            proc.send_signal(sig)
+    except (psutil.Error, OSError):
+        pass
+
+
 def signal_group(pgid: int, sig: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)

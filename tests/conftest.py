@@ -6,6 +6,7 @@ import contextlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -45,6 +46,23 @@ def wait_for(predicate: Callable[[], Any], timeout: float = 10.0, interval: floa
         if time.monotonic() > deadline:
             pytest.fail(f"condition not met within {timeout}s: {getattr(predicate, '__name__', predicate)}")
         time.sleep(interval)
+
+
+@contextlib.contextmanager
+def following(env: Env, name: str) -> Iterator[Path]:
+    """`mcpctl logs NAME -f -n 0` into a file (not a pipe: megabytes would fill one nobody reads yet)
+    while the block runs; yields that file, and checks the follower ended cleanly on SIGINT."""
+    output = env.workdir / "followed.txt"
+    with open(output, "w") as sink:
+        command = [sys.executable, "-m", "mcpctl", "logs", name, "-f", "-n", "0"]
+        follower = subprocess.Popen(command, cwd=env.workdir, stdout=sink, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(1.0)  # the follower is polling before the lines come (it prints nothing to wait for)
+        yield output
+    finally:
+        follower.send_signal(signal.SIGINT)
+        _, err = follower.communicate(timeout=10)
+    assert follower.returncode == 0, err
 
 
 def alive(pid: int) -> bool:

@@ -18,7 +18,7 @@ import pytest
 
 from mcpctl.paths import Paths
 from mcpctl.state import lock_holder
-from tests.conftest import Env, alive, fixture_server, tiny_server, wait_for
+from tests.conftest import Env, alive, fixture_server, following, tiny_server, wait_for
 
 # Loaded by every Python process that has it on PYTHONPATH; it acts only in shims. The shim of $DOOMED_SHIM
 # dies before it reports anything, writing first what $DOOMED_SAYS says (a line a library might print);
@@ -186,17 +186,7 @@ LINE = re.compile(r"shout (\d{9}) ")
 def test_logs_follow_loses_no_line_across_fast_rotations(env: Env) -> None:
     env.write_config({"demo": fixture_server("healthy", log_max_bytes=1_000_000, log_backups=5)})
     assert env.run("start", "demo").returncode == 0
-    output = env.workdir / "followed.txt"
-    with open(output, "w") as sink:
-        follower = subprocess.Popen(
-            [sys.executable, "-m", "mcpctl", "logs", "demo", "-f", "-n", "0"],
-            cwd=env.workdir,
-            stdout=sink,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-    try:
-        time.sleep(1.0)  # the follower is polling before the lines come
+    with following(env, "demo") as output:
         proc = env.run("call", "demo", "shout", "count=200000", "width=10", timeout=120)
         assert proc.returncode == 0, proc.stderr
 
@@ -204,10 +194,6 @@ def test_logs_follow_loses_no_line_across_fast_rotations(env: Env) -> None:
             return "shout 000199999" in output.read_text()[-4096:]
 
         wait_for(last_line_seen, timeout=60, interval=0.2)
-    finally:
-        follower.send_signal(signal.SIGINT)
-        _, err = follower.communicate(timeout=10)
-    assert follower.returncode == 0, err
     numbers = [int(m.group(1)) for m in map(LINE.search, output.read_text().splitlines()) if m]
     assert numbers == list(range(200_000))
 

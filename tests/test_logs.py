@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from mcpctl.logfile import LogWriter, parse, tail
-from tests.conftest import Env, fixture_server, tiny_server, wait_for
+from tests.conftest import Env, fixture_server, following, tiny_server, wait_for
 
 LINE = re.compile(r"shout (\d{9}) ")
 
@@ -92,25 +92,11 @@ def test_logs_of_several_servers_interleave_with_names(env: Env) -> None:
 def test_logs_follow_across_rotation(env: Env) -> None:
     env.write_config({"demo": fixture_server("healthy", log_max_bytes=200_000, log_backups=10)})
     assert env.run("start", "demo").returncode == 0
-    output = env.workdir / "followed.txt"
-    with open(output, "w") as sink:  # a file, not a pipe: ~1 MB would fill a pipe nobody reads yet
-        follower = subprocess.Popen(
-            [sys.executable, "-m", "mcpctl", "logs", "demo", "-f", "-n", "0"],
-            cwd=env.workdir,
-            stdout=sink,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-    try:
-        time.sleep(1.0)  # the follower is polling before the lines come
+    with following(env, "demo") as output:
         assert env.run("call", "demo", "shout", "count=10000", "width=80").returncode == 0  # ~4 rotations
         log = env.paths.logs / "demo.log"
         assert len(_generations(log)) >= 4
-        time.sleep(1.5)
-    finally:
-        follower.send_signal(signal.SIGINT)
-        _, err = follower.communicate(timeout=10)
-    assert follower.returncode == 0, err
+        wait_for(lambda: "shout 000009999" in output.read_text()[-4096:], timeout=30, interval=0.1)
     numbers = [int(m.group(1)) for m in map(LINE.search, output.read_text().splitlines()) if m]
     assert numbers == list(range(10_000))
 

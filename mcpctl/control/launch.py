@@ -11,8 +11,6 @@ import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import psutil
-
 from mcpctl import process, protocol
 from mcpctl.config.environment import Resolution
 from mcpctl.config.model import ServerConfig
@@ -209,9 +207,4 @@ class ShimLauncher:
         return len(procs)
 
     def signal(self, shim_pid: int, sig: int) -> None:
-        try:
-            proc = psutil.Process(shim_pid)
-            if "mcpctl.shim" in " ".join(proc.cmdline()):
-                proc.send_signal(sig)
-        except (psutil.Error, OSError):
-            pass
+        process.signal_if_running(shim_pid, "mcpctl.shim", sig)

@@ -12,9 +12,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-import psutil
-
-from mcpctl.constants import ENV_HOME
+from mcpctl import process
+from mcpctl.constants import ENV_HOME, POLL_INTERVAL
 from mcpctl.errors import ErrorType, MCPCtlError
 from mcpctl.gateway import record
 from mcpctl.paths import Paths
@@ -79,23 +78,17 @@ def stop(paths: Paths, timeout: float = STOP_TIMEOUT) -> dict[str, Any]:
     pid = record.holder(paths)
     if pid is None:
         return {**record.observed(paths), "outcome": "not_running"}
-    _signal(pid, signal.SIGTERM)
-    deadline = time.monotonic() + timeout
-    while record.holder(paths) is not None:
-        if time.monotonic() > deadline:
-            _signal(pid, signal.SIGKILL)
-            deadline = time.monotonic() + timeout
-        time.sleep(0.02)
-    return {**record.observed(paths), "outcome": "stopped"}
-
-
-def _signal(pid: int, sig: int) -> None:
-    try:
-        proc = psutil.Process(pid)
-        if "mcpctl.gateway" in " ".join(proc.cmdline()):
-            proc.send_signal(sig)
-    except (psutil.Error, OSError):
-        pass
+    for sig in (signal.SIGTERM, signal.SIGKILL):  # then give up: never wait for ever on a lock holder
+        process.signal_if_running(pid, "mcpctl.gateway", sig)
+        deadline = time.monotonic() + timeout
+        while record.holder(paths) is not None and time.monotonic() < deadline:
+            time.sleep(POLL_INTERVAL)
+        if record.holder(paths) is None:
+            return {**record.observed(paths), "outcome": "stopped"}
+    raise MCPCtlError(
+        f"the gateway (pid {pid}) still holds its lock after SIGTERM and SIGKILL",
+        f"see `ps -o pid,stat,cmd -p {pid}`: a process stuck in the kernel (state D) ends only when that call returns",
+    )
 
 
 def status(paths: Paths) -> dict[str, Any]:
