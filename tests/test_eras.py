@@ -27,7 +27,7 @@ from mcp.client.stdio import StdioServerParameters
 from mcp.shared.exceptions import MCPError
 
 from mcpctl.paths import Paths
-from tests.conftest import TINY, Env, _end_what_is_left, fixture_server, third_party_server
+from tests.conftest import TINY, Env, _end_what_is_left, fixture_server, third_party_server, wait_for
 
 MODERN_FIXTURE = Path(__file__).parent / "fixtures" / "modern.py"
 MODERN, LEGACY = "2026-07-28", "2025-11-25"
@@ -224,3 +224,17 @@ def test_the_http_relay_serves_every_client_mode(env: Env, mode: str) -> None:
     version, text = anyio.run(session)
     assert "over http" in text
     assert version == (MODERN if mode == MODERN else LEGACY)
+
+
+def test_a_crash_loop_spawns_each_run_once_after_the_probe_is_cleared(env: Env) -> None:
+    """The first run that exits before answering the probe is spawned again, pinned to legacy; when that
+    dies too, the probe was not the cause, and each later run of the loop is one process, not two."""
+    crashes = {"command": sys.executable, "args": ["-c", "import sys; sys.exit(3)"], "restart": "on-failure"}
+    env.write_config({"crashy": {**crashes, "backoff_base": 0.01, "backoff_max": 0.01, "max_failures": 5}})
+    assert env.run("start", "crashy").returncode == 4
+    wait_for(lambda: env.status("crashy")["state"] == "failed", timeout=60)
+    record = env.status("crashy")
+    assert record["total_failures"] == 5
+    log = Paths(env.home, env.workdir.name).log_file("crashy").read_text()
+    assert log.count("] spawning ") == 5 + 1, log
+    assert log.count("pinned to the legacy era") == 1, log

@@ -4,7 +4,9 @@ The shim probes with `server/discover` first (the stdio binding's rule for a cli
 modern answer makes the run ready in the modern era; "method not found", any other error, an answer
 naming no modern version, or silence for `PROBE_TIMEOUT` seconds sends the legacy `initialize`. A
 late modern answer still wins (a slow server read the probe first, so its connection is modern). A
-server that exits before answering the probe is spawned once more, pinned to legacy. The era is
+server that exits before answering the probe is spawned once more, pinned to legacy; when that one
+fails to start too, the probe was not the cause, and later runs under the same config that exit are
+judged at once (a crash loop spawns each run once, not twice). The era is
 remembered in the record's `server_info` with the config hash it was found under; the next run of the
 same config goes straight to `initialize` when it was legacy.
 """
@@ -84,8 +86,13 @@ def server_info(era: str, result: Message, config_hash: str | None) -> dict[str,
     }
 
 
-def pin(run: Run, record: StateRecord, spec: Spec) -> None:
-    """A server pinned by its config (`protocol = "legacy"`), or found legacy under this config, is not probed."""
+def pin(run: Run, previous: Run | None, record: StateRecord, spec: Spec) -> None:
+    """A server pinned by its config (`protocol = "legacy"`), or found legacy under this config, is not
+    probed; one that failed to start even when pinned is not respawned pinned again (`previous`: the run
+    this one follows)."""
+    blameless = getattr(previous, "probe_blameless", None)  # a config hash, or None
+    if blameless is not None and blameless == spec.config_hash:
+        setattr(run, "probe_blameless", blameless)  # noqa: B010 - as below
     info = record.server_info
     found = info.get("protocol_era") == LEGACY and info.get("era_config_hash") == spec.config_hash
     if found or spec.protocol == LEGACY:

@@ -216,7 +216,7 @@ class Shim(Requested):
         self.reports.new_run()
         self.watch.end()
         run = self.make_run(self.spec, self.instance_id, self.selector, self.redact, str(self.log_path), self.clock)
-        era.pin(run, self.record, self.spec)  # a server found legacy under this config is not probed again
+        era.pin(run, self.run_, self.record, self.spec)  # found legacy under this config: not probed again
         self.run_ = run
         failure = run.spawn()
 

@@ -96,6 +96,7 @@ class ServerRun:
         self.tenant = ""  # the client whose own process this is (share = "per-client"); "": the shim's
         self.handshake: Handshake | None = None
         self.pinned = False  # to the legacy era: no server/discover probe (`era`)
+        self.probe_blameless: str | None = None  # the config under which it failed to start even pinned
         self.last_words = ""  # the last line of output, for a failure that can quote it
 
     @property
@@ -253,9 +254,11 @@ class ServerRun:
     def judge(self) -> Ready | Failure | None:
         """The one rule for a start: ready iff the readiness condition held and the process was alive
         at that moment. None while it is still undecided."""
-        probing = self.handshake is not None and self.handshake.probing
-        if self.exit_code is not None and self.met is None and probing and not self.pinned:
-            return self._spawn_pinned()
+        if self.exit_code is not None and self.met is None:
+            if self.pinned:
+                self.probe_blameless = self.spec.config_hash  # it dies pinned too: the probe is not why
+            elif self.handshake and self.handshake.probing and self.probe_blameless != self.spec.config_hash:
+                return self._spawn_pinned()
         if self.problem is not None:
             return self.problem
         if self.exit_code is not None:
