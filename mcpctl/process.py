@@ -7,11 +7,15 @@ import os
 import signal
 import time
 from collections.abc import Callable, Iterable
-
-import psutil
+from typing import TYPE_CHECKING
 
 from mcpctl import procfs
 from mcpctl.constants import ENV_INSTANCE
+
+if TYPE_CHECKING:
+    import psutil
+
+# psutil is imported by the functions that need it: `status` looks at every server through /proc alone.
 
 # psutil's create_time has 10 ms resolution and is derived from the boot time: compare loosely.
 _CREATE_TIME_TOLERANCE = 0.05
@@ -21,6 +25,8 @@ def create_time(pid: int) -> float | None:
     created = procfs.create_time(pid)  # the same figure as psutil's, without its cost
     if created is not None:
         return created
+    import psutil
+
     try:
         return psutil.Process(pid).create_time()
     except (psutil.NoSuchProcess, psutil.AccessDenied, ValueError):
@@ -29,11 +35,32 @@ def create_time(pid: int) -> float | None:
 
 def boot_time() -> float:
     """When the machine booted: monotonic times stored by another process are only valid within one boot."""
+    booted = procfs.boot_time()
+    if booted is not None:
+        return booted
+    import psutil
+
     return float(psutil.boot_time())
+
+
+def live_pid(pid: int | None, created: float | None) -> int | None:
+    """`pid` if it is still the process created at `created` (same_process's answer, from /proc alone
+    on Linux); None if it is gone, a zombie, or the pid now names another process."""
+    if not pid or created is None:
+        return None
+    if not procfs.available():
+        proc = same_process(pid, created)
+        return proc.pid if proc else None
+    fields, started = procfs.stat_fields(pid), procfs.create_time(pid)
+    if fields is None or fields[0] == "Z" or started is None or abs(started - created) > _CREATE_TIME_TOLERANCE:
+        return None
+    return pid
 
 
 def same_process(pid: int | None, created: float | None) -> psutil.Process | None:
     """The process `pid` if it is still the one created at `created`; None if it is gone or reused."""
+    import psutil
+
     if not pid or created is None:
         return None
     try:
@@ -49,6 +76,8 @@ def same_process(pid: int | None, created: float | None) -> psutil.Process | Non
 
 def tagged(instance_id: str, *, exclude: Iterable[int] = ()) -> list[psutil.Process]:
     """Live processes of this user whose environment carries MCPCTL_INSTANCE=instance_id."""
+    import psutil
+
     skip = {os.getpid(), *exclude}
     uid = os.getuid()
     found = []
@@ -67,6 +96,8 @@ def _candidates(instance_id: str) -> Iterable[psutil.Process]:
     """Where the tag may be: on Linux the few pids one cheap pass over /proc finds (psutil then checks
     only those: `stop --all` looks once per server, and psutil costs ~70 ms a pass on a busy machine);
     elsewhere every process."""
+    import psutil
+
     pids = procfs.environ_holders(f"{ENV_INSTANCE}={instance_id}".encode())
     if pids is None:
         return psutil.process_iter(["uids"])
@@ -82,6 +113,8 @@ def _candidates(instance_id: str) -> Iterable[psutil.Process]:
 
 
 def signal_all(procs: Iterable[psutil.Process], sig: int) -> None:
+    import psutil
+
     for proc in procs:
         # psutil checks that the pid was not reused before it signals.
         with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied, ProcessLookupError):
@@ -90,6 +123,8 @@ def signal_all(procs: Iterable[psutil.Process], sig: int) -> None:
 
 def signal_if_running(pid: int, module: str, sig: int) -> None:
     """Signal `pid`, but only if it runs `python -m MODULE` (a recycled pid is someone else's process)."""
+    import psutil
+
     try:
         proc = psutil.Process(pid)
         if module in " ".join(proc.cmdline()):
@@ -120,6 +155,8 @@ def wait_gone(
 
 
 def _running(proc: psutil.Process) -> bool:
+    import psutil
+
     try:
         return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
     except (psutil.NoSuchProcess, psutil.ZombieProcess):

@@ -20,7 +20,7 @@ from mcpctl.cli.app import (
     require_names,
 )
 from mcpctl.constants import ExitCode
-from mcpctl.errors import UsageError
+from mcpctl.hot import options as opt
 from mcpctl.i18n import _
 from mcpctl.states import StartOutcome
 
@@ -177,23 +177,9 @@ def status(ctx: typer.Context, names: Names = None, all_projects: AllProjects = 
 
     The current project's servers (PROJECT/NAME names another's); -A every project's, as PROJECT/NAME.
     """
-    from mcpctl.control import projects
-    from mcpctl.control.controller import Controller
-    from mcpctl.render import servers as render
+    from mcpctl.hot import commands
 
-    g: Globals = ctx.obj
-    if all_projects and names:
-        raise UsageError(_("name servers or pass --all-projects, not both"), _("see `mcpctl status --help`"))
-    t = g.target(names)
-    if all_projects:
-        observations = projects.observe_all(t)
-    else:
-        servers = known_servers(t.paths, t.config, t.names, everything=False)
-        observations = projects.marked(Controller(t.paths, t.config).status([s.name for s in servers]))
-    if as_json or not g.quiet:
-        render.status(observations, as_json)
-    if names and not all(o.running for o in observations):
-        raise typer.Exit(ExitCode.NOT_RUNNING)
+    raise typer.Exit(commands.status(ctx.obj, names, all_projects, as_json))
 
 
 @app.command()
@@ -201,9 +187,7 @@ def check(
     ctx: typer.Context,
     names: Names = None,
     everything: All = False,
-    nagios: Annotated[
-        bool, typer.Option("--nagios", help="Monitoring-plugin output and exit codes (0/1/2/3).")
-    ] = False,
+    nagios: Annotated[bool, typer.Option(*opt.NAGIOS.flags, help=opt.NAGIOS.help)] = False,
     as_json: Json = False,
 ) -> None:
     """For cron and CI: exit 0 if every server is ready and healthy, 6 if one is unhealthy or unresponsive, 3 if
@@ -212,23 +196,6 @@ def check(
     Without names: the config's servers (`mcpctl forget` drops the records of others). Starts nothing and
     takes no lock.
     """
-    from mcpctl.control.controller import Controller
-    from mcpctl.health import verdict
-    from mcpctl.render import servers as render
+    from mcpctl.hot import commands
 
-    g: Globals = ctx.obj
-    t = g.target(names)
-    servers = known_servers(t.paths, t.config, t.names, everything or not names)
-    if not names and t.config.path is not None:
-        servers = list(t.config.servers.values())  # a server `apply` removed from the config is not checked
-    observations = Controller(t.paths, t.config).status([s.name for s in servers], repair=False)
-    verdicts = [verdict(o.name, o.state, o.record.health, o.record.alerts) for o in observations]
-    statuses = {v.status for v in verdicts}
-    code = ExitCode.NOT_RUNNING if "not_running" in statuses else ExitCode.OK
-    unwell = {"unhealthy", "unresponsive"} & statuses
-    code = ExitCode.UNHEALTHY if code == ExitCode.OK and unwell else code
-    if as_json or nagios or not g.quiet:
-        render.check(verdicts, as_json, nagios)
-    if nagios:
-        raise typer.Exit(0 if code == ExitCode.OK else 2)  # the plugin convention: 2 is CRITICAL
-    raise typer.Exit(code)
+    raise typer.Exit(commands.check(ctx.obj, names, everything, nagios, as_json))

@@ -1,40 +1,22 @@
-"""Commands that use a server's shared MCP session through its shim: connect, tools, call, ping.
-
-They speak JSON-RPC to the shim's socket directly (never the mcp SDK) and start the server first
-when it is not running, unless --no-start.
-"""
+"""The commands that use a server's shared MCP session through its shim: connect, tools, call, ping.
+Their bodies are in hot/session.py (the hot path runs them without typer)."""
 
 from __future__ import annotations
 
-import os
-import socket
-import sys
-import time
-from collections.abc import Callable
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from mcpctl.cli.app import Globals, Json, Name, app, positive_seconds
-from mcpctl.constants import ExitCode
-from mcpctl.errors import ErrorType, Failure, MCPCtlError, UsageError
+from mcpctl.cli.app import Json, Name, app, positive_seconds
+from mcpctl.hot import options as opt
+from mcpctl.hot import session
+from mcpctl.hot.options import HOT
 
-NoStart = Annotated[bool, typer.Option("--no-start", help="Exit 3 instead of starting a server that is not running.")]
-Timeout = Annotated[
-    float, typer.Option("--timeout", help="Seconds for the whole command, retries included.", callback=positive_seconds)
-]
-Retries = Annotated[int, typer.Option("--retries", help="Retries after transient failures (connection lost).")]
-Unmasked = Annotated[
-    bool, typer.Option("--unmasked", help="Print what the server sent as is: its secrets are not masked.")
-]
-
-
-Drain = Annotated[
-    bool,
-    typer.Option(
-        "--drain", help="On the end of stdin, wait for the answers in flight (for scripts that pipe requests in)."
-    ),
-]
+NoStart = Annotated[bool, typer.Option(*opt.NO_START.flags, help=opt.NO_START.help)]
+Timeout = Annotated[float, typer.Option(*opt.TIMEOUT.flags, help=opt.TIMEOUT.help, callback=positive_seconds)]
+Retries = Annotated[int, typer.Option(*opt.RETRIES.flags, help=opt.RETRIES.help)]
+Unmasked = Annotated[bool, typer.Option(*opt.UNMASKED.flags, help=opt.UNMASKED.help)]
+Drain = Annotated[bool, typer.Option(*opt.DRAIN.flags, help=opt.DRAIN.help)]
 
 
 @app.command()
@@ -50,17 +32,7 @@ def connect(ctx: typer.Context, name: Name, no_start: NoStart = False, drain: Dr
     The client keeps its session when the shim is replaced: the bridge reconnects and replays its
     initialize.
     """
-    from mcpctl.control.bridge import Bridge
-    from mcpctl.control.pump import refuse, watch_parent
-
-    watch_parent()
-    try:
-        sock = _connect(ctx.obj, name, no_start, time.monotonic() + 120.0)
-    except MCPCtlError as failed:  # the client must hear why too: most clients hide our stderr
-        refuse(Failure(failed.type, failed.message, failed.hint))
-        raise
-    reconnect = lambda may_start: _reconnect(ctx.obj, name, no_start or not may_start)  # noqa: E731
-    Bridge(name, sock, reconnect, drain).run()
+    raise typer.Exit(session.connect(ctx.obj, name, no_start, drain))
 
 
 @app.command()
@@ -68,23 +40,13 @@ def tools(
     ctx: typer.Context,
     name: Name,
     no_start: NoStart = False,
-    timeout: Timeout = 30.0,
-    retries: Retries = 3,
+    timeout: Timeout = HOT["tools"].timeout,
+    retries: Retries = HOT["tools"].retries,
     as_json: Json = False,
     unmasked: Unmasked = False,
 ) -> None:
     """List NAME's tools with their arguments (* marks a required one)."""
-    from mcpctl.control import toolcall
-    from mcpctl.redaction import mask_data
-    from mcpctl.render import output as render
-
-    mask = _masking(ctx.obj, name, unmasked)
-    found = mask_data(mask, _with_session(ctx.obj, name, no_start, timeout, retries, _list_tools, mask))
-    if as_json:
-        render.emit_json({"server": name, "tools": found})
-        return
-    rows = [[str(t.get("name")), _first_line(t.get("description")), toolcall.summary(t)] for t in found]
-    render.table(["TOOL", "DESCRIPTION", "ARGUMENTS"], rows)
+    raise typer.Exit(session.tools(ctx.obj, name, session.Options(no_start, timeout, retries, as_json, unmasked)))
 
 
 @app.command()
@@ -95,37 +57,16 @@ def call(
     pairs: Annotated[
         list[str] | None, typer.Argument(help="Arguments as key=value, typed by the tool's schema.", show_default=False)
     ] = None,
-    args_json: Annotated[str | None, typer.Option("--args", help="Arguments as a JSON object.")] = None,
+    args_json: Annotated[str | None, typer.Option(*opt.ARGS.flags, help=opt.ARGS.help)] = None,
     no_start: NoStart = False,
-    timeout: Timeout = 60.0,
-    retries: Retries = 3,
+    timeout: Timeout = HOT["call"].timeout,
+    retries: Retries = HOT["call"].retries,
     as_json: Json = False,
     unmasked: Unmasked = False,
 ) -> None:
     """Call one of NAME's tools and print its result. Exit 10 when the tool reports an error."""
-    from mcpctl.control import toolcall
-    from mcpctl.redaction import mask_data
-    from mcpctl.render import output as render
-
-    mask = _masking(ctx.obj, name, unmasked)
-
-    def act(session: Any, deadline: float) -> dict[str, Any]:
-        by_name = {str(t.get("name")): t for t in _list_tools(session, deadline)}
-        if tool not in by_name:
-            known = ", ".join(sorted(by_name)) or "none"
-            raise UsageError(f"{name} has no tool {tool!r} (it has: {known})", f"see `mcpctl tools {name}`")
-        arguments = toolcall.arguments(name, by_name[tool], pairs or [], args_json)
-        result = session.request("tools/call", {"name": tool, "arguments": arguments}, deadline)
-        return result if isinstance(result, dict) else {}
-
-    result = mask_data(mask, _with_session(ctx.obj, name, no_start, timeout, retries, act, mask))
-    if as_json:
-        render.emit_json({"server": name, "tool": tool, "result": result})
-    else:
-        text = toolcall.result_text(result)
-        (sys.stderr if result.get("isError") else sys.stdout).write(text + ("\n" if text else ""))
-    if result.get("isError"):
-        raise typer.Exit(ExitCode.TOOL_ERROR)
+    options = session.Options(no_start, timeout, retries, as_json, unmasked)
+    raise typer.Exit(session.call(ctx.obj, name, tool, pairs or [], args_json, options))
 
 
 @app.command()
@@ -133,176 +74,9 @@ def ping(
     ctx: typer.Context,
     name: Name,
     no_start: NoStart = False,
-    timeout: Timeout = 10.0,
-    retries: Retries = 0,
+    timeout: Timeout = HOT["ping"].timeout,
+    retries: Retries = HOT["ping"].retries,
     as_json: Json = False,
 ) -> None:
     """Send an MCP ping through the shared session and print the round trip."""
-    from mcpctl.render import output as render
-
-    def act(session: Any, deadline: float) -> float:
-        started = time.perf_counter()
-        session.ping(deadline)
-        return (time.perf_counter() - started) * 1000
-
-    latency = _with_session(ctx.obj, name, no_start, timeout, retries, act)
-    if as_json:
-        render.emit_json({"server": name, "ok": True, "latency_ms": round(latency, 3)})
-    else:
-        sys.stdout.write(f"{name}: pong in {latency:.1f} ms\n")
-
-
-# -- the session ---------------------------------------------------------------------------------
-
-
-def _masking(g: Globals, name: str, unmasked: bool) -> Callable[[str], str]:
-    """What masks NAME's secrets (its config's env values, env files, secret-named shell variables) in what
-    the server sends back: tool results and errors carry them as often as its stderr does."""
-    from mcpctl.config import env_rules
-    from mcpctl.config.environment import resolve
-    from mcpctl.redaction import Redactor
-
-    config = g.load_config(required=False)
-    server = config.servers.get(name)
-    if unmasked or server is None:
-        return str
-    rules = env_rules.rules_for(server, config, env_rules.stored(g.paths()))
-    return Redactor(resolve(server, config.base_dir, os.environ, rules).secrets)
-
-
-def _with_session(
-    g: Globals, name: str, no_start: bool, timeout: float, retries: int, act: Any, mask: Callable[[str], str] = str
-) -> Any:
-    """Open a session (starting the server if need be), run `act(session, deadline)`, retrying
-    transient failures; every failure becomes an MCPCtlError of the taxonomy, masked by `mask`."""
-    from mcpctl.control.shim_client import Lost, RemoteError, Session, with_retries
-
-    deadline = time.monotonic() + timeout
-
-    def attempt() -> Any:
-        with Session(_connect(g, name, no_start, deadline)) as session:
-            session.open(deadline)  # in the era the server speaks
-            return act(session, deadline)
-
-    def retrying(exc: BaseException, number: int, delay: float) -> None:
-        sys.stderr.write(f"mcpctl: {name}: {_describe(exc)}; retry {number} of {retries} in {delay:.1f}s\n")
-
-    try:
-        return with_retries(attempt, retries, deadline, retrying)
-    except RemoteError as exc:
-        error = _remote_failure(name, exc)
-        error.message, error.hint = mask(error.message), mask(error.hint)
-        raise error from None
-    except Lost as exc:
-        raise MCPCtlError.of(ErrorType.CONNECTION_LOST, name=name, detail=str(exc)) from None
-    except TimeoutError:
-        raise MCPCtlError.of(ErrorType.TIMEOUT, timeout=timeout, detail=f"waiting for {name}") from None
-
-
-def _connect(g: Globals, name: str, no_start: bool, deadline: float) -> socket.socket:
-    """A connection to NAME's (or PROJECT/NAME's) shim; the server is started first when no shim listens."""
-    t = g.target([name])
-    path = t.paths.socket(t.names[0])
-    try:
-        return _open(path)
-    except OSError:
-        pass
-    _ensure_started(g, name, no_start, deadline)
-    try:
-        return _open(path)
-    except OSError as exc:
-        detail = f"cannot reach its shim at {path}: {exc.strerror or exc}"
-        raise MCPCtlError.of(ErrorType.CONNECTION_LOST, name=name, detail=detail) from None
-
-
-def _reconnect(g: Globals, name: str, no_start: bool) -> socket.socket:
-    """NAME's next shim, for a bridge whose shim went away: OSError while none listens yet; a server that
-    died is started again (unless `no_start`); one a person stopped is not (MCPCtlError: not running)."""
-    from mcpctl.state import CorruptState, lock_holder, read_record
-    from mcpctl.states import ServerState
-
-    paths = g.paths()
-    try:
-        return _open(paths.socket(name))
-    except OSError:
-        pass
-    if lock_holder(paths.instance_lock(name)) is not None:
-        raise OSError(f"the shim of {name} is not listening yet")
-    try:  # as the last shim left it: a shim that died never wrote "stopped"
-        record = read_record(paths.state_file(name))
-    except CorruptState:
-        record = None
-    if no_start or (record is not None and record.state in (ServerState.STOPPED, ServerState.FAILED)):
-        if record is not None and record.state == ServerState.FAILED and record.last_error is not None:
-            raise _as_error(record.last_error)
-        raise MCPCtlError.of(ErrorType.NOT_RUNNING, name=name)
-    return _connect(g, name, False, time.monotonic() + 120.0)
-
-
-def _open(path: Any) -> socket.socket:
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    try:
-        sock.connect(str(path))
-    except OSError:
-        sock.close()
-        raise
-    return sock
-
-
-def _ensure_started(g: Globals, name: str, no_start: bool, deadline: float) -> None:
-    from mcpctl.control.controller import Controller
-
-    t = g.target([name], required=True)
-    (server,) = t.config.select(t.names, False)
-    if no_start:
-        raise MCPCtlError.of(ErrorType.NOT_RUNNING, name=name)
-    sys.stderr.write(f"mcpctl: starting {name}\n")
-    remaining = max(1.0, deadline - time.monotonic())
-    (result,) = Controller(t.paths, t.config).start([server], timeout=remaining)  # our wait, not the shim's
-    if result.ok:
-        return
-    if result.error is None:
-        raise MCPCtlError.of(ErrorType.INTERNAL, detail=f"{name} did not start ({result.outcome})")
-    raise _as_error(result.error)
-
-
-def _as_error(failure: Failure) -> MCPCtlError:
-    error = MCPCtlError(failure.message, failure.hint)
-    error.type = failure.type
-    return error
-
-
-def _list_tools(session: Any, deadline: float) -> list[dict[str, Any]]:
-    found: list[dict[str, Any]] = []
-    cursor: str | None = None
-    while True:
-        page = session.request("tools/list", {"cursor": cursor} if cursor else None, deadline)
-        page = page if isinstance(page, dict) else {}
-        found += [t for t in page.get("tools") or [] if isinstance(t, dict)]
-        cursor = page.get("nextCursor")
-        if not cursor:
-            return found
-
-
-def _remote_failure(name: str, exc: Any) -> MCPCtlError:
-    """An error answer as an MCPCtlError: the shim's own keep their type; the server's are tool errors."""
-    kind = exc.mcpctl_type
-    if kind is not None:
-        error = MCPCtlError(exc.message, str(exc.data.get("hint") or ""))
-        error.type = kind
-        return error
-    error = MCPCtlError(
-        f"{name} answered {exc.method} with error {exc.code}: {exc.message}",
-        f"see `mcpctl tools {name}` for its tools and their arguments",
-    )
-    error.type = ErrorType.TOOL_ERROR
-    return error
-
-
-def _describe(exc: BaseException) -> str:
-    return str(exc) or type(exc).__name__
-
-
-def _first_line(text: object) -> str:
-    lines = str(text or "").strip().splitlines()
-    return lines[0] if lines else ""
+    raise typer.Exit(session.ping(ctx.obj, name, session.Options(no_start, timeout, retries, as_json)))

@@ -135,8 +135,7 @@ def observe(paths: Paths, name: str) -> Observation:
             # A shim that has just taken the lock and not yet written its first record.
             record = StateRecord(name=name, state=ServerState.STARTING, shim_pid=holder)
     state = record.state if record.state in LIVE else ServerState.STOPPING
-    server = process.same_process(record.pid, record.pid_create_time)
-    return Observation(name, state, record, holder, server.pid if server else None, warning)
+    return Observation(name, state, record, holder, process.live_pid(record.pid, record.pid_create_time), warning)
 
 
 def _read(paths: Paths, name: str) -> tuple[StateRecord | None, str | None]:
@@ -157,19 +156,17 @@ def _without_shim(name: str, record: StateRecord, warning: str | None, corrupt: 
     """No shim holds the lock, so nothing is supervised, whatever the record says."""
     if record.state not in LIVE:
         return Observation(name, record.state, record, None, None, warning, needs_repair=corrupt)
-    leftover = process.same_process(record.pid, record.pid_create_time)
+    leftover = process.live_pid(record.pid, record.pid_create_time)
     message = f"the shim of {name} (pid {record.shim_pid}) is gone; it did not stop the server"
     if leftover:
-        message += f", and server pid {leftover.pid} is still running unattended"
+        message += f", and server pid {leftover} is still running unattended"
     failure = Failure(
         ErrorType.SHIM_LOST, message, f"run `mcpctl stop {name}` to end what is left, then start it again"
     )
     fixed = record.but(
         state=ServerState.STOPPED, last_error=failure, shim_pid=None, stopped_at=record.stopped_at or time.time()
     )
-    return Observation(
-        name, ServerState.STOPPED, fixed, None, leftover.pid if leftover else None, warning, needs_repair=True
-    )
+    return Observation(name, ServerState.STOPPED, fixed, None, leftover, warning, needs_repair=True)
 
 
 def put_right(paths: Paths, obs: Observation) -> bool:

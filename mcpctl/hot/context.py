@@ -1,0 +1,188 @@
+"""What every command is given, without typer: the global options (`Globals`), the servers its names
+mean, the check of a name, and how an error ends the command. The typer app (cli/app.py) and the hot
+path (hot/run.py) share them."""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from mcpctl.constants import ENV_CONFIG, ENV_DEBUG, SERVER_NAME_PATTERN, ExitCode
+from mcpctl.errors import MCPCtlError, UnknownServerError
+from mcpctl.i18n import _
+from mcpctl.paths import Paths, chosen_home, default_home, find_config
+
+if TYPE_CHECKING:
+    from mcpctl.config.model import Config, ServerConfig
+    from mcpctl.control.projects import Target
+
+
+@dataclass(frozen=True)
+class Globals:
+    config: str | None
+    home: str | None
+    quiet: bool = False
+    trust: bool = False  # run commands from config and env files that are not safely the user's own
+    project: str | None = None  # --project
+    _cache: dict[object, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def paths(self) -> Paths:
+        """The current project's files; when its config file is missing or broken, those of the project
+        its path names (so `doctor`, `config import` and `client setup` still find the state dir)."""
+        try:
+            return self.target().paths
+        except MCPCtlError:
+            from mcpctl import legacy
+            from mcpctl.config.load import project_of
+            from mcpctl.config.model import DEFAULT_PROJECT
+
+            written = self.config or os.environ.get(ENV_CONFIG)
+            path = Path(written).expanduser() if written else _quietly(find_config)
+            project = self.project or (project_of(path) if path else DEFAULT_PROJECT)
+            return legacy.paths_for(chosen_home(self.home) or default_home(), project)
+
+    def find_config(self) -> Path | None:
+        """The config file, refused (exit 2) when someone else could have written it (config/trust.py)."""
+        from mcpctl.config.trust import check_config
+
+        path = find_config(self.config)
+        if path is not None:
+            check_config(path, explicit=bool(self.config), trust=self.trust)
+        return path
+
+    def load_config(self, required: bool = True) -> Config:
+        """The config of the project the command acts on (the found file's, unless --project names another)."""
+        return self.target(required=required).config
+
+    def target(self, names: list[str] | None = None, required: bool = False) -> Target:
+        """The project `names` (PROJECT/NAME), --project or the found config choose: its paths, its config,
+        and the names without their project. The first use of the state dir's old layout says so, once."""
+        from mcpctl.config.model import no_config_found
+        from mcpctl.control import projects
+
+        project, bare = projects.split(names or [], self.project)
+        if (project, required) not in self._cache:
+            found = self._found(tolerant=project is not None)
+            home = chosen_home(self.home)
+            chosen = projects.target(found, home, project, bare, required)
+            if chosen.config.path is not None and (found is None or chosen.config is not found):
+                self.trusted(chosen.config)  # the config file a record was started from: judged as -f's
+            if chosen.note and not self.quiet:
+                sys.stderr.write(chosen.note + "\n")
+            self._cache[(project, required)] = chosen
+        cached: Target = self._cache[(project, required)]
+        if required and cached.config.path is None:
+            raise no_config_found()
+        return replace(cached, names=bare)
+
+    def trusted(self, config: Config) -> None:
+        """A config file (and its env files) that -f did not name, refused unless safely the user's own."""
+        from mcpctl.config.trust import check_config
+
+        assert config.path is not None
+        check_config(config.path, explicit=False, trust=self.trust)
+        self.check_env_files(config)
+
+    def _found(self, tolerant: bool) -> Config | None:
+        """The config file -f, $MCPCTL_CONFIG or the search finds; a broken one is passed over when
+        the command names another project's servers (it is only asked which project it is)."""
+        from mcpctl.config.load import load
+
+        path = self.find_config()
+        try:
+            config = load(path) if path else None
+        except MCPCtlError:
+            if tolerant and not self.config:
+                return None
+            raise
+        if config is not None:
+            self.check_env_files(config)
+        return config
+
+    def check_env_files(self, config: Config) -> None:
+        """The config's env files, refused as its config file is (config/trust.py)."""
+        from mcpctl.config.trust import check_env_files
+
+        check_env_files(config, explicit=bool(self.config), trust=self.trust)
+
+
+def _quietly(find: Callable[[], Path | None]) -> Path | None:
+    try:
+        return find()
+    except MCPCtlError:
+        return None
+
+
+def valid_name(name: str) -> str:
+    """A server name from the command line (NAME or PROJECT/NAME), checked as the config checks it: never
+    a path (exit 8)."""
+    # Each part is checked as a name (no '.', '..' or '/' there); a PROJECT that is a name but not a
+    # project name is control.projects.split's usage error (exit 2).
+    project, slash, bare = name.rpartition("/")
+    if not re.fullmatch(SERVER_NAME_PATTERN, bare) or (slash and not re.fullmatch(SERVER_NAME_PATTERN, project)):
+        raise UnknownServerError(
+            f"unknown server {name!r}: not a server name (letters, digits, '.', '_', '-'; at most 64)",
+            "run `mcpctl list` to see the configured servers",
+        )
+    return name
+
+
+def valid_name_or_all(name: str) -> str:
+    return name if name == "*" else valid_name(name)
+
+
+def valid_names(names: list[str] | None) -> list[str] | None:
+    for name in names or ():
+        valid_name(name)
+    return names
+
+
+def known_servers(paths: Paths, config: Config, names: list[str] | None, everything: bool) -> list[ServerConfig]:
+    """Configured servers plus any the state dir knows (a server removed from the config can still be stopped)."""
+    return config.known(paths.known_servers(), names, everything)
+
+
+def is_name(name: str) -> bool:
+    """Whether valid_name would take `name`."""
+    try:
+        valid_name(name)
+    except UnknownServerError:
+        return False
+    return True
+
+
+def guarded(body: Callable[[], int], as_json: bool) -> NoReturn:
+    """Run a command and exit as every command does: one line per error, a documented exit code, a
+    traceback only with MCPCTL_DEBUG=1."""
+    try:
+        code = body()
+    except MCPCtlError as exc:
+        fail(exc, as_json)
+    except KeyboardInterrupt:
+        sys.stderr.write(_("interrupted") + "\n")
+        sys.exit(ExitCode.SIGINT)
+    except BrokenPipeError:  # `mcpctl status | head -1`: quiet, with the exit code of a write error
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - flushed at exit instead of the closed pipe
+        sys.exit(1)
+    except Exception as exc:  # the last line of defence: no traceback for users
+        if os.environ.get(ENV_DEBUG) == "1":
+            raise
+        hint = _("rerun with {variable}=1 and report it").format(variable=ENV_DEBUG)
+        message = _("internal error: {kind}: {error}").format(kind=type(exc).__name__, error=exc)
+        fail(MCPCtlError(message, hint), as_json)
+    sys.exit(code)
+
+
+def fail(exc: MCPCtlError, as_json: bool, code: int | None = None) -> NoReturn:
+    """Print `exc` as one line (or as --json) and exit with its code; raise it under MCPCTL_DEBUG=1."""
+    if os.environ.get(ENV_DEBUG) == "1":
+        raise exc
+    from mcpctl.render import output as render
+
+    render.error(exc, as_json)
+    sys.exit(exc.exit_code if code is None else code)

@@ -1,0 +1,62 @@
+"""Options defined once: the typer app declares its options from these (flags and help, so `--help`
+and the completions say what the hot path parses), and hot/run.py parses the hot commands by them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from mcpctl.constants import ENV_CONFIG, ENV_HOME
+
+
+@dataclass(frozen=True)
+class Opt:
+    """One option: its flags, its help, and whether it takes a value (else it is a flag)."""
+
+    flags: tuple[str, ...]
+    help: str
+    takes_value: bool = False
+
+    @property
+    def key(self) -> str:
+        """Its name in the parsed values: the long flag without dashes (`--no-start` → `no_start`)."""
+        return max(self.flags, key=len).lstrip("-").replace("-", "_")
+
+
+CONFIG = Opt(("-f", "--config"), f"Config file (else ${ENV_CONFIG}, else ./mcpctl.toml upward).", takes_value=True)
+HOME = Opt(("--home",), f"State directory (else ${ENV_HOME}, else the config's home).", takes_value=True)
+PROJECT = Opt(("--project",), "Act on this project's servers (else the config file's).", takes_value=True)
+QUIET = Opt(("-q", "--quiet"), "Print only errors (and --json output); the exit code tells the rest.")
+TRUST = Opt(("--trust",), "Use config and env files even if another user owns them or can write them.")
+
+JSON = Opt(("--json",), "Machine-readable output on stdout.")
+ALL = Opt(("--all", "-a"), "Every configured server.")
+ALL_PROJECTS = Opt(("--all-projects", "-A"), "Every project's servers in the state dir.")
+NAGIOS = Opt(("--nagios",), "Monitoring-plugin output and exit codes (0/1/2/3).")
+NO_START = Opt(("--no-start",), "Exit 3 instead of starting a server that is not running.")
+DRAIN = Opt(("--drain",), "On the end of stdin, wait for the answers in flight (for scripts that pipe requests in).")
+TIMEOUT = Opt(("--timeout",), "Seconds for the whole command, retries included.", takes_value=True)
+RETRIES = Opt(("--retries",), "Retries after transient failures (connection lost).", takes_value=True)
+ARGS = Opt(("--args",), "Arguments as a JSON object.", takes_value=True)
+UNMASKED = Opt(("--unmasked",), "Print what the server sent as is: its secrets are not masked.")
+
+
+@dataclass(frozen=True)
+class Hot:
+    """A hot command: its options, how many arguments it takes (at least, at most: None for any), and
+    the defaults of --timeout and --retries where it has them."""
+
+    options: tuple[Opt, ...]
+    arguments: tuple[int, int | None]
+    timeout: float = 0.0
+    retries: int = 0
+
+
+GLOBAL = (CONFIG, HOME, PROJECT, QUIET, TRUST)
+HOT = {
+    "status": Hot((ALL_PROJECTS, JSON), (0, None)),
+    "check": Hot((ALL, NAGIOS, JSON), (0, None)),
+    "connect": Hot((NO_START, DRAIN), (1, 1)),
+    "tools": Hot((NO_START, TIMEOUT, RETRIES, JSON, UNMASKED), (1, 1), timeout=30.0, retries=3),
+    "call": Hot((ARGS, NO_START, TIMEOUT, RETRIES, JSON, UNMASKED), (2, None), timeout=60.0, retries=3),
+    "ping": Hot((NO_START, TIMEOUT, RETRIES, JSON), (1, 1), timeout=10.0, retries=0),
+}

@@ -1,0 +1,143 @@
+"""The hot path: the plain forms of status, check, tools, call, ping and connect run without typer or
+click, and answer as the typer commands do; whatever it cannot take exactly goes to the typer app."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import Env, fixture_server, tiny_server
+
+
+def imported(env: Env, *args: str, stdin: str | None = None) -> tuple[subprocess.CompletedProcess[str], set[str]]:
+    """Run `python -X importtime -m mcpctl ARGS`: its result, and the top-level packages it imported."""
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "mcpctl", *args],
+        cwd=env.workdir,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    lines = [line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")]
+    return proc, {name.split(".")[0] for name in lines}
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("status",), ("status", "--json", "demo"), ("-q", "check", "--all"), ("check", "--nagios"), ("status", "-A")],
+)
+def test_hot_commands_do_not_import_typer(env: Env, args: tuple[str, ...]) -> None:
+    env.write_config({"demo": tiny_server()})
+    proc, packages = imported(env, *args)
+    assert proc.returncode in (0, 2, 3), proc.stderr[-500:]
+    assert "Traceback" not in proc.stderr
+    assert "mcpctl" in packages
+    assert not {"typer", "click"} & packages
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "says"),
+    [
+        (("status", "--bogus"), 2, "No such option: --bogus"),
+        (("status", "-q"), 2, "No such option: -q"),  # -q is a global option, before the command
+        (("status", "--json=yes"), 2, "does not take a value"),
+        (("check", "-aq"), 2, "No such option"),
+        (("status", "../etc"), 8, "not a server name"),
+        (("ping", "demo", "--timeout", "nan"), 2, "expected a positive number of seconds, got nan"),
+        (("call", "demo"), 2, "Missing argument 'tool'"),
+    ],
+)
+def test_what_the_hot_path_cannot_take_gets_the_typer_answer(
+    env: Env, args: tuple[str, ...], code: int, says: str
+) -> None:
+    env.write_config({"demo": tiny_server()})
+    proc, packages = imported(env, *args)
+    assert proc.returncode == code, proc.stderr[-500:]
+    assert says in proc.stderr
+    assert "typer" in packages
+    assert "Traceback" not in proc.stderr
+
+
+def test_session_commands_run_without_typer_and_answer_as_before(env: Env) -> None:
+    env.write_config({"demo": fixture_server("healthy")})
+    assert env.run("start", "demo").returncode == 0
+    proc, packages = imported(env, "call", "demo", "echo", "text=hi", "--timeout", "30")
+    assert (proc.returncode, proc.stdout) == (0, "hi\n"), proc.stderr[-500:]
+    assert "typer" not in packages
+    proc, packages = imported(env, "ping", "demo", "--json")
+    assert proc.returncode == 0, proc.stderr[-500:]
+    assert json.loads(proc.stdout)["ok"] is True
+    assert "typer" not in packages
+    proc, packages = imported(env, "tools", "demo", "--json")
+    assert "echo" in [t["name"] for t in json.loads(proc.stdout)["tools"]]
+    assert "typer" not in packages
+    proc, packages = imported(env, "connect", "demo", "--drain", stdin='{"jsonrpc":"2.0","id":7,"method":"ping"}\n')
+    assert proc.returncode == 0, proc.stderr[-500:]
+    assert json.loads(proc.stdout.splitlines()[0])["id"] == 7
+    assert "typer" not in packages
+    unknown = env.run("call", "demo", "nope", "--json")  # an error of the hot path: English JSON, exit 2
+    assert unknown.returncode == 2
+    assert json.loads(unknown.stdout)["error"]["message"].startswith("demo has no tool 'nope'")
+
+
+def test_the_hot_path_speaks_the_users_language_and_english_json(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    env.write_config({"demo": tiny_server()})
+    monkeypatch.setenv("MCPCTL_LANG", "zh_CN")
+    chinese = env.run("status", "demo")
+    assert chinese.returncode == 3
+    assert "NAME" not in chinese.stdout  # the header is translated
+    english = env.run("status", "demo", "--json")
+    assert json.loads(english.stdout)["servers"][0]["state"] == "stopped"
+
+
+def test_help_comes_from_the_typer_app(env: Env) -> None:
+    proc = env.run("status", "--help")
+    assert proc.returncode == 0
+    assert "Usage: mcpctl status [OPTIONS]" in proc.stdout
+    assert "Machine-readable output on stdout." in proc.stdout
+
+
+def test_hot_status_and_check_answer_as_the_typer_commands(env: Env) -> None:
+    env.write_config({"demo": tiny_server()})
+    assert env.run("start", "demo").returncode == 0
+    listed = env.json("status")["servers"]
+    assert [(s["name"], s["state"]) for s in listed] == [("demo", "ready")]
+    proc, packages = imported(env, "status", "demo")
+    assert proc.returncode == 0, proc.stderr[-500:]
+    assert "psutil" not in packages  # /proc tells whether the server still runs
+    unknown = env.run("--config", str(env.config), "status", "nope")
+    assert unknown.returncode == 8
+    assert unknown.stderr.startswith("error: unknown server 'nope'")
+    assert env.run("check", "demo").returncode == 0
+    assert env.run("stop", "demo").returncode == 0
+    assert env.run("status", "demo").returncode == 3
+    assert env.run("check", "--nagios", "demo").returncode == 2
+    assert env.run("status", "-A", "demo").returncode == 2  # names or -A, not both
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+def test_live_pid_agrees_with_psutil() -> None:
+    import psutil
+
+    from mcpctl import process
+
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        created = psutil.Process(child.pid).create_time()
+        assert process.boot_time() == psutil.boot_time()
+        assert process.live_pid(child.pid, created) == child.pid
+        assert process.same_process(child.pid, created) is not None
+        assert process.live_pid(child.pid, created - 100.0) is None  # the pid now names another process
+    finally:
+        child.kill()
+    time.sleep(0.1)
+    assert process.live_pid(child.pid, created) is None  # a zombie until reaped: not running
+    child.wait()
+    assert process.live_pid(child.pid, created) is None
