@@ -1,5 +1,5 @@
-"""The hot path: the plain forms of status, check, tools, call, ping and connect run without typer or
-click, and answer as the typer commands do; whatever it cannot take exactly goes to the typer app."""
+"""The hot path: the plain forms of start, stop, restart, status, check, tools, call, ping and connect run
+without typer or click, and answer as the typer commands do; whatever it cannot take exactly goes to the typer app."""
 
 from __future__ import annotations
 
@@ -102,6 +102,25 @@ def test_help_comes_from_the_typer_app(env: Env) -> None:
     assert proc.returncode == 0
     assert "Usage: mcpctl status [OPTIONS]" in proc.stdout
     assert "Machine-readable output on stdout." in proc.stdout
+
+
+def test_hot_start_stop_and_restart_answer_as_the_typer_commands(env: Env) -> None:
+    env.write_config({"demo": tiny_server(), "broken": {"command": sys.executable, "args": ["-c", "pass"]}})
+    proc, packages = imported(env, "start", "demo", "--json", "--timeout", "30")
+    assert proc.returncode == 0, proc.stderr[-500:]
+    assert json.loads(proc.stdout)["results"][0]["outcome"] == "started"
+    assert not {"typer", "click"} & packages
+    proc, packages = imported(env, "restart", "--all")
+    assert proc.returncode == 4  # broken exits during startup: exit 4, as from the typer command
+    assert "broken" in proc.stderr
+    assert "typer" not in packages
+    proc, packages = imported(env, "stop", "-a", "--json")
+    assert proc.returncode == 0, proc.stderr[-500:]
+    assert {r["name"] for r in json.loads(proc.stdout)["results"]} == {"demo", "broken"}
+    assert "typer" not in packages
+    unnamed = env.run("stop")
+    assert unnamed.returncode == 2
+    assert "name one or more servers, or pass --all" in unnamed.stderr
 
 
 def test_hot_status_and_check_answer_as_the_typer_commands(env: Env) -> None:

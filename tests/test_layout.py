@@ -24,7 +24,7 @@ ALLOWED = {
     "render": {"shared", "config", "control", "clients", "render"},
     "export": {"shared", "config", "export"},
     "gateway": {"shared", "config", "control", "gateway"},
-    "hot": {"shared", "config", "control", "render", "hot"},  # the typer-free hot path (cli/ builds on it)
+    "hot": {"shared", "config", "control", "render", "gateway", "hot"},  # the typer-free hot path (cli/ builds on it)
     "cli": {"shared", "config", "control", "clients", "render", "cli", "shim", "export", "gateway", "hot"},
     "api": {"shared", "config", "control", "api"},  # the Python API: the CLI's core, without typer or rich
     "root": {"shared", "api"},  # mcpctl/__init__.py re-exports the API, loaded on first use

@@ -14,9 +14,20 @@ from mcpctl.constants import ExitCode
 from mcpctl.errors import MCPCtlError, UnsupportedPlatformError, UsageError
 from mcpctl.hot import options as opt
 from mcpctl.hot.context import Globals, fail, guarded, known_servers, valid_name, valid_name_or_all, valid_names
+from mcpctl.hot.lifecycle import require_names
 from mcpctl.i18n import _
 
-__all__ = ["Globals", "app", "fail", "known_servers", "main", "valid_name", "valid_name_or_all", "valid_names"]
+__all__ = [
+    "Globals",
+    "app",
+    "fail",
+    "known_servers",
+    "main",
+    "require_names",
+    "valid_name",
+    "valid_name_or_all",
+    "valid_names",
+]
 
 # The core (psutil) and the renderer (rich) are imported inside the commands that use them,
 # so `mcpctl --help` and usage errors never pay for them.
@@ -65,7 +76,7 @@ Name = Annotated[str, typer.Argument(help="Server name, or PROJECT/NAME.", show_
 All = Annotated[bool, typer.Option(*opt.ALL.flags, help=opt.ALL.help)]
 AllProjects = Annotated[bool, typer.Option(*opt.ALL_PROJECTS.flags, help=opt.ALL_PROJECTS.help)]
 Json = Annotated[bool, typer.Option(*opt.JSON.flags, help=opt.JSON.help)]
-Force = Annotated[bool, typer.Option("--force", help="Start even during a backoff or crash-loop cooldown.")]
+Force = Annotated[bool, typer.Option(*opt.FORCE.flags, help=opt.FORCE.help)]
 
 
 def positive_seconds(value: float | None) -> float | None:
@@ -73,11 +84,6 @@ def positive_seconds(value: float | None) -> float | None:
     if value is not None and not (math.isfinite(value) and value > 0):
         raise typer.BadParameter(f"expected a positive number of seconds, got {value:g}")
     return value
-
-
-def require_names(names: list[str] | None, everything: bool) -> None:
-    if not names and not everything:
-        raise UsageError(_("name one or more servers, or pass --all"), _("see `mcpctl --help`"))
 
 
 def main() -> None:

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from mcpctl.cli.app import AllProjects, Globals, Json, app
-from mcpctl.cli.lifecycle import exit_for, start_and_render
 from mcpctl.errors import MCPCtlError, UsageError
+from mcpctl.hot.lifecycle import exit_code, start_and_render
 from mcpctl.i18n import _
 
 if TYPE_CHECKING:
@@ -62,8 +62,7 @@ def resume(ctx: typer.Context, all_projects: AllProjects = False, as_json: Json 
         return
     if not all_projects:
         ((paths, config, servers),) = plans
-        start_and_render(g, paths, config, servers, as_json)
-        return
+        raise typer.Exit(start_and_render(g, paths, config, servers, as_json))
     _resume_all(g, plans, as_json)
 
 
@@ -111,4 +110,4 @@ def _resume_all(g: Globals, plans: list[tuple[Paths, Config, list[ServerConfig]]
         started = Controller(paths, config).start(servers)
         results += [replace(r, name=f"{paths.project}/{r.name}") if paths.project else r for r in started]
     render.start(results, as_json, quiet=g.quiet)
-    exit_for(results)
+    raise typer.Exit(exit_code(results))

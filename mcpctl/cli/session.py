@@ -10,7 +10,7 @@ import typer
 from mcpctl.cli.app import Json, Name, app, positive_seconds
 from mcpctl.hot import options as opt
 from mcpctl.hot import session
-from mcpctl.hot.options import HOT
+from mcpctl.hot.options import DEFAULTS
 
 NoStart = Annotated[bool, typer.Option(*opt.NO_START.flags, help=opt.NO_START.help)]
 Timeout = Annotated[float, typer.Option(*opt.TIMEOUT.flags, help=opt.TIMEOUT.help, callback=positive_seconds)]
@@ -40,8 +40,8 @@ def tools(
     ctx: typer.Context,
     name: Name,
     no_start: NoStart = False,
-    timeout: Timeout = HOT["tools"].timeout,
-    retries: Retries = HOT["tools"].retries,
+    timeout: Timeout = DEFAULTS["tools"][0],
+    retries: Retries = DEFAULTS["tools"][1],
     as_json: Json = False,
     unmasked: Unmasked = False,
 ) -> None:
@@ -59,8 +59,8 @@ def call(
     ] = None,
     args_json: Annotated[str | None, typer.Option(*opt.ARGS.flags, help=opt.ARGS.help)] = None,
     no_start: NoStart = False,
-    timeout: Timeout = HOT["call"].timeout,
-    retries: Retries = HOT["call"].retries,
+    timeout: Timeout = DEFAULTS["call"][0],
+    retries: Retries = DEFAULTS["call"][1],
     as_json: Json = False,
     unmasked: Unmasked = False,
 ) -> None:
@@ -74,8 +74,8 @@ def ping(
     ctx: typer.Context,
     name: Name,
     no_start: NoStart = False,
-    timeout: Timeout = HOT["ping"].timeout,
-    retries: Retries = HOT["ping"].retries,
+    timeout: Timeout = DEFAULTS["ping"][0],
+    retries: Retries = DEFAULTS["ping"][1],
     as_json: Json = False,
 ) -> None:
     """Send an MCP ping through the shared session and print the round trip."""

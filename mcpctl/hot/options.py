@@ -36,27 +36,39 @@ NO_START = Opt(("--no-start",), "Exit 3 instead of starting a server that is not
 DRAIN = Opt(("--drain",), "On the end of stdin, wait for the answers in flight (for scripts that pipe requests in).")
 TIMEOUT = Opt(("--timeout",), "Seconds for the whole command, retries included.", takes_value=True)
 RETRIES = Opt(("--retries",), "Retries after transient failures (connection lost).", takes_value=True)
+READY_TIMEOUT = Opt(("--timeout",), "Seconds to wait for ready (default: startup_timeout).", takes_value=True)
+STOP_TIMEOUT = Opt(("--timeout",), "Seconds between SIGTERM and SIGKILL (default: stop_timeout).", takes_value=True)
+NO_WAIT = Opt(("--no-wait",), "Return once the shim runs; do not wait for ready.")
+FORCE = Opt(("--force",), "Start even during a backoff or crash-loop cooldown.")
 ARGS = Opt(("--args",), "Arguments as a JSON object.", takes_value=True)
 UNMASKED = Opt(("--unmasked",), "Print what the server sent as is: its secrets are not masked.")
 
 
 @dataclass(frozen=True)
 class Hot:
-    """A hot command: its options, how many arguments it takes (at least, at most: None for any), and
-    the defaults of --timeout and --retries where it has them."""
+    """A hot command: its options, how many arguments it takes (at least, at most: None for any; the
+    first is a server name, or all are), and the defaults of --timeout and --retries where it has them."""
 
     options: tuple[Opt, ...]
     arguments: tuple[int, int | None]
-    timeout: float = 0.0
+    timeout: float | None = None
     retries: int = 0
+
+    @property
+    def all_names(self) -> bool:
+        return self.arguments[1] is None and self.arguments[0] == 0
 
 
 GLOBAL = (CONFIG, HOME, PROJECT, QUIET, TRUST)
+DEFAULTS = {"tools": (30.0, 3), "call": (60.0, 3), "ping": (10.0, 0)}  # the session commands' --timeout, --retries
 HOT = {
+    "start": Hot((ALL, READY_TIMEOUT, NO_WAIT, FORCE, JSON), (0, None)),
+    "stop": Hot((ALL, STOP_TIMEOUT, JSON), (0, None)),
+    "restart": Hot((ALL, READY_TIMEOUT, FORCE, JSON), (0, None)),
     "status": Hot((ALL_PROJECTS, JSON), (0, None)),
     "check": Hot((ALL, NAGIOS, JSON), (0, None)),
     "connect": Hot((NO_START, DRAIN), (1, 1)),
-    "tools": Hot((NO_START, TIMEOUT, RETRIES, JSON, UNMASKED), (1, 1), timeout=30.0, retries=3),
-    "call": Hot((ARGS, NO_START, TIMEOUT, RETRIES, JSON, UNMASKED), (2, None), timeout=60.0, retries=3),
-    "ping": Hot((NO_START, TIMEOUT, RETRIES, JSON), (1, 1), timeout=10.0, retries=0),
+    "tools": Hot((NO_START, TIMEOUT, RETRIES, JSON, UNMASKED), (1, 1), *DEFAULTS["tools"]),
+    "call": Hot((ARGS, NO_START, TIMEOUT, RETRIES, JSON, UNMASKED), (2, None), *DEFAULTS["call"]),
+    "ping": Hot((NO_START, TIMEOUT, RETRIES, JSON), (1, 1), *DEFAULTS["ping"]),
 }

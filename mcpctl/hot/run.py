@@ -12,9 +12,9 @@ import math
 from typing import NoReturn
 
 from mcpctl import i18n
-from mcpctl.hot import commands, session
+from mcpctl.hot import commands, lifecycle, session
 from mcpctl.hot.context import Globals, guarded, is_name
-from mcpctl.hot.options import GLOBAL, HOT, TIMEOUT, Hot, Opt
+from mcpctl.hot.options import GLOBAL, HOT, Hot, Opt
 
 Parsed = tuple[str, Globals, dict[str, object], list[str]]
 
@@ -40,7 +40,7 @@ def parse(argv: list[str]) -> Parsed | None:
     least, most = spec.arguments
     if len(words) < least or (most is not None and len(words) > most) or not _typed(values, spec):
         return None
-    named = words if command in ("status", "check") else words[:1]  # call's other words: the tool, key=value
+    named = words if spec.all_names else words[:1]  # call's other words: the tool, key=value
     if not all(is_name(name) for name in named):
         return None
     return command, g, values, words
@@ -68,12 +68,15 @@ def _typed(values: dict[str, object], spec: Hot) -> bool:
     """--timeout as positive finite seconds, --retries as an int, defaults filled in; False when a value is
     not one (typer then says so)."""
     try:
-        timeout = float(str(values.get("timeout", spec.timeout)))
         values["retries"] = int(str(values.get("retries", spec.retries)))
+        if "timeout" not in values:
+            values["timeout"] = spec.timeout
+            return True
+        timeout = float(str(values["timeout"]))
     except ValueError:
         return False
     values["timeout"] = timeout
-    return TIMEOUT not in spec.options or (math.isfinite(timeout) and timeout > 0)
+    return math.isfinite(timeout) and timeout > 0
 
 
 def _take(argv: list[str], i: int, opts: tuple[Opt, ...], values: dict[str, object]) -> int | None:
@@ -97,14 +100,23 @@ def _take(argv: list[str], i: int, opts: tuple[Opt, ...], values: dict[str, obje
 
 def run(command: str, g: Globals, values: dict[str, object], words: list[str]) -> int:
     flag = {key: bool(values.get(key)) for key in ("all", "all_projects", "nagios", "json", "no_start", "drain")}
+    seconds = values["timeout"]
+    timeout = None if seconds is None else float(str(seconds))
+    if command in ("start", "restart"):
+        restart, wait, force = command == "restart", not values.get("no_wait"), bool(values.get("force"))
+        return lifecycle.start(g, words, flag["all"], timeout, flag["json"], wait=wait, restart=restart, force=force)
+    if command == "stop":
+        return lifecycle.stop(g, words, flag["all"], timeout, flag["json"])
     if command == "status":
         return commands.status(g, words or None, flag["all_projects"], flag["json"])
     if command == "check":
         return commands.check(g, words or None, flag["all"], flag["nagios"], flag["json"])
     if command == "connect":
         return session.connect(g, words[0], flag["no_start"], flag["drain"])
-    timeout, retries = float(str(values["timeout"])), int(str(values["retries"]))
-    options = session.Options(flag["no_start"], timeout, retries, flag["json"], bool(values.get("unmasked")))
+    assert timeout is not None  # every session command has a default
+    options = session.Options(
+        flag["no_start"], timeout, int(str(values["retries"])), flag["json"], bool(values.get("unmasked"))
+    )
     if command == "ping":
         return session.ping(g, words[0], options)
     if command == "tools":
