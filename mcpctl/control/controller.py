@@ -153,10 +153,14 @@ class Controller:
                 else:
                     asked.append((server, obs))
             concurrently(lambda pair: self._ask_to_stop(*pair), asked)  # every shim at once, then wait for all
-        for server, obs in asked:
-            ended = self._await_exit(server, obs)
-            elapsed = round(self.clock.monotonic() - began, 3)
-            results[server.name] = StopResult(server.name, StopOutcome.STOPPED, elapsed, ended)
+        took = {}
+        for server, obs in asked:  # each waits for its own shim, while the others end theirs
+            self._await_exit(server, obs)
+            took[server.name] = round(self.clock.monotonic() - began, 3)
+        with self.locked():  # once for all: a concurrent start may have launched new shims by now
+            for server, _ in asked:
+                ended = self._end_leftovers(server.name)
+                results[server.name] = StopResult(server.name, StopOutcome.STOPPED, took[server.name], ended)
         return [results[s.name] for s in servers]
 
     def _not_running(self, obs: Observation) -> StopResult:
@@ -171,17 +175,19 @@ class Controller:
         except (OSError, protocol.ProtocolError):
             self._signal_shim(obs, signal.SIGTERM)
 
-    def _await_exit(self, server: ServerConfig, obs: Observation) -> int:
-        """Wait for the shim to end its tree and exit; if it hangs, kill it and end the tree ourselves."""
+    def _await_exit(self, server: ServerConfig, obs: Observation) -> None:
+        """Wait for the shim to end its tree and exit; if it hangs, kill it (its tree is ended after)."""
         if not self.await_release(server.name, STDIN_CLOSE_GRACE + server.stop_timeout + SLACK):
             self._signal_shim(obs, signal.SIGKILL)
             self.await_release(server.name, SLACK)
-        with self.locked():  # a concurrent start may have launched a new shim by now: never end its server
-            after = self.observe(server.name)
-            if after.shim_pid is not None:
-                return 0
-            ended = self.launcher.end_leftovers(after.record)
-            put_right(self.paths, after)
+
+    def _end_leftovers(self, name: str) -> int:
+        """What a stopped (or killed) shim left behind, ended; never a new shim's server. Under the lock."""
+        after = self.observe(name)
+        if after.shim_pid is not None:
+            return 0
+        ended = self.launcher.end_leftovers(after.record)
+        put_right(self.paths, after)
         return ended
 
     def await_release(self, name: str, timeout: float) -> bool:
