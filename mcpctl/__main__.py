@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import sys
 
+from mcpctl import lean  # noqa: F401 - first, before anything imports dataclasses
+
 
 def main() -> None:
     from mcpctl.hot import run

@@ -39,7 +39,7 @@ def test_hot_commands_do_not_import_typer(env: Env, args: tuple[str, ...]) -> No
     assert proc.returncode in (0, 2, 3), proc.stderr[-500:]
     assert "Traceback" not in proc.stderr
     assert "mcpctl" in packages
-    assert not {"typer", "click"} & packages
+    assert not {"typer", "click", "inspect", "ast"} & packages  # inspect: deferred by mcpctl/lean.py
 
 
 @pytest.mark.parametrize(

@@ -47,6 +47,8 @@ class Entry:
 
 @dataclass(frozen=True)
 class ClientFile:
+    """One client config file as read: its bytes and the server entries in it, or why it could not be read."""
+
     location: Location
     content: bytes | None  # None: there is no such file
     entries: tuple[Entry, ...] = ()

@@ -30,6 +30,8 @@ class Location:
 
 @dataclass(frozen=True)
 class Client:
+    """An MCP client mcpctl can set up: its id, its name, and where its config files are."""
+
     id: str
     label: str
     locations: Callable[[Path], list[Location]]  # given the project folder (the working directory)

@@ -16,6 +16,8 @@ from mcpctl.paths import Paths
 
 @dataclass(frozen=True)
 class FileReport:
+    """What one client file holds: how many servers, how many of them through mcpctl."""
+
     path: Path
     scope: str
     exists: bool
@@ -36,6 +38,8 @@ class FileReport:
 
 @dataclass(frozen=True)
 class ClientReport:
+    """A client and what each of its files holds."""
+
     client: Client
     files: tuple[FileReport, ...]
 
@@ -56,6 +60,8 @@ class ClientReport:
 
 @dataclass(frozen=True)
 class EntryStatus:
+    """One server entry of a client file, and whether it is still as setup wrote it."""
+
     client: str
     file: Path
     scope: str

@@ -14,6 +14,8 @@ from mcpctl.paths import Paths
 
 @dataclass(frozen=True)
 class Restored:
+    """The files a backup put back."""
+
     backup: store.Backup
     files: tuple[Path, ...]
 

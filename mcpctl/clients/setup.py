@@ -32,6 +32,8 @@ _TRANSPORT = frozenset(
 
 @dataclass(frozen=True)
 class Rewrite:
+    """An entry setup rewrites to run through mcpctl, as it will be."""
+
     entry: Entry
     server: str
     table: dict[str, Any]  # the entry as it will be
@@ -39,12 +41,16 @@ class Rewrite:
 
 @dataclass(frozen=True)
 class Left:
+    """An entry setup leaves as it is, and why."""
+
     entry: Entry
     reason: str
 
 
 @dataclass(frozen=True)
 class Plan:
+    """What setup would write: the client's files and the mcpctl config, before and after."""
+
     client: Client
     files: tuple[ClientFile, ...]
     config: Path
@@ -76,6 +82,8 @@ class Plan:
 
 @dataclass(frozen=True)
 class Outcome:
+    """A plan carried out, with the backup of what it overwrote."""
+
     plan: Plan
     backup: store.Backup | None
 

@@ -18,6 +18,8 @@ _MANIFEST = "manifest.json"
 
 @dataclass(frozen=True)
 class Backup:
+    """Copies of a client's files from before a setup, for restore."""
+
     client: str
     stamp: str
     folder: Path

@@ -69,6 +69,8 @@ class EnvRule:
 
 @dataclass(frozen=True)
 class VarReport:
+    """One variable a server needs: where its value comes from and whether it is sound."""
+
     name: str
     source: str  # shell | env_file PATH | config | default | -
     status: str  # set | missing | invalid

@@ -24,6 +24,8 @@ LATEST = ("last", "latest", "applied")
 
 @dataclass(frozen=True)
 class Version:
+    """One applied config, as the history keeps it."""
+
     id: int
     time: float
     user: str

@@ -20,6 +20,8 @@ _STRENGTH: dict[str, int] = {NO_EFFECT: 0, UPDATE: 1, RESTART: 2}
 
 @dataclass(frozen=True)
 class FieldChange:
+    """One setting that changed, and what applying it takes."""
+
     field: str  # "args", "env.TOKEN", "alerts.high_cpu", "env_file_contents./path/a.env"
     before: Any  # None: not set
     after: Any
@@ -31,6 +33,8 @@ class FieldChange:
 
 @dataclass(frozen=True)
 class ServerChange:
+    """A server added, removed or changed between two configs."""
+
     name: str
     kind: str  # added | removed | changed
     fields: tuple[FieldChange, ...] = ()

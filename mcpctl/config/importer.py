@@ -38,6 +38,8 @@ _PATH_FIELDS = ("cwd", "env_file")
 
 @dataclass(frozen=True)
 class Imported:
+    """A client's config read as mcpctl servers, with notes on what was left out."""
+
     source: Path
     document: dict[str, Any]
     notes: tuple[str, ...] = ()

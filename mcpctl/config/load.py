@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import difflib
 import json
 import re
 from collections.abc import Mapping
@@ -224,6 +223,8 @@ def _checked_fields(table: dict[str, Any], where: str, json_dialect: bool, probl
             continue
         check = FIELDS.get(key)
         if check is None:
+            import difflib  # only for this problem
+
             close = difflib.get_close_matches(key, list(FIELDS), n=1)
             suggestion = f" (did you mean {close[0]!r}?)" if close else ""
             problems.append(f"{where}: unknown field {key!r}{suggestion}")

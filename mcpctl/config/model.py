@@ -6,7 +6,6 @@ mcpctl.settings, which a unit test holds ServerConfig to.
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 from collections.abc import Mapping
@@ -22,6 +21,8 @@ from mcpctl.i18n import _
 
 @dataclass(frozen=True)
 class ServerConfig:
+    """One server as the config file describes it, validated (mcpctl/settings.py lists every setting)."""
+
     name: str
     command: str | None = None
     args: tuple[str, ...] = ()
@@ -89,6 +90,8 @@ class GatewayConfig:
 
 @dataclass(frozen=True)
 class Config:
+    """A config file, validated: its servers, env rules, alerts and gateway."""
+
     path: Path | None
     servers: Mapping[str, ServerConfig]
     env_rules: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
@@ -159,6 +162,8 @@ def unknown_server(name: str, config: Config) -> UnknownServerError:
     if name in config.disabled:
         disabled = _("server {name!r} is disabled in {where} (enabled = false)").format(name=name, where=where)
         return UnknownServerError(disabled, _("set enabled = true to run it"))
+    import difflib  # only for this error
+
     close = difflib.get_close_matches(name, list(config.servers), n=1)
     hint = (
         _("did you mean {name!r}?").format(name=close[0])

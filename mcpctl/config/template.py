@@ -112,6 +112,8 @@ def starter(which: Callable[[str], str | None]) -> Converted:
 
 @dataclass(frozen=True)
 class Converted:
+    """A client's config turned into mcpctl.toml text."""
+
     text: str
     servers: list[str]
     literal_env: dict[str, list[str]]  # server -> env names whose values are written as they are

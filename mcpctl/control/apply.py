@@ -42,6 +42,8 @@ KINDS = ("start", "stop", "restart", "update", "unchanged", "not_running", "fore
 
 @dataclass(frozen=True)
 class Action:
+    """What apply does to one server, and why."""
+
     name: str
     kind: str  # one of KINDS
     reason: str

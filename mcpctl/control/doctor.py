@@ -48,6 +48,8 @@ KNOWN = (NOT_REPAIRED, NOT_YOURS, READABLE, MISMATCH, KEPT, REBUILT, ORPHANED, S
 
 @dataclass
 class Finding:
+    """One problem doctor found, and the repair it can make."""
+
     kind: str  # permissions | config | corrupt_file | state_mismatch | stale_socket | orphan | zombie | orphaned
     subject: str  # a server name, a path or a pid
     detail: str
@@ -68,6 +70,8 @@ class Finding:
 
 @dataclass
 class Doctor:
+    """The state dir's examination: what is wrong, and the repairs."""
+
     paths: Paths
     names: list[str]  # configured servers plus those the state dir knows
     config_problem: str | None = None

@@ -11,6 +11,8 @@ from mcpctl.states import START_FAILURES, StartOutcome, StopOutcome
 
 @dataclass(frozen=True)
 class StartResult:
+    """What a start (or restart) did for one server."""
+
     name: str
     outcome: StartOutcome
     observation: Observation
@@ -28,6 +30,8 @@ class StartResult:
 
 @dataclass(frozen=True)
 class StopResult:
+    """What a stop did for one server."""
+
     name: str
     outcome: StopOutcome
     elapsed_s: float

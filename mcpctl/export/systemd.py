@@ -23,6 +23,8 @@ _SLACK = 30  # seconds a shim may take to boot, on top of the server's own timeo
 
 @dataclass(frozen=True)
 class Unit:
+    """A systemd unit file: its name and text."""
+
     filename: str
     text: str
 

@@ -18,6 +18,8 @@ REALM = 'Bearer realm="mcpctl-gateway"'
 
 @dataclass
 class Access:
+    """Who may use the gateway: Host and Origin checks, bearer tokens."""
+
     gateway: GatewayConfig
     tokens: TokenStore
     metrics: GatewayMetrics

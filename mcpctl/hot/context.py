@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Globals:
+    """The global options (-f, --home, -q, --trust, --project) and what they find, found once."""
+
     config: str | None
     home: str | None
     quiet: bool = False

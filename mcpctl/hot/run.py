@@ -12,7 +12,6 @@ import math
 from typing import NoReturn
 
 from mcpctl import i18n
-from mcpctl.hot import commands, lifecycle, session
 from mcpctl.hot.context import Globals, guarded, is_name
 from mcpctl.hot.options import GLOBAL, HOT, Hot, Opt
 
@@ -102,6 +101,12 @@ def run(command: str, g: Globals, values: dict[str, object], words: list[str]) -
     flag = {key: bool(values.get(key)) for key in ("all", "all_projects", "nagios", "json", "no_start", "drain")}
     seconds = values["timeout"]
     timeout = None if seconds is None else float(str(seconds))
+    if command in ("start", "restart", "stop"):
+        from mcpctl.hot import lifecycle  # each command imports only the module of its own body
+    elif command in ("status", "check"):
+        from mcpctl.hot import commands
+    else:
+        from mcpctl.hot import session
     if command in ("start", "restart"):
         restart, wait, force = command == "restart", not values.get("no_wait"), bool(values.get("force"))
         return lifecycle.start(g, words, flag["all"], timeout, flag["json"], wait=wait, restart=restart, force=force)

@@ -13,7 +13,7 @@ import signal
 import sys
 from pathlib import Path
 
-from mcpctl.shim import lean  # noqa: F401 - first, before anything imports dataclasses
+from mcpctl import lean  # noqa: F401 - first, before anything imports dataclasses
 
 # isort: split
 from mcpctl.constants import ENV_HOME, ENV_TEST_SIGNAL_AT_LOCK, ExitCode
