@@ -76,12 +76,15 @@ def same_process(pid: int | None, created: float | None) -> psutil.Process | Non
 
 def tagged(instance_id: str, *, exclude: Iterable[int] = ()) -> list[psutil.Process]:
     """Live processes of this user whose environment carries MCPCTL_INSTANCE=instance_id."""
+    candidates = _candidates(instance_id)
+    if not candidates:
+        return []  # the usual answer (nothing left behind), found without psutil
     import psutil
 
     skip = {os.getpid(), *exclude}
     uid = os.getuid()
     found = []
-    for proc in _candidates(instance_id):
+    for proc in candidates:
         if proc.pid in skip or proc.info["uids"] is None or proc.info["uids"].real != uid:
             continue
         try:
@@ -92,15 +95,33 @@ def tagged(instance_id: str, *, exclude: Iterable[int] = ()) -> list[psutil.Proc
     return found
 
 
-def _candidates(instance_id: str) -> Iterable[psutil.Process]:
+def tree(instance_id: str) -> list[psutil.Process]:
+    """This process's descendants and every process tagged with `instance_id` (which may have left the
+    tree: a daemon). Nothing, the usual answer once a server has exited, is found in /proc alone."""
+    below = procfs.descendants(os.getpid())
+    holders = procfs.environ_holders(f"{ENV_INSTANCE}={instance_id}".encode()) if below == [] else None
+    if holders is not None and set(holders) <= {os.getpid()}:
+        return []
+    import psutil
+
+    procs = {p.pid: p for p in tagged(instance_id)}
+    with contextlib.suppress(psutil.Error):
+        for p in psutil.Process().children(recursive=True):
+            procs.setdefault(p.pid, p)
+    return list(procs.values())
+
+
+def _candidates(instance_id: str) -> list[psutil.Process]:
     """Where the tag may be: on Linux the few pids one cheap pass over /proc finds (psutil then checks
     only those: `stop --all` looks once per server, and psutil costs ~70 ms a pass on a busy machine);
     elsewhere every process."""
+    pids = procfs.environ_holders(f"{ENV_INSTANCE}={instance_id}".encode())
+    if pids == []:
+        return []
     import psutil
 
-    pids = procfs.environ_holders(f"{ENV_INSTANCE}={instance_id}".encode())
     if pids is None:
-        return psutil.process_iter(["uids"])
+        return list(psutil.process_iter(["uids"]))
     procs = []
     for pid in pids:
         try:

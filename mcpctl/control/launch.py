@@ -199,7 +199,8 @@ class ShimLauncher:
 
     def end_leftovers(self, record: StateRecord) -> int:
         procs = process.tagged(record.instance_id) if record.instance_id else []
-        server = process.same_process(record.pid, record.pid_create_time)
+        alive = process.live_pid(record.pid, record.pid_create_time)  # /proc first: mostly it is gone
+        server = process.same_process(record.pid, record.pid_create_time) if alive else None
         if server is not None and server.pid not in {p.pid for p in procs}:
             procs.append(server)
         if procs:

@@ -347,17 +347,9 @@ class ServerRun:
 
     def tree(self) -> list[Any]:
         """Its processes: tagged with its run, or the shim's descendants, but never another client's."""
-        import psutil
-
         from mcpctl import process
 
-        procs = {p.pid: p for p in process.tagged(self.instance_id)}
-        try:
-            for p in psutil.Process().children(recursive=True):
-                procs.setdefault(p.pid, p)
-        except psutil.Error:
-            pass
-        return [p for p in procs.values() if _tenant_of(p) == self.tenant]
+        return [p for p in process.tree(self.instance_id) if _tenant_of(p) == self.tenant]
 
     def _flush_stdin(self, _mask: int) -> None:
         if self.stdin is not None:
