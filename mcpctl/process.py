@@ -188,6 +188,8 @@ def end_processes(
     procs: list[psutil.Process], timeout: float, reap: Callable[[], None] | None = None
 ) -> list[psutil.Process]:
     """SIGTERM, wait up to `timeout`, SIGKILL what is left; return what survived even that."""
+    if not procs:
+        return []  # the usual case: and then psutil is not even imported
     signal_all(procs, signal.SIGTERM)
     alive = wait_gone(procs, timeout, reap)
     if alive:
