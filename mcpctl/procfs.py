@@ -8,11 +8,14 @@ a process gone between two reads), and the callers then ask psutil, the portable
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 _PROC = "/proc"
 _TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 _boot: list[float] = []
+_looks: list[dict[int, bytes] | None] = []  # within `one_look`: every readable environment, once read
 
 
 def available() -> bool:
@@ -93,19 +96,39 @@ class Usage:
 
 def environ_holders(entry: bytes) -> list[int] | None:
     """The pids whose environment holds `entry` (b"NAME=value") exactly; None when /proc is not there."""
+    if _looks and _looks[-1] is None:
+        _looks[-1] = _environs()
+    environs = _looks[-1] if _looks else _environs()
+    if environs is None:
+        return None
+    needle = b"\0" + entry + b"\0"
+    return [pid for pid, held in environs.items() if needle in held]
+
+
+@contextmanager
+def one_look() -> Iterator[None]:
+    """Within it, environ_holders reads every environment once, on its first call, and answers from that
+    (a start of fifty servers looks for the leftovers of fifty instances: one pass over /proc, not fifty).
+    For searches of what an earlier instance left, which nothing started within can add to."""
+    _looks.append(None)
+    try:
+        yield
+    finally:
+        _looks.pop()
+
+
+def _environs() -> dict[int, bytes] | None:
     try:
         entries = [e for e in os.listdir(_PROC) if e.isdigit()]
     except OSError:
         return None
-    needle, found = b"\0" + entry + b"\0", []
+    found = {}
     for entry_pid in entries:
         try:
             with open(f"{_PROC}/{entry_pid}/environ", "rb") as handle:
-                held = b"\0" + handle.read() + b"\0"
+                found[int(entry_pid)] = b"\0" + handle.read() + b"\0"
         except OSError:  # gone, or not ours to read
             continue
-        if needle in held:
-            found.append(int(entry_pid))
     return found
 
 

@@ -10,7 +10,7 @@ import os
 import struct
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
@@ -108,23 +108,35 @@ def read_record(path: Path) -> StateRecord | None:
 def write_atomic(path: Path, data: bytes, durable: bool = True) -> None:
     """Write to a temp file, fsync it (when `durable`), rename it over `path`: a reader sees the old or
     the new file."""
-    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    write_all_atomic({path: data}, durable)
+
+
+def write_all_atomic(files: Mapping[Path, bytes], durable: bool = True) -> None:
+    """write_atomic for many files at once: every temp file written, then all fsynced (the first fsync
+    commits the journal for them all, so fifty files cost about one), then each renamed over its file."""
+    temps = {path: path.with_name(f".{path.name}.{os.getpid()}.tmp") for path in files}
+    current, fds = next(iter(files)), []
     try:
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         try:
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view) :]
-            if durable:
+            for current, temp in temps.items():
+                fds.append(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
+                view = memoryview(files[current])
+                while view:
+                    view = view[os.write(fds[-1], view) :]
+            for index, fd in enumerate(fds if durable else ()):
+                current = list(temps)[index]
                 os.fsync(fd)
         finally:
-            os.close(fd)
-        os.replace(temp, path)
+            for fd in fds:
+                os.close(fd)
+        for current, temp in temps.items():
+            os.replace(temp, current)
     except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
+        for temp in temps.values():
+            with contextlib.suppress(OSError):
+                os.unlink(temp)
         raise StateDirError(
-            f"cannot write {path}: {exc.strerror}", "check free space and permissions of the state directory"
+            f"cannot write {current}: {exc.strerror}", "check free space and permissions of the state directory"
         ) from exc
 
 

@@ -11,13 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from mcpctl.errors import BusyError, ErrorType, Failure
+from mcpctl.errors import BusyError, ErrorType, Failure, StateDirError
 from mcpctl.state import (
     CorruptState,
     StateRecord,
     lock_holder,
     read_record,
     state_lock,
+    write_all_atomic,
     write_record,
 )
 from tests.conftest import wait_for
@@ -98,3 +99,36 @@ def test_state_lock_times_out_as_busy(tmp_path: Path) -> None:
         thread.join()
     with state_lock(lock, timeout=0.2):
         assert os.path.exists(lock)
+
+
+def test_many_files_are_written_at_once_or_not_at_all(tmp_path: Path) -> None:
+    files = {tmp_path / f"s{i}" / "wanted.json": f"{i}\n".encode() for i in range(5)}
+    for path in files:
+        path.parent.mkdir()
+    (tmp_path / "s0" / "wanted.json").write_bytes(b"old\n")
+    write_all_atomic(files)
+    assert {p: p.read_bytes() for p in files} == files
+    assert sorted(p.name for p in tmp_path.rglob(".*")) == []  # no temp file left
+    broken = {tmp_path / "s1" / "wanted.json": b"new\n", tmp_path / "gone" / "wanted.json": b"new\n"}
+    with pytest.raises(StateDirError, match=r"gone/wanted\.json"):
+        write_all_atomic(broken)
+    assert (tmp_path / "s1" / "wanted.json").read_bytes() == b"1\n"  # nothing renamed when one write failed
+    assert sorted(p.name for p in tmp_path.rglob(".*")) == []
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="reads /proc")
+def test_one_look_answers_from_one_pass_over_proc() -> None:
+    from mcpctl import procfs
+
+    tag = b"MCPCTL_INSTANCE=one-look-probe"
+    env = {**os.environ, "MCPCTL_INSTANCE": "one-look-probe"}
+    with procfs.one_look():
+        assert procfs.environ_holders(tag) == []  # the look is taken here
+        child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"], env=env)
+        wait_for(lambda: tag in Path(f"/proc/{child.pid}/environ").read_bytes())  # it runs, tagged
+        assert procfs.environ_holders(tag) == []  # within the block, the first look is the answer
+    try:
+        wait_for(lambda: procfs.environ_holders(tag) == [child.pid] or None, timeout=10)  # looked again
+    finally:
+        child.kill()
+        child.wait()

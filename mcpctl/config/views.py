@@ -160,14 +160,21 @@ def secret_key(paths: Paths) -> bytes:
 def remember(paths: Paths, config: Config, server: ServerConfig) -> str:
     """Write the view of what `server`'s shim is about to run; returns its config hash.
 
-    The caller holds the state lock: the CLI is the only writer of applied.json.
+    The caller holds the state lock: the CLI is the only writer of applied.json. Not durable: like the
+    record beside it, it describes a running shim, which a power cut ends too (and a torn file reads as
+    no view).
     """
     from mcpctl.state import write_atomic
 
     digest = config_hash(config, server)
-    record = {"schema": 1, "config_hash": digest, "time": time.time(), "view": view(config, server, secret_key(paths))}
+    seen = view(config, server, secret_key(paths))
+    known = _applied(paths, server.name)
+    if known is not None and known.get("config_hash") == digest and known.get("view") == seen:
+        return digest  # as it was: a restart of the same config writes nothing
+    record = {"schema": 1, "config_hash": digest, "time": time.time(), "view": seen}
     paths.ensure_server(server.name)
-    write_atomic(paths.applied_file(server.name), json.dumps(record, indent=1, sort_keys=True).encode() + b"\n")
+    blob = json.dumps(record, indent=1, sort_keys=True).encode() + b"\n"
+    write_atomic(paths.applied_file(server.name), blob, durable=False)
     return digest
 
 

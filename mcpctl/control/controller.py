@@ -57,6 +57,7 @@ class Controller:
         self.origin = str(config.path.absolute()) if config.path else None  # the config file shims start from
         self.launcher: Launcher = launcher or ShimLauncher(paths, self.origin)
         self._observer = observer
+        self._resolved: dict[str, tuple[ServerConfig, Resolution]] = {}
 
     def observe(self, name: str) -> Observation:
         """What is true about `name` right now."""
@@ -68,8 +69,13 @@ class Controller:
         return state_lock(self.paths.lock, lock_timeout() if timeout is None else timeout)
 
     def resolve(self, server: ServerConfig) -> Resolution:
-        """The server's environment, resolved and checked against every rule that applies to it."""
-        return resolve(server, self.config.base_dir, os.environ, env_rules.rules_for(server, self.config, self._rules))
+        """The server's environment, resolved and checked against every rule that applies to it (once per
+        server and command: the preflight's resolution is the one the shim is given)."""
+        known = self._resolved.get(server.name)
+        if known is None or known[0] != server:
+            rules = env_rules.rules_for(server, self.config, self._rules)
+            known = self._resolved[server.name] = (server, resolve(server, self.config.base_dir, os.environ, rules))
+        return known[1]
 
     @cached_property
     def _rules(self) -> list[dict[str, Any]]:

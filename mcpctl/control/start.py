@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from mcpctl import protocol
+from mcpctl import procfs, protocol
 from mcpctl.config import views as snapshot
 from mcpctl.config.model import ServerConfig
 from mcpctl.constants import POLL_INTERVAL, STDIN_CLOSE_GRACE
@@ -128,7 +128,7 @@ class Start:
         steps: dict[str, Step] = {}
         others: list[tuple[ServerConfig, Observation, Situation]] = []
         launches: list[Launch] = []
-        with self.ctl.locked():
+        with self.ctl.locked(), procfs.one_look():  # one pass over /proc for every server's leftovers
             for server in servers:
                 obs = self.ctl.observe(server.name)
                 digest = snapshot.config_hash(self.ctl.config, self.ctl.config.servers.get(server.name, server))

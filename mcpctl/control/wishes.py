@@ -20,7 +20,7 @@ from enum import StrEnum
 
 from mcpctl.errors import MCPCtlError
 from mcpctl.paths import Paths
-from mcpctl.state import CorruptState, read_record, write_atomic
+from mcpctl.state import CorruptState, read_record, write_all_atomic
 from mcpctl.states import ServerState
 
 WANTED_FILE = "wanted.json"
@@ -38,22 +38,34 @@ def record(paths: Paths, names: Iterable[str], wish: Wish) -> None:
     A wish that cannot be written must not fail the start or stop it goes with: only `resume` reads it.
     """
     data = json.dumps({"wanted": wish.value, "at": round(time.time(), 3)}).encode() + b"\n"
+    files = {}
     for name in names:
         if wish == Wish.STOPPED and not paths.server_dir(name).is_dir():
             continue  # never started here: nothing to resume, and no folder to make for it
+        if _said(paths, name) == wish:
+            continue  # already so: `start --all` of what runs writes nothing
         with contextlib.suppress(MCPCtlError, OSError):
             paths.ensure_server(name)
-            write_atomic(paths.server_dir(name) / WANTED_FILE, data)
+            files[paths.server_dir(name) / WANTED_FILE] = data
+    with contextlib.suppress(MCPCtlError):
+        if files:
+            write_all_atomic(files)  # durable: a reboot is when `resume` reads them
+
+
+def _said(paths: Paths, name: str) -> Wish | None:
+    """The wish wanted.json holds, if it holds one."""
+    try:
+        return Wish(json.loads((paths.server_dir(name) / WANTED_FILE).read_text(encoding="utf-8"))["wanted"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def wanted(paths: Paths, name: str) -> Wish:
     """What was last wanted of `name` (see the module's note for a server that never said)."""
-    try:
-        data = json.loads((paths.server_dir(name) / WANTED_FILE).read_text(encoding="utf-8"))
-        return Wish(data["wanted"])
-    except FileNotFoundError:
-        pass
-    except (OSError, ValueError, KeyError, TypeError):
+    said = _said(paths, name)
+    if said is not None:
+        return said
+    if (paths.server_dir(name) / WANTED_FILE).exists():
         return Wish.STOPPED  # unreadable: starting nothing is the safe answer
     try:
         found = read_record(paths.state_file(name))
