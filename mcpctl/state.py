@@ -115,22 +115,24 @@ def write_all_atomic(files: Mapping[Path, bytes], durable: bool = True) -> None:
     """write_atomic for many files at once: every temp file written, then all fsynced (the first fsync
     commits the journal for them all, so fifty files cost about one), then each renamed over its file."""
     temps = {path: path.with_name(f".{path.name}.{os.getpid()}.tmp") for path in files}
-    current, fds = next(iter(files)), []
+    current, opened = next(iter(files)), {}  # current: the file an error is about
     try:
         try:
-            for current, temp in temps.items():
-                fds.append(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600))
-                view = memoryview(files[current])
+            for path, temp in temps.items():
+                current = path
+                opened[path] = fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                view = memoryview(files[path])
                 while view:
-                    view = view[os.write(fds[-1], view) :]
-            for index, fd in enumerate(fds if durable else ()):
-                current = list(temps)[index]
+                    view = view[os.write(fd, view) :]
+            for path, fd in opened.items() if durable else ():
+                current = path
                 os.fsync(fd)
         finally:
-            for fd in fds:
+            for fd in opened.values():
                 os.close(fd)
-        for current, temp in temps.items():
-            os.replace(temp, current)
+        for path, temp in temps.items():
+            current = path
+            os.replace(temp, path)
     except OSError as exc:
         for temp in temps.values():
             with contextlib.suppress(OSError):

@@ -6,12 +6,11 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import Env, fixture_server, tiny_server
+from tests.conftest import Env, fixture_server, tiny_server, wait_for
 
 
 def imported(env: Env, *args: str, stdin: str | None = None) -> tuple[subprocess.CompletedProcess[str], set[str]]:
@@ -156,7 +155,8 @@ def test_live_pid_agrees_with_psutil() -> None:
         assert process.live_pid(child.pid, created - 100.0) is None  # the pid now names another process
     finally:
         child.kill()
-    time.sleep(0.1)
-    assert process.live_pid(child.pid, created) is None  # a zombie until reaped: not running
+    stat = Path(f"/proc/{child.pid}/stat")
+    wait_for(lambda: stat.read_text().rsplit(")", 1)[1].split()[0] == "Z")  # killed, not yet reaped
+    assert process.live_pid(child.pid, created) is None  # a zombie is not running
     child.wait()
     assert process.live_pid(child.pid, created) is None

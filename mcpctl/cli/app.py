@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import math
 import sys
 from typing import Annotated
 
 import typer
 from typer._click import exceptions as click  # typer vendors click; its errors are these
 
-from mcpctl import __version__, i18n
+from mcpctl import __version__
 from mcpctl.constants import ExitCode
 from mcpctl.errors import MCPCtlError, UnsupportedPlatformError, UsageError
 from mcpctl.hot import options as opt
@@ -81,7 +80,7 @@ Force = Annotated[bool, typer.Option(*opt.FORCE.flags, help=opt.FORCE.help)]
 
 def positive_seconds(value: float | None) -> float | None:
     """A --timeout or interval: a positive, finite number of seconds (nan, inf and -1 are usage errors)."""
-    if value is not None and not (math.isfinite(value) and value > 0):
+    if value is not None and not opt.positive_seconds(value):
         raise typer.BadParameter(f"expected a positive number of seconds, got {value:g}")
     return value
 
@@ -91,8 +90,6 @@ def main() -> None:
 
     Messages are in the user's language (mcpctl/i18n.py), except under --json: scripts get English."""
     as_json = "--json" in sys.argv[1:]
-    if as_json:
-        i18n.use(i18n.ENGLISH)
     guarded(lambda: _run(as_json), as_json)
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from mcpctl import i18n
 from mcpctl.constants import ENV_CONFIG, ENV_DEBUG, SERVER_NAME_PATTERN, ExitCode
 from mcpctl.errors import MCPCtlError, UnknownServerError
 from mcpctl.i18n import _
@@ -160,7 +161,9 @@ def is_name(name: str) -> bool:
 
 def guarded(body: Callable[[], int], as_json: bool) -> NoReturn:
     """Run a command and exit as every command does: one line per error, a documented exit code, a
-    traceback only with MCPCTL_DEBUG=1."""
+    traceback only with MCPCTL_DEBUG=1; messages in English under --json (scripts read them)."""
+    if as_json:
+        i18n.use(i18n.ENGLISH)
     try:
         code = body()
     except MCPCtlError as exc:

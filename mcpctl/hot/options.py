@@ -3,6 +3,7 @@ and the completions say what the hot path parses), and hot/run.py parses the hot
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from mcpctl.constants import ENV_CONFIG, ENV_HOME
@@ -42,6 +43,11 @@ NO_WAIT = Opt(("--no-wait",), "Return once the shim runs; do not wait for ready.
 FORCE = Opt(("--force",), "Start even during a backoff or crash-loop cooldown.")
 ARGS = Opt(("--args",), "Arguments as a JSON object.", takes_value=True)
 UNMASKED = Opt(("--unmasked",), "Print what the server sent as is: its secrets are not masked.")
+
+
+def positive_seconds(value: float) -> bool:
+    """The rule of every --timeout and interval: a positive, finite number of seconds (nan, inf, -1: no)."""
+    return math.isfinite(value) and value > 0
 
 
 @dataclass(frozen=True)

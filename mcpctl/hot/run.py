@@ -8,12 +8,10 @@ to the typer app, which then says what a usage error says; so the two can differ
 
 from __future__ import annotations
 
-import math
 from typing import NoReturn
 
-from mcpctl import i18n
 from mcpctl.hot.context import Globals, guarded, is_name
-from mcpctl.hot.options import GLOBAL, HOT, Hot, Opt
+from mcpctl.hot.options import GLOBAL, HOT, Hot, Opt, positive_seconds
 
 Parsed = tuple[str, Globals, dict[str, object], list[str]]
 
@@ -75,7 +73,7 @@ def _typed(values: dict[str, object], spec: Hot) -> bool:
     except ValueError:
         return False
     values["timeout"] = timeout
-    return math.isfinite(timeout) and timeout > 0
+    return positive_seconds(timeout)
 
 
 def _take(argv: list[str], i: int, opts: tuple[Opt, ...], values: dict[str, object]) -> int | None:
@@ -131,8 +129,5 @@ def run(command: str, g: Globals, values: dict[str, object], words: list[str]) -
 
 
 def main(parsed: Parsed) -> NoReturn:
-    """Run a parsed hot command as the typer app would (English under --json)."""
-    as_json = bool(parsed[2].get("json"))
-    if as_json:
-        i18n.use(i18n.ENGLISH)
-    guarded(lambda: run(*parsed), as_json)
+    """Run a parsed hot command as the typer app would."""
+    guarded(lambda: run(*parsed), bool(parsed[2].get("json")))
