@@ -103,6 +103,18 @@ def test_secrets_of_every_shape_reach_no_output_and_no_file(env: Env, monkeypatc
     assert {path: found for path, found in hits.items() if found} == {}
 
 
+def test_a_call_by_project_name_from_elsewhere_is_masked_too(env: Env, tmp_path: Path) -> None:
+    """`call PROJECT/NAME` from another directory masks with that project's config, not the current one."""
+    env.write_config({"echo": leaky(WEIRD=WEIRD, LEAK_VARS="WEIRD")})
+    assert env.run("start", "echo").returncode == 0
+    elsewhere = Env(env.home, tmp_path)  # no config here: the record names the config file
+    for args in (["call", f"{env.workdir.name}/echo", "leak"], ["call", f"{env.workdir.name}/echo", "leak", "--json"]):
+        called = elsewhere.run(*args)
+        assert called.returncode == 0, called.stderr
+        assert "env: ***" in called.stdout
+        assert leaks(called.stdout + called.stderr) == [], (args, called.stdout)
+
+
 def test_a_servers_escapes_and_forged_lines_reach_the_terminal_escaped(env: Env) -> None:
     env.write_config({"echo": leaky(LEAK_VARS="")})
     assert env.run("start", "echo").returncode == 0

@@ -112,12 +112,12 @@ def _masking(g: Globals, name: str, unmasked: bool) -> Callable[[str], str]:
     from mcpctl.config.environment import resolve
     from mcpctl.redaction import Redactor
 
-    config = g.load_config(required=False)
-    server = config.servers.get(name)
+    t = g.target([name])  # PROJECT/NAME: that project's config, not the current one
+    server = t.config.servers.get(t.names[0])
     if unmasked or server is None:
         return str
-    rules = env_rules.rules_for(server, config, env_rules.stored(g.paths()))
-    return Redactor(resolve(server, config.base_dir, os.environ, rules).secrets)
+    rules = env_rules.rules_for(server, t.config, env_rules.stored(t.paths))
+    return Redactor(resolve(server, t.config.base_dir, os.environ, rules).secrets)
 
 
 def _with_session(g: Globals, name: str, o: Options, act: Any, mask: Callable[[str], str] = str) -> Any:
