@@ -148,7 +148,9 @@ def test_server_everything_restarted_under_its_client(env: Env) -> None:
     assert after != before
 
 
-def test_stop_then_start_the_client_keeps_its_session(env: Env) -> None:
+@pytest.mark.parametrize("by", ["name", "project/name"])
+def test_stop_then_start_the_client_keeps_its_session(env: Env, by: str) -> None:
+    """Also through `connect PROJECT/NAME`, what `client setup` writes: a person's stop is kept."""
     _start(env)
 
     async def use(client: Client) -> tuple[int, int, str]:
@@ -160,7 +162,7 @@ def test_stop_then_start_the_client_keeps_its_session(env: Env) -> None:
         await client.notified()
         return before, await client.pid(), str(refused.value)
 
-    before, after, refused = with_client(env, "demo", use)
+    before, after, refused = with_client(env, "demo" if by == "name" else f"{env.workdir.name}/demo", use)
     assert after != before
     assert "demo is not running" in refused
 

@@ -170,15 +170,16 @@ def _reconnect(g: Globals, name: str, no_start: bool) -> socket.socket:
     from mcpctl.state import CorruptState, lock_holder, read_record
     from mcpctl.states import ServerState
 
-    paths = g.paths()
+    t = g.target([name])  # PROJECT/NAME (what `client setup` writes): that project's files
+    paths, bare = t.paths, t.names[0]
     try:
-        return _open(paths.socket(name))
+        return _open(paths.socket(bare))
     except OSError:
         pass
-    if lock_holder(paths.instance_lock(name)) is not None:
+    if lock_holder(paths.instance_lock(bare)) is not None:
         raise OSError(f"the shim of {name} is not listening yet")
     try:  # as the last shim left it: a shim that died never wrote "stopped"
-        record = read_record(paths.state_file(name))
+        record = read_record(paths.state_file(bare))
     except CorruptState:
         record = None
     if no_start or (record is not None and record.state in (ServerState.STOPPED, ServerState.FAILED)):
