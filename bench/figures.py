@@ -68,7 +68,7 @@ def memory_row(what: str, mem: c.Memory, reference: c.Memory, uss_goal: int, rss
     ok = mem.uss <= uss_goal and mem.rss <= rss_goal
     return Row(
         what,
-        f"USS {c.mb(mem.uss)}, RSS {c.mb(mem.rss)}",
+        f"USS {c.mb(mem.uss)}, PSS {c.mb(mem.pss)}, RSS {c.mb(mem.rss)}",
         f"{reference.processes} bare python: USS {c.mb(reference.uss)}",
         f"USS {ratio(mem.uss, reference.uss)}, of goal {ratio(mem.uss, uss_goal)}",
         f"<= {c.mb(uss_goal)} USS, <= {c.mb(rss_goal)} RSS",

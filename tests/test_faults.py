@@ -20,15 +20,22 @@ from mcpctl.paths import Paths
 from mcpctl.state import lock_holder
 from tests.conftest import Env, alive, fixture_server, following, tiny_server, wait_for
 
-# Loaded by every Python process that has it on PYTHONPATH; it acts only in shims. The shim of $DOOMED_SHIM
-# dies before it reports anything, writing first what $DOOMED_SAYS says (a line a library might print);
-# every shim, with $SLOW_BOOT set, waits that long between taking its lock and writing its first record.
+# Loaded by every Python process that has it on PYTHONPATH; it acts only in shims (and in a brood, which
+# forks them). The shim of $DOOMED_SHIM dies before it reports anything, writing first what $DOOMED_SAYS
+# says (a line a library might print); every shim, with $SLOW_BOOT set, waits that long between taking its
+# lock and writing its first record.
 SITECUSTOMIZE = """
 import os, sys, time
 argv = getattr(sys, "orig_argv", [])
-if "mcpctl.shim" in argv and argv[-1] == os.environ.get("DOOMED_SHIM"):
-    os.write(1, os.environ.get("DOOMED_SAYS", "").encode())
-    os._exit(1)
+if "mcpctl.shim" in argv and os.environ.get("DOOMED_SHIM"):
+    from mcpctl.paths import Paths
+    first_ensure = Paths.ensure_server
+    def ensure_server(self, name):
+        if name == os.environ["DOOMED_SHIM"]:
+            os.write(1, os.environ.get("DOOMED_SAYS", "").encode())
+            os._exit(1)
+        return first_ensure(self, name)
+    Paths.ensure_server = ensure_server
 if "mcpctl.shim" in argv and os.environ.get("SLOW_BOOT"):
     from mcpctl.shim.loop import Shim
     first_start = Shim.start

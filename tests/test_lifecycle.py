@@ -16,6 +16,7 @@ from typing import Any
 
 import psutil
 
+from mcpctl.state import lock_holder
 from tests.conftest import TINY, Env, alive, fixture_server, tiny_server, wait_for
 
 STATUS_FIELDS = {
@@ -136,6 +137,30 @@ def test_start_all_and_stop_all(env: Env) -> None:
     stopped = env.json("stop", "--all")
     assert [r["outcome"] for r in stopped["results"]] == ["stopped"] * 3
     assert env.our_processes() == []
+
+
+def test_start_all_hatches_every_shim_from_one_interpreter(env: Env) -> None:
+    names = ["one", "two", "three"]
+    env.write_config({name: tiny_server() for name in names})
+    caller = subprocess.Popen([sys.executable, "-m", "mcpctl", "start", "--all"], cwd=env.workdir)
+    assert caller.wait(timeout=60) == 0
+    servers = {s["name"]: s for s in env.json("status")["servers"]}
+    shims = {name: psutil.Process(servers[name]["shim_pid"]) for name in names}
+    assert len({shim.pid for shim in shims.values()}) == 3
+    for name, shim in shims.items():
+        assert shim.cmdline()[1:] == ["-m", "mcpctl.shim", *names]  # one brood's command line
+        assert shim.name() == f"mcpctl:{name}"  # but each names its own server
+        assert os.getsid(shim.pid) == shim.pid  # a session of its own, apart from the caller's
+        assert shim.ppid() != caller.pid
+        assert lock_holder(env.paths.instance_lock(name)) == shim.pid
+        assert {p.pid for p in shim.children()} == {servers[name]["pid"]}
+    # The brood itself is gone: the only processes with that command line are the three shims.
+    brood = [p.pid for p in psutil.process_iter(["cmdline"]) if p.info["cmdline"] == shims["one"].cmdline()]
+    assert sorted(brood) == sorted(shim.pid for shim in shims.values())
+    assert env.run("stop", "two").returncode == 0
+    assert [env.status(name)["state"] for name in names] == ["ready", "stopped", "ready"]
+    assert alive(servers["one"]["pid"])
+    assert alive(servers["three"]["pid"])
 
 
 def test_no_wait_returns_before_ready(env: Env) -> None:

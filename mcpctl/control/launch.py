@@ -1,5 +1,6 @@
-"""Spawning a shim fully detached (double fork, new session), listening to what it reports, and the
-controller's other hands on shim processes (control calls, the lock holder, leftovers, signals)."""
+"""Spawning shims fully detached (double fork, new session; one interpreter for many), listening to what
+they report, and the controller's other hands on shim processes (control calls, the lock holder,
+leftovers, signals)."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ _LEFTOVER_STOP_TIMEOUT = 3.0
 
 @dataclass
 class Launch:
-    """A shim just spawned: the read end of its report pipe and what it has said so far."""
+    """A shim prepared or spawned: the read end of its report pipe and what it has said so far."""
 
     server: ServerConfig
     fd: int
@@ -34,6 +35,8 @@ class Launch:
     events: list[dict[str, Any]] | None = None
     heard_at: float | None = None  # monotonic: when its latest report arrived (its own "ready in")
     forked: int | None = None  # the first fork, which exits at once: reaped on close, not waited for
+    spec: dict[str, Any] | None = None  # until spawned: what the shim runs by (secret: the environment)
+    handed: tuple[int, ...] = ()  # until spawned: the shim's ends, its report pipe and its log
 
     def read_events(self) -> list[dict[str, Any]] | None:
         """New events; None once the shim closed its end (it reported its outcome, or died)."""
@@ -48,11 +51,12 @@ class Launch:
         return [event for event in map(_event, lines) if event is not None]
 
     def close(self) -> None:
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
+        for fd in (self.fd, *self.handed):
+            if fd >= 0:
+                os.close(fd)
+        self.fd, self.handed, self.spec = -1, (), None
         if self.forked is not None:
-            with contextlib.suppress(ChildProcessError):
+            with contextlib.suppress(ChildProcessError):  # launches spawned together share it
                 os.waitpid(self.forked, 0)
             self.forked = None
 
@@ -95,7 +99,7 @@ def spec_of(
     return {"name": server.name, **as_written, **filled}
 
 
-def spawn_shim(
+def prepare_shim(
     paths: Paths,
     server: ServerConfig,
     resolved: Resolution,
@@ -103,16 +107,31 @@ def spawn_shim(
     config_hash: str,
     origin: str | None = None,
 ) -> Launch:
-    """Start `python -m mcpctl.shim NAME` in a new session, its parent already gone.
-
-    The spec holds the resolved environment, and so the secrets: it goes through a pipe, never argv.
-    """
+    """A shim for `server`, ready to spawn: its spec made, its report pipe and its log open."""
     spec = spec_of(server, resolved, alert_tables, config_hash, paths.project, origin)
-    spec_read, spec_write = os.pipe()
-    report_read, report_write = os.pipe()
     log_fd = os.open(paths.log_file(server.name), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-    argv = [sys.executable, "-m", "mcpctl.shim", server.name]
+    report_read, report_write = os.pipe()
+    os.set_blocking(report_read, False)
+    return Launch(server, report_read, spec=spec, handed=(report_write, log_fd))
+
+
+def spawn_shims(paths: Paths, launches: list[Launch]) -> None:
+    """Spawn the prepared shims in a new session, their parent already gone: one `python -m mcpctl.shim
+    NAME ...` that, for more than one server, forks a shim for each (see `mcpctl.shim.__main__`).
+
+    The specs hold the resolved environments, and so the secrets: they go through a pipe, never argv.
+    """
+    launches = [launch for launch in launches if launch.spec is not None]
+    if not launches:
+        return
+    one = len(launches) == 1
+    items = [
+        {"spec": launch.spec, "report": 1 if one else launch.handed[0], "log": 2 if one else launch.handed[1]}
+        for launch in launches
+    ]
+    argv = [sys.executable, "-m", "mcpctl.shim", *(launch.server.name for launch in launches)]
     env = {**os.environ, ENV_HOME: str(paths.home)}
+    spec_read, spec_write = os.pipe()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - runs in the forked child, which only ever execs or exits
         try:
@@ -120,24 +139,31 @@ def spawn_shim(
             if os.fork() > 0:
                 os._exit(0)
             os.dup2(spec_read, 0)
-            os.dup2(report_write, 1)
-            os.dup2(log_fd, 2)
+            report, log = launches[0].handed
+            os.dup2(report if one else os.open(os.devnull, os.O_WRONLY), 1)
+            os.dup2(log, 2)  # a brood that cannot even import says why in the first server's log
+            for fd in () if one else (fd for launch in launches for fd in launch.handed):
+                os.set_inheritable(fd, True)
             os.chdir("/")
             os.execve(argv[0], argv, env)
         finally:
             os._exit(127)
-    for fd in (spec_read, report_write, log_fd):
-        os.close(fd)
-    # Not waited for here: under the load of fifty shims booting, each wait for that fork to exit took
-    # ~35 ms, and `start --all` spawned one after another.
+    os.close(spec_read)
+    for launch in launches:
+        launch.forked = pid
+        for fd in launch.handed:
+            os.close(fd)
+        launch.handed, launch.spec = (), None
+    # The fork is not waited for here: under the load of fifty shims booting, each wait for it to exit
+    # took ~35 ms. Specs past the pipe's 64 KiB wait for the shim to read them: it does so first thing.
     try:
-        os.write(spec_write, json.dumps(spec).encode())
+        view = memoryview(json.dumps(items).encode())
+        while view:
+            view = view[os.write(spec_write, view) :]
     except OSError:
-        pass  # the shim died at once; its silence on the report pipe says so
+        pass  # the shim died at once; its silence on the report pipes says so
     finally:
         os.close(spec_write)
-    os.set_blocking(report_read, False)
-    return Launch(server, report_read, forked=pid)
 
 
 def wait_events(launches: list[Launch], until: set[str], deadline: float) -> None:
@@ -166,8 +192,11 @@ def wait_events(launches: list[Launch], until: set[str], deadline: float) -> Non
 class Launcher(Protocol):
     """Everything the controller does to shim processes, so a unit test can stand in for them."""
 
-    def spawn(self, server: ServerConfig, resolved: Resolution, alerts: dict[str, Any], config_hash: str) -> Launch:
-        """Start a shim for `server`; its reports arrive through `wait`."""
+    def prepare(self, server: ServerConfig, resolved: Resolution, alerts: dict[str, Any], config_hash: str) -> Launch:
+        """A shim for `server`, not spawned yet; `spawn` starts it and its reports arrive through `wait`."""
+
+    def spawn(self, launches: list[Launch]) -> None:
+        """Spawn the prepared shims of `launches`, all at once."""
 
     def wait(self, launches: list[Launch], until: set[str], deadline: float) -> None:
         """Collect reports until each launch said one of `until`, closed, or `deadline` (monotonic) passed."""
@@ -192,8 +221,11 @@ class ShimLauncher:
     paths: Paths
     origin: str | None = None
 
-    def spawn(self, server: ServerConfig, resolved: Resolution, alerts: dict[str, Any], config_hash: str) -> Launch:
-        return spawn_shim(self.paths, server, resolved, alerts, config_hash, self.origin)
+    def prepare(self, server: ServerConfig, resolved: Resolution, alerts: dict[str, Any], config_hash: str) -> Launch:
+        return prepare_shim(self.paths, server, resolved, alerts, config_hash, self.origin)
+
+    def spawn(self, launches: list[Launch]) -> None:
+        spawn_shims(self.paths, launches)
 
     def wait(self, launches: list[Launch], until: set[str], deadline: float) -> None:
         wait_events(launches, until, deadline)

@@ -137,11 +137,18 @@ class Start:
                     steps[server.name] = self._skipped(obs)
                 elif situation == Situation.FREE:
                     try:
-                        launches.append(self._launch(server, obs))
+                        launches.append(self._prepare(server, obs))
                     except OSError as exc:  # this server's failure only: the others' starts go on
                         steps[server.name] = self._unlaunched(obs, exc)
                 else:
                     others.append((server, obs, situation))
+            try:
+                self.launcher.spawn(launches)  # all at once: one interpreter start-up for all their shims
+            except OSError as exc:
+                for launch in launches:
+                    launch.close()
+                    steps[launch.server.name] = self._unlaunched(self.ctl.observe(launch.server.name), exc)
+                launches = []
             self.launcher.wait(launches, {Report.LOCKED, Report.BUSY}, self.clock.monotonic() + SHIM_BOOT_TIMEOUT)
         steps.update(self._reports(launches))
         for server, obs, situation in others:
@@ -157,12 +164,12 @@ class Start:
         )
         return self._result(replace(obs, record=obs.record.but(last_error=failure)), StartOutcome.SKIPPED)
 
-    def _launch(self, server: ServerConfig, obs: Observation) -> Launch:
+    def _prepare(self, server: ServerConfig, obs: Observation) -> Launch:
         ctl = self.ctl
         self.launcher.end_leftovers(obs.record)
         ctl.paths.ensure_server(server.name)
         digest = snapshot.remember(ctl.paths, ctl.config, ctl.config.servers.get(server.name, server))
-        return self.launcher.spawn(server, ctl.resolve(server), ctl.config.alerts_for(server), digest)
+        return self.launcher.prepare(server, ctl.resolve(server), ctl.config.alerts_for(server), digest)
 
     def _unlaunched(self, obs: Observation, exc: OSError) -> StartResult:
         failure = Failure(

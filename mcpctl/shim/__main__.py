@@ -1,17 +1,25 @@
-"""`python -m mcpctl.shim NAME`: how the CLI starts a shim.
+"""`python -m mcpctl.shim NAME [NAME ...]`: how the CLI starts shims.
 
-Its spec comes as JSON on stdin; it takes the instance lock (or says `busy` and exits), says `locked`,
-and runs the shim until it is done.
+The specs come as a JSON list on stdin, one item per NAME: `{"spec": ..., "report": FD, "log": FD}`. One
+NAME: this process is that server's shim, reporting on fd 1 and logging to fd 2. More: this process is a
+brood. It imports the shim once, forks a shim per server (each in its own session, with that server's
+report pipe as fd 1 and log as fd 2), and exits. Fifty shims then cost one interpreter start-up instead of
+fifty, and they share the pages of that one import: what a shim never writes to, it never copies.
+
+Each shim takes its instance lock (or says `busy` and exits), says `locked`, and runs until it is done.
+`python -m mcpctl.shim NAME --foreground text|json` is `mcpctl run`: one shim, its spec alone on stdin.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import os
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 from mcpctl import lean  # noqa: F401 - first, before anything imports dataclasses
 
@@ -28,16 +36,53 @@ from mcpctl.shim.loop import Shim
 from mcpctl.state import InstanceLock
 from mcpctl.states import ServerState
 
+USAGE = (
+    "usage: python -m mcpctl.shim NAME [NAME ...]  (their specs as a JSON list on stdin)\n"
+    "       python -m mcpctl.shim NAME --foreground text|json  (its spec as JSON on stdin)"
+)
+
 
 def main() -> int:
-    if len(sys.argv) not in (2, 4) or (len(sys.argv) == 4 and sys.argv[2:3] != ["--foreground"]):
-        print("usage: python -m mcpctl.shim NAME [--foreground text|json]  (spec as JSON on stdin)", file=sys.stderr)
+    args = sys.argv[1:]
+    if len(args) == 3 and args[1] == "--foreground" and args[2] in ("text", "json"):
+        return serve(Spec(**json.loads(_take_stdin())), log_format=args[2])
+    if not args or any(arg.startswith("-") for arg in args):
+        print(USAGE, file=sys.stderr)
         return 2
-    log_format = sys.argv[3] if len(sys.argv) == 4 else None  # set: `mcpctl run`, in the foreground
-    spec = Spec(**json.loads(sys.stdin.buffer.read()))
+    items: list[dict[str, Any]] = json.loads(_take_stdin())
+    if len(items) == 1:
+        return serve(Spec(**items[0]["spec"]))
+    gc.freeze()  # what the import made, the shims share: the collector must not touch it in each of them
+    handed = [fd for item in items for fd in (item["report"], item["log"])]
+    for item in items:
+        if os.fork() == 0:
+            return _hatch(item, handed)  # this child is that server's shim from here on
+    for fd in handed:
+        os.close(fd)
+    return 0
+
+
+def _take_stdin() -> bytes:
+    """What the CLI wrote on stdin; stdin is /dev/null from then on."""
+    data = sys.stdin.buffer.read()
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     os.close(devnull)
+    return data
+
+
+def _hatch(item: dict[str, Any], handed: list[int]) -> int:
+    """A forked child of a brood becomes the shim of `item`: its own session, its own pipes."""
+    os.setsid()
+    os.dup2(item["report"], 1)
+    os.dup2(item["log"], 2)
+    for fd in handed:
+        os.close(fd)
+    return serve(Spec(**item["spec"]))
+
+
+def serve(spec: Spec, log_format: str | None = None) -> int:
+    """Run the shim of `spec` until it is done; `log_format` set: in the foreground (`mcpctl run`)."""
     paths = Paths(Path(os.environ[ENV_HOME]), spec.project or None)
     paths.ensure_server(spec.name)
     log_path = paths.log_file(spec.name)
@@ -47,6 +92,8 @@ def main() -> int:
         use_log(foreground.take_terminal(log_path, spec.log_max_bytes, spec.log_backups, log_format, spec.name))
     else:
         use_log(LogWriter(log_path, spec.log_max_bytes, spec.log_backups))
+        with contextlib.suppress(OSError), open("/proc/self/comm", "w") as comm:  # Linux: what `ps` and
+            comm.write(f"mcpctl:{spec.name}"[:15])  # `top` call it (brood shims share one command line)
     signals.catch_early()  # before the lock: from then on, a stop signal is a stop, never a silent death
     lock = InstanceLock(paths.instance_lock(spec.name))
     if not lock.acquire():

@@ -69,11 +69,14 @@ class FakeShims:
     spawned: list[str] = field(default_factory=list)
     calls: list[tuple[str, str]] = field(default_factory=list)
 
-    def spawn(self, server: ServerConfig, resolved: Resolution, alerts: dict[str, Any], config_hash: str) -> Launch:
-        self.spawned.append(server.name)
-        if server.name in self.becomes:
-            self.world.then(self.becomes[server.name])
+    def prepare(self, server: ServerConfig, resolved: Resolution, alerts: dict[str, Any], config_hash: str) -> Launch:
         return Launch(server, -1)
+
+    def spawn(self, launches: list[Launch]) -> None:
+        for launch in launches:
+            self.spawned.append(launch.server.name)
+            if launch.server.name in self.becomes:
+                self.world.then(self.becomes[launch.server.name])
 
     def wait(self, launches: list[Launch], until: set[str], deadline: float) -> None:
         for launch in launches:
