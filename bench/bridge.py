@@ -171,9 +171,11 @@ def main() -> None:
             crowd_direct = loop.run_until_complete(concurrent_latencies(direct, CLIENTS, CROWD_CALLS))
         finally:
             loop.close()
+        from mcpctl.config.load import load
         from mcpctl.paths import Paths
 
-        raw = raw_latencies(Paths(box.home).socket("demo"), args.calls)
+        project = load(box.config).project  # the state of a config file's servers is kept per project
+        raw = raw_latencies(Paths(box.home, project).socket("demo"), args.calls)
         report_latency(samples, raw, crowd_shared, crowd_direct)
         if not args.skip_wall:
             wall(box, direct)

@@ -4,10 +4,12 @@ without typer or click, and answer as the typer commands do; whatever it cannot 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
+import psutil
 import pytest
 
 from tests.conftest import Env, fixture_server, tiny_server, wait_for
@@ -160,3 +162,37 @@ def test_live_pid_agrees_with_psutil() -> None:
     assert process.live_pid(child.pid, created) is None  # a zombie is not running
     child.wait()
     assert process.live_pid(child.pid, created) is None
+
+
+def _shims(env: Env) -> list[int]:
+    return sorted(p.pid for p in env.our_processes() if "mcpctl.shim" in p.cmdline())
+
+
+def test_start_runs_the_shim_it_started_ahead(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mcpctl.hot.run import parse, run
+
+    env.write_config({"demo": tiny_server()})
+    monkeypatch.chdir(env.workdir)
+    parsed = parse(["-q", "start", "demo"])
+    assert parsed is not None
+    assert run(*parsed) == 0  # in this process: the early shim is our child (a shim spawned late is not)
+    shim = psutil.Process(env.status("demo")["shim_pid"])
+    assert shim.ppid() == os.getpid()
+    assert shim.cmdline()[1:] == ["-m", "mcpctl.shim", "demo"]
+    assert os.getsid(shim.pid) == shim.pid
+    assert env.status("demo")["state"] == "ready"
+    assert env.run("stop", "demo").returncode == 0
+    os.waitpid(shim.pid, 0)  # what our exit would have done
+
+
+def test_a_start_that_needs_no_shim_ends_the_early_one_before_it_returns(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("FIXTURE_API_KEY", raising=False)
+    env.write_config({"demo": tiny_server(), "amap": fixture_server("needs-env", required_env=["FIXTURE_API_KEY"])})
+    assert env.run("start", "demo").returncode == 0
+    running = _shims(env)
+    assert len(running) == 1
+    for args, code in [(("start", "demo"), 0), (("start", "nosuch"), 8), (("start", "amap"), 7)]:
+        assert env.run(*args).returncode == code
+        assert _shims(env) == running, args  # no early shim is left, not even for a moment

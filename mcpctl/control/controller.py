@@ -21,6 +21,7 @@ from mcpctl.config.model import Config, ServerConfig
 from mcpctl.constants import CONTROL_TIMEOUT, ENV_LOCK_TIMEOUT, POLL_INTERVAL, STATE_LOCK_TIMEOUT, STDIN_CLOSE_GRACE
 from mcpctl.contract import Control
 from mcpctl.control import wishes
+from mcpctl.control.early import Early
 from mcpctl.control.launch import Launcher, ShimLauncher, spec_of
 from mcpctl.control.observe import Observation, drift, observe, put_right
 from mcpctl.control.results import StartResult, StopResult
@@ -50,12 +51,14 @@ class Controller:
         clock: Clock | None = None,
         launcher: Launcher | None = None,
         observer: Observer = observe,
+        early: Early | None = None,
     ) -> None:
+        """`early`: a shim started ahead for the one server this command may start (`mcpctl.control.early`)."""
         self.paths = paths
         self.config = config
         self.clock: Clock = clock or SYSTEM_CLOCK
         self.origin = str(config.path.absolute()) if config.path else None  # the config file shims start from
-        self.launcher: Launcher = launcher or ShimLauncher(paths, self.origin)
+        self.launcher: Launcher = launcher or ShimLauncher(paths, self.origin, early)
         self._observer = observer
         self._resolved: dict[str, tuple[ServerConfig, Resolution]] = {}
 

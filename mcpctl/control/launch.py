@@ -16,7 +16,8 @@ from typing import Any, Protocol
 from mcpctl import process, protocol
 from mcpctl.config.environment import Resolution
 from mcpctl.config.model import ServerConfig
-from mcpctl.constants import CONTROL_TIMEOUT, ENV_HOME
+from mcpctl.constants import CONTROL_TIMEOUT
+from mcpctl.control.early import Early
 from mcpctl.paths import Paths
 from mcpctl.settings import IN_SPEC
 from mcpctl.state import StateRecord, lock_holder
@@ -115,9 +116,10 @@ def prepare_shim(
     return Launch(server, report_read, spec=spec, handed=(report_write, log_fd))
 
 
-def spawn_shims(paths: Paths, launches: list[Launch]) -> None:
+def spawn_shims(paths: Paths, launches: list[Launch], early: Early | None = None) -> None:
     """Spawn the prepared shims in a new session, their parent already gone: one `python -m mcpctl.shim
-    NAME ...` that, for more than one server, forks a shim for each (see `mcpctl.shim.__main__`).
+    NAME ...` that, for more than one server, forks a shim for each (see `mcpctl.shim.__main__`). A lone
+    shim goes to `early`, when that was started ahead for its server.
 
     The specs hold the resolved environments, and so the secrets: they go through a pipe, never argv.
     """
@@ -126,11 +128,42 @@ def spawn_shims(paths: Paths, launches: list[Launch]) -> None:
         return
     one = len(launches) == 1
     items = [
-        {"spec": launch.spec, "report": 1 if one else launch.handed[0], "log": 2 if one else launch.handed[1]}
+        {
+            "spec": launch.spec,
+            "home": str(paths.home),
+            "report": 1 if one else launch.handed[0],
+            "log": 2 if one else launch.handed[1],
+        }
         for launch in launches
     ]
+    ahead = early.take() if one and early is not None and early.name == launches[0].server.name else None
+    forked: int | None
+    if ahead is not None:  # our own child, never reaped by us: it outlives this command
+        (spec_write, report_read), forked = ahead, None
+        os.close(launches[0].fd)  # it reports on the early shim's pipe instead
+        launches[0].fd = report_read
+    else:
+        spec_write, forked = _exec_shims(launches, one)
+    for launch in launches:
+        launch.forked = forked
+        for fd in launch.handed:
+            os.close(fd)
+        launch.handed, launch.spec = (), None
+    # The fork is not waited for here: under the load of fifty shims booting, each wait for it to exit
+    # took ~35 ms. Specs past the pipe's 64 KiB wait for the shim to read them: it does so first thing.
+    try:
+        view = memoryview(json.dumps(items).encode())
+        while view:
+            view = view[os.write(spec_write, view) :]
+    except OSError:
+        pass  # the shim died at once; its silence on the report pipes says so
+    finally:
+        os.close(spec_write)
+
+
+def _exec_shims(launches: list[Launch], one: bool) -> tuple[int, int]:
+    """Fork, and exec `python -m mcpctl.shim NAME ...` detached: the write end of its stdin, the fork."""
     argv = [sys.executable, "-m", "mcpctl.shim", *(launch.server.name for launch in launches)]
-    env = {**os.environ, ENV_HOME: str(paths.home)}
     spec_read, spec_write = os.pipe()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - runs in the forked child, which only ever execs or exits
@@ -145,25 +178,11 @@ def spawn_shims(paths: Paths, launches: list[Launch]) -> None:
             for fd in () if one else (fd for launch in launches for fd in launch.handed):
                 os.set_inheritable(fd, True)
             os.chdir("/")
-            os.execve(argv[0], argv, env)
+            os.execv(argv[0], argv)
         finally:
             os._exit(127)
     os.close(spec_read)
-    for launch in launches:
-        launch.forked = pid
-        for fd in launch.handed:
-            os.close(fd)
-        launch.handed, launch.spec = (), None
-    # The fork is not waited for here: under the load of fifty shims booting, each wait for it to exit
-    # took ~35 ms. Specs past the pipe's 64 KiB wait for the shim to read them: it does so first thing.
-    try:
-        view = memoryview(json.dumps(items).encode())
-        while view:
-            view = view[os.write(spec_write, view) :]
-    except OSError:
-        pass  # the shim died at once; its silence on the report pipes says so
-    finally:
-        os.close(spec_write)
+    return spec_write, pid
 
 
 def wait_events(launches: list[Launch], until: set[str], deadline: float) -> None:
@@ -216,16 +235,18 @@ class Launcher(Protocol):
 
 @dataclass(frozen=True)
 class ShimLauncher:
-    """The real shims of the state dir at `paths`; `origin` is the config file they are started from."""
+    """The real shims of the state dir at `paths`; `origin` is the config file they are started from;
+    `early`, a shim started ahead for the one server this command may start (`mcpctl.control.early`)."""
 
     paths: Paths
     origin: str | None = None
+    early: Early | None = None
 
     def prepare(self, server: ServerConfig, resolved: Resolution, alerts: dict[str, Any], config_hash: str) -> Launch:
         return prepare_shim(self.paths, server, resolved, alerts, config_hash, self.origin)
 
     def spawn(self, launches: list[Launch]) -> None:
-        spawn_shims(self.paths, launches)
+        spawn_shims(self.paths, launches, self.early)
 
     def wait(self, launches: list[Launch], until: set[str], deadline: float) -> None:
         wait_events(launches, until, deadline)

@@ -15,6 +15,7 @@ from mcpctl.states import StartOutcome
 
 if TYPE_CHECKING:
     from mcpctl.config.model import Config, ServerConfig
+    from mcpctl.control.early import Early
     from mcpctl.control.results import StartResult
     from mcpctl.paths import Paths
 
@@ -47,7 +48,9 @@ def start(
     wait: bool = True,
     restart: bool = False,
     force: bool = False,
+    early: Early | None = None,
 ) -> int:
+    """`early`: a shim the hot path started ahead for the one server named (`mcpctl.control.early`)."""
     require_names(names, everything)
     t = g.target(names, required=True)
     servers = t.config.select(t.names, everything)  # --timeout bounds our wait, not the shims' startup_timeout
@@ -63,6 +66,7 @@ def start(
         force=force,
         timeout=timeout,
         gateway=gateway,
+        early=early,
     )
 
 
@@ -78,6 +82,7 @@ def start_and_render(
     force: bool = False,
     timeout: float | None = None,
     gateway: bool = False,
+    early: Early | None = None,
 ) -> int:
     """Start (or restart) `servers`, show the results, and return the exit code the outcomes call for;
     `timeout` bounds this command's wait only; `gateway`: start the configured gateway too."""
@@ -85,7 +90,7 @@ def start_and_render(
     from mcpctl.render import servers as render
     from mcpctl.render.progress import Waiting
 
-    controller = Controller(paths, config)
+    controller = Controller(paths, config, early=early)
     label = (_("restarting {names}") if restart else _("starting {names}")).format(
         names=", ".join(s.name for s in servers)
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import NoReturn
 
+from mcpctl.control import early as ahead
 from mcpctl.hot.context import Globals, guarded, is_name
 from mcpctl.hot.options import GLOBAL, HOT, Hot, Opt, positive_seconds
 
@@ -99,6 +100,25 @@ def run(command: str, g: Globals, values: dict[str, object], words: list[str]) -
     flag = {key: bool(values.get(key)) for key in ("all", "all_projects", "nagios", "json", "no_start", "drain")}
     seconds = values["timeout"]
     timeout = None if seconds is None else float(str(seconds))
+    early = None
+    if command == "start" and len(words) == 1 and not flag["all"]:
+        early = ahead.spawn(words[0].rsplit("/", 1)[-1])  # its start-up, beside ours (see control/early.py)
+    try:
+        return _run(command, g, values, words, flag, timeout, early)
+    finally:
+        if early is not None:
+            early.discard()
+
+
+def _run(
+    command: str,
+    g: Globals,
+    values: dict[str, object],
+    words: list[str],
+    flag: dict[str, bool],
+    timeout: float | None,
+    early: ahead.Early | None,
+) -> int:
     if command in ("start", "restart", "stop"):
         from mcpctl.hot import lifecycle  # each command imports only the module of its own body
     elif command in ("status", "check"):
@@ -107,7 +127,9 @@ def run(command: str, g: Globals, values: dict[str, object], words: list[str]) -
         from mcpctl.hot import session
     if command in ("start", "restart"):
         restart, wait, force = command == "restart", not values.get("no_wait"), bool(values.get("force"))
-        return lifecycle.start(g, words, flag["all"], timeout, flag["json"], wait=wait, restart=restart, force=force)
+        return lifecycle.start(
+            g, words, flag["all"], timeout, flag["json"], wait=wait, restart=restart, force=force, early=early
+        )
     if command == "stop":
         return lifecycle.stop(g, words, flag["all"], timeout, flag["json"])
     if command == "status":

@@ -1,10 +1,12 @@
 """`python -m mcpctl.shim NAME [NAME ...]`: how the CLI starts shims.
 
-The specs come as a JSON list on stdin, one item per NAME: `{"spec": ..., "report": FD, "log": FD}`. One
-NAME: this process is that server's shim, reporting on fd 1 and logging to fd 2. More: this process is a
-brood. It imports the shim once, forks a shim per server (each in its own session, with that server's
-report pipe as fd 1 and log as fd 2), and exits. Fifty shims then cost one interpreter start-up instead of
-fifty, and they share the pages of that one import: what a shim never writes to, it never copies.
+The specs come as a JSON list on stdin, one item per NAME: `{"spec": ..., "home": DIR, "report": FD,
+"log": FD}`. One NAME: this process is that server's shim, reporting on fd 1 and logging to fd 2. More:
+this process is a brood. It imports the shim once, forks a shim per server (each in its own session, with
+that server's report pipe as fd 1 and log as fd 2), and exits. Fifty shims then cost one interpreter
+start-up instead of fifty, and they share the pages of that one import: what a shim never writes to, it
+never copies. Nothing on stdin: the CLI started this shim ahead of need and needed none
+(`mcpctl.control.early`); it exits.
 
 Each shim takes its instance lock (or says `busy` and exits), says `locked`, and runs until it is done.
 `python -m mcpctl.shim NAME --foreground text|json` is `mcpctl run`: one shim, its spec alone on stdin.
@@ -49,9 +51,12 @@ def main() -> int:
     if not args or any(arg.startswith("-") for arg in args):
         print(USAGE, file=sys.stderr)
         return 2
-    items: list[dict[str, Any]] = json.loads(_take_stdin())
+    given = _take_stdin()
+    if not given:
+        return 0
+    items: list[dict[str, Any]] = json.loads(given)
     if len(items) == 1:
-        return serve(Spec(**items[0]["spec"]))
+        return _serve(items[0])
     gc.freeze()  # what the import made, the shims share: the collector must not touch it in each of them
     handed = [fd for item in items for fd in (item["report"], item["log"])]
     for item in items:
@@ -78,6 +83,11 @@ def _hatch(item: dict[str, Any], handed: list[int]) -> int:
     os.dup2(item["log"], 2)
     for fd in handed:
         os.close(fd)
+    return _serve(item)
+
+
+def _serve(item: dict[str, Any]) -> int:
+    os.environ[ENV_HOME] = item["home"]  # its state dir: the tag on its server's processes names it too
     return serve(Spec(**item["spec"]))
 
 
@@ -92,6 +102,9 @@ def serve(spec: Spec, log_format: str | None = None) -> int:
         use_log(foreground.take_terminal(log_path, spec.log_max_bytes, spec.log_backups, log_format, spec.name))
     else:
         use_log(LogWriter(log_path, spec.log_max_bytes, spec.log_backups))
+        stderr = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)  # what Python itself says
+        os.dup2(stderr, 2)
+        os.close(stderr)
         with contextlib.suppress(OSError), open("/proc/self/comm", "w") as comm:  # Linux: what `ps` and
             comm.write(f"mcpctl:{spec.name}"[:15])  # `top` call it (brood shims share one command line)
     signals.catch_early()  # before the lock: from then on, a stop signal is a stop, never a silent death

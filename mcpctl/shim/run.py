@@ -17,7 +17,7 @@ from mcpctl.clock import SYSTEM_CLOCK, Clock
 from mcpctl.constants import ENV_HOME, ENV_INSTANCE, ENV_TENANT, STDIN_CLOSE_GRACE
 from mcpctl.contract import Spec
 from mcpctl.errors import ErrorType, Failure, classify_exit, classify_spawn_error, classify_startup_exit
-from mcpctl.shim import asks, ports
+from mcpctl.shim import asks, ports, signals
 from mcpctl.shim.channels import LineReader, Outbox, Oversize
 from mcpctl.shim.era import Handshake
 from mcpctl.shim.log import log, log_lines
@@ -346,7 +346,11 @@ class ServerRun:
         self.close()
 
     def tree(self) -> list[Any]:
-        """Its processes: tagged with its run, or the shim's descendants, but never another client's."""
+        """Its processes: tagged with its run, or the shim's descendants, but never another client's.
+        Nothing when the shim, a subreaper, has no child: what the tree left outside (a process that took
+        the tag elsewhere) `mcpctl stop` still sweeps for."""
+        if signals.nothing_below():
+            return []
         from mcpctl import process
 
         return [p for p in process.tree(self.instance_id) if _tenant_of(p) == self.tenant]

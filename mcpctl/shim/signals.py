@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 
 _STOPS = (signal.SIGTERM, signal.SIGINT)
 _early_stop: list[int] = []  # stop signals that came before `install`
+_adopting: list[bool] = []  # [True] once this process is a subreaper
 
 
 def catch_early() -> None:
@@ -78,6 +79,21 @@ def become_subreaper() -> bool:
     pr_set_child_subreaper = 36
     try:
         libc = ctypes.CDLL(None, use_errno=True)
-        return bool(libc.prctl(pr_set_child_subreaper, 1, 0, 0, 0) == 0)
+        adopting = bool(libc.prctl(pr_set_child_subreaper, 1, 0, 0, 0) == 0)
     except (OSError, AttributeError):
         return False
+    _adopting[:] = [adopting]
+    return adopting
+
+
+def nothing_below() -> bool:
+    """True when, as a subreaper, this process has no child at all, running or not yet reaped: then it
+    has no descendant either, since every orphan of its tree is re-parented to it. One system call
+    instead of a pass over /proc (fifty shims stopping at once made ~17,000 reads of it)."""
+    if not _adopting:
+        return False
+    try:  # WNOWAIT: a child that has ended stays for `reaped`, with its status
+        os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except ChildProcessError:
+        return True
+    return False

@@ -1,0 +1,81 @@
+"""A shim started ahead of need, for `mcpctl start NAME`.
+
+A shim's start-up (an interpreter and the shim's imports, ~110 ms here) used to follow the CLI's own
+(its imports, the config, the environment, the state lock, ~150 ms). Now the hot path spawns the shim's
+interpreter first thing, in a session of its own, and the two start up side by side. The early shim
+waits on stdin for its spec (`mcpctl.shim.__main__`); when the CLI finds it needs no shim after all (the
+server runs already, waits out a cooldown, or its environment is wrong), it closes that pipe and the
+shim exits at once, having touched nothing. What that costs is the CPU of a start-up nobody waits for.
+
+Imports nothing of mcpctl: it runs before the CLI's own imports.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+
+
+class Early:
+    """An early shim, our child until we exit: the write end of its stdin, the read end of its reports."""
+
+    __slots__ = ("name", "pid", "report_fd", "spec_fd")
+
+    def __init__(self, name: str, pid: int, spec_fd: int, report_fd: int) -> None:
+        self.name, self.pid, self.spec_fd, self.report_fd = name, pid, spec_fd, report_fd
+
+    def take(self) -> tuple[int, int] | None:
+        """Its stdin and report pipe, for the launch that uses it (from then on they are that launch's);
+        None once taken or discarded."""
+        if self.spec_fd < 0:
+            return None
+        ends = self.spec_fd, self.report_fd
+        self.spec_fd = self.report_fd = -1
+        return ends
+
+    def discard(self) -> None:
+        """End it if it was not taken. It has touched nothing yet: killed, it is gone before we are, and
+        nobody sees a shim that serves nothing. (Once taken, it is reparented when we exit.)"""
+        if self.spec_fd < 0:
+            return
+        for fd in (self.spec_fd, self.report_fd):
+            os.close(fd)
+        self.spec_fd = self.report_fd = -1
+        with contextlib.suppress(OSError):  # ChildProcessError included
+            os.kill(self.pid, signal.SIGKILL)
+            os.waitpid(self.pid, 0)
+
+
+def spawn(name: str) -> Early | None:
+    """Start `python -m mcpctl.shim NAME` in a new session, waiting for its spec; None when that cannot be
+    done here (the start then spawns its shim the usual way)."""
+    try:
+        spec_read, spec_write = os.pipe()
+        report_read, report_write = os.pipe()
+    except OSError:
+        return None
+    argv = [sys.executable, "-m", "mcpctl.shim", name]
+    try:
+        pid = os.fork()
+    except OSError:
+        pid = -1
+    if pid == 0:  # pragma: no cover - runs in the forked child, which only ever execs or exits
+        try:
+            os.setsid()
+            os.dup2(spec_read, 0)
+            os.dup2(report_write, 1)
+            os.dup2(os.open(os.devnull, os.O_WRONLY), 2)  # until it has its spec: then its log
+            os.chdir("/")
+            os.execv(argv[0], argv)
+        finally:
+            os._exit(127)
+    os.close(spec_read)
+    os.close(report_write)
+    if pid < 0:
+        os.close(spec_write)
+        os.close(report_read)
+        return None
+    os.set_blocking(report_read, False)
+    return Early(name, pid, spec_write, report_read)
