@@ -515,13 +515,15 @@ def _free_port() -> int:
 
 def test_connect_does_not_import_the_sdk(env: Env) -> None:
     _start(env)
-    probe = (
-        "import sys, runpy; sys.argv = ['mcpctl', 'ping', 'demo'];\n"
-        "try:\n    runpy.run_module('mcpctl', run_name='__main__')\n"
-        "except SystemExit:\n    pass\n"
-        "print('SDK' if any(m == 'mcp' or m.startswith('mcp.') for m in sys.modules) else 'clean', file=sys.stderr)"
+    proc = subprocess.run(  # -X importtime lists every import as it happens
+        [sys.executable, "-X", "importtime", "-m", "mcpctl", "ping", "demo"],
+        capture_output=True,
+        text=True,
+        cwd=env.workdir,
+        check=False,
+        timeout=30,
     )
-    proc = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, cwd=env.workdir, check=False, timeout=30
-    )
-    assert proc.stderr.strip().endswith("clean"), proc.stderr
+    assert proc.returncode == 0, proc.stderr[-500:]
+    imported = {line.rsplit("|", 1)[-1].strip() for line in proc.stderr.splitlines() if "|" in line}
+    assert "mcpctl.hot.session" in imported
+    assert not {name for name in imported if name == "mcp" or name.startswith("mcp.")}

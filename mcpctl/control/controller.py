@@ -12,7 +12,7 @@ from dataclasses import replace
 from functools import cached_property
 from typing import Any, TypeVar
 
-from mcpctl import protocol
+from mcpctl import procfs, protocol
 from mcpctl.clock import SYSTEM_CLOCK, Clock
 from mcpctl.config import env_rules
 from mcpctl.config import views as snapshot
@@ -166,7 +166,9 @@ class Controller:
         for server, obs in asked:  # each waits for its own shim, while the others end theirs
             self._await_exit(server, obs)
             took[server.name] = round(self.clock.monotonic() - began, 3)
-        with self.locked():  # once for all: a concurrent start may have launched new shims by now
+        # Once for all, and one pass over /proc for all their leftovers: a concurrent start may have
+        # launched new shims by now, but their processes carry new tags.
+        with self.locked(), procfs.one_look():
             for server, _ in asked:
                 ended = self._end_leftovers(server.name)
                 results[server.name] = StopResult(server.name, StopOutcome.STOPPED, took[server.name], ended)

@@ -235,8 +235,11 @@ class Start:
         outcome = StartOutcome.STARTED if ready else StartOutcome.FAILED
         ours = next((e.get("pid") for e in events if e.get("event") == Report.LOCKED), None)
         if outcome == StartOutcome.FAILED and obs.running and obs.shim_pid != ours:
-            # It reported a failure, but another shim holds the lock now: someone else started it.
-            # (Our own shim retrying after a tiny backoff is "starting" again: still our failure.)
+            # It reported a failure, but another shim holds the lock now: someone else started it. Serving,
+            # that is our answer; still starting, its outcome is (it may fail as ours did). (Our own shim
+            # retrying after a tiny backoff is "starting" again: still our failure.)
+            if obs.state not in SERVING:
+                return self._join(launch.server, obs)
             outcome = StartOutcome.ALREADY_RUNNING
         heard = launch.heard_at  # when this shim reported, not when the slowest of the batch did
         return self._result(obs, outcome, tuple(final.get("stderr_tail", ())), heard)

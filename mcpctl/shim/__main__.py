@@ -138,5 +138,13 @@ def _test_signal_at_lock() -> None:
         os.kill(os.getpid(), signal.Signals[name])
 
 
+def leave(code: int) -> None:
+    """Exit without the interpreter's teardown (~15 ms of CPU that frees what the kernel frees at once;
+    fifty shims stopping together spent most of a second on it). All the shim writes is written."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    leave(main())

@@ -53,7 +53,8 @@ class World:
         return self.now(name)
 
     def now(self, name: str) -> Observation:
-        current = [obs for since, obs in self.timelines.get(name, []) if since <= self.clock.mono]
+        timeline = sorted(self.timelines.get(name, []), key=lambda entry: entry[0])  # stable: ties keep order
+        current = [obs for since, obs in timeline if since <= self.clock.mono]
         return current[-1] if current else seen(name, ServerState.STOPPED)
 
 
@@ -213,6 +214,20 @@ def test_joining_a_starting_shim_that_becomes_ready_is_already_running(rig: Rig)
     assert result.observation.state == ServerState.READY
     assert result.elapsed_s == pytest.approx(1.0, abs=0.03)
     assert rig.shims.spawned == []
+
+
+@pytest.mark.parametrize(("then", "outcome"), [(ServerState.FAILED, "failed"), (ServerState.READY, "already_running")])
+def test_a_failed_launch_while_another_shim_starts_has_that_starts_outcome(
+    rig: Rig, then: ServerState, outcome: str
+) -> None:
+    # Ours failed, and meanwhile another command's shim took the lock and is starting: not "already
+    # running" (it may fail as ours did), but whatever that start comes to.
+    rig.shims.scripts["a"] = [locked(8), {"event": Report.FAILED, "record": {"state": ServerState.FAILED}}]
+    rig.shims.becomes["a"] = seen("a", ServerState.STARTING, 9)
+    rig.world.then(seen("a", then, 9 if then == ServerState.READY else None), after=8.0)  # past our shim's exit
+    result = rig.start(SERVER)
+    assert result.outcome == outcome
+    assert result.elapsed_s == pytest.approx(8.0, abs=0.1)
 
 
 def test_joining_a_stopping_shim_waits_for_it_then_launches(rig: Rig) -> None:
