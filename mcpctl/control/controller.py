@@ -5,12 +5,11 @@ from __future__ import annotations
 import math
 import os
 import signal
-import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import replace
 from functools import cached_property
-from typing import Any, TypeVar
+from typing import Any
 
 from mcpctl import procfs, protocol
 from mcpctl.clock import SYSTEM_CLOCK, Clock
@@ -33,9 +32,6 @@ from mcpctl.state import StateRecord, state_lock
 from mcpctl.states import LIVE, ServerState, StartOutcome, StopOutcome
 
 Observer = Callable[[Paths, str], Observation]
-T = TypeVar("T")
-R = TypeVar("R")
-_THREADS = 64  # control calls in flight at once
 # Where a live shim restarts its server in place (`mcpctl/restart`); a stopping one is waited for instead.
 RESTARTABLE = frozenset({ServerState.STARTING, ServerState.READY, ServerState.UNHEALTHY, ServerState.BACKOFF})
 
@@ -102,23 +98,26 @@ class Controller:
     # -- status ------------------------------------------------------------------------------
 
     def status(self, names: list[str], repair: bool = True) -> list[Observation]:
-        observations = concurrently(self._asked, [self.observe(name) for name in names])
-        observations = [replace(o, config_drift=drift(self.config, o)) for o in observations]
+        observations = [self.observe(name) for name in names]
+        live = [o for o in observations if o.shim_pid is not None and o.state != ServerState.STOPPING]
+        answers = self.launcher.call_all([o.name for o in live], Control.STATUS) if live else []
+        asked = {o.name: self._asked(o, answer) for o, answer in zip(live, answers, strict=True)}
+        observations = [replace(asked.get(o.name, o), config_drift=drift(self.config, o)) for o in observations]
         broken = [o for o in observations if o.needs_repair]
         if broken and repair:
             self._repair(broken)
         return observations
 
-    def _asked(self, obs: Observation) -> Observation:
+    def _asked(self, obs: Observation, answer: Any) -> Observation:
         """A live shim's own answer: its fresh record (which says what it could not write to disk), or
-        `unresponsive` when it does not answer within CONTROL_TIMEOUT (frozen, or stuck)."""
-        if obs.shim_pid is None or obs.state == ServerState.STOPPING:
-            return obs
-        try:
-            record = StateRecord.from_json(self.launcher.call(obs.name, Control.STATUS))
-        except TimeoutError:
+        `unresponsive` when it did not answer within CONTROL_TIMEOUT (frozen, or stuck)."""
+        if isinstance(answer, TimeoutError):
             silent = f"its shim (pid {obs.shim_pid}) did not answer within {CONTROL_TIMEOUT:g}s"
             return replace(obs, state=ServerState.UNRESPONSIVE, warning=silent)
+        try:
+            if isinstance(answer, Exception):
+                raise answer
+            record = StateRecord.from_json(answer)
         except (OSError, protocol.ProtocolError, ValueError, TypeError):
             return obs  # not listening yet (booting), or going: the record on disk is what there is
         if record.shim_pid != obs.shim_pid or record.state not in LIVE:
@@ -161,7 +160,10 @@ class Controller:
                     results[server.name] = self._not_running(obs)
                 else:
                     asked.append((server, obs))
-            concurrently(lambda pair: self._ask_to_stop(*pair), asked)  # every shim at once, then wait for all
+            answers = self.launcher.call_all([server.name for server, _ in asked], Control.STOP) if asked else []
+            for (_, obs), answer in zip(asked, answers, strict=True):  # every shim at once, then wait for all
+                if isinstance(answer, OSError | protocol.ProtocolError):
+                    self._signal_shim(obs, signal.SIGTERM)
         took = {}
         for server, obs in asked:  # each waits for its own shim, while the others end theirs
             self._await_exit(server, obs)
@@ -179,12 +181,6 @@ class Controller:
         ended = self.launcher.end_leftovers(obs.record)
         put_right(self.paths, obs)
         return StopResult(obs.name, StopOutcome.STOPPED if ended else StopOutcome.NOT_RUNNING, 0.0, ended)
-
-    def _ask_to_stop(self, server: ServerConfig, obs: Observation) -> None:
-        try:
-            self.launcher.call(server.name, Control.STOP)
-        except (OSError, protocol.ProtocolError):
-            self._signal_shim(obs, signal.SIGTERM)
 
     def _await_exit(self, server: ServerConfig, obs: Observation) -> None:
         """Wait for the shim to end its tree and exit; if it hangs, kill it (its tree is ended after)."""
@@ -248,34 +244,6 @@ class Controller:
             return None
         snapshot.remember(self.paths, config, config.servers.get(server.name, server))
         return Retrying(attempt, start.deadline(server))
-
-
-def concurrently(act: Callable[[T], R], items: list[T]) -> list[R]:
-    """`act(item)` for every item at once, in threads (each call waits on its own shim, so 50 shims take
-    as long as the slowest, not the sum); the results in order, or the first error raised."""
-    if len(items) < 2:
-        return [act(item) for item in items]
-    results: list[Any] = [None] * len(items)
-    errors: list[BaseException] = []
-
-    def one(index: int, item: T) -> None:
-        try:
-            results[index] = act(item)
-        except BaseException as exc:  # noqa: BLE001 - raised again in the caller's thread below
-            errors.append(exc)
-
-    for batch in range(0, len(items), _THREADS):
-        threads = [
-            threading.Thread(target=one, args=(i, items[i]), daemon=True)
-            for i in range(batch, min(batch + _THREADS, len(items)))
-        ]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-    if errors:
-        raise errors[0]
-    return results
 
 
 def lock_timeout() -> float:

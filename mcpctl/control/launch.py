@@ -223,6 +223,9 @@ class Launcher(Protocol):
     def call(self, name: str, method: str, params: dict[str, Any] | None = None) -> Any:
         """A control call to the shim of `name`; raises OSError or ProtocolError when it does not answer."""
 
+    def call_all(self, names: list[str], method: str) -> list[Any]:
+        """The same call to the shims of `names`, all at once: each one's result, or what `call` raises."""
+
     def holder(self, name: str) -> int | None:
         """The pid holding the instance lock of `name`, if any."""
 
@@ -253,6 +256,10 @@ class ShimLauncher:
 
     def call(self, name: str, method: str, params: dict[str, Any] | None = None) -> Any:
         return protocol.call(self.paths.control_socket(name), method, params, timeout=CONTROL_TIMEOUT)
+
+    def call_all(self, names: list[str], method: str) -> list[Any]:
+        sockets = [(self.paths.control_socket(name), method) for name in names]
+        return protocol.call_all(sockets, timeout=CONTROL_TIMEOUT)
 
     def holder(self, name: str) -> int | None:
         return lock_holder(self.paths.instance_lock(name))

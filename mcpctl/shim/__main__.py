@@ -57,6 +57,7 @@ def main() -> int:
     items: list[dict[str, Any]] = json.loads(given)
     if len(items) == 1:
         return _serve(items[0])
+    signals.libc_prctl()  # loaded once, here, for every shim of the brood
     gc.freeze()  # what the import made, the shims share: the collector must not touch it in each of them
     handed = [fd for item in items for fd in (item["report"], item["log"])]
     for item in items:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import selectors
 import signal
@@ -72,18 +73,28 @@ def signal_name(number: int) -> str:
 
 def become_subreaper() -> bool:
     """On Linux, adopt orphaned descendants (they are re-parented to us, and we reap them)."""
-    if not sys.platform.startswith("linux"):
+    prctl = libc_prctl()
+    if prctl is None:
         return False
-    import ctypes
-
     pr_set_child_subreaper = 36
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        adopting = bool(libc.prctl(pr_set_child_subreaper, 1, 0, 0, 0) == 0)
-    except (OSError, AttributeError):
-        return False
+    adopting = prctl(pr_set_child_subreaper, 1, 0, 0, 0) == 0
     _adopting[:] = [adopting]
     return adopting
+
+
+@functools.cache
+def libc_prctl() -> Callable[..., int] | None:
+    """libc's prctl (Linux), loaded once: ctypes costs ~0.5 MB and a few ms, so a brood loads it before it
+    forks, and all its shims share it."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    try:
+        prctl: Callable[..., int] = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    return prctl
 
 
 def nothing_below() -> bool:

@@ -95,6 +95,15 @@ class FakeShims:
             raise OSError("no shim answers")
         return self.answers[method]
 
+    def call_all(self, names: list[str], method: str) -> list[Any]:
+        answers: list[Any] = []
+        for name in names:
+            try:
+                answers.append(self.call(name, method))
+            except OSError as exc:
+                answers.append(exc)
+        return answers
+
     def holder(self, name: str) -> int | None:
         return self.world.now(name).shim_pid
 
