@@ -173,12 +173,15 @@ def test_start_runs_the_shim_it_started_ahead(env: Env, monkeypatch: pytest.Monk
 
     env.write_config({"demo": tiny_server()})
     monkeypatch.chdir(env.workdir)
-    parsed = parse(["-q", "start", "demo"])
+    monkeypatch.delenv("MCPCTL_HOME")  # named by --home alone: the shim's environment must still say it
+    parsed = parse(["-q", "--home", str(env.home), "start", "demo"])
     assert parsed is not None
     assert run(*parsed) == 0  # in this process: the early shim is our child (a shim spawned late is not)
+    monkeypatch.setenv("MCPCTL_HOME", str(env.home))
     shim = psutil.Process(env.status("demo")["shim_pid"])
     assert shim.ppid() == os.getpid()
     assert shim.cmdline()[1:] == ["-m", "mcpctl.shim", "demo"]
+    assert shim.environ()["MCPCTL_HOME"] == str(env.home)
     assert os.getsid(shim.pid) == shim.pid
     assert env.status("demo")["state"] == "ready"
     assert env.run("stop", "demo").returncode == 0

@@ -142,7 +142,10 @@ def test_start_all_and_stop_all(env: Env) -> None:
 def test_start_all_hatches_every_shim_from_one_interpreter(env: Env) -> None:
     names = ["one", "two", "three"]
     env.write_config({name: tiny_server() for name in names})
-    caller = subprocess.Popen([sys.executable, "-m", "mcpctl", "start", "--all"], cwd=env.workdir)
+    without_home = {k: v for k, v in os.environ.items() if k != "MCPCTL_HOME"}  # --home names it
+    caller = subprocess.Popen(
+        [sys.executable, "-m", "mcpctl", "--home", str(env.home), "start", "--all"], cwd=env.workdir, env=without_home
+    )
     assert caller.wait(timeout=60) == 0
     servers = {s["name"]: s for s in env.json("status")["servers"]}
     shims = {name: psutil.Process(servers[name]["shim_pid"]) for name in names}
@@ -151,6 +154,7 @@ def test_start_all_hatches_every_shim_from_one_interpreter(env: Env) -> None:
         assert shim.cmdline()[1:] == ["-m", "mcpctl.shim", *names]  # one brood's command line
         assert shim.name() == f"mcpctl:{name}"  # but each names its own server
         assert os.getsid(shim.pid) == shim.pid  # a session of its own, apart from the caller's
+        assert shim.environ()["MCPCTL_HOME"] == str(env.home)  # as every process of ours (doctor looks)
         assert shim.ppid() != caller.pid
         assert lock_holder(env.paths.instance_lock(name)) == shim.pid
         assert {p.pid for p in shim.children()} == {servers[name]["pid"]}

@@ -7,7 +7,7 @@ waits on stdin for its spec (`mcpctl.shim.__main__`); when the CLI finds it need
 server runs already, waits out a cooldown, or its environment is wrong), it closes that pipe and the
 shim exits at once, having touched nothing. What that costs is the CPU of a start-up nobody waits for.
 
-Imports nothing of mcpctl: it runs before the CLI's own imports.
+Imports nothing of mcpctl but its constants: it runs before the CLI's own imports.
 """
 
 from __future__ import annotations
@@ -17,14 +17,16 @@ import os
 import signal
 import sys
 
+from mcpctl.constants import ENV_HOME
+
 
 class Early:
     """An early shim, our child until we exit: the write end of its stdin, the read end of its reports."""
 
-    __slots__ = ("name", "pid", "report_fd", "spec_fd")
+    __slots__ = ("home", "name", "pid", "report_fd", "spec_fd")
 
-    def __init__(self, name: str, pid: int, spec_fd: int, report_fd: int) -> None:
-        self.name, self.pid, self.spec_fd, self.report_fd = name, pid, spec_fd, report_fd
+    def __init__(self, name: str, home: str, pid: int, spec_fd: int, report_fd: int) -> None:
+        self.name, self.home, self.pid, self.spec_fd, self.report_fd = name, home, pid, spec_fd, report_fd
 
     def take(self) -> tuple[int, int] | None:
         """Its stdin and report pipe, for the launch that uses it (from then on they are that launch's);
@@ -48,9 +50,11 @@ class Early:
             os.waitpid(self.pid, 0)
 
 
-def spawn(name: str) -> Early | None:
-    """Start `python -m mcpctl.shim NAME` in a new session, waiting for its spec; None when that cannot be
-    done here (the start then spawns its shim the usual way)."""
+def spawn(name: str, home: str) -> Early | None:
+    """Start `python -m mcpctl.shim NAME` in a new session, waiting for its spec, with `home` (the state
+    dir the flags and environment name; a config file may name another, and then it goes unused) in its
+    environment as every process of ours has; None when that cannot be done here (the start then spawns
+    its shim the usual way)."""
     try:
         spec_read, spec_write = os.pipe()
         report_read, report_write = os.pipe()
@@ -68,7 +72,7 @@ def spawn(name: str) -> Early | None:
             os.dup2(report_write, 1)
             os.dup2(os.open(os.devnull, os.O_WRONLY), 2)  # until it has its spec: then its log
             os.chdir("/")
-            os.execv(argv[0], argv)
+            os.execve(argv[0], argv, {**os.environ, ENV_HOME: home})
         finally:
             os._exit(127)
     os.close(spec_read)
@@ -78,4 +82,4 @@ def spawn(name: str) -> Early | None:
         os.close(report_read)
         return None
     os.set_blocking(report_read, False)
-    return Early(name, pid, spec_write, report_read)
+    return Early(name, home, pid, spec_write, report_read)

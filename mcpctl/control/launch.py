@@ -16,7 +16,7 @@ from typing import Any, Protocol
 from mcpctl import process, protocol
 from mcpctl.config.environment import Resolution
 from mcpctl.config.model import ServerConfig
-from mcpctl.constants import CONTROL_TIMEOUT
+from mcpctl.constants import CONTROL_TIMEOUT, ENV_HOME
 from mcpctl.control.early import Early
 from mcpctl.paths import Paths
 from mcpctl.settings import IN_SPEC
@@ -136,14 +136,15 @@ def spawn_shims(paths: Paths, launches: list[Launch], early: Early | None = None
         }
         for launch in launches
     ]
-    ahead = early.take() if one and early is not None and early.name == launches[0].server.name else None
+    fits = early is not None and (early.name, early.home) == (launches[0].server.name, str(paths.home))
+    ahead = early.take() if one and early is not None and fits else None
     forked: int | None
     if ahead is not None:  # our own child, never reaped by us: it outlives this command
         (spec_write, report_read), forked = ahead, None
         os.close(launches[0].fd)  # it reports on the early shim's pipe instead
         launches[0].fd = report_read
     else:
-        spec_write, forked = _exec_shims(launches, one)
+        spec_write, forked = _exec_shims(launches, one, str(paths.home))
     for launch in launches:
         launch.forked = forked
         for fd in launch.handed:
@@ -161,9 +162,10 @@ def spawn_shims(paths: Paths, launches: list[Launch], early: Early | None = None
         os.close(spec_write)
 
 
-def _exec_shims(launches: list[Launch], one: bool) -> tuple[int, int]:
+def _exec_shims(launches: list[Launch], one: bool, home: str) -> tuple[int, int]:
     """Fork, and exec `python -m mcpctl.shim NAME ...` detached: the write end of its stdin, the fork."""
     argv = [sys.executable, "-m", "mcpctl.shim", *(launch.server.name for launch in launches)]
+    env = {**os.environ, ENV_HOME: home}  # every process of ours names its state dir (doctor looks)
     spec_read, spec_write = os.pipe()
     pid = os.fork()
     if pid == 0:  # pragma: no cover - runs in the forked child, which only ever execs or exits
@@ -178,7 +180,7 @@ def _exec_shims(launches: list[Launch], one: bool) -> tuple[int, int]:
             for fd in () if one else (fd for launch in launches for fd in launch.handed):
                 os.set_inheritable(fd, True)
             os.chdir("/")
-            os.execv(argv[0], argv)
+            os.execve(argv[0], argv, env)
         finally:
             os._exit(127)
     os.close(spec_read)

@@ -13,6 +13,7 @@ from typing import NoReturn
 from mcpctl.control import early as ahead
 from mcpctl.hot.context import Globals, guarded, is_name
 from mcpctl.hot.options import GLOBAL, HOT, Hot, Opt, positive_seconds
+from mcpctl.paths import resolve_home
 
 Parsed = tuple[str, Globals, dict[str, object], list[str]]
 
@@ -102,7 +103,8 @@ def run(command: str, g: Globals, values: dict[str, object], words: list[str]) -
     timeout = None if seconds is None else float(str(seconds))
     early = None
     if command == "start" and len(words) == 1 and not flag["all"]:
-        early = ahead.spawn(words[0].rsplit("/", 1)[-1])  # its start-up, beside ours (see control/early.py)
+        home = str(resolve_home(g.home))  # a config file may name another: then it goes unused
+        early = ahead.spawn(words[0].rsplit("/", 1)[-1], home)  # its start-up, beside ours (control/early.py)
     try:
         return _run(command, g, values, words, flag, timeout, early)
     finally:

@@ -29,7 +29,7 @@ from mcpctl import lean  # noqa: F401 - first, before anything imports dataclass
 from mcpctl.constants import ENV_HOME, ENV_TEST_SIGNAL_AT_LOCK, ExitCode
 from mcpctl.contract import Report, Spec
 from mcpctl.errors import ErrorType, Failure
-from mcpctl.logfile import LogWriter
+from mcpctl.logfile import MARK, LogWriter, stamp
 from mcpctl.paths import Paths
 from mcpctl.shim import signals
 from mcpctl.shim.ledger import say
@@ -61,7 +61,12 @@ def main() -> int:
     gc.freeze()  # what the import made, the shims share: the collector must not touch it in each of them
     handed = [fd for item in items for fd in (item["report"], item["log"])]
     for item in items:
-        if os.fork() == 0:
+        try:
+            pid = os.fork()
+        except OSError as exc:  # this server's shim only: its report pipe closes unsaid, its log says why
+            os.write(item["log"], f"{stamp()} {MARK} cannot fork a shim: {exc}\n".encode())
+            continue
+        if pid == 0:
             return _hatch(item, handed)  # this child is that server's shim from here on
     for fd in handed:
         os.close(fd)
