@@ -100,9 +100,10 @@ class Controller:
     def status(self, names: list[str], repair: bool = True) -> list[Observation]:
         observations = [self.observe(name) for name in names]
         live = [o for o in observations if o.shim_pid is not None and o.state != ServerState.STOPPING]
-        answers = self.launcher.call_all([o.name for o in live], Control.STATUS) if live else []
+        answers = self.launcher.call_all([o.name for o in live], Control.STATUS)
         asked = {o.name: self._asked(o, answer) for o, answer in zip(live, answers, strict=True)}
-        observations = [replace(asked.get(o.name, o), config_drift=drift(self.config, o)) for o in observations]
+        observations = [asked.get(o.name, o) for o in observations]
+        observations = [replace(o, config_drift=drift(self.config, o)) for o in observations]
         broken = [o for o in observations if o.needs_repair]
         if broken and repair:
             self._repair(broken)
@@ -114,12 +115,12 @@ class Controller:
         if isinstance(answer, TimeoutError):
             silent = f"its shim (pid {obs.shim_pid}) did not answer within {CONTROL_TIMEOUT:g}s"
             return replace(obs, state=ServerState.UNRESPONSIVE, warning=silent)
-        try:
-            if isinstance(answer, Exception):
-                raise answer
-            record = StateRecord.from_json(answer)
-        except (OSError, protocol.ProtocolError, ValueError, TypeError):
+        if isinstance(answer, Exception):
             return obs  # not listening yet (booting), or going: the record on disk is what there is
+        try:
+            record = StateRecord.from_json(answer)
+        except (ValueError, TypeError):
+            return obs
         if record.shim_pid != obs.shim_pid or record.state not in LIVE:
             return obs
         return replace(obs, state=record.state, record=record)
@@ -160,7 +161,7 @@ class Controller:
                     results[server.name] = self._not_running(obs)
                 else:
                     asked.append((server, obs))
-            answers = self.launcher.call_all([server.name for server, _ in asked], Control.STOP) if asked else []
+            answers = self.launcher.call_all([server.name for server, _ in asked], Control.STOP)
             for (_, obs), answer in zip(asked, answers, strict=True):  # every shim at once, then wait for all
                 if isinstance(answer, OSError | protocol.ProtocolError):
                     self._signal_shim(obs, signal.SIGTERM)

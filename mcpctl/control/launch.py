@@ -130,14 +130,14 @@ def spawn_shims(paths: Paths, launches: list[Launch], early: Early | None = None
     items = [
         {
             "spec": launch.spec,
-            "home": str(paths.home),
             "report": 1 if one else launch.handed[0],
             "log": 2 if one else launch.handed[1],
         }
         for launch in launches
     ]
-    fits = early is not None and (early.name, early.home) == (launches[0].server.name, str(paths.home))
-    ahead = early.take() if one and early is not None and fits else None
+    ahead = None
+    if one and early is not None and (early.name, early.home) == (launches[0].server.name, str(paths.home)):
+        ahead = early.take()
     forked: int | None
     if ahead is not None:  # our own child, never reaped by us: it outlives this command
         (spec_write, report_read), forked = ahead, None

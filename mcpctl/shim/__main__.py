@@ -1,12 +1,12 @@
 """`python -m mcpctl.shim NAME [NAME ...]`: how the CLI starts shims.
 
-The specs come as a JSON list on stdin, one item per NAME: `{"spec": ..., "home": DIR, "report": FD,
-"log": FD}`. One NAME: this process is that server's shim, reporting on fd 1 and logging to fd 2. More:
-this process is a brood. It imports the shim once, forks a shim per server (each in its own session, with
-that server's report pipe as fd 1 and log as fd 2), and exits. Fifty shims then cost one interpreter
-start-up instead of fifty, and they share the pages of that one import: what a shim never writes to, it
-never copies. Nothing on stdin: the CLI started this shim ahead of need and needed none
-(`mcpctl.control.early`); it exits.
+The specs come as a JSON list on stdin, one item per NAME: `{"spec": ..., "report": FD, "log": FD}`; the
+state dir is $MCPCTL_HOME. One NAME: this process is that server's shim, reporting on fd 1 and logging
+to fd 2. More: this process is a brood. It imports the shim once, forks a shim per server (each in its
+own session, with that server's report pipe as fd 1 and log as fd 2), and exits. Fifty shims then cost
+one interpreter start-up instead of fifty, and they share the pages of that one import: what a shim
+never writes to, it never copies. Nothing on stdin: the CLI started this shim ahead of need and needed
+none (`mcpctl.control.early`); it exits.
 
 Each shim takes its instance lock (or says `busy` and exits), says `locked`, and runs until it is done.
 `python -m mcpctl.shim NAME --foreground text|json` is `mcpctl run`: one shim, its spec alone on stdin.
@@ -56,7 +56,7 @@ def main() -> int:
         return 0
     items: list[dict[str, Any]] = json.loads(given)
     if len(items) == 1:
-        return _serve(items[0])
+        return serve(Spec(**items[0]["spec"]))
     signals.libc_prctl()  # loaded once, here, for every shim of the brood
     gc.freeze()  # what the import made, the shims share: the collector must not touch it in each of them
     handed = [fd for item in items for fd in (item["report"], item["log"])]
@@ -89,11 +89,6 @@ def _hatch(item: dict[str, Any], handed: list[int]) -> int:
     os.dup2(item["log"], 2)
     for fd in handed:
         os.close(fd)
-    return _serve(item)
-
-
-def _serve(item: dict[str, Any]) -> int:
-    os.environ[ENV_HOME] = item["home"]  # its state dir: the tag on its server's processes names it too
     return serve(Spec(**item["spec"]))
 
 
