@@ -376,3 +376,18 @@ def test_restart_falls_back_to_stop_and_start_when_the_shim_cannot_restart_in_pl
     assert result.outcome == StartOutcome.STARTED
     assert rig.shims.calls[:2] == [("a", Control.RESTART), ("a", Control.STOP)]
     assert rig.shims.spawned == ["a"]
+
+
+def test_status_judges_drift_by_the_shims_fresh_record(rig: Rig) -> None:
+    # The record on disk is stale (the shim could not write it: a full disk); the shim's own answer
+    # says what it runs, and that is what drift compares with the config.
+    from mcpctl.config.views import config_hash
+    from mcpctl.states import Drift
+
+    running = config_hash(rig.controller.config, SERVER)
+    rig.world.then(seen("a", ServerState.READY, 7, config_hash="stale"))
+    fresh = StateRecord(name="a", state=ServerState.READY, shim_pid=7, config_hash=running)
+    rig.shims.answers[Control.STATUS] = fresh.to_json()
+    (obs,) = rig.controller.status(["a"], repair=False)
+    assert obs.record.config_hash == running
+    assert obs.config_drift == Drift.SAME
