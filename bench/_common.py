@@ -60,6 +60,17 @@ def env_note() -> str:
     return "bytecode caching as inherited"
 
 
+def install_note() -> str:
+    """How mcpctl is installed here: the default editable install's import finder runs at every interpreter
+    start-up (~20 ms here, pathlib, re and urllib), which a `pip install .` never pays, so it skews every
+    figure and reference."""
+    finders = [m for m in sys.modules if m.startswith("__editable__") and m.endswith("_finder")]
+    if finders:
+        return "an editable install's import finder runs in every interpreter (~20 ms each, which a `pip install .` never pays): reinstall with \
+`pip install -e . --config-settings editable_mode=compat`"
+    return "interpreters start as in a `pip install .` (no editable import finder)"
+
+
 def mcpctl_argv() -> list[str]:
     """The `mcpctl` console script installed next to this Python (what a user runs), else `python -m mcpctl`."""
     script = Path(sys.executable).parent / "mcpctl"
@@ -293,4 +304,5 @@ def header(title: str) -> None:
     print(f"python {sys.version.split()[0]} ({sys.executable}), {os.cpu_count()} cpu(s), load average {load}")
     print(f"mcpctl: {' '.join(mcpctl_argv())}, tree {git_revision()}")
     print(f"env: {env_note()}")
+    print(f"install: {install_note()}")
     print()
