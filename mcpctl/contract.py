@@ -22,7 +22,7 @@ CONTROL_PREFIX = "mcpctl/"
 class Control(StrEnum):
     """Control methods on the shim's socket."""
 
-    STATUS = "mcpctl/status"  # the shim's record, fresh
+    STATUS = "mcpctl/status"  # the shim's record, fresh (params {"save": true}: and its file rewritten)
     STOP = "mcpctl/stop"  # end the server's tree and exit
     RETRY = "mcpctl/retry"  # in backoff: try now, as a person's start (`start --force`)
     UPDATE = "mcpctl/update"  # take new settings that need no restart (`apply`)

@@ -146,8 +146,11 @@ def _read(paths: Paths, name: str) -> tuple[StateRecord | None, str | None]:
 
 
 def _ask_shim(paths: Paths, name: str) -> StateRecord | None:
+    """The holder's own record, when the file has none of its own (damaged, or not yet written, or
+    another shim's): the shim writes it again too."""
     try:
-        return StateRecord.from_json(protocol.call(paths.control_socket(name), Control.STATUS, timeout=CONTROL_TIMEOUT))
+        answer = protocol.call(paths.control_socket(name), Control.STATUS, {"save": True}, timeout=CONTROL_TIMEOUT)
+        return StateRecord.from_json(answer)
     except (OSError, protocol.ProtocolError, ValueError, TypeError):
         return None
 

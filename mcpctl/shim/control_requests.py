@@ -24,8 +24,8 @@ class Controlled(Protocol):
 
     spec: Spec
 
-    def status(self) -> dict[str, Any]:
-        """The record, fresh."""
+    def status(self, save: bool) -> dict[str, Any]:
+        """The record, fresh; with `save`, written to its file again too (the asker found that damaged)."""
         ...
 
     def stop(self) -> None:
@@ -50,7 +50,8 @@ def answer(shim: Controlled, message: dict[str, Any]) -> dict[str, Any]:
     """The JSON-RPC response to one control request."""
     method, request_id = message.get("method"), message.get("id")
     if method == Control.STATUS:
-        return _result(request_id, shim.status())
+        params = message.get("params")
+        return _result(request_id, shim.status(isinstance(params, dict) and params.get("save") is True))
     if method == Control.STOP:
         shim.stop()
         return _result(request_id, {"stopping": True})

@@ -416,10 +416,13 @@ def test_an_unusable_update_changes_nothing(world: Callable[..., World]) -> None
     assert "updated" not in w.kinds()
 
 
-def test_status_answers_the_record_and_rewrites_a_damaged_file(world: Callable[..., World]) -> None:
+def test_status_answers_the_record_and_rewrites_a_damaged_file_when_asked(world: Callable[..., World]) -> None:
     w = world()
     w.paths.state_file(NAME).write_text("{damaged")
     answer = w.control(Control.STATUS)
+    assert answer["result"]["state"] == "starting"
+    assert w.paths.state_file(NAME).read_text() == "{damaged"  # a plain status writes nothing
+    answer = w.control(Control.STATUS, {"save": True})
     assert answer["result"]["state"] == "starting"
     assert w.record.state == ServerState.STARTING
 
