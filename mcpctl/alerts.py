@@ -6,8 +6,9 @@ import math
 import operator
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
+
+from mcpctl.lean import Record, dataclass
 
 # memory_mb: the tree's PSS (what it costs); rss_mb: its summed RSS (shared pages counted once per process).
 METRICS = ("cpu_percent", "memory_mb", "rss_mb", "ping_latency_ms", "error_rate", "restarts_per_hour", "state")
@@ -25,7 +26,7 @@ FIELDS = frozenset({"metric", "comparison", "threshold", "for", "severity", "act
 
 
 @dataclass(frozen=True)
-class AlertRule:
+class AlertRule(Record):
     """One configured alert: a metric compared with a threshold for a while."""
 
     name: str
@@ -115,7 +116,7 @@ def rules(tables: Mapping[str, Any]) -> list[AlertRule]:
 
 
 @dataclass
-class _Episode:
+class _Episode(Record):
     """One rule's current stretch of its condition holding."""
 
     since: float  # monotonic: when the condition started to hold
@@ -124,7 +125,7 @@ class _Episode:
 
 
 @dataclass(frozen=True)
-class Change:
+class Change(Record):
     """An alert that fired or resolved in this evaluation."""
 
     rule: AlertRule

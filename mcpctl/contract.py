@@ -8,12 +8,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from enum import StrEnum
 from typing import Any
 
 from mcpctl import alerts
 from mcpctl import constants as C
+from mcpctl.lean import Record, dataclass
 from mcpctl.settings import Impact, having
 
 CONTROL_PREFIX = "mcpctl/"
@@ -44,7 +45,7 @@ UPDATABLE = having(Impact.UPDATE)
 
 
 @dataclass(frozen=True)
-class Spec:
+class Spec(Record):
     """What the CLI tells the shim to run; env holds secrets, so it never reaches disk or argv.
 
     Its settings are those of `mcpctl.settings.IN_SPEC`, with the same defaults (a unit test holds them to it).

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 from mcpctl.constants import ExitCode
+from mcpctl.lean import Record, dataclass
 
 
 class ErrorType(StrEnum):
@@ -38,7 +38,7 @@ class ErrorType(StrEnum):
 
 
 @dataclass(frozen=True)
-class Kind:
+class Kind(Record):
     """What every error of one type shares. Templates are filled with str.format(**fields)."""
 
     template: str
@@ -140,7 +140,7 @@ KINDS: dict[ErrorType, Kind] = {
 
 
 @dataclass(frozen=True)
-class Failure:
+class Failure(Record):
     """What went wrong, as stored in state records and shown by `status` and `--json`."""
 
     type: ErrorType

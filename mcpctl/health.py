@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
+from mcpctl.lean import Record, dataclass
 from mcpctl.protocol import METHOD_NOT_FOUND
 from mcpctl.states import SERVING, ServerState
 
@@ -14,7 +14,7 @@ PING_PREFIX = "mcpctl-ping-"
 
 
 @dataclass(frozen=True)
-class Health:
+class Health(Record):
     """The last ping's outcome."""
 
     ok: bool
@@ -107,7 +107,7 @@ class Pinger:
 
 
 @dataclass(frozen=True)
-class Verdict:
+class Verdict(Record):
     """What `mcpctl check` says of one server."""
 
     name: str

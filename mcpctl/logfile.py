@@ -20,9 +20,10 @@ import os
 import re
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
+
+from mcpctl.lean import Record, dataclass
 
 MARK = "[mcpctl]"
 # C0 controls but tab, DEL and C1 controls: what a terminal would act on (ESC, CR, BEL, backspace, CSI).
@@ -101,7 +102,7 @@ def generation(path: Path, n: int) -> Path:
 
 
 @dataclass(frozen=True)
-class Line:
+class Line(Record):
     """One line of a server's log, with its time when it has one."""
 
     time: float | None

@@ -11,17 +11,17 @@ from __future__ import annotations
 import os
 import re
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mcpctl import jsonl, procfs
+from mcpctl.lean import Record, dataclass
 
 MAX_BYTES = 512 * 1024
 
 
 @dataclass(frozen=True)
-class Sample:
+class Sample(Record):
     """One resource sample of a server's whole process tree."""
 
     ts: float

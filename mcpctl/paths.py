@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 from mcpctl.constants import CONFIG_FILENAME, ENV_CONFIG, ENV_HOME
 from mcpctl.errors import ConfigError
+from mcpctl.lean import Record, dataclass
 from mcpctl.privdir import check_home, private_dir
 
 # AF_UNIX paths longer than this fail ("AF_UNIX path too long"); keep a margin below 108.
@@ -32,7 +32,7 @@ def chosen_home(flag: str | None = None) -> Path | None:
 
 
 @dataclass(frozen=True)
-class Paths:
+class Paths(Record):
     """The state dir's files. With a `project`, a server's files live under projects/PROJECT/ and its
     sockets under run/PROJECT/; without one, in the layout before projects (servers/NAME directly).
     `legacy` names the project's servers that a shim of that layout still serves (see mcpctl.legacy)."""

@@ -9,11 +9,11 @@ holds them to this table. It lives in the shared layer because the shim imports 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
 from types import MappingProxyType
 
 from mcpctl import constants as C
+from mcpctl.lean import Record, dataclass
 from mcpctl.states import Readiness
 
 
@@ -46,7 +46,7 @@ class Impact(StrEnum):
 
 
 @dataclass(frozen=True)
-class Setting:
+class Setting(Record):
     """One setting: its kind, default and what changing it takes."""
 
     name: str

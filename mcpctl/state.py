@@ -12,17 +12,18 @@ import sys
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 from mcpctl.constants import STATE_LOCK_TIMEOUT, STATE_SCHEMA
 from mcpctl.errors import BusyError, ErrorType, Failure, StateDirError
+from mcpctl.lean import Record, dataclass
 from mcpctl.states import ServerState
 
 
 @dataclass(frozen=True)
-class StateRecord:
+class StateRecord(Record):
     """What a server's state.json holds. Never anything secret: no env values, no argv."""
 
     name: str

@@ -9,17 +9,17 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mcpctl.clients import tomlspan
 from mcpctl.clients.registry import Location
 from mcpctl.config import jsonc
+from mcpctl.lean import Record, dataclass
 
 
 @dataclass(frozen=True)
-class Entry:
+class Entry(Record):
     """One server entry of a client's file: `keys` lead to it from the top of the file."""
 
     location: Location
@@ -46,7 +46,7 @@ class Entry:
 
 
 @dataclass(frozen=True)
-class ClientFile:
+class ClientFile(Record):
     """One client config file as read: its bytes and the server entries in it, or why it could not be read."""
 
     location: Location

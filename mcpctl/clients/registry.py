@@ -10,14 +10,14 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 from mcpctl.errors import UsageError
+from mcpctl.lean import Record, dataclass
 
 
 @dataclass(frozen=True)
-class Location:
+class Location(Record):
     """One config file of a client and where its servers are in it."""
 
     path: Path
@@ -29,7 +29,7 @@ class Location:
 
 
 @dataclass(frozen=True)
-class Client:
+class Client(Record):
     """An MCP client mcpctl can set up: its id, its name, and where its config files are."""
 
     id: str

@@ -3,7 +3,6 @@ mcpctl, and the entries changed by hand since `client setup` wrote them (drift).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -11,11 +10,12 @@ from mcpctl.clients import files as client_files
 from mcpctl.clients import store
 from mcpctl.clients.entry import connects_to
 from mcpctl.clients.registry import CLIENTS, Client
+from mcpctl.lean import Record, dataclass
 from mcpctl.paths import Paths
 
 
 @dataclass(frozen=True)
-class FileReport:
+class FileReport(Record):
     """What one client file holds: how many servers, how many of them through mcpctl."""
 
     path: Path
@@ -37,7 +37,7 @@ class FileReport:
 
 
 @dataclass(frozen=True)
-class ClientReport:
+class ClientReport(Record):
     """A client and what each of its files holds."""
 
     client: Client
@@ -59,7 +59,7 @@ class ClientReport:
 
 
 @dataclass(frozen=True)
-class EntryStatus:
+class EntryStatus(Record):
     """One server entry of a client file, and whether it is still as setup wrote it."""
 
     client: str

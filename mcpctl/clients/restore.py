@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mcpctl.clients import store
 from mcpctl.errors import StateDirError, UsageError
+from mcpctl.lean import Record, dataclass
 from mcpctl.paths import Paths
 
 
 @dataclass(frozen=True)
-class Restored:
+class Restored(Record):
     """The files a backup put back."""
 
     backup: store.Backup

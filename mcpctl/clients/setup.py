@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from mcpctl.clients.registry import Client
 from mcpctl.config import importer
 from mcpctl.config.document import digest, read_bytes, replace_file, writable, write_config
 from mcpctl.errors import ConfigConflictError, ConfigError, UsageError
+from mcpctl.lean import Record, dataclass
 from mcpctl.paths import Paths
 from mcpctl.redaction import Redactor
 
@@ -31,7 +32,7 @@ _TRANSPORT = frozenset(
 
 
 @dataclass(frozen=True)
-class Rewrite:
+class Rewrite(Record):
     """An entry setup rewrites to run through mcpctl, as it will be."""
 
     entry: Entry
@@ -40,7 +41,7 @@ class Rewrite:
 
 
 @dataclass(frozen=True)
-class Left:
+class Left(Record):
     """An entry setup leaves as it is, and why."""
 
     entry: Entry
@@ -48,7 +49,7 @@ class Left:
 
 
 @dataclass(frozen=True)
-class Plan:
+class Plan(Record):
     """What setup would write: the client's files and the mcpctl config, before and after."""
 
     client: Client
@@ -81,7 +82,7 @@ class Plan:
 
 
 @dataclass(frozen=True)
-class Outcome:
+class Outcome(Record):
     """A plan carried out, with the backup of what it overwrote."""
 
     plan: Plan

@@ -6,18 +6,18 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mcpctl.errors import UsageError
+from mcpctl.lean import Record, dataclass
 from mcpctl.paths import Paths
 
 _MANIFEST = "manifest.json"
 
 
 @dataclass(frozen=True)
-class Backup:
+class Backup(Record):
     """Copies of a client's files from before a setup, for restore."""
 
     client: str

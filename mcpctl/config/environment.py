@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
 from mcpctl.config.interpolate import NOT_SET, InterpolationError, interpolate
 from mcpctl.config.model import ServerConfig
 from mcpctl.i18n import N_
+from mcpctl.lean import Record, dataclass
 from mcpctl.redaction import secret_name
 
 ALWAYS_INHERITED = ("PATH", "HOME")
@@ -35,7 +36,7 @@ KNOWN = (PROBLEM, SHORTER, NO_MATCH, NOWHERE, NOT_SET, AT)
 
 
 @dataclass(frozen=True)
-class EnvRule:
+class EnvRule(Record):
     """A check on one variable: from required_env, [env_rules] tables, or `mcpctl env rule add`."""
 
     var: str
@@ -68,7 +69,7 @@ class EnvRule:
 
 
 @dataclass(frozen=True)
-class VarReport:
+class VarReport(Record):
     """One variable a server needs: where its value comes from and whether it is sound."""
 
     name: str
@@ -81,7 +82,7 @@ class VarReport:
 
 
 @dataclass(frozen=True)
-class Resolution:
+class Resolution(Record):
     """The environment a server gets, plus what a person may see about it (no values)."""
 
     server: str

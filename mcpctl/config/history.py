@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 from mcpctl.config.document import digest, document
 from mcpctl.config.model import Config
 from mcpctl.config.views import redact_document, secret_key, view
 from mcpctl.errors import UsageError
+from mcpctl.lean import Record, dataclass
 from mcpctl.paths import Paths
 from mcpctl.state import write_atomic
 
@@ -23,7 +24,7 @@ LATEST = ("last", "latest", "applied")
 
 
 @dataclass(frozen=True)
-class Version:
+class Version(Record):
     """One applied config, as the history keeps it."""
 
     id: int

@@ -7,10 +7,10 @@ Values that are secrets are sealed in the views (see views.py) and shown here on
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from mcpctl.config.views import NO_EFFECT, RESTART, UPDATE, impact, is_sealed
+from mcpctl.lean import Record, dataclass
 
 HIDDEN = "***"
 # Settings compared entry by entry (env.TOKEN, alerts.high_cpu), so a change names what it touched.
@@ -19,7 +19,7 @@ _STRENGTH: dict[str, int] = {NO_EFFECT: 0, UPDATE: 1, RESTART: 2}
 
 
 @dataclass(frozen=True)
-class FieldChange:
+class FieldChange(Record):
     """One setting that changed, and what applying it takes."""
 
     field: str  # "args", "env.TOKEN", "alerts.high_cpu", "env_file_contents./path/a.env"
@@ -32,7 +32,7 @@ class FieldChange:
 
 
 @dataclass(frozen=True)
-class ServerChange:
+class ServerChange(Record):
     """A server added, removed or changed between two configs."""
 
     name: str

@@ -19,7 +19,6 @@ import json
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +27,7 @@ from mcpctl.config.document import document
 from mcpctl.config.load import from_document, parse_json, validate
 from mcpctl.config.model import Config, config_error
 from mcpctl.errors import ConfigError, UsageError
+from mcpctl.lean import Record, dataclass
 from mcpctl.settings import BY_NAME
 
 _RENAMED = {"envFile": "env_file", "httpUrl": "url", "serverUrl": "url", "startup_timeout_sec": "startup_timeout"}
@@ -37,7 +37,7 @@ _PATH_FIELDS = ("cwd", "env_file")
 
 
 @dataclass(frozen=True)
-class Imported:
+class Imported(Record):
     """A client's config read as mcpctl servers, with notes on what was left out."""
 
     source: Path

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +17,11 @@ from mcpctl import constants as C
 from mcpctl.constants import CONFIG_FILENAME, DEFAULT_STARTUP_TIMEOUT, DEFAULT_STOP_TIMEOUT, ENV_CONFIG
 from mcpctl.errors import ConfigError, UnknownServerError
 from mcpctl.i18n import _
+from mcpctl.lean import Record, dataclass
 
 
 @dataclass(frozen=True)
-class ServerConfig:
+class ServerConfig(Record):
     """One server as the config file describes it, validated (mcpctl/settings.py lists every setting)."""
 
     name: str
@@ -68,7 +69,7 @@ class ServerConfig:
 
 
 @dataclass(frozen=True)
-class GatewayConfig:
+class GatewayConfig(Record):
     """The [gateway] table: where the HTTP gateway listens and whom it lets in."""
 
     listen: str = C.DEFAULT_GATEWAY_LISTEN
@@ -89,7 +90,7 @@ class GatewayConfig:
 
 
 @dataclass(frozen=True)
-class Config:
+class Config(Record):
     """A config file, validated: its servers, env rules, alerts and gateway."""
 
     path: Path | None
@@ -185,7 +186,7 @@ def empty_config() -> Config:
 
 
 @dataclass(frozen=True)
-class Problem:
+class Problem(Record):
     """One thing wrong with a config: a line naming the file, the server and the field, for people and scripts."""
 
     text: str

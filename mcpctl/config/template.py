@@ -6,13 +6,13 @@ The JSON is read by the importer, as `config import` reads it: the same files gi
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mcpctl.config.model import ServerConfig
 from mcpctl.errors import UsageError
 from mcpctl.i18n import N_, _
+from mcpctl.lean import Record, dataclass
 
 _HEADER = N_("""\
 # mcpctl.toml: the MCP servers mcpctl runs. Written by `mcpctl init`; every field is described in the
@@ -111,7 +111,7 @@ def starter(which: Callable[[str], str | None]) -> Converted:
 
 
 @dataclass(frozen=True)
-class Converted:
+class Converted(Record):
     """A client's config turned into mcpctl.toml text."""
 
     text: str

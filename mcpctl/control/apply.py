@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from mcpctl import protocol
@@ -33,6 +32,7 @@ from mcpctl.contract import UPDATABLE, Control
 from mcpctl.control.controller import Controller, lock_timeout
 from mcpctl.control.observe import Observation, observe
 from mcpctl.control.results import StartResult, StopResult
+from mcpctl.lean import Record, dataclass
 from mcpctl.paths import Paths
 from mcpctl.state import state_lock
 from mcpctl.states import ServerState, StartOutcome
@@ -41,7 +41,7 @@ KINDS = ("start", "stop", "restart", "update", "unchanged", "not_running", "fore
 
 
 @dataclass(frozen=True)
-class Action:
+class Action(Record):
     """What apply does to one server, and why."""
 
     name: str
@@ -59,7 +59,7 @@ class Action:
 
 
 @dataclass(frozen=True)
-class Outcome:
+class Outcome(Record):
     """What carrying out one action did; `result` is the start/stop result where there was one."""
 
     action: Action

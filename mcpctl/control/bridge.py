@@ -25,11 +25,11 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from mcpctl import protocol
 from mcpctl.errors import ErrorType, Failure, MCPCtlError
+from mcpctl.lean import Record, dataclass
 
 CHUNK = 256 * 1024
 PARSE_LIMIT = 64 * 1024  # a line up to this long is parsed for its id; a longer one is read at its ends
@@ -45,7 +45,7 @@ Reconnect = Callable[[bool], socket.socket]
 
 
 @dataclass(frozen=True)
-class Seen:
+class Seen(Record):
     """One message as the bridge sees it: its id (as JSON text, so 1 and "1" differ) and what it is."""
 
     key: str | None
@@ -113,7 +113,7 @@ def _key(request_id: object) -> str | None:
 
 
 @dataclass(frozen=True)
-class Held:
+class Held(Record):
     """A client line that came while no shim was reachable."""
 
     deadline: float

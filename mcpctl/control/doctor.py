@@ -13,7 +13,7 @@ import socket
 import stat
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from mcpctl.control import projects
 from mcpctl.control.observe import observe, put_right
 from mcpctl.errors import MCPCtlError
 from mcpctl.i18n import N_
+from mcpctl.lean import Record, dataclass
 from mcpctl.paths import Paths
 from mcpctl.privdir import check_home, foreign
 from mcpctl.state import CorruptState, lock_holder, read_record, state_lock, write_atomic, write_record
@@ -47,7 +48,7 @@ KNOWN = (NOT_REPAIRED, NOT_YOURS, READABLE, MISMATCH, KEPT, REBUILT, ORPHANED, S
 
 
 @dataclass
-class Finding:
+class Finding(Record):
     """One problem doctor found, and the repair it can make."""
 
     kind: str  # permissions | config | corrupt_file | state_mismatch | stale_socket | orphan | zombie | orphaned
@@ -69,7 +70,7 @@ class Finding:
 
 
 @dataclass
-class Doctor:
+class Doctor(Record):
     """The state dir's examination: what is wrong, and the repairs."""
 
     paths: Paths

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import contextlib
 import shutil
-from dataclasses import dataclass
 
 from mcpctl.control.controller import Controller
 from mcpctl.errors import ErrorType, MCPCtlError
+from mcpctl.lean import Record, dataclass
 
 
 @dataclass(frozen=True)
-class Forgotten:
+class Forgotten(Record):
     """What `forget` did for one server: `removed` files and directories, or why it kept them."""
 
     name: str

@@ -10,7 +10,6 @@ import os
 import select
 import sys
 import time
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from mcpctl import process, protocol
@@ -18,6 +17,7 @@ from mcpctl.config.environment import Resolution
 from mcpctl.config.model import ServerConfig
 from mcpctl.constants import CONTROL_TIMEOUT, ENV_HOME
 from mcpctl.control.early import Early
+from mcpctl.lean import Record, dataclass
 from mcpctl.paths import Paths
 from mcpctl.settings import IN_SPEC
 from mcpctl.state import StateRecord, lock_holder
@@ -27,7 +27,7 @@ _LEFTOVER_STOP_TIMEOUT = 3.0
 
 
 @dataclass
-class Launch:
+class Launch(Record):
     """A shim prepared or spawned: the read end of its report pipe and what it has said so far."""
 
     server: ServerConfig
@@ -239,7 +239,7 @@ class Launcher(Protocol):
 
 
 @dataclass(frozen=True)
-class ShimLauncher:
+class ShimLauncher(Record):
     """The real shims of the state dir at `paths`; `origin` is the config file they are started from;
     `early`, a shim started ahead for the one server this command may start (`mcpctl.control.early`)."""
 

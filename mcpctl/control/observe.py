@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from typing import Any
 
 from mcpctl import process, protocol
@@ -12,6 +11,7 @@ from mcpctl.config.views import config_hash
 from mcpctl.constants import CONTROL_TIMEOUT
 from mcpctl.contract import Control
 from mcpctl.errors import ErrorType, Failure
+from mcpctl.lean import Record, dataclass
 from mcpctl.logfile import stamp
 from mcpctl.paths import Paths
 from mcpctl.state import CorruptState, StateRecord, lock_holder, read_record, write_record
@@ -19,7 +19,7 @@ from mcpctl.states import HELD_BACK, LIVE, RUNNING, SERVING, Drift, ServerState
 
 
 @dataclass(frozen=True)
-class Observation:
+class Observation(Record):
     """A server as it really is. `record` is what the shim last wrote; the other fields are checked."""
 
     name: str

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mcpctl import legacy
 from mcpctl.config.model import DEFAULT_PROJECT, PROJECT_PATTERN, Config, empty_config, project_name
 from mcpctl.errors import ConfigError, UsageError
+from mcpctl.lean import Record, dataclass
 from mcpctl.paths import Paths, default_home
 from mcpctl.state import CorruptState, StateRecord, read_record
 
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
-class Target:
+class Target(Record):
     """What a command acts on: one project's paths and config, and the server names without a project."""
 
     paths: Paths

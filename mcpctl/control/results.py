@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from mcpctl.control.observe import Observation
 from mcpctl.errors import Failure
+from mcpctl.lean import Record, dataclass
 from mcpctl.states import START_FAILURES, StartOutcome, StopOutcome
 
 
 @dataclass(frozen=True)
-class StartResult:
+class StartResult(Record):
     """What a start (or restart) did for one server."""
 
     name: str
@@ -29,7 +28,7 @@ class StartResult:
 
 
 @dataclass(frozen=True)
-class StopResult:
+class StopResult(Record):
     """What a stop did for one server."""
 
     name: str

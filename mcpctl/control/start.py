@@ -6,7 +6,7 @@ classified once more, with the same `force` and the same start time.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
@@ -19,6 +19,7 @@ from mcpctl.control.launch import Launch
 from mcpctl.control.observe import Observation
 from mcpctl.control.results import StartResult
 from mcpctl.errors import ErrorType, Failure
+from mcpctl.lean import Record, dataclass
 from mcpctl.states import SERVING, ServerState, StartOutcome
 
 if TYPE_CHECKING:
@@ -58,12 +59,12 @@ def classify(obs: Observation, force: bool, now: float, config_hash: str | None 
 
 
 @dataclass(frozen=True)
-class Fresh:
+class Fresh(Record):
     """To be classified (again): at the start, and after a shim we waited on went away."""
 
 
 @dataclass(frozen=True)
-class Joining:
+class Joining(Record):
     """Waiting on someone else's shim: for it to be ready, or, as it was stopping, for it to go.
 
     If the start we joined fails, that failure is our answer too: joining never starts a second
@@ -75,7 +76,7 @@ class Joining:
 
 
 @dataclass(frozen=True)
-class Retrying:
+class Retrying(Record):
     """A shim in backoff was asked to retry now, or a live one to restart in place: waiting for run
     `attempt` to settle."""
 

@@ -9,13 +9,13 @@ import re
 import shutil
 import sys
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from mcpctl.config.environment import ALWAYS_INHERITED, env_file_paths, parse_dotenv
 from mcpctl.config.interpolate import InterpolationError, interpolate
 from mcpctl.config.model import Config, ServerConfig
+from mcpctl.lean import Record, dataclass
 
 # Where the exported container recipe (examples/Containerfile) puts the config and the state dir.
 IMAGE_CONFIG = "/etc/mcpctl/mcpctl.toml"
@@ -25,7 +25,7 @@ PLACEHOLDER = "REPLACE_ME"
 
 
 @dataclass(frozen=True)
-class Needs:
+class Needs(Record):
     """One server, as an exporter sees it."""
 
     server: ServerConfig

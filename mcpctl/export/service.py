@@ -5,17 +5,17 @@ from __future__ import annotations
 import os
 import plistlib
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 from mcpctl.export.systemd import _quote
+from mcpctl.lean import Record, dataclass
 
 UNIT_NAME = "mcpctl-resume.service"
 AGENT_LABEL = "dev.mcpctl.resume"
 
 
 @dataclass(frozen=True)
-class ServiceFile:
+class ServiceFile(Record):
     """The file to install, and the commands that make the service manager take it."""
 
     kind: str  # systemd | launchd

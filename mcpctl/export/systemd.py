@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import getpass
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 from mcpctl.constants import STDIN_CLOSE_GRACE
 from mcpctl.export.needs import Needs
+from mcpctl.lean import Record, dataclass
 
 SECRETS_FILE = "%E/mcpctl/env/{name}.env"
 _RESTART = {"never": "no", "on-failure": "on-failure", "always": "always"}
@@ -22,7 +22,7 @@ _SLACK = 30  # seconds a shim may take to boot, on top of the server's own timeo
 
 
 @dataclass(frozen=True)
-class Unit:
+class Unit(Record):
     """A systemd unit file: its name and text."""
 
     filename: str

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from starlette.requests import Request
@@ -12,12 +11,13 @@ from mcpctl.config.gateway import is_loopback
 from mcpctl.config.model import GatewayConfig
 from mcpctl.gateway.metrics import GatewayMetrics
 from mcpctl.gateway.tokens import Token, TokenStore
+from mcpctl.lean import Record, dataclass
 
 REALM = 'Bearer realm="mcpctl-gateway"'
 
 
 @dataclass
-class Access:
+class Access(Record):
     """Who may use the gateway: Host and Origin checks, bearer tokens."""
 
     gateway: GatewayConfig

@@ -7,10 +7,11 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 
 from mcpctl.config.model import Config
 from mcpctl.gateway.upstream import Message, Unavailable, Upstream
+from mcpctl.lean import Record, dataclass
 from mcpctl.paths import Paths
 from mcpctl.state import CorruptState, StateRecord, lock_holder, read_record
 from mcpctl.states import ServerState
@@ -22,7 +23,7 @@ SERVING = (ServerState.READY, ServerState.UNHEALTHY)
 
 
 @dataclass
-class Members:
+class Members(Record):
     """The configured servers as the gateway sees them."""
 
     paths: Paths

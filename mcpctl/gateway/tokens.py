@@ -14,11 +14,12 @@ import secrets
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
 from mcpctl.errors import StateDirError, UsageError
+from mcpctl.lean import Record, dataclass
 from mcpctl.state import state_lock, write_atomic
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -27,7 +28,7 @@ NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
 @dataclass(frozen=True)
-class Token:
+class Token(Record):
     """One token's entry: never the token itself."""
 
     id: str

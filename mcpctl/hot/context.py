@@ -8,7 +8,7 @@ import os
 import re
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
@@ -16,6 +16,7 @@ from mcpctl import i18n
 from mcpctl.constants import ENV_CONFIG, ENV_DEBUG, SERVER_NAME_PATTERN, ExitCode
 from mcpctl.errors import MCPCtlError, UnknownServerError
 from mcpctl.i18n import _
+from mcpctl.lean import Record, dataclass
 from mcpctl.paths import Paths, chosen_home, default_home, find_config
 
 if TYPE_CHECKING:
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
-class Globals:
+class Globals(Record):
     """The global options (-f, --home, -q, --trust, --project) and what they find, found once."""
 
     config: str | None

@@ -4,13 +4,13 @@ and the completions say what the hot path parses), and hot/run.py parses the hot
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 from mcpctl.constants import ENV_CONFIG, ENV_HOME
+from mcpctl.lean import Record, dataclass
 
 
 @dataclass(frozen=True)
-class Opt:
+class Opt(Record):
     """One option: its flags, its help, and whether it takes a value (else it is a flag)."""
 
     flags: tuple[str, ...]
@@ -51,7 +51,7 @@ def positive_seconds(value: float) -> bool:
 
 
 @dataclass(frozen=True)
-class Hot:
+class Hot(Record):
     """A hot command: its options, how many arguments it takes (at least, at most: None for any; the
     first is a server name, or all are), and the defaults of --timeout and --retries where it has them."""
 

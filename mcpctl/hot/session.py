@@ -12,16 +12,16 @@ import socket
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from mcpctl.constants import ExitCode
 from mcpctl.errors import ErrorType, Failure, MCPCtlError, UsageError
 from mcpctl.hot.context import Globals
+from mcpctl.lean import Record, dataclass
 
 
 @dataclass(frozen=True)
-class Options:
+class Options(Record):
     """What every session command is given besides the server: --no-start, --timeout, --retries, --json."""
 
     no_start: bool

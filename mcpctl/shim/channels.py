@@ -5,9 +5,9 @@ from __future__ import annotations
 import os
 import selectors
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from mcpctl import protocol
+from mcpctl.lean import Record, dataclass
 
 # A client (or a server's stdin) that falls this far behind is given up on, not waited for.
 OUTBOX_LIMIT = 64 * 1024 * 1024
@@ -19,7 +19,7 @@ KEEP_ENDS = 1024
 
 
 @dataclass(frozen=True)
-class Oversize:
+class Oversize(Record):
     """A line longer than the reader's limit, discarded as it arrived: its size and its two ends."""
 
     size: int  # bytes seen before the newline (or EOF)

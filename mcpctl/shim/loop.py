@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import selectors
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from mcpctl import procfs
@@ -19,6 +18,7 @@ from mcpctl.constants import SHARE_PER_CLIENT
 from mcpctl.contract import Report, Spec
 from mcpctl.errors import ErrorType, Failure, classify_exit
 from mcpctl.health import Health
+from mcpctl.lean import Record, dataclass
 from mcpctl.paths import Paths
 from mcpctl.redaction import Redactor
 from mcpctl.shim import control_requests, era, machine, policy, signals
@@ -40,7 +40,7 @@ _FORGOTTEN_BY_A_RUN = {**dict.fromkeys(("ready_at", "health", "metrics", "last_e
 
 
 @dataclass(frozen=True)
-class Finished:
+class Finished(Record):
     """The shim is done: the final record is written; `code` is its exit code."""
 
     code: int

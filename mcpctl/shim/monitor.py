@@ -12,7 +12,6 @@ import json
 import os
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +20,13 @@ from mcpctl.alerts import Change, Evaluator
 from mcpctl.contract import Spec
 from mcpctl.errors import ErrorType, Failure
 from mcpctl.health import Health, Pinger
+from mcpctl.lean import Record, dataclass
 from mcpctl.metrics import Sample, Sampler
 from mcpctl.shim.log import log
 
 
 @dataclass(frozen=True)
-class Findings:
+class Findings(Record):
     """One resource sample, the alerts it changed, and zombies that were not there before."""
 
     sample: Sample

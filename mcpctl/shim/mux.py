@@ -25,12 +25,13 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, Protocol
 
 from mcpctl import protocol
 from mcpctl.contract import CONTROL_PREFIX
 from mcpctl.errors import ErrorType, Failure
+from mcpctl.lean import Record, dataclass
 from mcpctl.shim import asks
 from mcpctl.shim.bridge import Bridge
 from mcpctl.shim.peer_state import PeerState
@@ -58,7 +59,7 @@ class Client(Protocol):
 
 
 @dataclass
-class Peer:
+class Peer(Record):
     """One client of the socket, as the multiplexer sees it."""
 
     conn: Client
@@ -77,7 +78,7 @@ class Peer:
 
 
 @dataclass(frozen=True)
-class Route:
+class Route(Record):
     """Where the answer to a request relayed upstream goes back to."""
 
     peer: Peer
@@ -87,7 +88,7 @@ class Route:
 
 
 @dataclass
-class Waiting:
+class Waiting(Record):
     """A client's request held until the server can take it."""
 
     peer: Peer

@@ -19,7 +19,7 @@ import selectors
 import signal
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any, Protocol
 
 from mcpctl import protocol
@@ -27,6 +27,7 @@ from mcpctl.clock import SYSTEM_CLOCK
 from mcpctl.constants import SHARE_PER_CLIENT, STDIN_CLOSE_GRACE
 from mcpctl.contract import Spec
 from mcpctl.errors import ErrorType, Failure, classify_exit
+from mcpctl.lean import Record, dataclass
 from mcpctl.shim import gate
 from mcpctl.shim.log import log
 from mcpctl.shim.mux import LAST_WORDS_TIMEOUT, Client, Message, Multiplexer, Peer
@@ -63,7 +64,7 @@ def install(shim: Host, log_path: str, note: Callable[..., None]) -> None:
 
 
 @dataclass
-class Ending:
+class Ending(Record):
     """A client process being stopped, one step per turn of the loop (never a blocking wait)."""
 
     run: ServerRun
@@ -100,7 +101,7 @@ class Ending:
 
 
 @dataclass
-class Tenant:
+class Tenant(Record):
     """One client and its own server process."""
 
     mux: Multiplexer

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from mcpctl.constants import BACKOFF_JITTER
+from mcpctl.lean import Record, dataclass
 from mcpctl.states import ServerState
 
 # 2.0 ** 1023 is the largest power of two a float holds: a larger exponent, or an int power multiplied
@@ -33,7 +33,7 @@ def cooldown(loops: int, base: float, cap: float) -> float:
 
 
 @dataclass(frozen=True)
-class Decision:
+class Decision(Record):
     """After a run ends, the shim's next state: BACKOFF (to restart), or FAILED or STOPPED (to end)."""
 
     final: ServerState
