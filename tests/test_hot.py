@@ -43,6 +43,24 @@ def test_hot_commands_do_not_import_typer(env: Env, args: tuple[str, ...]) -> No
     assert not {"typer", "click", "inspect", "ast"} & packages  # inspect: deferred by mcpctl/lean.py
 
 
+def test_the_default_state_dir_costs_no_platformdirs_import(env: Env, tmp_path: Path) -> None:
+    env.write_config({"demo": tiny_server()})
+    home = tmp_path / "user"
+    environ = {k: v for k, v in os.environ.items() if k not in ("MCPCTL_HOME", "XDG_STATE_HOME")}
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "mcpctl", "status", "--json"],
+        cwd=env.workdir,
+        env={**environ, "HOME": str(home)},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-500:]
+    assert [s["state"] for s in json.loads(proc.stdout)["servers"]] == ["stopped"]
+    assert "platformdirs" not in proc.stderr  # where it lands: tests/unit/test_paths.py
+
+
 @pytest.mark.parametrize(
     ("args", "code", "says"),
     [

@@ -113,10 +113,8 @@ def status(
 
 def _target(g: "Globals") -> Path:
     """The mcpctl config the entries will name: -f, $MCPCTL_CONFIG, the one found, else the user's."""
-    import platformdirs
-
     from mcpctl.constants import CONFIG_FILENAME
-    from mcpctl.paths import find_config
+    from mcpctl.paths import find_config, user_config_dir
 
     chosen = g.config or os.environ.get(ENV_CONFIG)
     if chosen:
@@ -124,7 +122,7 @@ def _target(g: "Globals") -> Path:
     found = find_config(None)
     if found is not None:
         return found.absolute()
-    return Path(platformdirs.user_config_dir("mcpctl", appauthor=False)) / CONFIG_FILENAME
+    return user_config_dir() / CONFIG_FILENAME
 
 
 def _home_flag(g: "Globals") -> Path | None:
