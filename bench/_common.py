@@ -66,8 +66,10 @@ def install_note() -> str:
     figure and reference."""
     finders = [m for m in sys.modules if m.startswith("__editable__") and m.endswith("_finder")]
     if finders:
-        return "an editable install's import finder runs in every interpreter (~20 ms each, which a `pip install .` never pays): reinstall with \
-`pip install -e . --config-settings editable_mode=compat`"
+        return (
+            "an editable install's import finder runs in every interpreter (~20 ms each, which a `pip install .`"
+            " never pays): reinstall with `pip install -e . --config-settings editable_mode=compat`"
+        )
     return "interpreters start as in a `pip install .` (no editable import finder)"
 
 

@@ -5,15 +5,19 @@ from __future__ import annotations
 
 import sys
 
-from mcpctl import lean  # noqa: F401 - first, before anything imports dataclasses
-
 
 def main() -> None:
+    from mcpctl.control import early as ahead  # before anything else: `start NAME`'s shim starts up now
+
+    early = ahead.for_argv(sys.argv[1:]) if sys.platform != "win32" else None
+    from mcpctl import lean  # noqa: F401 - before anything imports dataclasses
     from mcpctl.hot import run
 
     parsed = run.parse(sys.argv[1:]) if sys.platform != "win32" else None
     if parsed is not None:
-        run.main(parsed)
+        run.main(parsed, early)
+    if early is not None:
+        early.discard()
     from mcpctl.cli import main as typer_main
 
     typer_main()

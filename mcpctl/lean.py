@@ -24,7 +24,7 @@ import sys
 import types
 from typing import TYPE_CHECKING, Any
 
-__all__ = ["Deferred", "Record", "dataclass", "defer"]
+__all__ = ["Deferred", "Record", "dataclass", "defer", "make"]
 
 
 class Deferred(types.ModuleType):
@@ -51,6 +51,9 @@ if TYPE_CHECKING:
 
     class Record:
         """The base of mcpctl's data classes (see the module's docstring)."""
+
+    def make(*classes: type[Record]) -> None:
+        """Make these data classes now (see below)."""
 
 else:
     _FIRST_USE = frozenset({"__dataclass_fields__", "__dataclass_params__", "__match_args__"})
@@ -90,6 +93,12 @@ else:
         """The base of mcpctl's data classes (see the module's docstring)."""
 
         __slots__ = ()
+
+    def make(*classes: type[Record]) -> None:
+        """Make these data classes now: a shim, while it waits for its spec (and a brood, once for all its
+        shims), makes those it will need at once, ~15 ms it would otherwise spend after the spec came."""
+        for cls in classes:
+            _make(cls)
 
     def dataclass(cls: type | None = None, /, **params: Any) -> Any:
         """`dataclasses.dataclass`, made on first use for a `Record` (at once for any other class)."""

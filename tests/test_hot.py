@@ -187,14 +187,17 @@ def _shims(env: Env) -> list[int]:
 
 
 def test_start_runs_the_shim_it_started_ahead(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    from mcpctl.control.early import for_argv
     from mcpctl.hot.run import parse, run
 
     env.write_config({"demo": tiny_server()})
     monkeypatch.chdir(env.workdir)
     monkeypatch.delenv("MCPCTL_HOME")  # named by --home alone: the shim's environment must still say it
-    parsed = parse(["-q", "--home", str(env.home), "start", "demo"])
+    argv = ["-q", "--home", str(env.home), "start", "demo"]
+    early, parsed = for_argv(argv), parse(argv)  # as the entry point does
+    assert early is not None
     assert parsed is not None
-    assert run(*parsed) == 0  # in this process: the early shim is our child (a shim spawned late is not)
+    assert run(*parsed, early) == 0  # in this process: the early shim is our child (a shim spawned late is not)
     monkeypatch.setenv("MCPCTL_HOME", str(env.home))
     shim = psutil.Process(env.status("demo")["shim_pid"])
     assert shim.ppid() == os.getpid()
@@ -214,6 +217,28 @@ def test_a_start_that_needs_no_shim_ends_the_early_one_before_it_returns(
     assert env.run("start", "demo").returncode == 0
     running = _shims(env)
     assert len(running) == 1
-    for args, code in [(("start", "demo"), 0), (("start", "nosuch"), 8), (("start", "amap"), 7)]:
+    cases = [
+        (("start", "demo"), 0),
+        (("start", "nosuch"), 8),
+        (("start", "amap"), 7),
+        (("start", "demo", "--timeout", "nan"), 2),  # the typer app's usage error: the guess was wrong
+        (("start", "demo", "nosuch"), 8),
+    ]
+    for args, code in cases:
         assert env.run(*args).returncode == code
         assert _shims(env) == running, args  # no early shim is left, not even for a moment
+
+
+def test_the_entry_points_guess_of_a_start_matches_the_hot_parser(env: Env) -> None:
+    from mcpctl.control.early import VALUED, guess
+    from mcpctl.hot.options import GLOBAL
+
+    assert {flag for opt in GLOBAL if opt.takes_value for flag in opt.flags} == VALUED
+    home = str(env.home)
+    assert guess(["start", "demo"]) == ("demo", home)
+    assert guess(["-q", "--home", "/x", "start", "proj/demo", "--timeout", "5"]) == ("demo", "/x")
+    assert guess(["--home=/x", "-f", "start", "start", "demo"]) == ("demo", "/x")  # -f's value is `start`
+    assert guess(["start", "--all"]) is None
+    assert guess(["start", "-a", "demo"]) is None
+    assert guess(["status", "demo"]) is None
+    assert guess(["logs", "start"]) is None

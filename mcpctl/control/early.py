@@ -1,13 +1,16 @@
 """A shim started ahead of need, for `mcpctl start NAME`.
 
 A shim's start-up (an interpreter and the shim's imports, ~110 ms here) used to follow the CLI's own
-(its imports, the config, the environment, the state lock, ~150 ms). Now the hot path spawns the shim's
-interpreter first thing, in a session of its own, and the two start up side by side. The early shim
+(its imports, the config, the environment, the state lock, ~150 ms). Now the entry point spawns the
+shim's interpreter first thing, before it imports anything else, in a session of its own, and the two
+start up side by side. It goes by a look at the command line (`for_argv`), a guess that the hot path's
+parser then confirms: for any other command line, the shim is discarded. The early shim
 waits on stdin for its spec (`mcpctl.shim.__main__`); when the CLI finds it needs no shim after all (the
 server runs already, waits out a cooldown, or its environment is wrong), it closes that pipe and the
 shim exits at once, having touched nothing. What that costs is the CPU of a start-up nobody waits for.
 
-Imports nothing of mcpctl but its constants: it runs before the CLI's own imports.
+Imports nothing of mcpctl but its constants (and, without --home or $MCPCTL_HOME, the default state
+dir's rule): it runs before the CLI's own imports.
 """
 
 from __future__ import annotations
@@ -18,6 +21,39 @@ import signal
 import sys
 
 from mcpctl.constants import ENV_HOME
+
+# The global options that take a value (hot/options.py's GLOBAL, which a unit test holds this to).
+VALUED = frozenset({"-f", "--config", "--home", "--project"})
+
+
+def for_argv(argv: list[str]) -> Early | None:
+    """An early shim for `mcpctl [GLOBAL OPTIONS] start NAME [OPTIONS]` (not --all), else None."""
+    guessed = guess(argv)
+    return spawn(*guessed) if guessed is not None else None
+
+
+def guess(argv: list[str]) -> tuple[str, str] | None:
+    """The server and the state dir of `mcpctl [GLOBAL OPTIONS] start NAME [OPTIONS]` (not --all)."""
+    home, i = None, 0
+    while i < len(argv) and argv[i].startswith("-"):
+        flag, _, value = argv[i].partition("=")
+        if flag in VALUED and not value:
+            i += 1
+            value = argv[i] if i < len(argv) else ""
+        if flag == "--home":
+            home = value
+        i += 1
+    words = argv[i:]
+    if len(words) < 2 or words[0] != "start" or words[1].startswith("-") or "--all" in words or "-a" in words:
+        return None
+    home = home or os.environ.get(ENV_HOME)
+    if home:  # as paths.chosen_home makes it, else hot/run.py finds another home and discards this shim
+        home = os.path.join(os.getcwd(), os.path.expanduser(home))
+    else:
+        from mcpctl.paths import default_home
+
+        home = str(default_home())
+    return words[1].rsplit("/", 1)[-1], home
 
 
 class Early:

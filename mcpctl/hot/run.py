@@ -13,7 +13,6 @@ from typing import NoReturn
 from mcpctl.control import early as ahead
 from mcpctl.hot.context import Globals, guarded, is_name
 from mcpctl.hot.options import GLOBAL, HOT, Hot, Opt, positive_seconds
-from mcpctl.paths import resolve_home
 
 Parsed = tuple[str, Globals, dict[str, object], list[str]]
 
@@ -97,14 +96,15 @@ def _take(argv: list[str], i: int, opts: tuple[Opt, ...], values: dict[str, obje
     return 2
 
 
-def run(command: str, g: Globals, values: dict[str, object], words: list[str]) -> int:
+def run(command: str, g: Globals, values: dict[str, object], words: list[str], early: ahead.Early | None) -> int:
+    """Run a parsed hot command. `early`: the shim the entry point started ahead for `start NAME`, which
+    the one launch of that server in that state dir takes (control/launch.py); else it is discarded."""
     flag = {key: bool(values.get(key)) for key in ("all", "all_projects", "nagios", "json", "no_start", "drain")}
     seconds = values["timeout"]
     timeout = None if seconds is None else float(str(seconds))
-    early = None
-    if command == "start" and len(words) == 1 and not flag["all"]:
-        home = str(resolve_home(g.home))  # a config file may name another: then it goes unused
-        early = ahead.spawn(words[0].rsplit("/", 1)[-1], home)  # its start-up, beside ours (control/early.py)
+    if early is not None and not (command == "start" and len(words) == 1 and not flag["all"]):
+        early.discard()
+        early = None
     try:
         return _run(command, g, values, words, flag, timeout, early)
     finally:
@@ -152,6 +152,6 @@ def _run(
     return session.call(g, words[0], words[1], words[2:], None if args is None else str(args), options)
 
 
-def main(parsed: Parsed) -> NoReturn:
+def main(parsed: Parsed, early: ahead.Early | None = None) -> NoReturn:
     """Run a parsed hot command as the typer app would."""
-    guarded(lambda: run(*parsed), bool(parsed[2].get("json")))
+    guarded(lambda: run(*parsed, early), bool(parsed[2].get("json")))

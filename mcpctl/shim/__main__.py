@@ -23,19 +23,22 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from mcpctl import lean  # noqa: F401 - first, before anything imports dataclasses
+from mcpctl import lean  # first, before anything imports dataclasses
 
 # isort: split
+from mcpctl.alerts import AlertRule
 from mcpctl.constants import ENV_HOME, ENV_TEST_SIGNAL_AT_LOCK, ExitCode
 from mcpctl.contract import Report, Spec
 from mcpctl.errors import ErrorType, Failure
 from mcpctl.logfile import MARK, LogWriter, stamp
+from mcpctl.metrics import Sample
 from mcpctl.paths import Paths
 from mcpctl.shim import signals
 from mcpctl.shim.ledger import say
 from mcpctl.shim.log import log, use_log
 from mcpctl.shim.loop import Shim
-from mcpctl.state import InstanceLock
+from mcpctl.shim.monitor import Findings
+from mcpctl.state import InstanceLock, StateRecord
 from mcpctl.states import ServerState
 
 USAGE = (
@@ -51,6 +54,7 @@ def main() -> int:
     if not args or any(arg.startswith("-") for arg in args):
         print(USAGE, file=sys.stderr)
         return 2
+    lean.make(Spec, Paths, StateRecord, AlertRule, Sample, Findings)  # what every shim needs to serve
     given = _take_stdin()
     if not given:
         return 0
