@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
+from functools import cached_property
 from pathlib import Path
 
 from mcpctl.constants import CONFIG_FILENAME, ENV_CONFIG, ENV_HOME
@@ -52,7 +53,8 @@ def chosen_home(flag: str | None = None) -> Path | None:
 class Paths(Record):
     """The state dir's files. With a `project`, a server's files live under projects/PROJECT/ and its
     sockets under run/PROJECT/; without one, in the layout before projects (servers/NAME directly).
-    `legacy` names the project's servers that a shim of that layout still serves (see mcpctl.legacy)."""
+    `legacy` names the project's servers that a shim of that layout still serves (see mcpctl.legacy).
+    (Its directories are cached: `stop --all` of fifty servers built ~3000 paths.)"""
 
     home: Path
     project: str | None = None
@@ -62,16 +64,16 @@ class Paths(Record):
     def lock(self) -> Path:
         return self.home / "lock"
 
-    @property
+    @cached_property
     def root(self) -> Path:
         """Where this project's servers, logs and config history live."""
         return self.home if self.project is None else self.home / "projects" / self.project
 
-    @property
+    @cached_property
     def servers(self) -> Path:
         return self.root / "servers"
 
-    @property
+    @cached_property
     def logs(self) -> Path:
         return self.root / "logs"
 
