@@ -130,9 +130,11 @@ class Paths(Record):
         for directory in (self.root, self.servers, self.logs, self.home / "run"):
             private_dir(directory)
 
-    def ensure_server(self, name: str) -> None:
-        """Make the server's directories; a server of the old layout whose shim is gone moves first."""
-        self.ensure()
+    def ensure_server(self, name: str, ensured: bool = False) -> None:
+        """Make the server's directories; a server of the old layout whose shim is gone moves first.
+        `ensured`: the caller has just run `ensure()` (for many servers at once: it lists the state dir)."""
+        if not ensured:
+            self.ensure()
         if self._of(name) is not self:
             from mcpctl import legacy  # lazy: only a state dir of the old layout needs it
 
