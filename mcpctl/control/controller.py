@@ -151,6 +151,7 @@ class Controller:
 
     def stop(self, servers: list[ServerConfig]) -> list[StopResult]:
         began = self.clock.monotonic()
+        wishes.record(self.paths, [s.name for s in servers], Wish.STOPPED)  # a person's stop: `resume` skips it
         asked: list[tuple[ServerConfig, Observation]] = []
         results: dict[str, StopResult] = {}
         with self.locked():
@@ -161,8 +162,6 @@ class Controller:
                 else:
                     asked.append((server, obs))
             answers = self.launcher.call_all([server.name for server, _ in asked], Control.STOP)
-            # A person's stop: `resume` skips it. Written (durably) while the shims end their servers.
-            wishes.record(self.paths, [s.name for s in servers], Wish.STOPPED)
             for (_, obs), answer in zip(asked, answers, strict=True):  # every shim at once, then wait for all
                 if isinstance(answer, OSError | protocol.ProtocolError):
                     self._signal_shim(obs, signal.SIGTERM)
