@@ -125,16 +125,18 @@ class Paths(Record):
         return runtime_dir() / f"{digest}.sock"
 
     def ensure(self) -> None:
-        """Create the state dir (0700) and its subdirectories, or say clearly why that is impossible."""
+        """Create the state dir (0700) and its subdirectories, or say clearly why that is impossible.
+        Once for this Paths (a command makes its own): a start of fifty servers checked it 150 times."""
+        if "_ensured" in self.__dict__:
+            return
         check_home(self.home)
         for directory in (self.root, self.servers, self.logs, self.home / "run"):
             private_dir(directory)
+        self.__dict__["_ensured"] = True  # frozen: kept as cached_property keeps its values
 
-    def ensure_server(self, name: str, ensured: bool = False) -> None:
-        """Make the server's directories; a server of the old layout whose shim is gone moves first.
-        `ensured`: the caller has just run `ensure()` (for many servers at once: it lists the state dir)."""
-        if not ensured:
-            self.ensure()
+    def ensure_server(self, name: str) -> None:
+        """Make the server's directories; a server of the old layout whose shim is gone moves first."""
+        self.ensure()
         if self._of(name) is not self:
             from mcpctl import legacy  # lazy: only a state dir of the old layout needs it
 

@@ -39,17 +39,13 @@ def record(paths: Paths, names: Iterable[str], wish: Wish) -> None:
     """
     data = json.dumps({"wanted": wish.value, "at": round(time.time(), 3)}).encode() + b"\n"
     files = {}
-    ensured = False
     for name in names:
         if wish == Wish.STOPPED and not paths.server_dir(name).is_dir():
             continue  # never started here: nothing to resume, and no folder to make for it
         if _said(paths, name) == wish:
             continue  # already so: `start --all` of what runs writes nothing
         with contextlib.suppress(MCPCtlError, OSError):
-            if not ensured:
-                paths.ensure()
-                ensured = True
-            paths.ensure_server(name, ensured=True)
+            paths.ensure_server(name)
             files[paths.server_dir(name) / WANTED_FILE] = data
     with contextlib.suppress(MCPCtlError):
         if files:
