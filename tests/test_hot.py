@@ -238,6 +238,7 @@ def test_the_entry_points_guess_of_a_start_matches_the_hot_parser(env: Env) -> N
     assert guess(["start", "demo"]) == ("demo", home)
     assert guess(["-q", "--home", "/x", "start", "proj/demo", "--timeout", "5"]) == ("demo", "/x")
     assert guess(["--home=/x", "-f", "start", "start", "demo"]) == ("demo", "/x")  # -f's value is `start`
+    assert guess(["--home", "/x/", "start", "demo"]) == ("demo", "/x")  # as Path names it
     assert guess(["start", "--all"]) is None
     assert guess(["start", "-a", "demo"]) is None
     assert guess(["status", "demo"]) is None

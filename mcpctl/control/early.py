@@ -48,7 +48,7 @@ def guess(argv: list[str]) -> tuple[str, str] | None:
         return None
     home = home or os.environ.get(ENV_HOME)
     if home:  # as paths.chosen_home makes it, else hot/run.py finds another home and discards this shim
-        home = os.path.join(os.getcwd(), os.path.expanduser(home))
+        home = os.path.join(os.getcwd(), os.path.expanduser(home)).rstrip("/") or "/"
     else:
         from mcpctl.paths import default_home
 
