@@ -24,7 +24,7 @@ import sys
 import types
 from typing import TYPE_CHECKING, Any
 
-__all__ = ["Deferred", "Record", "dataclass", "defer", "make"]
+__all__ = ["Deferred", "Record", "dataclass", "defer", "make", "sha256_hex"]
 
 
 class Deferred(types.ModuleType):
@@ -45,6 +45,21 @@ def defer(name: str) -> None:
 defer("inspect")
 
 import dataclasses  # noqa: E402 - after `inspect` is deferred
+
+
+def sha256_hex(data: bytes) -> str:
+    """`hashlib.sha256(data).hexdigest()` by the interpreter's own SHA-256 where it has one (`_sha256`,
+    `_sha2` from 3.12): `hashlib` loads OpenSSL, ~5 ms of a `status` that only hashes configs."""
+    for name in ("_sha256", "_sha2"):
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        return str(module.sha256(data).hexdigest())
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()
+
 
 if TYPE_CHECKING:
     from dataclasses import dataclass

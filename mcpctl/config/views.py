@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from mcpctl.config.environment import env_file_paths
 from mcpctl.config.model import Config, ServerConfig
+from mcpctl.lean import sha256_hex
 from mcpctl.settings import BY_NAME, NAMES, SETTINGS, Impact, having
 
 if TYPE_CHECKING:
@@ -48,16 +49,14 @@ def impact(field: str) -> Impact:
 
 def config_hash(config: Config, server: ServerConfig) -> str:
     """A short digest of everything a running shim acts on (not the per-command timeouts and rules)."""
-    import hashlib
-
     payload = {name: plain(getattr(server, name)) for name in _HASHED}
     payload["alerts"] = config.alerts_for(server)
     payload["env_file_contents"] = {
-        str(path): hashlib.sha256(content).hexdigest() if content is not None else None
+        str(path): sha256_hex(content) if content is not None else None
         for path, content in _env_file_contents(config, server).items()
     }
     blob = json.dumps(payload, sort_keys=True, default=plain).encode()
-    return hashlib.sha256(blob).hexdigest()[:12]
+    return sha256_hex(blob)[:12]
 
 
 def view(config: Config, server: ServerConfig, key: bytes) -> dict[str, Any]:

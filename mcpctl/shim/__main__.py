@@ -54,7 +54,7 @@ def main() -> int:
     if not args or any(arg.startswith("-") for arg in args):
         print(USAGE, file=sys.stderr)
         return 2
-    lean.make(Spec, Paths, StateRecord, AlertRule, Sample, Findings)  # what every shim needs to serve
+    lean.make(Spec, Paths, StateRecord, AlertRule)  # what every shim needs before it spawns its server
     given = _take_stdin()
     if not given:
         return 0
@@ -62,6 +62,7 @@ def main() -> int:
     if len(items) == 1:
         return serve(Spec(**items[0]["spec"]))
     signals.libc_prctl()  # loaded once, here, for every shim of the brood
+    lean.make(Sample, Findings)  # and these, which a shim needs once ready: made once, shared
     gc.freeze()  # what the import made, the shims share: the collector must not touch it in each of them
     handed = [fd for item in items for fd in (item["report"], item["log"])]
     for item in items:

@@ -95,3 +95,12 @@ def test_importing_the_config_model_makes_none_of_its_classes() -> None:
     code = "import mcpctl.lean, mcpctl.config.model as m; print('__dataclass_fields__' in vars(m.ServerConfig))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60)
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("data", [b"", b"abc", bytes(range(256)) * 300])
+def test_sha256_hex_is_hashlibs(data: bytes) -> None:
+    import hashlib
+
+    from mcpctl.lean import sha256_hex
+
+    assert sha256_hex(data) == hashlib.sha256(data).hexdigest()
