@@ -72,7 +72,7 @@ if TYPE_CHECKING:
 
 else:
     _FIRST_USE = frozenset({"__dataclass_fields__", "__dataclass_params__", "__match_args__"})
-    _making = _thread.allocate_lock()
+    _making = _thread.RLock()  # reentrant: making a class never waits on itself
 
     class _MadeWhenUsed(type):
         """The metaclass of `Record`: makes a class that `dataclass` marked a data class on first use."""
