@@ -25,6 +25,13 @@ from mcpctl.paths import Paths
 FIXTURE = Path(__file__).parent / "fixtures" / "server.py"
 TINY = Path(__file__).parent / "fixtures" / "tiny.py"
 
+
+# The tests end followers (`logs -f`, `events -f`) with SIGINT, as a person's Ctrl-C does. A CI step run in
+# the background of a non-interactive shell inherits SIGINT ignored, and so would every process a test
+# starts (an ignored signal stays ignored across exec): Python then never raises KeyboardInterrupt. A
+# handler here (a handler, unlike SIG_IGN, is reset to the default by exec) gives them the default back.
+signal.signal(signal.SIGINT, signal.default_int_handler)
+
 # Third-party MCP servers, installed by `.ci/test-servers` (run by .ci/run) into this cache, never at test time:
 # name -> (interpreter or None, entry point inside the cache).
 _NPM = "npm/node_modules/@modelcontextprotocol"
