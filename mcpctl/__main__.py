@@ -7,17 +7,18 @@ import sys
 
 
 def main() -> None:
-    from mcpctl.control import early as ahead  # before anything else: `start NAME`'s shim starts up now
+    if sys.platform != "win32":  # Windows goes to the typer app, which says it is not supported
+        from mcpctl.control import early as ahead  # before anything else: `start NAME`'s shim starts up now
 
-    early = ahead.for_argv(sys.argv[1:]) if sys.platform != "win32" else None
-    from mcpctl import lean  # noqa: F401 - before anything imports dataclasses
-    from mcpctl.hot import run
+        early = ahead.for_argv(sys.argv[1:])
+        from mcpctl import lean  # noqa: F401 - before anything imports dataclasses
+        from mcpctl.hot import run
 
-    parsed = run.parse(sys.argv[1:]) if sys.platform != "win32" else None
-    if parsed is not None:
-        run.main(parsed, early)
-    if early is not None:
-        early.discard()
+        parsed = run.parse(sys.argv[1:])
+        if parsed is not None:
+            run.main(parsed, early)
+        if early is not None:
+            early.discard()
     from mcpctl.cli import main as typer_main
 
     typer_main()
