@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import importlib
 import json
 import os
 import signal
@@ -36,7 +37,7 @@ from mcpctl.paths import Paths
 from mcpctl.shim import signals
 from mcpctl.shim.ledger import say
 from mcpctl.shim.log import log, use_log
-from mcpctl.shim.loop import Shim
+from mcpctl.shim.loop import Finished, Shim
 from mcpctl.shim.monitor import Findings
 from mcpctl.state import InstanceLock, StateRecord
 from mcpctl.states import ServerState
@@ -62,7 +63,9 @@ def main() -> int:
     if len(items) == 1:
         return serve(Spec(**items[0]["spec"]))
     signals.libc_prctl()  # loaded once, here, for every shim of the brood
-    lean.make(Sample, Findings)  # and these, which a shim needs once ready: made once, shared
+    # And what a shim needs once ready and when it stops: made once, shared, not once in each shim.
+    lean.make(Sample, Findings, Failure, Finished)
+    importlib.import_module("mcpctl.process")
     gc.freeze()  # what the import made, the shims share: the collector must not touch it in each of them
     handed = [fd for item in items for fd in (item["report"], item["log"])]
     for item in items:
