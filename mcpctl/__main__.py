@@ -7,6 +7,11 @@ import sys
 
 
 def main() -> None:
+    if sys.argv[1:] == ["--version"]:  # what the typer app prints, without its ~150 ms of imports
+        from mcpctl import __version__
+
+        print(f"mcpctl {__version__}")
+        return
     if sys.platform != "win32":  # Windows goes to the typer app, which says it is not supported
         from mcpctl.control import early as ahead  # before anything else: `start NAME`'s shim starts up now
 

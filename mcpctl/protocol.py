@@ -42,11 +42,12 @@ MCPCTL_ERROR = -32000
 
 # Where a message's id is when only its ends are known: first (`{"jsonrpc":"2.0","id":1,...`) or last
 # (`{"result":...,"id":1}`), and whether it is a request (its `method` comes first, or right after the id).
+# Compiled on first use (`re` caches them): most processes never meet such a message.
 _ID = rb'(-?\d+|"[^"\\]{0,200}")'
 _JSONRPC = rb'(?:"jsonrpc"\s*:\s*"2\.0"\s*,\s*)?'
-_HEAD_ID = re.compile(rb"\A\s*\{\s*" + _JSONRPC + rb'"id"\s*:\s*' + _ID + rb"\s*,")
-_TAIL_ID = re.compile(rb'[,{]\s*"id"\s*:\s*' + _ID + rb'\s*(?:,\s*"jsonrpc"\s*:\s*"2\.0"\s*)?\}\s*\Z')
-_REQUEST = re.compile(rb"\A\s*\{\s*" + _JSONRPC + rb'(?:"id"\s*:\s*' + _ID + rb'\s*,\s*)?"method"\s*:')
+_HEAD_ID = rb"\A\s*\{\s*" + _JSONRPC + rb'"id"\s*:\s*' + _ID + rb"\s*,"
+_TAIL_ID = rb'[,{]\s*"id"\s*:\s*' + _ID + rb'\s*(?:,\s*"jsonrpc"\s*:\s*"2\.0"\s*)?\}\s*\Z'
+_REQUEST = rb"\A\s*\{\s*" + _JSONRPC + rb'(?:"id"\s*:\s*' + _ID + rb'\s*,\s*)?"method"\s*:'
 
 
 class ProtocolError(Exception):
@@ -85,9 +86,9 @@ def _preview(line: bytes, redact: Callable[[str], str] | None, limit: int = 120)
 def sender_of(head: bytes, tail: bytes) -> tuple[object, bool]:
     """Best effort, for a message too large to parse: its id (None if not found) and whether it is a
     request, from its first and last bytes."""
-    found = _HEAD_ID.match(head) or _TAIL_ID.search(tail)
+    found = re.match(_HEAD_ID, head) or re.search(_TAIL_ID, tail)
     request_id = json.loads(found.group(1)) if found else None
-    return request_id, _REQUEST.match(head) is not None
+    return request_id, re.match(_REQUEST, head) is not None
 
 
 def too_large(request_id: object, size: int, limit: int) -> dict[str, Any]:

@@ -43,6 +43,17 @@ def test_hot_commands_do_not_import_typer(env: Env, args: tuple[str, ...]) -> No
     assert not {"typer", "click", "inspect", "ast"} & packages  # inspect: deferred by mcpctl/lean.py
 
 
+def test_version_is_answered_without_typer_and_as_typer_answers_it(env: Env) -> None:
+    from mcpctl import __version__
+
+    fast, packages = imported(env, "--version")
+    slow, slow_packages = imported(env, "-q", "--version")  # not the bare form: the typer app answers
+    assert (fast.returncode, fast.stdout) == (0, f"mcpctl {__version__}\n")
+    assert (slow.returncode, slow.stdout) == (0, fast.stdout)
+    assert "typer" not in packages
+    assert "typer" in slow_packages
+
+
 def test_the_default_state_dir_costs_no_platformdirs_import(env: Env, tmp_path: Path) -> None:
     env.write_config({"demo": tiny_server()})
     home = tmp_path / "user"

@@ -46,11 +46,14 @@ class LineReader:
         lines: list[bytes | Oversize] = []
         taken = 0
         while taken < self.budget and not self.closed:
-            chunk = self._chunk(min(READ_CHUNK, self.budget - taken))
+            size = min(READ_CHUNK, self.budget - taken)
+            chunk = self._chunk(size)
             if chunk is None:
                 break
             taken += len(chunk)
             self._split(chunk, lines)
+            if 0 < len(chunk) < size and not self.buffer and self.skipping is None:
+                break  # all lines whole and the fd empty just now: the selector says when it has more
         if self.closed:
             self._end_line(lines)
         return [line for line in lines if isinstance(line, Oversize) or (line and not line.isspace())]

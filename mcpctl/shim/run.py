@@ -330,8 +330,8 @@ class ServerRun:
         # here, not the clock: this waits on a real process.
         if proc is not None and self.exit_code is None and graceful and self.spec.transport == "stdio":
             deadline = time.monotonic() + min(STDIN_CLOSE_GRACE, self.spec.stop_timeout)
-            while self.exit_code is None and time.monotonic() < deadline:
-                time.sleep(0.01)
+            while self.exit_code is None and (left := deadline - time.monotonic()) > 0:
+                signals.pause(left)  # woken by SIGCHLD: no 10 ms polls, no waiting past the exit
                 reap()
         if proc is not None:
             process.signal_group(proc.pid, signal.SIGTERM)

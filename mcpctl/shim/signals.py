@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import functools
 import os
+import select
 import selectors
 import signal
 import sys
+import time
 from collections.abc import Callable, Iterator
 
 _STOPS = (signal.SIGTERM, signal.SIGINT)
 _early_stop: list[int] = []  # stop signals that came before `install`
 _adopting: list[bool] = []  # [True] once this process is a subreaper
+_wake: list[int] = []  # the wakeup pipe's read end, once `install` made it
+# Set by SIGCHLD once `install` ran: a child may have ended since the last reap. Until then, every
+# `reaped` asks the kernel; after, only when this says so (not two waitpid calls per MCP message).
+_child_news = [True]
 
 
 def catch_early() -> None:
@@ -36,16 +42,34 @@ def install(selector: selectors.BaseSelector, on_stop: Callable[[], None]) -> No
     if _early_stop:
         on_stop()
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # no terminal: a hangup is not ours to act on
-    signal.signal(signal.SIGCHLD, lambda *_: None)  # only to wake the selector through the wakeup fd
     wake_read, wake_write = os.pipe()
     os.set_blocking(wake_read, False)
     os.set_blocking(wake_write, False)
-    signal.set_wakeup_fd(wake_write, warn_on_full_buffer=False)
+    signal.set_wakeup_fd(wake_write, warn_on_full_buffer=False)  # wakes the selector for every signal
+    signal.signal(signal.SIGCHLD, _on_child)
+    _wake[:] = [wake_read]
     selector.register(wake_read, selectors.EVENT_READ, lambda _mask: _drain(wake_read))
+
+
+def _on_child(_signum: int, _frame: object) -> None:
+    _child_news[0] = True
+
+
+def pause(timeout: float) -> None:
+    """Sleep until a signal comes (a child's end, a stop) or `timeout` seconds pass; polls every 10 ms
+    before `install`."""
+    if not _wake:
+        time.sleep(min(timeout, 0.01))
+        return
+    if select.select(_wake, [], [], max(0.0, timeout))[0]:
+        _drain(_wake[0])
 
 
 def reaped() -> Iterator[tuple[int, int]]:
     """Reap every child that has ended (the server, and whatever the subreaper inherited): (pid, status)."""
+    if _wake and not _child_news[0]:
+        return
+    _child_news[0] = False  # before asking: a SIGCHLD from now on is news for the next call
     while True:
         try:
             pid, status = os.waitpid(-1, os.WNOHANG)
