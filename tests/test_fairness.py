@@ -150,11 +150,11 @@ def test_2000_connection_attempts_past_the_cap_and_the_fd_limit_leave_the_shim_s
     finally:
         for sock in crowd:  # a failing assertion must not leave 2,000 sockets to the next test's GC
             sock.close()
+        existing.close()
     wait_accepted(env).close()  # accepting again once descriptors are free
     assert shim.is_running()
     log = env.paths.log_file("demo").read_text()
     assert log.count("refusing clients: fewer than") == 1
-    existing.close()
 
 
 def _first_line(sock: socket.socket) -> str:
