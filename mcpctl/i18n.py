@@ -12,7 +12,6 @@ against its type's template (mcpctl/errors.py) and filling the translated templa
 
 from __future__ import annotations
 
-import gettext
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -23,6 +22,8 @@ from typing import TYPE_CHECKING
 from mcpctl.constants import ENV_LANG
 
 if TYPE_CHECKING:
+    import gettext
+
     from mcpctl.errors import ErrorType
 
 DOMAIN = "mcpctl"
@@ -32,7 +33,14 @@ LANGUAGES = (ENGLISH, "zh_CN")  # what a user can choose; each but English has m
 _ENV_ORDER = (ENV_LANG, "LC_ALL", "LC_MESSAGES", "LANG")
 _ALIASES = {"zh": "zh_CN", "zh_SG": "zh_CN", "zh_Hans": "zh_CN", "zh_Hans_CN": "zh_CN"}
 
-_active: dict[str, tuple[str, gettext.NullTranslations]] = {}  # "now": the language and catalog in use
+_active: dict[str, tuple[str, _English | gettext.NullTranslations]] = {}  # "now": the language and catalog
+
+
+class _English:
+    """English, the messages' own language: no catalog, and no `gettext` import (~2 ms of each command)."""
+
+    def gettext(self, message: str) -> str:
+        return message
 
 
 def choose(environ: Mapping[str, str]) -> str:
@@ -73,19 +81,21 @@ def N_(message: str) -> str:
     return message
 
 
-def _translations() -> gettext.NullTranslations:
+def _translations() -> _English | gettext.NullTranslations:
     return _current()[1]
 
 
-def _current() -> tuple[str, gettext.NullTranslations]:
+def _current() -> tuple[str, _English | gettext.NullTranslations]:
     if "now" not in _active:
         use(choose(os.environ))
     return _active["now"]
 
 
-def _load(lang: str) -> gettext.NullTranslations:
+def _load(lang: str) -> _English | gettext.NullTranslations:
     if lang == ENGLISH:
-        return gettext.NullTranslations()
+        return _English()
+    import gettext
+
     folder = LOCALE_DIR / lang / "LC_MESSAGES"
     mo, po = folder / f"{DOMAIN}.mo", folder / f"{DOMAIN}.po"
     if mo.exists() and (not po.exists() or mo.stat().st_mtime >= po.stat().st_mtime):

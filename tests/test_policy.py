@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mcpctl.errors import KINDS, ErrorType, Failure
-from mcpctl.shim.policy import after_exit, backoff_delay, cooldown
+from mcpctl.shim.policy import after_exit, backoff_delay, cooldown, uniform
 from mcpctl.states import ServerState
 
 
@@ -17,6 +17,17 @@ def test_backoff_grows_exponentially_and_is_capped() -> None:
 def test_jitter_adds_at_most_ten_percent() -> None:
     assert backoff_delay(3, base=1.0, cap=60.0, rand=lambda: 1.0) == pytest.approx(4.4)
     assert backoff_delay(20, base=1.0, cap=60.0, rand=lambda: 1.0) == pytest.approx(66.0)
+
+
+def test_the_default_jitter_is_uniform_on_zero_to_one() -> None:
+    draws = [uniform() for _ in range(4000)]
+    assert all(0.0 <= x < 1.0 for x in draws)
+    assert len(set(draws)) == len(draws)  # 56 random bits a draw
+    assert 0.45 < sum(draws) / len(draws) < 0.55
+    assert 0.2 < sum(x < 0.25 for x in draws) / len(draws) < 0.3
+    delays = {backoff_delay(3, base=1.0, cap=60.0) for _ in range(50)}
+    assert len(delays) > 1
+    assert all(4.0 <= d <= 4.4 for d in delays)
 
 
 def test_manual_start_cooldown_follows_base_times_two_to_the_failures() -> None:

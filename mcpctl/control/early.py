@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import sys
 
 from mcpctl.constants import ENV_HOME
@@ -81,6 +80,8 @@ class Early:
         for fd in (self.spec_fd, self.report_fd):
             os.close(fd)
         self.spec_fd = self.report_fd = -1
+        import signal  # here: most commands never discard one (the module's enums cost ~1.5 ms)
+
         with contextlib.suppress(OSError):  # ChildProcessError included
             os.kill(self.pid, signal.SIGKILL)
             os.waitpid(self.pid, 0)
