@@ -6,7 +6,7 @@ first use (PEP 562), so `import mcpctl` stays as cheap as the CLI and the shim n
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from mcpctl.hints import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 

@@ -6,8 +6,8 @@ import math
 import operator
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
 
+from mcpctl.hints import Any
 from mcpctl.lean import Record, dataclass
 
 # memory_mb: the tree's PSS (what it costs); rss_mb: its summed RSS (shared pages counted once per process).

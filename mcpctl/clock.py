@@ -7,7 +7,8 @@ events; `sleep()` is how the CLI waits between looks (the shim never sleeps: its
 from __future__ import annotations
 
 import time
-from typing import Protocol
+
+from mcpctl.hints import Protocol
 
 
 class Clock(Protocol):

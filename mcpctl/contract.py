@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from dataclasses import field, replace
 from enum import StrEnum
-from typing import Any
 
 from mcpctl import alerts
 from mcpctl import constants as C
+from mcpctl.hints import Any
 from mcpctl.lean import Record, dataclass
 from mcpctl.settings import Impact, having
 

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
 
 from mcpctl.constants import ExitCode
+from mcpctl.hints import Any
 from mcpctl.lean import Record, dataclass
 
 

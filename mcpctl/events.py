@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any
 
 from mcpctl import jsonl
+from mcpctl.hints import Any
 from mcpctl.logfile import stamp
 
 MAX_EVENTS_BYTES = 1024 * 1024  # past this the file moves to events.jsonl.1 (one generation kept)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
 
+from mcpctl.hints import Any
 from mcpctl.lean import Record, dataclass
 from mcpctl.protocol import METHOD_NOT_FOUND
 from mcpctl.states import SERVING, ServerState

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+
+from mcpctl.hints import Any
 
 
 def append(path: Path, entry: dict[str, Any], max_bytes: int) -> bool:

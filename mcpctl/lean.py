@@ -34,7 +34,8 @@ import os
 import stat
 import sys
 import types
-from typing import TYPE_CHECKING, Any
+
+from mcpctl.hints import TYPE_CHECKING, Any
 
 __all__ = ["Deferred", "Methods", "Record", "dataclass", "defer", "make", "sha256_hex"]
 

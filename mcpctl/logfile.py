@@ -21,8 +21,8 @@ import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO
 
+from mcpctl.hints import BinaryIO
 from mcpctl.lean import Record, dataclass
 
 MARK = "[mcpctl]"

@@ -12,9 +12,9 @@ import os
 import re
 import time
 from pathlib import Path
-from typing import Any
 
 from mcpctl import jsonl, procfs
+from mcpctl.hints import Any
 from mcpctl.lean import Record, dataclass
 
 MAX_BYTES = 512 * 1024

@@ -10,10 +10,10 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
-from typing import NoReturn
 
 from mcpctl.constants import ENV_HOME
 from mcpctl.errors import StateDirError
+from mcpctl.hints import NoReturn
 
 # What an mcpctl state dir holds; a non-empty --home with none of these is someone else's directory.
 _STATE_ENTRIES = frozenset({"lock", "servers", "logs", "run", "config", "env_rules.json", "key", "projects"})

@@ -7,10 +7,10 @@ import os
 import signal
 import time
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING
 
 from mcpctl import procfs
 from mcpctl.constants import ENV_INSTANCE
+from mcpctl.hints import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import psutil

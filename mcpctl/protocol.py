@@ -9,11 +9,11 @@ import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from mcpctl import __version__
 from mcpctl.constants import MCP_PROTOCOL_VERSION
 from mcpctl.errors import Failure
+from mcpctl.hints import Any
 
 INIT_ID = "mcpctl-init"
 # Protocol versions with the `initialize` handshake (dates compare as strings).

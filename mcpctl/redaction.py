@@ -11,7 +11,8 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterable
-from typing import Any
+
+from mcpctl.hints import Any
 
 MASK = "***"
 # Values this short would mask ordinary words ("1", "on"); they are not secrets worth the noise.

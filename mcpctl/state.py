@@ -14,10 +14,10 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import field, fields, replace
 from pathlib import Path
-from typing import Any
 
 from mcpctl.constants import STATE_LOCK_TIMEOUT, STATE_SCHEMA
 from mcpctl.errors import BusyError, ErrorType, Failure, StateDirError
+from mcpctl.hints import Any
 from mcpctl.lean import Record, dataclass
 from mcpctl.states import ServerState
 

@@ -22,9 +22,9 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import Any
 
 from mcpctl import lean  # first, before anything imports dataclasses
+from mcpctl.hints import Any
 
 # isort: split
 from mcpctl.alerts import AlertRule

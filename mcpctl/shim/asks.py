@@ -10,9 +10,9 @@ says no connected client can answer.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any, Protocol, TypeVar
 
 from mcpctl import protocol
+from mcpctl.hints import Any, Protocol, TypeVar
 
 Message = dict[str, Any]
 

@@ -11,9 +11,8 @@ result is cached for its `ttlMs` (the shim's health check refreshes it).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from mcpctl import protocol
+from mcpctl.hints import TYPE_CHECKING, Any
 from mcpctl.shim import translate
 from mcpctl.shim.translate import LEGACY, MODERN, Message
 

@@ -12,10 +12,10 @@ import itertools
 import selectors
 import socket
 from pathlib import Path
-from typing import Any, Protocol
 
 from mcpctl import protocol
 from mcpctl.contract import CONTROL_PREFIX, Control, Spec, respec, updated
+from mcpctl.hints import Any, Protocol
 from mcpctl.shim.listener import Connection, SocketServer
 
 
@@ -26,24 +26,19 @@ class Controlled(Protocol):
 
     def status(self, save: bool) -> dict[str, Any]:
         """The record, fresh; with `save`, written to its file again too (the asker found that damaged)."""
-        ...
 
     def stop(self) -> None:
         """End the server's tree and exit, at the loop's next step."""
-        ...
 
     def retry_now(self) -> int:
         """In backoff, start again now as a person's start; the attempt that will run (or runs)."""
-        ...
 
     def apply(self, spec: Spec, changed: list[str]) -> None:
         """Take settings that need no restart; the server keeps running."""
-        ...
 
     def restart(self, spec: Spec) -> int | None:
         """Replace the server with a run of `spec`, keeping the clients; the attempt that will run, or None
         when the shim cannot restart now (it is stopping)."""
-        ...
 
 
 def answer(shim: Controlled, message: dict[str, Any]) -> dict[str, Any]:

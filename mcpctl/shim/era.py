@@ -14,9 +14,9 @@ same config goes straight to `initialize` when it was legacy.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
 
 from mcpctl import protocol
+from mcpctl.hints import TYPE_CHECKING, Any
 from mcpctl.shim import translate
 from mcpctl.shim.translate import LEGACY, MODERN
 

@@ -18,11 +18,11 @@ from __future__ import annotations
 import contextlib
 import os
 from pathlib import Path
-from typing import Any
 
 from mcpctl.constants import ExitCode
 from mcpctl.contract import Report
 from mcpctl.errors import Failure
+from mcpctl.hints import Any
 from mcpctl.logfile import Line, LogWriter
 from mcpctl.shim.loop import Finished, Shim
 from mcpctl.shim.notify import Notifier

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Hashable
-from typing import Any
+
+from mcpctl.hints import Any
 
 Message = dict[str, Any]
 Send = Callable[[Message], None]

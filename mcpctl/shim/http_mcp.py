@@ -5,9 +5,9 @@ from __future__ import annotations
 import http.client
 import json
 from collections.abc import Iterator, Mapping
-from typing import Any
 from urllib.parse import urlsplit
 
+from mcpctl.hints import Any
 from mcpctl.protocol import (
     ProtocolError,
     encode,

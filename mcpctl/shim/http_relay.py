@@ -9,10 +9,10 @@ import queue
 import selectors
 import threading
 from collections.abc import Callable, Mapping
-from typing import Any
 
 from mcpctl import protocol
 from mcpctl.errors import ErrorType, Failure
+from mcpctl.hints import Any
 from mcpctl.shim.http_mcp import Exchange
 
 # An SSE stream may be quiet for long stretches while a tool works; the client's own timeout rules.

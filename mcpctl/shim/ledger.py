@@ -14,12 +14,12 @@ import os
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
 
 from mcpctl.constants import STDERR_TAIL_LINES
 from mcpctl.contract import Report
 from mcpctl.errors import StateDirError
 from mcpctl.events import append_event
+from mcpctl.hints import Any
 from mcpctl.logfile import server_lines
 from mcpctl.paths import Paths
 from mcpctl.shim.log import log, log_size

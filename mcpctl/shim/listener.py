@@ -11,10 +11,10 @@ import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from mcpctl import protocol
 from mcpctl.constants import DEFAULT_MAX_MESSAGE_BYTES as MAX_MESSAGE_BYTES
+from mcpctl.hints import Any
 from mcpctl.shim.channels import LineReader, Outbox, Oversize
 from mcpctl.shim.log import log
 

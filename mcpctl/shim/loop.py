@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import selectors
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any
 
 from mcpctl import procfs
 from mcpctl.clock import SYSTEM_CLOCK, Clock
@@ -18,6 +17,7 @@ from mcpctl.constants import SHARE_PER_CLIENT
 from mcpctl.contract import Report, Spec
 from mcpctl.errors import ErrorType, Failure, classify_exit
 from mcpctl.health import Health
+from mcpctl.hints import Any
 from mcpctl.lean import Record, dataclass
 from mcpctl.paths import Paths
 from mcpctl.redaction import Redactor

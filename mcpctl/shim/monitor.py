@@ -13,13 +13,13 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from mcpctl import alerts, metrics
 from mcpctl.alerts import Change, Evaluator
 from mcpctl.contract import Spec
 from mcpctl.errors import ErrorType, Failure
 from mcpctl.health import Health, Pinger
+from mcpctl.hints import Any
 from mcpctl.lean import Record, dataclass
 from mcpctl.metrics import Sample, Sampler
 from mcpctl.shim.log import log

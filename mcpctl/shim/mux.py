@@ -26,11 +26,11 @@ import itertools
 import time
 from collections.abc import Callable
 from dataclasses import field
-from typing import Any, Protocol
 
 from mcpctl import protocol
 from mcpctl.contract import CONTROL_PREFIX
 from mcpctl.errors import ErrorType, Failure
+from mcpctl.hints import Any, Protocol
 from mcpctl.lean import Record, dataclass
 from mcpctl.shim import asks
 from mcpctl.shim.bridge import Bridge

@@ -6,8 +6,8 @@ leaves."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
+from mcpctl.hints import Any
 from mcpctl.shim.loglevel import LEVELS, LogLevels
 from mcpctl.shim.subscriptions import Subscriptions
 

@@ -20,13 +20,13 @@ import signal
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import field
-from typing import Any, Protocol
 
 from mcpctl import protocol
 from mcpctl.clock import SYSTEM_CLOCK
 from mcpctl.constants import SHARE_PER_CLIENT, STDIN_CLOSE_GRACE
 from mcpctl.contract import Spec
 from mcpctl.errors import ErrorType, Failure, classify_exit
+from mcpctl.hints import Any, Protocol
 from mcpctl.lean import Record, dataclass
 from mcpctl.shim import gate
 from mcpctl.shim.log import log

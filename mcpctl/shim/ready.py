@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from mcpctl.errors import ErrorType, Failure, classify_exit
+from mcpctl.hints import Any
 
 
 class Ready:

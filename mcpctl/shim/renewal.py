@@ -6,7 +6,7 @@ from what the multiplexer holds for each client: `peer_state.PeerState.renewal`.
 
 from __future__ import annotations
 
-from typing import Any
+from mcpctl.hints import Any
 
 Message = dict[str, Any]
 

@@ -6,11 +6,10 @@ so the CLI has its answer before the server is touched.
 
 from __future__ import annotations
 
-from typing import Any
-
 from mcpctl.clock import Clock
 from mcpctl.contract import Spec
 from mcpctl.errors import Failure
+from mcpctl.hints import Any
 from mcpctl.redaction import Redactor
 from mcpctl.shim import machine
 from mcpctl.shim.ledger import Ledger

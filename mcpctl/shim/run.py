@@ -10,13 +10,13 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable
-from typing import Any, Protocol
 
 from mcpctl import procfs, protocol
 from mcpctl.clock import SYSTEM_CLOCK, Clock
 from mcpctl.constants import ENV_HOME, ENV_INSTANCE, ENV_TENANT, STDIN_CLOSE_GRACE
 from mcpctl.contract import Spec
 from mcpctl.errors import ErrorType, Failure, classify_exit, classify_spawn_error, classify_startup_exit
+from mcpctl.hints import Any, Protocol
 from mcpctl.shim import asks, ports, signals
 from mcpctl.shim.channels import LineReader, Outbox, Oversize
 from mcpctl.shim.era import Handshake

@@ -12,11 +12,11 @@ import itertools
 import selectors
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
 
 from mcpctl import protocol
 from mcpctl.contract import Spec
 from mcpctl.errors import Failure
+from mcpctl.hints import TYPE_CHECKING, Any
 from mcpctl.shim import era, gate
 from mcpctl.shim.listener import FD_RESERVE, Connection, descriptors_left, refuse
 from mcpctl.shim.log import log

@@ -9,10 +9,9 @@ eras"). What cannot be translated gets `untranslatable`: an error that names the
 
 from __future__ import annotations
 
-from typing import Any
-
 from mcpctl import __version__, protocol
 from mcpctl.constants import MCP_PROTOCOL_VERSION
+from mcpctl.hints import Any
 
 Message = dict[str, Any]
 
