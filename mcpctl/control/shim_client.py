@@ -11,7 +11,6 @@ a whole call on a warm server should take.
 from __future__ import annotations
 
 import itertools
-import random
 import socket
 import time
 from collections.abc import Callable
@@ -188,6 +187,8 @@ def with_retries(
         try:
             return action()
         except Exception as exc:
+            import random  # here: only a failure needs it (~1.5 ms of every `call` otherwise)
+
             attempt += 1
             delay = min(RETRY_BASE * 2 ** (attempt - 1), RETRY_MAX) * (1 + random.random() * 0.25)
             if not transient(exc) or attempt > retries or time.monotonic() + delay >= deadline:
