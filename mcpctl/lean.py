@@ -17,9 +17,9 @@ reads an attribute of it, which in a shim is never (typer does, in every other c
 
 Their methods, compiled once. Three quarters of making a data class is compiling its methods' source,
 and a class gives the same source every time: 11-12 classes, 16-26 ms of a `status` or a `call`. So the
-code `dataclasses` compiles while this module makes a class is kept in a per-user cache file
-(`$XDG_CACHE_HOME/mcpctl/`, like `__pycache__` for these methods) and read back next time, keyed by the
-source itself. The file is read only when it and its directory are the user's own and nobody else can
+code `dataclasses` compiles while this module makes a class is kept in a per-user cache, one file per
+class (`$XDG_CACHE_HOME/mcpctl/`, like `__pycache__` for these methods), and read back next time, keyed
+by the source itself. The file is read only when it and its directory are the user's own and nobody else can
 write them; it is written only when something was missing from it, and never under
 PYTHONDONTWRITEBYTECODE. Any doubt (unreadable, foreign, damaged) and the source is compiled as before.
 """

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from mcpctl.clock import jitter
 from mcpctl.errors import KINDS, ErrorType, Failure
-from mcpctl.shim.policy import after_exit, backoff_delay, cooldown, uniform
+from mcpctl.shim.policy import after_exit, backoff_delay, cooldown
 from mcpctl.states import ServerState
 
 
@@ -20,7 +21,7 @@ def test_jitter_adds_at_most_ten_percent() -> None:
 
 
 def test_the_default_jitter_is_uniform_on_zero_to_one() -> None:
-    draws = [uniform() for _ in range(4000)]
+    draws = [jitter() for _ in range(4000)]
     assert all(0.0 <= x < 1.0 for x in draws)
     assert len(set(draws)) == len(draws)  # 56 random bits a draw
     assert 0.45 < sum(draws) / len(draws) < 0.55

@@ -188,13 +188,12 @@ class Manager:
     async def _retrying(
         self, name: str, tool: str, arguments: dict[str, Any], retries: int, start: bool
     ) -> CallToolResult:
-        import logging  # lazy, as random: `from mcpctl import Manager` stays as cheap as the CLI's start
-        import random
+        import logging  # lazy: `from mcpctl import Manager` stays as cheap as the CLI's start
 
         import anyio
 
         from mcpctl.api import errors
-        from mcpctl.control.shim_client import RETRY_BASE, RETRY_MAX
+        from mcpctl.control.shim_client import retry_delay
 
         for attempt in range(retries + 1):
             try:
@@ -202,7 +201,7 @@ class Manager:
             except MCPCtlError as error:
                 if not errors.transient(error) or attempt == retries:
                     raise
-                delay = min(RETRY_BASE * 2**attempt, RETRY_MAX) * (1 + random.random() * 0.25)
+                delay = retry_delay(attempt + 1)
                 said = f"{name}: {error.message}; retry {attempt + 1} of {retries} in {delay:.1f}s"
                 logging.getLogger("mcpctl").warning(said)
                 await anyio.sleep(delay)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 
+from mcpctl.clock import jitter
 from mcpctl.constants import BACKOFF_JITTER
 from mcpctl.lean import Record, dataclass
 from mcpctl.states import ServerState
@@ -20,13 +20,7 @@ def doubled(failures: int, base: float, cap: float) -> float:
     return float(min(base * 2.0**exponent, cap))  # a product past the float range is inf, and min takes cap
 
 
-def uniform() -> float:
-    """A number in [0, 1) for jitter, from the kernel's random bytes: `random` costs every shim ~2 ms and
-    ~0.3 MB to import, for a number it needs only after a crash."""
-    return int.from_bytes(os.urandom(7)) / 2**56
-
-
-def backoff_delay(failures: int, base: float, cap: float, rand: Callable[[], float] = uniform) -> float:
+def backoff_delay(failures: int, base: float, cap: float, rand: Callable[[], float] = jitter) -> float:
     """min(base * 2^(n-1), cap), plus up to BACKOFF_JITTER of itself, n = consecutive failures (n >= 1)."""
     delay = doubled(failures, base, cap)
     return float(min(delay * (1 + BACKOFF_JITTER * rand()), cap * (1 + BACKOFF_JITTER)))
