@@ -18,6 +18,8 @@ from mcpctl.lean import Record, dataclass
 from mcpctl.settings import Impact, having
 
 CONTROL_PREFIX = "mcpctl/"
+# The first message of `mcpctl connect` on a shim's socket, sent with its stdin and stdout (shim/lent.py).
+LEND = CONTROL_PREFIX + "lend"
 
 
 class Control(StrEnum):

@@ -1,7 +1,10 @@
 """`mcpctl connect`: the client's stdio on one side, the shim's socket on the other, and a session that
 outlives the shim.
 
-Bytes are copied as they come (one read and one write on each side); the bridge only looks at where each
+When stdin and stdout are pipes or sockets they are lent to the shim, which then serves the client
+through them itself, and this process only holds the tether (`tether`); when the shim lets go, the
+session is carried over to the next shim and relayed from then on. Otherwise (a terminal, a file, a
+shim that refuses) the bridge relays. Relaying, bytes are copied as they come (one read and one write on each side); the bridge only looks at where each
 message ends and at its id (a small message is parsed, a big one read at its ends), to know which of the
 client's requests are in flight. When the shim goes away (stopped, replaced, killed) the client keeps its
 stdio session: the requests in flight are answered with a retryable error, new ones wait (up to HOLD
@@ -28,6 +31,7 @@ from collections.abc import Callable
 from typing import Any
 
 from mcpctl import protocol
+from mcpctl.control import tether
 from mcpctl.errors import ErrorType, Failure, MCPCtlError
 from mcpctl.lean import Record, dataclass
 
@@ -144,12 +148,29 @@ class Bridge:
         self.replays = itertools.count(1)
 
     def run(self) -> None:
-        threading.Thread(target=self._from_client, daemon=True).start()
         sock = self.sock
+        journal = tether.lend(sock, self.drain) if sock is not None and tether.lendable() else None
+        if journal is not None and sock is not None:
+            sock = self._carry(tether.hold(sock, journal))  # the client's thread started, if it stays
+        else:
+            threading.Thread(target=self._from_client, daemon=True).start()
         while sock is not None and self._pump(sock):
             if not self._lost():
                 return
             sock = self._reach()
+
+    def _carry(self, journal: tether.Journal) -> socket.socket | None:
+        """The shim let go of the lent stdio: carry the session over to the next shim, relayed from
+        now on (as when the stdio could not be lent); None when the client is gone."""
+        if journal.ended:
+            return None
+        self.init, self.initialized, self.inflight = journal.init, journal.initialized, journal.inflight
+        if not self._lost():
+            return None
+        self.up.feed(journal.partial)  # the start of a line the shim took: it goes to the next shim
+        self.away, self.cut = bytearray(journal.partial), journal.cut
+        threading.Thread(target=self._from_client, daemon=True).start()
+        return self._reach()
 
     # -- the shim's side -----------------------------------------------------------------------
 

@@ -1,4 +1,10 @@
-"""Non-blocking byte channels of the shim: a line reader, and an outbox that never blocks its writer."""
+"""Non-blocking byte channels of the shim: a line reader, and an outbox that never blocks its writer.
+
+Both take an fd the shim owns (made non-blocking), or one it was lent (`lent=True`: a client's stdin or
+stdout, handed over by `mcpctl connect`). The flags of a lent fd belong to whoever shares it (the
+client, a shell), so they are left alone, and each read or write is made non-blocking by itself
+(RWF_NOWAIT, Linux 5.8+; `nowait_works` says whether the kernel honours it for an fd).
+"""
 
 from __future__ import annotations
 
@@ -16,6 +22,27 @@ READ_BUDGET = 4 * 1024 * 1024
 READ_CHUNK = 1024 * 1024
 # How much of each end of an oversized line is kept, to find its id.
 KEEP_ENDS = 1024
+# How much one read of a lent fd takes (into a buffer kept for it).
+LENT_CHUNK = 64 * 1024
+
+
+def nowait_works(read_fd: int, write_fd: int) -> bool:
+    """Whether reads of `read_fd` and writes to `write_fd` can each be made non-blocking (RWF_NOWAIT)."""
+    flag = getattr(os, "RWF_NOWAIT", None)
+    if flag is None:
+        return False
+    try:
+        os.preadv(read_fd, [bytearray(0)], -1, flag)
+        os.pwritev(write_fd, [b""], -1, flag)
+    except OSError:
+        return False
+    return True
+
+
+def _read_nowait(fd: int, into: bytearray) -> bytes:
+    """What a lent fd has now, at most len(into) bytes (BlockingIOError when it has nothing)."""
+    size = os.preadv(fd, [into], -1, os.RWF_NOWAIT)
+    return bytes(memoryview(into)[:size])
 
 
 @dataclass(frozen=True)
@@ -33,20 +60,22 @@ class LineReader:
     selector loop; what is left stays in the kernel and makes the fd readable again next turn. A line
     past `limit` is discarded as it arrives (memory stays bounded) and handed back as an Oversize."""
 
-    def __init__(self, fd: int, limit: int = protocol.MAX_LINE, budget: int = READ_BUDGET) -> None:
+    def __init__(self, fd: int, limit: int = protocol.MAX_LINE, budget: int = READ_BUDGET, lent: bool = False) -> None:
         self.fd = fd
         self.limit = limit
         self.budget = budget
         self.buffer = bytearray()  # the unfinished line
         self.skipping: Oversize | None = None  # the line being discarded, if one is
         self.closed = False
-        os.set_blocking(fd, False)
+        self.scratch = bytearray(LENT_CHUNK) if lent else None
+        if not lent:
+            os.set_blocking(fd, False)
 
     def read(self) -> list[bytes | Oversize]:
         lines: list[bytes | Oversize] = []
         taken = 0
         while taken < self.budget and not self.closed:
-            size = min(READ_CHUNK, self.budget - taken)
+            size = min(READ_CHUNK if self.scratch is None else LENT_CHUNK, self.budget - taken)
             chunk = self._chunk(size)
             if chunk is None:
                 break
@@ -56,12 +85,21 @@ class LineReader:
                 break  # all lines whole and the fd empty just now: the selector says when it has more
         if self.closed:
             self._end_line(lines)
-        return [line for line in lines if isinstance(line, Oversize) or (line and not line.isspace())]
+        return _whole(lines)
+
+    def take(self, chunk: bytes) -> list[bytes | Oversize]:
+        """The lines of `chunk`, read from the fd by the caller (b"": its end), as `read` gives them."""
+        lines: list[bytes | Oversize] = []
+        self.closed = not chunk
+        self._split(chunk, lines)
+        if self.closed:
+            self._end_line(lines)
+        return _whole(lines)
 
     def _chunk(self, size: int) -> bytes | None:
         """Up to `size` bytes; None when the fd has nothing now; b"" (and closed) at EOF or on error."""
         try:
-            chunk = os.read(self.fd, size)
+            chunk = os.read(self.fd, size) if self.scratch is None else _read_nowait(self.fd, self.scratch)
         except BlockingIOError:
             return None
         except OSError:
@@ -96,6 +134,10 @@ class LineReader:
             self.buffer = bytearray()
 
 
+def _whole(lines: list[bytes | Oversize]) -> list[bytes | Oversize]:
+    return [line for line in lines if isinstance(line, Oversize) or (line and not line.isspace())]
+
+
 def _skipped(line: Oversize, piece: bytes) -> Oversize:
     tail = (line.tail + piece)[-KEEP_ENDS:] if len(piece) < KEEP_ENDS else piece[-KEEP_ENDS:]
     return Oversize(line.size + len(piece), line.head, tail)
@@ -112,8 +154,10 @@ class Outbox:
         want_write: Callable[[bool], None],
         on_error: Callable[[], None],
         limit: int = OUTBOX_LIMIT,
+        lent: bool = False,
     ) -> None:
         self.fd = fd
+        self.lent = lent
         self.selector = selector
         self.want_write = want_write
         self.on_error = on_error
@@ -121,7 +165,8 @@ class Outbox:
         self.data = bytearray()
         self.failed = False
         self.writing = False  # registered with the selector for writability
-        os.set_blocking(fd, False)
+        if not lent:
+            os.set_blocking(fd, False)
 
     def put(self, data: bytes) -> None:
         if self.failed:
@@ -164,7 +209,7 @@ class Outbox:
     def _write(self, data: bytes | memoryview) -> int | None:
         """How much the fd took now; None when it is broken."""
         try:
-            return os.write(self.fd, data)
+            return os.write(self.fd, data) if not self.lent else os.pwritev(self.fd, [data], -1, os.RWF_NOWAIT)
         except BlockingIOError:
             return 0
         except OSError:

@@ -9,19 +9,27 @@ import select
 import selectors
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from mcpctl import protocol
 from mcpctl.constants import DEFAULT_MAX_MESSAGE_BYTES as MAX_MESSAGE_BYTES
-from mcpctl.hints import Any
-from mcpctl.shim.channels import LineReader, Outbox, Oversize
+from mcpctl.contract import LEND
+from mcpctl.hints import Any, Protocol
+from mcpctl.shim.channels import READ_CHUNK, LineReader, Outbox, Oversize
 from mcpctl.shim.log import log
 
 # How many connections one turn of the shim's loop accepts, and how long it stops accepting when the
 # process (or the system) is out of file descriptors.
 ACCEPTS_PER_TURN = 64
 ACCEPT_PAUSE = 0.5
+
+
+# Room for the two descriptors a `connect` lends (more are closed by the kernel).
+_LENT_ROOM = socket.CMSG_SPACE(2 * 4)
+
+# on_lend(connection, message, fds): True when the client's stdio was taken (the connection lives on as that).
+OnLend = Callable[["Connection", dict[str, Any], list[int]], bool]
 
 
 class Connection:
@@ -35,8 +43,11 @@ class Connection:
         on_message: Callable[[Connection, dict[str, Any]], None],
         on_hangup: Callable[[Connection], None],
         limit: int = MAX_MESSAGE_BYTES,
+        on_lend: OnLend | None = None,
     ) -> None:
-        """`limit`: the longest message (line) taken from this client; a longer one is answered an error."""
+        """`limit`: the longest message (line) taken from this client; a longer one is answered an error.
+        `on_lend`: how a first message `mcpctl/lend` (with the client's stdio) is taken."""
+        self.on_lend = on_lend  # until the first message is read
         self.sock = sock
         self.number = number
         self.selector = selector
@@ -66,18 +77,16 @@ class Connection:
             self._read()
 
     def _read(self) -> None:
-        for line in self.reader.read():
-            if self.closed:
-                return
-            if isinstance(line, Oversize):
-                self._too_large(line)
-                continue
-            try:
-                message = protocol.decode(line)
-            except protocol.ProtocolError as exc:
-                self.send(protocol.error_response(None, protocol.PARSE_ERROR, str(exc)))
-                continue
+        fds: list[int] = []
+        lines = self.reader.read() if self.on_lend is None else self._first(fds)
+        for _, message in messages(self, lines):
+            on_lend, self.on_lend = self.on_lend, None
+            if on_lend is not None and message.get("method") == LEND and on_lend(self, message, fds):
+                return  # this connection goes on as the client's stdio, its socket as the tether
             self.on_message(self, message)
+        for fd in fds:  # lent to no purpose: not asked for, or refused (then they were closed)
+            with contextlib.suppress(OSError):
+                os.close(fd)
         if self.closed:  # an answer could not be written (the client is gone), or it was dropped
             return
         if self.reader.closed and _peer_gone(self.sock):
@@ -86,11 +95,28 @@ class Connection:
             self._interest(self.events & ~selectors.EVENT_READ)
             self.on_hangup(self)
 
-    def _too_large(self, line: Oversize) -> None:
-        """A message past the limit, never parsed: an error to its sender, under its id if that is known."""
-        request_id, is_request = protocol.sender_of(line.head, line.tail)
-        log(f"client {self.number} sent a message of {line.size} bytes, past the limit of {self.reader.limit}")
-        self.send(protocol.too_large(request_id if is_request else None, line.size, self.reader.limit))
+    def _first(self, fds: list[int]) -> list[bytes | Oversize]:
+        """Until the first message is read: what the socket has, and the descriptors sent with it."""
+        try:
+            data, extra, _, _ = self.sock.recvmsg(READ_CHUNK, _LENT_ROOM)
+        except BlockingIOError:
+            return []
+        except OSError:
+            data, extra = b"", []
+        for level, kind, payload in extra:
+            if level == socket.SOL_SOCKET and kind == socket.SCM_RIGHTS:
+                usable = len(payload) - len(payload) % 4
+                fds += memoryview(payload)[:usable].cast("i").tolist()
+        return self.reader.take(data)  # a lend comes whole in one read: its descriptors go with its first byte
+
+    def retire(self) -> bytes:
+        """Hand the socket on, as it is (kept open, no longer watched); what was queued for the client."""
+        queued = bytes(self.outbox.data)
+        self.outbox.stop()
+        with contextlib.suppress(KeyError, ValueError):
+            self.selector.unregister(self.sock)
+        self.events, self.closed = 0, True
+        return queued
 
     def _want_write(self, want: bool) -> None:
         events = self.events | selectors.EVENT_WRITE if want else self.events & ~selectors.EVENT_WRITE
@@ -129,6 +155,35 @@ class Connection:
             self.sock.settimeout(timeout)
             self.sock.sendall(bytes(self.outbox.data))
         self.outbox.data.clear()
+
+
+class Reading(Protocol):
+    """A client connection's reading side (a Connection, a lent stdio)."""
+
+    number: int
+    closed: bool
+    reader: LineReader
+
+    def send(self, message: dict[str, Any]) -> None: ...
+
+
+def messages(conn: Reading, lines: list[bytes | Oversize]) -> Iterator[tuple[bytes, dict[str, Any]]]:
+    """Each line of `lines` that is a JSON-RPC message, with it, while `conn` is open; a line that is not
+    one is answered with an error, one past the limit too (never parsed: under its id when known)."""
+    for line in lines:
+        if conn.closed:
+            return
+        if isinstance(line, Oversize):
+            request_id, is_request = protocol.sender_of(line.head, line.tail)
+            log(f"client {conn.number} sent a message of {line.size} bytes, past the limit of {conn.reader.limit}")
+            conn.send(protocol.too_large(request_id if is_request else None, line.size, conn.reader.limit))
+            continue
+        try:
+            message = protocol.decode(line)
+        except protocol.ProtocolError as exc:
+            conn.send(protocol.error_response(None, protocol.PARSE_ERROR, str(exc)))
+            continue
+        yield line, message
 
 
 def refuse(sock: socket.socket, message: dict[str, Any]) -> None:

@@ -59,8 +59,19 @@ class Session:
             self._short_of_descriptors(sock)
             return
         number, limit = next(self.connections), self.spec.max_message_bytes
-        conn = Connection(sock, number, self.selector, self._from_client, self.mux.hangup, limit)
+        conn = Connection(sock, number, self.selector, self._from_client, self.mux.hangup, limit, self._lend)
         self.mux.add(conn)
+
+    def _lend(self, conn: Connection, message: Message, fds: list[int]) -> bool:
+        """`mcpctl connect` lends its client's stdio: the client is served through it from now on."""
+        from mcpctl.shim import lent
+
+        peer = self.mux.peers.get(conn.number)
+        taken = None if peer is None else lent.take(conn, message, fds, self._from_client, self.mux.hangup)
+        if peer is None or taken is None:
+            return False
+        peer.conn = taken
+        return True
 
     def _short_of_descriptors(self, sock: Any) -> None:
         now = time.monotonic()
@@ -119,7 +130,7 @@ class Session:
             return run.send
         return None
 
-    def _from_client(self, conn: Connection, message: Message) -> None:
+    def _from_client(self, conn: Any, message: Message) -> None:
         peer = self.mux.peers.get(conn.number)
         if peer is not None:
             self.mux.from_client(peer, message)

@@ -1,0 +1,137 @@
+"""`mcpctl connect` lends its stdin and stdout to the shim (one hop instead of two), leaves their flags
+alone, and still carries the session over when the shim goes: a request in flight in a killed shim is
+answered, a line half read by a stopped one reaches the next. A file on stdin is relayed as before."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from typing import Any
+
+import psutil
+
+from tests.conftest import Env, wait_for
+from tests.test_client_state import resourceful
+
+INIT = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-11-25"}}
+INITIALIZED = {"jsonrpc": "2.0", "method": "notifications/initialized"}
+CONNECT = [sys.executable, "-m", "mcpctl", "connect", "res"]
+BUDGET = 60.0
+
+
+def _line(message: dict[str, Any]) -> bytes:
+    return json.dumps(message).encode() + b"\n"
+
+
+def _ping(n: int) -> bytes:
+    return _line({"jsonrpc": "2.0", "id": n, "method": "ping"})
+
+
+class Piped:
+    """`mcpctl connect res` on pipes this test made and keeps its own copies of (the same open files)."""
+
+    def __init__(self, env: Env) -> None:
+        self.stdin_r, self.stdin_w = os.pipe()
+        self.stdout_r, self.stdout_w = os.pipe()
+        self.proc = subprocess.Popen(CONNECT, stdin=self.stdin_r, stdout=self.stdout_w, cwd=env.workdir)
+        self.reader = os.fdopen(self.stdout_r, "rb")
+
+    def send(self, data: bytes) -> None:
+        os.write(self.stdin_w, data)
+
+    def answer(self, request_id: object) -> dict[str, Any]:
+        while True:
+            line = self.reader.readline()
+            assert line, f"connect ended before answering {request_id!r}"
+            message: dict[str, Any] = json.loads(line)
+            if message.get("id") == request_id and "method" not in message:
+                return message
+
+    def end(self) -> int:
+        os.close(self.stdin_w)
+        code = self.proc.wait(timeout=BUDGET)
+        for fd in (self.stdin_r, self.stdout_w):
+            os.close(fd)
+        self.reader.close()
+        return code
+
+
+def _started(env: Env) -> int:
+    env.write_config({"res": resourceful()})
+    assert env.run("start", "res").returncode == 0
+    return int(env.status("res")["shim_pid"])
+
+
+def _holds(pid: int, fd: int) -> bool:
+    """Whether process `pid` has the open file our `fd` refers to."""
+    target = os.readlink(f"/proc/self/fd/{fd}")
+    return target in {os.readlink(f"/proc/{pid}/fd/{n}") for n in os.listdir(f"/proc/{pid}/fd")}
+
+
+def test_the_shim_serves_the_clients_stdio_and_the_bridge_only_holds_the_tether(env: Env) -> None:
+    shim = _started(env)
+    client = Piped(env)
+    client.send(_line(INIT) + _line(INITIALIZED))
+    assert "result" in client.answer(1)
+    for n in range(2, 202):
+        client.send(_ping(n))
+        assert client.answer(n)["result"] == {}
+    assert _holds(shim, client.stdin_r)
+    assert _holds(shim, client.stdout_w)
+    with open(f"/proc/{client.proc.pid}/io") as io:
+        written = int(next(line for line in io if line.startswith("wchar:")).split()[1])
+    assert written == 0  # 201 answers, none of them through the bridge
+    # The open files are shared with the client (and its shell): their flags are theirs.
+    assert os.get_blocking(client.stdin_r)
+    assert os.get_blocking(client.stdout_w)
+    began = time.monotonic()
+    assert client.end() == 0
+    assert time.monotonic() - began < 2.0
+
+
+def test_a_request_in_flight_in_a_killed_shim_is_answered_and_the_session_goes_on(env: Env) -> None:
+    shim = _started(env)
+    client = Piped(env)
+    params = {"name": "sleep", "arguments": {"seconds": 9}}
+    sleep = {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": params}
+    client.send(_line(INIT) + _line(INITIALIZED) + _line(sleep))
+    assert "result" in client.answer(1)
+    time.sleep(0.5)  # the journal has told the bridge that 2 is in flight
+    psutil.Process(shim).kill()
+    lost = client.answer(2)
+    assert lost["error"]["data"]["type"] == "connection_lost", lost
+    assert lost["error"]["data"]["retryable"] is True
+    client.send(_ping(3))  # the bridge starts a new shim, as on a first connect, and replays initialize
+    assert client.answer(3)["result"] == {}
+    assert wait_for(lambda: env.status("res").get("shim_pid") not in (None, shim), timeout=BUDGET)
+    assert client.end() == 0
+
+
+def test_a_line_half_read_by_a_stopped_shim_reaches_the_next_one(env: Env) -> None:
+    _started(env)
+    client = Piped(env)
+    client.send(_line(INIT) + _line(INITIALIZED))
+    assert "result" in client.answer(1)
+    ping = _ping(2)
+    client.send(ping[:15])
+    time.sleep(0.3)  # read by the shim, which keeps it until the line is whole
+    assert env.run("stop", "res").returncode == 0
+    assert env.run("start", "res").returncode == 0
+    client.send(ping[15:])
+    assert client.answer(2)["result"] == {}
+    assert client.end() == 0
+
+
+def test_a_file_on_stdin_is_relayed(env: Env) -> None:
+    _started(env)
+    requests = env.workdir / "requests.jsonl"
+    requests.write_bytes(_line(INIT) + _line(INITIALIZED) + _ping(2) + _ping(3))
+    with requests.open("rb") as stdin:
+        argv = [*CONNECT, "--drain"]
+        done = subprocess.run(argv, stdin=stdin, capture_output=True, cwd=env.workdir, timeout=BUDGET, check=False)
+    assert done.returncode == 0, done.stderr
+    answers = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [a.get("id") for a in answers] == [1, 2, 3]
