@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -135,3 +136,19 @@ def test_a_file_on_stdin_is_relayed(env: Env) -> None:
     assert done.returncode == 0, done.stderr
     answers = [json.loads(line) for line in done.stdout.splitlines()]
     assert [a.get("id") for a in answers] == [1, 2, 3]
+
+
+def test_stdio_on_one_socket_is_lent_too(env: Env) -> None:
+    """What libuv (Node clients) gives a child: a socket as its stdin and stdout."""
+    shim = _started(env)
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        proc = subprocess.Popen(CONNECT, stdin=theirs.fileno(), stdout=theirs.fileno(), cwd=env.workdir)
+        reader = ours.makefile("rb")
+        ours.sendall(_line(INIT) + _line(INITIALIZED) + _ping(2))
+        answers = [json.loads(reader.readline()) for _ in range(2)]
+        assert [a["id"] for a in answers] == [1, 2]
+        assert _holds(shim, theirs.fileno())
+        ours.shutdown(socket.SHUT_WR)  # the end of its stdin
+        assert proc.wait(timeout=BUDGET) == 0
+        reader.close()
