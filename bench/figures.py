@@ -142,6 +142,51 @@ def connect_overhead(box: c.Sandbox, calls: int) -> Row:
     )
 
 
+def raw_pings(argv: Sequence[str], env: dict[str, str], count: int) -> list[float]:
+    """Round trips of `ping` by a plain JSON-RPC client (buffered pipes, no SDK) to a stdio command."""
+    import json
+    import subprocess
+
+    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
+    assert proc.stdin is not None
+    assert proc.stdout is not None
+    samples = []
+    try:
+        for n in range(count + 50):  # the first 50: the handshake's and the warm-up's
+            message = {"jsonrpc": "2.0", "id": n, "method": "initialize" if n == 0 else "ping", "params": {}}
+            began = time.perf_counter()
+            proc.stdin.write(json.dumps(message).encode() + b"\n")
+            proc.stdin.flush()
+            while json.loads(proc.stdout.readline() or b'{"id": null}').get("id") not in (n, None):
+                pass
+            if n >= 50:
+                samples.append(time.perf_counter() - began)
+    finally:
+        proc.stdin.close()
+        proc.wait(timeout=30)
+        proc.stdout.close()
+    return samples
+
+
+def raw_connect_overhead(box: c.Sandbox, calls: int) -> Row:
+    """p50 of a ping through `mcpctl connect tiny` minus p50 of one straight to the tiny server, both by a
+    plain client: what mcpctl adds to a round trip when neither end is an SDK."""
+    through: list[float] = []
+    straight: list[float] = []
+    for _ in range(max(1, calls // 500)):
+        through += raw_pings([*box.argv, "connect", "tiny"], box.env, 250)
+        straight += raw_pings([sys.executable, str(TINY)], c.bench_env(), 250)
+    overhead = statistics.median(through) - statistics.median(straight)
+    return Row(
+        "`connect` overhead per ping, p50, plain client",
+        f"{overhead * 1000:.3f} ms ({len(through)} pings)",
+        f"straight to tiny p50 {statistics.median(straight) * 1000:.3f} ms",
+        ratio(statistics.median(through), statistics.median(straight)),
+        "<= 0.2 ms",
+        verdict(overhead <= 0.0002),
+    )
+
+
 def one_server(plan: Plan, node: bool) -> list[Row]:
     """Rows about one server: shim memory, `start` overhead (tiny; node server-memory too with --node), call,
     connect."""
@@ -157,6 +202,7 @@ def one_server(plan: Plan, node: bool) -> list[Row]:
         warm = box.sample("call", "demo", "echo", "text=hi", runs=plan.runs)
         rows.append(times_row("warm `mcpctl call` wall", warm, "python -c pass", floors.interpreter_wall(plan.runs), 5))
         rows.append(connect_overhead(box, plan.calls))
+        rows.append(raw_connect_overhead(box, plan.calls))
     if node:
         rows.append(node_start_overhead(plan))
     return rows

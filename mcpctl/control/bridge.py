@@ -3,14 +3,15 @@ outlives the shim.
 
 When stdin and stdout are pipes or sockets they are lent to the shim, which then serves the client
 through them itself, and this process only holds the tether (`tether`); when the shim lets go, the
-session is carried over to the next shim and relayed from then on. Otherwise (a terminal, a file, a
-shim that refuses) the bridge relays. Relaying, bytes are copied as they come (one read and one write on each side); the bridge only looks at where each
-message ends and at its id (a small message is parsed, a big one read at its ends), to know which of the
-client's requests are in flight. When the shim goes away (stopped, replaced, killed) the client keeps its
-stdio session: the requests in flight are answered with a retryable error, new ones wait (up to HOLD
-seconds), and the bridge reconnects to the next shim, replays the client's `initialize` (its answer is
-swallowed) and `notifications/initialized`, and tells the client to fetch its lists again. A shim that
-died is started again as on the first connect (unless --no-start); a server a person stopped is not.
+session is carried over to the next shim and relayed from then on. Otherwise (a terminal, a file, a shim
+that refuses) the bridge relays. Relaying, bytes are copied as they come (one read and one write on each
+side); the bridge only looks at where each message ends and at its id (a small message is parsed, a big
+one read at its ends), to know which of the client's requests are in flight. When the shim goes away
+(stopped, replaced, killed) the client keeps its stdio session: the requests in flight are answered with
+a retryable error, new ones wait (up to HOLD seconds), and the bridge reconnects to the next shim,
+replays the client's `initialize` (its answer is swallowed) and `notifications/initialized`, and tells
+the client to fetch its lists again. A shim that died is started again as on the first connect (unless
+--no-start); a server a person stopped is not.
 
 A stdio client leaves by closing our stdin (or by dying, see `pump.watch_parent`): that is a disconnect.
 The bridge closes its socket, so the shim cancels what the client has in flight and frees what it

@@ -76,9 +76,10 @@ def _usable(fd: int, mode: int) -> bool:
 
 
 def _key(request_id: object) -> bytes | None:
-    if isinstance(request_id, str | int) and not isinstance(request_id, bool):
-        return json.dumps(request_id).encode()
-    return None
+    """A request id as `connect` keys it: its JSON text (so 1 and "1" differ)."""
+    if type(request_id) is int:
+        return b"%d" % request_id
+    return json.dumps(request_id).encode() if isinstance(request_id, str) else None
 
 
 class Lent:
@@ -104,8 +105,7 @@ class Lent:
         self.exiting = False  # the shim is about to exit: the last records are written before close returns
         self.tether_events = selectors.EVENT_READ
         self.tethered = True
-        queued = conn.retire()  # anything sent before the lend was for a client not initialized yet: dropped
-        del queued
+        conn.retire()
         self.reader = LineReader(rfd, conn.reader.limit, lent=True)
         self.outbox = Outbox(wfd, self.selector, self._want_write, self.close, lent=True)
         self.journal = Outbox(self.tether.fileno(), self.selector, self._want_journal, self._untether)

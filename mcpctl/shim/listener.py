@@ -109,14 +109,13 @@ class Connection:
                 fds += memoryview(payload)[:usable].cast("i").tolist()
         return self.reader.take(data)  # a lend comes whole in one read: its descriptors go with its first byte
 
-    def retire(self) -> bytes:
-        """Hand the socket on, as it is (kept open, no longer watched); what was queued for the client."""
-        queued = bytes(self.outbox.data)
+    def retire(self) -> None:
+        """Hand the socket on, open and no longer watched. What was queued for the client is dropped:
+        sent before a lend, it was for a client that has not even initialized."""
         self.outbox.stop()
         with contextlib.suppress(KeyError, ValueError):
             self.selector.unregister(self.sock)
         self.events, self.closed = 0, True
-        return queued
 
     def _want_write(self, want: bool) -> None:
         events = self.events | selectors.EVENT_WRITE if want else self.events & ~selectors.EVENT_WRITE
