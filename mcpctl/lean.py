@@ -56,6 +56,10 @@ def defer(name: str) -> None:
 
 
 defer("inspect")
+# `urllib.parse` (which pathlib imports) imports `ipaddress` for one check of a bracketed host in a URL:
+# ~0.4 MB of private memory in every shim, ~1-2 ms of every command, for what a URL server's address
+# may never need.
+defer("ipaddress")
 
 import dataclasses  # noqa: E402 - after `inspect` is deferred
 

@@ -14,6 +14,9 @@ Each shim takes its instance lock (or says `busy` and exits), says `locked`, and
 
 from __future__ import annotations
 
+from mcpctl import lean  # first, before anything imports dataclasses (or pathlib, which imports ipaddress)
+
+# isort: split
 import contextlib
 import gc
 import importlib
@@ -23,7 +26,6 @@ import signal
 import sys
 from pathlib import Path
 
-from mcpctl import lean  # first, before anything imports dataclasses
 from mcpctl.hints import Any
 
 # isort: split
