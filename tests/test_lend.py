@@ -152,3 +152,20 @@ def test_stdio_on_one_socket_is_lent_too(env: Env) -> None:
         ours.shutdown(socket.SHUT_WR)  # the end of its stdin
         assert proc.wait(timeout=BUDGET) == 0
         reader.close()
+
+
+def test_a_shim_that_refuses_the_client_is_heard_by_it(env: Env) -> None:
+    """Past `max_clients` the shim answers the connection with why and closes it: that reaches the client,
+    though nothing else sent before the lend's answer does (it could only be for a client not initialized)."""
+    env.write_config({"res": resourceful(max_clients=1)})
+    assert env.run("start", "res").returncode == 0
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as holder:
+        holder.connect(str(env.paths.socket("res")))
+        client = Piped(env)
+        client.send(_line(INIT))
+        refusal = json.loads(client.reader.readline())
+    assert refusal["id"] is None
+    assert "max_clients" in refusal["error"]["message"]
+    assert refusal["error"]["data"]["retryable"] is True
+    assert client.answer(1)  # answered once the slot is free (an error or the handshake: the session goes on)
+    assert client.end() == 0

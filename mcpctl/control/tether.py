@@ -51,7 +51,6 @@ class Journal:
         self.partial = b""  # the start of the client's line that the shim had not read whole
         self.cut = False  # the shim was discarding an oversized line: its rest is dropped
         self.ended = False  # the client left: nothing to carry over
-        self.let_go = False  # the shim let go of the client on purpose (stopping, or closing it)
 
     def feed(self, data: bytes) -> None:
         *records, self.rest = (self.rest + data).split(b"\n")
@@ -74,8 +73,7 @@ class Journal:
             self.cut = True
         elif kind == b"e":
             self.ended = True
-        elif kind == b"q":
-            self.let_go = True
+        # b"q": the shim let go on purpose (stopping, or closing this client); the tether's end says as much.
 
 
 def lend(sock: socket.socket, drain: bool) -> Journal | None:
@@ -92,9 +90,9 @@ def lend(sock: socket.socket, drain: bool) -> Journal | None:
                 return None
             *lines, pending = (pending + data).split(b"\n")
             for n, line in enumerate(lines):
-                # Lines before the answer are notifications for a client that has not initialized: dropped.
                 taken = _answer_of(line)
                 if taken is None:
+                    _early(line)
                     continue
                 if not taken:
                     return None
@@ -106,6 +104,18 @@ def lend(sock: socket.socket, drain: bool) -> Journal | None:
     finally:
         with contextlib.suppress(OSError):
             sock.settimeout(None)
+
+
+def _early(line: bytes) -> None:
+    """A line before the answer: a notification is for a client that has not initialized (dropped); the
+    shim's refusal (`max_clients`, no descriptors left) is the client's to read."""
+    try:
+        message = protocol.decode(line)
+    except protocol.ProtocolError:
+        return
+    if "method" not in message:
+        with contextlib.suppress(OSError):
+            os.write(1, line + b"\n")
 
 
 def _answer_of(line: bytes) -> bool | None:
