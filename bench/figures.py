@@ -157,8 +157,10 @@ def raw_pings(argv: Sequence[str], env: dict[str, str], count: int) -> list[floa
             began = time.perf_counter()
             proc.stdin.write(json.dumps(message).encode() + b"\n")
             proc.stdin.flush()
-            while json.loads(proc.stdout.readline() or b'{"id": null}').get("id") not in (n, None):
+            while (line := proc.stdout.readline()) and json.loads(line).get("id") != n:
                 pass
+            if not line:
+                raise RuntimeError(f"{' '.join(argv)} ended before answering request {n}")
             if n >= 50:
                 samples.append(time.perf_counter() - began)
     finally:

@@ -4,11 +4,14 @@ answered, a line half read by a stopped one reaches the next. A file on stdin is
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import socket
+import struct
 import subprocess
 import sys
+import termios
 import time
 from typing import Any
 
@@ -66,6 +69,13 @@ def _started(env: Env) -> int:
     return int(env.status("res")["shim_pid"])
 
 
+def _taken(shim: int, fd: int) -> bool:
+    """Whether the shim has read everything in the pipe `fd` and is waiting again: what it read is then
+    journaled (in the same turn of its loop as the read)."""
+    unread = struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0" * 4))[0]
+    return unread == 0 and psutil.Process(shim).status() == psutil.STATUS_SLEEPING
+
+
 def _holds(pid: int, fd: int) -> bool:
     """Whether process `pid` has the open file our `fd` refers to."""
     target = os.readlink(f"/proc/self/fd/{fd}")
@@ -100,7 +110,7 @@ def test_a_request_in_flight_in_a_killed_shim_is_answered_and_the_session_goes_o
     sleep = {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": params}
     client.send(_line(INIT) + _line(INITIALIZED) + _line(sleep))
     assert "result" in client.answer(1)
-    time.sleep(0.5)  # the journal has told the bridge that 2 is in flight
+    wait_for(lambda: _taken(shim, client.stdin_r))  # so the journal has told the bridge that 2 is in flight
     psutil.Process(shim).kill()
     lost = client.answer(2)
     assert lost["error"]["data"]["type"] == "connection_lost", lost
@@ -112,13 +122,13 @@ def test_a_request_in_flight_in_a_killed_shim_is_answered_and_the_session_goes_o
 
 
 def test_a_line_half_read_by_a_stopped_shim_reaches_the_next_one(env: Env) -> None:
-    _started(env)
+    shim = _started(env)
     client = Piped(env)
     client.send(_line(INIT) + _line(INITIALIZED))
     assert "result" in client.answer(1)
     ping = _ping(2)
     client.send(ping[:15])
-    time.sleep(0.3)  # read by the shim, which keeps it until the line is whole
+    wait_for(lambda: _taken(shim, client.stdin_r))  # the shim keeps it until the line is whole
     assert env.run("stop", "res").returncode == 0
     assert env.run("start", "res").returncode == 0
     client.send(ping[15:])

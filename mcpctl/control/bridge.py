@@ -150,8 +150,7 @@ class Bridge:
 
     def run(self) -> None:
         sock = self.sock
-        journal = tether.lend(sock, self.drain) if sock is not None and tether.lendable() else None
-        if journal is not None and sock is not None:
+        if sock is not None and tether.lendable() and (journal := tether.lend(sock, self.drain)) is not None:
             sock = self._carry(tether.hold(sock, journal))  # the client's thread started, if it stays
         else:
             threading.Thread(target=self._from_client, daemon=True).start()

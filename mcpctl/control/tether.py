@@ -31,7 +31,7 @@ PACE = 0.02
 
 def lendable() -> bool:
     """Whether stdin and stdout are pipes or sockets, and this system can lend them."""
-    if not hasattr(socket, "send_fds") or not hasattr(os, "RWF_NOWAIT"):
+    if not hasattr(os, "RWF_NOWAIT"):
         return False
     try:
         modes = [os.fstat(fd).st_mode for fd in (0, 1)]
@@ -44,7 +44,7 @@ class Journal:
     """What the shim told of the client's session, as read from the tether so far."""
 
     def __init__(self) -> None:
-        self.rest = b""  # an unfinished record
+        self.rest = bytearray()  # an unfinished record
         self.init: dict[str, Any] | None = None
         self.initialized = False
         self.inflight: set[str] = set()  # request ids, as JSON text
@@ -53,9 +53,15 @@ class Journal:
         self.ended = False  # the client left: nothing to carry over
 
     def feed(self, data: bytes) -> None:
-        *records, self.rest = (self.rest + data).split(b"\n")
-        for record in records:
+        """Take more of the journal (newlines are searched for in `data` only: a half-read line handed
+        back can be as long as a message)."""
+        start = 0
+        while (newline := data.find(b"\n", start)) >= 0:
+            self.rest += data[start:newline]
+            record, self.rest = bytes(self.rest), bytearray()
             self._record(record[:1], record[1:])
+            start = newline + 1
+        self.rest += data[start:]
 
     def _record(self, kind: bytes, body: bytes) -> None:
         if kind == b"+":

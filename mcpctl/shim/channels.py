@@ -39,10 +39,10 @@ def nowait_works(read_fd: int, write_fd: int) -> bool:
     return True
 
 
-def _read_nowait(fd: int, into: bytearray) -> bytes:
-    """What a lent fd has now, at most len(into) bytes (BlockingIOError when it has nothing)."""
-    size = os.preadv(fd, [into], -1, os.RWF_NOWAIT)
-    return bytes(memoryview(into)[:size])
+def _read_nowait(fd: int, into: bytearray, size: int) -> bytes:
+    """What a lent fd has now, at most `size` bytes read into `into` (BlockingIOError when it has nothing)."""
+    with memoryview(into)[:size] as room:
+        return bytes(room[: os.preadv(fd, [room], -1, os.RWF_NOWAIT)])
 
 
 @dataclass(frozen=True)
@@ -99,7 +99,7 @@ class LineReader:
     def _chunk(self, size: int) -> bytes | None:
         """Up to `size` bytes; None when the fd has nothing now; b"" (and closed) at EOF or on error."""
         try:
-            chunk = os.read(self.fd, size) if self.scratch is None else _read_nowait(self.fd, self.scratch)
+            chunk = os.read(self.fd, size) if self.scratch is None else _read_nowait(self.fd, self.scratch, size)
         except BlockingIOError:
             return None
         except OSError:

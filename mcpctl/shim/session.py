@@ -20,7 +20,7 @@ from mcpctl.hints import TYPE_CHECKING, Any
 from mcpctl.shim import era, gate
 from mcpctl.shim.listener import FD_RESERVE, Connection, descriptors_left, refuse
 from mcpctl.shim.log import log
-from mcpctl.shim.mux import Multiplexer
+from mcpctl.shim.mux import Client, Multiplexer
 from mcpctl.shim.renewal import list_changes
 from mcpctl.shim.run import Ready, Run
 from mcpctl.shim.translate import LEGACY
@@ -130,7 +130,7 @@ class Session:
             return run.send
         return None
 
-    def _from_client(self, conn: Any, message: Message) -> None:
+    def _from_client(self, conn: Client, message: Message) -> None:
         peer = self.mux.peers.get(conn.number)
         if peer is not None:
             self.mux.from_client(peer, message)
