@@ -172,12 +172,17 @@ def raw_pings(argv: Sequence[str], env: dict[str, str], count: int) -> list[floa
 
 def raw_connect_overhead(box: c.Sandbox, calls: int) -> Row:
     """p50 of a ping through `mcpctl connect tiny` minus p50 of one straight to the tiny server, both by a
-    plain client: what mcpctl adds to a round trip when neither end is an SDK."""
+    plain client: what mcpctl adds to a round trip when neither end is an SDK.
+
+    Short rounds, alternating, each with fresh processes: on this kind of machine a round trip between two
+    processes takes ~60 us when the scheduler keeps them on one CPU and ~400 us when each wakes the other
+    across CPUs, and a pair keeps its placement for most of its life, so one long round each way can land
+    in different modes (the overhead came out negative). Ten rounds each sample both paths' mixtures."""
     through: list[float] = []
     straight: list[float] = []
-    for _ in range(max(1, calls // 500)):
-        through += raw_pings([*box.argv, "connect", "tiny"], box.env, 250)
-        straight += raw_pings([sys.executable, str(TINY)], c.bench_env(), 250)
+    for _ in range(max(2, calls // 100)):
+        through += raw_pings([*box.argv, "connect", "tiny"], box.env, 50)
+        straight += raw_pings([sys.executable, str(TINY)], c.bench_env(), 50)
     overhead = statistics.median(through) - statistics.median(straight)
     return Row(
         "`connect` overhead per ping, p50, plain client",
