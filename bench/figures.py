@@ -177,7 +177,8 @@ def raw_connect_overhead(box: c.Sandbox, calls: int) -> Row:
     Short rounds, alternating, each with fresh processes: on this kind of machine a round trip between two
     processes takes ~60 us when the scheduler keeps them on one CPU and ~400 us when each wakes the other
     across CPUs, and a pair keeps its placement for most of its life, so one long round each way can land
-    in different modes (the overhead came out negative). Ten rounds each sample both paths' mixtures."""
+    in different modes (the overhead came out negative). `calls // 100` rounds each (ten in a full run)
+    sample both paths' mixtures."""
     through: list[float] = []
     straight: list[float] = []
     for _ in range(max(2, calls // 100)):
