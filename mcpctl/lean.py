@@ -37,7 +37,7 @@ import types
 
 from mcpctl.hints import TYPE_CHECKING, Any
 
-__all__ = ["Deferred", "Methods", "Record", "dataclass", "defer", "make", "sha256_hex"]
+__all__ = ["Deferred", "Methods", "Record", "cache_dir", "dataclass", "defer", "make", "read_private", "sha256_hex", "write_private"]
 
 
 class Deferred(types.ModuleType):
@@ -101,17 +101,18 @@ class Methods:
             _write_codes(self.path, self.used)
 
 
-def _cache_dir() -> str | None:
-    """Where this interpreter's compiled methods are kept: under the XDG cache dir (~/.cache), on POSIX."""
+def cache_dir(kind: str) -> str | None:
+    """Where this interpreter keeps a `kind` of what it made once for all processes (compiled methods,
+    parsed config documents): under the XDG cache dir (~/.cache), on POSIX."""
     if os.name != "posix":
         return None
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     if not os.path.isabs(base):
         return None
-    return os.path.join(base, "mcpctl", f"methods.{sys.implementation.cache_tag}.{marshal.version}")
+    return os.path.join(base, "mcpctl", f"{kind}.{sys.implementation.cache_tag}.{marshal.version}")
 
 
-_CACHE_DIR = _cache_dir()
+_CACHE_DIR = cache_dir("methods")
 
 
 def _cache_file(cls: type) -> str | None:
@@ -128,30 +129,7 @@ def _own(info: os.stat_result) -> bool:
 
 def _read_codes(path: str | None) -> dict[str, types.CodeType]:
     """What the file at `path` holds, when it and its directory are the user's own; else nothing."""
-    if path is None:
-        return {}
-    try:
-        folder = os.open(os.path.dirname(path), os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
-    except OSError:
-        return {}
-    try:
-        if not _own(os.fstat(folder)):
-            return {}
-        fd = os.open(os.path.basename(path), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=folder)
-        try:
-            info = os.fstat(fd)
-            if not stat.S_ISREG(info.st_mode) or not _own(info):
-                return {}
-            data = b""
-            while chunk := os.read(fd, 1 << 20):
-                data += chunk
-        finally:
-            os.close(fd)
-        codes = marshal.loads(data)
-    except (OSError, ValueError, EOFError, TypeError):
-        return {}
-    finally:
-        os.close(folder)
+    codes = read_private(path)
     if not isinstance(codes, dict) or not all(
         isinstance(key, str) and isinstance(code, types.CodeType) for key, code in codes.items()
     ):
@@ -159,10 +137,44 @@ def _read_codes(path: str | None) -> dict[str, types.CodeType]:
     return codes
 
 
+def read_private(path: str | None) -> object:
+    """The value marshalled in the file at `path`, when it and its directory are the user's own and
+    nobody else may write them (marshal trusts what it reads); else None."""
+    if path is None:
+        return None
+    try:
+        folder = os.open(os.path.dirname(path), os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        if not _own(os.fstat(folder)):
+            return None
+        fd = os.open(os.path.basename(path), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=folder)
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode) or not _own(info):
+                return None
+            data = b""
+            while chunk := os.read(fd, 1 << 20):
+                data += chunk
+        finally:
+            os.close(fd)
+        return marshal.loads(data)
+    except (OSError, ValueError, EOFError, TypeError):
+        return None
+    finally:
+        os.close(folder)
+
+
 def _write_codes(path: str, codes: dict[str, types.CodeType]) -> None:
-    """Atomically (a temp file, then rename), in directories of the user's own, made 0700 where missing
-    (never under someone else's: a `sudo mcpctl` with the user's HOME writes nothing); silently not at
-    all when that cannot be: the methods are then compiled each time."""
+    """The methods are compiled again each time when they cannot be written."""
+    write_private(path, codes)
+
+
+def write_private(path: str, value: object) -> None:
+    """`value` marshalled into the file at `path`: atomically (a temp file, then rename), in directories
+    of the user's own, made 0700 where missing (never under someone else's: a `sudo mcpctl` with the
+    user's HOME writes nothing); silently not at all when that cannot be, or `value` is not marshallable."""
     directory = os.path.dirname(path)
     temp = f"{path}.{os.getpid()}.tmp"
     try:
@@ -170,7 +182,7 @@ def _write_codes(path: str, codes: dict[str, types.CodeType]) -> None:
             return
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         try:
-            data = memoryview(marshal.dumps(codes))
+            data = memoryview(marshal.dumps(value))
             while data:
                 data = data[os.write(fd, data) :]
         finally:

@@ -1,14 +1,22 @@
-"""Read and validate mcpctl.toml (or an `mcpServers` JSON file) into a Config, with every problem at once."""
+"""Read and validate mcpctl.toml (or an `mcpServers` JSON file) into a Config, with every problem at once.
+
+A TOML file's parsed document is kept, beside the compiled methods of `mcpctl.lean` and as carefully
+(`$XDG_CACHE_HOME/mcpctl/`, one file per config file, read only when the user's own), together with
+the text it was parsed from: a command whose config has the same text takes the document from there
+instead of importing `tomllib` and parsing (~4-5 ms of every command). It is validated as always.
+"""
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from mcpctl import alerts
+from mcpctl import alerts, lean
 from mcpctl import constants as C
 from mcpctl.config import gateway as gateway_table
 from mcpctl.config.checks import FIELDS, rules_problems
@@ -148,14 +156,31 @@ def project_of(path: Path) -> str:
 
 
 def _parse_toml(path: Path, text: str) -> dict[str, Any]:
+    kept = _kept_document(path)
+    found = lean.read_private(kept)
+    if isinstance(found, tuple) and len(found) == 2 and found[0] == text and isinstance(found[1], dict):
+        return found[1]
     import tomllib
 
     try:
-        return tomllib.loads(text)
+        data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}", "fix the syntax at the line named") from exc
     except RecursionError:
         raise ConfigError(f"{path}: invalid TOML: nested too deeply", "a config needs a few levels of tables") from None
+    if kept is not None and not sys.dont_write_bytecode:
+        lean.write_private(kept, (text, data))  # not at all when it holds a date: marshal has no dates
+    return data
+
+
+_DOCUMENTS = lean.cache_dir("documents")
+
+
+def _kept_document(path: Path) -> str | None:
+    """Where the parsed document of the config file at `path` is kept, next to the text it came from."""
+    if _DOCUMENTS is None:
+        return None
+    return os.path.join(_DOCUMENTS, lean.sha256_hex(os.path.abspath(path).encode()) + ".bin")
 
 
 def parse_json(path: Path, text: str) -> dict[str, Any]:
