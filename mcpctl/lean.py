@@ -37,7 +37,18 @@ import types
 
 from mcpctl.hints import TYPE_CHECKING, Any
 
-__all__ = ["Deferred", "Methods", "Record", "cache_dir", "dataclass", "defer", "make", "read_private", "sha256_hex", "write_private"]
+__all__ = [
+    "Deferred",
+    "Methods",
+    "Record",
+    "cache_dir",
+    "dataclass",
+    "defer",
+    "make",
+    "read_private",
+    "sha256_hex",
+    "write_private",
+]
 
 
 class Deferred(types.ModuleType):
@@ -171,18 +182,18 @@ def _write_codes(path: str, codes: dict[str, types.CodeType]) -> None:
     write_private(path, codes)
 
 
-def write_private(path: str, value: object) -> None:
+def write_private(path: str, value: Any) -> None:
     """`value` marshalled into the file at `path`: atomically (a temp file, then rename), in directories
     of the user's own, made 0700 where missing (never under someone else's: a `sudo mcpctl` with the
     user's HOME writes nothing); silently not at all when that cannot be, or `value` is not marshallable."""
     directory = os.path.dirname(path)
     temp = f"{path}.{os.getpid()}.tmp"
     try:
+        data = memoryview(marshal.dumps(value))
         if not _private(directory):
             return
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         try:
-            data = memoryview(marshal.dumps(value))
             while data:
                 data = data[os.write(fd, data) :]
         finally:
