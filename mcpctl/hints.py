@@ -5,7 +5,8 @@ annotations only (which `from __future__ import annotations` never evaluates). S
 imports take these names from here: the type checker sees typing's own, and at run time `Any`,
 `BinaryIO` and `NoReturn` are `object` (enough for an alias such as `dict[str, Any]`), `Protocol` is a
 plain base class (a protocol is only ever a type to check against, never asked `isinstance`), and
-`TypeVar` makes a placeholder. The CLI imports `typing` anyway (tomllib does); the shim never does.
+`TypeVar` makes a placeholder. The shim never imports `typing`; nor do the hot commands (with the
+config's document kept, not even through `tomllib`): their modules take these names too. The typer app does.
 """
 
 from __future__ import annotations

@@ -17,9 +17,9 @@ import re
 from collections.abc import Mapping, Sequence
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from mcpctl.constants import ENV_LANG
+from mcpctl.hints import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import gettext

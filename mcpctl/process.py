@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import signal
 import time
 from collections.abc import Callable, Iterable
@@ -157,6 +158,22 @@ def signal_if_running(pid: int, module: str, sig: int) -> None:
 def signal_group(pgid: int, sig: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
+
+
+def await_exit(pid: int, timeout: float) -> None:
+    """Return once `pid` has exited, or after `timeout` seconds, whichever is first: by a pidfd on Linux
+    (the kernel wakes us at the exit), else by sleeping `timeout`. The caller looks again after."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return  # gone already
+    except (AttributeError, OSError):  # not Linux 5.3+, or not allowed: the old way
+        time.sleep(timeout)
+        return
+    try:
+        select.select([fd], [], [], timeout)
+    finally:
+        os.close(fd)
 
 
 def wait_gone(

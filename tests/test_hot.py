@@ -15,12 +15,15 @@ import pytest
 from tests.conftest import Env, fixture_server, tiny_server, wait_for
 
 
-def imported(env: Env, *args: str, stdin: str | None = None) -> tuple[subprocess.CompletedProcess[str], set[str]]:
+def imported(
+    env: Env, *args: str, stdin: str | None = None, environ: dict[str, str] | None = None
+) -> tuple[subprocess.CompletedProcess[str], set[str]]:
     """Run `python -X importtime -m mcpctl ARGS`: its result, and the top-level packages it imported."""
     proc = subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "mcpctl", *args],
         cwd=env.workdir,
         input=stdin,
+        env=environ,
         capture_output=True,
         text=True,
         timeout=60,
@@ -41,6 +44,21 @@ def test_hot_commands_do_not_import_typer(env: Env, args: tuple[str, ...]) -> No
     assert "Traceback" not in proc.stderr
     assert "mcpctl" in packages
     assert not {"typer", "click", "inspect", "ast"} & packages  # inspect: deferred by mcpctl/lean.py
+
+
+def test_with_the_config_kept_the_hot_commands_import_neither_typing_nor_tomllib(env: Env, tmp_path: Path) -> None:
+    """`typing` costs a process ~2 ms and `tomllib` (which imports it) ~4 ms with the parse: the hot
+    commands take their names from mcpctl.hints and the config's document from the cache."""
+    env.write_config({"demo": tiny_server()})
+    environ = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    environ |= {"XDG_CACHE_HOME": str(tmp_path / "cache"), "PYTHONPYCACHEPREFIX": str(tmp_path / "pyc")}
+    first, packages = imported(env, "status", environ=environ)
+    assert first.returncode == 0, first.stderr[-500:]
+    assert "tomllib" in packages  # parsed once, and kept
+    for args in [("status",), ("start", "demo"), ("-q", "check", "--all"), ("stop", "--all")]:
+        proc, packages = imported(env, *args, environ=environ)
+        assert proc.returncode == 0, (args, proc.stderr[-500:])
+        assert not {"typing", "tomllib"} & packages, args
 
 
 def test_version_is_answered_without_typer_and_as_typer_answers_it(env: Env) -> None:

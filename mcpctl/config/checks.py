@@ -8,8 +8,8 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
-from typing import Any
 
+from mcpctl.hints import Any
 from mcpctl.settings import SETTINGS, Kind, Setting
 
 Check = Callable[[object], str | None]

@@ -7,11 +7,11 @@ start. A rule for server "*" applies to every server.
 from __future__ import annotations
 
 import json
-from typing import Any
 
 from mcpctl.config.environment import EnvRule
 from mcpctl.config.model import Config, ServerConfig
 from mcpctl.errors import ConfigError
+from mcpctl.hints import Any
 from mcpctl.paths import Paths
 from mcpctl.state import write_atomic
 

@@ -13,10 +13,10 @@ import re
 from collections.abc import Mapping
 from dataclasses import field
 from pathlib import Path
-from typing import Any
 
 from mcpctl.config.interpolate import NOT_SET, InterpolationError, interpolate
 from mcpctl.config.model import ServerConfig
+from mcpctl.hints import Any
 from mcpctl.i18n import N_
 from mcpctl.lean import Record, dataclass
 from mcpctl.redaction import secret_name

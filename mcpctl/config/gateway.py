@@ -6,9 +6,9 @@ import ipaddress
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from mcpctl.config.model import GatewayConfig, Problem
+from mcpctl.hints import Any
 
 _LISTEN = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):([0-9]{1,5})")
 _FLAGS = ("insecure", "metrics_public", "auto_start")

@@ -14,7 +14,6 @@ import re
 import sys
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 from mcpctl import alerts, lean
 from mcpctl import constants as C
@@ -22,6 +21,7 @@ from mcpctl.config import gateway as gateway_table
 from mcpctl.config.checks import FIELDS, rules_problems
 from mcpctl.config.model import PROJECT_PATTERN, Config, Problem, ServerConfig, config_error, project_name
 from mcpctl.errors import ConfigError
+from mcpctl.hints import Any
 from mcpctl.settings import SETTINGS, Kind
 from mcpctl.states import Readiness
 

@@ -11,11 +11,11 @@ import re
 from collections.abc import Mapping
 from dataclasses import field
 from pathlib import Path
-from typing import Any
 
 from mcpctl import constants as C
 from mcpctl.constants import CONFIG_FILENAME, DEFAULT_STARTUP_TIMEOUT, DEFAULT_STOP_TIMEOUT, ENV_CONFIG
 from mcpctl.errors import ConfigError, UnknownServerError
+from mcpctl.hints import Any
 from mcpctl.i18n import _
 from mcpctl.lean import Record, dataclass
 

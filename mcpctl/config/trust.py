@@ -13,11 +13,11 @@ import os
 import pwd
 import stat
 from pathlib import Path
-from typing import NoReturn
 
 from mcpctl.config.environment import env_file_paths
 from mcpctl.config.model import Config
 from mcpctl.errors import ConfigError
+from mcpctl.hints import NoReturn
 
 _WRITABLE = stat.S_IWGRP | stat.S_IWOTH
 

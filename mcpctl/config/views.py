@@ -18,10 +18,10 @@ import re
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 from mcpctl.config.environment import env_file_paths
 from mcpctl.config.model import Config, ServerConfig
+from mcpctl.hints import TYPE_CHECKING, Any
 from mcpctl.lean import sha256_hex
 from mcpctl.settings import BY_NAME, NAMES, SETTINGS, Impact, having
 

@@ -9,7 +9,6 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import replace
 from functools import cached_property
-from typing import Any
 
 from mcpctl import procfs, protocol
 from mcpctl.clock import SYSTEM_CLOCK, Clock
@@ -27,6 +26,7 @@ from mcpctl.control.results import StartResult, StopResult
 from mcpctl.control.start import SLACK, Retrying, Start, explained
 from mcpctl.control.wishes import Wish
 from mcpctl.errors import ErrorType, Failure, MCPCtlError, UsageError
+from mcpctl.hints import Any
 from mcpctl.paths import Paths
 from mcpctl.state import StateRecord, state_lock
 from mcpctl.states import LIVE, ServerState, StartOutcome, StopOutcome
@@ -151,7 +151,6 @@ class Controller:
 
     def stop(self, servers: list[ServerConfig]) -> list[StopResult]:
         began = self.clock.monotonic()
-        wishes.record(self.paths, [s.name for s in servers], Wish.STOPPED)  # a person's stop: `resume` skips it
         asked: list[tuple[ServerConfig, Observation]] = []
         results: dict[str, StopResult] = {}
         with self.locked():
@@ -165,6 +164,9 @@ class Controller:
             for (_, obs), answer in zip(asked, answers, strict=True):  # every shim at once, then wait for all
                 if isinstance(answer, OSError | protocol.ProtocolError):
                     self._signal_shim(obs, signal.SIGTERM)
+        # A person's stop: `resume` skips it. Written (and synced) while the shims end their servers,
+        # not before they are asked: a stop interrupted before this line leaves the wish as it was.
+        wishes.record(self.paths, [s.name for s in servers], Wish.STOPPED)
         took = {}
         for server, obs in asked:  # each waits for its own shim, while the others end theirs
             self._await_exit(server, obs)
@@ -201,10 +203,11 @@ class Controller:
     def await_release(self, name: str, timeout: float) -> bool:
         """Wait until no shim holds the instance lock of `name`; False if one still does."""
         deadline = self.clock.monotonic() + timeout
-        while self.launcher.holder(name) is not None:
-            if self.clock.monotonic() >= deadline:
+        while (pid := self.launcher.holder(name)) is not None:
+            left = deadline - self.clock.monotonic()
+            if left <= 0:
                 return False
-            self.clock.sleep(POLL_INTERVAL)
+            self.launcher.await_exit(pid, min(POLL_INTERVAL, left))  # woken by the exit, not the next look
         return True
 
     def _signal_shim(self, obs: Observation, sig: int) -> None:

@@ -10,13 +10,13 @@ import os
 import select
 import sys
 import time
-from typing import Any, Protocol
 
 from mcpctl import process, protocol
 from mcpctl.config.environment import Resolution
 from mcpctl.config.model import ServerConfig
 from mcpctl.constants import CONTROL_TIMEOUT, ENV_HOME
 from mcpctl.control.early import Early
+from mcpctl.hints import Any, Protocol
 from mcpctl.lean import Record, dataclass
 from mcpctl.paths import Paths
 from mcpctl.settings import IN_SPEC
@@ -231,6 +231,9 @@ class Launcher(Protocol):
     def holder(self, name: str) -> int | None:
         """The pid holding the instance lock of `name`, if any."""
 
+    def await_exit(self, pid: int, timeout: float) -> None:
+        """Return when `pid` has exited or `timeout` (seconds) has passed, whichever is first."""
+
     def end_leftovers(self, record: StateRecord) -> int:
         """End what an earlier instance left behind (tagged processes only); how many were ended."""
 
@@ -265,6 +268,9 @@ class ShimLauncher(Record):
 
     def holder(self, name: str) -> int | None:
         return lock_holder(self.paths.instance_lock(name))
+
+    def await_exit(self, pid: int, timeout: float) -> None:
+        process.await_exit(pid, timeout)
 
     def end_leftovers(self, record: StateRecord) -> int:
         procs = process.tagged(record.instance_id) if record.instance_id else []

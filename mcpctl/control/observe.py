@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from mcpctl import process, protocol
 from mcpctl.config.model import Config
@@ -11,6 +10,7 @@ from mcpctl.config.views import config_hash
 from mcpctl.constants import CONTROL_TIMEOUT
 from mcpctl.contract import Control
 from mcpctl.errors import ErrorType, Failure
+from mcpctl.hints import Any
 from mcpctl.lean import Record, dataclass
 from mcpctl.logfile import stamp
 from mcpctl.paths import Paths

@@ -6,11 +6,11 @@ from __future__ import annotations
 import contextlib
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from mcpctl import legacy
 from mcpctl.config.model import DEFAULT_PROJECT, PROJECT_PATTERN, Config, empty_config, project_name
 from mcpctl.errors import ConfigError, UsageError
+from mcpctl.hints import TYPE_CHECKING
 from mcpctl.lean import Record, dataclass
 from mcpctl.paths import Paths, default_home
 from mcpctl.state import CorruptState, StateRecord, read_record

@@ -14,12 +14,12 @@ import itertools
 import socket
 import time
 from collections.abc import Callable
-from typing import Any, TypeVar
 
 from mcpctl import __version__, protocol
 from mcpctl.clock import jitter
 from mcpctl.constants import MCP_PROTOCOL_VERSION
 from mcpctl.errors import ErrorType
+from mcpctl.hints import Any, TypeVar
 
 T = TypeVar("T")
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from dataclasses import replace
 from enum import StrEnum
-from typing import TYPE_CHECKING
 
 from mcpctl import procfs, protocol
 from mcpctl.config import views as snapshot
@@ -19,6 +18,7 @@ from mcpctl.control.launch import Launch
 from mcpctl.control.observe import Observation
 from mcpctl.control.results import StartResult
 from mcpctl.errors import ErrorType, Failure
+from mcpctl.hints import TYPE_CHECKING
 from mcpctl.lean import Record, dataclass
 from mcpctl.states import SERVING, ServerState, StartOutcome
 

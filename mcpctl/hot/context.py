@@ -10,11 +10,11 @@ import sys
 from collections.abc import Callable
 from dataclasses import field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
 
 from mcpctl import i18n
 from mcpctl.constants import ENV_CONFIG, ENV_DEBUG, SERVER_NAME_PATTERN, ExitCode
 from mcpctl.errors import MCPCtlError, UnknownServerError
+from mcpctl.hints import TYPE_CHECKING, Any, NoReturn
 from mcpctl.i18n import _
 from mcpctl.lean import Record, dataclass
 from mcpctl.paths import Paths, chosen_home, default_home, find_config

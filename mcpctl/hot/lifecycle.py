@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from mcpctl.constants import ExitCode
 from mcpctl.errors import UsageError
+from mcpctl.hints import TYPE_CHECKING
 from mcpctl.hot.context import Globals, known_servers
 from mcpctl.i18n import _
 from mcpctl.states import StartOutcome

@@ -8,9 +8,8 @@ to the typer app, which then says what a usage error says; so the two can differ
 
 from __future__ import annotations
 
-from typing import NoReturn
-
 from mcpctl.control import early as ahead
+from mcpctl.hints import NoReturn
 from mcpctl.hot.context import Globals, guarded, is_name
 from mcpctl.hot.options import GLOBAL, HOT, Hot, Opt, positive_seconds
 

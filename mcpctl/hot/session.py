@@ -12,10 +12,10 @@ import socket
 import sys
 import time
 from collections.abc import Callable
-from typing import Any
 
 from mcpctl.constants import ExitCode
 from mcpctl.errors import ErrorType, Failure, MCPCtlError, UsageError
+from mcpctl.hints import Any
 from mcpctl.hot.context import Globals
 from mcpctl.lean import Record, dataclass
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 import json
 import os
 import sys
-from typing import TYPE_CHECKING, Any
 
 from mcpctl import i18n
 from mcpctl.constants import JSON_SCHEMA
+from mcpctl.hints import TYPE_CHECKING, Any
 from mcpctl.i18n import _
 
 if TYPE_CHECKING:

@@ -7,9 +7,12 @@ import sys
 import threading
 import time
 from types import TracebackType
-from typing import TextIO
 
+from mcpctl.hints import TYPE_CHECKING
 from mcpctl.i18n import _
+
+if TYPE_CHECKING:
+    from typing import TextIO
 
 FRAMES = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 SPINNER_AFTER = 0.5  # a start faster than this shows no spinner at all

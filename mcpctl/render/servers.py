@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Any
 
+from mcpctl.hints import TYPE_CHECKING, Any
 from mcpctl.i18n import N_, _, failure_text, translate
 from mcpctl.render.output import duration, emit_json, hint_line, say, table
 from mcpctl.states import Drift, ServerState, StartOutcome, StopOutcome

@@ -107,6 +107,9 @@ class FakeShims:
     def holder(self, name: str) -> int | None:
         return self.world.now(name).shim_pid
 
+    def await_exit(self, pid: int, timeout: float) -> None:
+        self.world.clock.sleep(timeout)
+
     def end_leftovers(self, record: StateRecord) -> int:
         return self.leftovers.get(record.name, 0)
 
