@@ -75,6 +75,17 @@ defer("ipaddress")
 import dataclasses  # noqa: E402 - after `inspect` is deferred
 
 
+def shake_256(data: bytes, length: int) -> bytes:
+    """`hashlib.shake_256(data).digest(length)` by the interpreter's own SHA-3 (`_sha3`) where it has one."""
+    try:
+        module = importlib.import_module("_sha3")
+    except ImportError:
+        import hashlib
+
+        return hashlib.shake_256(data).digest(length)
+    return bytes(module.shake_256(data).digest(length))
+
+
 def sha256_hex(data: bytes) -> str:
     """`hashlib.sha256(data).hexdigest()` by the interpreter's own SHA-256 where it has one (`_sha256`,
     `_sha2` from 3.12): `hashlib` loads OpenSSL, ~5 ms of a `status` that only hashes configs."""

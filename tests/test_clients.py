@@ -123,7 +123,10 @@ def home(env: Env, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def _snapshot(root: Path) -> dict[str, bytes]:
-    return {str(p): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+    """Every file under `root` but mcpctl's own cache (~/.cache/mcpctl: compiled methods and parsed
+    configs, written by any command where bytecode may be written, as __pycache__ is)."""
+    cache = root / ".cache" / "mcpctl"
+    return {str(p): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file() and cache not in p.parents}
 
 
 def _tools(entry: dict[str, object], **shell: str) -> list[str]:

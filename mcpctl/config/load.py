@@ -1,14 +1,18 @@
 """Read and validate mcpctl.toml (or an `mcpServers` JSON file) into a Config, with every problem at once.
 
 A TOML file's parsed document is kept, beside the compiled methods of `mcpctl.lean` and as carefully
-(`$XDG_CACHE_HOME/mcpctl/`, one file per config file, read only when the user's own), together with
-the text it was parsed from: a command whose config has the same text takes the document from there
-instead of importing `tomllib` and parsing (~4-5 ms of every command). It is validated as always.
+(`$XDG_CACHE_HOME/mcpctl/`, one file per config file, read only when the user's own): a command whose
+config has the same text takes the document from there instead of importing `tomllib` and parsing
+(~4-5 ms of every command), and validates it as always. The document holds what the config holds,
+secrets too, so it is sealed with the text itself: kept XORed with a SHAKE-256 stream of the text, under
+a SHA-256 of the text. Only whoever has that exact text can read it back; once the config changes or is
+gone, what is left in the cache tells nothing.
 """
 
 from __future__ import annotations
 
 import json
+import marshal
 import os
 import re
 import sys
@@ -157,9 +161,9 @@ def project_of(path: Path) -> str:
 
 def _parse_toml(path: Path, text: str) -> dict[str, Any]:
     kept = _kept_document(path)
-    found = lean.read_private(kept)
-    if isinstance(found, tuple) and len(found) == 2 and found[0] == text and isinstance(found[1], dict):
-        return found[1]
+    found = _unsealed(lean.read_private(kept), text.encode())
+    if found is not None:
+        return found
     import tomllib
 
     try:
@@ -169,8 +173,41 @@ def _parse_toml(path: Path, text: str) -> dict[str, Any]:
     except RecursionError:
         raise ConfigError(f"{path}: invalid TOML: nested too deeply", "a config needs a few levels of tables") from None
     if kept is not None and not sys.dont_write_bytecode:
-        lean.write_private(kept, (text, data))  # not at all when it holds a date: marshal has no dates
+        sealed = _sealed(data, text.encode())
+        if sealed is not None:  # None: it holds a date, and marshal has no dates
+            lean.write_private(kept, sealed)
     return data
+
+
+def _sealed(data: dict[str, Any], text: bytes) -> tuple[str, bytes] | None:
+    """`data`, sealed with the text it was parsed from (see the module's docstring)."""
+    try:
+        plain = marshal.dumps(data)
+    except ValueError:
+        return None
+    return _digest(text), _xor(plain, lean.shake_256(b"mcpctl document key\0" + text, len(plain)))
+
+
+def _unsealed(found: object, text: bytes) -> dict[str, Any] | None:
+    """The document kept for exactly `text`, if that is what `found` holds."""
+    if not (isinstance(found, tuple) and len(found) == 2 and isinstance(found[1], bytes)):
+        return None
+    if found[0] != _digest(text):
+        return None
+    sealed = found[1]
+    try:
+        data = marshal.loads(_xor(sealed, lean.shake_256(b"mcpctl document key\0" + text, len(sealed))))
+    except (ValueError, EOFError, TypeError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _digest(text: bytes) -> str:
+    return lean.sha256_hex(b"mcpctl document\0" + text)
+
+
+def _xor(data: bytes, stream: bytes) -> bytes:
+    return (int.from_bytes(data, "little") ^ int.from_bytes(stream, "little")).to_bytes(len(data), "little")
 
 
 _DOCUMENTS = lean.cache_dir("documents")

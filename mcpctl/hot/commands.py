@@ -10,13 +10,13 @@ from mcpctl.i18n import _
 
 
 def status(g: Globals, names: list[str] | None, all_projects: bool, as_json: bool) -> int:
+    if all_projects and names:
+        raise UsageError(_("name servers or pass --all-projects, not both"), _("see `mcpctl status --help`"))
+    t = g.target(names)  # first: a missing or broken config is said before the rest is imported
     from mcpctl.control import projects
     from mcpctl.control.controller import Controller
     from mcpctl.render import servers as render
 
-    if all_projects and names:
-        raise UsageError(_("name servers or pass --all-projects, not both"), _("see `mcpctl status --help`"))
-    t = g.target(names)
     if all_projects:
         observations = projects.observe_all(t)
     else:
@@ -30,11 +30,11 @@ def status(g: Globals, names: list[str] | None, all_projects: bool, as_json: boo
 
 
 def check(g: Globals, names: list[str] | None, everything: bool, nagios: bool, as_json: bool) -> int:
+    t = g.target(names)  # first, as in `status`
     from mcpctl.control.controller import Controller
     from mcpctl.health import verdict
     from mcpctl.render import servers as render
 
-    t = g.target(names)
     servers = known_servers(t.paths, t.config, t.names, everything or not names)
     if not names and t.config.path is not None:
         servers = list(t.config.servers.values())  # a server `apply` removed from the config is not checked

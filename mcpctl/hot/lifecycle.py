@@ -26,11 +26,11 @@ def require_names(names: list[str] | None, everything: bool) -> None:
 
 
 def stop(g: Globals, names: list[str] | None, everything: bool, timeout: float | None, as_json: bool) -> int:
+    require_names(names, everything)
+    t = g.target(names)  # first: a missing or broken config is said before the rest is imported
     from mcpctl.control.controller import Controller, with_timeouts
     from mcpctl.render import servers as render
 
-    require_names(names, everything)
-    t = g.target(names)
     servers = with_timeouts(known_servers(t.paths, t.config, t.names, everything), stop=timeout)
     results = Controller(t.paths, t.config).stop(servers)
     if as_json or not g.quiet:

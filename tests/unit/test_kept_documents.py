@@ -13,11 +13,13 @@ import os
 import stat
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
 
 from mcpctl import lean
+from mcpctl.config import load
 
 SCRIPT = """
 import json, sys
@@ -92,11 +94,12 @@ def test_nothing_is_kept_under_pythondontwritebytecode(config: Path) -> None:
 
 
 def _plant(config: Path) -> None:
-    """A kept document for the config's very text that names another command."""
+    """A kept document for the config's very text that names another command (sealed as load seals it)."""
     kept = _kept(config)
-    text, document = marshal.loads(kept.read_bytes())
+    document = tomllib.loads(config.read_text())
     document["servers"]["one"]["command"] = "planted"
-    kept.write_bytes(marshal.dumps((text, document)))
+    sealed = load._sealed(document, config.read_bytes())
+    kept.write_bytes(marshal.dumps(sealed))
 
 
 def test_a_kept_document_of_the_users_own_is_what_loads(config: Path) -> None:
@@ -112,6 +115,19 @@ def test_a_document_others_can_write_is_never_read(config: Path, loosen: str) ->
     target = _kept(config) if loosen == "file" else _kept(config).parent
     target.chmod(0o666 if loosen == "file" else 0o777)
     assert _load(config) == {"parsed": True, "commands": {"one": "first", "two": "second"}}
+
+
+def test_what_is_kept_tells_nothing_without_the_text(config: Path) -> None:
+    """The config's secrets are in its document: kept sealed with the text, so that a cache file outlives
+    the config (or its old text) without giving them away."""
+    config.write_text('[servers.one]\ncommand = "first"\nenv = {API_KEY = "sk-live-0123456789abcdef"}\n')
+    _load(config)
+    kept = _kept(config).read_bytes()
+    assert b"sk-live" not in kept
+    assert b"API_KEY" not in kept
+    assert b"first" not in kept
+    config.write_text(config.read_text().replace("first", "other"))
+    assert _load(config) == {"parsed": True, "commands": {"one": "other"}}
 
 
 def test_a_document_marshal_cannot_hold_is_not_kept(config: Path) -> None:
