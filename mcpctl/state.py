@@ -16,7 +16,7 @@ from dataclasses import field, fields, replace
 from pathlib import Path
 
 from mcpctl.constants import STATE_LOCK_TIMEOUT, STATE_SCHEMA
-from mcpctl.errors import BusyError, ErrorType, Failure, StateDirError
+from mcpctl.errors import BusyError, ErrorType, Failure, MCPCtlError, StateDirError
 from mcpctl.hints import Any
 from mcpctl.lean import Record, dataclass
 from mcpctl.states import ServerState
@@ -106,6 +106,22 @@ def read_record(path: Path) -> StateRecord | None:
         return StateRecord.from_json(json.loads(raw))
     except (ValueError, TypeError, RecursionError) as exc:
         raise CorruptState(f"{path} is corrupt ({exc})") from exc
+
+
+def left_down(path: Path, name: str) -> MCPCtlError | None:
+    """Why a client that lost server `name` must not start it again: its last shim left it down on
+    purpose, as the record at `path` says: stopped (by a person, or `apply`) or failed (its restart
+    policy gave up: that failure). None when the shim died without saying so, or nothing ran yet: then
+    a start brings it back."""
+    try:
+        record = read_record(path)
+    except CorruptState:
+        return None
+    if record is None or record.state not in (ServerState.STOPPED, ServerState.FAILED):
+        return None
+    if record.state == ServerState.FAILED and record.last_error is not None:
+        return MCPCtlError.from_failure(record.last_error)
+    return MCPCtlError.of(ErrorType.NOT_RUNNING, name=name)
 
 
 def write_atomic(path: Path, data: bytes, durable: bool = True) -> None:

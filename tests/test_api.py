@@ -136,6 +136,42 @@ def test_a_session_survives_restarts_by_the_manager_and_by_the_cli(env: Env) -> 
     assert [p.pid for p in env.servers_running("healthy")] == [pids[-1]]
 
 
+def test_a_session_starts_again_a_server_whose_shim_died_and_never_one_a_person_stopped(env: Env) -> None:
+    from mcp.shared.exceptions import MCPError
+
+    env.write_config({"fx": {**fixture_server("healthy"), "startup_timeout": BUDGET}})
+    api = manager(env)
+
+    async def pid(session: Any) -> int:
+        return int(text(await session.call_tool("pid", {})))
+
+    async def run(*args: str) -> None:
+        done = await anyio.to_thread.run_sync(lambda: env.run(*args, timeout=BUDGET))
+        assert done.returncode == 0, done.stderr
+
+    async def scenario() -> tuple[list[int], MCPError]:
+        async with api.session("fx") as session:
+            pids = [await pid(session)]
+            shim = api.status("fx")[0].shim_pid
+            assert shim is not None
+            psutil.Process(shim).kill()  # no word from it: the session's next request starts the server again
+            await anyio.to_thread.run_sync(lambda: psutil.Process(shim).wait(BUDGET))
+            pids.append(await pid(session))
+            await run("stop", "fx")  # a person's stop: the session must not undo it
+            with pytest.raises(MCPError) as refused:
+                await session.call_tool("pid", {})
+            assert env.servers_running("healthy") == []
+            await run("start", "fx")
+            pids.append(await pid(session))
+            return pids, refused.value
+
+    pids, refused = anyio.run(scenario)
+    assert len(set(pids)) == 3, pids
+    assert isinstance(refused.data, dict)
+    assert (refused.data["type"], refused.data["retryable"]) == ("not_running", False)
+    assert "mcpctl start fx" in str(refused.data.get("hint"))
+
+
 def test_a_crashing_server_raises_the_error_the_cli_prints(env: Env) -> None:
     env.write_config({"bad": {**fixture_server("crash"), "restart": "never", "startup_timeout": BUDGET}})
     api = manager(env)

@@ -149,8 +149,10 @@ class Manager:
 
         The server is started first unless `start=False` (then NotRunningError). The session outlives its
         shim: after a restart, or a stop and a start, the next request goes to the new one (requests in
-        flight at that moment fail with a retryable ConnectionLostError). `options` go to ClientSession
-        (callbacks, client_info)."""
+        flight at that moment fail with a retryable ConnectionLostError). A shim that died is replaced by
+        the next request; a server a person stopped, or whose restart policy gave up, is not started
+        again: requests fail with NotRunningError (or that failure) until someone starts it. `options`
+        go to ClientSession (callbacks, client_info)."""
         from mcpctl.api.session import Dialer, open_session, unwrapped
 
         dial = Dialer(self.paths, name, self.ensure_running if start else None)

@@ -15,7 +15,7 @@ from mcpctl.api import errors
 from mcpctl.api.link import linked
 from mcpctl.errors import ErrorType, MCPCtlError
 from mcpctl.paths import Paths
-from mcpctl.state import lock_holder
+from mcpctl.state import left_down, lock_holder
 
 if TYPE_CHECKING:
     from mcpctl.control.observe import Observation
@@ -25,26 +25,35 @@ _POLL = 0.05
 
 
 class Dialer:
-    """Connections to NAME's shim; the server is started first (`ensure`, in a thread) when none listens."""
+    """Connections to NAME's shim; the server is started first (`ensure`, in a thread) when none listens,
+    but once the session has had a shim, only when that shim died: a server a person stopped, or whose
+    restart policy gave up, is left down (as `mcpctl connect` leaves it)."""
 
     def __init__(self, paths: Paths, name: str, ensure: Callable[[str], Observation] | None) -> None:
         self.paths, self.name, self.ensure = paths, name, ensure
+        self.dialed = False
 
     async def __call__(self, may_start: bool) -> ByteStream:
         path = self.paths.socket(self.name)
         try:
-            return await anyio.connect_unix(path)
+            stream = await anyio.connect_unix(path)
         except OSError:
             pass
-        if may_start and self.ensure is not None:
+        else:
+            self.dialed = True
+            return stream
+        down = left_down(self.paths.state_file(self.name), self.name) if self.dialed else None
+        if may_start and self.ensure is not None and down is None:
             await anyio.to_thread.run_sync(self.ensure, self.name)
-        elif not await self._booting():
-            raise MCPCtlError.of(ErrorType.NOT_RUNNING, name=self.name)
+        elif not await self._booting():  # a shim someone else is starting is taken
+            raise down or MCPCtlError.of(ErrorType.NOT_RUNNING, name=self.name)
         try:
-            return await anyio.connect_unix(path)
+            stream = await anyio.connect_unix(path)
         except OSError as exc:
             detail = f"cannot reach its shim at {path}: {exc.strerror or exc}"
             raise MCPCtlError.of(ErrorType.CONNECTION_LOST, name=self.name, detail=detail) from None
+        self.dialed = True
+        return stream
 
     async def _booting(self) -> bool:
         """Whether a shim holds the lock and its socket appeared within BOOT_WAIT."""

@@ -167,8 +167,7 @@ def _connect(g: Globals, name: str, no_start: bool, deadline: float) -> socket.s
 def _reconnect(g: Globals, name: str, no_start: bool) -> socket.socket:
     """NAME's next shim, for a bridge whose shim went away: OSError while none listens yet; a server that
     died is started again (unless `no_start`); one a person stopped is not (MCPCtlError: not running)."""
-    from mcpctl.state import CorruptState, lock_holder, read_record
-    from mcpctl.states import ServerState
+    from mcpctl.state import left_down, lock_holder
 
     t = g.target([name])  # PROJECT/NAME (what `client setup` writes): that project's files
     paths, bare = t.paths, t.names[0]
@@ -178,13 +177,10 @@ def _reconnect(g: Globals, name: str, no_start: bool) -> socket.socket:
         pass
     if lock_holder(paths.instance_lock(bare)) is not None:
         raise OSError(f"the shim of {name} is not listening yet")
-    try:  # as the last shim left it: a shim that died never wrote "stopped"
-        record = read_record(paths.state_file(bare))
-    except CorruptState:
-        record = None
-    if no_start or (record is not None and record.state in (ServerState.STOPPED, ServerState.FAILED)):
-        if record is not None and record.state == ServerState.FAILED and record.last_error is not None:
-            raise _as_error(record.last_error)
+    down = left_down(paths.state_file(bare), name)  # as the last shim left it: one that died never said so
+    if down is not None:
+        raise down
+    if no_start:
         raise MCPCtlError.of(ErrorType.NOT_RUNNING, name=name)
     return _connect(g, name, False, time.monotonic() + 120.0)
 
