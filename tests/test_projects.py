@@ -77,6 +77,8 @@ def test_connect_project_name_from_root_with_no_config_starts_and_serves(two: tu
     from_root = Env(b.home, Path("/"))
     assert from_root.run("call", "bravo/time", "echo", "text=hi").stdout.strip() == "hi"
     assert "[mcpctl] ready in" in from_root.run("logs", "bravo/time").stdout
+    checked = from_root.json("env", "check", "bravo/time")["servers"]  # bravo's config, as `start` finds it
+    assert [(s["name"], s["ok"]) for s in checked] == [("time", True)]
     assert from_root.run("restart", "bravo/time").returncode == 0
     assert from_root.run("stop", "bravo/time").returncode == 0
     assert b.json("status", expect=0)["servers"][0]["state"] == "stopped"

@@ -23,9 +23,9 @@ def env_check(ctx: typer.Context, names: Names = None, everything: All = False, 
     from mcpctl.render import env as render
 
     g: Globals = ctx.obj
-    config = g.load_config()
-    supervisor = Controller(g.paths(), config)
-    servers = config.select(names or [], everything or not names)
+    t = g.target(names, required=True)  # PROJECT/NAME: that project's config, as `start` takes it
+    supervisor = Controller(t.paths, t.config)
+    servers = t.config.select(t.names or [], everything or not names)
     reports = [(server.name, supervisor.resolve(server)) for server in servers]
     render.env_check(reports, as_json)
     if not all(resolution.ok for _, resolution in reports):
