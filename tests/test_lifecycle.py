@@ -217,6 +217,16 @@ def test_shim_answers_status_on_its_control_socket_and_only_there(env: Env) -> N
     stop = _ask(env.paths.socket("demo"), b'{"jsonrpc":"2.0","id":9,"method":"mcpctl/stop"}\n')
     assert stop["error"]["code"] == -32601  # nor control on the MCP socket
     assert env.status("demo")["state"] == "ready"
+    with socket.socket(socket.AF_UNIX) as conn:  # one request a connection: the shim closes once it answered
+        conn.settimeout(30)
+        conn.connect(str(control))
+        conn.sendall(
+            b'{"jsonrpc":"2.0","id":1,"method":"mcpctl/status"}\n{"jsonrpc":"2.0","id":2,"method":"mcpctl/status"}\n'
+        )
+        said = b""
+        while chunk := conn.recv(65536):  # until the shim's close, never the timeout
+            said += chunk
+    assert [json.loads(line)["id"] for line in said.splitlines()] == [1]
 
 
 def test_shim_is_detached_from_the_cli(env: Env) -> None:

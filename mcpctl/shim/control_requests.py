@@ -99,6 +99,7 @@ class ControlChannel:
         else:
             refusal = "only mcpctl control methods are served here; MCP goes to the server's own socket"
             conn.send(protocol.error_response(message["id"], protocol.METHOD_NOT_FOUND, refusal))
+        conn.finish()  # one request a connection: closed once answered, not woken again for the asker's close
 
     def _on_hangup(self, conn: Connection) -> None:
         if not conn.closed:
