@@ -88,7 +88,8 @@ class ControlChannel:
         self.server = SocketServer(path, selector, self._accept)
 
     def _accept(self, sock: socket.socket) -> None:
-        Connection(sock, next(self.numbers), self.selector, self._on_message, self._on_hangup)
+        conn = Connection(sock, next(self.numbers), self.selector, self._on_message, self._on_hangup)
+        conn.read_now()  # an asker sends its request with its connect: answered in this turn, mostly
 
     def _on_message(self, conn: Connection, message: dict[str, Any]) -> None:
         if "id" not in message:

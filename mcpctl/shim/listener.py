@@ -69,6 +69,11 @@ class Connection:
         self.close_when_flushed = True
         self._maybe_close()
 
+    def read_now(self) -> None:
+        """Take what the client sent with its connect at once, rather than on the loop's next turn."""
+        if not self.closed:
+            self._read()
+
     def _ready(self, mask: int) -> None:
         if mask & selectors.EVENT_WRITE:
             self.outbox.flush()
