@@ -71,9 +71,6 @@ defer("inspect")
 # ~0.4 MB of private memory in every shim, ~1-2 ms of every command, for what a URL server's address
 # may never need.
 defer("ipaddress")
-# `dataclasses` imports `copy` (with weakref, ~1 ms of every command) for `asdict`'s deep copies, which
-# nothing on the hot path or in a shim asks for.
-defer("copy")
 
 import dataclasses  # noqa: E402 - after `inspect` is deferred
 
