@@ -160,6 +160,29 @@ def signal_group(pgid: int, sig: int) -> None:
         os.killpg(pgid, sig)
 
 
+def signal_holder(pid: int, holds: Callable[[], int | None], sig: int) -> bool | None:
+    """Signal `pid` only while it is the process `holds()` names (the holder of a lock), through a
+    pidfd: opened first, then the holder checked, so a pid recycled in between is never signalled.
+    True: signalled; False: nobody holds it now (gone); None: not done, because this cannot be done
+    here (not Linux 5.3+) or another process holds it now."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return False if holds() is None else None
+    except (AttributeError, OSError):
+        return None
+    try:
+        holder = holds()
+        if holder != pid:
+            return False if holder is None else None
+        signal.pidfd_send_signal(fd, sig)
+        return True
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
 def await_exit(pid: int, timeout: float) -> None:
     """Return once `pid` has exited, or after `timeout` seconds, whichever is first: by a pidfd on Linux
     (the kernel wakes us at the exit), else by sleeping `timeout`. The caller looks again after."""

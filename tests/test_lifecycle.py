@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+import pytest
 
 from mcpctl.state import lock_holder
 from tests.conftest import TINY, Env, alive, fixture_server, tiny_server, wait_for
@@ -193,6 +194,46 @@ def test_state_dir_is_private_and_socket_is_0600(env: Env) -> None:
     sock = env.paths.socket("demo")
     assert stat.S_ISSOCK(sock.stat().st_mode)
     assert stat.S_IMODE(sock.stat().st_mode) == 0o600
+
+
+@pytest.mark.skipif(not hasattr(os, "pidfd_open"), reason="pidfds are Linux 5.3+: elsewhere stop uses the socket")
+def test_stop_signals_the_lock_holder_and_never_calls_its_control_socket(env: Env) -> None:
+    """`stop` asks a shim with SIGTERM through a pidfd once that pid is checked to hold the instance lock (fifty
+    control calls took the CLI 120-160 ms, starved by the shims it had asked): here the control socket is a
+    dead end, and nobody so much as connects to it."""
+    env.write_config({"demo": tiny_server()})
+    assert env.run("start", "demo").returncode == 0
+    shim = env.status("demo")["shim_pid"]
+    control = env.paths.control_socket("demo")
+    control.unlink()
+    with socket.socket(socket.AF_UNIX) as dead_end:
+        dead_end.bind(str(control))
+        dead_end.listen(8)
+        dead_end.setblocking(False)
+        stopped = env.run("stop", "demo")
+        assert stopped.returncode == 0, stopped.stderr
+        with pytest.raises(BlockingIOError):
+            dead_end.accept()
+    assert env.status("demo")["state"] == "stopped"
+    assert not alive(shim)
+
+
+def test_a_holder_is_signalled_only_while_it_holds(tmp_path: Path) -> None:
+    """process.signal_holder: the pidfd is opened before the holder is checked, so a pid that holds nothing
+    (or that another process holds for) is never signalled."""
+    from mcpctl.process import signal_holder
+
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        assert signal_holder(child.pid, lambda: None, signal.SIGTERM) is False  # holds nothing: gone, as far as asked
+        assert signal_holder(child.pid, lambda: child.pid + 1, signal.SIGTERM) is None  # another holds: not ours
+        assert child.poll() is None
+        assert signal_holder(child.pid, lambda: child.pid, signal.SIGTERM) is True
+        assert child.wait(60) == -signal.SIGTERM
+        assert signal_holder(child.pid, lambda: None, signal.SIGTERM) is False  # reaped: gone
+    finally:
+        child.kill()
+        child.wait()
 
 
 def _ask(path: Path, line: bytes) -> dict[str, Any]:

@@ -160,9 +160,10 @@ class Controller:
                     results[server.name] = self._not_running(obs)
                 else:
                     asked.append((server, obs))
-            answers = self.launcher.call_all([server.name for server, _ in asked], Control.STOP)
-            for (_, obs), answer in zip(asked, answers, strict=True):  # every shim at once, then wait for all
-                if isinstance(answer, OSError | protocol.ProtocolError):
+            shims = [(server.name, obs.shim_pid) for server, obs in asked if obs.shim_pid is not None]
+            reached = self.launcher.ask_to_stop(shims)
+            for (_, obs), ok in zip(asked, reached, strict=True):  # every shim at once, then wait for all
+                if not ok:
                     self._signal_shim(obs, signal.SIGTERM)
         # A person's stop: `resume` skips it. Written (and synced) while the shims end their servers,
         # not before they are asked: a stop interrupted before this line leaves the wish as it was.

@@ -8,13 +8,16 @@ import contextlib
 import json
 import os
 import select
+import signal
 import sys
 import time
+from functools import partial
 
 from mcpctl import process, protocol
 from mcpctl.config.environment import Resolution
 from mcpctl.config.model import ServerConfig
 from mcpctl.constants import CONTROL_TIMEOUT, ENV_HOME
+from mcpctl.contract import Control
 from mcpctl.control.early import Early
 from mcpctl.hints import Any, Protocol
 from mcpctl.lean import Record, dataclass
@@ -228,6 +231,9 @@ class Launcher(Protocol):
     def call_all(self, names: list[str], method: str) -> list[Any]:
         """The same call to the shims of `names`, all at once: each one's result, or what `call` raises."""
 
+    def ask_to_stop(self, shims: list[tuple[str, int]]) -> list[bool]:
+        """Ask each shim (name, pid) to stop, all at once; False for one that could not be asked."""
+
     def holder(self, name: str) -> int | None:
         """The pid holding the instance lock of `name`, if any."""
 
@@ -265,6 +271,17 @@ class ShimLauncher(Record):
     def call_all(self, names: list[str], method: str) -> list[Any]:
         sockets = [(self.paths.control_socket(name), method) for name in names]
         return protocol.call_all(sockets, timeout=CONTROL_TIMEOUT)
+
+    def ask_to_stop(self, shims: list[tuple[str, int]]) -> list[bool]:
+        """SIGTERM (a shim's stop, as `mcpctl/stop` is) to each shim that still holds its instance lock,
+        through a pidfd: fifty in well under a millisecond, where fifty control calls took the CLI
+        120-160 ms, starved of CPU by the shims it had asked already. A shim gone meanwhile needs
+        nothing; where a pidfd cannot be used (not Linux), or another shim holds the lock now, the
+        control request."""
+        signalled = [process.signal_holder(pid, partial(self.holder, name), signal.SIGTERM) for name, pid in shims]
+        rest = [name for (name, _), done in zip(shims, signalled, strict=True) if done is None]
+        answers = iter(self.call_all(rest, Control.STOP) if rest else [])
+        return [done is not None or not isinstance(next(answers), Exception) for done in signalled]
 
     def holder(self, name: str) -> int | None:
         return lock_holder(self.paths.instance_lock(name))

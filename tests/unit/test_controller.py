@@ -104,6 +104,10 @@ class FakeShims:
                 answers.append(exc)
         return answers
 
+    def ask_to_stop(self, shims: list[tuple[str, int]]) -> list[bool]:
+        answers = self.call_all([name for name, _ in shims], Control.STOP)
+        return [not isinstance(answer, Exception) for answer in answers]
+
     def holder(self, name: str) -> int | None:
         return self.world.now(name).shim_pid
 
