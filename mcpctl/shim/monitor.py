@@ -16,6 +16,7 @@ from pathlib import Path
 
 from mcpctl import alerts, metrics
 from mcpctl.alerts import Change, Evaluator
+from mcpctl.clock import jitter
 from mcpctl.contract import Spec
 from mcpctl.errors import ErrorType, Failure
 from mcpctl.health import Health, Pinger
@@ -23,6 +24,8 @@ from mcpctl.hints import Any
 from mcpctl.lean import Record, dataclass
 from mcpctl.metrics import Sample, Sampler
 from mcpctl.shim.log import log
+
+FIRST_SAMPLE_WITHIN = 2.0  # seconds after ready, at the latest: see Monitor
 
 
 @dataclass(frozen=True)
@@ -54,7 +57,11 @@ class Monitor:
         self.metrics_interval = metrics_interval
         self.pinger = pinger
         self.requests = requests
-        self.next_sample = clock()  # a first sample at once, then every metrics_interval
+        # The first sample 0.5-1 times FIRST_SAMPLE_WITHIN after ready (sooner for a short interval), then
+        # every metrics_interval: not in the way of servers still starting beside it (a sample reads
+        # every /proc/PID/stat where the kernel lists no children), and fifty shims started together do
+        # not sample together ever after.
+        self.next_sample = clock() + min(metrics_interval, FIRST_SAMPLE_WITHIN) * (0.5 + jitter() / 2)
         self.answered: Health | None = None  # a ping answer read from stdout, not yet taken
         self.zombies: tuple[int, ...] = ()
 
