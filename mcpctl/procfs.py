@@ -53,7 +53,16 @@ def create_time(pid: int) -> float | None:
 
 
 def descendants(pid: int) -> list[int] | None:
-    """Every process below `pid` (children, grandchildren, ...), from one pass over /proc."""
+    """Every process below `pid` (children, grandchildren, ...): from the kernel's lists of each thread's
+    children where it keeps them (CONFIG_PROC_CHILDREN: a few reads per process of the tree), else from
+    one pass over every /proc/PID/stat (a few hundred reads on a desktop, ~3 ms of a shim's sample)."""
+    if _children_listed(pid):
+        found, todo = [], [pid]
+        while todo:
+            below = _children(todo.pop())
+            found += below
+            todo += below
+        return found
     try:
         entries = [int(e) for e in os.listdir(_PROC) if e.isdigit()]
     except OSError:
@@ -68,6 +77,33 @@ def descendants(pid: int) -> list[int] | None:
         child = todo.pop()
         found.append(child)
         todo.extend(children.get(child, ()))
+    return found
+
+
+_listed: list[bool] = []  # whether this kernel lists children (/proc/PID/task/TID/children), once known
+
+
+def _children_listed(pid: int) -> bool:
+    if not _listed:
+        if not os.path.isdir(f"{_PROC}/{pid}/task/{pid}"):
+            return False  # `pid` is gone, or no /proc: nothing is learned of the kernel
+        _listed.append(os.path.isfile(f"{_PROC}/{pid}/task/{pid}/children"))
+    return _listed[0]
+
+
+def _children(pid: int) -> list[int]:
+    """The children of every thread of `pid` (each thread's are listed apart); none once it is gone."""
+    found = []
+    try:
+        threads = os.listdir(f"{_PROC}/{pid}/task")
+    except OSError:
+        return []
+    for thread in threads:
+        try:
+            with open(f"{_PROC}/{pid}/task/{thread}/children", "rb") as handle:
+                found += [int(child) for child in handle.read().split()]
+        except (OSError, ValueError):
+            continue
     return found
 
 
