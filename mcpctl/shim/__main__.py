@@ -32,7 +32,7 @@ from mcpctl.hints import Any
 from mcpctl.alerts import AlertRule
 from mcpctl.constants import ENV_HOME, ENV_TEST_SIGNAL_AT_LOCK, ExitCode
 from mcpctl.contract import Report, Spec
-from mcpctl.errors import ErrorType, Failure
+from mcpctl.errors import ErrorType, Failure, MCPCtlError
 from mcpctl.logfile import MARK, LogWriter, stamp
 from mcpctl.metrics import Sample
 from mcpctl.paths import Paths
@@ -68,6 +68,9 @@ def main() -> int:
     # And what a shim needs once ready and when it stops: made once, shared, not once in each shim.
     lean.make(Sample, Findings, Failure, Finished)
     importlib.import_module("mcpctl.process")
+    for item in items:  # the state dir's directories, checked once for the brood (a failure: each shim says it)
+        with contextlib.suppress(MCPCtlError):
+            _paths(item["spec"].get("project")).ensure()
     gc.freeze()  # what the import made, the shims share: the collector must not touch it in each of them
     handed = [fd for item in items for fd in (item["report"], item["log"])]
     for item in items:
@@ -104,7 +107,7 @@ def _hatch(item: dict[str, Any], handed: list[int]) -> int:
 
 def serve(spec: Spec, log_format: str | None = None) -> int:
     """Run the shim of `spec` until it is done; `log_format` set: in the foreground (`mcpctl run`)."""
-    paths = Paths(Path(os.environ[ENV_HOME]), spec.project or None)
+    paths = _paths(spec.project)
     paths.ensure_server(spec.name)
     log_path = paths.log_file(spec.name)
     if log_format is not None:
@@ -140,6 +143,18 @@ def serve(spec: Spec, log_format: str | None = None) -> int:
         log("internal error:\n" + traceback.format_exc())
         failure = Failure.of(ErrorType.INTERNAL, detail="the shim hit an internal error (see the log)")
         return shim.finish(ServerState.FAILED, failure).code
+
+
+_PATHS: dict[str | None, Paths] = {}
+
+
+def _paths(project: str | None) -> Paths:
+    """The state dir's files for a shim of `project`: one Paths per project in a brood, so that the check
+    of its directories (`Paths.ensure`), made before the brood forks, is not made again in each shim."""
+    project = project or None
+    if project not in _PATHS:
+        _PATHS[project] = Paths(Path(os.environ[ENV_HOME]), project)
+    return _PATHS[project]
 
 
 def _test_signal_at_lock() -> None:
