@@ -8,6 +8,7 @@ Text that was already cut (`cut`) also loses a trailing piece that begins a secr
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 from collections.abc import Callable, Iterable
@@ -52,6 +53,7 @@ def mask_data(redact: Callable[[str], str], value: Any) -> Any:
     return value
 
 
+@functools.cache  # asked of every inherited variable for every server: fifty servers asked it 2,000 times
 def secret_name(name: str) -> bool:
     """An env var whose value is masked even when the server only inherits it from the shell."""
     return SECRET_NAME.search(name) is not None

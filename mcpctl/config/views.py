@@ -156,8 +156,9 @@ def secret_key(paths: Paths) -> bytes:
 # -- what each shim was given ---------------------------------------------------------------------
 
 
-def remember(paths: Paths, config: Config, server: ServerConfig) -> str:
-    """Write the view of what `server`'s shim is about to run; returns its config hash.
+def remember(paths: Paths, config: Config, server: ServerConfig, digest: str | None = None) -> str:
+    """Write the view of what `server`'s shim is about to run; returns its config hash (`digest`, when the
+    caller has just computed it).
 
     The caller holds the state lock: the CLI is the only writer of applied.json. Not durable: like the
     record beside it, it describes a running shim, which a power cut ends too (and a torn file reads as
@@ -165,7 +166,7 @@ def remember(paths: Paths, config: Config, server: ServerConfig) -> str:
     """
     from mcpctl.state import write_atomic
 
-    digest = config_hash(config, server)
+    digest = digest or config_hash(config, server)
     seen = view(config, server, secret_key(paths))
     known = _applied(paths, server.name)
     if known is not None and known.get("config_hash") == digest and known.get("view") == seen:

@@ -138,7 +138,7 @@ class Start:
                     steps[server.name] = self._skipped(obs)
                 elif situation == Situation.FREE:
                     try:
-                        launches.append(self._prepare(server, obs))
+                        launches.append(self._prepare(server, obs, digest))
                     except OSError as exc:  # this server's failure only: the others' starts go on
                         steps[server.name] = self._unlaunched(obs, exc)
                 else:
@@ -165,11 +165,11 @@ class Start:
         )
         return self._result(replace(obs, record=obs.record.but(last_error=failure)), StartOutcome.SKIPPED)
 
-    def _prepare(self, server: ServerConfig, obs: Observation) -> Launch:
+    def _prepare(self, server: ServerConfig, obs: Observation, digest: str) -> Launch:
         ctl = self.ctl
         self.launcher.end_leftovers(obs.record)
         ctl.paths.ensure_server(server.name)
-        digest = snapshot.remember(ctl.paths, ctl.config, ctl.config.servers.get(server.name, server))
+        digest = snapshot.remember(ctl.paths, ctl.config, ctl.config.servers.get(server.name, server), digest)
         return self.launcher.prepare(server, ctl.resolve(server), ctl.config.alerts_for(server), digest)
 
     def _unlaunched(self, obs: Observation, exc: OSError) -> StartResult:
