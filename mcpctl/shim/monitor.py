@@ -153,10 +153,11 @@ class Watch:
         return self.monitor.health() if self.monitor is not None else None
 
     def findings(self, state: str) -> Findings | None:
-        if self.monitor is None:
+        """A due sample's findings (asked every turn of the shim's loop: nothing is computed until one is due)."""
+        now = self.clock()
+        if self.monitor is None or now < self.monitor.next_sample:
             return None
-        restarts = float(len(restarts_within(self.restart_times, self.clock())))
-        return self.monitor.findings(restarts, state)
+        return self.monitor.findings(float(len(restarts_within(self.restart_times, now))), state)
 
     def retune(self, spec: Spec) -> None:
         self.evaluator = self.evaluator.with_rules(_alert_rules(spec))
