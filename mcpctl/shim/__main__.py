@@ -40,7 +40,7 @@ from mcpctl.shim import signals
 from mcpctl.shim.ledger import say
 from mcpctl.shim.log import log, use_log
 from mcpctl.shim.loop import Finished, Shim
-from mcpctl.shim.monitor import Findings
+from mcpctl.shim.monitor import Findings, spread_first_samples
 from mcpctl.state import InstanceLock, StateRecord
 from mcpctl.states import ServerState
 
@@ -68,6 +68,7 @@ def main() -> int:
     # And what a shim needs once ready and when it stops: made once, shared, not once in each shim.
     lean.make(Sample, Findings, Failure, Finished)
     importlib.import_module("mcpctl.process")
+    spread_first_samples()  # fifty shims becoming ready together: their first samples spread out
     for item in items:  # the state dir's directories, checked once for the brood (a failure: each shim says it)
         with contextlib.suppress(MCPCtlError):
             _paths(item["spec"].get("project")).ensure()

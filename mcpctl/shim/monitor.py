@@ -25,7 +25,13 @@ from mcpctl.lean import Record, dataclass
 from mcpctl.metrics import Sample, Sampler
 from mcpctl.shim.log import log
 
-FIRST_SAMPLE_WITHIN = 2.0  # seconds after ready, at the latest: see Monitor
+_first_sample_within = [0.0]  # seconds after ready, at the latest, for the first sample: see Monitor
+
+
+def spread_first_samples(within: float = 2.0) -> None:
+    """For the shims of a brood (servers started together): each takes its first sample 0.5-1 times
+    `within` after ready, not at once, and so never in step with the others (see Monitor)."""
+    _first_sample_within[0] = within
 
 
 @dataclass(frozen=True)
@@ -57,11 +63,12 @@ class Monitor:
         self.metrics_interval = metrics_interval
         self.pinger = pinger
         self.requests = requests
-        # The first sample 0.5-1 times FIRST_SAMPLE_WITHIN after ready (sooner for a short interval), then
-        # every metrics_interval: not in the way of servers still starting beside it (a sample reads
-        # every /proc/PID/stat where the kernel lists no children), and fifty shims started together do
-        # not sample together ever after.
-        self.next_sample = clock() + min(metrics_interval, FIRST_SAMPLE_WITHIN) * (0.5 + jitter() / 2)
+        # The first sample at once (status right after a start shows it), then every metrics_interval. In
+        # a brood, 0.5-1 times a couple of seconds after ready (sooner for a short interval): not in the
+        # way of the servers still starting beside it (a sample reads every /proc/PID/stat where the
+        # kernel lists no children), and fifty shims started together never sample together after.
+        first = min(metrics_interval, _first_sample_within[0]) * (0.5 + jitter() / 2)
+        self.next_sample = clock() + first
         self.answered: Health | None = None  # a ping answer read from stdout, not yet taken
         self.zombies: tuple[int, ...] = ()
 
