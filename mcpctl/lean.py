@@ -47,6 +47,7 @@ __all__ = [
     "make",
     "read_private",
     "sha256_hex",
+    "shake_256",
     "write_private",
 ]
 
