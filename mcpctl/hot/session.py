@@ -209,13 +209,7 @@ def _ensure_started(g: Globals, name: str, no_start: bool, deadline: float) -> N
         return
     if result.error is None:
         raise MCPCtlError.of(ErrorType.INTERNAL, detail=f"{name} did not start ({result.outcome})")
-    raise _as_error(result.error)
-
-
-def _as_error(failure: Failure) -> MCPCtlError:
-    error = MCPCtlError(failure.message, failure.hint)
-    error.type = failure.type
-    return error
+    raise MCPCtlError.from_failure(result.error)
 
 
 def _list_tools(session: Any, deadline: float) -> list[dict[str, Any]]:
