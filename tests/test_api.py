@@ -15,7 +15,7 @@ import psutil
 import pytest
 
 from mcpctl import ConnectionLostError, Manager, MCPCtlError, NotRunningError, StartError, ToolError
-from tests.conftest import TINY, Env, fixture_server, third_party_server
+from tests.conftest import TINY, Env, fixture_server, third_party_server, wait_for
 
 REPO = Path(__file__).resolve().parent.parent
 BUDGET = 120.0  # seconds for a start on a loaded machine (the SDK fixture imports the SDK: ~1 s unloaded)
@@ -171,6 +171,38 @@ def test_a_session_starts_again_a_server_whose_shim_died_and_never_one_a_person_
     assert isinstance(refused.data, dict)
     assert (refused.data["type"], refused.data["retryable"]) == ("not_running", False)
     assert "mcpctl start fx" in str(refused.data.get("hint"))
+
+
+def test_a_session_dials_past_a_socket_that_drops_it_unanswered(env: Env) -> None:
+    """A killed shim's listener outlives it for a moment and takes a connection it never answers: the
+    link dials again rather than failing the request (it sends a request only after the replay's answer)."""
+    from tests.test_lend import Dropper
+
+    env.write_config({"fx": {**fixture_server("healthy"), "startup_timeout": BUDGET}})
+    api = manager(env)
+
+    async def pid(session: Any) -> int:
+        return int(text(await session.call_tool("pid", {})))
+
+    async def scenario() -> tuple[int, int, list[bytes]]:
+        async with api.session("fx") as session:
+            first = await pid(session)
+            shim = api.status("fx")[0].shim_pid
+            assert shim is not None
+            dropper = Dropper(env.paths.socket("fx"))
+            try:
+                psutil.Process(shim).kill()
+                await anyio.to_thread.run_sync(lambda: wait_for(lambda: dropper.dropped, timeout=BUDGET))
+                threading.Timer(1.0, dropper.end).start()  # meanwhile the next call meets it too
+                second = await pid(session)
+            finally:
+                dropper.end()
+            return first, second, dropper.dropped
+
+    first, second, dropped = anyio.run(scenario)
+    assert first != second
+    assert len(dropped) >= 2, dropped
+    assert not any(b"tools/call" in got for got in dropped), dropped
 
 
 def test_a_crashing_server_raises_the_error_the_cli_prints(env: Env) -> None:

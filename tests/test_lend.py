@@ -4,6 +4,7 @@ answered, a line half read by a stopped one reaches the next. A file on stdin is
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import json
 import os
@@ -12,10 +13,14 @@ import struct
 import subprocess
 import sys
 import termios
+import threading
 import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import psutil
+import pytest
 
 from tests.conftest import Env, wait_for
 from tests.test_client_state import resourceful
@@ -55,12 +60,70 @@ class Piped:
                 return message
 
     def end(self) -> int:
+        """The client leaves (the end of connect's stdin); connect's exit code."""
         os.close(self.stdin_w)
         code = self.proc.wait(timeout=BUDGET)
-        for fd in (self.stdin_r, self.stdout_w):
-            os.close(fd)
-        self.reader.close()
+        self.close()
         return code
+
+    def close(self) -> None:
+        """Whatever a test left: connect killed, every pipe closed (a failed test leaks nothing into the next)."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=BUDGET)
+        for fd in (self.stdin_r, self.stdin_w, self.stdout_w):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self.reader.close()
+
+
+@pytest.fixture
+def piped(env: Env) -> Iterator[Callable[[], Piped]]:
+    made: list[Piped] = []
+
+    def make() -> Piped:
+        made.append(Piped(env))
+        return made[-1]
+
+    yield make
+    for client in made:
+        client.close()
+
+
+class Dropper:
+    """What a killed shim's listener does for a moment (the kernel closes a dead process's files last to
+    first, so it outlives the shim's other sockets): it takes connections at the shim's socket path and
+    drops each unanswered, once its sender has gone quiet, until `end`. `dropped` holds what each sent."""
+
+    def __init__(self, path: Path) -> None:
+        path.unlink()  # the live shim keeps its listener; new connections come here
+        self.path, self.dropped = path, list[bytes]()
+        self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.listener.bind(str(path))
+        self.listener.listen()
+        self.listener.settimeout(0.05)
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while not self.done.is_set():
+            try:
+                conn, _ = self.listener.accept()
+            except TimeoutError:
+                continue
+            got = b""
+            with conn, contextlib.suppress(OSError):
+                conn.settimeout(0.2)
+                while chunk := conn.recv(64 * 1024):
+                    got += chunk
+            self.dropped.append(got)
+        self.path.unlink()
+        self.listener.close()
+
+    def end(self) -> None:
+        self.done.set()
+        self.thread.join(timeout=BUDGET)
 
 
 def _started(env: Env) -> int:
@@ -82,9 +145,11 @@ def _holds(pid: int, fd: int) -> bool:
     return target in {os.readlink(f"/proc/{pid}/fd/{n}") for n in os.listdir(f"/proc/{pid}/fd")}
 
 
-def test_the_shim_serves_the_clients_stdio_and_the_bridge_only_holds_the_tether(env: Env) -> None:
+def test_the_shim_serves_the_clients_stdio_and_the_bridge_only_holds_the_tether(
+    env: Env, piped: Callable[[], Piped]
+) -> None:
     shim = _started(env)
-    client = Piped(env)
+    client = piped()
     client.send(_line(INIT) + _line(INITIALIZED))
     assert "result" in client.answer(1)
     for n in range(2, 202):
@@ -103,9 +168,11 @@ def test_the_shim_serves_the_clients_stdio_and_the_bridge_only_holds_the_tether(
     assert time.monotonic() - began < 2.0
 
 
-def test_a_request_in_flight_in_a_killed_shim_is_answered_and_the_session_goes_on(env: Env) -> None:
+def test_a_request_in_flight_in_a_killed_shim_is_answered_and_the_session_goes_on(
+    env: Env, piped: Callable[[], Piped]
+) -> None:
     shim = _started(env)
-    client = Piped(env)
+    client = piped()
     params = {"name": "sleep", "arguments": {"seconds": 9}}
     sleep = {"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": params}
     client.send(_line(INIT) + _line(INITIALIZED) + _line(sleep))
@@ -116,14 +183,15 @@ def test_a_request_in_flight_in_a_killed_shim_is_answered_and_the_session_goes_o
     assert lost["error"]["data"]["type"] == "connection_lost", lost
     assert lost["error"]["data"]["retryable"] is True
     client.send(_ping(3))  # the bridge starts a new shim, as on a first connect, and replays initialize
-    assert client.answer(3)["result"] == {}
+    pong = client.answer(3)
+    assert pong.get("result") == {}, pong
     assert wait_for(lambda: env.status("res").get("shim_pid") not in (None, shim), timeout=BUDGET)
     assert client.end() == 0
 
 
-def test_a_line_half_read_by_a_stopped_shim_reaches_the_next_one(env: Env) -> None:
+def test_a_line_half_read_by_a_stopped_shim_reaches_the_next_one(env: Env, piped: Callable[[], Piped]) -> None:
     shim = _started(env)
-    client = Piped(env)
+    client = piped()
     client.send(_line(INIT) + _line(INITIALIZED))
     assert "result" in client.answer(1)
     ping = _ping(2)
@@ -133,6 +201,28 @@ def test_a_line_half_read_by_a_stopped_shim_reaches_the_next_one(env: Env) -> No
     assert env.run("start", "res").returncode == 0
     client.send(ping[15:])
     assert client.answer(2)["result"] == {}
+    assert client.end() == 0
+
+
+def test_a_socket_that_drops_the_connection_unanswered_is_no_shim(env: Env, piped: Callable[[], Piped]) -> None:
+    """The bridge sends what waits only to a shim that answered the replayed handshake: a connection to a
+    killed shim's lingering listener is taken and dropped, and what went there would be lost."""
+    shim = _started(env)
+    client = piped()
+    client.send(_line(INIT) + _line(INITIALIZED))
+    assert "result" in client.answer(1)
+    dropper = Dropper(env.paths.socket("res"))
+    try:
+        psutil.Process(shim).kill()
+        wait_for(lambda: dropper.dropped, timeout=BUDGET)  # the bridge took it for the next shim
+        client.send(_ping(2))
+        seen = len(dropper.dropped)
+        wait_for(lambda: len(dropper.dropped) > seen + 1, timeout=BUDGET)  # one whole connection since
+    finally:
+        dropper.end()
+    pong = client.answer(2)  # from a shim the bridge started once nothing listened
+    assert pong.get("result") == {}, pong
+    assert all(b"initialize" in got and b'"id": 2' not in got for got in dropper.dropped), dropper.dropped
     assert client.end() == 0
 
 
@@ -164,14 +254,14 @@ def test_stdio_on_one_socket_is_lent_too(env: Env) -> None:
         reader.close()
 
 
-def test_a_shim_that_refuses_the_client_is_heard_by_it(env: Env) -> None:
+def test_a_shim_that_refuses_the_client_is_heard_by_it(env: Env, piped: Callable[[], Piped]) -> None:
     """Past `max_clients` the shim answers the connection with why and closes it: that reaches the client,
     though nothing else sent before the lend's answer does (it could only be for a client not initialized)."""
     env.write_config({"res": resourceful(max_clients=1)})
     assert env.run("start", "res").returncode == 0
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as holder:
         holder.connect(str(env.paths.socket("res")))
-        client = Piped(env)
+        client = piped()
         client.send(_line(INIT))
         refusal = json.loads(client.reader.readline())
     assert refusal["id"] is None

@@ -31,6 +31,7 @@ from mcpctl.errors import ErrorType, Failure, MCPCtlError
 Dial = Callable[[bool], Awaitable[ByteStream]]  # dial(may_start): a connected socket, or MCPCtlError
 Streams = tuple[MemoryObjectReceiveStream[SessionMessage | Exception], MemoryObjectSendStream[SessionMessage]]
 REPLAY_TIMEOUT = 30.0  # seconds for a new shim to answer the replayed initialize
+_GONE_PAUSE = 0.05  # before dialing again when a socket closed before the replay was answered
 _BROKEN = (anyio.BrokenResourceError, anyio.ClosedResourceError, anyio.EndOfStream, OSError)
 
 
@@ -153,17 +154,25 @@ class Link:
         async with self._dialing:
             if self._stream is not None:  # the other pump got there first
                 return self._stream
-            stream = await self._dial(may_start)
-            try:
-                if self._hello is not None:
-                    with anyio.fail_after(REPLAY_TIMEOUT):
-                        await self._replay(stream)
-            except BaseException as exc:
-                with contextlib.suppress(*_BROKEN):
-                    await stream.aclose()
-                if isinstance(exc, (TimeoutError, protocol.ProtocolError, *_BROKEN)):
-                    raise self._failed_replay(exc) from None
-                raise
+            deadline = anyio.current_time() + REPLAY_TIMEOUT
+            while True:
+                stream = await self._dial(may_start)
+                try:
+                    if self._hello is not None:
+                        with anyio.fail_after(max(0.0, deadline - anyio.current_time())):
+                            await self._replay(stream)
+                    break
+                except BaseException as exc:
+                    with contextlib.suppress(*_BROKEN):
+                        await stream.aclose()
+                    # A socket that closed before the answer had no shim behind it: a killed shim's
+                    # listener outlives the rest of it for a moment, takes the connection and drops it.
+                    if isinstance(exc, _BROKEN) and anyio.current_time() < deadline:
+                        await anyio.sleep(_GONE_PAUSE)
+                        continue
+                    if isinstance(exc, (TimeoutError, protocol.ProtocolError, *_BROKEN)):
+                        raise self._failed_replay(exc) from None
+                    raise
             self._stream = stream
             self._up.set()
             return stream

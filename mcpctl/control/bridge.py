@@ -8,10 +8,11 @@ that refuses) the bridge relays. Relaying, bytes are copied as they come (one re
 side); the bridge only looks at where each message ends and at its id (a small message is parsed, a big
 one read at its ends), to know which of the client's requests are in flight. When the shim goes away
 (stopped, replaced, killed) the client keeps its stdio session: the requests in flight are answered with
-a retryable error, new ones wait (up to HOLD seconds), and the bridge reconnects to the next shim,
-replays the client's `initialize` (its answer is swallowed) and `notifications/initialized`, and tells
-the client to fetch its lists again. A shim that died is started again as on the first connect (unless
---no-start); a server a person stopped is not.
+a retryable error, new ones wait (up to HOLD seconds), and the bridge reconnects to the next shim and
+replays the client's `initialize` and `notifications/initialized`; once that shim has answered (the
+answer is swallowed) what waited goes to it, and the client is told to fetch its lists again. A shim
+that died is started again as on the first connect (unless --no-start); a server a person stopped is
+not.
 
 A stdio client leaves by closing our stdin (or by dying, see `pump.watch_parent`): that is a disconnect.
 The bridge closes its socket, so the shim cancels what the client has in flight and frees what it
@@ -41,6 +42,7 @@ PARSE_LIMIT = 64 * 1024  # a line up to this long is parsed for its id; a longer
 HOLD = 5.0  # how long a request sent while no shim is reachable waits for one before it is answered
 POLL = (0.05, 0.5)  # the first and the longest wait between attempts to reach a shim again
 REPLAY_ID = "mcpctl-replay-"
+REPLAY_WAIT = 30.0  # how long a new shim may take to answer the replayed initialize
 KEEP_ENDS = 1024  # how much of each end of a long line is kept, to find its id
 # After stdin's end, how long the bridge lets its last write to stdout finish before it exits anyway.
 EXIT_GRACE = 1.0
@@ -247,11 +249,17 @@ class Bridge:
         failure = Failure.of(ErrorType.CONNECTION_LOST, name=self.name, detail=detail)
         while not self.client_done.is_set():
             try:
-                return self._resume(self.reconnect(may_start))
+                sock = self.reconnect(may_start)
             except MCPCtlError as exc:  # not running (stopped by a person), or a start that failed
                 failure, may_start = Failure(exc.type, exc.message, exc.hint), False
             except OSError:
                 pass
+            else:
+                try:
+                    if self._greeted(sock):
+                        return self._resume(sock)
+                except _ClientGone:
+                    return None
             if not self._expire(failure):
                 return None
             time.sleep(POLL[0] if self.held else delay)
@@ -267,16 +275,38 @@ class Bridge:
             expired, self.orphans = [*self.orphans, *expired], []
         return self._answer(expired, failure)
 
+    def _greeted(self, sock: socket.socket) -> bool:
+        """Replay the client's handshake on a new socket and wait for the shim's answer; False (the socket
+        closed) when no shim answered. A connection is no proof of a shim: a killed one's listener outlives
+        the rest of it for a moment (the kernel closes a dead process's files last to first), takes the
+        connection, and drops it. What waits is sent only to a shim that answered."""
+        if self.init is None:
+            return True
+        replay_id = f"{REPLAY_ID}{next(self.replays)}"
+        self.replay = json.dumps(replay_id)
+        data = protocol.encode({**self.init, "id": replay_id})
+        if self.initialized:
+            data += protocol.encode(protocol.initialized_notification())
+        try:
+            sock.settimeout(REPLAY_WAIT)
+            sock.sendall(data)
+            while self.replay is not None:
+                chunk = sock.recv(CHUNK)
+                if not chunk:
+                    raise ConnectionResetError("the shim closed before it answered")
+                try:
+                    self._to_client(chunk)
+                except OSError:  # the client closed its stdout: it is gone
+                    raise _ClientGone from None
+            sock.settimeout(None)
+        except OSError:  # TimeoutError among them
+            sock.close()
+            self.replay, self.pending, self.down = None, bytearray(), Scanner()
+            return False
+        return True
+
     def _resume(self, sock: socket.socket) -> socket.socket:
-        """A new shim: replay the handshake, then what waited, then let the client's bytes through."""
-        if self.init is not None:
-            replay_id = f"{REPLAY_ID}{next(self.replays)}"
-            self.replay = json.dumps(replay_id)
-            data = protocol.encode({**self.init, "id": replay_id})
-            if self.initialized:
-                data += protocol.encode(protocol.initialized_notification())
-            with contextlib.suppress(OSError):  # a shim gone again is seen by the next read
-                sock.sendall(data)
+        """A shim that took the handshake: send what waited, then let the client's bytes through."""
         while True:
             with self.lock:
                 held, self.held = self.held, []
@@ -286,7 +316,7 @@ class Bridge:
                         sock.sendall(bytes(self.away))
                     self.away, self.sock = bytearray(), sock
                     return sock
-            with contextlib.suppress(OSError):
+            with contextlib.suppress(OSError):  # a shim gone again is seen by the next read
                 sock.sendall(b"".join(h.line for h in held))
 
     def _answer(self, keys: list[str] | set[str], failure: Failure) -> bool:
@@ -354,6 +384,10 @@ class Bridge:
         deadline = time.monotonic() + HOLD
         for line, s in zip(lines, seen, strict=True):
             self.held.append(Held(deadline, line + b"\n", s.key if s.request else None))
+
+
+class _ClientGone(Exception):
+    """The client closed its stdout while the bridge reached a new shim."""
 
 
 def _write_all(fd: int, data: bytes) -> None:

@@ -27,6 +27,9 @@ ACCEPT_PAUSE = 0.5
 
 # Room for the two descriptors a `connect` lends (more are closed by the kernel).
 _LENT_ROOM = socket.CMSG_SPACE(2 * 4)
+# Lent descriptors arrive close-on-exec, as every one Python opens itself (the servers this shim spawns
+# get none of its descriptors anyway: subprocess closes them).
+_LENT_FLAGS = getattr(socket, "MSG_CMSG_CLOEXEC", 0)
 
 # on_lend(connection, message, fds): True when the client's stdio was taken (the connection lives on as that).
 OnLend = Callable[["Connection", dict[str, Any], list[int]], bool]
@@ -103,7 +106,7 @@ class Connection:
     def _first(self, fds: list[int]) -> list[bytes | Oversize]:
         """Until the first message is read: what the socket has, and the descriptors sent with it."""
         try:
-            data, extra, _, _ = self.sock.recvmsg(READ_CHUNK, _LENT_ROOM)
+            data, extra, _, _ = self.sock.recvmsg(READ_CHUNK, _LENT_ROOM, _LENT_FLAGS)
         except BlockingIOError:
             return []
         except OSError:
