@@ -25,7 +25,8 @@ def start_ready(env: Env, name: str = "demo") -> dict[str, object]:
 
 def grandchild_config(env: Env, **settings: object) -> Path:
     pidfile = env.workdir / "grandchild.pid"
-    server = fixture_server("grandchild", env={"GRANDCHILD_PIDFILE": str(pidfile)}, stop_timeout=1, **settings)
+    settings = {"stop_timeout": 1, **settings}
+    server = fixture_server("grandchild", env={"GRANDCHILD_PIDFILE": str(pidfile)}, **settings)
     env.write_config({"demo": server})
     return pidfile
 
@@ -42,6 +43,29 @@ def test_stop_ends_a_setsid_grandchild_that_ignores_sigterm(env: Env) -> None:
     assert not alive(grandchild)
     assert not alive(int(server["pid"]))  # type: ignore[call-overload]
     assert env.our_processes() == []
+
+
+def test_a_shim_ending_a_slow_tree_answers_status_meanwhile(env: Env) -> None:
+    """A restart in place waits on the old tree (a grandchild that ignores SIGTERM, for `stop_timeout`).
+    Meanwhile the shim answers `status` at once: it is starting again, not unresponsive (which is what a
+    2 s wait for it used to report)."""
+    pidfile = grandchild_config(env, stop_timeout=8)
+    server = start_ready(env)
+    wait_for(pidfile.read_text)
+    argv = [sys.executable, "-m", "mcpctl", "restart", "demo"]
+    restart = subprocess.Popen(argv, cwd=env.workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: not alive(int(server["pid"])), timeout=60)  # type: ignore[call-overload]
+        assert restart.poll() is None  # the grandchild holds the restart up: the shim waits on it now
+        status = env.status("demo")
+        assert (status["state"], status["warning"]) == ("starting", None), status
+        _, err = restart.communicate(timeout=60)
+    finally:
+        if restart.poll() is None:
+            restart.kill()
+            restart.communicate()
+    assert restart.returncode == 0, err
+    assert env.status("demo")["state"] == "ready"
 
 
 def test_kill_9_of_the_shim_is_seen_and_cleaned_up(env: Env) -> None:

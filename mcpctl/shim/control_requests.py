@@ -8,6 +8,7 @@ prompt acting through one, can never stop the shim or change its settings.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import selectors
 import socket
@@ -16,6 +17,7 @@ from pathlib import Path
 from mcpctl import protocol
 from mcpctl.contract import CONTROL_PREFIX, Control, Spec, respec, updated
 from mcpctl.hints import Any, Protocol
+from mcpctl.shim import signals
 from mcpctl.shim.listener import Connection, SocketServer
 
 
@@ -80,12 +82,33 @@ def _result(request_id: object, result: dict[str, Any]) -> dict[str, Any]:
 
 
 class ControlChannel:
-    """The control socket: each request gets its answer; anything but a control method is refused."""
+    """The control socket: each request gets its answer; anything but a control method is refused.
+
+    Its sockets have a selector of their own, which the loop's selector watches through its descriptor:
+    so the shim can serve this channel alone while it waits on a server's processes to end (`serve_while`),
+    and `status` never finds a shim that is ending a slow server's tree unresponsive."""
 
     def __init__(self, path: Path, selector: selectors.BaseSelector, shim: Controlled) -> None:
-        self.selector, self.shim = selector, shim
+        self.shim, self.outer = shim, selector
+        self.selector = selectors.DefaultSelector()
         self.numbers = itertools.count(1)
-        self.server = SocketServer(path, selector, self._accept)
+        self.server = SocketServer(path, self.selector, self._accept)
+        self.ending = False  # in `serve_while`: only status and stop are answered
+        selector.register(self.selector.fileno(), selectors.EVENT_READ, lambda _mask: self.serve())
+
+    def serve(self) -> None:
+        """Handle what is ready on the channel's sockets, without waiting."""
+        for key, mask in self.selector.select(0):
+            key.data(mask)
+
+    def serve_while(self, timeout: float) -> None:
+        """While the shim waits on a server's processes: sleep up to `timeout` seconds (a signal wakes it)
+        and answer what asks meanwhile. A request that would change what runs is refused, retryably."""
+        self.ending = True
+        try:
+            signals.pause(timeout, (self.selector.fileno(), self.serve))
+        finally:
+            self.ending = False
 
     def _accept(self, sock: socket.socket) -> None:
         conn = Connection(sock, next(self.numbers), self.selector, self._on_message, self._on_hangup)
@@ -95,7 +118,10 @@ class ControlChannel:
         if "id" not in message:
             return
         method = message.get("method")
-        if isinstance(method, str) and method.startswith(CONTROL_PREFIX):
+        if self.ending and method not in (Control.STATUS, Control.STOP):
+            busy = "the shim is ending its server's processes; try again in a moment"
+            conn.send(protocol.error_response(message["id"], protocol.INTERNAL_ERROR, busy))
+        elif isinstance(method, str) and method.startswith(CONTROL_PREFIX):
             conn.send(answer(self.shim, message))
         else:
             refusal = "only mcpctl control methods are served here; MCP goes to the server's own socket"
@@ -108,3 +134,6 @@ class ControlChannel:
 
     def close(self) -> None:
         self.server.close()
+        with contextlib.suppress(KeyError, ValueError):
+            self.outer.unregister(self.selector.fileno())
+        self.selector.close()

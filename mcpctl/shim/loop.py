@@ -247,7 +247,8 @@ class Shim(Requested):
         # First: a server told to exit may still answer what it had (SDK servers: "Connection closed").
         self.session.detach(Failure.of(ErrorType.CONNECTION_LOST, name=self.spec.name, detail=detail))
         if run is not None and self.record.state != ServerState.BACKOFF:  # in a backoff it has ended already
-            run.end_tree(graceful=True, reap=self._reap)
+            self._enter(ServerState.STARTING)  # what `status` says meanwhile: it serves nobody until the next run
+            run.end_tree(graceful=True, meanwhile=self._meanwhile)
         details = {"pid": self.record.pid, "code": run.exit_code if run else None, "config_hash": spec.config_hash}
         self.ledger.event("restart", details)
         log(f"restarting in place (pid {self.record.pid}), clients kept")
@@ -292,7 +293,7 @@ class Shim(Requested):
         """A run is over (failed start, crash, or clean exit): end its tree, count, and follow the policy."""
         run, failure = self.run_, self._redacted(failure)
         if run is not None:
-            run.end_tree(graceful=failure is None or failure.retryable, reap=self._reap)
+            run.end_tree(graceful=failure is None or failure.retryable, meanwhile=self._meanwhile)
         code = run.exit_code if run is not None else None
         gone = failure.message if failure is not None else f"{self.spec.name} exited ({classify_exit(code or 0)})"
         self.session.detach(Failure.of(ErrorType.CONNECTION_LOST, name=self.spec.name, detail=gone))
@@ -348,7 +349,7 @@ class Shim(Requested):
             self._enter(ServerState.STOPPING)
         run = self.run_
         if run is not None and run.exit_code is None and run.pid is not None:
-            run.end_tree(graceful=True, reap=self._reap)
+            run.end_tree(graceful=True, meanwhile=self._meanwhile)
         changes: dict[str, Any] = {}
         if run is not None and final == ServerState.STOPPED and run.exit_code is not None:
             changes["last_exit_code"] = run.exit_code
@@ -392,6 +393,16 @@ class Shim(Requested):
         if state == ServerState.READY and self.record.consecutive_failures:
             return min(later, self.ready_since + self.spec.reset_after)
         return later
+
+    def _meanwhile(self, timeout: float) -> None:
+        """While a run's processes end (the loop waits on them): sleep up to `timeout` seconds, woken by a
+        signal, answering `status` and `stop` (a slow server's end must not make the shim unresponsive to
+        them), and reap."""
+        if self.control is not None:
+            self.control.serve_while(timeout)
+        else:
+            signals.pause(timeout)
+        self._reap()
 
     def _reap(self) -> None:
         for pid, status in self.reaped():

@@ -52,7 +52,7 @@ class Run(Protocol):
 
     def exited(self, status: int) -> None: ...
 
-    def end_tree(self, graceful: bool, reap: Callable[[], None]) -> None: ...
+    def end_tree(self, graceful: bool, meanwhile: Callable[[float], None]) -> None: ...
 
 
 # How the shim makes a run: (spec, instance id, selector, redact, log path, clock) -> Run.
@@ -320,8 +320,10 @@ class ServerRun:
             self.proc.returncode = self.exit_code  # we reaped it ourselves; keep Popen from trying
         log(f"server exited: {classify_exit(self.exit_code)}")
 
-    def end_tree(self, graceful: bool, reap: Callable[[], None]) -> None:
-        """Close stdin and wait; SIGTERM the group and every tagged descendant; SIGKILL what is left."""
+    def end_tree(self, graceful: bool, meanwhile: Callable[[float], None]) -> None:
+        """Close stdin and wait; SIGTERM the group and every tagged descendant; SIGKILL what is left.
+        `meanwhile(seconds)`: what the shim does while it waits (sleeps up to that long, woken by a
+        signal; answers its control socket; reaps)."""
         from mcpctl import process
 
         proc = self.proc
@@ -331,17 +333,17 @@ class ServerRun:
         if proc is not None and self.exit_code is None and graceful and self.spec.transport == "stdio":
             deadline = time.monotonic() + min(STDIN_CLOSE_GRACE, self.spec.stop_timeout)
             while self.exit_code is None and (left := deadline - time.monotonic()) > 0:
-                signals.pause(left)  # woken by SIGCHLD: no 10 ms polls, no waiting past the exit
-                reap()
+                meanwhile(left)  # woken by SIGCHLD: no 10 ms polls, no waiting past the exit
         if proc is not None:
             process.signal_group(proc.pid, signal.SIGTERM)
             process.signal_group(proc.pid, signal.SIGCONT)  # a stopped process handles SIGTERM only once continued
-        survivors = process.end_processes(self.tree(), self.spec.stop_timeout if graceful else 0.5, reap)
+        timeout = self.spec.stop_timeout if graceful else 0.5
+        survivors = process.end_processes(self.tree(), timeout, lambda: meanwhile(0.0))
         if proc is not None:
             process.signal_group(proc.pid, signal.SIGKILL)
         for survivor in survivors:
             log(f"pid {survivor.pid} survived SIGKILL")
-        reap()
+        meanwhile(0.0)
         self.drain()
         self.close()
 

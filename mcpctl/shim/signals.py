@@ -55,14 +55,18 @@ def _on_child(_signum: int, _frame: object) -> None:
     _child_news[0] = True
 
 
-def pause(timeout: float) -> None:
+def pause(timeout: float, also: tuple[int, Callable[[], None]] | None = None) -> None:
     """Sleep until a signal comes (a child's end, a stop) or `timeout` seconds pass; polls every 10 ms
-    before `install`."""
+    before `install`. `also`: a descriptor that wakes it too, and what to call when it is readable."""
     if not _wake:
         time.sleep(min(timeout, 0.01))
         return
-    if select.select(_wake, [], [], max(0.0, timeout))[0]:
+    watched = _wake if also is None else [_wake[0], also[0]]
+    ready = select.select(watched, [], [], max(0.0, timeout))[0]
+    if _wake[0] in ready:
         _drain(_wake[0])
+    if also is not None and also[0] in ready:
+        also[1]()
 
 
 def reaped() -> Iterator[tuple[int, int]]:

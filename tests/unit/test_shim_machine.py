@@ -70,11 +70,11 @@ class FakeRun:
     def exited(self, status: int) -> None:
         self.exit_code = os.waitstatus_to_exitcode(status)
 
-    def end_tree(self, graceful: bool, reap: Callable[[], None]) -> None:
+    def end_tree(self, graceful: bool, meanwhile: Callable[[float], None]) -> None:
         self.ended.append(graceful)
         if self.exit_code is None:
             self.exit_code = -15  # ended by SIGTERM
-        reap()
+        meanwhile(0.0)
 
 
 @dataclass
