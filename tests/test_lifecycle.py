@@ -268,6 +268,15 @@ def test_shim_answers_status_on_its_control_socket_and_only_there(env: Env) -> N
         while chunk := conn.recv(65536):  # until the shim's close, never the timeout
             said += chunk
     assert [json.loads(line)["id"] for line in said.splitlines()] == [1]
+    with socket.socket(socket.AF_UNIX) as conn:  # a request in pieces waits for its end
+        conn.connect(str(control))
+        conn.sendall(b'{"jsonrpc":"2.0","id":3,')
+        conn.settimeout(0.3)
+        with pytest.raises(TimeoutError):
+            conn.recv(65536)
+        conn.settimeout(30)
+        conn.sendall(b'"method":"mcpctl/status"}\n')
+        assert json.loads(conn.makefile("rb").readline())["id"] == 3
 
 
 def test_shim_is_detached_from_the_cli(env: Env) -> None:

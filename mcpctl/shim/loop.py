@@ -374,12 +374,7 @@ class Shim(Requested):
         self.finished = Finished(0)
         return self.finished
 
-    # -- requests and signals (control_requests.Controlled; the others are in `Requested`) -----
-
-    def stop(self) -> None:
-        self.stop_requested = True
-        if self.record.state in RUNNING:
-            self._enter(ServerState.STOPPING)
+    # -- waking and reaping ------------------------------------------------------------------
 
     def _next_wakeup(self) -> float:
         state = self.record.state
@@ -393,16 +388,6 @@ class Shim(Requested):
         if state == ServerState.READY and self.record.consecutive_failures:
             return min(later, self.ready_since + self.spec.reset_after)
         return later
-
-    def _meanwhile(self, timeout: float) -> None:
-        """While a run's processes end (the loop waits on them): sleep up to `timeout` seconds, woken by a
-        signal, answering `status` and `stop` (a slow server's end must not make the shim unresponsive to
-        them), and reap."""
-        if self.control is not None:
-            self.control.serve_while(timeout)
-        else:
-            signals.pause(timeout)
-        self._reap()
 
     def _reap(self) -> None:
         for pid, status in self.reaped():

@@ -9,19 +9,20 @@ from __future__ import annotations
 from mcpctl.clock import Clock
 from mcpctl.contract import Spec
 from mcpctl.errors import Failure
-from mcpctl.hints import Any
+from mcpctl.hints import TYPE_CHECKING, Any
 from mcpctl.redaction import Redactor
-from mcpctl.shim import machine
+from mcpctl.shim import machine, signals
+from mcpctl.shim.control_requests import ControlChannel
 from mcpctl.shim.ledger import Ledger
 from mcpctl.shim.log import log, retune_log
 from mcpctl.shim.machine import Happening
 from mcpctl.shim.monitor import Watch
 from mcpctl.shim.session import Session
-from mcpctl.states import ServerState
+from mcpctl.states import RUNNING, ServerState
 
 
 class Requested:
-    """Part of `loop.Shim`: the answers to status, retry, restart and update, and to a stop signal."""
+    """Part of `loop.Shim`: the answers to status, stop, retry, restart and update, and to a stop signal."""
 
     spec: Spec
     clock: Clock
@@ -33,6 +34,27 @@ class Requested:
     restart_to: Spec | None
     retry_at: float
     manual: bool
+    control: ControlChannel | None
+    if TYPE_CHECKING:  # the loop's
+
+        def _enter(self, state: ServerState) -> None: ...
+
+        def _reap(self) -> None: ...
+
+    def stop(self) -> None:
+        self.stop_requested = True
+        if self.ledger.record.state in RUNNING:
+            self._enter(ServerState.STOPPING)
+
+    def _meanwhile(self, timeout: float) -> None:
+        """While a run's processes end (the loop waits on them): sleep up to `timeout` seconds, woken by a
+        signal, answering `status` and `stop` (a slow server's end must not make the shim unresponsive to
+        them), and reap."""
+        if self.control is not None:
+            self.control.serve_while(timeout)
+        else:
+            signals.pause(timeout)
+        self._reap()
 
     def _on_stop_signal(self) -> None:
         self.stop_requested = True  # a signal handler only sets the flag: the loop acts on it
