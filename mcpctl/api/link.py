@@ -35,6 +35,11 @@ _GONE_PAUSE = 0.05  # before dialing again when a socket closed before the repla
 _BROKEN = (anyio.BrokenResourceError, anyio.ClosedResourceError, anyio.EndOfStream, OSError)
 
 
+class _NoShim(Exception):
+    """A socket that closed before it said a word had no shim behind it: a killed shim's listener outlives
+    the rest of it for a moment, takes a connection and drops it. (One that refused, saying why, had.)"""
+
+
 class Link:
     """One session's connection to a shim, and each next one."""
 
@@ -165,12 +170,10 @@ class Link:
                 except BaseException as exc:
                     with contextlib.suppress(*_BROKEN):
                         await stream.aclose()
-                    # A socket that closed before the answer had no shim behind it: a killed shim's
-                    # listener outlives the rest of it for a moment, takes the connection and drops it.
-                    if isinstance(exc, _BROKEN) and anyio.current_time() < deadline:
+                    if isinstance(exc, _NoShim) and anyio.current_time() < deadline:
                         await anyio.sleep(_GONE_PAUSE)
                         continue
-                    if isinstance(exc, (TimeoutError, protocol.ProtocolError, *_BROKEN)):
+                    if isinstance(exc, (TimeoutError, protocol.ProtocolError, _NoShim, *_BROKEN)):
                         raise self._failed_replay(exc) from None
                     raise
             self._stream = stream
@@ -181,8 +184,15 @@ class Link:
         """The session's initialize again, on a new socket; its answer is ours (the session has one)."""
         replay_id = f"mcpctl-reinit-{next(self._replays)}"
         hello = {"jsonrpc": "2.0", "id": replay_id, "method": "initialize", "params": self._hello}
-        await stream.send(protocol.encode(hello))
         buffer = b""
+        try:
+            await stream.send(protocol.encode(hello))
+            while b"\n" not in buffer:
+                buffer += await stream.receive()
+        except _BROKEN as exc:
+            if buffer:
+                raise
+            raise _NoShim(str(exc) or "the socket closed before a word") from None
         while True:
             while b"\n" not in buffer:
                 buffer += await stream.receive()

@@ -12,13 +12,15 @@ from mcpctl.errors import Failure
 from mcpctl.hints import TYPE_CHECKING, Any
 from mcpctl.redaction import Redactor
 from mcpctl.shim import machine, signals
-from mcpctl.shim.control_requests import ControlChannel
 from mcpctl.shim.ledger import Ledger
 from mcpctl.shim.log import log, retune_log
 from mcpctl.shim.machine import Happening
 from mcpctl.shim.monitor import Watch
 from mcpctl.shim.session import Session
 from mcpctl.states import RUNNING, ServerState
+
+if TYPE_CHECKING:
+    from mcpctl.shim.control_requests import ControlChannel
 
 
 class Requested:
