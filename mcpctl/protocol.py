@@ -7,7 +7,7 @@ import re
 import selectors
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 from mcpctl import __version__
@@ -175,51 +175,84 @@ def call(path: Path, method: str, params: dict[str, Any] | None = None, timeout:
     return result
 
 
-def call_all(calls: list[tuple[Path, str]], timeout: float = 5.0) -> list[Any]:
-    """`call` to many control sockets at once, in this one thread (fifty threads, one a shim, took longer
-    to start than the shims took to answer): for each, its result or the exception `call` would raise.
-    `timeout` bounds them all together."""
-    deadline = time.monotonic() + timeout
-    results: list[Any] = [None] * len(calls)
-    waiting: dict[socket.socket, tuple[int, bytearray]] = {}
-    with selectors.DefaultSelector() as selector:
-        for index, (path, method) in enumerate(calls):
+class Asking:
+    """The same kind of control request sent to many shims' sockets at once, their answers read as they
+    come, in this one thread (fifty threads, one a shim, took longer to start than the shims took to
+    answer). Each key's result is its answer's result or the exception `call` would raise. `timeout`
+    bounds them all together, from the moment they are sent; the caller goes on meanwhile."""
+
+    def __init__(self, calls: Mapping[str, tuple[Path, str]], timeout: float) -> None:
+        self.deadline = time.monotonic() + timeout
+        self.results: dict[str, Any] = {}
+        self.sent: list[str] = []  # the keys whose request went out (a shim listens there)
+        self._methods = {key: method for key, (_, method) in calls.items()}
+        self._waiting: dict[socket.socket, tuple[str, bytearray]] = {}
+        self._selector = selectors.DefaultSelector()
+        for key, (path, method) in calls.items():
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             try:  # a listening socket takes a connection at once; the answer is what takes time
-                _until(sock, deadline)
+                _until(sock, self.deadline)
                 sock.connect(str(path))
                 sock.sendall(_control_request(method))
                 sock.setblocking(False)
             except OSError as exc:
                 sock.close()
-                results[index] = exc
+                self.results[key] = exc
                 continue
-            waiting[sock] = (index, bytearray())
-            selector.register(sock, selectors.EVENT_READ, sock)
-        while waiting and (remaining := deadline - time.monotonic()) > 0:
-            for key, _ in selector.select(remaining):
-                sock = key.data
-                index, buffer = waiting[sock]
-                try:
-                    chunk = sock.recv(65536)
-                except BlockingIOError:
-                    continue
-                except OSError as exc:
-                    chunk, results[index] = b"", exc
-                if chunk and b"\n" not in chunk:
-                    buffer += chunk
-                    continue
-                selector.unregister(sock)
-                sock.close()
-                del waiting[sock]
-                if chunk:
-                    results[index] = _answer(bytes(buffer + chunk), calls[index][1])
-                elif results[index] is None:
-                    results[index] = ProtocolError(f"the shim closed the connection before answering {calls[index][1]}")
-        for sock, (index, _) in waiting.items():
+            self.sent.append(key)
+            self._waiting[sock] = (key, bytearray())
+            self._selector.register(sock, selectors.EVENT_READ, sock)
+
+    def __enter__(self) -> Asking:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def answered(self) -> dict[str, Any]:
+        """The results in so far, after reading what has arrived without waiting for more."""
+        if self._waiting:
+            self._read(0)
+        return self.results
+
+    def wait(self, keys: Iterable[str]) -> dict[str, Any]:
+        """The result of each of `keys`, waiting until the deadline for those not in yet (TimeoutError
+        for one that did not answer by then)."""
+        keys = list(keys)
+        while any(key not in self.results for key in keys) and (remaining := self.deadline - time.monotonic()) > 0:
+            self._read(remaining)
+        late = TimeoutError("the shim did not answer in time")
+        return {key: self.results.get(key, late) for key in keys}
+
+    def close(self) -> None:
+        """Hang up on the shims that have not answered."""
+        for sock in self._waiting:
             sock.close()
-            results[index] = TimeoutError("the shim did not answer in time")
-    return results
+        self._waiting.clear()
+        self._selector.close()
+
+    def _read(self, timeout: float) -> None:
+        for event, _ in self._selector.select(timeout):
+            sock = event.data
+            key, buffer = self._waiting[sock]
+            try:
+                chunk = sock.recv(65536)
+            except BlockingIOError:
+                continue
+            except OSError as exc:
+                chunk, self.results[key] = b"", exc
+            if chunk and b"\n" not in chunk:
+                buffer += chunk
+                continue
+            self._selector.unregister(sock)
+            sock.close()
+            del self._waiting[sock]
+            if chunk:
+                self.results[key] = _answer(bytes(buffer + chunk), self._methods[key])
+            elif key not in self.results:
+                self.results[key] = ProtocolError(
+                    f"the shim closed the connection before answering {self._methods[key]}"
+                )
 
 
 def _control_request(method: str, params: dict[str, Any] | None = None) -> bytes:

@@ -177,6 +177,21 @@ def test_corrupt_state_of_a_running_server_is_rebuilt_by_its_shim(env: Env) -> N
     assert json.loads(env.state_file("demo").read_text())["state"] == "ready"
 
 
+def test_a_running_shims_answer_is_taken_only_while_its_file_is_its_own(env: Env) -> None:
+    # status takes a live shim's answer without reading its record back only while the file on disk is
+    # a record of that same shim (unit-tested in tests/unit/test_observe.py): one another process wrote
+    # over it is put right by the shim, however soon the answer came.
+    env.write_config({"demo": tiny_server()})
+    server = start_ready(env)
+    foreign = json.loads(env.state_file("demo").read_text())
+    foreign.update(shim_pid=1, pid=1, state="stopped")
+    env.state_file("demo").write_text(json.dumps(foreign))
+    status = env.status("demo")
+    assert (status["state"], status["pid"], status["shim_pid"]) == ("ready", server["pid"], server["shim_pid"])
+    on_disk = json.loads(env.state_file("demo").read_text())
+    assert (on_disk["state"], on_disk["shim_pid"]) == ("ready", server["shim_pid"])
+
+
 def test_unwritable_state_dir_is_a_one_line_error(env: Env) -> None:
     env.write_config({"demo": tiny_server()})
     blocker = env.workdir / "not-a-dir"

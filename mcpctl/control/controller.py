@@ -21,7 +21,7 @@ from mcpctl.contract import Control
 from mcpctl.control import wishes
 from mcpctl.control.early import Early
 from mcpctl.control.launch import Launcher, ShimLauncher, spec_of
-from mcpctl.control.observe import Observation, drift, observe, put_right
+from mcpctl.control.observe import Observation, drift, observe, put_right, vouched
 from mcpctl.control.results import StartResult, StopResult
 from mcpctl.control.start import SLACK, Retrying, Start, explained
 from mcpctl.control.wishes import Wish
@@ -98,12 +98,26 @@ class Controller:
     # -- status ------------------------------------------------------------------------------
 
     def status(self, names: list[str], repair: bool = True) -> list[Observation]:
-        observations = [self.observe(name) for name in names]
-        live = [o for o in observations if o.shim_pid is not None and o.state != ServerState.STOPPING]
-        answers = self.launcher.call_all([o.name for o in live], Control.STATUS)
-        asked = {o.name: self._asked(o, answer) for o, answer in zip(live, answers, strict=True)}
-        observations = [asked.get(o.name, o) for o in observations]
-        observations = [replace(o, config_drift=drift(self.config, o)) for o in observations]
+        """Every server as it is. Every shim is asked at once, and while they answer the config is hashed
+        for drift. A shim whose answer is in by then, vouched for by the lock and its record file, is
+        what it says; each other server is observed, and a live shim among them waited for (until
+        CONTROL_TIMEOUT: then it is unresponsive). A stopping shim that does not answer is not waited for."""
+        with self.launcher.ask_all(names, Control.STATUS) as asking:
+            servers = self.config.servers if self.config.path is not None else {}
+            hashed = {name: snapshot.config_hash(self.config, servers[name]) for name in asking.sent if name in servers}
+            found = {}
+            for name, answer in asking.answered().items():
+                obs = vouched(self.paths, name, answer, self.launcher.holder(name))
+                if obs is not None:
+                    found[name] = obs
+            looked = {name: self.observe(name) for name in names if name not in found}
+            live = [o.name for o in looked.values() if o.shim_pid is not None and o.state != ServerState.STOPPING]
+            answers = asking.wait(live)
+        found.update(looked)
+        found.update((name, self._asked(looked[name], answers[name])) for name in live)
+        observations = [
+            replace(obs, config_drift=drift(self.config, obs, hashed)) for obs in map(found.__getitem__, names)
+        ]
         broken = [o for o in observations if o.needs_repair]
         if broken and repair:
             self._repair(broken)

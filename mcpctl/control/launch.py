@@ -11,6 +11,7 @@ import select
 import signal
 import sys
 import time
+from collections.abc import Iterable
 from functools import partial
 
 from mcpctl import process, protocol
@@ -213,6 +214,24 @@ def wait_events(launches: list[Launch], until: set[str], deadline: float) -> Non
                 del pending[fd]
 
 
+class Answers(Protocol):
+    """Control answers coming in (`protocol.Asking`), by server name: each a result or an exception."""
+
+    sent: list[str]  # those whose request went out (a shim listens there)
+
+    def __enter__(self) -> Answers:
+        """Itself; leaving hangs up on the shims that have not answered."""
+
+    def __exit__(self, *_: object) -> None:
+        """Hang up on the shims that have not answered."""
+
+    def answered(self) -> dict[str, Any]:
+        """Those in so far, without waiting."""
+
+    def wait(self, names: Iterable[str]) -> dict[str, Any]:
+        """Each of `names`, waited for until the deadline of the ask (then TimeoutError)."""
+
+
 class Launcher(Protocol):
     """Everything the controller does to shim processes, so a unit test can stand in for them."""
 
@@ -230,6 +249,9 @@ class Launcher(Protocol):
 
     def call_all(self, names: list[str], method: str) -> list[Any]:
         """The same call to the shims of `names`, all at once: each one's result, or what `call` raises."""
+
+    def ask_all(self, names: list[str], method: str) -> Answers:
+        """The same call to the shims of `names`, sent now; their answers come in while the caller goes on."""
 
     def ask_to_stop(self, shims: list[tuple[str, int]]) -> list[bool]:
         """Ask each shim (name, pid) to stop, all at once; False for one that could not be asked."""
@@ -269,8 +291,12 @@ class ShimLauncher(Record):
         return protocol.call(self.paths.control_socket(name), method, params, timeout=CONTROL_TIMEOUT)
 
     def call_all(self, names: list[str], method: str) -> list[Any]:
-        sockets = [(self.paths.control_socket(name), method) for name in names]
-        return protocol.call_all(sockets, timeout=CONTROL_TIMEOUT)
+        with self.ask_all(names, method) as asking:
+            return list(asking.wait(names).values())
+
+    def ask_all(self, names: list[str], method: str) -> protocol.Asking:
+        calls = {name: (self.paths.control_socket(name), method) for name in names}
+        return protocol.Asking(calls, timeout=CONTROL_TIMEOUT)
 
     def ask_to_stop(self, shims: list[tuple[str, int]]) -> list[bool]:
         """SIGTERM (a shim's stop, as `mcpctl/stop` is) to each shim that still holds its instance lock,

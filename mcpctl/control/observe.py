@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import time
+from collections.abc import Mapping
 
 from mcpctl import process, protocol
 from mcpctl.config.model import Config
 from mcpctl.config.views import config_hash
-from mcpctl.constants import CONTROL_TIMEOUT
+from mcpctl.constants import CONTROL_TIMEOUT, STATE_SCHEMA
 from mcpctl.contract import Control
 from mcpctl.errors import ErrorType, Failure
 from mcpctl.hints import Any
@@ -138,6 +140,25 @@ def observe(paths: Paths, name: str) -> Observation:
     return Observation(name, state, record, holder, process.live_pid(record.pid, record.pid_create_time), warning)
 
 
+def vouched(paths: Paths, name: str, answer: Any, holder: int | None) -> Observation | None:
+    """A live shim's own answer to `mcpctl/status` as the observation of its server, its record not read
+    back: when the answer is a live record of the lock's holder and the file on disk is a record of that
+    same shim. A damaged or foreign file is left to `observe`, which warns, and has the shim write it
+    again; None then, and for anything else that is not such an answer."""
+    if holder is None or isinstance(answer, Exception):
+        return None
+    try:
+        record = StateRecord.from_json(answer)
+        on_disk = json.loads(paths.state_file(name).read_bytes())
+    except (OSError, ValueError, TypeError, RecursionError):
+        return None
+    if record.shim_pid != holder or record.state not in LIVE:
+        return None
+    if not isinstance(on_disk, dict) or on_disk.get("schema") != STATE_SCHEMA or on_disk.get("shim_pid") != holder:
+        return None
+    return Observation(name, record.state, record, holder, process.live_pid(record.pid, record.pid_create_time))
+
+
 def _read(paths: Paths, name: str) -> tuple[StateRecord | None, str | None]:
     try:
         return read_record(paths.state_file(name)), None
@@ -189,12 +210,13 @@ def put_right(paths: Paths, obs: Observation) -> bool:
     return True
 
 
-def drift(config: Config, obs: Observation) -> Drift | None:
+def drift(config: Config, obs: Observation, hashed: Mapping[str, str] | None = None) -> Drift | None:
     """For a server whose shim lives: the config file against what it runs. None when nothing runs, or
-    no config file was found to compare with."""
+    no config file was found to compare with. `hashed`: config hashes made already, by server name."""
     if obs.shim_pid is None or obs.state == ServerState.STOPPING or config.path is None:
         return None
     server = config.servers.get(obs.name)
     if server is None:
         return Drift.REMOVED
-    return Drift.SAME if obs.record.config_hash == config_hash(config, server) else Drift.CHANGED
+    expected = hashed.get(obs.name) if hashed else None
+    return Drift.SAME if obs.record.config_hash == (expected or config_hash(config, server)) else Drift.CHANGED

@@ -7,6 +7,7 @@ observes is a timeline of observations per server, read at the fake clock's time
 from __future__ import annotations
 
 import signal
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,29 @@ class World:
 
 
 @dataclass
+class Settled:
+    """Answers all in at once, as FakeShims gives them."""
+
+    results: dict[str, Any]
+
+    @property
+    def sent(self) -> list[str]:
+        return [name for name, answer in self.results.items() if not isinstance(answer, Exception)]
+
+    def __enter__(self) -> Settled:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        pass
+
+    def answered(self) -> dict[str, Any]:
+        return self.results
+
+    def wait(self, names: Iterable[str]) -> dict[str, Any]:
+        return {name: self.results[name] for name in names}
+
+
+@dataclass
 class FakeShims:
     """Launches that report what they are scripted to, control calls that answer from a table."""
 
@@ -103,6 +127,9 @@ class FakeShims:
             except OSError as exc:
                 answers.append(exc)
         return answers
+
+    def ask_all(self, names: list[str], method: str) -> Settled:
+        return Settled(dict(zip(names, self.call_all(names, method), strict=True)))
 
     def ask_to_stop(self, shims: list[tuple[str, int]]) -> list[bool]:
         answers = self.call_all([name for name, _ in shims], Control.STOP)

@@ -6,6 +6,7 @@ record is a real file.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -92,3 +93,22 @@ def test_a_repair_never_overwrites_a_record_that_changed_since_it_was_judged(
     write_record(paths.state_file("a"), final)  # the shim's own final word, written after the judgment
     assert not observing.put_right(paths, lost)
     assert read_record(paths.state_file("a")) == final
+
+
+def test_a_shims_answer_is_taken_as_it_is_only_while_its_file_is_a_record_of_that_shim(paths: Paths) -> None:
+    answer = live(7, "i1").to_json()
+    write_record(paths.state_file("a"), live(7, "i0"))  # older, but this shim's own
+    taken = observing.vouched(paths, "a", answer, holder=7)
+    assert taken is not None
+    assert (taken.state, taken.shim_pid, taken.record.instance_id, taken.warning) == (ServerState.READY, 7, "i1", None)
+    assert observing.vouched(paths, "a", answer, holder=None) is None  # the kernel says nobody holds it
+    assert observing.vouched(paths, "a", answer, holder=8) is None  # another process holds it
+    assert observing.vouched(paths, "a", OSError("refused"), holder=7) is None
+    assert observing.vouched(paths, "a", {"schema": 1}, holder=7) is None  # not a record
+    stopped = StateRecord(name="a", state=ServerState.STOPPED, shim_pid=7).to_json()
+    assert observing.vouched(paths, "a", stopped, holder=7) is None
+    for on_disk in (b"garbage", b"", json.dumps(live(1, "i0").to_json()).encode()):  # damaged, or another's
+        paths.state_file("a").write_bytes(on_disk)
+        assert observing.vouched(paths, "a", answer, holder=7) is None
+    paths.state_file("a").unlink()
+    assert observing.vouched(paths, "a", answer, holder=7) is None
