@@ -18,8 +18,14 @@ _boot: list[float] = []
 _looks: list[dict[int, bytes] | None] = []  # within `one_look`: every readable environment, once read
 
 
+_available: list[bool] = []
+
+
 def available() -> bool:
-    return os.path.isfile(f"{_PROC}/self/stat")
+    """Whether /proc answers here (looked at once per process)."""
+    if not _available:
+        _available.append(os.path.isfile(f"{_PROC}/self/stat"))
+    return _available[0]
 
 
 def stat_fields(pid: int) -> list[str] | None:
@@ -46,10 +52,14 @@ def boot_time() -> float | None:
 
 def create_time(pid: int) -> float | None:
     """When `pid` started, by the same formula as psutil (start ticks / CLK_TCK + boot time)."""
-    fields, booted = stat_fields(pid), boot_time()
-    if fields is None or booted is None:
-        return None
-    return float(fields[19]) / _TICKS + booted
+    fields = stat_fields(pid)
+    return None if fields is None else started(fields)
+
+
+def started(fields: list[str]) -> float | None:
+    """The create time in a process's `stat_fields`."""
+    booted = boot_time()
+    return None if booted is None else float(fields[19]) / _TICKS + booted
 
 
 def descendants(pid: int) -> list[int] | None:

@@ -236,6 +236,35 @@ def test_a_holder_is_signalled_only_while_it_holds(tmp_path: Path) -> None:
         child.wait()
 
 
+def test_many_holders_are_checked_first_and_signalled_only_while_they_hold() -> None:
+    """process.signal_holders: each of many is signalled as signal_holder would, every holder checked."""
+    from mcpctl.process import signal_holders
+
+    children = [subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"]) for _ in range(3)]
+    held, other, free = children
+    checked: list[int] = []
+
+    def holds(pid: int | None, child: subprocess.Popen[bytes]) -> int | None:
+        checked.append(child.pid)
+        return pid
+
+    try:
+        targets = [
+            (held.pid, lambda: holds(held.pid, held)),
+            (other.pid, lambda: holds(other.pid + 1, other)),
+            (free.pid, lambda: holds(None, free)),
+        ]
+        assert signal_holders(targets, signal.SIGTERM) == [True, None, False]
+        assert checked == [held.pid, other.pid, free.pid]
+        assert held.wait(60) == -signal.SIGTERM
+        assert other.poll() is None
+        assert free.poll() is None
+    finally:
+        for child in children:
+            child.kill()
+            child.wait()
+
+
 def _ask(path: Path, line: bytes) -> dict[str, Any]:
     with socket.socket(socket.AF_UNIX) as conn:
         conn.connect(str(path))

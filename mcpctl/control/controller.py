@@ -165,26 +165,28 @@ class Controller:
 
     def stop(self, servers: list[ServerConfig]) -> list[StopResult]:
         began = self.clock.monotonic()
-        asked: list[tuple[ServerConfig, Observation]] = []
+        asked: list[tuple[ServerConfig, int]] = []  # each server and the shim that holds its lock
         results: dict[str, StopResult] = {}
         with self.locked():
-            for server in servers:
-                obs = self.observe(server.name)
-                if obs.shim_pid is None:
-                    results[server.name] = self._not_running(obs)
-                else:
-                    asked.append((server, obs))
-            shims = [(server.name, obs.shim_pid) for server, obs in asked if obs.shim_pid is not None]
-            reached = self.launcher.ask_to_stop(shims)
-            for (_, obs), ok in zip(asked, reached, strict=True):  # every shim at once, then wait for all
+            for server in servers:  # the kernel's word on the holder first: the record is read only
+                holder = self.launcher.holder(server.name)  # where no shim holds the lock
+                if holder is None:
+                    obs = self.observe(server.name)  # it looks twice: a shim may have just taken the lock
+                    if obs.shim_pid is None:
+                        results[server.name] = self._not_running(obs)
+                        continue
+                    holder = obs.shim_pid
+                asked.append((server, holder))
+            reached = self.launcher.ask_to_stop([(server.name, pid) for server, pid in asked])
+            for (_, pid), ok in zip(asked, reached, strict=True):  # every shim at once, then wait for all
                 if not ok:
-                    self._signal_shim(obs, signal.SIGTERM)
+                    self.launcher.signal(pid, signal.SIGTERM)
         # A person's stop: `resume` skips it. Written (and synced) while the shims end their servers,
         # not before they are asked: a stop interrupted before this line leaves the wish as it was.
         wishes.record(self.paths, [s.name for s in servers], Wish.STOPPED)
         took = {}
-        for server, obs in asked:  # each waits for its own shim, while the others end theirs
-            self._await_exit(server, obs)
+        for server, pid in asked:  # each waits for its own shim, while the others end theirs
+            self._await_exit(server, pid)
             took[server.name] = round(self.clock.monotonic() - began, 3)
         # Once for all, and one pass over /proc for all their leftovers: a concurrent start may have
         # launched new shims by now, but their processes carry new tags.
@@ -200,10 +202,10 @@ class Controller:
         put_right(self.paths, obs)
         return StopResult(obs.name, StopOutcome.STOPPED if ended else StopOutcome.NOT_RUNNING, 0.0, ended)
 
-    def _await_exit(self, server: ServerConfig, obs: Observation) -> None:
+    def _await_exit(self, server: ServerConfig, shim_pid: int) -> None:
         """Wait for the shim to end its tree and exit; if it hangs, kill it (its tree is ended after)."""
         if not self.await_release(server.name, STDIN_CLOSE_GRACE + server.stop_timeout + SLACK):
-            self._signal_shim(obs, signal.SIGKILL)
+            self.launcher.signal(shim_pid, signal.SIGKILL)
             self.await_release(server.name, SLACK)
 
     def _end_leftovers(self, name: str) -> int:
@@ -224,11 +226,6 @@ class Controller:
                 return False
             self.launcher.await_exit(pid, min(POLL_INTERVAL, left))  # woken by the exit, not the next look
         return True
-
-    def _signal_shim(self, obs: Observation, sig: int) -> None:
-        """Signal the lock holder, but only if it is the shim the record names or runs mcpctl.shim."""
-        if obs.shim_pid is not None:
-            self.launcher.signal(obs.shim_pid, sig)
 
     # -- restart -----------------------------------------------------------------------------
 
