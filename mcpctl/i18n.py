@@ -31,7 +31,9 @@ LOCALE_DIR = Path(__file__).resolve().parent / "locale"
 ENGLISH = "en"
 LANGUAGES = (ENGLISH, "zh_CN")  # what a user can choose; each but English has mcpctl/locale/LANG/
 _ENV_ORDER = (ENV_LANG, "LC_ALL", "LC_MESSAGES", "LANG")
-_ALIASES = {"zh": "zh_CN", "zh_SG": "zh_CN", "zh_Hans": "zh_CN", "zh_Hans_CN": "zh_CN"}
+# Simplified Chinese by other names, in lower case (a script subtag, `zh-Hans` as macOS writes it, included).
+# Traditional (zh_TW, zh_HK, zh-Hant) has no catalog: English.
+_ALIASES = {"zh": "zh_CN", "zh_sg": "zh_CN", "zh_hans": "zh_CN", "zh_hans_cn": "zh_CN", "zh_hans_sg": "zh_CN"}
 
 _active: dict[str, tuple[str, _English | gettext.NullTranslations]] = {}  # "now": the language and catalog
 
@@ -53,11 +55,11 @@ def choose(environ: Mapping[str, str]) -> str:
 
 
 def normalize(value: str) -> str:
-    """`zh_CN.UTF-8`, `zh-cn`, `zh` → `zh_CN`; `C`, `POSIX`, `en_US` or anything unknown → `en`."""
+    """`zh_CN.UTF-8`, `zh-cn`, `zh`, `zh-Hans` → `zh_CN`; `C`, `POSIX`, `en_US`, `zh_TW` or anything unknown → `en`."""
     code = value.split(".", 1)[0].split("@", 1)[0].replace("-", "_")
     lang, _, region = code.partition("_")
     code = f"{lang.lower()}_{region.upper()}" if region else lang.lower()
-    code = _ALIASES.get(code, code)
+    code = _ALIASES.get(code.lower(), code)
     return code if code in LANGUAGES else ENGLISH
 
 

@@ -90,6 +90,10 @@ def test_the_po_round_trips_and_compiles_to_a_mo_gettext_reads() -> None:
         ({"LANG": "zh_CN.UTF-8"}, "zh_CN"),
         ({"LANG": "zh_CN.gb18030"}, "zh_CN"),
         ({"LANG": "zh_SG.UTF-8"}, "zh_CN"),
+        ({"LANG": "zh_Hans"}, "zh_CN"),  # a script subtag, as macOS names Simplified Chinese
+        ({"MCPCTL_LANG": "zh-Hans-CN"}, "zh_CN"),
+        ({"LANG": "zh_TW.UTF-8"}, "en"),  # Traditional: no catalog
+        ({"LANG": "zh-Hant"}, "en"),
         ({"LANG": "en_US.UTF-8"}, "en"),
         ({"LANG": "fr_FR.UTF-8"}, "en"),  # no catalog: English
         ({"LC_MESSAGES": "zh_CN.UTF-8", "LANG": "C"}, "zh_CN"),

@@ -74,7 +74,7 @@ class VarReport(Record):
 
     name: str
     source: str  # shell | env_file PATH | config | default | -
-    status: str  # set | missing | invalid
+    status: str  # set | unset | missing | invalid
     problem: str | None = None
 
     def to_json(self) -> dict[str, Any]:
