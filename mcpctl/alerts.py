@@ -20,6 +20,8 @@ COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {
     "==": operator.eq,
     "!=": operator.ne,
 }
+# What each run observes anew (its own pings and requests): its episodes end with the run (Evaluator.new_run).
+PER_RUN = frozenset({"ping_latency_ms", "error_rate"})
 SEVERITIES = ("info", "warning", "critical")
 ACTIONS = ("log", "restart")
 FIELDS = frozenset({"metric", "comparison", "threshold", "for", "severity", "actions", "exec"})
@@ -135,29 +137,56 @@ class Change(Record):
 
 
 class Evaluator:
-    """Feeds each rule its metric; a rule fires once when its condition held for `hold` seconds."""
+    """Feeds each rule its metric; a rule fires once when its condition held for `hold` seconds.
+
+    A sample without a value for a rule's metric (None: no ping decided yet, or the last one timed out) is
+    no evidence either way: it neither starts nor ends that rule's episode. error_rate is the one metric
+    taken over a window: the share of the pings and client requests answered in the rule's last `hold`
+    seconds that failed, once this run has been watched that long; its episode fires as soon as it holds.
+    """
 
     def __init__(self, alert_rules: list[AlertRule], clock: Callable[[], float] = time.monotonic) -> None:
         self.rules = alert_rules
         self.clock = clock
         self.episodes: dict[str, _Episode] = {}
+        self.answers: list[tuple[float, int, int]] = []  # this run's evaluations: when, answered, of which failed
+        self.watched_since: float | None = None  # this run's first evaluation (monotonic)
+        self.ended: list[Change] = []  # resolved by a new run, reported by the next evaluation
 
     def with_rules(self, alert_rules: list[AlertRule]) -> Evaluator:
         """An evaluator of new rules that keeps the episodes of rules whose name stayed (no fire twice)."""
         fresh = Evaluator(alert_rules, self.clock)
         names = {rule.name for rule in alert_rules}
         fresh.episodes = {name: episode for name, episode in self.episodes.items() if name in names}
+        fresh.answers, fresh.watched_since = self.answers, self.watched_since
+        fresh.ended = [change for change in self.ended if change.rule.name in names]
         return fresh
 
-    def evaluate(self, values: Mapping[str, float | str | None]) -> list[Change]:
-        now = self.clock()
-        changes = []
+    def new_run(self) -> None:
+        """A new run is ready: what the last one's pings and requests showed says nothing of this one, so the
+        episodes of those metrics end (a fired one is reported resolved by the next evaluation) and error_rate's
+        window starts again. The tree's figures, restarts and state go on: the next sample holds or ends them."""
         for rule in self.rules:
-            value = values.get(rule.metric)
+            episode = self.episodes.pop(rule.name, None) if rule.metric in PER_RUN else None
+            if episode is not None and episode.fired:
+                self.ended.append(Change(rule, False, None, f"{rule.name} resolved"))
+        self.answers, self.watched_since = [], None
+
+    def evaluate(self, values: Mapping[str, float | str | None], answers: tuple[int, int] = (0, 0)) -> list[Change]:
+        """One sample: `values` by metric (error_rate's is not read), `answers` the pings and client
+        requests answered since the last evaluation and how many of them failed."""
+        now = self.clock()
+        self._count(now, answers)
+        changes, self.ended = self.ended, []
+        for rule in self.rules:
+            value = self.error_rate(rule.hold, now) if rule.metric == "error_rate" else values.get(rule.metric)
+            if value is None:
+                continue  # no data: the episode, or its absence, stands
             episode = self.episodes.get(rule.name)
             if rule.holds(value):
                 episode = episode or self.episodes.setdefault(rule.name, _Episode(now))
-                if not episode.fired and now - episode.since >= rule.hold:
+                hold = 0 if rule.metric == "error_rate" else rule.hold  # its window was the hold
+                if not episode.fired and now - episode.since >= hold:
                     episode.fired, episode.fired_at = True, time.time()
                     changes.append(Change(rule, True, value, f"{rule.name}: {rule.describe(value)}"))
             elif episode is not None:
@@ -165,6 +194,23 @@ class Evaluator:
                 if episode.fired:
                     changes.append(Change(rule, False, value, f"{rule.name} resolved"))
         return changes
+
+    def error_rate(self, window: float, now: float) -> float | None:
+        """The share of the answers of the last `window` seconds that failed; None when none was answered in
+        it, or this run was not watched for that long yet (the first failed ping is not 100 % of 5 min)."""
+        if self.watched_since is None or now - self.watched_since < window:
+            return None
+        # (now - window, now]: the evaluation just made always, and exactly `window` seconds of them
+        counted = [entry for entry in self.answers[:-1] if now - entry[0] < window] + self.answers[-1:]
+        answered = sum(entry[1] for entry in counted)
+        return round(sum(entry[2] for entry in counted) / answered, 3) if answered else None
+
+    def _count(self, now: float, answers: tuple[int, int]) -> None:
+        if self.watched_since is None:
+            self.watched_since = now
+        longest = max((rule.hold for rule in self.rules if rule.metric == "error_rate"), default=0.0)
+        self.answers = [entry for entry in self.answers if now - entry[0] < longest]
+        self.answers.append((now, *answers))
 
     def active(self) -> list[dict[str, Any]]:
         by_name = {rule.name: rule for rule in self.rules}

@@ -7,7 +7,7 @@ import sys
 from typing import Any
 
 from mcpctl.alerts import AlertRule, Evaluator, defaults
-from tests.conftest import Env, fixture_server, settle, wait_for
+from tests.conftest import Env, fixture_server, settle, tiny_server, wait_for
 
 FAST = {"metrics_interval": 0.2, "health_interval": 0.2}
 
@@ -48,7 +48,8 @@ def test_a_dip_restarts_the_hold() -> None:
     assert evaluator.evaluate({"ping_latency_ms": 150}) == []
     clock.now = 7
     assert len(evaluator.evaluate({"ping_latency_ms": 150})) == 1
-    assert evaluator.evaluate({"ping_latency_ms": None}) != []  # no value: the condition does not hold
+    assert evaluator.evaluate({"ping_latency_ms": None}) == []  # no value (a ping timed out): no evidence
+    assert evaluator.evaluate({"ping_latency_ms": 50}) != []  # a real value that does not hold resolves it
 
 
 def test_defaults_cover_cpu_memory_latency_and_errors() -> None:
@@ -113,3 +114,24 @@ def test_a_slow_answer_fires_a_latency_alert(env: Env) -> None:
     settle(env, "lazy", lambda s: s.get("alerts"))
     assert env.run("check", "lazy").returncode == 0  # a warning alert is not a failed check
     assert env.json("alerts")["alerts"][0]["severity"] == "warning"
+
+
+def test_half_the_pings_failing_over_the_window_fire_the_error_rate_alert_and_answers_resolve_it(env: Env) -> None:
+    failing = env.workdir / "failing"
+    failing.touch()
+    alerts = {"errors": {"metric": "error_rate", "threshold": 0.2, "for": "2s", "severity": "critical"}}
+    lenient = {"health_timeout": 10, "unhealthy_after": 100}  # a stall on a loaded machine turns nothing unhealthy
+    server = tiny_server(env={"FAILING_PINGS": str(failing)}, alerts=alerts, protocol="legacy", **lenient, **FAST)
+    env.write_config({"flaky": server})
+    assert env.run("start", "flaky").returncode == 0
+    # a sample every 0.2 s, a ping every 0.2 s: most samples hold one ping, ok or failed, some none
+    status = settle(env, "flaky", lambda s: s.get("alerts"), timeout=60)
+    assert [(a["name"], a["severity"]) for a in status["alerts"]] == [("errors", "critical")]
+    assert status["state"] == "ready"  # not unhealthy: only the alert says it
+    assert env.run("check", "flaky").returncode == 6
+    failing.unlink()
+    settle(env, "flaky", lambda s: not s.get("alerts"), timeout=60)
+    journal = [json.loads(line) for line in (env.paths.servers / "flaky" / "events.jsonl").read_text().splitlines()]
+    changes = [(e["event"], e["alert"]) for e in journal if e["event"].startswith("alert_")]
+    assert (changes[0], changes[-1]) == (("alert_fired", "errors"), ("alert_resolved", "errors"))
+    assert env.run("check", "flaky").returncode == 0

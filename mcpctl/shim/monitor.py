@@ -1,8 +1,9 @@
 """What the shim watches: pings, resource samples and alert rules while a server is ready.
 
-A Monitor watches one ready run; the Watch keeps what outlives a run (alert episodes, the sampler,
-the restarts of the last hour). They observe and tell (log lines, events, alert commands); what the
-observations mean for the server's lifecycle (unhealthy, restart) is decided by the shim.
+A Monitor watches one ready run; the Watch keeps what outlives a run (alert episodes, but for those of
+ping latency and error rate, which a new run ends; the sampler; the restarts of the last hour). They
+observe and tell (log lines, events, alert commands); what the observations mean for the server's
+lifecycle (unhealthy, restart) is decided by the shim.
 """
 
 from __future__ import annotations
@@ -93,7 +94,7 @@ class Monitor:
         latency = pinger.last.latency_ms if pinger and pinger.last else None
         pings = pinger.take_counts() if pinger else (0, 0)
         requests = self.requests() if self.requests else (0, 0)
-        decided, failed = pings[0] + requests[0], pings[1] + requests[1]
+        decided, failed = pings[0] + requests[0], pings[1] + requests[1]  # the rules take a window of them
         sample = self.sampler.sample(latency, round(failed / decided, 3) if decided else None)
         metrics.append(self.metrics_path, sample)
         new_zombies = tuple(pid for pid in sample.zombies if pid not in self.zombies)
@@ -103,11 +104,10 @@ class Monitor:
             "memory_mb": sample.memory_bytes / 1024 / 1024,
             "rss_mb": sample.rss_bytes / 1024 / 1024,
             "ping_latency_ms": sample.ping_latency_ms,
-            "error_rate": sample.error_rate,
             "restarts_per_hour": restarts_per_hour,
             "state": state,
         }
-        return Findings(sample, self.evaluator.evaluate(values), new_zombies)
+        return Findings(sample, self.evaluator.evaluate(values, (decided, failed)), new_zombies)
 
     def retune(self, evaluator: Evaluator, metrics_interval: float, ping_interval: float, ping_timeout: float) -> None:
         """New settings (from `mcpctl apply`), in effect from the next sample and the next ping."""
@@ -145,6 +145,7 @@ class Watch:
         """A run is ready: sample it, and ping it through `send` (None: it speaks no MCP)."""
         pinger = Pinger(send, spec.health_interval, spec.health_timeout, self.clock) if send else None
         self.sampler = self.sampler or metrics.new_sampler()  # /proc on Linux, else psutil (imported now)
+        self.evaluator.new_run()
         self.monitor = Monitor(
             self.sampler, self.evaluator, self.metrics_path, spec.metrics_interval, pinger, self.requests, self.clock
         )
