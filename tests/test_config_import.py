@@ -332,21 +332,46 @@ def _server(draw: st.DrawFn) -> dict[str, Any]:
     return table
 
 
-_DOCUMENTS = st.fixed_dictionaries(
-    {
-        "servers": st.dictionaries(
-            st.from_regex(r"[a-z0-9][a-z0-9._-]{0,10}", fullmatch=True), _server(), min_size=1, max_size=4
-        )
-    },
+_GATEWAY = st.fixed_dictionaries(
+    {},
     optional={
-        "env_rules": st.dictionaries(_VAR, _RULE, max_size=2),
-        "alerts": st.dictionaries(_VAR, _ALERT, max_size=2),
+        "listen": st.sampled_from(["127.0.0.1:8765", "127.0.0.1:9100", "localhost:80", "[::1]:8443"]),
+        "allowed_origins": st.lists(st.sampled_from(["https://a.example", "http://localhost:3000"]), max_size=2),
+        "metrics_public": st.booleans(),
+        "auto_start": st.booleans(),
     },
-)
+) | st.just({"tls_cert": "certs/c.pem", "tls_key": "/etc/k.pem"})
+
+
+@st.composite
+def _documents(draw: st.DrawFn) -> dict[str, Any]:
+    """A config document with any of the top-level keys; each group names servers the document has."""
+    doc: dict[str, Any] = draw(
+        st.fixed_dictionaries(
+            {
+                "servers": st.dictionaries(
+                    st.from_regex(r"[a-z0-9][a-z0-9._-]{0,10}", fullmatch=True), _server(), min_size=1, max_size=4
+                )
+            },
+            optional={
+                "env_rules": st.dictionaries(_VAR, _RULE, max_size=2),
+                "alerts": st.dictionaries(_VAR, _ALERT, max_size=2),
+                "gateway": _GATEWAY,
+                "project": st.from_regex(r"[a-z0-9][a-z0-9_-]{0,8}", fullmatch=True),
+                "home": st.sampled_from(["state", "../state", "/var/lib/mcpctl", "~/.mcpctl"]),
+            },
+        )
+    )
+    names = sorted(doc["servers"])
+    group = st.from_regex(r"[a-z0-9][a-z0-9_-]{0,8}", fullmatch=True)
+    groups = st.dictionaries(group, st.lists(st.sampled_from(names), min_size=1, max_size=3), max_size=2)
+    for name, members in draw(groups).items():
+        doc.setdefault("groups", {})[name] = {"servers": members}
+    return doc
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(doc=_DOCUMENTS, first=st.sampled_from(["toml", "json"]), second=st.sampled_from(["toml", "json"]))
+@given(doc=_documents(), first=st.sampled_from(["toml", "json"]), second=st.sampled_from(["toml", "json"]))
 def test_import_export_import_is_lossless(doc: dict[str, Any], first: str, second: str) -> None:
     with tempfile.TemporaryDirectory(prefix="mc-rt-") as folder:
         base = Path(folder)
@@ -363,4 +388,6 @@ def test_import_export_import_is_lossless(doc: dict[str, Any], first: str, secon
         for config in (once, twice):
             assert dict(config.servers) == dict(original.servers)
             assert (config.env_rules, config.alerts) == (original.env_rules, original.alerts)
+            assert (config.gateway, config.groups) == (original.gateway, original.groups)
+            assert (config.project_key, config.home_key) == (original.project_key, original.home_key)
         assert document(twice) == document(once)

@@ -160,11 +160,11 @@ def rollback(
 
     g: Globals = ctx.obj
     paths = g.paths()
-    path, content, _ = _current(g)
+    path, content, current = _current(g)
     writable(path)
     with _config_lock(paths):
         chosen = versions.get(paths, version)
-        doc = _unsealed(paths, path, chosen.document, placeholders)
+        doc = versions.completed(chosen, _unsealed(paths, path, chosen.document, placeholders), current)
         to_config(doc, path)  # the one validator, before anything is written
         backup = write_config(paths, path, dumps(doc, "toml").encode(), content)
     if then_apply:
@@ -254,7 +254,7 @@ def import_(
     content = read_bytes(target)
     current = _parsed(target, content) if content is not None else None
     incoming = importer.read(source, target.absolute().parent)
-    before = document(current) if current else {"servers": {}}
+    before = document(current) if current else None
     after = importer.combine(before, incoming.document, replace)
     new_config = importer.to_config(after, target)
     old_views = versions.views_of(paths, current) if current else {}
@@ -262,7 +262,7 @@ def import_(
     touched = {c.name for c in changes}
     unchanged = [name for name in incoming.document["servers"] if name not in touched]
     render_config.imported(source, target, changes, unchanged, incoming.notes, dry_run, as_json)
-    if dry_run or after == before:
+    if dry_run or after == (before or {"servers": {}}):
         return
     with _config_lock(paths):
         backup = write_config(paths, target, dumps(after, "toml").encode(), content)

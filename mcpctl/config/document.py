@@ -1,8 +1,12 @@
-"""The config as a document (what export, import and rollback write) and the one safe way to write it.
+"""The config as a document (what export, import, rollback and the history write) and the one safe way
+to write it.
 
-A document is the config as TOML or JSON would hold it: each server's table with the settings that
-differ from their defaults, `${VAR}` references as written (nothing from the shell is inlined), and
-the global [env_rules] and [alerts] tables. Loading a written document gives back an equal config.
+A document is the config as TOML or JSON would hold it: every top-level key the loader reads
+(model.TOP_LEVEL): `project` and `home` as written, each server's table with the settings that differ
+from their defaults, `${VAR}` references as written (nothing from the shell is inlined), the global
+[env_rules] and [alerts] tables, [gateway] (its settings that differ from their defaults, paths as
+written) and the [groups.NAME] tables. Loading a written document gives back an equal config. MERGE
+says how `config import` combines each key with the config it writes into.
 
 Every write of the config file is atomic (temp file, fsync, rename, fsync of the folder), keeps the
 previous file as PATH.bak, and happens under the config lock only if the file still holds what the
@@ -20,7 +24,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from mcpctl.config.model import Config, ServerConfig
+from mcpctl.config.model import Config, GatewayConfig, ServerConfig
 from mcpctl.config.views import plain
 from mcpctl.errors import ConfigConflictError, StateDirError, UsageError
 from mcpctl.paths import Paths
@@ -28,25 +32,49 @@ from mcpctl.paths import Paths
 FORMATS = ("toml", "json")
 
 
+# How `config import` combines each top-level key of the imported document with the config's own.
+NAMED = "by name"  # tables of NAME -> table: the imported ones over the current ones (--replace: servers replaced)
+WHOLE = "whole"  # one table: the imported file's if it has one, else the current one
+OWN = "own"  # the file's own: an existing config keeps its value, set or not, so its state dir never moves
+MERGE = {
+    "project": OWN,
+    "home": OWN,
+    "servers": NAMED,
+    "env_rules": NAMED,
+    "alerts": NAMED,
+    "gateway": WHOLE,
+    "groups": NAMED,
+}
+
+
 def document(config: Config) -> dict[str, Any]:
-    """The config as a TOML/JSON-ready document: {"servers": {...}, "env_rules": ..., "alerts": ...}."""
+    """The config as a TOML/JSON-ready document: every top-level key the file holds, in MERGE's order."""
     every = {**config.servers, **config.disabled}
-    doc: dict[str, Any] = {"servers": {name: server_table(server) for name, server in every.items()}}
+    doc: dict[str, Any] = {
+        key: value for key, value in (("project", config.project_key), ("home", config.home_key)) if value
+    }
+    doc["servers"] = {name: server_table(server) for name, server in every.items()}
     if config.env_rules:
         doc["env_rules"] = plain(config.env_rules)
     if config.alerts:
         doc["alerts"] = plain(config.alerts)
-    doc.update({key: value for key, value in (("project", config.project_key), ("home", config.home_key)) if value})
+    if config.gateway is not None:  # an empty [gateway] table is a gateway with its defaults: kept
+        doc["gateway"] = _differing(config.gateway, GatewayConfig())
+    if config.groups:
+        doc["groups"] = {name: {"servers": list(members)} for name, members in config.groups.items()}
     return doc
 
 
 def server_table(server: ServerConfig) -> dict[str, Any]:
     """The settings of `server` that differ from their defaults, in the dataclass's order."""
-    defaults = ServerConfig(name=server.name)
+    return _differing(server, ServerConfig(name=server.name))  # the name is its default's: left out
+
+
+def _differing(record: ServerConfig | GatewayConfig, defaults: ServerConfig | GatewayConfig) -> dict[str, Any]:
     return {
-        spec.name: plain(getattr(server, spec.name))
-        for spec in fields(ServerConfig)
-        if spec.name != "name" and getattr(server, spec.name) != getattr(defaults, spec.name)
+        spec.name: plain(getattr(record, spec.name))
+        for spec in fields(record)
+        if getattr(record, spec.name) != getattr(defaults, spec.name)
     }
 
 

@@ -27,7 +27,8 @@ def is_loopback(host: str) -> bool:
 
 
 def gateway(table: object, path: Path, problems: list[Problem]) -> GatewayConfig | None:
-    """The [gateway] table as a GatewayConfig; None when it is absent or wrong (problems say why)."""
+    """The [gateway] table as a GatewayConfig, paths as written; None when it is absent or wrong (problems
+    say why)."""
     if table is None:
         return None
     where = f"{path}: gateway"
@@ -39,9 +40,6 @@ def gateway(table: object, path: Path, problems: list[Problem]) -> GatewayConfig
     values: dict[str, Any] = dict(table)
     if "allowed_origins" in values:
         values["allowed_origins"] = tuple(values["allowed_origins"])
-    for key in _PATHS:
-        if key in values:
-            values[key] = str((path.parent / values[key]).absolute())
     return GatewayConfig(**values)
 
 

@@ -21,6 +21,8 @@ from mcpctl.state import write_atomic
 
 KEEP = 50
 LATEST = ("last", "latest", "applied")
+# 2: the document holds every top-level key of the config; 1 (before): no [gateway], no [groups.NAME].
+SCHEMA = 2
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,7 @@ class Version(Record):
     document: dict[str, Any]  # sealed
     views: dict[str, dict[str, Any]]
     failed: list[str] = field(default_factory=list)  # servers that did not start when it was applied
+    schema: int = SCHEMA
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -50,7 +53,13 @@ class Version(Record):
         }
 
     def to_json(self) -> dict[str, Any]:
-        return {"schema": 1, **self.summary(), "ts": self.time, "document": self.document, "views": self.views}
+        return {
+            "schema": self.schema,
+            **self.summary(),
+            "ts": self.time,
+            "document": self.document,
+            "views": self.views,
+        }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Version:
@@ -64,6 +73,7 @@ class Version(Record):
             document=dict(data["document"]),
             views=dict(data["views"]),
             failed=list(data.get("failed", [])),
+            schema=int(data.get("schema", 1)),
         )
 
 
@@ -92,6 +102,22 @@ def record(paths: Paths, config: Config, content: bytes, note: str, failed: list
     for old in previous[: max(0, len(previous) + 1 - KEEP)]:
         (paths.history / f"{old.id:06d}.json").unlink(missing_ok=True)
     return version
+
+
+def completed(version: Version, doc: dict[str, Any], current: Config) -> dict[str, Any]:
+    """`doc` (the version's document, unsealed) as the config to write back. A version recorded before
+    schema 2 never held the gateway or the groups, and may lack `project` and `home` (the history is the
+    state dir's of this project, so they were these): those of the current config are kept, each group
+    whose servers the version has."""
+    if version.schema >= 2:
+        return doc
+    now = document(current)
+    servers = doc.get("servers", {})
+    groups = {name: t for name, t in now.get("groups", {}).items() if set(t["servers"]) <= set(servers)}
+    kept: dict[str, Any] = {key: now[key] for key in ("project", "home", "gateway") if key in now}
+    if groups:
+        kept["groups"] = groups
+    return {**doc, **{key: value for key, value in kept.items() if key not in doc}}
 
 
 def listing(paths: Paths) -> list[Version]:

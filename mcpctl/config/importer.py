@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from mcpctl.config import jsonc
-from mcpctl.config.document import document
+from mcpctl.config.document import MERGE, OWN, WHOLE, document
 from mcpctl.config.load import from_document, parse_json, validate
 from mcpctl.config.model import Config, config_error
 from mcpctl.errors import ConfigError, UsageError
@@ -67,7 +67,7 @@ def read(source: Path, target_dir: Path) -> Imported:
     raw = json.loads(strict)
     folder = source.absolute().parent
     base = folder.parent if "mcpServers" not in raw and folder.name in (".vscode", ".cursor") else folder
-    shared: dict[str, Any] = {key: data[key] for key in ("env_rules", "alerts") if key in data}
+    shared: dict[str, Any] = {key: value for key, value in data.items() if key != "servers"}  # mcpctl's own keys
     return from_entries(source, data["servers"], base, target_dir, raw.get("inputs"), shared)
 
 
@@ -109,21 +109,30 @@ def is_sse(table: Mapping[str, Any], url_is_sse: bool = False) -> bool:
     return url_is_sse or url.rstrip("/").endswith("/sse")
 
 
-def combine(current: Mapping[str, Any], imported: Mapping[str, Any], replace: bool) -> dict[str, Any]:
-    """The document after the import: the imported servers (and global tables) over the current ones,
-    or in their place with `replace`."""
-    if replace:
+def combine(current: Mapping[str, Any] | None, imported: Mapping[str, Any], replace: bool) -> dict[str, Any]:
+    """The document after the import into `current` (None: there is no file yet), each top-level key as
+    document.MERGE says: the imported servers and tables over the current ones (`replace`: the imported
+    servers in place of the current ones), the rest of the current config kept."""
+    if current is None:
         return dict(imported)
-    result: dict[str, Any] = {"servers": {**current.get("servers", {}), **imported.get("servers", {})}}
-    for key in ("env_rules", "alerts"):
-        merged = {**current.get(key, {}), **imported.get(key, {})}
-        if merged:
-            result[key] = merged
+    result: dict[str, Any] = {}
+    for key, how in MERGE.items():
+        mine, theirs = current.get(key), imported.get(key)
+        if how == OWN or theirs is None:
+            value = mine
+        elif how == WHOLE or (replace and key == "servers"):
+            value = theirs
+        else:
+            value = {**(mine if isinstance(mine, Mapping) else {}), **theirs}
+        if value is not None and (value != {} or how == WHOLE):  # an empty [gateway] is a gateway
+            result[key] = value
+    result.setdefault("servers", {})
     return result
 
 
 def rebase(doc: Mapping[str, Any], source_dir: Path, target_dir: Path) -> dict[str, Any]:
-    """Relative cwd and env_file paths made absolute when the document moves to another folder."""
+    """Relative paths (each server's cwd and env_file, `home`, the gateway's tls_cert and tls_key) made
+    absolute when the document moves to another folder."""
     if os.path.normpath(source_dir.absolute()) == os.path.normpath(target_dir.absolute()):
         return dict(doc)
 
@@ -141,7 +150,15 @@ def rebase(doc: Mapping[str, Any], source_dir: Path, target_dir: Path) -> dict[s
             files = [table["env_file"]] if isinstance(table["env_file"], str) else table["env_file"]
             table["env_file"] = [moved(f) if isinstance(f, str) else f for f in files]
         servers[name] = table
-    return {**doc, "servers": servers}
+    result = {**doc, "servers": servers}
+    if isinstance(doc.get("home"), str):
+        result["home"] = moved(doc["home"])
+    if isinstance(doc.get("gateway"), Mapping):
+        gateway = result["gateway"] = dict(doc["gateway"])
+        for key in ("tls_cert", "tls_key"):
+            if isinstance(gateway.get(key), str):
+                gateway[key] = moved(gateway[key])
+    return result
 
 
 def to_config(doc: Mapping[str, Any], path: Path) -> Config:

@@ -23,7 +23,15 @@ from mcpctl import alerts, lean
 from mcpctl import constants as C
 from mcpctl.config import gateway as gateway_table
 from mcpctl.config.checks import FIELDS, rules_problems
-from mcpctl.config.model import PROJECT_PATTERN, Config, Problem, ServerConfig, config_error, project_name
+from mcpctl.config.model import (
+    PROJECT_PATTERN,
+    TOP_LEVEL,
+    Config,
+    Problem,
+    ServerConfig,
+    config_error,
+    project_name,
+)
 from mcpctl.errors import ConfigError
 from mcpctl.hints import Any
 from mcpctl.settings import SETTINGS, Kind
@@ -110,7 +118,7 @@ def from_document(
     return Config(path, enabled, env_rules, alert_tables, disabled, gateway, groups, project, home), []
 
 
-_TOP_LEVEL = frozenset({"servers", "env_rules", "alerts", "gateway", "groups", "project", "home"})
+_TOP_LEVEL = frozenset(TOP_LEVEL)
 
 
 def _project_keys(data: Mapping[str, Any], path: Path, problems: list[Problem]) -> tuple[str | None, str | None]:
@@ -221,8 +229,9 @@ def _kept_document(path: Path) -> str | None:
 
 
 def parse_json(path: Path, text: str) -> dict[str, Any]:
-    """An `mcpServers` (or VS Code `servers`) object, plus mcpctl's own top-level env_rules and alerts;
-    the other top-level keys belong to the client that wrote the file."""
+    """An `mcpServers` (or VS Code `servers`) object, plus mcpctl's own top-level keys (env_rules, alerts,
+    gateway, groups, project, home: what `config export` writes); the others belong to the client that
+    wrote the file."""
 
     def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         seen: dict[str, Any] = {}
@@ -243,7 +252,7 @@ def parse_json(path: Path, text: str) -> dict[str, Any]:
             'a JSON config looks like {"mcpServers": {"NAME": {"command": ..., "args": [...]}}}',
         )
     assert isinstance(data, dict)
-    return {"servers": servers, **{key: data[key] for key in ("env_rules", "alerts", "project", "home") if key in data}}
+    return {"servers": servers, **{key: data[key] for key in TOP_LEVEL if key != "servers" and key in data}}
 
 
 def _server(

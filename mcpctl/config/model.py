@@ -73,7 +73,7 @@ class GatewayConfig(Record):
     """The [gateway] table: where the HTTP gateway listens and whom it lets in."""
 
     listen: str = C.DEFAULT_GATEWAY_LISTEN
-    tls_cert: str | None = None
+    tls_cert: str | None = None  # as written, relative to the config file (Config.file_path resolves it)
     tls_key: str | None = None
     allowed_origins: tuple[str, ...] = ()
     insecure: bool = False  # a non-loopback listen address without TLS, on purpose
@@ -126,6 +126,10 @@ class Config(Record):
         """Relative paths in the config (cwd, env_file) are relative to the config file's folder."""
         return self.path.parent.absolute() if self.path else Path.cwd()
 
+    def file_path(self, written: str | None) -> str | None:
+        """A path as the config writes it (the gateway's tls_cert, tls_key), made absolute."""
+        return str(self.base_dir / written) if written else None
+
     def select(self, names: list[str], everything: bool) -> list[ServerConfig]:
         """The servers a command acts on; unknown names are an error naming the config file."""
         if everything:
@@ -148,6 +152,8 @@ class Config(Record):
         return [known[n] for n in dict.fromkeys(names)]
 
 
+# Every top-level key a config file may hold (config/load.py reads them, config/document.py writes them).
+TOP_LEVEL = ("project", "home", "servers", "env_rules", "alerts", "gateway", "groups")
 DEFAULT_PROJECT = "default"
 PROJECT_PATTERN = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 

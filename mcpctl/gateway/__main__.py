@@ -92,8 +92,8 @@ async def serve(paths: Paths, config: Config, sock: socket.socket) -> None:
         access_log=False,
         lifespan="off",
         timeout_graceful_shutdown=GRACE,
-        ssl_certfile=gateway.tls_cert,
-        ssl_keyfile=gateway.tls_key,
+        ssl_certfile=config.file_path(gateway.tls_cert),
+        ssl_keyfile=config.file_path(gateway.tls_key),
     )
     server = _Server(settings)
     loop = asyncio.get_running_loop()
