@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import Env, fixture_server, third_party_server, wait_for
+from tests.conftest import Env, fixture_server, third_party_server, tiny_server, wait_for
 from tests.gateway_helpers import INITIALIZE, configure, http, start_gateway, text, token, with_session
 
 
@@ -92,6 +92,40 @@ def test_tokens_and_origins_are_checked_on_every_request(env: Env) -> None:
     }
     assert (env.paths.gateway_dir / "tokens.json").stat().st_mode & 0o777 == 0o600
     assert good not in (env.paths.gateway_dir / "tokens.json").read_text()
+
+
+def _scraped(base: str, bearer: str) -> dict[str, set[str]]:
+    """Each family of /metrics as scraped with `bearer`: the servers its samples name ("" for no server label)."""
+    status, _, body = http(f"{base}/metrics", bearer)
+    assert status == 200, body
+    families = text_string_to_metric_families(body.decode())
+    return {family.name: {s.labels.get("server", "") for s in family.samples} for family in families}
+
+
+def test_a_scoped_token_reads_the_metrics_of_its_own_servers_only(env: Env) -> None:
+    servers = {"a": tiny_server(), "b": tiny_server(), "c": tiny_server()}
+    base = configure(env, servers, groups={"g": {"servers": ["b"]}})
+    start_gateway(env)
+    everyone = token(env, "all")
+    for name in servers:  # a request each (the first one starts the server), so every server has request counters
+        status, headers, _ = http(f"{base}/servers/{name}/mcp", everyone, INITIALIZE)
+        assert status == 200
+        listed = {"jsonrpc": "2.0", "id": 2, "method": "tools/list"}
+        assert (
+            http(f"{base}/servers/{name}/mcp", everyone, listed, {"Mcp-Session-Id": headers["mcp-session-id"]})[0]
+            == 200
+        )
+    whole = _scraped(base, everyone)
+    for family in ("mcpctl_server_up", "mcpctl_server_state", "mcpctl_gateway_requests"):
+        assert whole[family] == {"a", "b", "c"}, (family, whole[family])
+    for bearer, seen in ((token(env, "one", "--servers", "a"), {"a"}), (token(env, "grp", "--group", "g"), {"b"})):
+        scoped = _scraped(base, bearer)
+        assert scoped.keys() == whole.keys()  # the same families: the names of the series are no secret
+        named = set().union(*scoped.values()) - {""}
+        assert named == seen, named  # no sample of any family names a server outside the token's scope
+        for family in ("mcpctl_server_up", "mcpctl_server_state", "mcpctl_gateway_requests"):
+            assert scoped[family] == seen, (family, scoped[family])
+        assert scoped["mcpctl_gateway_sessions"] == {""}  # gateway-wide series, naming no server, stay
 
 
 def _names(message: Any) -> str:

@@ -27,6 +27,7 @@ from mcpctl.gateway.aggregate import AggregateSession
 from mcpctl.gateway.members import Members
 from mcpctl.gateway.metrics import CONTENT_TYPE, GatewayMetrics
 from mcpctl.gateway.sessions import ServerSession, Session
+from mcpctl.gateway.tokens import Token
 from mcpctl.gateway.upstream import Message
 
 LOG = logging.getLogger("mcpctl.gateway")
@@ -70,13 +71,22 @@ class Gateway:
         return JSONResponse(body, status_code=200 if ready else 503)
 
     async def scrape(self, request: Request) -> Response:
-        refused = self.access.refused_origin(request)
+        """The metrics; a token limited to servers or a group sees only the series of those servers."""
+        refused, scope = self.access.refused_origin(request), None
         if refused is None and not (self.members.config.gateway and self.members.config.gateway.metrics_public):
-            refused = self.access.authenticate(request)[1]
+            token, refused = self.access.authenticate(request)
+            scope = self._scope(token) if token is not None else None
         if refused:
             return refused
         self.metrics.sessions.set(len(self.sessions))
-        return Response(await asyncio.to_thread(self.metrics.text), media_type=CONTENT_TYPE)
+        return Response(await asyncio.to_thread(self.metrics.text, scope), media_type=CONTENT_TYPE)
+
+    def _scope(self, token: Token) -> frozenset[str] | None:
+        """The servers whose series the token may read; None: every server's."""
+        if token.servers is None and token.group is None:
+            return None
+        members = self.members.config.groups.get(token.group or "", ())
+        return frozenset(name for name in self.members.config.servers if token.allows(name, None, members))
 
     # -- MCP -------------------------------------------------------------------------------------
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -51,8 +51,23 @@ class GatewayMetrics:
         if outcome in ("ok", "error"):
             self.duration.labels(server, method).observe(seconds)
 
-    def text(self) -> bytes:
-        return generate_latest(self.registry)
+    def text(self, scope: Collection[str] | None = None) -> bytes:
+        """The exposition; with a scope, only the series of those servers (and those that name no server)."""
+        return generate_latest(self.registry if scope is None else _Scoped(self.registry, scope))
+
+
+class _Scoped:
+    """The registry's families, without the samples labelled with a server outside `scope`."""
+
+    def __init__(self, registry: CollectorRegistry, scope: Collection[str]) -> None:
+        self.registry = registry
+        self.scope = scope
+
+    def collect(self) -> Iterator[Metric]:
+        for family in self.registry.collect():
+            kept = Metric(family.name, family.documentation, family.type, family.unit)
+            kept.samples = [s for s in family.samples if "server" not in s.labels or s.labels["server"] in self.scope]
+            yield kept
 
 
 class ServerCollector:
