@@ -208,6 +208,22 @@ def test_compose_file_references_secrets_by_name(env: Env) -> None:
     assert set(doc["volumes"]) == {f"state-{name}" for name in doc["services"]}
 
 
+def test_every_format_names_a_variable_only_a_header_references(env: Env) -> None:
+    web = {**tiny_server(), "url": "http://127.0.0.1:8124/mcp", "env": {"INLINE": SECRET}}
+    web["headers"] = {"Authorization": "Bearer ${WEB_TOKEN}", "X-Region": "${REGION:-eu}", "X-Inline": "${INLINE}"}
+    env.write_config({"web": web})
+    unit = _export(env, "systemd", "web")
+    assert "# WEB_TOKEN: needed from outside" in unit  # REGION has a default, INLINE is the config's own
+    docs = _documents(_export(env, "kubernetes", "web"))
+    (secret,) = (doc for doc in docs if doc["kind"] == "Secret")
+    assert secret["stringData"] == {"WEB_TOKEN": "REPLACE_ME"}
+    (compose,) = _documents(_export(env, "compose", "web"))
+    environment = compose["services"]["web"]["environment"]
+    assert environment["WEB_TOKEN"].startswith("${WEB_TOKEN:?")
+    assert "REGION" not in environment
+    assert SECRET not in json.dumps(compose)
+
+
 # -- the login service ----------------------------------------------------------------------
 
 

@@ -10,7 +10,7 @@ and statuses, never values.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import field
 from pathlib import Path
 
@@ -140,10 +140,7 @@ def resolve(
         if len(problems) > before:
             unresolved.add(name)
     lookup.update({name: value for name, (value, source) in layers.items() if source == "config"})  # for args
-    args = [expand(arg, "args") for arg in server.args]
-    cwd = expand(server.cwd, "cwd") if server.cwd else None
-    url = expand(server.url, "url") if server.url else None
-    headers = {name: expand(value, f"headers.{name}") for name, value in server.headers.items()}
+    args, cwd, url, headers = expand_settings(server, expand)
     env = {name: value for name, (value, _) in layers.items()}
     variables = _reports(server, layers, referenced, [r for r in rules if r.var not in unresolved], problems)
     # Inherited values are secrets when referenced or named like one (SECRET_NAME): a server may echo them.
@@ -161,6 +158,18 @@ def resolve(
         secrets=secrets,
         headers=headers,
     )
+
+
+def expand_settings(
+    server: ServerConfig, expand: Callable[[str, str], str]
+) -> tuple[list[str], str | None, str | None, dict[str, str]]:
+    """args, cwd, url and headers, each value as `expand(text, where)` makes it: the one list of the settings,
+    besides `env`, whose `${VAR}` references are expanded at run time (export's needs reads it too)."""
+    args = [expand(arg, "args") for arg in server.args]
+    cwd = expand(server.cwd, "cwd") if server.cwd else None
+    url = expand(server.url, "url") if server.url else None
+    headers = {name: expand(value, f"headers.{name}") for name, value in server.headers.items()}
+    return args, cwd, url, headers
 
 
 def _inherited(server: ServerConfig, shell: Mapping[str, str]) -> dict[str, str]:

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from mcpctl.config.environment import ALWAYS_INHERITED, env_file_paths, parse_dotenv
+from mcpctl.config.environment import ALWAYS_INHERITED, env_file_paths, expand_settings, parse_dotenv
 from mcpctl.config.interpolate import InterpolationError, interpolate
 from mcpctl.config.model import Config, ServerConfig
 from mcpctl.lean import Record, dataclass
@@ -38,10 +38,17 @@ def needs_of(config: Config, server: ServerConfig, rule_vars: list[str]) -> Need
     """`rule_vars`: the variables env rules require of this server (required_env, [env_rules], the CLI's)."""
     files = tuple(env_file_paths(server, config.base_dir))
     outside = set(ALWAYS_INHERITED) | _defined_in(files)
-    # `${VAR}` in env values is looked up in the shell and the env files; in args, cwd and url it may also
-    # name the config's own env variables (as config.environment resolves them).
+    # `${VAR}` in env values is looked up in the shell and the env files; in the other settings expanded at
+    # run time (args, cwd, url, headers: config.environment.expand_settings) it may also name the config's
+    # own env variables (as config.environment resolves them).
     from_env = [name for name in _referenced(server.env.values()) if name not in outside]
-    elsewhere = [server.cwd or "", server.url or "", *server.args]
+    elsewhere: list[str] = []
+
+    def gather(text: str, where: str) -> str:
+        elsewhere.append(text)
+        return text
+
+    expand_settings(server, gather)
     from_rest = [name for name in _referenced(elsewhere) if name not in outside | set(server.env)]
     required = [name for name in rule_vars if name not in outside | set(server.env)]
     return Needs(server, tuple(dict.fromkeys([*required, *from_env, *from_rest])), files, _port(server))
