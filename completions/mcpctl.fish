@@ -205,7 +205,7 @@ complete -c mcpctl -n '__mcpctl_arg "call" 0' -a '(__mcpctl_servers)'
 
 # mcpctl check
 complete -c mcpctl -n '__mcpctl_at "check"' -s 'a' -l 'all' -d 'Every configured server.'
-complete -c mcpctl -n '__mcpctl_at "check"' -l 'nagios' -d 'Monitoring-plugin output and exit codes (0/1/2/3).'
+complete -c mcpctl -n '__mcpctl_at "check"' -l 'nagios' -d 'Monitoring-plugin output and exit codes: 0 OK, 1 WARNING (one fails its pings), 2 CRITICAL (one is not running or unresponsive, or a critical alert fires), 3 UNKNOWN (no config, an invalid one, an unknown name).'
 complete -c mcpctl -n '__mcpctl_at "check"' -l 'json' -d 'Machine-readable output on stdout.'
 complete -c mcpctl -n '__mcpctl_at "check"' -s 'h' -l 'help' -d 'Show this message and exit.'
 complete -c mcpctl -n '__mcpctl_arg "check" 0+' -a '(__mcpctl_servers)'

@@ -86,3 +86,12 @@ class ExitCode(IntEnum):
     CONFIG_CONFLICT = 12  # the config file changed under a write; nothing was written
     SIGINT = 130
     SIGTERM = 143
+
+
+class NagiosCode(IntEnum):
+    """`check --nagios`: the monitoring-plugin convention's exit codes, in place of ExitCode."""
+
+    OK = 0
+    WARNING = 1  # every server serves, one of them badly (failing pings)
+    CRITICAL = 2  # one is not serving (not running, its shim unresponsive) or a critical alert fires
+    UNKNOWN = 3  # the check could not be made (no config, an invalid one, an unknown name, no servers)

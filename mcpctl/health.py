@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+from mcpctl.constants import NagiosCode
 from mcpctl.hints import Any
 from mcpctl.lean import Record, dataclass
 from mcpctl.protocol import METHOD_NOT_FOUND
@@ -113,6 +114,7 @@ class Verdict(Record):
     name: str
     status: str  # ok | unhealthy | unresponsive | not_running
     detail: str
+    critical_alert: bool = False  # unhealthy because an alert of severity "critical" fires
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "status": self.status, "detail": self.detail}
@@ -123,7 +125,7 @@ def verdict(name: str, state: str, health: dict[str, Any] | None, firing: list[d
         return Verdict(name, "unresponsive", "its shim does not answer")
     critical = [a["name"] for a in firing if a.get("severity") == "critical"]
     if state in SERVING and critical:
-        return Verdict(name, "unhealthy", f"critical alert: {', '.join(critical)}")
+        return Verdict(name, "unhealthy", f"critical alert: {', '.join(critical)}", critical_alert=True)
     if state == ServerState.UNHEALTHY or (
         state == ServerState.READY and health is not None and not health.get("ok", True)
     ):
@@ -134,3 +136,20 @@ def verdict(name: str, state: str, health: dict[str, Any] | None, firing: list[d
         latency = health.get("latency_ms") if health else None
         return Verdict(name, "ok", f"ready, ping {latency:.1f} ms" if latency is not None else "ready")
     return Verdict(name, "not_running", state)
+
+
+def nagios_level(verdicts: list[Verdict]) -> NagiosCode:
+    """The worst of the servers' levels by the monitoring-plugin convention: OK every one is ok; WARNING one
+    serves but fails its pings; CRITICAL one is not serving (not running, or its shim does not answer) or a
+    critical alert fires; UNKNOWN when there is no server to check (a check of nothing is no OK)."""
+    if not verdicts:
+        return NagiosCode.UNKNOWN
+    return max(_level(v) for v in verdicts)
+
+
+def _level(v: Verdict) -> NagiosCode:
+    if v.status == "ok":
+        return NagiosCode.OK
+    if v.status == "unhealthy" and not v.critical_alert:
+        return NagiosCode.WARNING
+    return NagiosCode.CRITICAL

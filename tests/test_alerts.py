@@ -76,6 +76,9 @@ def test_a_critical_alert_fires_runs_its_command_and_makes_check_exit_6(env: Env
     assert env.run("start", "hog").returncode == 0
     settle(env, "hog", lambda s: s.get("alerts"))
     assert env.run("check", "hog").returncode == 6
+    nagios = env.run("check", "--nagios", "hog")
+    assert nagios.returncode == 2  # an alert of severity critical is CRITICAL, though the server serves
+    assert nagios.stdout.startswith("MCPCTL CRITICAL - hog unhealthy: critical alert: big")
     listing = env.json("alerts")["alerts"]
     assert [(a["server"], a["name"], a["severity"]) for a in listing] == [("hog", "big", "critical")]
     payload = json.loads(wait_for(lambda: out.exists() and out.read_text()))

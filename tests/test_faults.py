@@ -114,6 +114,9 @@ def test_a_frozen_shim_is_unresponsive_until_it_goes_on(env: Env) -> None:
         assert time.monotonic() - began < 15
         assert proc.returncode == 6, (proc.stdout, proc.stderr)
         assert "demo: unresponsive" in proc.stdout
+        nagios = env.run("check", "--nagios", "demo")
+        assert nagios.returncode == 2, (nagios.stdout, nagios.stderr)  # no client is served through it either
+        assert nagios.stdout.startswith("MCPCTL CRITICAL - demo unresponsive")
         status = env.status("demo")
         assert status["state"] == "unresponsive"
         assert "did not answer" in status["warning"]

@@ -102,7 +102,7 @@ def test_a_stopped_server_is_restarted_as_unhealthy(env: Env) -> None:
 
 
 def test_unhealthy_without_restart_is_exit_6_and_recovers(env: Env) -> None:
-    env.write_config({"demo": tiny_server(**FAST_HEALTH, restart_on_unhealthy=False)})
+    env.write_config({"demo": tiny_server(**FAST_HEALTH, restart_on_unhealthy=False), "idle": tiny_server()})
     assert env.run("start", "demo").returncode == 0
     pid = status(env, "demo")["pid"]
     os.kill(pid, signal.SIGSTOP)
@@ -111,19 +111,24 @@ def test_unhealthy_without_restart_is_exit_6_and_recovers(env: Env) -> None:
         check = env.run("check", "demo")
         assert check.returncode == 6
         assert "demo: unhealthy (no answer to ping" in check.stdout
-        report = env.json("check", expect=6)
+        report = env.json("check", "demo", expect=6)
         assert report["ok"] is False
         assert report["servers"][0]["status"] == "unhealthy"
-        nagios = env.run("check", "--nagios")
-        assert nagios.returncode == 2
-        assert nagios.stdout.startswith("MCPCTL CRITICAL - demo unhealthy")
+        nagios = env.run("check", "--nagios", "demo")
+        assert nagios.returncode == 1  # it still serves, badly: WARNING
+        assert nagios.stdout.startswith("MCPCTL WARNING - demo unhealthy: no answer to ping")
+        both = env.run("check", "--nagios")  # and idle was never started: CRITICAL, the worst named first
+        assert both.returncode == 2
+        assert both.stdout.startswith("MCPCTL CRITICAL - idle not_running: stopped; demo unhealthy: no answer")
         assert "unhealthy" in env.run("status").stdout
         assert env.run("status", "demo").returncode == 0  # still running, only not healthy
     finally:
         os.kill(pid, signal.SIGCONT)
     settle(env, "demo", lambda s: s.get("state") == "ready")
     assert status(env, "demo")["pid"] == pid
-    assert env.run("check").returncode == 0
+    assert env.run("check", "demo").returncode == 0
+    nagios = env.run("-q", "check", "--nagios", "demo")  # the plugin's line even under -q: it is what the monitor shows
+    assert (nagios.returncode, nagios.stdout) == (0, "MCPCTL OK - 1 server(s) ready\n")
 
 
 def test_check_of_a_stopped_server_is_exit_3_and_starts_nothing(env: Env) -> None:
@@ -133,7 +138,33 @@ def test_check_of_a_stopped_server_is_exit_3_and_starts_nothing(env: Env) -> Non
     assert proc.returncode == 3
     assert "demo: not running (stopped)" in proc.stdout
     assert env.status("demo")["state"] == "stopped"
-    assert env.run("check", "--nagios").stdout.startswith("MCPCTL CRITICAL - demo not_running")
+    nagios = env.run("check", "--nagios")
+    assert nagios.returncode == 2
+    assert nagios.stdout == "MCPCTL CRITICAL - demo not_running: stopped\n"
+
+
+def test_check_nagios_is_unknown_when_it_cannot_check(env: Env) -> None:
+    env.write_config({"demo": tiny_server()})
+    assert env.run("start", "demo").returncode == 0
+    for args, line in (
+        (("nope",), "MCPCTL UNKNOWN - unknown server 'nope'"),  # the hot path's
+        (("--bogus",), "MCPCTL UNKNOWN - No such option: --bogus"),  # the typer app's
+    ):
+        proc = env.run("check", "--nagios", *args)
+        assert proc.returncode == 3, (args, proc.stdout, proc.stderr)
+        assert proc.stdout.startswith(line), proc.stdout
+        assert proc.stderr.startswith("error: ")  # with its hint, for the person reading cron's mail
+    as_json = env.run("check", "--nagios", "--json", "nope")
+    assert as_json.returncode == 3
+    assert json.loads(as_json.stdout)["error"]["type"] == "unknown_server"
+    assert env.run("check", "--bogus").returncode == 2  # without --nagios, a usage error as ever
+    env.config.write_text("[servers.demo\n")
+    broken = env.run("check", "--nagios")
+    assert broken.returncode == 3
+    assert broken.stdout.startswith(f"MCPCTL UNKNOWN - {env.config}: invalid TOML")
+    env.config.write_text('project = "p"\n')
+    empty = env.run("check", "--nagios")
+    assert (empty.returncode, empty.stdout) == (3, "MCPCTL UNKNOWN - no servers to check\n")  # nothing is no OK
 
 
 def _alive(pid: int) -> bool:

@@ -108,7 +108,12 @@ def _run(as_json: bool) -> int:
         return ExitCode.USAGE
     except click.UsageError as exc:
         command = exc.ctx.command_path if exc.ctx else "mcpctl"
-        raise UsageError(exc.format_message(), _("see `{command} --help`").format(command=command)) from None
+        error = UsageError(exc.format_message(), _("see `{command} --help`").format(command=command))
+        if command == "mcpctl check" and "--nagios" in sys.argv[1:]:  # a plugin's bad arguments are UNKNOWN
+            from mcpctl.hot import commands
+
+            commands.unknown(error, as_json)
+        raise error from None
     except click.ClickException as exc:
         fail(MCPCtlError(exc.format_message()), as_json, exc.exit_code)
     except typer.Abort:

@@ -3,10 +3,16 @@ exit code."""
 
 from __future__ import annotations
 
-from mcpctl.constants import ExitCode
-from mcpctl.errors import UsageError
-from mcpctl.hot.context import Globals, known_servers
+import os
+
+from mcpctl.constants import ENV_DEBUG, ExitCode, NagiosCode
+from mcpctl.errors import MCPCtlError, UsageError
+from mcpctl.hints import TYPE_CHECKING, NoReturn
+from mcpctl.hot.context import Globals, fail, internal, known_servers
 from mcpctl.i18n import _
+
+if TYPE_CHECKING:
+    from mcpctl.health import Verdict
 
 
 def status(g: Globals, names: list[str] | None, all_projects: bool, as_json: bool) -> int:
@@ -30,22 +36,52 @@ def status(g: Globals, names: list[str] | None, all_projects: bool, as_json: boo
 
 
 def check(g: Globals, names: list[str] | None, everything: bool, nagios: bool, as_json: bool) -> int:
+    """ExitCode's 0, 6 or 3; with `nagios`, NagiosCode's 0-3 (a check that could not be made is 3)."""
+    if nagios:
+        return _nagios(g, names, everything, as_json)
+    verdicts = _verdicts(g, names, everything)
+    from mcpctl.render import servers as render
+
+    if as_json or not g.quiet:
+        render.check(verdicts, as_json, nagios=False)
+    statuses = {v.status for v in verdicts}
+    if "not_running" in statuses:
+        return ExitCode.NOT_RUNNING
+    return ExitCode.UNHEALTHY if {"unhealthy", "unresponsive"} & statuses else ExitCode.OK
+
+
+def _nagios(g: Globals, names: list[str] | None, everything: bool, as_json: bool) -> int:
+    try:
+        verdicts = _verdicts(g, names, everything)
+    except MCPCtlError as exc:
+        unknown(exc, as_json)
+    except Exception as exc:
+        if os.environ.get(ENV_DEBUG) == "1":
+            raise
+        unknown(internal(exc), as_json)
+    from mcpctl.health import nagios_level
+    from mcpctl.render import servers as render
+
+    render.check(verdicts, as_json, nagios=True)  # under -q too: the line is what the monitor shows
+    return nagios_level(verdicts)
+
+
+def unknown(exc: MCPCtlError, as_json: bool) -> NoReturn:
+    """`check --nagios` could not check (no config, an invalid one, an unknown name, a bad option): UNKNOWN."""
+    if not as_json:
+        from mcpctl.render import servers as render
+
+        render.nagios_unknown(exc)
+    fail(exc, as_json, NagiosCode.UNKNOWN)
+
+
+def _verdicts(g: Globals, names: list[str] | None, everything: bool) -> list[Verdict]:
     t = g.target(names)  # first, as in `status`
     from mcpctl.control.controller import Controller
     from mcpctl.health import verdict
-    from mcpctl.render import servers as render
 
     servers = known_servers(t.paths, t.config, t.names, everything or not names)
     if not names and t.config.path is not None:
         servers = list(t.config.servers.values())  # a server `apply` removed from the config is not checked
     observations = Controller(t.paths, t.config).status([s.name for s in servers], repair=False)
-    verdicts = [verdict(o.name, o.state, o.record.health, o.record.alerts) for o in observations]
-    statuses = {v.status for v in verdicts}
-    code = ExitCode.NOT_RUNNING if "not_running" in statuses else ExitCode.OK
-    unwell = {"unhealthy", "unresponsive"} & statuses
-    code = ExitCode.UNHEALTHY if code == ExitCode.OK and unwell else code
-    if as_json or nagios or not g.quiet:
-        render.check(verdicts, as_json, nagios)
-    if nagios:
-        return 0 if code == ExitCode.OK else 2  # the plugin convention: 2 is CRITICAL
-    return code
+    return [verdict(o.name, o.state, o.record.health, o.record.alerts) for o in observations]

@@ -178,10 +178,14 @@ def guarded(body: Callable[[], int], as_json: bool) -> NoReturn:
     except Exception as exc:  # the last line of defence: no traceback for users
         if os.environ.get(ENV_DEBUG) == "1":
             raise
-        hint = _("rerun with {variable}=1 and report it").format(variable=ENV_DEBUG)
-        message = _("internal error: {kind}: {error}").format(kind=type(exc).__name__, error=exc)
-        fail(MCPCtlError(message, hint), as_json)
+        fail(internal(exc), as_json)
     leave(code)
+
+
+def internal(exc: Exception) -> MCPCtlError:
+    """A bug, as the one line users see of it."""
+    hint = _("rerun with {variable}=1 and report it").format(variable=ENV_DEBUG)
+    return MCPCtlError(_("internal error: {kind}: {error}").format(kind=type(exc).__name__, error=exc), hint)
 
 
 def leave(code: int) -> NoReturn:

@@ -32,7 +32,11 @@ TRUST = Opt(("--trust",), "Use config and env files even if another user owns th
 JSON = Opt(("--json",), "Machine-readable output on stdout.")
 ALL = Opt(("--all", "-a"), "Every configured server.")
 ALL_PROJECTS = Opt(("--all-projects", "-A"), "Every project's servers in the state dir.")
-NAGIOS = Opt(("--nagios",), "Monitoring-plugin output and exit codes (0/1/2/3).")
+NAGIOS = Opt(
+    ("--nagios",),
+    "Monitoring-plugin output and exit codes: 0 OK, 1 WARNING (one fails its pings), 2 CRITICAL (one is not"
+    " running or unresponsive, or a critical alert fires), 3 UNKNOWN (no config, an invalid one, an unknown name).",
+)
 NO_START = Opt(("--no-start",), "Exit 3 instead of starting a server that is not running.")
 DRAIN = Opt(("--drain",), "On the end of stdin, wait for the answers in flight (for scripts that pipe requests in).")
 TIMEOUT = Opt(("--timeout",), "Seconds for the whole command, retries included.", takes_value=True)

@@ -14,6 +14,7 @@ if TYPE_CHECKING:  # only for annotations: `call` and `tools` must not pay for p
     from mcpctl.control.forget import Forgotten
     from mcpctl.control.observe import Observation
     from mcpctl.control.results import StartResult, StopResult
+    from mcpctl.errors import MCPCtlError
     from mcpctl.health import Verdict
 
 
@@ -220,13 +221,21 @@ def check(verdicts: list[Verdict], as_json: bool, nagios: bool) -> None:
         emit_json({"ok": all(v.status == "ok" for v in verdicts), "servers": [v.to_json() for v in verdicts]})
         return
     if nagios:
-        bad = [v for v in verdicts if v.status != "ok"]
-        level = "CRITICAL" if bad else "OK"
-        summary = "; ".join(f"{v.name} {v.status}: {v.detail}" for v in bad) or f"{len(verdicts)} server(s) ready"
-        say(f"MCPCTL {level} - {summary}")
+        from mcpctl.health import nagios_level
+
+        bad = sorted((v for v in verdicts if v.status != "ok"), key=lambda v: -nagios_level([v]))  # worst first
+        summary = "; ".join(f"{v.name} {v.status}: {v.detail}" for v in bad)
+        ready = f"{len(verdicts)} server(s) ready" if verdicts else "no servers to check"
+        say(f"MCPCTL {nagios_level(verdicts).name} - {summary or ready}")
         return
     for v in verdicts:
         say(f"{v.name}: {_(v.status.replace('_', ' '))} ({_(v.detail)})")
+
+
+def nagios_unknown(exc: MCPCtlError) -> None:
+    """`check --nagios` that could not check: the plugin's one line on stdout (what the monitor shows)."""
+    say(f"MCPCTL UNKNOWN - {'; '.join(exc.details) or exc.message}")
+    sys.stdout.flush()  # before the error's lines on stderr, should the monitor read both as one stream
 
 
 def server_list(config: Config, as_json: bool) -> None:
