@@ -2,8 +2,9 @@
 
 The plan compares the file with what each live shim runs (the config hash in its record, and the view
 it was given in applied.json): a server new in the config is started, one removed from it is stopped,
-one whose command, args, env, cwd, url or env_file contents changed is restarted, and one whose health,
-alert or restart settings changed is updated in place (`mcpctl/update`: the server keeps its pid).
+one whose changed settings need a new process (settings.py's RESTART: command, args, env, headers, ...)
+is restarted, and one whose health, alert, log or restart settings changed is updated in place
+(`mcpctl/update`: the server keeps its pid).
 A server that is not running and not new is left as it is: stopping it was someone's choice.
 """
 
