@@ -238,10 +238,10 @@ complete -c mcpctl -n '__mcpctl_at "client status"' -l 'json' -d 'Machine-readab
 complete -c mcpctl -n '__mcpctl_at "client status"' -s 'h' -l 'help' -d 'Show this message and exit.'
 
 # mcpctl config
-complete -c mcpctl -n '__mcpctl_at "config"' -a 'diff' -d 'Differences per server and field between two versions (default: the last...'
+complete -c mcpctl -n '__mcpctl_at "config"' -a 'diff' -d 'Differences per server and field, and in every other table and key, between...'
 complete -c mcpctl -n '__mcpctl_at "config"' -a 'export' -d 'Write the current config as TOML or JSON ({"mcpServers": ...}); `${VAR}`...'
 complete -c mcpctl -n '__mcpctl_at "config"' -a 'history' -d 'Applied config versions, oldest first (the newest 50 are kept).'
-complete -c mcpctl -n '__mcpctl_at "config"' -a 'import' -d 'Add (or change) the servers of another config file in mcpctl.toml, written as...'
+complete -c mcpctl -n '__mcpctl_at "config"' -a 'import' -d 'Add (or change) the servers and tables of another config file in mcpctl.toml,...'
 complete -c mcpctl -n '__mcpctl_at "config"' -a 'rollback' -d 'Write an applied version back as the config file (the current one is kept as...'
 complete -c mcpctl -n '__mcpctl_at "config"' -a 'validate' -d 'Check the config with the same validation every command uses; list every...'
 complete -c mcpctl -n '__mcpctl_at "config"' -s 'h' -l 'help' -d 'Show this message and exit.'

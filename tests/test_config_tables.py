@@ -225,3 +225,112 @@ def test_document_round_trips_every_config(example: Path | None, fmt: str, tmp_p
     assert again is not None
     assert dataclasses.replace(again, path=first.path) == first
     assert document(again) == document(first)
+
+
+# -- what config diff and the import preview say of the tables outside [servers.*] ------------------------
+
+
+def changes(report: dict[str, Any]) -> dict[str, tuple[Any, Any, str]]:
+    return {c["field"]: (c["from"], c["to"], c["impact"]) for c in report["global"]}
+
+
+CHANGED = (
+    FULL.replace('listen = "127.0.0.1:8799"', 'listen = "127.0.0.1:8800"')
+    .replace("metrics_public = true\n", "")
+    .replace('[groups.pair]\nservers = ["a", "b"]', '[groups.solo]\nservers = ["b"]')
+    .replace("threshold = 50", "threshold = 75")
+    .replace('command = "a-server"', 'command = "a-server"\nenv = { TOKEN = "t-very-secret" }')
+)
+
+
+SLOW = {"metric": "cpu_percent", "threshold": 50}
+
+
+def test_diff_shows_gateway_groups_global_alerts_and_project(env: Env) -> None:
+    env.config.write_text(FULL)
+    assert env.run("apply", "-m", "v1").returncode == 0  # every server is disabled: nothing starts
+    env.config.write_text(CHANGED)
+    report = env.json("config", "diff")
+    assert report["servers"] == []  # no enabled server: what changed is all outside [servers.*]
+    assert changes(report) == {
+        "alerts.slow": (SLOW, {**SLOW, "threshold": 75}, "update"),  # each server's shim takes it in place
+        "gateway.listen": ("127.0.0.1:8799", "127.0.0.1:8800", "gateway"),
+        "gateway.metrics_public": (True, False, "gateway"),
+        "groups.pair": ({"servers": ["a", "b"]}, None, "gateway"),
+        "groups.solo": (None, {"servers": ["b"]}, "gateway"),
+    }
+    assert report["not_compared"] == []
+    text = env.run("config", "diff")
+    assert text.returncode == 0, text.stderr
+    assert '* gateway.listen: "127.0.0.1:8799" -> "127.0.0.1:8800"  [gateway restart]' in text.stdout
+    assert '* groups.pair: {"servers": ["a", "b"]} -> (unset)  [gateway restart]' in text.stdout
+    assert '"threshold": 75}  [update in place]' in text.stdout
+    assert "`mcpctl gateway restart` takes the change" in text.stdout
+    assert "no differences" not in text.stdout
+    assert "t-very-secret" not in text.stdout + json.dumps(report)
+
+    env.config.write_text(CHANGED.replace('project = "tables-demo"', 'project = "tables-moved"'))
+    moved = env.json("--project", "tables-demo", "config", "diff")  # the old project's history
+    assert changes(moved)["project"] == ("tables-demo", "tables-moved", "state_dir")
+    text = env.run("--project", "tables-demo", "config", "diff")
+    assert '* project: "tables-demo" -> "tables-moved"  [new state dir]' in text.stdout
+    assert "those running now stay in the old one" in text.stdout
+
+
+def test_diff_of_two_equal_versions_says_no_differences(env: Env) -> None:
+    env.config.write_text(FULL)
+    assert env.run("apply").returncode == 0
+    report = env.json("config", "diff")
+    assert (report["servers"], report["global"], report["not_compared"]) == ([], [], [])
+    assert env.run("config", "diff").stdout.endswith("no differences\n")
+
+
+def test_import_preview_lists_gateway_and_group_changes(env: Env) -> None:
+    env.config.write_text(FULL)
+    source = env.workdir / "other.toml"
+    source.write_text('[gateway]\nlisten = "127.0.0.1:9000"\n[groups.solo]\nservers = ["a"]\n')
+    source.write_text(source.read_text() + '[servers.a]\ncommand = "a-server"\nenabled = false\n')
+    before = env.config.read_bytes()
+    preview = env.json("config", "import", str(source), "--dry-run")
+    assert preview["changes"] == []  # server a is as it was
+    assert changes(preview) == {
+        "gateway.listen": ("127.0.0.1:8799", "127.0.0.1:9000", "gateway"),  # the imported [gateway], whole
+        "gateway.tls_cert": ("certs/cert.pem", None, "gateway"),
+        "gateway.tls_key": ("certs/key.pem", None, "gateway"),
+        "gateway.allowed_origins": (["https://app.example.com"], [], "gateway"),
+        "gateway.metrics_public": (True, False, "gateway"),
+        "gateway.auto_start": (False, True, "gateway"),
+        "groups.solo": (None, {"servers": ["a"]}, "gateway"),  # added by name; pair stays
+    }
+    text = env.run("config", "import", str(source), "--dry-run")
+    assert '  * gateway.listen: "127.0.0.1:8799" -> "127.0.0.1:9000"  [gateway restart]' in text.stdout
+    assert '  * groups.solo: (unset) -> {"servers": ["a"]}  [gateway restart]' in text.stdout
+    assert env.config.read_bytes() == before
+    done = env.run("config", "import", str(source))
+    assert done.returncode == 0, done.stderr
+    assert "groups.solo" in done.stdout  # the report says what it wrote
+    assert written(env)["gateway"] == {"listen": "127.0.0.1:9000"}
+
+
+def test_diff_against_a_version_recorded_without_gateway_and_groups(env: Env) -> None:
+    """A schema-1 version kept no [gateway] or [groups]: they are not compared, never shown as removed."""
+    env.config.write_text(FULL)
+    assert env.run("apply").returncode == 0
+    history = env.home / "projects" / "tables-demo" / "config" / "history" / "000001.json"
+    version = json.loads(history.read_text())
+    version["schema"] = 1
+    version["document"] = {k: v for k, v in version["document"].items() if k not in ("gateway", "groups")}
+    history.write_text(json.dumps(version))
+    env.config.write_text(FULL.replace("threshold = 50", "threshold = 75"))
+    report = env.json("config", "diff")
+    assert report["not_compared"] == ["gateway", "groups"]  # project and home it recorded: compared
+    assert list(changes(report)) == ["alerts.slow"]
+    text = env.run("config", "diff").stdout
+    assert "* gateway" not in text
+    assert "* groups" not in text
+    notes = [line for line in text.splitlines() if line.startswith("note: not compared")]
+    assert notes == [
+        "note: not compared: [gateway], [groups.*] (version 1 was recorded by an older mcpctl, which did not keep them)"
+    ]
+    env.config.write_text(FULL)
+    assert env.run("config", "diff").stdout.endswith("no differences in what both recorded\n")

@@ -101,35 +101,44 @@ def diff(
     new: Annotated[str | None, typer.Argument(help="The same; default: the config file.")] = None,
     as_json: Json = False,
 ) -> None:
-    """Differences per server and field between two versions (default: the last applied and the file).
+    """Differences per server and field, and in every other table and key, between two versions (default:
+    the last applied and the file).
 
-    Each change says what it needs: a restart, an update in place, or nothing. Env values show as ***.
+    Each change says what it needs: a restart, an update in place, a gateway restart, a new state dir, or
+    nothing. Env values show as ***.
     """
     from mcpctl.config import impact
+    from mcpctl.config.model import TOP_LEVEL
     from mcpctl.render import config as render_config
 
     g: Globals = ctx.obj
     paths = g.paths()
-    (label_a, views_a, doc_a), (label_b, views_b, doc_b) = (
+    (label_a, views_a, doc_a, id_a, unknown_a), (label_b, views_b, doc_b, id_b, unknown_b) = (
         _side(g, paths, old or "last"),
         _side(g, paths, new or "file"),
     )
-    shared = impact.field_changes({"env_rules": doc_a.get("env_rules", {})}, {"env_rules": doc_b.get("env_rules", {})})
-    render_config.diff((label_a, label_b), impact.compare(views_a, views_b), list(shared), as_json)
+    skipped = tuple(key for key in TOP_LEVEL if key in unknown_a or key in unknown_b)
+    outside = impact.outside_changes(doc_a, doc_b, skipped)
+    unknown = list(dict.fromkeys(side for side in ((id_a, unknown_a), (id_b, unknown_b)) if side[1]))
+    render_config.diff((label_a, label_b), impact.compare(views_a, views_b), list(outside), unknown, as_json)
 
 
-def _side(g: "Globals", paths: "Paths", ref: str) -> tuple[str, dict[str, Any], dict[str, Any]]:
-    """A label, the views and the (sealed) document of a version or of the config file."""
+def _side(
+    g: "Globals", paths: "Paths", ref: str
+) -> tuple[str, dict[str, Any], dict[str, Any], int | None, tuple[str, ...]]:
+    """A label, the views, the (sealed) document of a version or of the config file, the version's number
+    (None: the file) and the top-level keys it never recorded (history.unrecorded)."""
     from mcpctl.config import history as versions
     from mcpctl.config.document import document
 
     if ref == "file":
         path, _, config = _current(g)
-        return f"file {path}", versions.views_of(paths, config), document(config)
+        return f"file {path}", versions.views_of(paths, config), document(config), None, ()
     version = versions.get(paths, ref)
     when = _time_label(version.time)
     note = f': "{version.note}"' if version.note else ""
-    return f"version {version.id} ({when} by {version.user}{note})", version.views, version.document
+    label = f"version {version.id} ({when} by {version.user}{note})"
+    return label, version.views, version.document, version.id, versions.unrecorded(version)
 
 
 def _time_label(stamp: float) -> str:
@@ -241,7 +250,7 @@ def import_(
     dry_run: DryRun = False,
     as_json: Json = False,
 ) -> None:
-    """Add (or change) the servers of another config file in mcpctl.toml, written as TOML."""
+    """Add (or change) the servers and tables of another config file in mcpctl.toml, written as TOML."""
     from mcpctl.config import history as versions
     from mcpctl.config import impact, importer
     from mcpctl.config.document import document, dumps, read_bytes, writable, write_config
@@ -259,9 +268,10 @@ def import_(
     new_config = importer.to_config(after, target)
     old_views = versions.views_of(paths, current) if current else {}
     changes = impact.compare(old_views, versions.views_of(paths, new_config))
+    outside = impact.outside_changes(before or {}, document(new_config))
     touched = {c.name for c in changes}
     unchanged = [name for name in incoming.document["servers"] if name not in touched]
-    render_config.imported(source, target, changes, unchanged, incoming.notes, dry_run, as_json)
+    render_config.imported(source, target, changes, list(outside), unchanged, incoming.notes, dry_run, as_json)
     if dry_run or after == (before or {"servers": {}}):
         return
     with _config_lock(paths):

@@ -120,6 +120,14 @@ def completed(version: Version, doc: dict[str, Any], current: Config) -> dict[st
     return {**doc, **{key: value for key, value in kept.items() if key not in doc}}
 
 
+def unrecorded(version: Version) -> tuple[str, ...]:
+    """The top-level keys the version cannot say anything about: a version recorded before schema 2 never
+    held [gateway] or [groups.*], and may lack `project` and `home` (as `completed` takes them)."""
+    if version.schema >= 2:
+        return ()
+    return tuple(key for key in ("project", "home", "gateway", "groups") if key not in version.document)
+
+
 def listing(paths: Paths) -> list[Version]:
     """Every readable version, oldest first (an unreadable file is passed over)."""
     versions = []

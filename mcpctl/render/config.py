@@ -12,12 +12,15 @@ from pathlib import Path
 from typing import Any
 
 from mcpctl.config.history import Version
-from mcpctl.config.impact import FieldChange, ServerChange, shown
-from mcpctl.config.model import Config, Problem
+from mcpctl.config.impact import GATEWAY, STATE_DIR, FieldChange, ServerChange, shown
+from mcpctl.config.model import TOP_LEVEL, Config, Problem
 from mcpctl.control.apply import Action, Outcome
+from mcpctl.i18n import N_, _
 from mcpctl.render.output import emit_json, table
 
 _SIGN = {"added": "+", "removed": "-", "changed": "~"}
+_OUTSIDE_NEEDS = {GATEWAY: N_("gateway restart"), STATE_DIR: N_("new state dir")}
+_TABLE = {"gateway": "[gateway]", "groups": "[groups.*]"}  # how a note names a top-level key
 
 
 def validated(path: Path, config: Config | None, problems: list[Problem], as_json: bool) -> None:
@@ -93,7 +96,14 @@ def applied(path: Path, actions: list[Action], outcomes: list[Outcome], version:
         _say(f"applied {path} (unchanged since the last version)")
 
 
-def diff(labels: tuple[str, str], changes: list[ServerChange], shared: list[FieldChange], as_json: bool) -> None:
+def diff(
+    labels: tuple[str, str],
+    changes: list[ServerChange],
+    shared: list[FieldChange],
+    unknown: list[tuple[int | None, tuple[str, ...]]],
+    as_json: bool,
+) -> None:
+    """`shared`: the changes outside [servers.*]; `unknown`: per version, the keys it never recorded."""
     if as_json:
         emit_json(
             {
@@ -101,15 +111,20 @@ def diff(labels: tuple[str, str], changes: list[ServerChange], shared: list[Fiel
                 "to": labels[1],
                 "servers": [c.to_json() for c in changes],
                 "global": [c.to_json() for c in shared],
+                "not_compared": [key for key in TOP_LEVEL if any(key in keys for _id, keys in unknown)],
             }
         )
         return
     _say(f"--- {labels[0]}\n+++ {labels[1]}")
     _server_changes(changes, "")
-    for field in shared:
-        _say(f"* {_change_line(field)}")
+    _outside(shared, "")
+    _meaning(shared)
+    for version, keys in unknown:
+        tables = ", ".join(_TABLE.get(key, key) for key in keys)
+        note = _("note: not compared: {tables} (version {id} was recorded by an older mcpctl, which did not keep them)")
+        _say(note.format(tables=tables, id=version))
     if not changes and not shared:
-        _say("no differences")
+        _say(_("no differences in what both recorded") if unknown else "no differences")
 
 
 def history(versions: list[Version], current_hash: str | None, as_json: bool) -> None:
@@ -139,11 +154,13 @@ def imported(
     source: Path,
     target: Path,
     changes: list[ServerChange],
+    shared: list[FieldChange],
     unchanged: list[str],
     notes: tuple[str, ...],
     dry_run: bool,
     as_json: bool,
 ) -> None:
+    """`shared`: what changes outside [servers.*] ([gateway], [groups.*], the global tables, project, home)."""
     if as_json:
         emit_json(
             {
@@ -151,6 +168,7 @@ def imported(
                 "config": str(target),
                 "dry_run": dry_run,
                 "changes": [c.to_json() for c in changes],
+                "global": [c.to_json() for c in shared],
                 "unchanged": unchanged,
                 "notes": list(notes),
             }
@@ -158,8 +176,10 @@ def imported(
         return
     _say(f"import {source} into {target}:")
     _server_changes(changes, "  ")
+    _outside(shared, "  ")
     if unchanged:
         _say(f"  = unchanged: {', '.join(unchanged)}")
+    _meaning(shared)
     for note in notes:
         _say(f"note: {note}")
     if dry_run:
@@ -178,12 +198,40 @@ def _server_changes(changes: list[ServerChange], indent: str) -> None:
             _say(f"{indent}    {_change_line(field)}")
 
 
+def _outside(changes: list[FieldChange], indent: str) -> None:
+    """The changes outside the servers, one `*` line each."""
+    for field in changes:
+        _say(f"{indent}* {_change_line(field)}")
+
+
+def _meaning(changes: list[FieldChange]) -> None:
+    """What a change of the gateway's tables or of the state dir means for what runs, said once."""
+    needs = {field.impact for field in changes}
+    if GATEWAY in needs:
+        _say(
+            _(
+                "note: the gateway reads [gateway] and [groups.*] as it starts: `mcpctl gateway restart` "
+                "takes the change; apply leaves the gateway alone"
+            )
+        )
+    if STATE_DIR in needs:
+        _say(
+            _(
+                "note: project and home choose these servers' state dir (home only when neither --home nor "
+                "$MCPCTL_HOME names one): those running now stay in the old one, out of this config's sight: "
+                "stop them first"
+            )
+        )
+
+
 def _change_line(change: FieldChange) -> str:
     before, after = _value(change.before), _value(change.after)
     return f"{change.field}: {before} -> {after}  [{_need(change.impact)}]"
 
 
 def _need(impact: str) -> str:
+    if impact in _OUTSIDE_NEEDS:
+        return _(_OUTSIDE_NEEDS[impact])
     return {
         "update": "update in place",
         "none": "no restart",
