@@ -15,11 +15,10 @@ from mcpctl.config.history import Version
 from mcpctl.config.impact import GATEWAY, STATE_DIR, FieldChange, ServerChange, shown
 from mcpctl.config.model import TOP_LEVEL, Config, Problem
 from mcpctl.control.apply import Action, Outcome
-from mcpctl.i18n import N_, _
 from mcpctl.render.output import emit_json, table
 
 _SIGN = {"added": "+", "removed": "-", "changed": "~"}
-_OUTSIDE_NEEDS = {GATEWAY: N_("gateway restart"), STATE_DIR: N_("new state dir")}
+_OUTSIDE_NEEDS = {GATEWAY: "gateway restart", STATE_DIR: "new state dir"}
 _TABLE = {"gateway": "[gateway]", "groups": "[groups.*]"}  # how a note names a top-level key
 
 
@@ -121,10 +120,10 @@ def diff(
     _meaning(shared)
     for version, keys in unknown:
         tables = ", ".join(_TABLE.get(key, key) for key in keys)
-        note = _("note: not compared: {tables} (version {id} was recorded by an older mcpctl, which did not keep them)")
+        note = "note: not compared: {tables} (version {id} was recorded by an older mcpctl, which did not keep them)"
         _say(note.format(tables=tables, id=version))
     if not changes and not shared:
-        _say(_("no differences in what both recorded") if unknown else "no differences")
+        _say("no differences in what both recorded" if unknown else "no differences")
 
 
 def history(versions: list[Version], current_hash: str | None, as_json: bool) -> None:
@@ -209,18 +208,14 @@ def _meaning(changes: list[FieldChange]) -> None:
     needs = {field.impact for field in changes}
     if GATEWAY in needs:
         _say(
-            _(
-                "note: the gateway reads [gateway] and [groups.*] as it starts: `mcpctl gateway restart` "
-                "takes the change; apply leaves the gateway alone"
-            )
+            "note: the gateway reads [gateway] and [groups.*] as it starts: `mcpctl gateway restart` "
+            "takes the change; apply leaves the gateway alone"
         )
     if STATE_DIR in needs:
         _say(
-            _(
-                "note: project and home choose these servers' state dir (home only when neither --home nor "
-                "$MCPCTL_HOME names one): those running now stay in the old one, out of this config's sight: "
-                "stop them first"
-            )
+            "note: project and home choose these servers' state dir (home only when neither --home nor "
+            "$MCPCTL_HOME names one): those running now stay in the old one, out of this config's sight: "
+            "stop them first"
         )
 
 
@@ -231,7 +226,7 @@ def _change_line(change: FieldChange) -> str:
 
 def _need(impact: str) -> str:
     if impact in _OUTSIDE_NEEDS:
-        return _(_OUTSIDE_NEEDS[impact])
+        return _OUTSIDE_NEEDS[impact]
     return {
         "update": "update in place",
         "none": "no restart",
