@@ -11,7 +11,7 @@ from pathlib import Path
 from mcpctl.constants import CONFIG_FILENAME, ENV_CONFIG, ENV_HOME
 from mcpctl.errors import ConfigError
 from mcpctl.lean import Record, dataclass
-from mcpctl.privdir import check_home, private_dir
+from mcpctl.privdir import blocked, check_home, private_dir
 
 # AF_UNIX paths longer than this fail ("AF_UNIX path too long"); keep a margin below 108.
 _MAX_SOCKET_PATH = 100
@@ -185,6 +185,8 @@ class Paths(Record):
             return sorted(old | {p.name for p in self.servers.iterdir() if p.is_dir()})
         except FileNotFoundError:
             return sorted(old)
+        except NotADirectoryError:  # the state dir, or a folder in it, is a file
+            raise blocked(self.servers) from None
 
 
 def _rotation(rest: str) -> bool:

@@ -56,6 +56,14 @@ def foreign(home: Path, info: os.stat_result) -> str | None:
     return None
 
 
+def blocked(path: Path) -> StateDirError:
+    """The error for a read that met ENOTDIR on `path`: it names the first component that is a file."""
+    for part in (*reversed(path.parents), path):
+        if os.path.lexists(part) and not os.path.isdir(part):
+            return _refusal(part, "is not a directory")
+    return _refusal(path, "cannot be used: Not a directory")
+
+
 def _missing(directory: Path) -> list[Path]:
     """The components of `directory` that do not exist yet, outermost first."""
     missing: list[Path] = []
@@ -72,6 +80,8 @@ def _make(path: Path) -> None:
     except FileExistsError:
         _check_existing(path)  # made by someone else meanwhile: judged like any existing directory
         return
+    except NotADirectoryError:  # a file where a folder above it should be: that file is named
+        raise blocked(path) from None
     except OSError as exc:
         _refuse(path, f"cannot be created: {exc.strerror}", "a writable directory")
     fd = _open(path)
@@ -111,4 +121,8 @@ def _stat(path: Path, follow: bool) -> os.stat_result:
 
 
 def _refuse(path: Path, reason: str, instead: str = "a directory of your own") -> NoReturn:
-    raise StateDirError(f"refusing {path}: it {reason}", f"set ${ENV_HOME} or --home to {instead}")
+    raise _refusal(path, reason, instead)
+
+
+def _refusal(path: Path, reason: str, instead: str = "a directory of your own") -> StateDirError:
+    return StateDirError(f"refusing {path}: it {reason}", f"set ${ENV_HOME} or --home to {instead}")

@@ -4,6 +4,7 @@ names are paths. Tests that need the second user are skipped (with the reason) w
 
 from __future__ import annotations
 
+import json
 import os
 import pwd
 import shutil
@@ -212,6 +213,29 @@ def test_a_shared_home_is_refused_with_its_mode_unchanged(env: Env) -> None:
     assert proc.returncode == 1
     assert "is not empty and is not an mcpctl state directory" in proc.stderr
     assert sorted(os.listdir(foreign)) == ["cat.jpg"]
+    assert env.our_processes() == []
+
+
+@pytest.mark.parametrize("where", ["home", "projects"])
+def test_a_file_where_the_state_dir_has_a_folder_is_named_not_taken_for_a_bug(env: Env, where: str) -> None:
+    env.write_config({"demo": tiny_server()})
+    home = env.home.parent / "state"
+    if where == "home":
+        home.write_text("not a directory")
+        blocked = home
+    else:
+        home.mkdir(mode=0o700)
+        blocked = home / "projects"
+        blocked.write_text("not a directory")
+    for command in (["status"], ["status", "demo"], ["status", "-A"], ["gateway", "status"], ["start", "demo"]):
+        proc = env.run("--home", str(home), *command)
+        assert proc.returncode == 1, (command, proc.stderr)
+        assert f"refusing {blocked}: it is not a directory" in proc.stderr, (command, proc.stderr)
+        assert "internal error" not in proc.stderr
+    answer = env.run("--home", str(home), "status", "--json")
+    assert answer.returncode == 1
+    assert "is not a directory" in json.loads(answer.stdout)["error"]["message"]
+    assert blocked.read_text() == "not a directory"
     assert env.our_processes() == []
 
 

@@ -183,7 +183,11 @@ def guarded(body: Callable[[], int], as_json: bool) -> NoReturn:
 
 
 def internal(exc: Exception) -> MCPCtlError:
-    """A bug, as the one line users see of it."""
+    """A bug, as the one line users see of it; a file where the state dir has a folder is no bug."""
+    if isinstance(exc, NotADirectoryError) and exc.filename:
+        from mcpctl.privdir import blocked
+
+        return blocked(Path(os.fsdecode(exc.filename)))
     hint = _("rerun with {variable}=1 and report it").format(variable=ENV_DEBUG)
     return MCPCtlError(_("internal error: {kind}: {error}").format(kind=type(exc).__name__, error=exc), hint)
 
