@@ -237,6 +237,10 @@ def test_apply_reports_a_failed_start_with_exit_4(env: Env) -> None:
 def test_history_and_diff_name_each_field_and_hide_env_values(env: Env) -> None:
     table = tiny_server(env={"API_KEY": SECRET, "HOME_REF": "${HOME}"})
     env.write_config({"demo": table})
+    nothing = env.run("config", "diff")  # before any apply: the project is named, and where old versions are
+    assert nothing.returncode == 2
+    assert "project 'w' has no config version applied yet" in nothing.stderr
+    assert "--project OLD config diff" in nothing.stderr
     applied(env, "-m", "v1")
     table["env"]["API_KEY"] = SECRET + "-rotated"
     table["args"].append("--verbose")

@@ -152,7 +152,12 @@ def get(paths: Paths, ref: str) -> Version:
     """A version by number, or the newest ("last"); a usage error naming the ones there are."""
     found = listing(paths)
     if not found:
-        raise UsageError("no config version has been applied yet", "run `mcpctl apply` to record one")
+        whose = f"project {paths.project!r}" if paths.project else "this state dir"
+        raise UsageError(
+            f"{whose} has no config version applied yet",
+            "run `mcpctl apply` to record one (a project renamed in its file keeps its versions under the old"
+            " name: `mcpctl --project OLD config diff`)",
+        )
     if ref in LATEST:
         return found[-1]
     chosen = next((v for v in found if str(v.id) == ref.lstrip("v")), None)
