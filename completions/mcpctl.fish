@@ -175,10 +175,10 @@ complete -c mcpctl -n '__mcpctl_at ""' -a 'stop' -d 'Stop servers gracefully, wi
 complete -c mcpctl -n '__mcpctl_at ""' -a 'token' -d 'Bearer tokens of the HTTP gateway.'
 complete -c mcpctl -n '__mcpctl_at ""' -a 'tools' -d 'List NAME\'s tools with their arguments (* marks a required one).'
 complete -c mcpctl -n '__mcpctl_at ""' -a 'top' -d 'A live table of every server: state, CPU, memory, ping, restarts.'
-complete -c mcpctl -n '__mcpctl_at ""' -s 'f' -l 'config' -r -F -d 'Config file (else $MCPCTL_CONFIG, else ./mcpctl.toml upward).'
+complete -c mcpctl -n '__mcpctl_at ""' -s 'f' -l 'config' -r -F -d 'Config file (else $MCPCTL_CONFIG, else ./mcpctl.toml upward, else the user config dir\'s).'
 complete -c mcpctl -n '__mcpctl_at ""' -l 'home' -x -a '(__fish_complete_directories)' -d 'State directory (else $MCPCTL_HOME, else the config\'s home).'
 complete -c mcpctl -n '__mcpctl_at ""' -l 'project' -x -d 'Act on this project\'s servers (else the config file\'s).'
-complete -c mcpctl -n '__mcpctl_at ""' -s 'q' -l 'quiet' -d 'Print only errors (and --json output); the exit code tells the rest.'
+complete -c mcpctl -n '__mcpctl_at ""' -s 'q' -l 'quiet' -d 'start, stop, restart, status, check, forget, resume and gateway print only errors (and --json output); the exit code tells the rest.'
 complete -c mcpctl -n '__mcpctl_at ""' -l 'trust' -d 'Use config and env files even if another user owns them or can write them.'
 complete -c mcpctl -n '__mcpctl_at ""' -l 'version' -d 'Print the version and exit.'
 complete -c mcpctl -n '__mcpctl_at ""' -s 'h' -l 'help' -d 'Show this message and exit.'
@@ -324,7 +324,7 @@ complete -c mcpctl -n '__mcpctl_at "env rules"' -l 'json' -d 'Machine-readable o
 complete -c mcpctl -n '__mcpctl_at "env rules"' -s 'h' -l 'help' -d 'Show this message and exit.'
 
 # mcpctl events
-complete -c mcpctl -n '__mcpctl_at "events"' -s 'n' -l 'lines' -x -d 'How many of the last lines to show.'
+complete -c mcpctl -n '__mcpctl_at "events"' -s 'n' -l 'lines' -x -d 'How many of the last lines to show (with --since: all since).'
 complete -c mcpctl -n '__mcpctl_at "events"' -s 'f' -l 'follow' -d 'Keep printing new lines as they come (Ctrl-C ends).'
 complete -c mcpctl -n '__mcpctl_at "events"' -l 'since' -x -d 'Only lines newer than this: 30s, 10m, 2h, 1d.'
 complete -c mcpctl -n '__mcpctl_at "events"' -l 'json' -d 'Machine-readable output on stdout.'
@@ -403,7 +403,7 @@ complete -c mcpctl -n '__mcpctl_at "list"' -l 'json' -d 'Machine-readable output
 complete -c mcpctl -n '__mcpctl_at "list"' -s 'h' -l 'help' -d 'Show this message and exit.'
 
 # mcpctl logs
-complete -c mcpctl -n '__mcpctl_at "logs"' -s 'n' -l 'lines' -x -d 'How many of the last lines to show.'
+complete -c mcpctl -n '__mcpctl_at "logs"' -s 'n' -l 'lines' -x -d 'How many of the last lines to show (with --since: all since).'
 complete -c mcpctl -n '__mcpctl_at "logs"' -s 'f' -l 'follow' -d 'Keep printing new lines as they come (Ctrl-C ends).'
 complete -c mcpctl -n '__mcpctl_at "logs"' -l 'since' -x -d 'Only lines newer than this: 30s, 10m, 2h, 1d.'
 complete -c mcpctl -n '__mcpctl_at "logs"' -l 'json' -d 'Machine-readable output on stdout.'
@@ -479,7 +479,7 @@ complete -c mcpctl -n '__mcpctl_arg "status" 0+' -a '(__mcpctl_servers)'
 
 # mcpctl stop
 complete -c mcpctl -n '__mcpctl_at "stop"' -s 'a' -l 'all' -d 'Every configured server.'
-complete -c mcpctl -n '__mcpctl_at "stop"' -l 'timeout' -x -d 'Seconds between SIGTERM and SIGKILL (default: stop_timeout).'
+complete -c mcpctl -n '__mcpctl_at "stop"' -l 'timeout' -x -d 'Seconds after SIGTERM (and 5 of slack) before the stop kills the shim and what is left; at most the server\'s stop_timeout (the default), when its shim kills it.'
 complete -c mcpctl -n '__mcpctl_at "stop"' -l 'json' -d 'Machine-readable output on stdout.'
 complete -c mcpctl -n '__mcpctl_at "stop"' -s 'h' -l 'help' -d 'Show this message and exit.'
 complete -c mcpctl -n '__mcpctl_arg "stop" 0+' -a '(__mcpctl_servers)'

@@ -214,6 +214,7 @@ def test_every_format_names_a_variable_only_a_header_references(env: Env) -> Non
     env.write_config({"web": web})
     unit = _export(env, "systemd", "web")
     assert "# WEB_TOKEN: needed from outside" in unit  # REGION has a default, INLINE is the config's own
+    assert _export(env, "systemd", "w/web") == unit  # PROJECT/NAME, as every command takes a name
     docs = _documents(_export(env, "kubernetes", "web"))
     (secret,) = (doc for doc in docs if doc["kind"] == "Secret")
     assert secret["stringData"] == {"WEB_TOKEN": "REPLACE_ME"}

@@ -81,10 +81,11 @@ def _needs(g: Globals, names: list[str] | None, everything: bool) -> tuple[list[
     from mcpctl.export.needs import needs_of
 
     require_names(names, everything)
-    config = g.load_config()
-    assert config.path is not None  # load_config(required=True) found a file
-    saved = env_rules.stored(g.paths())
-    servers = config.select(names or [], everything)
+    t = g.target(names, required=True)  # PROJECT/NAME: that project's config, as every command takes it
+    config = t.config
+    assert config.path is not None  # required=True: a config file was found
+    saved = env_rules.stored(t.paths)
+    servers = config.select(t.names or [], everything)
     rules = {s.name: [r.var for r in env_rules.rules_for(s, config, saved) if r.required] for s in servers}
     return [needs_of(config, s, rules[s.name]) for s in servers], config.path.absolute()
 

@@ -21,7 +21,8 @@ def init(
     path: Annotated[
         Path | None,
         typer.Argument(
-            help=f"Where to write it (default ./{CONFIG_FILENAME}; in a folder, {CONFIG_FILENAME}).", show_default=False
+            help=f"Where to write it (default: the -f path, else ./{CONFIG_FILENAME}; in a folder, {CONFIG_FILENAME}).",
+            show_default=False,
         ),
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,

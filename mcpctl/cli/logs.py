@@ -13,7 +13,9 @@ import typer
 from mcpctl.cli.app import Globals, Json, Names, app, known_servers
 from mcpctl.errors import UsageError
 
-Lines = Annotated[int, typer.Option("-n", "--lines", min=0, help="How many of the last lines to show.")]
+Lines = Annotated[
+    int, typer.Option("-n", "--lines", min=0, help="How many of the last lines to show (with --since: all since).")
+]
 Follow = Annotated[bool, typer.Option("-f", "--follow", help="Keep printing new lines as they come (Ctrl-C ends).")]
 Since = Annotated[str | None, typer.Option("--since", help="Only lines newer than this: 30s, 10m, 2h, 1d.")]
 POLL_INTERVAL = 0.2
@@ -65,7 +67,8 @@ def events(
     as_json: Json = False,
 ) -> None:
     """Show lifecycle events (started, ready, exited, backoff, restarted, failed, stopped, unhealthy,
-    alerts, ...) from each server's events.jsonl, oldest first. --json prints the JSON lines as stored."""
+    alerts, ...) from each server's events.jsonl, oldest first. --json prints one object a line: the event as
+    stored, with its "server"."""
     from mcpctl.events import read_events
     from mcpctl.logfile import Follower
 

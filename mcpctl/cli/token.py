@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 token_app = typer.Typer(help="Bearer tokens of the HTTP gateway.", no_args_is_help=True)
 app.add_typer(token_app, name="token")
 
-Name = Annotated[str, typer.Argument(help="The token's name.", show_default=False)]
+Name = Annotated[str, typer.Argument(help="The token's name or id.", show_default=False)]
 
 
 def _store(g: Globals) -> TokenStore:

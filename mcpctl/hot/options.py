@@ -23,10 +23,18 @@ class Opt(Record):
         return max(self.flags, key=len).lstrip("-").replace("-", "_")
 
 
-CONFIG = Opt(("-f", "--config"), f"Config file (else ${ENV_CONFIG}, else ./mcpctl.toml upward).", takes_value=True)
+CONFIG = Opt(
+    ("-f", "--config"),
+    f"Config file (else ${ENV_CONFIG}, else ./mcpctl.toml upward, else the user config dir's).",
+    takes_value=True,
+)
 HOME = Opt(("--home",), f"State directory (else ${ENV_HOME}, else the config's home).", takes_value=True)
 PROJECT = Opt(("--project",), "Act on this project's servers (else the config file's).", takes_value=True)
-QUIET = Opt(("-q", "--quiet"), "Print only errors (and --json output); the exit code tells the rest.")
+QUIET = Opt(
+    ("-q", "--quiet"),
+    "start, stop, restart, status, check, forget, resume and gateway print only errors (and --json output);"
+    " the exit code tells the rest.",
+)
 TRUST = Opt(("--trust",), "Use config and env files even if another user owns them or can write them.")
 
 JSON = Opt(("--json",), "Machine-readable output on stdout.")
@@ -42,7 +50,12 @@ DRAIN = Opt(("--drain",), "On the end of stdin, wait for the answers in flight (
 TIMEOUT = Opt(("--timeout",), "Seconds for the whole command, retries included.", takes_value=True)
 RETRIES = Opt(("--retries",), "Retries after transient failures (connection lost).", takes_value=True)
 READY_TIMEOUT = Opt(("--timeout",), "Seconds to wait for ready (default: startup_timeout).", takes_value=True)
-STOP_TIMEOUT = Opt(("--timeout",), "Seconds between SIGTERM and SIGKILL (default: stop_timeout).", takes_value=True)
+STOP_TIMEOUT = Opt(
+    ("--timeout",),
+    "Seconds after SIGTERM (and 5 of slack) before the stop kills the shim and what is left; at most the"
+    " server's stop_timeout (the default), when its shim kills it.",
+    takes_value=True,
+)
 NO_WAIT = Opt(("--no-wait",), "Return once the shim runs; do not wait for ready.")
 FORCE = Opt(("--force",), "Start even during a backoff or crash-loop cooldown.")
 ARGS = Opt(("--args",), "Arguments as a JSON object.", takes_value=True)
