@@ -308,3 +308,23 @@ def test_the_example_agent_calls_two_third_party_servers(env: Env, tmp_path: Pat
 def test_the_readme_shows_the_example_agent() -> None:
     readme = (REPO / "README.md").read_text()
     assert (REPO / "examples" / "agent.py").read_text().strip() in readme
+
+
+def test_a_config_someone_else_could_have_written_is_refused_as_the_cli_refuses_it(env: Env) -> None:
+    shared = env.workdir / "shared"
+    shared.mkdir()
+    shared.chmod(0o775)  # group-writable: another user could have planted the file
+    planted = shared / "mcpctl.toml"
+    planted.write_text(f'[servers.tiny]\ncommand = "{sys.executable}"\nargs = ["{TINY}"]\n')
+    cli = env.run("-f", str(planted), "status")  # named explicitly: the caller's choice, as config= is
+    assert cli.returncode == 0, cli.stderr
+    with pytest.raises(MCPCtlError) as found:
+        Manager(directory=shared, home=env.home).status()  # found by the search: judged
+    assert (found.value.type, found.value.exit_code) == ("config_invalid", 2)
+    assert f"others can change {shared}" in found.value.message
+    searched = subprocess.run([sys.executable, "-m", "mcpctl", "status"], cwd=shared, capture_output=True,
+                              text=True, check=False)  # fmt: skip
+    assert searched.returncode == 2
+    assert f"others can change {shared}" in searched.stderr
+    assert [o.name for o in Manager(config=planted, home=env.home).status()] == ["tiny"]
+    assert env.our_processes() == []

@@ -72,6 +72,7 @@ class Manager:
         self.project, _names = projects.split([], project)  # a project name, checked now (UsageError)
         explicit = os.fspath(config) if config is not None else None
         self.config_path: Path | None = find_config(explicit, Path(directory) if directory is not None else None)
+        self._explicit = explicit is not None  # `config=` is the caller's choice, as -f is (config/trust.py)
 
     # -- lifecycle, as the CLI's commands (no names: every server) ---------------------------------
 
@@ -235,12 +236,22 @@ class Manager:
         return self._target(required=False).paths
 
     def _target(self, required: bool) -> Target:
+        """The project's paths and config, each config file (and its env files) judged by the trust rules
+        before it is used, as the CLI judges them: a file someone else could have written is refused."""
         from mcpctl.config.load import load
         from mcpctl.config.model import no_config_found
+        from mcpctl.config.trust import check_config, check_env_files
         from mcpctl.control import projects
 
-        found = load(self.config_path) if self.config_path is not None else None
+        found = None
+        if self.config_path is not None:
+            check_config(self.config_path, explicit=self._explicit, trust=False)
+            found = load(self.config_path)
+            check_env_files(found, explicit=self._explicit, trust=False)
         target = projects.target(found, self.home, self.project, [], required)
+        if target.config.path is not None and target.config is not found:  # the file a record names
+            check_config(target.config.path, explicit=False, trust=False)
+            check_env_files(target.config, explicit=False, trust=False)
         if required and target.config.path is None:
             raise no_config_found()
         return target

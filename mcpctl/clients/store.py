@@ -12,6 +12,7 @@ from typing import Any
 from mcpctl.errors import UsageError
 from mcpctl.lean import Record, dataclass
 from mcpctl.paths import Paths
+from mcpctl.privdir import private_dir
 
 _MANIFEST = "manifest.json"
 
@@ -95,7 +96,7 @@ def _key(item: Mapping[str, Any]) -> str:
 
 
 def _private(folder: Path) -> None:
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)  # inside the 0700 state dir
+    private_dir(folder)  # made 0700 whatever the umask; an existing one must be ours alone (privdir)
 
 
 def forget_setup(paths: Paths, client: str, files: Sequence[str]) -> None:
