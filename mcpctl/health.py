@@ -144,10 +144,10 @@ def nagios_level(verdicts: list[Verdict]) -> NagiosCode:
     critical alert fires; UNKNOWN when there is no server to check (a check of nothing is no OK)."""
     if not verdicts:
         return NagiosCode.UNKNOWN
-    return max(_level(v) for v in verdicts)
+    return max(nagios_level_of(v) for v in verdicts)
 
 
-def _level(v: Verdict) -> NagiosCode:
+def nagios_level_of(v: Verdict) -> NagiosCode:
     if v.status == "ok":
         return NagiosCode.OK
     if v.status == "unhealthy" and not v.critical_alert:

@@ -181,8 +181,8 @@ def test_rollback_writes_back_gateway_groups_project_and_home(env: Env) -> None:
     assert written(env) == WHOLE
 
 
-def test_rollback_to_a_version_recorded_without_them_keeps_the_files(env: Env) -> None:
-    """A version an older mcpctl recorded holds no [gateway] or [groups]: they stay as the file has them."""
+def applied_as_an_older_mcpctl_recorded_it(env: Env) -> None:
+    """FULL applied, and its version rewritten as schema 1 wrote it: no [gateway], no [groups]."""
     env.config.write_text(FULL)
     assert env.run("apply").returncode == 0
     history = env.home / "projects" / "tables-demo" / "config" / "history" / "000001.json"
@@ -190,6 +190,11 @@ def test_rollback_to_a_version_recorded_without_them_keeps_the_files(env: Env) -
     version["schema"] = 1
     version["document"] = {k: v for k, v in version["document"].items() if k not in ("gateway", "groups")}
     history.write_text(json.dumps(version))
+
+
+def test_rollback_to_a_version_recorded_without_them_keeps_the_files(env: Env) -> None:
+    """A version an older mcpctl recorded holds no [gateway] or [groups]: they stay as the file has them."""
+    applied_as_an_older_mcpctl_recorded_it(env)
     env.config.write_text(FULL.replace('args = ["--one"]', 'args = ["--two"]'))
     proc = env.run("config", "rollback", "1")
     assert proc.returncode == 0, proc.stderr
@@ -314,13 +319,7 @@ def test_import_preview_lists_gateway_and_group_changes(env: Env) -> None:
 
 def test_diff_against_a_version_recorded_without_gateway_and_groups(env: Env) -> None:
     """A schema-1 version kept no [gateway] or [groups]: they are not compared, never shown as removed."""
-    env.config.write_text(FULL)
-    assert env.run("apply").returncode == 0
-    history = env.home / "projects" / "tables-demo" / "config" / "history" / "000001.json"
-    version = json.loads(history.read_text())
-    version["schema"] = 1
-    version["document"] = {k: v for k, v in version["document"].items() if k not in ("gateway", "groups")}
-    history.write_text(json.dumps(version))
+    applied_as_an_older_mcpctl_recorded_it(env)
     env.config.write_text(FULL.replace("threshold = 50", "threshold = 75"))
     report = env.json("config", "diff")
     assert report["not_compared"] == ["gateway", "groups"]  # project and home it recorded: compared

@@ -12,8 +12,8 @@ from mcpctl.hints import Any
 
 _LISTEN = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):([0-9]{1,5})")
 _FLAGS = ("insecure", "metrics_public", "auto_start")
-_PATHS = ("tls_cert", "tls_key")
-_FIELDS = frozenset({"listen", "allowed_origins", *_FLAGS, *_PATHS})
+PATHS = ("tls_cert", "tls_key")  # relative to the config file (config/importer.rebase moves them)
+_FIELDS = frozenset({"listen", "allowed_origins", *_FLAGS, *PATHS})
 
 
 def is_loopback(host: str) -> bool:
@@ -54,7 +54,7 @@ def _gateway_problems(table: object, where: str) -> list[str]:
     for key in _FLAGS:
         if key in table and not isinstance(table[key], bool):
             problems.append(f"{where}.{key}: expected true or false")
-    for key in _PATHS:
+    for key in PATHS:
         if key in table and not (isinstance(table[key], str) and table[key]):
             problems.append(f"{where}.{key}: expected the path of a PEM file")
     origins = table.get("allowed_origins", [])

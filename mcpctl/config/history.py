@@ -109,15 +109,14 @@ def completed(version: Version, doc: dict[str, Any], current: Config) -> dict[st
     schema 2 never held the gateway or the groups, and may lack `project` and `home` (the history is the
     state dir's of this project, so they were these): those of the current config are kept, each group
     whose servers the version has."""
-    if version.schema >= 2:
+    missing = unrecorded(version)
+    if not missing:
         return doc
     now = document(current)
-    servers = doc.get("servers", {})
-    groups = {name: t for name, t in now.get("groups", {}).items() if set(t["servers"]) <= set(servers)}
-    kept: dict[str, Any] = {key: now[key] for key in ("project", "home", "gateway") if key in now}
-    if groups:
-        kept["groups"] = groups
-    return {**doc, **{key: value for key, value in kept.items() if key not in doc}}
+    kept = {key: now[key] for key in missing if key in now}
+    servers = set(doc.get("servers", {}))
+    groups = {name: t for name, t in kept.pop("groups", {}).items() if set(t["servers"]) <= servers}
+    return {**doc, **kept, **({"groups": groups} if groups else {})}
 
 
 def unrecorded(version: Version) -> tuple[str, ...]:

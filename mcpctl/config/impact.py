@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from dataclasses import fields
 from typing import Any
 
+from mcpctl.config.document import MERGE, NAMED
 from mcpctl.config.model import TOP_LEVEL, GatewayConfig
 from mcpctl.config.views import NO_EFFECT, RESTART, UPDATE, impact, is_sealed, plain
 from mcpctl.lean import Record, dataclass
@@ -109,18 +110,17 @@ def outside_changes(
         if key in skipped:
             continue
         old, new = before.get(key), after.get(key)
-        need = _IMPACT.get(key) or impact(key)
         if old == new:
             continue
-        if key == "gateway" and old is not None and new is not None:
+        need = _IMPACT.get(key) or impact(key)
+        if MERGE[key] == NAMED:  # tables of NAME -> table: entry by entry
+            old, new = old or {}, new or {}
+            names = sorted(name for name in set(old) | set(new) if old.get(name) != new.get(name))
+            found += [FieldChange(f"{key}.{name}", old.get(name), new.get(name), need) for name in names]
+        elif key == "gateway" and old is not None and new is not None:
             old, new = _with_defaults(old), _with_defaults(new)
             found += [FieldChange(f"gateway.{f}", old[f], new[f], need) for f in old if old[f] != new[f]]
-        elif isinstance(old or {}, dict) and isinstance(new or {}, dict) and key != "gateway":
-            old, new = old or {}, new or {}
-            for name in sorted(set(old) | set(new)):
-                if old.get(name) != new.get(name):
-                    found.append(FieldChange(f"{key}.{name}", old.get(name), new.get(name), need))
-        else:
+        else:  # project, home; a [gateway] added or removed
             found.append(FieldChange(key, old, new, need))
     return tuple(found)
 

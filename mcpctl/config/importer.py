@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from mcpctl.config import gateway as gateway_table
 from mcpctl.config import jsonc
 from mcpctl.config.document import MERGE, OWN, WHOLE, document
 from mcpctl.config.load import from_document, parse_json, validate
@@ -155,7 +156,7 @@ def rebase(doc: Mapping[str, Any], source_dir: Path, target_dir: Path) -> dict[s
         result["home"] = moved(doc["home"])
     if isinstance(doc.get("gateway"), Mapping):
         gateway = result["gateway"] = dict(doc["gateway"])
-        for key in ("tls_cert", "tls_key"):
+        for key in gateway_table.PATHS:
             if isinstance(gateway.get(key), str):
                 gateway[key] = moved(gateway[key])
     return result

@@ -3,12 +3,10 @@ exit code."""
 
 from __future__ import annotations
 
-import os
-
-from mcpctl.constants import ENV_DEBUG, ExitCode, NagiosCode
+from mcpctl.constants import ExitCode, NagiosCode
 from mcpctl.errors import MCPCtlError, UsageError
 from mcpctl.hints import TYPE_CHECKING, NoReturn
-from mcpctl.hot.context import Globals, fail, internal, known_servers
+from mcpctl.hot.context import Globals, as_error, fail, known_servers
 from mcpctl.i18n import _
 
 if TYPE_CHECKING:
@@ -53,12 +51,8 @@ def check(g: Globals, names: list[str] | None, everything: bool, nagios: bool, a
 def _nagios(g: Globals, names: list[str] | None, everything: bool, as_json: bool) -> int:
     try:
         verdicts = _verdicts(g, names, everything)
-    except MCPCtlError as exc:
-        unknown(exc, as_json)
-    except Exception as exc:
-        if os.environ.get(ENV_DEBUG) == "1":
-            raise
-        unknown(internal(exc), as_json)
+    except Exception as exc:  # noqa: BLE001 - whatever stopped the check is UNKNOWN, said as every error is
+        unknown(as_error(exc), as_json)
     from mcpctl.health import nagios_level
     from mcpctl.render import servers as render
 

@@ -167,19 +167,25 @@ def guarded(body: Callable[[], int], as_json: bool) -> NoReturn:
         i18n.use(i18n.ENGLISH)
     try:
         code = body()
-    except MCPCtlError as exc:
-        fail(exc, as_json)
     except KeyboardInterrupt:
         sys.stderr.write(_("interrupted") + "\n")
         sys.exit(ExitCode.SIGINT)
     except BrokenPipeError:  # `mcpctl status | head -1`: quiet, with the exit code of a write error
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - flushed at exit instead of the closed pipe
         sys.exit(1)
-    except Exception as exc:  # the last line of defence: no traceback for users
-        if os.environ.get(ENV_DEBUG) == "1":
-            raise
-        fail(internal(exc), as_json)
+    except Exception as exc:  # noqa: BLE001 - the last line of defence: no traceback for users
+        fail(as_error(exc), as_json)
     leave(code)
+
+
+def as_error(exc: Exception) -> MCPCtlError:
+    """What a command's failure says: an MCPCtlError as it is, anything else as `internal` makes it (raised
+    as it is under MCPCTL_DEBUG=1, for its traceback)."""
+    if isinstance(exc, MCPCtlError):
+        return exc
+    if os.environ.get(ENV_DEBUG) == "1":
+        raise exc
+    return internal(exc)
 
 
 def internal(exc: Exception) -> MCPCtlError:

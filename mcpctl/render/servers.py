@@ -221,9 +221,9 @@ def check(verdicts: list[Verdict], as_json: bool, nagios: bool) -> None:
         emit_json({"ok": all(v.status == "ok" for v in verdicts), "servers": [v.to_json() for v in verdicts]})
         return
     if nagios:
-        from mcpctl.health import nagios_level
+        from mcpctl.health import nagios_level, nagios_level_of
 
-        bad = sorted((v for v in verdicts if v.status != "ok"), key=lambda v: -nagios_level([v]))  # worst first
+        bad = sorted((v for v in verdicts if v.status != "ok"), key=nagios_level_of, reverse=True)  # worst first
         summary = "; ".join(f"{v.name} {v.status}: {v.detail}" for v in bad)
         ready = f"{len(verdicts)} server(s) ready" if verdicts else "no servers to check"
         say(f"MCPCTL {nagios_level(verdicts).name} - {summary or ready}")
