@@ -6,6 +6,7 @@ classified once more, with the same `force` and the same start time.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from enum import StrEnum
 
@@ -88,6 +89,20 @@ Pending = Fresh | Joining | Retrying
 Step = StartResult | Pending
 
 
+class Once:
+    """An action done the first time this is called, and never again."""
+
+    __slots__ = ("_action",)
+
+    def __init__(self, action: Callable[[], object]) -> None:
+        self._action: Callable[[], object] | None = action
+
+    def __call__(self) -> None:
+        action, self._action = self._action, None
+        if action is not None:
+            action()
+
+
 class Start:
     """One `start` of some servers; `run` returns a result for each."""
 
@@ -99,9 +114,12 @@ class Start:
         wait: bool,
         force: bool,
         timeout: float | None = None,
+        spawned: Callable[[], None] | None = None,
     ) -> None:
-        """`timeout` (`start --timeout`) bounds this command's wait only: the shims keep their startup_timeout."""
+        """`timeout` (`start --timeout`) bounds this command's wait only: the shims keep their startup_timeout.
+        `spawned`: what the caller does while shims it just spawned boot (called after every spawn)."""
         self.ctl, self.clock, self.launcher = ctl, ctl.clock, ctl.launcher
+        self.spawned = spawned
         self.began, self.wait, self.force, self.timeout = began, wait, force, timeout
         self.wait_until = began + timeout if timeout is not None else float("inf")
         # How long launched shims get to report ready: the longest startup_timeout asked for, and slack.
@@ -150,6 +168,8 @@ class Start:
                     launch.close()
                     steps[launch.server.name] = self._unlaunched(self.ctl.observe(launch.server.name), exc)
                 launches = []
+            if launches and self.spawned is not None:
+                self.spawned()
             self.launcher.wait(launches, {Report.LOCKED, Report.BUSY}, self.clock.monotonic() + SHIM_BOOT_TIMEOUT)
         steps.update(self._reports(launches))
         for server, obs, situation in others:
