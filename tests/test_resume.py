@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.conftest import TINY, Env, settle, tiny_server, wait_for
 
 
@@ -46,3 +48,21 @@ def test_a_crash_keeps_the_wish_and_an_old_record_counts_as_wanted_when_live(env
     assert nothing.returncode == 0
     assert "nothing to resume" in nothing.stdout
     assert env.running(TINY) == []
+
+
+def test_a_start_that_spawns_nothing_still_records_the_wish(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The wish is written while spawned shims boot; a start that spawns none (its environment is wrong) writes it at
+    the end, so resume, once the environment is right, starts what the person asked for."""
+    env.write_config({"a": tiny_server(), "keyed": tiny_server(required_env=["MCPCTL_TEST_RESUME_KEY"])})
+    assert env.run("start", "a").returncode == 0
+    assert env.run("stop", "a").returncode == 0
+    refused = env.run("start", "keyed")
+    assert refused.returncode == 7, refused.stderr  # env_missing
+    assert json.loads((env.paths.server_dir("keyed") / "wanted.json").read_text())["wanted"] == "running"
+    assert json.loads((env.paths.server_dir("a") / "wanted.json").read_text())["wanted"] == "stopped"
+    monkeypatch.setenv("MCPCTL_TEST_RESUME_KEY", "set")
+    proc = env.run("resume", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert [r["name"] for r in json.loads(proc.stdout)["results"]] == ["keyed"]
+    assert env.status("a")["state"] == "stopped"
+    assert len(env.running(TINY)) == 1
