@@ -11,7 +11,7 @@ import select
 import signal
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from functools import partial
 
 from mcpctl import process, protocol
@@ -120,10 +120,14 @@ def prepare_shim(
     return Launch(server, report_read, spec=spec, handed=(report_write, log_fd))
 
 
-def spawn_shims(paths: Paths, launches: list[Launch], early: Early | None = None) -> None:
+def spawn_shims(
+    paths: Paths, launches: list[Launch], early: Early | None = None, meanwhile: Callable[[], None] | None = None
+) -> None:
     """Spawn the prepared shims in a new session, their parent already gone: one `python -m mcpctl.shim
     NAME ...` that, for more than one server, forks a shim for each (see `mcpctl.shim.__main__`). A lone
-    shim goes to `early`, when that was started ahead for its server.
+    shim goes to `early`, when that was started ahead for its server. `meanwhile` runs while the shims'
+    interpreter starts up, before they are given their specs: the CPU is free then, where a moment later
+    fifty shims and their servers share it.
 
     The specs hold the resolved environments, and so the secrets: they go through a pipe, never argv.
     """
@@ -154,6 +158,8 @@ def spawn_shims(paths: Paths, launches: list[Launch], early: Early | None = None
         for fd in launch.handed:
             os.close(fd)
         launch.handed, launch.spec = (), None
+    if meanwhile is not None:
+        meanwhile()
     # The fork is not waited for here: under the load of fifty shims booting, each wait for it to exit
     # took ~35 ms. Specs past the pipe's 64 KiB wait for the shim to read them: it does so first thing.
     try:
@@ -238,8 +244,9 @@ class Launcher(Protocol):
     def prepare(self, server: ServerConfig, resolved: Resolution, alerts: dict[str, Any], config_hash: str) -> Launch:
         """A shim for `server`, not spawned yet; `spawn` starts it and its reports arrive through `wait`."""
 
-    def spawn(self, launches: list[Launch]) -> None:
-        """Spawn the prepared shims of `launches`, all at once."""
+    def spawn(self, launches: list[Launch], meanwhile: Callable[[], None] | None = None) -> None:
+        """Spawn the prepared shims of `launches`, all at once; `meanwhile`: what to do while their
+        interpreter starts up (it must not need them)."""
 
     def wait(self, launches: list[Launch], until: set[str], deadline: float) -> None:
         """Collect reports until each launch said one of `until`, closed, or `deadline` (monotonic) passed."""
@@ -281,8 +288,8 @@ class ShimLauncher(Record):
     def prepare(self, server: ServerConfig, resolved: Resolution, alerts: dict[str, Any], config_hash: str) -> Launch:
         return prepare_shim(self.paths, server, resolved, alerts, config_hash, self.origin)
 
-    def spawn(self, launches: list[Launch]) -> None:
-        spawn_shims(self.paths, launches, self.early)
+    def spawn(self, launches: list[Launch], meanwhile: Callable[[], None] | None = None) -> None:
+        spawn_shims(self.paths, launches, self.early, meanwhile)
 
     def wait(self, launches: list[Launch], until: set[str], deadline: float) -> None:
         wait_events(launches, until, deadline)

@@ -117,7 +117,7 @@ class Start:
         spawned: Callable[[], None] | None = None,
     ) -> None:
         """`timeout` (`start --timeout`) bounds this command's wait only: the shims keep their startup_timeout.
-        `spawned`: what the caller does while shims it just spawned boot (called after every spawn)."""
+        `spawned`: what the caller does while the shims it spawns start up (at every spawn)."""
         self.ctl, self.clock, self.launcher = ctl, ctl.clock, ctl.launcher
         self.spawned = spawned
         self.began, self.wait, self.force, self.timeout = began, wait, force, timeout
@@ -161,15 +161,13 @@ class Start:
                         steps[server.name] = self._unlaunched(obs, exc)
                 else:
                     others.append((server, obs, situation))
-            try:
-                self.launcher.spawn(launches)  # all at once: one interpreter start-up for all their shims
+            try:  # all at once: one interpreter start-up for all their shims
+                self.launcher.spawn(launches, self.spawned if launches else None)
             except OSError as exc:
                 for launch in launches:
                     launch.close()
                     steps[launch.server.name] = self._unlaunched(self.ctl.observe(launch.server.name), exc)
                 launches = []
-            if launches and self.spawned is not None:
-                self.spawned()
             self.launcher.wait(launches, {Report.LOCKED, Report.BUSY}, self.clock.monotonic() + SHIM_BOOT_TIMEOUT)
         steps.update(self._reports(launches))
         for server, obs, situation in others:

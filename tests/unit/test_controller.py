@@ -7,7 +7,7 @@ observes is a timeline of observations per server, read at the fake clock's time
 from __future__ import annotations
 
 import signal
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -97,7 +97,9 @@ class FakeShims:
     def prepare(self, server: ServerConfig, resolved: Resolution, alerts: dict[str, Any], config_hash: str) -> Launch:
         return Launch(server, -1)
 
-    def spawn(self, launches: list[Launch]) -> None:
+    def spawn(self, launches: list[Launch], meanwhile: Callable[[], None] | None = None) -> None:
+        if meanwhile is not None:
+            meanwhile()
         for launch in launches:
             self.spawned.append(launch.server.name)
             if launch.server.name in self.becomes:
