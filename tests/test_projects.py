@@ -5,6 +5,7 @@ Real CLI runs, real shims and servers, a real SDK client for `connect PROJECT/NA
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -158,3 +159,32 @@ def test_project_and_home_keys_and_bad_names(env: Env, monkeypatch: pytest.Monke
     assert str(env.config) in record.read_text()
     assert env.json("status", "-A")["servers"][0]["project"] == "svc"
     assert env.run("--project", "svc", "stop", "a").returncode == 0
+
+
+def test_a_rule_added_in_one_project_applies_to_that_projects_servers_only(env: Env) -> None:
+    a = _project(env, "alpha", {"time": tiny_server()})
+    b = _project(env, "bravo", {"time": tiny_server()})
+    var = "MCPCTL_TEST_PROJECT_RULE"
+    assert a.run("env", "rule", "add", "time", var).returncode == 0
+    assert [r["var"] for r in a.json("env", "rules")["rules"]] == [var]
+    assert b.json("env", "rules")["rules"] == []
+    refused = a.run("start", "time")
+    assert refused.returncode == 7
+    assert var in refused.stderr
+    assert b.run("start", "time").returncode == 0  # bravo's own `time`: no rule of alpha's
+    assert (env.home / "projects" / "alpha" / "env_rules.json").is_file()
+    assert not (env.home / "env_rules.json").exists()
+
+
+def test_the_rules_an_older_mcpctl_kept_for_the_whole_state_dir_apply_until_a_project_has_its_own(env: Env) -> None:
+    a = _project(env, "alpha", {"time": tiny_server()})
+    b = _project(env, "bravo", {"time": tiny_server()})
+    old = {"schema": 1, "rules": [{"server": "time", "var": "MCPCTL_TEST_OLD_RULE", "required": True}]}
+    env.home.mkdir(mode=0o700, exist_ok=True)
+    (env.home / "env_rules.json").write_text(json.dumps(old))
+    assert [r["var"] for r in b.json("env", "rules")["rules"]] == ["MCPCTL_TEST_OLD_RULE"]
+    assert b.run("start", "time").returncode == 7
+    assert a.run("env", "rule", "rm", "time", "MCPCTL_TEST_OLD_RULE").returncode == 0  # alpha's own file now
+    assert a.json("env", "rules")["rules"] == []
+    assert a.run("start", "time").returncode == 0
+    assert b.run("start", "time").returncode == 7  # bravo still has the old rules

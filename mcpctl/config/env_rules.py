@@ -1,7 +1,10 @@
 """Validation rules for environment variables: from the config, and added at run time from the CLI.
 
-Rules added with `mcpctl env rule add` live in the state dir (env_rules.json) and apply from the next
-start. A rule for server "*" applies to every server.
+Rules added with `mcpctl env rule add` live in the state dir and apply from the next start, each
+project's in its own env_rules.json (projects/PROJECT/, beside its servers): a rule for `time` in one
+project never touches another project's `time`. A rule for server "*" applies to every server of
+the project. A project with no file of its own yet takes the state dir's top-level one, where an older
+mcpctl kept the rules of every project, until its first `env rule add` or `rm` gives it its own.
 """
 
 from __future__ import annotations
@@ -18,24 +21,30 @@ from mcpctl.state import write_atomic
 EVERY_SERVER = "*"
 
 
+FILE = "env_rules.json"
+
+
 def stored(paths: Paths) -> list[dict[str, Any]]:
-    path = paths.home / "env_rules.json"
-    try:
-        data = json.loads(path.read_bytes())
-    except (FileNotFoundError, NotADirectoryError):
-        return []  # no rules added yet (or no state dir: the command will say so when it needs one)
-    except (OSError, ValueError, RecursionError) as exc:
-        raise ConfigError(f"{path} is unreadable ({exc})", "remove it and add the rules again") from exc
-    rules = data.get("rules") if isinstance(data, dict) else None
-    if not isinstance(rules, list):
-        raise ConfigError(f"{path} has no rules list", "remove it and add the rules again")
-    return [r for r in rules if isinstance(r, dict) and isinstance(r.get("var"), str)]
+    """The project's rules (see the module's note for a project with no file of its own)."""
+    for path in dict.fromkeys((paths.root / FILE, paths.home / FILE)):  # one path without a project
+        try:
+            data = json.loads(path.read_bytes())
+        except (FileNotFoundError, NotADirectoryError):
+            continue  # no rules added yet (or no state dir: the command will say so when it needs one)
+        except (OSError, ValueError, RecursionError) as exc:
+            raise ConfigError(f"{path} is unreadable ({exc})", "remove it and add the rules again") from exc
+        rules = data.get("rules") if isinstance(data, dict) else None
+        if not isinstance(rules, list):
+            raise ConfigError(f"{path} has no rules list", "remove it and add the rules again")
+        return [r for r in rules if isinstance(r, dict) and isinstance(r.get("var"), str)]
+    return []
 
 
 def save(paths: Paths, rules: list[dict[str, Any]]) -> None:
+    """The project's rules, in its own file from now on."""
     paths.ensure()
     blob = json.dumps({"schema": 1, "rules": rules}, indent=1, sort_keys=True).encode() + b"\n"
-    write_atomic(paths.home / "env_rules.json", blob)
+    write_atomic(paths.root / FILE, blob)
 
 
 def add(paths: Paths, server: str, rule: EnvRule) -> list[dict[str, Any]]:
