@@ -110,3 +110,16 @@ def test_check_without_names_ignores_servers_removed_from_the_config(env: Env) -
     assert env.run("check").returncode == 0
     assert env.run("check", "--all").returncode == 0
     assert env.run("check", "b").returncode == 3  # named: still checked
+
+
+def test_counts_refuse_negative_numbers(env: Env) -> None:
+    env.write_config({"a": tiny_server()})
+    for command in (["call", "a", "x"], ["ping", "a"], ["tools", "a"]):
+        proc = env.run(*command, "--retries=-1")
+        assert proc.returncode == 2, (command, proc.stderr)
+        assert "--retries" in _one_error_line(proc.stderr)
+    proc = env.run("env", "rule", "add", "a", "KEY", "--min-length", "-3")
+    assert proc.returncode == 2, proc.stderr
+    assert "--min-length" in _one_error_line(proc.stderr)
+    assert env.json("env", "rules")["rules"] == []
+    assert env.our_processes() == []

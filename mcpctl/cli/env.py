@@ -48,7 +48,7 @@ def env_rule_add(
     server: Annotated[str, typer.Argument(help='Server name, or "*" for every server.', callback=valid_name_or_all)],
     var: Annotated[str, typer.Argument(help="Variable name.")],
     pattern: Annotated[str | None, typer.Option(help="Regex the whole value must match.")] = None,
-    min_length: Annotated[int | None, typer.Option("--min-length", help="Shortest allowed value.")] = None,
+    min_length: Annotated[int | None, typer.Option("--min-length", help="Shortest allowed value.", min=0)] = None,
     non_empty: Annotated[bool, typer.Option("--non-empty", help="An empty value is invalid.")] = False,
     optional: Annotated[bool, typer.Option("--optional", help="Check the value only if it is set.")] = False,
     as_json: Json = False,

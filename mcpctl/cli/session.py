@@ -14,7 +14,7 @@ from mcpctl.hot.options import DEFAULTS
 
 NoStart = Annotated[bool, typer.Option(*opt.NO_START.flags, help=opt.NO_START.help)]
 Timeout = Annotated[float, typer.Option(*opt.TIMEOUT.flags, help=opt.TIMEOUT.help, callback=positive_seconds)]
-Retries = Annotated[int, typer.Option(*opt.RETRIES.flags, help=opt.RETRIES.help)]
+Retries = Annotated[int, typer.Option(*opt.RETRIES.flags, help=opt.RETRIES.help, min=0)]
 Unmasked = Annotated[bool, typer.Option(*opt.UNMASKED.flags, help=opt.UNMASKED.help)]
 Drain = Annotated[bool, typer.Option(*opt.DRAIN.flags, help=opt.DRAIN.help)]
 

@@ -62,10 +62,12 @@ def _globals(values: dict[str, object]) -> Globals:
 
 
 def _typed(values: dict[str, object], spec: Hot) -> bool:
-    """--timeout as positive finite seconds, --retries as an int, defaults filled in; False when a value is
-    not one (typer then says so)."""
+    """--timeout as positive finite seconds, --retries as a count (0 or more), defaults filled in; False when
+    a value is not one (typer then says so)."""
     try:
-        values["retries"] = int(str(values.get("retries", spec.retries)))
+        values["retries"] = retries = int(str(values.get("retries", spec.retries)))
+        if retries < 0:
+            return False
         if "timeout" not in values:
             values["timeout"] = spec.timeout
             return True
