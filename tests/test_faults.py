@@ -127,6 +127,29 @@ def test_a_frozen_shim_is_unresponsive_until_it_goes_on(env: Env) -> None:
     assert "demo: ok" in proc.stdout
 
 
+def test_a_frozen_shim_that_stop_has_to_kill_is_stopped_and_its_record_says_so(env: Env) -> None:
+    env.write_config({"demo": tiny_server(stop_timeout=0.5)})
+    assert env.run("start", "demo").returncode == 0
+    shim, server = _shim(env, "demo"), env.status("demo")["pid"]
+    shim.send_signal(signal.SIGSTOP)  # it cannot take the SIGTERM: stop kills it, then ends what it left
+    proc = env.run("stop", "demo", "--timeout", "0.5")
+    assert proc.returncode == 0, proc.stderr
+    assert "ended 1 leftover process(es)" in proc.stdout
+    assert not alive(shim.pid)
+    assert not alive(server)
+    status = env.status("demo")
+    assert (status["state"], status["pid"], status["shim_pid"]) == ("stopped", None, None)
+    error = status["last_error"]
+    assert error["type"] == "shim_lost"
+    assert f"(pid {shim.pid}) did not stop in time and was killed" in error["message"]
+    assert "still running" not in error["message"]
+    last = json.loads(env.run("events", "demo", "--json").stdout.splitlines()[-1])
+    assert (last["event"], last["error"]["type"]) == ("stopped", "shim_lost")
+    assert not env.paths.socket("demo").exists()
+    assert not env.paths.control_socket("demo").exists()
+    assert env.run("start", "demo").returncode == 0
+
+
 # -- a full state disk ----------------------------------------------------------------------------
 
 

@@ -21,7 +21,7 @@ from mcpctl.contract import Control
 from mcpctl.control import wishes
 from mcpctl.control.early import Early
 from mcpctl.control.launch import Launcher, ShimLauncher, spec_of
-from mcpctl.control.observe import Observation, drift, observe, put_right, vouched
+from mcpctl.control.observe import Observation, drift, killed_in_stop, observe, put_right, vouched
 from mcpctl.control.results import StartResult, StopResult
 from mcpctl.control.start import SLACK, Once, Retrying, Start, explained
 from mcpctl.control.wishes import Wish
@@ -190,15 +190,16 @@ class Controller:
         # A person's stop: `resume` skips it. Written (and synced) while the shims end their servers,
         # not before they are asked: a stop interrupted before this line leaves the wish as it was.
         wishes.record(self.paths, [s.name for s in servers], Wish.STOPPED)
-        took = {}
+        took, killed = {}, {}
         for server, pid in asked:  # each waits for its own shim, while the others end theirs
-            self._await_exit(server, pid)
+            if not self._await_exit(server, pid):
+                killed[server.name] = pid
             took[server.name] = round(self.clock.monotonic() - began, 3)
         # Once for all, and one pass over /proc for all their leftovers: a concurrent start may have
         # launched new shims by now, but their processes carry new tags.
         with self.locked(), procfs.one_look():
             for server, _ in asked:
-                ended = self._end_leftovers(server.name)
+                ended = self._end_leftovers(server.name, killed.get(server.name))
                 results[server.name] = StopResult(server.name, StopOutcome.STOPPED, took[server.name], ended)
         return [results[s.name] for s in servers]
 
@@ -208,18 +209,24 @@ class Controller:
         put_right(self.paths, obs)
         return StopResult(obs.name, StopOutcome.STOPPED if ended else StopOutcome.NOT_RUNNING, 0.0, ended)
 
-    def _await_exit(self, server: ServerConfig, shim_pid: int) -> None:
-        """Wait for the shim to end its tree and exit; if it hangs, kill it (its tree is ended after)."""
-        if not self.await_release(server.name, STDIN_CLOSE_GRACE + server.stop_timeout + SLACK):
-            self.launcher.signal(shim_pid, signal.SIGKILL)
-            self.await_release(server.name, SLACK)
+    def _await_exit(self, server: ServerConfig, shim_pid: int) -> bool:
+        """Wait for the shim to end its tree and exit; if it hangs, kill it (its tree is ended after).
+        Whether it stopped by itself."""
+        if self.await_release(server.name, STDIN_CLOSE_GRACE + server.stop_timeout + SLACK):
+            return True
+        self.launcher.signal(shim_pid, signal.SIGKILL)
+        self.await_release(server.name, SLACK)
+        return False
 
-    def _end_leftovers(self, name: str) -> int:
-        """What a stopped (or killed) shim left behind, ended; never a new shim's server. Under the lock."""
+    def _end_leftovers(self, name: str, killed: int | None = None) -> int:
+        """What a stopped shim left behind, or a shim this stop had to kill (`killed`, its pid), ended;
+        never a new shim's server. Under the lock."""
         after = self.observe(name)
         if after.shim_pid is not None:
             return 0
         ended = self.launcher.end_leftovers(after.record)
+        if killed is not None and after.needs_repair:
+            after = killed_in_stop(self.paths, after, killed, ended)
         put_right(self.paths, after)
         return ended
 

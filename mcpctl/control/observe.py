@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 
 from mcpctl import process, protocol
 from mcpctl.config.model import Config
@@ -12,6 +14,7 @@ from mcpctl.config.views import config_hash
 from mcpctl.constants import CONTROL_TIMEOUT, STATE_SCHEMA
 from mcpctl.contract import Control
 from mcpctl.errors import ErrorType, Failure
+from mcpctl.events import append_event
 from mcpctl.hints import Any
 from mcpctl.lean import Record, dataclass
 from mcpctl.logfile import stamp
@@ -191,6 +194,23 @@ def _without_shim(name: str, record: StateRecord, warning: str | None, corrupt: 
         state=ServerState.STOPPED, last_error=failure, shim_pid=None, stopped_at=record.stopped_at or time.time()
     )
     return Observation(name, ServerState.STOPPED, fixed, None, leftover, warning, needs_repair=True)
+
+
+def killed_in_stop(paths: Paths, obs: Observation, shim_pid: int, ended: int) -> Observation:
+    """A shim that did not stop in time (frozen, or stuck), which `stop` killed, and what it left then
+    ended: the server is stopped, and its record and events say how, where observing the dead shim
+    alone said it was lost with its server still running. Before `put_right` writes it."""
+    failure = Failure(
+        ErrorType.SHIM_LOST,
+        f"the shim of {obs.name} (pid {shim_pid}) did not stop in time and was killed; "
+        f"`mcpctl stop` ended what it left ({ended} process(es))",
+        f"see what it logged last: `mcpctl logs {obs.name}`",
+    )
+    append_event(paths.events_file(obs.name), ServerState.STOPPED, {"error": failure.to_json()})
+    for socket in (paths.socket(obs.name), paths.control_socket(obs.name)):  # no shim of ours listens there
+        with contextlib.suppress(OSError):
+            socket.unlink()
+    return replace(obs, record=obs.record.but(last_error=failure), pid=None)
 
 
 def put_right(paths: Paths, obs: Observation) -> bool:
