@@ -49,7 +49,9 @@ class AlertRule(Record):
             return False
 
     def describe(self, value: float | str | None) -> str:
-        shown = f"{value:.1f}" if isinstance(value, float) else str(value)
+        """What fired, with the value as the rule compared it (an error rate of 0.213 above 0.2 read
+        "0.2 > 0.2" when shown to one decimal)."""
+        shown = str(round(value, 3)).removesuffix(".0") if isinstance(value, float) else str(value)
         return f"{self.metric} {shown} {self.comparison} {self.threshold} for {self.hold:g}s"
 
 

@@ -129,3 +129,10 @@ def test_replay_recovered_pings_resolve_the_alert(tmp_path: Path) -> None:
     seen = replay(tmp_path, failing=lambda n: n <= 12, minutes=20)  # 6 min of failing pings, then answers
     assert [(name, fired) for _, name, fired in seen] == [("high_error_rate", True), ("high_error_rate", False)]
     assert seen[1][0] - 360 <= 300  # resolved once at most 20 % of the last 5 min failed
+
+
+def test_the_message_shows_the_value_as_it_was_compared() -> None:
+    rule = AlertRule("errors", "error_rate", ">", 0.2, hold=300)
+    assert rule.describe(0.213) == "error_rate 0.213 > 0.2 for 300s"
+    assert rule.describe(0.25) == "error_rate 0.25 > 0.2 for 300s"
+    assert AlertRule("big", "rss_bytes", ">", 1e6, hold=0).describe(1234567.0).startswith("rss_bytes 1234567 > ")
