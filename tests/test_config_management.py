@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -390,3 +391,15 @@ def test_status_without_a_config_file_marks_nothing(env: Env) -> None:
     assert env.status("demo")["config_changed"] is None
     env.write_config({"demo": tiny_server()})
     assert env.status("demo")["config_changed"] is False
+
+
+def test_the_command_status_hints_at_for_a_changed_config_works_before_any_apply(env: Env) -> None:
+    env.write_config({"a": tiny_server()})
+    assert env.run("start", "a").returncode == 0  # started, never applied: no config version yet
+    env.write_config({"a": tiny_server(health_interval=7)})
+    hinted = re.findall(r"`mcpctl ([^`]+)`", env.run("status").stderr)
+    assert hinted[0] == "apply"
+    for command in hinted[1:]:
+        proc = env.run(*command.split())
+        assert proc.returncode == 0, (command, proc.stderr)
+        assert "restart" in proc.stdout

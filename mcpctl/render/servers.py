@@ -52,7 +52,7 @@ def status(observations: list[Observation], as_json: bool) -> None:
     )
     drifted = [obs.name for obs in observations if obs.config_drift in _DRIFT]
     if drifted:
-        hint = _("config changed for {names}: run `mcpctl apply` (`mcpctl config diff`)")
+        hint = _("config changed for {names}: run `mcpctl apply` (`mcpctl apply --dry-run` shows what it would do)")
         sys.stderr.write(hint_line(hint.format(names=", ".join(drifted))) + "\n")
 
 
