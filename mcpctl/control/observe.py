@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import time
 from collections.abc import Mapping
 from dataclasses import replace
@@ -166,7 +167,7 @@ def _read(paths: Paths, name: str) -> tuple[StateRecord | None, str | None]:
     try:
         return read_record(paths.state_file(name)), None
     except CorruptState as exc:
-        return None, f"{exc}; rebuilt from the running processes"
+        return None, f"{exc}; rebuilt from the running processes (the damaged file is kept as state.json.corrupt-*)"
 
 
 def _ask_shim(paths: Paths, name: str) -> StateRecord | None:
@@ -222,11 +223,15 @@ def put_right(paths: Paths, obs: Observation) -> bool:
     """
     if not obs.needs_repair or lock_holder(paths.instance_lock(obs.name)) is not None:
         return False
-    on_disk, _ = _read(paths, obs.name)
+    on_disk, damaged = _read(paths, obs.name)
     if on_disk is not None and (on_disk.instance_id != obs.record.instance_id or on_disk.state not in LIVE):
         return False
     paths.ensure_server(obs.name)
-    write_record(paths.state_file(obs.name), obs.record)
+    path = paths.state_file(obs.name)
+    if damaged is not None:  # kept, as `doctor --fix` keeps it: it may hold the only account of a failure
+        with contextlib.suppress(OSError):
+            os.replace(path, path.with_name(f"state.json.corrupt-{int(time.time())}"))
+    write_record(path, obs.record)
     return True
 
 
