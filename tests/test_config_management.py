@@ -235,6 +235,48 @@ def test_apply_reports_a_failed_start_with_exit_4(env: Env) -> None:
     assert env.status("ok")["state"] == "ready"
 
 
+@pytest.mark.parametrize(
+    ("broken", "code", "outcome"),
+    [
+        ({"command": "/nonexistent/mcpctl-test-server"}, 4, "failed"),
+        (tiny_server(env={"KEY": "${MCPCTL_TEST_UNSET_VAR}"}), 7, "env_invalid"),
+    ],
+    ids=["start-failed", "preflight-refused"],
+)
+def test_apply_after_fixing_a_new_server_that_failed_starts_it(
+    env: Env, monkeypatch: pytest.MonkeyPatch, broken: dict[str, Any], code: int, outcome: str
+) -> None:
+    monkeypatch.delenv("MCPCTL_TEST_UNSET_VAR", raising=False)
+    env.write_config({"ok": tiny_server()})
+    applied(env)
+    env.write_config({"ok": tiny_server(), "new": broken})
+    failed = applied(env, expect=code)
+    assert [(r["name"], r["outcome"]) for r in failed["results"]] == [("new", outcome)]
+    assert failed["version"]["failed"] == ["new"]  # the version is the config applied, failures and all
+
+    env.write_config({"ok": tiny_server(), "new": tiny_server()})
+    retried = applied(env)
+    assert actions(retried) == {"new": "start", "ok": "unchanged"}
+    assert [(r["name"], r["outcome"]) for r in retried["results"]] == [("new", "started")]
+    assert env.status("new")["state"] == "ready"
+
+    assert env.run("stop", "new").returncode == 0  # a person's stop still wins over the retry
+    assert actions(applied(env)) == {"new": "not_running", "ok": "unchanged"}
+
+
+def test_apply_after_fixing_a_changed_server_whose_restart_failed_starts_it(env: Env) -> None:
+    env.write_config({"demo": tiny_server()})
+    applied(env)
+    env.write_config({"demo": tiny_server(command="/nonexistent/mcpctl-test-server", restart="never")})
+    assert [r["outcome"] for r in applied(env, expect=4)["results"]] == ["failed"]
+    assert env.status("demo")["shim_pid"] is None
+
+    env.write_config({"demo": tiny_server()})
+    retried = applied(env)
+    assert actions(retried) == {"demo": "start"}
+    assert env.status("demo")["state"] == "ready"
+
+
 def test_history_and_diff_name_each_field_and_hide_env_values(env: Env) -> None:
     table = tiny_server(env={"API_KEY": SECRET, "HOME_REF": "${HOME}"})
     env.write_config({"demo": table})

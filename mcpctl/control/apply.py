@@ -5,7 +5,9 @@ it was given in applied.json): a server new in the config is started, one remove
 one whose changed settings need a new process (settings.py's RESTART: command, args, env, headers, ...)
 is restarted, and one whose health, alert, log or restart settings changed is updated in place
 (`mcpctl/update`: the server keeps its pid).
-A server that is not running and not new is left as it is: stopping it was someone's choice.
+A server that is not running and not new is started when it was last wanted running (wishes.py: its
+start failed, a pre-flight refused it, or it ended since), so an apply retried after fixing the config
+starts what the failed one did not; one a person stopped is left as it is: that was their choice.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from mcpctl.config.views import (
 )
 from mcpctl.constants import ExitCode
 from mcpctl.contract import UPDATABLE, Control
+from mcpctl.control import wishes
 from mcpctl.control.controller import Controller, lock_timeout
 from mcpctl.control.observe import Observation, observe
 from mcpctl.control.results import StartResult, StopResult
@@ -120,10 +123,14 @@ def _running_hash(paths: Paths, obs: Observation) -> str | None:
 
 
 def _idle(paths: Paths, name: str, last: Version | None) -> Action:
-    """A configured server with no live shim: new (start it) or stopped on purpose (leave it)."""
+    """A configured server with no live shim: new, or wanted running and down (start it), or stopped on
+    purpose (leave it). The version says what the config was, not what started: a start that failed is
+    recorded in it too, and the wish is what tells the two apart."""
     new = name not in last.views if last is not None else not paths.state_file(name).exists()
     if new:
         return Action(name, "start", "new in the config")
+    if wishes.wanted(paths, name) == wishes.Wish.RUNNING:
+        return Action(name, "start", "not running, though last wanted running (its start failed, or it ended since)")
     return Action(name, "not_running", "not running (start it with `mcpctl start`)")
 
 

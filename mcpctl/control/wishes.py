@@ -1,4 +1,5 @@
-"""What a person last wanted of each server, for `mcpctl resume` (after a reboot, a logout, a crash).
+"""What a person last wanted of each server, for `mcpctl resume` (after a reboot, a logout, a crash), and
+for `apply`, which starts a configured server that is down though wanted running (its start failed).
 
 `start`, `restart` and the start a `connect` makes record `running`; a person's `stop` (and `apply`
 removing a server) records `stopped`. A crash, a SIGKILL or a reboot records nothing, so the wish
