@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -80,6 +81,10 @@ def test_one_failure_does_not_hide_the_others(env: Env) -> None:
     env.write_config({"good": tiny_server(), "bad": fixture_server("crash", restart="never")})
     proc = env.run("start", "--all", "--json")
     assert proc.returncode == 4
+    results = {r["name"]: r["ok"] for r in json.loads(proc.stdout)["results"]}
+    assert results == {"good": True, "bad": False}
+    assert proc.stderr.startswith("error: bad did not become ready [exited_during_startup]"), proc.stderr  # stderr too
+    assert "good" not in proc.stderr
     report = env.json("status")
     states = {s["name"]: s["state"] for s in report["servers"]}
     assert states == {"good": "ready", "bad": "failed"}

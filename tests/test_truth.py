@@ -163,7 +163,8 @@ def test_corrupt_state_file_is_a_warning_and_is_rebuilt(env: Env) -> None:
         assert "stopped" in proc.stdout
         assert json.loads(env.state_file("demo").read_text())["state"] == "stopped"  # rebuilt
         kept = sorted(env.state_file("demo").parent.glob("state.json.corrupt-*"))
-        assert kept and kept[-1].read_bytes() == damage  # the damaged file, kept as doctor --fix keeps it
+        assert kept
+        assert kept[-1].read_bytes() == damage  # the damaged file, kept as doctor --fix keeps it
 
 
 def test_corrupt_state_of_a_running_server_is_rebuilt_by_its_shim(env: Env) -> None:

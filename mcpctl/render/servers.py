@@ -97,12 +97,13 @@ STATE_STYLE: dict[str, str] = {
 
 
 def start(results: list[StartResult], as_json: bool, quiet: bool = False) -> None:
+    """Each result on stdout, or all of them as JSON there; what went wrong on stderr either way, as
+    every command's errors are."""
     if as_json:
         emit_json({"results": [_start_json(r) for r in results]})
-        return
     for result in results:
         obs = result.observation
-        if quiet and result.ok:
+        if (quiet or as_json) and result.ok:
             continue
         if result.outcome == StartOutcome.STARTED:
             elapsed = f"{result.elapsed_s:.2f}"
