@@ -111,6 +111,37 @@ def test_stop_ends_every_clients_process(env: Env) -> None:
     assert not any(alive(pid) for pid in pids)
 
 
+def test_tools_call_and_ping_each_get_a_process_of_their_own(env: Env) -> None:
+    """The CLI's clients ask `server/discover` before anything: a per-client shim answers it as a legacy
+    server does, and their `initialize` spawns their process (they used to wait out --timeout unanswered)."""
+    env.write_config({"pc": fixture_server("healthy", share="per-client")})
+    env.run("start", "pc")
+    probe = env.status("pc")["pid"]
+    assert "pid" in {tool["name"] for tool in env.json("tools", "pc")["tools"]}
+    called = env.run("call", "pc", "pid")
+    assert called.returncode == 0, called.stderr
+    pid = int(called.stdout)
+    assert pid != probe
+    ping = env.run("ping", "pc")
+    assert ping.returncode == 0, ping.stderr
+    assert "pong" in ping.stdout
+    wait_for(lambda: not alive(pid), timeout=30)  # its client left
+    assert alive(probe)
+
+
+def test_tools_call_and_ping_reach_a_modern_server_shared_per_client(env: Env) -> None:
+    """mcp-server-time speaks the 2026-07-28 era to the shim's probe; each CLI client's own process is
+    spoken to in the legacy era its `initialize` opens."""
+    env.write_config({"pc": third_party_server("mcp-server-time", share="per-client")})
+    env.run("start", "pc")
+    names = {tool["name"] for tool in env.json("tools", "pc")["tools"]}
+    assert "get_current_time" in names
+    called = env.json("call", "pc", "get_current_time", "timezone=UTC")
+    assert "UTC" in json.dumps(called["result"])
+    ping = env.run("ping", "pc")
+    assert ping.returncode == 0, ping.stderr
+
+
 def overlap_through(env: Env, name: str, clients: int, calls: int) -> int:
     """`calls` overlap calls from each of `clients` clients, all at once; the most the server saw inside at once."""
 

@@ -2,8 +2,10 @@
 
 A client's process is spawned on its `initialize`, which is forwarded as the process's handshake (so the
 server sees that client's capabilities, protocol version and name); its answer is the client's answer.
-From then on the client has a multiplexer of its own (ids, progress tokens, cancellation, requests from
-the server, `max_concurrency`), with one peer. The process ends when its client leaves: stdin closed,
+A request before it is answered as a legacy server answers it (`server/discover`: method not found), so a
+client of both eras, which asks that first, opens with `initialize` (the CLI's `tools`, `call` and `ping`
+do). From then on the client has a multiplexer of its own (ids, progress tokens, cancellation, requests
+from the server, `max_concurrency`), with one peer. The process ends when its client leaves: stdin closed,
 then SIGTERM to its group and tree after the grace, SIGKILL after `stop_timeout`, all without blocking
 the shim's loop. A process that exits while its client is connected answers that client's requests in
 flight with `connection_lost` and closes that client's connection; no other client is touched.
@@ -137,10 +139,12 @@ class PerClient(Multiplexer):
         tenant = self.tenants.get(peer.number)
         if tenant is None:
             return
-        if tenant.run is None and message.get("method") == "initialize" and "id" in message:
+        if tenant.run is not None or "id" not in message or not isinstance(message.get("method"), str):
+            tenant.mux.from_client(peer, message)
+        elif message["method"] == "initialize":
             self._spawn(tenant, message)
         else:
-            tenant.mux.from_client(peer, message)
+            peer.conn.send(_before_initialize(self.name, message))
 
     def hangup(self, conn: Client) -> None:
         tenant = self.tenants.get(conn.number)
@@ -297,3 +301,16 @@ class PerClient(Multiplexer):
         if running != self.counted:
             self.counted = running
             self.note(per_client=running)
+
+
+def _before_initialize(name: str, message: Message) -> Message:
+    """The answer to a request that comes before the client's `initialize`, when it has no process yet: as
+    a legacy server answers it. So a client of both eras that asks `server/discover` first (`tools`, `call`
+    and `ping` do) hears "method not found" and opens with `initialize`, which spawns its process."""
+    request_id, method = message["id"], message["method"]
+    if method == "ping":
+        return protocol.result_response(request_id, {})
+    if method == "server/discover":
+        return protocol.method_not_found(request_id, method)
+    detail = f"{name} gives each client a server process of its own, spawned on its initialize: send initialize first"
+    return protocol.error_response(request_id, protocol.INVALID_REQUEST, detail)
