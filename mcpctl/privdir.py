@@ -2,7 +2,8 @@
 
 A directory mcpctl creates is opened without following links and set to 0700 through its descriptor. A
 directory that already exists is never changed: it must be a real directory (not a symlink) owned by the
-user with no group/other bits, else it is refused. The state dir itself is judged by `check_home`.
+user with no group/other bits, else it is refused. The state dir itself is judged by `check_home` before
+it is written to, and by `judge_home` before it is read.
 """
 
 from __future__ import annotations
@@ -33,7 +34,25 @@ def check_home(home: Path) -> None:
     """The state dir may be made here: it is missing, or the user's own, unshared, and empty or mcpctl's."""
     for path in _missing(home):
         _make(path)
-    info = _stat(home, follow=True)  # the user may name their state dir through a symlink
+    _judge(home, _stat(home, follow=True))  # the user may name their state dir through a symlink
+
+
+def judge_home(home: Path) -> None:
+    """The state dir may be read: it is missing (nothing in it to trust, and it is not made), or it is
+    one `check_home` would take. A command that only reads trusts nobody else's records, logs or sockets
+    either: one stat, and one listing of the state dir."""
+    try:
+        info = os.stat(home)
+    except FileNotFoundError:
+        return
+    except NotADirectoryError:
+        raise blocked(home) from None
+    except OSError as exc:
+        _refuse(home, f"cannot be used: {exc.strerror}")
+    _judge(home, info)
+
+
+def _judge(home: Path, info: os.stat_result) -> None:
     if not stat.S_ISDIR(info.st_mode):
         _refuse(home, "is not a directory")
     if info.st_uid != os.getuid():

@@ -216,6 +216,41 @@ def test_a_shared_home_is_refused_with_its_mode_unchanged(env: Env) -> None:
     assert env.our_processes() == []
 
 
+READERS = (["status"], ["status", "demo"], ["check", "demo"], ["logs", "demo"], ["events", "demo"])
+
+
+@pytest.mark.parametrize("kind", ["world-writable", "sticky", "someone's files"])
+def test_commands_that_only_read_refuse_the_state_dir_start_refuses(env: Env, kind: str) -> None:
+    """What others could plant in a shared state dir (here a log line that passes for mcpctl's own) is
+    never read: the commands that only read refuse the dir as `start` does."""
+    env.write_config({"demo": tiny_server()})
+    home = env.home.parent / "state"
+    if kind == "someone's files":
+        home.mkdir(mode=0o700)
+        (home / "cat.jpg").write_bytes(b"meow")
+        reason = "is not empty and is not an mcpctl state directory"
+    else:
+        mode = 0o777 if kind == "world-writable" else 0o1777
+        shared_dir(home, mode)
+        logs = home / "projects" / "w" / "logs"
+        logs.mkdir(parents=True)
+        (logs / "demo.log").write_text("2026-12-03T14:00:00.000Z [mcpctl] planted line\n")
+        reason = f"is shared (mode {oct(mode)}): others can write to it"
+    before = sorted(str(p.relative_to(home)) for p in home.rglob("*"))
+    for command in (["start", "demo"], *READERS):
+        proc = env.run("--home", str(home), *command)
+        assert proc.returncode == 1, (command, proc.stdout, proc.stderr)
+        assert f"refusing {home}: it {reason}" in proc.stderr, (command, proc.stderr)
+        assert "planted" not in proc.stdout + proc.stderr, command
+    assert sorted(str(p.relative_to(home)) for p in home.rglob("*")) == before
+    assert env.our_processes() == []
+    shutil.rmtree(home)  # a state dir not made yet holds nothing to trust: they read nothing, and make nothing
+    for command, code in zip(READERS, (0, 3, 3, 0, 0), strict=True):
+        proc = env.run("--home", str(home), *command)
+        assert proc.returncode == code, (command, proc.stdout, proc.stderr)
+    assert not home.exists()
+
+
 @pytest.mark.parametrize("where", ["home", "projects"])
 def test_a_file_where_the_state_dir_has_a_folder_is_named_not_taken_for_a_bug(env: Env, where: str) -> None:
     env.write_config({"demo": tiny_server()})

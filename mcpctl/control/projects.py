@@ -13,6 +13,7 @@ from mcpctl.errors import ConfigError, UsageError
 from mcpctl.hints import TYPE_CHECKING
 from mcpctl.lean import Record, dataclass
 from mcpctl.paths import Paths, default_home
+from mcpctl.privdir import judge_home
 from mcpctl.state import CorruptState, StateRecord, read_record
 
 if TYPE_CHECKING:
@@ -43,14 +44,24 @@ def split(names: list[str], chosen: str | None) -> tuple[str | None, list[str]]:
     return project, [name.split("/", 1)[-1] for name in names]
 
 
-def target(found: Config | None, home: Path | None, project: str | None, names: list[str], required: bool) -> Target:
+def target(
+    found: Config | None,
+    home: Path | None,
+    project: str | None,
+    names: list[str],
+    required: bool,
+    judged: set[Path] | None = None,
+) -> Target:
     """The project named (else the found config's, else the current directory's), its state dir, and its
-    config: the found one if it is that project's, else the one its records were started from."""
+    config: the found one if it is that project's, else the one its records were started from. The state
+    dir is judged before anything in it is read (`privdir.judge_home`), unless it is in `judged` (the
+    homes the command judged already: once per command)."""
     if found is not None and project in (None, found.project):
-        paths, note = legacy.adopt(home or found.home or default_home(), found.project, found.path, found.servers)
+        chosen = judged_home(home or found.home or default_home(), judged)
+        paths, note = legacy.adopt(chosen, found.project, found.path, found.servers)
         return Target(paths, found, names, note)
     name = project or project_name(Path.cwd().name)  # no config file: the directory's project, as if it had one
-    paths = legacy.paths_for(home or default_home(), name)
+    paths = legacy.paths_for(judged_home(home or default_home(), judged), name)
     path = config_file(paths)
     if path is None and required:
         raise ConfigError(
@@ -60,6 +71,15 @@ def target(found: Config | None, home: Path | None, project: str | None, names: 
     from mcpctl.config.load import load
 
     return Target(paths, load(path) if path else empty_config(), names)
+
+
+def judged_home(home: Path, judged: set[Path] | None = None) -> Path:
+    """`home`, refused (exit 1) when it is not a state dir mcpctl may trust; `judged` remembers it."""
+    if judged is None or home not in judged:
+        judge_home(home)
+        if judged is not None:
+            judged.add(home)
+    return home
 
 
 def records(paths: Paths) -> list[StateRecord]:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from mcpctl import i18n
 from mcpctl.constants import ENV_CONFIG, ENV_DEBUG, SERVER_NAME_PATTERN, ExitCode
-from mcpctl.errors import MCPCtlError, UnknownServerError
+from mcpctl.errors import MCPCtlError, StateDirError, UnknownServerError
 from mcpctl.hints import TYPE_CHECKING, Any, NoReturn
 from mcpctl.i18n import _
 from mcpctl.lean import Record, dataclass
@@ -37,18 +37,28 @@ class Globals(Record):
 
     def paths(self) -> Paths:
         """The current project's files; when its config file is missing or broken, those of the project
-        its path names (so `doctor`, `config import` and `client setup` still find the state dir)."""
+        its path names (so `doctor`, `config import` and `client setup` still find the state dir). Either
+        way the state dir is judged before it is read: one shared or someone else's is refused (exit 1)."""
         try:
             return self.target().paths
+        except StateDirError:
+            raise  # the state dir is refused: never another one instead
         except MCPCtlError:
             from mcpctl import legacy
             from mcpctl.config.load import project_of
             from mcpctl.config.model import DEFAULT_PROJECT
+            from mcpctl.control.projects import judged_home
 
             written = self.config or os.environ.get(ENV_CONFIG)
             path = Path(written).expanduser() if written else _quietly(find_config)
             project = self.project or (project_of(path) if path else DEFAULT_PROJECT)
-            return legacy.paths_for(chosen_home(self.home) or default_home(), project)
+            home = judged_home(chosen_home(self.home) or default_home(), self._judged())
+            return legacy.paths_for(home, project)
+
+    def _judged(self) -> set[Path]:
+        """The state dirs this command judged already (control/projects.judged_home): each once."""
+        judged: set[Path] = self._cache.setdefault("judged", set())
+        return judged
 
     def find_config(self) -> Path | None:
         """The config file, refused (exit 2) when someone else could have written it (config/trust.py)."""
@@ -73,7 +83,7 @@ class Globals(Record):
         if (project, required) not in self._cache:
             found = self._found(tolerant=project is not None)
             home = chosen_home(self.home)
-            chosen = projects.target(found, home, project, bare, required)
+            chosen = projects.target(found, home, project, bare, required, self._judged())
             if chosen.config.path is not None and (found is None or chosen.config is not found):
                 self.trusted(chosen.config)  # the config file a record was started from: judged as -f's
             if chosen.note and not self.quiet:
