@@ -27,14 +27,12 @@ from mcpctl.errors import MCPCtlError
 from mcpctl.i18n import N_
 from mcpctl.lean import Record, dataclass
 from mcpctl.paths import Paths
-from mcpctl.privdir import check_home, foreign
+from mcpctl.privdir import check_home
 from mcpctl.state import CorruptState, lock_holder, read_record, state_lock, write_atomic, write_record
 
 ORPHAN_STOP_TIMEOUT = 3.0
 # What a finding says (English: --json carries it); KNOWN lets `mcpctl doctor` show it translated.
 NOT_REPAIRED = N_("could not repair: {error}")
-NOT_YOURS = N_("owned by uid {uid}, not you (uid {you})")
-NOT_A_STATE_DIR = N_("not a state dir of yours: it {problem}")
 MODE_SET, READABLE = N_("mode set to 0o700"), N_("mode {mode}: others can read it")
 MISMATCH = N_("{name}: the record says a shim runs it, but none does")
 KEPT, TRUE_NOW = N_(" (the damaged file is kept as {file})"), N_("nothing to do: the record is true now")
@@ -44,7 +42,7 @@ SURVIVED, ENDED = N_("pid {pid} survived SIGKILL"), N_("ended (SIGTERM, then SIG
 ZOMBIE = N_("pid {pid} exited but its parent (pid {parent}) has not reaped it; {remedy}")
 REAP_ORPHAN = N_("ending the orphaned parent lets init reap it")
 REAP_RESTART = N_("`mcpctl restart` of its server clears it")
-KNOWN = (NOT_REPAIRED, NOT_YOURS, READABLE, MISMATCH, KEPT, REBUILT, ORPHANED, SURVIVED, ZOMBIE)
+KNOWN = (NOT_REPAIRED, READABLE, MISMATCH, KEPT, REBUILT, ORPHANED, SURVIVED, ZOMBIE)
 
 
 @dataclass
@@ -112,13 +110,11 @@ class Doctor(Record):
     # -- checks --------------------------------------------------------------------------------
 
     def _permissions(self) -> None:
+        """A state dir others can read (one they can write to, or someone else's, was refused before the
+        command read it: `privdir.judge_home`)."""
         home = self.paths.home
         info = home.stat()
-        if info.st_uid != os.getuid():
-            self.findings.append(Finding("permissions", str(home), NOT_YOURS.format(uid=info.st_uid, you=os.getuid())))
-        elif (problem := foreign(home, info)) is not None:  # never made private: it is not ours to change
-            self.findings.append(Finding("permissions", str(home), NOT_A_STATE_DIR.format(problem=problem)))
-        elif stat.S_IMODE(info.st_mode) & 0o077:
+        if stat.S_IMODE(info.st_mode) & 0o077:
             mode = oct(stat.S_IMODE(info.st_mode))
 
             def private() -> str:
