@@ -328,3 +328,16 @@ def test_a_config_someone_else_could_have_written_is_refused_as_the_cli_refuses_
     assert f"others can change {shared}" in searched.stderr
     assert [o.name for o in Manager(config=planted, home=env.home).status()] == ["tiny"]
     assert env.our_processes() == []
+
+
+def test_the_api_refuses_a_shared_state_dir_before_it_reads_it(env: Env) -> None:
+    """As the CLI's commands that only read: a shared state dir's records and logs are never used."""
+    env.write_config({"demo": fixture_server("normal")})
+    shared = env.home.parent / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    m = Manager(directory=env.workdir, home=shared)
+    for read in (m.status, m.check, lambda: m.logs("demo")):
+        with pytest.raises(MCPCtlError, match=rf"refusing {shared}: it is shared \(mode 0o777\)") as refused:
+            read()
+        assert refused.value.exit_code == 1
