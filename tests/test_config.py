@@ -84,6 +84,53 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
     assert len(caught.value.details) == 2
 
 
+def test_a_malformed_reference_is_a_config_error_in_every_setting_that_has_references(env: Env) -> None:
+    """Syntax is the config text's: validate names each one (exit 2), and start refuses the config, not the
+    environment (exit 7), whatever the shell holds; an unset ${VAR} stays the environment's."""
+    secret = "sk-live-Zq8Xv3Rt6Yp1Wm4Nb7Lk2"
+    servers = {
+        "t": {
+            "command": "true",
+            "args": ["ok", "${BROKEN"],
+            "env": {"A": "${X:-unterminated", "B": f"{secret}${{", "FINE": "${UNSET_HERE}", "LIT": "$${x"},
+            "cwd": "${}",
+            "headers": {"H": "${env:TOKEN}"},
+        },
+        "u": {"url": "http://h:1/${1X}", "startup_timeout": 0},  # a wrong reference beside another problem
+    }
+    env.write_config(servers)
+    proc = env.run("config", "validate", "--json")
+    assert proc.returncode == 2, proc.stderr
+    found = {(p["server"], p["field"]): p["message"] for p in json.loads(proc.stdout)["problems"]}
+    assert set(found) == {
+        ("t", "args[1]"),
+        ("t", "env.A"),
+        ("t", "env.B"),
+        ("t", "cwd"),
+        ("t", "headers.H"),
+        ("u", "url"),
+        ("u", "startup_timeout"),
+    }
+    assert "close the '${X:-'" in found["t", "env.A"]
+    assert "write ${TOKEN}" in found["t", "headers.H"]
+    assert secret not in proc.stdout  # a value may be a secret: the message names a position
+    start = env.run("start", "t")
+    assert start.returncode == 2, start.stderr
+    assert f"error: {env.config}: servers.t.args[1]: expected '}}' or ':-' after the '${{BROKEN'" in start.stderr
+
+
+def test_a_vscode_input_in_a_json_config_is_a_config_error_saying_what_import_writes(env: Env) -> None:
+    path = env.workdir / "mcp.json"
+    path.write_text(json.dumps({"servers": {"v": {"command": "true", "env": {"KEY": "${input:api-key}"}}}}))
+    for command in (["config", "validate"], ["env", "check", "v"], ["start", "v"]):
+        proc = env.run("-f", str(path), *command)
+        assert proc.returncode == 2, (command, proc.stderr)
+        assert "servers.v.env.KEY: ${input:api-key} is VS Code's prompted input" in proc.stderr
+        assert "write ${API_KEY}" in proc.stderr
+    assert env.run("config", "import", str(path)).returncode == 0
+    assert '"${API_KEY}"' in env.config.read_text()  # what the import translates it to
+
+
 def test_json_mcpservers_file_is_accepted(env: Env) -> None:
     path = env.workdir / "claude_desktop_config.json"
     servers = {"time": {"command": "uvx", "args": ["mcp-server-time"], "env": {"TZ": "UTC"}}}

@@ -84,7 +84,7 @@ def test_every_problem_is_listed_with_its_rule_and_source(tmp_path: Path) -> Non
     ]
     resolved = resolve(server, tmp_path, {"PATH": "/bin"}, rules)
     text = "\n".join(resolved.problems)
-    assert "args: ${NOPE} is not set and has no default" in text
+    assert "args[0]: ${NOPE} is not set and has no default" in text
     assert "MISSING: missing (expected from the shell)" in text
     assert "SHORT: shorter than 8 characters; does not match 'sk-\\\\w+'" in text
     assert "EMPTY: empty" in text

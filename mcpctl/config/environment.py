@@ -10,11 +10,11 @@ and statuses, never values.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import field
 from pathlib import Path
 
-from mcpctl.config.interpolate import NOT_SET, InterpolationError, interpolate
+from mcpctl.config.interpolate import NOT_SET, InterpolationError, expand_settings, interpolate
 from mcpctl.config.model import ServerConfig
 from mcpctl.hints import Any
 from mcpctl.i18n import N_
@@ -158,18 +158,6 @@ def resolve(
         secrets=secrets,
         headers=headers,
     )
-
-
-def expand_settings(
-    server: ServerConfig, expand: Callable[[str, str], str]
-) -> tuple[list[str], str | None, str | None, dict[str, str]]:
-    """args, cwd, url and headers, each value as `expand(text, where)` makes it: the one list of the settings,
-    besides `env`, whose `${VAR}` references are expanded at run time (export's needs reads it too)."""
-    args = [expand(arg, "args") for arg in server.args]
-    cwd = expand(server.cwd, "cwd") if server.cwd else None
-    url = expand(server.url, "url") if server.url else None
-    headers = {name: expand(value, f"headers.{name}") for name, value in server.headers.items()}
-    return args, cwd, url, headers
 
 
 def _inherited(server: ServerConfig, shell: Mapping[str, str]) -> dict[str, str]:

@@ -25,6 +25,7 @@ from typing import Any
 from mcpctl.config import gateway as gateway_table
 from mcpctl.config import jsonc
 from mcpctl.config.document import MERGE, OWN, WHOLE, document
+from mcpctl.config.interpolate import env_name
 from mcpctl.config.load import from_document, parse_json, validate
 from mcpctl.config.model import Config, config_error
 from mcpctl.errors import ConfigError, UsageError
@@ -194,8 +195,8 @@ class _Translator:
             return f"${{{name}}}"
         if kind == "input":
             if name not in self.inputs:
-                self.notes.append(f"input {name!r} (not declared) is read from ${_env_name(name)}")
-            return f"${{{self.inputs.get(name) or _env_name(name)}}}"
+                self.notes.append(f"input {name!r} (not declared) is read from ${env_name(name)}")
+            return f"${{{self.inputs.get(name) or env_name(name)}}}"
         return {"workspaceFolder": str(self.base), "userHome": "${HOME}", "pathSeparator": os.sep}[special]
 
 
@@ -247,13 +248,8 @@ def _inputs(raw: object, notes: list[str]) -> dict[str, str]:
     found = {}
     for entry in raw if isinstance(raw, list) else []:
         if isinstance(entry, dict) and isinstance(entry.get("id"), str):
-            found[entry["id"]] = _env_name(entry["id"])
+            found[entry["id"]] = env_name(entry["id"])
     if found:
         names = ", ".join(sorted(found.values()))
         notes.append(f"VS Code prompts for inputs; mcpctl reads them from the environment: set {names}")
     return found
-
-
-def _env_name(identifier: str) -> str:
-    name = re.sub(r"[^A-Za-z0-9_]", "_", identifier).upper()
-    return name if re.match(r"[A-Za-z_]", name) else f"_{name}"

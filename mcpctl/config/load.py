@@ -23,6 +23,7 @@ from mcpctl import alerts, lean
 from mcpctl import constants as C
 from mcpctl.config import gateway as gateway_table
 from mcpctl.config.checks import FIELDS, rules_problems
+from mcpctl.config.interpolate import reference_problems
 from mcpctl.config.model import (
     PROJECT_PATTERN,
     TOP_LEVEL,
@@ -271,6 +272,7 @@ def _server(
         problems.append(f"{where}: missing field 'command' (or 'url' for an HTTP server)")
     if len(problems) == before:
         problems.extend(f"{where}.{problem}" for problem in _cross_checks(values))
+    problems.extend(f"{where}.{problem}" for problem in reference_problems(ServerConfig(name=name, **values)))
     if len(problems) > before:
         return None
     for key in _TUPLES:

@@ -12,8 +12,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from mcpctl.config.environment import ALWAYS_INHERITED, env_file_paths, expand_settings, parse_dotenv
-from mcpctl.config.interpolate import InterpolationError, interpolate
+from mcpctl.config.environment import ALWAYS_INHERITED, env_file_paths, parse_dotenv
+from mcpctl.config.interpolate import InterpolationError, expand_settings, interpolate
 from mcpctl.config.model import Config, ServerConfig
 from mcpctl.lean import Record, dataclass
 
@@ -39,7 +39,7 @@ def needs_of(config: Config, server: ServerConfig, rule_vars: list[str]) -> Need
     files = tuple(env_file_paths(server, config.base_dir))
     outside = set(ALWAYS_INHERITED) | _defined_in(files)
     # `${VAR}` in env values is looked up in the shell and the env files; in the other settings expanded at
-    # run time (args, cwd, url, headers: config.environment.expand_settings) it may also name the config's
+    # run time (args, cwd, url, headers: config.interpolate.expand_settings) it may also name the config's
     # own env variables (as config.environment resolves them).
     from_env = [name for name in _referenced(server.env.values()) if name not in outside]
     elsewhere: list[str] = []
