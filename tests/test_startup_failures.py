@@ -51,6 +51,21 @@ def test_hang_in_initialize_times_out(env: Env) -> None:
     assert "startup_timeout" in result["error"]["hint"]
 
 
+def test_a_silent_server_fails_within_its_startup_timeout_and_the_log_says_the_shim_ended_it(env: Env) -> None:
+    """startup_timeout bounds the whole start, the server/discover probe's silence included, until the
+    failure is recorded: a server that never became ready (`sleep` reads nothing) is not given the 2 s that
+    a session's end gets after its stdin is closed, which made `startup_timeout = 1` fail after 3 s."""
+    env.write_config({"silent": {"command": "sleep", "args": ["100"], "startup_timeout": 1, "restart": "never"}})
+    result = env.json("start", "silent", expect=4)["results"][0]
+    assert result["error"]["type"] == "handshake_timeout"
+    lines = (env.paths.servers / "silent" / "events.jsonl").read_text().splitlines()
+    happened = {event["event"]: event["mono"] for event in map(json.loads, lines)}
+    assert 1.0 <= happened["failed"] - happened["started"] < 2.5  # the promised deadline, with room for a busy machine
+    log = (env.paths.logs / "silent.log").read_text()
+    assert "ending the server: silent was not ready within 1s\n" in log
+    assert log.index("ending the server") < log.index("server exited: killed by SIGTERM")
+
+
 def test_timeout_option_bounds_the_wait_not_the_startup_timeout(env: Env) -> None:
     env.write_config({"bad": fixture_server("hang", startup_timeout=300, stop_timeout=1, restart="never")})
     result = env.json("start", "bad", "--timeout", "1", expect=4)["results"][0]

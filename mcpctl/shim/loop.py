@@ -292,6 +292,8 @@ class Shim(Requested):
     def _end_run(self, failure: Failure | None) -> None:
         """A run is over (failed start, crash, or clean exit): end its tree, count, and follow the policy."""
         run, failure = self.run_, self._redacted(failure)
+        if run is not None and run.pid is not None and run.exit_code is None and failure is not None:
+            log(f"ending the server: {failure.message}")  # so its "killed by SIGTERM" reads as the shim's doing
         if run is not None:
             run.end_tree(graceful=failure is None or failure.retryable, meanwhile=self._meanwhile)
         code = run.exit_code if run is not None else None
