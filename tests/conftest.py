@@ -19,6 +19,7 @@ from typing import Any
 import psutil
 import pytest
 import tomli_w
+from hypothesis import HealthCheck, settings
 
 from mcpctl.paths import Paths
 
@@ -31,6 +32,11 @@ TINY = Path(__file__).parent / "fixtures" / "tiny.py"
 # starts (an ignored signal stays ignored across exec): Python then never raises KeyboardInterrupt. A
 # handler here (a handler, unlike SIG_IGN, is reset to the default by exec) gives them the default back.
 signal.signal(signal.SIGINT, signal.default_int_handler)
+
+# Property tests are not timed tests: a generated example that takes long on a loaded 2-core CI machine is
+# no failure (Hypothesis' default 200 ms deadline and its "too slow" check failed them there).
+settings.register_profile("mcpctl", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("mcpctl")
 
 # Third-party MCP servers, installed by `.ci/test-servers` (run by .ci/run) into this cache, never at test time:
 # name -> (interpreter or None, entry point inside the cache).

@@ -272,9 +272,6 @@ def _server(
         problems.append(f"{where}: missing field 'command' (or 'url' for an HTTP server)")
     if len(problems) == before:
         problems.extend(f"{where}.{problem}" for problem in _cross_checks(values))
-    problems.extend(f"{where}.{problem}" for problem in reference_problems(ServerConfig(name=name, **values)))
-    if len(problems) > before:
-        return None
     for key in _TUPLES:
         if isinstance(values.get(key), list):
             values[key] = tuple(values[key])
@@ -285,7 +282,9 @@ def _server(
     for key in _SECONDS:
         if key in values:
             values[key] = float(values[key])
-    return ServerConfig(name=name, **values)
+    server = ServerConfig(name=name, **values)  # made once: its references are checked on it
+    problems.extend(f"{where}.{problem}" for problem in reference_problems(server))
+    return server if len(problems) == before else None
 
 
 def _checked_fields(table: dict[str, Any], where: str, json_dialect: bool, problems: list[str]) -> dict[str, Any]:
