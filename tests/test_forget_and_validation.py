@@ -123,3 +123,12 @@ def test_counts_refuse_negative_numbers(env: Env) -> None:
     assert "--min-length" in _one_error_line(proc.stderr)
     assert env.json("env", "rules")["rules"] == []
     assert env.our_processes() == []
+
+
+def test_a_number_out_of_range_is_named_with_its_value(env: Env) -> None:
+    env.config.write_text('[servers.a]\ncommand = "x"\nstartup_timeout = -5\nstop_timeout = 0\nmax_failures = 0\n')
+    proc = env.run("config", "validate")
+    assert proc.returncode == 2, proc.stderr
+    assert "servers.a.startup_timeout: expected a positive number of seconds, got -5" in proc.stderr
+    assert "servers.a.stop_timeout: expected a positive number of seconds, got 0" in proc.stderr
+    assert "servers.a.max_failures: expected a whole number of at least 1, got 0" in proc.stderr
