@@ -30,6 +30,7 @@ class ErrorType(StrEnum):
     SERVER_RUNNING = "server_running"
     SHIM_LOST = "shim_lost"
     LOCK_TIMEOUT = "lock_timeout"
+    TOO_MANY_CLIENTS = "too_many_clients"
     CONNECTION_LOST = "connection_lost"
     TOOL_ERROR = "tool_error"
     TIMEOUT = "timeout"
@@ -128,6 +129,12 @@ KINDS: dict[ErrorType, Kind] = {
     ErrorType.LOCK_TIMEOUT: Kind(
         "another mcpctl command held the state lock {path} for {timeout:g}s",
         "wait for it to finish, or find it with `fuser {path}`",
+        True,
+        ExitCode.BUSY,
+    ),
+    ErrorType.TOO_MANY_CLIENTS: Kind(
+        "{name} has {max_clients} clients connected, its max_clients",
+        "try again once one of them has left, or raise max_clients of {name} in its config",
         True,
         ExitCode.BUSY,
     ),
@@ -249,6 +256,8 @@ class UnknownServerError(MCPCtlError):
 
 
 class BusyError(MCPCtlError):
+    """Another mcpctl command held the state lock, or the server's shim has max_clients clients connected."""
+
     type = ErrorType.LOCK_TIMEOUT
 
 
@@ -320,6 +329,7 @@ ERROR_CLASSES: dict[ErrorType, type[MCPCtlError]] = {
     ErrorType.NOT_RUNNING: NotRunningError,
     ErrorType.SHIM_LOST: NotRunningError,
     ErrorType.LOCK_TIMEOUT: BusyError,
+    ErrorType.TOO_MANY_CLIENTS: BusyError,
     ErrorType.CONNECTION_LOST: ConnectionLostError,
     ErrorType.TOOL_ERROR: ToolError,
     ErrorType.TIMEOUT: TimedOutError,

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from mcpctl import __version__
 from mcpctl.constants import MCP_PROTOCOL_VERSION
-from mcpctl.errors import Failure
+from mcpctl.errors import ErrorType, Failure
 from mcpctl.hints import Any
 
 INIT_ID = "mcpctl-init"
@@ -129,6 +129,24 @@ def failure_response(request_id: object, failure: Failure) -> dict[str, Any]:
     """mcpctl's own error (not the server's) as a JSON-RPC error answer: its type, hint and retryable in `data`."""
     data = {"type": failure.type.value, "hint": failure.hint, "retryable": failure.retryable}
     return error_response(request_id, MCPCTL_ERROR, failure.message, data)
+
+
+def refusal(message: dict[str, Any]) -> Failure | None:
+    """What a shim's refusal of the connection it came on says (past `max_clients`, out of file
+    descriptors): mcpctl's own error under id null, the one line the shim sends before it closes. None
+    for any other message."""
+    error = message.get("error")
+    if "id" not in message or message["id"] is not None or not isinstance(error, dict):
+        return None
+    if error.get("code") != MCPCTL_ERROR:
+        return None
+    data = error.get("data")
+    data = data if isinstance(data, dict) else {}
+    try:
+        kind = ErrorType(str(data.get("type")))
+    except ValueError:  # untyped (out of descriptors): the server cannot be reached for now
+        kind = ErrorType.CONNECTION_LOST
+    return Failure(kind, str(error.get("message", "")), str(data.get("hint") or ""))
 
 
 def result_response(request_id: object, result: Any) -> dict[str, Any]:

@@ -14,8 +14,9 @@ import anyio
 import psutil
 import pytest
 
-from mcpctl import ConnectionLostError, Manager, MCPCtlError, NotRunningError, StartError, ToolError
+from mcpctl import BusyError, ConnectionLostError, Manager, MCPCtlError, NotRunningError, StartError, ToolError
 from tests.conftest import TINY, Env, fixture_server, third_party_server, wait_for
+from tests.test_multiplexer import Raw
 
 REPO = Path(__file__).resolve().parent.parent
 BUDGET = 120.0  # seconds for a start on a loaded machine (the SDK fixture imports the SDK: ~1 s unloaded)
@@ -237,6 +238,28 @@ def test_a_session_without_start_of_a_stopped_server_is_not_running(env: Env) ->
         anyio.run(open_session)
     assert (info.value.type, info.value.exit_code, info.value.retryable) == ("not_running", 3, False)
     assert env.our_processes() == []
+
+
+def test_a_session_past_max_clients_raises_the_shims_refusal_at_once(env: Env) -> None:
+    env.write_config({"tiny": {"command": sys.executable, "args": [str(TINY)], "max_clients": 1}})
+    assert env.run("start", "tiny").returncode == 0
+    holder = Raw(env, "tiny")
+    holder.send({"id": "held", "method": "ping"})
+    assert holder.answer("held")["result"] == {}
+
+    async def open_session() -> None:
+        async with manager(env).session("tiny"):
+            pass
+
+    try:
+        for attempt in (open_session, lambda: manager(env).call_tool("tiny", "echo")):
+            with pytest.raises(BusyError) as info:
+                anyio.run(attempt)
+            assert (info.value.type, info.value.exit_code) == ("too_many_clients", 9)
+            assert "max_clients" in info.value.message
+            assert "max_clients" in info.value.hint
+    finally:
+        holder.close()
 
 
 def test_call_tool_retries_a_lost_connection_and_not_a_tool_error(

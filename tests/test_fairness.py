@@ -5,13 +5,18 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
+import sys
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import AsyncExitStack
+from pathlib import Path
 from typing import Any
 
 import anyio
 import psutil
+import pytest
 
 from tests.conftest import Env, fixture_server, tiny_server
 from tests.test_client_state import client, resourceful
@@ -95,12 +100,79 @@ def test_past_max_clients_a_client_gets_one_error_line_naming_the_cap(env: Env) 
     refusal = extra.receive()
     assert refusal["id"] is None
     assert "max_clients" in refusal["error"]["message"]
-    assert refusal["error"]["data"] == {"max_clients": 3, "retryable": True}
+    data = refusal["error"]["data"]
+    assert data == {"type": "too_many_clients", "max_clients": 3, "retryable": True, "hint": data["hint"]}
+    assert "max_clients" in data["hint"]
     assert extra.sock.recv(10) == b""  # then closed
     held.pop().close()
     late = wait_accepted(env)
     for one in (*held, late, extra):
         one.close()
+
+
+@pytest.fixture
+def full(env: Env) -> Iterator[Raw]:
+    """demo started with max_clients = 1, and the one client it takes, held for the test's length."""
+    env.write_config({"demo": tiny_server(max_clients=1)})
+    assert env.run("start", "demo").returncode == 0
+    holder = Raw(env)
+    holder.send({"id": "held", "method": "ping"})
+    assert holder.answer("held")["result"] == {}
+    yield holder
+    holder.close()
+
+
+REFUSED = [
+    "error: demo has 1 clients connected, its max_clients",
+    "hint: try again once one of them has left, or raise max_clients of demo in its config",
+]
+
+
+@pytest.mark.usefixtures("full")
+def test_past_max_clients_ping_call_and_tools_say_why_at_once_and_exit_busy(env: Env) -> None:
+    for command in (["ping", "demo"], ["call", "demo", "echo"], ["tools", "demo"]):
+        refused = env.run(*command)
+        assert refused.returncode == 9, (command, refused.stderr)
+        assert refused.stderr.splitlines() == REFUSED, command  # the shim's words, not a lost connection, no retries
+    as_json = env.run("ping", "demo", "--json")
+    assert json.loads(as_json.stdout)["error"]["type"] == "too_many_clients"
+
+
+INIT = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-11-25"}}
+
+
+@pytest.mark.usefixtures("full")
+def test_past_max_clients_connect_answers_the_client_with_why_and_exits_busy(env: Env, tmp_path: Path) -> None:
+    request = json.dumps(INIT) + "\n"
+    lent = subprocess.run(  # pipes: its stdio is offered to the shim
+        [sys.executable, "-m", "mcpctl", "connect", "demo"],
+        check=False,
+        input=request,
+        capture_output=True,
+        text=True,
+        cwd=env.workdir,
+        timeout=60,
+    )
+    out = tmp_path / "out.jsonl"
+    with out.open("w") as stdout:  # a file: relayed
+        relayed = subprocess.run(
+            [sys.executable, "-m", "mcpctl", "connect", "demo"],
+            check=False,
+            input=request,
+            stdout=stdout,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=env.workdir,
+            timeout=60,
+        )
+    for proc, said in ((lent, lent.stdout), (relayed, out.read_text())):
+        assert proc.returncode == 9, proc.stderr
+        assert proc.stderr.splitlines() == REFUSED
+        lines = [json.loads(line) for line in said.splitlines()]
+        assert lines[0]["id"] is None  # the shim's line
+        assert lines[0]["error"]["data"]["max_clients"] == 1
+        answer = next(line for line in lines if line.get("id") == 1)  # and the client's initialize, answered
+        assert answer["error"]["data"]["type"] == "too_many_clients"
 
 
 def wait_accepted(env: Env) -> Raw:

@@ -256,7 +256,8 @@ def test_stdio_on_one_socket_is_lent_too(env: Env) -> None:
 
 def test_a_shim_that_refuses_the_client_is_heard_by_it(env: Env, piped: Callable[[], Piped]) -> None:
     """Past `max_clients` the shim answers the connection with why and closes it: that reaches the client,
-    though nothing else sent before the lend's answer does (it could only be for a client not initialized)."""
+    though nothing else sent before the lend's answer does (it could only be for a client not initialized),
+    and so does an answer to its initialize; then connect ends, exit 9 (busy)."""
     env.write_config({"res": resourceful(max_clients=1)})
     assert env.run("start", "res").returncode == 0
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as holder:
@@ -264,8 +265,8 @@ def test_a_shim_that_refuses_the_client_is_heard_by_it(env: Env, piped: Callable
         client = piped()
         client.send(_line(INIT))
         refusal = json.loads(client.reader.readline())
+        assert client.answer(1)["error"]["data"]["type"] == "too_many_clients"
+        assert client.proc.wait(timeout=BUDGET) == 9  # while the holder stays: not kept waiting for a place
     assert refusal["id"] is None
     assert "max_clients" in refusal["error"]["message"]
     assert refusal["error"]["data"]["retryable"] is True
-    assert client.answer(1)  # answered once the slot is free (an error or the handshake: the session goes on)
-    assert client.end() == 0

@@ -2,7 +2,8 @@
 SDK's stream pair, that outlives the shim.
 
 When the socket closes (the shim was replaced, or the server stopped and started again), the requests in
-flight are answered with a retryable `connection_lost` error, and the link dials again: at once without
+flight are answered with a retryable `connection_lost` error (or with the shim's refusal, when it said
+why it would not serve this connection: past `max_clients`), and the link dials again: at once without
 starting anything, else on the session's next message (starting the server if the session may). On a new
 socket it replays the session's own `initialize` (the shim answers it from its handshake) and
 `notifications/initialized`, so the SDK session never notices that the connection is another one.
@@ -53,6 +54,7 @@ class Link:
         self._dialing = anyio.Lock()
         self._pending: set[int | str] = set()  # ids of the session's requests not answered yet
         self._hello: dict[str, Any] | None = None  # the session's initialize params, replayed on a new socket
+        self._refusal: Failure | None = None  # why the shim would not serve this connection (max_clients)
         self._replays = itertools.count(1)
         # Unbounded toward the session: the link answers lost requests from its writer, which must never wait
         # for a dispatcher that may itself be waiting to write.
@@ -100,6 +102,9 @@ class Link:
         except (ValueError, ValidationError) as exc:
             await self._to_session.send(exc)
             return
+        if isinstance(data, dict) and (refusal := protocol.refusal(data)) is not None:
+            self._refusal = refusal  # the shim closes next: what was in flight is answered with it
+            return
         if isinstance(data, dict) and "method" not in data:
             self._pending.discard(data.get("id"))
         await self._to_session.send(SessionMessage(message))
@@ -111,7 +116,7 @@ class Link:
         self._stream, self._up = None, anyio.Event()
         with contextlib.suppress(*_BROKEN):
             await stream.aclose()
-        failure = Failure.of(ErrorType.CONNECTION_LOST, name=self.name, detail=reason)
+        failure = self._refusal or Failure.of(ErrorType.CONNECTION_LOST, name=self.name, detail=reason)
         pending, self._pending = self._pending, set()
         for request_id in pending:
             await self._answer(request_id, failure)
@@ -151,7 +156,8 @@ class Link:
                 reason = str(exc) or type(exc).__name__
                 await self._lost(stream, reason)
         if request_id is not None:
-            await self._answer(request_id, Failure.of(ErrorType.CONNECTION_LOST, name=self.name, detail=reason))
+            lost = Failure.of(ErrorType.CONNECTION_LOST, name=self.name, detail=reason)
+            await self._answer(request_id, self._refusal or lost)
 
     # -- dialing again -----------------------------------------------------------------------
 
@@ -176,7 +182,7 @@ class Link:
                     if isinstance(exc, (TimeoutError, protocol.ProtocolError, _NoShim, *_BROKEN)):
                         raise self._failed_replay(exc) from None
                     raise
-            self._stream = stream
+            self._stream, self._refusal = stream, None
             self._up.set()
             return stream
 
@@ -201,6 +207,8 @@ class Link:
             if message.get("id") == replay_id and "method" not in message:
                 break
             await self._deliver(line)  # a notification that came first
+            if self._refusal is not None:
+                raise MCPCtlError.from_failure(self._refusal)
         self._carry = buffer
         if "error" in message:
             raise self._refused(message["error"])

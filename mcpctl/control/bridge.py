@@ -30,93 +30,26 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NoReturn
 
 from mcpctl import protocol
 from mcpctl.control import tether
+from mcpctl.control.pump import FIRST_MESSAGE_WAIT, refuse
+from mcpctl.control.scan import Scanner, Seen
+from mcpctl.control.shim_client import Refused
 from mcpctl.errors import ErrorType, Failure, MCPCtlError
 from mcpctl.lean import Record, dataclass
 
 CHUNK = 256 * 1024
-PARSE_LIMIT = 64 * 1024  # a line up to this long is parsed for its id; a longer one is read at its ends
 HOLD = 5.0  # how long a request sent while no shim is reachable waits for one before it is answered
 POLL = (0.05, 0.5)  # the first and the longest wait between attempts to reach a shim again
 REPLAY_ID = "mcpctl-replay-"
 REPLAY_WAIT = 30.0  # how long a new shim may take to answer the replayed initialize
-KEEP_ENDS = 1024  # how much of each end of a long line is kept, to find its id
 # After stdin's end, how long the bridge lets its last write to stdout finish before it exits anyway.
 EXIT_GRACE = 1.0
 
 # Reconnect(may_start): a connected socket to the shim, or OSError / MCPCtlError (then it is tried again).
 Reconnect = Callable[[bool], socket.socket]
-
-
-@dataclass(frozen=True)
-class Seen(Record):
-    """One message as the bridge sees it: its id (as JSON text, so 1 and "1" differ) and what it is."""
-
-    key: str | None
-    request: bool
-    method: str | None = None
-    message: dict[str, Any] | None = None  # small messages only
-
-
-class Scanner:
-    """Where messages end in a byte stream, and what each is; at most PARSE_LIMIT bytes of one are kept."""
-
-    def __init__(self) -> None:
-        self.line = bytearray()
-        self.size = 0
-        self.ends: tuple[bytes, bytearray] | None = None  # head and tail of a line past PARSE_LIMIT
-
-    def feed(self, data: bytes) -> list[Seen]:
-        found, start = [], 0
-        while (newline := data.find(b"\n", start)) >= 0:
-            self._add(data[start:newline])
-            found.append(self._end())
-            start = newline + 1
-        self._add(data[start:])
-        return found
-
-    @property
-    def partial(self) -> bool:
-        return self.size > 0
-
-    def _add(self, piece: bytes) -> None:
-        self.size += len(piece)
-        if self.ends is None and self.size <= PARSE_LIMIT:
-            self.line += piece
-            return
-        if self.ends is None:
-            self.ends = (bytes((self.line + piece[:KEEP_ENDS])[:KEEP_ENDS]), bytearray())
-            self.line = bytearray()
-        tail = self.ends[1]
-        tail += piece[-KEEP_ENDS:]
-        del tail[:-KEEP_ENDS]
-
-    def _end(self) -> Seen:
-        seen = _parsed(bytes(self.line)) if self.ends is None else _by_ends(*self.ends)
-        self.line, self.size, self.ends = bytearray(), 0, None
-        return seen
-
-
-def _parsed(line: bytes) -> Seen:
-    try:
-        message = protocol.decode(line)
-    except protocol.ProtocolError:
-        return Seen(None, False)
-    method = message.get("method")
-    key = _key(message.get("id")) if "id" in message else None
-    return Seen(key, isinstance(method, str), method if isinstance(method, str) else None, message)
-
-
-def _by_ends(head: bytes, tail: bytearray) -> Seen:
-    request_id, request = protocol.sender_of(head, bytes(tail))
-    return Seen(_key(request_id), request)
-
-
-def _key(request_id: object) -> str | None:
-    return json.dumps(request_id) if isinstance(request_id, str | int) and not isinstance(request_id, bool) else None
 
 
 @dataclass(frozen=True)
@@ -144,6 +77,7 @@ class Bridge:
         self.init: dict[str, Any] | None = None  # the client's initialize, replayed to each new shim
         self.initialized = False
         self.client_done = threading.Event()
+        self.refusal: Failure | None = None  # the shim would not serve the client
         # The shim's side, touched by run's thread only.
         self.down = Scanner()
         self.replay: str | None = None  # the replayed initialize's id while its answer is awaited
@@ -151,8 +85,10 @@ class Bridge:
         self.replays = itertools.count(1)
 
     def run(self) -> None:
+        """Serve the client until it leaves; MCPCtlError when the shim refused it (past `max_clients`)."""
         sock = self.sock
-        if sock is not None and tether.lendable() and (journal := tether.lend(sock, self.drain)) is not None:
+        journal = self._lend(sock) if sock is not None and tether.lendable() else None
+        if sock is not None and journal is not None:
             sock = self._carry(tether.hold(sock, journal))  # the client's thread started, if it stays
         else:
             threading.Thread(target=self._from_client, daemon=True).start()
@@ -160,6 +96,13 @@ class Bridge:
             if not self._lost():
                 return
             sock = self._reach()
+
+    def _lend(self, sock: socket.socket) -> tether.Journal | None:
+        try:
+            return tether.lend(sock, self.drain)
+        except Refused as refused:  # the stdio is still ours, the client's first request unread in it
+            refuse(refused.failure)
+            raise MCPCtlError.from_failure(refused.failure) from None
 
     def _carry(self, journal: tether.Journal) -> socket.socket | None:
         """The shim let go of the lent stdio: carry the session over to the next shim, relayed from
@@ -193,8 +136,12 @@ class Bridge:
 
     def _to_client(self, data: bytes) -> None:
         if self.replay is None and not self.pending:
-            self._answered(self.down.feed(data))
+            seen = self.down.feed(data)
+            self._answered(seen)
             _write_all(1, data)
+            for refusal in (protocol.refusal(s.message) for s in seen if s.message is not None):
+                if refusal is not None:
+                    self._refused(refusal)
             return
         self.pending += data
         out = bytearray()
@@ -214,6 +161,21 @@ class Bridge:
             out += rest
         if out:
             _write_all(1, bytes(out))
+
+    def _refused(self, failure: Failure) -> NoReturn:
+        """The shim would not serve this client (past `max_clients`) and closed the connection: the
+        client's requests (its first one, once it comes) are answered with why, and connect ends with it."""
+        with self.lock:
+            self.sock, self.refusal = None, failure  # what the client sends from now on is held
+        deadline = time.monotonic() + FIRST_MESSAGE_WAIT
+        while True:
+            with self.lock:
+                keys = [*self.inflight, *(h.key for h in self.held if h.key is not None)]
+            if keys or self.client_done.is_set() or time.monotonic() >= deadline:
+                break
+            time.sleep(POLL[0])
+        self._answer(keys, failure)
+        raise MCPCtlError.from_failure(failure)
 
     def _answered(self, seen: list[Seen]) -> None:
         answered = [s.key for s in seen if s.key is not None and not s.request]
@@ -361,7 +323,8 @@ class Bridge:
                 sock.shutdown(socket.SHUT_WR if self.drain else socket.SHUT_RDWR)
         if not self.drain:  # the run thread's recv returns at once; a write to a client that stopped reading may not
             time.sleep(EXIT_GRACE)
-            os._exit(0)
+            if self.refusal is None:  # else the run thread ends connect with the shim's refusal
+                os._exit(0)
 
     def _remember(self, seen: list[Seen]) -> None:
         for s in seen:

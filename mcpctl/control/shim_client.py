@@ -10,6 +10,7 @@ a whole call on a warm server should take.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import socket
 import time
@@ -18,7 +19,7 @@ from collections.abc import Callable
 from mcpctl import __version__, protocol
 from mcpctl.clock import jitter
 from mcpctl.constants import MCP_PROTOCOL_VERSION
-from mcpctl.errors import ErrorType
+from mcpctl.errors import ErrorType, Failure
 from mcpctl.hints import Any, TypeVar
 
 T = TypeVar("T")
@@ -54,6 +55,15 @@ class RemoteError(Exception):
     @property
     def retryable(self) -> bool:
         return self.mcpctl_type is not None and self.data.get("retryable") is True
+
+
+class Refused(Exception):
+    """The shim would not serve this connection (past `max_clients`, out of file descriptors): it said why
+    under id null and closed it. Never retried: a full shim stays full longer than a few retries last."""
+
+    def __init__(self, failure: Failure) -> None:
+        super().__init__(failure.message)
+        self.failure = failure
 
 
 class Lost(Exception):
@@ -126,6 +136,8 @@ class Session:
             answer = self._receive(deadline)
             if "method" in answer:
                 self._on_server_message(answer)
+            elif (refusal := protocol.refusal(answer)) is not None:
+                raise Refused(refusal)
             elif answer.get("id") == request_id:
                 if "error" in answer:
                     raise RemoteError(method, answer["error"])
@@ -144,7 +156,19 @@ class Session:
         try:
             self.sock.sendall(protocol.encode(message))
         except OSError as exc:
+            self._refused_already()
             raise Lost(f"cannot send: {exc.strerror or exc}") from exc
+
+    def _refused_already(self) -> None:
+        """Raise Refused when the shim's refusal is what is left to read: a send fails once it closed."""
+        with contextlib.suppress(OSError):
+            self.sock.setblocking(False)
+            while chunk := self.sock.recv(65536):
+                self.buffer += chunk
+        for line in self.buffer.split(b"\n"):
+            with contextlib.suppress(protocol.ProtocolError):
+                if (refusal := protocol.refusal(protocol.decode(line))) is not None:
+                    raise Refused(refusal)
 
     def _receive(self, deadline: float) -> dict[str, Any]:
         while b"\n" not in self.buffer:

@@ -18,6 +18,7 @@ import stat
 
 from mcpctl import protocol
 from mcpctl.contract import LEND
+from mcpctl.control.shim_client import Refused
 from mcpctl.hints import Any
 
 LEND_ID = "mcpctl-lend"
@@ -84,7 +85,7 @@ class Journal:
 
 def lend(sock: socket.socket, drain: bool) -> Journal | None:
     """Send stdin and stdout to the shim; the journal to follow when it took them, None when it did not
-    (the bridge then relays, on the same socket)."""
+    (the bridge then relays, on the same socket); Refused when it would not serve this client at all."""
     request = {"jsonrpc": "2.0", "id": LEND_ID, "method": LEND, "params": {"drain": drain}}
     pending = b""
     try:
@@ -114,7 +115,8 @@ def lend(sock: socket.socket, drain: bool) -> Journal | None:
 
 def _early(line: bytes) -> None:
     """A line before the answer: a notification is for a client that has not initialized (dropped); the
-    shim's refusal (`max_clients`, no descriptors left) is the client's to read."""
+    shim's refusal (`max_clients`, no descriptors left) is the client's to read, and raises Refused: the
+    shim closed the connection without taking the stdio."""
     try:
         message = protocol.decode(line)
     except protocol.ProtocolError:
@@ -122,6 +124,8 @@ def _early(line: bytes) -> None:
     if "method" not in message:
         with contextlib.suppress(OSError):
             os.write(1, line + b"\n")
+        if (refusal := protocol.refusal(message)) is not None:
+            raise Refused(refusal)
 
 
 def _answer_of(line: bytes) -> bool | None:

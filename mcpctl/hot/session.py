@@ -123,7 +123,7 @@ def _masking(g: Globals, name: str, unmasked: bool) -> Callable[[str], str]:
 def _with_session(g: Globals, name: str, o: Options, act: Any, mask: Callable[[str], str] = str) -> Any:
     """Open a session (starting the server if need be), run `act(session, deadline)`, retrying
     transient failures; every failure becomes an MCPCtlError of the taxonomy, masked by `mask`."""
-    from mcpctl.control.shim_client import Lost, RemoteError, Session, with_retries
+    from mcpctl.control.shim_client import Lost, Refused, RemoteError, Session, with_retries
 
     no_start, timeout, retries = o.no_start, o.timeout, o.retries
     deadline = time.monotonic() + timeout
@@ -142,6 +142,8 @@ def _with_session(g: Globals, name: str, o: Options, act: Any, mask: Callable[[s
         error = _remote_failure(name, exc)
         error.message, error.hint = mask(error.message), mask(error.hint)
         raise error from None
+    except Refused as exc:  # past max_clients: what the shim said, not the closed socket
+        raise MCPCtlError.from_failure(exc.failure) from None
     except Lost as exc:
         raise MCPCtlError.of(ErrorType.CONNECTION_LOST, name=name, detail=str(exc)) from None
     except TimeoutError:

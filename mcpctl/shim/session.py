@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from mcpctl import protocol
 from mcpctl.contract import Spec
-from mcpctl.errors import Failure
+from mcpctl.errors import ErrorType, Failure
 from mcpctl.hints import TYPE_CHECKING, Any
 from mcpctl.shim import era, gate
 from mcpctl.shim.listener import FD_RESERVE, Connection, descriptors_left, refuse
@@ -149,5 +149,7 @@ class Session:
 
 
 def _full(name: str, cap: int) -> Message:
-    message = f"{name} has {cap} clients connected, its max_clients: try again later, or raise max_clients"
-    return protocol.error_response(None, protocol.MCPCTL_ERROR, message, {"max_clients": cap, "retryable": True})
+    """The refusal past `max_clients`: typed as every error of the shim's own, so the CLI can say why."""
+    refusal = protocol.failure_response(None, Failure.of(ErrorType.TOO_MANY_CLIENTS, name=name, max_clients=cap))
+    refusal["error"]["data"]["max_clients"] = cap
+    return refusal

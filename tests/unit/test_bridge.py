@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from mcpctl.control.bridge import PARSE_LIMIT, Scanner
+from mcpctl.control.scan import PARSE_LIMIT, Scanner
 
 
 def test_small_messages_are_parsed_across_reads() -> None:
