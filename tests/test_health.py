@@ -164,7 +164,23 @@ def test_check_nagios_is_unknown_when_it_cannot_check(env: Env) -> None:
     assert broken.stdout.startswith(f"MCPCTL UNKNOWN - {env.config}: invalid TOML")
     env.config.write_text('project = "p"\n')
     empty = env.run("check", "--nagios")
-    assert (empty.returncode, empty.stdout) == (3, "MCPCTL UNKNOWN - no servers to check\n")  # nothing is no OK
+    assert (empty.returncode, empty.stdout) == (3, f"MCPCTL UNKNOWN - {env.config} has no servers to check\n")
+
+
+def test_check_of_nothing_fails_when_no_config_is_found_or_it_has_no_servers(env: Env) -> None:
+    """A cron check run in the wrong directory, or against an empty config, must not pass: nothing is no OK."""
+    for args in ((), ("--all",), ("--json",)):
+        nowhere = env.run("check", *args)  # nothing written: no config above the directory
+        assert nowhere.returncode == 2, (args, nowhere.stdout, nowhere.stderr)
+        assert "no config file" in nowhere.stderr
+        assert '"ok": true' not in nowhere.stdout
+    env.config.write_text('project = "p"\n')
+    for args in ((), ("--all",)):
+        empty = env.run("check", *args)
+        assert empty.returncode == 2, (args, empty.stdout, empty.stderr)
+        assert empty.stderr.splitlines()[0] == f"error: {env.config} has no servers to check"
+    as_json = env.json("check", expect=2)
+    assert (as_json["error"]["type"], as_json["error"]["exit_code"]) == ("config_invalid", 2)
 
 
 def _alive(pid: int) -> bool:

@@ -88,8 +88,8 @@ def check(
     """For cron and CI: exit 0 if every server is ready and healthy, 6 if one is unhealthy or unresponsive, 3 if
     one is not running.
 
-    Without names: the config's servers (`mcpctl forget` drops the records of others). Starts nothing and
-    takes no lock.
+    Without names: the config's servers (`mcpctl forget` drops the records of others); exit 2 when no config
+    is found or it has none. Starts nothing and takes no lock.
     """
     from mcpctl.hot import commands
 

@@ -4,7 +4,7 @@ exit code."""
 from __future__ import annotations
 
 from mcpctl.constants import ExitCode, NagiosCode
-from mcpctl.errors import MCPCtlError, UsageError
+from mcpctl.errors import ConfigError, MCPCtlError, UsageError
 from mcpctl.hints import TYPE_CHECKING, NoReturn
 from mcpctl.hot.context import Globals, as_error, fail, known_servers
 from mcpctl.i18n import _
@@ -70,12 +70,19 @@ def unknown(exc: MCPCtlError, as_json: bool) -> NoReturn:
 
 
 def _verdicts(g: Globals, names: list[str] | None, everything: bool) -> list[Verdict]:
-    t = g.target(names)  # first, as in `status`
+    """Without names the config says what to check: none found, or one with no servers, is an error (exit 2),
+    never a pass (a cron check run in the wrong directory must not pass silently)."""
+    t = g.target(names, required=not names)  # first, as in `status`
     from mcpctl.control.controller import Controller
     from mcpctl.health import verdict
 
     servers = known_servers(t.paths, t.config, t.names, everything or not names)
-    if not names and t.config.path is not None:
+    if not names:
         servers = list(t.config.servers.values())  # a server `apply` removed from the config is not checked
+    if not servers:
+        raise ConfigError(
+            _("{path} has no servers to check").format(path=t.config.path),
+            _("add a [servers.NAME] table to it, or pass -f with the config to check"),
+        )
     observations = Controller(t.paths, t.config).status([s.name for s in servers], repair=False)
     return [verdict(o.name, o.state, o.record.health, o.record.alerts) for o in observations]
