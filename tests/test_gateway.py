@@ -245,6 +245,23 @@ def test_gateway_stop_leaves_no_listener_and_the_servers_running(env: Env) -> No
     assert events == ["ready", "stopped"]
 
 
+def test_stop_all_stops_the_gateway_start_all_started(env: Env) -> None:
+    base = configure(env, {"tiny": tiny_server()})
+    port = int(base.rsplit(":", 1)[1])
+    started = env.run("start", "--all")
+    assert started.returncode == 0, started.stderr
+    assert f"gateway started: {base}" in started.stderr
+    stopped = env.run("stop", "--all")
+    assert stopped.returncode == 0, stopped.stderr
+    assert f"gateway stopped: {base}" in stopped.stderr  # reported as start --all reports it
+    assert env.run("gateway", "status").returncode == 3
+    with socket.socket() as sock, pytest.raises(ConnectionRefusedError):
+        sock.connect(("127.0.0.1", port))
+    assert env.our_processes() == []  # nothing with our MCPCTL_HOME left, the gateway included
+    again = env.run("stop", "--all")  # no gateway: nothing said of it
+    assert (again.returncode, "gateway" in again.stderr) == (0, False)
+
+
 def test_a_gateway_reachable_from_other_machines_needs_tls_or_insecure(env: Env) -> None:
     env.config.write_text('[gateway]\nlisten = "0.0.0.0:8765"\n[servers.a]\ncommand = "x"\n')
     proc = env.run("gateway", "start")

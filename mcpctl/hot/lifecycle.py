@@ -32,6 +32,8 @@ def stop(g: Globals, names: list[str] | None, everything: bool, timeout: float |
     from mcpctl.render import servers as render
 
     servers = with_timeouts(known_servers(t.paths, t.config, t.names, everything), stop=timeout)
+    if everything:
+        _stop_gateway(g, t.paths, as_json)
     results = Controller(t.paths, t.config).stop(servers)
     if as_json or not g.quiet:
         render.stop(results, as_json)
@@ -120,5 +122,19 @@ def _start_gateway(g: Globals, paths: Paths, path: Path, as_json: bool) -> None:
     from mcpctl.gateway import lifecycle
 
     result = lifecycle.start(paths, path)
+    if not g.quiet and not as_json:
+        sys.stderr.write(f"gateway {result['outcome']}: {result.get('url')}\n")
+
+
+def _stop_gateway(g: Globals, paths: Paths, as_json: bool) -> None:
+    """`stop --all` stops the project's gateway too, whether or not the config still has its table: it is
+    a process of this state dir. First: it is a client of the shims, and starts a server on a request."""
+    from mcpctl.gateway import record
+
+    if record.holder(paths) is None:
+        return
+    from mcpctl.gateway import lifecycle
+
+    result = lifecycle.stop(paths)
     if not g.quiet and not as_json:
         sys.stderr.write(f"gateway {result['outcome']}: {result.get('url')}\n")
