@@ -153,7 +153,7 @@ def _kind(value: object) -> str:
         return f"the string {value!r}" if len(value) < 40 else "a string"
     if isinstance(value, int | float):  # the number itself: `stop_timeout = 0` is out of range, not mistyped
         return str(value)
-    names = {list: "a list", dict: "a table"}
+    names: dict[type, str] = {list: "a list", dict: "a table"}
     return names.get(type(value), type(value).__name__)
 
 
