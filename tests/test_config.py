@@ -141,6 +141,32 @@ def test_json_mcpservers_file_is_accepted(env: Env) -> None:
     assert listing["servers"][0]["env"] == ["TZ"]
 
 
+def test_a_client_json_file_as_its_client_writes_it_is_accepted(env: Env) -> None:
+    """What Claude Desktop, Cursor, Cline and VS Code keep in their files (comments, trailing commas, their own
+    keys, `disabled`) does not stop `-f` from using the file; a misspelt setting still does."""
+    path = env.workdir / "mcp.json"
+    path.write_text(
+        "{\n  // my servers\n"
+        '  "mcpServers": {\n'
+        '    "time": {"command": "uvx", "args": ["mcp-server-time"], "autoApprove": ["get_time"],\n'
+        '             "alwaysAllow": [], "timeout": 60, "description": "clock", "disabledTools": []},\n'
+        '    "off": {"command": "x", "disabled": true},\n'
+        '    "on": {"command": "x", "disabled": false, "envFile": "keys.env"},\n'
+        "  },\n}\n"
+    )
+    (env.workdir / "keys.env").write_text("K=v\n")
+    (env.workdir / "keys.env").chmod(0o600)
+    listing = {s["name"]: s for s in env.json("-f", str(path), "list")["servers"]}
+    assert listing["time"]["command"] == "uvx"
+    config = load(path)
+    assert ("off" in config.disabled, "on" in config.servers) == (True, True)
+    assert config.servers["on"].env_file == ("keys.env",)
+    path.write_text('{"mcpServers": {"t": {"command": "x", "startup_timout": 5}}}')
+    proc = env.run("-f", str(path), "list")
+    assert proc.returncode == 2
+    assert "unknown field 'startup_timout' (did you mean 'startup_timeout'?)" in proc.stderr
+
+
 def test_vscode_servers_key_with_type_is_accepted(tmp_path: Path) -> None:
     path = tmp_path / "mcp.json"
     path.write_text(json.dumps({"servers": {"fs": {"type": "stdio", "command": "npx", "args": ["x"]}}}))

@@ -40,7 +40,11 @@ from mcpctl.states import Readiness
 
 NAME_PATTERN = re.compile(C.SERVER_NAME_PATTERN)  # fullmatch: `$` would allow a trailing newline
 # Keys that MCP clients put in their JSON files and that mean nothing to mcpctl beyond the transport.
-_JSON_CLIENT_KEYS = frozenset({"type"})
+# What the clients whose JSON files a config may be (Claude Desktop, Cursor, VS Code, Cline, Windsurf) keep
+# in a server's entry for themselves: mcpctl has no use for it, and it is no typo of a setting. Their
+# `disabled` is our `enabled` turned round.
+_JSON_CLIENT_KEYS = frozenset({"type", "description", "autoApprove", "alwaysAllow", "disabledTools", "timeout"})
+_JSON_RENAMED = {"envFile": "env_file"}
 _SECONDS = [setting.name for setting in SETTINGS if setting.kind == Kind.SECONDS]
 # Lists in the file, tuples in ServerConfig.
 _TUPLES = [s.name for s in SETTINGS if s.kind in (Kind.TEXTS, Kind.PATHS, Kind.ENV_NAMES, Kind.FLAG_OR_ENV_NAMES)]
@@ -242,8 +246,10 @@ def parse_json(path: Path, text: str) -> dict[str, Any]:
             seen[key] = value
         return seen
 
+    from mcpctl.config import jsonc  # the clients' files may hold comments and trailing commas
+
     try:
-        data = json.loads(text, object_pairs_hook=no_duplicates)
+        data = jsonc.loads(text, object_pairs_hook=no_duplicates)
     except (json.JSONDecodeError, RecursionError) as exc:
         raise ConfigError(f"{path}: invalid JSON: {exc}", "fix the syntax at the line named") from exc
     servers = data.get("mcpServers", data.get("servers")) if isinstance(data, dict) else None
@@ -290,9 +296,7 @@ def _server(
 def _checked_fields(table: dict[str, Any], where: str, json_dialect: bool, problems: list[str]) -> dict[str, Any]:
     """The fields that passed their check; every other one becomes a problem naming it."""
     values: dict[str, Any] = {}
-    for key, value in table.items():
-        if json_dialect and key in _JSON_CLIENT_KEYS:
-            continue
+    for key, value in (_client_entry(table) if json_dialect else table).items():
         check = FIELDS.get(key)
         if check is None:
             import difflib  # only for this problem
@@ -307,6 +311,18 @@ def _checked_fields(table: dict[str, Any], where: str, json_dialect: bool, probl
         else:
             values[key] = value
     return values
+
+
+def _client_entry(table: dict[str, Any]) -> dict[str, Any]:
+    """A client's JSON entry as settings: the client's own keys dropped, `disabled` as `enabled`, `envFile`
+    as `env_file`; anything else is checked as a setting (a typo stays a problem)."""
+    entry: dict[str, Any] = {}
+    for key, value in table.items():
+        if key == "disabled" and isinstance(value, bool) and "enabled" not in table:
+            entry["enabled"] = not value
+        elif key not in _JSON_CLIENT_KEYS:
+            entry[_JSON_RENAMED.get(key, key)] = value
+    return entry
 
 
 def _cross_checks(values: dict[str, Any]) -> list[str]:
