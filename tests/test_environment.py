@@ -86,13 +86,29 @@ def test_every_problem_is_listed_with_its_rule_and_source(tmp_path: Path) -> Non
     text = "\n".join(resolved.problems)
     assert "args[0]: ${NOPE} is not set and has no default" in text
     assert "MISSING: missing (expected from the shell)" in text
-    assert "SHORT: shorter than 8 characters; does not match 'sk-\\\\w+'" in text
+    assert "SHORT: shorter than 8 characters, does not match 'sk-\\\\w+'" in text  # "; " parts variables
     assert "EMPTY: empty" in text
     assert "OPTIONAL" not in text
     statuses = {v.name: v.status for v in resolved.variables}
     assert statuses["MISSING"] == "missing"
     assert statuses["SHORT"] == "invalid"
     assert "abc" not in json.dumps([v.to_json() for v in resolved.variables])
+
+
+def test_two_rules_that_say_the_same_of_a_variable_say_it_once() -> None:
+    server = ServerConfig(name="t", command="x", required_env=("KQ",))
+    rules = [EnvRule("KQ", origin="required_env"), EnvRule("KQ", pattern="[0-9]+", min_length=4)]
+    resolved = resolve(server, Path("/"), {"PATH": "/bin"}, rules)
+    assert resolved.problems == ["KQ: missing (expected from the shell)"]
+
+
+def test_a_variable_behind_an_unset_reference_is_shown_missing_not_set(tmp_path: Path) -> None:
+    server = ServerConfig(name="s", command="x", env={"TOK": "${UNSET_ONE}", "OK": "${UNSET_TWO:-fine}"})
+    rows = {v.name: v for v in resolve(server, tmp_path, {"PATH": "/bin"}, []).variables}
+    assert (rows["TOK"].status, rows["TOK"].problem) == ("missing", "a variable it references is not set")
+    assert (rows["UNSET_ONE"].source, rows["UNSET_ONE"].status) == ("-", "missing")
+    assert "${UNSET_ONE} is not set and has no default" in str(rows["UNSET_ONE"].problem)
+    assert (rows["OK"].status, rows["UNSET_TWO"].source, rows["UNSET_TWO"].status) == ("set", "default", "unset")
 
 
 def needs_env(world: Env, **settings: Any) -> None:

@@ -126,11 +126,15 @@ def resolve(
     lookup = {name: value for name, (value, _) in layers.items()}
     lookup.update({k: v for k, v in shell.items() if k not in lookup})  # references may name any shell variable
 
+    not_set: set[str] = set()  # referenced with no default, and set nowhere
+
     def expand(text: str, where: str) -> str:
         try:
             return interpolate(text, lookup, referenced.add)
         except InterpolationError as exc:
             problems.append(AT.format(where=where, error=exc))
+            if exc.unset is not None:
+                not_set.add(exc.unset)
             return text
 
     unresolved: set[str] = set()  # its problem is already said: no rule needs to repeat it
@@ -142,7 +146,8 @@ def resolve(
     lookup.update({name: value for name, (value, source) in layers.items() if source == "config"})  # for args
     args, cwd, url, headers = expand_settings(server, expand)
     env = {name: value for name, (value, _) in layers.items()}
-    variables = _reports(server, layers, referenced, [r for r in rules if r.var not in unresolved], problems)
+    ruled = [r for r in rules if r.var not in unresolved]
+    variables = _reports(server, layers, (referenced, not_set, unresolved), ruled, problems)
     # Inherited values are secrets when referenced or named like one (SECRET_NAME): a server may echo them.
     secrets = [v for name, (v, src) in layers.items() if src != "shell" or name in referenced or secret_name(name)]
     secrets += [env[r.var] for r in rules if r.var in env]
@@ -175,11 +180,14 @@ def env_file_paths(server: ServerConfig, base_dir: Path) -> list[Path]:
 def _reports(
     server: ServerConfig,
     layers: dict[str, tuple[str, str]],
-    referenced: set[str],
+    references: tuple[set[str], set[str], set[str]],
     rules: list[EnvRule],
     problems: list[str],
 ) -> list[VarReport]:
-    """A line per variable a person cares about: configured, from env files, referenced, or ruled."""
+    """A line per variable a person cares about: configured, from env files, referenced, or ruled.
+    `references`: the variables referenced, those of them not set with no default, and the `env` entries
+    whose references could not be resolved (their problems are said already: the lines only show them)."""
+    referenced, not_set, unresolved = references
     by_var: dict[str, list[EnvRule]] = {}
     for rule in rules:
         by_var.setdefault(rule.var, []).append(rule)
@@ -188,14 +196,20 @@ def _reports(
     reports = []
     for name in names:
         value, source = layers.get(name, (None, "-"))
-        found = [p for rule in by_var.get(name, []) if (p := rule.problem(value))]
+        found = list(dict.fromkeys(p for rule in by_var.get(name, []) if (p := rule.problem(value))))
+        if name in not_set and name not in layers:
+            reports.append(VarReport(name, "-", "missing", NOT_SET.format(name=name)))
+            continue
+        if name in unresolved:
+            reports.append(VarReport(name, source, "missing", "a variable it references is not set"))
+            continue
         if name in referenced and name not in layers and source == "-":
             source = "default"  # only ever used through ${NAME:-default}
-        if found:
+        if found:  # two rules on one variable may say the same: once ("; " parts problems of variables)
             status = "missing" if value is None else "invalid"
             where = _expected_from(name, server)
-            problems.append(PROBLEM.format(name=name, problems="; ".join(found), where=where))
-            reports.append(VarReport(name, source, status, "; ".join(found)))
+            problems.append(PROBLEM.format(name=name, problems=", ".join(found), where=where))
+            reports.append(VarReport(name, source, status, ", ".join(found)))
         else:
             reports.append(VarReport(name, source, "set" if value is not None else "unset"))
     return reports

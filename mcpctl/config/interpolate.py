@@ -18,7 +18,11 @@ _CLIENT_VARIABLE = re.compile(r"(env|input):(?!-)([^}]*)\}")
 
 
 class InterpolationError(ValueError):
-    """A reference that cannot be resolved, or a malformed one."""
+    """A reference that cannot be resolved (`unset`: the variable that is not set), or a malformed one."""
+
+    def __init__(self, message: str, unset: str | None = None) -> None:
+        super().__init__(message)
+        self.unset = unset
 
 
 def interpolate(text: str, lookup: Mapping[str, str], used: Callable[[str], None] | None = None) -> str:
@@ -137,7 +141,7 @@ def _reference(text: str, start: int, lookup: Mapping[str, str], used: Callable[
     if text[pos : pos + 1] != "}":
         raise InterpolationError(f"expected '}}' or ':-' after the '${{{name}' {at}")
     if name not in lookup:
-        raise InterpolationError(NOT_SET.format(name=name))
+        raise InterpolationError(NOT_SET.format(name=name), unset=name)
     return lookup[name], pos + 1
 
 
