@@ -106,17 +106,21 @@ class Paths(Record):
 
     def socket(self, name: str) -> Path:
         """The shim's MCP socket (what `connect` and every MCP client of the shared session use)."""
-        return self._of(name)._socket(f"{name}.sock")
+        return self._of(name)._socket(name, ".sock")
 
     def control_socket(self, name: str) -> Path:
         """The shim's control socket: `mcpctl/...` methods, for the CLI only (never reachable through MCP)."""
-        return self._of(name)._socket(f"{name}.ctl.sock")
+        return self._of(name)._socket(name, ".ctl.sock")
 
-    def _socket(self, filename: str) -> Path:
-        """Under the state dir when the path is short enough, else a hashed name in a private runtime dir."""
+    def _socket(self, name: str, suffix: str) -> Path:
+        """Under the state dir when the longer of the server's two socket paths is short enough, else a
+        hashed name in a private runtime dir: the two are always side by side, in the one folder that
+        ensure_server makes (where only `NAME.ctl.sock` was too long, it went to a runtime dir nobody made,
+        and the shim could not bind it)."""
         run = self.home / "run"
-        near = (run if self.project is None else run / self.project) / filename
-        if len(os.fsencode(near)) <= _MAX_SOCKET_PATH:
+        folder = run if self.project is None else run / self.project
+        near = folder / f"{name}{suffix}"
+        if len(os.fsencode(folder / f"{name}.ctl.sock")) <= _MAX_SOCKET_PATH:
             return near
         # Lazy: hashlib alone adds ~3.7 MB RSS to the shim, and this fallback is rare.
         import hashlib

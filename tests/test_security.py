@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import tomli_w
 
 from tests.conftest import Env, tiny_server
 
@@ -189,6 +190,26 @@ def test_a_long_state_path_puts_sockets_in_a_private_runtime_dir(env: Env) -> No
         sockets = list((runtime / "mcpctl").glob("*.sock"))
         assert len(sockets) == 2  # the MCP socket and the control socket
         assert stat.S_IMODE((runtime / "mcpctl").stat().st_mode) == 0o700
+        assert run_in(env, env.workdir, "ping", "demo", **extra).returncode == 0
+    finally:
+        run_in(env, env.workdir, "stop", "--all", **extra)
+
+
+def test_when_only_the_control_socket_path_is_too_long_both_sockets_go_to_the_runtime_dir(env: Env) -> None:
+    """`NAME.ctl.sock` is 4 bytes longer than `NAME.sock`: a state dir in that window put only the control
+    socket in the runtime dir, which nothing had made, and the shim died binding it."""
+    env.config.write_text('project = "p"\n' + tomli_w.dumps({"servers": {"demo": tiny_server()}}))
+    base = env.home.parent / "w"
+    pad = 99 - len(os.fsencode(base)) - 1 - len("/run/p/demo.sock")  # NAME.sock fits, NAME.ctl.sock does not
+    home = base / ("h" * pad)
+    assert len(os.fsencode(home / "run/p/demo.sock")) <= 100 < len(os.fsencode(home / "run/p/demo.ctl.sock"))
+    runtime = env.home.parent / "xdg-fresh"
+    runtime.mkdir(mode=0o700)  # its mcpctl/ folder does not exist yet: the start must make it
+    extra = {"MCPCTL_HOME": str(home), "XDG_RUNTIME_DIR": str(runtime)}
+    try:
+        proc = run_in(env, env.workdir, "start", "demo", **extra)
+        assert proc.returncode == 0, proc.stderr
+        assert len(list((runtime / "mcpctl").glob("*.sock"))) == 2  # side by side
         assert run_in(env, env.workdir, "ping", "demo", **extra).returncode == 0
     finally:
         run_in(env, env.workdir, "stop", "--all", **extra)
