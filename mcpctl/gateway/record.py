@@ -6,9 +6,9 @@ import contextlib
 import json
 import os
 import time
-from typing import Any
 
 from mcpctl.events import append_event
+from mcpctl.hints import Any
 from mcpctl.paths import Paths
 from mcpctl.state import lock_holder, write_atomic
 

@@ -328,11 +328,9 @@ class ServerRun:
 
         proc = self.proc
         self.close_stdin()
-        # Closing stdin is how a stdio server is asked to end its session; an HTTP server only gets signals,
-        # and so does a run that never became ready: it has no session to end (one that did not complete the
-        # handshake within startup_timeout is not reading, or not answering), and waiting for it would put
-        # the verdict on a failed start past startup_timeout. Real time here, not the clock: this waits on a
-        # real process.
+        # Closing stdin asks a stdio server to end its session. An HTTP server only gets signals, and so does
+        # a run never ready: it has no session, and waiting would put a failed start past startup_timeout.
+        # Real time, not the clock: this waits on a real process.
         polite = graceful and self.met is not None and self.spec.transport == "stdio"
         if proc is not None and self.exit_code is None and polite:
             deadline = time.monotonic() + min(STDIN_CLOSE_GRACE, self.spec.stop_timeout)
