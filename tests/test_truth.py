@@ -12,7 +12,7 @@ from pathlib import Path
 
 import psutil
 
-from tests.conftest import Env, alive, fixture_server, settle, tiny_server, wait_for
+from tests.conftest import TINY, Env, alive, fixture_server, settle, tiny_server, wait_for
 
 
 def start_ready(env: Env, name: str = "demo") -> dict[str, object]:
@@ -90,6 +90,27 @@ def test_kill_9_of_the_shim_is_seen_and_cleaned_up(env: Env) -> None:
     assert not alive(grandchild)
     assert env.our_processes() == []
     start_ready(env)  # and it starts again normally
+
+
+def test_a_server_a_lost_shim_left_running_is_said_while_it_runs_and_never_after(env: Env) -> None:
+    """The claim that a server runs unattended is made from /proc at each look, not kept in the record: once
+    `stop` ended that server, nothing says it still runs (the record said so for good, and told the user to
+    run the stop they had just run)."""
+    env.write_config({"demo": {"command": "sh", "args": ["-c", f"{sys.executable} {TINY}; exec sleep 600"]}})
+    server = start_ready(env)  # sh outlives the shim: the tiny server exits on EOF, then sh sleeps on
+    os.kill(int(server["shim_pid"]), signal.SIGKILL)  # type: ignore[call-overload]
+    wait_for(lambda: not alive(int(server["shim_pid"])))  # type: ignore[call-overload]
+    for _ in range(2):  # the look that judges the shim lost, and a later one
+        status = env.status("demo")
+        assert status["last_error"]["type"] == "shim_lost"
+        assert "still running" not in status["last_error"]["message"]
+        assert f"server pid {server['pid']} of demo is still running unattended" in status["warning"]
+    stopped = env.json("stop", "demo")["results"][0]
+    assert stopped["leftovers_ended"] == 1
+    assert not alive(int(server["pid"]))  # type: ignore[call-overload]
+    status = env.status("demo")
+    assert status["warning"] is None
+    assert "still running" not in json.dumps(status)
 
 
 def test_start_after_a_killed_shim_cleans_leftovers_first(env: Env) -> None:

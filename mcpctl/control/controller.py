@@ -21,7 +21,7 @@ from mcpctl.contract import Control
 from mcpctl.control import wishes
 from mcpctl.control.early import Early
 from mcpctl.control.launch import Launcher, ShimLauncher, spec_of
-from mcpctl.control.observe import Observation, drift, killed_in_stop, observe, put_right, vouched
+from mcpctl.control.observe import Observation, drift, ended_by_stop, observe, put_right, vouched
 from mcpctl.control.results import StartResult, StopResult
 from mcpctl.control.start import SLACK, Once, Retrying, Start, explained
 from mcpctl.control.wishes import Wish
@@ -206,6 +206,8 @@ class Controller:
     def _not_running(self, obs: Observation) -> StopResult:
         """No shim: end what a killed one left behind, and put the record right (under the state lock)."""
         ended = self.launcher.end_leftovers(obs.record)
+        if obs.lost:
+            obs = ended_by_stop(self.paths, obs, ended)  # what this stop did about it, not what it found
         put_right(self.paths, obs)
         return StopResult(obs.name, StopOutcome.STOPPED if ended else StopOutcome.NOT_RUNNING, 0.0, ended)
 
@@ -225,8 +227,8 @@ class Controller:
         if after.shim_pid is not None:
             return 0
         ended = self.launcher.end_leftovers(after.record)
-        if killed is not None and after.needs_repair:
-            after = killed_in_stop(self.paths, after, killed, ended)
+        if after.lost:
+            after = ended_by_stop(self.paths, after, ended, killed)
         put_right(self.paths, after)
         return ended
 

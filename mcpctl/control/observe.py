@@ -49,6 +49,12 @@ class Observation(Record):
         return self.state in RUNNING
 
     @property
+    def lost(self) -> bool:
+        """Its record said live, but no shim holds the lock: judged lost just now, not written yet."""
+        error = self.record.last_error
+        return self.needs_repair and error is not None and error.type == ErrorType.SHIM_LOST
+
+    @property
     def cooldown_left(self) -> float:
         """Seconds until a start is no longer held back (backoff, or cooldown after a crash loop)."""
         return self.cooldown_left_at(time.monotonic())
@@ -181,15 +187,23 @@ def _ask_shim(paths: Paths, name: str) -> StateRecord | None:
 
 
 def _without_shim(name: str, record: StateRecord, warning: str | None, corrupt: bool) -> Observation:
-    """No shim holds the lock, so nothing is supervised, whatever the record says."""
-    if record.state not in LIVE:
+    """No shim holds the lock, so nothing is supervised, whatever the record says. A server its lost shim
+    left running is said at every look, from /proc, never stored in the record: a stop (or the server
+    itself) may end it, and the record would then go on saying it runs."""
+    error = record.last_error
+    lost = error is not None and error.type == ErrorType.SHIM_LOST
+    if record.state not in LIVE and not lost:
         return Observation(name, record.state, record, None, None, warning, needs_repair=corrupt)
     leftover = process.live_pid(record.pid, record.pid_create_time)
-    message = f"the shim of {name} (pid {record.shim_pid}) is gone; it did not stop the server"
     if leftover:
-        message += f", and server pid {leftover} is still running unattended"
+        unattended = f"server pid {leftover} of {name} is still running unattended: `mcpctl stop {name}` ends it"
+        warning = f"{warning}; {unattended}" if warning else unattended
+    if record.state not in LIVE:
+        return Observation(name, record.state, record, None, leftover, warning, needs_repair=corrupt)
     failure = Failure(
-        ErrorType.SHIM_LOST, message, f"run `mcpctl stop {name}` to end what is left, then start it again"
+        ErrorType.SHIM_LOST,
+        f"the shim of {name} (pid {record.shim_pid}) is gone; it did not stop the server",
+        f"run `mcpctl stop {name}` to end what is left, then start it again",
     )
     fixed = record.but(
         state=ServerState.STOPPED, last_error=failure, shim_pid=None, stopped_at=record.stopped_at or time.time()
@@ -197,18 +211,22 @@ def _without_shim(name: str, record: StateRecord, warning: str | None, corrupt: 
     return Observation(name, ServerState.STOPPED, fixed, None, leftover, warning, needs_repair=True)
 
 
-def killed_in_stop(paths: Paths, obs: Observation, shim_pid: int, ended: int) -> Observation:
-    """A shim that did not stop in time (frozen, or stuck), which `stop` killed, and what it left then
-    ended: the server is stopped, and its record and events say how, where observing the dead shim
-    alone said it was lost with its server still running. Before `put_right` writes it."""
+def ended_by_stop(paths: Paths, obs: Observation, ended: int, killed: int | None = None) -> Observation:
+    """A shim gone without stopping its tree (killed, crashed), or one that did not stop in time and that
+    `stop` killed (`killed`, its pid), after `stop` ended what it left (`ended` processes): the server is
+    stopped, and its record and events say how, where observing the dead shim alone said it was lost with
+    its server still running, which stayed in the record once the stop had ended it. Before `put_right`
+    writes it."""
+    name, shim = obs.name, killed or obs.record.shim_pid
+    how = "did not stop in time and was killed" if killed is not None else "was gone"
+    left = f"ended what it left ({ended} process(es))" if ended else "found nothing left of it"
     failure = Failure(
         ErrorType.SHIM_LOST,
-        f"the shim of {obs.name} (pid {shim_pid}) did not stop in time and was killed; "
-        f"`mcpctl stop` ended what it left ({ended} process(es))",
-        f"see what it logged last: `mcpctl logs {obs.name}`",
+        f"the shim of {name} (pid {shim}) {how}; `mcpctl stop` {left}",
+        f"see what it logged last: `mcpctl logs {name}`",
     )
-    append_event(paths.events_file(obs.name), ServerState.STOPPED, {"error": failure.to_json()})
-    for socket in (paths.socket(obs.name), paths.control_socket(obs.name)):  # no shim of ours listens there
+    append_event(paths.events_file(name), ServerState.STOPPED, {"error": failure.to_json()})
+    for socket in (paths.socket(name), paths.control_socket(name)):  # no shim of ours listens there
         with contextlib.suppress(OSError):
             socket.unlink()
     return replace(obs, record=obs.record.but(last_error=failure), pid=None)
