@@ -170,8 +170,12 @@ def write_record(path: Path, record: StateRecord) -> None:
 
 @contextmanager
 def state_lock(path: Path, timeout: float = STATE_LOCK_TIMEOUT) -> Iterator[None]:
-    """The state-dir lock (flock), taken by every CLI mutation; BusyError after `timeout` seconds."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+    """The state-dir lock (flock), taken by every CLI mutation; BusyError after `timeout` seconds, and
+    StateDirError (exit 1, saying what to do) when the lock file cannot be opened at all."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+    except OSError as exc:
+        raise _unusable_lock(path, exc) from None
     try:
         deadline = time.monotonic() + timeout
         delay = 0.002
@@ -187,6 +191,14 @@ def state_lock(path: Path, timeout: float = STATE_LOCK_TIMEOUT) -> Iterator[None
         yield
     finally:
         os.close(fd)
+
+
+def _unusable_lock(path: Path, exc: OSError) -> StateDirError:
+    if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        hint = "the state directory must be writable: fix its mount or permissions, or choose another with --home"
+    else:  # a directory, a symlink or something else where mcpctl's lock file belongs
+        hint = f"{path} is not mcpctl's lock file: remove it (mcpctl makes it again)"
+    return StateDirError(f"cannot take the state lock {path}: {exc.strerror or exc}", hint)
 
 
 class InstanceLock:

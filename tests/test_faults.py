@@ -150,6 +150,22 @@ def test_a_frozen_shim_that_stop_has_to_kill_is_stopped_and_its_record_says_so(e
     assert env.run("start", "demo").returncode == 0
 
 
+def test_a_lock_that_cannot_be_taken_is_said_with_what_to_do_and_doctor_reports_it(env: Env) -> None:
+    env.write_config({"demo": tiny_server()})
+    env.paths.ensure()
+    env.paths.lock.mkdir()  # a directory where the state lock's file belongs
+    for args in (["start", "demo"], ["stop", "demo"], ["stop", "--all"]):
+        proc = env.run(*args)
+        assert proc.returncode == 1, (args, proc.stderr)
+        assert f"error: cannot take the state lock {env.paths.lock}: Is a directory" in proc.stderr
+        assert "remove it (mcpctl makes it again)" in proc.stderr
+        assert "report it" not in proc.stderr
+    doctor = env.json("doctor", expect=6)
+    assert [(f["kind"], f["subject"]) for f in doctor["findings"]] == [("lock", str(env.paths.lock))]
+    env.paths.lock.rmdir()
+    assert env.run("start", "demo").returncode == 0
+
+
 # -- a full state disk ----------------------------------------------------------------------------
 
 

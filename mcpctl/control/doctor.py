@@ -42,14 +42,15 @@ SURVIVED, ENDED = N_("pid {pid} survived SIGKILL"), N_("ended (SIGTERM, then SIG
 ZOMBIE = N_("pid {pid} exited but its parent (pid {parent}) has not reaped it; {remedy}")
 REAP_ORPHAN = N_("ending the orphaned parent lets init reap it")
 REAP_RESTART = N_("`mcpctl restart` of its server clears it")
-KNOWN = (NOT_REPAIRED, READABLE, MISMATCH, KEPT, REBUILT, ORPHANED, SURVIVED, ZOMBIE)
+NOT_A_LOCK = N_("a {kind} where mcpctl's state lock file belongs: remove it (mcpctl makes it again)")
+KNOWN = (NOT_REPAIRED, READABLE, MISMATCH, KEPT, REBUILT, ORPHANED, SURVIVED, ZOMBIE, NOT_A_LOCK)
 
 
 @dataclass
 class Finding(Record):
     """One problem doctor found, and the repair it can make."""
 
-    kind: str  # permissions | config | corrupt_file | state_mismatch | stale_socket | orphan | zombie | orphaned
+    kind: str  # permissions | lock | config | corrupt_file | state_mismatch | stale_socket | orphan | zombie | orphaned
     subject: str  # a server name, a path or a pid
     detail: str
     repair: Callable[[], str] | None = None  # does the repair and says what it did
@@ -81,6 +82,7 @@ class Doctor(Record):
         if not self.paths.home.exists():
             return self.findings
         self._permissions()
+        self._lock()
         if self.config_problem:
             self.findings.append(Finding("config", "config", self.config_problem))
         for name in self.names:
@@ -108,6 +110,17 @@ class Doctor(Record):
                 finding.outcome = NOT_REPAIRED.format(error=exc)
 
     # -- checks --------------------------------------------------------------------------------
+
+    def _lock(self) -> None:
+        """The state lock's file, which every change takes: anything but a file there stops them all.
+        Reported, not removed: what it is, and whose, is for a person to see."""
+        try:
+            mode = self.paths.lock.lstat().st_mode
+        except FileNotFoundError:
+            return
+        if not stat.S_ISREG(mode):
+            kind = "directory" if stat.S_ISDIR(mode) else "symlink" if stat.S_ISLNK(mode) else "special file"
+            self.findings.append(Finding("lock", str(self.paths.lock), NOT_A_LOCK.format(kind=kind)))
 
     def _permissions(self) -> None:
         """A state dir others can read (one they can write to, or someone else's, was refused before the
