@@ -222,9 +222,10 @@ def find_config(explicit: str | None = None, cwd: Path | None = None) -> Path | 
         path = Path(chosen).expanduser()
         if not path.is_file():
             source = "-f/--config" if explicit else f"${ENV_CONFIG}"
+            what = "is a directory" if path.is_dir() else "is not a file" if path.exists() else "does not exist"
             raise ConfigError(
-                f"config file {path} (from {source}) does not exist",
-                "check the path, or run without it to search ./mcpctl.toml upward",
+                f"config file {path} (from {source}) {what}",
+                "give the path of a TOML or JSON config file, or run without it to search ./mcpctl.toml upward",
             )
         return path
     here = (cwd or Path.cwd()).absolute()

@@ -238,3 +238,13 @@ def test_list_never_shows_env_values(env: Env) -> None:
         assert proc.returncode == 0
         assert "hunter2secret" not in proc.stdout + proc.stderr
         assert "API_KEY" in proc.stdout
+
+
+def test_a_config_path_that_is_not_a_file_and_an_unknown_project_are_said_as_they_are(env: Env) -> None:
+    for path, what in ((env.workdir, "is a directory"), (Path("/dev/null"), "is not a file")):
+        proc = env.run("-f", str(path), "status")
+        assert proc.returncode == 2, proc.stderr
+        assert f"config file {path} (from -f/--config) {what}" in proc.stderr
+    proc = env.run("status", "nosuchproject/x")
+    assert proc.returncode == 8, proc.stderr
+    assert "unknown server 'x': no config file was found" in proc.stderr

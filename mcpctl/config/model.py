@@ -177,6 +177,8 @@ def unknown_server(name: str, config: Config) -> UnknownServerError:
         if close
         else _("run `mcpctl list` to see the configured servers")
     )
+    if config.path is None:
+        return UnknownServerError(_("unknown server {name!r}: no config file was found").format(name=name), hint)
     return UnknownServerError(_("unknown server {name!r} (not in {where})").format(name=name, where=where), hint)
 
 

@@ -65,7 +65,7 @@ def target(
     path = config_file(paths)
     if path is None and required:
         raise ConfigError(
-            f"no config file is known for project {name!r} (none of its servers was started from one)",
+            f"no config file is known for project {name!r} (no record of its servers names one that still exists)",
             "run the command in the project's directory, or pass -f PATH",
         )
     from mcpctl.config.load import load
