@@ -146,7 +146,7 @@ def test_merge_changes_and_adds_replace_also_removes(env: Env) -> None:
     assert set(imported(env, source)) == {"keep", "change", "new"}
     assert tomllib.loads(Path(f"{env.config}.bak").read_text())["servers"]["change"]["args"] == ["1"]
     again = env.json("config", "import", str(source))
-    assert (again["changes"], again["unchanged"]) == ([], ["change", "new"])
+    assert (again["changes"], again["unchanged"], again["disabled"]) == ([], ["change", "new"], [])
 
     replaced = env.json("config", "import", str(source), "--replace")
     assert [(c["name"], c["change"]) for c in replaced["changes"]] == [("keep", "removed")]
@@ -391,3 +391,16 @@ def test_import_export_import_is_lossless(doc: dict[str, Any], first: str, secon
             assert (config.gateway, config.groups) == (original.gateway, original.groups)
             assert (config.project_key, config.home_key) == (original.project_key, original.home_key)
         assert document(twice) == document(once)
+
+
+def test_a_server_imported_disabled_is_said_as_added_not_unchanged(env: Env) -> None:
+    env.write_config({"t": {"command": "t"}})
+    source = env.workdir / "in.json"
+    source.write_text(json.dumps({"mcpServers": {"s": {"url": "https://h.example/sse"}, "n": {"command": "n"}}}))
+    preview = env.run("config", "import", str(source), "--dry-run")
+    assert "+ s (written with enabled = false: apply leaves it)" in preview.stdout
+    assert "unchanged" not in preview.stdout
+    report = env.json("config", "import", str(source))
+    assert (report["unchanged"], report["disabled"]) == ([], ["s"])
+    again = env.json("config", "import", str(source))
+    assert (again["unchanged"], again["disabled"]) == (["s", "n"], [])

@@ -270,8 +270,13 @@ def import_(
     changes = impact.compare(old_views, versions.views_of(paths, new_config))
     outside = impact.outside_changes(before or {}, document(new_config))
     touched = {c.name for c in changes}
-    unchanged = [name for name in incoming.document["servers"] if name not in touched]
-    render_config.imported(source, target, changes, list(outside), unchanged, incoming.notes, dry_run, as_json)
+    had = (before or {}).get("servers", {})
+    untouched = [name for name in incoming.document["servers"] if name not in touched]
+    unchanged = [name for name in untouched if had.get(name) == after["servers"].get(name)]
+    dormant = [name for name in untouched if name not in unchanged]  # disabled: no view, so no change found
+    render_config.imported(
+        source, target, changes, list(outside), (unchanged, dormant), incoming.notes, dry_run, as_json
+    )
     if dry_run or after == (before or {"servers": {}}):
         return
     with _config_lock(paths):

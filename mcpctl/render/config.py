@@ -154,12 +154,15 @@ def imported(
     target: Path,
     changes: list[ServerChange],
     shared: list[FieldChange],
-    unchanged: list[str],
+    untouched: tuple[list[str], list[str]],
     notes: tuple[str, ...],
     dry_run: bool,
     as_json: bool,
 ) -> None:
-    """`shared`: what changes outside [servers.*] ([gateway], [groups.*], the global tables, project, home)."""
+    """`shared`: what changes outside [servers.*] ([gateway], [groups.*], the global tables, project, home);
+    `untouched`: the servers as they were, and those added or changed while disabled (`enabled = false`:
+    nothing runs them, so no change of what runs)."""
+    unchanged, dormant = untouched
     if as_json:
         emit_json(
             {
@@ -169,6 +172,7 @@ def imported(
                 "changes": [c.to_json() for c in changes],
                 "global": [c.to_json() for c in shared],
                 "unchanged": unchanged,
+                "disabled": dormant,
                 "notes": list(notes),
             }
         )
@@ -176,6 +180,8 @@ def imported(
     _say(f"import {source} into {target}:")
     _server_changes(changes, "  ")
     _outside(shared, "  ")
+    for name in dormant:
+        _say(f"  + {name} (written with enabled = false: apply leaves it)")
     if unchanged:
         _say(f"  = unchanged: {', '.join(unchanged)}")
     _meaning(shared)
