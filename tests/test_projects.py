@@ -188,3 +188,44 @@ def test_the_rules_an_older_mcpctl_kept_for_the_whole_state_dir_apply_until_a_pr
     assert a.json("env", "rules")["rules"] == []
     assert a.run("start", "time").returncode == 0
     assert b.run("start", "time").returncode == 7  # bravo still has the old rules
+
+
+def test_a_config_broken_while_its_servers_run_still_lets_stop_end_them_and_status_show_them(env: Env) -> None:
+    """Stopping needs nothing of a config but its project, which the records name with the file: a
+    syntax error added while servers run warns, once, and never locks their stop out. start refuses."""
+    world = _project(env, "p3", {"m": tiny_server(), "n": tiny_server(), "o": tiny_server()}, project="third")
+    assert world.run("start", "--all").returncode == 0
+    listed = {s["name"]: s for s in world.json("status")["servers"]}
+    pids = {name: (s["pid"], s["shim_pid"]) for name, s in listed.items()}
+    with world.config.open("a") as config:
+        config.write("garbage = [\n")
+    warning = f"warning: {world.config}: invalid TOML"
+
+    def warned_once(proc: Any) -> None:
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stderr.count("warning:") == 1, proc.stderr
+        assert warning in proc.stderr
+        assert "start refuses" in proc.stderr
+
+    shown = world.run("status")
+    warned_once(shown)
+    assert [line.split()[:2] for line in shown.stdout.splitlines()[1:]] == [[name, "ready"] for name in "mno"]
+    refused = world.run("start", "m")
+    assert refused.returncode == 2
+    assert f"error: {world.config}: invalid TOML" in refused.stderr
+    assert world.run("stop", "gone").returncode == 2  # no record: whether it is configured is the config's to say
+
+    warned_once(world.run("stop", "m"))
+    assert not any(alive(pid) for pid in pids["m"])
+    elsewhere = Env(world.home, Path("/"))
+    warned_once(elsewhere.run("stop", "third/n"))
+    assert not any(alive(pid) for pid in pids["n"])
+    warned_once(elsewhere.run("status", "third/o"))
+    warned_once(elsewhere.run("--project", "third", "stop", "--all"))
+    assert not any(alive(pid) for pid in pids["o"])
+    assert {s["name"]: s["state"] for s in world.json("status")["servers"]} == dict.fromkeys("mno", "stopped")
+    world.config.write_text('project = "third"\n[servers.m]\ncommand = 5\n')  # a wrong setting, not a syntax error
+    shown = world.run("status")
+    assert shown.returncode == 0, shown.stderr
+    assert f"warning: {world.config}: servers.m" in shown.stderr
+    assert world.run("start", "m").returncode == 2

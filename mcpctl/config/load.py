@@ -28,9 +28,9 @@ from mcpctl.config.model import (
     PROJECT_PATTERN,
     TOP_LEVEL,
     Config,
+    InvalidConfig,
     Problem,
     ServerConfig,
-    config_error,
     project_name,
 )
 from mcpctl.errors import ConfigError
@@ -54,7 +54,7 @@ def load(path: Path) -> Config:
     """Read and validate a config file; every problem is reported at once, with file, server and field."""
     config, problems = validate(path)
     if problems:
-        raise config_error(problems)
+        raise InvalidConfig(path, problems)
     assert config is not None
     return config
 

@@ -217,6 +217,16 @@ def config_error(problems: list[Problem]) -> ConfigError:
     return ConfigError(texts[0], hint, details=texts)
 
 
+class InvalidConfig(ConfigError):
+    """A config file that does not load (config/load.py), and which file it is: `stop` and `status` act
+    on its project's records instead (control/projects.recorded), since what runs is the state dir's to say."""
+
+    def __init__(self, path: Path, problems: list[Problem]) -> None:
+        error = config_error(problems)
+        super().__init__(error.message, error.hint, details=error.details)
+        self.path = path
+
+
 def _hint_for(problems: list[str]) -> str:
     more = f"{len(problems) - 1} more problem(s) listed above; " if len(problems) > 1 else ""
     return f"{more}fix the config file and run the command again"

@@ -8,9 +8,10 @@ import os
 from pathlib import Path
 
 from mcpctl import legacy
-from mcpctl.config.model import DEFAULT_PROJECT, PROJECT_PATTERN, Config, empty_config, project_name
+from mcpctl.config.model import DEFAULT_PROJECT, PROJECT_PATTERN, Config, InvalidConfig, empty_config, project_name
 from mcpctl.errors import ConfigError, UsageError
 from mcpctl.hints import TYPE_CHECKING
+from mcpctl.i18n import _
 from mcpctl.lean import Record, dataclass
 from mcpctl.paths import Paths, default_home
 from mcpctl.privdir import judge_home
@@ -27,7 +28,7 @@ class Target(Record):
     paths: Paths
     config: Config
     names: list[str]
-    note: str | None = None  # the one line said when the state dir's old layout was adopted now
+    note: str | None = None  # the one line said on stderr: the state dir's old layout adopted now, a broken config
 
 
 def split(names: list[str], chosen: str | None) -> tuple[str | None, list[str]]:
@@ -51,11 +52,13 @@ def target(
     names: list[str],
     required: bool,
     judged: set[Path] | None = None,
+    lenient: bool = False,
 ) -> Target:
     """The project named (else the found config's, else the current directory's), its state dir, and its
     config: the found one if it is that project's, else the one its records were started from. The state
     dir is judged before anything in it is read (`privdir.judge_home`), unless it is in `judged` (the
-    homes the command judged already: once per command)."""
+    homes the command judged already: once per command). `lenient`: a config file of its records that
+    does not load gives the project's records instead (`recorded`)."""
     if found is not None and project in (None, found.project):
         chosen = judged_home(home or found.home or default_home(), judged)
         paths, note = legacy.adopt(chosen, found.project, found.path, found.servers)
@@ -70,7 +73,39 @@ def target(
         )
     from mcpctl.config.load import load
 
-    return Target(paths, load(path) if path else empty_config(), names)
+    try:
+        return Target(paths, load(path) if path else empty_config(), names)
+    except InvalidConfig as exc:
+        if not lenient:
+            raise
+        return recorded(exc, home, name, names, judged)
+
+
+def recorded(
+    error: InvalidConfig, home: Path | None, project: str | None, names: list[str], judged: set[Path] | None = None
+) -> Target:
+    """For `stop` and `status`, which need nothing of a config but which project it is, when the config
+    file does not load: the project named, else the one whose records were started from that file, with
+    no server configured (its records say what runs), and the warning to say. `error` itself when no
+    record is found, or one of `names` has none: what such a server is, only the config could say."""
+    state = judged_home(home or default_home(), judged)
+    paths = legacy.paths_for(state, project) if project is not None else started_from(state, error.path)
+    known = set(paths.known_servers()) if paths is not None else set()
+    if paths is None or not known or not known.issuperset(names):
+        raise error
+    warning = _("warning: {problem}; stop and status go by the state dir's records, start refuses it until it is fixed")
+    return Target(paths, empty_config(), names, warning.format(problem=_(error.message)))
+
+
+def started_from(home: Path, path: Path) -> Paths | None:
+    """The project whose newest record was started from the config file at `path`."""
+    origin = str(path.absolute())
+    newest: tuple[float, Paths] | None = None
+    for paths in every(home):
+        for record in records(paths):
+            if record.config_file == origin and (newest is None or record.updated_at > newest[0]):
+                newest = (record.updated_at, paths)
+    return newest[1] if newest else None
 
 
 def judged_home(home: Path, judged: set[Path] | None = None) -> Path:

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 def status(g: Globals, names: list[str] | None, all_projects: bool, as_json: bool) -> int:
     if all_projects and names:
         raise UsageError(_("name servers or pass --all-projects, not both"), _("see `mcpctl status --help`"))
-    t = g.target(names)  # first: a missing or broken config is said before the rest is imported
+    t = g.target(names, lenient=True)  # first, as in `stop`
     from mcpctl.control import projects
     from mcpctl.control.controller import Controller
     from mcpctl.render import servers as render

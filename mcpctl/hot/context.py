@@ -73,23 +73,32 @@ class Globals(Record):
         """The config of the project the command acts on (the found file's, unless --project names another)."""
         return self.target(required=required).config
 
-    def target(self, names: list[str] | None = None, required: bool = False) -> Target:
+    def target(self, names: list[str] | None = None, required: bool = False, lenient: bool = False) -> Target:
         """The project `names` (PROJECT/NAME), --project or the found config choose: its paths, its config,
-        and the names without their project. The first use of the state dir's old layout says so, once."""
-        from mcpctl.config.model import no_config_found
+        and the names without their project. The first use of the state dir's old layout says so, once.
+        `lenient` (stop, status: what runs is the state dir's to say): a config file that does not load is
+        warned of, and the project its records name is taken, with no server configured."""
+        from mcpctl.config.model import InvalidConfig, no_config_found
         from mcpctl.control import projects
 
         project, bare = projects.split(names or [], self.project)
-        if (project, required) not in self._cache:
-            found = self._found(tolerant=project is not None)
+        key = (project, required, lenient)
+        if key not in self._cache:
             home = chosen_home(self.home)
-            chosen = projects.target(found, home, project, bare, required, self._judged())
+            try:
+                found = self._found(tolerant=project is not None)
+            except InvalidConfig as exc:
+                if not lenient:
+                    raise
+                found, chosen = None, projects.recorded(exc, home, project, bare, self._judged())
+            else:
+                chosen = projects.target(found, home, project, bare, required, self._judged(), lenient)
             if chosen.config.path is not None and (found is None or chosen.config is not found):
                 self.trusted(chosen.config)  # the config file a record was started from: judged as -f's
             if chosen.note and not self.quiet:
                 sys.stderr.write(chosen.note + "\n")
-            self._cache[(project, required)] = chosen
-        cached: Target = self._cache[(project, required)]
+            self._cache[key] = chosen
+        cached: Target = self._cache[key]
         if required and cached.config.path is None:
             raise no_config_found()
         return replace(cached, names=bare)

@@ -27,7 +27,7 @@ def require_names(names: list[str] | None, everything: bool) -> None:
 
 def stop(g: Globals, names: list[str] | None, everything: bool, timeout: float | None, as_json: bool) -> int:
     require_names(names, everything)
-    t = g.target(names)  # first: a missing or broken config is said before the rest is imported
+    t = g.target(names, lenient=True)  # first: a broken config is said before the rest is imported
     from mcpctl.control.controller import Controller, with_timeouts
     from mcpctl.render import servers as render
 
