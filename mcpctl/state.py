@@ -124,6 +124,9 @@ def left_down(path: Path, name: str) -> MCPCtlError | None:
     return MCPCtlError.of(ErrorType.NOT_RUNNING, name=name)
 
 
+NO_ROOM = frozenset({errno.ENOSPC, errno.EDQUOT})  # a write failed for want of space
+
+
 def write_atomic(path: Path, data: bytes, durable: bool = True) -> None:
     """Write to a temp file, fsync it (when `durable`), rename it over `path`: a reader sees the old or
     the new file."""
@@ -161,11 +164,23 @@ def write_all_atomic(files: Mapping[Path, bytes], durable: bool = True) -> None:
         ) from exc
 
 
-def write_record(path: Path, record: StateRecord) -> None:
+def write_record(path: Path, record: StateRecord, make_room: bool = False) -> None:
     """Not durable: a record describes processes, which a power cut ends too (the next look finds their
     pids gone or reused, by create time), so an fsync per write, three per crash, would buy nothing.
-    One line: `json` encodes it in C only without `indent` (a shim writes its record five times a run)."""
-    write_atomic(path, json.dumps(record.to_json(), sort_keys=True).encode() + b"\n", durable=False)
+    One line: `json` encodes it in C only without `indent` (a shim writes its record five times a run).
+
+    `make_room`: the record replaces one that is no longer true and would mislead (a live record once its
+    shim is gone): on a full disk the old file is removed, to free its space, and the write tried again;
+    if it still fails, no record is better than the old one."""
+    data = json.dumps(record.to_json(), sort_keys=True).encode() + b"\n"
+    try:
+        write_atomic(path, data, durable=False)
+    except StateDirError as exc:
+        if not make_room or not isinstance(exc.__cause__, OSError) or exc.__cause__.errno not in NO_ROOM:
+            raise
+        with contextlib.suppress(OSError):
+            path.unlink()
+        write_atomic(path, data, durable=False)
 
 
 @contextmanager

@@ -227,6 +227,34 @@ def test_a_full_state_disk_does_not_end_supervision(env: Env, small_disk: Path) 
     wait_for(lambda: not alive(server.pid) and not alive(shim.pid), timeout=30)
 
 
+def test_restart_status_and_stop_on_a_full_disk_take_the_shims_word(env: Env, small_disk: Path) -> None:
+    env.write_config({"demo": tiny_server(startup_timeout=60)})
+    assert env.run("start", "demo").returncode == 0
+    shim, old = _shim(env, "demo"), env.status("demo")["pid"]
+    filler = _fill(small_disk)  # the file keeps the old run's record: the shim's own is in memory
+    began = time.monotonic()
+    proc = env.run("restart", "demo", "--json", timeout=120)
+    assert time.monotonic() - began < 30, "waited for the file, not the shim"  # a bound, far below startup_timeout
+    assert proc.returncode == 0, (proc.stdout, proc.stderr)
+    (result,) = json.loads(proc.stdout)["results"]
+    pid = result["server"]["pid"]
+    assert (result["outcome"], alive(pid)) == ("started", True)
+    assert pid != old
+    for _ in range(5):
+        status = env.status("demo")
+        assert (status["state"], status["pid"]) == ("ready", pid)
+        assert "No space left" in status["write_error"]
+
+    stopped = env.run("stop", "demo")
+    assert stopped.returncode == 0, (stopped.stdout, stopped.stderr)
+    assert "demo: stopped" in stopped.stdout
+    assert not alive(pid)
+    wait_for(lambda: not alive(shim.pid), timeout=10)
+    filler.unlink()
+    status = env.status("demo")
+    assert (status["state"], status["last_error"]) == ("stopped", None)  # no shim_lost: it stopped its server
+
+
 # -- logs -f across fast rotations ------------------------------------------------------------------
 
 LINE = re.compile(r"shout (\d{9}) ")

@@ -21,15 +21,15 @@ from mcpctl.contract import Control
 from mcpctl.control import wishes
 from mcpctl.control.early import Early
 from mcpctl.control.launch import Launcher, ShimLauncher, spec_of
-from mcpctl.control.observe import Observation, drift, ended_by_stop, observe, put_right, vouched
+from mcpctl.control.observe import Observation, answered, drift, ended_by_stop, observe, put_right, vouched
 from mcpctl.control.results import StartResult, StopResult
 from mcpctl.control.start import SLACK, Once, Retrying, Start, explained
 from mcpctl.control.wishes import Wish
-from mcpctl.errors import ErrorType, Failure, MCPCtlError, UsageError
+from mcpctl.errors import ErrorType, Failure, MCPCtlError, StateDirError, UsageError
 from mcpctl.hints import Any
 from mcpctl.paths import Paths
-from mcpctl.state import StateRecord, state_lock
-from mcpctl.states import LIVE, ServerState, StartOutcome, StopOutcome
+from mcpctl.state import state_lock
+from mcpctl.states import ServerState, StartOutcome, StopOutcome
 
 Observer = Callable[[Paths, str], Observation]
 # Where a live shim restarts its server in place (`mcpctl/restart`); a stopping one is waited for instead.
@@ -129,15 +129,19 @@ class Controller:
         if isinstance(answer, TimeoutError):
             silent = f"its shim (pid {obs.shim_pid}) did not answer within {CONTROL_TIMEOUT:g}s"
             return replace(obs, state=ServerState.UNRESPONSIVE, warning=silent)
-        if isinstance(answer, Exception):
-            return obs  # not listening yet (booting), or going: the record on disk is what there is
+        fresh = answered(obs.name, answer, obs.shim_pid)  # None: not listening yet (booting), or going
+        return obs if fresh is None else replace(fresh, warning=obs.warning)
+
+    def asked(self, obs: Observation) -> Observation:
+        """`obs` as its live shim says it is now, for a wait that the file on disk may never end: a shim
+        that cannot write (a full disk) keeps its record in memory. `obs` when no shim answers."""
+        if obs.shim_pid is None:
+            return obs
         try:
-            record = StateRecord.from_json(answer)
-        except (ValueError, TypeError):
+            answer = self.launcher.call(obs.name, Control.STATUS)
+        except (OSError, protocol.ProtocolError):
             return obs
-        if record.shim_pid != obs.shim_pid or record.state not in LIVE:
-            return obs
-        return replace(obs, state=record.state, record=record)
+        return self._asked(obs, answer)
 
     def _repair(self, observations: list[Observation]) -> None:
         """Write back what reality says, where no shim lives to do it (under the state lock)."""
@@ -199,8 +203,9 @@ class Controller:
         # launched new shims by now, but their processes carry new tags.
         with self.locked(), procfs.one_look():
             for server, _ in asked:
-                ended = self._end_leftovers(server.name, killed.get(server.name))
-                results[server.name] = StopResult(server.name, StopOutcome.STOPPED, took[server.name], ended)
+                ended, unwritten = self._end_leftovers(server.name, killed.get(server.name))
+                result = StopResult(server.name, StopOutcome.STOPPED, took[server.name], ended, unwritten)
+                results[server.name] = result
         return [results[s.name] for s in servers]
 
     def _not_running(self, obs: Observation) -> StopResult:
@@ -208,8 +213,17 @@ class Controller:
         ended = self.launcher.end_leftovers(obs.record)
         if obs.lost:
             obs = ended_by_stop(self.paths, obs, ended)  # what this stop did about it, not what it found
-        put_right(self.paths, obs)
-        return StopResult(obs.name, StopOutcome.STOPPED if ended else StopOutcome.NOT_RUNNING, 0.0, ended)
+        outcome = StopOutcome.STOPPED if ended else StopOutcome.NOT_RUNNING
+        return StopResult(obs.name, outcome, 0.0, ended, self._put_right(obs))
+
+    def _put_right(self, obs: Observation) -> str | None:
+        """`put_right`, in a stop: a record that cannot be written (a full disk) does not undo the stop, whose
+        result says so instead. What could not be written, if anything."""
+        try:
+            put_right(self.paths, obs)
+        except StateDirError as exc:
+            return exc.message
+        return None
 
     def _await_exit(self, server: ServerConfig, shim_pid: int) -> bool:
         """Wait for the shim to end its tree and exit; if it hangs, kill it (its tree is ended after).
@@ -220,17 +234,16 @@ class Controller:
         self.await_release(server.name, SLACK)
         return False
 
-    def _end_leftovers(self, name: str, killed: int | None = None) -> int:
+    def _end_leftovers(self, name: str, killed: int | None = None) -> tuple[int, str | None]:
         """What a stopped shim left behind, or a shim this stop had to kill (`killed`, its pid), ended;
-        never a new shim's server. Under the lock."""
+        never a new shim's server. Under the lock. How many, and what of the record could not be written."""
         after = self.observe(name)
         if after.shim_pid is not None:
-            return 0
+            return 0, None
         ended = self.launcher.end_leftovers(after.record)
         if after.lost:
             after = ended_by_stop(self.paths, after, ended, killed)
-        put_right(self.paths, after)
-        return ended
+        return ended, self._put_right(after)
 
     def await_release(self, name: str, timeout: float) -> bool:
         """Wait until no shim holds the instance lock of `name`; False if one still does."""

@@ -153,18 +153,32 @@ def observe(paths: Paths, name: str) -> Observation:
 def vouched(paths: Paths, name: str, answer: Any, holder: int | None) -> Observation | None:
     """A live shim's own answer to `mcpctl/status` as the observation of its server, its record not read
     back: when the answer is a live record of the lock's holder and the file on disk is a record of that
-    same shim. A damaged or foreign file is left to `observe`, which warns, and has the shim write it
-    again; None then, and for anything else that is not such an answer."""
+    same shim (behind it, when the shim cannot write: `write_error`). A damaged or foreign file is left to
+    `observe`, which warns, and has the shim write it again; None then, and for anything else that is not
+    such an answer."""
+    fresh = answered(name, answer, holder)
+    if fresh is None:
+        return None
+    try:
+        on_disk = json.loads(paths.state_file(name).read_bytes())
+    except (OSError, ValueError, RecursionError):
+        return None
+    if not isinstance(on_disk, dict) or on_disk.get("schema") != STATE_SCHEMA or on_disk.get("shim_pid") != holder:
+        return None
+    return fresh
+
+
+def answered(name: str, answer: Any, holder: int | None) -> Observation | None:
+    """A shim's answer to `mcpctl/status` as the observation of its server: the record it holds in memory,
+    which is newer than the file whenever the file could not be written. None unless it is a live record
+    of the lock's holder."""
     if holder is None or isinstance(answer, Exception):
         return None
     try:
         record = StateRecord.from_json(answer)
-        on_disk = json.loads(paths.state_file(name).read_bytes())
-    except (OSError, ValueError, TypeError, RecursionError):
+    except (ValueError, TypeError, RecursionError):
         return None
     if record.shim_pid != holder or record.state not in LIVE:
-        return None
-    if not isinstance(on_disk, dict) or on_disk.get("schema") != STATE_SCHEMA or on_disk.get("shim_pid") != holder:
         return None
     return Observation(name, record.state, record, holder, process.live_pid(record.pid, record.pid_create_time))
 
@@ -249,7 +263,7 @@ def put_right(paths: Paths, obs: Observation) -> bool:
     if damaged is not None:  # kept, as `doctor --fix` keeps it: it may hold the only account of a failure
         with contextlib.suppress(OSError):
             os.replace(path, path.with_name(f"state.json.corrupt-{int(time.time())}"))
-    write_record(path, obs.record)
+    write_record(path, obs.record, make_room=True)
     return True
 
 

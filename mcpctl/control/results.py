@@ -35,3 +35,4 @@ class StopResult(Record):
     outcome: StopOutcome
     elapsed_s: float
     leftovers_ended: int = 0
+    write_error: str | None = None  # its record could not be written (a full disk): stopped all the same

@@ -184,6 +184,9 @@ def stop(results: list[StopResult], as_json: bool) -> None:
         emit_json({"results": [_stop_json(r) for r in results]})
         return
     for result in results:
+        if result.write_error:
+            note = _("warning: {name}: stopped, but its record could not be written: {error}")
+            sys.stderr.write(note.format(name=result.name, error=result.write_error) + "\n")
         if result.outcome == StopOutcome.NOT_RUNNING:
             say(_("{name}: not running").format(name=result.name))
             continue
@@ -199,6 +202,7 @@ def _stop_json(result: StopResult) -> dict[str, Any]:
         "outcome": result.outcome,
         "elapsed_s": result.elapsed_s,
         "leftovers_ended": result.leftovers_ended,
+        "write_error": result.write_error,
     }
 
 

@@ -24,6 +24,7 @@ from mcpctl.logfile import server_lines
 from mcpctl.paths import Paths
 from mcpctl.shim.log import log, log_size
 from mcpctl.state import CorruptState, StateRecord, read_record, write_record
+from mcpctl.states import LIVE
 
 RETRY_WRITE_AFTER = 1.0  # seconds: how soon an unsaved record is tried again when nothing else writes it
 
@@ -74,7 +75,9 @@ class Ledger:
         if failing is not None:
             self.record = self.record.but(write_error=None)  # what reaches the disk is a record whose writes work
         try:
-            write_record(self.state_file, self.record)
+            # A final record (the shim is done) takes the space of the live one it replaces, if it must:
+            # left on disk after the shim is gone, that one says the shim was lost with its server.
+            write_record(self.state_file, self.record, make_room=self.record.state not in LIVE)
         except StateDirError as exc:
             self.record = self.record.but(write_error=failing)
             self._failed(exc.message)
