@@ -328,10 +328,11 @@ class Start:
         return self._result(replace(obs, record=obs.record.but(last_error=failure)), StartOutcome.FAILED)
 
     def _retrying(self, obs: Observation, retry: Retrying) -> Step:
+        """The shim gone settles it whatever its attempt: a stop asked before the attempt ran means it never will."""
         settled = obs.record.attempt >= retry.attempt and obs.state != ServerState.STARTING
         if (
             (obs.state == ServerState.READY and obs.record.attempt >= retry.attempt)  # not the run it replaces
-            or (settled and obs.shim_pid is None)
+            or obs.shim_pid is None
             or (obs.state == ServerState.BACKOFF and settled)
         ):
             return self._settled(obs)

@@ -83,6 +83,8 @@ def _result(request_id: object, result: dict[str, Any]) -> dict[str, Any]:
 
 # The longest request `ControlChannel` answers without a Connection (a control request is far shorter).
 _QUICK = 4096
+# What the shim answers while it waits on a server's processes to end: nothing that changes what runs.
+_WHILE_ENDING = frozenset({Control.STATUS, Control.STOP})
 
 
 class ControlChannel:
@@ -97,7 +99,7 @@ class ControlChannel:
         self.selector = selectors.DefaultSelector()
         self.numbers = itertools.count(1)
         self.server = SocketServer(path, self.selector, self._accept)
-        self.ending = False  # in `serve_while`: only status and stop are answered
+        self.answered: frozenset[str] | None = None  # in `serve_while`: the only methods answered
         selector.register(self.selector.fileno(), selectors.EVENT_READ, lambda _mask: self.serve())
 
     def serve(self) -> None:
@@ -105,14 +107,15 @@ class ControlChannel:
         for key, mask in self.selector.select(0):
             key.data(mask)
 
-    def serve_while(self, timeout: float) -> None:
+    def serve_while(self, timeout: float, also: frozenset[str] = frozenset()) -> None:
         """While the shim waits on a server's processes: sleep up to `timeout` seconds (a signal wakes it)
-        and answer what asks meanwhile. A request that would change what runs is refused, retryably."""
-        self.ending = True
+        and answer what asks meanwhile. A request that would change what runs is refused, retryably;
+        `also`: the methods answered all the same (a restart in place takes another restart: it joins)."""
+        self.answered = _WHILE_ENDING | also
         try:
             signals.pause(timeout, (self.selector.fileno(), self.serve))
         finally:
-            self.ending = False
+            self.answered = None
 
     def _accept(self, sock: socket.socket) -> None:
         if self._quick(sock):
@@ -158,7 +161,7 @@ class ControlChannel:
 
     def _answer(self, message: dict[str, Any]) -> dict[str, Any]:
         method = message.get("method")
-        if self.ending and method not in (Control.STATUS, Control.STOP):
+        if self.answered is not None and method not in self.answered:
             busy = "the shim is ending its server's processes; try again in a moment"
             return protocol.error_response(message["id"], protocol.INTERNAL_ERROR, busy)
         if isinstance(method, str) and method.startswith(CONTROL_PREFIX):

@@ -239,16 +239,18 @@ class Shim(Requested):
         if failure is not None:
             self._on(Happening.JUDGED_FAILED, failure)
 
-    def _restart_in_place(self, spec: Spec) -> None:
+    def _restart_in_place(self, asked: Spec) -> None:
         """A person's restart: end the run politely, keep every client (their requests in flight get a
-        retryable error, new ones wait), and start the new spec now."""
-        run, self.restart_to = self.run_, None
+        retryable error, new ones wait), and start the spec asked last now (`Requested._joined`)."""
+        run = self.run_
         detail = "it is being restarted (mcpctl restart); send the request again"
         # First: a server told to exit may still answer what it had (SDK servers: "Connection closed").
         self.session.detach(Failure.of(ErrorType.CONNECTION_LOST, name=self.spec.name, detail=detail))
         if run is not None and self.record.state != ServerState.BACKOFF:  # in a backoff it has ended already
             self._enter(ServerState.STARTING)  # what `status` says meanwhile: it serves nobody until the next run
-            run.end_tree(graceful=True, meanwhile=self._meanwhile)
+            run.end_tree(graceful=True, meanwhile=self._restarting)
+        if (spec := self._joined(asked)) is None:
+            return  # a stop asked while the old tree ended won: the shim has finished
         details = {"pid": self.record.pid, "code": run.exit_code if run else None, "config_hash": spec.config_hash}
         self.ledger.event("restart", details)
         log(f"restarting in place (pid {self.record.pid}), clients kept")

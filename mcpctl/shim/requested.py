@@ -7,7 +7,7 @@ so the CLI has its answer before the server is touched.
 from __future__ import annotations
 
 from mcpctl.clock import Clock
-from mcpctl.contract import Spec
+from mcpctl.contract import Control, Spec
 from mcpctl.errors import Failure
 from mcpctl.hints import TYPE_CHECKING, Any
 from mcpctl.redaction import Redactor
@@ -21,6 +21,8 @@ from mcpctl.states import RUNNING, ServerState
 
 if TYPE_CHECKING:
     from mcpctl.shim.control_requests import ControlChannel
+
+_JOINS = frozenset({Control.RESTART})  # answered too while a restart in place ends the old tree
 
 
 class Requested:
@@ -43,20 +45,38 @@ class Requested:
 
         def _reap(self) -> None: ...
 
+        def finish(self, final: ServerState, failure: Failure | None) -> object: ...
+
     def stop(self) -> None:
         self.stop_requested = True
         if self.ledger.record.state in RUNNING:
             self._enter(ServerState.STOPPING)
 
-    def _meanwhile(self, timeout: float) -> None:
+    def _meanwhile(self, timeout: float, also: frozenset[str] = frozenset()) -> None:
         """While a run's processes end (the loop waits on them): sleep up to `timeout` seconds, woken by a
         signal, answering `status` and `stop` (a slow server's end must not make the shim unresponsive to
-        them), and reap."""
+        them) and `also`, and reap. A stop signal that came meanwhile is what `status` says from now on."""
         if self.control is not None:
-            self.control.serve_while(timeout)
+            self.control.serve_while(timeout, also)
         else:
             signals.pause(timeout)
         self._reap()
+        if self.stop_requested and self.ledger.record.state in RUNNING:
+            self._enter(ServerState.STOPPING)
+
+    def _restarting(self, timeout: float) -> None:
+        """`_meanwhile` of a restart in place: a restart asked while the old tree ends is answered too."""
+        self._meanwhile(timeout, _JOINS)
+
+    def _joined(self, spec: Spec) -> Spec | None:
+        """What a restart in place starts once the old tree has ended: the spec asked last (a restart asked
+        meanwhile joined it, as its new run was not spawned yet); or nothing when a stop was asked
+        meanwhile: the stop wins, and the shim finishes."""
+        spec, self.restart_to = self.restart_to or spec, None
+        if not self.stop_requested:
+            return spec
+        self.finish(ServerState.STOPPED, None)
+        return None
 
     def _on_stop_signal(self) -> None:
         self.stop_requested = True  # a signal handler only sets the flag: the loop acts on it
@@ -81,6 +101,8 @@ class Requested:
         record = self.ledger.record
         if self.stop_requested or machine.action(record.state, Happening.RESTART_REQUESTED) is None:
             return None
+        if self.restart_to is not None:
+            log("another restart was asked: it joins the one under way")
         self.restart_to = spec
         return record.attempt + 1
 

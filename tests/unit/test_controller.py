@@ -407,6 +407,18 @@ def test_restart_of_a_live_shim_is_in_place_and_waits_for_the_new_run(rig: Rig) 
     assert rig.shims.spawned == []
 
 
+def test_a_restart_in_place_whose_shim_a_stop_ends_first_says_so_at_once(rig: Rig) -> None:
+    # A stop came while the shim ended the old tree: it never started attempt 2, and never will.
+    rig.world.then(seen("a", ServerState.READY, 7, attempt=1))
+    rig.shims.answers[Control.RESTART] = {"attempt": 2}
+    rig.world.then(seen("a", ServerState.STOPPED, None, attempt=1), after=0.3)
+    (result,) = rig.controller.restart([SERVER])
+    assert result.outcome == StartOutcome.FAILED
+    assert result.elapsed_s == pytest.approx(0.3, abs=0.03)  # not after waiting out the budget
+    assert "another command stopped it" in result.error.message
+    assert rig.shims.spawned == []
+
+
 def test_restart_falls_back_to_stop_and_start_when_the_shim_cannot_restart_in_place(rig: Rig) -> None:
     rig.world.then(seen("a", ServerState.READY, 7, attempt=1))
     rig.shims.answers[Control.STOP] = {"stopping": True}

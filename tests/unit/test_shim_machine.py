@@ -44,6 +44,7 @@ class FakeRun:
         self.verdict: Ready | Failure | None = None
         self.sent: list[dict[str, Any]] = []
         self.ended: list[bool] = []  # graceful, for each end_tree
+        self.while_ending: Callable[[], object] | None = None  # what happens while its tree ends
 
     @property
     def pid(self) -> int | None:
@@ -74,6 +75,8 @@ class FakeRun:
         self.ended.append(graceful)
         if self.exit_code is None:
             self.exit_code = -15  # ended by SIGTERM
+        if self.while_ending is not None:
+            self.while_ending()
         meanwhile(0.0)
 
 

@@ -16,6 +16,7 @@ import pytest
 from mcpctl import protocol
 from mcpctl.contract import Control
 from mcpctl.shim import machine
+from mcpctl.shim.loop import Finished
 from mcpctl.shim.machine import Action, Happening
 from mcpctl.shim.mux import Peer
 from mcpctl.shim.peer_state import PeerState
@@ -119,6 +120,44 @@ def test_a_stopping_shim_refuses_a_restart(world: Callable[..., World]) -> None:
     answer = restart(w)
     assert "stopping" in answer["error"]["message"]
     assert len(w.runs.made) == 1
+
+
+def test_a_restart_asked_while_the_old_tree_ends_joins_the_one_under_way(world: Callable[..., World]) -> None:  # noqa: F811
+    w = world()
+    w.ready()
+    assert restart(w)["result"] == {"attempt": 2}
+    joined: list[dict[str, Any]] = []
+    w.runs.last.while_ending = lambda: joined.append(restart(w, env={"FLAVOUR": "mint"}))
+    w.shim.step()
+    assert joined == [{"jsonrpc": "2.0", "id": 7, "result": {"attempt": 2}}]  # the same attempt: one restart
+    assert (len(w.runs.made), w.record.state, w.record.attempt) == (2, "starting", 2)
+    assert w.shim.spec.env == {"FLAVOUR": "mint"}  # the run started after both takes the spec asked last
+    assert w.kinds().count("restart") == 1
+    w.ready()
+
+
+@pytest.mark.parametrize("how", ["request", "signal"])
+def test_a_stop_asked_while_the_old_tree_ends_wins(world: Callable[..., World], how: str) -> None:  # noqa: F811
+    w = world()
+    w.ready()
+    restart(w)
+    during: list[tuple[str, bool]] = []  # the state a reader finds, and whether a restart was refused
+
+    def stop() -> None:
+        if how == "request":
+            w.shim.stop()
+        else:
+            w.shim._on_stop_signal()  # what `mcpctl stop` sends on Linux
+        w.shim._meanwhile(0.0)
+        during.append((w.record.state, "error" in restart(w)))
+
+    w.runs.last.while_ending = stop
+    w.shim.step()
+    assert during == [("stopping", True)]  # no restart joins a stop
+    assert len(w.runs.made) == 1  # nothing spawned after the stop
+    assert (w.record.state, w.shim.finished) == ("stopped", Finished(0))
+    assert "restart" not in w.kinds()
+    assert w.kinds()[-1] == "stopped"
 
 
 def test_a_restart_for_another_server_or_without_a_spec_is_refused(world: Callable[..., World]) -> None:  # noqa: F811
