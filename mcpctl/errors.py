@@ -29,6 +29,7 @@ class ErrorType(StrEnum):
     NOT_RUNNING = "not_running"
     SERVER_RUNNING = "server_running"
     SHIM_LOST = "shim_lost"
+    UNRESPONSIVE = "unresponsive"
     LOCK_TIMEOUT = "lock_timeout"
     TOO_MANY_CLIENTS = "too_many_clients"
     CONNECTION_LOST = "connection_lost"
@@ -125,6 +126,12 @@ KINDS: dict[ErrorType, Kind] = {
         "run `mcpctl stop {name}` to end what is left, then start it again",
         True,
         ExitCode.NOT_RUNNING,
+    ),
+    ErrorType.UNRESPONSIVE: Kind(
+        "the shim of {name} (pid {pid}) did not answer within {timeout:g}s: it is stopped (SIGSTOP) or stuck",
+        "`mcpctl stop {name}` ends that shim and its server's tree; then `mcpctl start {name}`",
+        False,
+        ExitCode.START_FAILED,
     ),
     ErrorType.LOCK_TIMEOUT: Kind(
         "another mcpctl command held the state lock {path} for {timeout:g}s",
@@ -316,6 +323,7 @@ _STARTUP = (
     ErrorType.CRASHED,
     ErrorType.CRASH_LOOP,
     ErrorType.COOLDOWN,
+    ErrorType.UNRESPONSIVE,
 )
 # The class of each type's errors; a type not named here is a plain MCPCtlError.
 ERROR_CLASSES: dict[ErrorType, type[MCPCtlError]] = {

@@ -3,6 +3,7 @@ thousand failures and more, a frozen shim, and a log that rotates faster than it
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -58,6 +59,16 @@ def _shim(env: Env, name: str) -> psutil.Process:
     return psutil.Process(wait_for(lambda: env.status(name).get("shim_pid") or None, timeout=20))
 
 
+@contextlib.contextmanager
+def _frozen(shim: psutil.Process) -> Iterator[None]:
+    """The shim stopped (SIGSTOP) for the block, and continued after it, whatever the block did."""
+    shim.send_signal(signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        shim.send_signal(signal.SIGCONT)
+
+
 @pytest.mark.usefixtures("hooked")
 @pytest.mark.parametrize("says", ["", "not json\n", '{"event": "lock'])
 def test_a_shim_that_dies_before_it_reports_fails_alone(env: Env, monkeypatch: pytest.MonkeyPatch, says: str) -> None:
@@ -107,8 +118,7 @@ def test_a_frozen_shim_is_unresponsive_until_it_goes_on(env: Env) -> None:
     assert env.run("start", "demo").returncode == 0
     shim = _shim(env, "demo")
     wait_for(lambda: (env.record("demo").get("health") or {}).get("ok"), timeout=20)
-    shim.send_signal(signal.SIGSTOP)
-    try:
+    with _frozen(shim):
         began = time.monotonic()
         proc = env.run("check", "demo")
         assert time.monotonic() - began < 15
@@ -120,11 +130,31 @@ def test_a_frozen_shim_is_unresponsive_until_it_goes_on(env: Env) -> None:
         status = env.status("demo")
         assert status["state"] == "unresponsive"
         assert "did not answer" in status["warning"]
-    finally:
-        shim.send_signal(signal.SIGCONT)
     proc = env.run("check", "demo")
     assert proc.returncode == 0, (proc.stdout, proc.stderr)
     assert "demo: ok" in proc.stdout
+
+
+def test_a_start_of_a_frozen_shim_fails_and_names_the_shim(env: Env) -> None:
+    """Started means MCP-ready: a shim that does not answer serves no client, whatever its last record says,
+    so a start that finds one fails (as `check` does), and says which process to end; the others of a
+    `start --all` are still already ready. Once it goes on, the same start is ready again."""
+    env.write_config({"demo": tiny_server(), "other": tiny_server()})
+    assert env.run("start", "--all").returncode == 0
+    shim = _shim(env, "demo")
+    with _frozen(shim):
+        proc = env.run("start", "demo")
+        assert proc.returncode == 4, (proc.stdout, proc.stderr)
+        assert "[unresponsive]" in proc.stderr
+        assert f"the shim of demo (pid {shim.pid}) did not answer" in proc.stderr
+        assert "`mcpctl stop demo`" in proc.stderr
+        results = {r["name"]: r for r in env.json("start", "--all", expect=4)["results"]}
+        assert (results["demo"]["ok"], results["demo"]["outcome"]) == (False, "failed")
+        assert results["demo"]["server"]["state"] == "unresponsive"
+        assert results["demo"]["error"]["type"] == "unresponsive"
+        assert (results["other"]["ok"], results["other"]["outcome"]) == (True, "already_running")
+    again = env.run("start", "demo")
+    assert (again.returncode, again.stdout.strip()) == (0, f"demo: already ready (pid {env.status('demo')['pid']})")
 
 
 def test_a_frozen_shim_that_stop_has_to_kill_is_stopped_and_its_record_says_so(env: Env) -> None:

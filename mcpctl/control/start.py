@@ -13,7 +13,7 @@ from enum import StrEnum
 from mcpctl import procfs, protocol
 from mcpctl.config import views as snapshot
 from mcpctl.config.model import ServerConfig
-from mcpctl.constants import POLL_INTERVAL, STDIN_CLOSE_GRACE
+from mcpctl.constants import CONTROL_TIMEOUT, POLL_INTERVAL, STDIN_CLOSE_GRACE
 from mcpctl.contract import Control, Report
 from mcpctl.control.launch import Launch
 from mcpctl.control.observe import Observation
@@ -175,10 +175,34 @@ class Start:
                     steps[launch.server.name] = self._unlaunched(self.ctl.observe(launch.server.name), exc)
                 launches = []
             self.launcher.wait(launches, {Report.LOCKED, Report.BUSY}, self.clock.monotonic() + SHIM_BOOT_TIMEOUT)
+        silent = self._silent([obs for _, obs, situation in others if situation == Situation.LIVE])
         steps.update(self._reports(launches))
         for server, obs, situation in others:
-            steps[server.name] = self._retry(server) if situation == Situation.IN_BACKOFF else self._join(server, obs)
+            if situation == Situation.IN_BACKOFF:
+                steps[server.name] = self._retry(server, obs)
+            elif server.name in silent:
+                steps[server.name] = self._unresponsive(obs)
+            else:
+                steps[server.name] = self._join(server, obs)
         return steps
+
+    def _silent(self, live: list[Observation]) -> set[str]:
+        """Those of the live shims that do not answer `status` within CONTROL_TIMEOUT, as `status` asks
+        them: all at once, so that a start of many running servers costs one round trip, not one each. A
+        shim not listening yet (booting) or going away is no silent one: it is joined, and seen go."""
+        if not live:
+            return set()
+        names = [obs.name for obs in live]
+        with self.launcher.ask_all(names, Control.STATUS) as asking:
+            answers = asking.wait(names)
+        return {name for name, answer in answers.items() if isinstance(answer, TimeoutError)}
+
+    def _unresponsive(self, obs: Observation) -> StartResult:
+        """A shim that holds the lock but does not answer (frozen, or stuck) serves no client, whatever
+        its last record says: the start fails, and says how to end that shim."""
+        failure = Failure.of(ErrorType.UNRESPONSIVE, name=obs.name, pid=obs.shim_pid, timeout=CONTROL_TIMEOUT)
+        silent = replace(obs, state=ServerState.UNRESPONSIVE, record=obs.record.but(last_error=failure))
+        return self._result(silent, StartOutcome.FAILED)
 
     def _skipped(self, obs: Observation) -> StartResult:
         failure = Failure.of(
@@ -204,11 +228,13 @@ class Start:
         )
         return self._result(replace(obs, record=obs.record.but(last_error=failure)), StartOutcome.FAILED)
 
-    def _retry(self, server: ServerConfig) -> Step:
+    def _retry(self, server: ServerConfig, obs: Observation) -> Step:
         """A shim in backoff: ask it to try now, as a person's start, and wait for that attempt."""
         try:
             answer = self.launcher.call(server.name, Control.RETRY)
             attempt = int(answer["attempt"])
+        except TimeoutError:
+            return self._unresponsive(obs)
         except (OSError, protocol.ProtocolError, KeyError, TypeError, ValueError):
             return self._join(server, self.ctl.observe(server.name))
         return Retrying(attempt, self.clock.monotonic() + wait_budget(server))
