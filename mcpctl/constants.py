@@ -28,6 +28,9 @@ DEFAULT_STARTUP_TIMEOUT = 60.0  # seconds; npx cold starts are slow
 DEFAULT_STOP_TIMEOUT = 10.0
 # After closing a server's stdin, how long to wait before SIGTERM (never more than stop_timeout).
 STDIN_CLOSE_GRACE = 2.0
+# How long a stdio server that closed its stdout has to exit before the closing is its failure (an exit
+# closes stdout a moment before the shim reaps it, and that exit, 0 or a crash, is what its run came to).
+STDOUT_EOF_GRACE = 1.0
 STATE_LOCK_TIMEOUT = 30.0
 CONTROL_TIMEOUT = 2.0  # seconds the CLI waits for a shim to answer a control call
 POLL_INTERVAL = 0.02  # seconds between looks while the CLI waits for a shim's record or lock to change

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Iterable
 
 from mcpctl import procfs
-from mcpctl.constants import ENV_INSTANCE
+from mcpctl.constants import ENV_INSTANCE, ENV_TENANT
 from mcpctl.hints import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -111,6 +111,16 @@ def tree(instance_id: str) -> list[psutil.Process]:
         for p in psutil.Process().children(recursive=True):
             procs.setdefault(p.pid, p)
     return list(procs.values())
+
+
+def tenant_of(proc: psutil.Process) -> str:
+    """The client whose own server process `proc` is (share = "per-client"); "" for the shim's own."""
+    import psutil
+
+    try:
+        return str(proc.environ().get(ENV_TENANT, ""))
+    except (psutil.Error, OSError):  # gone, or not ours to read: no client's process then
+        return ""
 
 
 def _candidates(instance_id: str) -> list[psutil.Process]:

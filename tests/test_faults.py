@@ -157,6 +157,21 @@ def test_a_start_of_a_frozen_shim_fails_and_names_the_shim(env: Env) -> None:
     assert (again.returncode, again.stdout.strip()) == (0, f"demo: already ready (pid {env.status('demo')['pid']})")
 
 
+def test_a_server_that_closes_its_stdout_fails_at_once_and_is_restarted(env: Env) -> None:
+    """A stdio server that closed its stdout can answer nothing more: it is no longer ready long before
+    three pings (90 s by default) fail, the log and its error say why, and the policy restarts it."""
+    server = {**tiny_server(backoff_base=0.2, backoff_max=0.5), "args": [tiny_server()["args"][0], "--close-stdout"]}
+    env.write_config({"closer": server})
+    assert env.run("start", "closer").returncode == 0
+    wait_for(lambda: env.record("closer").get("restarts", 0) >= 1, timeout=10)
+    failure = env.status("closer")["last_failure"]
+    assert failure["type"] == "crashed", failure
+    assert "closer closed its stdout after it was ready but kept running" in failure["message"]
+    assert "ending the server: closer closed its stdout" in env.paths.log_file("closer").read_text()
+    events = [json.loads(line) for line in env.run("events", "closer", "--json").stdout.splitlines()]
+    assert [e["event"] for e in events].index("exited") < [e["event"] for e in events].index("restarted")
+
+
 def test_a_frozen_shim_that_stop_has_to_kill_is_stopped_and_its_record_says_so(env: Env) -> None:
     # sh outlives the killed shim (the tiny server exits on EOF, then sh sleeps): something is left to end
     wrapped = {"command": "sh", "args": ["-c", f"{sys.executable} {TINY}; exec sleep 600"], "stop_timeout": 0.5}

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Callable
 
 from mcpctl.logfile import MARK, LogWriter, escape, stamp
+from mcpctl.shim.channels import Oversize
 
 _log: LogWriter | None = None  # the server's log, once the shim knows its rotation settings
 
@@ -32,6 +34,15 @@ def log_lines(lines: list[str], ours: bool = False) -> None:
     prefix = f"{stamp()} {MARK} " if ours else f"{stamp()} "
     with contextlib.suppress(OSError):
         os.write(2, "".join(prefix + escape(line, ours) + "\n" for line in lines).encode("utf-8", "replace"))
+
+
+def server_text(line: bytes | Oversize, redact: Callable[[str], str]) -> str:
+    """A line of the server's output for its log, masked; one past the limit is logged as its beginning
+    (masked at the cut too)."""
+    if isinstance(line, Oversize):
+        cut: Callable[[str], str] = getattr(redact, "cut", redact)
+        return f"{cut(line.head.decode('utf-8', 'replace'))}… (a line of {line.size} bytes, cut)"
+    return redact(line.decode("utf-8", "replace"))
 
 
 def log_environment(sources: dict[str, str]) -> None:

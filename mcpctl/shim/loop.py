@@ -158,6 +158,9 @@ class Shim(Requested):
             up = self.clock.monotonic() - self.ready_since
             yield Happening.RUN_EXITED, crash(self.spec.name, run.exit_code, up, self.log_path)
             return
+        if run is not None and (lost := run.lost()) is not None:
+            yield Happening.RUN_EXITED, lost  # its session is over as surely as if it had exited
+            return
         if self.record.consecutive_failures and self.clock.monotonic() - self.ready_since >= self.spec.reset_after:
             yield Happening.RESET_DUE, None
         restart = self._sample()
@@ -219,7 +222,6 @@ class Shim(Requested):
         era.pin(run, self.run_, self.record, self.spec)  # found legacy under this config: not probed again
         self.run_ = run
         failure = run.spawn()
-
         restarted, attempt = not manual, self.record.attempt + 1
         if restarted:
             self.watch.restarted()

@@ -15,7 +15,7 @@ from mcpctl.states import ServerState
 class Happening(StrEnum):
     JUDGED_READY = "judged_ready"  # the readiness condition held while the process lived
     JUDGED_FAILED = "judged_failed"  # a start failed: spawn, early exit, bad handshake, timeout
-    RUN_EXITED = "run_exited"  # the server exited after it was ready
+    RUN_EXITED = "run_exited"  # the server exited after it was ready, or a stdio one closed its stdout
     RESOURCE_RESTART = "resource_restart"  # a firing alert whose actions include restart
     PING_OK = "ping_ok"
     PING_FAILED = "ping_failed"  # fewer than unhealthy_after failures in a row

@@ -243,11 +243,16 @@ class PerClient(Multiplexer):
                 self._serve(tenant, run, verdict)
             elif verdict is not None:
                 self._refuse(number, tenant, verdict)
-        elif run.exit_code is not None:
+            return
+        if run.exit_code is not None:
             run.drain()
             detail = f"its own server process exited ({classify_exit(run.exit_code)})"
-            log(f"client {number}: {detail}")
-            self._release(number, detail, Failure.of(ErrorType.CONNECTION_LOST, name=self.name, detail=detail))
+        elif (lost := run.lost()) is not None:
+            detail = lost.message  # it closed its stdout: the session is over as if it had exited
+        else:
+            return
+        log(f"client {number}: {detail}")
+        self._release(number, detail, Failure.of(ErrorType.CONNECTION_LOST, name=self.name, detail=detail))
 
     def _serve(self, tenant: Tenant, run: ServerRun, ready: Ready) -> None:
         tenant.serving = True

@@ -1,4 +1,5 @@
-"""What a run's readiness said (`Ready`), and what a ready run's exit was (`crash`)."""
+"""What a run's readiness said (`Ready`), what a ready run's exit was (`crash`), and what a closed stdout
+means (`closed_stdout`)."""
 
 from __future__ import annotations
 
@@ -33,3 +34,14 @@ def crash(name: str, code: int, uptime: float, log_path: Path) -> Failure | None
         return None
     up = f"{uptime:.0f}s" if uptime < 120 else f"{uptime / 60:.0f}m"
     return Failure.of(ErrorType.CRASHED, name=name, exit=classify_exit(code), uptime=up, log=log_path)
+
+
+def closed_stdout(name: str, ready: bool, log_path: str | Path) -> Failure:
+    """A stdio server that closed its stdout and lives on: its session is over, as surely as if it had
+    exited (it can answer nothing more), so it fails now instead of at the third failed ping."""
+    when = "after it was ready" if ready else "before it answered the handshake"
+    return Failure(
+        ErrorType.CRASHED if ready else ErrorType.PROTOCOL_ERROR,
+        f"{name} closed its stdout {when} but kept running: it can answer no request",
+        f"a stdio MCP server keeps stdout open for its whole session; see its stderr with `tail {log_path}`",
+    )

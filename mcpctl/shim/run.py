@@ -13,15 +13,15 @@ from collections.abc import Callable
 
 from mcpctl import procfs, protocol
 from mcpctl.clock import SYSTEM_CLOCK, Clock
-from mcpctl.constants import ENV_HOME, ENV_INSTANCE, ENV_TENANT, STDIN_CLOSE_GRACE
+from mcpctl.constants import ENV_HOME, ENV_INSTANCE, ENV_TENANT, STDIN_CLOSE_GRACE, STDOUT_EOF_GRACE
 from mcpctl.contract import Spec
 from mcpctl.errors import ErrorType, Failure, classify_exit, classify_spawn_error, classify_startup_exit
 from mcpctl.hints import Any, Protocol
 from mcpctl.shim import asks, ports, signals
 from mcpctl.shim.channels import LineReader, Outbox, Oversize
 from mcpctl.shim.era import Handshake
-from mcpctl.shim.log import log, log_lines
-from mcpctl.shim.ready import Ready, crash
+from mcpctl.shim.log import log, log_lines, server_text
+from mcpctl.shim.ready import Ready, closed_stdout, crash
 from mcpctl.states import Readiness
 
 __all__ = ["Ready", "Run", "RunFactory", "ServerRun", "crash"]  # Ready and crash: from their own module
@@ -37,24 +37,18 @@ class Run(Protocol):
 
     @property
     def pid(self) -> int | None: ...
-
     def spawn(self) -> Failure | None: ...
-
     def create_time(self) -> float | None: ...
-
     def drain(self) -> None: ...
-
     def judge(self) -> Ready | Failure | None: ...
-
+    def lost(self) -> Failure | None: ...
     def next_wakeup(self) -> float: ...
-
     def send(self, message: dict[str, Any]) -> None: ...
-
     def exited(self, status: int) -> None: ...
-
     def end_tree(self, graceful: bool, meanwhile: Callable[[float], None]) -> None: ...
 
 
+Lines = Callable[[list[bytes | Oversize]], None]  # what a pipe's lines go to
 # How the shim makes a run: (spec, instance id, selector, redact, log path, clock) -> Run.
 RunFactory = Callable[[Spec, str, selectors.BaseSelector, Callable[[str], str], str, Clock], Run]
 
@@ -98,6 +92,7 @@ class ServerRun:
         self.pinned = False  # to the legacy era: no server/discover probe (`era`)
         self.probe_blameless: str | None = None  # the config under which it failed to start even pinned
         self.last_words = ""  # the last line of output, for a failure that can quote it
+        self.stdout_closed_at: float | None = None  # when a stdio server's stdout reached EOF (monotonic)
 
     @property
     def pid(self) -> int | None:
@@ -111,6 +106,7 @@ class ServerRun:
         spec = self.spec
         if not spec.command:
             return None  # a remote HTTP server: nothing to own, only to reach
+        self.stdout_closed_at = None  # a respawn (pinned, after the probe) has a stdout of its own
         if spec.cwd and not os.path.isdir(spec.cwd):
             return Failure.of(
                 ErrorType.SPAWN_FAILED, name=spec.name, detail=f"working directory {spec.cwd} does not exist"
@@ -135,7 +131,7 @@ class ServerRun:
         assert self.proc.stdout is not None
         assert self.proc.stderr is not None
         if speaks_mcp:
-            self._watch(self.proc.stdout.fileno(), self._on_stdout, spec.max_message_bytes)
+            self._watch(self.proc.stdout.fileno(), self._on_stdout, spec.max_message_bytes, self._stdout_closed)
         else:
             self._watch(self.proc.stdout.fileno(), self._on_output, protocol.MAX_LINE)
         self._watch(self.proc.stderr.fileno(), self._on_output, protocol.MAX_LINE)
@@ -147,7 +143,8 @@ class ServerRun:
             self.send(self.handshake.opening())
         return None
 
-    def _watch(self, fd: int, handler: Callable[[list[bytes | Oversize]], None], limit: int) -> None:
+    def _watch(self, fd: int, handler: Lines, limit: int, closed: Callable[[], None] | None = None) -> None:
+        """Hand `fd`'s lines to `handler` as they come; at its end, `closed()` after the last of them."""
         reader = LineReader(fd, limit)
         self.readers[fd] = reader
 
@@ -157,6 +154,8 @@ class ServerRun:
                 self.selector.unregister(fd)
                 del self.readers[fd]
             handler(lines)
+            if reader.closed and closed is not None:
+                closed()
 
         self.selector.register(fd, selectors.EVENT_READ, on_readable)
 
@@ -170,7 +169,7 @@ class ServerRun:
     # -- output ------------------------------------------------------------------------------
 
     def _on_output(self, lines: list[bytes | Oversize]) -> None:
-        text = [_text(raw, self.redact) for raw in lines]
+        text = [server_text(raw, self.redact) for raw in lines]
         log_lines(text)
         self.last_words = next((line.strip() for line in reversed(text) if line.strip()), self.last_words)
         if self.pattern is not None and self.met is None and any(self.pattern.search(line) for line in text):
@@ -235,6 +234,17 @@ class ServerRun:
         elif "method" in message and "id" in message:
             self.send(asks.unanswerable(message["id"], str(message["method"])))
 
+    def _stdout_closed(self) -> None:
+        self.stdout_closed_at = self.clock.monotonic()
+
+    def lost(self) -> Failure | None:
+        """Why the session is over though the process lives: a stdio server that closed its stdout
+        (STDOUT_EOF_GRACE ago) can answer nothing more, whatever it does next. None while it may."""
+        closed = self.stdout_closed_at
+        if closed is None or self.exit_code is not None or self.clock.monotonic() < closed + STDOUT_EOF_GRACE:
+            return None
+        return closed_stdout(self.spec.name, self.met is not None, self.log_path)
+
     def send(self, message: dict[str, Any]) -> None:
         """Queue a message for the server's stdin; a server that does not read never blocks the shim."""
         if self.stdin is not None:
@@ -261,6 +271,8 @@ class ServerRun:
                 return self._spawn_pinned()
         if self.problem is not None:
             return self.problem
+        if self.met is None and (lost := self.lost()) is not None:
+            return lost
         if self.exit_code is not None:
             spec = self.spec
             return classify_startup_exit(spec.name, spec.command, self.exit_code, self.last_words, self.log_path)
@@ -289,6 +301,8 @@ class ServerRun:
             times.append(self.next_probe)
         if self.spec.readiness == Readiness.ALIVE:
             times.append(self.started + self.spec.ready_after)
+        if self.stdout_closed_at is not None:
+            times.append(self.stdout_closed_at + STDOUT_EOF_GRACE)
         return min(times)
 
     def _spawn_pinned(self) -> Failure | None:
@@ -357,7 +371,7 @@ class ServerRun:
             return []
         from mcpctl import process
 
-        return [p for p in process.tree(self.instance_id) if _tenant_of(p) == self.tenant]
+        return [p for p in process.tree(self.instance_id) if process.tenant_of(p) == self.tenant]
 
     def _flush_stdin(self, _mask: int) -> None:
         if self.stdin is not None:
@@ -381,20 +395,3 @@ class ServerRun:
                 if pipe is not None:
                     with contextlib.suppress(OSError):
                         pipe.close()
-
-
-def _tenant_of(proc: Any) -> str:
-    import psutil
-
-    try:
-        return str(proc.environ().get(ENV_TENANT, ""))
-    except (psutil.Error, OSError):  # gone, or not ours to read: no client's process then
-        return ""
-
-
-def _text(line: bytes | Oversize, redact: Callable[[str], str]) -> str:
-    """A line of log output, masked; one past the limit is logged as its beginning (masked at the cut too)."""
-    if isinstance(line, Oversize):
-        cut: Callable[[str], str] = getattr(redact, "cut", redact)
-        return f"{cut(line.head.decode('utf-8', 'replace'))}… (a line of {line.size} bytes, cut)"
-    return redact(line.decode("utf-8", "replace"))

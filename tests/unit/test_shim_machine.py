@@ -42,6 +42,7 @@ class FakeRun:
         self.exit_code: int | None = None
         self.on_message: Callable[[dict[str, Any]], None] | None = None
         self.verdict: Ready | Failure | None = None
+        self.session_lost: Failure | None = None  # its stdout closed while it lives
         self.sent: list[dict[str, Any]] = []
         self.ended: list[bool] = []  # graceful, for each end_tree
         self.while_ending: Callable[[], object] | None = None  # what happens while its tree ends
@@ -61,6 +62,9 @@ class FakeRun:
 
     def judge(self) -> Ready | Failure | None:
         return self.verdict
+
+    def lost(self) -> Failure | None:
+        return self.session_lost
 
     def next_wakeup(self) -> float:
         return float("inf")
@@ -243,6 +247,23 @@ def test_a_crash_after_ready_backs_off_and_the_restart_is_counted(world: Callabl
     w.ready()
     assert (w.record.restarts, w.record.attempt, w.record.consecutive_failures) == (1, 2, 1)  # kept: not manual
     assert w.kinds() == ["started", "ready", "exited", "backoff", "restarted", "ready"]
+
+
+def test_a_run_whose_session_is_lost_ends_as_a_crash_would(world: Callable[..., World]) -> None:
+    """A run that says its session is over (a stdio server closed its stdout) while its process lives is
+    ended, counted and restarted by policy, as a crash is: not left ready until three pings fail."""
+    w = world()
+    w.ready()
+    first = w.runs.last
+    first.session_lost = Failure(ErrorType.CRASHED, "demo closed its stdout after it was ready but kept running")
+    w.shim.step()
+    record = w.record
+    assert (record.state, record.consecutive_failures, first.ended) == ("backoff", 1, [True])
+    assert record.last_error is not None
+    assert record.last_error.message == "demo closed its stdout after it was ready but kept running"
+    w.after(1.2)
+    assert len(w.runs.made) == 2
+    assert w.kinds() == ["started", "ready", "exited", "backoff", "restarted"]
 
 
 def test_the_crash_loop_limit_ends_in_failed_with_a_cooldown(world: Callable[..., World]) -> None:
