@@ -23,7 +23,7 @@ from mcpctl.control.early import Early
 from mcpctl.control.launch import Launcher, ShimLauncher, spec_of
 from mcpctl.control.observe import Observation, answered, drift, ended_by_stop, observe, put_right, vouched
 from mcpctl.control.results import StartResult, StopResult
-from mcpctl.control.start import SLACK, Once, Retrying, Start, explained
+from mcpctl.control.start import SLACK, Retrying, Start, explained
 from mcpctl.control.wishes import Wish
 from mcpctl.errors import ErrorType, Failure, MCPCtlError, StateDirError, UsageError
 from mcpctl.hints import Any
@@ -288,6 +288,20 @@ class Controller:
             return None
         snapshot.remember(self.paths, config, config.servers.get(server.name, server))
         return Retrying(attempt, start.deadline(server))
+
+
+class Once:
+    """An action done the first time this is called, and never again."""
+
+    __slots__ = ("_action",)
+
+    def __init__(self, action: Callable[[], object]) -> None:
+        self._action: Callable[[], object] | None = action
+
+    def __call__(self) -> None:
+        action, self._action = self._action, None
+        if action is not None:
+            action()
 
 
 def lock_timeout() -> float:

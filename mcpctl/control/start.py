@@ -95,20 +95,6 @@ Pending = Fresh | Joining | Retrying
 Step = StartResult | Pending
 
 
-class Once:
-    """An action done the first time this is called, and never again."""
-
-    __slots__ = ("_action",)
-
-    def __init__(self, action: Callable[[], object]) -> None:
-        self._action: Callable[[], object] | None = action
-
-    def __call__(self) -> None:
-        action, self._action = self._action, None
-        if action is not None:
-            action()
-
-
 class Start:
     """One `start` of some servers; `run` returns a result for each."""
 
@@ -190,8 +176,6 @@ class Start:
         """Those of the live shims that do not answer `status` within CONTROL_TIMEOUT, as `status` asks
         them: all at once, so that a start of many running servers costs one round trip, not one each. A
         shim not listening yet (booting) or going away is no silent one: it is joined, and seen go."""
-        if not live:
-            return set()
         names = [obs.name for obs in live]
         with self.launcher.ask_all(names, Control.STATUS) as asking:
             answers = asking.wait(names)

@@ -144,8 +144,7 @@ class Shim(Requested):
         elif state == ServerState.STARTING and run is not None:
             if run.exit_code is not None:
                 run.drain()  # its last words may be the handshake answer or the ready line
-            verdict = run.judge()
-            if verdict is not None:
+            if (verdict := run.judge()) is not None:
                 yield (Happening.JUDGED_READY if isinstance(verdict, Ready) else Happening.JUDGED_FAILED), verdict
         elif state in SERVING:
             yield from self._serving(run)
@@ -158,16 +157,14 @@ class Shim(Requested):
             up = self.clock.monotonic() - self.ready_since
             yield Happening.RUN_EXITED, crash(self.spec.name, run.exit_code, up, self.log_path)
             return
-        if run is not None and (lost := run.lost()) is not None:
-            yield Happening.RUN_EXITED, lost  # its session is over as surely as if it had exited
+        if (lost := run.lost() if run is not None else None) is not None:  # over as surely as by an exit
+            yield Happening.RUN_EXITED, lost
             return
         if self.record.consecutive_failures and self.clock.monotonic() - self.ready_since >= self.spec.reset_after:
             yield Happening.RESET_DUE, None
-        restart = self._sample()
-        if restart is not None:
+        if (restart := self._sample()) is not None:
             yield Happening.RESOURCE_RESTART, restart
-        health = self.watch.health()
-        if health is not None:
+        if (health := self.watch.health()) is not None:
             yield machine.ping_happening(health.ok, health.consecutive_failures, self.spec.unhealthy_after), health
 
     def _on(self, happening: Happening, detail: object) -> None:
