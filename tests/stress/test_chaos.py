@@ -233,15 +233,15 @@ def test_a_thousand_crashes(env: Env) -> None:
     assert record["restarts"] == 999
     events = [json.loads(line) for line in env.run("events", "crashy", "--json", "-n", "100000").stdout.splitlines()]
     assert sum(1 for e in events if e["event"] == "exited") == 1000
-    # fds go up and down with each run's pipes: a sample taken mid-spawn finds both ends of the new run's
-    # pipes open (18 against the usual 10, caught in one half and not the other on a busy machine), which
-    # is no leak. A leak raises the floor, the count between runs, and the median with it.
+    # fds go up and down with each run's pipes: a sample taken mid-spawn finds the new run's pipes open
+    # (18 and counts between, against 10 between runs), and how many samples land there is the machine's
+    # timing, not the shim's (a median of each half moved 10 -> 13 with no leak, on a busy CI machine). A
+    # leak raises the floor, the count between runs; a fast one, the ceiling too.
     counted = [n for n in fds if n]  # 0: sampled while the shim was exiting
     half = len(counted) // 2
     first, second = sorted(counted[:half]), sorted(counted[half:])
     assert max(counted) <= 32, counted
     assert second[0] <= first[0] + 2, counted
-    assert second[len(second) // 2] <= first[len(first) // 2] + 2, counted
     assert max(rss) - rss[0] < 8 * 1024 * 1024, (rss[0], max(rss))
     assert _zombies(env) == []
 
