@@ -364,3 +364,17 @@ def test_the_api_refuses_a_shared_state_dir_before_it_reads_it(env: Env) -> None
         with pytest.raises(MCPCtlError, match=rf"refusing {shared}: it is shared \(mode 0o777\)") as refused:
             read()
         assert refused.value.exit_code == 1
+
+
+def test_stop_and_status_go_by_the_records_when_the_config_is_broken_as_the_cli_does(env: Env) -> None:
+    env.write_config({"tiny": {"command": sys.executable, "args": [str(TINY)]}})
+    assert env.run("start", "tiny").returncode == 0
+    with env.config.open("a") as config:
+        config.write("garbage = [\n")  # broken while its server runs
+    m = Manager(directory=env.workdir, home=env.home)
+    assert [(o.name, o.state) for o in m.status()] == [("tiny", "ready")]
+    with pytest.raises(MCPCtlError) as refused:
+        m.start("tiny")
+    assert refused.value.exit_code == 2
+    assert [r.outcome for r in m.stop()] == ["stopped"]
+    assert env.our_processes() == []

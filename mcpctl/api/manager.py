@@ -89,9 +89,9 @@ class Manager:
         """Stop servers with their whole process tree (also servers no longer in the config)."""
         from mcpctl.control.controller import with_timeouts
 
-        config = self.config(required=False)
-        servers = with_timeouts(self._known(config, names), stop=timeout)
-        return self._controller(config).stop(servers)
+        t = self._target(required=False, lenient=True)
+        servers = with_timeouts(self._known(t.config, names, t.paths), stop=timeout)
+        return self._controller(t.config, t.paths).stop(servers)
 
     def restart(self, *names: str, force: bool = False, timeout: float | None = None) -> list[StartResult]:
         config = self.config()
@@ -100,8 +100,8 @@ class Manager:
 
     def status(self, *names: str) -> list[Observation]:
         """Each server's state, reconciled with the kernel (what `mcpctl status --json` prints)."""
-        config = self.config(required=False)
-        return self._controller(config).status([s.name for s in self._known(config, names)])
+        t = self._target(required=False, lenient=True)
+        return self._controller(t.config, t.paths).status([s.name for s in self._known(t.config, names, t.paths)])
 
     def check(self, *names: str) -> list[Verdict]:
         """`mcpctl check`: ok, unhealthy or not_running for each server; starts nothing, takes no lock."""
@@ -235,20 +235,27 @@ class Manager:
         """The state dir's files of the project the manager acts on."""
         return self._target(required=False).paths
 
-    def _target(self, required: bool) -> Target:
+    def _target(self, required: bool, lenient: bool = False) -> Target:
         """The project's paths and config, each config file (and its env files) judged by the trust rules
-        before it is used, as the CLI judges them: a file someone else could have written is refused."""
+        before it is used, as the CLI judges them: a file someone else could have written is refused.
+        `lenient` (stop, status, as in the CLI): a config file that does not load gives the project its
+        records name, with no server configured (`projects.recorded`)."""
         from mcpctl.config.load import load
-        from mcpctl.config.model import no_config_found
+        from mcpctl.config.model import InvalidConfig, no_config_found
         from mcpctl.config.trust import check_config, check_env_files
         from mcpctl.control import projects
 
         found = None
         if self.config_path is not None:
             check_config(self.config_path, explicit=self._explicit, trust=False)
-            found = load(self.config_path)
+            try:
+                found = load(self.config_path)
+            except InvalidConfig as exc:
+                if not lenient:
+                    raise
+                return projects.recorded(exc, self.home, self.project, [])
             check_env_files(found, explicit=self._explicit, trust=False)
-        target = projects.target(found, self.home, self.project, [], required)
+        target = projects.target(found, self.home, self.project, [], required, lenient=lenient)
         if target.config.path is not None and target.config is not found:  # the file a record names
             check_config(target.config.path, explicit=False, trust=False)
             check_env_files(target.config, explicit=False, trust=False)
@@ -256,10 +263,10 @@ class Manager:
             raise no_config_found()
         return target
 
-    def _controller(self, config: Config) -> Controller:
+    def _controller(self, config: Config, paths: Paths | None = None) -> Controller:
         from mcpctl.control.controller import Controller
 
-        return Controller(self.paths, config)
+        return Controller(paths or self.paths, config)
 
-    def _known(self, config: Config, names: tuple[str, ...]) -> list[ServerConfig]:
-        return config.known(self.paths.known_servers(), list(names), not names)
+    def _known(self, config: Config, names: tuple[str, ...], paths: Paths | None = None) -> list[ServerConfig]:
+        return config.known((paths or self.paths).known_servers(), list(names), not names)
