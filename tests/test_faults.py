@@ -215,6 +215,22 @@ def test_a_lock_that_cannot_be_taken_is_said_with_what_to_do_and_doctor_reports_
     assert env.run("start", "demo").returncode == 0
 
 
+def test_stray_signals_leave_a_shim_serving_and_sigquit_stops_it_cleanly(env: Env) -> None:
+    env.write_config({"demo": tiny_server()})
+    assert env.run("start", "demo").returncode == 0
+    shim = _shim(env, "demo")
+    for sig in (signal.SIGUSR1, signal.SIGUSR2, signal.SIGALRM):  # their default would end it, unsaid
+        shim.send_signal(sig)
+    assert env.run("ping", "demo").returncode == 0
+    status = env.status("demo")
+    assert (status["state"], status["shim_pid"]) == ("ready", shim.pid)
+    shim.send_signal(signal.SIGQUIT)  # as SIGTERM: a stop, its whole tree
+    wait_for(lambda: not alive(shim.pid), timeout=20)
+    status = env.status("demo")
+    assert (status["state"], status["last_error"]) == ("stopped", None)
+    assert env.our_processes() == []
+
+
 # -- a full state disk ----------------------------------------------------------------------------
 
 

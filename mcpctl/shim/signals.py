@@ -11,7 +11,11 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 
-_STOPS = (signal.SIGTERM, signal.SIGINT)
+_STOPS = (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT)
+# Signals whose default would end the shim without a word, leaving its server unattended: a stray one
+# (logrotate's SIGUSR1 by process name, say) is not a stop. Handled, not ignored: a handler, unlike
+# SIG_IGN, is reset by exec, so the server still gets the default.
+_STRAYS = (signal.SIGUSR1, signal.SIGUSR2, signal.SIGALRM)
 _early_stop: list[int] = []  # stop signals that came before `install`
 _adopting: list[bool] = []  # [True] once this process is a subreaper
 _wake: list[int] = []  # the wakeup pipe's read end, once `install` made it
@@ -32,7 +36,8 @@ def catch_early() -> None:
 
 
 def install(selector: selectors.BaseSelector, on_stop: Callable[[], None]) -> None:
-    """SIGTERM and SIGINT ask for a stop; every signal wakes the selector through a wakeup pipe.
+    """SIGTERM, SIGINT and SIGQUIT ask for a stop; SIGUSR1, SIGUSR2 and SIGALRM are stray (see _STRAYS);
+    every signal wakes the selector through a wakeup pipe.
 
     A handler only calls `on_stop` (which sets a flag): the loop acts on it. A stop signal caught
     early (see `catch_early`) is acted on now.
@@ -42,6 +47,8 @@ def install(selector: selectors.BaseSelector, on_stop: Callable[[], None]) -> No
     if _early_stop:
         on_stop()
     signal.signal(signal.SIGHUP, signal.SIG_IGN)  # no terminal: a hangup is not ours to act on
+    for sig in _STRAYS:
+        signal.signal(sig, _stray)
     wake_read, wake_write = os.pipe()
     os.set_blocking(wake_read, False)
     os.set_blocking(wake_write, False)
@@ -49,6 +56,10 @@ def install(selector: selectors.BaseSelector, on_stop: Callable[[], None]) -> No
     signal.signal(signal.SIGCHLD, _on_child)
     _wake[:] = [wake_read]
     selector.register(wake_read, selectors.EVENT_READ, lambda _mask: _drain(wake_read))
+
+
+def _stray(_signum: int, _frame: object) -> None:
+    """Nothing to do: the wakeup pipe has woken the loop, which goes on."""
 
 
 def _on_child(_signum: int, _frame: object) -> None:
