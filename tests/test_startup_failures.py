@@ -128,3 +128,12 @@ def test_simultaneous_starts_of_a_crashing_server_share_its_failure(env: Env) ->
     assert [run.returncode for run in runs] == [4] * 10
     # Callers that found a start under way report its failure instead of trying again themselves.
     assert env.status("bad")["total_failures"] <= 5
+
+
+def test_a_startup_message_past_max_message_bytes_says_to_raise_it(env: Env) -> None:
+    big = "import sys, json; sys.stdin.readline(); print(json.dumps({'jsonrpc': '2.0', 'id': 0, 'pad': 'x' * 70000}))"
+    server = {"command": sys.executable, "args": ["-c", big + "; sys.stdout.flush(); import time; time.sleep(60)"]}
+    result, text = failed_start(env, {**server, "max_message_bytes": 65536})
+    assert result["error"]["type"] == "protocol_error"
+    assert "raise max_message_bytes (now 65536) of bad" in result["error"]["hint"]
+    assert "only JSON-RPC" not in text

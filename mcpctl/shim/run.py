@@ -208,7 +208,9 @@ class ServerRun:
         )
         error = protocol.too_large(request_id, line.size, limit)
         if self.met is None and self.problem is None:
-            self.problem = Failure.of(ErrorType.PROTOCOL_ERROR, name=self.spec.name, detail=error["error"]["message"])
+            problem = Failure.of(ErrorType.PROTOCOL_ERROR, name=self.spec.name, detail=error["error"]["message"])
+            hint = f"if its messages are this big, raise max_message_bytes (now {limit}) of {self.spec.name}"
+            self.problem = Failure(problem.type, problem.message, hint)  # not the "only JSON-RPC" hint
         elif is_request:
             self.send(error)
         elif request_id is not None and self.on_message is not None:
