@@ -183,6 +183,14 @@ def write_record(path: Path, record: StateRecord, make_room: bool = False) -> No
         write_atomic(path, data, durable=False)
 
 
+def set_aside(path: Path) -> Path:
+    """Keep a damaged state file beside the record that replaces it (`state.json.corrupt-TIME`): it may
+    hold the only account of a failure. Where it went."""
+    aside = path.with_name(f"{path.name}.corrupt-{int(time.time())}")
+    os.replace(path, aside)
+    return aside
+
+
 @contextmanager
 def state_lock(path: Path, timeout: float = STATE_LOCK_TIMEOUT) -> Iterator[None]:
     """The state-dir lock (flock), taken by every CLI mutation; BusyError after `timeout` seconds, and

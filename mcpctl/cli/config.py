@@ -270,10 +270,11 @@ def import_(
     changes = impact.compare(old_views, versions.views_of(paths, new_config))
     outside = impact.outside_changes(before or {}, document(new_config))
     touched = {c.name for c in changes}
-    had = (before or {}).get("servers", {})
+    had, has = (before or {}).get("servers", {}), after["servers"]
     untouched = [name for name in incoming.document["servers"] if name not in touched]
-    unchanged = [name for name in untouched if had.get(name) == after["servers"].get(name)]
-    dormant = [name for name in untouched if name not in unchanged]  # disabled: no view, so no change found
+    # A disabled server has no view, so no change is found in it: one written or changed so is said apart.
+    dormant = [n for n in untouched if has.get(n, {}).get("enabled") is False and had.get(n) != has.get(n)]
+    unchanged = [name for name in untouched if name not in dormant]
     render_config.imported(
         source, target, changes, list(outside), (unchanged, dormant), incoming.notes, dry_run, as_json
     )

@@ -66,7 +66,9 @@ class Bridge:
 
     def __init__(self, name: str, sock: socket.socket, reconnect: Reconnect, drain: bool = False) -> None:
         self.name, self.reconnect, self.drain = name, reconnect, drain
-        self.lock = threading.Lock()  # the client's thread and the shim's side share what follows
+        # The client's thread and the shim's side share what follows; a refusal waits on it for the client's
+        # first request (held, or gone with the client).
+        self.lock = threading.Condition()
         self.sock: socket.socket | None = sock  # None while no shim is reachable
         self.up = Scanner()  # the client's bytes
         self.inflight: set[str] = set()  # the client's requests sent to the shim and not answered
@@ -165,15 +167,14 @@ class Bridge:
     def _refused(self, failure: Failure) -> NoReturn:
         """The shim would not serve this client (past `max_clients`) and closed the connection: the
         client's requests (its first one, once it comes) are answered with why, and connect ends with it."""
+
+        def waiting() -> list[str]:
+            return [*self.inflight, *(h.key for h in self.held if h.key is not None)]
+
         with self.lock:
             self.sock, self.refusal = None, failure  # what the client sends from now on is held
-        deadline = time.monotonic() + FIRST_MESSAGE_WAIT
-        while True:
-            with self.lock:
-                keys = [*self.inflight, *(h.key for h in self.held if h.key is not None)]
-            if keys or self.client_done.is_set() or time.monotonic() >= deadline:
-                break
-            time.sleep(POLL[0])
+            self.lock.wait_for(lambda: waiting() or self.client_done.is_set(), FIRST_MESSAGE_WAIT)
+            keys = waiting()
         self._answer(keys, failure)
         raise MCPCtlError.from_failure(failure)
 
@@ -318,6 +319,7 @@ class Bridge:
         self.client_done.set()
         with self.lock:
             sock = self.sock
+            self.lock.notify_all()
         if sock is not None:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_WR if self.drain else socket.SHUT_RDWR)
@@ -347,6 +349,7 @@ class Bridge:
         deadline = time.monotonic() + HOLD
         for line, s in zip(lines, seen, strict=True):
             self.held.append(Held(deadline, line + b"\n", s.key if s.request else None))
+        self.lock.notify_all()
 
 
 class _ClientGone(Exception):

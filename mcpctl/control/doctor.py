@@ -28,7 +28,7 @@ from mcpctl.i18n import N_
 from mcpctl.lean import Record, dataclass
 from mcpctl.paths import Paths
 from mcpctl.privdir import check_home
-from mcpctl.state import CorruptState, lock_holder, read_record, state_lock, write_atomic, write_record
+from mcpctl.state import CorruptState, lock_holder, read_record, set_aside, state_lock, write_atomic, write_record
 
 ORPHAN_STOP_TIMEOUT = 3.0
 # What a finding says (English: --json carries it); KNOWN lets `mcpctl doctor` show it translated.
@@ -153,9 +153,7 @@ class Doctor(Record):
         path = self.paths.state_file(name)
         kept = ""
         if corrupt and path.exists():
-            aside = path.with_name(f"state.json.corrupt-{int(time.time())}")
-            os.replace(path, aside)
-            kept = KEPT.format(file=aside.name)
+            kept = KEPT.format(file=set_aside(path).name)
         obs = observe(self.paths, name)
         if corrupt:
             write_record(path, obs.record)

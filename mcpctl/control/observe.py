@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import time
 from collections.abc import Mapping
 from dataclasses import replace
@@ -20,7 +19,7 @@ from mcpctl.hints import Any
 from mcpctl.lean import Record, dataclass
 from mcpctl.logfile import stamp
 from mcpctl.paths import Paths
-from mcpctl.state import CorruptState, StateRecord, lock_holder, read_record, write_record
+from mcpctl.state import CorruptState, StateRecord, lock_holder, read_record, set_aside, write_record
 from mcpctl.states import HELD_BACK, LIVE, RUNNING, SERVING, Drift, ServerState
 
 
@@ -260,9 +259,9 @@ def put_right(paths: Paths, obs: Observation) -> bool:
         return False
     paths.ensure_server(obs.name)
     path = paths.state_file(obs.name)
-    if damaged is not None:  # kept, as `doctor --fix` keeps it: it may hold the only account of a failure
+    if damaged is not None:
         with contextlib.suppress(OSError):
-            os.replace(path, path.with_name(f"state.json.corrupt-{int(time.time())}"))
+            set_aside(path)
     write_record(path, obs.record, make_room=True)
     return True
 

@@ -76,13 +76,14 @@ def _verdicts(g: Globals, names: list[str] | None, everything: bool) -> list[Ver
     from mcpctl.control.controller import Controller
     from mcpctl.health import verdict
 
-    servers = known_servers(t.paths, t.config, t.names, everything or not names)
-    if not names:
-        servers = list(t.config.servers.values())  # a server `apply` removed from the config is not checked
-    if not servers:
-        raise ConfigError(
-            _("{path} has no servers to check").format(path=t.config.path),
-            _("add a [servers.NAME] table to it, or pass -f with the config to check"),
-        )
+    if names:
+        servers = known_servers(t.paths, t.config, t.names, everything)
+    else:  # the config's: a server `apply` removed from it is not checked
+        servers = list(t.config.servers.values())
+        if not servers:
+            raise ConfigError(
+                _("{path} has no servers to check").format(path=t.config.path),
+                _("add a [servers.NAME] table to it, or pass -f with the config to check"),
+            )
     observations = Controller(t.paths, t.config).status([s.name for s in servers], repair=False)
     return [verdict(o.name, o.state, o.record.health, o.record.alerts) for o in observations]
