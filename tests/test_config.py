@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
 from pathlib import Path
 
+import psutil
 import pytest
 
 from mcpctl.config.load import load
 from mcpctl.config.views import config_hash
 from mcpctl.errors import ConfigError
 from tests.conftest import Env
+
+TINY = Path(__file__).parent / "fixtures" / "tiny.py"
 
 
 def test_valid_toml_gets_defaults_and_resolves_cwd(tmp_path: Path) -> None:
@@ -119,14 +124,28 @@ def test_a_malformed_reference_is_a_config_error_in_every_setting_that_has_refer
     assert f"error: {env.config}: servers.t.args[1]: expected '}}' or ':-' after the '${{BROKEN'" in start.stderr
 
 
-def test_a_vscode_input_in_a_json_config_is_a_config_error_saying_what_import_writes(env: Env) -> None:
-    path = env.workdir / "mcp.json"
-    path.write_text(json.dumps({"servers": {"v": {"command": "true", "env": {"KEY": "${input:api-key}"}}}}))
-    for command in (["config", "validate"], ["env", "check", "v"], ["start", "v"]):
-        proc = env.run("-f", str(path), *command)
-        assert proc.returncode == 2, (command, proc.stderr)
-        assert "servers.v.env.KEY: ${input:api-key} is VS Code's prompted input" in proc.stderr
-        assert "write ${API_KEY}" in proc.stderr
+def test_a_client_files_variables_mean_with_f_what_import_writes(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A VS Code file given with -f works as it is: `${input:ID}` is read from the environment variable
+    import would write (unset: exit 7 naming it, nothing spawned), `${env:X}` is `${X}`, `${workspaceFolder}`
+    the folder above `.vscode/` (a `$` in it is a path's, not a reference), `${userHome}` is $HOME."""
+    workspace = env.workdir / "my$work"
+    (workspace / ".vscode").mkdir(parents=True)
+    path = workspace / ".vscode" / "mcp.json"
+    server = {"command": sys.executable, "args": [str(TINY), "${workspaceFolder}/data"]}
+    server["env"] = {"KEY": "${input:api-key}", "WHO": "${env:USER_NAME}", "HOMEDIR": "${userHome}"}
+    path.write_text(json.dumps({"inputs": [{"id": "api-key", "type": "promptString"}], "servers": {"v": server}}))
+    monkeypatch.setenv("USER_NAME", "ann")
+    assert env.run("-f", str(path), "config", "validate").returncode == 0
+    missing = env.run("-f", str(path), "start", "v")
+    assert missing.returncode == 7, missing.stderr
+    assert "API_KEY" in missing.stderr
+    monkeypatch.setenv("API_KEY", "k-1")
+    started = env.run("-f", str(path), "start", "v")
+    assert started.returncode == 0, started.stderr
+    process = psutil.Process(env.json("-f", str(path), "status", "v")["servers"][0]["pid"])
+    seen = process.environ()
+    assert (seen["KEY"], seen["WHO"], seen["HOMEDIR"]) == ("k-1", "ann", os.environ["HOME"])
+    assert process.cmdline()[-1] == f"{workspace}/data"
     assert env.run("config", "import", str(path)).returncode == 0
     assert '"${API_KEY}"' in env.config.read_text()  # what the import translates it to
 

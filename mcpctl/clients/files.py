@@ -14,7 +14,7 @@ from typing import Any
 
 from mcpctl.clients import tomlspan
 from mcpctl.clients.registry import Location
-from mcpctl.config import jsonc
+from mcpctl.config import dialect, jsonc
 from mcpctl.lean import Record, dataclass
 
 
@@ -41,8 +41,7 @@ class Entry(Record):
         """The workspace the entry's relative paths and ${workspaceFolder} mean."""
         if self.keys[0] == "projects":
             return Path(self.keys[1])
-        folder = self.location.path.absolute().parent
-        return folder.parent if folder.name in (".vscode", ".cursor", ".gemini") else folder
+        return dialect.workspace(self.location.path)
 
 
 @dataclass(frozen=True)

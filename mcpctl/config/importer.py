@@ -17,15 +17,13 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from mcpctl.config import dialect, jsonc
 from mcpctl.config import gateway as gateway_table
-from mcpctl.config import jsonc
 from mcpctl.config.document import MERGE, OWN, WHOLE, document
-from mcpctl.config.interpolate import env_name
 from mcpctl.config.load import from_document, parse_json, validate
 from mcpctl.config.model import Config, config_error
 from mcpctl.errors import ConfigError, UsageError
@@ -34,7 +32,6 @@ from mcpctl.settings import BY_NAME
 
 _RENAMED = {"envFile": "env_file", "httpUrl": "url", "serverUrl": "url", "startup_timeout_sec": "startup_timeout"}
 _CLIENT_ONLY = frozenset({"type", "description", "disabled", "enabled"})
-_VARIABLE = re.compile(r"\$\{(env|input):([^}]+)\}|\$\{(workspaceFolder|userHome|pathSeparator)\}")
 _PATH_FIELDS = ("cwd", "env_file")
 
 
@@ -67,8 +64,7 @@ def read(source: Path, target_dir: Path) -> Imported:
         raise ConfigError(f"{source}: invalid JSON: nested too deeply", "fix the file") from exc
     data = parse_json(source, strict)  # ConfigError (exit 2) for bad JSON or no servers
     raw = json.loads(strict)
-    folder = source.absolute().parent
-    base = folder.parent if "mcpServers" not in raw and folder.name in (".vscode", ".cursor") else folder
+    base = dialect.workspace(source)
     shared: dict[str, Any] = {key: value for key, value in data.items() if key != "servers"}  # mcpctl's own keys
     return from_entries(source, data["servers"], base, target_dir, raw.get("inputs"), shared)
 
@@ -87,7 +83,7 @@ def from_entries(
     `url_is_sse`: the client's `url` key names an SSE endpoint (Gemini CLI; its `httpUrl` is streamable).
     """
     notes: list[str] = []
-    translate = _Translator(base, _inputs(inputs, notes))
+    translate = dialect.Translator(base, dialect.inputs(inputs, notes))
     servers: dict[str, object] = {}
     for name, table in entries.items():
         converted = _server(name, table, translate, notes, url_is_sse)
@@ -172,35 +168,7 @@ def to_config(doc: Mapping[str, Any], path: Path) -> Config:
     return loaded
 
 
-class _Translator:
-    """Client variables in strings, rewritten as mcpctl references or values."""
-
-    def __init__(self, base: Path, inputs: dict[str, str]) -> None:
-        self.base = base
-        self.inputs = inputs
-        self.notes: list[str] = []
-
-    def __call__(self, value: Any) -> Any:
-        if isinstance(value, str):
-            return _VARIABLE.sub(self._one, value)
-        if isinstance(value, list):
-            return [self(item) for item in value]
-        if isinstance(value, dict):
-            return {key: self(item) for key, item in value.items()}
-        return value
-
-    def _one(self, match: re.Match[str]) -> str:
-        kind, name, special = match.groups()
-        if kind == "env":
-            return f"${{{name}}}"
-        if kind == "input":
-            if name not in self.inputs:
-                self.notes.append(f"input {name!r} (not declared) is read from ${env_name(name)}")
-            return f"${{{self.inputs.get(name) or env_name(name)}}}"
-        return {"workspaceFolder": str(self.base), "userHome": "${HOME}", "pathSeparator": os.sep}[special]
-
-
-def _server(name: str, table: object, translate: _Translator, notes: list[str], url_is_sse: bool) -> object:
+def _server(name: str, table: object, translate: dialect.Translator, notes: list[str], url_is_sse: bool) -> object:
     if not isinstance(table, dict):
         return table  # the validator names the problem
     if table.get("disabled") is True or table.get("enabled") is False:
@@ -241,15 +209,3 @@ _HEADER_KEYS: dict[str, Callable[[object], dict[str, str]]] = {
     "env_http_headers": _codex_env_headers,
     "bearer_token_env_var": _codex_bearer,
 }
-
-
-def _inputs(raw: object, notes: list[str]) -> dict[str, str]:
-    """VS Code's prompted inputs: each becomes an environment variable named after its id."""
-    found = {}
-    for entry in raw if isinstance(raw, list) else []:
-        if isinstance(entry, dict) and isinstance(entry.get("id"), str):
-            found[entry["id"]] = env_name(entry["id"])
-    if found:
-        names = ", ".join(sorted(found.values()))
-        notes.append(f"VS Code prompts for inputs; mcpctl reads them from the environment: set {names}")
-    return found

@@ -73,7 +73,7 @@ def parse(text: str, path: Path) -> tuple[Config | None, list[Problem]]:
     """Validate config text as if read from `path` (its suffix picks JSON or TOML)."""
     json_dialect = path.suffix.lower() == ".json"
     try:
-        data = parse_json(path, text) if json_dialect else _parse_toml(path, text)
+        data = parse_json(path, text, translated=True) if json_dialect else _parse_toml(path, text)
     except ConfigError as exc:
         return None, [Problem(exc.message, str(path), hint=exc.hint)]
     return from_document(data, path, json_dialect)
@@ -233,10 +233,11 @@ def _kept_document(path: Path) -> str | None:
     return os.path.join(_DOCUMENTS, lean.sha256_hex(os.path.abspath(path).encode()) + ".bin")
 
 
-def parse_json(path: Path, text: str) -> dict[str, Any]:
+def parse_json(path: Path, text: str, translated: bool = False) -> dict[str, Any]:
     """An `mcpServers` (or VS Code `servers`) object, plus mcpctl's own top-level keys (env_rules, alerts,
     gateway, groups, project, home: what `config export` writes); the others belong to the client that
-    wrote the file."""
+    wrote the file. `translated`: the servers' client variables (`${env:X}`, `${workspaceFolder}`, ...)
+    read as `config import` writes them, so a client's file given with `-f` means what it means there."""
 
     def no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
         seen: dict[str, Any] = {}
@@ -259,6 +260,11 @@ def parse_json(path: Path, text: str) -> dict[str, Any]:
             'a JSON config looks like {"mcpServers": {"NAME": {"command": ..., "args": [...]}}}',
         )
     assert isinstance(data, dict)
+    if translated:
+        from mcpctl.config import dialect
+
+        translate = dialect.Translator(dialect.workspace(path), dialect.inputs(data.get("inputs"), []))
+        servers = {name: translate(table) for name, table in servers.items()}
     return {"servers": servers, **{key: data[key] for key in TOP_LEVEL if key != "servers" and key in data}}
 
 
