@@ -100,6 +100,17 @@ def test_vscode_config_with_servers_inputs_and_workspace_folder(env: Env) -> Non
     assert written["web"] == {"url": "http://127.0.0.1:8931/mcp"}
 
 
+def test_a_cursor_files_workspace_is_the_folder_above_cursor(env: Env) -> None:
+    """Cursor's .cursor/mcp.json (an `mcpServers` file) means by ${workspaceFolder} the project, as VS Code's
+    .vscode/mcp.json does, not the .cursor folder."""
+    source = env.workdir / "project" / ".cursor" / "mcp.json"
+    source.parent.mkdir(parents=True)
+    source.write_text(json.dumps({"mcpServers": {"files": {"command": "npx", "args": ["fs", "${workspaceFolder}"]}}}))
+    env.json("config", "import", str(source))
+    written = tomllib.loads(env.config.read_text())["servers"]
+    assert written["files"]["args"] == ["fs", str(env.workdir / "project")]
+
+
 def test_seed_mcp_servers_json(env: Env) -> None:
     source = env.workdir / "mcp_servers.json"
     servers = {
