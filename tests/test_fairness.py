@@ -236,3 +236,59 @@ def _first_line(sock: socket.socket) -> str:
         return sock.recv(4096).decode("utf-8", "replace")
     except OSError:
         return ""
+
+
+def test_a_client_the_restarted_shim_will_not_take_is_told_why_and_connect_exits_busy(env: Env) -> None:
+    """Two clients connected, then the server stopped and started again under max_clients = 1: the one the
+    new shim refuses gets the refusal for what it sent and its connect exits 9, as at a first connect,
+    instead of reconnecting for ever; the other is served by the new shim."""
+    env.write_config({"demo": tiny_server(max_clients=2)})
+    assert env.run("start", "demo").returncode == 0
+    clients = [
+        subprocess.Popen(
+            [sys.executable, "-m", "mcpctl", "connect", "demo"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=env.workdir,
+        )
+        for _ in range(2)
+    ]
+    try:
+        for proc in clients:
+            assert proc.stdin is not None
+            assert proc.stdout is not None
+            proc.stdin.write((json.dumps(INIT) + "\n").encode())
+            proc.stdin.flush()
+            assert json.loads(proc.stdout.readline())["id"] == 1
+        env.write_config({"demo": tiny_server(max_clients=1)})
+        assert env.run("stop", "demo").returncode == 0
+        assert env.run("start", "demo").returncode == 0
+        answers: list[tuple[subprocess.Popen[bytes], dict[str, Any]]] = []
+        for proc in clients:
+            assert proc.stdin is not None
+            proc.stdin.write(b'{"jsonrpc":"2.0","id":"after","method":"ping"}\n')
+            proc.stdin.flush()
+        for proc in clients:
+            assert proc.stdout is not None
+            while True:
+                line = proc.stdout.readline()
+                assert line, "connect ended without answering the ping"
+                message = json.loads(line)
+                if message.get("id") == "after":
+                    break
+            answers.append((proc, message))
+        served = [proc for proc, answer in answers if answer.get("result") == {}]
+        refused = [(proc, answer) for proc, answer in answers if "error" in answer]
+        assert (len(served), len(refused)) == (1, 1), answers
+        proc, answer = refused[0]
+        assert answer["error"]["data"]["type"] == "too_many_clients"
+        assert proc.wait(timeout=30) == 9
+        assert served[0].poll() is None  # still connected
+    finally:
+        for proc in clients:
+            proc.kill()
+            proc.wait()
+            for stream in (proc.stdin, proc.stdout, proc.stderr):
+                if stream is not None:
+                    stream.close()

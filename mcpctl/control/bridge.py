@@ -151,6 +151,13 @@ class Bridge:
             line = bytes(self.pending[: newline + 1])
             del self.pending[: newline + 1]
             seen = self.down.feed(line)
+            refusal = protocol.refusal(seen[0].message) if seen and seen[0].message is not None else None
+            if refusal is not None and refusal.type != ErrorType.CONNECTION_LOST:
+                # The next shim will not take this client (past its max_clients): said as at a first connect,
+                # not retried for ever. Out of descriptors (untyped) passes: the next try may find one.
+                self.replay = None
+                _write_all(1, bytes(out) + line)  # the shim's line, as a first connect passes it on
+                self._refused(refusal)
             if seen and seen[0].key == self.replay and not seen[0].request:
                 out += self._replayed(seen[0])  # the answer to our replay: the client had its own long ago
                 continue
