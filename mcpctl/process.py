@@ -179,10 +179,14 @@ def signal_holder(pid: int, holds: Callable[[], int | None], sig: int) -> bool |
     return signal_holders([(pid, holds)], sig)[0]
 
 
-def signal_holders(targets: list[tuple[int, Callable[[], int | None]]], sig: int) -> list[bool | None]:
+def signal_holders(
+    targets: list[tuple[int, Callable[[], int | None]]], sig: int, wake: bool = False
+) -> list[bool | None]:
     """`signal_holder` for each (pid, holds) of `targets`: every pidfd opened and every holder checked
     first, then the signals sent back to back. Sent one by one between the checks, each woken shim
-    took the CPU the asker needed to ask the next: fifty took 12-84 ms."""
+    took the CPU the asker needed to ask the next: fifty took 12-84 ms. `wake`: each also gets SIGCONT,
+    so one stopped by SIGSTOP (or a shell's job control) acts on `sig` now instead of when the caller's
+    patience ends (as systemd follows its stop signal with SIGCONT)."""
     results: list[bool | None] = [None] * len(targets)
     held: list[tuple[int, int]] = []  # (index, pidfd) of those to signal
     opened: list[int] = []
@@ -208,6 +212,8 @@ def signal_holders(targets: list[tuple[int, Callable[[], int | None]]], sig: int
             try:
                 signal.pidfd_send_signal(fd, sig)
                 results[index] = True
+                if wake:
+                    signal.pidfd_send_signal(fd, signal.SIGCONT)
             except OSError:
                 pass
     finally:

@@ -24,7 +24,7 @@ from tests.conftest import TINY, Env, alive, fixture_server, following, tiny_ser
 # Loaded by every Python process that has it on PYTHONPATH; it acts only in shims (and in a brood, which
 # forks them). The shim of $DOOMED_SHIM dies before it reports anything, writing first what $DOOMED_SAYS
 # says (a line a library might print); every shim, with $SLOW_BOOT set, waits that long between taking its
-# lock and writing its first record.
+# lock and writing its first record; with $WEDGED_SHIM set, every shim ignores SIGTERM.
 SITECUSTOMIZE = """
 import os, sys, time
 argv = getattr(sys, "orig_argv", [])
@@ -37,6 +37,14 @@ if "mcpctl.shim" in argv and os.environ.get("DOOMED_SHIM"):
             os._exit(1)
         return first_ensure(self, name)
     Paths.ensure_server = ensure_server
+if "mcpctl.shim" in argv and os.environ.get("WEDGED_SHIM"):
+    import signal
+    from mcpctl.shim import signals
+    first_install = signals.install
+    def install(selector, on_stop):
+        first_install(selector, on_stop)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # wedged: it never acts on a stop signal
+    signals.install = install
 if "mcpctl.shim" in argv and os.environ.get("SLOW_BOOT"):
     from mcpctl.shim.loop import Shim
     first_start = Shim.start
@@ -172,13 +180,34 @@ def test_a_server_that_closes_its_stdout_fails_at_once_and_is_restarted(env: Env
     assert [e["event"] for e in events].index("exited") < [e["event"] for e in events].index("restarted")
 
 
-def test_a_frozen_shim_that_stop_has_to_kill_is_stopped_and_its_record_says_so(env: Env) -> None:
+def test_a_frozen_shim_is_woken_by_stop_and_stops_as_asked(env: Env) -> None:
+    """SIGSTOPped (by a person, or a shell's job control), a shim still takes `stop`'s SIGTERM, which comes
+    with a SIGCONT as systemd sends one: it stops its server as asked, not killed once stop's patience ends."""
+    env.write_config({"demo": tiny_server(stop_timeout=30)})
+    assert env.run("start", "demo").returncode == 0
+    shim, server = _shim(env, "demo"), env.status("demo")["pid"]
+    shim.send_signal(signal.SIGSTOP)
+    proc = env.run("stop", "demo")
+    assert proc.returncode == 0, proc.stderr
+    assert "leftover" not in proc.stdout
+    assert not alive(shim.pid)
+    assert not alive(server)
+    status = env.status("demo")
+    assert (status["state"], status["last_error"]) == ("stopped", None)
+    assert json.loads(env.run("events", "demo", "--json").stdout.splitlines()[-1])["event"] == "stopped"
+
+
+@pytest.mark.usefixtures("hooked")
+def test_a_wedged_shim_that_stop_has_to_kill_is_stopped_and_its_record_says_so(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WEDGED_SHIM", "1")
     # sh outlives the killed shim (the tiny server exits on EOF, then sh sleeps): something is left to end
     wrapped = {"command": "sh", "args": ["-c", f"{sys.executable} {TINY}; exec sleep 600"], "stop_timeout": 0.5}
     env.write_config({"demo": wrapped})
     assert env.run("start", "demo").returncode == 0
     shim, server = _shim(env, "demo"), env.status("demo")["pid"]
-    shim.send_signal(signal.SIGSTOP)  # it cannot take the SIGTERM: stop kills it, then ends what it left
+    shim.send_signal(signal.SIGSTOP)  # frozen and deaf to SIGTERM: stop kills it, then ends what it left
     proc = env.run("stop", "demo", "--timeout", "0.5")
     assert proc.returncode == 0, proc.stderr
     ended = re.search(r"ended (\d+) leftover process\(es\)", proc.stdout)  # sh, and the server if not gone yet
