@@ -311,7 +311,7 @@ class ShimLauncher(Record):
         120-160 ms, starved of CPU by the shims it had asked already. A shim gone meanwhile needs
         nothing; where a pidfd cannot be used (not Linux), or another shim holds the lock now, the
         control request."""
-        targets = [(pid, partial(self.holder, name)) for name, pid in shims]
+        targets: list[tuple[int, Callable[[], int | None]]] = [(pid, partial(self.holder, name)) for name, pid in shims]
         signalled = process.signal_holders(targets, signal.SIGTERM, wake=True)  # a frozen shim stops too
         rest = [name for (name, _), done in zip(shims, signalled, strict=True) if done is None]
         answers = iter(self.call_all(rest, Control.STOP) if rest else [])
