@@ -265,6 +265,8 @@ def test_a_session_past_max_clients_raises_the_shims_refusal_at_once(env: Env) -
 def test_call_tool_retries_a_lost_connection_and_not_a_tool_error(
     env: Env, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
+    """A call lost in flight (the server died in it) is sent again only when its tool is marked read-only
+    (`peek`) or idempotent: `crash`, unmarked, may have done its work, so it is said and not repeated."""
     ok_file = tmp_path / "crashed-once"
     table = fixture_server("healthy", env={"OK_FILE": str(ok_file)}, backoff_base=0.1, startup_timeout=BUDGET)
     env.write_config({"fx": table})
@@ -276,7 +278,18 @@ def test_call_tool_retries_a_lost_connection_and_not_a_tool_error(
 
     ok_file.unlink()
     caplog.set_level(logging.WARNING, logger="mcpctl")
-    result = api.call_tool_sync("fx", "crash", retries=3, timeout=BUDGET)
+    with pytest.raises(ConnectionLostError) as unrepeated:
+        api.call_tool_sync("fx", "crash", retries=3, timeout=BUDGET)
+    assert "with the call of crash in flight" in unrepeated.value.message
+    assert "not retried: crash may have run" in unrepeated.value.hint
+    said = [r.getMessage() for r in caplog.records if "retry" in r.getMessage()]
+    assert len(said) == 1, said
+    assert said[0].endswith("if crash is marked read-only or idempotent")
+    assert ok_file.exists()  # crash ran (and made the file): sent twice, it would have "survived"
+    ok_file.unlink()
+
+    caplog.clear()
+    result = api.call_tool_sync("fx", "peek", retries=3, timeout=BUDGET)
     assert text(result) == "survived"
     retries = [r.getMessage() for r in caplog.records if "retry" in r.getMessage()]
     assert len(retries) == 1, retries

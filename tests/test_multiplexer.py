@@ -198,7 +198,7 @@ def test_server_requests_go_to_a_capable_client_or_get_no_roots(env: Env, raw: C
     assert (_text(answer), answer["result"].get("isError")) == ("", False), answer
 
 
-def test_a_crash_mid_call_is_a_retryable_error_and_the_retry_succeeds(env: Env, raw: Callable[..., Raw]) -> None:
+def test_a_crash_mid_call_is_retryable_and_retried_only_when_repeatable(env: Env, raw: Callable[..., Raw]) -> None:
     ok_file = env.workdir / "crashed-once"
     _start(env, backoff_base=0.2, env={"OK_FILE": str(ok_file)})
     client = raw()
@@ -210,14 +210,28 @@ def test_a_crash_mid_call_is_a_retryable_error_and_the_retry_succeeds(env: Env, 
     # The same connection keeps working: requests wait while the server restarts, then go through.
     client.call(2, "crash", {})
     assert _text(client.answer(2)) == "survived"
-    # `mcpctl call` retries by itself: crash again (the file is gone), the retry reaches the new server.
+    # `mcpctl call` does not send a call lost in flight again unless the tool is marked read-only or
+    # idempotent: `crash` may have done its work (it did: the file is back), so it is said, exit 11.
     ok_file.unlink()
     proc = env.run("call", "demo", "crash")
+    assert proc.returncode == 11, proc.stderr
+    said, hint = proc.stderr.splitlines()  # no retry lines before them
+    assert said.startswith(
+        "error: lost the connection to demo with the call of crash in flight: demo exited unexpectedly (exit code 7)"
+    )
+    assert hint == (
+        "hint: not retried: crash may have run (it is not marked read-only or idempotent); see `mcpctl logs demo`,"
+        " then call it again if it did not"
+    )
+    assert ok_file.exists()
+    # `peek` is the same tool marked read-only: lost in flight, it is retried, and the retry reaches the new server.
+    ok_file.unlink()
+    proc = env.run("call", "demo", "peek")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "survived"
-    assert "connection_lost" in proc.stderr or "lost the connection" in proc.stderr
+    assert "lost the connection" in proc.stderr
     assert "retry 1 of 3" in proc.stderr
-    assert env.status("demo")["restarts"] == 2
+    assert wait_for(lambda: env.status("demo")["restarts"] == 3, timeout=20)
 
 
 def test_requests_sent_while_the_server_starts_wait_for_it(env: Env, raw: Callable[..., Raw]) -> None:

@@ -175,7 +175,9 @@ class Manager:
     ) -> CallToolResult:
         """Call one tool on a session of its own, with the CLI's retry rules: a lost connection and the
         shim's "not now" answers are tried again (at most `retries` times, with backoff, within `timeout`
-        seconds in all); a tool error (ToolError, with `.result`), a failed start or a usage error is not."""
+        seconds in all); a tool error (ToolError, with `.result`), a failed start or a usage error is not,
+        and neither is a call lost in flight (the server went away before it answered: the tool may have
+        run) unless the tool is marked read-only or idempotent."""
         import anyio
 
         if retries < 0 or not timeout > 0:
@@ -198,28 +200,43 @@ class Manager:
         from mcpctl.api import errors
         from mcpctl.control.shim_client import retry_delay
 
+        in_flight: MCPCtlError | None = None  # a call lost after it was sent: repeated only if repeatable
         for attempt in range(retries + 1):
             try:
-                return await self._call_once(name, tool, arguments, start)
-            except MCPCtlError as error:
+                return await self._call_once(name, tool, arguments, start, in_flight)
+            except _NotRepeated as lost:
+                raise lost.error from None
+            except (_LostInFlight, MCPCtlError) as caught:
+                error = caught.error if isinstance(caught, _LostInFlight) else caught
+                in_flight = error if isinstance(caught, _LostInFlight) else in_flight
                 if not errors.transient(error) or attempt == retries:
-                    raise
+                    raise error from None
                 delay = retry_delay(attempt + 1)
                 said = f"{name}: {error.message}; retry {attempt + 1} of {retries} in {delay:.1f}s"
+                if isinstance(caught, _LostInFlight):  # decided once the server's list says what the tool is
+                    said += f" if {tool} is marked read-only or idempotent"
                 logging.getLogger("mcpctl").warning(said)
                 await anyio.sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover - the loop returns or raises
 
-    async def _call_once(self, name: str, tool: str, arguments: dict[str, Any], start: bool) -> CallToolResult:
+    async def _call_once(
+        self, name: str, tool: str, arguments: dict[str, Any], start: bool, in_flight: MCPCtlError | None
+    ) -> CallToolResult:
         from mcp.shared.exceptions import MCPError
 
         from mcpctl.api import errors
+        from mcpctl.control import toolcall
 
         async with self.session(name, start=start) as session:
+            if in_flight is not None and not toolcall.repeatable(await _annotations(session, tool)):
+                raise _NotRepeated(toolcall.lost_in_flight(name, tool, in_flight.message))
             try:
                 result = await session.call_tool(tool, arguments)
             except MCPError as exc:
-                raise errors.from_sdk(name, "tools/call", exc) from None
+                error = errors.from_sdk(name, "tools/call", exc)
+                if error.type == ErrorType.CONNECTION_LOST:
+                    raise _LostInFlight(error) from None
+                raise error from None
         if result.is_error:
             raise errors.tool_failed(name, tool, result)
         return result
@@ -270,3 +287,30 @@ class Manager:
 
     def _known(self, config: Config, names: tuple[str, ...], paths: Paths | None = None) -> list[ServerConfig]:
         return config.known((paths or self.paths).known_servers(), list(names), not names)
+
+
+class _LostInFlight(Exception):
+    """A call lost after it was sent (the server went away before it answered): the tool may have run."""
+
+    def __init__(self, error: MCPCtlError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+class _NotRepeated(_LostInFlight):
+    """A call lost in flight whose tool is not marked read-only or idempotent: said, not sent again."""
+
+
+async def _annotations(session: ClientSession, tool: str) -> dict[str, Any] | None:
+    """The annotations `tool` declares in the server's list (None: none, or no such tool)."""
+    from mcp.types import PaginatedRequestParams
+
+    cursor: str | None = None
+    while True:
+        listed = await session.list_tools(params=PaginatedRequestParams(cursor=cursor) if cursor else None)
+        for found in listed.tools:
+            if found.name == tool:
+                return found.annotations.model_dump(by_alias=True) if found.annotations else None
+        cursor = listed.next_cursor
+        if not cursor:
+            return None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from mcpctl.errors import UsageError
+from mcpctl.errors import ErrorType, Failure, MCPCtlError, UsageError
 from mcpctl.hints import Any
 
 _TRUE = frozenset({"true", "yes", "on", "1"})
@@ -46,6 +46,25 @@ def arguments(server: str, tool: dict[str, Any], pairs: list[str], args_json: st
             f"see `mcpctl tools {server}`",
         )
     return values
+
+
+def repeatable(annotations: object) -> bool:
+    """A call of this tool may be sent again after one was lost in flight: the tool says it changes
+    nothing (`readOnlyHint`) or that a second call changes nothing more (`idempotentHint`)."""
+    given = _dict(annotations)
+    return given.get("readOnlyHint") is True or given.get("idempotentHint") is True
+
+
+def lost_in_flight(server: str, tool: str, reason: str) -> MCPCtlError:
+    """The call reached the server, which went away before it answered: the tool may have run, so the
+    call is not sent again by itself (a second one could do it twice)."""
+    reason = reason.removeprefix(f"lost the connection to {server}: ")  # the shim's words for it
+    message = f"lost the connection to {server} with the call of {tool} in flight: {reason}"
+    hint = (
+        f"not retried: {tool} may have run (it is not marked read-only or idempotent); see `mcpctl logs {server}`,"
+        " then call it again if it did not"
+    )
+    return MCPCtlError.from_failure(Failure(ErrorType.CONNECTION_LOST, message, hint))
 
 
 def convert(tool: str, key: str, raw: str, prop: dict[str, Any]) -> Any:

@@ -63,6 +63,7 @@ def tools(g: Globals, name: str, o: Options) -> int:
 
 def call(g: Globals, name: str, tool: str, pairs: list[str], args_json: str | None, o: Options) -> int:
     from mcpctl.control import toolcall
+    from mcpctl.control.shim_client import Lost, RemoteError
     from mcpctl.redaction import mask_data
     from mcpctl.render import output as render
 
@@ -74,7 +75,13 @@ def call(g: Globals, name: str, tool: str, pairs: list[str], args_json: str | No
             known = ", ".join(sorted(by_name)) or "none"
             raise UsageError(f"{name} has no tool {tool!r} (it has: {known})", f"see `mcpctl tools {name}`")
         arguments = toolcall.arguments(name, by_name[tool], pairs, args_json)
-        result = session.request("tools/call", {"name": tool, "arguments": arguments}, deadline)
+        try:
+            result = session.request("tools/call", {"name": tool, "arguments": arguments}, deadline)
+        except (Lost, RemoteError) as exc:  # the call was sent: lost now, it may have run
+            lost = isinstance(exc, Lost) or exc.mcpctl_type == ErrorType.CONNECTION_LOST
+            if lost and not toolcall.repeatable(by_name[tool].get("annotations")):
+                raise toolcall.lost_in_flight(name, tool, _describe(exc)) from None
+            raise
         return result if isinstance(result, dict) else {}
 
     result = mask_data(mask, _with_session(g, name, o, act, mask))
