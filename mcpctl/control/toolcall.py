@@ -58,13 +58,16 @@ def repeatable(annotations: object) -> bool:
 def lost_in_flight(server: str, tool: str, reason: str) -> MCPCtlError:
     """The call reached the server, which went away before it answered: the tool may have run, so the
     call is not sent again by itself (a second one could do it twice)."""
+    from mcpctl.i18n import _
+
     reason = reason.removeprefix(f"lost the connection to {server}: ")  # the shim's words for it
-    message = f"lost the connection to {server} with the call of {tool} in flight: {reason}"
-    hint = (
-        f"not retried: {tool} may have run (it is not marked read-only or idempotent); see `mcpctl logs {server}`,"
+    message = _("lost the connection to {name} with the call of {tool} in flight: {reason}")
+    hint = _(
+        "not retried: {tool} may have run (it is not marked read-only or idempotent); see `mcpctl logs {name}`,"
         " then call it again if it did not"
     )
-    return MCPCtlError.from_failure(Failure(ErrorType.CONNECTION_LOST, message, hint))
+    fields = {"name": server, "tool": tool, "reason": reason}
+    return MCPCtlError.from_failure(Failure(ErrorType.CONNECTION_LOST, message.format(**fields), hint.format(**fields)))
 
 
 def convert(tool: str, key: str, raw: str, prop: dict[str, Any]) -> Any:
