@@ -64,7 +64,8 @@ def _forms(secret: str) -> set[str]:
     found: set[str] = set()
     for piece in pieces:
         found |= {piece, json.dumps(piece)[1:-1], json.dumps(piece, ensure_ascii=False)[1:-1], repr(piece)[1:-1]}
-        for encoded in (_percent(piece, plus=False), _percent(piece, plus=True)):
+        for plus, keep in _URL_ENCODINGS:
+            encoded = _percent(piece, plus, keep)
             found |= {encoded, re.sub("%[0-9A-F]{2}", lambda m: m.group().lower(), encoded)}
     return found
 
@@ -77,11 +78,23 @@ def _overlap(text: str, form: str) -> int:
     return 0
 
 
-def _percent(text: str, plus: bool) -> str:
-    """URL encoding (as urllib.parse.quote with safe="", or quote_plus), without importing urllib."""
+# The URL encodings a secret is seen in: (spaces as "+", characters left as they are besides the unreserved).
+_URL_ENCODINGS = (
+    (False, ""),  # urllib.parse.quote(safe="")
+    (True, ""),  # urllib.parse.quote_plus
+    (False, "/"),  # urllib.parse.quote, whose default keeps "/"
+    (False, "!*'()"),  # JavaScript's encodeURIComponent
+    (False, "!*'();/?:@&=+$,#"),  # JavaScript's encodeURI
+)
+
+
+def _percent(text: str, plus: bool, keep: str = "") -> str:
+    """URL encoding (as urllib.parse.quote with `keep` as its safe characters, or quote_plus), without
+    importing urllib."""
+    kept = _UNRESERVED | frozenset(keep.encode())
     out = []
     for byte in text.encode("utf-8"):
-        if byte in _UNRESERVED:
+        if byte in kept:
             out.append(chr(byte))
         elif plus and byte == 0x20:
             out.append("+")

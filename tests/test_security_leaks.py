@@ -28,6 +28,7 @@ WEIRD = 'we\tird\\se"cret-4711'
 TOKEN = "tok-a1b2c3d4e5f6a7b8c9d0e1f2"  # inherited from the shell, never named in the config
 SPLIT = "split-9f8e7d6c5b4a39281706"
 URLKEY = "urlkey-5c4b3a29180716253"
+B64 = "b64/Kq+Zr9/Wm3Tx7="  # base64 keeps "/" and "+": urllib.parse.quote leaves its "/" as it is
 TAIL = "cut-00aa11bb22cc33dd44ee"  # across the 120th character of a garbage line
 
 
@@ -41,19 +42,20 @@ def forms(secret: str) -> list[str]:
     found = []
     for piece in pieces:
         found += [piece, json.dumps(piece)[1:-1], repr(piece)[1:-1], urllib.parse.quote(piece, safe="")]
+        found.append(urllib.parse.quote(piece))
     return found
 
 
 def leaks(text: str | bytes) -> list[str]:
     data = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
-    secrets = [PEM, WEIRD, TOKEN, SPLIT, URLKEY, TAIL[:8]]
+    secrets = [PEM, WEIRD, TOKEN, SPLIT, URLKEY, B64, TAIL[:8]]
     return [form for secret in secrets for form in forms(secret) if form in data]
 
 
 def test_secrets_of_every_shape_reach_no_output_and_no_file(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LEAKY_API_TOKEN", TOKEN)  # a shell variable the server inherits and echoes
-    names = "PEM_KEY,WEIRD,LEAKY_API_TOKEN,SPLIT"
-    echo = leaky(PEM_KEY=PEM, WEIRD=WEIRD, SPLIT=SPLIT, LEAK_VARS=names, LEAK_SPLIT=SPLIT)
+    names = "PEM_KEY,WEIRD,LEAKY_API_TOKEN,SPLIT,B64"
+    echo = leaky(PEM_KEY=PEM, WEIRD=WEIRD, SPLIT=SPLIT, B64=B64, LEAK_VARS=names, LEAK_SPLIT=SPLIT)
     garbage = {**leaky("garbage", WEIRD=WEIRD, CUT=TAIL, LEAK_VARS="WEIRD,CUT"), "restart": "never"}
     remote = {"url": f"http://127.0.0.1:9/mcp?key={URLKEY}", "env": {"URLKEY": URLKEY}, "restart": "never"}
     remote["startup_timeout"] = 3
@@ -90,7 +92,7 @@ def test_secrets_of_every_shape_reach_no_output_and_no_file(env: Env, monkeypatc
     ):
         outputs.append(env.run(*args))
     assert next(p for p in outputs if p.args[-2:] == ["echo", "fail"]).returncode == 10
-    assert "env: *** *** *** ***" in next(p for p in outputs if p.args[-2:] == ["echo", "leak"]).stdout
+    assert "env: *** *** *** *** ***" in next(p for p in outputs if p.args[-2:] == ["echo", "leak"]).stdout
     raw = env.run("call", "echo", "leak", "--unmasked")  # a person asked for the raw result
     assert TOKEN in raw.stdout
     outputs.append(env.run("stop", "--all"))

@@ -17,6 +17,14 @@ def test_a_value_is_masked_raw_escaped_and_encoded() -> None:
     for form in (WEIRD, json.dumps(WEIRD)[1:-1], repr(WEIRD)[1:-1], urllib.parse.quote(WEIRD, safe="")):
         assert redact(f"<{form}>") == "<***>", form
     assert Redactor(["two words/here"])(urllib.parse.quote_plus("two words/here").lower()) == "***"
+    key = "AbC/dEf+GhI/jK!(l)*'="  # urllib's quote keeps "/"; JavaScript's encodeURIComponent keeps !*'()
+    redact = Redactor([key])
+    for form in (
+        urllib.parse.quote(key),
+        urllib.parse.quote(key, safe="!*'()"),
+        urllib.parse.quote(key, safe="/!*'();?:@&=+$,#"),
+    ):
+        assert redact(f"key={form}&") == "key=***&", form
 
 
 def test_a_multi_line_value_is_masked_whole_and_line_by_line() -> None:
