@@ -149,6 +149,8 @@ def test_check_nagios_is_unknown_when_it_cannot_check(env: Env) -> None:
     for args, line in (
         (("nope",), "MCPCTL UNKNOWN - unknown server 'nope'"),  # the hot path's
         (("--bogus",), "MCPCTL UNKNOWN - No such option: --bogus"),  # the typer app's
+        (("bad name",), "MCPCTL UNKNOWN - unknown server 'bad name': not a server name"),  # an argument's check
+        (("../x",), "MCPCTL UNKNOWN - unknown server '../x': not a server name"),
     ):
         proc = env.run("check", "--nagios", *args)
         assert proc.returncode == 3, (args, proc.stdout, proc.stderr)
@@ -158,6 +160,7 @@ def test_check_nagios_is_unknown_when_it_cannot_check(env: Env) -> None:
     assert as_json.returncode == 3
     assert json.loads(as_json.stdout)["error"]["type"] == "unknown_server"
     assert env.run("check", "--bogus").returncode == 2  # without --nagios, a usage error as ever
+    assert env.run("check", "bad name").returncode == 8  # and a name that is no name, exit 8
     env.config.write_text("[servers.demo\n")
     broken = env.run("check", "--nagios")
     assert broken.returncode == 3

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 from typer._click import exceptions as click  # typer vendors click; its errors are these
@@ -110,12 +110,22 @@ def _run(as_json: bool) -> int:
         command = exc.ctx.command_path if exc.ctx else "mcpctl"
         error = UsageError(exc.format_message(), _("see `{command} --help`").format(command=command))
         if command == "mcpctl check" and "--nagios" in sys.argv[1:]:  # a plugin's bad arguments are UNKNOWN
-            from mcpctl.hot import commands
-
-            commands.unknown(error, as_json)
+            _unknown(error, as_json)
         raise error from None
+    except MCPCtlError as exc:  # an argument's own check (a name that is no server name) before the command ran
+        if "--nagios" in sys.argv[1:] and "check" in sys.argv[1:]:
+            _unknown(exc, as_json)
+        raise
     except click.ClickException as exc:
         fail(MCPCtlError(exc.format_message()), as_json, exc.exit_code)
     except typer.Abort:
         raise KeyboardInterrupt from None
     return code if isinstance(code, int) else 0
+
+
+def _unknown(error: MCPCtlError, as_json: bool) -> NoReturn:
+    """`check --nagios` that could not check: the monitor's UNKNOWN line and exit 3."""
+    from mcpctl.hot import commands
+
+    commands.unknown(error, as_json)
+
