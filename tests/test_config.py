@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -72,6 +73,20 @@ def test_bad_config_is_exit_2_naming_file_server_and_field(env: Env, body: str, 
     assert first.startswith(f"error: {env.config}"), first
     assert expected in proc.stderr
     assert "hint:" in proc.stderr
+
+
+def test_a_mistyped_env_or_header_value_is_said_by_its_kind_never_shown_and_every_one_is_named(env: Env) -> None:
+    """An unquoted PIN or token is still a secret: the problem says "a number", and names each wrong key."""
+    env.config.write_text(
+        '[servers.a]\ncommand = "x"\nenv = { PIN = 4711080815, TOKEN = 31415926535, OK = "y", FLAG = true }\n'
+        "headers = { X = 12.5 }\n"
+    )
+    for proc in (env.run("config", "validate"), env.run("config", "validate", "--json"), env.run("start", "a")):
+        assert proc.returncode == 2, proc.stderr
+        said = proc.stdout + proc.stderr
+        assert not {"4711080815", "31415926535", "12.5"} & set(re.findall(r"[\d.]+", said)), said
+        for key, kind in (("PIN", "a number"), ("TOKEN", "a number"), ("FLAG", "a boolean"), ("X", "a number")):
+            assert f"{key}: expected a string (quote the value), got {kind}" in said, said
 
 
 def test_toml_syntax_error_names_the_line(env: Env) -> None:

@@ -114,12 +114,12 @@ def _string_list(value: object) -> str | None:
 
 
 def _string_table(value: object) -> str | None:
+    """`env` and `headers`: their values are secrets, so a wrong one is said by its kind, never shown."""
     if not isinstance(value, dict):
         return f'expected a table of NAME = "value", got {_kind(value)}'
-    for key, item in value.items():
-        if not isinstance(item, str):
-            return f"{key}: expected a string (quote the value), got {_kind(item)}"
-    return None
+    wrong = [key for key, item in value.items() if not isinstance(item, str)]
+    said = [f"{key}: expected a string (quote the value), got {_blind_kind(value[key])}" for key in wrong]
+    return "; ".join(said) or None
 
 
 def _url(value: object) -> str | None:
@@ -144,6 +144,14 @@ def _glob_lists(value: object) -> str | None:
         if _string_list(item):
             return f"{key}: expected a list of glob patterns, got {_kind(item)}"
     return None
+
+
+def _blind_kind(value: object) -> str:
+    """What `value` is, without a word of what it says."""
+    if isinstance(value, bool):
+        return "a boolean"
+    names: dict[type, str] = {int: "a number", float: "a number", list: "a list", dict: "a table"}
+    return names.get(type(value), "a value that is not text")
 
 
 def _kind(value: object) -> str:
