@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Env, fixture_server, settle, tiny_server
+from tests.conftest import TINY, Env, fixture_server, settle, tiny_server
 
 FAST = {"backoff_base": 0.2, "backoff_max": 0.5, "max_failures": 3}
 # Seconds a die-after server lives: its timer runs from before the handshake, and 0.3 s let it die during
@@ -122,6 +122,30 @@ def test_start_during_backoff_is_a_skip_and_force_retries_now(env: Env) -> None:
     status = env.status("bad")
     assert (status["state"], status["consecutive_failures"], status["total_failures"]) == ("ready", 0, 1)
     assert len(env.servers_running()) == 1
+
+
+def test_a_start_during_backoff_runs_the_config_as_it_is_now(env: Env) -> None:
+    """What the failed start's hint says to do works: a raised startup_timeout (read by each command) takes
+    effect on `start --force`, and a fixed command on a plain `start` (a changed config is not held back);
+    the shim in backoff used to retry with the settings that had failed."""
+    slow = ["-c", f"sleep 1.5; exec {sys.executable} {TINY}"]
+    server = {"command": "sh", "args": slow, "startup_timeout": 0.5, "backoff_base": 30, "backoff_max": 60}
+    env.write_config({"slow": server})
+    assert env.run("start", "slow").returncode == 4
+    assert env.status("slow")["state"] == "backoff"
+    env.write_config({"slow": {**server, "startup_timeout": 20}})
+    forced = env.run("start", "slow", "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert env.status("slow")["state"] == "ready"
+
+    assert env.run("stop", "slow").returncode == 0
+    env.write_config({"slow": server})
+    assert env.run("start", "slow").returncode == 4
+    env.write_config({"slow": {**server, "args": ["-c", f"exec {sys.executable} {TINY}"]}})  # no more sleep
+    fixed = env.run("start", "slow")
+    assert fixed.returncode == 0, fixed.stderr
+    status = env.status("slow")
+    assert (status["state"], status["config_changed"]) == ("ready", False)
 
 
 def test_crash_after_ready_is_restarted_until_the_loop_limit(env: Env) -> None:

@@ -128,4 +128,3 @@ def _unknown(error: MCPCtlError, as_json: bool) -> NoReturn:
     from mcpctl.hot import commands
 
     commands.unknown(error, as_json)
-

@@ -279,15 +279,18 @@ class Controller:
         stopping, or cannot (an older shim): then it is stopped and started."""
         if self.observe(server.name).state not in RESTARTABLE or self.launcher.holder(server.name) is None:
             return None
-        config, resolved = self.config, self.resolve(server)
-        digest = snapshot.config_hash(config, server)
-        spec = spec_of(server, resolved, config.alerts_for(server), digest, self.paths.project, self.origin)
         try:
-            attempt = int(self.launcher.call(server.name, Control.RESTART, {"spec": spec})["attempt"])
+            attempt = int(self.launcher.call(server.name, Control.RESTART, {"spec": self.spec(server)})["attempt"])
         except (OSError, protocol.ProtocolError, KeyError, TypeError, ValueError):
             return None
-        snapshot.remember(self.paths, config, config.servers.get(server.name, server))
+        snapshot.remember(self.paths, self.config, self.config.servers.get(server.name, server))
         return Retrying(attempt, start.deadline(server))
+
+    def spec(self, server: ServerConfig) -> dict[str, Any]:
+        """What a live shim is handed (as JSON) to run `server` by the config as it is now."""
+        digest = snapshot.config_hash(self.config, server)
+        alerts = self.config.alerts_for(server)
+        return spec_of(server, self.resolve(server), alerts, digest, self.paths.project, self.origin)
 
 
 class Once:

@@ -213,14 +213,18 @@ class Start:
         return self._result(replace(obs, record=obs.record.but(last_error=failure)), StartOutcome.FAILED)
 
     def _retry(self, server: ServerConfig, obs: Observation) -> Step:
-        """A shim in backoff: ask it to try now, as a person's start, and wait for that attempt."""
+        """A shim in backoff: ask it to try now, as a person's start, by the config as it is now (a raised
+        startup_timeout, a fixed command: not the settings that failed), and wait for that attempt."""
+        ctl = self.ctl
         try:
-            answer = self.launcher.call(server.name, Control.RETRY)
+            answer = self.launcher.call(server.name, Control.RETRY, {"spec": ctl.spec(server)})
             attempt = int(answer["attempt"])
         except TimeoutError:
             return self._unresponsive(obs)
         except (OSError, protocol.ProtocolError, KeyError, TypeError, ValueError):
-            return self._join(server, self.ctl.observe(server.name))
+            return self._join(server, ctl.observe(server.name))
+        if answer.get("config_hash") is not None:  # it took the spec (an older shim retries with its own)
+            snapshot.remember(ctl.paths, ctl.config, ctl.config.servers.get(server.name, server))
         return Retrying(attempt, self.clock.monotonic() + wait_budget(server))
 
     def _join(self, server: ServerConfig, obs: Observation) -> Joining:

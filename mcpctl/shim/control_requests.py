@@ -32,8 +32,9 @@ class Controlled(Protocol):
     def stop(self) -> None:
         """End the server's tree and exit, at the loop's next step."""
 
-    def retry_now(self) -> int:
-        """In backoff, start again now as a person's start; the attempt that will run (or runs)."""
+    def retry_now(self, spec: Spec | None = None) -> int:
+        """In backoff, start again now as a person's start (by `spec` when given); the attempt that will run
+        (or runs)."""
 
     def apply(self, spec: Spec, changed: list[str]) -> None:
         """Take settings that need no restart; the server keeps running."""
@@ -52,8 +53,14 @@ def answer(shim: Controlled, message: dict[str, Any]) -> dict[str, Any]:
     if method == Control.STOP:
         shim.stop()
         return _result(request_id, {"stopping": True})
-    if method == Control.RETRY:  # `start --force` during a backoff
-        return _result(request_id, {"attempt": shim.retry_now()})
+    if method == Control.RETRY:  # a start during a backoff: now, by the config as the CLI reads it now
+        params = message.get("params")
+        try:
+            spec = respec(shim.spec, params) if isinstance(params, dict) and "spec" in params else None
+        except ValueError as exc:
+            return protocol.error_response(request_id, -32602, f"invalid retry: {exc}")
+        attempt = shim.retry_now(spec)
+        return _result(request_id, {"attempt": attempt, "config_hash": spec.config_hash if spec else None})
     if method == Control.UPDATE:  # `mcpctl apply`: settings that need no restart
         try:
             spec, changed = updated(shim.spec, message.get("params"))

@@ -89,10 +89,13 @@ class Requested:
             self.ledger.write()
         return self.ledger.record.to_json()
 
-    def retry_now(self) -> int:
+    def retry_now(self, spec: Spec | None = None) -> int:
         record = self.ledger.record
         if record.state != ServerState.BACKOFF:
             return record.attempt
+        if spec is not None:  # the next run is by the config as it is now, not the one that failed
+            self.take(spec)
+            self.ledger.amend(config_hash=spec.config_hash)
         self.retry_at, self.manual = self.clock.monotonic(), True
         return record.attempt + 1
 
