@@ -26,8 +26,10 @@ from mcpctl.hints import BinaryIO
 from mcpctl.lean import Record, dataclass
 
 MARK = "[mcpctl]"
-# C0 controls but tab, DEL and C1 controls: what a terminal would act on (ESC, CR, BEL, backspace, CSI).
-_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+# C0 controls but tab, DEL and C1 controls: what a terminal would act on (ESC, CR, BEL, backspace, CSI); and
+# the bidirectional marks, overrides and isolates, which make a terminal show text in another order than it
+# is (a line that reads as something it is not).
+_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 _STAMP_LEN = len("2026-11-25T09:04:35.120Z")
 
 
@@ -93,8 +95,13 @@ class LogWriter:
 
 def escape(text: str, ours: bool = False) -> str:
     """`text` safe for a terminal and, unless it is the shim's own, never taken for a line of the shim's."""
-    text = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+    text = _CONTROL.sub(_escaped, text)
     return text if ours or not text.startswith(MARK) else "\\x5b" + text[1:]
+
+
+def _escaped(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
 def generation(path: Path, n: int) -> Path:

@@ -126,6 +126,8 @@ def test_a_servers_escapes_and_forged_lines_reach_the_terminal_escaped(env: Env)
     assert "\x07" not in text
     assert "\\x1b[31mRED\\x1b[0m bell\\x07 back\\x08" in text
     assert "junk\\x0d2020-01-01T00:00:00.000Z [mcpctl] forged stamp" in text
+    assert "file: invoice\\u202egnp.exe" in text  # the override shown, not obeyed
+    assert "\u202e" not in text
     ours = [line for line in text.splitlines() if re.match(r"^\S+Z \[mcpctl\] ", line)]
     assert ours
     assert not [line for line in ours if "forged" in line]
@@ -135,6 +137,7 @@ def test_a_servers_escapes_and_forged_lines_reach_the_terminal_escaped(env: Env)
     raw = env.paths.log_file("echo").read_bytes()
     assert b"\x1b" not in raw
     assert b"\r" not in raw
+    assert "\u202e".encode() not in raw
 
 
 @pytest.fixture

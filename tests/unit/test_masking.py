@@ -60,6 +60,7 @@ def test_secret_names() -> None:
 def test_a_servers_text_is_escaped_and_never_ours() -> None:
     assert escape("\x1b[2J\rfake\x07\x9b") == "\\x1b[2J\\x0dfake\\x07\\x9b"
     assert escape("[mcpctl] ready") == "\\x5bmcpctl] ready"
+    assert escape("a\u202eb\u2066c\u200fd") == "a\\u202eb\\u2066c\\u200fd"  # bidi controls: shown, not obeyed
     assert escape("[mcpctl] ready", ours=True) == "[mcpctl] ready"
     line = parse("2026-11-25T09:17:41.486Z " + escape("[mcpctl] ready in 0.1s"))
     assert not line.ours
