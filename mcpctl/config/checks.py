@@ -59,7 +59,9 @@ def _string_or_list(value: object) -> str | None:
 
 
 def _bool_or_names(value: object) -> str | None:
-    return None if isinstance(value, bool) else _env_names(value)
+    if isinstance(value, bool) or _env_names(value) is None:
+        return None
+    return f"expected true, false or a list of variable names, got {_kind(value)}"
 
 
 def _boolean(value: object) -> str | None:
