@@ -135,6 +135,40 @@ def test_an_env_file_of_another_user_is_refused(env: Env, intruder: pwd.struct_p
     proc = env.run("start", "demo")
     assert proc.returncode == 2
     assert f"refusing the env_file of server 'demo' {theirs}: it belongs to another user" in proc.stderr
+    assert "name that in env_file, or pass --trust" in proc.stderr
+    assert "pass -f" not in proc.stderr  # -f would load the env file as the config
+    assert env.our_processes() == []
+
+
+def test_each_refusal_hint_says_what_works_for_that_kind_of_file(env: Env) -> None:
+    keys = env.workdir / "keys.env"
+    keys.write_text("A=1\n")
+    keys.chmod(0o664)
+    env.write_config({"demo": tiny_server(env_file=str(keys))})
+    proc = env.run("list")
+    assert proc.returncode == 2
+    assert f"run `chmod go-w {keys}`, or pass --trust if you trust who can write it" in proc.stderr
+    assert "pass -f" not in proc.stderr
+    sticky = shared_dir(env.home.parent / "sticky")
+    loose = sticky / "mcpctl.toml"  # ours, but directly in a directory everyone may add to
+    loose.write_text('[servers.demo]\ncommand = "true"\n')
+    proc = run_in(env, env.workdir, "list", MCPCTL_CONFIG=str(loose))
+    assert proc.returncode == 2
+    assert f"others can change {sticky}" in proc.stderr
+    assert f"hint: move the file to a directory of your own, or pass -f {loose} explicitly" in proc.stderr
+    assert "chmod" not in proc.stderr  # a shared sticky directory is meant to stay shared
+
+
+def test_an_env_file_that_is_not_a_regular_file_is_refused_and_never_read(env: Env) -> None:
+    env.write_config({"demo": tiny_server(env_file="/dev/zero")})
+    proc = env.run("list")
+    assert proc.returncode == 2
+    assert "refusing the env_file of server 'demo' /dev/zero: it is not a regular file" in proc.stderr
+    assert "hint: name a regular file in env_file" in proc.stderr
+    for args in (["env", "check"], ["start", "demo"]):  # trusted, still not read for ever
+        trusted = env.run("--trust", *args, timeout=30)
+        assert trusted.returncode == 7, (args, trusted.stderr)
+        assert "env_file /dev/zero: not a regular file" in trusted.stdout + trusted.stderr
     assert env.our_processes() == []
 
 

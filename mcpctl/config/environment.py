@@ -9,7 +9,9 @@ and statuses, never values.
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 from collections.abc import Mapping
 from dataclasses import field
 from pathlib import Path
@@ -32,7 +34,9 @@ FROM_TABLE, FROM_SHELL, FROM_FILE = N_("the config's env table"), N_("the shell"
 FROM_BOTH = N_("the shell or env_file")
 NOWHERE = N_("nowhere: add {name} to inherit_env, env_file or env")
 AT = N_("{where}: {error}")  # env_file PATH: …, env.NAME: …
+NOT_REGULAR, TOO_LARGE = N_("not a regular file"), N_("larger than 1 MiB")
 KNOWN = (PROBLEM, SHORTER, NO_MATCH, NOWHERE, NOT_SET, AT)
+ENV_FILE_LIMIT = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -116,7 +120,7 @@ def resolve(
         layers[name] = (value, "shell")
     for path in env_file_paths(server, base_dir):
         try:
-            for name, value in parse_dotenv(path.read_text(encoding="utf-8")).items():
+            for name, value in parse_dotenv(read_env_file(path).decode("utf-8")).items():
                 layers[name] = (value, f"env_file {path}")
         except OSError as exc:
             problems.append(AT.format(where=f"env_file {path}", error=exc.strerror))
@@ -170,6 +174,19 @@ def _inherited(server: ServerConfig, shell: Mapping[str, str]) -> dict[str, str]
         return dict(shell)
     names = set(ALWAYS_INHERITED) | (set(server.inherit_env) if isinstance(server.inherit_env, list | tuple) else set())
     return {name: shell[name] for name in names if name in shell}
+
+
+def read_env_file(path: Path) -> bytes:
+    """An env file's bytes; ValueError for one that is not a regular file (a device such as /dev/zero, a
+    pipe: read for ever, even under --trust) or is larger than 1 MiB, OSError when it cannot be read."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)  # a FIFO's open must not wait for a writer
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ValueError(NOT_REGULAR)
+        data = handle.read(ENV_FILE_LIMIT + 1)
+    if len(data) > ENV_FILE_LIMIT:
+        raise ValueError(TOO_LARGE)
+    return data
 
 
 def env_file_paths(server: ServerConfig, base_dir: Path) -> list[Path]:

@@ -227,6 +227,14 @@ class InvalidConfig(ConfigError):
         self.path = path
 
 
+class UntrustedFile(ConfigError):
+    """A config or env file the trust rules refuse (config/trust.py), and the config file it belongs to."""
+
+    def __init__(self, message: str, hint: str, path: Path) -> None:
+        super().__init__(message, hint)
+        self.path = path
+
+
 def _hint_for(problems: list[str]) -> str:
     more = f"{len(problems) - 1} more problem(s) listed above; " if len(problems) > 1 else ""
     return f"{more}fix the config file and run the command again"

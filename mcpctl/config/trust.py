@@ -1,10 +1,15 @@
 """Whose files mcpctl runs commands from, as git's safe.directory: no one else's config or env file runs as you.
 
-A file found by the upward search (or named by $MCPCTL_CONFIG) must be owned by the user or root and not
-writable by group or others, and so must every directory from it up to the user's home (or /): owned by
-the user or root, not writable by others. A sticky world-writable directory (/tmp) is fine above the
-file (others cannot replace what is ours in it) but never as the file's own directory. A file given with
--f is the user's choice: only its owner and world-writability are checked. `--trust` skips every check.
+A file found by the upward search (or named by $MCPCTL_CONFIG) and an env file must be owned by the
+user or root and not writable by group or others, and so must every directory from it up to the user's
+home (or /): owned by the user or root, not writable by others. A sticky world-writable directory
+(/tmp) is fine above the file (others cannot replace what is ours in it) but never as the file's own
+directory. An env file must be a regular file (a device or a pipe would be read for ever). A config
+file given with -f is the user's choice: only its owner and world-writability are checked. `--trust`
+skips every check.
+
+Each refusal's hint says what works for that kind of file: a config file can be chosen with -f, an env
+file only trusted (or copied, moved, chmodded).
 """
 
 from __future__ import annotations
@@ -15,17 +20,43 @@ import stat
 from pathlib import Path
 
 from mcpctl.config.environment import env_file_paths
-from mcpctl.config.model import Config
-from mcpctl.errors import ConfigError
+from mcpctl.config.model import Config, UntrustedFile
 from mcpctl.hints import NoReturn
+from mcpctl.lean import Record, dataclass
 
 _WRITABLE = stat.S_IWGRP | stat.S_IWOTH
+_ENV_REGULAR = "name a regular file in env_file"
+_ENV_FOREIGN = "copy it to a file of your own and name that in env_file, or pass --trust if you trust its owner"
+
+
+@dataclass(frozen=True)
+class _Subject(Record):
+    """The file judged: what it is called, and how the user may use it anyway."""
+
+    what: str
+    path: Path
+    config: Path  # the config file it belongs to (itself for a config file)
+    explicit: bool = False  # a config file given with -f
+    chosen: bool = False  # a config file, which -f may choose; other files can only be trusted
+    regular: str = ""  # what to do when it is not a regular file; "" for a config file, which need not be one
+    foreign: str = ""  # what to do when it is another user's (a config file's: -f and --trust)
+
+    def otherwise(self) -> str:
+        """The way past the directory and mode checks: -f for a config file, --trust for the rest."""
+        return f"pass -f {self.path} explicitly" if self.chosen else "pass --trust if you trust who can write it"
+
+    def trust(self) -> str:
+        """The way to use a file of another user."""
+        if self.foreign:
+            return self.foreign
+        how = "--trust" if self.explicit else f"-f {self.path} --trust"
+        return f"if you trust its owner, pass {how}"
 
 
 def check_config(path: Path, explicit: bool, trust: bool) -> None:
     """Refuse (exit 2) a config file someone else could have written; see the module docstring."""
     if not trust:
-        _check(path, "config file", explicit)
+        _check(_Subject("config file", path, path, explicit, chosen=True))
 
 
 def check_env_files(config: Config, explicit: bool, trust: bool) -> None:
@@ -35,41 +66,51 @@ def check_env_files(config: Config, explicit: bool, trust: bool) -> None:
     for server in config.servers.values():
         for path in env_file_paths(server, config.base_dir):
             if path.exists():
-                _check(path, f"env_file of server '{server.name}'", explicit)
+                what = f"env_file of server '{server.name}'"
+                _check(_Subject(what, path, config.path or path, explicit, False, _ENV_REGULAR, _ENV_FOREIGN))
 
 
-def _check(path: Path, what: str, explicit: bool) -> None:
+def _check(subject: _Subject) -> None:
+    path, explicit = subject.path, subject.explicit
     info = path.stat()
-    fix = f"or pass -f {path} explicitly" if not explicit else ""
     if info.st_uid not in (os.getuid(), 0):
-        how = "pass --trust" if explicit else f"pass -f {path} --trust"
-        _refuse(f"{what} {path}: it belongs to another user (uid {info.st_uid})", f"if you trust its owner, {how}")
+        _refuse(subject, f"it belongs to another user (uid {info.st_uid})", subject.trust())
+    if subject.regular and not stat.S_ISREG(info.st_mode):
+        _refuse(subject, "it is not a regular file", subject.regular)
     if info.st_mode & stat.S_IWOTH or (not explicit and info.st_mode & stat.S_IWGRP):
         mode = oct(stat.S_IMODE(info.st_mode))
-        _refuse(f"{what} {path}: others can write to it (mode {mode})", f"run `chmod go-w {path}` {fix}".strip())
+        fix = f"run `chmod go-w {path}`" + ("" if explicit else f", or {subject.otherwise()}")
+        _refuse(subject, f"others can write to it (mode {mode})", fix)
     if explicit:
         return
     link = path.lstat()  # a planted symlink to a file of yours is still someone else's choice
     if link.st_uid not in (os.getuid(), 0):
-        _refuse(f"{what} {path}: it is a symlink of another user (uid {link.st_uid})", f"pass -f {path} --trust")
+        how = f"pass -f {path} --trust" if subject.chosen else "name the file it points to, or pass --trust"
+        _refuse(subject, f"it is a symlink of another user (uid {link.st_uid})", how)
     for directory in dict.fromkeys((path.absolute().parent, path.resolve().parent)):
-        _check_directories(directory, path, what)
+        _check_directories(directory, subject)
 
 
-def _check_directories(directory: Path, path: Path, what: str) -> None:
+def _check_directories(directory: Path, subject: _Subject) -> None:
     home = Path(pwd.getpwuid(os.getuid()).pw_dir).resolve()
     for current in (directory, *directory.parents):
         info = current.stat()
         shared = info.st_mode & _WRITABLE and (current == directory or not info.st_mode & stat.S_ISVTX)
         if info.st_uid not in (os.getuid(), 0) or shared:
             whose = f"uid {info.st_uid}, mode {oct(stat.S_IMODE(info.st_mode))}"
-            _refuse(
-                f"{what} {path}: others can change {current} ({whose})",
-                f"move the file, run `chmod go-w {current}` if it is yours, or pass -f {path} explicitly",
-            )
+            _refuse(subject, f"others can change {current} ({whose})", _directory_fix(current, info, subject))
         if current == home:
             return
 
 
-def _refuse(message: str, hint: str) -> NoReturn:
-    raise ConfigError(f"refusing the {message}", hint)
+def _directory_fix(directory: Path, info: os.stat_result, subject: _Subject) -> str:
+    """chmod only helps a directory of the user's own that is not meant to be shared (a sticky one, as
+    /tmp, is): else the file has to move."""
+    move = "move the file to a directory of your own"
+    if info.st_uid == os.getuid() and not info.st_mode & stat.S_ISVTX:
+        move = f"run `chmod go-w {directory}`, or {move}"
+    return f"{move}, or {subject.otherwise()}"
+
+
+def _refuse(subject: _Subject, why: str, hint: str) -> NoReturn:
+    raise UntrustedFile(f"refusing the {subject.what} {subject.path}: {why}", hint, subject.config)

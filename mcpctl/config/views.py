@@ -19,7 +19,7 @@ import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from mcpctl.config.environment import env_file_paths
+from mcpctl.config.environment import env_file_paths, read_env_file
 from mcpctl.config.model import Config, ServerConfig
 from mcpctl.hints import TYPE_CHECKING, Any
 from mcpctl.lean import sha256_hex
@@ -208,8 +208,8 @@ def _env_file_contents(config: Config, server: ServerConfig) -> dict[Path, bytes
     contents: dict[Path, bytes | None] = {}
     for path in env_file_paths(server, config.base_dir):
         try:
-            contents[path] = path.read_bytes()
-        except OSError:
+            contents[path] = read_env_file(path)
+        except (OSError, ValueError):
             contents[path] = None
     return contents
 

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from mcpctl.config.environment import ALWAYS_INHERITED, env_file_paths, parse_dotenv
+from mcpctl.config.environment import ALWAYS_INHERITED, env_file_paths, parse_dotenv, read_env_file
 from mcpctl.config.interpolate import InterpolationError, expand_settings, interpolate
 from mcpctl.config.model import Config, ServerConfig
 from mcpctl.lean import Record, dataclass
@@ -91,7 +91,7 @@ def _defined_in(files: tuple[Path, ...]) -> set[str]:
     names: set[str] = set()
     for path in files:
         try:
-            names |= set(parse_dotenv(path.read_text(encoding="utf-8")))
+            names |= set(parse_dotenv(read_env_file(path).decode("utf-8")))
         except (OSError, ValueError):
             continue
     return names
