@@ -346,6 +346,18 @@ def test_the_readme_shows_the_example_agent() -> None:
     assert (REPO / "examples" / "agent.py").read_text().strip() in readme
 
 
+def test_stop_and_status_of_a_config_that_became_refused_go_by_the_records(env: Env) -> None:
+    config = env.write_config({"tiny": {"command": sys.executable, "args": [str(TINY)]}})
+    assert env.run("start", "tiny").returncode == 0
+    config.chmod(0o664)  # group-writable now: refused, and not read
+    manager = Manager(directory=env.workdir, home=env.home)
+    with pytest.raises(MCPCtlError, match="others can write to it"):
+        manager.start("tiny")
+    assert [o.name for o in manager.status()] == ["tiny"]
+    assert [r.name for r in manager.stop("tiny")] == ["tiny"]
+    assert env.status("tiny")["state"] == "stopped"
+
+
 def test_a_config_someone_else_could_have_written_is_refused_as_the_cli_refuses_it(env: Env) -> None:
     shared = env.workdir / "shared"
     shared.mkdir()

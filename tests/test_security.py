@@ -172,6 +172,41 @@ def test_an_env_file_that_is_not_a_regular_file_is_refused_and_never_read(env: E
     assert env.our_processes() == []
 
 
+def test_stop_and_status_go_by_the_records_of_a_refused_config_without_reading_it(
+    env: Env, intruder: pwd.struct_passwd
+) -> None:
+    config = env.write_config({"s": tiny_server()})
+    elsewhere = env.home.parent / "elsewhere"
+    elsewhere.mkdir()
+    refused = f"warning: refusing the config file {config}: others can write to it (mode 0o664); it was not read"
+    for stop in (["stop", "w/s"], ["--project", "w", "stop", "--all"]):
+        config.chmod(0o644)
+        assert env.run("start", "s").returncode == 0
+        config.chmod(0o664)
+        status = run_in(env, elsewhere, "status", "w/s")
+        assert status.returncode == 0, status.stderr
+        assert status.stderr.splitlines() == [refused + ": stop and status go by the state dir's records"]
+        assert "ready" in status.stdout
+        stopped = run_in(env, elsewhere, *stop)
+        assert stopped.returncode == 0, (stop, stopped.stderr)
+        assert "--trust" not in stopped.stderr
+        assert env.status("s")["state"] == "stopped"
+    config.chmod(0o644)
+    assert env.run("start", "s").returncode == 0
+    config.write_text("this is not TOML [")  # swapped for another user's: were it read, it would not parse
+    os.chown(config, intruder.pw_uid, intruder.pw_gid)
+    for where in (env.workdir, elsewhere):
+        status = run_in(env, where, "status", "w/s", "--json")
+        assert status.returncode == 0, status.stderr
+        assert "it belongs to another user" in status.stderr
+        assert "it was not read" in status.stderr
+    stopped = run_in(env, env.workdir, "stop", "s")
+    assert stopped.returncode == 0, stopped.stderr
+    assert "--trust" not in stopped.stderr
+    assert "cannot parse" not in stopped.stderr
+    assert env.our_processes() == []
+
+
 # -- whose directories become ours -----------------------------------------------------------------
 
 

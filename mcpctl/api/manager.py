@@ -255,27 +255,24 @@ class Manager:
     def _target(self, required: bool, lenient: bool = False) -> Target:
         """The project's paths and config, each config file (and its env files) judged by the trust rules
         before it is used, as the CLI judges them: a file someone else could have written is refused.
-        `lenient` (stop, status, as in the CLI): a config file that does not load gives the project its
-        records name, with no server configured (`projects.recorded`)."""
+        `lenient` (stop, status, as in the CLI): a config file that does not load, or that the trust rules
+        refuse (unread), gives the project its records name, with no server configured (`projects.recorded`)."""
         from mcpctl.config.load import load
-        from mcpctl.config.model import InvalidConfig, no_config_found
+        from mcpctl.config.model import InvalidConfig, UntrustedFile, no_config_found
         from mcpctl.config.trust import check_config, check_env_files
         from mcpctl.control import projects
 
         found = None
         if self.config_path is not None:
-            check_config(self.config_path, explicit=self._explicit, trust=False)
             try:
+                check_config(self.config_path, explicit=self._explicit, trust=False)
                 found = load(self.config_path)
-            except InvalidConfig as exc:
+                check_env_files(found, explicit=self._explicit, trust=False)
+            except (InvalidConfig, UntrustedFile) as exc:
                 if not lenient:
                     raise
                 return projects.recorded(exc, self.home, self.project, [])
-            check_env_files(found, explicit=self._explicit, trust=False)
         target = projects.target(found, self.home, self.project, [], required, lenient=lenient)
-        if target.config.path is not None and target.config is not found:  # the file a record names
-            check_config(target.config.path, explicit=False, trust=False)
-            check_env_files(target.config, explicit=False, trust=False)
         if required and target.config.path is None:
             raise no_config_found()
         return target

@@ -84,15 +84,13 @@ def _plans(g: Globals, t: Target, all_projects: bool) -> list[tuple[Paths, Confi
 
 def _config_of(g: Globals, paths: Paths) -> Config | None:
     """The config file another project's records name, if it is there, loads and may be trusted."""
-    from mcpctl.config.load import load
     from mcpctl.control import projects
 
     path = projects.config_file(paths)
     if path is None:
         return None
     try:
-        config = load(path)
-        g.trusted(config)
+        config = projects.trusted(path, g.trust)
     except MCPCtlError as refused:
         sys.stderr.write(f"mcpctl: {paths.project}: {refused.message}\n")
         return None

@@ -228,7 +228,8 @@ class InvalidConfig(ConfigError):
 
 
 class UntrustedFile(ConfigError):
-    """A config or env file the trust rules refuse (config/trust.py), and the config file it belongs to."""
+    """A config or env file the trust rules refuse (config/trust.py), and the config file it belongs to:
+    `stop` and `status` act on that file's records instead, without reading it (control/projects.recorded)."""
 
     def __init__(self, message: str, hint: str, path: Path) -> None:
         super().__init__(message, hint)

@@ -8,7 +8,15 @@ import os
 from pathlib import Path
 
 from mcpctl import legacy
-from mcpctl.config.model import DEFAULT_PROJECT, PROJECT_PATTERN, Config, InvalidConfig, empty_config, project_name
+from mcpctl.config.model import (
+    DEFAULT_PROJECT,
+    PROJECT_PATTERN,
+    Config,
+    InvalidConfig,
+    UntrustedFile,
+    empty_config,
+    project_name,
+)
 from mcpctl.errors import ConfigError, UsageError
 from mcpctl.hints import TYPE_CHECKING
 from mcpctl.i18n import _
@@ -53,12 +61,14 @@ def target(
     required: bool,
     judged: set[Path] | None = None,
     lenient: bool = False,
+    trust: bool = False,
 ) -> Target:
     """The project named (else the found config's, else the current directory's), its state dir, and its
-    config: the found one if it is that project's, else the one its records were started from. The state
-    dir is judged before anything in it is read (`privdir.judge_home`), unless it is in `judged` (the
-    homes the command judged already: once per command). `lenient`: a config file of its records that
-    does not load gives the project's records instead (`recorded`)."""
+    config: the found one if it is that project's, else the one its records were started from, judged
+    by the trust rules before it is read (as a found one: unless `trust`). The state dir is judged before
+    anything in it is read (`privdir.judge_home`), unless it is in `judged` (the homes the command judged
+    already: once per command). `lenient`: a config file of its records that does not load, or that the
+    trust rules refuse, gives the project's records instead (`recorded`)."""
     if found is not None and project in (None, found.project):
         chosen = judged_home(home or found.home or default_home(), judged)
         paths, note = legacy.adopt(chosen, found.project, found.path, found.servers)
@@ -71,29 +81,48 @@ def target(
             f"no config file is known for project {name!r} (no record of its servers names one that still exists)",
             "run the command in the project's directory, or pass -f PATH",
         )
-    from mcpctl.config.load import load
-
     try:
-        return Target(paths, load(path) if path else empty_config(), names)
-    except InvalidConfig as exc:
+        return Target(paths, trusted(path, trust) if path else empty_config(), names)
+    except (InvalidConfig, UntrustedFile) as exc:
         if not lenient:
             raise
         return recorded(exc, home, name, names, judged)
 
 
+def trusted(path: Path, trust: bool) -> Config:
+    """The config file a record names, loaded only once the trust rules took it, then its env files judged."""
+    from mcpctl.config.load import load
+    from mcpctl.config.trust import check_config, check_env_files
+
+    check_config(path, explicit=False, trust=trust)
+    config = load(path)
+    check_env_files(config, explicit=False, trust=trust)
+    return config
+
+
 def recorded(
-    error: InvalidConfig, home: Path | None, project: str | None, names: list[str], judged: set[Path] | None = None
+    error: InvalidConfig | UntrustedFile,
+    home: Path | None,
+    project: str | None,
+    names: list[str],
+    judged: set[Path] | None = None,
 ) -> Target:
     """For `stop` and `status`, which need nothing of a config but which project it is, when the config
-    file does not load: the project named, else the one whose records were started from that file, with
-    no server configured (its records say what runs), and the warning to say. `error` itself when no
-    record is found, or one of `names` has none: what such a server is, only the config could say."""
+    file does not load or the trust rules refuse it (it is not read then): the project named, else the one
+    whose records were started from that file, with no server configured (its records say what runs),
+    and the warning to say. `error` itself when no record is found, or one of `names` has none: what
+    such a server is, only the config could say."""
     state = judged_home(home or default_home(), judged)
     paths = legacy.paths_for(state, project) if project is not None else started_from(state, error.path)
     known = set(paths.known_servers()) if paths is not None else set()
     if paths is None or not known or not known.issuperset(names):
         raise error
-    warning = _("warning: {problem}; stop and status go by the state dir's records, start refuses it until it is fixed")
+    if isinstance(error, UntrustedFile):
+        warning = _("warning: {problem}; it was not read: stop and status go by the state dir's records")
+    else:
+        warning = _(
+            "warning: {problem}; stop and status go by the state dir's records, start refuses it until it is fixed"
+        )
     return Target(paths, empty_config(), names, warning.format(problem=_(error.message)))
 
 

@@ -77,8 +77,9 @@ class Globals(Record):
         """The project `names` (PROJECT/NAME), --project or the found config choose: its paths, its config,
         and the names without their project. The first use of the state dir's old layout says so, once.
         `lenient` (stop, status: what runs is the state dir's to say): a config file that does not load is
-        warned of, and the project its records name is taken, with no server configured."""
-        from mcpctl.config.model import InvalidConfig, no_config_found
+        warned of, and so is one the trust rules refuse (it is not read), and the project its records name
+        is taken, with no server configured."""
+        from mcpctl.config.model import InvalidConfig, UntrustedFile, no_config_found
         from mcpctl.control import projects
 
         project, bare = projects.split(names or [], self.project)
@@ -87,14 +88,12 @@ class Globals(Record):
             home = chosen_home(self.home)
             try:
                 found = self._found(tolerant=project is not None)
-            except InvalidConfig as exc:
+            except (InvalidConfig, UntrustedFile) as exc:
                 if not lenient:
                     raise
-                found, chosen = None, projects.recorded(exc, home, project, bare, self._judged())
+                chosen = projects.recorded(exc, home, project, bare, self._judged())
             else:
-                chosen = projects.target(found, home, project, bare, required, self._judged(), lenient)
-            if chosen.config.path is not None and (found is None or chosen.config is not found):
-                self.trusted(chosen.config)  # the config file a record was started from: judged as -f's
+                chosen = projects.target(found, home, project, bare, required, self._judged(), lenient, self.trust)
             if chosen.note and not self.quiet:
                 sys.stderr.write(chosen.note + "\n")
             self._cache[key] = chosen
@@ -103,21 +102,14 @@ class Globals(Record):
             raise no_config_found()
         return replace(cached, names=bare)
 
-    def trusted(self, config: Config) -> None:
-        """A config file (and its env files) that -f did not name, refused unless safely the user's own."""
-        from mcpctl.config.trust import check_config
-
-        assert config.path is not None
-        check_config(config.path, explicit=False, trust=self.trust)
-        self.check_env_files(config)
-
     def _found(self, tolerant: bool) -> Config | None:
         """The config file -f, $MCPCTL_CONFIG or the search finds; a broken one is passed over when
-        the command names another project's servers (it is only asked which project it is)."""
+        the command names another project's servers (it is only asked which project it is), and so is
+        one the trust rules refuse, unread."""
         from mcpctl.config.load import load
 
-        path = self.find_config()
         try:
+            path = self.find_config()
             config = load(path) if path else None
         except MCPCtlError:
             if tolerant and not self.config:
