@@ -207,6 +207,49 @@ def test_stop_and_status_go_by_the_records_of_a_refused_config_without_reading_i
     assert env.our_processes() == []
 
 
+def test_a_client_file_of_another_user_is_refused_and_never_rewritten(
+    env: Env, intruder: pwd.struct_passwd, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(env.home.parent))  # no client's user files
+    project = shared_dir(env.home.parent / "atk", 0o755)
+    (project / ".cursor").mkdir()
+    planted = project / ".cursor" / "mcp.json"
+    planted.write_text('{"mcpServers": {"evil": {"command": "sh", "args": ["-c", "id"]}}}')
+    os.chown(planted, intruder.pw_uid, intruder.pw_gid)
+    before = planted.read_bytes()
+    user_config = Path(os.environ["XDG_CONFIG_HOME"]) / "mcpctl" / "mcpctl.toml"
+    cursor = {c["id"]: c for c in json.loads(run_in(env, project, "client", "list", "--json").stdout)["clients"]}
+    [listed] = [f for f in cursor["cursor"]["files"] if f["path"] == str(planted)]
+    assert listed["refused"], listed
+    assert listed["servers"] == 0
+    assert "it belongs to another user" in listed["problem"]
+    shown = run_in(env, project, "client", "list")
+    assert "refused" in shown.stdout
+    assert f"note: refusing the client config file {planted}: it belongs to another user" in shown.stderr
+    setup = run_in(env, project, "client", "setup", "cursor")
+    assert setup.returncode == 2, setup.stderr
+    assert "hint: if you trust its owner, pass --trust" in setup.stderr
+    assert not user_config.exists()  # nothing of hers became ours
+    trusted = run_in(env, project, "--trust", "client", "setup", "cursor")
+    assert trusted.returncode == 0, trusted.stderr
+    assert "[servers.evil]" in user_config.read_text()
+    assert "not rewritten: the file belongs to another user" in trusted.stderr
+    assert planted.read_bytes() == before  # hers, untouched
+    assert planted.stat().st_uid == intruder.pw_uid
+
+
+def test_a_client_file_that_is_not_a_regular_file_is_never_read(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", str(env.home.parent))
+    (env.workdir / ".cursor").mkdir()
+    os.mkfifo(env.workdir / ".cursor" / "mcp.json")  # read for ever, were it read
+    listed = env.run("client", "list", timeout=30)
+    assert "it is not a regular file; it was not read" in listed.stderr
+    for trusted in (["client", "list"], ["client", "setup", "cursor"]):
+        proc = env.run("--trust", *trusted, timeout=30)
+        assert proc.returncode in (0, 2), proc.stderr
+    assert "cannot read: not a regular file" in proc.stderr
+
+
 # -- whose directories become ours -----------------------------------------------------------------
 
 

@@ -29,12 +29,13 @@ ClientId = Annotated[
 
 
 @client_app.command("list")
-def list_(as_json: Json = False) -> None:
+def list_(ctx: typer.Context, as_json: Json = False) -> None:
     """The clients found here, their config files, how many servers each has and how many go through mcpctl."""
     from mcpctl.clients import report
     from mcpctl.render import clients as render
 
-    render.listing(report.listing(Path.cwd()), as_json)
+    g: Globals = ctx.obj
+    render.listing(report.listing(Path.cwd(), g.trust), as_json)
 
 
 @client_app.command("setup")
@@ -58,7 +59,7 @@ def setup(
 
     g: Globals = ctx.obj
     only = [name.strip() for name in servers.split(",") if name.strip()] if servers else None
-    plan = core.plan(registry.client(client), Path.cwd(), _target(g), _home_flag(g), only)
+    plan = core.plan(registry.client(client), Path.cwd(), _target(g), _home_flag(g), only, g.trust)
     render.planned(plan, dry_run, as_json)
     sys.stdout.flush()  # the diff is out before the lock is waited for
     if dry_run or (not plan.new_bytes and plan.config_after == (plan.config_before or b"")):
@@ -108,7 +109,7 @@ def status(
 
     g: Globals = ctx.obj
     chosen = [registry.client(client)] if client else list(registry.CLIENTS)
-    render.status(report.status(g.paths(), chosen, Path.cwd()), as_json)
+    render.status(report.status(g.paths(), chosen, Path.cwd(), g.trust), as_json)
 
 
 def _target(g: "Globals") -> Path:

@@ -6,8 +6,11 @@ TOML), so comments, key order and formatting elsewhere stay byte for byte.
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import re
+import stat
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -15,6 +18,8 @@ from typing import Any
 from mcpctl.clients import tomlspan
 from mcpctl.clients.registry import Location
 from mcpctl.config import dialect, jsonc
+from mcpctl.config.model import UntrustedFile
+from mcpctl.config.trust import check_client_file
 from mcpctl.lean import Record, dataclass
 
 
@@ -49,19 +54,30 @@ class ClientFile(Record):
     """One client config file as read: its bytes and the server entries in it, or why it could not be read."""
 
     location: Location
-    content: bytes | None  # None: there is no such file
+    content: bytes | None  # None: there is no such file, or it was refused
     entries: tuple[Entry, ...] = ()
     problem: str | None = None  # why it could not be read
+    refused: UntrustedFile | None = None  # why the trust rules refused it (then it was not read)
 
     @property
     def path(self) -> Path:
         return self.location.path
 
+    @property
+    def exists(self) -> bool:
+        return self.content is not None or self.refused is not None
 
-def read(location: Location) -> ClientFile:
-    """The file and its entries; a missing file has none, an unreadable one says why in `problem`."""
+
+def read(location: Location, trust: bool) -> ClientFile:
+    """The file and its entries; a missing file has none, an unreadable one says why in `problem`. A
+    file the trust rules refuse (config/trust.py: its commands would become the user's) is not read,
+    unless `trust`."""
     try:
-        content = location.path.read_bytes()
+        if not trust and os.path.lexists(location.path):
+            check_client_file(location.path)
+        content = _regular_bytes(location.path)
+    except UntrustedFile as exc:
+        return ClientFile(location, None, problem=exc.message, refused=exc)
     except FileNotFoundError:
         return ClientFile(location, None)
     except OSError as exc:
@@ -71,6 +87,15 @@ def read(location: Location) -> ClientFile:
     except (ValueError, RecursionError) as exc:
         return ClientFile(location, content, problem=f"{location.path}: cannot parse: {exc}")
     return ClientFile(location, content, tuple(_entries(location, data)))
+
+
+def _regular_bytes(path: Path) -> bytes:
+    """A regular file's bytes; a device or a pipe (read for ever, even under --trust) is an OSError."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)  # a FIFO's open must not wait for a writer
+    with os.fdopen(fd, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        return handle.read()
 
 
 def edited(file: ClientFile, tables: Mapping[tuple[str, ...], Mapping[str, Any]]) -> bytes:

@@ -24,6 +24,7 @@ class FileReport(Record):
     servers: int
     through_mcpctl: int
     problem: str | None
+    refused: str | None = None  # what to do about a file the trust rules refused (its hint)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -33,6 +34,7 @@ class FileReport(Record):
             "servers": self.servers,
             "through_mcpctl": self.through_mcpctl,
             "problem": self.problem,
+            "refused": self.refused is not None,
         }
 
 
@@ -80,18 +82,19 @@ class EntryStatus(Record):
         }
 
 
-def listing(project: Path) -> list[ClientReport]:
-    """Every known client, with each of its config files as it is now."""
-    return [ClientReport(client, tuple(_file_report(client, project))) for client in CLIENTS]
+def listing(project: Path, trust: bool) -> list[ClientReport]:
+    """Every known client, with each of its config files as it is now (one the trust rules refuse, unread)."""
+    return [ClientReport(client, tuple(_file_report(client, project, trust))) for client in CLIENTS]
 
 
-def status(paths: Paths, clients: list[Client], project: Path) -> list[EntryStatus]:
-    """Each entry of the clients' files, and each entry setup wrote that is gone."""
+def status(paths: Paths, clients: list[Client], project: Path, trust: bool) -> list[EntryStatus]:
+    """Each entry of the clients' files (none of a file the trust rules refuse), and each entry setup
+    wrote that is gone."""
     result: list[EntryStatus] = []
     for client in clients:
         wrote = {(item["file"], tuple(item["keys"])): item["entry"] for item in store.setup_record(paths, client.id)}
         seen = set()
-        for f in (client_files.read(location) for location in client.locations(project)):
+        for f in (client_files.read(location, trust) for location in client.locations(project)):
             for entry in f.entries:
                 key = (str(f.path.absolute()), entry.keys)
                 seen.add(key)
@@ -109,12 +112,11 @@ def _entry_status(client: Client, entry: client_files.Entry, wrote: Any) -> Entr
     return EntryStatus(client.id, entry.location.path, entry.scope, entry.name, state, server)
 
 
-def _file_report(client: Client, project: Path) -> list[FileReport]:
+def _file_report(client: Client, project: Path, trust: bool) -> list[FileReport]:
     reports = []
     for location in client.locations(project):
-        f = client_files.read(location)
+        f = client_files.read(location, trust)
         ours = sum(1 for e in f.entries if connects_to(e.table))
-        reports.append(
-            FileReport(location.path, location.scope, f.content is not None, len(f.entries), ours, f.problem)
-        )
+        hint = f.refused.hint if f.refused else None
+        reports.append(FileReport(location.path, location.scope, f.exists, len(f.entries), ours, f.problem, hint))
     return reports

@@ -6,6 +6,7 @@ config lock, only files that still hold what `plan` read (exit 12 otherwise), af
 from __future__ import annotations
 
 import difflib
+import os
 from collections.abc import Mapping
 from dataclasses import field
 from pathlib import Path
@@ -89,9 +90,13 @@ class Outcome(Record):
     backup: store.Backup | None
 
 
-def plan(client: Client, project: Path, config: Path, home: Path | None, only: list[str] | None) -> Plan:
-    """What setup would do; reads the client's files and the mcpctl config, writes nothing."""
-    found = [client_files.read(location) for location in client.locations(project)]
+def plan(client: Client, project: Path, config: Path, home: Path | None, only: list[str] | None, trust: bool) -> Plan:
+    """What setup would do; reads the client's files and the mcpctl config, writes nothing. A client file
+    the trust rules refuse is exit 2 (unless `trust`): its commands would run as the user's own."""
+    found = [client_files.read(location, trust) for location in client.locations(project)]
+    refused = [f.refused for f in found if f.refused]
+    if refused:
+        raise refused[0]
     problems = [f.problem for f in found if f.problem]
     if problems:
         raise UsageError(problems[0], "fix the file (or move it aside) and run setup again")
@@ -101,6 +106,7 @@ def plan(client: Client, project: Path, config: Path, home: Path | None, only: l
     writable(config)
     config_before = read_bytes(config)
     imported, rewrites, left, notes = _import(chosen, config, home)
+    rewrites, left = _ours_only(rewrites, left)
     config_after = mcpctl_toml.merged(config, config_before, imported)
     new_bytes = {}
     for f in found:
@@ -183,6 +189,20 @@ def _import(
             continue
         rewrites.append(Rewrite(entry, entry.name, _rewritten(entry, config, home)))
     return servers, rewrites, left, list(dict.fromkeys(notes))
+
+
+def _ours_only(rewrites: list[Rewrite], left: list[Left]) -> tuple[list[Rewrite], list[Left]]:
+    """The rewrites of the user's own files; another user's file (taken with --trust) is never replaced:
+    the replacement would be the user's, not its owner's. Its servers are still imported."""
+    kept = []
+    for rewrite in rewrites:
+        owner = rewrite.entry.location.path.stat().st_uid
+        if owner == os.getuid():
+            kept.append(rewrite)
+        else:
+            reason = f"imported, not rewritten: the file belongs to another user (uid {owner}), whose file stays theirs"
+            left.append(Left(rewrite.entry, reason))
+    return kept, left
 
 
 def _rewritten(entry: Entry, config: Path, home: Path | None) -> dict[str, Any]:

@@ -1,15 +1,15 @@
 """Whose files mcpctl runs commands from, as git's safe.directory: no one else's config or env file runs as you.
 
-A file found by the upward search (or named by $MCPCTL_CONFIG) and an env file must be owned by the
-user or root and not writable by group or others, and so must every directory from it up to the user's
-home (or /): owned by the user or root, not writable by others. A sticky world-writable directory
-(/tmp) is fine above the file (others cannot replace what is ours in it) but never as the file's own
-directory. An env file must be a regular file (a device or a pipe would be read for ever). A config
-file given with -f is the user's choice: only its owner and world-writability are checked. `--trust`
-skips every check.
+A file found by the upward search (or named by $MCPCTL_CONFIG), an env file and an MCP client's config
+file must be owned by the user or root and not writable by group or others, and so must every directory
+from it up to the user's home (or /): owned by the user or root, not writable by others. A sticky
+world-writable directory (/tmp) is fine above the file (others cannot replace what is ours in it) but
+never as the file's own directory. An env or client file must be a regular file (a device or a pipe
+would be read for ever). A config file given with -f is the user's choice: only its owner and
+world-writability are checked. `--trust` skips every check.
 
 Each refusal's hint says what works for that kind of file: a config file can be chosen with -f, an env
-file only trusted (or copied, moved, chmodded).
+or client file only trusted (or copied, moved, chmodded).
 """
 
 from __future__ import annotations
@@ -27,6 +27,8 @@ from mcpctl.lean import Record, dataclass
 _WRITABLE = stat.S_IWGRP | stat.S_IWOTH
 _ENV_REGULAR = "name a regular file in env_file"
 _ENV_FOREIGN = "copy it to a file of your own and name that in env_file, or pass --trust if you trust its owner"
+_CLIENT_REGULAR = "move it aside: a client reads a regular file"
+_CLIENT_FOREIGN = "if you trust its owner, pass --trust (its servers are imported; the file is left as it is)"
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,12 @@ def check_env_files(config: Config, explicit: bool, trust: bool) -> None:
             if path.exists():
                 what = f"env_file of server '{server.name}'"
                 _check(_Subject(what, path, config.path or path, explicit, False, _ENV_REGULAR, _ENV_FOREIGN))
+
+
+def check_client_file(path: Path) -> None:
+    """An MCP client's config file, judged as a found config before it is read or rewritten: it names
+    commands that `client setup` imports into the user's own config."""
+    _check(_Subject("client config file", path, path, regular=_CLIENT_REGULAR, foreign=_CLIENT_FOREIGN))
 
 
 def _check(subject: _Subject) -> None:

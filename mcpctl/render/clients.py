@@ -10,7 +10,7 @@ from mcpctl.clients.report import ClientReport, EntryStatus
 from mcpctl.clients.restore import Restored
 from mcpctl.clients.setup import Outcome, Plan
 from mcpctl.clients.store import Backup
-from mcpctl.render.output import emit_json, say, table
+from mcpctl.render.output import emit_json, hint_line, say, table
 
 
 def listing(reports: list[ClientReport], as_json: bool) -> None:
@@ -18,13 +18,17 @@ def listing(reports: list[ClientReport], as_json: bool) -> None:
         emit_json({"clients": [r.to_json() for r in reports]})
         return
     rows = []
+    refused = []
     for report in reports:
         for f in report.files:
             if f.exists:
-                counts = f"{f.servers}" if not f.problem else "unreadable"
+                counts = f"{f.servers}" if not f.problem else "refused" if f.refused else "unreadable"
                 rows.append([report.client.id, f.scope, counts, str(f.through_mcpctl), _home(f.path)])
+            if f.refused:
+                refused.append(f"note: {f.problem}; it was not read\n{hint_line(f.refused)}\n")
     if rows:
         table(["CLIENT", "SCOPE", "SERVERS", "VIA MCPCTL", "FILE"], rows)
+    sys.stderr.writelines(refused)
     missing = [r.client.id for r in reports if not r.found]
     if missing:
         say(f"not found here: {', '.join(missing)}")
