@@ -14,7 +14,16 @@ import anyio
 import psutil
 import pytest
 
-from mcpctl import BusyError, ConnectionLostError, Manager, MCPCtlError, NotRunningError, StartError, ToolError
+from mcpctl import (
+    BusyError,
+    ConnectionLostError,
+    Manager,
+    MCPCtlError,
+    NotRunningError,
+    StartError,
+    StateDirError,
+    ToolError,
+)
 from tests.conftest import TINY, Env, fixture_server, third_party_server, wait_for
 from tests.test_multiplexer import Raw
 
@@ -139,8 +148,6 @@ def test_a_session_survives_restarts_by_the_manager_and_by_the_cli(env: Env) -> 
 
 
 def test_a_session_starts_again_a_server_whose_shim_died_and_never_one_a_person_stopped(env: Env) -> None:
-    from mcp.shared.exceptions import MCPError
-
     env.write_config({"fx": {**fixture_server("healthy"), "startup_timeout": BUDGET}})
     api = manager(env)
 
@@ -151,7 +158,7 @@ def test_a_session_starts_again_a_server_whose_shim_died_and_never_one_a_person_
         done = await anyio.to_thread.run_sync(lambda: env.run(*args, timeout=BUDGET))
         assert done.returncode == 0, done.stderr
 
-    async def scenario() -> tuple[list[int], MCPError]:
+    async def scenario() -> tuple[list[int], list[NotRunningError]]:
         async with api.session("fx") as session:
             pids = [await pid(session)]
             shim = api.status("fx")[0].shim_pid
@@ -160,18 +167,21 @@ def test_a_session_starts_again_a_server_whose_shim_died_and_never_one_a_person_
             await anyio.to_thread.run_sync(lambda: psutil.Process(shim).wait(BUDGET))
             pids.append(await pid(session))
             await run("stop", "fx")  # a person's stop: the session must not undo it
-            with pytest.raises(MCPError) as refused:
-                await session.call_tool("pid", {})
+            refused = []
+            for request in (lambda: session.call_tool("pid", {}), session.send_ping, session.list_tools):
+                with pytest.raises(NotRunningError) as caught:  # mcpctl's class, not the SDK's MCPError
+                    await request()
+                refused.append(caught.value)
             assert env.servers_running("healthy") == []
             await run("start", "fx")
             pids.append(await pid(session))
-            return pids, refused.value
+            return pids, refused
 
     pids, refused = anyio.run(scenario)
     assert len(set(pids)) == 3, pids
-    assert isinstance(refused.data, dict)
-    assert (refused.data["type"], refused.data["retryable"]) == ("not_running", False)
-    assert "mcpctl start fx" in str(refused.data.get("hint"))
+    for error in refused:
+        assert (error.type, error.retryable, error.exit_code) == ("not_running", False, 3)
+        assert "mcpctl start fx" in error.hint
 
 
 def test_a_session_dials_past_a_socket_that_drops_it_unanswered(env: Env) -> None:
@@ -386,7 +396,7 @@ def test_the_api_refuses_a_shared_state_dir_before_it_reads_it(env: Env) -> None
     shared.chmod(0o777)
     m = Manager(directory=env.workdir, home=shared)
     for read in (m.status, m.check, lambda: m.logs("demo")):
-        with pytest.raises(MCPCtlError, match=rf"refusing {shared}: it is shared \(mode 0o777\)") as refused:
+        with pytest.raises(StateDirError, match=rf"refusing {shared}: it is shared \(mode 0o777\)") as refused:
             read()
         assert refused.value.exit_code == 1
 

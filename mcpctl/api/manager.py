@@ -232,11 +232,12 @@ class Manager:
                 raise _NotRepeated(toolcall.lost_in_flight(name, tool, in_flight.message))
             try:
                 result = await session.call_tool(tool, arguments)
-            except MCPError as exc:
-                error = errors.from_sdk(name, "tools/call", exc)
+            except MCPError as exc:  # the server's own error answer (the shim's are MCPCtlErrors already)
+                raise errors.from_sdk(name, "tools/call", exc) from None
+            except MCPCtlError as error:
                 if error.type == ErrorType.CONNECTION_LOST:
                     raise _LostInFlight(error) from None
-                raise error from None
+                raise
         if result.is_error:
             raise errors.tool_failed(name, tool, result)
         return result

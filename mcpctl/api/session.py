@@ -11,6 +11,7 @@ from anyio.abc import ByteStream
 from mcp.client.session import ClientSession
 from mcp.shared.exceptions import MCPError
 
+from mcpctl import protocol
 from mcpctl.api import errors
 from mcpctl.api.link import linked
 from mcpctl.errors import ErrorType, MCPCtlError
@@ -65,6 +66,24 @@ class Dialer:
         return False
 
 
+class Session(ClientSession):
+    """The session `Manager.session` yields: what the shim answers for itself (not running, connection lost,
+    too many clients, a failed start) raises mcpctl's error class on every request, as on `call_tool`; an
+    error the server itself answers stays the SDK's MCPError, as any ClientSession raises it."""
+
+    def __init__(self, server: str, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.server = server
+
+    async def send_request(self, request: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await super().send_request(request, *args, **kwargs)
+        except MCPError as exc:
+            if exc.code != protocol.MCPCTL_ERROR:
+                raise
+            raise errors.from_sdk(self.server, str(getattr(request, "method", "request")), exc) from None
+
+
 @asynccontextmanager
 async def open_session(
     dial: Dialer, read_timeout: float | None, options: dict[str, Any]
@@ -73,11 +92,11 @@ async def open_session(
     first = await dial(True)
     async with (
         linked(dial.name, dial, first) as (read, write),
-        ClientSession(read, write, read_timeout_seconds=read_timeout, **options) as session,
+        Session(dial.name, read, write, read_timeout_seconds=read_timeout, **options) as session,
     ):
         try:
             await session.initialize()
-        except MCPError as exc:
+        except MCPError as exc:  # the server's own answer to initialize
             raise errors.from_sdk(dial.name, "initialize", exc) from None
         yield session
 
