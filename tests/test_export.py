@@ -7,8 +7,10 @@ import json
 import os
 import plistlib
 import shutil
+import stat
 import subprocess
 import sys
+import tempfile
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
@@ -16,9 +18,10 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+import tomli_w
 import yaml
 
-from tests.conftest import Env, third_party_cache, tiny_server
+from tests.conftest import Env, third_party_cache, tiny_server, wait_for
 
 SECRET = "s3cr3t-value-never-exported"
 FILE_SECRET = "file-secret-never-exported"
@@ -112,12 +115,13 @@ def test_kubernetes_manifests_pass_the_schemas_and_hold_only_placeholders(env: E
     _config(env)
     docs = _documents(_export(env, "kubernetes", "--all", "--namespace", "team", "--image", "reg.example/mcpctl:1"))
     kinds = sorted(doc["kind"] for doc in docs)
-    assert kinds == ["Deployment", "Deployment", "Secret", "Service"]
+    assert kinds == ["Deployment", "Deployment", "Secret", "Secret", "Service"]
     for doc in docs:
         kubernetes_validate.validate(doc, kubernetes_validate.latest_version(), strict=True)  # raises if invalid
         assert doc["metadata"]["namespace"] == "team"
-    (secret,) = (doc for doc in docs if doc["kind"] == "Secret")
+    secret, files = (doc for doc in docs if doc["kind"] == "Secret")
     assert secret["stringData"] == {"API_KEY": "REPLACE_ME", "API_TOKEN": "REPLACE_ME"}
+    assert files["stringData"] == {"keys.env": "FROM_FILE=REPLACE_ME\n"}  # the env_file: its names, no value
     web = next(d for d in docs if d["kind"] == "Deployment" and "web" in d["metadata"]["name"])
     container = web["spec"]["template"]["spec"]["containers"][0]
     assert container["image"] == "reg.example/mcpctl:1"
@@ -194,7 +198,98 @@ def test_kubernetes_manifests_pass_kubectl_apply_dry_run(env: Env, api_server: s
         env={**os.environ, "HOME": str(env.workdir), "KUBECONFIG": str(env.workdir / "no-kubeconfig")},
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.count("created (dry run)") == 4, proc.stdout
+    assert proc.stdout.count("created (dry run)") == 5, proc.stdout
+
+
+def _as_kubelet_makes_it(
+    root: Path, manifest: dict[str, Any], files: dict[str, Any] | None
+) -> tuple[Path, dict[str, Path]]:
+    """The pod's filesystem under `root`: the state volume an emptyDir (0777, root's, or the tester's when not
+    root), and each env_file Secret item a file of the mode the manifest says, root's, where its mount says."""
+    pod = manifest["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    state = root / "var-lib-mcpctl"
+    state.mkdir()
+    state.chmod(0o777)
+    mode = next((v["secret"]["defaultMode"] for v in pod["volumes"] if "secret" in v), None)
+    mounted: dict[str, Path] = {}
+    for mount in container["volumeMounts"]:
+        if mount.get("subPath") and files is not None and mode is not None:
+            target = Path(mount["mountPath"])
+            path = root / "etc" / target.name
+            path.write_text(files["stringData"][mount["subPath"]])
+            path.chmod(mode)
+            mounted[str(target)] = path
+    return state, mounted
+
+
+def _runs_python(user: dict[str, Any]) -> bool:
+    try:
+        return subprocess.run([sys.executable, "-c", ""], timeout=60, check=False, **user).returncode == 0
+    except PermissionError:  # the interpreter is in a folder only root may enter
+        return False
+
+
+@pytest.mark.parametrize("env_file", [False, True])
+def test_the_kubernetes_deployment_runs_on_an_emptydir_as_the_containers_user(env: Env, env_file: bool) -> None:
+    """`mcpctl run` and its probe `mcpctl check`, as the manifest says, on a state volume kubelet's way: a 0777
+    dir (root's, the container's user not root, when the test runs as root), and the env_file from its Secret."""
+    root = Path(tempfile.mkdtemp(prefix="pod-", dir="/tmp"))
+    try:
+        root.chmod(0o755)
+        (root / "etc").mkdir(mode=0o755)
+        config = root / "etc" / "mcpctl.toml"
+        reads = {"env_file": ["demo.env"], "required_env": ["FROM_FILE"]} if env_file else {}
+        config.write_text(tomli_w.dumps({"project": "k", "servers": {"demo": tiny_server(**reads)}}))
+        (root / "etc" / "demo.env").write_text(f"FROM_FILE={FILE_SECRET}\n")
+        exported = env.run("-f", str(config), "export", "kubernetes", "demo")
+        assert exported.returncode == 0, exported.stderr
+        assert FILE_SECRET not in exported.stdout
+        docs = _documents(exported.stdout)
+        (deployment,) = (doc for doc in docs if doc["kind"] == "Deployment")
+        files = next((doc for doc in docs if doc["kind"] == "Secret"), None)
+        (root / "etc" / "demo.env").unlink()  # the image holds the config only
+        state, mounted = _as_kubelet_makes_it(root, deployment, files)
+        assert set(mounted) == ({"/etc/mcpctl/demo.env"} if env_file else set())
+        pod = deployment["spec"]["template"]["spec"]
+        (container,) = pod["containers"]
+        volume = next(m["mountPath"] for m in container["volumeMounts"] if m["name"] == "state")
+        home = next(e["value"] for e in container["env"] if e["name"] == "MCPCTL_HOME")
+        context = {"runAsUser": 10001, "runAsGroup": 10001, "fsGroup": 10001, **pod.get("securityContext", {})}
+        inside = {
+            "PATH": os.environ["PATH"], "PYTHONPATH": os.environ.get("PYTHONPATH", ""), "PYTHONDONTWRITEBYTECODE": "1",
+            "HOME": str(state), "MCPCTL_HOME": str(state / Path(home).relative_to(volume)), "LANG": "C.UTF-8",
+        }  # fmt: skip
+        mcpctl = [sys.executable, "-m", "mcpctl"]
+
+        def in_pod(command: list[str]) -> list[str]:
+            return [*mcpctl, *(str(config) if arg == "/etc/mcpctl/mcpctl.toml" else arg for arg in command[1:])]
+
+        as_user: dict[str, Any] = {"env": inside, "cwd": state}
+        user = {"user": context["runAsUser"], "group": context["runAsGroup"], "extra_groups": [context["fsGroup"]]}
+        if os.getuid() == 0 and _runs_python(user):  # the container's user, not root: the emptyDir is root's
+            as_user.update(user)
+        elif os.getuid() == 0:  # this Python is root's only: the emptyDir is then the other user's, as alien
+            os.chown(state, context["runAsUser"], context["runAsGroup"])
+        run = subprocess.Popen([*mcpctl, "-f", str(config), *container["args"]], stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE, text=True, **as_user)  # fmt: skip
+        try:
+
+            def probe() -> bool:
+                done = subprocess.run(in_pod(container["startupProbe"]["exec"]["command"]), capture_output=True,
+                                      timeout=60, check=False, **as_user)  # fmt: skip
+                assert run.poll() is None, run.communicate()[1]  # refused: the pod's container ended
+                return done.returncode == 0
+
+            wait_for(probe, timeout=60, interval=0.2)
+        finally:
+            run.terminate()
+            _, stderr = run.communicate(timeout=60)
+        assert run.returncode == 0, stderr
+        made = Path(inside["MCPCTL_HOME"]).stat()
+        assert (made.st_uid, stat.S_IMODE(made.st_mode)) == (as_user.get("user", os.getuid()), 0o700)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def test_compose_file_references_secrets_by_name(env: Env) -> None:
@@ -206,6 +301,10 @@ def test_compose_file_references_secrets_by_name(env: Env) -> None:
     assert web["healthcheck"]["test"][-2:] == ["check", "Web.Srv_1"]
     assert doc["services"]["plain"]["restart"] == "no"
     assert set(doc["volumes"]) == {f"state-{name}" for name in doc["services"]}
+    # the state dir one mcpctl makes in the volume; the env_file where the config in the image reads it
+    assert web["environment"]["MCPCTL_HOME"] == "/var/lib/mcpctl/state"
+    assert web["volumes"][1:] == [f"{env.workdir / 'keys.env'}:/etc/mcpctl/keys.env:ro"]
+    assert web["volumes"][0].endswith(":/var/lib/mcpctl")
 
 
 def test_every_format_names_a_variable_only_a_header_references(env: Env) -> None:

@@ -5,6 +5,7 @@ Names only, never values: an exported unit or manifest says where a secret comes
 
 from __future__ import annotations
 
+import posixpath
 import re
 import shutil
 import sys
@@ -17,9 +18,11 @@ from mcpctl.config.interpolate import InterpolationError, expand_settings, inter
 from mcpctl.config.model import Config, ServerConfig
 from mcpctl.lean import Record, dataclass
 
-# Where the exported container recipe (examples/Containerfile) puts the config and the state dir.
+# Where the exported container recipe (examples/Containerfile) puts the config and the state dir, and its user.
 IMAGE_CONFIG = "/etc/mcpctl/mcpctl.toml"
-IMAGE_HOME = "/var/lib/mcpctl"
+IMAGE_VOLUME = "/var/lib/mcpctl"  # the mount: an emptyDir is 0777 and root's, a state dir mcpctl refuses,
+IMAGE_HOME = f"{IMAGE_VOLUME}/state"  # so the state dir is one mcpctl makes in it, 0700 and its own
+IMAGE_UID = 10001
 DEFAULT_IMAGE = "localhost/mcpctl:latest"
 PLACEHOLDER = "REPLACE_ME"
 
@@ -31,6 +34,7 @@ class Needs(Record):
     server: ServerConfig
     variables: tuple[str, ...]  # to come from outside (required, or `${VAR}` without a default): secret
     env_files: tuple[Path, ...]
+    image_env_files: tuple[str, ...]  # each of env_files where the config baked into the image finds it
     port: int | None  # a `url` server that mcpctl itself launches listens here
 
 
@@ -51,7 +55,25 @@ def needs_of(config: Config, server: ServerConfig, rule_vars: list[str]) -> Need
     expand_settings(server, gather)
     from_rest = [name for name in _referenced(elsewhere) if name not in outside | set(server.env)]
     required = [name for name in rule_vars if name not in outside | set(server.env)]
-    return Needs(server, tuple(dict.fromkeys([*required, *from_env, *from_rest])), files, _port(server))
+    variables = tuple(dict.fromkeys([*required, *from_env, *from_rest]))
+    return Needs(server, variables, files, _in_image(server), _port(server))
+
+
+def _in_image(server: ServerConfig) -> tuple[str, ...]:
+    """The env_file paths as the image resolves them: relative to its config's folder, `~` its user's home."""
+    written = [server.env_file] if isinstance(server.env_file, str) else list(server.env_file or ())
+    home = posixpath.dirname(IMAGE_CONFIG)
+    paths = [IMAGE_VOLUME + f[1:] if f == "~" or f.startswith("~/") else f for f in written]
+    return tuple(posixpath.normpath(posixpath.join(home, path)) for path in paths)
+
+
+def placeholder_env_file(path: Path) -> str:
+    """`path` as a dotenv file of placeholders: its variable names, never its values."""
+    try:
+        names = parse_dotenv(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return f"# the variables of {path} (it could not be read when this was exported)\n"
+    return "".join(f"{name}={PLACEHOLDER}\n" for name in names)
 
 
 class _Recorder(Mapping[str, str]):
