@@ -229,3 +229,23 @@ def test_a_config_broken_while_its_servers_run_still_lets_stop_end_them_and_stat
     assert shown.returncode == 0, shown.stderr
     assert f"warning: {world.config}: servers.m" in shown.stderr
     assert world.run("start", "m").returncode == 2
+
+
+def test_project_option_applies_that_projects_own_config_never_this_directorys(env: Env) -> None:
+    """`--project pb apply` in pa's directory: pb's servers by pb's file (the one its records name, as
+    `restart` and `list` take it); pa's file, which sets WHO for the same server name, reaches none of them."""
+    a = _project(env, "pa", {"time": tiny_server(env={"WHO": "pa-config"})})
+    b = _project(env, "pb", {"time": tiny_server()})
+    assert b.run("start", "time").returncode == 0
+    pid = _pids(b)["time"]
+    plan = a.json("--project", "pb", "apply", "--dry-run")["plan"]
+    assert [(p["name"], p["action"]) for p in plan] == [("time", "unchanged")]
+    applied = a.run("--project", "pb", "apply")
+    assert applied.returncode == 0, applied.stderr
+    assert _pids(b) == {"time": pid}  # not restarted with pa's env
+    assert "pa-config" not in Path(f"/proc/{pid}/environ").read_text(errors="replace")
+    assert a.json("--project", "pb", "config", "diff")["servers"] == []
+    (version,) = a.json("--project", "pb", "config", "history")["versions"]
+    assert version["matches_file"]  # the version recorded is pb's file, and --project pb compares with it
+    assert b.json("config", "history")["versions"] == [version]
+    assert a.json("status")["servers"][0]["state"] == "stopped"  # pa's own time never started

@@ -89,7 +89,7 @@ def history(ctx: typer.Context, as_json: Json = False) -> None:
     from mcpctl.render import config as render_config
 
     g: Globals = ctx.obj
-    path = g.find_config()
+    path = _file(g)
     current = digest(read_bytes(path)) if path else None
     render_config.history(versions.listing(g.paths()), current, as_json)
 
@@ -290,15 +290,25 @@ def import_(
 
 
 def _current(g: "Globals") -> tuple[Path, bytes, "Config"]:
-    """The config file, its bytes, and the config parsed from exactly those bytes."""
+    """The project's config file (`_file`), its bytes, and the config parsed from exactly those bytes."""
     from mcpctl.config.document import read_bytes
     from mcpctl.config.model import no_config_found
 
-    path = g.find_config()
+    path = _file(g)
     content = read_bytes(path) if path else None
     if path is None or content is None:
         raise no_config_found()
     return path, content, _parsed(path, content)
+
+
+def _file(g: "Globals") -> Path | None:
+    """The config file of the project the command acts on. With --project naming another project than the
+    found file's, the file that project's records name, as `list` and `restart` take it: this directory's
+    file never reaches another project's servers. A project with no record (its servers never ran, or the
+    file's `project` was just renamed from it) has only the found file to compare or apply."""
+    if g.project is None:
+        return g.find_config()
+    return g.target().config.path or g.find_config()
 
 
 def _parsed(path: Path, content: bytes) -> "Config":
