@@ -95,3 +95,26 @@ def with_session(
 
 def text(result: Any) -> str:
     return "".join(getattr(part, "text", "") for part in result.content)
+
+
+def rpc(url: str, bearer: str, session: str | None, method: str, request_id: int = 2) -> tuple[int, dict[str, Any]]:
+    """One JSON-RPC request on a session (`Mcp-Session-Id`): the HTTP status and the JSON answer."""
+    headers = {"Mcp-Session-Id": session} if session else {}
+    status, _, body = http(url, bearer, {"jsonrpc": "2.0", "id": request_id, "method": method}, headers)
+    return status, json.loads(body)
+
+
+def open_session(url: str, bearer: str) -> tuple[str | None, dict[str, Any]]:
+    """POST initialize: the new session's id (None when none was opened) and the answer."""
+    status, headers, body = http(url, bearer, INITIALIZE)
+    found = {k.lower(): v for k, v in headers.items()}
+    return found.get("mcp-session-id"), json.loads(body) if body else {"status": status}
+
+
+def take_a_slot(path: Any) -> socket.socket:
+    """A client connection to a shim's socket, initialized, so that it holds one of its max_clients."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.connect(str(path))
+    sock.sendall(json.dumps(INITIALIZE).encode() + b"\n")
+    sock.makefile("rb").readline()
+    return sock

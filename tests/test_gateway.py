@@ -14,7 +14,18 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import Env, fixture_server, third_party_server, tiny_server, wait_for
-from tests.gateway_helpers import INITIALIZE, configure, http, start_gateway, text, token, with_session
+from tests.gateway_helpers import (
+    INITIALIZE,
+    configure,
+    http,
+    open_session,
+    rpc,
+    start_gateway,
+    take_a_slot,
+    text,
+    token,
+    with_session,
+)
 
 
 def test_the_sdk_client_lists_and_calls_a_server_with_progress_and_metrics_count_it(env: Env) -> None:
@@ -278,3 +289,40 @@ def test_doctor_knows_a_gateway_that_died(env: Env) -> None:
     proc = env.run("doctor", "--json")
     findings = json.loads(proc.stdout)["findings"]
     assert any(f["kind"] == "state_mismatch" and "gateway" in f["detail"] for f in findings), findings
+
+
+def test_an_aggregate_lists_without_a_member_that_refuses_the_connection(env: Env) -> None:
+    base = configure(env, {"full": tiny_server(max_clients=1), "fix": fixture_server("healthy")})
+    assert env.run("start", "--all").returncode == 0
+    bearer = token(env, "all")
+    with take_a_slot(env.paths.socket("full")):
+        session, _ = open_session(f"{base}/mcp", bearer)
+        status, answer = rpc(f"{base}/mcp", bearer, session, "tools/list")  # it hung for ever
+        assert status == 200, answer
+        assert "pid" in [tool["name"] for tool in answer["result"]["tools"]]
+        session, answer = open_session(f"{base}/servers/full/mcp", bearer)
+    assert session is None
+    assert answer["error"]["data"]["type"] == "too_many_clients", answer  # not "the connection was lost"
+    assert "full has 1 clients connected" in answer["error"]["message"]
+
+
+def test_a_server_the_gateway_cannot_reach_is_typed_as_connect_types_it(env: Env) -> None:
+    servers = {"bad": {"command": "/nonexistent/cmd"}, "off": tiny_server()}
+    base = configure(env, servers, gateway={"auto_start": False})
+    start_gateway(env)
+    bearer = token(env, "all")
+    _, off = open_session(f"{base}/servers/off/mcp", bearer)
+    assert off["error"]["message"] == "off is not running", off  # no socket path of the state dir
+    assert off["error"]["data"] == {
+        "type": "not_running",
+        "retryable": False,
+        "hint": "start it with `mcpctl start off`",
+    }
+    assert str(env.home) not in json.dumps(off)
+    assert env.run("gateway", "stop").returncode == 0
+    base = configure(env, servers)  # auto_start: the start's own failure, not "connection lost, retry"
+    start_gateway(env)
+    _, bad = open_session(f"{base}/servers/bad/mcp", bearer)
+    assert bad["error"]["message"] == "command not found: /nonexistent/cmd", bad
+    assert bad["error"]["data"]["type"] == "command_not_found"
+    assert bad["error"]["data"]["retryable"] is False

@@ -18,7 +18,7 @@ from mcpctl.gateway import catalog
 from mcpctl.gateway.members import Members
 from mcpctl.gateway.metrics import GatewayMetrics
 from mcpctl.gateway.sessions import Emit, Session
-from mcpctl.gateway.upstream import Message, Unavailable, Upstream
+from mcpctl.gateway.upstream import Message, Unavailable, Upstream, lost
 
 LOG = logging.getLogger("mcpctl.gateway")
 INVALID_PARAMS = -32602
@@ -103,7 +103,12 @@ class AggregateSession(Session):
         items: list[dict[str, Any]] = []
         cursor = None
         for _ in range(PAGES):
-            answer = await upstream.request({"method": method, "params": {"cursor": cursor} if cursor else {}})
+            try:
+                answer = await upstream.request({"method": method, "params": {"cursor": cursor} if cursor else {}})
+            except OSError as exc:  # the shim hung up as we asked (a stop, a refusal): the list goes on without it
+                upstream.close()
+                LOG.warning("%s: left out of %s: %s: %s", name, self.endpoint, method, exc)
+                return None
             if "error" in answer:
                 LOG.warning("%s: left out of %s: %s answered %s", name, self.endpoint, method, answer["error"])
                 return None
@@ -141,7 +146,11 @@ class AggregateSession(Session):
             text = f"{self.endpoint} has no {param} {wanted!r} now" if target is None else f"{target[0]} is down"
             return protocol.error_response(message.get("id"), INVALID_PARAMS, text)
         forwarded = {**message, "params": {**params, param: target[1]}}
-        return await self.forward(upstream, forwarded, emit, target[0])
+        try:
+            return await self.forward(upstream, forwarded, emit, target[0])
+        except OSError:
+            upstream.close()
+            return lost(message.get("id"), f"the connection to {target[0]} was lost (stopped or restarting)")
 
     def on_server_notification(self, upstream: Upstream, message: Message) -> None:
         if message.get("method") != "notifications/cancelled":

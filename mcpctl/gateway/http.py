@@ -22,6 +22,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from mcpctl import protocol
+from mcpctl.errors import ErrorType, Failure
 from mcpctl.gateway.access import Access
 from mcpctl.gateway.aggregate import AggregateSession
 from mcpctl.gateway.members import Members
@@ -166,7 +167,8 @@ class Gateway:
             await session.notify(message)
             return Response(status_code=202)
         response = await self._answer(session, message)
-        response.headers["Mcp-Session-Id"] = session.id
+        if session.id in self.sessions:  # not for an initialize that failed: no session was opened
+            response.headers["Mcp-Session-Id"] = session.id
         return response
 
     def _open(self, endpoint: str, members: tuple[str, ...], token_id: str) -> Session:
@@ -183,7 +185,14 @@ class Gateway:
         queue: asyncio.Queue[tuple[bool, Message]] = asyncio.Queue()
 
         async def run() -> None:
-            answer = await session.request(message, lambda note: queue.put_nowait((False, note)))
+            try:
+                answer = await session.request(message, lambda note: queue.put_nowait((False, note)))
+            except Exception:  # whatever went wrong, the request gets its answer: never a hang
+                LOG.exception("%s: %s failed", session.endpoint, message.get("method"))
+                failure = Failure.of(
+                    ErrorType.INTERNAL, detail="the gateway failed to answer this request (see its log)"
+                )
+                answer = protocol.failure_response(message.get("id"), failure)
             queue.put_nowait((True, answer))
 
         task = asyncio.create_task(run())

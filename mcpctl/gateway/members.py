@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import field
 
 from mcpctl.config.model import Config
+from mcpctl.errors import ErrorType, Failure
 from mcpctl.gateway.upstream import Message, Unavailable, Upstream
 from mcpctl.lean import Record, dataclass
 from mcpctl.paths import Paths
@@ -52,18 +53,26 @@ class Members(Record):
         self, name: str, init_params: Message, on_notification: Callable[[Upstream, Message], None], start: bool
     ) -> Upstream:
         """A connection to NAME's shim, initialized with the client's parameters; with `start`, a server that
-        is not running is started first (as `mcpctl connect` does). Unavailable when it cannot be reached."""
+        is not running is started first (as `mcpctl connect` does). Unavailable when it cannot be reached,
+        typed as `connect` types it: not_running, too_many_clients, the start's own failure."""
         upstream = Upstream(name, on_notification)
         try:
             await upstream.open(self.paths.socket(name), init_params, INIT_TIMEOUT)
             return upstream
-        except Unavailable:
-            if not start:
+        except Unavailable as exc:
+            if exc.failure.type != ErrorType.NOT_RUNNING or (not start and not self._starting(name)):
                 raise
+            if not start:
+                detail = "its shim is starting or restarting"
+                raise Unavailable(Failure.of(ErrorType.CONNECTION_LOST, name=name, detail=detail)) from None
         await self._start(name)
         upstream = Upstream(name, on_notification)
         await upstream.open(self.paths.socket(name), init_params, INIT_TIMEOUT)
         return upstream
+
+    def _starting(self, name: str) -> bool:
+        """A shim holds NAME's lock but does not listen (yet, or again): trying again soon can help."""
+        return lock_holder(self.paths.instance_lock(name)) is not None
 
     async def _start(self, name: str) -> None:
         lock = self._starts.setdefault(name, asyncio.Lock())
@@ -71,21 +80,21 @@ class Members(Record):
             if self.serving(name):
                 return
             LOG.info("%s: not running; starting it for a request", name)
-            result = await asyncio.to_thread(self._start_blocking, name)
-            if result is not None:
-                raise Unavailable(result)
+            failure = await asyncio.to_thread(self._start_blocking, name)
+            if failure is not None:
+                raise Unavailable(failure)
 
-    def _start_blocking(self, name: str) -> str | None:
+    def _start_blocking(self, name: str) -> Failure | None:
         from mcpctl.control.controller import Controller
         from mcpctl.errors import MCPCtlError
 
         try:
             (result,) = Controller(self.paths, self.config).start([self.config.servers[name]], timeout=INIT_TIMEOUT)
         except MCPCtlError as exc:
-            return exc.message
+            return Failure(exc.type, exc.message, exc.hint or "")
         if result.ok:
             return None
-        return result.error.message if result.error else f"{name} did not start ({result.outcome})"
+        return result.error or Failure.of(ErrorType.INTERNAL, detail=f"{name} did not start ({result.outcome})")
 
     async def watch(self) -> None:
         """Forever: note which servers serve, and tell the listeners of each change."""

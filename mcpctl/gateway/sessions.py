@@ -112,7 +112,7 @@ class ServerSession(Session):
                 upstream = await self._connected()
             except Unavailable as exc:
                 self.metrics.request(self.name, str(method), "unavailable", 0.0)
-                return lost(message.get("id"), f"{self.name}: {exc}")
+                return protocol.failure_response(message.get("id"), exc.failure)
             if method == "initialize":
                 return protocol.result_response(message.get("id"), upstream.init_result)
             try:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from mcpctl import protocol
+from mcpctl.errors import ErrorType, Failure
 
 Message = dict[str, Any]
 LOG = logging.getLogger("mcpctl.gateway")
@@ -23,7 +24,12 @@ CONNECTION_LOST = -32000
 
 
 class Unavailable(Exception):
-    """The server cannot be reached now (no shim listens, or it would not start)."""
+    """The server cannot be reached now: why, as mcpctl's own failure, whose type says whether trying again
+    can help (not_running, too_many_clients, command_not_found, ...), as `mcpctl connect` says it."""
+
+    def __init__(self, failure: Failure) -> None:
+        super().__init__(failure.message)
+        self.failure = failure
 
 
 class Upstream:
@@ -36,21 +42,27 @@ class Upstream:
         self.pending: dict[int, asyncio.Future[Message]] = {}
         self.closed = False
         self.init_result: Message = {}
+        self.refused: Failure | None = None  # the shim's refusal of this connection (past max_clients)
         self._writer: asyncio.StreamWriter | None = None
         self._reader_task: asyncio.Task[None] | None = None
 
     async def open(self, path: Path, init_params: Message, timeout: float) -> Message:
-        """Connect and initialize; the shim's answer (its server's capabilities) is returned."""
+        """Connect and initialize; the shim's answer (its server's capabilities) is returned. Unavailable when
+        no shim listens (the path is never said: it is the state dir's, not a remote client's business)."""
         try:
             reader, self._writer = await asyncio.open_unix_connection(str(path), limit=LINE_LIMIT)
-        except OSError as exc:
+        except OSError:
             self.closed = True
-            raise Unavailable(f"no shim listens on {path} ({exc.strerror or exc})") from None
+            raise Unavailable(Failure.of(ErrorType.NOT_RUNNING, name=self.name)) from None
         self._reader_task = asyncio.create_task(self._read(reader))
-        answer = await self.request({"method": "initialize", "params": init_params}, timeout)
+        try:
+            answer = await self.request({"method": "initialize", "params": init_params}, timeout)
+        except OSError:  # the shim hung up as we wrote: its refusal line, if any, is still to be read
+            await asyncio.wait({self._reader_task}, timeout=1.0)
+            answer = lost(None, f"the connection to {self.name} was lost (stopped or restarting)")
         if "error" in answer:
             self.close()
-            raise Unavailable(f"initialize failed: {answer['error'].get('message')}")
+            raise Unavailable(self.refused or _initialize_failure(answer))
         await self.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
         self.init_result = answer.get("result") or {}
         return self.init_result
@@ -58,7 +70,8 @@ class Upstream:
     async def request(self, message: Message, timeout: float | None = None) -> Message:
         """Send a request (its id replaced by ours) and wait for the answer, with our id in it.
 
-        A lost connection is answered with a JSON-RPC error; a cancelled wait tells the server."""
+        A connection lost meanwhile is answered with a JSON-RPC error; a cancelled wait tells the server.
+        OSError when the request could not be sent: nothing reached the server, so it may be sent again."""
         upstream_id = next(self.ids)
         future: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
         self.pending[upstream_id] = future
@@ -104,6 +117,7 @@ class Upstream:
     async def _dispatch(self, message: Message) -> None:
         method = message.get("method")
         if method is None:
+            self.refused = self.refused or protocol.refusal(message)
             future = self.pending.get(message.get("id"))  # type: ignore[arg-type]
             if future is not None and not future.done():
                 future.set_result(message)
@@ -121,3 +135,12 @@ class Upstream:
 def lost(request_id: object, text: str) -> Message:
     data = {"type": "connection_lost", "retryable": True}
     return protocol.error_response(request_id, CONNECTION_LOST, text, data)
+
+
+def _initialize_failure(answer: Message) -> Failure:
+    """A failed initialize as a failure: typed as the shim typed it, else the connection was lost."""
+    error = answer["error"] if isinstance(answer.get("error"), dict) else {}
+    data: Message = error["data"] if isinstance(error.get("data"), dict) else {}
+    failure = Failure.from_json({"type": ErrorType.CONNECTION_LOST, **data, "message": error.get("message")})
+    assert failure is not None
+    return failure
