@@ -326,3 +326,15 @@ def test_a_server_the_gateway_cannot_reach_is_typed_as_connect_types_it(env: Env
     assert bad["error"]["message"] == "command not found: /nonexistent/cmd", bad
     assert bad["error"]["data"]["type"] == "command_not_found"
     assert bad["error"]["data"]["retryable"] is False
+
+
+def test_a_token_name_that_reads_as_a_token_id_is_refused(env: Env) -> None:
+    configure(env, {"a": tiny_server()})
+    proc = env.run("token", "create", "one", "--json")
+    assert proc.returncode == 0, proc.stderr
+    taken = json.loads(proc.stdout)["token"]["id"]
+    proc = env.run("token", "create", taken)  # `token revoke ID` revoked both
+    assert proc.returncode == 2
+    assert f"invalid token name {taken!r}: 12 hex digits are a token's id" in proc.stderr
+    assert env.run("token", "create", "5cfb95aa37f7").returncode == 2
+    assert env.run("token", "create", "5cfb95aa37f7x").returncode == 0

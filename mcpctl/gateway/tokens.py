@@ -25,6 +25,7 @@ from mcpctl.state import state_lock, write_atomic
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _TOKEN = re.compile(r"mcpctl_([0-9a-f]{12})_([A-Za-z0-9_-]{20,})")
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+ID = re.compile(r"[0-9a-f]{12}")  # a token's id; `token revoke` takes a name or an id, so no name may look like one
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,11 @@ class TokenStore:
         """A new token's entry and the token itself (shown once, never stored)."""
         if not NAME.fullmatch(name):
             raise UsageError(f"invalid token name {name!r}", "use letters, digits, '.', '_' or '-'")
+        if ID.fullmatch(name):
+            raise UsageError(
+                f"invalid token name {name!r}: 12 hex digits are a token's id, which `token revoke` also takes",
+                "choose another name (any that is not 12 hex digits)",
+            )
         secret = secrets.token_urlsafe(32)
         salt = secrets.token_hex(16)
         now = time.time()
