@@ -338,3 +338,19 @@ def test_a_token_name_that_reads_as_a_token_id_is_refused(env: Env) -> None:
     assert f"invalid token name {taken!r}: 12 hex digits are a token's id" in proc.stderr
     assert env.run("token", "create", "5cfb95aa37f7").returncode == 2
     assert env.run("token", "create", "5cfb95aa37f7x").returncode == 0
+
+
+def test_tls_files_that_do_not_load_are_named_before_the_gateway_starts(env: Env) -> None:
+    configure(env, {"a": tiny_server()}, gateway={"tls_cert": "nope.pem", "tls_key": "key.pem"})
+    (env.workdir / "key.pem").write_text("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")
+    for command in (("gateway", "start"), ("config", "validate")):
+        proc = env.run(*command)
+        assert proc.returncode == 2, (command, proc.stderr)  # the gateway exited "before it was ready" (4)
+        assert f"gateway.tls_cert: cannot read {env.workdir / 'nope.pem'}: No such file or directory" in proc.stderr
+    assert f"gateway.tls_key: {env.workdir / 'key.pem'} holds no PEM private key" in proc.stderr  # swapped
+    (env.workdir / "nope.pem").write_text((env.workdir / "key.pem").read_text())
+    (env.workdir / "key.pem").write_text("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")
+    proc = env.run("gateway", "start")
+    assert proc.returncode == 2
+    assert f"gateway.tls_key: {env.workdir / 'key.pem'} does not load as the key of" in proc.stderr
+    assert env.run("gateway", "status").returncode == 3

@@ -67,6 +67,7 @@ app.add_typer(config_app, name="config")
 @config_app.command("validate")
 def validate(ctx: typer.Context, as_json: Json = False) -> None:
     """Check the config with the same validation every command uses; list every problem at once."""
+    from mcpctl.config.gateway import tls_problems
     from mcpctl.config.load import validate as validate_file
     from mcpctl.config.model import no_config_found
     from mcpctl.render import config as render_config
@@ -76,6 +77,8 @@ def validate(ctx: typer.Context, as_json: Json = False) -> None:
     if path is None:
         raise no_config_found()
     loaded, problems = validate_file(path)
+    problems += tls_problems(loaded) if loaded is not None else []  # the files, which no other load reads
+    loaded = None if problems else loaded
     render_config.validated(path, loaded, problems, as_json)
     if problems:
         raise typer.Exit(ExitCode.USAGE)

@@ -7,7 +7,7 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
-from mcpctl.config.model import GatewayConfig, Problem
+from mcpctl.config.model import Config, GatewayConfig, Problem
 from mcpctl.hints import Any
 
 _LISTEN = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):([0-9]{1,5})")
@@ -69,6 +69,47 @@ def _gateway_problems(table: object, where: str) -> list[str]:
             "or insecure = true to serve plain HTTP on purpose"
         )
     return problems
+
+
+def tls_problems(config: Config) -> list[Problem]:
+    """What would keep the gateway from serving TLS: a tls_cert or tls_key that cannot be read, holds no
+    PEM certificate (or key), or a key that is not the certificate's. Asked by `config validate` and by the
+    gateway before it listens; not by every load, since no other command reads these files."""
+    gateway = config.gateway
+    if gateway is None or not gateway.tls_cert or not gateway.tls_key:
+        return []
+    where, file = f"{config.path}: gateway", str(config.path)
+    hint = "give tls_cert and tls_key the paths of a PEM certificate and its key (relative to the config file)"
+    texts = {key: _pem(str(config.file_path(getattr(gateway, key))), kind) for key, kind in _PEM.items()}
+    problems = [Problem(f"{where}.{key}: {why}", file, None, "gateway", hint) for key, why in texts.items() if why]
+    if problems:
+        return problems
+    import ssl  # only the gateway and `config validate` need it
+
+    cert, key = config.file_path(gateway.tls_cert), config.file_path(gateway.tls_key)
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(str(cert), str(key), password=lambda: b"")
+    except (ssl.SSLError, OSError) as exc:
+        why = getattr(exc, "reason", None) or exc
+        text = f"{where}.tls_key: {key} does not load as the key of {cert} ({why})"
+        return [Problem(text, file, None, "gateway", hint)]
+    return []
+
+
+_PEM = {  # field -> (what it holds, how its PEM block begins)
+    "tls_cert": ("certificate", re.compile(r"-----BEGIN CERTIFICATE-----")),
+    "tls_key": ("private key", re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----")),
+}
+
+
+def _pem(path: str, kind: tuple[str, re.Pattern[str]]) -> str | None:
+    """Why the PEM file at `path` is not what its field needs; None when it reads as such."""
+    try:
+        with open(path, "rb") as pem:
+            text = pem.read(1024 * 1024).decode("ascii", "replace")
+    except OSError as exc:
+        return f"cannot read {path}: {exc.strerror or exc}"
+    return None if kind[1].search(text) else f"{path} holds no PEM {kind[0]}"
 
 
 def groups(

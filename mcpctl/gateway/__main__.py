@@ -22,10 +22,11 @@ import psutil
 import uvicorn
 
 from mcpctl import legacy
+from mcpctl.config.gateway import tls_problems
 from mcpctl.config.load import load
 from mcpctl.config.model import Config, GatewayConfig
 from mcpctl.constants import ExitCode
-from mcpctl.errors import MCPCtlError
+from mcpctl.errors import ErrorType, MCPCtlError
 from mcpctl.gateway import record
 from mcpctl.gateway.access import Access
 from mcpctl.gateway.http import Gateway
@@ -123,6 +124,10 @@ def main(argv: list[str]) -> int:
     except MCPCtlError as exc:
         report("failed", error=exc.message, hint=exc.hint)
         return int(ExitCode.START_FAILED)
+    tls = tls_problems(config)  # before uvicorn, whose error names no file
+    if tls:
+        report("failed", error=tls[0].text, hint=tls[0].hint, type=ErrorType.CONFIG_INVALID)
+        return int(ExitCode.USAGE)
     paths = legacy.paths_for(resolve_home(), config.project)  # its project's servers, and its own files there
     paths.ensure_gateway()
     lock = InstanceLock(paths.gateway_file(record.LOCK))

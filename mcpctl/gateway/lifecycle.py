@@ -14,7 +14,7 @@ from typing import Any
 
 from mcpctl import process
 from mcpctl.constants import ENV_HOME, POLL_INTERVAL
-from mcpctl.errors import ErrorType, MCPCtlError
+from mcpctl.errors import ConfigError, ErrorType, MCPCtlError
 from mcpctl.gateway import record
 from mcpctl.paths import Paths
 
@@ -48,7 +48,8 @@ def start(paths: Paths, config_path: Path) -> dict[str, Any]:
     said = _first_report(proc.stdout.fileno(), time.monotonic() + REPORT_TIMEOUT)
     proc.stdout.close()
     if said.get("event") == "failed":
-        raise GatewayError(str(said.get("error")), str(said.get("hint") or f"see {paths.gateway_file(record.LOG)}"))
+        kind = ConfigError if said.get("type") == ErrorType.CONFIG_INVALID else GatewayError
+        raise kind(str(said.get("error")), str(said.get("hint") or f"see {paths.gateway_file(record.LOG)}"))
     if said.get("event") not in ("ready", "busy"):
         log_path = paths.gateway_file(record.LOG)
         raise GatewayError("the gateway exited before it was ready", f"see its log: tail {log_path}")
