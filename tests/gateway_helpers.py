@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import json
 import socket
 import urllib.error
@@ -118,3 +119,25 @@ def take_a_slot(path: Any) -> socket.socket:
     sock.sendall(json.dumps(INITIALIZE).encode() + b"\n")
     sock.makefile("rb").readline()
     return sock
+
+
+def get_stream(url: str, bearer: str, session: str) -> concurrent.futures.Future[bytes]:
+    """Open the session's GET stream; the future holds all it sent once it ended."""
+    sent = {"Accept": "text/event-stream", "Authorization": f"Bearer {bearer}", "Mcp-Session-Id": session}
+    answer = urllib.request.urlopen(urllib.request.Request(url, headers=sent), timeout=60)
+    assert answer.status == 200
+    pool = concurrent.futures.ThreadPoolExecutor(1)
+    future = pool.submit(answer.read)
+    pool.shutdown(wait=False)
+    return future
+
+
+def delete(url: str, bearer: str, session: str) -> int:
+    """DELETE the session: the HTTP status."""
+    sent = {"Authorization": f"Bearer {bearer}", "Mcp-Session-Id": session}
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=sent, method="DELETE"), timeout=30) as answer:
+            return int(answer.status)
+    except urllib.error.HTTPError as exc:
+        with exc:
+            return exc.code

@@ -17,6 +17,8 @@ from tests.conftest import Env, fixture_server, third_party_server, tiny_server,
 from tests.gateway_helpers import (
     INITIALIZE,
     configure,
+    delete,
+    get_stream,
     http,
     open_session,
     rpc,
@@ -354,3 +356,29 @@ def test_tls_files_that_do_not_load_are_named_before_the_gateway_starts(env: Env
     assert proc.returncode == 2
     assert f"gateway.tls_key: {env.workdir / 'key.pem'} does not load as the key of" in proc.stderr
     assert env.run("gateway", "status").returncode == 3
+
+
+def _connections(base: str, bearer: str) -> float:
+    _, _, body = http(f"{base}/metrics", bearer)
+    families = {family.name: family for family in text_string_to_metric_families(body.decode())}
+    return float(families["mcpctl_gateway_connections"].samples[0].value)
+
+
+def test_delete_a_second_get_and_a_revoked_token_end_the_session_streams(env: Env) -> None:
+    base = configure(env, {"a": tiny_server()}, gateway={"metrics_public": True})
+    start_gateway(env)
+    url, bearer = f"{base}/servers/a/mcp", token(env, "gone")
+    session, _ = open_session(url, bearer)
+    assert session is not None
+    first = get_stream(url, bearer, session)
+    second = get_stream(url, bearer, session)
+    first.result(timeout=20)  # the second GET takes over: the first ends (it lived on)
+    assert delete(url, bearer, session) == 204
+    second.result(timeout=20)  # DELETE ends the session's stream (it lived on)
+    assert wait_for(lambda: _connections(base, bearer) == 0)
+    session, _ = open_session(url, bearer)
+    assert session is not None
+    third = get_stream(url, bearer, session)
+    assert env.run("token", "revoke", "gone").returncode == 0
+    third.result(timeout=20)  # a revoked token hears no more of the servers (it kept the stream)
+    assert delete(url, bearer, session) == 401

@@ -101,6 +101,7 @@ async def serve(paths: Paths, config: Config, sock: socket.socket) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
     watcher = asyncio.create_task(members.watch())
+    sweeper = asyncio.create_task(app.sweep())
     serving = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started and not serving.done():
         await asyncio.sleep(0.02)
@@ -114,6 +115,7 @@ async def serve(paths: Paths, config: Config, sock: socket.socket) -> None:
         await serving
     finally:
         watcher.cancel()
+        sweeper.cancel()
         app.close()
 
 

@@ -9,7 +9,6 @@ server messages (list_changed, log messages); DELETE ends the session.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import time
@@ -22,7 +21,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from mcpctl import protocol
-from mcpctl.errors import ErrorType, Failure
+from mcpctl.errors import ErrorType, Failure, MCPCtlError
 from mcpctl.gateway.access import Access
 from mcpctl.gateway.aggregate import AggregateSession
 from mcpctl.gateway.members import Members
@@ -35,6 +34,8 @@ LOG = logging.getLogger("mcpctl.gateway")
 SESSION_HEADER = "mcp-session-id"
 KEEPALIVE = 15.0  # seconds between comments on an idle GET stream, so proxies keep it open
 SESSION_IDLE = 3600.0  # a session unused this long, with no stream open, is ended
+SWEEP_INTERVAL = 1.0  # seconds between looks for sessions to end (idle ones, those of a revoked token)
+_END: Message = {}  # put on a GET stream's queue to end that stream
 
 
 class Gateway:
@@ -134,7 +135,7 @@ class Gateway:
         if request.method == "DELETE":
             if session is None:
                 return _status(404, "no such session")
-            self.sessions.pop(session.id).close()
+            self._end(session)
             return Response(status_code=204)
         if request.method == "GET":
             if session is None:
@@ -172,7 +173,6 @@ class Gateway:
         return response
 
     def _open(self, endpoint: str, members: tuple[str, ...], token_id: str) -> Session:
-        self._expire()
         if endpoint.startswith("servers/"):
             session: Session = ServerSession(self.members, self.metrics, token_id, members[0])
         else:
@@ -216,17 +216,22 @@ class Gateway:
         return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 
     def _stream(self, session: Session) -> Response:
+        _end_stream(session)  # a second GET takes over from the first, which ends
         queue: asyncio.Queue[Message] = asyncio.Queue()
-        session.stream = queue  # a second GET takes over from the first
+        session.stream = queue
 
         async def events() -> AsyncIterator[bytes]:
             self.metrics.connections.inc()
             try:
                 while True:
                     try:
-                        yield _event(await asyncio.wait_for(queue.get(), KEEPALIVE))
+                        item = await asyncio.wait_for(queue.get(), KEEPALIVE)
                     except TimeoutError:
                         yield b": keepalive\n\n"
+                        continue
+                    if item is _END:
+                        return
+                    yield _event(item)
             finally:
                 self.metrics.connections.dec()
                 if session.stream is queue:
@@ -239,17 +244,41 @@ class Gateway:
         for session in list(self.sessions.values()):
             session.member_changed(name, up)
 
+    async def sweep(self) -> None:
+        """Forever: end the sessions of tokens no longer valid (revoked, expired) and those idle too long."""
+        while True:
+            try:
+                self._expire()
+            except MCPCtlError as exc:  # an unreadable tokens file: every request is refused meanwhile
+                LOG.warning("cannot read the tokens: %s", exc.message)
+            await asyncio.sleep(SWEEP_INTERVAL)
+
     def _expire(self) -> None:
-        now = time.monotonic()
+        now, tokens = time.monotonic(), self.access.tokens.load()
         for session in list(self.sessions.values()):
-            if session.stream is None and now - session.last_used > SESSION_IDLE:
-                with contextlib.suppress(KeyError):
-                    self.sessions.pop(session.id).close()
+            token = tokens.get(session.token_id or "")
+            idle = session.stream is None and now - session.last_used > SESSION_IDLE
+            if idle or token is None or token.state() != "active":
+                self._end(session)
+
+    def _end(self, session: Session) -> None:
+        """End a session: its GET stream, its connections to the shims."""
+        if self.sessions.pop(session.id, None) is not None:
+            _end_stream(session)
+            session.close()
 
     def close(self) -> None:
-        for session in self.sessions.values():
-            session.close()
-        self.sessions.clear()
+        for session in list(self.sessions.values()):
+            self._end(session)
+
+
+def _end_stream(session: Session) -> None:
+    """End the session's GET stream, if one is open; what it had not sent yet is dropped."""
+    queue, session.stream = session.stream, None
+    if queue is not None:
+        while not queue.empty():
+            queue.get_nowait()
+        queue.put_nowait(_END)
 
 
 def _event(message: Message) -> bytes:
