@@ -71,6 +71,7 @@ DEFAULT_MAX_CLIENTS = 256
 
 
 DEFAULT_GATEWAY_LISTEN = "127.0.0.1:8765"
+DEFAULT_GATEWAY_MAX_SESSIONS = 64  # HTTP sessions one token may have open at once, each a client of the shims
 
 
 class ExitCode(IntEnum):

@@ -382,3 +382,25 @@ def test_delete_a_second_get_and_a_revoked_token_end_the_session_streams(env: En
     assert env.run("token", "revoke", "gone").returncode == 0
     third.result(timeout=20)  # a revoked token hears no more of the servers (it kept the stream)
     assert delete(url, bearer, session) == 401
+
+
+def test_a_token_opens_at_most_max_sessions_so_it_takes_no_server_from_the_others(env: Env) -> None:
+    base = configure(env, {"a": tiny_server(max_clients=4)}, gateway={"max_sessions": 2})
+    start_gateway(env)
+    url, greedy, other = f"{base}/servers/a/mcp", token(env, "greedy"), token(env, "other")
+    opened = [open_session(url, greedy)[0] for _ in range(2)]
+    assert all(opened)
+    status, headers, body = http(url, greedy, INITIALIZE)  # it could take every max_clients place of a
+    assert status == 429, body
+    assert "mcp-session-id" not in {key.lower() for key in headers}
+    error = json.loads(body)["error"]
+    assert error["message"] == "this token has 2 sessions open, the gateway's max_sessions"
+    assert error["data"]["type"] == "too_many_clients"
+    assert open_session(url, other)[0] is not None
+    assert env.run("ping", "a").returncode == 0
+    assert delete(url, greedy, str(opened[0])) == 204
+    assert open_session(url, greedy)[0] is not None
+    configure(env, {"a": tiny_server()}, gateway={"max_sessions": 0})
+    proc = env.run("config", "validate")
+    assert proc.returncode == 2
+    assert "gateway.max_sessions: expected a whole number of sessions per token, 1 or more" in proc.stderr

@@ -13,7 +13,7 @@ from mcpctl.hints import Any
 _LISTEN = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):([0-9]{1,5})")
 _FLAGS = ("insecure", "metrics_public", "auto_start")
 PATHS = ("tls_cert", "tls_key")  # relative to the config file (config/importer.rebase moves them)
-_FIELDS = frozenset({"listen", "allowed_origins", *_FLAGS, *PATHS})
+_FIELDS = frozenset({"listen", "allowed_origins", "max_sessions", *_FLAGS, *PATHS})
 
 
 def is_loopback(host: str) -> bool:
@@ -54,6 +54,9 @@ def _gateway_problems(table: object, where: str) -> list[str]:
     for key in _FLAGS:
         if key in table and not isinstance(table[key], bool):
             problems.append(f"{where}.{key}: expected true or false")
+    sessions = table.get("max_sessions", 1)
+    if isinstance(sessions, bool) or not isinstance(sessions, int) or sessions < 1:
+        problems.append(f"{where}.max_sessions: expected a whole number of sessions per token, 1 or more")
     for key in PATHS:
         if key in table and not (isinstance(table[key], str) and table[key]):
             problems.append(f"{where}.{key}: expected the path of a PEM file")

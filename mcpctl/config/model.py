@@ -79,6 +79,7 @@ class GatewayConfig(Record):
     insecure: bool = False  # a non-loopback listen address without TLS, on purpose
     metrics_public: bool = False  # /metrics without a token
     auto_start: bool = True  # a request to /servers/NAME/mcp starts NAME when it is not running
+    max_sessions: int = C.DEFAULT_GATEWAY_MAX_SESSIONS  # open HTTP sessions per token
 
     @property
     def host(self) -> str:

@@ -21,6 +21,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from mcpctl import protocol
+from mcpctl.config.model import GatewayConfig
 from mcpctl.errors import ErrorType, Failure, MCPCtlError
 from mcpctl.gateway.access import Access
 from mcpctl.gateway.aggregate import AggregateSession
@@ -160,6 +161,9 @@ class Gateway:
             text = "one JSON-RPC message per POST (batches are not supported)"
             return JSONResponse(protocol.error_response(None, protocol.INVALID_REQUEST, text), status_code=400)
         if message.get("method") == "initialize" and session is None:
+            refused = self._full(token_id)
+            if refused is not None:
+                return refused
             session = self._open(endpoint, members, token_id)
         elif session is None:
             return _status(400 if session_id is None else 404, "no such session: initialize first")
@@ -171,6 +175,18 @@ class Gateway:
         if session.id in self.sessions:  # not for an initialize that failed: no session was opened
             response.headers["Mcp-Session-Id"] = session.id
         return response
+
+    def _full(self, token_id: str) -> Response | None:
+        """429 for a token with max_sessions open: each session is a client of its servers' shims, and one
+        token must not take every max_clients place of a server."""
+        cap = (self.members.config.gateway or GatewayConfig()).max_sessions
+        if sum(session.token_id == token_id for session in self.sessions.values()) < cap:
+            return None
+        text = f"this token has {cap} sessions open, the gateway's max_sessions"
+        idle = f"idle ones end after {SESSION_IDLE / 60:g} minutes"
+        hint = f"end sessions with DELETE ({idle}), or raise [gateway] max_sessions"
+        failure = Failure(ErrorType.TOO_MANY_CLIENTS, text, hint)
+        return JSONResponse(protocol.failure_response(None, failure), status_code=429)
 
     def _open(self, endpoint: str, members: tuple[str, ...], token_id: str) -> Session:
         if endpoint.startswith("servers/"):
