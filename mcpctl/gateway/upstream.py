@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import socket
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -49,18 +50,29 @@ class Upstream:
     async def open(self, path: Path, init_params: Message, timeout: float) -> Message:
         """Connect and initialize; the shim's answer (its server's capabilities) is returned. Unavailable when
         no shim listens (the path is never said: it is the state dir's, not a remote client's business)."""
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.setblocking(False)
         try:
-            reader, self._writer = await asyncio.open_unix_connection(str(path), limit=LINE_LIMIT)
+            await asyncio.get_running_loop().sock_connect(sock, str(path))
         except OSError:
+            sock.close()
             self.closed = True
             raise Unavailable(Failure.of(ErrorType.NOT_RUNNING, name=self.name)) from None
+        spare = sock.dup()  # a shim past max_clients writes one line and closes: a write that fails first
+        try:  # closes our transport unread, so the line is read from this second descriptor
+            return await self._initialize(sock, spare, init_params, timeout)
+        finally:
+            spare.close()
+
+    async def _initialize(self, sock: socket.socket, spare: socket.socket, params: Message, timeout: float) -> Message:
+        reader, self._writer = await asyncio.open_unix_connection(sock=sock, limit=LINE_LIMIT)
         self._reader_task = asyncio.create_task(self._read(reader))
-        try:
-            answer = await self.request({"method": "initialize", "params": init_params}, timeout)
-        except OSError:  # the shim hung up as we wrote: its refusal line, if any, is still to be read
-            await asyncio.wait({self._reader_task}, timeout=1.0)
-            answer = lost(None, f"the connection to {self.name} was lost (stopped or restarting)")
+        answer = lost(None, f"the connection to {self.name} was lost (stopped or restarting)")
+        with contextlib.suppress(OSError):
+            answer = await self.request({"method": "initialize", "params": params}, timeout)
         if "error" in answer:
+            await asyncio.wait({self._reader_task}, timeout=1.0)  # the lines it read yet to be dispatched
+            self.refused = self.refused or _refusal_in(spare)
             self.close()
             raise Unavailable(self.refused or _initialize_failure(answer))
         await self.send({"jsonrpc": "2.0", "method": "notifications/initialized"})
@@ -135,6 +147,15 @@ class Upstream:
 def lost(request_id: object, text: str) -> Message:
     data = {"type": "connection_lost", "retryable": True}
     return protocol.error_response(request_id, CONNECTION_LOST, text, data)
+
+
+def _refusal_in(spare: socket.socket) -> Failure | None:
+    """The shim's refusal line left unread in the socket (our transport closed on a failed write)."""
+    try:
+        line = spare.recv(64 * 1024, socket.MSG_DONTWAIT).split(b"\n", 1)[0]
+        return protocol.refusal(protocol.decode(line)) if line.strip() else None
+    except (OSError, ValueError, protocol.ProtocolError):
+        return None
 
 
 def _initialize_failure(answer: Message) -> Failure:
