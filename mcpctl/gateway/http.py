@@ -2,8 +2,9 @@
 
 POST carries one JSON-RPC message. A request is answered with JSON, or with an SSE stream when the
 server sends progress before its answer; notifications and answers get 202. `initialize` opens a
-session (`Mcp-Session-Id`), bound to the token that opened it; GET opens the session's stream of
-server messages (list_changed, log messages); DELETE ends the session.
+session (`Mcp-Session-Id`), bound to the token that opened it (at most `max_sessions` a token: each is
+a client of the shims); GET opens the session's stream of server messages (list_changed, log messages),
+ending the one opened before; DELETE ends the session, as do its token's revocation and an idle hour.
 """
 
 from __future__ import annotations
