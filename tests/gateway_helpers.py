@@ -94,6 +94,22 @@ def with_session(
     return asyncio.run(_with_session(url, bearer, act, on_message))
 
 
+def in_session(url: str, bearer: str) -> dict[str, str]:
+    """The headers of a new session of `url` (opened with a plain initialize)."""
+    status, headers, body = http(url, bearer, INITIALIZE)
+    assert status == 200, body
+    return {"Mcp-Session-Id": headers["mcp-session-id"]}
+
+
+def one_server(env: Env, name: str, server: dict[str, Any]) -> tuple[str, str, dict[str, str]]:
+    """A gateway serving NAME alone: the URL of /servers/NAME/mcp, a token, the headers of a session there."""
+    base = configure(env, {name: server})
+    start_gateway(env)
+    bearer = token(env, "t")
+    url = f"{base}/servers/{name}/mcp"
+    return url, bearer, in_session(url, bearer)
+
+
 def text(result: Any) -> str:
     return "".join(getattr(part, "text", "") for part in result.content)
 

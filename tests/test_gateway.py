@@ -20,6 +20,7 @@ from tests.gateway_helpers import (
     delete,
     get_stream,
     http,
+    one_server,
     open_session,
     rpc,
     start_gateway,
@@ -404,3 +405,14 @@ def test_a_token_opens_at_most_max_sessions_so_it_takes_no_server_from_the_other
     proc = env.run("config", "validate")
     assert proc.returncode == 2
     assert "gateway.max_sessions: expected a whole number of sessions per token, 1 or more" in proc.stderr
+
+
+def test_an_answer_past_64_mib_reaches_the_http_client_within_max_message_bytes(env: Env) -> None:
+    url, bearer, session = one_server(env, "fix", fixture_server("healthy"))
+    size = 40_000_000  # its answer holds it twice (content and structuredContent): past the old 64 MiB
+    blob = {"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {"name": "blob", "arguments": {"size": size}}}
+    status, _, body = http(url, bearer, blob, session)
+    answer = json.loads(body)
+    assert status == 200
+    assert "result" in answer, answer
+    assert len(answer["result"]["content"][0]["text"]) == size

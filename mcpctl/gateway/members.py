@@ -55,7 +55,8 @@ class Members(Record):
         """A connection to NAME's shim, initialized with the client's parameters; with `start`, a server that
         is not running is started first (as `mcpctl connect` does). Unavailable when it cannot be reached,
         typed as `connect` types it: not_running, too_many_clients, the start's own failure."""
-        upstream = Upstream(name, on_notification)
+        limit = self.config.servers[name].max_message_bytes
+        upstream = Upstream(name, on_notification, limit)
         try:
             await upstream.open(self.paths.socket(name), init_params, INIT_TIMEOUT)
             return upstream
@@ -66,7 +67,7 @@ class Members(Record):
                 detail = "its shim is starting or restarting"
                 raise Unavailable(Failure.of(ErrorType.CONNECTION_LOST, name=name, detail=detail)) from None
         await self._start(name)
-        upstream = Upstream(name, on_notification)
+        upstream = Upstream(name, on_notification, limit)
         await upstream.open(self.paths.socket(name), init_params, INIT_TIMEOUT)
         return upstream
 

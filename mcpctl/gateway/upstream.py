@@ -2,6 +2,7 @@
 
 The shim multiplexes its server's one session, answers our `initialize` from its own handshake and
 routes answers and progress back to this connection. Requests get ids of ours; the caller maps them.
+A line may be as long as the server's `max_message_bytes` (and the ids the shim rewrote).
 """
 
 from __future__ import annotations
@@ -16,11 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from mcpctl import protocol
+from mcpctl.constants import DEFAULT_MAX_MESSAGE_BYTES
 from mcpctl.errors import ErrorType, Failure
 
 Message = dict[str, Any]
 LOG = logging.getLogger("mcpctl.gateway")
-LINE_LIMIT = 64 * 1024 * 1024  # the largest message the gateway reads from a shim
+LINE_SLACK = 64 * 1024  # past max_message_bytes: the ids and progress tokens the shim rewrote may be longer
+ENDS = 4096  # bytes kept of each end of a line too long to read, to tell whose answer it was
 CONNECTION_LOST = -32000
 
 
@@ -36,8 +39,14 @@ class Unavailable(Exception):
 class Upstream:
     """A live connection to one shim; `closed` once the shim hung up (a stop or a restart)."""
 
-    def __init__(self, name: str, on_notification: Callable[[Upstream, Message], None]) -> None:
+    def __init__(
+        self,
+        name: str,
+        on_notification: Callable[[Upstream, Message], None],
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+    ) -> None:
         self.name = name
+        self.max_message_bytes = max_message_bytes
         self.on_notification = on_notification
         self.ids = itertools.count(1)
         self.pending: dict[int, asyncio.Future[Message]] = {}
@@ -65,7 +74,7 @@ class Upstream:
             spare.close()
 
     async def _initialize(self, sock: socket.socket, spare: socket.socket, params: Message, timeout: float) -> Message:
-        reader, self._writer = await asyncio.open_unix_connection(sock=sock, limit=LINE_LIMIT)
+        reader, self._writer = await asyncio.open_unix_connection(sock=sock, limit=self.max_message_bytes + LINE_SLACK)
         self._reader_task = asyncio.create_task(self._read(reader))
         answer = lost(None, f"the connection to {self.name} was lost (stopped or restarting)")
         with contextlib.suppress(OSError):
@@ -118,13 +127,43 @@ class Upstream:
 
     async def _read(self, reader: asyncio.StreamReader) -> None:
         try:
-            while line := await reader.readline():
+            while line := await self._line(reader):
                 if line.strip():
                     await self._dispatch(protocol.decode(line))
         except (OSError, ValueError, protocol.ProtocolError) as exc:
             LOG.warning("%s: connection ended: %s", self.name, exc)
         finally:
             self.close()
+
+    async def _line(self, reader: asyncio.StreamReader) -> bytes:
+        """The next line (b"" at the end); one past the limit is skipped, and its request answered so."""
+        while True:
+            try:
+                return await reader.readuntil(b"\n")
+            except asyncio.IncompleteReadError as exc:
+                return exc.partial
+            except asyncio.LimitOverrunError as exc:
+                await self._too_large(reader, exc.consumed)
+
+    async def _too_large(self, reader: asyncio.StreamReader, buffered: int) -> None:
+        """Skip a line past the limit as it arrives; the request it answers gets "message too large"."""
+        head = tail = await reader.readexactly(buffered)
+        size = buffered
+        while True:
+            try:
+                end = await reader.readuntil(b"\n")
+                break
+            except asyncio.LimitOverrunError as exc:
+                tail = await reader.readexactly(exc.consumed)
+                size += exc.consumed
+            except asyncio.IncompleteReadError:
+                return  # the shim hung up mid-line: the connection's end says the rest
+        size += len(end) - 1
+        upstream_id, _ = protocol.sender_of(head[:ENDS], (tail + end)[-ENDS:])
+        LOG.warning("%s: a message of %d bytes (id %r) is past max_message_bytes", self.name, size, upstream_id)
+        future = self.pending.get(upstream_id) if isinstance(upstream_id, int) else None
+        if future is not None and not future.done():
+            future.set_result(protocol.too_large(upstream_id, size, self.max_message_bytes))
 
     async def _dispatch(self, message: Message) -> None:
         method = message.get("method")

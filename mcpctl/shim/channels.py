@@ -16,7 +16,7 @@ from mcpctl import protocol
 from mcpctl.lean import Record, dataclass
 
 # A client (or a server's stdin) that falls this far behind is given up on, not waited for.
-OUTBOX_LIMIT = 64 * 1024 * 1024
+OUTBOX_LIMIT = 64 * 1024 * 1024  # what a client that stops reading may have queued, past one whole message
 # How much one read() takes from one fd in one turn of the selector loop, and in how big pieces.
 READ_BUDGET = 4 * 1024 * 1024
 READ_CHUNK = 1024 * 1024
@@ -145,7 +145,8 @@ def _skipped(line: Oversize, piece: bytes) -> Oversize:
 
 class Outbox:
     """Bytes waiting for a non-blocking fd. Never blocks: what the fd cannot take now is kept, and
-    written when the selector says the fd is writable. Past `limit` bytes the peer is given up on."""
+    written when the selector says the fd is writable. Past `limit` bytes the peer is given up on: a
+    client's is OUTBOX_LIMIT past its max_message_bytes, so that one whole message always fits."""
 
     def __init__(
         self,

@@ -32,7 +32,7 @@ from collections.abc import Callable
 
 from mcpctl import protocol
 from mcpctl.hints import Any
-from mcpctl.shim.channels import LineReader, Outbox, nowait_works
+from mcpctl.shim.channels import OUTBOX_LIMIT, LineReader, Outbox, nowait_works
 from mcpctl.shim.listener import Connection, messages
 from mcpctl.shim.log import log
 
@@ -107,7 +107,7 @@ class Lent:
         self.tethered = True
         conn.retire()
         self.reader = LineReader(rfd, conn.reader.limit, lent=True)
-        self.outbox = Outbox(wfd, self.selector, self._want_write, self.close, lent=True)
+        self.outbox = Outbox(wfd, self.selector, self._want_write, self.close, OUTBOX_LIMIT + conn.reader.limit, True)
         self.journal = Outbox(self.tether.fileno(), self.selector, self._want_journal, self._untether)
         self.journal.put(protocol.encode(answer))
         self.selector.register(rfd, selectors.EVENT_READ, self._readable)

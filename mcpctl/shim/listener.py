@@ -16,7 +16,7 @@ from mcpctl import protocol
 from mcpctl.constants import DEFAULT_MAX_MESSAGE_BYTES as MAX_MESSAGE_BYTES
 from mcpctl.contract import LEND
 from mcpctl.hints import Any, Protocol
-from mcpctl.shim.channels import READ_CHUNK, LineReader, Outbox, Oversize
+from mcpctl.shim.channels import OUTBOX_LIMIT, READ_CHUNK, LineReader, Outbox, Oversize
 from mcpctl.shim.log import log
 
 # How many connections one turn of the shim's loop accepts, and how long it stops accepting when the
@@ -60,7 +60,7 @@ class Connection:
         self.events = selectors.EVENT_READ
         self.closed = False
         self.close_when_flushed = False
-        self.outbox = Outbox(sock.fileno(), selector, self._want_write, self.close)
+        self.outbox = Outbox(sock.fileno(), selector, self._want_write, self.close, OUTBOX_LIMIT + limit)
         selector.register(sock, self.events, self._ready)
 
     def send(self, message: dict[str, Any]) -> None:
