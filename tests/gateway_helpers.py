@@ -68,7 +68,7 @@ INITIALIZE = {
 
 
 async def _with_session(
-    url: str, bearer: str, act: Callable[[Any], Awaitable[Any]], on_message: Callable[[Any], Any] | None
+    url: str, bearer: str, act: Callable[[Any], Awaitable[Any]], on_message: Callable[[Any], Any] | None, **options: Any
 ) -> Any:
     import httpx2
     from mcp import ClientSession
@@ -81,17 +81,22 @@ async def _with_session(
     async with (
         httpx2.AsyncClient(headers={"Authorization": f"Bearer {bearer}"}, timeout=60) as client,
         streamable_http_client(url, http_client=client) as (read, write, *_),
-        ClientSession(read, write, message_handler=handler, read_timeout_seconds=60) as session,
+        ClientSession(read, write, message_handler=handler, read_timeout_seconds=60, **options) as session,
     ):
         await session.initialize()
         return await act(session)
 
 
 def with_session(
-    url: str, bearer: str, act: Callable[[Any], Awaitable[Any]], on_message: Callable[[Any], Any] | None = None
+    url: str,
+    bearer: str,
+    act: Callable[[Any], Awaitable[Any]],
+    on_message: Callable[[Any], Any] | None = None,
+    **options: Any,
 ) -> Any:
-    """Run `act(session)` in an initialized SDK client session over streamable HTTP."""
-    return asyncio.run(_with_session(url, bearer, act, on_message))
+    """Run `act(session)` in an initialized SDK client session over streamable HTTP (`options` go to the
+    ClientSession: a list_roots_callback, ...)."""
+    return asyncio.run(_with_session(url, bearer, act, on_message, **options))
 
 
 def in_session(url: str, bearer: str) -> dict[str, str]:

@@ -7,10 +7,14 @@ import json
 import os
 import signal
 import socket
+import sys
 import time
 from typing import Any
 
+import mcp_types
 import pytest
+from mcp import ClientSession
+from mcp.client.stdio import StdioServerParameters, stdio_client
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import Env, fixture_server, third_party_server, tiny_server, wait_for
@@ -405,6 +409,40 @@ def test_a_token_opens_at_most_max_sessions_so_it_takes_no_server_from_the_other
     proc = env.run("config", "validate")
     assert proc.returncode == 2
     assert "gateway.max_sessions: expected a whole number of sessions per token, 1 or more" in proc.stderr
+
+
+def test_server_requests_go_to_a_connect_client_that_can_answer_them_never_to_the_gateway(env: Env) -> None:
+    base = configure(env, {"fix": fixture_server("healthy", protocol="legacy")})  # server requests: legacy era
+    start_gateway(env)
+    bearer = token(env, "t")
+    assert env.run("start", "fix").returncode == 0
+    asked: list[str] = []
+
+    def roots(uri: str) -> Any:
+        async def listed(_context: Any) -> Any:
+            asked.append(uri)
+            return mcp_types.ListRootsResult(roots=[mcp_types.Root(uri=uri)])
+
+        return listed
+
+    connect = StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "mcpctl", "-f", str(env.config), "connect", "fix"],
+        env={"MCPCTL_HOME": str(env.home), "NO_COLOR": "1", "PYTHONPATH": os.environ.get("PYTHONPATH", "")},
+        cwd=str(env.workdir),
+    )
+
+    async def act(session: Any) -> str:
+        async with (
+            stdio_client(connect) as (read, write),
+            ClientSession(read, write, list_roots_callback=roots("file:///x/sub")) as stdio,
+        ):
+            await stdio.initialize()
+            return text(await session.call_tool("roots", {}))  # the HTTP client's call asks the server's question
+
+    got = with_session(f"{base}/servers/fix/mcp", bearer, act, list_roots_callback=roots("file:///http"))
+    assert got == "file:///x/sub"  # the gateway declared no roots, so the shim asked the client that can answer
+    assert asked == ["file:///x/sub"]
 
 
 def test_an_answer_past_64_mib_reaches_the_http_client_within_max_message_bytes(env: Env) -> None:

@@ -2,7 +2,9 @@
 
 The shim multiplexes its server's one session, answers our `initialize` from its own handshake and
 routes answers and progress back to this connection. Requests get ids of ours; the caller maps them.
-A line may be as long as the server's `max_message_bytes` (and the ids the shim rewrote).
+The gateway answers no server request but `ping`, so it declares none of the client capabilities that
+invite them: the shim then asks a client that can answer (a `connect` one) or answers as it does when
+none can. A line may be as long as the server's `max_message_bytes` (and the ids the shim rewrote).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ LOG = logging.getLogger("mcpctl.gateway")
 LINE_SLACK = 64 * 1024  # past max_message_bytes: the ids and progress tokens the shim rewrote may be longer
 ENDS = 4096  # bytes kept of each end of a line too long to read, to tell whose answer it was
 CONNECTION_LOST = -32000
+UNANSWERED = ("roots", "sampling", "elicitation", "tasks")  # client capabilities of server requests we decline
 
 
 class Unavailable(Exception):
@@ -78,7 +81,7 @@ class Upstream:
         self._reader_task = asyncio.create_task(self._read(reader))
         answer = lost(None, f"the connection to {self.name} was lost (stopped or restarting)")
         with contextlib.suppress(OSError):
-            answer = await self.request({"method": "initialize", "params": params}, timeout)
+            answer = await self.request({"method": "initialize", "params": _declared(params)}, timeout)
         if "error" in answer:
             await asyncio.wait({self._reader_task}, timeout=1.0)  # the lines it read yet to be dispatched
             self.refused = self.refused or _refusal_in(spare)
@@ -172,7 +175,7 @@ class Upstream:
             future = self.pending.get(message.get("id"))  # type: ignore[arg-type]
             if future is not None and not future.done():
                 future.set_result(message)
-        elif "id" in message:  # the server asks: the gateway offers no sampling, roots or elicitation
+        elif "id" in message:  # the server asks, though we declared none of UNANSWERED: declined
             answer = (
                 protocol.result_response(message["id"], {})
                 if method == "ping"
@@ -181,6 +184,15 @@ class Upstream:
             await self.send(answer)
         else:
             self.on_notification(self, message)
+
+
+def _declared(init_params: Message) -> Message:
+    """The client's initialize parameters, less the capabilities of the server requests we decline."""
+    capabilities = init_params.get("capabilities")
+    if not isinstance(capabilities, dict):
+        return init_params
+    kept = {key: value for key, value in capabilities.items() if key not in UNANSWERED}
+    return {**init_params, "capabilities": kept}
 
 
 def lost(request_id: object, text: str) -> Message:
