@@ -9,8 +9,10 @@ import signal
 import socket
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import anyio
 import mcp_types
 import pytest
 from mcp import ClientSession
@@ -33,6 +35,7 @@ from tests.gateway_helpers import (
     token,
     with_session,
 )
+from tests.test_client_state import resourceful
 
 
 def test_the_sdk_client_lists_and_calls_a_server_with_progress_and_metrics_count_it(env: Env) -> None:
@@ -409,6 +412,50 @@ def test_a_token_opens_at_most_max_sessions_so_it_takes_no_server_from_the_other
     proc = env.run("config", "validate")
     assert proc.returncode == 2
     assert "gateway.max_sessions: expected a whole number of sessions per token, 1 or more" in proc.stderr
+
+
+def _cancellations(url: str, bearer: str, session: dict[str, str]) -> list[Any]:
+    """The request ids of the cancellations the resourceful server got (its `seen` tool)."""
+    seen = {"jsonrpc": "2.0", "id": "seen", "method": "tools/call", "params": {"name": "seen", "arguments": {}}}
+    status, _, body = http(url, bearer, seen, session)
+    assert status == 200, body
+    entries = json.loads(json.loads(body)["result"]["content"][0]["text"])
+    return [entry[1] for entry in entries if entry[0] == "cancelled"]
+
+
+def test_a_clients_notifications_cancelled_reaches_the_server_under_the_gateways_id(env: Env) -> None:
+    url, bearer, session = one_server(env, "res", resourceful())
+    sleep = {
+        "jsonrpc": "2.0",
+        "id": 11,
+        "method": "tools/call",
+        "params": {"name": "sleep", "arguments": {"seconds": 25}},
+    }
+    cancel = {"jsonrpc": "2.0", "method": "notifications/cancelled", "params": {"requestId": 11, "reason": "enough"}}
+    with ThreadPoolExecutor(1) as pool:
+        answered = pool.submit(http, url, bearer, sleep, session)
+
+        def cancelled() -> bool:  # sent again until the request was in flight when one arrived
+            assert http(url, bearer, cancel, session)[0] == 202
+            return answered.done() or (time.sleep(0.2) is None and answered.done())
+
+        wait_for(cancelled, timeout=15)  # the server would answer after 25 s
+        status, _, body = answered.result()
+    assert status == 200
+    assert json.loads(body) == {"jsonrpc": "2.0", "id": 11, "error": {"code": -32800, "message": "Request cancelled"}}
+    once = _cancellations(url, bearer, session)
+    assert len(once) == 1  # the late cancellations were not sent on: nothing was in flight any more
+    assert isinstance(once[0], int)  # the id the request had upstream, not the client's
+
+    async def act(client: Any) -> list[Any]:
+        with anyio.move_on_after(1.5):  # the SDK sends notifications/cancelled, as the 2025 era says
+            await client.call_tool("sleep", {"seconds": 25})
+        with anyio.fail_after(15):  # the session stays open for the answer to the cancelled request too
+            while len(seen := json.loads(text(await client.call_tool("seen", {})))) < 2:
+                await anyio.sleep(0.1)
+        return seen
+
+    assert len(with_session(url, bearer, act)) == 2
 
 
 def test_server_requests_go_to_a_connect_client_that_can_answer_them_never_to_the_gateway(env: Env) -> None:

@@ -46,6 +46,7 @@ class Gateway:
         self.access = access
         self.metrics = metrics
         self.sessions: dict[str, Session] = {}
+        self.running: set[asyncio.Task[None]] = set()  # requests whose client closed their stream go on
         members.listeners.append(self._member_changed)
 
     def app(self) -> Starlette:
@@ -213,6 +214,8 @@ class Gateway:
             queue.put_nowait((True, answer))
 
         task = asyncio.create_task(run())
+        self.running.add(task)
+        task.add_done_callback(self.running.discard)
         final, first = await queue.get()
         if final:
             if message.get("method") == "initialize" and "error" in first:
@@ -220,15 +223,14 @@ class Gateway:
             return JSONResponse(first)
 
         async def events() -> AsyncIterator[bytes]:
-            try:
-                yield _event(first)
-                while True:
-                    done, item = await queue.get()
-                    yield _event(item)
-                    if done:
-                        return
-            finally:
-                task.cancel()
+            # A client that closes the stream has not cancelled the request (2025-11-25: "Disconnection SHOULD
+            # NOT be interpreted as the client cancelling"); it sends notifications/cancelled for that.
+            yield _event(first)
+            while True:
+                done, item = await queue.get()
+                yield _event(item)
+                if done:
+                    return
 
         return StreamingResponse(events(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
 

@@ -6,7 +6,9 @@ to the client's GET stream. A lost connection (a stop, a restart) is opened agai
 with the client's own initialize parameters, so the HTTP session outlives the server's restarts.
 
 Only the legacy era (initialize, then requests) is routed here; the 2026-07-28 era's `server/discover`
-is answered "method not found", so that clients fall back to initialize.
+is answered "method not found", so that clients fall back to initialize. A client cancels a request by
+sending `notifications/cancelled` (the 2025 era's way; a closed stream is no cancellation there): it goes
+to the request's shim under the id we gave it there.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from typing import Any
 from mcpctl import protocol
 from mcpctl.gateway.members import Members
 from mcpctl.gateway.metrics import GatewayMetrics
-from mcpctl.gateway.upstream import Message, Unavailable, Upstream, lost
+from mcpctl.gateway.upstream import REQUEST_CANCELLED, Message, Unavailable, Upstream, lost
 
 Emit = Callable[[Message], None]
 STREAM_LIMIT = 1000  # messages kept for a GET stream that is slow to read; older ones are dropped
@@ -40,6 +42,7 @@ class Session:
         self.init_params: Message = {}
         self.stream: asyncio.Queue[Message] | None = None
         self.progress: dict[object, Emit] = {}
+        self.inflight: dict[object, tuple[Upstream, int]] = {}  # the client's request id -> where it went
         self.last_used = time.monotonic()
 
     async def request(self, message: Message, emit: Emit) -> Message:
@@ -48,6 +51,12 @@ class Session:
 
     async def notify(self, message: Message) -> None:
         """A client notification or answer."""
+        if message.get("method") == "notifications/cancelled":
+            params = message.get("params") or {}
+            found = self.inflight.pop(params.get("requestId"), None) if isinstance(params, dict) else None
+            if found is not None:
+                upstream, upstream_id = found
+                await upstream.cancel(upstream_id, params.get("reason"))
 
     def close(self) -> None:
         """The client ended the session (DELETE) or it expired."""
@@ -80,13 +89,15 @@ class Session:
         if token is not None:
             self.progress[token] = emit
         started = time.perf_counter()
-        method = str(message.get("method"))
+        method, client_id = str(message.get("method")), message.get("id")
+        sent = self.inflight[client_id] = (upstream, upstream.next_id())
         try:
-            answer = await upstream.request({k: v for k, v in message.items() if k != "id"})
+            answer = await upstream.request({k: v for k, v in message.items() if k != "id"}, upstream_id=sent[1])
         finally:
             self.progress.pop(token, None)
-        outcome = "ok" if "result" in answer else ("lost" if _is_lost(answer) else "error")
-        self.metrics.request(server, method, outcome, time.perf_counter() - started)
+            if self.inflight.get(client_id) == sent:
+                del self.inflight[client_id]
+        self.metrics.request(server, method, _outcome(answer), time.perf_counter() - started)
         return {**answer, "id": message.get("id")}
 
 
@@ -135,7 +146,8 @@ class ServerSession(Session):
         if method in ("notifications/initialized", None) or upstream is None or upstream.closed:
             return  # our connection sent its own initialized; the gateway asks clients nothing
         if method == "notifications/cancelled":
-            return  # an HTTP client cancels by closing the request's stream, which cancels upstream
+            await super().notify(message)
+            return
         await upstream.send(message)
 
     def close(self) -> None:
@@ -149,10 +161,11 @@ def _progress_token(message: Message) -> object:
     return meta.get("progressToken") if isinstance(meta, dict) else None
 
 
-def _is_lost(answer: dict[str, Any]) -> bool:
+def _outcome(answer: dict[str, Any]) -> str:
     error = answer.get("error")
-    return (
-        isinstance(error, dict)
-        and isinstance(error.get("data"), dict)
-        and error["data"].get("type") == ("connection_lost")
-    )
+    if "result" in answer or not isinstance(error, dict):
+        return "ok" if "result" in answer else "error"
+    if error.get("code") == REQUEST_CANCELLED:
+        return "cancelled"
+    data = error.get("data")
+    return "lost" if isinstance(data, dict) and data.get("type") == "connection_lost" else "error"

@@ -27,6 +27,7 @@ LOG = logging.getLogger("mcpctl.gateway")
 LINE_SLACK = 64 * 1024  # past max_message_bytes: the ids and progress tokens the shim rewrote may be longer
 ENDS = 4096  # bytes kept of each end of a line too long to read, to tell whose answer it was
 CONNECTION_LOST = -32000
+REQUEST_CANCELLED = -32800  # what the 2025 era's streamable HTTP answers a cancelled request with
 UNANSWERED = ("roots", "sampling", "elicitation", "tasks")  # client capabilities of server requests we decline
 
 
@@ -91,12 +92,16 @@ class Upstream:
         self.init_result = answer.get("result") or {}
         return self.init_result
 
-    async def request(self, message: Message, timeout: float | None = None) -> Message:
-        """Send a request (its id replaced by ours) and wait for the answer, with our id in it.
+    def next_id(self) -> int:
+        return next(self.ids)
+
+    async def request(self, message: Message, timeout: float | None = None, upstream_id: int | None = None) -> Message:
+        """Send a request (its id replaced by ours, `upstream_id` when the caller took one) and wait for the
+        answer, with our id in it.
 
         A connection lost meanwhile is answered with a JSON-RPC error; a cancelled wait tells the server.
         OSError when the request could not be sent: nothing reached the server, so it may be sent again."""
-        upstream_id = next(self.ids)
+        upstream_id = self.next_id() if upstream_id is None else upstream_id
         future: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
         self.pending[upstream_id] = future
         try:
@@ -111,6 +116,20 @@ class Upstream:
             return lost(upstream_id, f"{self.name} did not answer within {timeout:g}s")
         finally:
             self.pending.pop(upstream_id, None)
+
+    async def cancel(self, upstream_id: int, reason: object) -> None:
+        """The client cancelled the request: the server is told, and the wait for it ends with the error the
+        2025 era answers a cancelled request with (the server sends no answer to what was cancelled)."""
+        future = self.pending.get(upstream_id)
+        if future is None or future.done():
+            return  # answered already, or never ours: nothing to cancel
+        params: Message = {"requestId": upstream_id}
+        if isinstance(reason, str):
+            params["reason"] = reason
+        with contextlib.suppress(OSError):
+            await self.send({"jsonrpc": "2.0", "method": "notifications/cancelled", "params": params})
+        if not future.done():
+            future.set_result(protocol.error_response(upstream_id, REQUEST_CANCELLED, "Request cancelled"))
 
     async def send(self, message: Message) -> None:
         if self.closed or self._writer is None:
