@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import json
 import socket
 import urllib.error
 import urllib.request
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import tomli_w
@@ -113,6 +114,20 @@ def one_server(env: Env, name: str, server: dict[str, Any]) -> tuple[str, str, d
     bearer = token(env, "t")
     url = f"{base}/servers/{name}/mcp"
     return url, bearer, in_session(url, bearer)
+
+
+@contextlib.asynccontextmanager
+async def sdk_client(url: str, bearer: str, mode: str) -> AsyncIterator[Any]:
+    """The SDK's high-level Client over streamable HTTP, in `mode` ("auto": server/discover first)."""
+    import httpx2
+    from mcp.client.client import Client
+    from mcp.client.streamable_http import streamable_http_client
+
+    async with (
+        httpx2.AsyncClient(headers={"Authorization": f"Bearer {bearer}"}, timeout=60) as http_client,
+        Client(streamable_http_client(url, http_client=http_client), mode=mode) as client,
+    ):
+        yield client
 
 
 def text(result: Any) -> str:

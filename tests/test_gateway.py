@@ -29,6 +29,7 @@ from tests.gateway_helpers import (
     one_server,
     open_session,
     rpc,
+    sdk_client,
     start_gateway,
     take_a_slot,
     text,
@@ -490,6 +491,37 @@ def test_server_requests_go_to_a_connect_client_that_can_answer_them_never_to_th
     got = with_session(f"{base}/servers/fix/mcp", bearer, act, list_roots_callback=roots("file:///http"))
     assert got == "file:///x/sub"  # the gateway declared no roots, so the shim asked the client that can answer
     assert asked == ["file:///x/sub"]
+
+
+def test_server_discover_is_method_not_found_in_and_out_of_a_session_and_auto_falls_back(env: Env) -> None:
+    url, bearer, session = one_server(env, "tiny", tiny_server())
+    discover = {"jsonrpc": "2.0", "id": 1, "method": "server/discover", "params": {}}
+    status, headers, body = http(url, bearer, discover)
+    assert status == 404  # the 2026-07-28 era's answer to a method not implemented
+    assert json.loads(body)["error"]["code"] == -32601
+    assert "mcp-session-id" not in {key.lower() for key in headers}
+    status, _, body = http(url, bearer, {**discover, "id": 2}, session)
+    assert (status, json.loads(body)["error"]["code"]) == (200, -32601)
+
+    async def auto() -> str:
+        async with sdk_client(url, bearer, "auto") as client:  # its probe carries MCP-Protocol-Version 2026-07-28
+            await client.list_tools()
+            return str(client.session.initialize_result.protocol_version)
+
+    assert asyncio.run(auto()) == "2025-11-25"  # it fell back to initialize
+
+
+def test_a_protocol_version_header_the_gateway_does_not_serve_is_400(env: Env) -> None:
+    url, bearer, session = one_server(env, "tiny", tiny_server())
+    ping = {"jsonrpc": "2.0", "id": 3, "method": "ping"}
+    status, _, body = http(url, bearer, ping, {**session, "MCP-Protocol-Version": "1999-01-01"})
+    assert status == 400
+    error = json.loads(body)["error"]
+    assert error["code"] == -32022
+    assert error["data"]["requested"] == "1999-01-01"
+    assert "2025-11-25" in error["data"]["supported"]
+    assert http(url, bearer, ping, session)[0] == 200  # no header: the session's own version
+    assert http(url, bearer, ping, {**session, "MCP-Protocol-Version": "2025-06-18"})[0] == 200
 
 
 def test_an_answer_past_64_mib_reaches_the_http_client_within_max_message_bytes(env: Env) -> None:

@@ -4,7 +4,10 @@ POST carries one JSON-RPC message. A request is answered with JSON, or with an S
 server sends progress before its answer; notifications and answers get 202. `initialize` opens a
 session (`Mcp-Session-Id`), bound to the token that opened it (at most `max_sessions` a token: each is
 a client of the shims); GET opens the session's stream of server messages (list_changed, log messages),
-ending the one opened before; DELETE ends the session, as do its token's revocation and an idle hour.
+ending the one opened before; DELETE ends the session, as do its token's revocation and an idle hour. An
+`MCP-Protocol-Version` header naming a version the gateway does not serve is refused (400); without one,
+the session's own. A sessionless `server/discover` (a client of both eras probing) is "method not found"
+(404), so that it falls back to `initialize`.
 """
 
 from __future__ import annotations
@@ -38,6 +41,8 @@ KEEPALIVE = 15.0  # seconds between comments on an idle GET stream, so proxies k
 SESSION_IDLE = 3600.0  # a session unused this long, with no stream open, is ended
 SWEEP_INTERVAL = 1.0  # seconds between looks for sessions to end (idle ones, those of a revoked token)
 _END: Message = {}  # put on a GET stream's queue to end that stream
+VERSION_HEADER = "mcp-protocol-version"
+UNSUPPORTED_VERSION = -32022  # the 2026-07-28 era's error, with the versions served: a probing client falls back
 
 
 class Gateway:
@@ -131,6 +136,9 @@ class Gateway:
         return bool(token.allows(name, group, members))
 
     async def _mcp(self, request: Request, endpoint: str, members: tuple[str, ...], token_id: str) -> Response:
+        unsupported = _unsupported_version(request)
+        if unsupported is not None:
+            return unsupported
         session_id = request.headers.get(SESSION_HEADER)
         session = self.sessions.get(session_id or "")
         if session is not None and (session.endpoint != endpoint or session.token_id != token_id):
@@ -167,6 +175,8 @@ class Gateway:
             if refused is not None:
                 return refused
             session = self._open(endpoint, members, token_id)
+        elif session is None and message.get("method") == "server/discover":
+            return JSONResponse(protocol.method_not_found(message.get("id"), "server/discover"), status_code=404)
         elif session is None:
             return _status(400 if session_id is None else 404, "no such session: initialize first")
         session.last_used = time.monotonic()
@@ -302,6 +312,17 @@ def _end_stream(session: Session) -> None:
 
 def _event(message: Message) -> bytes:
     return b"event: message\ndata: " + json.dumps(message, separators=(",", ":")).encode() + b"\n\n"
+
+
+def _unsupported_version(request: Request) -> Response | None:
+    """400 for a protocol version header the gateway does not serve (the spec's MUST); None when it serves it."""
+    version = request.headers.get(VERSION_HEADER)
+    if version is None or version in protocol.KNOWN_VERSIONS:
+        return None
+    served = list(protocol.KNOWN_VERSIONS)
+    text = f"Unsupported protocol version {version!r} (MCP-Protocol-Version): the gateway serves {', '.join(served)}"
+    error = protocol.error_response(None, UNSUPPORTED_VERSION, text, {"supported": served, "requested": version})
+    return JSONResponse(error, status_code=400)
 
 
 def _status(code: int, text: str) -> Response:
