@@ -10,6 +10,7 @@ import socket
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
+from http.client import HTTPConnection
 from typing import Any
 
 import anyio
@@ -533,3 +534,25 @@ def test_an_answer_past_64_mib_reaches_the_http_client_within_max_message_bytes(
     assert status == 200
     assert "result" in answer, answer
     assert len(answer["result"]["content"][0]["text"]) == size
+
+
+def test_a_client_that_closes_a_requests_sse_stream_has_not_cancelled_it(env: Env) -> None:
+    url, bearer, session = one_server(env, "fix", fixture_server("healthy"))
+    params = {"name": "slow", "arguments": {"seconds": 2, "steps": 4}, "_meta": {"progressToken": "p"}}
+    call = {"jsonrpc": "2.0", "id": 5, "method": "tools/call", "params": params}
+    host, path = url.removeprefix("http://").split("/", 1)
+    headers = {"Authorization": f"Bearer {bearer}", "Content-Type": "application/json", **session}
+    headers["Accept"] = "application/json, text/event-stream"
+    connection = HTTPConnection(host, timeout=30)
+    connection.request("POST", f"/{path}", json.dumps(call), headers)
+    answer = connection.getresponse()
+    assert answer.getheader("content-type", "").startswith("text/event-stream")
+    assert b"notifications/progress" in answer.readline() + answer.readline()  # the first event, then gone
+    connection.close()
+
+    def finished() -> bool:  # the call was counted once its answer came, so it ran on (2025-11-25: no cancellation)
+        families = text_string_to_metric_families(http(f"{url.split('/servers')[0]}/metrics", bearer)[2].decode())
+        samples = [s for f in families if f.name == "mcpctl_gateway_requests" for s in f.samples]
+        return any(s.labels.get("method") == "tools/call" and s.labels.get("outcome") == "ok" for s in samples)
+
+    wait_for(finished, timeout=20)
