@@ -42,7 +42,7 @@ class Session:
         self.init_params: Message = {}
         self.stream: asyncio.Queue[Message] | None = None
         self.progress: dict[object, Emit] = {}
-        self.inflight: dict[object, tuple[Upstream, int]] = {}  # the client's request id -> where it went
+        self.inflight: dict[int | str, tuple[Upstream, int]] = {}  # the client's request id -> where it went
         self.last_used = time.monotonic()
 
     async def request(self, message: Message, emit: Emit) -> Message:
@@ -53,7 +53,8 @@ class Session:
         """A client notification or answer."""
         if message.get("method") == "notifications/cancelled":
             params = message.get("params") or {}
-            found = self.inflight.pop(params.get("requestId"), None) if isinstance(params, dict) else None
+            request_id = params.get("requestId") if isinstance(params, dict) else None
+            found = self.inflight.pop(request_id, None) if isinstance(request_id, int | str) else None
             if found is not None:
                 upstream, upstream_id = found
                 await upstream.cancel(upstream_id, params.get("reason"))
@@ -90,12 +91,14 @@ class Session:
             self.progress[token] = emit
         started = time.perf_counter()
         method, client_id = str(message.get("method")), message.get("id")
-        sent = self.inflight[client_id] = (upstream, upstream.next_id())
+        sent = (upstream, upstream.next_id())
+        if isinstance(client_id, int | str):  # a JSON-RPC id; any other the client cannot cancel by
+            self.inflight[client_id] = sent
         try:
             answer = await upstream.request({k: v for k, v in message.items() if k != "id"}, upstream_id=sent[1])
         finally:
             self.progress.pop(token, None)
-            if self.inflight.get(client_id) == sent:
+            if isinstance(client_id, int | str) and self.inflight.get(client_id) == sent:
                 del self.inflight[client_id]
         self.metrics.request(server, method, _outcome(answer), time.perf_counter() - started)
         return {**answer, "id": message.get("id")}
