@@ -336,3 +336,27 @@ def test_a_url_server_gets_its_headers_on_every_request(env: Env, monkeypatch: p
 def _listening(port: int) -> bool:
     with socket.socket() as probe:
         return probe.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_a_disabled_entry_is_left_with_a_note(env: Env, home: Path) -> None:
+    project = env.workdir / ".cursor/mcp.json"
+    project.parent.mkdir()
+    entries = {"a": DESKTOP["mcpServers"]["filesystem"], "off": {"command": "node", "args": ["x.js"], "disabled": True}}
+    project.write_text(json.dumps({"mcpServers": entries}))
+    proc = env.run("-f", str(env.config), "client", "setup", "cursor")
+    assert proc.returncode == 0, proc.stderr
+    assert "note: off (" in proc.stderr
+    written = json.loads(project.read_text())["mcpServers"]
+    assert written["off"] == entries["off"]
+    assert written["a"]["args"][-2:] == ["connect", "w/a"]
+    assert "off" not in tomllib.loads(env.config.read_text())["servers"]
+
+
+def test_a_windsurf_server_url_ending_in_sse_is_left_alone(env: Env, home: Path) -> None:
+    path = home / ".codeium/windsurf/mcp_config.json"
+    path.write_text(json.dumps({"mcpServers": {"remote": {"serverUrl": "https://example.com/sse"}}}))
+    proc = env.run("-f", str(env.config), "client", "setup", "windsurf")
+    assert proc.returncode == 0, proc.stderr
+    assert "SSE-only" in proc.stderr
+    assert json.loads(path.read_text())["mcpServers"]["remote"] == {"serverUrl": "https://example.com/sse"}
+    assert tomllib.loads(env.config.read_text())["servers"]["remote"]["enabled"] is False

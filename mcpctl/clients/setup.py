@@ -182,6 +182,9 @@ def _import(
             left.append(Left(entry, f"not imported: {exc.message}"))
             continue
         notes += one.notes
+        if entry.name not in one.document["servers"]:
+            left.append(Left(entry, "disabled in the client: not imported"))
+            continue
         table = one.document["servers"][entry.name]
         servers[entry.name], sources[entry.name] = table, entry.table
         if table.get("enabled") is False:

@@ -101,7 +101,7 @@ def is_sse(table: Mapping[str, Any], url_is_sse: bool = False) -> bool:
     """An SSE-only server: mcpctl speaks streamable HTTP, not the older SSE transport."""
     if table.get("type") == "sse":
         return True
-    url = table.get("url")
+    url = table.get("url", table.get("serverUrl"))  # Windsurf's serverUrl, before it is renamed url
     if not isinstance(url, str) or table.get("type") in ("http", "streamable-http", "streamableHttp"):
         return False
     return url_is_sse or url.rstrip("/").endswith("/sse")
