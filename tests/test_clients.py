@@ -360,3 +360,45 @@ def test_a_windsurf_server_url_ending_in_sse_is_left_alone(env: Env, home: Path)
     assert "SSE-only" in proc.stderr
     assert json.loads(path.read_text())["mcpServers"]["remote"] == {"serverUrl": "https://example.com/sse"}
     assert tomllib.loads(env.config.read_text())["servers"]["remote"]["enabled"] is False
+
+
+def test_setup_json_says_what_it_did_when_nothing_changes_and_when_no_file_is_found(env: Env, home: Path) -> None:
+    assert env.run("-f", str(env.config), "client", "setup", "windsurf").returncode == 0
+    again = env.json("-f", str(env.config), "client", "setup", "windsurf")
+    assert (again["found"], again["rewritten"], again["diff"]) == (True, [], "")
+    assert [x["reason"] for x in again["left"]] == ["already runs through mcpctl"]
+    (home / ".codeium/windsurf/mcp_config.json").unlink()
+    proc = env.run("-f", str(env.config), "client", "setup", "windsurf")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "Windsurf: no config file found (looked for ~/.codeium/windsurf/mcp_config.json)\n"
+    assert env.json("-f", str(env.config), "client", "setup", "windsurf")["found"] is False
+
+
+def test_a_crlf_file_keeps_its_line_endings(env: Env, home: Path) -> None:
+    path = home / ".cursor/mcp.json"
+    path.write_bytes(CURSOR.replace("\n", "\r\n").encode())
+    assert env.run("-f", str(env.config), "client", "setup", "cursor").returncode == 0
+    data = path.read_bytes()
+    assert data.count(b"\n") == data.count(b"\r\n") > 5
+    codex = home / ".codex/config.toml"
+    codex.write_bytes(CODEX.replace("\n", "\r\n").encode())
+    assert env.run("-f", str(env.config), "client", "setup", "codex").returncode == 0
+    data = codex.read_bytes()
+    assert data.count(b"\n") == data.count(b"\r\n") > 5
+
+
+def test_a_symlinked_client_file_stays_a_link_through_setup_and_restore(env: Env, home: Path) -> None:
+    link = home / ".cursor/mcp.json"
+    target = home / "dotfiles/cursor.json"
+    target.parent.mkdir()
+    link.rename(target)
+    link.symlink_to(target)
+    original = target.read_bytes()
+    assert env.run("-f", str(env.config), "client", "setup", "cursor").returncode == 0
+    assert link.is_symlink()
+    assert link.resolve() == target
+    assert "connect" in target.read_text()
+    assert env.run("client", "restore", "cursor").returncode == 0
+    assert link.is_symlink()
+    assert link.resolve() == target
+    assert target.read_bytes() == original

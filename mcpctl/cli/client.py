@@ -62,7 +62,10 @@ def setup(
     plan = core.plan(registry.client(client), Path.cwd(), _target(g), _home_flag(g), only, g.trust)
     render.planned(plan, dry_run, as_json)
     sys.stdout.flush()  # the diff is out before the lock is waited for
-    if dry_run or (not plan.new_bytes and plan.config_after == (plan.config_before or b"")):
+    if dry_run:
+        return
+    if not plan.changes():
+        render.set_up(core.Outcome(plan, None), as_json)  # nothing to write: --json still says so
         return
     paths = g.paths()
     with _config_lock(paths):

@@ -102,9 +102,11 @@ def edited(file: ClientFile, tables: Mapping[tuple[str, ...], Mapping[str, Any]]
     """The file's bytes with the entries at these keys replaced by these tables."""
     assert file.content is not None
     text = file.content.decode("utf-8")
+    newline = "\r\n" if "\r\n" in text else "\n"  # the file's own line ending, in the rewritten entries too
     spans = [(_span(file.location, text, keys), keys) for keys in tables]
     for (start, end), keys in sorted(spans, reverse=True):
-        text = text[:start] + _rendered(file.location, text, start, keys, tables[keys]) + text[end:]
+        rendered = _rendered(file.location, text, start, keys, tables[keys]).replace("\n", newline)
+        text = text[:start] + rendered + text[end:]
     return text.encode("utf-8")
 
 

@@ -25,10 +25,11 @@ class Restored(Record):
 
 def restore(paths: Paths, backup: store.Backup) -> Restored:
     """Each file of the backup as it was; the caller holds the config lock."""
-    from mcpctl.config.document import write_file
+    from mcpctl.config.document import linked, write_file
 
     restored = []
-    for path, copy in backup.files:
+    for listed, copy in backup.files:
+        path = linked(listed)  # a symlinked file is written through its link, which stays
         try:
             content = copy.read_bytes()
         except OSError as exc:
@@ -39,6 +40,6 @@ def restore(paths: Paths, backup: store.Backup) -> Restored:
             os.chmod(path, mode)
         except OSError as exc:
             raise StateDirError(f"cannot set the mode of {path}: {exc.strerror}") from exc
-        restored.append(path)
+        restored.append(listed)
     store.forget_setup(paths, backup.client, [str(path) for path in restored])
     return Restored(backup, tuple(restored))

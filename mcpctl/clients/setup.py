@@ -63,6 +63,14 @@ class Plan(Record):
     notes: tuple[str, ...]
     new_bytes: Mapping[Path, bytes] = field(default_factory=dict)
 
+    def changes(self) -> bool:
+        """Whether carrying it out writes anything."""
+        return bool(self.new_bytes) or self.config_after != (self.config_before or b"")
+
+    def found(self) -> bool:
+        """Whether the client has any config file here."""
+        return any(f.content is not None for f in self.files)
+
     def touched(self) -> list[ClientFile]:
         return [f for f in self.files if f.path in self.new_bytes]
 

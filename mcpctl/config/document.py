@@ -144,7 +144,9 @@ def write_config(paths: Paths, path: Path, data: bytes, expected: bytes | None) 
 
 def replace_file(path: Path, data: bytes, expected: bytes) -> None:
     """Atomically replace a file that is not mcpctl's (a client's config) if it still holds `expected`,
-    checked just before the rename (exit 12 otherwise); its permissions are kept."""
+    checked just before the rename (exit 12 otherwise); its permissions are kept. A symlink (dotfiles)
+    stays one: its target is replaced, in the target's folder."""
+    path = linked(path)
 
     def unchanged_since_read() -> None:
         if digest(read_bytes(path)) != digest(expected):
@@ -152,6 +154,11 @@ def replace_file(path: Path, data: bytes, expected: bytes) -> None:
 
     unchanged_since_read()
     _atomic(path, data, path.stat().st_mode & 0o777, unchanged_since_read)
+
+
+def linked(path: Path) -> Path:
+    """The file a path leads to through symlinks: the one to replace, so the link is kept."""
+    return Path(os.path.realpath(path)) if path.is_symlink() else path
 
 
 def write_file(path: Path, data: bytes) -> None:

@@ -42,7 +42,7 @@ def planned(plan: Plan, dry_run: bool, as_json: bool) -> None:
             emit_json({**_plan_json(plan), "dry_run": True})
         return
     diff = plan.diff()
-    sys.stdout.write(diff or f"{plan.client.label}: nothing to change\n")
+    sys.stdout.write(diff or f"{plan.client.label}: {_nothing(plan)}\n")
     for left in plan.left:
         sys.stderr.write(f"note: {left.entry.name} ({_home(left.entry.location.path)}): {left.reason}\n")
     sys.stderr.writelines(f"note: {note}\n" for note in plan.notes)
@@ -56,6 +56,8 @@ def set_up(outcome: Outcome, as_json: bool) -> None:
     if as_json:
         emit_json({**_plan_json(plan), "dry_run": False, "backup": backup})
         return
+    if not plan.changes():
+        return  # planned() said so
     names = ", ".join(r.server for r in plan.rewrites) or "none"
     count = f"{len(plan.rewrites)} entr{'y' if len(plan.rewrites) == 1 else 'ies'}"
     sys.stderr.write(f"{plan.client.label}: {count} now run mcpctl connect ({names})\n")
@@ -94,9 +96,16 @@ def status(entries: list[EntryStatus], as_json: bool) -> None:
     table(["CLIENT", "ENTRY", "STATE", "SERVER", "FILE"], rows)
 
 
+def _nothing(plan: Plan) -> str:
+    if plan.found():
+        return "nothing to change"
+    return "no config file found (looked for " + ", ".join(_home(f.path) for f in plan.files) + ")"
+
+
 def _plan_json(plan: Plan) -> dict[str, object]:
     return {
         "client": plan.client.id,
+        "found": plan.found(),
         "config": str(plan.config),
         "rewritten": [
             {"name": r.entry.name, "file": str(r.entry.location.path), "scope": r.entry.scope, "server": r.server}
