@@ -402,3 +402,19 @@ def test_a_symlinked_client_file_stays_a_link_through_setup_and_restore(env: Env
     assert link.is_symlink()
     assert link.resolve() == target
     assert target.read_bytes() == original
+
+
+def test_setup_diff_masks_every_env_and_header_value_of_the_config_and_the_files(env: Env, home: Path) -> None:
+    api = '[servers.api]\nurl = "http://h:9/mcp"\nheaders = { X-Key = "inline-secret-value", X-Team = "core" }\n'
+    db = '[servers.db]\ncommand = "db"\n\n[servers.db.env]\nDB_PASSWORD = "hunter2-very-secret"\nPIN = "4711"\n'
+    entry = {**DESKTOP["mcpServers"]["filesystem"], "env": {"TOKEN": "client-secret-1", "SHORT": "ab"}}
+    (home / ".cursor/mcp.json").write_text(json.dumps({"mcpServers": {"n1": entry}}, indent=2))
+    for config, shown in ((api + "\n" + db, "DB_PASSWORD"), (db + "\n" + api, "X-Team")):
+        env.config.write_text(config)  # the last table is the diff's context
+        text = env.run("-f", str(env.config), "client", "setup", "cursor", "--dry-run").stdout
+        as_json = json.dumps(env.json("-f", str(env.config), "client", "setup", "cursor", "--dry-run"))
+        for output in (text, as_json):
+            assert shown in output
+            assert "connect" in output
+            for secret in ("hunter2-very-secret", "4711", "inline-secret-value", "core", "client-secret-1", '"ab"'):
+                assert secret not in output

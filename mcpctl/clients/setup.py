@@ -6,7 +6,9 @@ config lock, only files that still hold what `plan` read (exit 12 otherwise), af
 from __future__ import annotations
 
 import difflib
+import json
 import os
+import tomllib
 from collections.abc import Mapping
 from dataclasses import field
 from pathlib import Path
@@ -75,19 +77,41 @@ class Plan(Record):
         return [f for f in self.files if f.path in self.new_bytes]
 
     def diff(self) -> str:
-        """Unified diffs of the mcpctl config and of each client file that would change."""
+        """Unified diffs of the mcpctl config and of each client file that would change, every env and
+        header value masked on every line (context and removed ones too)."""
         parts = [_diff(self.config, self.config_before, self.config_after)]
         parts += [_diff(f.path, f.content, self.new_bytes[f.path]) for f in self.touched()]
-        return Redactor(self.secrets())("".join(parts))
+        return masked("".join(parts), self.secrets())
 
     def secrets(self) -> list[str]:
-        """Literal env and header values of the entries: shown as *** in a diff."""
+        """Literal env and header values of every entry read and of the mcpctl config, before and after."""
+        tables = [e.table for f in self.files for e in f.entries]
+        for content in (self.config_before, self.config_after):
+            servers = _toml(content).get("servers")
+            tables += [t for t in servers.values() if isinstance(t, dict)] if isinstance(servers, dict) else []
         found = []
-        for entry in (r.entry for r in self.rewrites):
+        for table in tables:
             for key in ("env", "headers", "http_headers"):
-                values = entry.table.get(key)
+                values = table.get(key)
                 found += [v for v in (values.values() if isinstance(values, dict) else ()) if isinstance(v, str)]
-        return [value for value in found if value and "${" not in value]
+        return sorted({value for value in found if value and "${" not in value})
+
+
+def masked(text: str, secrets: list[str]) -> str:
+    """`text` with each secret masked: as a quoted value wherever it stands (short ones too: "core"), and
+    anywhere else when it is long enough to be told from ordinary text."""
+    for secret in sorted(secrets, key=len, reverse=True):
+        for quoted in {json.dumps(secret), json.dumps(secret, ensure_ascii=False)}:
+            text = text.replace(quoted, '"***"')
+        text = text.replace(f"'{secret}'", "'***'")
+    return Redactor(secrets)(text)
+
+
+def _toml(content: bytes | None) -> dict[str, Any]:
+    try:
+        return tomllib.loads((content or b"").decode("utf-8", errors="replace"))
+    except tomllib.TOMLDecodeError:
+        return {}
 
 
 @dataclass(frozen=True)
