@@ -418,3 +418,48 @@ def test_setup_diff_masks_every_env_and_header_value_of_the_config_and_the_files
             assert "connect" in output
             for secret in ("hunter2-very-secret", "4711", "inline-secret-value", "core", "client-secret-1", '"ab"'):
                 assert secret not in output
+
+
+def _run_in(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """The CLI run in another folder than the test's own (a second project)."""
+    command = [sys.executable, "-m", "mcpctl", *args]
+    return subprocess.run(command, cwd=folder, capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_same_named_servers_with_other_settings_are_kept_apart(env: Env, home: Path) -> None:
+    env.config.write_text('[servers.keep]\ncommand = "mine"\n')
+    (home / ".config/Code/User/mcp.json").unlink()
+    for project, root in (("p1", "/one"), ("p2", "/two"), ("p3", "/one")):
+        path = env.workdir / project / ".vscode/mcp.json"
+        path.parent.mkdir(parents=True)
+        servers = {"fs": {"command": "fs", "args": [root]}, "keep": {"command": "theirs"}}
+        path.write_text(json.dumps({"servers": servers}))
+    for project in ("p1", "p2"):
+        proc = _run_in(env.workdir / project, "-f", str(env.config), "client", "setup", "vscode")
+        assert proc.returncode == 0, proc.stderr
+    assert "imported as 'fs-2'" in proc.stderr
+    assert "imported as 'keep-3'" in proc.stderr
+    servers = tomllib.loads(env.config.read_text())["servers"]
+    assert servers["keep"] == {"command": "mine"}
+    assert (servers["fs"]["args"], servers["fs-2"]["args"]) == (["/one"], ["/two"])
+    p2 = jsonc.loads((env.workdir / "p2/.vscode/mcp.json").read_text())["servers"]
+    assert p2["fs"]["args"][-1] == "w/fs-2"
+    assert p2["keep"]["args"][-1] == "w/keep-3"
+
+
+def test_a_project_server_runs_in_its_project_folder(env: Env, home: Path) -> None:
+    project = env.workdir / "proj"
+    project.mkdir()
+    (project / "srv.py").write_bytes(FIXTURE.read_bytes())
+    (project / "sdk_server.py").write_bytes((FIXTURE.parent / "sdk_server.py").read_bytes())  # srv.py imports it
+    entry = {"command": sys.executable, "args": ["./srv.py", "healthy"]}
+    (project / ".mcp.json").write_text(json.dumps({"mcpServers": {"rel": entry}}))
+    proc = _run_in(project, "-f", str(env.config), "client", "setup", "claude-code")
+    assert proc.returncode == 0, proc.stderr
+    servers = tomllib.loads(env.config.read_text())["servers"]
+    assert servers["rel"]["cwd"] == str(project)
+    assert servers["local"]["cwd"] == str(env.workdir)  # ~/.claude.json's projects[PATH] entry
+    assert "demo" not in servers or "cwd" not in servers["demo"]  # a user entry: no project
+    started = env.run("start", "rel")
+    assert started.returncode == 0, started.stderr
+    assert "echo" in _tools(json.loads((project / ".mcp.json").read_text())["mcpServers"]["rel"])

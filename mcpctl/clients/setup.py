@@ -137,7 +137,7 @@ def plan(client: Client, project: Path, config: Path, home: Path | None, only: l
     chosen = [e for e in entries if only is None or e.name in only]
     writable(config)
     config_before = read_bytes(config)
-    imported, rewrites, left, notes = _import(chosen, config, home)
+    imported, rewrites, left, notes = _import(chosen, config, config_before, home)
     rewrites, left = _ours_only(rewrites, left)
     config_after = mcpctl_toml.merged(config, config_before, imported)
     new_bytes = {}
@@ -186,20 +186,20 @@ def _check_selection(client: Client, entries: list[Entry], only: list[str] | Non
 
 
 def _import(
-    entries: list[Entry], config: Path, home: Path | None
+    entries: list[Entry], config: Path, config_before: bytes | None, home: Path | None
 ) -> tuple[dict[str, Any], list[Rewrite], list[Left], list[str]]:
-    """The servers for the mcpctl config, and what becomes of each entry."""
+    """The servers for the mcpctl config, and what becomes of each entry. A server is shared by name only
+    with the same settings: one that differs from the config's own of that name (or from another entry's,
+    in another file or project) gets a name of its own, NAME-2, ..., with a note."""
+    existing = _toml(config_before).get("servers")
+    taken: dict[str, Any] = dict(existing) if isinstance(existing, dict) else {}
     servers: dict[str, Any] = {}
-    sources: dict[str, Mapping[str, Any]] = {}
     rewrites: list[Rewrite] = []
     left: list[Left] = []
     notes: list[str] = []
     for entry in entries:
         if connects_to(entry.table) is not None:
             left.append(Left(entry, "already runs through mcpctl"))
-            continue
-        if entry.name in sources and sources[entry.name] != entry.table:
-            left.append(Left(entry, f"another entry named {entry.name!r} differs from it; rename one and run again"))
             continue
         try:
             one = importer.from_entries(
@@ -217,12 +217,18 @@ def _import(
         if entry.name not in one.document["servers"]:
             left.append(Left(entry, "disabled in the client: not imported"))
             continue
-        table = one.document["servers"][entry.name]
-        servers[entry.name], sources[entry.name] = table, entry.table
+        table = _in_project(entry, one.document["servers"][entry.name])
+        name = _free_name(entry.name, table, taken)
+        if name != entry.name:
+            notes.append(
+                f"{entry.name} ({entry.location.path}): the mcpctl config has another server {entry.name!r} "
+                f"with other settings; imported as {name!r}"
+            )
+        servers[name] = taken[name] = table
         if table.get("enabled") is False:
             left.append(Left(entry, "SSE-only: mcpctl cannot serve it, so the client keeps reaching it directly"))
             continue
-        rewrites.append(Rewrite(entry, entry.name, _rewritten(entry, config, home)))
+        rewrites.append(Rewrite(entry, name, _rewritten(entry, name, config, home)))
     return servers, rewrites, left, list(dict.fromkeys(notes))
 
 
@@ -240,11 +246,27 @@ def _ours_only(rewrites: list[Rewrite], left: list[Left]) -> tuple[list[Rewrite]
     return kept, left
 
 
-def _rewritten(entry: Entry, config: Path, home: Path | None) -> dict[str, Any]:
+def _in_project(entry: Entry, table: dict[str, Any]) -> dict[str, Any]:
+    """A project's server runs in its project folder, as its client runs it (relative paths in its args)."""
+    if entry.scope == "user" or "command" not in table or "cwd" in table:
+        return table
+    return {**table, "cwd": str(entry.base).replace("$", "$$")}  # a path, not a reference
+
+
+def _free_name(name: str, table: dict[str, Any], taken: Mapping[str, Any]) -> str:
+    """NAME, or the first of NAME-2, NAME-3, ... that is free or already holds these very settings."""
+    candidate, number = name, 1
+    while candidate in taken and taken[candidate] != table:
+        number += 1
+        candidate = f"{name}-{number}"
+    return candidate
+
+
+def _rewritten(entry: Entry, server: str, config: Path, home: Path | None) -> dict[str, Any]:
     """The entry running mcpctl connect, with the client's own keys (autoApprove, timeout, ...) kept."""
     typed = "type" in entry.table or entry.location.container == ("servers",)  # VS Code wants a type
     kept = {key: value for key, value in entry.table.items() if key not in _TRANSPORT}
-    return {**({"type": "stdio"} if typed else {}), **connect_entry(entry.name, config, home), **kept}
+    return {**({"type": "stdio"} if typed else {}), **connect_entry(server, config, home), **kept}
 
 
 def _diff(path: Path, before: bytes | None, after: bytes) -> str:
