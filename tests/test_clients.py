@@ -463,3 +463,17 @@ def test_a_project_server_runs_in_its_project_folder(env: Env, home: Path) -> No
     started = env.run("start", "rel")
     assert started.returncode == 0, started.stderr
     assert "echo" in _tools(json.loads((project / ".mcp.json").read_text())["mcpServers"]["rel"])
+
+
+def test_status_reads_the_files_setup_wrote_in_other_projects(env: Env, home: Path) -> None:
+    for project in ("p1", "p2"):
+        path = env.workdir / project / ".cursor/mcp.json"
+        path.parent.mkdir(parents=True)
+        path.write_text(json.dumps({"mcpServers": {project: DESKTOP["mcpServers"]["filesystem"]}}))
+        assert _run_in(path.parent.parent, "-f", str(env.config), "client", "setup", "cursor").returncode == 0
+    proc = _run_in(env.workdir / "p2", "client", "status", "cursor", "--json")
+    states = {e["name"]: e["state"] for e in json.loads(proc.stdout)["entries"]}
+    assert states == {"server-name": "mcpctl", "p1": "mcpctl", "p2": "mcpctl"}
+    (env.workdir / "p1/.cursor/mcp.json").unlink()
+    proc = _run_in(env.workdir / "p2", "client", "status", "cursor", "--json")
+    assert {e["name"]: e["state"] for e in json.loads(proc.stdout)["entries"]}["p1"] == "gone"

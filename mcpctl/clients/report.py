@@ -3,13 +3,14 @@ mcpctl, and the entries changed by hand since `client setup` wrote them (drift).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from mcpctl.clients import files as client_files
 from mcpctl.clients import store
 from mcpctl.clients.entry import connects_to
-from mcpctl.clients.registry import CLIENTS, Client
+from mcpctl.clients.registry import CLIENTS, Client, Location
 from mcpctl.lean import Record, dataclass
 from mcpctl.paths import Paths
 
@@ -94,7 +95,7 @@ def status(paths: Paths, clients: list[Client], project: Path, trust: bool) -> l
     for client in clients:
         wrote = {(item["file"], tuple(item["keys"])): item["entry"] for item in store.setup_record(paths, client.id)}
         seen = set()
-        for f in (client_files.read(location, trust) for location in client.locations(project)):
+        for f in (client_files.read(location, trust) for location in _locations(client, project, wrote)):
             for entry in f.entries:
                 key = (str(f.path.absolute()), entry.keys)
                 seen.add(key)
@@ -103,6 +104,15 @@ def status(paths: Paths, clients: list[Client], project: Path, trust: bool) -> l
             if (file, keys) not in seen:
                 result.append(EntryStatus(client.id, Path(file), "-", keys[-1], "gone", None))
     return result
+
+
+def _locations(client: Client, project: Path, wrote: Mapping[tuple[str, Any], Any]) -> list[Location]:
+    """The client's files found from `project`, and those setup wrote elsewhere (another project's)."""
+    found = client.locations(project)
+    here = {str(location.path.absolute()) for location in found}
+    for file in dict.fromkeys(file for file, _ in wrote if file not in here):
+        found += [loc for folder in Path(file).parents for loc in client.locations(folder) if str(loc.path) == file]
+    return list({location.path: location for location in found}.values())
 
 
 def _entry_status(client: Client, entry: client_files.Entry, wrote: Any) -> EntryStatus:
