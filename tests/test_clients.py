@@ -477,3 +477,14 @@ def test_status_reads_the_files_setup_wrote_in_other_projects(env: Env, home: Pa
     (env.workdir / "p1/.cursor/mcp.json").unlink()
     proc = _run_in(env.workdir / "p2", "client", "status", "cursor", "--json")
     assert {e["name"]: e["state"] for e in json.loads(proc.stdout)["entries"]}["p1"] == "gone"
+
+
+def test_a_bare_reference_is_a_variable_only_to_the_clients_that_read_it_so(env: Env, home: Path) -> None:
+    entry = {"command": "srv", "env": {"KEY": "${API_KEY}", "PASS": "pa$$w0rd"}}
+    (home / ".config/Claude/claude_desktop_config.json").write_text(json.dumps({"mcpServers": {"d": entry}}))
+    (env.workdir / ".mcp.json").write_text(json.dumps({"mcpServers": {"c": entry}}))
+    for client in ("claude-desktop", "claude-code"):
+        assert env.run("-f", str(env.config), "client", "setup", client).returncode == 0
+    servers = tomllib.loads(env.config.read_text())["servers"]
+    assert servers["d"]["env"] == {"KEY": "$${API_KEY}", "PASS": "pa$$$$w0rd"}  # Claude Desktop: no variables
+    assert servers["c"]["env"] == {"KEY": "${API_KEY}", "PASS": "pa$$$$w0rd"}  # Claude Code: ${VAR} is one

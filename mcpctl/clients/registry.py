@@ -26,6 +26,7 @@ class Location(Record):
     fmt: str = "json"  # "json" (comments and trailing commas allowed) or "toml"
     per_project: bool = False  # ~/.claude.json: also projects.PATH.mcpServers
     url_is_sse: bool = False  # Gemini CLI: `url` is an SSE endpoint, `httpUrl` a streamable one
+    bare: bool = False  # a bare ${NAME} is an environment variable (Claude Code, Gemini CLI), not literal text
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,10 @@ def _claude_desktop(_project: Path) -> list[Location]:
 
 def _claude_code(project: Path) -> list[Location]:
     folder = Path(os.environ["CLAUDE_CONFIG_DIR"]) if os.environ.get("CLAUDE_CONFIG_DIR") else _home()
-    return [Location(folder / ".claude.json", "user", per_project=True), Location(project / ".mcp.json", "project")]
+    return [
+        Location(folder / ".claude.json", "user", per_project=True, bare=True),
+        Location(project / ".mcp.json", "project", bare=True),
+    ]
 
 
 def _cursor(project: Path) -> list[Location]:
@@ -78,8 +82,8 @@ def _codex(_project: Path) -> list[Location]:
 def _gemini(project: Path) -> list[Location]:
     user = _home() / ".gemini" / "settings.json"
     return [
-        Location(user, "user", url_is_sse=True),
-        Location(project / ".gemini" / "settings.json", "project", url_is_sse=True),
+        Location(user, "user", url_is_sse=True, bare=True),
+        Location(project / ".gemini" / "settings.json", "project", url_is_sse=True, bare=True),
     ]
 
 

@@ -209,6 +209,7 @@ def _import(
                 config.absolute().parent,
                 entry.inputs,
                 url_is_sse=entry.location.url_is_sse,
+                bare=entry.location.bare,
             )
         except ConfigError as exc:
             left.append(Left(entry, f"not imported: {exc.message}"))

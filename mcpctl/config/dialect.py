@@ -12,11 +12,17 @@ import os
 import re
 from pathlib import Path
 
-from mcpctl.config.interpolate import env_name
+from mcpctl.config.interpolate import EXPANDED, env_name
 from mcpctl.hints import Any
 
-_VARIABLE = re.compile(r"\$\{(env|input):([^}]+)\}|\$\{(workspaceFolder|userHome|pathSeparator)\}")
+# A client's variables, a bare ${NAME} or ${NAME:-default} (Claude Code's and Gemini CLI's own syntax, and
+# mcpctl's), else one literal $.
+_VARIABLE = re.compile(
+    r"\$\{(env|input):([^}]+)\}|\$\{(workspaceFolder|userHome|pathSeparator)\}"
+    r"|(\$\{[A-Za-z_][A-Za-z0-9_]*(?::-[^}$]*)?\})|\$"
+)
 _WORKSPACE_FOLDERS = (".vscode", ".cursor", ".gemini")
+_RENAMED = {"httpUrl": "url", "serverUrl": "url"}  # the clients' names of settings mcpctl expands
 
 
 def workspace(path: Path) -> Path:
@@ -40,29 +46,67 @@ def inputs(raw: object, notes: list[str]) -> dict[str, str]:
 
 
 class Translator:
-    """Client variables in strings (in lists and tables too), rewritten as mcpctl references or values."""
+    """Client variables in strings (in lists and tables too), rewritten as mcpctl references or values;
+    every other `$` is the client's literal text, written `$$` (no client reads `$$` as an escape).
 
-    def __init__(self, base: Path, inputs: dict[str, str]) -> None:
+    `bare`: a bare `${NAME}` is an environment variable, as Claude Code and Gemini CLI read it (and as
+    mcpctl's own export and a file given with -f write it); to the other clients it is literal text.
+    """
+
+    def __init__(self, base: Path, inputs: dict[str, str], bare: bool = True) -> None:
         self.base = base
         self.inputs = inputs
+        self.bare = bare
         self.notes: list[str] = []
 
-    def __call__(self, value: Any) -> Any:
+    def __call__(self, value: Any, expanded: bool = True) -> Any:
+        """`value` translated; `expanded`: it goes in a setting whose references mcpctl expands
+        (interpolate.EXPANDED), so a literal `$` is written `$$` there, and only there."""
         if isinstance(value, str):
-            return _VARIABLE.sub(self._one, value)
+            return _VARIABLE.sub(lambda match: self._one(match, expanded), value)
         if isinstance(value, list):
-            return [self(item) for item in value]
+            return [self(item, expanded) for item in value]
         if isinstance(value, dict):
-            return {key: self(item) for key, item in value.items()}
+            return {key: self(item, expanded) for key, item in value.items()}
         return value
 
-    def _one(self, match: re.Match[str]) -> str:
-        kind, name, special = match.groups()
+    def table(self, table: Any) -> Any:
+        """A client's server entry translated, each setting as mcpctl reads it (its client's name or
+        mcpctl's: envFile, serverUrl, httpUrl, ...)."""
+        if not isinstance(table, dict):
+            return table
+        return {key: self(value, _RENAMED.get(key, key) in EXPANDED) for key, value in table.items()}
+
+    def _one(self, match: re.Match[str], expanded: bool) -> str:
+        kind, name, special, bare = match.groups()
+        literal = "$$" if expanded else "$"
+        if bare is not None:
+            return bare if self.bare else literal + bare[1:]
+        if kind is None and special is None:
+            return literal
         if kind == "env":
             return f"${{{name}}}"
         if kind == "input":
             if name not in self.inputs:
                 self.notes.append(f"input {name!r} (not declared) is read from ${env_name(name)}")
             return f"${{{self.inputs.get(name) or env_name(name)}}}"
-        folder = str(self.base).replace("$", "$$")  # a path, not a reference
+        folder = str(self.base).replace("$", literal)  # a path, not a reference
         return {"workspaceFolder": folder, "userHome": "${HOME}", "pathSeparator": os.sep}[special]
+
+
+def client_form(table: Any) -> Any:
+    """A server's table as a client reads it (JSON export): `$$`, mcpctl's escape, is the literal `$` a
+    client writes, in the settings mcpctl expands. A literal `${` has no client form: it reads as a reference."""
+    if not isinstance(table, dict):
+        return table
+    return {key: _unescaped(value) if key in EXPANDED else value for key, value in table.items()}
+
+
+def _unescaped(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("$$", "$")
+    if isinstance(value, list):
+        return [_unescaped(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _unescaped(item) for key, item in value.items()}
+    return value

@@ -79,9 +79,13 @@ def _differing(record: ServerConfig | GatewayConfig, defaults: ServerConfig | Ga
 
 
 def dumps(doc: Mapping[str, Any], fmt: str) -> str:
-    """TOML (tomli-w) or JSON in the common {"mcpServers": {...}} shape, plus mcpctl's global tables."""
+    """TOML (tomli-w) or JSON in the common {"mcpServers": {...}} shape, plus mcpctl's global tables; JSON
+    holds a literal `$` as clients write it (dialect.client_form)."""
     if fmt == "json":
-        shaped = {"mcpServers": doc.get("servers", {}), **{k: v for k, v in doc.items() if k != "servers"}}
+        from mcpctl.config.dialect import client_form
+
+        servers = {name: client_form(table) for name, table in doc.get("servers", {}).items()}
+        shaped = {"mcpServers": servers, **{k: v for k, v in doc.items() if k != "servers"}}
         return json.dumps(shaped, indent=2) + "\n"
     import tomli_w
 

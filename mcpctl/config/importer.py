@@ -24,6 +24,7 @@ from typing import Any
 from mcpctl.config import dialect, jsonc
 from mcpctl.config import gateway as gateway_table
 from mcpctl.config.document import MERGE, OWN, WHOLE, document
+from mcpctl.config.interpolate import EXPANDED
 from mcpctl.config.load import from_document, parse_json, validate
 from mcpctl.config.model import Config, config_error
 from mcpctl.errors import ConfigError, UsageError
@@ -77,13 +78,15 @@ def from_entries(
     inputs: object = None,
     shared: Mapping[str, Any] | None = None,
     url_is_sse: bool = False,
+    bare: bool = True,
 ) -> Imported:
     """Client entries (NAME -> table) as a validated mcpctl document; `base` is the client's workspace.
 
     `url_is_sse`: the client's `url` key names an SSE endpoint (Gemini CLI; its `httpUrl` is streamable).
+    `bare`: a bare `${NAME}` is an environment variable (dialect.Translator), else literal text.
     """
     notes: list[str] = []
-    translate = dialect.Translator(base, dialect.inputs(inputs, notes))
+    translate = dialect.Translator(base, dialect.inputs(inputs, notes), bare)
     servers: dict[str, object] = {}
     for name, table in entries.items():
         converted = _server(name, table, translate, notes, url_is_sse)
@@ -178,7 +181,7 @@ def _server(name: str, table: object, translate: dialect.Translator, notes: list
     for key, value in table.items():
         field = _RENAMED.get(key) or key
         if field in BY_NAME and field != "enabled":
-            result[field] = translate(value)
+            result[field] = translate(value, field in EXPANDED)
         elif key in _HEADER_KEYS:
             result["headers"] = {**result.get("headers", {}), **_HEADER_KEYS[key](value)}
         elif key not in _CLIENT_ONLY:
@@ -195,9 +198,10 @@ def _codex_env_headers(value: object) -> dict[str, str]:
     return {str(k): f"${{{v}}}" for k, v in value.items()} if isinstance(value, dict) else {}
 
 
-# Codex CLI's ways to give HTTP headers, as mcpctl `headers` (values as ${VAR} references where Codex names one).
+# Codex CLI's ways to give HTTP headers, as mcpctl `headers` (values as ${VAR} references where Codex names one;
+# its literal values have no variables, so a `$` in them is written `$$`).
 def _codex_headers(value: object) -> dict[str, str]:
-    return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
+    return {str(k): str(v).replace("$", "$$") for k, v in value.items()} if isinstance(value, dict) else {}
 
 
 def _codex_bearer(value: object) -> dict[str, str]:

@@ -49,6 +49,11 @@ def malformed(text: str) -> str | None:
     return None
 
 
+# The settings whose `${VAR}` references are expanded (env, and those expand_settings names); in the others
+# (command, env_file, ...) a `$` is only a `$`.
+EXPANDED = frozenset({"env", "args", "cwd", "url", "headers"})
+
+
 def expand_settings(
     server: ServerConfig, expand: Callable[[str, str], str]
 ) -> tuple[list[str], str | None, str | None, dict[str, str]]:

@@ -264,7 +264,7 @@ def parse_json(path: Path, text: str, translated: bool = False) -> dict[str, Any
         from mcpctl.config import dialect
 
         translate = dialect.Translator(dialect.workspace(path), dialect.inputs(data.get("inputs"), []))
-        servers = {name: translate(table) for name, table in servers.items()}
+        servers = {name: translate.table(table) for name, table in servers.items()}
     return {"servers": servers, **{key: data[key] for key in TOP_LEVEL if key != "servers" and key in data}}
 
 
