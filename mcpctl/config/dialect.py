@@ -15,11 +15,11 @@ from pathlib import Path
 from mcpctl.config.interpolate import EXPANDED, env_name
 from mcpctl.hints import Any
 
-# A client's variables, a bare ${NAME} or ${NAME:-default} (Claude Code's and Gemini CLI's own syntax, and
-# mcpctl's), else one literal $.
+# A client's variables, the start of a bare ${NAME} or ${NAME:-default} (Claude Code's and Gemini CLI's own
+# syntax, and mcpctl's; defaults may nest), else one literal $.
 _VARIABLE = re.compile(
     r"\$\{(env|input):([^}]+)\}|\$\{(workspaceFolder|userHome|pathSeparator)\}"
-    r"|(\$\{[A-Za-z_][A-Za-z0-9_]*(?::-[^}$]*)?\})|\$"
+    r"|(\$\{[A-Za-z_][A-Za-z0-9_]*(?=\}|:-))|\$"
 )
 _WORKSPACE_FOLDERS = (".vscode", ".cursor", ".gemini")
 _RENAMED = {"httpUrl": "url", "serverUrl": "url"}  # the clients' names of settings mcpctl expands
@@ -63,7 +63,7 @@ class Translator:
         """`value` translated; `expanded`: it goes in a setting whose references mcpctl expands
         (interpolate.EXPANDED), so a literal `$` is written `$$` there, and only there."""
         if isinstance(value, str):
-            return _VARIABLE.sub(lambda match: self._one(match, expanded), value)
+            return self._text(value, expanded)
         if isinstance(value, list):
             return [self(item, expanded) for item in value]
         if isinstance(value, dict):
@@ -77,11 +77,20 @@ class Translator:
             return table
         return {key: self(value, _RENAMED.get(key, key) in EXPANDED) for key, value in table.items()}
 
+    def _text(self, text: str, expanded: bool) -> str:
+        out, pos = [], 0
+        while (match := _VARIABLE.search(text, pos)) is not None:
+            out.append(text[pos : match.start()])
+            end = _closing(text, match.end()) if match.group(4) and self.bare else None
+            out.append(text[match.start() : end] if end is not None else self._one(match, expanded))
+            pos = end if end is not None else match.end()
+        return "".join(out) + text[pos:]
+
     def _one(self, match: re.Match[str], expanded: bool) -> str:
         kind, name, special, bare = match.groups()
         literal = "$$" if expanded else "$"
-        if bare is not None:
-            return bare if self.bare else literal + bare[1:]
+        if bare is not None:  # literal text to this client (a reference's start, else _text keeps it whole)
+            return literal + bare[1:]
         if kind is None and special is None:
             return literal
         if kind == "env":
@@ -92,6 +101,21 @@ class Translator:
             return f"${{{self.inputs.get(name) or env_name(name)}}}"
         folder = str(self.base).replace("$", literal)  # a path, not a reference
         return {"workspaceFolder": folder, "userHome": "${HOME}", "pathSeparator": os.sep}[special]
+
+
+def _closing(text: str, pos: int) -> int | None:
+    """Where the reference whose name ends at `pos` ends (after its `}`), nested ones inside; None if never."""
+    depth = 1
+    while pos < len(text):
+        if text.startswith("${", pos):
+            depth, pos = depth + 1, pos + 2
+            continue
+        if text[pos] == "}":
+            depth -= 1
+            if depth == 0:
+                return pos + 1
+        pos += 1
+    return None
 
 
 def client_form(table: Any) -> Any:
