@@ -437,3 +437,26 @@ def test_a_literal_dollar_in_a_client_file_reaches_the_server_as_written(env: En
     assert out.read_text() == "pa$$w0rd|cost $5|shell-value"
     exported = json.loads(env.run("config", "export", "--format", "json").stdout)
     assert exported["mcpServers"]["p"]["env"] == {"A": "pa$$w0rd", "B": "cost $5", "C": "${FROM_SHELL}"}
+
+
+def test_import_keeps_the_comments_and_tables_it_does_not_change(env: Env) -> None:
+    env.config.write_text(
+        '# my servers\n\n[servers.keep]  # hand-written\ncommand = "keep"\n# why keep runs\n\n'
+        '[servers.old]\ncommand = "old"\n\n[servers.gone]\ncommand = "gone"\n\n[alerts.cpu]  # global\n'
+        'metric = "cpu_percent"\nthreshold = 90\n'
+    )
+    source = env.workdir / "in.json"
+    source.write_text(json.dumps({"mcpServers": {"old": {"command": "new"}, "added": {"command": "a"}}}))
+    servers = imported(env, source)
+    text = env.config.read_text()
+    assert text.startswith('# my servers\n\n[servers.keep]  # hand-written\ncommand = "keep"\n# why keep runs\n')
+    assert "[alerts.cpu]  # global\n" in text
+    assert (servers["old"], servers["added"], servers["gone"]) == (
+        {"command": "new"},
+        {"command": "a"},
+        {"command": "gone"},
+    )
+    servers = imported(env, source, "--replace")
+    assert set(servers) == {"old", "added"}
+    assert env.config.read_text().startswith("# my servers\n\n# why keep runs\n\n[servers.old]")  # the comment: old's
+    assert "[alerts.cpu]  # global\n" in env.config.read_text()

@@ -254,9 +254,10 @@ def import_(
     as_json: Json = False,
 ) -> None:
     """Add (or change) the servers and tables of another config file in mcpctl.toml, written as TOML."""
+    from mcpctl.clients import mcpctl_toml
     from mcpctl.config import history as versions
     from mcpctl.config import impact, importer
-    from mcpctl.config.document import document, dumps, read_bytes, writable, write_config
+    from mcpctl.config.document import document, read_bytes, writable, write_config
     from mcpctl.render import config as render_config
 
     g: Globals = ctx.obj
@@ -284,7 +285,8 @@ def import_(
     if dry_run or after == (before or {"servers": {}}):
         return
     with _config_lock(paths):
-        backup = write_config(paths, target, dumps(after, "toml").encode(), content)
+        data = mcpctl_toml.imported(target, content, before or {"servers": {}}, after)  # comments kept
+        backup = write_config(paths, target, data, content)
     if not as_json:
         render_config.written(target, backup, "wrote")
 

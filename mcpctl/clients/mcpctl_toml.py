@@ -1,5 +1,6 @@
-"""The mcpctl config with a client's servers added: new [servers.NAME] tables appended, changed ones
-replaced in place, so the rest of the file (comments included) stays as it was."""
+"""The mcpctl config's text with tables added, replaced or removed in place (`client setup`'s servers,
+`config import`'s document): new [servers.NAME] tables appended, changed ones replaced where they are,
+so the rest of the file (comments included) stays as it was."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 
 from mcpctl.clients import tomlspan
 from mcpctl.config import importer
+from mcpctl.config.document import MERGE, NAMED, OWN, document, dumps
 from mcpctl.config.load import parse
 from mcpctl.config.model import config_error
 from mcpctl.errors import ConfigError
@@ -26,6 +28,59 @@ def merged(path: Path, before: bytes | None, servers: Mapping[str, Any]) -> byte
     return text.encode("utf-8")
 
 
+def imported(path: Path, content: bytes | None, before: Mapping[str, Any], after: Mapping[str, Any]) -> bytes:
+    """`config import`'s new file: `content` with the tables that differ from `before` to `after` (both
+    documents) rewritten in place, comments kept; the whole document when that cannot be done (a table
+    written inline or with dotted keys) or would not read back as `after`."""
+    whole = dumps(after, "toml").encode("utf-8")
+    if content is None:
+        return whole
+    text = edited(content.decode("utf-8"), before, after)
+    if text is None:
+        return whole
+    loaded, problems = parse(text, path)
+    if problems or loaded is None or document(loaded) != document(importer.to_config(after, path)):
+        return whole
+    return text.encode("utf-8")
+
+
+def edited(text: str, before: Mapping[str, Any], after: Mapping[str, Any]) -> str | None:
+    """`text` with each table that differs between the documents replaced, added or removed (the named
+    tables of MERGE one by one, the others whole); None when one of them is not a [table] block here."""
+    for key, how in MERGE.items():
+        if how == OWN:
+            if before.get(key) != after.get(key):
+                return None
+            continue
+        old, new = before.get(key), after.get(key)
+        if how != NAMED:
+            changed = _replaced(text, (key,), old is not None, new) if old != new else text
+        else:
+            old, new = old or {}, new or {}
+            changed = text
+            for name in [*old, *(name for name in new if name not in old)]:
+                if changed is not None and old.get(name) != new.get(name):
+                    changed = _replaced(changed, (key, name), name in old, new.get(name))
+        if changed is None:
+            return None
+        text = changed
+    return text
+
+
+def _replaced(text: str, keys: tuple[str, ...], present: bool, table: Mapping[str, Any] | None) -> str | None:
+    """The table at `keys` written as `table` (None: removed), or appended when it is not there yet."""
+    span = tomlspan.table_span(text, keys) if present else None
+    if present and span is None:
+        return None  # written as an inline table or dotted keys: no span to replace
+    rendered = tomlspan.render(keys, table) if table is not None else ""
+    if span is None:
+        return text + ("" if text.endswith("\n") or not text else "\n") + "\n" + rendered
+    start, end = span
+    while table is None and text[end : end + 1] in ("\n", "\r"):
+        end += 1  # a removed table takes its blank lines along
+    return text[:start] + rendered + text[end:]
+
+
 def _merged_text(path: Path, text: str | None, servers: Mapping[str, Any]) -> str:
     if text is None:
         return _HEADER + "".join("\n" + tomlspan.render(("servers", n), t) for n, t in servers.items())
@@ -33,18 +88,8 @@ def _merged_text(path: Path, text: str | None, servers: Mapping[str, Any]) -> st
         current = tomllib.loads(text).get("servers", {})
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}", "fix the syntax at the line named") from exc
-    for name, table in servers.items():
-        if current.get(name) == table:
-            continue
-        rendered = tomlspan.render(("servers", name), table)
-        span = tomlspan.table_span(text, ("servers", name)) if name in current else None
-        if name in current and span is None:
-            return _whole(text, servers)  # written as an inline table: no span to replace
-        if span is None:
-            text = text + ("" if text.endswith("\n") or not text else "\n") + "\n" + rendered
-        else:
-            text = text[: span[0]] + rendered + text[span[1] :]
-    return text
+    edited_text = edited(text, {"servers": current}, {"servers": {**current, **servers}})
+    return edited_text if edited_text is not None else _whole(text, servers)
 
 
 def _whole(text: str, servers: Mapping[str, Any]) -> str:
