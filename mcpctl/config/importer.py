@@ -9,8 +9,9 @@ environment variable, since nobody is there to prompt), `${userHome}` becomes `$
 `${workspaceFolder}` the workspace's path, `envFile` `env_file`, Gemini's `httpUrl` and Windsurf's
 `serverUrl` `url`, Codex's `bearer_token_env_var` an Authorization header; `headers` are kept; an
 SSE-only server (mcpctl speaks streamable HTTP) is imported with `enabled = false`; settings mcpctl has
-no use for (autoApprove, ...) are left out with a note, and disabled servers are skipped. Relative paths
-keep pointing where they pointed: they are rebased onto the folder of the file written.
+no use for (autoApprove, ...) are left out with a note, and disabled servers are skipped. Every other
+`$` is the client's literal text, written `$$` (dialect.Translator). Relative paths keep pointing where
+they pointed: they are rebased onto the folder of the file written.
 """
 
 from __future__ import annotations
