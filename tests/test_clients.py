@@ -345,6 +345,7 @@ def test_a_disabled_entry_is_left_with_a_note(env: Env, home: Path) -> None:
     project.write_text(json.dumps({"mcpServers": entries}))
     proc = env.run("-f", str(env.config), "client", "setup", "cursor")
     assert proc.returncode == 0, proc.stderr
+    assert "disabled in the source file" not in proc.stderr  # one note for it, not two
     assert "note: off (" in proc.stderr
     written = json.loads(project.read_text())["mcpServers"]
     assert written["off"] == entries["off"]

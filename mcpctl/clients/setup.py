@@ -214,10 +214,10 @@ def _import(
         except ConfigError as exc:
             left.append(Left(entry, f"not imported: {exc.message}"))
             continue
-        notes += one.notes
         if entry.name not in one.document["servers"]:
-            left.append(Left(entry, "disabled in the client: not imported"))
+            left.append(Left(entry, "disabled in the client: not imported"))  # its note, once
             continue
+        notes += one.notes
         table = _in_project(entry, one.document["servers"][entry.name])
         name = _free_name(entry.name, table, taken)
         if name != entry.name:
