@@ -91,10 +91,11 @@ def sender_of(head: bytes, tail: bytes) -> tuple[object, bool]:
     return request_id, re.match(_REQUEST, head) is not None
 
 
-def too_large(request_id: object, size: int, limit: int) -> dict[str, Any]:
+def too_large(request_id: object, size: int, limit: int, server: str) -> dict[str, Any]:
     """The error for a message past the limit (`size` bytes, of which at most the ends were kept)."""
-    message = f"message too large: {size} bytes, past the limit of {limit} bytes (max_message_bytes)"
-    return error_response(request_id, INVALID_REQUEST, message, {"size": size, "limit": limit})
+    message = f"message too large: {size} bytes, past the limit of {limit} bytes (max_message_bytes of {server})"
+    hint = f"send less, or raise max_message_bytes of {server} in the config (a restart applies it)"
+    return error_response(request_id, INVALID_REQUEST, message, {"size": size, "limit": limit, "hint": hint})
 
 
 def initialize_request() -> dict[str, Any]:

@@ -4,18 +4,32 @@ one client's huge line never holds up another client's answers."""
 from __future__ import annotations
 
 import json
+import os
+import select
+import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import IO, Any
 
-from tests.conftest import Env, fixture_server
+from tests.conftest import Env, fixture_server, settle, tiny_server
 from tests.test_multiplexer import Raw, _start, _text, raw
 
 __all__ = ["raw"]  # the fixture, used by name
 
 MiB = 1024 * 1024
 SIZE = 20_000_000  # a 20 MB file read through a server: well past the old 16 MiB cliff
+# Past the 64 MiB at which the shim once gave up on a peer (a server's stdin, a client) even while it read
+# at full speed, and far under the 256 MiB default max_message_bytes. Each test holds a few copies of it
+# in each of three processes (about 1 GB in all, at most), and takes seconds on a loaded 2-core box.
+BIG = 70 * MiB
+OLD_LIMIT = 64 * MiB
+# The SDK server sends a tool's text twice (content and structuredContent): this text makes a BIG answer.
+BLOB = BIG // 2
+# How long one big message may take to go through, on a loaded box: generous, as it only bounds a failure.
+BIG_WAIT = 90.0  # under the per-test timeout (120 s), so a failure says what it waited for
 
 
 def test_a_20_mb_tool_result_arrives_whole_through_connect_with_the_default_limit(env: Env) -> None:
@@ -116,3 +130,155 @@ def test_a_notification_past_the_limit_gets_an_error_with_a_null_id(env: Env, ra
     error = client.receive()
     assert error["id"] is None
     assert "past the limit" in error["error"]["message"]
+
+
+# -- 70 MiB both ways, with the default max_message_bytes ------------------------------------------
+
+
+def _big_request(request_id: str) -> bytes:
+    """tools/call add with a 70 MiB argument the server ignores: a huge request, a tiny answer."""
+    arguments = {"a": 1, "b": 2, "pad": "z" * BIG}
+    return _line(request_id, "tools/call", {"name": "add", "arguments": arguments})
+
+
+def _line(request_id: object, method: str, params: dict[str, Any] | None = None) -> bytes:
+    message = {"jsonrpc": "2.0", "id": request_id, "method": method, **({"params": params} if params else {})}
+    return json.dumps(message).encode() + b"\n"
+
+
+def _lines(read: Callable[[], bytes]) -> Iterator[bytes]:
+    """The lines `read` gives, split in linear time (newlines searched for in new bytes only)."""
+    buffer = bytearray()
+    while True:
+        chunk = read()
+        assert chunk, "the stream ended"
+        start = len(buffer)
+        buffer += chunk
+        while (newline := buffer.find(b"\n", start)) >= 0:
+            yield bytes(buffer[:newline])
+            del buffer[: newline + 1]
+            start = 0
+
+
+def _answers(lines: Iterator[bytes], *ids: object) -> dict[object, dict[str, Any]]:
+    """The answers to `ids`, whatever came between them."""
+    found: dict[object, dict[str, Any]] = {}
+    while not set(ids) <= set(found):
+        message = json.loads(next(lines))
+        if "method" not in message:
+            found[message.get("id")] = message
+    return found
+
+
+def _socket_lines(sock: socket.socket) -> Iterator[bytes]:
+    sock.settimeout(BIG_WAIT)
+    return _lines(lambda: sock.recv(4 * MiB))
+
+
+def _pipe_lines(pipe: IO[bytes]) -> Iterator[bytes]:
+    def read() -> bytes:
+        ready, _, _ = select.select([pipe], [], [], BIG_WAIT)
+        assert ready, f"nothing came within {BIG_WAIT:g}s"
+        return os.read(pipe.fileno(), 4 * MiB)
+
+    return _lines(read)
+
+
+def test_a_70_mib_request_reaches_the_server_and_the_session_goes_on(env: Env, raw: Callable[..., Raw]) -> None:
+    """The server's stdin took the start of it, and the shim gave up on the rest (and on every message
+    after it) without a word: no answer, pings timing out, status still ready."""
+    _start(env)
+    client = raw()
+    client.sock.sendall(_big_request("big") + _line(2, "ping"))
+    answers = _answers(_socket_lines(client.sock), "big", 2)
+    assert _text(answers["big"]) in ("3", "3.0")
+    assert answers[2]["result"] == {}
+    assert env.status("demo")["state"] == "ready"
+
+
+def test_a_70_mib_tool_result_arrives_whole_through_a_raw_socket(env: Env, raw: Callable[..., Raw]) -> None:
+    """The shim closed the client's socket once 64 MiB of the answer waited in its outbox."""
+    _start(env)
+    client = raw()
+    client.sock.sendall(_line("big", "tools/call", {"name": "blob", "arguments": {"size": BLOB}}) + _line(2, "ping"))
+    answers = _answers(_socket_lines(client.sock), "big", 2)
+    assert _text(answers["big"]) == "b" * BLOB
+    assert len(json.dumps(answers["big"])) > OLD_LIMIT
+    assert answers[2]["result"] == {}
+
+
+def _connect(env: Env, stdout: int | IO[bytes] = subprocess.PIPE, *flags: str) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "mcpctl", "connect", *flags, "demo"],
+        stdin=subprocess.PIPE,
+        stdout=stdout,
+        stderr=subprocess.DEVNULL,
+        cwd=env.workdir,
+    )
+
+
+def _stop(bridge: subprocess.Popen[bytes]) -> None:
+    bridge.kill()
+    bridge.wait(timeout=30)
+    for pipe in (bridge.stdin, bridge.stdout):
+        if pipe is not None:
+            pipe.close()
+
+
+def test_70_mib_both_ways_through_connect_with_its_stdio_lent_to_the_shim(env: Env) -> None:
+    """The shim writes the client's stdout itself: it gave up on it past 64 MiB, mid-line, and connect
+    wrote its connection_lost error on the same line."""
+    _start(env)
+    bridge = _connect(env)
+    assert bridge.stdin is not None
+    assert bridge.stdout is not None
+    blob = _line("blob", "tools/call", {"name": "blob", "arguments": {"size": BLOB}})
+    try:
+        bridge.stdin.write(_line(0, "initialize", {"protocolVersion": "2025-11-25"}) + _big_request("add") + blob)
+        bridge.stdin.flush()
+        answers = _answers(_pipe_lines(bridge.stdout), "add", "blob")
+        assert _text(answers["add"]) in ("3", "3.0")
+        assert _text(answers["blob"]) == "b" * BLOB
+        assert len(json.dumps(answers["blob"])) > OLD_LIMIT
+    finally:
+        _stop(bridge)
+
+
+def test_a_70_mib_tool_result_arrives_whole_through_connect_relaying_to_a_file(env: Env, tmp_path: Path) -> None:
+    """Stdout a file: connect relays, and the shim gave up on its socket past 64 MiB."""
+    _start(env)
+    out = tmp_path / "out.jsonl"
+    with out.open("wb") as stdout:
+        bridge = _connect(env, stdout, "--drain")  # stdin's end: the answer, then connect exits
+    assert bridge.stdin is not None
+    blob = _line("blob", "tools/call", {"name": "blob", "arguments": {"size": BLOB}})
+    try:
+        bridge.stdin.write(_line(0, "initialize", {"protocolVersion": "2025-11-25"}) + blob)
+        bridge.stdin.close()
+        assert bridge.wait(timeout=BIG_WAIT) == 0
+    finally:
+        _stop(bridge)
+    with out.open("rb") as lines:
+        answers = {message["id"]: message for message in map(json.loads, lines)}
+    assert set(answers) == {0, "blob"}
+    assert _text(answers["blob"]) == "b" * BLOB
+    assert len(json.dumps(answers["blob"])) > OLD_LIMIT
+
+
+def test_a_server_that_stops_reading_its_stdin_is_logged_and_restarted(env: Env, raw: Callable[..., Raw]) -> None:
+    """More than max_message_bytes unread on its stdin: what is sent to it is lost, so the session is over.
+    The shim gave up on its stdin without a word, status said ready, and every request timed out until
+    three pings had failed (90 s by default)."""
+    server = tiny_server(max_message_bytes=MiB, backoff_base=0.2, backoff_max=0.5)
+    env.write_config({"demo": {**server, "args": [server["args"][0], "--stop-reading"]}})
+    assert env.run("start", "demo").returncode == 0
+    pid = env.status("demo")["pid"]
+    client = raw()
+    echoes = [_line(n, "tools/call", {"name": "echo", "arguments": {"text": "x" * 900_000}}) for n in (2, 3, 4)]
+    client.sock.sendall(_line(1, "stall") + b"".join(echoes))
+    answers = _answers(_socket_lines(client.sock), 1, 2, 3, 4)
+    assert {answer["error"]["data"]["type"] for answer in answers.values()} == {"connection_lost"}
+    log = env.paths.log_file("demo").read_text()
+    assert "demo left more than 1048576 bytes unread on its stdin (max_message_bytes)" in log
+    status = settle(env, "demo", lambda s: s["state"] == "ready" and s["pid"] != pid)
+    assert "demo left more than 1048576 bytes unread on its stdin" in status["last_failure"]["message"]

@@ -185,7 +185,7 @@ class Upstream:
         LOG.warning("%s: a message of %d bytes (id %r) is past max_message_bytes", self.name, size, upstream_id)
         future = self.pending.get(upstream_id) if isinstance(upstream_id, int) else None
         if future is not None and not future.done():
-            future.set_result(protocol.too_large(upstream_id, size, self.max_message_bytes))
+            future.set_result(protocol.too_large(upstream_id, size, self.max_message_bytes, self.name))
 
     async def _dispatch(self, message: Message) -> None:
         method = message.get("method")

@@ -15,8 +15,6 @@ from collections.abc import Callable
 from mcpctl import protocol
 from mcpctl.lean import Record, dataclass
 
-# A client (or a server's stdin) that falls this far behind is given up on, not waited for.
-OUTBOX_LIMIT = 64 * 1024 * 1024  # what a client that stops reading may have queued, past one whole message
 # How much one read() takes from one fd in one turn of the selector loop, and in how big pieces.
 READ_BUDGET = 4 * 1024 * 1024
 READ_CHUNK = 1024 * 1024
@@ -145,8 +143,11 @@ def _skipped(line: Oversize, piece: bytes) -> Oversize:
 
 class Outbox:
     """Bytes waiting for a non-blocking fd. Never blocks: what the fd cannot take now is kept, and
-    written when the selector says the fd is writable. Past `limit` bytes the peer is given up on: a
-    client's is OUTBOX_LIMIT past its max_message_bytes, so that one whole message always fits."""
+    written when the selector says the fd is writable. `limit` is the peer's max_message_bytes: a message
+    is queued whole whenever what waits before it is at most that much, so any message up to the limit
+    reaches a peer that reads, however big, and a peer is given up on (`on_error`) only once it has more
+    than a limit's worth unread when the next message comes. What one peer holds stays under twice the
+    limit (the backlog and one message)."""
 
     def __init__(
         self,
@@ -154,7 +155,7 @@ class Outbox:
         selector: selectors.BaseSelector,
         want_write: Callable[[bool], None],
         on_error: Callable[[], None],
-        limit: int = OUTBOX_LIMIT,
+        limit: int,
         lent: bool = False,
     ) -> None:
         self.fd = fd
@@ -165,12 +166,17 @@ class Outbox:
         self.limit = limit
         self.data = bytearray()
         self.failed = False
+        self.overrun = False  # why it failed: the peer stopped reading (else the fd broke)
         self.writing = False  # registered with the selector for writability
         if not lent:
             os.set_blocking(fd, False)
 
     def put(self, data: bytes) -> None:
         if self.failed:
+            return
+        if len(self.data) > self.limit:
+            self.overrun = True
+            self._fail()
             return
         if not self.data:
             written = self._write(data)
@@ -182,8 +188,6 @@ class Outbox:
             return
         self.data += data
         self._interest(True)
-        if len(self.data) > self.limit:
-            self._fail()
 
     def flush(self) -> None:
         """The fd is writable: write what it takes."""

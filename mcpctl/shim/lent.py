@@ -32,8 +32,8 @@ from collections.abc import Callable
 
 from mcpctl import protocol
 from mcpctl.hints import Any
-from mcpctl.shim.channels import OUTBOX_LIMIT, LineReader, Outbox, nowait_works
-from mcpctl.shim.listener import Connection, messages
+from mcpctl.shim.channels import LineReader, Outbox, nowait_works
+from mcpctl.shim.listener import Connection, messages, overrun
 from mcpctl.shim.log import log
 
 Message = dict[str, Any]
@@ -96,7 +96,7 @@ class Lent:
         on_message: Callable[[Any, Message], None],
         on_hangup: Callable[[Any], None],
     ) -> None:
-        self.number, self.selector, self.tether = conn.number, conn.selector, conn.sock
+        self.number, self.server, self.selector, self.tether = conn.number, conn.server, conn.selector, conn.sock
         self.rfd, self.wfd, self.drain = rfd, wfd, drain
         self.on_message, self.on_hangup = on_message, on_hangup
         self.closed = False
@@ -107,8 +107,9 @@ class Lent:
         self.tethered = True
         conn.retire()
         self.reader = LineReader(rfd, conn.reader.limit, lent=True)
-        self.outbox = Outbox(wfd, self.selector, self._want_write, self.close, OUTBOX_LIMIT + conn.reader.limit, True)
-        self.journal = Outbox(self.tether.fileno(), self.selector, self._want_journal, self._untether)
+        limit = conn.reader.limit
+        self.outbox = Outbox(wfd, self.selector, self._want_write, self._broken, limit, lent=True)
+        self.journal = Outbox(self.tether.fileno(), self.selector, self._want_journal, self._untether, limit)
         self.journal.put(protocol.encode(answer))
         self.selector.register(rfd, selectors.EVENT_READ, self._readable)
         self.selector.register(self.tether, selectors.EVENT_READ, self._on_tether)
@@ -137,6 +138,10 @@ class Lent:
                 break
             self.outbox.flush()
         self.outbox.data.clear()
+
+    def _broken(self) -> None:
+        overrun(self.number, self.outbox)
+        self.close()
 
     def close(self) -> None:
         """Let go of the client: its stdio closed here, how it went written to the journal, and the tether

@@ -16,7 +16,7 @@ from mcpctl import protocol
 from mcpctl.constants import DEFAULT_MAX_MESSAGE_BYTES as MAX_MESSAGE_BYTES
 from mcpctl.contract import LEND
 from mcpctl.hints import Any, Protocol
-from mcpctl.shim.channels import OUTBOX_LIMIT, READ_CHUNK, LineReader, Outbox, Oversize
+from mcpctl.shim.channels import READ_CHUNK, LineReader, Outbox, Oversize
 from mcpctl.shim.log import log
 
 # How many connections one turn of the shim's loop accepts, and how long it stops accepting when the
@@ -47,10 +47,13 @@ class Connection:
         on_hangup: Callable[[Connection], None],
         limit: int = MAX_MESSAGE_BYTES,
         on_lend: OnLend | None = None,
+        server: str = "mcpctl",
     ) -> None:
         """`limit`: the longest message (line) taken from this client; a longer one is answered an error.
-        `on_lend`: how a first message `mcpctl/lend` (with the client's stdio) is taken."""
+        `on_lend`: how a first message `mcpctl/lend` (with the client's stdio) is taken. `server`: whose
+        session this is (its name is in the errors the client is sent)."""
         self.on_lend = on_lend  # until the first message is read
+        self.server = server
         self.sock = sock
         self.number = number
         self.selector = selector
@@ -60,7 +63,7 @@ class Connection:
         self.events = selectors.EVENT_READ
         self.closed = False
         self.close_when_flushed = False
-        self.outbox = Outbox(sock.fileno(), selector, self._want_write, self.close, OUTBOX_LIMIT + limit)
+        self.outbox = Outbox(sock.fileno(), selector, self._want_write, self._broken, limit)
         selector.register(sock, self.events, self._ready)
 
     def send(self, message: dict[str, Any]) -> None:
@@ -142,6 +145,11 @@ class Connection:
         if self.close_when_flushed and not self.outbox.data:
             self.close()
 
+    def _broken(self) -> None:
+        """Its socket could not be written, or it left more than max_message_bytes unread: let it go."""
+        overrun(self.number, self.outbox)
+        self.close()
+
     def close(self) -> None:
         if self.closed:
             return
@@ -168,6 +176,7 @@ class Reading(Protocol):
     """A client connection's reading side (a Connection, a lent stdio)."""
 
     number: int
+    server: str
     closed: bool
     reader: LineReader
 
@@ -182,8 +191,9 @@ def messages(conn: Reading, lines: list[bytes | Oversize]) -> Iterator[tuple[byt
             return
         if isinstance(line, Oversize):
             request_id, is_request = protocol.sender_of(line.head, line.tail)
-            log(f"client {conn.number} sent a message of {line.size} bytes, past the limit of {conn.reader.limit}")
-            conn.send(protocol.too_large(request_id if is_request else None, line.size, conn.reader.limit))
+            size, limit = line.size, conn.reader.limit
+            log(f"client {conn.number} sent a message of {size} bytes (id {request_id!r}), past the limit of {limit}")
+            conn.send(protocol.too_large(request_id if is_request else None, size, limit, conn.server))
             continue
         try:
             message = protocol.decode(line)
@@ -191,6 +201,12 @@ def messages(conn: Reading, lines: list[bytes | Oversize]) -> Iterator[tuple[byt
             conn.send(protocol.error_response(None, protocol.PARSE_ERROR, str(exc)))
             continue
         yield line, message
+
+
+def overrun(number: int, outbox: Outbox) -> None:
+    """Log why a client is let go when it stopped reading (a write error is its leaving: not logged)."""
+    if outbox.overrun:
+        log(f"client {number} left more than {outbox.limit} bytes unread (max_message_bytes): disconnected")
 
 
 def refuse(sock: socket.socket, message: dict[str, Any]) -> None:

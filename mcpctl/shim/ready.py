@@ -1,12 +1,15 @@
 """What a run's readiness said (`Ready`), what a ready run's exit was (`crash`), and what a closed stdout
-means (`closed_stdout`)."""
+or a failed stdin means (`Severed`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from mcpctl.constants import STDOUT_EOF_GRACE
 from mcpctl.errors import ErrorType, Failure, classify_exit
 from mcpctl.hints import Any
+from mcpctl.shim.channels import Outbox
+from mcpctl.shim.log import log
 
 
 class Ready:
@@ -45,3 +48,34 @@ def closed_stdout(name: str, ready: bool, log_path: str | Path) -> Failure:
         f"{name} closed its stdout {when} but kept running: it can answer no request",
         f"a stdio MCP server keeps stdout open for its whole session; see its stderr with `tail {log_path}`",
     )
+
+
+class Severed:
+    """A stdio server whose pipes ended its session while it lives: it closed its stdout (it can answer
+    nothing more), or its stdin took no more (what the clients send cannot reach it). Either is a failure
+    STDOUT_EOF_GRACE later, so an exit, if that is what it was, is seen first as the crash it is; the
+    session is then over (a ready one restarted), instead of its requests timing out one after another."""
+
+    def __init__(self, name: str, log_path: str | Path) -> None:
+        self.name, self.log_path = name, log_path
+        self.ended: list[tuple[float, Failure]] = []
+
+    def stdout_closed(self, now: float, ready: bool) -> None:
+        self.ended.append((now, closed_stdout(self.name, ready, self.log_path)))
+
+    def stdin_failed(self, now: float, stdin: Outbox) -> None:
+        """An overrun is logged as it happens (a broken pipe is most often an exit, said as such)."""
+        if stdin.overrun:
+            why = f"left more than {stdin.limit} bytes unread on its stdin (max_message_bytes)"
+            hint = f"it stopped reading its requests; see its stderr with `tail {self.log_path}`"
+            log(f"{self.name} {why}: requests can no longer reach it")
+        else:
+            why = "closed its stdin but kept running: it can take no request"
+            hint = f"a stdio MCP server reads stdin for its whole session; see its stderr with `tail {self.log_path}`"
+        self.ended.append((now, Failure(ErrorType.CRASHED, f"{self.name} {why}", hint)))
+
+    def lost(self, now: float) -> Failure | None:
+        return next((failure for at, failure in self.ended if now >= at + STDOUT_EOF_GRACE), None)
+
+    def wakeups(self) -> list[float]:
+        return [at + STDOUT_EOF_GRACE for at, _ in self.ended]

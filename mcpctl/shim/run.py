@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from mcpctl import procfs, protocol
 from mcpctl.clock import SYSTEM_CLOCK, Clock
-from mcpctl.constants import ENV_HOME, ENV_INSTANCE, ENV_TENANT, STDIN_CLOSE_GRACE, STDOUT_EOF_GRACE
+from mcpctl.constants import ENV_HOME, ENV_INSTANCE, ENV_TENANT, STDIN_CLOSE_GRACE
 from mcpctl.contract import Spec
 from mcpctl.errors import ErrorType, Failure, classify_exit, classify_spawn_error, classify_startup_exit
 from mcpctl.hints import Any, Protocol
@@ -21,7 +21,7 @@ from mcpctl.shim import asks, ports, signals
 from mcpctl.shim.channels import LineReader, Outbox, Oversize
 from mcpctl.shim.era import Handshake
 from mcpctl.shim.log import log, log_lines, server_text
-from mcpctl.shim.ready import Ready, closed_stdout, crash
+from mcpctl.shim.ready import Ready, Severed, crash
 from mcpctl.states import Readiness
 
 __all__ = ["Ready", "Run", "RunFactory", "ServerRun", "crash"]  # Ready and crash: from their own module
@@ -92,7 +92,7 @@ class ServerRun:
         self.pinned = False  # to the legacy era: no server/discover probe (`era`)
         self.probe_blameless: str | None = None  # the config under which it failed to start even pinned
         self.last_words = ""  # the last line of output, for a failure that can quote it
-        self.stdout_closed_at: float | None = None  # when a stdio server's stdout reached EOF (monotonic)
+        self.severed = Severed(spec.name, log_path)  # its pipes, if they ended its session while it lives
 
     @property
     def pid(self) -> int | None:
@@ -106,7 +106,7 @@ class ServerRun:
         spec = self.spec
         if not spec.command:
             return None  # a remote HTTP server: nothing to own, only to reach
-        self.stdout_closed_at = None  # a respawn (pinned, after the probe) has a stdout of its own
+        self.severed = Severed(spec.name, self.log_path)  # a respawn (pinned, after the probe) has pipes of its own
         if spec.cwd and not os.path.isdir(spec.cwd):
             return Failure.of(
                 ErrorType.SPAWN_FAILED, name=spec.name, detail=f"working directory {spec.cwd} does not exist"
@@ -136,7 +136,8 @@ class ServerRun:
             self._watch(self.proc.stdout.fileno(), self._on_output, protocol.MAX_LINE)
         self._watch(self.proc.stderr.fileno(), self._on_output, protocol.MAX_LINE)
         if self.proc.stdin is not None:
-            self.stdin = Outbox(self.proc.stdin.fileno(), self.selector, self._want_write, lambda: None)
+            limit = spec.max_message_bytes
+            self.stdin = Outbox(self.proc.stdin.fileno(), self.selector, self._want_write, self._stdin_broke, limit)
         if speaks_mcp:
             probe = not self.pinned and not self.tenant  # a client's own process gets the client's own handshake
             self.handshake = Handshake(self.hello, probe, self.clock.monotonic())
@@ -206,7 +207,7 @@ class ServerRun:
                 f"the server sent a message of {line.size} bytes (id {request_id!r}), past the limit of {limit}"
             )
         )
-        error = protocol.too_large(request_id, line.size, limit)
+        error = protocol.too_large(request_id, line.size, limit, self.spec.name)
         if self.met is None and self.problem is None:
             problem = Failure.of(ErrorType.PROTOCOL_ERROR, name=self.spec.name, detail=error["error"]["message"])
             hint = f"if its messages are this big, raise max_message_bytes (now {limit}) of {self.spec.name}"
@@ -237,20 +238,20 @@ class ServerRun:
             self.send(asks.unanswerable(message["id"], str(message["method"])))
 
     def _stdout_closed(self) -> None:
-        self.stdout_closed_at = self.clock.monotonic()
+        self.severed.stdout_closed(self.clock.monotonic(), self.met is not None)
+
+    def _stdin_broke(self) -> None:
+        assert self.stdin is not None
+        self.severed.stdin_failed(self.clock.monotonic(), self.stdin)
 
     def lost(self) -> Failure | None:
-        """Why the session is over though the process lives: a stdio server that closed its stdout
-        (STDOUT_EOF_GRACE ago) can answer nothing more, whatever it does next. None while it may."""
-        closed = self.stdout_closed_at
-        if closed is None or self.exit_code is not None or self.clock.monotonic() < closed + STDOUT_EOF_GRACE:
-            return None
-        return closed_stdout(self.spec.name, self.met is not None, self.log_path)
+        """Why the session is over though the process lives (`Severed`); None while it may go on."""
+        return self.severed.lost(self.clock.monotonic()) if self.exit_code is None else None
 
     def send(self, message: dict[str, Any]) -> None:
         """Queue a message for the server's stdin; a server that does not read never blocks the shim."""
         if self.stdin is not None:
-            self.stdin.put(protocol.encode(message))  # a write error means the server is gone: the reaper sees it
+            self.stdin.put(protocol.encode(message))  # a failure is `_stdin_broke`'s
 
     def _want_write(self, want: bool) -> None:
         assert self.proc is not None
@@ -303,8 +304,7 @@ class ServerRun:
             times.append(self.next_probe)
         if self.spec.readiness == Readiness.ALIVE:
             times.append(self.started + self.spec.ready_after)
-        if self.stdout_closed_at is not None:
-            times.append(self.stdout_closed_at + STDOUT_EOF_GRACE)
+        times += self.severed.wakeups()
         return min(times)
 
     def _spawn_pinned(self) -> Failure | None:

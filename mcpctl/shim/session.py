@@ -59,7 +59,9 @@ class Session:
             self._short_of_descriptors(sock)
             return
         number, limit = next(self.connections), self.spec.max_message_bytes
-        conn = Connection(sock, number, self.selector, self._from_client, self.mux.hangup, limit, self._lend)
+        conn = Connection(
+            sock, number, self.selector, self._from_client, self.mux.hangup, limit, self._lend, self.spec.name
+        )
         self.mux.add(conn)
 
     def _lend(self, conn: Connection, message: Message, fds: list[int]) -> bool:

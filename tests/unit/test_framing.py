@@ -122,19 +122,22 @@ def test_the_sender_of_a_message_too_large_to_parse_is_found_from_its_ends(
 
 
 def test_the_error_for_a_message_too_large_names_the_size_and_the_limit() -> None:
-    error = protocol.too_large(4, 300, 200)
+    error = protocol.too_large(4, 300, 200, "demo")
     assert error["id"] == 4
     assert error["error"]["code"] == protocol.INVALID_REQUEST
     assert "300 bytes" in error["error"]["message"]
     assert "200 bytes" in error["error"]["message"]
-    assert error["error"]["data"] == {"size": 300, "limit": 200}
+    assert "max_message_bytes of demo" in error["error"]["message"]
+    assert error["error"]["data"]["size"] == 300
+    assert error["error"]["data"]["limit"] == 200
+    assert "raise max_message_bytes of demo" in error["error"]["data"]["hint"]
 
 
 def test_the_outbox_writes_a_big_message_in_pieces_as_the_fd_takes_them(pipe: tuple[int, int]) -> None:
     read_fd, write_fd = pipe
     interest: list[bool] = []
     errors: list[bool] = []
-    outbox = Outbox(write_fd, selectors.DefaultSelector(), interest.append, lambda: errors.append(True))
+    outbox = Outbox(write_fd, selectors.DefaultSelector(), interest.append, lambda: errors.append(True), 1 << 30)
     message = bytes(range(256)) * 20_000  # 5 MB, far more than a pipe holds
     outbox.put(message)
     received = bytearray(os.read(read_fd, 1 << 20))
@@ -149,10 +152,44 @@ def test_the_outbox_writes_a_big_message_in_pieces_as_the_fd_takes_them(pipe: tu
 def test_the_outbox_gives_up_on_a_broken_fd(pipe: tuple[int, int]) -> None:
     read_fd, write_fd = pipe
     errors: list[bool] = []
-    outbox = Outbox(write_fd, selectors.DefaultSelector(), lambda _want: None, lambda: errors.append(True))
+    outbox = Outbox(write_fd, selectors.DefaultSelector(), lambda _want: None, lambda: errors.append(True), 1 << 30)
     outbox.put(b"x" * 200_000)
     os.close(read_fd)
     outbox.flush()
     assert errors == [True]
     assert outbox.failed
     assert not outbox.data
+
+
+def test_a_message_as_long_as_the_limit_is_queued_whole_for_a_peer_that_has_not_read_yet(
+    pipe: tuple[int, int],
+) -> None:
+    """The limit is the peer's max_message_bytes: one message of that size passes however little the fd
+    takes at once (the old outbox gave up at a fixed 64 MiB, below the 256 MiB promised)."""
+    read_fd, write_fd = pipe
+    errors: list[bool] = []
+    outbox = Outbox(write_fd, selectors.DefaultSelector(), lambda _want: None, lambda: errors.append(True), 1_000_000)
+    message = b"m" * 999_999 + b"\n"
+    outbox.put(message)
+    assert not errors
+    received = bytearray()
+    while outbox.data:
+        received += os.read(read_fd, 1 << 20)
+        outbox.flush()
+    received += os.read(read_fd, 1 << 20)
+    assert received == message
+
+
+def test_a_peer_with_more_than_the_limit_unread_when_the_next_message_comes_is_given_up_on(
+    pipe: tuple[int, int],
+) -> None:
+    _read_fd, write_fd = pipe
+    errors: list[bool] = []
+    outbox = Outbox(write_fd, selectors.DefaultSelector(), lambda _want: None, lambda: errors.append(True), 1_000_000)
+    outbox.put(b"a" * 900_000 + b"\n")
+    outbox.put(b"b" * 900_000 + b"\n")  # what waited before it was under the limit: queued
+    assert not errors
+    outbox.put(b"c\n")  # more than the limit unread: the peer stopped reading
+    assert errors == [True]
+    assert outbox.failed
+    assert outbox.overrun
