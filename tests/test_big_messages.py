@@ -10,11 +10,12 @@ import socket
 import subprocess
 import sys
 import threading
+import tty
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from tests.conftest import Env, fixture_server, settle, tiny_server
+from tests.conftest import Env, fixture_server, settle, tiny_server, wait_for
 from tests.test_multiplexer import Raw, _start, _text, raw
 
 __all__ = ["raw"]  # the fixture, used by name
@@ -263,6 +264,77 @@ def test_a_70_mib_tool_result_arrives_whole_through_connect_relaying_to_a_file(e
     assert set(answers) == {0, "blob"}
     assert _text(answers["blob"]) == "b" * BLOB
     assert len(json.dumps(answers["blob"])) > OLD_LIMIT
+
+
+# -- a client that stops reading -------------------------------------------------------------------
+
+
+def test_a_lent_stdout_left_mid_line_is_ended_before_connects_errors(env: Env) -> None:
+    """A client of connect that stops reading with more than max_message_bytes unread is let go by the
+    shim (logged) in the middle of an answer: connect ends that line before its own, and answers with an
+    error each request whose answer was not written whole (the journal had said them answered)."""
+    _start(env, max_message_bytes=MiB)
+    bridge = _connect(env)
+    stdin = bridge.stdin
+    assert stdin is not None
+
+    def send(data: bytes) -> None:
+        stdin.write(data)
+        stdin.flush()
+
+    try:
+        send(_blobs_unread())
+        _cut_then_errors(env, bridge, send)
+    finally:
+        _stop(bridge)
+
+
+def test_a_relayed_line_cut_by_the_shim_is_ended_before_connects_errors(env: Env) -> None:
+    """Stdin a terminal: connect relays, and the shim closes its socket mid-answer once connect, stuck
+    writing to a stdout nobody reads, leaves more than max_message_bytes unread; connect wrote its
+    connection_lost errors on the same line as the cut answer."""
+    _start(env, max_message_bytes=MiB)
+    terminal, stdin = os.openpty()
+    tty.setraw(stdin)  # bytes as they are: no echo, no line editing
+    bridge = subprocess.Popen(
+        [sys.executable, "-m", "mcpctl", "connect", "demo"],
+        stdin=stdin,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        cwd=env.workdir,
+    )
+    os.close(stdin)
+    try:
+        os.write(terminal, _blobs_unread())
+        _cut_then_errors(env, bridge, lambda data: os.write(terminal, data))
+    finally:
+        _stop(bridge)
+        os.close(terminal)
+
+
+BLOBS_UNREAD = (1, 2, 3, 4)
+
+
+def _blobs_unread() -> bytes:
+    """initialize, then answers of about 800 kB each: more than 1 MiB waits for a client that reads none."""
+    blobs = [_line(n, "tools/call", {"name": "blob", "arguments": {"size": 400_000}}) for n in BLOBS_UNREAD]
+    return _line(0, "initialize", {"protocolVersion": "2025-11-25"}) + b"".join(blobs)
+
+
+def _cut_then_errors(env: Env, bridge: subprocess.Popen[bytes], send: Callable[[bytes], object]) -> None:
+    """Once the shim let the client go: the cut answer a line of its own, then an error for each request."""
+    log = env.paths.log_file("demo")
+    wait_for(lambda: "bytes unread (max_message_bytes): disconnected" in log.read_text(), timeout=60)
+    assert bridge.stdout is not None
+    lines = _pipe_lines(bridge.stdout)
+    assert json.loads(next(lines))["id"] == 0
+    cut = next(lines)  # the answer being written when the shim let go, ended by connect: not JSON
+    assert cut.startswith(b'{"jsonrpc"')
+    assert cut.count(b'"jsonrpc"') == 1
+    errors = _answers(lines, *BLOBS_UNREAD)
+    assert {e["error"]["data"]["type"] for e in errors.values()} == {"connection_lost"}
+    send(_line(9, "ping"))  # connect carried the session over: it goes on
+    assert _answers(lines, 9)[9]["result"] == {}
 
 
 def test_a_server_that_stops_reading_its_stdin_is_logged_and_restarted(env: Env, raw: Callable[..., Raw]) -> None:

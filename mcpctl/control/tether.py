@@ -51,6 +51,7 @@ class Journal:
         self.inflight: set[str] = set()  # request ids, as JSON text
         self.partial = b""  # the start of the client's line that the shim had not read whole
         self.cut = False  # the shim was discarding an oversized line: its rest is dropped
+        self.open_line = False  # the shim let go in the middle of a line to the client's stdout
         self.ended = False  # the client left: nothing to carry over
 
     def feed(self, data: bytes) -> None:
@@ -78,6 +79,8 @@ class Journal:
             self.partial = body
         elif kind == b"c":
             self.cut = True
+        elif kind == b"o":
+            self.open_line = True
         elif kind == b"e":
             self.ended = True
         # b"q": the shim let go on purpose (stopping, or closing this client); the tether's end says as much.

@@ -167,6 +167,8 @@ class Outbox:
         self.data = bytearray()
         self.failed = False
         self.overrun = False  # why it failed: the peer stopped reading (else the fd broke)
+        self.mid_line = False  # the fd was left inside a line: the last byte written was not a newline
+        self.taken = self.written = 0  # bytes put so far, and how many of them the fd took
         self.writing = False  # registered with the selector for writability
         if not lent:
             os.set_blocking(fd, False)
@@ -178,6 +180,7 @@ class Outbox:
             self.overrun = True
             self._fail()
             return
+        self.taken += len(data)
         if not self.data:
             written = self._write(data)
             if written is None:
@@ -214,11 +217,15 @@ class Outbox:
     def _write(self, data: bytes | memoryview) -> int | None:
         """How much the fd took now; None when it is broken."""
         try:
-            return os.write(self.fd, data) if not self.lent else os.pwritev(self.fd, [data], -1, os.RWF_NOWAIT)
+            written = os.write(self.fd, data) if not self.lent else os.pwritev(self.fd, [data], -1, os.RWF_NOWAIT)
         except BlockingIOError:
             return 0
         except OSError:
             return None
+        if written:
+            self.written += written
+            self.mid_line = data[written - 1] != 0x0A
+        return written
 
     def _fail(self) -> None:
         self.failed = True

@@ -11,9 +11,10 @@ it. The journal is what the shim writes on the tether, a record a line, which `c
 and then and when the tether ends:
 
     i<line>   the client's initialize        n   it sent notifications/initialized
-    +<id>     a request taken (id as JSON)   -<id>  one answered
+    +<id>     a request taken (id as JSON)   -<id>  one answered (written whole to stdout)
     p<bytes>  the start of a line not read whole when the shim let go (`connect` keeps it)
     c         the shim was discarding an oversized line (`connect` drops the rest of it)
+    o         the shim let go in the middle of a line to stdout (`connect` ends it before its own lines)
     e         the client left (its stdin ended): `connect` exits
     q         the shim let go otherwise (stopping, or closing this client): `connect` reconnects
 """
@@ -28,6 +29,7 @@ import select
 import selectors
 import stat
 import time
+from collections import deque
 from collections.abc import Callable
 
 from mcpctl import protocol
@@ -105,6 +107,7 @@ class Lent:
         self.exiting = False  # the shim is about to exit: the last records are written before close returns
         self.tether_events = selectors.EVENT_READ
         self.tethered = True
+        self.unwritten: deque[tuple[int, bytes]] = deque()  # answers queued for stdout: where each ends, its id
         conn.retire()
         self.reader = LineReader(rfd, conn.reader.limit, lent=True)
         limit = conn.reader.limit
@@ -118,9 +121,16 @@ class Lent:
 
     def send(self, message: Message) -> None:
         self.outbox.put(protocol.encode(message))
-        if "method" not in message and (key := _key(message.get("id"))) is not None:
-            self._note(b"-" + key)
+        if "method" not in message and (key := _key(message.get("id"))) is not None and not self.outbox.failed:
+            self.unwritten.append((self.outbox.taken, key))
+            self._delivered()
         self._maybe_close()
+
+    def _delivered(self) -> None:
+        """Journal the answers written whole: one still queued when the shim lets go is in flight for
+        `connect`, which answers it with an error (it would wait for ever otherwise)."""
+        while self.unwritten and self.unwritten[0][0] <= self.outbox.written:
+            self._note(b"-" + self.unwritten.popleft()[1])
 
     def finish(self) -> None:
         self.close_when_flushed = True
@@ -137,6 +147,7 @@ class Lent:
             if left <= 0 or not poller.poll(left * 1000):
                 break
             self.outbox.flush()
+            self._delivered()
         self.outbox.data.clear()
 
     def _broken(self) -> None:
@@ -195,6 +206,7 @@ class Lent:
 
     def _writable(self, _mask: int) -> None:
         self.outbox.flush()
+        self._delivered()
         self._maybe_close()
 
     def _maybe_close(self) -> None:
@@ -228,6 +240,8 @@ class Lent:
 
     def _last_records(self) -> None:
         """How the shim let go, at the end of the journal; the tether ends once they are written."""
+        if self.outbox.mid_line:
+            self._note(b"o")
         if self.client_left:
             self._note(b"e")
         elif self.reader.skipping is not None:

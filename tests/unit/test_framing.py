@@ -172,12 +172,15 @@ def test_a_message_as_long_as_the_limit_is_queued_whole_for_a_peer_that_has_not_
     message = b"m" * 999_999 + b"\n"
     outbox.put(message)
     assert not errors
+    assert outbox.mid_line  # the pipe took its start only
     received = bytearray()
     while outbox.data:
         received += os.read(read_fd, 1 << 20)
         outbox.flush()
     received += os.read(read_fd, 1 << 20)
     assert received == message
+    assert not outbox.mid_line
+    assert outbox.taken == outbox.written == len(message)
 
 
 def test_a_peer_with_more_than_the_limit_unread_when_the_next_message_comes_is_given_up_on(
