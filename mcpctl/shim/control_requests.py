@@ -60,7 +60,8 @@ def answer(shim: Controlled, message: dict[str, Any]) -> dict[str, Any]:
         except ValueError as exc:
             return protocol.error_response(request_id, -32602, f"invalid retry: {exc}")
         attempt = shim.retry_now(spec)
-        return _result(request_id, {"attempt": attempt, "config_hash": spec.config_hash if spec else None})
+        taken = {"config_hash": spec.config_hash} if spec is not None else {}  # what it runs by from now on
+        return _result(request_id, {"attempt": attempt, **taken})
     if method == Control.UPDATE:  # `mcpctl apply`: settings that need no restart
         try:
             spec, changed = updated(shim.spec, message.get("params"))
