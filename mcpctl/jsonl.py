@@ -6,7 +6,9 @@ import json
 import os
 from pathlib import Path
 
+from mcpctl.errors import StateDirError
 from mcpctl.hints import Any
+from mcpctl.privdir import open_own, read_own
 
 
 def append(path: Path, entry: dict[str, Any], max_bytes: int) -> bool:
@@ -16,12 +18,12 @@ def append(path: Path, entry: dict[str, Any], max_bytes: int) -> bool:
     try:
         if path.exists() and path.stat().st_size + len(line) > max_bytes:
             os.replace(path, path.with_name(path.name + ".1"))
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        fd = open_own(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
         try:
             written = os.write(fd, line)
         finally:
             os.close(fd)
-    except OSError:
+    except (OSError, StateDirError):  # a symlink or someone else's file there is never written through
         return False
     return written == len(line)
 
@@ -31,7 +33,7 @@ def read(path: Path) -> list[dict[str, Any]]:
     entries = []
     for candidate in (path.with_name(path.name + ".1"), path):
         try:
-            lines = candidate.read_bytes().splitlines()
+            lines = read_own(candidate).splitlines()
         except OSError:
             continue
         for line in lines:

@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from mcpctl.paths import Paths
+from mcpctl.privdir import read_own
 from mcpctl.state import lock_holder, state_lock, write_atomic
 
 
@@ -28,7 +29,7 @@ def paths_for(home: Path, project: str) -> Paths:
 
 def owner(home: Path) -> str | None:
     try:
-        found = json.loads((home / "projects" / "legacy.json").read_bytes()).get("project")
+        found = json.loads(read_own(home / "projects" / "legacy.json")).get("project")
     except (OSError, ValueError, AttributeError):
         return None
     return found if isinstance(found, str) else None
@@ -90,7 +91,7 @@ def _newest_source(home: Path) -> str | None:
     files = sorted((home / "config" / "history").glob("[0-9]*.json"))
     for path in reversed(files):
         with contextlib.suppress(OSError, ValueError, AttributeError):
-            source = json.loads(path.read_bytes()).get("source")
+            source = json.loads(read_own(path)).get("source")
             if isinstance(source, str) and source:
                 return source
     return None

@@ -22,8 +22,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from mcpctl.errors import StateDirError
 from mcpctl.hints import BinaryIO
 from mcpctl.lean import Record, dataclass
+from mcpctl.privdir import open_own
 
 MARK = "[mcpctl]"
 # C0 controls but tab, DEL and C1 controls: what a terminal would act on (ESC, CR, BEL, backspace, CSI); and
@@ -85,10 +87,10 @@ class LogWriter:
                     if older.exists():
                         os.replace(older, generation(self.path, n + 1))
                 os.replace(self.path, generation(self.path, 1))
-                fresh = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+                fresh = open_own(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
                 os.dup2(fresh, self.fd)
                 os.close(fresh)
-        except OSError:
+        except (OSError, StateDirError):
             return
         self.size = 0
 
@@ -173,7 +175,7 @@ def tail(path: Path, count: int, since: float | None = None) -> list[Line]:
 def server_lines(path: Path, start: int, count: int) -> list[str]:
     """The server's own last `count` lines written at or after byte `start` of the current file."""
     try:
-        with open(path, "rb") as handle:
+        with _open(path) as handle:
             size = handle.seek(0, os.SEEK_END)
             begin = start if start <= size else 0  # the file was rotated since: read what the new one has
             begin = max(begin, size - 64 * 1024)
@@ -188,7 +190,7 @@ def server_lines(path: Path, start: int, count: int) -> list[str]:
 def _last_lines(path: Path, count: int | None) -> list[str]:
     """The last `count` lines of a file (all of them for None), reading from the end in blocks."""
     try:
-        with open(path, "rb") as handle:
+        with _open(path) as handle:
             end = handle.seek(0, os.SEEK_END)
             if count is None:
                 handle.seek(0)
@@ -225,7 +227,7 @@ class Follower:
 
     def _open(self, at_end: bool) -> None:
         try:
-            handle = open(self.path, "rb")  # noqa: SIM115 - held across calls, closed on rotation
+            handle = _open(self.path)  # held across calls, closed on rotation
         except OSError:
             self.handle, self.inode = None, None
             return
@@ -299,7 +301,7 @@ def _open_generations(path: Path) -> list[tuple[int, BinaryIO]]:
     missing = 0
     for n in range(_MAX_GENERATIONS):
         try:
-            handle = open(generation(path, n), "rb")  # noqa: SIM115 - returned open to the caller
+            handle = _open(generation(path, n))  # returned open to the caller
         except OSError:
             missing += 1
             if missing == 2:
@@ -312,3 +314,8 @@ def _open_generations(path: Path) -> list[tuple[int, BinaryIO]]:
             continue
         found.append((inode, handle))
     return found
+
+
+def _open(path: Path) -> BinaryIO:
+    """A log file for reading: never through a symlink, never someone else's (`privdir.open_own`)."""
+    return os.fdopen(open_own(path, os.O_RDONLY), "rb")

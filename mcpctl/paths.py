@@ -11,7 +11,7 @@ from pathlib import Path
 from mcpctl.constants import CONFIG_FILENAME, ENV_CONFIG, ENV_HOME
 from mcpctl.errors import ConfigError
 from mcpctl.lean import Record, dataclass
-from mcpctl.privdir import blocked, check_home, private_dir
+from mcpctl.privdir import blocked, check_home, judge_below, private_dir
 
 # AF_UNIX paths longer than this fail ("AF_UNIX path too long"); keep a margin below 108.
 _MAX_SOCKET_PATH = 100
@@ -54,7 +54,9 @@ class Paths(Record):
     """The state dir's files. With a `project`, a server's files live under projects/PROJECT/ and its
     sockets under run/PROJECT/; without one, in the layout before projects (servers/NAME directly).
     `legacy` names the project's servers that a shim of that layout still serves (see mcpctl.legacy).
-    (Its directories are cached: `stop --all` of fifty servers built ~3000 paths.)"""
+    (Its directories are cached: `stop --all` of fifty servers built ~3000 paths.) Every directory it
+    gives is judged first, down from the state dir (`privdir.judge_below`: a symlink, someone else's or
+    a shared folder is refused, exit 1), for the commands that read as for those that write."""
 
     home: Path
     project: str | None = None
@@ -65,17 +67,28 @@ class Paths(Record):
         return self.home / "lock"
 
     @cached_property
+    def _judged(self) -> set[Path]:
+        """The directories judged already by this Paths: each costs one lstat per command."""
+        return set()
+
+    def _trusted(self, directory: Path) -> Path:
+        """`directory`, once every existing folder from the state dir down to it is judged ours alone."""
+        if directory not in self._judged:
+            judge_below(self.home, directory, self._judged)
+        return directory
+
+    @cached_property
     def root(self) -> Path:
         """Where this project's servers, logs and config history live."""
-        return self.home if self.project is None else self.home / "projects" / self.project
+        return self._trusted(self.home if self.project is None else self.home / "projects" / self.project)
 
     @cached_property
     def servers(self) -> Path:
-        return self.root / "servers"
+        return self._trusted(self.root / "servers")
 
     @cached_property
     def logs(self) -> Path:
-        return self.root / "logs"
+        return self._trusted(self.root / "logs")
 
     def _of(self, name: str) -> Paths:
         """The layout `name`'s files are in: the old one while its directory there still exists."""
@@ -84,7 +97,18 @@ class Paths(Record):
         return self
 
     def server_dir(self, name: str) -> Path:
-        return self._of(name).servers / name
+        if name in self._server_dirs:
+            return self._server_dirs[name]
+        paths = self._of(name)
+        found = paths._trusted(paths.servers / name)
+        if name not in self.legacy:  # where a server of the old layout is changes when it moves
+            self._server_dirs[name] = found
+        return found
+
+    @cached_property
+    def _server_dirs(self) -> dict[str, Path]:
+        """Each server's directory, once judged (every file of a server is in it: asked for again and again)."""
+        return {}
 
     def state_file(self, name: str) -> Path:
         return self.server_dir(name) / "state.json"
@@ -121,12 +145,20 @@ class Paths(Record):
         folder = run if self.project is None else run / self.project
         near = folder / f"{name}{suffix}"
         if len(os.fsencode(folder / f"{name}.ctl.sock")) <= _MAX_SOCKET_PATH:
+            self._trusted(folder)
             return near
         # Lazy: hashlib alone adds ~3.7 MB RSS to the shim, and this fallback is rare.
         import hashlib
 
         digest = hashlib.sha256(os.fsencode(near)).hexdigest()[:20]
-        return runtime_dir() / f"{digest}.sock"
+        return self._runtime / f"{digest}.sock"
+
+    @cached_property
+    def _runtime(self) -> Path:
+        """The runtime dir, judged as the state dir's folders are when it exists (made by ensure_server)."""
+        runtime = runtime_dir()
+        judge_below(runtime.parent, runtime, self._judged)
+        return runtime
 
     def ensure(self) -> None:
         """Create the state dir (0700) and its subdirectories, or say clearly why that is impossible.
@@ -151,11 +183,11 @@ class Paths(Record):
     @property
     def config_dir(self) -> Path:
         """Applied config versions, the key of their digests, and the lock of config changes."""
-        return self.root / "config"
+        return self._trusted(self.root / "config")
 
     @property
     def history(self) -> Path:
-        return self.config_dir / "history"
+        return self._trusted(self.config_dir / "history")
 
     @property
     def config_lock(self) -> Path:
@@ -173,7 +205,7 @@ class Paths(Record):
     @property
     def gateway_dir(self) -> Path:
         """The project's gateway files: state.json, instance.lock, events.jsonl, gateway.log, tokens.json."""
-        return self.root / "gateway"
+        return self._trusted(self.root / "gateway")
 
     def gateway_file(self, filename: str) -> Path:
         return self.gateway_dir / filename
@@ -184,7 +216,7 @@ class Paths(Record):
 
     def known_servers(self) -> list[str]:
         """Names that have a state directory, whether or not they are configured."""
-        old = {name for name in self.legacy if (self.home / "servers" / name).is_dir()}
+        old = {name for name in self.legacy if self.server_dir(name).is_dir()}
         try:
             return sorted(old | {p.name for p in self.servers.iterdir() if p.is_dir()})
         except FileNotFoundError:

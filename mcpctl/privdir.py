@@ -3,13 +3,18 @@
 A directory mcpctl creates is opened without following links and set to 0700 through its descriptor. A
 directory that already exists is never changed: it must be a real directory (not a symlink) owned by the
 user with no group/other bits, else it is refused. The state dir itself is judged by `check_home` before
-it is written to, and by `judge_home` before it is read.
+it is written to, and by `judge_home` before it is read; every existing directory below it on the way
+to what a command reads or writes, by `judge_below` (readers and writers alike, each directory once per
+command). Every file in it is opened by `open_own`: never through a symlink, and only when it is the
+user's own regular file.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
+from collections.abc import Callable
 from pathlib import Path
 
 from mcpctl.constants import ENV_HOME
@@ -19,6 +24,9 @@ from mcpctl.hints import NoReturn
 # What an mcpctl state dir holds; a non-empty --home with none of these is someone else's directory.
 _STATE_ENTRIES = frozenset({"lock", "servers", "logs", "run", "config", "env_rules.json", "key", "projects"})
 _SHARED = stat.S_IWGRP | stat.S_IWOTH | stat.S_ISVTX
+# What to do about something planted in the state dir: mcpctl makes its own again where it was.
+_MOVE = "move it out of the state dir (mcpctl makes its own again), or run `mcpctl doctor`"
+_REMOVE = "remove it (mcpctl makes its own again), or run `mcpctl doctor`"
 
 
 def private_dir(directory: Path) -> None:
@@ -28,6 +36,66 @@ def private_dir(directory: Path) -> None:
         _make(path)
     if directory not in missing:
         _check_existing(directory)
+
+
+def judge_below(home: Path, directory: Path, judged: set[Path]) -> None:
+    """Every existing directory from below `home` down to `directory` is a real directory of the user's
+    with mode 0700, else refused (exit 1); the first missing one ends the walk (nothing below it exists to
+    trust). `judged` holds the directories judged already, so each costs one lstat per command."""
+    unjudged = []
+    while directory not in (home, directory.parent) and directory not in judged:  # to the nearest judged
+        unjudged.append(directory)
+        directory = directory.parent
+    for path in reversed(unjudged):
+        info = _existing(path, follow=False, hint=_MOVE)
+        if info is None:
+            return
+        problem = _dir_problem(info)
+        if problem:
+            _refuse(path, problem, _MOVE)
+        judged.add(path)
+
+
+def open_own(path: Path, flags: int, mode: int = 0o600) -> int:
+    """`path` opened (a descriptor) without following a symlink, refused (StateDirError, exit 1) unless it
+    is the user's own regular file: nothing mcpctl reads or writes in its state dir is someone else's."""
+    try:
+        fd = os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode)
+    except OSError as exc:
+        if exc.errno != errno.ELOOP:
+            raise
+        raise _refusal(path, "is a symlink (mcpctl never follows one in its state dir)", _REMOVE) from None
+    info = os.fstat(fd)
+    problem = _not_ours(info, stat.S_ISREG, "a regular file")
+    if problem:
+        os.close(fd)
+        raise _refusal(path, problem, _REMOVE)
+    return fd
+
+
+def read_own(path: Path) -> bytes:
+    """The whole of `path`, opened by `open_own`."""
+    with os.fdopen(open_own(path, os.O_RDONLY), "rb") as handle:
+        return handle.read()
+
+
+def _dir_problem(info: os.stat_result) -> str | None:
+    """Why the directory `info` (an lstat) describes is not one mcpctl may use, if it is not."""
+    if stat.S_ISLNK(info.st_mode):
+        return "is a symlink (mcpctl never follows one to a private directory)"
+    problem = _not_ours(info, stat.S_ISDIR, "a directory")
+    if problem is None and stat.S_IMODE(info.st_mode) & 0o077:
+        mode = oct(stat.S_IMODE(info.st_mode))
+        return f"has mode {mode}, not 0o700 (mcpctl never changes a directory it did not create)"
+    return problem
+
+
+def _not_ours(info: os.stat_result, kind: Callable[[int], bool], what: str) -> str | None:
+    if not kind(info.st_mode):
+        return f"is not {what}"
+    if info.st_uid != os.getuid():
+        return f"belongs to another user (uid {info.st_uid})"
+    return None
 
 
 def check_home(home: Path) -> None:
@@ -41,15 +109,21 @@ def judge_home(home: Path) -> None:
     """The state dir may be read: it is missing (nothing in it to trust, and it is not made), or it is
     one `check_home` would take. A command that only reads trusts nobody else's records, logs or sockets
     either: one stat, and one listing of the state dir."""
+    info = _existing(home, follow=True)
+    if info is not None:
+        _judge(home, info)
+
+
+def _existing(path: Path, follow: bool, hint: str = "") -> os.stat_result | None:
+    """`path`'s stat (an lstat unless `follow`), None when it is missing; a file above it is named."""
     try:
-        info = os.stat(home)
+        return os.stat(path, follow_symlinks=follow)
     except FileNotFoundError:
-        return
+        return None
     except NotADirectoryError:
-        raise blocked(home) from None
+        raise blocked(path) from None
     except OSError as exc:
-        _refuse(home, f"cannot be used: {exc.strerror}")
-    _judge(home, info)
+        _refuse(path, f"cannot be used: {exc.strerror}", hint)
 
 
 def _judge(home: Path, info: os.stat_result) -> None:
@@ -102,7 +176,7 @@ def _make(path: Path) -> None:
     except NotADirectoryError:  # a file where a folder above it should be: that file is named
         raise blocked(path) from None
     except OSError as exc:
-        _refuse(path, f"cannot be created: {exc.strerror}", "a writable directory")
+        _refuse(path, f"cannot be created: {exc.strerror}", f"set ${ENV_HOME} or --home to a writable directory")
     fd = _open(path)
     try:
         if os.fstat(fd).st_uid != os.getuid():
@@ -113,16 +187,9 @@ def _make(path: Path) -> None:
 
 
 def _check_existing(path: Path) -> None:
-    info = _stat(path, follow=False)
-    if stat.S_ISLNK(info.st_mode):
-        _refuse(path, "is a symlink (mcpctl never follows one to a private directory)")
-    if not stat.S_ISDIR(info.st_mode):
-        _refuse(path, "is not a directory")
-    if info.st_uid != os.getuid():
-        _refuse(path, f"belongs to another user (uid {info.st_uid})")
-    if stat.S_IMODE(info.st_mode) & 0o077:
-        mode = oct(stat.S_IMODE(info.st_mode))
-        _refuse(path, f"has mode {mode}, not 0o700 (mcpctl never changes a directory it did not create)")
+    problem = _dir_problem(_stat(path, follow=False))
+    if problem:
+        _refuse(path, problem)
 
 
 def _open(path: Path) -> int:
@@ -139,9 +206,11 @@ def _stat(path: Path, follow: bool) -> os.stat_result:
         _refuse(path, f"cannot be used: {exc.strerror}")
 
 
-def _refuse(path: Path, reason: str, instead: str = "a directory of your own") -> NoReturn:
-    raise _refusal(path, reason, instead)
+def _refuse(path: Path, reason: str, hint: str = "") -> NoReturn:
+    raise _refusal(path, reason, hint)
 
 
-def _refusal(path: Path, reason: str, instead: str = "a directory of your own") -> StateDirError:
-    return StateDirError(f"refusing {path}: it {reason}", f"set ${ENV_HOME} or --home to {instead}")
+def _refusal(path: Path, reason: str, hint: str = "") -> StateDirError:
+    return StateDirError(
+        f"refusing {path}: it {reason}", hint or f"set ${ENV_HOME} or --home to a directory of your own"
+    )

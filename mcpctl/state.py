@@ -19,6 +19,7 @@ from mcpctl.constants import STATE_LOCK_TIMEOUT, STATE_SCHEMA
 from mcpctl.errors import BusyError, ErrorType, Failure, MCPCtlError, StateDirError
 from mcpctl.hints import Any
 from mcpctl.lean import Record, dataclass
+from mcpctl.privdir import open_own, read_own
 from mcpctl.states import ServerState
 
 
@@ -97,7 +98,7 @@ class CorruptState(Exception):
 def read_record(path: Path) -> StateRecord | None:
     """The record at `path`, None when there is none; CorruptState when it is unreadable."""
     try:
-        raw = path.read_bytes()
+        raw = read_own(path)
     except FileNotFoundError:
         return None
     except OSError as exc:
@@ -142,7 +143,7 @@ def write_all_atomic(files: Mapping[Path, bytes], durable: bool = True) -> None:
         try:
             for path, temp in temps.items():
                 current = path
-                opened[path] = fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+                opened[path] = fd = open_own(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
                 view = memoryview(files[path])
                 while view:
                     view = view[os.write(fd, view) :]
@@ -196,7 +197,7 @@ def state_lock(path: Path, timeout: float = STATE_LOCK_TIMEOUT) -> Iterator[None
     """The state-dir lock (flock), taken by every CLI mutation; BusyError after `timeout` seconds, and
     StateDirError (exit 1, saying what to do) when the lock file cannot be opened at all."""
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o600)
+        fd = open_own(path, os.O_RDWR | os.O_CREAT)
     except OSError as exc:
         raise _unusable_lock(path, exc) from None
     try:
@@ -237,7 +238,7 @@ class InstanceLock:
         self.fd: int | None = None
 
     def acquire(self) -> bool:
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        fd = open_own(self.path, os.O_RDWR | os.O_CREAT)
         try:
             fcntl.lockf(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
@@ -252,7 +253,7 @@ class InstanceLock:
 def lock_holder(path: Path) -> int | None:
     """The PID holding the instance lock at `path`, or None; asks the kernel, takes nothing."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        fd = open_own(path, os.O_RDONLY)
     except FileNotFoundError:
         return None
     try:

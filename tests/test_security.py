@@ -447,3 +447,91 @@ def test_doctor_finds_orphans_when_the_state_dir_is_named_through_a_symlink(env:
     finally:
         planted.kill()
         planted.wait()
+
+
+# -- nothing planted inside the state dir is read, written or followed ---------------------------------
+
+FORGED = "2026-12-03T17:00:00.000Z [mcpctl] planted line\n"
+EVERY_READER = (["status"], ["status", "demo"], ["logs", "demo"], ["events", "demo"], ["metrics", "demo"])
+PLANTS = {  # where it is planted, and the commands that must refuse it (those that read there)
+    "a symlinked logs folder": ("logs", [["logs", "demo"], ["start", "demo"]]),
+    "a symlinked server folder": ("servers/demo", [*EVERY_READER[:2], *EVERY_READER[3:], ["check", "demo"]]),
+    "another user's projects folder": ("..", [*EVERY_READER, ["check", "demo"], ["alerts"], ["start", "demo"]]),
+    "another user's project tree": (".", [*EVERY_READER, ["check", "demo"], ["alerts"], ["start", "demo"]]),
+}
+
+
+FILES = ("events.jsonl", "metrics.jsonl", "instance.lock")
+
+
+def _started_and_stopped(env: Env) -> Path:
+    """The project's folder in the state dir, once `demo` has run there (its files all exist)."""
+    env.write_config({"demo": tiny_server()})
+    assert env.run("start", "demo").returncode == 0
+    assert env.run("stop", "demo").returncode == 0
+    return env.home / "projects" / "w"
+
+
+def _chown_tree(top: Path, uid: int) -> None:
+    for path in (top, *top.rglob("*")):
+        os.chown(path, uid, -1, follow_symlinks=False)
+
+
+@pytest.mark.parametrize("case", list(PLANTS))
+def test_a_folder_planted_inside_the_state_dir_is_refused_by_readers_and_writers(
+    env: Env, intruder: pwd.struct_passwd, case: str
+) -> None:
+    """Only the state dir itself was judged: a symlink or someone else's folder inside it was read (a
+    forged line shown as mcpctl's own, exit 0), and `start` took someone else's projects/ folder."""
+    where, commands = PLANTS[case]
+    root = _started_and_stopped(env)
+    planted = (root / where).resolve() if where in (".", "..") else root / where
+    if where in (".", ".."):
+        _chown_tree(planted, intruder.pw_uid)
+    else:
+        elsewhere = env.home.parent / "elsewhere"
+        (root / where).rename(elsewhere)
+        _chown_tree(elsewhere, intruder.pw_uid)
+        planted.symlink_to(elsewhere)
+    for log in (root / "logs", env.home.parent / "elsewhere"):
+        if (log / "demo.log").is_file():
+            (log / "demo.log").write_text(FORGED)
+    for command in commands:
+        proc = env.run(*command)
+        assert proc.returncode == 1, (command, proc.stdout, proc.stderr)
+        assert f"refusing {planted}: it " in proc.stderr, (command, proc.stderr)
+        assert "planted" not in proc.stdout, command
+    report = env.json("doctor", expect=6)
+    assert [f["subject"] for f in report["findings"] if f["kind"] == "planted"] == [str(planted)]
+    assert env.our_processes() == []
+
+
+def test_files_in_the_state_dir_are_never_written_or_read_through_a_symlink(
+    env: Env, intruder: pwd.struct_passwd
+) -> None:
+    """The log, events, metrics and instance lock were opened with O_APPEND|O_CREAT and no O_NOFOLLOW:
+    start and stop appended to another user's files through planted links, and `logs` showed their lines."""
+    root = _started_and_stopped(env)
+    victims = env.home.parent / "victims"
+    victims.mkdir(mode=0o755)
+    links = [root / "logs" / "demo.log", *(root / "servers" / "demo" / f for f in FILES)]
+    for link in links:
+        target = victims / link.name
+        target.write_text(FORGED)
+        target.chmod(0o666)
+        os.chown(target, intruder.pw_uid, -1)
+        link.unlink()
+        link.symlink_to(target)
+    for command in (["start", "demo"], ["stop", "demo"], ["logs", "demo"], ["events", "demo"]):
+        proc = env.run(*command)
+        assert proc.returncode == 1, (command, proc.stdout, proc.stderr)
+        assert "it is a symlink (mcpctl never follows one in its state dir)" in proc.stderr, (command, proc.stderr)
+        assert "planted" not in proc.stdout
+    assert all((victims / link.name).read_text() == FORGED for link in links)
+    report = env.json("doctor", expect=6)
+    assert sorted(f["subject"] for f in report["findings"] if f["kind"] == "planted") == sorted(map(str, links))
+    assert env.run("doctor", "--fix").returncode == 0  # the links go; what they pointed to stays
+    assert all((victims / link.name).read_text() == FORGED for link in links)
+    assert env.run("start", "demo").returncode == 0
+    assert env.run("stop", "demo").returncode == 0
+    assert "planted" not in env.run("logs", "demo").stdout

@@ -9,7 +9,7 @@ import typer
 
 from mcpctl.cli.app import Globals, Json, app, known_servers
 from mcpctl.constants import ExitCode
-from mcpctl.errors import MCPCtlError
+from mcpctl.errors import MCPCtlError, StateDirError
 from mcpctl.i18n import _, pad, translate
 
 if TYPE_CHECKING:
@@ -37,7 +37,10 @@ def doctor(
         from mcpctl.config.model import empty_config
 
         config, problem = empty_config(), exc.message
-    names = [s.name for s in known_servers(paths, config, None, everything=True)]
+    try:
+        names = [s.name for s in known_servers(paths, config, None, everything=True)]
+    except StateDirError:  # something planted in the state dir: what examine reports first, reading nothing
+        names = []
     doc = Doctor(paths, names, problem)
     findings = doc.examine()
     if fix:

@@ -16,6 +16,7 @@ from mcpctl.config.model import Config, ServerConfig
 from mcpctl.errors import ConfigError
 from mcpctl.hints import Any
 from mcpctl.paths import Paths
+from mcpctl.privdir import read_own
 from mcpctl.state import write_atomic
 
 EVERY_SERVER = "*"
@@ -28,7 +29,7 @@ def stored(paths: Paths) -> list[dict[str, Any]]:
     """The project's rules (see the module's note for a project with no file of its own)."""
     for path in dict.fromkeys((paths.root / FILE, paths.home / FILE)):  # one path without a project
         try:
-            data = json.loads(path.read_bytes())
+            data = json.loads(read_own(path))
         except (FileNotFoundError, NotADirectoryError):
             continue  # no rules added yet (or no state dir: the command will say so when it needs one)
         except (OSError, ValueError, RecursionError) as exc:

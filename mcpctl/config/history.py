@@ -17,6 +17,7 @@ from mcpctl.config.views import redact_document, secret_key, view
 from mcpctl.errors import UsageError
 from mcpctl.lean import Record, dataclass
 from mcpctl.paths import Paths
+from mcpctl.privdir import read_own
 from mcpctl.state import write_atomic
 
 KEEP = 50
@@ -136,7 +137,7 @@ def listing(paths: Paths) -> list[Version]:
         return []
     for path in files:
         try:
-            versions.append(Version.from_json(json.loads(path.read_bytes())))
+            versions.append(Version.from_json(json.loads(read_own(path))))
         except (OSError, ValueError, KeyError, TypeError, RecursionError):
             continue
     return sorted(versions, key=lambda v: v.id)

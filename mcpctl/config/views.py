@@ -23,6 +23,7 @@ from mcpctl.config.environment import env_file_paths, read_env_file
 from mcpctl.config.model import Config, ServerConfig
 from mcpctl.hints import TYPE_CHECKING, Any
 from mcpctl.lean import sha256_hex
+from mcpctl.privdir import open_own, read_own
 from mcpctl.settings import BY_NAME, NAMES, SETTINGS, Impact, having
 
 if TYPE_CHECKING:
@@ -133,12 +134,12 @@ def secret_key(paths: Paths) -> bytes:
     """The state dir's key for digests of secrets (32 random bytes, 0600), made on first use."""
     path = paths.config_dir / "key"
     try:
-        return path.read_bytes()
+        return read_own(path)
     except FileNotFoundError:
         pass
     paths.ensure_config()
     temp = path.with_name(f".key.{os.getpid()}.tmp")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    fd = open_own(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
     try:
         os.write(fd, os.urandom(32))
         os.fsync(fd)
@@ -150,7 +151,7 @@ def secret_key(paths: Paths) -> bytes:
         pass
     finally:
         os.unlink(temp)
-    return path.read_bytes()
+    return read_own(path)
 
 
 # -- what each shim was given ---------------------------------------------------------------------
@@ -195,7 +196,7 @@ def applied_hash(paths: Paths, name: str) -> str | None:
 
 def _applied(paths: Paths, name: str) -> dict[str, Any] | None:
     try:
-        record = json.loads(paths.applied_file(name).read_bytes())
+        record = json.loads(read_own(paths.applied_file(name)))
     except (OSError, ValueError, RecursionError):
         return None
     return record if isinstance(record, dict) else None

@@ -12,8 +12,9 @@ import os
 import socket
 import stat
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ from mcpctl.errors import MCPCtlError
 from mcpctl.i18n import N_
 from mcpctl.lean import Record, dataclass
 from mcpctl.paths import Paths
-from mcpctl.privdir import check_home
+from mcpctl.privdir import check_home, read_own
 from mcpctl.state import CorruptState, lock_holder, read_record, set_aside, state_lock, write_atomic, write_record
 
 ORPHAN_STOP_TIMEOUT = 3.0
@@ -43,14 +44,18 @@ ZOMBIE = N_("pid {pid} exited but its parent (pid {parent}) has not reaped it; {
 REAP_ORPHAN = N_("ending the orphaned parent lets init reap it")
 REAP_RESTART = N_("`mcpctl restart` of its server clears it")
 NOT_A_LOCK = N_("a {kind} where mcpctl's state lock file belongs: remove it (mcpctl makes it again)")
-KNOWN = (NOT_REPAIRED, READABLE, MISMATCH, KEPT, REBUILT, ORPHANED, SURVIVED, ZOMBIE, NOT_A_LOCK)
+LINK = N_("a symlink in the state dir (mcpctl makes none, and follows none): every command refuses it")
+LINK_REMOVED = N_("the link removed (not what it pointed to); mcpctl makes its own again")
+FOREIGN = N_("belongs to another user (uid {uid}): every command refuses it; move it out of the state dir")
+KNOWN = (NOT_REPAIRED, READABLE, MISMATCH, KEPT, REBUILT, ORPHANED, SURVIVED, ZOMBIE, NOT_A_LOCK, LINK, FOREIGN)
 
 
 @dataclass
 class Finding(Record):
     """One problem doctor found, and the repair it can make."""
 
-    kind: str  # permissions | lock | config | corrupt_file | state_mismatch | stale_socket | orphan | zombie | orphaned
+    # planted | permissions | lock | config | corrupt_file | state_mismatch | stale_socket | orphan | zombie | orphaned
+    kind: str
     subject: str  # a server name, a path or a pid
     detail: str
     repair: Callable[[], str] | None = None  # does the repair and says what it did
@@ -82,6 +87,9 @@ class Doctor(Record):
         if not self.paths.home.exists():
             return self.findings
         self._permissions()
+        self._planted()
+        if self.findings:  # every other check reads what was planted, which is refused
+            return self.findings
         self._lock()
         if self.config_problem:
             self.findings.append(Finding("config", "config", self.config_problem))
@@ -136,6 +144,19 @@ class Doctor(Record):
 
             self.findings.append(Finding("permissions", str(home), READABLE.format(mode=mode), private))
 
+    def _planted(self) -> None:
+        """Anywhere in the state dir: a symlink, someone else's file or folder, a folder others can read.
+        Every command refuses them (`privdir`); --fix removes a link and makes a folder of ours private,
+        and leaves someone else's things where they are (whose they are is for a person to see)."""
+        for path, info in _entries(self.paths.home):
+            if stat.S_ISLNK(info.st_mode):
+                self.findings.append(Finding("planted", str(path), LINK, partial(_unlink, path)))
+            elif info.st_uid != os.getuid():
+                self.findings.append(Finding("planted", str(path), FOREIGN.format(uid=info.st_uid)))
+            elif stat.S_ISDIR(info.st_mode) and stat.S_IMODE(info.st_mode) & 0o077:
+                detail = READABLE.format(mode=oct(stat.S_IMODE(info.st_mode)))
+                self.findings.append(Finding("permissions", str(path), detail, partial(_private, path)))
+
     def _state(self, name: str) -> None:
         path = self.paths.state_file(name)
         try:
@@ -177,7 +198,7 @@ class Doctor(Record):
         """A gateway record that says it runs while no gateway holds its lock (killed with -9, say)."""
         path = self.paths.gateway_file("state.json")
         try:
-            record = json.loads(path.read_bytes())
+            record = json.loads(read_own(path))
         except (OSError, ValueError):
             return
         if not isinstance(record, dict) or record.get("state") in ("stopped", None):
@@ -286,3 +307,26 @@ def _listening(path: Path) -> bool:
         except OSError:
             return False
     return True
+
+
+def _entries(folder: Path) -> Iterator[tuple[Path, os.stat_result]]:
+    """Everything under `folder`, each with its lstat; never into a symlink or someone else's folder."""
+    try:
+        found = list(os.scandir(folder))
+    except OSError:
+        return
+    for entry in found:
+        info = entry.stat(follow_symlinks=False)
+        yield Path(entry.path), info
+        if stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid():
+            yield from _entries(Path(entry.path))
+
+
+def _unlink(path: Path) -> str:
+    path.unlink()  # the link itself: what it points to is someone else's, and stays
+    return LINK_REMOVED
+
+
+def _private(path: Path) -> str:
+    path.chmod(0o700, follow_symlinks=False)
+    return MODE_SET

@@ -23,6 +23,7 @@ from mcpctl.control.early import Early
 from mcpctl.hints import Any, Protocol
 from mcpctl.lean import Record, dataclass
 from mcpctl.paths import Paths
+from mcpctl.privdir import open_own
 from mcpctl.settings import IN_SPEC
 from mcpctl.state import StateRecord, lock_holder
 
@@ -114,7 +115,7 @@ def prepare_shim(
 ) -> Launch:
     """A shim for `server`, ready to spawn: its spec made, its report pipe and its log open."""
     spec = spec_of(server, resolved, alert_tables, config_hash, paths.project, origin)
-    log_fd = os.open(paths.log_file(server.name), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    log_fd = open_own(paths.log_file(server.name), os.O_WRONLY | os.O_APPEND | os.O_CREAT)
     report_read, report_write = os.pipe()
     os.set_blocking(report_read, False)
     return Launch(server, report_read, spec=spec, handed=(report_write, log_fd))

@@ -19,6 +19,7 @@ from mcpctl.hints import Any
 from mcpctl.lean import Record, dataclass
 from mcpctl.logfile import stamp
 from mcpctl.paths import Paths
+from mcpctl.privdir import read_own
 from mcpctl.state import CorruptState, StateRecord, lock_holder, read_record, set_aside, write_record
 from mcpctl.states import HELD_BACK, LIVE, RUNNING, SERVING, Drift, ServerState
 
@@ -159,7 +160,7 @@ def vouched(paths: Paths, name: str, answer: Any, holder: int | None) -> Observa
     if fresh is None:
         return None
     try:
-        on_disk = json.loads(paths.state_file(name).read_bytes())
+        on_disk = json.loads(read_own(paths.state_file(name)))
     except (OSError, ValueError, RecursionError):
         return None
     if not isinstance(on_disk, dict) or on_disk.get("schema") != STATE_SCHEMA or on_disk.get("shim_pid") != holder:

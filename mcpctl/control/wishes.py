@@ -21,6 +21,7 @@ from enum import StrEnum
 
 from mcpctl.errors import MCPCtlError
 from mcpctl.paths import Paths
+from mcpctl.privdir import read_own
 from mcpctl.state import CorruptState, read_record, write_all_atomic
 from mcpctl.states import ServerState
 
@@ -56,7 +57,7 @@ def record(paths: Paths, names: Iterable[str], wish: Wish) -> None:
 def _said(paths: Paths, name: str) -> Wish | None:
     """The wish wanted.json holds, if it holds one."""
     try:
-        return Wish(json.loads((paths.server_dir(name) / WANTED_FILE).read_text(encoding="utf-8"))["wanted"])
+        return Wish(json.loads(read_own(paths.server_dir(name) / WANTED_FILE))["wanted"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
 

@@ -17,6 +17,7 @@ from mcpctl.constants import ENV_HOME, POLL_INTERVAL
 from mcpctl.errors import ConfigError, ErrorType, MCPCtlError
 from mcpctl.gateway import record
 from mcpctl.paths import Paths
+from mcpctl.privdir import open_own
 
 REPORT_TIMEOUT = 30.0
 STOP_TIMEOUT = 10.0
@@ -31,7 +32,7 @@ def start(paths: Paths, config_path: Path) -> dict[str, Any]:
     if record.holder(paths) is not None:
         return {**record.observed(paths), "outcome": "running"}
     paths.ensure_gateway()
-    log = os.open(paths.gateway_file(record.LOG), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    log = open_own(paths.gateway_file(record.LOG), os.O_WRONLY | os.O_APPEND | os.O_CREAT)
     try:
         proc = subprocess.Popen(
             [sys.executable, "-m", "mcpctl.gateway", str(config_path.absolute())],

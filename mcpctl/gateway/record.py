@@ -10,6 +10,7 @@ import time
 from mcpctl.events import append_event
 from mcpctl.hints import Any
 from mcpctl.paths import Paths
+from mcpctl.privdir import read_own
 from mcpctl.state import lock_holder, write_atomic
 
 RECORD = "state.json"
@@ -21,7 +22,7 @@ LOG = "gateway.log"
 def read(paths: Paths) -> dict[str, Any]:
     """The record as written; {} when there is none or it is unreadable."""
     with contextlib.suppress(OSError, ValueError):
-        data = json.loads(paths.gateway_file(RECORD).read_bytes())
+        data = json.loads(read_own(paths.gateway_file(RECORD)))
         return data if isinstance(data, dict) else {}
     return {}
 

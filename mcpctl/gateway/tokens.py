@@ -20,6 +20,7 @@ from typing import Any
 
 from mcpctl.errors import StateDirError, UsageError
 from mcpctl.lean import Record, dataclass
+from mcpctl.privdir import read_own
 from mcpctl.state import state_lock, write_atomic
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
@@ -94,7 +95,7 @@ class TokenStore:
         if self._cache and self._cache[:2] == (info.st_mtime, info.st_size):
             return self._cache[2]
         try:
-            raw = json.loads(self.path.read_bytes())
+            raw = json.loads(read_own(self.path))
             found = {t["id"]: _token(t) for t in raw["tokens"]}
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise StateDirError(f"{self.path} is unreadable ({exc})", "revoke and recreate the tokens") from exc

@@ -36,6 +36,7 @@ from mcpctl.errors import ErrorType, Failure, MCPCtlError
 from mcpctl.logfile import MARK, LogWriter, stamp
 from mcpctl.metrics import Sample
 from mcpctl.paths import Paths
+from mcpctl.privdir import open_own
 from mcpctl.shim import signals
 from mcpctl.shim.ledger import say
 from mcpctl.shim.log import log, use_log
@@ -117,7 +118,7 @@ def serve(spec: Spec, log_format: str | None = None) -> int:
         use_log(foreground.take_terminal(log_path, spec.log_max_bytes, spec.log_backups, log_format, spec.name))
     else:
         use_log(LogWriter(log_path, spec.log_max_bytes, spec.log_backups))
-        stderr = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)  # what Python itself says
+        stderr = open_own(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)  # what Python itself says
         os.dup2(stderr, 2)
         os.close(stderr)
         with contextlib.suppress(OSError), open("/proc/self/comm", "w") as comm:  # Linux: what `ps` and

@@ -24,6 +24,7 @@ from mcpctl.contract import Report
 from mcpctl.errors import Failure
 from mcpctl.hints import Any
 from mcpctl.logfile import Line, LogWriter
+from mcpctl.privdir import open_own
 from mcpctl.shim.loop import Finished, Shim
 from mcpctl.shim.notify import Notifier
 from mcpctl.states import ServerState
@@ -55,7 +56,7 @@ class EchoingLog(LogWriter):
 def take_terminal(log_path: Path, max_bytes: int, backups: int, fmt: str, name: str) -> EchoingLog:
     """Keep the real stderr for echoing; make fd 2 the log file (as a detached shim has it); let stdout go."""
     echo_fd = os.dup(2)  # not inheritable: the server never gets it
-    log_fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    log_fd = open_own(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(log_fd, 2)
     os.dup2(devnull, 1)
