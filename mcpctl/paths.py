@@ -11,7 +11,7 @@ from pathlib import Path
 from mcpctl.constants import CONFIG_FILENAME, ENV_CONFIG, ENV_HOME
 from mcpctl.errors import ConfigError
 from mcpctl.lean import Record, dataclass
-from mcpctl.privdir import blocked, check_home, judge_below, private_dir
+from mcpctl.privdir import blocked, check_home, judge_ancestors, judge_below, private_dir
 
 # AF_UNIX paths longer than this fail ("AF_UNIX path too long"); keep a margin below 108.
 _MAX_SOCKET_PATH = 100
@@ -155,8 +155,10 @@ class Paths(Record):
 
     @cached_property
     def _runtime(self) -> Path:
-        """The runtime dir, judged as the state dir's folders are when it exists (made by ensure_server)."""
+        """The runtime dir, judged as the state dir's folders are when it exists (made by ensure_server),
+        in a folder nobody else can rename it in (a $TMPDIR of another user's is refused)."""
         runtime = runtime_dir()
+        judge_ancestors(runtime, "runtime dir")
         judge_below(runtime.parent, runtime, self._judged)
         return runtime
 

@@ -3,14 +3,16 @@
 A directory mcpctl creates is opened without following links and set to 0700 through its descriptor. A
 directory that already exists is never changed: it must be a real directory (not a symlink) owned by the
 user with no group/other bits, else it is refused. The state dir itself is judged by `check_home` before
-it is written to, and by `judge_home` before it is read; every existing directory below it on the way
-to what a command reads or writes, by `judge_below` (readers and writers alike, each directory once per
-command). Every file in it is opened by `open_own`: never through a symlink, and only when it is the
-user's own regular file.
+it is written to, and by `judge_home` before it is read (both ask first, by `judge_ancestors`, that
+nobody else can rename or swap it: the folders above it are the user's or root's); every existing
+directory below it on the way to what a command reads or writes, by `judge_below` (readers and writers
+alike, each directory once per command). Every file in it is opened by `open_own`: never through a
+symlink, and only when it is the user's own regular file.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import stat
@@ -98,8 +100,47 @@ def _not_ours(info: os.stat_result, kind: Callable[[int], bool], what: str) -> s
     return None
 
 
+def judge_ancestors(path: Path, what: str = "state dir") -> None:
+    """Nobody else can rename or swap `path`: it is not a symlink of another user, and every existing
+    directory above it (and above where it leads, if it is a symlink), up to the user's home or /, is
+    the user's or root's and not writable by group or others unless sticky (/tmp), as config/trust.py
+    asks of the folders above a config file. Refused (exit 1) otherwise. A few stats per command."""
+    starts = [os.path.dirname(path)]
+    with contextlib.suppress(OSError):
+        link = os.lstat(path)
+        if stat.S_ISLNK(link.st_mode):
+            if link.st_uid not in (os.getuid(), 0):
+                _refuse(path, f"is a symlink of another user (uid {link.st_uid}), who can point it elsewhere")
+            starts.append(os.path.dirname(os.path.realpath(path)))
+    for start in dict.fromkeys(starts):
+        _judge_above(start, path, what)
+
+
+def _judge_above(directory: str, path: Path, what: str) -> None:
+    home, current = os.path.expanduser("~"), directory
+    while True:
+        with contextlib.suppress(OSError):  # missing: made 0700 by mcpctl, or by nobody
+            _judge_ancestor(os.stat(current), current, path, what)
+        parent = os.path.dirname(current)
+        if current in (home, parent):
+            return
+        current = parent
+
+
+def _judge_ancestor(info: os.stat_result, current: str, path: Path, what: str) -> None:
+    writable = info.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not info.st_mode & stat.S_ISVTX
+    if info.st_uid not in (os.getuid(), 0) or writable:
+        whose = f"uid {info.st_uid}, mode {oct(stat.S_IMODE(info.st_mode))}"
+        raise StateDirError(
+            f"refusing {current}, above the {what} {path}: others can rename what is in it ({whose})",
+            f"choose a {what} under folders only you (or root) can change"
+            + (f" (${ENV_HOME} or --home)" if what == "state dir" else " ($XDG_RUNTIME_DIR or $TMPDIR)"),
+        )
+
+
 def check_home(home: Path) -> None:
     """The state dir may be made here: it is missing, or the user's own, unshared, and empty or mcpctl's."""
+    judge_ancestors(home)
     for path in _missing(home):
         _make(path)
     _judge(home, _stat(home, follow=True))  # the user may name their state dir through a symlink
@@ -109,6 +150,7 @@ def judge_home(home: Path) -> None:
     """The state dir may be read: it is missing (nothing in it to trust, and it is not made), or it is
     one `check_home` would take. A command that only reads trusts nobody else's records, logs or sockets
     either: one stat, and one listing of the state dir."""
+    judge_ancestors(home)
     info = _existing(home, follow=True)
     if info is not None:
         _judge(home, info)

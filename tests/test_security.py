@@ -535,3 +535,32 @@ def test_files_in_the_state_dir_are_never_written_or_read_through_a_symlink(
     assert env.run("start", "demo").returncode == 0
     assert env.run("stop", "demo").returncode == 0
     assert "planted" not in env.run("logs", "demo").stdout
+
+
+@pytest.mark.parametrize("kind", ["parent", "tmpdir", "symlink"])
+def test_a_state_dir_another_user_can_rename_or_swap_is_refused(
+    env: Env, intruder: pwd.struct_passwd, kind: str
+) -> None:
+    """A state dir in another user's folder, a runtime dir in another user's $TMPDIR, and a state dir
+    named through another user's symlink were all taken: that user could swap in a tree of their own."""
+    env.write_config({"demo": tiny_server()})
+    theirs = env.home.parent / "theirs"
+    theirs.mkdir(mode=0o755)
+    os.chown(theirs, intruder.pw_uid, -1)
+    extra = {"MCPCTL_HOME": str(theirs / "state")}
+    refused = theirs
+    if kind == "tmpdir":
+        extra = {"MCPCTL_HOME": str(_long_home(env)), "TMPDIR": str(theirs), "XDG_RUNTIME_DIR": ""}
+    elif kind == "symlink":
+        link = env.home.parent / "state-link"
+        env.home.mkdir(mode=0o700)
+        link.symlink_to(env.home)
+        os.chown(link, intruder.pw_uid, -1, follow_symlinks=False)
+        extra, refused = {"MCPCTL_HOME": str(link)}, link
+    for command in (["start", "demo"], ["status", "demo"])[: 1 if kind == "tmpdir" else 2]:
+        proc = run_in(env, env.workdir, *command, **extra)
+        assert proc.returncode == 1, (command, proc.stdout, proc.stderr)
+        assert f"refusing {refused}" in proc.stderr, (command, proc.stderr)
+    assert not (theirs / "state").exists()
+    assert not list(theirs.glob("mcpctl-*"))
+    assert env.our_processes() == []
