@@ -75,6 +75,19 @@ def open_own(path: Path, flags: int, mode: int = 0o600) -> int:
     return fd
 
 
+def own_socket(path: Path) -> Path:
+    """`path`, unless it is a planted symlink or another user's socket (StateDirError, exit 1): mcpctl
+    connects only to its own shims' sockets. A missing one is the connect's to find."""
+    with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+        info = os.lstat(path)
+        if stat.S_ISLNK(info.st_mode):
+            _refuse(path, "is a symlink (mcpctl never follows one in its state dir)", _REMOVE)
+        problem = _not_ours(info, stat.S_ISSOCK, "a socket")
+        if problem:
+            _refuse(path, problem, _REMOVE)
+    return path
+
+
 def read_own(path: Path) -> bytes:
     """The whole of `path`, opened by `open_own`."""
     with os.fdopen(open_own(path, os.O_RDONLY), "rb") as handle:

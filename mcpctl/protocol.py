@@ -14,6 +14,7 @@ from mcpctl import __version__
 from mcpctl.constants import MCP_PROTOCOL_VERSION
 from mcpctl.errors import ErrorType, Failure
 from mcpctl.hints import Any
+from mcpctl.privdir import own_socket
 
 INIT_ID = "mcpctl-init"
 # Protocol versions with the `initialize` handshake (dates compare as strings).
@@ -178,7 +179,7 @@ def call(path: Path, method: str, params: dict[str, Any] | None = None, timeout:
     deadline = time.monotonic() + timeout
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         _until(sock, deadline)
-        sock.connect(str(path))
+        sock.connect(str(own_socket(path)))
         _until(sock, deadline)
         sock.sendall(_control_request(method, params))
         buffer = b""
@@ -208,6 +209,7 @@ class Asking:
         self._waiting: dict[socket.socket, tuple[str, bytearray]] = {}
         self._selector = selectors.DefaultSelector()
         for key, (path, method) in calls.items():
+            own_socket(path)  # a planted one is refused (exit 1), never asked
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             try:  # a listening socket takes a connection at once; the answer is what takes time
                 _until(sock, self.deadline)

@@ -564,3 +564,23 @@ def test_a_state_dir_another_user_can_rename_or_swap_is_refused(
     assert not (theirs / "state").exists()
     assert not list(theirs.glob("mcpctl-*"))
     assert env.our_processes() == []
+
+
+def test_a_shim_socket_is_never_connected_to_through_a_symlink(env: Env) -> None:
+    """A socket path was connected to wherever a link there led: whoever planted it answered status and
+    took the client's MCP traffic."""
+    env.write_config({"demo": tiny_server()})
+    assert env.run("start", "demo").returncode == 0
+    run = env.home / "run" / "w"
+    elsewhere = env.home.parent / "elsewhere"
+    elsewhere.mkdir(mode=0o700)
+    for name in ("demo.sock", "demo.ctl.sock"):
+        (run / name).rename(elsewhere / name)
+        (run / name).symlink_to(elsewhere / name)
+    for command in (["status", "demo"], ["ping", "demo"], ["tools", "demo"]):
+        proc = env.run(*command)
+        assert proc.returncode == 1, (command, proc.stdout, proc.stderr)
+        assert f"refusing {run}/demo" in proc.stderr, (command, proc.stderr)
+        assert "it is a symlink" in proc.stderr, (command, proc.stderr)
+    report = env.json("doctor", expect=6)
+    assert sorted(f["subject"] for f in report["findings"]) == [str(run / "demo.ctl.sock"), str(run / "demo.sock")]

@@ -20,7 +20,8 @@ from typing import Any
 
 from mcpctl import protocol
 from mcpctl.constants import DEFAULT_MAX_MESSAGE_BYTES
-from mcpctl.errors import ErrorType, Failure
+from mcpctl.errors import ErrorType, Failure, MCPCtlError
+from mcpctl.privdir import own_socket
 
 Message = dict[str, Any]
 LOG = logging.getLogger("mcpctl.gateway")
@@ -66,7 +67,13 @@ class Upstream:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.setblocking(False)
         try:
-            await asyncio.get_running_loop().sock_connect(sock, str(path))
+            await asyncio.get_running_loop().sock_connect(sock, str(own_socket(path)))
+        except MCPCtlError as exc:  # a planted socket: said in the gateway's log, not to a remote client
+            sock.close()
+            self.closed = True
+            LOG.warning("%s: %s", self.name, exc.message)
+            detail = "its socket is refused (the gateway's log says why)"
+            raise Unavailable(Failure.of(ErrorType.CONNECTION_LOST, name=self.name, detail=detail)) from None
         except OSError:
             sock.close()
             self.closed = True

@@ -195,9 +195,11 @@ def _reconnect(g: Globals, name: str, no_start: bool) -> socket.socket:
 
 
 def _open(path: Any) -> socket.socket:
+    from mcpctl.privdir import own_socket
+
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        sock.connect(str(path))
+        sock.connect(str(own_socket(path)))
     except OSError:
         sock.close()
         raise
