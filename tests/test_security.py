@@ -584,3 +584,15 @@ def test_a_shim_socket_is_never_connected_to_through_a_symlink(env: Env) -> None
         assert "it is a symlink" in proc.stderr, (command, proc.stderr)
     report = env.json("doctor", expect=6)
     assert sorted(f["subject"] for f in report["findings"]) == [str(run / "demo.ctl.sock"), str(run / "demo.sock")]
+
+
+def test_a_folder_of_yours_that_others_can_read_is_refused_and_doctor_fix_makes_it_private(env: Env) -> None:
+    logs = _started_and_stopped(env) / "logs"
+    logs.chmod(0o755)
+    proc = env.run("logs", "demo")
+    assert proc.returncode == 1
+    assert f"refusing {logs}: it has mode 0o755, not 0o700" in proc.stderr
+    fixed = env.run("doctor", "--fix")
+    assert fixed.returncode == 0, fixed.stdout
+    assert stat.S_IMODE(logs.stat().st_mode) == 0o700
+    assert env.run("logs", "demo").returncode == 0

@@ -328,5 +328,9 @@ def _unlink(path: Path) -> str:
 
 
 def _private(path: Path) -> str:
-    path.chmod(0o700, follow_symlinks=False)
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)  # chmod's follow_symlinks=False: not on 3.11
+    try:
+        os.fchmod(fd, 0o700)
+    finally:
+        os.close(fd)
     return MODE_SET
