@@ -153,6 +153,8 @@ class Doctor(Record):
                 self.findings.append(Finding("planted", str(path), LINK, partial(_unlink, path)))
             elif info.st_uid != os.getuid():
                 self.findings.append(Finding("planted", str(path), FOREIGN.format(uid=info.st_uid)))
+            elif path == self.paths.lock:
+                continue  # a folder where the state lock belongs: `_lock` says what to do with it
             elif stat.S_ISDIR(info.st_mode) and stat.S_IMODE(info.st_mode) & 0o077:
                 detail = READABLE.format(mode=oct(stat.S_IMODE(info.st_mode)))
                 self.findings.append(Finding("permissions", str(path), detail, partial(_private, path)))
