@@ -21,6 +21,7 @@ import pytest
 import tomli_w
 import yaml
 
+from mcpctl.export.needs import IMAGE_VOLUME
 from tests.conftest import Env, third_party_cache, tiny_server, wait_for
 
 SECRET = "s3cr3t-value-never-exported"
@@ -201,19 +202,19 @@ def test_kubernetes_manifests_pass_kubectl_apply_dry_run(env: Env, api_server: s
     assert proc.stdout.count("created (dry run)") == 5, proc.stdout
 
 
-def _as_kubelet_makes_it(
+def _as_the_pod_has_it(
     root: Path, manifest: dict[str, Any], files: dict[str, Any] | None
 ) -> tuple[Path, dict[str, Path]]:
-    """The pod's filesystem under `root`: the state volume an emptyDir (0777, root's, or the tester's when not
-    root), and each env_file Secret item a file of the mode the manifest says, root's, where its mount says."""
+    """The pod's filesystem under `root`: the image's /var/lib/mcpctl (0700, under folders root's; no volume),
+    and each env_file Secret item a file of the mode the manifest says, root's, where its mount says."""
     pod = manifest["spec"]["template"]["spec"]
     (container,) = pod["containers"]
+    assert not any("emptyDir" in volume for volume in pod.get("volumes", []))  # 0777: refused above a state dir
     state = root / "var-lib-mcpctl"
-    state.mkdir()
-    state.chmod(0o777)
-    mode = next((v["secret"]["defaultMode"] for v in pod["volumes"] if "secret" in v), None)
+    state.mkdir(mode=0o700)
+    mode = next((v["secret"]["defaultMode"] for v in pod.get("volumes", []) if "secret" in v), None)
     mounted: dict[str, Path] = {}
-    for mount in container["volumeMounts"]:
+    for mount in container.get("volumeMounts", []):
         if mount.get("subPath") and files is not None and mode is not None:
             target = Path(mount["mountPath"])
             path = root / "etc" / target.name
@@ -231,9 +232,9 @@ def _runs_python(user: dict[str, Any]) -> bool:
 
 
 @pytest.mark.parametrize("env_file", [False, True])
-def test_the_kubernetes_deployment_runs_on_an_emptydir_as_the_containers_user(env: Env, env_file: bool) -> None:
-    """`mcpctl run` and its probe `mcpctl check`, as the manifest says, on a state volume kubelet's way: a 0777
-    dir (root's, the container's user not root, when the test runs as root), and the env_file from its Secret."""
+def test_the_kubernetes_deployment_runs_as_the_containers_user(env: Env, env_file: bool) -> None:
+    """`mcpctl run` and its probe `mcpctl check`, as the manifest says, as the container's user (when this Python
+    lets another user run it) with the state dir the image gives it, and the env_file from its Secret."""
     root = Path(tempfile.mkdtemp(prefix="pod-", dir="/tmp"))
     try:
         root.chmod(0o755)
@@ -249,16 +250,15 @@ def test_the_kubernetes_deployment_runs_on_an_emptydir_as_the_containers_user(en
         (deployment,) = (doc for doc in docs if doc["kind"] == "Deployment")
         files = next((doc for doc in docs if doc["kind"] == "Secret"), None)
         (root / "etc" / "demo.env").unlink()  # the image holds the config only
-        state, mounted = _as_kubelet_makes_it(root, deployment, files)
+        state, mounted = _as_the_pod_has_it(root, deployment, files)
         assert set(mounted) == ({"/etc/mcpctl/demo.env"} if env_file else set())
         pod = deployment["spec"]["template"]["spec"]
         (container,) = pod["containers"]
-        volume = next(m["mountPath"] for m in container["volumeMounts"] if m["name"] == "state")
         home = next(e["value"] for e in container["env"] if e["name"] == "MCPCTL_HOME")
         context = {"runAsUser": 10001, "runAsGroup": 10001, "fsGroup": 10001, **pod.get("securityContext", {})}
         inside = {
             "PATH": os.environ["PATH"], "PYTHONPATH": os.environ.get("PYTHONPATH", ""), "PYTHONDONTWRITEBYTECODE": "1",
-            "HOME": str(state), "MCPCTL_HOME": str(state / Path(home).relative_to(volume)), "LANG": "C.UTF-8",
+            "HOME": str(state), "MCPCTL_HOME": str(state / Path(home).relative_to(IMAGE_VOLUME)), "LANG": "C.UTF-8",
         }  # fmt: skip
         mcpctl = [sys.executable, "-m", "mcpctl"]
 
@@ -267,9 +267,8 @@ def test_the_kubernetes_deployment_runs_on_an_emptydir_as_the_containers_user(en
 
         as_user: dict[str, Any] = {"env": inside, "cwd": state}
         user = {"user": context["runAsUser"], "group": context["runAsGroup"], "extra_groups": [context["fsGroup"]]}
-        if os.getuid() == 0 and _runs_python(user):  # the container's user, not root: the emptyDir is root's
+        if os.getuid() == 0 and _runs_python(user):  # the container's user, not root: its folder is its own
             as_user.update(user)
-        elif os.getuid() == 0:  # this Python is root's only: the emptyDir is then the other user's, as alien
             os.chown(state, context["runAsUser"], context["runAsGroup"])
         run = subprocess.Popen([*mcpctl, "-f", str(config), *container["args"]], stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE, text=True, **as_user)  # fmt: skip

@@ -20,7 +20,6 @@ from mcpctl.export.needs import (
     IMAGE_CONFIG,
     IMAGE_HOME,
     IMAGE_UID,
-    IMAGE_VOLUME,
     PLACEHOLDER,
     Needs,
     dns_name,
@@ -115,8 +114,9 @@ def _container(needs: Needs, image: str, name: str) -> dict[str, Any]:
         "startupProbe": {**probe, "periodSeconds": 2, "failureThreshold": math.ceil(s.startup_timeout / 2) + 5},
         "readinessProbe": probe,
         "livenessProbe": {**probe, "failureThreshold": max(3, s.unhealthy_after + 1)},
-        "volumeMounts": [{"name": "state", "mountPath": IMAGE_VOLUME}, *_file_mounts(needs)],
     }
+    if needs.env_files:
+        container["volumeMounts"] = _file_mounts(needs)
     if needs.port is not None:
         container["ports"] = [{"name": "mcp", "containerPort": needs.port}]
     return container
@@ -133,12 +133,11 @@ def _deployment(needs: Needs, name: str, image: str, namespace: str | None) -> d
     s = needs.server
     labels = {"app.kubernetes.io/name": "mcpctl", _LABEL: dns_name(s.name)}
     grace = math.ceil(s.stop_timeout + STDIN_CLOSE_GRACE + 10)
-    volumes: list[dict[str, Any]] = [{"name": "state", "emptyDir": {}}]
-    if needs.env_files:  # read-only for all: root's, as mcpctl's trust rules want an env_file
-        volumes.append({"name": "env-files", "secret": {"secretName": f"{name}-env-files", "defaultMode": 0o444}})
-    pod = {
+    pod: dict[str, Any] = {
         "terminationGracePeriodSeconds": grace,
-        # the Containerfile's user; the emptyDir is 0777 and root's: the state dir is a folder mcpctl makes in it
+        # The Containerfile's user. The state dir is in the image's own folder of that user, not in a volume:
+        # an emptyDir is 0777 (and root's), a folder anyone could rename the state dir out of, which mcpctl
+        # refuses above a state dir; what the state dir holds lives as long as the container, as the shim does.
         "securityContext": {
             "runAsUser": IMAGE_UID,
             "runAsGroup": IMAGE_UID,
@@ -146,8 +145,9 @@ def _deployment(needs: Needs, name: str, image: str, namespace: str | None) -> d
             "runAsNonRoot": True,
         },
         "containers": [_container(needs, image, name)],
-        "volumes": volumes,
     }
+    if needs.env_files:  # read-only for all: root's, as mcpctl's trust rules want an env_file
+        pod["volumes"] = [{"name": "env-files", "secret": {"secretName": f"{name}-env-files", "defaultMode": 0o444}}]
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",

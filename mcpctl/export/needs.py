@@ -20,8 +20,8 @@ from mcpctl.lean import Record, dataclass
 
 # Where the exported container recipe (examples/Containerfile) puts the config and the state dir, and its user.
 IMAGE_CONFIG = "/etc/mcpctl/mcpctl.toml"
-IMAGE_VOLUME = "/var/lib/mcpctl"  # the mount: an emptyDir is 0777 and root's, a state dir mcpctl refuses,
-IMAGE_HOME = f"{IMAGE_VOLUME}/state"  # so the state dir is one mcpctl makes in it, 0700 and its own
+IMAGE_VOLUME = "/var/lib/mcpctl"  # the image user's own folder (0700), where Compose mounts its volume
+IMAGE_HOME = f"{IMAGE_VOLUME}/state"  # the state dir, a folder mcpctl makes in it
 IMAGE_UID = 10001
 DEFAULT_IMAGE = "localhost/mcpctl:latest"
 PLACEHOLDER = "REPLACE_ME"
