@@ -74,8 +74,9 @@ def language() -> str:
 
 
 def _(message: str) -> str:
-    """`message` in the user's language (itself when it has no translation)."""
-    return _translations().gettext(message)
+    """`message` in the user's language (itself when it has no translation). Never a lookup of "":
+    gettext answers it with the catalog's header (Project-Id-Version: ...), not with an empty text."""
+    return _translations().gettext(message) if message else message
 
 
 def N_(message: str) -> str:

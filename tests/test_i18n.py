@@ -168,3 +168,15 @@ def test_the_same_cli_module_in_english_is_what_completions_see() -> None:
         check=False,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_an_empty_field_never_shows_the_catalog_header(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A template field filled with "" ({detail} of a handshake timeout) stays empty: gettext("") is the
+    catalog's header (Project-Id-Version: ...), which used to end the message and split the status table."""
+    env.write_config({"silent": {"command": "sleep", "args": ["100"], "startup_timeout": 1, "restart": "never"}})
+    zh = run(env, monkeypatch, CHINESE, "start", "silent")
+    assert zh.returncode == 4, zh.stderr
+    assert "错误：silent 未能就绪 [handshake_timeout]：silent 未能在 1 秒内就绪\n" in zh.stderr
+    status = run(env, monkeypatch, CHINESE, "status").stdout
+    assert "Project-Id-Version" not in zh.stderr + status
+    assert len(status.splitlines()) == 2, status  # the header and one row
