@@ -7,9 +7,17 @@ from collections.abc import Callable
 
 from mcpctl.constants import NagiosCode
 from mcpctl.hints import Any
+from mcpctl.i18n import N_
 from mcpctl.lean import Record, dataclass
 from mcpctl.protocol import METHOD_NOT_FOUND
 from mcpctl.states import SERVING, ServerState
+
+# What a ping or a verdict says (English: records and --json carry it); KNOWN lets `check` show it translated.
+NO_ANSWER, PING_ERROR = N_("no answer to ping within {timeout:g}s"), N_("ping error: {message}")
+SILENT, CRITICAL = N_("its shim does not answer"), N_("critical alert: {names}")
+FAILING, IN_A_ROW = N_("failing pings"), N_("{detail} ({failures} in a row)")
+READY, READY_PING = N_("ready"), N_("ready, ping {latency:.1f} ms")
+KNOWN = (NO_ANSWER, PING_ERROR, CRITICAL, IN_A_ROW, READY_PING)
 
 PING_PREFIX = "mcpctl-ping-"
 
@@ -64,7 +72,7 @@ class Pinger:
         now = self.clock()
         if self.pending is not None and now - self.pending[1] >= self.timeout:
             self.pending = None
-            return self._record(ok=False, latency=None, detail=f"no answer to ping within {self.timeout:g}s")
+            return self._record(ok=False, latency=None, detail=NO_ANSWER.format(timeout=self.timeout))
         if self.pending is None and now >= self.next_at:
             self.sequence += 1
             ping_id = f"{PING_PREFIX}{self.sequence}"
@@ -84,7 +92,7 @@ class Pinger:
             return self._record(ok=True, latency=latency)  # it answered: alive, whatever its era has of ping
         if "error" in message:
             error = message["error"] if isinstance(message["error"], dict) else {}
-            return self._record(ok=False, latency=latency, detail=f"ping error: {error.get('message', '?')}")
+            return self._record(ok=False, latency=latency, detail=PING_ERROR.format(message=error.get("message", "?")))
         return self._record(ok=True, latency=latency)
 
     def next_wakeup(self) -> float:
@@ -122,19 +130,19 @@ class Verdict(Record):
 
 def verdict(name: str, state: str, health: dict[str, Any] | None, firing: list[dict[str, Any]]) -> Verdict:
     if state == ServerState.UNRESPONSIVE:  # its record, pings included, is as old as the freeze
-        return Verdict(name, "unresponsive", "its shim does not answer")
+        return Verdict(name, "unresponsive", SILENT)
     critical = [a["name"] for a in firing if a.get("severity") == "critical"]
     if state in SERVING and critical:
-        return Verdict(name, "unhealthy", f"critical alert: {', '.join(critical)}", critical_alert=True)
+        return Verdict(name, "unhealthy", CRITICAL.format(names=", ".join(critical)), critical_alert=True)
     if state == ServerState.UNHEALTHY or (
         state == ServerState.READY and health is not None and not health.get("ok", True)
     ):
         failures = health.get("consecutive_failures", 0) if health else 0
-        detail = (health or {}).get("detail") or "failing pings"
-        return Verdict(name, "unhealthy", f"{detail} ({failures} in a row)")
+        detail = (health or {}).get("detail") or FAILING
+        return Verdict(name, "unhealthy", IN_A_ROW.format(detail=detail, failures=failures))
     if state == ServerState.READY:
         latency = health.get("latency_ms") if health else None
-        return Verdict(name, "ok", f"ready, ping {latency:.1f} ms" if latency is not None else "ready")
+        return Verdict(name, "ok", READY_PING.format(latency=latency) if latency is not None else READY)
     return Verdict(name, "not_running", state)
 
 

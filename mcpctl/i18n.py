@@ -144,7 +144,7 @@ def failure_text(kind: ErrorType, message: str, hint: str, known: Sequence[str] 
     return _translate(info.template, message, known), _translate(info.hint, hint, known) if hint else ""
 
 
-def translate(text: str, known: Sequence[str] = (), depth: int = 3) -> str:
+def translate(text: str, known: Sequence[str] = (), depth: int = 5) -> str:
     """English `text` made elsewhere (a record, a check's finding) in the user's language: its own
     translation if it is a msgid, else the first of the `known` templates it fills, translated and
     filled with its values (each translated the same way), else `text` itself."""

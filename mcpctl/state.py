@@ -18,6 +18,7 @@ from pathlib import Path
 from mcpctl.constants import STATE_LOCK_TIMEOUT, STATE_SCHEMA
 from mcpctl.errors import BusyError, ErrorType, Failure, MCPCtlError, StateDirError
 from mcpctl.hints import Any
+from mcpctl.i18n import N_
 from mcpctl.lean import Record, dataclass
 from mcpctl.privdir import open_own, read_own
 from mcpctl.states import ServerState
@@ -91,6 +92,9 @@ class StateRecord(Record):
         return replace(self, updated_at=now, **changes)
 
 
+CORRUPT, UNREADABLE = N_("{path} is corrupt ({error})"), N_("cannot read {path}: {error}")  # control/doctor.KNOWN
+
+
 class CorruptState(Exception):
     """A state file exists but cannot be read as a record."""
 
@@ -102,11 +106,11 @@ def read_record(path: Path) -> StateRecord | None:
     except FileNotFoundError:
         return None
     except OSError as exc:
-        raise CorruptState(f"cannot read {path}: {exc.strerror}") from exc
+        raise CorruptState(UNREADABLE.format(path=path, error=exc.strerror)) from exc
     try:
         return StateRecord.from_json(json.loads(raw))
     except (ValueError, TypeError, RecursionError) as exc:
-        raise CorruptState(f"{path} is corrupt ({exc})") from exc
+        raise CorruptState(CORRUPT.format(path=path, error=exc)) from exc
 
 
 def left_down(path: Path, name: str) -> MCPCtlError | None:

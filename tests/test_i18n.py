@@ -3,6 +3,7 @@ nothing a script reads changes (real CLI runs, real shims and servers)."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import subprocess
@@ -180,3 +181,64 @@ def test_an_empty_field_never_shows_the_catalog_header(env: Env, monkeypatch: py
     status = run(env, monkeypatch, CHINESE, "status").stdout
     assert "Project-Id-Version" not in zh.stderr + status
     assert len(status.splitlines()) == 2, status  # the header and one row
+
+
+def test_the_everyday_outputs_are_chinese_under_zh_cn(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What `alerts`, `env`, `config` and `apply --dry-run` print was English whatever the language."""
+    env.write_config({"t": tiny_server(), "u": tiny_server(env={"X": "${MCPCTL_TEST_UNSET}"})})
+    monkeypatch.delenv("MCPCTL_TEST_UNSET", raising=False)
+
+    def zh(*args: str) -> str:
+        proc = run(env, monkeypatch, CHINESE, *args)
+        return proc.stdout + proc.stderr
+
+    assert zh("alerts") == "没有正在触发的告警\n"
+    assert zh("env", "rules").startswith("没有规则（可用 `mcpctl env rule add")
+    check = zh("env", "check")
+    assert "t: 正常\n" in check
+    assert "u: 1 个问题\n" in check
+    assert re.search(r"\n  X +缺失 +config +它引用的变量未设置\n", check), check
+    assert zh("config", "validate").startswith(f"正常：{env.config}：2 个服务器：t, u\n")
+    plan = zh("apply", "--dry-run")
+    assert plan.startswith(f"{env.config} 的计划（之前未应用过）：\n"), plan
+    assert re.search(r"\n  start +t +配置中新增\n", plan), plan
+    assert plan.endswith("试运行：未做任何更改\n")
+    assert zh("config", "history").startswith("尚未应用任何配置版本")
+    assert zh("metrics", "t").startswith("该时间段内没有 t 的样本")
+
+
+def test_config_problems_are_chinese_under_zh_cn(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    env.config.write_text('[servers.a]\ncommand = "x"\nbogus = 1\nstartup_timeout = "x"\n[servers.b]\ncomand = "x"\n')
+    zh = run(env, monkeypatch, CHINESE, "config", "validate")
+    assert zh.returncode == 2, zh.stderr
+    assert f"错误：{env.config}：servers.a：未知字段 'bogus'\n" in zh.stderr
+    assert f"错误：{env.config}：servers.a.startup_timeout：应为正数秒数，实际为字符串 'x'\n" in zh.stderr
+    assert f"错误：{env.config}：servers.b：未知字段 'comand'（是否想写 'command'？）\n" in zh.stderr
+    start = run(env, monkeypatch, CHINESE, "start", "a").stderr
+    assert "提示：上面还列出了 2 个问题；请修正配置文件后重新运行命令" in start
+    for variables in ENGLISH:
+        en = run(env, monkeypatch, variables, "config", "validate").stderr
+        assert "servers.b: unknown field 'comand' (did you mean 'command'?)" in en
+        assert "servers.a.startup_timeout: expected a positive number of seconds, got the string 'x'" in en
+
+
+def test_doctor_and_check_are_chinese_and_name_a_server_once(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    import psutil
+
+    env.write_config({"t": tiny_server()})
+    assert env.run("start", "t").returncode == 0
+    assert run(env, monkeypatch, CHINESE, "check").stdout.startswith("t: 正常 (就绪")
+    status = env.status("t")
+    for proc in (psutil.Process(status["shim_pid"]), psutil.Process(status["pid"])):
+        with contextlib.suppress(psutil.NoSuchProcess):  # the server may end with its shim
+            proc.kill()
+        proc.wait(timeout=10)  # not `status`: it would put the record right
+    zh = run(env, monkeypatch, CHINESE, "doctor").stdout
+    assert "state_mismatch t: 记录显示有 shim 在运行它，但实际没有（--fix 可修复）\n" in zh, zh
+    assert "：没有 shim 在此监听" in zh
+    en = run(env, monkeypatch, {"LANG": "C"}, "doctor").stdout
+    assert "state_mismatch t: the record says a shim runs it, but none does" in en, en
+    fixed = run(env, monkeypatch, CHINESE, "doctor", "--fix").stdout
+    assert "-> 已根据正在运行的进程重建记录\n" in fixed, fixed
+    assert "-> 已删除\n" in fixed
+    assert "Project-Id-Version" not in fixed

@@ -59,11 +59,13 @@ def doctor(
 
 def _show(findings: list[Finding], fix: bool) -> None:
     """A line per finding; kinds stay English (they are the --json `kind` values), the words are translated."""
+    from mcpctl.config.load import KNOWN as PROBLEMS  # a config finding's detail is a config problem
     from mcpctl.control.doctor import KNOWN
 
+    known = (*KNOWN, *PROBLEMS)
     for f in findings:
         mark = pad(_("fixed") if f.fixed else _("FOUND"), 6)
-        outcome = f" -> {translate(f.outcome, KNOWN)}" if f.outcome else ""
+        outcome = f" -> {translate(f.outcome, known)}" if f.outcome else ""
         if not f.outcome and f.repair is not None and not fix:
             outcome = _(" (--fix repairs it)")
-        sys.stdout.write(f"{mark} {f.kind:<14} {f.subject}: {translate(f.detail, KNOWN)}{outcome}\n")
+        sys.stdout.write(f"{mark} {f.kind:<14} {f.subject}: {translate(f.detail, known)}{outcome}\n")

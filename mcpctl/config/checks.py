@@ -10,12 +10,20 @@ import re
 from collections.abc import Callable
 
 from mcpctl.hints import Any
+from mcpctl.i18n import N_
 from mcpctl.settings import SETTINGS, Kind, Setting
 
 Check = Callable[[object], str | None]
 
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _RULE_FIELDS = {"required", "non_empty", "pattern", "min_length"}
+# How a check's problem reads (English: --json carries it); KNOWN lets the CLI show it translated.
+EXPECTED, ONE_OF, THE_STRING = N_("expected {what}, got {kind}"), N_("one of {choices}"), N_("the string {value!r}")
+SECONDS, BOOLEAN, TEXT = N_("a positive number of seconds"), N_("true or false"), N_("a non-empty string")
+STRINGS, NAMES = N_("a list of strings"), N_("a list of variable names")
+AT_LEAST_1, AT_LEAST_0 = N_("a whole number of at least 1"), N_("a whole number of at least 0")
+A_BOOLEAN, A_STRING = N_("a boolean"), N_("a string")
+KNOWN = (EXPECTED, ONE_OF, THE_STRING)
 
 
 def rules_problems(rules: dict[str, Any]) -> list[str]:
@@ -48,7 +56,7 @@ def _rule_problems(rule: dict[str, Any]) -> list[str]:
 
 def _env_names(value: object) -> str | None:
     if not isinstance(value, list) or not all(isinstance(v, str) and ENV_NAME.fullmatch(v) for v in value):
-        return f"expected a list of variable names, got {_kind(value)}"
+        return _expected(NAMES, value)
     return None
 
 
@@ -65,7 +73,7 @@ def _bool_or_names(value: object) -> str | None:
 
 
 def _boolean(value: object) -> str | None:
-    return None if isinstance(value, bool) else f"expected true or false, got {_kind(value)}"
+    return None if isinstance(value, bool) else _expected(BOOLEAN, value)
 
 
 def _table(value: object) -> str | None:
@@ -75,7 +83,7 @@ def _table(value: object) -> str | None:
 def _one_of(choices: tuple[str, ...]) -> Check:
     def check(value: object) -> str | None:
         if value not in choices:
-            return f"expected one of {', '.join(repr(c) for c in choices)}, got {_kind(value)}"
+            return _expected(ONE_OF.format(choices=", ".join(map(repr, choices))), value)
         return None
 
     return check
@@ -93,25 +101,25 @@ def _regex(value: object) -> str | None:
 
 def _positive_int(value: object) -> str | None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        return f"expected a whole number of at least 1, got {_kind(value)}"
+        return _expected(AT_LEAST_1, value)
     return None
 
 
 def _count(value: object) -> str | None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        return f"expected a whole number of at least 0, got {_kind(value)}"
+        return _expected(AT_LEAST_0, value)
     return None
 
 
 def _string(value: object) -> str | None:
     if not isinstance(value, str) or not value:
-        return f"expected a non-empty string, got {_kind(value)}"
+        return _expected(TEXT, value)
     return None
 
 
 def _string_list(value: object) -> str | None:
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-        return f"expected a list of strings, got {_kind(value)}"
+        return _expected(STRINGS, value)
     return None
 
 
@@ -133,7 +141,7 @@ def _url(value: object) -> str | None:
 def _positive_seconds(value: object) -> str | None:
     # nan and inf are TOML floats: nan compares false with everything, so `value <= 0` alone lets it pass
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
-        return f"expected a positive number of seconds, got {_kind(value)}"
+        return _expected(SECONDS, value)
     return None
 
 
@@ -156,14 +164,18 @@ def _blind_kind(value: object) -> str:
     return names.get(type(value), "a value that is not text")
 
 
+def _expected(what: str, value: object) -> str:
+    return EXPECTED.format(what=what, kind=_kind(value))
+
+
 def _kind(value: object) -> str:
     if isinstance(value, bool):
-        return "a boolean"
+        return A_BOOLEAN
     if isinstance(value, str):
-        return f"the string {value!r}" if len(value) < 40 else "a string"
+        return THE_STRING.format(value=value) if len(value) < 40 else A_STRING
     if isinstance(value, int | float):  # the number itself: `stop_timeout = 0` is out of range, not mistyped
         return str(value)
-    names: dict[type, str] = {list: "a list", dict: "a table"}
+    names: dict[type, str] = {list: N_("a list"), dict: N_("a table")}
     return names.get(type(value), type(value).__name__)
 
 

@@ -29,6 +29,8 @@ ALWAYS_INHERITED = ("PATH", "HOME")
 # How a problem reads (English, as data and --json carry it); KNOWN lets the CLI show it translated.
 PROBLEM = N_("{name}: {problems} (expected from {where})")
 MISSING, EMPTY = N_("missing"), N_("empty")
+SET, UNSET, INVALID = N_("set"), N_("unset"), N_("invalid")  # a variable's status (MISSING too)
+UNRESOLVED = N_("a variable it references is not set")
 SHORTER, NO_MATCH = N_("shorter than {count} characters"), N_("does not match {pattern!r}")
 FROM_TABLE, FROM_SHELL, FROM_FILE = N_("the config's env table"), N_("the shell"), N_("env_file")
 FROM_BOTH = N_("the shell or env_file")
@@ -215,20 +217,20 @@ def _reports(
         value, source = layers.get(name, (None, "-"))
         found = list(dict.fromkeys(p for rule in by_var.get(name, []) if (p := rule.problem(value))))
         if name in not_set and name not in layers:
-            reports.append(VarReport(name, "-", "missing", NOT_SET.format(name=name)))
+            reports.append(VarReport(name, "-", MISSING, NOT_SET.format(name=name)))
             continue
         if name in unresolved:
-            reports.append(VarReport(name, source, "missing", "a variable it references is not set"))
+            reports.append(VarReport(name, source, MISSING, UNRESOLVED))
             continue
         if name in referenced and name not in layers and source == "-":
             source = "default"  # only ever used through ${NAME:-default}
         if found:  # two rules on one variable may say the same: once ("; " parts problems of variables)
-            status = "missing" if value is None else "invalid"
+            status = MISSING if value is None else INVALID
             where = _expected_from(name, server)
             problems.append(PROBLEM.format(name=name, problems=", ".join(found), where=where))
             reports.append(VarReport(name, source, status, ", ".join(found)))
         else:
-            reports.append(VarReport(name, source, "set" if value is not None else "unset"))
+            reports.append(VarReport(name, source, SET if value is not None else UNSET))
     return reports
 
 

@@ -21,10 +21,12 @@ from pathlib import Path
 
 from mcpctl import alerts, lean
 from mcpctl import constants as C
+from mcpctl.config import checks
 from mcpctl.config import gateway as gateway_table
 from mcpctl.config.checks import FIELDS, rules_problems
 from mcpctl.config.interpolate import reference_problems
 from mcpctl.config.model import (
+    MORE,
     PROJECT_PATTERN,
     TOP_LEVEL,
     Config,
@@ -35,6 +37,7 @@ from mcpctl.config.model import (
 )
 from mcpctl.errors import ConfigError
 from mcpctl.hints import Any
+from mcpctl.i18n import N_
 from mcpctl.settings import SETTINGS, Kind
 from mcpctl.states import Readiness
 
@@ -45,6 +48,29 @@ NAME_PATTERN = re.compile(C.SERVER_NAME_PATTERN)  # fullmatch: `$` would allow a
 # `disabled` is our `enabled` turned round.
 _JSON_CLIENT_KEYS = frozenset({"type", "description", "autoApprove", "alwaysAllow", "disabledTools", "timeout"})
 _JSON_RENAMED = {"envFile": "env_file"}
+# How a problem reads (English: --json carries it); KNOWN lets the CLI show it translated. AT, which
+# matches any "where: what", comes last, after the templates that say more.
+UNREADABLE = N_("{path}: cannot read config: {reason}")
+TOP_KEY, NOT_A_TABLE = N_("{path}: unknown top-level key {key!r}"), N_("{where}: expected a table of settings")
+BAD_NAME = N_("{where}: invalid server name (use letters, digits, '.', '_' or '-')")
+DUPLICATE = N_("{where}: duplicate of server {other!r} (names are case-insensitive)")
+NO_COMMAND = N_("{where}: missing field 'command' (or 'url' for an HTTP server)")
+UNKNOWN_FIELD = N_("{where}: unknown field {key!r}")
+DID_YOU_MEAN = N_("{where}: unknown field {key!r} (did you mean {close!r}?)")
+AT = N_("{where}: {error}")
+KNOWN = (
+    UNREADABLE,
+    TOP_KEY,
+    NOT_A_TABLE,
+    BAD_NAME,
+    DUPLICATE,
+    NO_COMMAND,
+    DID_YOU_MEAN,
+    UNKNOWN_FIELD,
+    MORE,
+    *checks.KNOWN,
+    AT,
+)
 _SECONDS = [setting.name for setting in SETTINGS if setting.kind == Kind.SECONDS]
 # Lists in the file, tuples in ServerConfig.
 _TUPLES = [s.name for s in SETTINGS if s.kind in (Kind.TEXTS, Kind.PATHS, Kind.ENV_NAMES, Kind.FLAG_OR_ENV_NAMES)]
@@ -65,7 +91,7 @@ def validate(path: Path) -> tuple[Config | None, list[Problem]]:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-        return None, [Problem(f"{path}: cannot read config: {reason}", str(path))]
+        return None, [Problem(UNREADABLE.format(path=path, reason=reason), str(path))]
     return parse(text, path)
 
 
@@ -86,19 +112,17 @@ def from_document(
     problems: list[Problem] = []
     file = str(path)
     for key in sorted(set(data) - _TOP_LEVEL):
-        problems.append(
-            Problem(f"{path}: unknown top-level key {key!r}", file, hint="servers go in [servers.NAME] tables")
-        )
+        problems.append(Problem(TOP_KEY.format(path=path, key=key), file, hint="servers go in [servers.NAME] tables"))
     raw_servers = _top_table(data, "servers", "[servers.NAME]", path, problems)
     servers: dict[str, ServerConfig] = {}
     folded: dict[str, str] = {}
     for name, table in raw_servers.items():
         where = f"{path}: servers.{name}"
         if not NAME_PATTERN.fullmatch(name):
-            problems.append(Problem(f"{where}: invalid server name (use letters, digits, '.', '_' or '-')", file, name))
+            problems.append(Problem(BAD_NAME.format(where=where), file, name))
             continue
         if name.lower() in folded:
-            text = f"{where}: duplicate of server {folded[name.lower()]!r} (names are case-insensitive)"
+            text = DUPLICATE.format(where=where, other=folded[name.lower()])
             problems.append(Problem(text, file, name))
             continue
         folded[name.lower()] = name
@@ -276,12 +300,12 @@ def _server(
     problems: list[str],
 ) -> ServerConfig | None:
     if not isinstance(table, dict):
-        problems.append(f"{where}: expected a table of settings")
+        problems.append(NOT_A_TABLE.format(where=where))
         return None
     before = len(problems)
     values = _checked_fields(table, where, json_dialect, problems)
     if not values.get("command") and not values.get("url") and len(problems) == before:
-        problems.append(f"{where}: missing field 'command' (or 'url' for an HTTP server)")
+        problems.append(NO_COMMAND.format(where=where))
     if len(problems) == before:
         problems.extend(f"{where}.{problem}" for problem in _cross_checks(values))
     for key in _TUPLES:
@@ -308,8 +332,10 @@ def _checked_fields(table: dict[str, Any], where: str, json_dialect: bool, probl
             import difflib  # only for this problem
 
             close = difflib.get_close_matches(key, list(FIELDS), n=1)
-            suggestion = f" (did you mean {close[0]!r}?)" if close else ""
-            problems.append(f"{where}: unknown field {key!r}{suggestion}")
+            if close:
+                problems.append(DID_YOU_MEAN.format(where=where, key=key, close=close[0]))
+            else:
+                problems.append(UNKNOWN_FIELD.format(where=where, key=key))
             continue
         error = check(value)
         if error:

@@ -14,9 +14,9 @@ from pathlib import Path
 
 from mcpctl import constants as C
 from mcpctl.constants import CONFIG_FILENAME, DEFAULT_STARTUP_TIMEOUT, DEFAULT_STOP_TIMEOUT, ENV_CONFIG
-from mcpctl.errors import ConfigError, UnknownServerError
+from mcpctl.errors import KINDS, ConfigError, ErrorType, UnknownServerError
 from mcpctl.hints import Any
-from mcpctl.i18n import _
+from mcpctl.i18n import N_, _
 from mcpctl.lean import Record, dataclass
 
 
@@ -237,6 +237,8 @@ class UntrustedFile(ConfigError):
         self.path = path
 
 
+MORE = N_("{count} more problem(s) listed above; fix the config file and run the command again")
+
+
 def _hint_for(problems: list[str]) -> str:
-    more = f"{len(problems) - 1} more problem(s) listed above; " if len(problems) > 1 else ""
-    return f"{more}fix the config file and run the command again"
+    return MORE.format(count=len(problems) - 1) if len(problems) > 1 else KINDS[ErrorType.CONFIG_INVALID].hint

@@ -36,12 +36,22 @@ from mcpctl.control import wishes
 from mcpctl.control.controller import Controller, lock_timeout
 from mcpctl.control.observe import Observation, observe
 from mcpctl.control.results import StartResult, StopResult
+from mcpctl.i18n import N_
 from mcpctl.lean import Record, dataclass
 from mcpctl.paths import Paths
 from mcpctl.state import state_lock
 from mcpctl.states import ServerState, StartOutcome
 
 KINDS = ("start", "stop", "restart", "update", "unchanged", "not_running", "foreign")
+# Why an action is planned (English: --json carries it); KNOWN lets `mcpctl apply` show it translated.
+REMOVED, NEW, RUNS = N_("removed from the config"), N_("new in the config"), N_("runs the config in the file")
+FOREIGN = N_("started from {origin}{gone}; left running (`mcpctl stop` ends it)")
+ORPHANED = N_(" (gone: orphaned)")
+WANTED = N_("not running, though last wanted running (its start failed, or it ended since)")
+IDLE = N_("not running (start it with `mcpctl start`)")
+UNTRACKED = N_("what it runs is not known (started before mcpctl kept track)")
+CHANGED, UPDATED = N_("changed: {names}"), N_("changed: {names} (no restart needed)")
+KNOWN = (FOREIGN, UPDATED, CHANGED)
 
 
 @dataclass(frozen=True)
@@ -105,9 +115,9 @@ def _removed(config: Config, obs: Observation) -> Action:
     """Stop it, unless another config file (of the same project name), or one now gone, started it."""
     origin = obs.record.config_file
     if origin is None or config.path is None or os.path.abspath(origin) == str(config.path.absolute()):
-        return Action(obs.name, "stop", "removed from the config")
-    gone = " (gone: orphaned)" if not os.path.exists(origin) else ""
-    return Action(obs.name, "foreign", f"started from {origin}{gone}; left running (`mcpctl stop` ends it)")
+        return Action(obs.name, "stop", REMOVED)
+    gone = ORPHANED if not os.path.exists(origin) else ""
+    return Action(obs.name, "foreign", FOREIGN.format(origin=origin, gone=gone))
 
 
 def _alive(obs: Observation) -> bool:
@@ -128,24 +138,24 @@ def _idle(paths: Paths, name: str, last: Version | None) -> Action:
     recorded in it too, and the wish is what tells the two apart."""
     new = name not in last.views if last is not None else not paths.state_file(name).exists()
     if new:
-        return Action(name, "start", "new in the config")
+        return Action(name, "start", NEW)
     if wishes.wanted(paths, name) == wishes.Wish.RUNNING:
-        return Action(name, "start", "not running, though last wanted running (its start failed, or it ended since)")
-    return Action(name, "not_running", "not running (start it with `mcpctl start`)")
+        return Action(name, "start", WANTED)
+    return Action(name, "not_running", IDLE)
 
 
 def _compare(paths: Paths, config: Config, server: ServerConfig, running_hash: str | None, key: bytes) -> Action:
     if running_hash == config_hash(config, server):
-        return Action(server.name, "unchanged", "runs the config in the file")
+        return Action(server.name, "unchanged", RUNS)
     before = running_view(paths, server.name, running_hash)
     if before is None:
-        return Action(server.name, "restart", "what it runs is not known (started before mcpctl kept track)")
+        return Action(server.name, "restart", UNTRACKED)
     changes = field_changes(before, view(config, server, key))
     needs = {change.impact for change in changes}
     names = ", ".join(change.field for change in changes if change.impact in (RESTART, UPDATE))
     if RESTART in needs:
-        return Action(server.name, "restart", f"changed: {names}", changes)
-    return Action(server.name, "update", f"changed: {names or 'settings'} (no restart needed)", changes)
+        return Action(server.name, "restart", CHANGED.format(names=names), changes)
+    return Action(server.name, "update", UPDATED.format(names=names or "settings"), changes)
 
 
 def carry_out(paths: Paths, config: Config, actions: list[Action], controller: Controller) -> list[Outcome]:

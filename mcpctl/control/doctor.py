@@ -29,13 +29,23 @@ from mcpctl.i18n import N_
 from mcpctl.lean import Record, dataclass
 from mcpctl.paths import Paths
 from mcpctl.privdir import check_home, read_own
-from mcpctl.state import CorruptState, lock_holder, read_record, set_aside, state_lock, write_atomic, write_record
+from mcpctl.state import (
+    CORRUPT,
+    UNREADABLE,
+    CorruptState,
+    lock_holder,
+    read_record,
+    set_aside,
+    state_lock,
+    write_atomic,
+    write_record,
+)
 
 ORPHAN_STOP_TIMEOUT = 3.0
 # What a finding says (English: --json carries it); KNOWN lets `mcpctl doctor` show it translated.
 NOT_REPAIRED = N_("could not repair: {error}")
 MODE_SET, READABLE = N_("mode set to 0o700"), N_("mode {mode}: others can read it")
-MISMATCH = N_("{name}: the record says a shim runs it, but none does")
+MISMATCH = N_("the record says a shim runs it, but none does")  # of the finding's subject, a server
 KEPT, TRUE_NOW = N_(" (the damaged file is kept as {file})"), N_("nothing to do: the record is true now")
 REBUILT = N_("record rebuilt from the running processes{kept}")
 ORPHANED = N_("pid {pid} ({command}) belongs to a server run whose shim is gone")
@@ -47,7 +57,12 @@ NOT_A_LOCK = N_("a {kind} where mcpctl's state lock file belongs: remove it (mcp
 LINK = N_("a symlink in the state dir (mcpctl makes none, and follows none): every command refuses it")
 LINK_REMOVED = N_("the link removed (not what it pointed to); mcpctl makes its own again")
 FOREIGN = N_("belongs to another user (uid {uid}): every command refuses it; move it out of the state dir")
-KNOWN = (NOT_REPAIRED, READABLE, MISMATCH, KEPT, REBUILT, ORPHANED, SURVIVED, ZOMBIE, NOT_A_LOCK, LINK, FOREIGN)
+STALE, REMOVED = N_("{name}: no shim listens on it"), N_("removed")
+GATEWAY_DOWN, MARKED = N_("gateway: the record says {state} but no gateway process runs"), N_("record marked stopped")
+ORPHANED_RECORD = N_("its config file {file} is gone (`mcpctl forget {label}` once stopped)")
+KNOWN: tuple[str, ...] = (NOT_REPAIRED, READABLE, KEPT, REBUILT, ORPHANED, SURVIVED, ZOMBIE, NOT_A_LOCK, STALE)
+KNOWN += (GATEWAY_DOWN, ORPHANED_RECORD, CORRUPT, UNREADABLE)
+KNOWN += (LINK, FOREIGN)
 
 
 @dataclass
@@ -169,8 +184,7 @@ class Doctor(Record):
         if lock_holder(self.paths.instance_lock(name)) is not None:
             return  # a live shim keeps its own record true
         if observe(self.paths, name).needs_repair:
-            detail = MISMATCH.format(name=name)
-            self.findings.append(Finding("state_mismatch", name, detail, lambda: self._rebuild(name, False)))
+            self.findings.append(Finding("state_mismatch", name, MISMATCH, lambda: self._rebuild(name, False)))
 
     def _rebuild(self, name: str, corrupt: bool) -> str:
         path = self.paths.state_file(name)
@@ -192,9 +206,9 @@ class Doctor(Record):
 
         def remove() -> str:
             path.unlink(missing_ok=True)
-            return "removed"
+            return REMOVED
 
-        self.findings.append(Finding("stale_socket", str(path), f"{name}: no shim listens on it", remove))
+        self.findings.append(Finding("stale_socket", str(path), STALE.format(name=name), remove))
 
     def _gateway(self) -> None:
         """A gateway record that says it runs while no gateway holds its lock (killed with -9, say)."""
@@ -210,9 +224,9 @@ class Doctor(Record):
 
         def mark_stopped() -> str:
             write_atomic(path, json.dumps({**record, "state": "stopped", "stopped_at": time.time()}).encode())
-            return "record marked stopped"
+            return MARKED
 
-        detail = f"gateway: the record says {record.get('state')} but no gateway process runs"
+        detail = GATEWAY_DOWN.format(state=record.get("state"))
         self.findings.append(Finding("state_mismatch", str(path), detail, mark_stopped))
 
     def _processes(self) -> None:
@@ -244,7 +258,7 @@ class Doctor(Record):
             for record in projects.records(paths):
                 if projects.orphaned(record):
                     label = f"{paths.project}/{record.name}" if paths.project else record.name
-                    detail = f"its config file {record.config_file} is gone (`mcpctl forget {label}` once stopped)"
+                    detail = ORPHANED_RECORD.format(file=record.config_file, label=label)
                     self.findings.append(Finding("orphaned", label, detail))
 
     def _live_instances(self) -> tuple[set[str], set[int]]:

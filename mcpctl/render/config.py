@@ -13,8 +13,10 @@ from typing import Any
 
 from mcpctl.config.history import Version
 from mcpctl.config.impact import GATEWAY, STATE_DIR, FieldChange, ServerChange, shown
+from mcpctl.config.load import KNOWN as PROBLEMS
 from mcpctl.config.model import TOP_LEVEL, Config, Problem
-from mcpctl.control.apply import Action, Outcome
+from mcpctl.control.apply import KNOWN, Action, Outcome
+from mcpctl.i18n import _, translate
 from mcpctl.render.output import emit_json, table
 
 _SIGN = {"added": "+", "removed": "-", "changed": "~"}
@@ -30,41 +32,41 @@ def validated(path: Path, config: Config | None, problems: list[Problem], as_jso
         )
         return
     if config is not None:
-        names = ", ".join(config.servers) or "none"
-        _say(f"ok: {path}: {len(config.servers)} server(s): {names}")
+        names = ", ".join(config.servers) or _("none")
+        _say(_("ok: {path}: {count} server(s): {names}").format(path=path, count=len(config.servers), names=names))
         return
     for problem in problems:
-        sys.stderr.write(f"error: {problem.text}\n")
-    sys.stderr.write(f"{len(problems)} problem(s) in {path}\n")
+        sys.stderr.write(_("error: {line}").format(line=translate(problem.text, PROBLEMS)) + "\n")
+    sys.stderr.write(_("{count} problem(s) in {path}").format(count=len(problems), path=path) + "\n")
 
 
 def plan(path: Path, actions: list[Action], last: Version | None, as_json: bool) -> None:
     if as_json:
         emit_json({"config": str(path), "dry_run": True, "plan": [a.to_json() for a in actions], "results": []})
         return
-    since = f"last applied: version {last.id}" if last else "nothing applied before"
-    _say(f"plan for {path} ({since}):")
+    since = _("last applied: version {id}").format(id=last.id) if last else _("nothing applied before")
+    _say(_("plan for {path} ({since}):").format(path=path, since=since))
     _plan_lines(actions)
-    _say("dry run: nothing was changed")
+    _say(_("dry run: nothing was changed"))
 
 
 def _plan_lines(actions: list[Action]) -> None:
     acting = [a for a in actions if a.kind not in ("unchanged", "not_running", "foreign")]
     width = max((len(a.name) for a in acting), default=0)
     for action in acting:
-        _say(f"  {action.kind:<8} {action.name:<{width}}  {action.reason}")
+        _say(f"  {action.kind:<8} {action.name:<{width}}  {translate(action.reason, KNOWN)}")
         for change in action.fields:
             _say(f"      {_change_line(change)}")
     for kind, label in (
-        ("unchanged", "unchanged"),
-        ("not_running", "not running, left as they are"),
-        ("foreign", "started from another config file, left running"),
+        ("unchanged", _("unchanged")),
+        ("not_running", _("not running, left as they are")),
+        ("foreign", _("started from another config file, left running")),
     ):
         names = [a.name for a in actions if a.kind == kind]
         if names:
-            _say(f"  {label}: {', '.join(names)}")
+            _say("  " + _("{label}: {names}").format(label=label, names=", ".join(names)))
     if not acting:
-        _say("  nothing to do: what runs matches the config")
+        _say("  " + _("nothing to do: what runs matches the config"))
 
 
 def applied(path: Path, actions: list[Action], outcomes: list[Outcome], version: Version | None, as_json: bool) -> None:
@@ -81,18 +83,20 @@ def applied(path: Path, actions: list[Action], outcomes: list[Outcome], version:
             }
         )
         return
-    _say(f"apply {path}:")
+    _say(_("apply {path}:").format(path=path))
     _plan_lines(actions)
     for outcome in outcomes:
         action = outcome.action
         if outcome.ok:
             _say(f"{action.name}: {outcome.detail}")
         else:
-            sys.stderr.write(f"error: {action.name}: {action.kind} failed: {outcome.detail}\n")
+            failed = _("{name}: {kind} failed: {detail}")
+            line = failed.format(name=action.name, kind=action.kind, detail=outcome.detail)
+            sys.stderr.write(_("error: {line}").format(line=line) + "\n")
     if version is not None:
-        _say(f"applied {path} as version {version.id}")
+        _say(_("applied {path} as version {id}").format(path=path, id=version.id))
     elif outcomes:
-        _say(f"applied {path} (unchanged since the last version)")
+        _say(_("applied {path} (unchanged since the last version)").format(path=path))
 
 
 def diff(
@@ -131,7 +135,7 @@ def history(versions: list[Version], current_hash: str | None, as_json: bool) ->
         emit_json({"versions": [{**v.summary(), "matches_file": v.hash == current_hash} for v in versions]})
         return
     if not versions:
-        _say("no config version applied yet (`mcpctl apply` records one)")
+        _say(_("no config version applied yet (`mcpctl apply` records one)"))
         return
     rows = [
         [

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from mcpctl.i18n import N_, _, translate
 from mcpctl.render.output import emit_json, say, table
 
 if TYPE_CHECKING:
     from mcpctl.config.environment import Resolution
 
 
+YES, NO = N_("yes"), N_("no")
+
+
 def env_check(reports: list[tuple[str, Resolution]], as_json: bool) -> None:
+    from mcpctl.config.environment import KNOWN
+
     if as_json:
         servers = [
             {"name": name, "ok": r.ok, "problems": r.problems, "variables": [v.to_json() for v in r.variables]}
@@ -19,14 +25,14 @@ def env_check(reports: list[tuple[str, Resolution]], as_json: bool) -> None:
         emit_json({"servers": servers})
         return
     for name, resolution in reports:
-        verdict = "ok" if resolution.ok else f"{len(resolution.problems)} problem(s)"
+        verdict = _("ok") if resolution.ok else _("{count} problem(s)").format(count=len(resolution.problems))
         say(f"{name}: {verdict}")
-        rows = [[v.name, v.status, v.source, v.problem or ""] for v in resolution.variables]
+        rows = [[v.name, _(v.status), v.source, translate(v.problem or "", KNOWN)] for v in resolution.variables]
         if rows:
             table(["  VARIABLE", "STATUS", "SOURCE", "PROBLEM"], [[f"  {r[0]}", *r[1:]] for r in rows])
         for problem in resolution.problems:
             if not any(problem.startswith(f"{v.name}:") for v in resolution.variables):
-                say(f"  - {problem}")
+                say(f"  - {translate(problem, KNOWN)}")
 
 
 def env_rules(rules: list[dict[str, Any]], as_json: bool) -> None:
@@ -34,14 +40,14 @@ def env_rules(rules: list[dict[str, Any]], as_json: bool) -> None:
         emit_json({"rules": rules})
         return
     if not rules:
-        say("no rules (add one with `mcpctl env rule add NAME VAR --pattern REGEX`)")
+        say(_("no rules (add one with `mcpctl env rule add NAME VAR --pattern REGEX`)"))
         return
     rows = [
         [
             str(r.get("server", "")),
             str(r["var"]),
-            "yes" if r.get("required", True) else "no",
-            "yes" if r.get("non_empty") else "no",
+            _(YES) if r.get("required", True) else _(NO),
+            _(YES) if r.get("non_empty") else _(NO),
             str(r.get("min_length") or "-"),
             str(r.get("pattern") or "-"),
             str(r.get("origin", "mcpctl env rule")),

@@ -31,13 +31,23 @@ def console(stderr: bool = False) -> Any:
 def error(exc: MCPCtlError, as_json: bool) -> None:
     if as_json:
         emit_json({"error": exc.to_json()})
-    message, hint = i18n.failure_text(exc.type, exc.message, exc.hint)
-    lines = [_(line) for line in exc.details] or [message]
+    known = _known(exc)
+    message, hint = i18n.failure_text(exc.type, exc.message, exc.hint, known)
+    lines = [i18n.translate(line, known) for line in exc.details] or [message]
     out = sys.stderr
     for line in lines:
         out.write(_("error: {line}").format(line=line) + "\n")
     if hint:
         out.write(hint_line(hint) + "\n")
+
+
+def _known(exc: MCPCtlError) -> tuple[str, ...]:
+    """The templates an error's texts are made of, for `translate`: a config's problems (config/load.py)."""
+    if exc.type != "config_invalid" or i18n.language() == i18n.ENGLISH:
+        return ()
+    from mcpctl.config.load import KNOWN  # only for an invalid config shown translated
+
+    return KNOWN
 
 
 def hint_line(hint: str) -> str:

@@ -61,7 +61,7 @@ _DRIFT = {
     Drift.REMOVED: N_(" (not in config, run mcpctl apply)"),
 }
 # The states as a person reads them (records and --json keep the English words).
-CHECK_WORDS = (N_("ok"), N_("not running"), N_("ready"))  # `check`'s statuses (and its plainest detail)
+CHECK_WORDS = (N_("ok"), N_("not running"), N_("unresponsive"))  # `check`'s statuses (health.KNOWN: details)
 STATE_WORDS = (N_("stopped"), N_("starting"), N_("ready"), N_("unhealthy"), N_("stopping"), N_("backoff"), N_("failed"))
 
 
@@ -233,8 +233,10 @@ def check(verdicts: list[Verdict], as_json: bool, nagios: bool) -> None:
         ready = f"{len(verdicts)} server(s) ready" if verdicts else "no servers to check"
         say(f"MCPCTL {nagios_level(verdicts).name} - {summary or ready}")
         return
+    from mcpctl.health import KNOWN
+
     for v in verdicts:
-        say(f"{v.name}: {_(v.status.replace('_', ' '))} ({_(v.detail)})")
+        say(f"{v.name}: {_(v.status.replace('_', ' '))} ({translate(v.detail, KNOWN)})")
 
 
 def nagios_unknown(exc: MCPCtlError) -> None:

@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
+from mcpctl.i18n import N_, _
 from mcpctl.render.output import console, duration, emit_json, megabytes, say, table
 from mcpctl.render.servers import STATE_STYLE, state_text
 from mcpctl.states import SERVING
@@ -16,13 +17,15 @@ from mcpctl.states import SERVING
 if TYPE_CHECKING:
     from mcpctl.control.observe import Observation
 
+NO_SAMPLES = N_("no samples for {name} in that window (is it running? samples come every metrics_interval)")
+
 
 def metrics(name: str, samples: list[dict[str, Any]], as_json: bool) -> None:
     if as_json:
         emit_json({"name": name, "samples": samples})
         return
     if not samples:
-        say(f"no samples for {name} in that window (is it running? samples come every metrics_interval)")
+        say(_(NO_SAMPLES).format(name=name))
         return
     rows = [
         [
@@ -132,7 +135,7 @@ def alerts(firing: list[dict[str, Any]], as_json: bool) -> None:
         emit_json({"alerts": firing})
         return
     if not firing:
-        say("no alerts firing")
+        say(_("no alerts firing"))
         return
     rows = [
         [a["server"], a["name"], a["severity"], a["metric"], time.strftime("%H:%M:%S", time.localtime(a["since"]))]
