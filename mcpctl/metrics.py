@@ -15,9 +15,11 @@ from pathlib import Path
 
 from mcpctl import jsonl, procfs
 from mcpctl.hints import Any
+from mcpctl.i18n import N_
 from mcpctl.lean import Record, dataclass
 
 MAX_BYTES = 512 * 1024
+NOT_A_DURATION = N_("{text!r} is not a duration (use e.g. 30s, 10m, 2h, 1d)")
 
 
 @dataclass(frozen=True)
@@ -168,6 +170,6 @@ def parse_duration(text: str) -> float:
     """ "90", "90s", "10m", "2h", "1d" -> seconds; ValueError for anything else."""
     match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", text)
     if not match:
-        raise ValueError(f"{text!r} is not a duration (use e.g. 30s, 10m, 2h, 1d)")
+        raise ValueError(NOT_A_DURATION.format(text=text))
     unit = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[match.group(2)]
     return float(match.group(1)) * unit

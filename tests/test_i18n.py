@@ -242,3 +242,39 @@ def test_doctor_and_check_are_chinese_and_name_a_server_once(env: Env, monkeypat
     assert "-> 已根据正在运行的进程重建记录\n" in fixed, fixed
     assert "-> 已删除\n" in fixed
     assert "Project-Id-Version" not in fixed
+
+
+def test_usage_errors_are_chinese_under_zh_cn(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    """click words its usage errors in English (it has no catalog); they are translated whole when shown."""
+    env.write_config({"t": tiny_server()})
+    cases = [
+        (("start", "--forc"), "错误：没有选项：--forc（可用的选项：--force）\n"),
+        (("start", "--timeout", "x", "t"), "错误：'--timeout' 的值无效：'x' 不是有效的浮点数。\n"),
+        (("start", "--timeout", "-1", "t"), "错误：'--timeout' 的值无效：应为正数秒数，实际为 -1\n"),
+        (("call", "t"), "错误：缺少参数 'tool'。\n"),
+        (("logs", "-n"), "错误：选项 '-n' 需要一个值。\n"),
+        (("stat",), "错误：没有命令 'stat'。是否想用 'start', 'status', 'restart'？\n"),
+        (("config", "validate", "extra"), "错误：有多余的参数（extra）\n"),
+        (("start", "bad/../name"), "错误：未知的服务器 'bad/../name'：不是服务器名（"),
+        (("env", "rule", "rm", "t", "FOO"), "错误：没有用 `mcpctl env rule add` 为 't' 添加过 FOO 的规则\n"),
+        (("metrics", "t", "--since", "zz"), "错误：'zz' 不是时长（请使用如 30s、10m、2h、1d）\n提示：例如 --since"),
+    ]
+    for args, expected in cases:
+        zh = run(env, monkeypatch, CHINESE, *args)
+        assert zh.returncode in (2, 8), (args, zh.stderr)
+        assert zh.stderr.startswith(expected), (args, zh.stderr)
+    for variables in ENGLISH:
+        en = run(env, monkeypatch, variables, "stat").stderr
+        assert en.startswith("error: No such command 'stat'. Did you mean 'start', 'status', 'restart'?\n"), en
+
+
+def test_forget_and_env_refusals_are_chinese_under_zh_cn(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MCPCTL_TEST_UNSET", raising=False)
+    env.write_config({"t": tiny_server(), "u": tiny_server(env={"X": "${MCPCTL_TEST_UNSET}"})})
+    assert env.run("start", "t").returncode == 0
+    forget = run(env, monkeypatch, CHINESE, "forget", "t").stderr
+    assert re.match(r"错误：t 状态为就绪（shim pid \d+）；未清除任何内容\n", forget), forget
+    for command in (("start", "u"), ("resume",)):
+        refused = run(env, monkeypatch, CHINESE, *command).stderr
+        assert "\n  - env.X：${MCPCTL_TEST_UNSET} 未设置且没有默认值" in refused, refused
+        assert "missing environment" not in refused

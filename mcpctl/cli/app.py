@@ -81,7 +81,9 @@ Force = Annotated[bool, typer.Option(*opt.FORCE.flags, help=opt.FORCE.help)]
 def positive_seconds(value: float | None) -> float | None:
     """A --timeout or interval: a positive, finite number of seconds (nan, inf and -1 are usage errors)."""
     if value is not None and not opt.positive_seconds(value):
-        raise typer.BadParameter(f"expected a positive number of seconds, got {value:g}")
+        from mcpctl.cli.help import POSITIVE  # only for this error
+
+        raise typer.BadParameter(POSITIVE.format(value=value))
     return value
 
 
@@ -95,7 +97,7 @@ def main() -> None:
 
 def _run(as_json: bool) -> int:
     """The typer app on sys.argv, click's own exceptions turned into ours."""
-    from mcpctl.cli.help import localize
+    from mcpctl.cli.help import localize, usage_error
 
     try:
         if sys.platform == "win32":
@@ -110,8 +112,8 @@ def _run(as_json: bool) -> int:
         command = exc.ctx.command_path if exc.ctx else "mcpctl"
         error = UsageError(exc.format_message(), _("see `{command} --help`").format(command=command))
         if command == "mcpctl check" and "--nagios" in sys.argv[1:]:  # a plugin's bad arguments are UNKNOWN
-            _unknown(error, as_json)
-        raise error from None
+            _unknown(error, as_json)  # the monitor's line in click's English, as every plugin line
+        raise UsageError(usage_error(error.message), error.hint) from None
     except MCPCtlError as exc:  # an argument's own check (a name that is no server name) before the command ran
         if "--nagios" in sys.argv[1:] and "check" in sys.argv[1:]:
             _unknown(exc, as_json)

@@ -9,6 +9,7 @@ import typer
 from mcpctl.cli.app import All, Globals, Json, Names, app, valid_name_or_all
 from mcpctl.constants import ExitCode
 from mcpctl.errors import UsageError
+from mcpctl.i18n import _
 
 env_app = typer.Typer(help="Check servers' environments and manage validation rules.", no_args_is_help=True)
 rule_app = typer.Typer(help="Add or remove validation rules for environment variables.", no_args_is_help=True)
@@ -68,12 +69,14 @@ def env_rule_add(
     if server != env_rules.EVERY_SERVER and server not in config.servers:
         raise unknown_server(server, config)
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", var):
-        raise UsageError(f"{var!r} is not an environment variable name")
+        raise UsageError(_("{var!r} is not an environment variable name").format(var=var))
     if pattern is not None:
         try:
             re.compile(pattern)
         except re.error as exc:
-            raise UsageError(f"--pattern {pattern!r} is not a valid regular expression: {exc}") from None
+            raise UsageError(
+                _("--pattern {pattern!r} is not a valid regular expression: {error}").format(pattern=pattern, error=exc)
+            ) from None
     rule = EnvRule(var, required=not optional, non_empty=non_empty, pattern=pattern, min_length=min_length)
     paths.ensure()
     with state_lock(paths.lock):
@@ -100,6 +103,7 @@ def env_rule_rm(
         removed = env_rules.remove(paths, server, var)
     if not removed:
         raise UsageError(
-            f"no rule for {var} on {server!r} was added with `mcpctl env rule add`", "see `mcpctl env rules`"
+            _("no rule for {var} on {server!r} was added with `mcpctl env rule add`").format(var=var, server=server),
+            _("see `mcpctl env rules`"),
         )
     render.env_rules(env_rules.stored(paths), as_json)

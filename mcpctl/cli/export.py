@@ -9,6 +9,7 @@ import typer
 
 from mcpctl.cli.app import All, Globals, Names, app, require_names
 from mcpctl.errors import UsageError
+from mcpctl.i18n import _
 
 if TYPE_CHECKING:
     from mcpctl.export.needs import Needs
@@ -35,7 +36,7 @@ def systemd(
     from mcpctl.export.systemd import unit
 
     if user and system:
-        raise UsageError("--user and --system exclude each other")
+        raise UsageError(_("--user and --system exclude each other"))
     g: Globals = ctx.obj
     found, config_path = _needs(g, names, everything)
     units = [unit(n, mcpctl_command(), config_path, g.paths().home.absolute(), system) for n in found]
@@ -103,4 +104,4 @@ def _write(out: str | None, files: dict[str, str], directory: bool) -> None:
             path.write_text(text, encoding="utf-8")
             typer.echo(f"wrote {path}", err=True)
     except OSError as exc:
-        raise UsageError(f"-o {out}: {exc.strerror}", "name a path you can write") from None
+        raise UsageError(f"-o {out}: {exc.strerror}", _("name a path you can write")) from None

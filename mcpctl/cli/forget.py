@@ -8,6 +8,7 @@ import typer
 
 from mcpctl.cli.app import Globals, Json, Names, app, known_servers
 from mcpctl.errors import UsageError
+from mcpctl.i18n import _
 
 
 @app.command()
@@ -31,7 +32,8 @@ def forget(
 
     g: Globals = ctx.obj
     if bool(names) == all_stopped:
-        raise UsageError("name the servers to forget, or pass --all-stopped (not both)", "see `mcpctl forget --help`")
+        both = _("name the servers to forget, or pass --all-stopped (not both)")
+        raise UsageError(both, _("see `{command} --help`").format(command="mcpctl forget"))
     t = g.target(names)
     paths, config = t.paths, t.config
     chosen = paths.known_servers() if all_stopped else [s.name for s in known_servers(paths, config, t.names, False)]

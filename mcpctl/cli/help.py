@@ -29,11 +29,30 @@ FRAME = (
     N_("required"),
     N_("env var: {var}"),
     N_("(dynamic)"),
-    N_("Missing command."),
-    N_("No such command {name!r}."),
     N_("Aborted!"),
     N_("{heading}:"),
 )
+# click's and typer's usage errors as they word them (click has no catalog), translated whole when shown
+# (`usage_error`); typer's two stay English in typer, which appends "Did you mean ...?" to one of them.
+POSITIVE = N_("expected a positive number of seconds, got {value:g}")  # our --timeout check's (cli/app.py)
+USAGE = (
+    N_("{message} (Possible options: {options})"),
+    N_("No such option: {name}"),
+    N_("Invalid value for {param}: {message}"),
+    N_("Invalid value: {message}"),
+    N_("{value} is not a valid {kind}."),
+    N_("{value} is not in the range {range}."),
+    N_("Missing argument {param}."),
+    N_("Missing option {param}."),
+    N_("Option {name} requires an argument."),
+    N_("Option {name} does not take a value."),
+    N_("Got unexpected extra argument(s) ({args})"),
+    N_("No such command {name!r}. Did you mean {suggestions}?"),
+    N_("No such command {name!r}."),
+    N_("Missing command."),
+    POSITIVE,
+)
+_KINDS = (N_("float"), N_("integer"))  # click's names of the types `{value} is not a valid {kind}.` names
 WIDTH = 78  # click's: 80 columns less a margin of two
 _SHORT_GAP = 6  # click puts the command names and two indents before a short help
 
@@ -52,13 +71,23 @@ def localize(command: click_core.Command) -> None:
     """Translate the help of `command`'s tree in place, for a language other than English."""
     if i18n.language() == i18n.ENGLISH:
         return
-    vars(typer.core)["_"] = _  # typer's own words ("Options", "default: …") through our catalog
+    vars(typer.core)["_"] = _typer_words
     click_core.Context.formatter_class = CellFormatter
     for cmd in _walk(command):
         _localize_one(cmd)
     for group in _walk(command):
         if isinstance(group, typer.core.TyperGroup):
             _shorten(group)
+
+
+def _typer_words(message: str) -> str:
+    """typer's own words ("Options", "default: …") through our catalog, but for its usage errors."""
+    return message if message in USAGE else _(message)
+
+
+def usage_error(message: str) -> str:
+    """A usage error of click or typer (English, as they word it) in the user's language."""
+    return i18n.translate(message, USAGE)
 
 
 def _localize_one(cmd: click_core.Command) -> None:

@@ -10,6 +10,7 @@ import typer
 from mcpctl.cli.app import Globals, Json, app
 from mcpctl.constants import CONFIG_FILENAME
 from mcpctl.errors import MCPCtlError, StateDirError, UsageError
+from mcpctl.i18n import _
 
 if TYPE_CHECKING:
     from mcpctl.config.template import Converted
@@ -38,7 +39,9 @@ def init(
     g: Globals = ctx.obj
     target = _target(path, g.config)
     if target.exists() and not force:
-        raise UsageError(f"{target} already exists", "pass --force to overwrite it, or name another PATH")
+        raise UsageError(
+            _("{path} already exists").format(path=target), _("pass --force to overwrite it, or name another PATH")
+        )
     import shutil
 
     converted = starter.starter(shutil.which) if source is None else starter.convert(source, target)
@@ -59,8 +62,9 @@ def _write(target: Path, text: str) -> None:
         target.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(target, text.encode())
     except (OSError, StateDirError) as exc:
-        message = exc.message if isinstance(exc, MCPCtlError) else f"cannot write {target}: {exc.strerror}"
-        raise UsageError(message, "name a PATH in a folder you can write to") from None
+        failed = _("cannot write {path}: {error}")
+        message = exc.message if isinstance(exc, MCPCtlError) else failed.format(path=target, error=exc.strerror)
+        raise UsageError(message, _("name a PATH in a folder you can write to")) from None
 
 
 def _report(target: Path, converted: Converted, source: Path | None, as_json: bool) -> None:

@@ -12,6 +12,7 @@ import typer
 
 from mcpctl.cli.app import Globals, Json, Names, app, known_servers
 from mcpctl.errors import UsageError
+from mcpctl.i18n import _
 
 Lines = Annotated[
     int, typer.Option("-n", "--lines", min=0, help="How many of the last lines to show (with --since: all since).")
@@ -50,7 +51,7 @@ def logs(
         for line in logfile.tail(paths.log_file(name), lines if threshold is None else -1, threshold)
     ]
     backlog.sort(key=lambda item: item[0])
-    for _, name, line in _last(backlog, lines) if threshold is None else backlog:
+    for _ts, name, line in _last(backlog, lines) if threshold is None else backlog:
         _print_line(name, line, prefix, as_json)
     if follow:
         followers = {name: logfile.Follower(paths.log_file(name)) for name in servers}
@@ -99,12 +100,12 @@ def _last(items: list[T], count: int) -> list[T]:
 def _since(text: str | None) -> float | None:
     if text is None:
         return None
-    from mcpctl.metrics import parse_duration
+    from mcpctl.metrics import NOT_A_DURATION, parse_duration
 
     try:
         return time.time() - parse_duration(text)
-    except ValueError as exc:
-        raise UsageError(str(exc), "for example --since 10m") from None
+    except ValueError:
+        raise UsageError(_(NOT_A_DURATION).format(text=text), _("for example --since 10m")) from None
 
 
 def _follow(followers: dict[str, Any], emit: Callable[[str, str], None]) -> None:

@@ -9,6 +9,7 @@ import typer
 
 from mcpctl.cli.app import AllProjects, Globals, Json, Name, app, known_servers, positive_seconds
 from mcpctl.errors import MCPCtlError, UsageError
+from mcpctl.i18n import _
 from mcpctl.states import SERVING
 
 
@@ -46,8 +47,8 @@ def metrics(
     known_servers(paths, t.config, [name], everything=False)
     try:
         window = store.parse_duration(since)
-    except ValueError as exc:
-        raise UsageError(str(exc), "for example --since 10m") from None
+    except ValueError:
+        raise UsageError(_(store.NOT_A_DURATION).format(text=since), _("for example --since 10m")) from None
     samples = store.read(paths.server_dir(name) / "metrics.jsonl", since=time.time() - window)
     render.metrics(name, samples, as_json)
 

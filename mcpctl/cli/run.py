@@ -36,7 +36,8 @@ def run(ctx: typer.Context, name: Annotated[str, typer.Argument(help="A server n
     from mcpctl.shim.foreground import LOG_FORMATS
 
     if log_format not in LOG_FORMATS:
-        raise UsageError(f"--log-format: expected one of {', '.join(LOG_FORMATS)}, not {log_format!r}")
+        wrong = _("--log-format: expected one of {formats}, not {chosen!r}")
+        raise UsageError(wrong.format(formats=", ".join(LOG_FORMATS), chosen=log_format))
     g: Globals = ctx.obj
     t = g.target([name], required=True)  # PROJECT/NAME too: the shim gets that project's paths
     (server,) = t.config.select(t.names, everything=False)

@@ -8,6 +8,7 @@ import typer
 
 from mcpctl.cli.app import Globals, Json, app
 from mcpctl.errors import UsageError
+from mcpctl.i18n import _
 
 if TYPE_CHECKING:
     from mcpctl.gateway.tokens import TokenStore
@@ -41,13 +42,18 @@ def create(
 
     g: Globals = ctx.obj
     if servers is not None and group is not None:
-        raise UsageError("--servers and --group exclude each other", "a token is scoped to servers or to one group")
+        raise UsageError(
+            _("--servers and --group exclude each other"), _("a token is scoped to servers or to one group")
+        )
     config = g.load_config(required=False)
     chosen = tuple(s.strip() for s in servers.split(",") if s.strip()) if servers is not None else None
     if chosen is not None:
         config.select(list(chosen), False)  # an unknown name is an error naming the config
     if group is not None and group not in config.groups:
-        raise UsageError(f"unknown group {group!r} (not in {config.path})", "groups are [groups.NAME] tables")
+        raise UsageError(
+            _("unknown group {group!r} (not in {path})").format(group=group, path=config.path),
+            _("groups are [groups.NAME] tables"),
+        )
     seconds = parse_duration(expires) if expires is not None else None
     store = _store(g)
     token, secret = store.create(name, chosen, group, seconds)
@@ -71,5 +77,5 @@ def revoke(ctx: typer.Context, name: Name, as_json: Json = False) -> None:
     store = _store(ctx.obj)
     hits = store.revoke(name)
     if not hits:
-        raise UsageError(f"no active token named {name!r}", "see `mcpctl token list`")
+        raise UsageError(_("no active token named {name!r}").format(name=name), _("see `mcpctl token list`"))
     render.revoked([t.name for t in hits], as_json)

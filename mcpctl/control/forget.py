@@ -7,7 +7,12 @@ import shutil
 
 from mcpctl.control.controller import Controller
 from mcpctl.errors import ErrorType, MCPCtlError
+from mcpctl.i18n import N_
 from mcpctl.lean import Record, dataclass
+
+# Why a server is not forgotten (English: --json carries it); KNOWN lets the CLI show it translated.
+IS_STATE, LEFT_RUNNING = N_("is {state} (shim pid {pid})"), N_("has a server process left running (pid {pid})")
+KNOWN = (IS_STATE, LEFT_RUNNING)
 
 
 @dataclass(frozen=True)
@@ -33,9 +38,9 @@ def forget(ctl: Controller, names: list[str], skip_running: bool, prefix: str = 
 def _running(ctl: Controller, name: str) -> str | None:
     obs = ctl.observe(name)
     if obs.shim_pid is not None:
-        return f"is {obs.state} (shim pid {obs.shim_pid})"
+        return IS_STATE.format(state=obs.state, pid=obs.shim_pid)
     if obs.pid is not None:
-        return f"has a server process left running (pid {obs.pid})"
+        return LEFT_RUNNING.format(pid=obs.pid)
     return None
 
 

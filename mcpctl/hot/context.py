@@ -140,10 +140,8 @@ def valid_name(name: str) -> str:
     # project name is control.projects.split's usage error (exit 2).
     project, slash, bare = name.rpartition("/")
     if not re.fullmatch(SERVER_NAME_PATTERN, bare) or (slash and not re.fullmatch(SERVER_NAME_PATTERN, project)):
-        raise UnknownServerError(
-            f"unknown server {name!r}: not a server name (letters, digits, '.', '_', '-'; at most 64)",
-            "run `mcpctl list` to see the configured servers",
-        )
+        wrong = _("unknown server {name!r}: not a server name (letters, digits, '.', '_', '-'; at most 64)")
+        raise UnknownServerError(wrong.format(name=name), _("run `mcpctl list` to see the configured servers"))
     return name
 
 

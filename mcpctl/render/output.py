@@ -41,13 +41,19 @@ def error(exc: MCPCtlError, as_json: bool) -> None:
         out.write(hint_line(hint) + "\n")
 
 
-def _known(exc: MCPCtlError) -> tuple[str, ...]:
-    """The templates an error's texts are made of, for `translate`: a config's problems (config/load.py)."""
-    if exc.type != "config_invalid" or i18n.language() == i18n.ENGLISH:
-        return ()
-    from mcpctl.config.load import KNOWN  # only for an invalid config shown translated
+# The modules whose KNOWN templates the texts of an error type are made of (its {detail}, its lines).
+_DETAILS = {"config_invalid": "mcpctl.config.load", "server_running": "mcpctl.control.forget"}
 
-    return KNOWN
+
+def _known(exc: MCPCtlError) -> tuple[str, ...]:
+    """The templates an error's texts are made of, for `translate` (imported only to show one translated)."""
+    module = _DETAILS.get(exc.type)
+    if module is None or i18n.language() == i18n.ENGLISH:
+        return ()
+    import importlib
+
+    known: tuple[str, ...] = importlib.import_module(module).KNOWN
+    return known
 
 
 def hint_line(hint: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 
+from mcpctl.errors import KINDS, ErrorType
 from mcpctl.hints import TYPE_CHECKING, Any
 from mcpctl.i18n import N_, _, failure_text, translate
 from mcpctl.render.output import duration, emit_json, hint_line, say, table
@@ -132,7 +133,8 @@ def _env_refused(result: StartResult) -> None:
 
     line = _("error: {name}: environment check failed, nothing was started [{type}]")
     sys.stderr.write(line.format(name=result.name, type=failure.type.value) + "\n")
-    for problem in failure.message.split(": ", 1)[-1].split("; "):
+    prefix = KINDS[ErrorType.ENV_MISSING].template.format(name=result.name, detail="")  # "NAME: missing environment: "
+    for problem in failure.message.removeprefix(prefix).split("; "):
         sys.stderr.write(f"  - {translate(problem, KNOWN)}\n")
     hint = _("{hint}; see `mcpctl env check {name}`").format(hint=_(failure.hint), name=result.name)
     sys.stderr.write(hint_line(hint) + "\n")
