@@ -278,3 +278,22 @@ def test_forget_and_env_refusals_are_chinese_under_zh_cn(env: Env, monkeypatch: 
         refused = run(env, monkeypatch, CHINESE, *command).stderr
         assert "\n  - env.X：${MCPCTL_TEST_UNSET} 未设置且没有默认值" in refused, refused
         assert "missing environment" not in refused
+
+
+def test_tools_clients_gateway_and_history_are_chinese_under_zh_cn(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    env.write_config({"demo": fixture_server("healthy")})
+    assert env.run("start", "demo").returncode == 0
+
+    def zh(*args: str) -> str:
+        proc = run(env, monkeypatch, CHINESE, *args)
+        return proc.stdout + proc.stderr
+
+    assert re.match(r"demo：pong，用时 [0-9.]+ 毫秒\n", zh("ping", "demo"))
+    assert zh("call", "demo", "add", "a=1.5", "b=1").startswith("错误：demo add：a='1.5' 不是整数\n")
+    assert zh("call", "demo", "add", "a=1").startswith("错误：add 需要 b：请传入 b=...\n提示：见 `mcpctl tools demo`\n")
+    assert zh("call", "demo", "nope").startswith("错误：demo 没有工具 'nope'（它有：add, ")
+    assert zh("gateway", "status") == "gateway：已停止\n"
+    assert zh("client", "setup", "nope").startswith("错误：未知的客户端 'nope'\n提示：请使用其中之一：")
+    assert re.match(r"错误：项目 '\S+' 尚未应用任何配置版本\n提示：运行 `mcpctl apply` 记录一个", zh("config", "diff"))
+    en = run(env, monkeypatch, {"LANG": "C"}, "call", "demo", "add", "a=1").stderr
+    assert en == "error: add needs b: pass b=...\nhint: see `mcpctl tools demo`\n"

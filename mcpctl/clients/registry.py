@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from mcpctl.errors import UsageError
+from mcpctl.i18n import N_
 from mcpctl.lean import Record, dataclass
 
 
@@ -99,8 +100,12 @@ CLIENTS = (
 BY_ID = {client.id: client for client in CLIENTS}
 
 
+UNKNOWN, ONE_OF = N_("unknown client {name!r}"), N_("use one of: {ids}")
+KNOWN = (UNKNOWN, ONE_OF)  # lets the CLI show the error translated
+
+
 def client(identifier: str) -> Client:
     """The client named `identifier`, or a usage error listing the ids."""
     if identifier not in BY_ID:
-        raise UsageError(f"unknown client {identifier!r}", f"use one of: {', '.join(BY_ID)}")
+        raise UsageError(UNKNOWN.format(name=identifier), ONE_OF.format(ids=", ".join(BY_ID)))
     return BY_ID[identifier]

@@ -15,6 +15,7 @@ from mcpctl.config.document import digest, document
 from mcpctl.config.model import Config
 from mcpctl.config.views import redact_document, secret_key, view
 from mcpctl.errors import UsageError
+from mcpctl.i18n import N_
 from mcpctl.lean import Record, dataclass
 from mcpctl.paths import Paths
 from mcpctl.privdir import read_own
@@ -148,23 +149,28 @@ def latest(paths: Paths) -> Version | None:
     return found[-1] if found else None
 
 
+# How a missing version reads (English: --json carries it); KNOWN lets the CLI show it translated.
+NONE_YET, NO_SUCH = N_("{whose} has no config version applied yet"), N_("no config version {ref!r} (there are {ids})")
+PROJECT, HERE = N_("project {name!r}"), N_("this state dir")
+APPLY_FIRST = N_(
+    "run `mcpctl apply` to record one (a project renamed in its file keeps its versions under the old"
+    " name: `mcpctl --project OLD config diff`)"
+)
+KNOWN = (NONE_YET, NO_SUCH, PROJECT)
+
+
 def get(paths: Paths, ref: str) -> Version:
     """A version by number, or the newest ("last"); a usage error naming the ones there are."""
     found = listing(paths)
     if not found:
-        whose = f"project {paths.project!r}" if paths.project else "this state dir"
-        raise UsageError(
-            f"{whose} has no config version applied yet",
-            "run `mcpctl apply` to record one (a project renamed in its file keeps its versions under the old"
-            " name: `mcpctl --project OLD config diff`)",
-        )
+        whose = PROJECT.format(name=paths.project) if paths.project else HERE
+        raise UsageError(NONE_YET.format(whose=whose), APPLY_FIRST)
     if ref in LATEST:
         return found[-1]
     chosen = next((v for v in found if str(v.id) == ref.lstrip("v")), None)
     if chosen is None:
-        raise UsageError(
-            f"no config version {ref!r} (there are {found[0].id}..{found[-1].id})", "see `mcpctl config history`"
-        )
+        ids = f"{found[0].id}..{found[-1].id}"
+        raise UsageError(NO_SUCH.format(ref=ref, ids=ids), N_("see `mcpctl config history`"))
     return chosen
 
 

@@ -19,7 +19,7 @@ from mcpctl.config.model import (
 )
 from mcpctl.errors import ConfigError, UsageError
 from mcpctl.hints import TYPE_CHECKING
-from mcpctl.i18n import _
+from mcpctl.i18n import N_, _
 from mcpctl.lean import Record, dataclass
 from mcpctl.paths import Paths, default_home
 from mcpctl.privdir import judge_home
@@ -27,6 +27,11 @@ from mcpctl.state import CorruptState, StateRecord, read_record
 
 if TYPE_CHECKING:
     from mcpctl.control.observe import Observation
+
+# The usage errors of names with a project (English: --json carries them); KNOWN: shown translated.
+ONE_PROJECT = N_("servers of one project at a time, not {shown}")
+NOT_A_PROJECT = N_("{project!r} is not a project name (a-z, 0-9, '_', '-')")
+KNOWN = (ONE_PROJECT, NOT_A_PROJECT)
 
 
 @dataclass(frozen=True)
@@ -46,10 +51,10 @@ def split(names: list[str], chosen: str | None) -> tuple[str | None, list[str]]:
         prefixes.add(chosen)
     if len(prefixes) > 1:
         shown = ", ".join(sorted(prefixes))
-        raise UsageError(f"servers of one project at a time, not {shown}", "run the command once per project")
+        raise UsageError(ONE_PROJECT.format(shown=shown), N_("run the command once per project"))
     project = prefixes.pop() if prefixes else None
     if project is not None and not PROJECT_PATTERN.fullmatch(project):
-        raise UsageError(f"{project!r} is not a project name (a-z, 0-9, '_', '-')", "see `mcpctl status -A`")
+        raise UsageError(NOT_A_PROJECT.format(project=project), N_("see `mcpctl status -A`"))
     return project, [name.split("/", 1)[-1] for name in names]
 
 

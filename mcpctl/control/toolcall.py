@@ -6,10 +6,20 @@ import json
 
 from mcpctl.errors import ErrorType, Failure, MCPCtlError, UsageError
 from mcpctl.hints import Any
+from mcpctl.i18n import N_
 
 _TRUE = frozenset({"true", "yes", "on", "1"})
 _FALSE = frozenset({"false", "no", "off", "0"})
 _ARGS_EXAMPLE = 'pass a JSON object, e.g. --args \'{"text": "hi"}\''
+
+# How a bad argument reads (English: --json carries it); KNOWN lets the CLI show it translated.
+NOT_JSON, NOT_OBJECT = N_("--args is not JSON: {error}"), N_("--args must be a JSON object")
+NOT_KEY_VALUE, SEE_TOOLS = N_("argument {pair!r} is not key=value"), N_("see `mcpctl tools {server}`")
+NO_ARGUMENT, SPELLING = N_("{name} has no argument {key!r} (it takes: {known})"), N_("check the spelling")
+NEEDS = N_("{name} needs {missing}: pass {pairs}")
+NOT_ONE_OF, PICK = N_("{tool}: {key}={raw!r} is not one of {choices}"), N_("pick one of the listed values")
+NOT_TYPE = N_("{tool}: {key}={raw!r} is not {expected}")
+KNOWN = (NOT_JSON, NOT_KEY_VALUE, SEE_TOOLS, NO_ARGUMENT, NEEDS, NOT_ONE_OF, NOT_TYPE)
 
 
 def arguments(server: str, tool: dict[str, Any], pairs: list[str], args_json: str | None) -> dict[str, Any]:
@@ -23,28 +33,24 @@ def arguments(server: str, tool: dict[str, Any], pairs: list[str], args_json: st
         try:
             values = json.loads(args_json)
         except ValueError as exc:
-            raise UsageError(
-                f"--args is not JSON: {exc}", 'pass a JSON object, e.g. --args \'{"text": "hi"}\''
-            ) from None
+            raise UsageError(NOT_JSON.format(error=exc), 'pass a JSON object, e.g. --args \'{"text": "hi"}\'') from None
         if not isinstance(values, dict):
-            raise UsageError("--args must be a JSON object", 'e.g. --args \'{"text": "hi"}\'')
+            raise UsageError(NOT_OBJECT, 'e.g. --args \'{"text": "hi"}\'')
     closed = bool(properties) and not schema.get("additionalProperties", False)
     for pair in pairs:
         key, sep, raw = pair.partition("=")
         if not sep or not key:
-            raise UsageError(f"argument {pair!r} is not key=value", f"see `mcpctl tools {server}`")
+            raise UsageError(NOT_KEY_VALUE.format(pair=pair), SEE_TOOLS.format(server=server))
         if closed and key not in properties:
             known = ", ".join(sorted(properties)) or "none"
-            raise UsageError(f"{name} has no argument {key!r} (it takes: {known})", "check the spelling")
+            raise UsageError(NO_ARGUMENT.format(name=name, key=key, known=known), SPELLING)
         prop = properties.get(key)
         values[key] = convert(f"{server} {name}", key, raw, _dict(prop))
     required = schema.get("required")
     missing = [str(key) for key in required if key not in values] if isinstance(required, list) else []
     if missing:
-        raise UsageError(
-            f"{name} needs {', '.join(missing)}: pass {' '.join(f'{key}=...' for key in missing)}",
-            f"see `mcpctl tools {server}`",
-        )
+        needs = NEEDS.format(name=name, missing=", ".join(missing), pairs=" ".join(f"{key}=..." for key in missing))
+        raise UsageError(needs, SEE_TOOLS.format(server=server))
     return values
 
 
@@ -79,10 +85,11 @@ def convert(tool: str, key: str, raw: str, prop: dict[str, Any]) -> Any:
         if value is not _NO:
             if "enum" in prop and value not in prop["enum"]:
                 choices = ", ".join(json.dumps(choice) for choice in prop["enum"])
-                raise UsageError(f"{tool}: {key}={raw!r} is not one of {choices}", "pick one of the listed values")
+                raise UsageError(NOT_ONE_OF.format(tool=tool, key=key, raw=raw, choices=choices), PICK)
             return value
     expected = " or ".join(_EXPECTED.get(t, t) for t in ordered)
-    raise UsageError(f"{tool}: {key}={raw!r} is not {expected}", f"see `mcpctl tools {tool.split(maxsplit=1)[0]}`")
+    wrong = NOT_TYPE.format(tool=tool, key=key, raw=raw, expected=expected)
+    raise UsageError(wrong, SEE_TOOLS.format(server=tool.split(maxsplit=1)[0]))
 
 
 def schema_types(prop: dict[str, Any]) -> list[str]:
@@ -100,13 +107,13 @@ def schema_types(prop: dict[str, Any]) -> list[str]:
 
 _NO = object()
 _EXPECTED = {
-    "integer": "an integer",
-    "number": "a number",
-    "boolean": "a boolean (true/false)",
-    "array": "a JSON array",
-    "object": "a JSON object",
+    "integer": N_("an integer"),
+    "number": N_("a number"),
+    "boolean": N_("a boolean (true/false)"),
+    "array": N_("a JSON array"),
+    "object": N_("a JSON object"),
     "null": "null",
-    "string": "a string",
+    "string": N_("a string"),
 }
 
 

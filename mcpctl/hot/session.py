@@ -17,6 +17,7 @@ from mcpctl.constants import ExitCode
 from mcpctl.errors import ErrorType, Failure, MCPCtlError, UsageError
 from mcpctl.hints import Any
 from mcpctl.hot.context import Globals
+from mcpctl.i18n import _
 from mcpctl.lean import Record, dataclass
 
 
@@ -72,8 +73,9 @@ def call(g: Globals, name: str, tool: str, pairs: list[str], args_json: str | No
     def act(session: Any, deadline: float) -> dict[str, Any]:
         by_name = {str(t.get("name")): t for t in _list_tools(session, deadline)}
         if tool not in by_name:
-            known = ", ".join(sorted(by_name)) or "none"
-            raise UsageError(f"{name} has no tool {tool!r} (it has: {known})", f"see `mcpctl tools {name}`")
+            known = ", ".join(sorted(by_name)) or _("none")
+            no_tool = _("{name} has no tool {tool!r} (it has: {known})").format(name=name, tool=tool, known=known)
+            raise UsageError(no_tool, _(toolcall.SEE_TOOLS).format(server=name))
         arguments = toolcall.arguments(name, by_name[tool], pairs, args_json)
         try:
             result = session.request("tools/call", {"name": tool, "arguments": arguments}, deadline)
@@ -105,7 +107,7 @@ def ping(g: Globals, name: str, o: Options) -> int:
 
         render.emit_json({"server": name, "ok": True, "latency_ms": round(latency, 3)})
     else:
-        sys.stdout.write(f"{name}: pong in {latency:.1f} ms\n")
+        sys.stdout.write(_("{name}: pong in {latency:.1f} ms").format(name=name, latency=latency) + "\n")
     return ExitCode.OK
 
 

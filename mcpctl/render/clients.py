@@ -10,7 +10,15 @@ from mcpctl.clients.report import ClientReport, EntryStatus
 from mcpctl.clients.restore import Restored
 from mcpctl.clients.setup import Outcome, Plan
 from mcpctl.clients.store import Backup
+from mcpctl.i18n import N_, _
 from mcpctl.render.output import emit_json, hint_line, say, table
+
+_SHOWN = {
+    "mcpctl": N_("via mcpctl"),
+    "drift": N_("changed since setup"),
+    "direct": N_("direct"),
+    "gone": N_("removed since setup"),
+}
 
 
 def listing(reports: list[ClientReport], as_json: bool) -> None:
@@ -22,7 +30,7 @@ def listing(reports: list[ClientReport], as_json: bool) -> None:
     for report in reports:
         for f in report.files:
             if f.exists:
-                counts = f"{f.servers}" if not f.problem else "refused" if f.refused else "unreadable"
+                counts = f"{f.servers}" if not f.problem else _("refused") if f.refused else _("unreadable")
                 rows.append([report.client.id, f.scope, counts, str(f.through_mcpctl), _home(f.path)])
             if f.refused:
                 refused.append(f"note: {f.problem}; it was not read\n{hint_line(f.refused)}\n")
@@ -31,9 +39,9 @@ def listing(reports: list[ClientReport], as_json: bool) -> None:
     sys.stderr.writelines(refused)
     missing = [r.client.id for r in reports if not r.found]
     if missing:
-        say(f"not found here: {', '.join(missing)}")
+        say(_("not found here: {clients}").format(clients=", ".join(missing)))
     if rows:
-        say("next: mcpctl client setup CLIENT --dry-run")
+        say(_("next: mcpctl client setup CLIENT --dry-run"))
 
 
 def planned(plan: Plan, dry_run: bool, as_json: bool) -> None:
@@ -44,10 +52,15 @@ def planned(plan: Plan, dry_run: bool, as_json: bool) -> None:
     diff = plan.diff()
     sys.stdout.write(diff or f"{plan.client.label}: {_nothing(plan)}\n")
     for left in plan.left:
-        sys.stderr.write(f"note: {left.entry.name} ({_home(left.entry.location.path)}): {left.reason}\n")
-    sys.stderr.writelines(f"note: {note}\n" for note in plan.notes)
+        _note(f"{left.entry.name} ({_home(left.entry.location.path)}): {left.reason}")
+    for note in plan.notes:
+        _note(note)
     if dry_run:
-        sys.stderr.write("dry run: nothing was written\n")
+        sys.stderr.write(_("dry run: nothing was written") + "\n")
+
+
+def _note(text: str) -> None:
+    sys.stderr.write(_("note: {text}").format(text=text) + "\n")
 
 
 def set_up(outcome: Outcome, as_json: bool) -> None:
@@ -58,12 +71,16 @@ def set_up(outcome: Outcome, as_json: bool) -> None:
         return
     if not plan.changes():
         return  # planned() said so
-    names = ", ".join(r.server for r in plan.rewrites) or "none"
-    count = f"{len(plan.rewrites)} entr{'y' if len(plan.rewrites) == 1 else 'ies'}"
-    sys.stderr.write(f"{plan.client.label}: {count} now run mcpctl connect ({names})\n")
+    names = ", ".join(r.server for r in plan.rewrites) or _("none")
+    client = plan.client.label
+    now = _("{client}: 1 entry now runs mcpctl connect ({names})")
+    if len(plan.rewrites) != 1:
+        now = _("{client}: {count} entries now run mcpctl connect ({names})")
+    sys.stderr.write(now.format(client=client, count=len(plan.rewrites), names=names) + "\n")
     if backup:
-        sys.stderr.write(f"backup: {backup} (`mcpctl client restore {plan.client.id}` puts it back)\n")
-    sys.stderr.write(f"restart {plan.client.label} to pick the change up\n")
+        kept = _("backup: {folder} (`mcpctl client restore {client}` puts it back)")
+        sys.stderr.write(kept.format(folder=backup, client=plan.client.id) + "\n")
+    sys.stderr.write(_("restart {client} to pick the change up").format(client=client) + "\n")
 
 
 def backups(client: Client, found: list[Backup], as_json: bool) -> None:
@@ -71,7 +88,7 @@ def backups(client: Client, found: list[Backup], as_json: bool) -> None:
         emit_json({"client": client.id, "backups": [_backup_json(b) for b in found]})
         return
     if not found:
-        say(f"no backups of {client.id}")
+        say(_("no backups of {client}").format(client=client.id))
         return
     table(["BACKUP", "FILES"], [[b.stamp, ", ".join(_home(p) for p, _ in b.files)] for b in found])
 
@@ -81,7 +98,7 @@ def restored(result: Restored, as_json: bool) -> None:
         emit_json(result.to_json())
         return
     for path in result.files:
-        sys.stderr.write(f"restored {path} from backup {result.backup.stamp}\n")
+        sys.stderr.write(_("restored {path} from backup {stamp}").format(path=path, stamp=result.backup.stamp) + "\n")
 
 
 def status(entries: list[EntryStatus], as_json: bool) -> None:
@@ -89,17 +106,16 @@ def status(entries: list[EntryStatus], as_json: bool) -> None:
         emit_json({"entries": [e.to_json() for e in entries]})
         return
     if not entries:
-        say("no client entries found")
+        say(_("no client entries found"))
         return
-    shown = {"mcpctl": "via mcpctl", "drift": "changed since setup", "direct": "direct", "gone": "removed since setup"}
-    rows = [[e.client, e.name, shown[e.state], e.server or "-", _home(e.file)] for e in entries]
+    rows = [[e.client, e.name, _(_SHOWN[e.state]), e.server or "-", _home(e.file)] for e in entries]
     table(["CLIENT", "ENTRY", "STATE", "SERVER", "FILE"], rows)
 
 
 def _nothing(plan: Plan) -> str:
     if plan.found():
-        return "nothing to change"
-    return "no config file found (looked for " + ", ".join(_home(f.path) for f in plan.files) + ")"
+        return _("nothing to change")
+    return _("no config file found (looked for {files})").format(files=", ".join(_home(f.path) for f in plan.files))
 
 
 def _plan_json(plan: Plan) -> dict[str, object]:

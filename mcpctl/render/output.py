@@ -42,18 +42,21 @@ def error(exc: MCPCtlError, as_json: bool) -> None:
 
 
 # The modules whose KNOWN templates the texts of an error type are made of (its {detail}, its lines).
-_DETAILS = {"config_invalid": "mcpctl.config.load", "server_running": "mcpctl.control.forget"}
+_DETAILS = {
+    "config_invalid": ("mcpctl.config.load",),
+    "server_running": ("mcpctl.control.forget",),
+    "usage": ("mcpctl.config.history", "mcpctl.control.projects", "mcpctl.control.toolcall", "mcpctl.clients.registry"),
+}
 
 
 def _known(exc: MCPCtlError) -> tuple[str, ...]:
     """The templates an error's texts are made of, for `translate` (imported only to show one translated)."""
-    module = _DETAILS.get(exc.type)
-    if module is None or i18n.language() == i18n.ENGLISH:
+    modules = _DETAILS.get(exc.type, ())
+    if i18n.language() == i18n.ENGLISH:
         return ()
     import importlib
 
-    known: tuple[str, ...] = importlib.import_module(module).KNOWN
-    return known
+    return tuple(template for module in modules for template in importlib.import_module(module).KNOWN)
 
 
 def hint_line(hint: str) -> str:
