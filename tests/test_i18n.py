@@ -297,3 +297,18 @@ def test_tools_clients_gateway_and_history_are_chinese_under_zh_cn(env: Env, mon
     assert re.match(r"错误：项目 '\S+' 尚未应用任何配置版本\n提示：运行 `mcpctl apply` 记录一个", zh("config", "diff"))
     en = run(env, monkeypatch, {"LANG": "C"}, "call", "demo", "add", "a=1").stderr
     assert en == "error: add needs b: pass b=...\nhint: see `mcpctl tools demo`\n"
+
+
+def test_apply_init_and_history_are_chinese_under_zh_cn(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("MCPCTL_TEST_UNSET", raising=False)
+    env.write_config({"t": tiny_server(), "u": tiny_server(env={"X": "${MCPCTL_TEST_UNSET}"})})
+    applied = run(env, monkeypatch, CHINESE, "apply")
+    assert re.search(r"\nt：已启动，用时 [0-9.]+ 秒就绪（pid \d+）\n", applied.stdout), applied.stdout
+    assert "错误：u：start 失败：环境变量无效：u：缺少环境变量：env.X：" in applied.stderr, applied.stderr
+    assert applied.stdout.endswith("，记为版本 1\n")
+    assert run(env, monkeypatch, CHINESE, "config", "history").stdout.endswith("* 配置文件当前就是此版本\n")
+    assert run(env, monkeypatch, CHINESE, "config", "diff").stdout.endswith("没有差异\n")
+    target = env.workdir / "other" / "mcpctl.toml"
+    wrote = run(env, monkeypatch, CHINESE, "init", str(target)).stdout
+    assert wrote.startswith(f"已写入 {target}，含 "), wrote
+    assert "\n下一步：mcpctl -f " in wrote

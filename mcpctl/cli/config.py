@@ -15,6 +15,7 @@ import typer
 
 from mcpctl.cli.app import Json, app
 from mcpctl.constants import ENV_CONFIG, ExitCode
+from mcpctl.i18n import _
 
 if TYPE_CHECKING:
     from contextlib import AbstractContextManager
@@ -187,7 +188,7 @@ def rollback(
 
         emit_json({"config": str(path), "version": chosen.id, "backup": str(backup) if backup else None})
         return
-    render_config.written(path, backup, f"wrote version {chosen.id} to")
+    render_config.written(path, backup, _("wrote version {id} to").format(id=chosen.id))
 
 
 def _unsealed(paths: "Paths", path: Path, sealed: dict[str, Any], placeholders: bool) -> dict[str, Any]:
@@ -288,7 +289,7 @@ def import_(
         data = mcpctl_toml.imported(target, content, before or {"servers": {}}, after)  # comments kept
         backup = write_config(paths, target, data, content)
     if not as_json:
-        render_config.written(target, backup, "wrote")
+        render_config.written(target, backup, _("wrote"))
 
 
 # -- helpers --------------------------------------------------------------------------------------

@@ -72,19 +72,20 @@ def _report(target: Path, converted: Converted, source: Path | None, as_json: bo
 
     from mcpctl.render import output as render
 
-    for name, names in converted.literal_env.items():
-        sys.stderr.write(
-            f"note: {name}: env {', '.join(names)} written as in {source} (a secret is better kept out of the file "
-            'as a "${VAR}" reference)\n'
-        )
-    sys.stderr.writelines(f"note: {note}\n" for note in converted.notes)
+    literal = _(
+        '{name}: env {names} written as in {source} (a secret is better kept out of the file as a "${{VAR}}" reference)'
+    )
+    notes = [literal.format(name=n, names=", ".join(v), source=source) for n, v in converted.literal_env.items()]
+    for note in [*notes, *converted.notes]:
+        sys.stderr.write(_("note: {text}").format(text=note) + "\n")
     servers = converted.servers
     if as_json:
         render.emit_json({"path": str(target), "servers": servers, "from": str(source) if source else None})
         return
     listed = f" ({', '.join(servers)})" if servers else ""
-    sys.stdout.write(f"wrote {target} with {len(servers)} server(s){listed}\n")
-    sys.stdout.write(f"next: {_start_command(target)}\n")
+    wrote = _("wrote {path} with {count} server(s){listed}")
+    sys.stdout.write(wrote.format(path=target, count=len(servers), listed=listed) + "\n")
+    sys.stdout.write(_("next: {command}").format(command=_start_command(target)) + "\n")
 
 
 def _start_command(target: Path) -> str:

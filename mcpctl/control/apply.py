@@ -51,7 +51,13 @@ WANTED = N_("not running, though last wanted running (its start failed, or it en
 IDLE = N_("not running (start it with `mcpctl start`)")
 UNTRACKED = N_("what it runs is not known (started before mcpctl kept track)")
 CHANGED, UPDATED = N_("changed: {names}"), N_("changed: {names} (no restart needed)")
-KNOWN = (FOREIGN, UPDATED, CHANGED)
+UPDATE_FAILED = N_("{reason}; the update failed ({detail})")
+# What an action did (English: --json carries it), the words of a start's outcome too.
+STOPPED_IN, READY_IN = N_("stopped in {elapsed:.2f}s"), N_("{done}, ready in {elapsed:.2f}s (pid {pid})")
+DONE, UNSET = (N_("started"), N_("restarted")), N_("no setting changed")
+UPDATED_IN = N_("updated in place ({changed}); pid {pid} kept")
+OUTCOME_WORDS = (N_("already running"), N_("spawned"), N_("skipped"), N_("env invalid"))
+KNOWN = (FOREIGN, UPDATE_FAILED, UPDATED, CHANGED, STOPPED_IN, READY_IN, UPDATED_IN)
 
 
 @dataclass(frozen=True)
@@ -166,14 +172,14 @@ def carry_out(paths: Paths, config: Config, actions: list[Action], controller: C
     outcomes: dict[str, Outcome] = {}
     removed = by_kind["stop"]
     for action, stop in zip(removed, controller.stop([ServerConfig(name=a.name) for a in removed]), strict=True):
-        outcomes[action.name] = Outcome(action, True, f"stopped in {stop.elapsed_s:.2f}s", stop)
+        outcomes[action.name] = Outcome(action, True, STOPPED_IN.format(elapsed=stop.elapsed_s), stop)
     restarts = list(by_kind["restart"])
     for action in by_kind["update"]:
         outcome = _update(paths, config, config.servers[action.name], action)
         if outcome.ok:
             outcomes[action.name] = outcome
         else:  # an older shim, or one that went away meanwhile: a restart gives it the settings
-            reason = f"{action.reason}; the update failed ({outcome.detail})"
+            reason = UPDATE_FAILED.format(reason=action.reason, detail=outcome.detail)
             restarts.append(Action(action.name, "restart", reason, action.fields))
     outcomes.update(_run(controller.restart, config, restarts))
     outcomes.update(_run(controller.start, config, by_kind["start"]))
@@ -219,13 +225,13 @@ def _update(paths: Paths, config: Config, server: ServerConfig, action: Action) 
         remember(paths, config, server)
     changed = ", ".join(answer.get("updated", [])) if isinstance(answer, dict) else ""
     pid = observe(paths, server.name).pid
-    return Outcome(action, True, f"updated in place ({changed or 'no setting changed'}); pid {pid or '-'} kept")
+    return Outcome(action, True, UPDATED_IN.format(changed=changed or UNSET, pid=pid or "-"))
 
 
 def _started(action: Action, result: StartResult) -> str:
     if result.outcome == StartOutcome.STARTED:
-        done = "restarted" if action.kind == "restart" else "started"
-        return f"{done}, ready in {result.elapsed_s:.2f}s (pid {result.observation.pid or '-'})"
+        done = DONE[action.kind == "restart"]
+        return READY_IN.format(done=done, elapsed=result.elapsed_s, pid=result.observation.pid or "-")
     error = result.error
     if error is None:
         return result.outcome.replace("_", " ")  # already running: someone started it meanwhile

@@ -16,12 +16,27 @@ from mcpctl.config.impact import GATEWAY, STATE_DIR, FieldChange, ServerChange, 
 from mcpctl.config.load import KNOWN as PROBLEMS
 from mcpctl.config.model import TOP_LEVEL, Config, Problem
 from mcpctl.control.apply import KNOWN, Action, Outcome
-from mcpctl.i18n import _, translate
-from mcpctl.render.output import emit_json, table
+from mcpctl.i18n import N_, _, failure_text, translate
+from mcpctl.render.output import emit_json, hint_line, table
 
 _SIGN = {"added": "+", "removed": "-", "changed": "~"}
-_OUTSIDE_NEEDS = {GATEWAY: "gateway restart", STATE_DIR: "new state dir"}
 _TABLE = {"gateway": "[gateway]", "groups": "[groups.*]"}  # how a note names a top-level key
+GATEWAY_NOTE = N_(
+    "the gateway reads [gateway] and [groups.*] as it starts: `mcpctl gateway restart` takes the change; "
+    "apply leaves the gateway alone"
+)
+STATE_DIR_NOTE = N_(
+    "project and home choose these servers' state dir (home only when neither --home nor $MCPCTL_HOME "
+    "names one): those running now stay in the old one, out of this config's sight: stop them first"
+)
+_NEEDS = {
+    "update": N_("update in place"),
+    "none": N_("no restart"),
+    "start": N_("apply starts it"),
+    "stop": N_("apply stops it"),
+    GATEWAY: N_("gateway restart"),
+    STATE_DIR: N_("new state dir"),
+}
 
 
 def validated(path: Path, config: Config | None, problems: list[Problem], as_json: bool) -> None:
@@ -88,15 +103,27 @@ def applied(path: Path, actions: list[Action], outcomes: list[Outcome], version:
     for outcome in outcomes:
         action = outcome.action
         if outcome.ok:
-            _say(f"{action.name}: {outcome.detail}")
+            _say(_("{label}: {names}").format(label=action.name, names=_detail(outcome)))
         else:
             failed = _("{name}: {kind} failed: {detail}")
-            line = failed.format(name=action.name, kind=action.kind, detail=outcome.detail)
+            line = failed.format(name=action.name, kind=action.kind, detail=_detail(outcome))
             sys.stderr.write(_("error: {line}").format(line=line) + "\n")
     if version is not None:
         _say(_("applied {path} as version {id}").format(path=path, id=version.id))
     elif outcomes:
         _say(_("applied {path} (unchanged since the last version)").format(path=path))
+
+
+def _detail(outcome: Outcome) -> str:
+    """What an action did, in the user's language: a start's failure through its type's template."""
+    error = getattr(outcome.result, "error", None)
+    if error is None:
+        return translate(outcome.detail, KNOWN)
+    from mcpctl.config.environment import KNOWN as ENV
+
+    message = failure_text(error.type, error.message, "", ENV)[0]
+    words = outcome.detail.removesuffix(error.message).removesuffix(": ")  # "env invalid", or none
+    return _("{label}: {names}").format(label=_(words), names=message) if words else message
 
 
 def diff(
@@ -124,10 +151,10 @@ def diff(
     _meaning(shared)
     for version, keys in unknown:
         tables = ", ".join(_TABLE.get(key, key) for key in keys)
-        note = "note: not compared: {tables} (version {id} was recorded by an older mcpctl, which did not keep them)"
-        _say(note.format(tables=tables, id=version))
+        note = _("not compared: {tables} (version {id} was recorded by an older mcpctl, which did not keep them)")
+        _note(note.format(tables=tables, id=version))
     if not changes and not shared:
-        _say("no differences in what both recorded" if unknown else "no differences")
+        _say(_("no differences in what both recorded") if unknown else _("no differences"))
 
 
 def history(versions: list[Version], current_hash: str | None, as_json: bool) -> None:
@@ -150,7 +177,7 @@ def history(versions: list[Version], current_hash: str | None, as_json: bool) ->
     ]
     table(["VERSION", "APPLIED", "USER", "HASH", "SERVERS", "NOTE"], rows)
     if current_hash in {v.hash for v in versions}:
-        _say("* the config file holds this version now")
+        _say(_("* the config file holds this version now"))
 
 
 def imported(
@@ -181,23 +208,25 @@ def imported(
             }
         )
         return
-    _say(f"import {source} into {target}:")
+    _say(_("import {source} into {target}:").format(source=source, target=target))
     _server_changes(changes, "  ")
     _outside(shared, "  ")
     for name in dormant:
-        _say(f"  + {name} (written with enabled = false: apply leaves it)")
+        _say("  + " + _("{name} (written with enabled = false: apply leaves it)").format(name=name))
     if unchanged:
-        _say(f"  = unchanged: {', '.join(unchanged)}")
+        _say("  = " + _("{label}: {names}").format(label=_("unchanged"), names=", ".join(unchanged)))
     _meaning(shared)
     for note in notes:
-        _say(f"note: {note}")
+        _note(note)
     if dry_run:
-        _say("dry run: nothing was written")
+        _say(_("dry run: nothing was written"))
 
 
 def written(path: Path, backup: Path | None, what: str) -> None:
-    kept = f" (the previous file is {backup})" if backup else ""
-    sys.stderr.write(f"{what} {path}{kept}\nhint: run `mcpctl apply` to start, restart and update what changed\n")
+    """`what`: the verb, translated ("wrote")."""
+    kept = _(" (the previous file is {backup})").format(backup=backup) if backup else ""
+    sys.stderr.write(f"{what} {path}{kept}\n")
+    sys.stderr.write(hint_line(_("run `mcpctl apply` to start, restart and update what changed")) + "\n")
 
 
 def _server_changes(changes: list[ServerChange], indent: str) -> None:
@@ -217,16 +246,13 @@ def _meaning(changes: list[FieldChange]) -> None:
     """What a change of the gateway's tables or of the state dir means for what runs, said once."""
     needs = {field.impact for field in changes}
     if GATEWAY in needs:
-        _say(
-            "note: the gateway reads [gateway] and [groups.*] as it starts: `mcpctl gateway restart` "
-            "takes the change; apply leaves the gateway alone"
-        )
+        _note(_(GATEWAY_NOTE))
     if STATE_DIR in needs:
-        _say(
-            "note: project and home choose these servers' state dir (home only when neither --home nor "
-            "$MCPCTL_HOME names one): those running now stay in the old one, out of this config's sight: "
-            "stop them first"
-        )
+        _note(_(STATE_DIR_NOTE))
+
+
+def _note(text: str) -> None:
+    _say(_("note: {text}").format(text=text))
 
 
 def _change_line(change: FieldChange) -> str:
@@ -235,18 +261,11 @@ def _change_line(change: FieldChange) -> str:
 
 
 def _need(impact: str) -> str:
-    if impact in _OUTSIDE_NEEDS:
-        return _OUTSIDE_NEEDS[impact]
-    return {
-        "update": "update in place",
-        "none": "no restart",
-        "start": "apply starts it",
-        "stop": "apply stops it",
-    }.get(impact, impact)
+    return _(_NEEDS.get(impact, impact))
 
 
 def _value(value: Any) -> str:
-    return "(unset)" if value is None else json.dumps(shown(value))
+    return _("(unset)") if value is None else json.dumps(shown(value))
 
 
 def _say(line: str) -> None:
