@@ -312,3 +312,20 @@ def test_apply_init_and_history_are_chinese_under_zh_cn(env: Env, monkeypatch: p
     wrote = run(env, monkeypatch, CHINESE, "init", str(target)).stdout
     assert wrote.startswith(f"已写入 {target}，含 "), wrote
     assert "\n下一步：mcpctl -f " in wrote
+
+
+def test_token_client_import_and_gateway_refusals_are_chinese(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    env.write_config({"t": tiny_server()})
+    cases = [
+        (("token", "create", "x", "--expires", "3q"), "错误：--expires：应为 30d、12h 或 90m 这样的时长"),
+        (("token", "create", "bad name"), "错误：无效的令牌名 'bad name'\n提示：请使用字母、数字、'.'、'_' 或 '-'\n"),
+        (("client", "restore", "cursor"), "错误：没有 cursor 文件的备份\n提示：`mcpctl client setup cursor` 在写入前"),
+        (("config", "import", "/nonexistent.json"), "错误：/nonexistent.json：没有这个文件\n"),
+        (("gateway", "start"), f"错误：{env.config}：没有 [gateway] 表\n"),
+    ]
+    for args, expected in cases:
+        zh = run(env, monkeypatch, CHINESE, *args)
+        assert zh.returncode == 2, (args, zh.stderr)
+        assert zh.stderr.startswith(expected), (args, zh.stderr)
+    en = run(env, monkeypatch, {"LANG": "C"}, "token", "create", "bad name").stderr
+    assert en == "error: invalid token name 'bad name'\nhint: use letters, digits, '.', '_' or '-'\n"

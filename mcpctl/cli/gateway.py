@@ -9,6 +9,7 @@ import typer
 from mcpctl.cli.app import Globals, Json, app
 from mcpctl.constants import ExitCode
 from mcpctl.errors import ConfigError
+from mcpctl.i18n import _
 
 gateway_app = typer.Typer(help="The HTTP gateway: the servers over streamable HTTP, with tokens.", no_args_is_help=True)
 app.add_typer(gateway_app, name="gateway")
@@ -17,7 +18,8 @@ app.add_typer(gateway_app, name="gateway")
 def _config_path(g: Globals) -> Path:
     config = g.load_config()
     if config.gateway is None or config.path is None:
-        raise ConfigError(f"{config.path}: no [gateway] table", 'add [gateway] with listen = "127.0.0.1:8765"')
+        no_table = _("{path}: no [gateway] table").format(path=config.path)
+        raise ConfigError(no_table, _('add [gateway] with listen = "127.0.0.1:8765"'))
     return config.path
 
 

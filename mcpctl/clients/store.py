@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from mcpctl.errors import UsageError
+from mcpctl.i18n import N_
 from mcpctl.lean import Record, dataclass
 from mcpctl.paths import Paths
 from mcpctl.privdir import private_dir
@@ -61,16 +62,25 @@ def backups(paths: Paths, client: str) -> list[Backup]:
     return found
 
 
+# Why there is nothing to restore (English: --json carries it); KNOWN lets the CLI show it translated.
+NO_BACKUP, SETUP_FIRST = (
+    N_("no backup of {client}'s files"),
+    N_("`mcpctl client setup {client}` makes one before it writes"),
+)
+NO_SUCH, SEE_LIST = N_("no backup {stamp!r} of {client}"), N_("see `mcpctl client restore {client} --list`")
+KNOWN = (NO_BACKUP, SETUP_FIRST, NO_SUCH, SEE_LIST)
+
+
 def chosen_backup(paths: Paths, client: str, stamp: str | None) -> Backup:
     every = backups(paths, client)
     if not every:
-        raise UsageError(f"no backup of {client}'s files", f"`mcpctl client setup {client}` makes one before it writes")
+        raise UsageError(NO_BACKUP.format(client=client), SETUP_FIRST.format(client=client))
     if stamp is None:
         return every[-1]
     for backup in every:
         if backup.stamp == stamp:
             return backup
-    raise UsageError(f"no backup {stamp!r} of {client}", f"see `mcpctl client restore {client} --list`")
+    raise UsageError(NO_SUCH.format(stamp=stamp, client=client), SEE_LIST.format(client=client))
 
 
 def record_setup(paths: Paths, client: str, written: Sequence[Mapping[str, Any]]) -> None:

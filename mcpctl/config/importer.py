@@ -29,12 +29,15 @@ from mcpctl.config.interpolate import EXPANDED
 from mcpctl.config.load import from_document, parse_json, validate
 from mcpctl.config.model import Config, config_error
 from mcpctl.errors import ConfigError, UsageError
+from mcpctl.i18n import N_
 from mcpctl.lean import Record, dataclass
 from mcpctl.settings import BY_NAME
 
 _RENAMED = {"envFile": "env_file", "httpUrl": "url", "serverUrl": "url", "startup_timeout_sec": "startup_timeout"}
 _CLIENT_ONLY = frozenset({"type", "description", "disabled", "enabled"})
 _PATH_FIELDS = ("cwd", "env_file")
+NO_FILE = N_("{source}: no such file")
+KNOWN = (NO_FILE,)  # lets the CLI show the usage error translated
 
 
 @dataclass(frozen=True)
@@ -52,7 +55,7 @@ def read(source: Path, target_dir: Path) -> Imported:
     `config import` and `init --from` both read with it; problems name `source` as it was given.
     """
     if not source.is_file():
-        raise UsageError(f"{source}: no such file", "give the path of a TOML or JSON config to import")
+        raise UsageError(NO_FILE.format(source=source), N_("give the path of a TOML or JSON config to import"))
     if source.suffix.lower() != ".json":
         loaded, problems = validate(source)
         if problems:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from mcpctl.errors import StateDirError, UsageError
+from mcpctl.i18n import N_
 from mcpctl.lean import Record, dataclass
 from mcpctl.privdir import read_own
 from mcpctl.state import state_lock, write_atomic
@@ -68,11 +69,23 @@ class Token(Record):
         return group is not None and group == self.group
 
 
+# A token command's usage errors (English: --json carries them); KNOWN lets the CLI show them translated.
+NOT_A_DURATION, UNITS = (
+    N_("--expires: expected a duration such as 30d, 12h or 90m, got {text!r}"),
+    N_("units: s m h d w"),
+)
+BAD_NAME, NAME_CHARS = N_("invalid token name {name!r}"), N_("use letters, digits, '.', '_' or '-'")
+ID_NAME = N_("invalid token name {name!r}: 12 hex digits are a token's id, which `token revoke` also takes")
+OTHER_NAME = N_("choose another name (any that is not 12 hex digits)")
+TAKEN, REVOKE_FIRST = N_("a token named {name!r} exists"), N_("revoke it first: `mcpctl token revoke {name}`")
+KNOWN = (NOT_A_DURATION, ID_NAME, BAD_NAME, TAKEN, REVOKE_FIRST)
+
+
 def parse_duration(text: str) -> float:
     """'30d', '12h', '90m', '3600s', '2w' in seconds; UsageError otherwise."""
     match = re.fullmatch(r"([0-9]+)([smhdw])", text.strip())
     if match is None or int(match.group(1)) == 0:
-        raise UsageError(f"--expires: expected a duration such as 30d, 12h or 90m, got {text!r}", "units: s m h d w")
+        raise UsageError(NOT_A_DURATION.format(text=text), UNITS)
     return int(match.group(1)) * _UNITS[match.group(2)]
 
 
@@ -107,12 +120,9 @@ class TokenStore:
     ) -> tuple[Token, str]:
         """A new token's entry and the token itself (shown once, never stored)."""
         if not NAME.fullmatch(name):
-            raise UsageError(f"invalid token name {name!r}", "use letters, digits, '.', '_' or '-'")
+            raise UsageError(BAD_NAME.format(name=name), NAME_CHARS)
         if ID.fullmatch(name):
-            raise UsageError(
-                f"invalid token name {name!r}: 12 hex digits are a token's id, which `token revoke` also takes",
-                "choose another name (any that is not 12 hex digits)",
-            )
+            raise UsageError(ID_NAME.format(name=name), OTHER_NAME)
         secret = secrets.token_urlsafe(32)
         salt = secrets.token_hex(16)
         now = time.time()
@@ -120,7 +130,7 @@ class TokenStore:
         token = replace(token, expires_at=now + expires if expires else None)
         with self._locked() as tokens:
             if any(t.name == name and t.state() == "active" for t in tokens.values()):
-                raise UsageError(f"a token named {name!r} exists", f"revoke it first: `mcpctl token revoke {name}`")
+                raise UsageError(TAKEN.format(name=name), REVOKE_FIRST.format(name=name))
             tokens[token.id] = token
         return token, f"mcpctl_{token.id}_{secret}"
 

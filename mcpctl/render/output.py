@@ -45,7 +45,15 @@ def error(exc: MCPCtlError, as_json: bool) -> None:
 _DETAILS = {
     "config_invalid": ("mcpctl.config.load",),
     "server_running": ("mcpctl.control.forget",),
-    "usage": ("mcpctl.config.history", "mcpctl.control.projects", "mcpctl.control.toolcall", "mcpctl.clients.registry"),
+    "usage": (
+        "mcpctl.config.history",
+        "mcpctl.config.importer",
+        "mcpctl.control.projects",
+        "mcpctl.control.toolcall",
+        "mcpctl.clients.registry",
+        "mcpctl.clients.store",
+        "mcpctl.gateway.tokens",
+    ),
 }
 
 
