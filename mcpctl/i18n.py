@@ -8,6 +8,9 @@ Only what a person reads is translated, and only in the CLI: the shim's records,
 English (they are searched and shared), and `--json` switches the CLI to English (`use("en")`).
 Failures carry English text; `failure_text` translates one at render time by matching its message
 against its type's template (mcpctl/errors.py) and filling the translated template with the same values.
+Other English made from `N_` templates outside the CLI (a config problem, a doctor finding, a usage error
+of a module the API shares) is shown with `translate(text, KNOWN)`, KNOWN being the module's templates;
+render/output.py knows which modules' KNOWN an error type's texts come from.
 """
 
 from __future__ import annotations
