@@ -86,7 +86,7 @@ def test_cooldown_skip_is_exit_5_and_counts_nothing_then_force_starts(env: Env) 
 
     skipped = env.run("start", "bad")
     assert skipped.returncode == 5, skipped.stderr
-    assert skipped.stderr.startswith("skipped: bad is cooling down after 3 failures; next try in ")
+    assert skipped.stderr.startswith("skipped: bad is cooling down after 3 failure(s); next try in ")
     assert "hint: use --force to start now" in skipped.stderr
     result = env.json("start", "bad", expect=5)["results"][0]
     assert result["outcome"] == "skipped"
@@ -114,7 +114,7 @@ def test_start_during_backoff_is_a_skip_and_force_retries_now(env: Env) -> None:
     assert "backoff (retry in " in env.run("status").stdout
 
     skipped = env.json("start", "bad", expect=5)["results"][0]
-    assert skipped["error"]["message"].startswith("bad is cooling down after 1 failures; next try in ")
+    assert skipped["error"]["message"].startswith("bad is cooling down after 1 failure(s); next try in ")
 
     ok_file.write_text("fixed")
     forced = env.json("start", "bad", "--force")["results"][0]

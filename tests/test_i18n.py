@@ -75,12 +75,12 @@ def test_a_cooldown_skip_is_chinese_under_zh_cn(env: Env, monkeypatch: pytest.Mo
     for variables in ENGLISH:
         en = run(env, monkeypatch, variables, "start", "bad")
         assert en.returncode == 5, en.stderr
-        assert en.stderr.startswith("skipped: bad is cooling down after 3 failures; next try in "), en.stderr
+        assert en.stderr.startswith("skipped: bad is cooling down after 3 failure(s); next try in "), en.stderr
         assert "hint: use --force to start now" in en.stderr
     # --json is English whatever the language: scripts read it
     with speaking(monkeypatch, CHINESE):
         result = env.json("start", "bad", expect=5)["results"][0]
-    assert result["error"]["message"].startswith("bad is cooling down after 3 failures")
+    assert result["error"]["message"].startswith("bad is cooling down after 3 failure(s)")
     assert result["error"]["hint"] == "use --force to start now"
 
 
