@@ -238,6 +238,28 @@ def test_a_client_file_of_another_user_is_refused_and_never_rewritten(
     assert planted.stat().st_uid == intruder.pw_uid
 
 
+def test_restore_never_writes_where_another_user_planted_a_link_since_the_setup(
+    env: Env, intruder: pwd.struct_passwd, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`client restore` writes a backup back only to a file that is still the user's: a symlink another user
+    put in the client file's place since (pointing at a file of ours she wants overwritten) is refused."""
+    monkeypatch.setenv("HOME", str(env.home.parent))
+    project = shared_dir(env.home.parent / "proj", 0o755)
+    (project / ".cursor").mkdir()
+    client_file = project / ".cursor" / "mcp.json"
+    client_file.write_text('{"mcpServers": {"t": {"command": "x"}}}')
+    assert run_in(env, project, "client", "setup", "cursor").returncode == 0
+    victim = env.home.parent / "victim.txt"
+    victim.write_text("mine\n")
+    client_file.unlink()
+    client_file.symlink_to(victim)
+    os.lchown(client_file, intruder.pw_uid, intruder.pw_gid)
+    restored = run_in(env, project, "client", "restore", "cursor")
+    assert restored.returncode == 2, restored.stderr
+    assert "it is a symlink of another user" in restored.stderr
+    assert victim.read_text() == "mine\n"  # not overwritten with the backup
+
+
 def test_a_client_file_that_is_not_a_regular_file_is_never_read(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HOME", str(env.home.parent))
     (env.workdir / ".cursor").mkdir()

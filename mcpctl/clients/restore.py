@@ -24,11 +24,16 @@ class Restored(Record):
 
 
 def restore(paths: Paths, backup: store.Backup) -> Restored:
-    """Each file of the backup as it was; the caller holds the config lock."""
+    """Each file of the backup as it was, where it is still the user's own (the trust rules judge it,
+    refusing one another user planted or took since: UntrustedFile, exit 2); the caller holds the config
+    lock."""
     from mcpctl.config.document import linked, write_file
+    from mcpctl.config.trust import check_client_file
 
     restored = []
     for listed, copy in backup.files:
+        if os.path.lexists(listed):  # judged as setup judged it: a link or file planted since is not written
+            check_client_file(listed)
         path = linked(listed)  # a symlinked file is written through its link, which stays
         try:
             content = copy.read_bytes()
