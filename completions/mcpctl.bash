@@ -47,7 +47,7 @@ _mcpctl_spec() {
         opts='--json -h --help' args='text text'
         ;;
     'config export')
-        opts='--format -o --output -h --help' vals='--format=text -o=file --output=file'
+        opts='--format -o --output -h --help' vals='--format=choice:toml,json -o=file --output=file'
         ;;
     'config history')
         opts='--json -h --help'
@@ -140,7 +140,7 @@ _mcpctl_spec() {
         opts='-A --all-projects --json -h --help'
         ;;
     run)
-        opts='--log-format -h --help' vals=--log-format=text args=server
+        opts='--log-format -h --help' vals=--log-format=choice:text,json args=server
         ;;
     service)
         subs='install status uninstall' opts='-h --help'

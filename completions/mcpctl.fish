@@ -251,7 +251,7 @@ complete -c mcpctl -n '__mcpctl_at "config diff"' -l 'json' -d 'Machine-readable
 complete -c mcpctl -n '__mcpctl_at "config diff"' -s 'h' -l 'help' -d 'Show this message and exit.'
 
 # mcpctl config export
-complete -c mcpctl -n '__mcpctl_at "config export"' -l 'format' -x -d 'toml or json (default: from -o, else toml).'
+complete -c mcpctl -n '__mcpctl_at "config export"' -l 'format' -x -a 'toml json' -d 'toml or json (default: from -o, else toml).'
 complete -c mcpctl -n '__mcpctl_at "config export"' -s 'o' -l 'output' -r -F -d 'Write to this file (else stdout).'
 complete -c mcpctl -n '__mcpctl_at "config export"' -s 'h' -l 'help' -d 'Show this message and exit.'
 
@@ -438,7 +438,7 @@ complete -c mcpctl -n '__mcpctl_at "resume"' -l 'json' -d 'Machine-readable outp
 complete -c mcpctl -n '__mcpctl_at "resume"' -s 'h' -l 'help' -d 'Show this message and exit.'
 
 # mcpctl run
-complete -c mcpctl -n '__mcpctl_at "run"' -l 'log-format' -x -d 'How lines reach stderr: text (as in the log file) or json (one object a line).'
+complete -c mcpctl -n '__mcpctl_at "run"' -l 'log-format' -x -a 'text json' -d 'How lines reach stderr: text (as in the log file) or json (one object a line).'
 complete -c mcpctl -n '__mcpctl_at "run"' -s 'h' -l 'help' -d 'Show this message and exit.'
 complete -c mcpctl -n '__mcpctl_arg "run" 0' -a '(__mcpctl_servers)'
 

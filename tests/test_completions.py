@@ -31,6 +31,8 @@ SCENARIOS = [
     ("mcpctl --config=other.toml status g", ["gamma"]),
     ("mcpctl env rule add ", ["alpha", "beta"]),
     ("mcpctl -f broken.toml start ", []),  # a broken config completes nothing, quietly
+    ("mcpctl config export --format ", ["json", "toml"]),
+    ("mcpctl run alpha --log-format ", ["json", "text"]),
 ]
 
 

@@ -8,6 +8,7 @@ No `from __future__ import annotations` here: typer reads every command's signat
 """
 
 import os
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -219,10 +220,15 @@ def _unsealed(paths: "Paths", path: Path, sealed: dict[str, Any], placeholders: 
     return doc
 
 
+class Format(StrEnum):  # a choice, so that the shells complete it (config/document.FORMATS)
+    toml = "toml"
+    json = "json"
+
+
 @config_app.command("export")
 def export(
     ctx: typer.Context,
-    fmt: Annotated[str | None, typer.Option("--format", help="toml or json (default: from -o, else toml).")] = None,
+    fmt: Annotated[Format | None, typer.Option("--format", help="toml or json (default: from -o, else toml).")] = None,
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Write to this file (else stdout).")] = None,
 ) -> None:
     """Write the current config as TOML or JSON ({"mcpServers": ...}); `${VAR}` references stay as written."""
@@ -235,9 +241,9 @@ def export(
     _, _, config = _current(g)
     doc = document(config)
     if output is None:
-        sys.stdout.write(dumps(doc, format_for(None, fmt)))
+        sys.stdout.write(dumps(doc, format_for(None, fmt.value if fmt else None)))
         return
-    text = dumps(rebase(doc, config.base_dir, output.absolute().parent), format_for(output, fmt))
+    text = dumps(rebase(doc, config.base_dir, output.absolute().parent), format_for(output, fmt.value if fmt else None))
     write_file(output, text.encode())
     sys.stderr.write(f"wrote {output}\n")
 

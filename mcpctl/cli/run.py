@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import sys
+from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from mcpctl.cli.app import AllProjects, Globals, Json, app
-from mcpctl.errors import MCPCtlError, UsageError
+from mcpctl.errors import MCPCtlError
 from mcpctl.hot.lifecycle import exit_code, start_and_render
 from mcpctl.i18n import _
 
@@ -17,15 +18,21 @@ if TYPE_CHECKING:
     from mcpctl.control.projects import Target
     from mcpctl.paths import Paths
 
+
+class LogFormatChoice(StrEnum):  # a choice, so that the shells complete it (the shim's LOG_FORMATS)
+    text = "text"
+    json = "json"
+
+
 LogFormat = Annotated[
-    str,
+    LogFormatChoice,
     typer.Option("--log-format", help="How lines reach stderr: text (as in the log file) or json (one object a line)."),
 ]
 
 
 @app.command()
 def run(ctx: typer.Context, name: Annotated[str, typer.Argument(help="A server name from the config.")],
-        log_format: LogFormat = "text") -> None:  # fmt: skip
+        log_format: LogFormat = LogFormatChoice.text) -> None:  # fmt: skip
     """Run a server's shim in the foreground: for systemd (Type=notify) or a container's entrypoint.
 
     Logs go to the log file and to stderr; SIGTERM or SIGINT stop it gracefully. Exit 0 when stopped,
@@ -35,13 +42,11 @@ def run(ctx: typer.Context, name: Annotated[str, typer.Argument(help="A server n
     from mcpctl.control.foreground import become_shim
     from mcpctl.shim.foreground import LOG_FORMATS
 
-    if log_format not in LOG_FORMATS:
-        wrong = _("--log-format: expected one of {formats}, not {chosen!r}")
-        raise UsageError(wrong.format(formats=", ".join(LOG_FORMATS), chosen=log_format))
+    assert log_format.value in LOG_FORMATS  # the choice's values are the shim's formats
     g: Globals = ctx.obj
     t = g.target([name], required=True)  # PROJECT/NAME too: the shim gets that project's paths
     (server,) = t.config.select(t.names, everything=False)
-    become_shim(Controller(t.paths, t.config), server, log_format)
+    become_shim(Controller(t.paths, t.config), server, log_format.value)
 
 
 @app.command()
