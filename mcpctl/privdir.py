@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import os
 import stat
 from collections.abc import Callable
@@ -141,14 +142,45 @@ def _judge_above(directory: str, path: Path, what: str) -> None:
 
 
 def _judge_ancestor(info: os.stat_result, current: str, path: Path, what: str) -> None:
-    writable = info.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not info.st_mode & stat.S_ISVTX
-    if info.st_uid not in (os.getuid(), 0) or writable:
-        whose = f"uid {info.st_uid}, mode {oct(stat.S_IMODE(info.st_mode))}"
-        raise StateDirError(
-            f"refusing {current}, above the {what} {path}: others can rename what is in it ({whose})",
-            f"choose a {what} under folders only you (or root) can change"
-            + (f" (${ENV_HOME} or --home)" if what == "state dir" else " ($XDG_RUNTIME_DIR or $TMPDIR)"),
-        )
+    choose = f"choose a {what} under folders only you (or root) can change" + (
+        f" (${ENV_HOME} or --home)" if what == "state dir" else " ($XDG_RUNTIME_DIR or $TMPDIR)"
+    )
+    where = f"refusing {current}, above the {what} {path}"
+    if info.st_uid not in (os.getuid(), 0):
+        theirs = f"{where}: it belongs to another user (uid {info.st_uid}), who can rename what is in it"
+        raise StateDirError(theirs, choose)
+    if info.st_mode & stat.S_ISVTX or not others_can_write(info):
+        return
+    mode = oct(stat.S_IMODE(info.st_mode))
+    fix = f"run `chmod go-w {current}`, or {choose}" if info.st_uid == os.getuid() else choose
+    raise StateDirError(f"{where}: others can write to it, and so rename what is in it (mode {mode})", fix)
+
+
+def others_can_write(info: os.stat_result) -> bool:
+    """Someone but the user may write to what `info` describes: it is writable by others, or by a group
+    another user is in. The user's private group (a group of the user alone, as systems with umask 002
+    give each user, whose folders are then group-writable) lets nobody else in."""
+    if info.st_mode & stat.S_IWOTH:
+        return True
+    return bool(info.st_mode & stat.S_IWGRP) and not _private_group(info.st_gid)
+
+
+@functools.cache
+def _private_group(gid: int) -> bool:
+    """Only the user is in group `gid`: it is the user's own primary group, nobody else's primary group,
+    and lists no other member. Looked up only for a group-writable folder."""
+    import grp
+    import pwd
+
+    if gid != os.getgid():
+        return False
+    try:
+        me = pwd.getpwuid(os.getuid()).pw_name
+        members = set(grp.getgrgid(gid).gr_mem)
+        others = {user.pw_name for user in pwd.getpwall() if user.pw_gid == gid} - {me}
+    except KeyError:
+        return False
+    return members <= {me} and not others
 
 
 def check_home(home: Path) -> None:

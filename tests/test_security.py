@@ -4,6 +4,7 @@ names are paths. Tests that need the second user are skipped (with the reason) w
 
 from __future__ import annotations
 
+import grp
 import json
 import os
 import pwd
@@ -586,6 +587,39 @@ def test_a_state_dir_another_user_can_rename_or_swap_is_refused(
     assert not (theirs / "state").exists()
     assert not list(theirs.glob("mcpctl-*"))
     assert env.our_processes() == []
+
+
+def test_a_folder_above_the_state_dir_is_said_for_what_it_is_and_a_private_group_shares_nothing(
+    env: Env, intruder: pwd.struct_passwd
+) -> None:
+    """Another user's folder above the state dir is said to be theirs; one of ours that a group with another
+    member can write says to chmod it; one writable only by the user's own private group (umask 002 makes
+    ~/.local so, on systems that give each user a group of their own) is no one else's and is accepted."""
+    env.write_config({"demo": tiny_server()})
+    theirs = env.home.parent / "theirs"
+    theirs.mkdir(mode=0o755)
+    os.chown(theirs, intruder.pw_uid, -1)
+    proc = run_in(env, env.workdir, "status", MCPCTL_HOME=str(theirs / "state"))
+    assert proc.returncode == 1, proc.stderr
+    assert f"it belongs to another user (uid {intruder.pw_uid}), who can rename what is in it" in proc.stderr
+    shared = env.home.parent / "shared"
+    shared.mkdir(mode=0o700)
+    shared.chmod(0o770)
+    os.chown(shared, -1, intruder.pw_gid)  # a group the intruder is in
+    proc = run_in(env, env.workdir, "status", MCPCTL_HOME=str(shared / "state"))
+    assert proc.returncode == 1, proc.stderr
+    assert "others can write to it, and so rename what is in it (mode 0o770)" in proc.stderr
+    assert f"run `chmod go-w {shared}`" in proc.stderr
+    if any(user.pw_gid == os.getgid() and user.pw_uid != os.getuid() for user in pwd.getpwall()):
+        pytest.skip("another user has this user's primary group: it is no private group here")
+    if set(grp.getgrgid(os.getgid()).gr_mem) - {pwd.getpwuid(os.getuid()).pw_name}:
+        pytest.skip("this user's primary group has other members: it is no private group here")
+    private = env.home.parent / "private"
+    private.mkdir(mode=0o700)
+    private.chmod(0o775 & ~0o002)  # 0o770 by our own group only
+    os.chown(private, -1, os.getgid())
+    assert run_in(env, env.workdir, "start", "demo", MCPCTL_HOME=str(private / "state")).returncode == 0
+    assert run_in(env, env.workdir, "stop", "demo", MCPCTL_HOME=str(private / "state")).returncode == 0
 
 
 def test_a_shim_socket_is_never_connected_to_through_a_symlink(env: Env) -> None:
