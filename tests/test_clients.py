@@ -375,6 +375,21 @@ def test_setup_json_says_what_it_did_when_nothing_changes_and_when_no_file_is_fo
     assert env.json("-f", str(env.config), "client", "setup", "windsurf")["found"] is False
 
 
+def test_setup_of_a_client_with_no_file_on_a_clean_home_writes_nothing(env: Env, home: Path) -> None:
+    """No client file and no mcpctl config yet: setup says so and makes no config of one comment line (which
+    then passed for a config with no servers)."""
+    (home / ".cursor/mcp.json").unlink()
+    user_config = Path(os.environ["XDG_CONFIG_HOME"]) / "mcpctl" / "mcpctl.toml"
+    assert not user_config.exists()
+    proc = env.run("client", "setup", "cursor")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("Cursor: no config file found (looked for ")
+    assert "now run mcpctl connect" not in proc.stderr
+    assert not user_config.exists()
+    assert env.json("client", "setup", "cursor")["found"] is False
+    assert not user_config.exists()
+
+
 def test_a_crlf_file_keeps_its_line_endings(env: Env, home: Path) -> None:
     path = home / ".cursor/mcp.json"
     path.write_bytes(CURSOR.replace("\n", "\r\n").encode())

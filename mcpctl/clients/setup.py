@@ -66,8 +66,12 @@ class Plan(Record):
     new_bytes: Mapping[Path, bytes] = field(default_factory=dict)
 
     def changes(self) -> bool:
-        """Whether carrying it out writes anything."""
-        return bool(self.new_bytes) or self.config_after != (self.config_before or b"")
+        """Whether carrying it out writes anything: a new mcpctl config only when a server goes in it."""
+        if self.new_bytes:
+            return True
+        if self.config_before is None:
+            return bool(tomllib.loads(self.config_after.decode("utf-8")).get("servers"))
+        return self.config_after != self.config_before
 
     def found(self) -> bool:
         """Whether the client has any config file here."""
@@ -79,6 +83,8 @@ class Plan(Record):
     def diff(self) -> str:
         """Unified diffs of the mcpctl config and of each client file that would change, every env and
         header value masked on every line (context and removed ones too)."""
+        if not self.changes():
+            return ""
         parts = [_diff(self.config, self.config_before, self.config_after)]
         parts += [_diff(f.path, f.content, self.new_bytes[f.path]) for f in self.touched()]
         return masked("".join(parts), self.secrets())
