@@ -403,7 +403,9 @@ def test_a_token_opens_at_most_max_sessions_so_it_takes_no_server_from_the_other
     status, headers, body = http(url, greedy, INITIALIZE)  # it could take every max_clients place of a
     assert status == 429, body
     assert "mcp-session-id" not in {key.lower() for key in headers}
-    error = json.loads(body)["error"]
+    answer = json.loads(body)
+    assert answer["id"] == INITIALIZE["id"]  # the answer to that initialize
+    error = answer["error"]
     assert error["message"] == "this token has 2 sessions open, the gateway's max_sessions"
     assert error["data"]["type"] == "too_many_clients"
     assert open_session(url, other)[0] is not None

@@ -171,7 +171,7 @@ class Gateway:
             text = "one JSON-RPC message per POST (batches are not supported)"
             return JSONResponse(protocol.error_response(None, protocol.INVALID_REQUEST, text), status_code=400)
         if message.get("method") == "initialize" and session is None:
-            refused = self._full(token_id)
+            refused = self._full(token_id, message.get("id"))
             if refused is not None:
                 return refused
             session = self._open(endpoint, members, token_id)
@@ -188,7 +188,7 @@ class Gateway:
             response.headers["Mcp-Session-Id"] = session.id
         return response
 
-    def _full(self, token_id: str) -> Response | None:
+    def _full(self, token_id: str, request_id: object) -> Response | None:
         """429 for a token with max_sessions open: each session is a client of its servers' shims, and one
         token must not take every max_clients place of a server."""
         cap = (self.members.config.gateway or GatewayConfig()).max_sessions
@@ -198,7 +198,7 @@ class Gateway:
         idle = f"idle ones end after {SESSION_IDLE / 60:g} minutes"
         hint = f"end sessions with DELETE ({idle}), or raise [gateway] max_sessions"
         failure = Failure(ErrorType.TOO_MANY_CLIENTS, text, hint)
-        return JSONResponse(protocol.failure_response(None, failure), status_code=429)
+        return JSONResponse(protocol.failure_response(request_id, failure), status_code=429)  # its answer
 
     def _open(self, endpoint: str, members: tuple[str, ...], token_id: str) -> Session:
         if endpoint.startswith("servers/"):
