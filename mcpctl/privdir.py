@@ -23,13 +23,51 @@ from pathlib import Path
 from mcpctl.constants import ENV_HOME
 from mcpctl.errors import StateDirError
 from mcpctl.hints import NoReturn
+from mcpctl.i18n import N_
 
 # What an mcpctl state dir holds; a non-empty --home with none of these is someone else's directory.
 _STATE_ENTRIES = frozenset({"lock", "servers", "logs", "run", "config", "env_rules.json", "key", "projects"})
 _SHARED = stat.S_IWGRP | stat.S_IWOTH | stat.S_ISVTX
 # What to do about something planted in the state dir: mcpctl makes its own again where it was.
-_MOVE = "move it out of the state dir (mcpctl makes its own again), or run `mcpctl doctor`"
-_REMOVE = "remove it (mcpctl makes its own again), or run `mcpctl doctor`"
+_MOVE = N_("move it out of the state dir (mcpctl makes its own again), or run `mcpctl doctor`")
+_REMOVE = N_("remove it (mcpctl makes its own again), or run `mcpctl doctor`")
+# The English the refusals below are made of, which the CLI shows translated (render/output, `internal`).
+KNOWN = (
+    N_(
+        "refusing {path}, above the {what} at {where}: it belongs to another user (uid {uid}), who can rename what is"
+        " in it"
+    ),
+    N_(
+        "refusing {path}, above the {what} at {where}: others can write to it, and so rename what is in it"
+        " (mode {mode})"
+    ),
+    N_("refusing {path}: it {reason}"),
+    N_("has mode {mode}, not 0o700 (mcpctl never changes a directory it did not create)"),
+    N_("is a symlink of another user (uid {uid}), who can point it elsewhere"),
+    N_("is shared (mode {mode}): others can write to it"),
+    N_("belongs to another user (uid {uid})"),
+    N_("is not {what}"),
+    N_("cannot be used: {error}"),
+    N_("cannot be created: {error}"),
+    N_("cannot be opened: {error}"),
+    N_("cannot be read: {error}"),
+    N_("choose a {what} under folders only you (or root) can change ($MCPCTL_HOME or --home)"),
+    N_("choose a {what} under folders only you (or root) can change ($XDG_RUNTIME_DIR or $TMPDIR)"),
+    N_("run `chmod go-w {path}`, or {hint}"),
+)
+_WORDS = (  # what fills them, translated as they are
+    N_("is a symlink (mcpctl never follows one in its state dir)"),
+    N_("is a symlink (mcpctl never follows one to a private directory)"),
+    N_("is not empty and is not an mcpctl state directory"),
+    N_("was replaced by another user's directory"),
+    N_("set $MCPCTL_HOME or --home to a directory of your own"),
+    N_("set $MCPCTL_HOME or --home to a writable directory"),
+    N_("a directory"),
+    N_("a regular file"),
+    N_("a socket"),
+    N_("state dir"),
+    N_("runtime dir"),
+)
 
 
 def private_dir(directory: Path) -> None:
@@ -145,7 +183,7 @@ def _judge_ancestor(info: os.stat_result, current: str, path: Path, what: str) -
     choose = f"choose a {what} under folders only you (or root) can change" + (
         f" (${ENV_HOME} or --home)" if what == "state dir" else " ($XDG_RUNTIME_DIR or $TMPDIR)"
     )
-    where = f"refusing {current}, above the {what} {path}"
+    where = f"refusing {current}, above the {what} at {path}"
     if info.st_uid not in (os.getuid(), 0):
         theirs = f"{where}: it belongs to another user (uid {info.st_uid}), who can rename what is in it"
         raise StateDirError(theirs, choose)

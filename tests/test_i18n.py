@@ -329,3 +329,28 @@ def test_token_client_import_and_gateway_refusals_are_chinese(env: Env, monkeypa
         assert zh.stderr.startswith(expected), (args, zh.stderr)
     en = run(env, monkeypatch, {"LANG": "C"}, "token", "create", "bad name").stderr
     assert en == "error: invalid token name 'bad name'\nhint: use letters, digits, '.', '_' or '-'\n"
+
+
+def test_the_state_dirs_refusals_are_chinese(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A folder in the state dir that others can read, and a folder above it that others can write: each
+    refusal and its hint in Chinese, with the path and the mode as they are."""
+    env.write_config({"t": tiny_server()})
+    assert env.run("start", "t").returncode == 0
+    assert env.run("stop", "t").returncode == 0
+    logs = env.paths.log_file("t").parent
+    logs.chmod(0o755)
+    zh = run(env, monkeypatch, CHINESE, "logs", "t")
+    assert zh.returncode == 1, zh.stderr
+    assert zh.stderr == (
+        f"错误：拒绝使用 {logs}：它权限为 0o755，不是 0o700（mcpctl 从不修改不是它创建的目录）\n"
+        "提示：请把它移出状态目录（mcpctl 会重新创建自己的），或运行 `mcpctl doctor`\n"
+    )
+    logs.chmod(0o700)
+    open_folder = env.home.parent / "open"
+    open_folder.mkdir(mode=0o700)
+    open_folder.chmod(0o777)
+    monkeypatch.setenv("MCPCTL_HOME", str(open_folder / "state"))
+    zh = run(env, monkeypatch, CHINESE, "status")
+    assert zh.returncode == 1, zh.stderr
+    assert zh.stderr.startswith(f"错误：拒绝使用 {open_folder}（位于状态目录 {open_folder / 'state'} 之上）"), zh.stderr
+    assert f"提示：请运行 `chmod go-w {open_folder}`，或请选择" in zh.stderr

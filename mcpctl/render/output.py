@@ -44,6 +44,7 @@ def error(exc: MCPCtlError, as_json: bool) -> None:
 # The modules whose KNOWN templates the texts of an error type are made of (its {detail}, its lines).
 _DETAILS = {
     "config_invalid": ("mcpctl.config.load",),
+    "internal": ("mcpctl.privdir",),  # StateDirError's refusals
     "server_running": ("mcpctl.control.forget",),
     "usage": (
         "mcpctl.config.history",
