@@ -228,12 +228,24 @@ def env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
     shutil.rmtree(root, ignore_errors=True)
 
 
+def _left_under(root: Path) -> list[psutil.Process]:
+    """Live processes whose MCPCTL_HOME is in `root` (a test's folder)."""
+    found = []
+    for proc in psutil.process_iter():
+        with contextlib.suppress(psutil.Error, OSError):
+            home = proc.environ().get("MCPCTL_HOME", "")
+            if home.startswith(f"{root}/") and proc.status() != psutil.STATUS_ZOMBIE:
+                found.append(proc)
+    return found
+
+
 def _end_what_is_left(world: Env) -> None:
-    """Kill every process the test left (each carries its MCPCTL_HOME). Not `stop --all`: that is a CLI run and a
-    graceful stop per test, and no test asserts anything of its own cleanup. In rounds, because a shim killed
-    while restarting may have spawned one more server."""
+    """Kill every process the test left (each carries its MCPCTL_HOME: the test's, or another state dir under
+    the test's folder, which some tests name). Not `stop --all`: that is a CLI run and a graceful stop per test,
+    and no test asserts anything of its own cleanup. In rounds, because a shim killed while restarting may have
+    spawned one more server."""
     for _ in range(20):
-        left = world.our_processes()  # zombies excluded: nobody may ever reap a dead shim's children here
+        left = _left_under(world.home.parent)  # zombies excluded: nobody may ever reap a dead shim's children here
         if not left:
             return
         for proc in left:

@@ -21,7 +21,9 @@ import tomli_w
 from tests.conftest import Env, tiny_server
 
 LEAKY = Path(__file__).parent / "fixtures" / "leaky.py"
-INTRUDER = "mcpctl-intruder"
+# One per xdist worker: a worker that made the user removes it when its session ends, while another may still
+# be running tests as that user.
+INTRUDER = "mcpctl-intruder" + os.environ.get("PYTEST_XDIST_WORKER", "")
 
 
 @pytest.fixture(scope="session")
