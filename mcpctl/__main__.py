@@ -22,8 +22,9 @@ def main() -> None:
 
         early = ahead.for_argv(sys.argv[1:])
         from mcpctl import lean  # noqa: F401 - before anything imports dataclasses
-        from mcpctl.hot import run
+        from mcpctl.hot import options, run
 
+        sys.argv[1:] = options.hoisted(sys.argv[1:])  # for the typer app below too
         parsed = run.parse(sys.argv[1:])
         if parsed is not None:
             if parsed[0] == "connect":

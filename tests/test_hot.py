@@ -94,7 +94,7 @@ def test_the_default_state_dir_costs_no_platformdirs_import(env: Env, tmp_path: 
     ("args", "code", "says"),
     [
         (("status", "--bogus"), 2, "No such option: --bogus"),
-        (("status", "-q"), 2, "No such option: -q"),  # -q is a global option, before the command
+        (("status", "--home", "/x"), 2, "No such option: --home"),  # a global taking a value: before the command
         (("status", "--json=yes"), 2, "does not take a value"),
         (("check", "-aq"), 2, "No such option"),
         (("status", "../etc"), 8, "not a server name"),
@@ -272,3 +272,18 @@ def test_the_entry_points_guess_of_a_start_matches_the_hot_parser(env: Env) -> N
     assert guess(["start", "-a", "demo"]) is None
     assert guess(["status", "demo"]) is None
     assert guess(["logs", "start"]) is None
+
+
+def test_the_flag_globals_are_taken_after_the_command_too(env: Env) -> None:
+    """`--trust` and `-q` written after the command (where a hint's "pass --trust" puts them) work as
+    before it, on the hot path and in the typer app alike."""
+    env.write_config({"demo": tiny_server()})
+    started = env.run("start", "demo", "-q")
+    assert (started.returncode, started.stdout) == (0, "")  # quiet: the exit code says it
+    for args in (("status", "demo", "--trust"), ("list", "--trust"), ("check", "demo", "-q", "--trust")):
+        proc = env.run(*args)
+        assert proc.returncode == 0, (args, proc.stderr)
+        assert "No such option" not in proc.stderr
+    assert env.run("check", "demo", "-q").stdout == ""
+    typer_path = env.run("doctor", "--trust")
+    assert typer_path.returncode == 0, typer_path.stderr

@@ -95,3 +95,29 @@ HOT = {
     "call": Hot((ARGS, NO_START, TIMEOUT, RETRIES, JSON, UNMASKED), (2, None), *DEFAULTS["call"]),
     "ping": Hot((NO_START, TIMEOUT, RETRIES, JSON), (1, 1), *DEFAULTS["ping"]),
 }
+
+
+def hoisted(argv: list[str]) -> list[str]:
+    """`argv` with the global flags that take no value (`--trust`, `-q`/`--quiet`) written after the command
+    moved before it, where the parsers take them: `mcpctl client setup cursor --trust`, as a hint that says
+    "pass --trust" reads, is `mcpctl --trust client setup cursor`. Nothing after a `--` moves."""
+    flags = {flag for opt in GLOBAL if not opt.takes_value for flag in opt.flags}
+    valued = {flag for opt in GLOBAL if opt.takes_value for flag in opt.flags}
+    command = None  # where the command word is
+    skip = False
+    for index, word in enumerate(argv):
+        if skip:
+            skip = False
+        elif word in valued:
+            skip = True
+        elif not word.startswith("-"):
+            command = index
+            break
+    if command is None:
+        return argv
+    end = argv.index("--") if "--" in argv[command:] else len(argv)
+    moved = [word for word in argv[command:end] if word in flags]
+    if not moved:
+        return argv
+    rest = [word for word in argv[command:end] if word not in flags]
+    return [*argv[:command], *moved, *rest, *argv[end:]]
