@@ -182,12 +182,7 @@ class Env:
 
     def our_processes(self) -> list[psutil.Process]:
         """Every live process that carries this test's state dir in its environment (shims, servers)."""
-        found = []
-        for proc in psutil.process_iter():
-            with contextlib.suppress(psutil.Error, OSError):
-                if proc.environ().get("MCPCTL_HOME") == str(self.home) and proc.status() != psutil.STATUS_ZOMBIE:
-                    found.append(proc)
-        return found
+        return _carrying(lambda home: home == str(self.home))
 
     def running(self, script: Path) -> list[psutil.Process]:
         """Live processes of this test that run `script` (a fixture server such as TINY)."""
@@ -228,13 +223,12 @@ def env(monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
     shutil.rmtree(root, ignore_errors=True)
 
 
-def _left_under(root: Path) -> list[psutil.Process]:
-    """Live processes whose MCPCTL_HOME is in `root` (a test's folder)."""
+def _carrying(home_is: Callable[[str], bool]) -> list[psutil.Process]:
+    """Live processes (zombies left out) whose MCPCTL_HOME `home_is` says is the one looked for."""
     found = []
     for proc in psutil.process_iter():
         with contextlib.suppress(psutil.Error, OSError):
-            home = proc.environ().get("MCPCTL_HOME", "")
-            if home.startswith(f"{root}/") and proc.status() != psutil.STATUS_ZOMBIE:
+            if home_is(proc.environ().get("MCPCTL_HOME", "")) and proc.status() != psutil.STATUS_ZOMBIE:
                 found.append(proc)
     return found
 
@@ -245,7 +239,8 @@ def _end_what_is_left(world: Env) -> None:
     and no test asserts anything of its own cleanup. In rounds, because a shim killed while restarting may have
     spawned one more server."""
     for _ in range(20):
-        left = _left_under(world.home.parent)  # zombies excluded: nobody may ever reap a dead shim's children here
+        # zombies excluded: nobody may ever reap a dead shim's children here
+        left = _carrying(lambda home: home.startswith(f"{world.home.parent}/"))
         if not left:
             return
         for proc in left:

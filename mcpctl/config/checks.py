@@ -157,11 +157,10 @@ def _glob_lists(value: object) -> str | None:
 
 
 def _blind_kind(value: object) -> str:
-    """What `value` is, without a word of what it says."""
-    if isinstance(value, bool):
-        return "a boolean"
-    names: dict[type, str] = {int: "a number", float: "a number", list: "a list", dict: "a table"}
-    return names.get(type(value), "a value that is not text")
+    """What `value` (not a string) is, without a word of what it says: `_kind` but for a number's digits."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return "a number"
+    return _kind(value)
 
 
 def _expected(what: str, value: object) -> str:

@@ -141,9 +141,9 @@ class Bridge:
             seen = self.down.feed(data)
             self._answered(seen)
             _write_all(1, data)
-            for refusal in (protocol.refusal(s.message) for s in seen if s.message is not None):
-                if refusal is not None:
-                    self._refused(refusal)
+            refusal = _refusal_in(seen)
+            if refusal is not None:
+                self._refused(refusal)
             return
         self.pending += data
         out = bytearray()
@@ -151,7 +151,7 @@ class Bridge:
             line = bytes(self.pending[: newline + 1])
             del self.pending[: newline + 1]
             seen = self.down.feed(line)
-            refusal = protocol.refusal(seen[0].message) if seen and seen[0].message is not None else None
+            refusal = _refusal_in(seen)
             if refusal is not None and refusal.type != ErrorType.CONNECTION_LOST:
                 # The next shim will not take this client (past its max_clients): said as at a first connect,
                 # not retried for ever. Out of descriptors (untyped) passes: the next try may find one.
@@ -364,6 +364,15 @@ class Bridge:
 
 class _ClientGone(Exception):
     """The client closed its stdout while the bridge reached a new shim."""
+
+
+def _refusal_in(seen: list[Seen]) -> Failure | None:
+    """The shim's refusal of the connection among the messages `seen`, if it sent one."""
+    for s in seen:
+        refusal = protocol.refusal(s.message) if s.message is not None else None
+        if refusal is not None:
+            return refusal
+    return None
 
 
 def _write_all(fd: int, data: bytes) -> None:

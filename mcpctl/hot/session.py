@@ -82,7 +82,7 @@ def call(g: Globals, name: str, tool: str, pairs: list[str], args_json: str | No
         except (Lost, RemoteError) as exc:  # the call was sent: lost now, it may have run
             lost = isinstance(exc, Lost) or exc.mcpctl_type == ErrorType.CONNECTION_LOST
             if lost and not toolcall.repeatable(by_name[tool].get("annotations")):
-                raise toolcall.lost_in_flight(name, tool, _describe(exc)) from None
+                raise toolcall.lost_in_flight(name, tool, mask(_describe(exc))) from None
             raise
         return result if isinstance(result, dict) else {}
 
