@@ -88,6 +88,34 @@ def times_row(what: str, samples: Sequence[float], reference: str, floor: Sequen
     )
 
 
+def shim_floors(bare: c.Memory) -> list[Row]:
+    """What a shim's USS could be at best, measured the same way: a python that imported only the stdlib
+    modules the shim imports (mcpctl's own code is the rest of the shim's figure), and one that imported only
+    those any shim's job needs (`floors.SHIM_JOB`), however it were written."""
+    found = floors.stdlib_of(["-c", "import mcpctl.shim.__main__"])
+    return [
+        memory_row(
+            f"  floor: python importing only the shim's stdlib ({len(found)} modules)",
+            floors.idle_python_memory(found),
+            bare,
+            5 * MB,
+            12 * MB,
+        ),
+        memory_row(
+            f"  floor: python importing only {', '.join(floors.SHIM_JOB)}",
+            floors.idle_python_memory(floors.SHIM_JOB),
+            bare,
+            5 * MB,
+            12 * MB,
+        ),
+    ]
+
+
+def python_args(box: c.Sandbox) -> list[str]:
+    """The box's command line as arguments to the running Python (the console script is a Python file)."""
+    return box.argv[1:] if box.argv[0] == sys.executable else box.argv
+
+
 def shim_of(box: c.Sandbox, name: str) -> int:
     return int(box.status_json(name)[0]["shim_pid"])
 
@@ -206,6 +234,7 @@ def one_server(plan: Plan, node: bool) -> list[Row]:
         shim = c.memory_of([shim_of(box, "tiny")])
         bare = floors.idle_python_memory()
         rows.append(memory_row("shim memory (idle, one stdio server)", shim, bare, 5 * MB, 12 * MB))
+        rows.extend(shim_floors(bare))
         box.run("start", "demo", check=True)
         warm = box.sample("call", "demo", "echo", "text=hi", runs=plan.runs)
         rows.append(times_row("warm `mcpctl call` wall", warm, "python -c pass", floors.interpreter_wall(plan.runs), 5))
@@ -278,6 +307,10 @@ def many_servers(plan: Plan, node: bool) -> list[Row]:
             status = box.sample("status", runs=plan.runs)
             floor = floors.interpreter_wall(plan.runs)
             extra.append(times_row(f"`mcpctl status`, {n} running", status, "python -c pass", floor, 4))
+            stdlib = floors.interpreter_wall(plan.runs, floors.stdlib_of([*python_args(box), "status"], box.env))
+            extra.append(
+                times_row("  floor: python importing only the stdlib `status` does", stdlib, "python -c pass", floor, 4)
+            )
 
         crowd = crowd_rounds(box, [sys.executable, str(TINY)], plan, n, while_running)
     rows = [*extra, *crowd_rows(crowd, n, "tiny")]

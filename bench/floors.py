@@ -4,14 +4,21 @@
   every answer; the wall time from the first spawn to the last answer (what `start --all` must approach).
 - `close_and_wait(procs)`: close every server's stdin, then wait for all to exit (what `stop --all` must
   approach: a polite stdio stop without any supervisor).
-- `interpreter_wall(runs)`: wall times of `python -c pass` (the floor of any Python CLI).
-- `idle_python_memory()`: USS and RSS of a bare interpreter idling on stdin.
+- `interpreter_wall(runs)`: wall times of `python -c pass` (the floor of any Python CLI); with `imports`,
+  of a `python` that only imports those modules.
+- `idle_python_memory()`: USS and RSS of a bare interpreter idling on stdin; with `imports`, of one that
+  imported those modules first.
+- `stdlib_of(argv)`: the standard-library modules a Python command imports beyond a bare interpreter's,
+  found by running it: what `status` or a shim takes from the stdlib, whatever mcpctl's own code costs.
+- `SHIM_JOB`: the stdlib modules any shim's job needs, however it is written (spawn a child, serve a Unix
+  socket, wait on many descriptors, handle signals, speak JSON).
 
 Not a benchmark itself; `figures.py` uses these.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -86,9 +93,47 @@ def direct_round(argv: Sequence[str], count: int) -> tuple[float, float]:
     return started, close_and_wait(procs)
 
 
-def interpreter_wall(runs: int) -> list[float]:
-    """Wall times of `python -c pass` (after one untimed warm-up)."""
-    argv = [sys.executable, "-c", "pass"]
+SHIM_JOB = ("subprocess", "socket", "selectors", "signal", "json")
+# mcpctl.lean's stand-in, so that `dataclasses` costs here what it costs mcpctl (see stdlib_of)
+_DEFER_INSPECT = "import sys, types; sys.modules['inspect'] = types.ModuleType('inspect')\n"
+
+
+def importing(modules: Sequence[str]) -> str:
+    """Python source that imports `modules` (with `inspect` deferred as mcpctl.lean defers it), or `pass`."""
+    if not modules:
+        return "pass"
+    return _DEFER_INSPECT + "".join(f"import {name}\n" for name in modules)
+
+
+def stdlib_of(argv: Sequence[str], env: dict[str, str] | None = None) -> list[str]:
+    """The stdlib modules (`sys.stdlib_module_names`, submodules too) that the Python command `argv` (its
+    interpreter's options first) imports beyond a bare interpreter's, in import order, read from
+    `-X importtime`. A module mcpctl.lean defers (`inspect`) is not imported, so it is not listed."""
+
+    def imported(command: Sequence[str], env: dict[str, str] | None) -> list[str]:
+        done = subprocess.run(
+            [sys.executable, "-X", "importtime", *command], env=env, capture_output=True, text=True, check=False
+        )
+        lines = (
+            line.rpartition("|")[2].strip() for line in done.stderr.splitlines() if line.startswith("import time:")
+        )
+        stdlib = (name for name in lines if name.partition(".")[0] in sys.stdlib_module_names)
+        return [name for name in dict.fromkeys(stdlib) if _exists(name)]  # not the tries that failed (nt, _winapi)
+
+    bare = set(imported(["-c", "pass"], c.bench_env()))
+    return [name for name in imported(argv, env or c.bench_env()) if name not in bare]
+
+
+def _exists(name: str) -> bool:
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ImportError:
+        return False
+
+
+def interpreter_wall(runs: int, imports: Sequence[str] = ()) -> list[float]:
+    """Wall times of `python -c pass`, or of a python importing only `imports` (after one untimed warm-up)."""
+    argv = [sys.executable, "-c", importing(imports)]
     subprocess.run(argv, env=c.bench_env(), check=True)
     samples = []
     for _ in range(runs):
@@ -98,9 +143,12 @@ def interpreter_wall(runs: int) -> list[float]:
     return samples
 
 
-def idle_python_memory() -> c.Memory:
-    """USS and RSS of `python -c pass`'s interpreter, kept alive idling on stdin."""
-    code = "import sys; sys.stdout.write('up\\n'); sys.stdout.flush(); sys.stdin.read()"
+def idle_python_memory(imports: Sequence[str] = ()) -> c.Memory:
+    """USS and RSS of `python -c pass`'s interpreter, or of one that imported only `imports`, kept alive
+    idling on stdin (after one untimed run, which compiles what the bytecode cache lacks: compiling
+    leaves its memory behind)."""
+    subprocess.run([sys.executable, "-c", importing(imports)], env=c.bench_env(), check=True)  # bytecode written
+    code = importing(imports) + "\nimport sys; sys.stdout.write('up\\n'); sys.stdout.flush(); sys.stdin.read()"
     with subprocess.Popen(
         [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=c.bench_env()
     ) as proc:

@@ -16,11 +16,14 @@ RUN_ALL = Path(__file__).resolve().parent.parent / "bench" / "run_all.py"
 ROWS = (
     "`mcpctl start tiny` over spawn->initialize",
     "shim memory (idle, one stdio server)",
+    "  floor: python importing only the shim's stdlib",
+    "  floor: python importing only subprocess, socket, selectors, signal, json",
     "warm `mcpctl call` wall",
     "`connect` overhead per call, p50",
     "`connect` overhead per ping, p50, plain client",
     "5 shims total",
     "`mcpctl status`, 5 running",
+    "  floor: python importing only the stdlib `status` does",
     "`stop --all`, 5 ready tiny servers",
     "`start --all`, 5 tiny servers",
 )
