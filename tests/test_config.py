@@ -54,7 +54,7 @@ def test_config_hash_changes_with_command_but_not_with_timeouts(tmp_path: Path) 
         ('[servers.a]\ncommand = "x"\nargs = [1, 2]\n', "servers.a.args: expected a list of strings"),
         ("[servers.a]\nargs = []\n", "servers.a: missing field 'command'"),
         ('[servers.a]\ncommand = ""\n', "servers.a.command: expected a non-empty string"),
-        ('[servers.a]\ncommand = "x"\nenv = { KEY = 5 }\n', "servers.a.env: KEY: expected a string"),
+        ('[servers.a]\ncommand = "x"\nenv = { KEY = 5 }\n', "servers.a.env.KEY: expected a string"),
         ('[servers.a]\ncommand = "x"\ninherit_env = "yes"\n', "servers.a.inherit_env: expected true, false or a"),
         ('[servers.a]\ncommand = "x"\nstop_timeout = -1\n', "servers.a.stop_timeout: expected a positive number"),
         ('[servers.a]\ncommand = "x"\nstartup_timeout = true\n', "servers.a.startup_timeout: expected a positive"),

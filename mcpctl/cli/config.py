@@ -137,12 +137,12 @@ def _side(
     from mcpctl.config.document import document
 
     if ref == "file":
-        path, _, config = _current(g)
-        return f"file {path}", versions.views_of(paths, config), document(config), None, ()
+        path, _content, config = _current(g)
+        return _("file {path}").format(path=path), versions.views_of(paths, config), document(config), None, ()
     version = versions.get(paths, ref)
     when = _time_label(version.time)
-    note = f': "{version.note}"' if version.note else ""
-    label = f"version {version.id} ({when} by {version.user}{note})"
+    label = _('version {id} ({when} by {user}: "{note}")') if version.note else _("version {id} ({when} by {user})")
+    label = label.format(id=version.id, when=when, user=version.user, note=version.note)
     return label, version.views, version.document, version.id, versions.unrecorded(version)
 
 
@@ -238,14 +238,14 @@ def export(
     from mcpctl.config.importer import rebase
 
     g: Globals = ctx.obj
-    _, _, config = _current(g)
+    config = _current(g)[2]
     doc = document(config)
     if output is None:
         sys.stdout.write(dumps(doc, format_for(None, fmt.value if fmt else None)))
         return
     text = dumps(rebase(doc, config.base_dir, output.absolute().parent), format_for(output, fmt.value if fmt else None))
     write_file(output, text.encode())
-    sys.stderr.write(f"wrote {output}\n")
+    sys.stderr.write(_("wrote {path}").format(path=output) + "\n")
 
 
 @config_app.command("import")

@@ -20,7 +20,12 @@ from mcpctl.clients.registry import Location
 from mcpctl.config import dialect, jsonc
 from mcpctl.config.model import UntrustedFile
 from mcpctl.config.trust import check_client_file
+from mcpctl.i18n import N_
 from mcpctl.lean import Record, dataclass
+
+# Why a file could not be read (English: --json carries it); KNOWN lets the CLI show it translated.
+CANNOT_READ, CANNOT_PARSE = N_("{path}: cannot read: {reason}"), N_("{path}: cannot parse: {reason}")
+KNOWN = (CANNOT_READ, CANNOT_PARSE)
 
 
 @dataclass(frozen=True)
@@ -81,11 +86,11 @@ def read(location: Location, trust: bool) -> ClientFile:
     except FileNotFoundError:
         return ClientFile(location, None)
     except OSError as exc:
-        return ClientFile(location, None, problem=f"{location.path}: cannot read: {exc.strerror}")
+        return ClientFile(location, None, problem=CANNOT_READ.format(path=location.path, reason=exc.strerror))
     try:
         data = _parse(location, content.decode("utf-8"))
     except (ValueError, RecursionError) as exc:
-        return ClientFile(location, content, problem=f"{location.path}: cannot parse: {exc}")
+        return ClientFile(location, content, problem=CANNOT_PARSE.format(path=location.path, reason=exc))
     return ClientFile(location, content, tuple(_entries(location, data)))
 
 

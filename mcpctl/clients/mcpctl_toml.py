@@ -15,8 +15,10 @@ from mcpctl.config.document import MERGE, NAMED, OWN, document, dumps
 from mcpctl.config.load import parse
 from mcpctl.config.model import config_error
 from mcpctl.errors import ConfigError
+from mcpctl.i18n import N_, _
 
-_HEADER = "# mcpctl.toml: the MCP servers mcpctl runs (see the README, Configuration).\n"
+# A new config's first line, in the user's language as `init`'s comments are.
+_HEADER = N_("# mcpctl.toml: the MCP servers mcpctl runs (see the README, Configuration).")
 
 
 def merged(path: Path, before: bytes | None, servers: Mapping[str, Any]) -> bytes:
@@ -83,7 +85,7 @@ def _replaced(text: str, keys: tuple[str, ...], present: bool, table: Mapping[st
 
 def _merged_text(path: Path, text: str | None, servers: Mapping[str, Any]) -> str:
     if text is None:
-        return _HEADER + "".join("\n" + tomlspan.render(("servers", n), t) for n, t in servers.items())
+        return _(_HEADER) + "\n" + "".join("\n" + tomlspan.render(("servers", n), t) for n, t in servers.items())
     try:
         current = tomllib.loads(text).get("servers", {})
     except tomllib.TOMLDecodeError as exc:

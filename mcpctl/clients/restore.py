@@ -8,8 +8,13 @@ from typing import Any
 
 from mcpctl.clients import store
 from mcpctl.errors import StateDirError, UsageError
+from mcpctl.i18n import N_
 from mcpctl.lean import Record, dataclass
 from mcpctl.paths import Paths
+
+# A backup that cannot be read (English: --json carries it); KNOWN lets the CLI show it translated.
+UNREADABLE, PICK_ANOTHER = N_("backup {copy}: cannot read: {reason}"), N_("pick another with --backup")
+KNOWN = (UNREADABLE,)
 
 
 @dataclass(frozen=True)
@@ -38,7 +43,7 @@ def restore(paths: Paths, backup: store.Backup) -> Restored:
         try:
             content = copy.read_bytes()
         except OSError as exc:
-            raise UsageError(f"backup {copy}: cannot read: {exc.strerror}", "pick another with --backup") from exc
+            raise UsageError(UNREADABLE.format(copy=copy, reason=exc.strerror), PICK_ANOTHER) from exc
         mode = path.stat().st_mode & 0o777 if path.exists() else 0o600
         write_file(path, content)  # atomic; private first, then the file's own mode
         try:

@@ -22,6 +22,7 @@ from mcpctl.clients.registry import Client
 from mcpctl.config import importer
 from mcpctl.config.document import digest, read_bytes, replace_file, writable, write_config
 from mcpctl.errors import ConfigConflictError, ConfigError, UsageError
+from mcpctl.i18n import N_
 from mcpctl.lean import Record, dataclass
 from mcpctl.paths import Paths
 from mcpctl.redaction import Redactor
@@ -32,6 +33,10 @@ _TRANSPORT = frozenset(
     {"command", "args", "env", "cwd", "url", "type", "headers", "envFile", "env_file", "httpUrl", "serverUrl"}
     | {"http_headers", "env_http_headers", "bearer_token_env_var", "transport"}
 )
+# Setup's usage errors (English: --json carries them); KNOWN lets the CLI show them translated.
+FIX_THE_FILE = N_("fix the file (or move it aside) and run setup again")
+NO_SERVER, ITS_SERVERS, NONE = N_("{client} has no server {name!r}"), N_("its servers: {names}"), N_("none")
+KNOWN = (NO_SERVER, ITS_SERVERS, *client_files.KNOWN)
 
 
 @dataclass(frozen=True)
@@ -137,7 +142,7 @@ def plan(client: Client, project: Path, config: Path, home: Path | None, only: l
         raise refused[0]
     problems = [f.problem for f in found if f.problem]
     if problems:
-        raise UsageError(problems[0], "fix the file (or move it aside) and run setup again")
+        raise UsageError(problems[0], FIX_THE_FILE)
     entries = [entry for f in found for entry in f.entries]
     _check_selection(client, entries, only)
     chosen = [e for e in entries if only is None or e.name in only]
@@ -187,8 +192,8 @@ def _written(rewrite: Rewrite) -> dict[str, Any]:
 def _check_selection(client: Client, entries: list[Entry], only: list[str] | None) -> None:
     unknown = sorted(set(only or ()) - {e.name for e in entries})
     if unknown:
-        names = ", ".join(sorted({e.name for e in entries})) or "none"
-        raise UsageError(f"{client.label} has no server {unknown[0]!r}", f"its servers: {names}")
+        names = ", ".join(sorted({e.name for e in entries})) or NONE
+        raise UsageError(NO_SERVER.format(client=client.label, name=unknown[0]), ITS_SERVERS.format(names=names))
 
 
 def _import(

@@ -22,8 +22,9 @@ EXPECTED, ONE_OF, THE_STRING = N_("expected {what}, got {kind}"), N_("one of {ch
 SECONDS, BOOLEAN, TEXT = N_("a positive number of seconds"), N_("true or false"), N_("a non-empty string")
 STRINGS, NAMES = N_("a list of strings"), N_("a list of variable names")
 AT_LEAST_1, AT_LEAST_0 = N_("a whole number of at least 1"), N_("a whole number of at least 0")
-A_BOOLEAN, A_STRING = N_("a boolean"), N_("a string")
-KNOWN = (EXPECTED, ONE_OF, THE_STRING)
+A_BOOLEAN, A_STRING, A_NUMBER = N_("a boolean"), N_("a string"), N_("a number")
+STRING_TABLE, QUOTE_IT = N_('a table of NAME = "value"'), N_("expected a string (quote the value), got {kind}")
+KNOWN = (QUOTE_IT, EXPECTED, ONE_OF, THE_STRING)  # QUOTE_IT first: EXPECTED matches it too
 
 
 def rules_problems(rules: dict[str, Any]) -> list[str]:
@@ -124,12 +125,19 @@ def _string_list(value: object) -> str | None:
 
 
 def _string_table(value: object) -> str | None:
-    """`env` and `headers`: their values are secrets, so a wrong one is said by its kind, never shown."""
-    if not isinstance(value, dict):
-        return f'expected a table of NAME = "value", got {_kind(value)}'
-    wrong = [key for key, item in value.items() if not isinstance(item, str)]
-    said = [f"{key}: expected a string (quote the value), got {_blind_kind(value[key])}" for key in wrong]
-    return "; ".join(said) or None
+    """`env` and `headers` as a whole; each value is judged by `problems`."""
+    return None if isinstance(value, dict) else _expected(STRING_TABLE, value)
+
+
+def problems(check: Check, value: object) -> list[tuple[str, str]]:
+    """What is wrong with a field's value, as (where under the field, what): "" is the field itself; each
+    value of an env or headers table that is not a string is a problem of its own, said by its kind,
+    never shown (the values are secrets)."""
+    error = check(value)
+    if error or check is not _string_table or not isinstance(value, dict):
+        return [("", error)] if error else []
+    wrong = [(key, item) for key, item in value.items() if not isinstance(item, str)]
+    return [(f".{key}", QUOTE_IT.format(kind=_blind_kind(item))) for key, item in wrong]
 
 
 def _url(value: object) -> str | None:
@@ -159,7 +167,7 @@ def _glob_lists(value: object) -> str | None:
 def _blind_kind(value: object) -> str:
     """What `value` (not a string) is, without a word of what it says: `_kind` but for a number's digits."""
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return "a number"
+        return A_NUMBER
     return _kind(value)
 
 

@@ -27,9 +27,16 @@ from typing import Any
 from mcpctl.config.model import Config, GatewayConfig, ServerConfig
 from mcpctl.config.views import plain
 from mcpctl.errors import ConfigConflictError, StateDirError, UsageError
+from mcpctl.i18n import N_
 from mcpctl.paths import Paths
 
 FORMATS = ("toml", "json")
+# The usage errors of this module (English: --json carries them); KNOWN lets the CLI show them translated.
+NOT_A_FORMAT = N_("--format must be one of {formats}, not {chosen!r}")
+CANNOT_READ = N_("cannot read {path}: {reason}")
+JSON_CONFIG = N_("{path} is a JSON file: mcpctl writes its config as TOML")
+IMPORT_IT = N_("import it into a TOML config: mcpctl -f mcpctl.toml config import {path}")
+KNOWN = (NOT_A_FORMAT, CANNOT_READ, JSON_CONFIG, IMPORT_IT)
 
 
 # How `config import` combines each top-level key of the imported document with the config's own.
@@ -95,7 +102,7 @@ def dumps(doc: Mapping[str, Any], fmt: str) -> str:
 def format_for(path: Path | None, chosen: str | None) -> str:
     if chosen is not None:
         if chosen not in FORMATS:
-            raise UsageError(f"--format must be one of {', '.join(FORMATS)}, not {chosen!r}")
+            raise UsageError(NOT_A_FORMAT.format(formats=", ".join(FORMATS), chosen=chosen))
         return chosen
     return "json" if path is not None and path.suffix.lower() == ".json" else "toml"
 
@@ -111,16 +118,13 @@ def read_bytes(path: Path) -> bytes | None:
     except FileNotFoundError:
         return None
     except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror}") from exc
+        raise UsageError(CANNOT_READ.format(path=path, reason=exc.strerror)) from exc
 
 
 def writable(path: Path) -> None:
     """mcpctl writes TOML; a JSON config (a client's file) is read, never rewritten."""
     if path.suffix.lower() == ".json":
-        raise UsageError(
-            f"{path} is a JSON file: mcpctl writes its config as TOML",
-            f"import it into a TOML config: mcpctl -f mcpctl.toml config import {path}",
-        )
+        raise UsageError(JSON_CONFIG.format(path=path), IMPORT_IT.format(path=path))
 
 
 def write_config(paths: Paths, path: Path, data: bytes, expected: bytes | None) -> Path | None:

@@ -337,10 +337,9 @@ def _checked_fields(table: dict[str, Any], where: str, json_dialect: bool, probl
             else:
                 problems.append(UNKNOWN_FIELD.format(where=where, key=key))
             continue
-        error = check(value)
-        if error:
-            problems.append(f"{where}.{key}: {error}")
-        else:
+        found = checks.problems(check, value)
+        problems += [f"{where}.{key}{under}: {error}" for under, error in found]
+        if not found:
             values[key] = value
     return values
 

@@ -57,6 +57,12 @@ command = {python}
 args = ["-m", "mcpctl.demo"]
 """)
 LAUNCHERS = ("uvx", "npx", "docker")
+# `init --from`'s usage errors (English: --json carries them); KNOWN lets the CLI show them translated.
+NOT_JSON = N_("--from {source}: expected a client's JSON config (*.json)")
+NO_SUCH_FILE = N_("--from {source}: no such file")
+CLIENT_FILES = N_('such as claude_desktop_config.json ({"mcpServers": ...}) or .vscode/mcp.json ({"servers": ...})')
+GIVE_A_PATH = N_("give the path of a client's JSON config, {examples}")
+KNOWN = (NOT_JSON, NO_SUCH_FILE, GIVE_A_PATH)
 
 _EXAMPLES = N_("""\
 # A server that needs a key. Uncomment it, then `export EXAMPLE_API_KEY=...` and `mcpctl start example`.
@@ -130,14 +136,14 @@ def convert(source: Path, target: Path) -> Converted:
     from mcpctl.config import importer
     from mcpctl.config.document import document
 
-    examples = 'such as claude_desktop_config.json ({"mcpServers": ...}) or .vscode/mcp.json ({"servers": ...})'
     if source.suffix.lower() != ".json":
-        raise UsageError(f"--from {source}: expected a client's JSON config (*.json)", examples)
+        raise UsageError(NOT_JSON.format(source=source), CLIENT_FILES)
     if not source.is_file():
-        raise UsageError(f"--from {source}: no such file", f"give the path of a client's JSON config, {examples}")
+        raise UsageError(NO_SUCH_FILE.format(source=source), GIVE_A_PATH.format(examples=CLIENT_FILES))
     imported = importer.read(source, target.absolute().parent)
     config = importer.to_config(imported.document, target)
-    header = f"# Converted from {source} by `mcpctl init --from`; fields: see the README (Configuration).\n\n"
+    header = _("# Converted from {source} by `mcpctl init --from`; fields: see the README (Configuration).")
+    header = header.format(source=source) + "\n\n"
     literal = {name: _literal_env(server) for name, server in config.servers.items() if _literal_env(server)}
     text = header + tomli_w.dumps(_whole_numbers(document(config)))
     return Converted(text, list(config.servers), literal, imported.notes)

@@ -47,11 +47,15 @@ _DETAILS = {
     "internal": ("mcpctl.privdir",),  # StateDirError's refusals
     "server_running": ("mcpctl.control.forget",),
     "usage": (
+        "mcpctl.config.document",
         "mcpctl.config.history",
         "mcpctl.config.importer",
+        "mcpctl.config.template",
         "mcpctl.control.projects",
         "mcpctl.control.toolcall",
         "mcpctl.clients.registry",
+        "mcpctl.clients.restore",
+        "mcpctl.clients.setup",
         "mcpctl.clients.store",
         "mcpctl.gateway.tokens",
     ),
