@@ -28,6 +28,7 @@ class Location(Record):
     per_project: bool = False  # ~/.claude.json: also projects.PATH.mcpServers
     url_is_sse: bool = False  # Gemini CLI: `url` is an SSE endpoint, `httpUrl` a streamable one
     bare: bool = False  # a bare ${NAME} is an environment variable (Claude Code, Gemini CLI), not literal text
+    dollar: bool = False  # so is $NAME (Gemini CLI)
 
 
 @dataclass(frozen=True)
@@ -83,8 +84,8 @@ def _codex(_project: Path) -> list[Location]:
 def _gemini(project: Path) -> list[Location]:
     user = _home() / ".gemini" / "settings.json"
     return [
-        Location(user, "user", url_is_sse=True, bare=True),
-        Location(project / ".gemini" / "settings.json", "project", url_is_sse=True, bare=True),
+        Location(user, "user", url_is_sse=True, bare=True, dollar=True),
+        Location(project / ".gemini" / "settings.json", "project", url_is_sse=True, bare=True, dollar=True),
     ]
 
 

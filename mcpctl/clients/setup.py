@@ -221,6 +221,7 @@ def _import(
                 entry.inputs,
                 url_is_sse=entry.location.url_is_sse,
                 bare=entry.location.bare,
+                dollar=entry.location.dollar,
             )
         except ConfigError as exc:
             left.append(Left(entry, f"not imported: {exc.message}"))

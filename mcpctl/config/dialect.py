@@ -2,8 +2,10 @@
 client file given with `-f` means.
 
 `${env:NAME}` is `${NAME}`; VS Code's `${input:ID}` is an environment variable named after the id (nobody is
-there to prompt); `${userHome}` is `${HOME}`; `${workspaceFolder}` is the workspace's path; `${pathSeparator}`
-is the separator.
+there to prompt); `${userHome}` is `${HOME}`; `${workspaceFolder}` is the workspace's path and
+`${workspaceFolderBasename}` its name; `${pathSeparator}` and its short form `${/}` are the separator (VS Code's
+variables, which Cursor reads in its mcp.json too). Gemini CLI also reads `$NAME` as the variable, in every
+string of its settings.json; to the other clients it is literal text.
 """
 
 from __future__ import annotations
@@ -16,12 +18,13 @@ from mcpctl.config.interpolate import EXPANDED, env_name
 from mcpctl.hints import Any
 
 # A client's variables, the start of a bare ${NAME} or ${NAME:-default} (Claude Code's and Gemini CLI's own
-# syntax, and mcpctl's; defaults may nest), else one literal $.
+# syntax, and mcpctl's; defaults may nest), Gemini CLI's $NAME, else one literal $.
 _VARIABLE = re.compile(
-    r"\$\{(env|input):([^}]+)\}|\$\{(workspaceFolder|userHome|pathSeparator)\}"
-    r"|(\$\{[A-Za-z_][A-Za-z0-9_]*(?=\}|:-))|\$"
+    r"\$\{(env|input):([^}]+)\}|\$\{(workspaceFolder|workspaceFolderBasename|userHome|pathSeparator|/)\}"
+    r"|(\$\{[A-Za-z_][A-Za-z0-9_]*(?=\}|:-))|\$([A-Za-z_][A-Za-z0-9_]*)|\$"
 )
 _WORKSPACE_FOLDERS = (".vscode", ".cursor", ".gemini")
+_GEMINI = ".gemini"
 _RENAMED = {"httpUrl": "url", "serverUrl": "url"}  # the clients' names of settings mcpctl expands
 
 
@@ -30,6 +33,12 @@ def workspace(path: Path) -> Path:
     else the file's own folder."""
     folder = path.absolute().parent
     return folder.parent if folder.name in _WORKSPACE_FOLDERS else folder
+
+
+def dollar_names(path: Path) -> bool:
+    """Whether a client's file at `path` reads `$NAME` as a variable: Gemini CLI's settings.json, known by
+    its folder (`.gemini/`)."""
+    return path.absolute().parent.name == _GEMINI
 
 
 def inputs(raw: object, notes: list[str]) -> dict[str, str]:
@@ -51,12 +60,14 @@ class Translator:
 
     `bare`: a bare `${NAME}` is an environment variable, as Claude Code and Gemini CLI read it (and as
     mcpctl's own export and a file given with -f write it); to the other clients it is literal text.
+    `dollar`: so is `$NAME`, as Gemini CLI reads it (`${NAME}` in mcpctl's terms).
     """
 
-    def __init__(self, base: Path, inputs: dict[str, str], bare: bool = True) -> None:
+    def __init__(self, base: Path, inputs: dict[str, str], bare: bool = True, dollar: bool = False) -> None:
         self.base = base
         self.inputs = inputs
         self.bare = bare
+        self.dollar = dollar
         self.notes: list[str] = []
 
     def __call__(self, value: Any, expanded: bool = True) -> Any:
@@ -87,10 +98,12 @@ class Translator:
         return "".join(out) + text[pos:]
 
     def _one(self, match: re.Match[str], expanded: bool) -> str:
-        kind, name, special, bare = match.groups()
+        kind, name, special, bare, dollar = match.groups()
         literal = "$$" if expanded else "$"
         if bare is not None:  # literal text to this client (a reference's start, else _text keeps it whole)
             return literal + bare[1:]
+        if dollar is not None:
+            return f"${{{dollar}}}" if self.dollar else literal + dollar
         if kind is None and special is None:
             return literal
         if kind == "env":
@@ -99,8 +112,12 @@ class Translator:
             if name not in self.inputs:
                 self.notes.append(f"input {name!r} (not declared) is read from ${env_name(name)}")
             return f"${{{self.inputs.get(name) or env_name(name)}}}"
-        folder = str(self.base).replace("$", literal)  # a path, not a reference
-        return {"workspaceFolder": folder, "userHome": "${HOME}", "pathSeparator": os.sep}[special]
+        if special == "userHome":
+            return "${HOME}"
+        if special in ("pathSeparator", "/"):
+            return os.sep
+        folder = self.base if special == "workspaceFolder" else self.base.name
+        return str(folder).replace("$", literal)  # a path or a name, not a reference
 
 
 def _closing(text: str, pos: int) -> int | None:

@@ -71,7 +71,8 @@ def read(source: Path, target_dir: Path) -> Imported:
     raw = json.loads(strict)
     base = dialect.workspace(source)
     shared: dict[str, Any] = {key: value for key, value in data.items() if key != "servers"}  # mcpctl's own keys
-    return from_entries(source, data["servers"], base, target_dir, raw.get("inputs"), shared)
+    dollar = dialect.dollar_names(source)
+    return from_entries(source, data["servers"], base, target_dir, raw.get("inputs"), shared, dollar=dollar)
 
 
 def from_entries(
@@ -83,14 +84,16 @@ def from_entries(
     shared: Mapping[str, Any] | None = None,
     url_is_sse: bool = False,
     bare: bool = True,
+    dollar: bool = False,
 ) -> Imported:
     """Client entries (NAME -> table) as a validated mcpctl document; `base` is the client's workspace.
 
     `url_is_sse`: the client's `url` key names an SSE endpoint (Gemini CLI; its `httpUrl` is streamable).
-    `bare`: a bare `${NAME}` is an environment variable (dialect.Translator), else literal text.
+    `bare`: a bare `${NAME}` is an environment variable (dialect.Translator), else literal text; `dollar`:
+    so is `$NAME` (Gemini CLI).
     """
     notes: list[str] = []
-    translate = dialect.Translator(base, dialect.inputs(inputs, notes), bare)
+    translate = dialect.Translator(base, dialect.inputs(inputs, notes), bare, dollar)
     servers: dict[str, object] = {}
     for name, table in entries.items():
         converted = _server(name, table, translate, notes, url_is_sse)

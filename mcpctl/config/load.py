@@ -287,7 +287,8 @@ def parse_json(path: Path, text: str, translated: bool = False) -> dict[str, Any
     if translated:
         from mcpctl.config import dialect
 
-        translate = dialect.Translator(dialect.workspace(path), dialect.inputs(data.get("inputs"), []))
+        found_inputs = dialect.inputs(data.get("inputs"), [])
+        translate = dialect.Translator(dialect.workspace(path), found_inputs, dollar=dialect.dollar_names(path))
         servers = {name: translate.table(table) for name, table in servers.items()}
     return {"servers": servers, **{key: data[key] for key in TOP_LEVEL if key != "servers" and key in data}}
 
