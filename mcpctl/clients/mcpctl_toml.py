@@ -34,9 +34,9 @@ def imported(path: Path, content: bytes | None, before: Mapping[str, Any], after
     """`config import`'s new file: `content` with the tables that differ from `before` to `after` (both
     documents) rewritten in place, comments kept; the whole document when that cannot be done (a table
     written inline or with dotted keys) or would not read back as `after`."""
-    whole = dumps(after, "toml").encode("utf-8")
     if content is None:
-        return whole
+        return dumps(after, "toml").encode("utf-8")
+    whole = _ended_as(content.decode("utf-8"), dumps(after, "toml")).encode("utf-8")
     text = edited(content.decode("utf-8"), before, after)
     if text is None:
         return whole
@@ -74,9 +74,10 @@ def _replaced(text: str, keys: tuple[str, ...], present: bool, table: Mapping[st
     span = tomlspan.table_span(text, keys) if present else None
     if present and span is None:
         return None  # written as an inline table or dotted keys: no span to replace
-    rendered = tomlspan.render(keys, table) if table is not None else ""
+    rendered = _ended_as(text, tomlspan.render(keys, table)) if table is not None else ""
     if span is None:
-        return text + ("" if text.endswith("\n") or not text else "\n") + "\n" + rendered
+        newline = _newline(text)
+        return text + ("" if text.endswith("\n") or not text else newline) + newline + rendered
     start, end = span
     while table is None and text[end : end + 1] in ("\n", "\r"):
         end += 1  # a removed table takes its blank lines along
@@ -98,4 +99,16 @@ def _whole(text: str, servers: Mapping[str, Any]) -> str:
     """The file rewritten whole (comments lost), for a config whose tables are not [servers.NAME] blocks."""
     import tomli_w
 
-    return tomli_w.dumps(importer.combine(tomllib.loads(text), {"servers": dict(servers)}, replace=False))
+    combined = importer.combine(tomllib.loads(text), {"servers": dict(servers)}, replace=False)
+    return _ended_as(text, tomli_w.dumps(combined))
+
+
+def _newline(text: str) -> str:
+    """The file's own line ending: CRLF when it has one (an editor on Windows), else LF."""
+    return "\r\n" if "\r\n" in text else "\n"
+
+
+def _ended_as(text: str, written: str) -> str:
+    """`written` (LF-ended, as tomli_w and tomlspan make it) with the line endings of `text`, so an edit of a
+    CRLF file leaves no line of it ending otherwise."""
+    return written.replace("\n", "\r\n") if _newline(text) == "\r\n" else written
