@@ -151,7 +151,13 @@ class ServerSession(Session):
         if method == "notifications/cancelled":
             await super().notify(message)
             return
-        await upstream.send(message)
+        try:
+            await upstream.send(message)
+        except OSError:
+            # The shim hung up as we wrote: its reset or end is read in the loop's turn before our reader's, which
+            # would close the connection next. The notification was for the server session that ended with
+            # it, so it goes where it would have gone a moment later (nowhere), and the client still gets 202.
+            upstream.close()
 
     def close(self) -> None:
         if self.upstream is not None:
