@@ -72,6 +72,7 @@ DEFAULT_MAX_CLIENTS = 256
 
 DEFAULT_GATEWAY_LISTEN = "127.0.0.1:8765"
 DEFAULT_GATEWAY_MAX_SESSIONS = 64  # HTTP sessions one token may have open at once, each a client of the shims
+DEFAULT_GATEWAY_SESSION_IDLE_TIMEOUT = 3600.0  # seconds a session may go unused, with no GET stream open
 
 
 class ExitCode(IntEnum):

@@ -6,9 +6,12 @@ import asyncio
 import json
 import os
 import signal
+import time
+
+import pytest
 
 from tests.conftest import Env, alive, tiny_server, wait_for
-from tests.gateway_helpers import one_server
+from tests.gateway_helpers import configure, delete, get_stream, one_server, open_session, rpc, start_gateway, token
 
 ROOTS_CHANGED = {"jsonrpc": "2.0", "method": "notifications/roots/list_changed"}
 PING = {"jsonrpc": "2.0", "id": 7, "method": "ping"}
@@ -48,3 +51,37 @@ def test_a_notification_posted_as_the_shim_connection_resets_is_accepted(env: En
     statuses = asyncio.run(_notify_as_the_connection_resets(env, url, headers))
     assert statuses == [202] * CROWD  # they were 500: the write met the reset before the reader closed
     assert "Traceback" not in (env.paths.gateway_dir / "gateway.log").read_text()
+
+
+def test_a_session_unused_for_session_idle_timeout_ends_and_frees_its_place_at_the_shim(env: Env) -> None:
+    base = configure(env, {"a": tiny_server(max_clients=2)}, gateway={"session_idle_timeout": 2})
+    start_gateway(env)
+    url, bearer = f"{base}/servers/a/mcp", token(env, "t")
+    used, streaming = (open_session(url, bearer)[0] for _ in range(2))  # each takes one of a's 2 places
+    assert used is not None
+    assert streaming is not None
+    stream = get_stream(url, bearer, streaming)  # a session with its GET stream open is not idle
+    assert open_session(url, bearer)[1]["error"]["data"]["type"] == "too_many_clients"
+    for _ in range(8):  # used for 4 s, past the timeout: idle is counted from the last request
+        time.sleep(0.5)
+        last = time.monotonic()
+        assert rpc(url, bearer, used, "ping")[0] == 200
+    assert open_session(url, bearer)[1]["error"]["data"]["type"] == "too_many_clients"  # not yet ended
+    third = wait_for(lambda: open_session(url, bearer)[0], timeout=15, interval=0.2)  # its place, freed
+    assert time.monotonic() - last >= 2.0
+    status, answer = rpc(url, bearer, used, "ping")
+    assert (status, answer["error"]["message"]) == (404, "no such session: initialize first")
+    assert rpc(url, bearer, streaming, "ping")[0] == 200  # idle as long, with its stream open: kept
+    assert rpc(url, bearer, third, "ping")[0] == 200
+    assert delete(url, bearer, streaming) == 204
+    stream.result(timeout=20)
+
+
+@pytest.mark.parametrize("value", [0, -1, "1h", True])
+def test_a_session_idle_timeout_that_is_not_a_positive_number_of_seconds_is_refused(env: Env, value: object) -> None:
+    configure(env, {"a": tiny_server()}, gateway={"session_idle_timeout": value})
+    for command in (("config", "validate"), ("gateway", "start")):
+        proc = env.run(*command)
+        assert proc.returncode == 2, (command, proc.stderr)
+        assert "gateway.session_idle_timeout: expected a positive number of seconds, got " in proc.stderr
+    assert env.run("gateway", "status").returncode == 3

@@ -7,13 +7,15 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
+from mcpctl.config.checks import BY_KIND
 from mcpctl.config.model import Config, GatewayConfig, Problem
 from mcpctl.hints import Any
+from mcpctl.settings import Kind
 
 _LISTEN = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):([0-9]{1,5})")
 _FLAGS = ("insecure", "metrics_public", "auto_start")
 PATHS = ("tls_cert", "tls_key")  # relative to the config file (config/importer.rebase moves them)
-_FIELDS = frozenset({"listen", "allowed_origins", "max_sessions", *_FLAGS, *PATHS})
+_FIELDS = frozenset({"listen", "allowed_origins", "max_sessions", "session_idle_timeout", *_FLAGS, *PATHS})
 
 
 def is_loopback(host: str) -> bool:
@@ -40,6 +42,8 @@ def gateway(table: object, path: Path, problems: list[Problem]) -> GatewayConfig
     values: dict[str, Any] = dict(table)
     if "allowed_origins" in values:
         values["allowed_origins"] = tuple(values["allowed_origins"])
+    if "session_idle_timeout" in values:
+        values["session_idle_timeout"] = float(values["session_idle_timeout"])
     return GatewayConfig(**values)
 
 
@@ -57,6 +61,9 @@ def _gateway_problems(table: object, where: str) -> list[str]:
     sessions = table.get("max_sessions", 1)
     if isinstance(sessions, bool) or not isinstance(sessions, int) or sessions < 1:
         problems.append(f"{where}.max_sessions: expected a whole number of sessions per token, 1 or more")
+    idle = BY_KIND[Kind.SECONDS](table.get("session_idle_timeout", 1))
+    if idle is not None:
+        problems.append(f"{where}.session_idle_timeout: {idle}")
     for key in PATHS:
         if key in table and not (isinstance(table[key], str) and table[key]):
             problems.append(f"{where}.{key}: expected the path of a PEM file")

@@ -80,6 +80,7 @@ class GatewayConfig(Record):
     metrics_public: bool = False  # /metrics without a token
     auto_start: bool = True  # a request to /servers/NAME/mcp starts NAME when it is not running
     max_sessions: int = C.DEFAULT_GATEWAY_MAX_SESSIONS  # open HTTP sessions per token
+    session_idle_timeout: float = C.DEFAULT_GATEWAY_SESSION_IDLE_TIMEOUT  # an unused session, no stream open, ends
 
     @property
     def host(self) -> str:

@@ -4,10 +4,10 @@ POST carries one JSON-RPC message. A request is answered with JSON, or with an S
 server sends progress before its answer; notifications and answers get 202. `initialize` opens a
 session (`Mcp-Session-Id`), bound to the token that opened it (at most `max_sessions` a token: each is
 a client of the shims); GET opens the session's stream of server messages (list_changed, log messages),
-ending the one opened before; DELETE ends the session, as do its token's revocation and an idle hour. An
-`MCP-Protocol-Version` header naming a version the gateway does not serve is refused (400); without one,
-the session's own. A sessionless `server/discover` (a client of both eras probing) is "method not found"
-(404), so that it falls back to `initialize`.
+ending the one opened before; DELETE ends the session, as do its token's revocation and
+`session_idle_timeout` unused (an hour by default). An `MCP-Protocol-Version` header naming a version the
+gateway does not serve is refused (400); without one, the session's own. A sessionless `server/discover`
+(a client of both eras probing) is "method not found" (404), so that it falls back to `initialize`.
 """
 
 from __future__ import annotations
@@ -38,7 +38,6 @@ from mcpctl.gateway.upstream import Message
 LOG = logging.getLogger("mcpctl.gateway")
 SESSION_HEADER = "mcp-session-id"
 KEEPALIVE = 15.0  # seconds between comments on an idle GET stream, so proxies keep it open
-SESSION_IDLE = 3600.0  # a session unused this long, with no stream open, is ended
 SWEEP_INTERVAL = 1.0  # seconds between looks for sessions to end (idle ones, those of a revoked token)
 _END: Message = {}  # put on a GET stream's queue to end that stream
 VERSION_HEADER = "mcp-protocol-version"
@@ -48,6 +47,7 @@ UNSUPPORTED_VERSION = -32022  # the 2026-07-28 era's error, with the versions se
 class Gateway:
     def __init__(self, members: Members, access: Access, metrics: GatewayMetrics) -> None:
         self.members = members
+        self.settings = members.config.gateway or GatewayConfig()
         self.access = access
         self.metrics = metrics
         self.sessions: dict[str, Session] = {}
@@ -191,11 +191,11 @@ class Gateway:
     def _full(self, token_id: str, request_id: object) -> Response | None:
         """429 for a token with max_sessions open: each session is a client of its servers' shims, and one
         token must not take every max_clients place of a server."""
-        cap = (self.members.config.gateway or GatewayConfig()).max_sessions
+        cap = self.settings.max_sessions
         if sum(session.token_id == token_id for session in self.sessions.values()) < cap:
             return None
         text = f"this token has {cap} sessions open, the gateway's max_sessions"
-        idle = f"idle ones end after {SESSION_IDLE / 60:g} minutes"
+        idle = f"idle ones end after {self.settings.session_idle_timeout:g}s, the gateway's session_idle_timeout"
         hint = f"end sessions with DELETE ({idle}), or raise [gateway] max_sessions"
         failure = Failure(ErrorType.TOO_MANY_CLIENTS, text, hint)
         return JSONResponse(protocol.failure_response(request_id, failure), status_code=429)  # its answer
@@ -286,7 +286,7 @@ class Gateway:
         now, tokens = time.monotonic(), self.access.tokens.load()
         for session in list(self.sessions.values()):
             token = tokens.get(session.token_id or "")
-            idle = session.stream is None and now - session.last_used > SESSION_IDLE
+            idle = session.stream is None and now - session.last_used > self.settings.session_idle_timeout
             if idle or token is None or token.state() != "active":
                 self._end(session)
 
