@@ -355,11 +355,17 @@ def test_a_token_name_that_reads_as_a_token_id_is_refused(env: Env) -> None:
 def test_tls_files_that_do_not_load_are_named_before_the_gateway_starts(env: Env) -> None:
     configure(env, {"a": tiny_server()}, gateway={"tls_cert": "nope.pem", "tls_key": "key.pem"})
     (env.workdir / "key.pem").write_text("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")
+    both = [
+        f"error: {env.config}: gateway.tls_cert: cannot read {env.workdir / 'nope.pem'}: No such file or directory",
+        f"error: {env.config}: gateway.tls_key: {env.workdir / 'key.pem'} holds no PEM private key",  # swapped
+    ]
     for command in (("gateway", "start"), ("config", "validate")):
         proc = env.run(*command)
         assert proc.returncode == 2, (command, proc.stderr)  # the gateway exited "before it was ready" (4)
-        assert f"gateway.tls_cert: cannot read {env.workdir / 'nope.pem'}: No such file or directory" in proc.stderr
-    assert f"gateway.tls_key: {env.workdir / 'key.pem'} holds no PEM private key" in proc.stderr  # swapped
+        said = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
+        assert said == both, command  # gateway start named the first only
+    started = env.json("gateway", "start", expect=2)
+    assert started["error"]["details"] == [line.removeprefix("error: ") for line in both]
     (env.workdir / "nope.pem").write_text((env.workdir / "key.pem").read_text())
     (env.workdir / "key.pem").write_text("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")
     proc = env.run("gateway", "start")

@@ -24,7 +24,7 @@ import uvicorn
 from mcpctl import legacy
 from mcpctl.config.gateway import tls_problems
 from mcpctl.config.load import load
-from mcpctl.config.model import Config, GatewayConfig
+from mcpctl.config.model import Config, GatewayConfig, config_error
 from mcpctl.constants import ExitCode
 from mcpctl.errors import ErrorType, MCPCtlError
 from mcpctl.gateway import record
@@ -127,8 +127,9 @@ def main(argv: list[str]) -> int:
         report("failed", error=exc.message, hint=exc.hint)
         return int(ExitCode.START_FAILED)
     tls = tls_problems(config)  # before uvicorn, whose error names no file
-    if tls:
-        report("failed", error=tls[0].text, hint=tls[0].hint, type=ErrorType.CONFIG_INVALID)
+    if tls:  # every one, one line each, as `config validate` and a config that does not load list them
+        error = config_error(tls)
+        report("failed", error=error.message, hint=error.hint, details=error.details, type=ErrorType.CONFIG_INVALID)
         return int(ExitCode.USAGE)
     paths = legacy.paths_for(resolve_home(), config.project)  # its project's servers, and its own files there
     paths.ensure_gateway()

@@ -50,7 +50,10 @@ def start(paths: Paths, config_path: Path) -> dict[str, Any]:
     proc.stdout.close()
     if said.get("event") == "failed":
         kind = ConfigError if said.get("type") == ErrorType.CONFIG_INVALID else GatewayError
-        raise kind(str(said.get("error")), str(said.get("hint") or f"see {paths.gateway_file(record.LOG)}"))
+        details = said.get("details")
+        lines = [str(line) for line in details] if isinstance(details, list) else []
+        hint = str(said.get("hint") or f"see {paths.gateway_file(record.LOG)}")
+        raise kind(str(said.get("error")), hint, details=lines)
     if said.get("event") not in ("ready", "busy"):
         log_path = paths.gateway_file(record.LOG)
         raise GatewayError("the gateway exited before it was ready", f"see its log: tail {log_path}")
