@@ -38,6 +38,23 @@ def test_crash_at_start_reports_exit_code_and_stderr(env: Env) -> None:
     assert status["total_failures"] == 2  # both starts counted
 
 
+def test_a_crash_at_start_quotes_the_stderr_of_the_process_that_failed_once(env: Env) -> None:
+    """A server that exits before answering the server/discover probe is spawned once more, pinned to the
+    legacy era; the failure quotes the stderr of the process it reports, not both processes' lines as one
+    tail (the same crash's line twice). The log keeps both, with the respawn between them."""
+    env.write_config({"bad": fixture_server("crash", restart="never")})
+    result = env.json("start", "bad", expect=4)["results"][0]
+    tail = result["stderr_tail"]
+    assert [line.split(", pid")[0] for line in tail] == [
+        "fixture crash starting",
+        "fatal: something went wrong at start",
+    ]
+    log = (env.paths.logs / "bad.log").read_text()
+    assert log.count("fatal: something went wrong at start") == 2
+    assert tail[0] in log.split("spawning it once more, pinned")[1]  # the second process's pid
+    assert log.index("spawning it once more, pinned") < log.rindex("fatal: something went wrong at start")
+
+
 def test_exit_zero_during_start_is_still_a_failure(env: Env) -> None:
     result, _ = failed_start(env, fixture_server("exit0"))
     assert result["error"]["type"] == "exited_during_startup"

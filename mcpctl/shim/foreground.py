@@ -68,7 +68,7 @@ def take_terminal(log_path: Path, max_bytes: int, backups: int, fmt: str, name: 
 class NoReports:
     """In the foreground nobody waits on a report pipe."""
 
-    def new_run(self) -> None:
+    def new_run(self, run: Any) -> None:
         pass
 
     def send(self, event: Report, record: Any) -> None:

@@ -19,12 +19,15 @@ from mcpctl.constants import STDERR_TAIL_LINES
 from mcpctl.contract import Report
 from mcpctl.errors import StateDirError
 from mcpctl.events import append_event
-from mcpctl.hints import Any
+from mcpctl.hints import TYPE_CHECKING, Any
 from mcpctl.logfile import server_lines
 from mcpctl.paths import Paths
-from mcpctl.shim.log import log, log_size
+from mcpctl.shim.log import log
 from mcpctl.state import CorruptState, StateRecord, read_record, write_record
 from mcpctl.states import LIVE
+
+if TYPE_CHECKING:
+    from mcpctl.shim.run import Run
 
 RETRY_WRITE_AFTER = 1.0  # seconds: how soon an unsaved record is tried again when nothing else writes it
 
@@ -100,17 +103,20 @@ class ReportPipe:
         """`log_path` is the server's log, where a failed start's last stderr lines are found."""
         self.log_path, self.fd = log_path, fd
         self.sent = False
-        self.log_offset = 0  # where the current run's lines begin in the log
+        self.run: Run | None = None  # the current run: where its process's lines begin in the log
 
-    def new_run(self) -> None:
-        self.log_offset = log_size()
+    def new_run(self, run: Run) -> None:
+        self.run = run
 
     def send(self, event: Report, record: StateRecord) -> None:
         """Tell the CLI `event` (its record, and its stderr unless ready); after that, nobody listens."""
         if self.sent:
             return
         self.sent = True
-        tail = server_lines(self.log_path, self.log_offset, STDERR_TAIL_LINES) if event != Report.READY else []
+        # The lines of the process whose end is reported: a run that spawned its server again (pinned after
+        # the probe) quotes the second process only, not one crash's stderr twice.
+        start = self.run.log_from if self.run is not None else 0
+        tail = server_lines(self.log_path, start, STDERR_TAIL_LINES) if event != Report.READY else []
         with contextlib.suppress(OSError):
             say({"event": event, "record": record.to_json(), "stderr_tail": tail}, self.fd)
         # Let the pipe go: the CLI that read it may be gone, and nothing more is said on it.

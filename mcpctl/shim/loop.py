@@ -213,11 +213,11 @@ class Shim(Requested):
 
     def _start_run(self, manual: bool) -> None:
         self.manual = manual
-        self.reports.new_run()
         self.watch.end()
         run = self.make_run(self.spec, self.instance_id, self.selector, self.redact, str(self.log_path), self.clock)
         era.pin(run, self.run_, self.record, self.spec)  # found legacy under this config: not probed again
         self.run_ = run
+        self.reports.new_run(run)
         failure = run.spawn()
         restarted, attempt = not manual, self.record.attempt + 1
         if restarted:

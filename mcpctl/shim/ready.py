@@ -1,5 +1,5 @@
-"""What a run's readiness said (`Ready`), what a ready run's exit was (`crash`), and what a closed stdout
-or a failed stdin means (`Severed`)."""
+"""What a run's readiness said (`Ready`), what a ready run's exit was (`crash`), what an oversized
+handshake answer (`too_large`), a closed stdout or a failed stdin means (`Severed`)."""
 
 from __future__ import annotations
 
@@ -37,6 +37,14 @@ def crash(name: str, code: int, uptime: float, log_path: Path) -> Failure | None
         return None
     up = f"{uptime:.0f}s" if uptime < 120 else f"{uptime / 60:.0f}m"
     return Failure.of(ErrorType.CRASHED, name=name, exit=classify_exit(code), uptime=up, log=log_path)
+
+
+def too_large(name: str, limit: int, detail: str) -> Failure:
+    """A handshake answer past max_message_bytes: a protocol error whose hint is the limit, not "only JSON-RPC"."""
+    problem = Failure.of(ErrorType.PROTOCOL_ERROR, name=name, detail=detail)
+    return Failure(
+        problem.type, problem.message, f"if its messages are this big, raise max_message_bytes (now {limit}) of {name}"
+    )
 
 
 def closed_stdout(name: str, ready: bool, log_path: str | Path) -> Failure:

@@ -20,8 +20,8 @@ from mcpctl.hints import Any, Protocol
 from mcpctl.shim import asks, ports, signals
 from mcpctl.shim.channels import LineReader, Outbox, Oversize
 from mcpctl.shim.era import Handshake
-from mcpctl.shim.log import log, log_lines, server_text
-from mcpctl.shim.ready import Ready, Severed, crash
+from mcpctl.shim.log import log, log_lines, log_size, server_text
+from mcpctl.shim.ready import Ready, Severed, crash, too_large
 from mcpctl.states import Readiness
 
 __all__ = ["Ready", "Run", "RunFactory", "ServerRun", "crash"]  # Ready and crash: from their own module
@@ -33,6 +33,7 @@ class Run(Protocol):
     """What the shim needs of one run of its server (ServerRun; a fake in the unit tests)."""
 
     exit_code: int | None  # set once the process has been reaped
+    log_from: int  # where its current process's lines begin in the server's log
     on_message: Callable[[dict[str, Any]], None] | None  # where MCP traffic goes once ready
 
     @property
@@ -93,6 +94,7 @@ class ServerRun:
         self.probe_blameless: str | None = None  # the config under which it failed to start even pinned
         self.last_words = ""  # the last line of output, for a failure that can quote it
         self.severed = Severed(spec.name, log_path)  # its pipes, if they ended its session while it lives
+        self.log_from = log_size()  # where its process's lines begin in the log (a respawn's later)
 
     @property
     def pid(self) -> int | None:
@@ -106,7 +108,7 @@ class ServerRun:
         spec = self.spec
         if not spec.command:
             return None  # a remote HTTP server: nothing to own, only to reach
-        self.severed = Severed(spec.name, self.log_path)  # a respawn (pinned, after the probe) has pipes of its own
+        self.severed, self.log_from = Severed(spec.name, self.log_path), log_size()  # a respawn's own (pinned)
         if spec.cwd and not os.path.isdir(spec.cwd):
             return Failure.of(
                 ErrorType.SPAWN_FAILED, name=spec.name, detail=f"working directory {spec.cwd} does not exist"
@@ -209,9 +211,7 @@ class ServerRun:
         )
         error = protocol.too_large(request_id, line.size, limit, self.spec.name)
         if self.met is None and self.problem is None:
-            problem = Failure.of(ErrorType.PROTOCOL_ERROR, name=self.spec.name, detail=error["error"]["message"])
-            hint = f"if its messages are this big, raise max_message_bytes (now {limit}) of {self.spec.name}"
-            self.problem = Failure(problem.type, problem.message, hint)  # not the "only JSON-RPC" hint
+            self.problem = too_large(self.spec.name, limit, error["error"]["message"])
         elif is_request:
             self.send(error)
         elif request_id is not None and self.on_message is not None:

@@ -40,6 +40,7 @@ class FakeRun:
         self.fake_pid = pid
         self.spawn_failure = spawn_failure
         self.exit_code: int | None = None
+        self.log_from = 0
         self.on_message: Callable[[dict[str, Any]], None] | None = None
         self.verdict: Ready | Failure | None = None
         self.session_lost: Failure | None = None  # its stdout closed while it lives
