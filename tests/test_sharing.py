@@ -16,7 +16,8 @@ from mcp import MCPError
 from mcp.client.session import ClientSession
 from mcp.client.stdio import stdio_client
 
-from tests.conftest import Env, alive, fixture_server, third_party_server, wait_for
+from tests.conftest import Env, alive, fixture_server, third_party_server, tiny_server, wait_for
+from tests.test_multiplexer import Raw
 from tests.test_shared_session import text_of, through_connect
 
 BUDGET = 120.0  # generous: every client's process imports the SDK on a loaded 2-core machine
@@ -75,6 +76,27 @@ def test_per_client_gives_each_client_its_own_process_and_ends_it_with_its_clien
     assert per_client(env) == 0
     env.run("stop", "pc")
     assert not alive(probe)
+
+
+def test_a_clients_process_that_ends_with_its_client_is_logged_as_that_not_as_the_server_exiting(env: Env) -> None:
+    """A client's own process that exits 0 once its client left was logged "server exited: exit code 0",
+    as if the server the shim supervises had ended; the log says whose process it was and why it ended."""
+    env.write_config({"pc": tiny_server(share="per-client")})
+    assert env.run("start", "pc").returncode == 0
+    client = Raw(env, "pc")
+    client.send({"id": 1, "method": "initialize", "params": {"protocolVersion": "2025-11-25", "capabilities": {}}})
+    assert "result" in client.answer(1)
+    status = env.status("pc")
+    shim, probe = psutil.Process(status["shim_pid"]), status["pid"]
+    (pid,) = wait_for(lambda: [child.pid for child in shim.children() if child.pid != probe])
+    client.close()
+    log = env.paths.logs / "pc.log"
+    ended = f"client 1: its server process {pid} ended (exit code 0): its client disconnected"
+    wait_for(lambda: ended in log.read_text(), timeout=30)
+    env.run("stop", "pc")
+    text = log.read_text()
+    assert text.count("server exited: exit code 0") == 1  # the shim's own run, at the stop
+    assert text.index(ended) < text.index("server exited: exit code 0")
 
 
 def test_a_crash_of_one_clients_process_leaves_the_other_client_working(env: Env) -> None:

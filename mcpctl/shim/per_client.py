@@ -71,6 +71,7 @@ class Ending(Record):
 
     run: ServerRun
     deadline: float
+    why: str  # why it is stopped: what its exit is logged with
     signalled: bool = False  # SIGTERM sent (after the grace for stdin)
     tree: list[Any] = field(default_factory=list)
 
@@ -191,13 +192,17 @@ class PerClient(Multiplexer):
     def sift(self) -> Iterator[tuple[int, int]]:
         """Reap: a client process's status goes to its run; the rest to the shim."""
         runs = {t.run.pid: t.run for t in self.tenants.values() if t.run is not None}
-        runs.update({e.run.pid: e.run for e in self.endings})
+        stopped = {e.run.pid: e for e in self.endings}
         for pid, status in self.reap_all():
-            run = runs.get(pid)
-            if run is not None and run.exit_code is None:
-                run.exited(status)
-            else:
+            ending = stopped.get(pid)
+            run = ending.run if ending is not None else runs.get(pid)
+            if run is None or run.exit_code is not None:
                 yield pid, status
+                continue
+            run.exited(status)  # a serving client's exit is logged by `_check`, a starting one's by `_refuse`
+            if ending is not None:  # its client is gone: it ended because it was asked to
+                code = classify_exit(run.exit_code or 0)
+                log(f"client {run.tenant}: its server process {pid} ended ({code}): {ending.why}")
 
     def close(self, failure: Failure) -> None:
         """The shim ends: every client's process is stopped (together, politely), every client let go."""
@@ -288,11 +293,11 @@ class PerClient(Multiplexer):
 
     def _end(self, run: ServerRun, why: str) -> None:
         if run.exit_code is None and run.pid is not None:
-            log(f"stopping client process {run.pid}: {why}")
+            log(f"client {run.tenant}: stopping its server process {run.pid}: {why}")
         run.on_message = None
         run.close_stdin()  # how a stdio server is asked to exit
         grace = min(STDIN_CLOSE_GRACE, self.shim.spec.stop_timeout)
-        self.endings.append(Ending(run, time.monotonic() + grace))
+        self.endings.append(Ending(run, time.monotonic() + grace, why))
 
     def _advanced(self, ending: Ending) -> bool:
         done = ending.advance(time.monotonic(), self.shim.spec.stop_timeout)

@@ -204,11 +204,8 @@ class ServerRun:
         to whoever waits for it (the client that asked, through the multiplexer, or the server)."""
         limit = self.spec.max_message_bytes
         request_id, is_request = protocol.sender_of(line.head, line.tail)
-        log(
-            self.redact(
-                f"the server sent a message of {line.size} bytes (id {request_id!r}), past the limit of {limit}"
-            )
-        )
+        said = f"the server sent a message of {line.size} bytes (id {request_id!r}), past the limit of {limit}"
+        log(self.redact(said))
         error = protocol.too_large(request_id, line.size, limit, self.spec.name)
         if self.met is None and self.problem is None:
             self.problem = too_large(self.spec.name, limit, error["error"]["message"])
@@ -334,7 +331,8 @@ class ServerRun:
         self.exit_code = os.waitstatus_to_exitcode(status)
         if self.proc is not None:
             self.proc.returncode = self.exit_code  # we reaped it ourselves; keep Popen from trying
-        log(f"server exited: {classify_exit(self.exit_code)}")
+        if not self.tenant:  # a client's own process: `per_client` says whose it was and why it ended
+            log(f"server exited: {classify_exit(self.exit_code)}")
 
     def end_tree(self, graceful: bool, meanwhile: Callable[[float], None]) -> None:
         """Close stdin and wait; SIGTERM the group and every tagged descendant; SIGKILL what is left.
