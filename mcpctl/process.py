@@ -154,6 +154,19 @@ def signal_all(procs: Iterable[psutil.Process], sig: int) -> None:
             proc.send_signal(sig)
 
 
+def frozen(pid: int) -> bool:
+    """Whether `pid` is stopped (SIGSTOP, a shell's job control, a tracer): it answers nothing until continued."""
+    found = procfs.state(pid)
+    if found is not None or procfs.available():
+        return found in ("T", "t")
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() in (psutil.STATUS_STOPPED, psutil.STATUS_TRACING_STOP)
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return False
+
+
 def signal_if_running(pid: int, module: str, sig: int) -> None:
     """Signal `pid`, but only if it runs `python -m MODULE` (a recycled pid is someone else's process)."""
     import psutil

@@ -39,6 +39,12 @@ def stat_fields(pid: int) -> list[str] | None:
     return raw[end + 2 :].decode("ascii", "replace").split() if end > 0 else None
 
 
+def state(pid: int) -> str | None:
+    """The kernel's one-letter state of `pid` ("R", "S", "T" stopped by a signal, "t" by a tracer...)."""
+    fields = stat_fields(pid)
+    return fields[0] if fields else None
+
+
 def boot_time() -> float | None:
     if not _boot:
         try:

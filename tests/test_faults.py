@@ -197,6 +197,26 @@ def test_a_frozen_shim_is_woken_by_stop_and_stops_as_asked(env: Env) -> None:
     assert json.loads(env.run("events", "demo", "--json").stdout.splitlines()[-1])["event"] == "stopped"
 
 
+def test_restart_of_a_frozen_shim_stops_and_starts_it_without_waiting_out_a_control_call(env: Env) -> None:
+    """A SIGSTOPped shim answers no control call: restart asked it to restart in place all the same and
+    waited out the call's 2 s timeout before it stopped (SIGTERM, then SIGCONT) and started it."""
+    env.write_config({"demo": tiny_server()})
+    assert env.run("start", "demo").returncode == 0
+    shim, server = _shim(env, "demo"), env.status("demo")["pid"]
+    shim.send_signal(signal.SIGSTOP)  # continued by the stop the restart is
+    began = time.monotonic()
+    proc = env.run("restart", "demo", "--json")
+    took = time.monotonic() - began
+    assert proc.returncode == 0, proc.stderr
+    assert took < 1.8, took  # the control call's timeout is 2 s; the whole restart of a tiny server is far less
+    assert not alive(shim.pid)
+    assert not alive(server)
+    status = env.status("demo")
+    assert status["state"] == "ready"
+    assert status["shim_pid"] != shim.pid
+    assert "stopped\n" in env.paths.log_file("demo").read_text()  # the old shim ended its server as asked
+
+
 @pytest.mark.usefixtures("hooked")
 def test_a_wedged_shim_that_stop_has_to_kill_is_stopped_and_its_record_says_so(
     env: Env, monkeypatch: pytest.MonkeyPatch

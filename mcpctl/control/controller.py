@@ -276,8 +276,11 @@ class Controller:
 
     def _restart_in_place(self, server: ServerConfig, start: Start) -> Retrying | None:
         """Ask a live shim to restart its server with the current config; None when it is not live, is
-        stopping, or cannot (an older shim): then it is stopped and started."""
-        if self.observe(server.name).state not in RESTARTABLE or self.launcher.holder(server.name) is None:
+        stopping, is stopped by a signal (SIGSTOP: it would answer nothing within the call's timeout, and
+        the stop continues it to end), or cannot (an older shim): then it is stopped and started."""
+        if self.observe(server.name).state not in RESTARTABLE:
+            return None
+        if (holder := self.launcher.holder(server.name)) is None or self.launcher.frozen(holder):
             return None
         try:
             attempt = int(self.launcher.call(server.name, Control.RESTART, {"spec": self.spec(server)})["attempt"])

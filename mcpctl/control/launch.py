@@ -267,6 +267,9 @@ class Launcher(Protocol):
     def holder(self, name: str) -> int | None:
         """The pid holding the instance lock of `name`, if any."""
 
+    def frozen(self, pid: int) -> bool:
+        """Whether the shim `pid` is stopped (SIGSTOP): a control call would wait out its timeout."""
+
     def await_exit(self, pid: int, timeout: float) -> None:
         """Return when `pid` has exited or `timeout` (seconds) has passed, whichever is first."""
 
@@ -320,6 +323,9 @@ class ShimLauncher(Record):
 
     def holder(self, name: str) -> int | None:
         return lock_holder(self.paths.instance_lock(name))
+
+    def frozen(self, pid: int) -> bool:
+        return process.frozen(pid)
 
     def await_exit(self, pid: int, timeout: float) -> None:
         process.await_exit(pid, timeout)

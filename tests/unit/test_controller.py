@@ -140,6 +140,9 @@ class FakeShims:
     def holder(self, name: str) -> int | None:
         return self.world.now(name).shim_pid
 
+    def frozen(self, pid: int) -> bool:
+        return False
+
     def await_exit(self, pid: int, timeout: float) -> None:
         self.world.clock.sleep(timeout)
 
