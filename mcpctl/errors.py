@@ -32,6 +32,7 @@ class ErrorType(StrEnum):
     UNRESPONSIVE = "unresponsive"
     LOCK_TIMEOUT = "lock_timeout"
     TOO_MANY_CLIENTS = "too_many_clients"
+    TOO_MANY_OPEN_FILES = "too_many_open_files"
     CONNECTION_LOST = "connection_lost"
     TOOL_ERROR = "tool_error"
     TIMEOUT = "timeout"
@@ -142,6 +143,12 @@ KINDS: dict[ErrorType, Kind] = {
     ErrorType.TOO_MANY_CLIENTS: Kind(
         "{name} has {max_clients} clients connected, its max_clients",
         "try again once one of them has left, or raise max_clients of {name} in its config",
+        True,
+        ExitCode.BUSY,
+    ),
+    ErrorType.TOO_MANY_OPEN_FILES: Kind(
+        "{name} is near its limit of open files ({limit}): its shim takes no new client for now",
+        "try again in a moment; if it lasts, raise the open-files limit (`ulimit -n`), then stop and start {name}",
         True,
         ExitCode.BUSY,
     ),
@@ -263,7 +270,8 @@ class UnknownServerError(MCPCtlError):
 
 
 class BusyError(MCPCtlError):
-    """Another mcpctl command held the state lock, or the server's shim has max_clients clients connected."""
+    """Another mcpctl command held the state lock, or the server's shim takes no more clients (it has
+    max_clients connected, or it is near its limit of open files)."""
 
     type = ErrorType.LOCK_TIMEOUT
 
@@ -338,6 +346,7 @@ ERROR_CLASSES: dict[ErrorType, type[MCPCtlError]] = {
     ErrorType.SHIM_LOST: NotRunningError,
     ErrorType.LOCK_TIMEOUT: BusyError,
     ErrorType.TOO_MANY_CLIENTS: BusyError,
+    ErrorType.TOO_MANY_OPEN_FILES: BusyError,
     ErrorType.CONNECTION_LOST: ConnectionLostError,
     ErrorType.TOOL_ERROR: ToolError,
     ErrorType.TIMEOUT: TimedOutError,

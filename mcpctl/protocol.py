@@ -146,7 +146,7 @@ def refusal(message: dict[str, Any]) -> Failure | None:
     data = data if isinstance(data, dict) else {}
     try:
         kind = ErrorType(str(data.get("type")))
-    except ValueError:  # untyped (out of descriptors): the server cannot be reached for now
+    except ValueError:  # untyped (an older shim out of descriptors): the server cannot be reached for now
         kind = ErrorType.CONNECTION_LOST
     return Failure(kind, str(error.get("message", "")), str(data.get("hint") or ""))
 

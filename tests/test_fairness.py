@@ -229,6 +229,52 @@ def test_2000_connection_attempts_past_the_cap_and_the_fd_limit_leave_the_shim_s
     assert log.count("refusing clients: fewer than") == 1
 
 
+def test_a_shim_near_its_limit_of_open_files_refuses_a_client_with_a_typed_error(env: Env) -> None:
+    """The refusal while fewer than FD_RESERVE descriptors are left was untyped (no `data.type`, no hint):
+    `ping` called it a lost connection (exit 11), `connect` too. It is typed as the one past max_clients:
+    `too_many_open_files`, busy (exit 9), retryable, with a hint; a new client is served once files are free."""
+    env.write_config({"demo": tiny_server()})
+    assert env.run("start", "demo").returncode == 0
+    shim = psutil.Process(env.status("demo")["shim_pid"])
+    limits = shim.rlimit(psutil.RLIMIT_NOFILE)
+    shim.rlimit(psutil.RLIMIT_NOFILE, (40, limits[1]))  # it has ~15 open: fewer than the 32 it keeps free
+    try:
+        line = json.loads(_first_refusal(env))
+        assert line["id"] is None
+        assert line["error"]["data"]["type"] == "too_many_open_files"
+        assert line["error"]["data"]["retryable"] is True
+        ping = env.run("ping", "demo", "--json")
+        assert ping.returncode == 9, (ping.stdout, ping.stderr)
+        error = json.loads(ping.stdout)["error"]
+        assert error["type"] == "too_many_open_files"
+        assert error["message"] == "demo is near its limit of open files (40): its shim takes no new client for now"
+        assert "ulimit -n" in error["hint"]
+        init = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"protocolVersion": "2025-11-25"}}
+        connect = subprocess.run(
+            [sys.executable, "-m", "mcpctl", "connect", "demo"],
+            check=False,
+            cwd=env.workdir,
+            input=json.dumps(init) + "\n",
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert connect.returncode == 9, (connect.stdout, connect.stderr)
+        assert "near its limit of open files" in connect.stderr
+    finally:
+        shim.rlimit(psutil.RLIMIT_NOFILE, limits)
+    assert env.run("ping", "demo").returncode == 0
+
+
+def _first_refusal(env: Env) -> str:
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.connect(str(env.paths.socket("demo")))
+    try:
+        return _first_line(sock)
+    finally:
+        sock.close()
+
+
 def _first_line(sock: socket.socket) -> str:
     sock.setblocking(True)
     sock.settimeout(2.0)

@@ -152,9 +152,9 @@ class Bridge:
             del self.pending[: newline + 1]
             seen = self.down.feed(line)
             refusal = _refusal_in(seen)
-            if refusal is not None and refusal.type != ErrorType.CONNECTION_LOST:
+            if refusal is not None and refusal.type not in _PASSING:
                 # The next shim will not take this client (past its max_clients): said as at a first connect,
-                # not retried for ever. Out of descriptors (untyped) passes: the next try may find one.
+                # not retried for ever. Out of descriptors passes: the next try may find one.
                 self.replay = None
                 _write_all(1, bytes(out) + line)  # the shim's line, as a first connect passes it on
                 self._refused(refusal)
@@ -364,6 +364,10 @@ class Bridge:
 
 class _ClientGone(Exception):
     """The client closed its stdout while the bridge reached a new shim."""
+
+
+# Refusals a reconnecting bridge tries past: out of descriptors (untyped, from an older shim: connection_lost).
+_PASSING = frozenset({ErrorType.TOO_MANY_OPEN_FILES, ErrorType.CONNECTION_LOST})
 
 
 def _refusal_in(seen: list[Seen]) -> Failure | None:

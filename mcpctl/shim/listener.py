@@ -288,11 +288,18 @@ class SocketServer:
 FD_RESERVE = 32
 
 
+def open_files_limit() -> int:
+    """This process's limit of open files (the soft one, which `ulimit -n` sets)."""
+    import resource
+
+    return resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+
+
 def descriptors_left() -> int:
     """How many more files this process may open (Linux: counted in /proc; elsewhere: a large number)."""
     import resource
 
-    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    soft = open_files_limit()
     try:
         used = len(os.listdir("/proc/self/fd"))
     except OSError:

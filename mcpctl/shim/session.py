@@ -18,7 +18,7 @@ from mcpctl.contract import Spec
 from mcpctl.errors import ErrorType, Failure
 from mcpctl.hints import TYPE_CHECKING, Any
 from mcpctl.shim import era, gate
-from mcpctl.shim.listener import FD_RESERVE, Connection, descriptors_left, refuse
+from mcpctl.shim.listener import FD_RESERVE, Connection, descriptors_left, open_files_limit, refuse
 from mcpctl.shim.log import log
 from mcpctl.shim.mux import Client, Multiplexer
 from mcpctl.shim.renewal import list_changes
@@ -80,8 +80,7 @@ class Session:
         if now >= self.log_again:  # not once per attempt: at most once a minute
             log(f"refusing clients: fewer than {FD_RESERVE} file descriptors left (raise the open-files limit)")
             self.log_again = now + 60.0
-        message = f"{self.spec.name} is near its limit of open files: try again later"
-        refuse(sock, protocol.error_response(None, protocol.MCPCTL_ERROR, message, {"retryable": True}))
+        refuse(sock, _short(self.spec.name))
 
     def attach(self, ready: Ready, run: Run | None) -> Callable[[Message], None] | None:
         """The run is ready: connect the session; how to send to the server (None: it speaks no MCP)."""
@@ -148,6 +147,12 @@ class Session:
         self.mux.bridge.note_discover(message.get("result"))  # a modern server's health check refreshes the cache
         if self.on_other is not None:
             self.on_other(message)
+
+
+def _short(name: str) -> Message:
+    """The refusal while fewer than FD_RESERVE descriptors are left: typed, as the one past `max_clients`."""
+    failure = Failure.of(ErrorType.TOO_MANY_OPEN_FILES, name=name, limit=open_files_limit())
+    return protocol.failure_response(None, failure)
 
 
 def _full(name: str, cap: int) -> Message:
