@@ -123,7 +123,7 @@ KINDS: dict[ErrorType, Kind] = {
         "{name} {detail}; nothing was forgotten", "stop it first: `mcpctl stop {name}`", False, ExitCode.USAGE
     ),
     ErrorType.SHIM_LOST: Kind(
-        "the shim of {name} (pid {pid}) is gone; it did not stop the server{detail}",
+        "the shim of {name} (pid {pid}) is gone; {detail}",
         "run `mcpctl stop {name}` to end what is left, then start it again",
         True,
         ExitCode.NOT_RUNNING,

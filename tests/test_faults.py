@@ -369,6 +369,47 @@ def test_restart_status_and_stop_on_a_full_disk_take_the_shims_word(env: Env, sm
     assert (status["state"], status["last_error"]) == ("stopped", None)  # no shim_lost: it stopped its server
 
 
+@contextlib.contextmanager
+def _read_only(folder: Path) -> Iterator[None]:
+    """`folder` read-only for the block (a read-only bind mount of itself: root alone may make one)."""
+    if os.geteuid() != 0:
+        pytest.skip("a read-only bind mount needs root (CI runs the suite as root)")
+    bound = subprocess.run(["mount", "--bind", str(folder), str(folder)], check=False, capture_output=True)
+    if bound.returncode != 0:
+        pytest.skip(f"cannot bind-mount here: {bound.stderr.decode().strip()}")
+    try:
+        subprocess.run(["mount", "-o", "remount,bind,ro", str(folder)], check=True, capture_output=True)
+        yield
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+def test_a_shim_whose_final_record_cannot_be_written_is_not_said_to_have_left_its_server_running(env: Env) -> None:
+    """A read-only state dir: the shim stops its server as asked, but its final record cannot be written, so
+    the record left says ready with a shim that is gone. `status` said "it did not stop the server"; it
+    says what it sees (no final record, no server running), and the shim's log says the record was lost."""
+    env.write_config({"demo": tiny_server()})
+    assert env.run("start", "demo").returncode == 0
+    shim, server = _shim(env, "demo"), env.status("demo")["pid"]
+    with _read_only(env.paths.server_dir("demo")):
+        stopped = env.run("stop", "demo")
+        assert stopped.returncode == 0, stopped.stderr
+        assert "demo: stopped" in stopped.stdout
+        assert "stopped, but its record could not be written" in stopped.stderr
+        assert not alive(shim.pid)
+        assert not alive(server)
+        status = env.status("demo")
+        assert status["state"] == "stopped"
+        error = status["last_error"]
+        assert error["type"] == "shim_lost"
+        assert error["message"] == (
+            f"the shim of demo (pid {shim.pid}) is gone; it left no final record (it was killed, or could not "
+            "write one) and its server is not running"
+        )
+    log = env.paths.log_file("demo").read_text()
+    assert "Read-only file system: the final record (stopped) is lost; status will say none was left" in log
+
+
 # -- logs -f across fast rotations ------------------------------------------------------------------
 
 LINE = re.compile(r"shout (\d{9}) ")

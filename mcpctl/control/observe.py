@@ -16,12 +16,17 @@ from mcpctl.contract import Control
 from mcpctl.errors import ErrorType, Failure
 from mcpctl.events import append_event
 from mcpctl.hints import Any
+from mcpctl.i18n import N_
 from mcpctl.lean import Record, dataclass
 from mcpctl.logfile import stamp
 from mcpctl.paths import Paths
 from mcpctl.privdir import read_own
 from mcpctl.state import CorruptState, StateRecord, lock_holder, read_record, set_aside, write_record
 from mcpctl.states import HELD_BACK, LIVE, RUNNING, SERVING, Drift, ServerState
+
+# A lost shim's {detail} (msgids: the CLI shows them translated).
+LEFT_RUNNING = N_("it did not stop the server")
+NO_FINAL_RECORD = N_("it left no final record (it was killed, or could not write one) and its server is not running")
 
 
 @dataclass(frozen=True)
@@ -214,11 +219,10 @@ def _without_shim(name: str, record: StateRecord, warning: str | None, corrupt: 
         warning = f"{warning}; {unattended}" if warning else unattended
     if record.state not in LIVE:
         return Observation(name, record.state, record, None, leftover, warning, needs_repair=corrupt)
-    failure = Failure(
-        ErrorType.SHIM_LOST,
-        f"the shim of {name} (pid {record.shim_pid}) is gone; it did not stop the server",
-        f"run `mcpctl stop {name}` to end what is left, then start it again",
-    )
+    # Said of what is seen, not guessed: a shim that stopped its server but could not write its final
+    # record (a read-only state dir) leaves the same traces as one killed whose server then exited.
+    detail = LEFT_RUNNING if leftover else NO_FINAL_RECORD
+    failure = Failure.of(ErrorType.SHIM_LOST, name=name, pid=record.shim_pid, detail=detail)
     fixed = record.but(
         state=ServerState.STOPPED, last_error=failure, shim_pid=None, stopped_at=record.stopped_at or time.time()
     )

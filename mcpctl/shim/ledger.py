@@ -3,7 +3,8 @@
 While a shim lives it is the only writer of its server's state record and events. A write that fails
 (a full disk, a quota, a read-only remount) never ends supervision: the record in memory goes on, says
 what failed (`write_error`, answered to `mcpctl/status`), the log says it once, and the next write (at
-least every RETRY_WRITE_AFTER seconds) tries again.
+least every RETRY_WRITE_AFTER seconds) tries again. A final record that cannot be written is logged as
+lost: the shim ends, and the live record left on disk reads as a shim gone without one.
 """
 
 from __future__ import annotations
@@ -83,7 +84,11 @@ class Ledger:
             write_record(self.state_file, self.record, make_room=self.record.state not in LIVE)
         except StateDirError as exc:
             self.record = self.record.but(write_error=failing)
-            self._failed(exc.message)
+            if self.record.state in LIVE:
+                self._failed(exc.message)
+            else:  # the shim ends now: nothing tries it again (said even when live writes failed before)
+                log(f"{exc.message}: the final record ({self.record.state}) is lost; status will say none was left")
+                self.record = self.record.but(write_error=exc.message)
             return
         self.unsaved_since = None
         if failing is not None:
