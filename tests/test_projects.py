@@ -249,3 +249,39 @@ def test_project_option_applies_that_projects_own_config_never_this_directorys(e
     assert version["matches_file"]  # the version recorded is pb's file, and --project pb compares with it
     assert b.json("config", "history")["versions"] == [version]
     assert a.json("status")["servers"][0]["state"] == "stopped"  # pa's own time never started
+
+
+def test_f_of_one_project_with_another_project_named_is_a_usage_error_never_one_ignored(env: Env) -> None:
+    """`--project pb -f pa.toml` (or `-f pa.toml ... pb/NAME`): the file is pa's, the project pb. Either
+    was silently dropped (pb's recorded file taken instead of -f); now exit 2 naming both, in the hot
+    path (status, stop) and the typer app (list, apply, config diff) alike, and in the API."""
+    from mcpctl import Manager
+    from mcpctl.errors import UsageError
+
+    a = _project(env, "pa", {"time": tiny_server(env={"WHO": "pa-config"})})
+    b = _project(env, "pb", {"time": tiny_server()})
+    assert b.run("start", "time").returncode == 0
+    pid = _pids(b)["time"]
+    elsewhere = Env(env.home, Path("/"))
+    for args in (
+        ("--project", "pb", "-f", str(a.config), "status"),
+        ("--project", "pb", "-f", str(a.config), "list"),
+        ("--project", "pb", "-f", str(a.config), "apply"),
+        ("--project", "pb", "-f", str(a.config), "config", "diff"),
+        ("-f", str(a.config), "stop", "pb/time"),
+        ("-f", str(a.config), "restart", "pb/time"),
+    ):
+        refused = elsewhere.run(*args)
+        assert refused.returncode == 2, (args, refused.stdout, refused.stderr)
+        assert f"-f {a.config} is the config file of project 'pa', not of project 'pb'" in refused.stderr, args
+        assert refused.stderr.count("\n") == 2, refused.stderr  # the error, its hint
+    error = elsewhere.json("--project", "pb", "-f", str(a.config), "status", expect=2)["error"]
+    assert (error["type"], error["exit_code"]) == ("usage", 2)
+    assert _pids(b) == {"time": pid}  # neither stopped, restarted nor applied with pa's file
+    assert "pa-config" not in Path(f"/proc/{pid}/environ").read_text(errors="replace")
+    assert a.json("status")["servers"][0]["state"] == "stopped"  # nor did pa's own start
+    agreed = elsewhere.json("--project", "pb", "-f", str(b.config), "status")["servers"]
+    assert [(s["name"], s["pid"]) for s in agreed] == [("time", pid)]  # the same project both ways: fine
+    with pytest.raises(UsageError, match="config file of project 'pa', not of project 'pb'"):
+        Manager(config=a.config, home=env.home, project="pb").status()
+    assert [o.pid for o in Manager(config=b.config, home=env.home, project="pb").status()] == [pid]

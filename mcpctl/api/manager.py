@@ -273,7 +273,7 @@ class Manager:
                 if not lenient:
                     raise
                 return projects.recorded(exc, self.home, self.project, [])
-        target = projects.target(found, self.home, self.project, [], required, lenient=lenient)
+        target = projects.target(found, self.home, self.project, [], required, lenient=lenient, explicit=self._explicit)
         if required and target.config.path is None:
             raise no_config_found()
         return target

@@ -31,7 +31,11 @@ if TYPE_CHECKING:
 # The usage errors of names with a project (English: --json carries them); KNOWN: shown translated.
 ONE_PROJECT = N_("servers of one project at a time, not {shown}")
 NOT_A_PROJECT = N_("{project!r} is not a project name (a-z, 0-9, '_', '-')")
-KNOWN = (ONE_PROJECT, NOT_A_PROJECT)
+DISAGREE = N_("-f {path} is the config file of project {found!r}, not of project {project!r}")
+DISAGREE_HINT = N_(
+    "drop -f to act on {project!r} with its own config file, or drop --project (and {prefix}) to act on {found!r}"
+)
+KNOWN = (ONE_PROJECT, NOT_A_PROJECT, DISAGREE, DISAGREE_HINT)
 
 
 @dataclass(frozen=True)
@@ -67,13 +71,17 @@ def target(
     judged: set[Path] | None = None,
     lenient: bool = False,
     trust: bool = False,
+    explicit: bool = False,
 ) -> Target:
     """The project named (else the found config's, else the current directory's), its state dir, and its
     config: the found one if it is that project's, else the one its records were started from, judged
     by the trust rules before it is read (as a found one: unless `trust`). The state dir is judged before
     anything in it is read (`privdir.judge_home`), unless it is in `judged` (the homes the command judged
     already: once per command). `lenient`: a config file of its records that does not load, or that the
-    trust rules refuse, gives the project's records instead (`recorded`)."""
+    trust rules refuse, gives the project's records instead (`recorded`). `explicit`: `found` is the file
+    the caller named (-f, `Manager(config=)`), which another project named too contradicts (exit 2)."""
+    if explicit and found is not None:
+        agreed(found, project)
     if found is not None and project in (None, found.project):
         chosen = judged_home(home or found.home or default_home(), judged)
         paths, note = legacy.adopt(chosen, found.project, found.path, found.servers)
@@ -92,6 +100,14 @@ def target(
         if not lenient:
             raise
         return recorded(exc, home, name, names, judged)
+
+
+def agreed(found: Config, project: str | None) -> None:
+    """A usage error when the config file the caller named is another project's than the one named: either
+    would be ignored silently (the records' file taken instead of it, or it applied to the wrong project)."""
+    if project not in (None, found.project):
+        values = {"path": found.path, "found": found.project, "project": project, "prefix": f"{project}/"}
+        raise UsageError(DISAGREE.format(**values), DISAGREE_HINT.format(**values))
 
 
 def trusted(path: Path, trust: bool) -> Config:

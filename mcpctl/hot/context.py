@@ -13,7 +13,7 @@ from pathlib import Path
 
 from mcpctl import i18n
 from mcpctl.constants import ENV_CONFIG, ENV_DEBUG, SERVER_NAME_PATTERN, ExitCode
-from mcpctl.errors import MCPCtlError, StateDirError, UnknownServerError
+from mcpctl.errors import MCPCtlError, StateDirError, UnknownServerError, UsageError
 from mcpctl.hints import TYPE_CHECKING, Any, NoReturn
 from mcpctl.i18n import _
 from mcpctl.lean import Record, dataclass
@@ -41,8 +41,8 @@ class Globals(Record):
         way the state dir is judged before it is read: one shared or someone else's is refused (exit 1)."""
         try:
             return self.target().paths
-        except StateDirError:
-            raise  # the state dir is refused: never another one instead
+        except (StateDirError, UsageError):
+            raise  # the state dir is refused, or the options contradict each other: never another one instead
         except MCPCtlError:
             from mcpctl import legacy
             from mcpctl.config.load import project_of
@@ -93,7 +93,8 @@ class Globals(Record):
                     raise
                 chosen = projects.recorded(exc, home, project, bare, self._judged())
             else:
-                chosen = projects.target(found, home, project, bare, required, self._judged(), lenient, self.trust)
+                judged, explicit = self._judged(), bool(self.config)
+                chosen = projects.target(found, home, project, bare, required, judged, lenient, self.trust, explicit)
             if chosen.note and not self.quiet:
                 sys.stderr.write(chosen.note + "\n")
             self._cache[key] = chosen
