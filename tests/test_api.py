@@ -315,6 +315,44 @@ def test_call_tool_retries_a_lost_connection_and_not_a_tool_error(
     assert not [r for r in caplog.records if "retry" in r.getMessage()]
 
 
+def test_a_servers_own_error_of_mcpctls_code_is_the_servers_never_a_lost_connection(
+    env: Env, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`refuse` answers JSON-RPC error -32000 with no data: the code of mcpctl's own errors, without the
+    type they carry. It read as ConnectionLostError (call_tool even retried it, 'in flight'); it is the
+    server's: the SDK's MCPError on a session, a ToolError from call_tool (as `mcpctl call` says: exit 10),
+    and the session goes on. Only once the session has ended is the SDK's closing a lost connection."""
+    from mcp.shared.exceptions import MCPError
+
+    env.write_config({"t": {"command": sys.executable, "args": [str(TINY), "--exit-on-discover"]}})
+    api = manager(env)
+    api.ensure_running("t")
+
+    async def scenario() -> tuple[MCPError, str, BaseException]:
+        async with api.session("t") as session:
+            with pytest.raises(MCPError) as refused:
+                await session.call_tool("refuse", {})
+            after = text(await session.call_tool("echo", {"text": "still here"}))
+        with pytest.raises(MCPCtlError) as ended:
+            await session.send_ping()
+        return refused.value, after, ended.value
+
+    refused, after, ended = anyio.run(scenario)
+    assert not isinstance(refused, MCPCtlError)
+    assert (refused.code, refused.message, refused.data) == (-32000, "refused on purpose", None)
+    assert after == "still here"
+    assert isinstance(ended, ConnectionLostError)
+    caplog.set_level(logging.WARNING, logger="mcpctl")
+    with pytest.raises(ToolError) as failed:
+        api.call_tool_sync("t", "refuse", retries=3, timeout=BUDGET)
+    assert failed.value.message == "t answered tools/call with error -32000: refused on purpose"
+    assert (failed.value.type, failed.value.retryable, failed.value.exit_code) == ("tool_error", False, 10)
+    assert not [r for r in caplog.records if "retry" in r.getMessage()]
+    cli = env.run("call", "t", "refuse")
+    assert cli.returncode == 10
+    assert "error -32000: refused on purpose" in cli.stderr
+
+
 def test_the_example_agent_type_checks_strictly() -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "mypy", "--strict", "--no-incremental", "examples/agent.py"],

@@ -11,7 +11,6 @@ from anyio.abc import ByteStream
 from mcp.client.session import ClientSession
 from mcp.shared.exceptions import MCPError
 
-from mcpctl import protocol
 from mcpctl.api import errors
 from mcpctl.api.link import linked
 from mcpctl.errors import ErrorType, MCPCtlError
@@ -74,14 +73,22 @@ class Session(ClientSession):
     def __init__(self, server: str, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.server = server
+        self.ended = False  # past the `async with`: the SDK then answers requests that its connection closed
+
+    async def __aexit__(self, *exc_info: Any) -> bool | None:
+        self.ended = True  # first: what the SDK's teardown ends is its own closing, never the server's answer
+        return await super().__aexit__(*exc_info)
 
     async def send_request(self, request: Any, *args: Any, **kwargs: Any) -> Any:
         try:
             return await super().send_request(request, *args, **kwargs)
         except MCPError as exc:
-            if exc.code != protocol.MCPCTL_ERROR:
+            # The link answers what a lost socket took with mcpctl's typed error, so while the session lives
+            # an error of the same code without that type is the server's own answer.
+            if errors.ours(exc) is None and not (self.ended and exc.code == errors.CONNECTION_CLOSED):
                 raise
-            raise errors.from_sdk(self.server, str(getattr(request, "method", "request")), exc) from None
+            method = str(getattr(request, "method", "request"))
+            raise errors.from_sdk(self.server, method, exc, closed=self.ended) from None
 
 
 @asynccontextmanager
