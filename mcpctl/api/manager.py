@@ -258,25 +258,27 @@ class Manager:
         before it is used, as the CLI judges them: a file someone else could have written is refused.
         `lenient` (stop, status, as in the CLI): a config file that does not load, or that the trust rules
         refuse (unread), gives the project its records name, with no server configured (`projects.recorded`)."""
-        from mcpctl.config.load import load
-        from mcpctl.config.model import InvalidConfig, UntrustedFile, no_config_found
-        from mcpctl.config.trust import check_config, check_env_files
+        from mcpctl.config.model import no_config_found
         from mcpctl.control import projects
 
-        found = None
-        if self.config_path is not None:
-            try:
-                check_config(self.config_path, explicit=self._explicit, trust=False)
-                found = load(self.config_path)
-                check_env_files(found, explicit=self._explicit, trust=False)
-            except (InvalidConfig, UntrustedFile) as exc:
-                if not lenient:
-                    raise
-                return projects.recorded(exc, self.home, self.project, [])
-        target = projects.target(found, self.home, self.project, [], required, lenient=lenient, explicit=self._explicit)
+        target = projects.target(
+            self._found, self.home, self.project, [], required, lenient=lenient, explicit=self._explicit
+        )
         if required and target.config.path is None:
             raise no_config_found()
         return target
+
+    def _found(self) -> Config | None:
+        """The config file found at construction, judged, loaded, and its env files judged."""
+        from mcpctl.config.load import load
+        from mcpctl.config.trust import check_config, check_env_files
+
+        if self.config_path is None:
+            return None
+        check_config(self.config_path, explicit=self._explicit, trust=False)
+        found = load(self.config_path)
+        check_env_files(found, explicit=self._explicit, trust=False)
+        return found
 
     def _controller(self, config: Config, paths: Paths | None = None) -> Controller:
         from mcpctl.control.controller import Controller

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from mcpctl import legacy
@@ -63,7 +64,7 @@ def split(names: list[str], chosen: str | None) -> tuple[str | None, list[str]]:
 
 
 def target(
-    found: Config | None,
+    find: Callable[[], Config | None],
     home: Path | None,
     project: str | None,
     names: list[str],
@@ -73,13 +74,18 @@ def target(
     trust: bool = False,
     explicit: bool = False,
 ) -> Target:
-    """The project named (else the found config's, else the current directory's), its state dir, and its
-    config: the found one if it is that project's, else the one its records were started from, judged
-    by the trust rules before it is read (as a found one: unless `trust`). The state dir is judged before
-    anything in it is read (`privdir.judge_home`), unless it is in `judged` (the homes the command judged
-    already: once per command). `lenient`: a config file of its records that does not load, or that the
-    trust rules refuse, gives the project's records instead (`recorded`). `explicit`: `found` is the file
-    the caller named (-f, `Manager(config=)`), which another project named too contradicts (exit 2)."""
+    """The project named (else the config `find` finds and loads, judged, its project; else the current
+    directory's), its state dir, and its config: the found one if it is that project's, else the one its
+    records were started from, judged by the trust rules before it is read (as a found one: unless
+    `trust`). The state dir is judged before anything in it is read (`privdir.judge_home`), unless it is
+    in `judged` (the homes the command judged already: once per command). `lenient` (stop, status): a
+    config file, found or of its records, that does not load, or that the trust rules refuse, gives the
+    project's records instead (`recorded`). `explicit`: the found file is the one the caller named (-f,
+    `Manager(config=)`), which another project named too contradicts (exit 2)."""
+    try:
+        found = find()
+    except (InvalidConfig, UntrustedFile) as exc:
+        return _instead(exc, lenient, home, project, names, judged)
     if explicit and found is not None:
         agreed(found, project)
     if found is not None and project in (None, found.project):
@@ -97,9 +103,22 @@ def target(
     try:
         return Target(paths, trusted(path, trust) if path else empty_config(), names)
     except (InvalidConfig, UntrustedFile) as exc:
-        if not lenient:
-            raise
-        return recorded(exc, home, name, names, judged)
+        return _instead(exc, lenient, home, name, names, judged)
+
+
+def _instead(
+    error: InvalidConfig | UntrustedFile,
+    lenient: bool,
+    home: Path | None,
+    project: str | None,
+    names: list[str],
+    judged: set[Path] | None,
+) -> Target:
+    """What a config file that does not load (or is refused) leaves: the records (`recorded`) when
+    `lenient`, else `error` itself."""
+    if not lenient:
+        raise error
+    return recorded(error, home, project, names, judged)
 
 
 def agreed(found: Config, project: str | None) -> None:

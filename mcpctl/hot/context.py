@@ -9,6 +9,7 @@ import re
 import sys
 from collections.abc import Callable
 from dataclasses import field, replace
+from functools import partial
 from pathlib import Path
 
 from mcpctl import i18n
@@ -79,22 +80,15 @@ class Globals(Record):
         `lenient` (stop, status: what runs is the state dir's to say): a config file that does not load is
         warned of, and so is one the trust rules refuse (it is not read), and the project its records name
         is taken, with no server configured."""
-        from mcpctl.config.model import InvalidConfig, UntrustedFile, no_config_found
+        from mcpctl.config.model import no_config_found
         from mcpctl.control import projects
 
         project, bare = projects.split(names or [], self.project)
         key = (project, required, lenient)
         if key not in self._cache:
-            home = chosen_home(self.home)
-            try:
-                found = self._found(tolerant=project is not None)
-            except (InvalidConfig, UntrustedFile) as exc:
-                if not lenient:
-                    raise
-                chosen = projects.recorded(exc, home, project, bare, self._judged())
-            else:
-                judged, explicit = self._judged(), bool(self.config)
-                chosen = projects.target(found, home, project, bare, required, judged, lenient, self.trust, explicit)
+            find = partial(self._found, tolerant=project is not None)
+            home, judged, explicit = chosen_home(self.home), self._judged(), bool(self.config)
+            chosen = projects.target(find, home, project, bare, required, judged, lenient, self.trust, explicit)
             if chosen.note and not self.quiet:
                 sys.stderr.write(chosen.note + "\n")
             self._cache[key] = chosen
