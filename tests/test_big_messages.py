@@ -289,6 +289,44 @@ def test_a_lent_stdout_left_mid_line_is_ended_before_connects_errors(env: Env) -
         _stop(bridge)
 
 
+def test_a_lent_client_let_go_for_not_reading_is_told_why_not_that_its_shim_went_away(env: Env, tmp_path: Path) -> None:
+    """The shim lets go of a lent stdio whose client left more than max_message_bytes unread, and lives on.
+    connect said on stderr nothing, and to each request in flight "its shim went away ... try again"
+    (which, not reading, it cannot): now one line on stderr and each answer say why, and what to do."""
+    _start(env, max_message_bytes=MiB)
+    pid = env.status("demo")["pid"]
+    stderr = tmp_path / "connect.err"
+    with stderr.open("wb") as said:
+        bridge = subprocess.Popen(
+            [sys.executable, "-m", "mcpctl", "connect", "demo"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=said,
+            cwd=env.workdir,
+        )
+    assert bridge.stdin is not None
+    assert bridge.stdout is not None
+    try:
+        bridge.stdin.write(_blobs_unread())
+        bridge.stdin.flush()
+        wait_for(lambda: "bytes unread (max_message_bytes): disconnected" in env.paths.log_file("demo").read_text())
+        lines = _pipe_lines(bridge.stdout)
+        assert json.loads(next(lines))["id"] == 0
+        next(lines)  # the answer being written when the shim let go, ended by connect
+        errors = _answers(lines, *BLOBS_UNREAD)
+    finally:
+        _stop(bridge)
+    why = "the shim let go of this client, which left more than 1048576 bytes unread on stdout (max_message_bytes)"
+    for error in errors.values():
+        assert error["error"]["message"] == f"lost the connection to demo: {why}"
+        assert error["error"]["data"]["type"] == "connection_lost"
+        assert "raise max_message_bytes of demo" in error["error"]["data"]["hint"]
+    (line,) = stderr.read_text().splitlines()
+    assert line.startswith("mcpctl: demo: the client left more than 1048576 bytes unread on stdout")
+    assert "raise max_message_bytes of demo" in line
+    assert env.status("demo")["pid"] == pid  # the shim and its server never went away
+
+
 def test_a_relayed_line_cut_by_the_shim_is_ended_before_connects_errors(env: Env) -> None:
     """Stdin a terminal: connect relays, and the shim closes its socket mid-answer once connect, stuck
     writing to a stdout nobody reads, leaves more than max_message_bytes unread; connect wrote its

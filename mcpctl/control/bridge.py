@@ -112,7 +112,7 @@ class Bridge:
         if journal.ended:
             return None
         self.init, self.initialized, self.inflight = journal.init, journal.initialized, journal.inflight
-        if not self._lost(journal.open_line):
+        if not self._lost(journal.open_line, tether.cut_off(self.name, journal.overrun)):
             return None
         self.up.feed(journal.partial)  # the start of a line the shim took: it goes to the next shim
         self.away, self.cut = bytearray(journal.partial), journal.cut
@@ -202,10 +202,11 @@ class Bridge:
             protocol.encode({"jsonrpc": "2.0", "method": f"notifications/{kind}/list_changed"}) for kind in kinds
         )
 
-    def _lost(self, open_line: bool = False) -> bool:
-        """The shim went away: answer what was in flight; False when the client is gone too. A line the
-        client got the start of (relayed, or written by the shim to a lent stdout: `open_line`) is ended
-        first, so that what follows (those answers, the next shim's lines) is a line of its own."""
+    def _lost(self, open_line: bool = False, why: Failure | None = None) -> bool:
+        """The shim went away (or let go of the client: `why`): answer what was in flight; False when the
+        client is gone too. A line the client got the start of (relayed, or written by the shim to a lent
+        stdout: `open_line`) is ended first, so that what follows (those answers, the next shim's lines) is
+        a line of its own."""
         with self.lock:
             self.sock = None
             lost, self.inflight = self.inflight, set()
@@ -213,7 +214,8 @@ class Bridge:
         end = b"\n" if open_line or self.down.partial else b""
         self.replay, self.pending, self.down = None, bytearray(), Scanner()
         detail = "its shim went away with the request in flight; mcpctl connect is reconnecting"
-        return self._answer(lost, Failure.of(ErrorType.CONNECTION_LOST, name=self.name, detail=detail), end)
+        why = why or Failure.of(ErrorType.CONNECTION_LOST, name=self.name, detail=detail)
+        return self._answer(lost, why, end)
 
     def _reach(self) -> socket.socket | None:
         """Reach the next shim (starting the server once, if it died); None when the client left first."""

@@ -15,11 +15,14 @@ import os
 import select
 import socket
 import stat
+import sys
 
 from mcpctl import protocol
 from mcpctl.contract import LEND
 from mcpctl.control.shim_client import Refused
+from mcpctl.errors import ErrorType, Failure
 from mcpctl.hints import Any
+from mcpctl.i18n import _
 
 LEND_ID = "mcpctl-lend"
 # How long the shim may take to answer the lend (a shim of an older mcpctl refuses it at once).
@@ -52,6 +55,7 @@ class Journal:
         self.partial = b""  # the start of the client's line that the shim had not read whole
         self.cut = False  # the shim was discarding an oversized line: its rest is dropped
         self.open_line = False  # the shim let go in the middle of a line to the client's stdout
+        self.overrun: int | None = None  # the shim let go because the client left more than this unread
         self.ended = False  # the client left: nothing to carry over
 
     def feed(self, data: bytes) -> None:
@@ -83,6 +87,8 @@ class Journal:
             self.open_line = True
         elif kind == b"e":
             self.ended = True
+        elif kind == b"u" and body.isdigit():
+            self.overrun = int(body)
         # b"q": the shim let go on purpose (stopping, or closing this client); the tether's end says as much.
 
 
@@ -114,6 +120,23 @@ def lend(sock: socket.socket, drain: bool) -> Journal | None:
     finally:
         with contextlib.suppress(OSError):
             sock.settimeout(None)
+
+
+def cut_off(name: str, limit: int | None) -> Failure | None:
+    """Why the shim let go of the lent stdio, when it was the client's doing (it stopped reading stdout,
+    with more than `limit` bytes waiting): said once on stderr, and what each request in flight is
+    answered with. None when the shim let go for its own reasons (stopped, restarted, killed)."""
+    if limit is None:
+        return None
+    said = _(
+        "mcpctl: {name}: the client left more than {limit} bytes unread on stdout (max_message_bytes), so the "
+        "shim let go of it; reconnecting (read stdout as it comes, or raise max_message_bytes of {name})"
+    )
+    sys.stderr.write(said.format(name=name, limit=limit) + "\n")
+    why = f"the shim let go of this client, which left more than {limit} bytes unread on stdout (max_message_bytes)"
+    message = Failure.of(ErrorType.CONNECTION_LOST, name=name, detail=why).message
+    hint = f"read the answers as they come (or raise max_message_bytes of {name}), then send the request again"
+    return Failure(ErrorType.CONNECTION_LOST, message, hint)
 
 
 def _early(line: bytes) -> None:

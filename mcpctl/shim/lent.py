@@ -16,6 +16,7 @@ and then and when the tether ends:
     c         the shim was discarding an oversized line (`connect` drops the rest of it)
     o         the shim let go in the middle of a line to stdout (`connect` ends it before its own lines)
     e         the client left (its stdin ended): `connect` exits
+    u<limit>  the client left more than <limit> bytes unread on stdout (max_message_bytes): let go for it
     q         the shim let go otherwise (stopping, or closing this client): `connect` reconnects
 """
 
@@ -242,6 +243,8 @@ class Lent:
         """How the shim let go, at the end of the journal; the tether ends once they are written."""
         if self.outbox.mid_line:
             self._note(b"o")
+        if self.outbox.overrun:  # `connect` says why, not that the shim went away
+            self._note(b"u%d" % self.outbox.limit)
         if self.client_left:
             self._note(b"e")
         elif self.reader.skipping is not None:
