@@ -187,13 +187,23 @@ _mcpctl_spec() {
 # Sets kind to the kind of value option $1 takes; fails if it takes none.
 _mcpctl_value_kind() {
     local v
-    for v in $vals; do
+    local -a list
+    # Split by read, not by an unquoted $vals, which would also glob each word against the directory.
+    read -ra list <<<"$vals"
+    for v in "${list[@]}"; do
         if [[ ${v%%=*} == "$1" ]]; then
             kind=${v#*=}
             return 0
         fi
     done
     return 1
+}
+
+# Adds compgen's matches, one a line, to COMPREPLY: COMPREPLY=($(compgen ...)) would glob each of them
+# against the current directory.
+_mcpctl_add() {
+    local item
+    while IFS= read -r item; do COMPREPLY+=("$item"); done < <(compgen "$@")
 }
 
 # Fills COMPREPLY with the values of kind $1 that start with $2.
@@ -204,17 +214,17 @@ _mcpctl_offer() {
         local only=-f
         [[ $1 == dir ]] && only=-d
         compopt -o filenames 2>/dev/null
-        while IFS= read -r item; do COMPREPLY+=("$item"); done < <(compgen "$only" -- "$2")
+        _mcpctl_add "$only" -- "$2"
         ;;
     server)
         # Server names from the config, as mcpctl (with the -f/--home already typed) lists them.
         while IFS= read -r item; do
             [[ " ${typed[*]} " == *" $item "* ]] || names+=" $item"
         done < <("$prog" "${globals[@]}" list --names 2>/dev/null)
-        COMPREPLY=($(compgen -W "$names" -- "$2"))
+        _mcpctl_add -W "$names" -- "$2"
         ;;
     choice:*)
-        COMPREPLY=($(IFS=, compgen -W "${1#choice:}" -- "$2"))
+        IFS=, _mcpctl_add -W "${1#choice:}" -- "$2"
         ;;
     esac
 }
@@ -222,8 +232,11 @@ _mcpctl_offer() {
 # The kind of the positional argument at index $1 (from 0) under the current spec.
 _mcpctl_arg_kind() {
     local a n=0
+    local -a list
     kind=text
-    for a in $args; do
+    # Split by read: an unquoted $args would glob `server*` against the directory (a ./server.py).
+    read -ra list <<<"$args"
+    for a in "${list[@]}"; do
         if [[ $a == *'*' ]]; then
             kind=${a%'*'}
             return
@@ -282,9 +295,9 @@ _mcpctl() {
         [[ $cur == = ]] && cur=''
         _mcpctl_offer "$pending" "$cur"
     elif [[ -z $ended && $cur == -* ]]; then
-        COMPREPLY=($(compgen -W "$opts" -- "$cur"))
+        _mcpctl_add -W "$opts" -- "$cur"
     elif [[ -z $ended && -n $subs ]]; then
-        COMPREPLY=($(compgen -W "$subs" -- "$cur"))
+        _mcpctl_add -W "$subs" -- "$cur"
     else
         _mcpctl_arg_kind "$npos"
         _mcpctl_offer "$kind" "$cur"

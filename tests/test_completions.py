@@ -136,3 +136,20 @@ def test_shell_completes(env: Env, shell: str, line: str, expected: list[str]) -
     (env.workdir / "other.toml").write_text('[servers.gamma]\ncommand = "z"\n')
     (env.workdir / "broken.toml").write_text("[servers.a\n")
     assert SHELLS[shell](line, env.workdir) == expected
+
+
+@pytest.mark.parametrize("shell", list(SHELLS))
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [("mcpctl start ", ["alpha", "beta"]), ("mcpctl check ", ["alpha", "beta"]), ("mcpctl stop --a", ["--all"])],
+)
+def test_files_in_the_directory_do_not_change_what_completes(
+    env: Env, shell: str, line: str, expected: list[str]
+) -> None:
+    # bash's walker split `server*` (a positional's kind) unquoted, so a ./server.py globbed it away.
+    if shutil.which(shell) is None:
+        pytest.skip(f"{shell} is not installed")
+    env.write_config({"alpha": {"command": "x"}, "beta": {"command": "y"}})
+    for name in ("server.py", "text", "--all.log"):
+        (env.workdir / name).write_text("")
+    assert SHELLS[shell](line, env.workdir) == expected
