@@ -58,6 +58,7 @@ class Drift(StrEnum):
     SAME = "same"
     CHANGED = "changed"
     REMOVED = "removed"
+    FOREIGN = "foreign"  # not in the file, and another config file started it: apply leaves it running
 
 
 class Readiness(StrEnum):

@@ -149,6 +149,20 @@ def test_a_change_read_by_each_command_needs_nothing(env: Env) -> None:
     }
 
 
+def test_status_does_not_send_to_apply_a_server_another_config_file_started(env: Env) -> None:
+    # apply leaves such a server running: status said 'not in config, run mcpctl apply' all the same.
+    env.write_config({"mine": tiny_server()})
+    other = env.workdir / "other.toml"  # the same folder: the same project
+    other.write_text(env.config.read_text().replace("[servers.mine]", "[servers.theirs]"))
+    assert env.run("-f", str(other), "start", "theirs").returncode == 0
+    table = env.run("status")
+    assert "ready (started from another config file)" in table.stdout
+    assert "apply" not in table.stdout + table.stderr
+    assert env.status("theirs")["config_changed"] is None
+    assert actions(applied(env, "--dry-run")) == {"mine": "start", "theirs": "foreign"}
+    assert env.status("theirs")["state"] == "ready"
+
+
 def test_one_apply_starts_stops_restarts_and_updates_exactly_what_changed(env: Env) -> None:
     tables = {name: tiny_server() for name in ("keep", "drop", "restart", "update")}
     env.write_config(tables)

@@ -3,7 +3,9 @@ the CI and cron recipes use commands that exist."""
 
 from __future__ import annotations
 
+import os
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -19,6 +21,27 @@ EXAMPLES = Path(__file__).parent.parent / "examples"
 @pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.toml")), ids=lambda p: p.name)
 def test_every_example_config_loads(path: Path) -> None:
     assert load(path).servers
+
+
+def test_each_example_config_is_a_project_of_its_own() -> None:
+    # Named after their folder, all were project "examples": one's `stop --all` stopped another's servers.
+    projects = [load(path).project for path in sorted(EXAMPLES.glob("*.toml"))]
+    assert "examples" not in projects
+    assert len(set(projects)) == len(projects)
+
+
+def test_one_examples_stop_all_leaves_anothers_server_running(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The demo's `python3` is meant to be the one that has mcpctl: this interpreter's.
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    demo, amap = str(EXAMPLES / "mcpctl.toml"), str(EXAMPLES / "amap.toml")
+    proc = env.run("-f", demo, "start", "demo")
+    assert proc.returncode == 0, proc.stderr
+    try:
+        assert env.run("-f", amap, "stop", "--all").returncode == 0
+        assert [s["name"] for s in env.json("-f", amap, "status")["servers"]] == ["amap-maps"]
+        assert env.json("-f", demo, "status")["servers"][0]["state"] == "ready"
+    finally:
+        env.run("-f", demo, "stop", "--all")
 
 
 def test_public_servers_example_has_the_servers_it_promises() -> None:

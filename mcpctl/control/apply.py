@@ -34,7 +34,7 @@ from mcpctl.constants import ExitCode
 from mcpctl.contract import UPDATABLE, Control
 from mcpctl.control import wishes
 from mcpctl.control.controller import Controller, lock_timeout
-from mcpctl.control.observe import Observation, observe
+from mcpctl.control.observe import Observation, observe, started_elsewhere
 from mcpctl.control.results import StartResult, StopResult
 from mcpctl.i18n import N_
 from mcpctl.lean import Record, dataclass
@@ -120,7 +120,7 @@ def plan(paths: Paths, config: Config, last: Version | None) -> list[Action]:
 def _removed(config: Config, obs: Observation) -> Action:
     """Stop it, unless another config file (of the same project name), or one now gone, started it."""
     origin = obs.record.config_file
-    if origin is None or config.path is None or os.path.abspath(origin) == str(config.path.absolute()):
+    if origin is None or not started_elsewhere(config, obs):
         return Action(obs.name, "stop", REMOVED)
     gone = ORPHANED if not os.path.exists(origin) else ""
     return Action(obs.name, "foreign", FOREIGN.format(origin=origin, gone=gone))

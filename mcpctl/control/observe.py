@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import time
 from collections.abc import Mapping
 from dataclasses import replace
@@ -109,7 +110,7 @@ class Observation(Record):
             "protocol_era": r.server_info.get("protocol_era") or None,  # legacy | modern, as the last handshake found
             "protocol_version": r.server_info.get("protocol_version") or None,
             "config_hash": r.config_hash,
-            "config_changed": None if self.config_drift is None else self.config_drift != Drift.SAME,
+            "config_changed": None if self.config_drift in (None, Drift.FOREIGN) else self.config_drift != Drift.SAME,
             "warning": self.warning,
             "project": self.project or r.project,
             "config_file": r.config_file,
@@ -278,6 +279,13 @@ def drift(config: Config, obs: Observation, hashed: Mapping[str, str] | None = N
         return None
     server = config.servers.get(obs.name)
     if server is None:
-        return Drift.REMOVED
+        return Drift.FOREIGN if started_elsewhere(config, obs) else Drift.REMOVED
     expected = hashed.get(obs.name) if hashed else None
     return Drift.SAME if obs.record.config_hash == (expected or config_hash(config, server)) else Drift.CHANGED
+
+
+def started_elsewhere(config: Config, obs: Observation) -> bool:
+    """Whether another config file (of the same project name) started it: `apply` of this one leaves it
+    running, and `status` does not send the user to apply."""
+    origin = obs.record.config_file
+    return origin is not None and config.path is not None and os.path.abspath(origin) != str(config.path.absolute())

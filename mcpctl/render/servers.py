@@ -51,7 +51,7 @@ def status(observations: list[Observation], as_json: bool) -> None:
         rows,
         styles={1: styles},
     )
-    drifted = [obs.name for obs in observations if obs.config_drift in _DRIFT]
+    drifted = [obs.name for obs in observations if obs.config_drift in (Drift.CHANGED, Drift.REMOVED)]
     if drifted:
         hint = _("config changed for {names}: run `mcpctl apply` (`mcpctl apply --dry-run` shows what it would do)")
         sys.stderr.write(hint_line(hint.format(names=", ".join(drifted))) + "\n")
@@ -60,6 +60,7 @@ def status(observations: list[Observation], as_json: bool) -> None:
 _DRIFT = {
     Drift.CHANGED: N_(" (config changed, run mcpctl apply)"),
     Drift.REMOVED: N_(" (not in config, run mcpctl apply)"),
+    Drift.FOREIGN: N_(" (started from another config file)"),  # which apply leaves running
 }
 # The states as a person reads them (records and --json keep the English words).
 CHECK_WORDS = (N_("ok"), N_("not running"), N_("unresponsive"))  # `check`'s statuses (health.KNOWN: details)
