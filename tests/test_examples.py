@@ -1,5 +1,5 @@
 """The examples stay true: every config loads, the amap one refuses a missing key before spawning, and
-the CI and cron recipes use commands that exist."""
+the CI and cron recipes use commands that exist, and the config blocks in README.md validate."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import os
 import re
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 import typer
@@ -42,6 +43,26 @@ def test_one_examples_stop_all_leaves_anothers_server_running(env: Env, monkeypa
         assert env.json("-f", demo, "status")["servers"][0]["state"] == "ready"
     finally:
         env.run("-f", demo, "stop", "--all")
+
+
+README = EXAMPLES.parent / "README.md"
+# A block the reader copies as a config file, unless the line before it is `<!-- not a config: WHY -->`.
+README_BLOCK = re.compile(r"^(<!-- not a config: .* -->\n)?```(toml|json)\n(.*?)^```$", re.MULTILINE | re.DOTALL)
+
+
+def _readme_configs() -> list[Any]:
+    text = README.read_text()
+    found = README_BLOCK.finditer(text)
+    blocks = [(text.count("\n", 0, m.start(2)) + 1, m[2], m[3]) for m in found if m[1] is None]
+    return [pytest.param(line, suffix, body, id=f"line-{line}") for line, suffix, body in blocks]
+
+
+@pytest.mark.parametrize(("line", "suffix", "text"), _readme_configs())
+def test_readme_config_blocks_validate_as_written(env: Env, line: int, suffix: str, text: str) -> None:
+    config = env.workdir / f"readme-{line}.{suffix}"
+    config.write_text(text)
+    proc = env.run("-f", str(config), "config", "validate")
+    assert proc.returncode == 0, f"README.md line {line}: {proc.stderr}"
 
 
 def test_public_servers_example_has_the_servers_it_promises() -> None:
