@@ -148,6 +148,17 @@ def test_run_gives_up_with_exit_4_and_refuses_a_bad_env_with_7(env: Env) -> None
     assert env.run("run", "t", "--log-format", "xml").returncode == 2
 
 
+@pytest.mark.parametrize("name", ["../x", "a/b/c", ".x", "a b"])
+def test_run_checks_the_name_as_every_command_does(env: Env, name: str) -> None:
+    # run took any string to the project lookup: `../x` and `a/b/c` were exit 2, `.x` a config miss.
+    env.write_config({"demo": tiny_server()})
+    proc = env.run("run", name)
+    assert (proc.returncode, proc.stdout) == (8, "")
+    assert proc.stderr.startswith(f"error: unknown server {name!r}: not a server name ")
+    assert proc.stderr == env.run("status", name).stderr
+    assert env.our_processes() == []
+
+
 @pytest.mark.skipif(os.geteuid() != 0 or shutil.which("unshare") is None, reason="a PID namespace needs root")
 def test_as_pid_1_it_reaps_a_daemonizing_grandchild(env: Env) -> None:
     env.write_config({"d": {"command": sys.executable, "args": [str(DAEMONIZER)]}})

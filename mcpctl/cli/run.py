@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from mcpctl.cli.app import AllProjects, Globals, Json, app
+from mcpctl.cli.app import AllProjects, Globals, Json, app, valid_name
 from mcpctl.errors import MCPCtlError
 from mcpctl.hot.lifecycle import exit_code, start_and_render
 from mcpctl.i18n import _
@@ -30,9 +30,11 @@ LogFormat = Annotated[
 ]
 
 
+ServerName = Annotated[str, typer.Argument(help="A server name from the config.", callback=valid_name)]
+
+
 @app.command()
-def run(ctx: typer.Context, name: Annotated[str, typer.Argument(help="A server name from the config.")],
-        log_format: LogFormat = LogFormatChoice.text) -> None:  # fmt: skip
+def run(ctx: typer.Context, name: ServerName, log_format: LogFormat = LogFormatChoice.text) -> None:
     """Run a server's shim in the foreground: for systemd (Type=notify) or a container's entrypoint.
 
     Logs go to the log file and to stderr; SIGTERM or SIGINT stop it gracefully. Exit 0 when stopped,
