@@ -324,7 +324,7 @@ complete -c mcpctl -n '__mcpctl_at "env rules"' -l 'json' -d 'Machine-readable o
 complete -c mcpctl -n '__mcpctl_at "env rules"' -s 'h' -l 'help' -d 'Show this message and exit.'
 
 # mcpctl events
-complete -c mcpctl -n '__mcpctl_at "events"' -s 'n' -l 'lines' -x -d 'How many of the last lines to show (with --since: all since).'
+complete -c mcpctl -n '__mcpctl_at "events"' -s 'n' -l 'lines' -x -d 'How many of the last events to show (default 50; with --since, default all since then).'
 complete -c mcpctl -n '__mcpctl_at "events"' -s 'f' -l 'follow' -d 'Keep printing new lines as they come (Ctrl-C ends).'
 complete -c mcpctl -n '__mcpctl_at "events"' -l 'since' -x -d 'Only lines newer than this: 30s, 10m, 2h, 1d.'
 complete -c mcpctl -n '__mcpctl_at "events"' -l 'json' -d 'Machine-readable output on stdout.'
@@ -403,7 +403,7 @@ complete -c mcpctl -n '__mcpctl_at "list"' -l 'json' -d 'Machine-readable output
 complete -c mcpctl -n '__mcpctl_at "list"' -s 'h' -l 'help' -d 'Show this message and exit.'
 
 # mcpctl logs
-complete -c mcpctl -n '__mcpctl_at "logs"' -s 'n' -l 'lines' -x -d 'How many of the last lines to show (with --since: all since).'
+complete -c mcpctl -n '__mcpctl_at "logs"' -s 'n' -l 'lines' -x -d 'How many of the last lines to show (default 20; with --since, default all since then).'
 complete -c mcpctl -n '__mcpctl_at "logs"' -s 'f' -l 'follow' -d 'Keep printing new lines as they come (Ctrl-C ends).'
 complete -c mcpctl -n '__mcpctl_at "logs"' -l 'since' -x -d 'Only lines newer than this: 30s, 10m, 2h, 1d.'
 complete -c mcpctl -n '__mcpctl_at "logs"' -l 'json' -d 'Machine-readable output on stdout.'

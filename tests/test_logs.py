@@ -79,6 +79,22 @@ def test_logs_shows_the_last_lines_and_since(env: Env) -> None:
     assert env.run("logs", "demo", "--since", "yesterday").returncode == 2
 
 
+def test_n_and_since_together_show_the_last_n_since_then(env: Env) -> None:
+    # --since made -n ignored: `logs -n 5 --since 1h` printed every line of the hour.
+    env.write_config({"one": fixture_server("healthy"), "two": fixture_server("healthy")})
+    assert env.run("start", "one", "two").returncode == 0
+    assert env.run("call", "one", "shout", "count=40", "width=10").returncode == 0
+    last = env.run("logs", "--since", "1h", "-n", "5").stdout.splitlines()
+    assert len(last) == 5
+    assert last[-1].startswith("one | ")
+    assert "shout 000000039 " in last[-1]
+    assert len(env.run("logs", "--since", "1h").stdout.splitlines()) > 40  # no -n: all since then
+    assert len(env.run("logs", "one", "--since", "1h", "-n", "0").stdout.splitlines()) == 0
+    events = [json.loads(line) for line in env.run("events", "--since", "1h", "-n", "2", "--json").stdout.splitlines()]
+    assert [e["event"] for e in events] == ["ready", "ready"]
+    assert len(env.run("events", "--since", "1h").stdout.splitlines()) > 2
+
+
 def test_logs_of_several_servers_interleave_with_names(env: Env) -> None:
     env.write_config({"one": fixture_server("healthy"), "two": fixture_server("healthy")})
     assert env.run("start", "one", "two").returncode == 0

@@ -14,8 +14,26 @@ from mcpctl.cli.app import Globals, Json, Names, app, known_servers
 from mcpctl.errors import UsageError
 from mcpctl.i18n import _
 
-Lines = Annotated[
-    int, typer.Option("-n", "--lines", min=0, help="How many of the last lines to show (with --since: all since).")
+# No default in the option: -n absent means 20 (50 events), or with --since all since then; both given, the
+# last N since then.
+LOG_LINES, EVENT_LINES = 20, 50
+LogLines = Annotated[
+    int | None,
+    typer.Option(
+        "-n",
+        "--lines",
+        min=0,
+        help="How many of the last lines to show (default 20; with --since, default all since then).",
+    ),
+]
+EventLines = Annotated[
+    int | None,
+    typer.Option(
+        "-n",
+        "--lines",
+        min=0,
+        help="How many of the last events to show (default 50; with --since, default all since then).",
+    ),
 ]
 Follow = Annotated[bool, typer.Option("-f", "--follow", help="Keep printing new lines as they come (Ctrl-C ends).")]
 Since = Annotated[str | None, typer.Option("--since", help="Only lines newer than this: 30s, 10m, 2h, 1d.")]
@@ -27,7 +45,7 @@ T = TypeVar("T")
 def logs(
     ctx: typer.Context,
     names: Names = None,
-    lines: Lines = 20,
+    lines: LogLines = None,
     follow: Follow = False,
     since: Since = None,
     as_json: Json = False,
@@ -44,14 +62,15 @@ def logs(
     paths = t.paths
     servers = [s.name for s in known_servers(paths, t.config, t.names, everything=False)]
     threshold = _since(since)
+    count = _count(lines, threshold, LOG_LINES)
     prefix = len(servers) > 1
     backlog = [
         (line.time or 0.0, name, line)
         for name in servers
-        for line in logfile.tail(paths.log_file(name), lines if threshold is None else -1, threshold)
+        for line in logfile.tail(paths.log_file(name), -1 if count is None else count, threshold)
     ]
     backlog.sort(key=lambda item: item[0])
-    for _ts, name, line in _last(backlog, lines) if threshold is None else backlog:
+    for _ts, name, line in _last(backlog, count):
         _print_line(name, line, prefix, as_json)
     if follow:
         followers = {name: logfile.Follower(paths.log_file(name)) for name in servers}
@@ -62,7 +81,7 @@ def logs(
 def events(
     ctx: typer.Context,
     names: Names = None,
-    lines: Lines = 50,
+    lines: EventLines = None,
     follow: Follow = False,
     since: Since = None,
     as_json: Json = False,
@@ -85,16 +104,24 @@ def events(
         if threshold is None or float(event.get("ts", 0)) >= threshold
     ]
     found.sort(key=lambda event: float(event.get("ts", 0)))
-    for event in found if threshold is not None else _last(found, lines):
+    for event in _last(found, _count(lines, threshold, EVENT_LINES)):
         _print_event(event, as_json)
     if follow:
         followers = {name: Follower(paths.events_file(name)) for name in servers}
         _follow(followers, lambda name, raw: _print_raw_event(name, raw, as_json))
 
 
-def _last(items: list[T], count: int) -> list[T]:
-    """The last `count` items, all of them when there are fewer (a negative start would cut from the front)."""
-    return items[max(len(items) - count, 0) :]
+def _count(lines: int | None, threshold: float | None, default: int) -> int | None:
+    """How many of the last to show (None: all): -n's, else all since --since, else the default."""
+    if lines is not None:
+        return lines
+    return None if threshold is not None else default
+
+
+def _last(items: list[T], count: int | None) -> list[T]:
+    """The last `count` items (None: all), all of them when there are fewer (a negative start would cut
+    from the front)."""
+    return items if count is None else items[max(len(items) - count, 0) :]
 
 
 def _since(text: str | None) -> float | None:
