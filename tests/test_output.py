@@ -84,3 +84,34 @@ def test_no_color_on_a_terminal(env: Env) -> None:
     coloured = _on_a_terminal(env, "status", extra_env={"NO_COLOR": ""})
     assert "demo" in coloured
     assert "\x1b[" in coloured  # the same table on a terminal without NO_COLOR is styled
+
+
+def _columns_start_where_the_header_says(text: str) -> None:
+    header, *rows = text.splitlines()
+    starts = [header.index(word) for word in ("TRANSPORT", "ENV", "COMMAND")]
+    assert rows
+    for row in rows:
+        for start in starts:
+            assert row[start - 2 : start] == "  ", (row, start)
+            assert row[start] != " ", (row, start)
+
+
+def test_list_is_an_aligned_table(env: Env) -> None:
+    # list printed `NAME  [stdio]  COMMAND  env: ...` lines, each as long as its own name.
+    env.write_config(
+        {
+            "a": tiny_server(),
+            "a-much-longer-name": {**tiny_server(), "env": {"TOKEN": "secret-value-1"}},
+            "web": {"url": "http://127.0.0.1:9/mcp"},
+        }
+    )
+    listed = env.run("list")
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.splitlines()[0].split() == ["NAME", "TRANSPORT", "ENV", "COMMAND"]
+    _columns_start_where_the_header_says(listed.stdout)
+    assert "secret-value-1" not in listed.stdout
+    assert "TOKEN" in listed.stdout
+    everywhere = env.run("list", "-A")
+    assert everywhere.returncode == 0, everywhere.stderr
+    assert "w/a-much-longer-name" in everywhere.stdout
+    _columns_start_where_the_header_says(everywhere.stdout)

@@ -256,8 +256,7 @@ def server_list(config: Config, as_json: bool) -> None:
     if not rows:
         say(_("no servers configured"))
         return
-    for row in rows:
-        _list_line(row["name"], row)
+    _list_table([(row["name"], row) for row in rows])
 
 
 def project_lists(configs: dict[str, Config], as_json: bool) -> None:
@@ -272,15 +271,22 @@ def project_lists(configs: dict[str, Config], as_json: bool) -> None:
         return
     if not any(groups.values()):
         say(_("no servers configured in any project"))
-    for project, rows in groups.items():
-        for row in rows:
-            _list_line(f"{project}/{row['name']}", row)
+        return
+    _list_table([(f"{project}/{row['name']}", row) for project, rows in groups.items() for row in rows])
 
 
-def _list_line(label: str, row: dict[str, Any]) -> None:
-    target = row["url"] or " ".join([row["command"] or "", *row["args"]])
-    env = "  " + _("env: {names}").format(names=", ".join(row["env"])) if row["env"] else ""
-    say(f"{label}  [{row['transport']}]  {target}{env}")
+def _list_table(labelled: list[tuple[str, dict[str, Any]]]) -> None:
+    """One row a server; the command (or url) last, since it is the long one. ENV: names, never values."""
+    rows = [
+        [
+            label,
+            row["transport"],
+            ", ".join(row["env"]) or "-",
+            row["url"] or " ".join([row["command"] or "", *row["args"]]),
+        ]
+        for label, row in labelled
+    ]
+    table(["NAME", "TRANSPORT", "ENV", "COMMAND"], rows)
 
 
 def _list_rows(config: Config) -> list[dict[str, Any]]:
