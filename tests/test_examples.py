@@ -65,6 +65,15 @@ def test_readme_config_blocks_validate_as_written(env: Env, line: int, suffix: s
     assert proc.returncode == 0, f"README.md line {line}: {proc.stderr}"
 
 
+def test_the_container_build_leaves_the_venv_and_git_out_for_podman_and_docker() -> None:
+    root = EXAMPLES.parent
+    podman, docker = (root / ".containerignore").read_text(), (root / ".dockerignore").read_text()
+    assert podman == docker
+    patterns = {line for line in podman.splitlines() if line and not line.startswith("#")}
+    assert {"**/.venv", ".git", "**/__pycache__"} <= patterns
+    assert not {"mcpctl", "README.md", "pyproject.toml", "setup.py", "examples"} & patterns  # what the build uses
+
+
 def test_public_servers_example_has_the_servers_it_promises() -> None:
     servers = load(EXAMPLES / "public-servers.toml").servers
     assert set(servers) == {"time", "filesystem", "memory", "playwright"}
