@@ -252,7 +252,7 @@ def test_config_found_upward_and_through_env_var(env: Env, monkeypatch: pytest.M
     listed = subprocess.run(
         [sys.executable, "-m", "mcpctl", "list"], cwd=nested, capture_output=True, text=True, check=True
     )
-    assert listed.stdout.startswith("up")
+    assert listed.stdout.splitlines()[1].split()[0] == "up"  # under the table's header
     other = env.workdir / "other.toml"
     other.write_text('[servers.viaenv]\ncommand = "x"\n')
     monkeypatch.setenv("MCPCTL_CONFIG", str(other))
