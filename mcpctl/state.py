@@ -45,8 +45,11 @@ class StateRecord(Record):
     consecutive_failures: int = 0
     total_failures: int = 0
     last_exit_code: int | None = None
-    last_error: Failure | None = None  # the last failure; shown as current only while not serving
-    last_error_at: float | None = None  # when last_error was set
+    # The current error: the failure that ended the last run, cleared by a person's start, a ready server
+    # and a clean stop; `status` shows it while the server does not serve.
+    last_error: Failure | None = None
+    last_failure: Failure | None = None  # the last failure whatever came after it: the history
+    last_failure_at: float | None = None  # when last_failure came
     # Until when a start is held back (backoff, or cooldown after a crash loop): wall time for people,
     # and the monotonic clock (system-wide, valid within one boot) for decisions.
     cooldown_until: float | None = None
@@ -67,7 +70,9 @@ class StateRecord(Record):
         """Its fields as JSON values, for encoding at once: the dicts and lists in it are the record's own
         (`asdict` would deep-copy them, ~120 µs of every write of a record)."""
         data = {f.name: getattr(self, f.name) for f in fields(self)}
-        data["last_error"] = self.last_error.to_json() if self.last_error else None
+        for key in ("last_error", "last_failure"):
+            failure = getattr(self, key)
+            data[key] = failure.to_json() if failure else None
         data["schema"] = STATE_SCHEMA
         return data
 
@@ -79,6 +84,10 @@ class StateRecord(Record):
         known = {f.name for f in fields(cls)}
         values = {key: value for key, value in data.items() if key in known}
         values["last_error"] = Failure.from_json(data.get("last_error"))
+        if "last_failure" in data:
+            values["last_failure"] = Failure.from_json(data["last_failure"])
+        else:  # written before the history had fields of its own: its last_error was the history
+            values["last_failure"], values["last_failure_at"] = values["last_error"], data.get("last_error_at")
         if not isinstance(data.get("state", ""), str) or not isinstance(data["name"], str):
             raise ValueError("state and name must be strings")
         values["state"] = ServerState(data.get("state", ServerState.STOPPED))  # ValueError: a state we do not know
@@ -88,7 +97,8 @@ class StateRecord(Record):
         now = time.time()
         error = changes.get("last_error")
         if error is not None and error is not self.last_error:  # a new failure (not the old one carried on)
-            changes.setdefault("last_error_at", now)
+            changes.setdefault("last_failure", error)
+            changes.setdefault("last_failure_at", now)
         return replace(self, updated_at=now, **changes)
 
 

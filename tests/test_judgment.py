@@ -71,6 +71,26 @@ def test_a_ready_server_shows_no_stale_error_but_keeps_its_last_failure(env: Env
     assert "exited" in events  # the history stays
 
 
+def test_a_clean_stop_and_a_persons_start_clear_the_error_status_shows(env: Env) -> None:
+    """A failure fixed and followed by clean runs and stops is history: status named it as the current error of
+    the stopped server (and of a later start meanwhile) minutes after, as the record's last_error was never cleared."""
+    ok_file = env.workdir / "ok"
+    env.write_config({"demo": fixture_server("crash-unless-file", env={"OK_FILE": str(ok_file)}, restart="never")})
+    assert env.run("start", "demo").returncode == 4
+    assert env.status("demo")["last_error"]["type"] == "exited_during_startup"
+    ok_file.touch()
+    for command in (("start",), ("stop",), ("start", "--no-wait"), ("restart",), ("stop",)):
+        assert env.run(*command, "demo").returncode == 0, command
+        status = env.status("demo")
+        assert status["last_error"] is None, (command, status)
+        assert status["last_failure"]["type"] == "exited_during_startup"  # the history stays
+        assert "exited" not in env.run("status", "demo").stdout, command
+    assert env.status("demo")["state"] == "stopped"
+    ok_file.unlink()
+    assert env.run("start", "demo").returncode == 4  # a new failure is the current error again
+    assert env.status("demo")["last_error"]["type"] == "exited_during_startup"
+
+
 def test_start_all_prints_each_servers_own_ready_in(env: Env) -> None:
     env.write_config(
         {

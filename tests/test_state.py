@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from mcpctl.constants import STATE_SCHEMA
 from mcpctl.errors import BusyError, ErrorType, Failure, StateDirError
 from mcpctl.state import (
     CorruptState,
@@ -39,6 +40,14 @@ def test_record_round_trip(tmp_path: Path) -> None:
     assert read_record(tmp_path / "s.json") == record
     assert read_record(tmp_path / "missing.json") is None
     assert oct((tmp_path / "s.json").stat().st_mode & 0o777) == "0o600"
+
+
+def test_a_record_written_before_last_failure_keeps_its_error_as_the_history() -> None:
+    old = {"schema": STATE_SCHEMA, "name": "a", "state": "stopped", "last_error_at": 5.0,
+           "last_error": {"type": "crashed", "message": "boom", "hint": None, "retryable": True}}  # fmt: skip
+    record = StateRecord.from_json(old)
+    assert (record.last_failure, record.last_failure_at) == (record.last_error, 5.0)
+    assert record.but(last_error=None).last_failure == record.last_error  # cleared: the history stays
 
 
 @pytest.mark.parametrize("content", [b"", b'{"name": "a", "sta', b"\x00\xff\xfe binary", b'{"schema": 99}', b"[1, 2]"])

@@ -121,9 +121,9 @@ class Observation(Record):
 
 def _failure_json(r: StateRecord) -> dict[str, Any] | None:
     """The last failure as history, whatever the state: what it was and when."""
-    if r.last_error is None:
+    if r.last_failure is None:
         return None
-    return {"type": r.last_error.type.value, "message": r.last_error.message, "time": _iso(r.last_error_at)}
+    return {"type": r.last_failure.type.value, "message": r.last_failure.message, "time": _iso(r.last_failure_at)}
 
 
 def _iso(when: float | None) -> str | None:

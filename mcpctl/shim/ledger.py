@@ -30,6 +30,11 @@ from mcpctl.states import LIVE
 if TYPE_CHECKING:
     from mcpctl.shim.run import Run
 
+# What a new run forgets of the last one (a person's start also its error: it is a new attempt); what
+# an end forgets unless it is a crash loop's.
+NO_COOLDOWN = dict.fromkeys(("cooldown_until", "cooldown_until_mono"))
+FORGOTTEN_BY_A_RUN = {**dict.fromkeys(("ready_at", "health", "metrics", "last_exit_code")), **NO_COOLDOWN}
+FORGOTTEN_BY_A_START = {**FORGOTTEN_BY_A_RUN, "last_error": None}
 RETRY_WRITE_AFTER = 1.0  # seconds: how soon an unsaved record is tried again when nothing else writes it
 
 

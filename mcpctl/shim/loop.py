@@ -22,7 +22,7 @@ from mcpctl.lean import Record, dataclass
 from mcpctl.paths import Paths
 from mcpctl.redaction import Redactor
 from mcpctl.shim import control_requests, era, machine, policy, signals
-from mcpctl.shim.ledger import Ledger, ReportPipe
+from mcpctl.shim.ledger import FORGOTTEN_BY_A_RUN, FORGOTTEN_BY_A_START, NO_COOLDOWN, Ledger, ReportPipe
 from mcpctl.shim.listener import SocketServer
 from mcpctl.shim.log import log, log_environment
 from mcpctl.shim.machine import Action, Happening
@@ -33,10 +33,6 @@ from mcpctl.shim.run import Ready, Run, RunFactory, ServerRun
 from mcpctl.shim.session import Session
 from mcpctl.state import StateRecord
 from mcpctl.states import RUNNING, SERVING, ServerState
-
-# What a new run forgets of the last one; what an end forgets unless it is a crash loop's.
-_NO_COOLDOWN = dict.fromkeys(("cooldown_until", "cooldown_until_mono"))
-_FORGOTTEN_BY_A_RUN = {**dict.fromkeys(("ready_at", "health", "metrics", "last_exit_code")), **_NO_COOLDOWN}
 
 
 @dataclass(frozen=True)
@@ -233,7 +229,7 @@ class Shim(Requested):
             pid=run.pid,
             pid_create_time=run.create_time(),
             started_at=self.clock.time(),
-            **_FORGOTTEN_BY_A_RUN,
+            **(FORGOTTEN_BY_A_RUN if restarted else FORGOTTEN_BY_A_START),
         )
         if failure is not None:
             self._on(Happening.JUDGED_FAILED, failure)
@@ -268,6 +264,7 @@ class Shim(Requested):
             details={"attempt": self.record.attempt, "elapsed_s": round(elapsed, 3)},
             report=Report.READY,
             ready_at=now,
+            last_error=None,  # it serves: what ended an earlier run is history now (last_failure)
             **ready.record_changes(),  # server_info (name, version, protocol era), and a pid that moved
             **counters,
         )
@@ -306,7 +303,7 @@ class Shim(Requested):
         decision = policy.after_exit(spec.restart, failure is not None, retryable, failures, spec.max_failures)
         self.ledger.amend(
             last_exit_code=code,
-            last_error=failure or self.record.last_error,
+            last_error=failure,  # a clean exit leaves no current error
             consecutive_failures=failures,
             total_failures=self.record.total_failures + (1 if failure else 0),
         )
@@ -358,7 +355,7 @@ class Shim(Requested):
             changes["last_exit_code"] = run.exit_code
         failure = self._redacted(failure)
         if failure is None or failure.type != ErrorType.CRASH_LOOP:  # a crash loop keeps its cooldown
-            changes.update(_NO_COOLDOWN)
+            changes.update(NO_COOLDOWN)
         log(final + (f": {failure.message}" if failure else ""))
         self._enter(
             final,
@@ -367,7 +364,7 @@ class Shim(Requested):
             report=Report(final),
             pid=None if final == ServerState.STOPPED else self.record.pid,
             stopped_at=self.clock.time(),
-            last_error=failure if failure is not None else self.record.last_error,
+            last_error=failure,  # a clean stop leaves none: the history keeps the last (last_failure)
             **changes,
         )
         self.mux.close(failure or Failure.of(ErrorType.NOT_RUNNING, name=self.spec.name))
