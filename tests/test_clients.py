@@ -390,6 +390,19 @@ def test_setup_of_a_client_with_no_file_on_a_clean_home_writes_nothing(env: Env,
     assert not user_config.exists()
 
 
+def test_the_first_setup_locks_and_records_in_the_project_of_the_config_it_writes(env: Env, home: Path) -> None:
+    """No mcpctl config anywhere: setup writes the user's (project `mcpctl`), and took its config lock and wrote its
+    history in the project the working directory would name (`w`), which no config is of."""
+    user_config = Path(os.environ["XDG_CONFIG_HOME"]) / "mcpctl" / "mcpctl.toml"
+    assert not env.config.exists()
+    assert not user_config.exists()
+    proc = env.run("client", "setup", "cursor")
+    assert proc.returncode == 0, proc.stderr
+    assert user_config.is_file()
+    assert sorted(p.name for p in (env.home / "projects").iterdir()) == ["mcpctl"]
+    assert (env.home / "projects" / "mcpctl" / "config" / "lock").exists()
+
+
 def test_a_crlf_file_keeps_its_line_endings(env: Env, home: Path) -> None:
     path = home / ".cursor/mcp.json"
     path.write_bytes(CURSOR.replace("\n", "\r\n").encode())

@@ -59,7 +59,8 @@ def setup(
 
     g: Globals = ctx.obj
     only = [name.strip() for name in servers.split(",") if name.strip()] if servers else None
-    plan = core.plan(registry.client(client), Path.cwd(), _target(g), _home_flag(g), only, g.trust)
+    target = _target(g)
+    plan = core.plan(registry.client(client), Path.cwd(), target, _home_flag(g), only, g.trust)
     render.planned(plan, dry_run, as_json)
     sys.stdout.flush()  # the diff is out before the lock is waited for
     if dry_run:
@@ -67,7 +68,9 @@ def setup(
     if not plan.changes():
         render.set_up(core.Outcome(plan, None), as_json)  # nothing to write: --json still says so
         return
-    paths = g.paths()
+    # The lock and history of the project whose config is written: with none found, the user's one to be
+    # (its own project), not the project the working directory would name.
+    paths = g.paths() if target.exists() else g.paths_of(target)
     with _config_lock(paths):
         outcome = core.carry_out(paths, plan)
     render.set_up(outcome, as_json)

@@ -45,16 +45,20 @@ class Globals(Record):
         except (StateDirError, UsageError):
             raise  # the state dir is refused, or the options contradict each other: never another one instead
         except MCPCtlError:
-            from mcpctl import legacy
-            from mcpctl.config.load import project_of
-            from mcpctl.config.model import DEFAULT_PROJECT
-            from mcpctl.control.projects import judged_home
-
             written = self.config or os.environ.get(ENV_CONFIG)
-            path = Path(written).expanduser() if written else _quietly(find_config)
-            project = self.project or (project_of(path) if path else DEFAULT_PROJECT)
-            home = judged_home(chosen_home(self.home) or default_home(), self._judged())
-            return legacy.paths_for(home, project)
+            return self.paths_of(Path(written).expanduser() if written else _quietly(find_config))
+
+    def paths_of(self, path: Path | None) -> Paths:
+        """The files of the project whose config file `path` is, or will be once written (--project's, if
+        given), in the state dir chosen; the state dir judged as `paths` judges it."""
+        from mcpctl import legacy
+        from mcpctl.config.load import project_of
+        from mcpctl.config.model import DEFAULT_PROJECT
+        from mcpctl.control.projects import judged_home
+
+        project = self.project or (project_of(path) if path else DEFAULT_PROJECT)
+        home = judged_home(chosen_home(self.home) or default_home(), self._judged())
+        return legacy.paths_for(home, project)
 
     def _judged(self) -> set[Path]:
         """The state dirs this command judged already (control/projects.judged_home): each once."""
