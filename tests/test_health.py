@@ -175,8 +175,15 @@ def test_check_of_nothing_fails_when_no_config_is_found_or_it_has_no_servers(env
     for args in ((), ("--all",), ("--json",)):
         nowhere = env.run("check", *args)  # nothing written: no config above the directory
         assert nowhere.returncode == 2, (args, nowhere.stdout, nowhere.stderr)
-        assert "no config file" in nowhere.stderr
+        # Where it looked and how to make one; not "no config file is known for project 'w' (no record of its
+        # servers names one ...)", "run the command in the project's directory": a new user is in it.
+        error, hint = nowhere.stderr.splitlines()[-2:]
+        assert error.startswith(f"error: no mcpctl.toml found in {env.workdir} or a folder above it, nor in "), error
+        assert hint == "hint: run `mcpctl init` to create one here, or pass -f PATH"
         assert '"ok": true' not in nowhere.stdout
+    named = env.run("--project", "elsewhere", "check")  # a project named: its records could have named a config
+    assert named.returncode == 2
+    assert "no config file is known for project 'elsewhere'" in named.stderr
     env.config.write_text('project = "p"\n')
     for args in ((), ("--all",)):
         empty = env.run("check", *args)

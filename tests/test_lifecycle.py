@@ -140,6 +140,17 @@ def test_start_all_and_stop_all(env: Env) -> None:
     assert env.our_processes() == []
 
 
+def test_start_all_of_a_config_with_no_servers_says_there_is_nothing_to_start(env: Env) -> None:
+    """It printed nothing and exited 0, as if it had started them all."""
+    env.config.write_text('project = "p"\n[servers.off]\ncommand = "true"\nenabled = false\n')
+    for command, word in (("start", "start"), ("restart", "restart")):
+        proc = env.run(command, "--all")
+        assert (proc.returncode, proc.stdout) == (0, ""), proc.stderr
+        assert proc.stderr == f"note: nothing to {word}: {env.config} has no enabled servers\n"
+    assert env.run("-q", "start", "--all").stderr == ""
+    assert env.json("start", "--all") == {"schema": 1, "results": []}
+
+
 def test_start_all_hatches_every_shim_from_one_interpreter(env: Env) -> None:
     names = ["one", "two", "three"]
     env.write_config({name: tiny_server() for name in names})

@@ -185,10 +185,14 @@ def unknown_server(name: str, config: Config) -> UnknownServerError:
 
 
 def no_config_found() -> ConfigError:
-    return ConfigError(
-        f"no config file found (looked for -f, ${ENV_CONFIG}, ./{CONFIG_FILENAME} upward, the user config dir)",
-        f"create {CONFIG_FILENAME} with a [servers.NAME] table, or pass -f PATH",
+    """No config file where the search looks (neither -f nor $MCPCTL_CONFIG named one): where it looked."""
+    from mcpctl.paths import user_config_dir
+
+    where = _(
+        "no {file} found in {folder} or a folder above it, nor in {user_dir} (and neither -f nor ${variable} names one)"
     )
+    found = where.format(file=CONFIG_FILENAME, folder=Path.cwd(), user_dir=user_config_dir(), variable=ENV_CONFIG)
+    return ConfigError(found, _("run `mcpctl init` to create one here, or pass -f PATH"))
 
 
 def empty_config() -> Config:

@@ -16,6 +16,7 @@ from mcpctl.config.model import (
     InvalidConfig,
     UntrustedFile,
     empty_config,
+    no_config_found,
     project_name,
 )
 from mcpctl.errors import ConfigError, UsageError
@@ -96,6 +97,8 @@ def target(
     paths = legacy.paths_for(judged_home(home or default_home(), judged), name)
     path = config_file(paths)
     if path is None and required:
+        if project is None:  # no project named, no config file found: none at all, as far as anyone can tell
+            raise no_config_found()
         raise ConfigError(
             f"no config file is known for project {name!r} (no record of its servers names one that still exists)",
             "run the command in the project's directory, or pass -f PATH",

@@ -57,6 +57,14 @@ def start(
     t = g.target(names, required=True)
     servers = t.config.select(t.names, everything)  # --timeout bounds our wait, not the shims' startup_timeout
     gateway = everything and not restart  # `start --all` starts the gateway too, when one is configured
+    if everything and not servers and not (gateway and t.config.gateway) and not g.quiet:
+        # Not an error (the config is valid, and the command did all it was asked), but never silent either.
+        nothing = (
+            _("nothing to restart: {path} has no enabled servers")
+            if restart
+            else _("nothing to start: {path} has no enabled servers")
+        )
+        sys.stderr.write(_("note: {text}").format(text=nothing.format(path=t.config.path)) + "\n")
     return start_and_render(
         g,
         t.paths,
