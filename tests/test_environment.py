@@ -157,6 +157,34 @@ def test_rules_added_from_the_cli_apply_on_the_next_start(env: Env, monkeypatch:
     assert env.run("env", "rule", "rm", "amap", "FIXTURE_API_KEY").returncode == 2  # nothing left to remove
 
 
+def test_a_broken_value_names_every_rule_it_breaks_and_where_it_came_from(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A key from the shell through ${...} in the env table, too short and not hex: the pre-flight named only its
+    first broken rule, and said it was expected from the config's env table (it was given, by the shell)."""
+    value = "not-a-hex-key"  # a secret, as every value: never shown
+    hexed = {"pattern": "[0-9a-f]{32}", "min_length": 32}
+    (env.workdir / "k.env").write_text("FILE_KEY=q7z\n")
+    monkeypatch.setenv("MY_KEY", value)
+    rules = {"FIXTURE_API_KEY": hexed, "FILE_KEY": {"min_length": 10}}
+    server = fixture_server("needs-env", env={"FIXTURE_API_KEY": "${MY_KEY}"}, env_file="k.env", env_rules=rules)
+    env.write_config({"amap": server})
+    proc = env.run("start", "amap")
+    assert proc.returncode == 7, proc.stderr
+    lines = proc.stderr.splitlines()
+    broken = "shorter than 32 characters, does not match '[0-9a-f]{32}'"
+    assert f"  - FIXTURE_API_KEY: {broken} (from the shell through ${{MY_KEY}} in the config's env table)" in lines
+    assert f"  - FILE_KEY: shorter than 10 characters (from env_file {env.workdir / 'k.env'})" in lines, lines
+    as_json = env.run("start", "amap", "--json")
+    monkeypatch.setenv("LANG", "zh_CN.UTF-8")
+    chinese = env.run("start", "amap").stderr
+    assert "FIXTURE_API_KEY：短于 32 个字符，不匹配 '[0-9a-f]{32}'（来自" in chinese
+    assert "shell 环境，经由配置的 env 表中的 ${MY_KEY}）" in chinese
+    for text in (proc.stdout, proc.stderr, as_json.stdout, chinese):
+        assert value not in text
+        assert "q7z" not in text
+
+
 def test_unresolved_reference_is_exit_7_naming_it(env: Env) -> None:
     env.write_config({"svc": fixture_server("healthy", args=["--token=${NOT_SET_ANYWHERE}"])})
     proc = env.run("start", "svc")

@@ -27,17 +27,20 @@ ALWAYS_INHERITED = ("PATH", "HOME")
 
 
 # How a problem reads (English, as data and --json carry it); KNOWN lets the CLI show it translated.
-PROBLEM = N_("{name}: {problems} (expected from {where})")
+PROBLEM = N_("{name}: {problems} (expected from {where})")  # missing
+BROKEN = N_("{name}: {problems} (from {where})")  # set: where its value came from
+LISTED = N_("{problem}, {problems}")  # every rule a value breaks; the last in KNOWN: it matches the most
 MISSING, EMPTY = N_("missing"), N_("empty")
 SET, UNSET, INVALID = N_("set"), N_("unset"), N_("invalid")  # a variable's status (MISSING too)
 UNRESOLVED = N_("a variable it references is not set")
 SHORTER, NO_MATCH = N_("shorter than {count} characters"), N_("does not match {pattern!r}")
 FROM_TABLE, FROM_SHELL, FROM_FILE = N_("the config's env table"), N_("the shell"), N_("env_file")
 FROM_BOTH = N_("the shell or env_file")
+THROUGH = N_("{sources} through {references} in the config's env table")  # what an env value references
 NOWHERE = N_("nowhere: add {name} to inherit_env, env_file or env")
 AT = N_("{where}: {error}")  # env_file PATH: …, env.NAME: …
 NOT_REGULAR, TOO_LARGE = N_("not a regular file"), N_("larger than 1 MiB")
-KNOWN = (PROBLEM, SHORTER, NO_MATCH, NOWHERE, NOT_SET, AT)
+KNOWN = (PROBLEM, BROKEN, THROUGH, SHORTER, NO_MATCH, NOWHERE, NOT_SET, AT, LISTED)
 ENV_FILE_LIMIT = 1 << 20
 
 
@@ -52,16 +55,16 @@ class EnvRule(Record):
     min_length: int | None = None
     origin: str = "config"
 
-    def problem(self, value: str | None) -> str | None:
+    def problems(self, value: str | None) -> list[str]:
+        """Every part of the rule `value` breaks (never the value itself: it is a secret)."""
         if value is None:
-            return MISSING if self.required else None
-        if self.non_empty and not value:
-            return EMPTY
+            return [MISSING] if self.required else []
+        broken = [EMPTY] if self.non_empty and not value else []
         if self.min_length is not None and len(value) < self.min_length:
-            return SHORTER.format(count=self.min_length)
+            broken.append(SHORTER.format(count=self.min_length))
         if self.pattern is not None and not re.fullmatch(self.pattern, value):
-            return NO_MATCH.format(pattern=self.pattern)
-        return None
+            broken.append(NO_MATCH.format(pattern=self.pattern))
+        return broken
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -134,9 +137,14 @@ def resolve(
 
     not_set: set[str] = set()  # referenced with no default, and set nowhere
 
-    def expand(text: str, where: str) -> str:
+    def expand(text: str, where: str, seen: list[str] | None = None) -> str:
+        def note(name: str) -> None:
+            referenced.add(name)
+            if seen is not None:
+                seen.append(name)
+
         try:
-            return interpolate(text, lookup, referenced.add)
+            return interpolate(text, lookup, note)
         except InterpolationError as exc:
             problems.append(AT.format(where=where, error=exc))
             if exc.unset is not None:
@@ -144,16 +152,19 @@ def resolve(
             return text
 
     unresolved: set[str] = set()  # its problem is already said: no rule needs to repeat it
+    below = {name: source for name, (_, source) in layers.items()}  # what the env table's values reference
+    came_from: dict[str, str] = {}  # an env table value's true source, for a rule it breaks
     for name, raw in server.env.items():
-        before = len(problems)
-        layers[name] = (expand(raw, f"env.{name}"), "config")
+        before, seen = len(problems), list[str]()  # the variables this value references
+        layers[name] = (expand(raw, f"env.{name}", seen), "config")
         if len(problems) > before:
             unresolved.add(name)
+        came_from[name] = _through(seen, below, shell)
     lookup.update({name: value for name, (value, source) in layers.items() if source == "config"})  # for args
     args, cwd, url, headers = expand_settings(server, expand)
     env = {name: value for name, (value, _) in layers.items()}
     ruled = [r for r in rules if r.var not in unresolved]
-    variables = _reports(server, layers, (referenced, not_set, unresolved), ruled, problems)
+    variables = _reports(server, layers, (referenced, not_set, unresolved), ruled, problems, came_from)
     # Inherited values are secrets when referenced or named like one (SECRET_NAME): a server may echo them.
     secrets = [v for name, (v, src) in layers.items() if src != "shell" or name in referenced or secret_name(name)]
     secrets += [env[r.var] for r in rules if r.var in env]
@@ -202,10 +213,12 @@ def _reports(
     references: tuple[set[str], set[str], set[str]],
     rules: list[EnvRule],
     problems: list[str],
+    came_from: dict[str, str],
 ) -> list[VarReport]:
     """A line per variable a person cares about: configured, from env files, referenced, or ruled.
     `references`: the variables referenced, those of them not set with no default, and the `env` entries
-    whose references could not be resolved (their problems are said already: the lines only show them)."""
+    whose references could not be resolved (their problems are said already: the lines only show them);
+    `came_from`: where each `env` entry's value came from."""
     referenced, not_set, unresolved = references
     by_var: dict[str, list[EnvRule]] = {}
     for rule in rules:
@@ -215,7 +228,7 @@ def _reports(
     reports = []
     for name in names:
         value, source = layers.get(name, (None, "-"))
-        found = list(dict.fromkeys(p for rule in by_var.get(name, []) if (p := rule.problem(value))))
+        found = list(dict.fromkeys(p for rule in by_var.get(name, []) for p in rule.problems(value)))
         if name in not_set and name not in layers:
             reports.append(VarReport(name, "-", MISSING, NOT_SET.format(name=name)))
             continue
@@ -225,13 +238,27 @@ def _reports(
         if name in referenced and name not in layers and source == "-":
             source = "default"  # only ever used through ${NAME:-default}
         if found:  # two rules on one variable may say the same: once ("; " parts problems of variables)
+            listed = ", ".join(found)
+            if value is None:
+                problems.append(PROBLEM.format(name=name, problems=listed, where=_expected_from(name, server)))
+            else:
+                where = came_from.get(name) or (FROM_SHELL if source == "shell" else source)
+                problems.append(BROKEN.format(name=name, problems=listed, where=where))
             status = MISSING if value is None else INVALID
-            where = _expected_from(name, server)
-            problems.append(PROBLEM.format(name=name, problems=", ".join(found), where=where))
             reports.append(VarReport(name, source, status, ", ".join(found)))
         else:
             reports.append(VarReport(name, source, SET if value is not None else UNSET))
     return reports
+
+
+def _through(seen: list[str], below: dict[str, str], shell: Mapping[str, str]) -> str:
+    """Where an `env` table value came from: the table itself, or the sources of what it references
+    (the layers below it, the shell, or a reference's default)."""
+    if not seen:
+        return FROM_TABLE
+    found = (below.get(n) or (FROM_SHELL if n in shell else N_("a default")) for n in seen)
+    sources = ", ".join(dict.fromkeys(FROM_SHELL if s == "shell" else s for s in found))
+    return THROUGH.format(sources=sources, references=", ".join(f"${{{n}}}" for n in dict.fromkeys(seen)))
 
 
 def _expected_from(name: str, server: ServerConfig) -> str:
