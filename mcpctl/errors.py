@@ -111,7 +111,7 @@ KINDS: dict[ErrorType, Kind] = {
     ),
     ErrorType.UNHEALTHY: Kind("{name} is unhealthy: {detail}", "see `mcpctl status {name}`", True, ExitCode.UNHEALTHY),
     ErrorType.COOLDOWN: Kind(
-        "{name} is cooling down after {failures} failure(s); next try in {left}",
+        "{name} is {detail} after {failures} failure(s); next try in {left}",  # {detail}: control/start.HELD
         "use --force to start now",
         True,
         ExitCode.SKIPPED,

@@ -76,6 +76,19 @@ def test_bad_config_is_exit_2_naming_file_server_and_field(env: Env, body: str, 
     assert "hint:" in proc.stderr
 
 
+def test_toml_left_open_at_the_end_of_the_file_names_a_line_as_its_hint_says(env: Env) -> None:
+    """tomllib says "(at end of document)" there, and the hint said "fix the syntax at the line named"."""
+    env.config.write_text('[servers.a]\ncommand = "x"\nargs = ["-v",\n\n')
+    proc = env.run("list")
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.splitlines() == [
+        f"error: {env.config}: invalid TOML: Invalid value (at the end of the file, after line 3)",
+        "hint: close what is still open at the end of the file (a bracket, brace or quote at line 3 or before)",
+    ]
+    env.config.write_text('[servers.a\ncommand = "x"\n')  # tomllib names the line: the hint stays
+    assert env.run("list").stderr.endswith("(at line 1, column 11)\nhint: fix the syntax at the line named\n")
+
+
 def test_a_mistyped_env_or_header_value_is_said_by_its_kind_never_shown_and_every_one_is_named(env: Env) -> None:
     """An unquoted PIN or token is still a secret: the problem says "a number", and names each wrong key."""
     env.config.write_text(

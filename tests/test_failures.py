@@ -114,7 +114,7 @@ def test_start_during_backoff_is_a_skip_and_force_retries_now(env: Env) -> None:
     assert "backoff (retry in " in env.run("status").stdout
 
     skipped = env.json("start", "bad", expect=5)["results"][0]
-    assert skipped["error"]["message"].startswith("bad is cooling down after 1 failure(s); next try in ")
+    assert skipped["error"]["message"].startswith("bad is in a backoff after 1 failure(s); next try in ")
 
     ok_file.write_text("fixed")
     forced = env.json("start", "bad", "--force")["results"][0]

@@ -64,7 +64,7 @@ def test_every_error_type_has_a_message_hint_flag_and_exit_code() -> None:
         "internal",
     }  # fmt: skip
     assert required <= {kind.value for kind in ErrorType}
-    failure = Failure.of(ErrorType.COOLDOWN, name="demo", failures=3, left="41s")
+    failure = Failure.of(ErrorType.COOLDOWN, name="demo", failures=3, left="41s", detail="cooling down")
     assert failure.message == "demo is cooling down after 3 failure(s); next try in 41s"
     assert failure.hint == "use --force to start now"
     assert failure.to_json() == {

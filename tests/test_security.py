@@ -110,8 +110,16 @@ def test_a_config_in_a_world_writable_place_is_refused_even_when_it_is_ours(env:
     own.chmod(0o666)
     proc = env.run("list")
     assert proc.returncode == 2
-    assert f"refusing the config file {own}: others can write to it (mode 0o666)" in proc.stderr
+    assert f"refusing the config file {own}: its group and others can write to it (mode 0o666)" in proc.stderr
     assert f"run `chmod go-w {own}`" in proc.stderr
+    own.chmod(0o620)  # the group only: it was said to be "others", and the fix took from others what they lacked
+    proc = env.run("list")
+    assert f"refusing the config file {own}: its group can write to it (mode 0o620)" in proc.stderr
+    assert f"hint: run `chmod g-w {own}`, or pass -f {own} explicitly" in proc.stderr
+    own.chmod(0o602)
+    proc = env.run("-f", str(own), "list")  # named explicitly, its group may write it: others may not
+    assert f"refusing the config file {own}: others can write to it (mode 0o602)" in proc.stderr
+    assert f"hint: run `chmod o-w {own}`\n" in proc.stderr
     assert not marker.exists()
     own.chmod(0o644)
     assert env.run("list").returncode == 0
@@ -150,7 +158,7 @@ def test_each_refusal_hint_says_what_works_for_that_kind_of_file(env: Env) -> No
     env.write_config({"demo": tiny_server(env_file=str(keys))})
     proc = env.run("list")
     assert proc.returncode == 2
-    assert f"run `chmod go-w {keys}`, or pass --trust if you trust who can write it" in proc.stderr
+    assert f"run `chmod g-w {keys}`, or pass --trust if you trust who can write it" in proc.stderr
     assert "pass -f" not in proc.stderr
     sticky = shared_dir(env.home.parent / "sticky")
     loose = sticky / "mcpctl.toml"  # ours, but directly in a directory everyone may add to
@@ -181,7 +189,7 @@ def test_stop_and_status_go_by_the_records_of_a_refused_config_without_reading_i
     config = env.write_config({"s": tiny_server()})
     elsewhere = env.home.parent / "elsewhere"
     elsewhere.mkdir()
-    refused = f"warning: refusing the config file {config}: others can write to it (mode 0o664); it was not read"
+    refused = f"warning: refusing the config file {config}: its group can write to it (mode 0o664); it was not read"
     for stop in (["stop", "w/s"], ["--project", "w", "stop", "--all"]):
         config.chmod(0o644)
         assert env.run("start", "s").returncode == 0

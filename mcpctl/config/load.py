@@ -196,6 +196,18 @@ def project_of(path: Path) -> str:
     return config.project if config is not None else Config(path.absolute(), {}).project
 
 
+def _invalid_toml(path: Path, text: str, exc: ValueError) -> ConfigError:
+    """tomllib names the line, except for what is still open where the file ends ("at end of document"):
+    then the last line that holds anything is named, so the hint is true either way."""
+    end = "(at end of document)"
+    if not str(exc).endswith(end):
+        return ConfigError(f"{path}: invalid TOML: {exc}", "fix the syntax at the line named")
+    last = len(text.rstrip().splitlines()) or 1
+    said = f"{str(exc)[: -len(end)]}(at the end of the file, after line {last})"
+    hint = f"close what is still open at the end of the file (a bracket, brace or quote at line {last} or before)"
+    return ConfigError(f"{path}: invalid TOML: {said}", hint)
+
+
 def _parse_toml(path: Path, text: str) -> dict[str, Any]:
     kept = _kept_document(path)
     found = _unsealed(lean.read_private(kept), text.encode())
@@ -206,7 +218,7 @@ def _parse_toml(path: Path, text: str) -> dict[str, Any]:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: invalid TOML: {exc}", "fix the syntax at the line named") from exc
+        raise _invalid_toml(path, text, exc) from exc
     except RecursionError:
         raise ConfigError(f"{path}: invalid TOML: nested too deeply", "a config needs a few levels of tables") from None
     if kept is not None and not sys.dont_write_bytecode:

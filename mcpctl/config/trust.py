@@ -78,6 +78,14 @@ def check_client_file(path: Path) -> None:
     _check(_Subject("client config file", path, path, regular=_CLIENT_REGULAR, foreign=_CLIENT_FOREIGN))
 
 
+# Who besides the owner can write a file, by (its group may, others may): said so, and the chmod that stops it.
+_writers = {
+    (True, False): ("its group", "g"),
+    (False, True): ("others", "o"),
+    (True, True): ("its group and others", "go"),
+}
+
+
 def _check(subject: _Subject) -> None:
     path, explicit = subject.path, subject.explicit
     info = path.stat()
@@ -85,10 +93,12 @@ def _check(subject: _Subject) -> None:
         _refuse(subject, f"it belongs to another user (uid {info.st_uid})", subject.trust())
     if subject.regular and not stat.S_ISREG(info.st_mode):
         _refuse(subject, "it is not a regular file", subject.regular)
-    if info.st_mode & stat.S_IWOTH or (not explicit and info.st_mode & stat.S_IWGRP):
+    group = not explicit and info.st_mode & stat.S_IWGRP  # a file named explicitly may be its group's to write
+    if info.st_mode & stat.S_IWOTH or group:
         mode = oct(stat.S_IMODE(info.st_mode))
-        fix = f"run `chmod go-w {path}`" + ("" if explicit else f", or {subject.otherwise()}")
-        _refuse(subject, f"others can write to it (mode {mode})", fix)
+        who, bits = _writers[bool(group), bool(info.st_mode & stat.S_IWOTH)]
+        fix = f"run `chmod {bits}-w {path}`" + ("" if explicit else f", or {subject.otherwise()}")
+        _refuse(subject, f"{who} can write to it (mode {mode})", fix)
     if explicit:
         return
     link = path.lstat()  # a planted symlink to a file of yours is still someone else's choice

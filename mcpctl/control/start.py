@@ -20,6 +20,7 @@ from mcpctl.control.observe import Observation
 from mcpctl.control.results import StartResult
 from mcpctl.errors import ErrorType, Failure
 from mcpctl.hints import TYPE_CHECKING
+from mcpctl.i18n import N_
 from mcpctl.lean import Record, dataclass
 from mcpctl.states import SERVING, ServerState, StartOutcome
 
@@ -36,6 +37,7 @@ SLACK = 5.0
 # write its file (a full disk) goes on, its record in memory. A look at the file costs less than an ask,
 # which wakes the shim: a restart of fifty servers asking every 0.1 s made 500 asks a second.
 ASK_EVERY = 0.5
+HELD = (N_("cooling down"), N_("in a backoff"))  # a skip's why (COOLDOWN's {detail}): crash-loop cooldown, backoff
 
 
 class Situation(StrEnum):
@@ -192,6 +194,7 @@ class Start:
         failure = Failure.of(
             ErrorType.COOLDOWN,
             name=obs.name,
+            detail=HELD[obs.state == ServerState.BACKOFF],  # a backoff is no cooldown: README keeps them apart
             failures=obs.record.consecutive_failures,
             left=f"{obs.cooldown_left_at(self.clock.monotonic()):.0f}s",
         )
