@@ -11,7 +11,7 @@ import sys
 
 import psutil
 
-from tests.conftest import Env, alive, fixture_server, tiny_server, wait_for
+from tests.conftest import TINY, Env, alive, fixture_server, tiny_server, wait_for
 
 
 def _kinds(report: dict[str, object]) -> list[str]:
@@ -55,6 +55,30 @@ def test_doctor_finds_and_fixes_what_a_killed_shim_left(env: Env) -> None:
     again = env.run("doctor")
     assert again.returncode == 0
     assert again.stdout.strip() == "no problems found"
+
+
+def test_doctor_escapes_an_orphans_command_line(env: Env) -> None:
+    # A server names its child anything it likes: an escape sequence, and a line that forges a verdict.
+    script = env.workdir / "naming.sh"
+    forged = "\\e[31mRED\\e[0m\\nOK     nothing wrong here\u202e"  # bidi override: raw, not left to bash
+    script.write_text(f"(exec -a $'{forged}' sleep 1003) &\nexec {sys.executable} {TINY}\n", encoding="utf-8")
+    env.write_config({"demo": {"command": "bash", "args": [str(script)]}})
+    assert env.run("start", "demo").returncode == 0
+    named = wait_for(lambda: [p for p in env.our_processes() if p.name() == "sleep"])[0]
+    shim = env.status("demo")["shim_pid"]
+    os.kill(shim, signal.SIGKILL)
+    wait_for(lambda: not alive(shim))
+    try:
+        proc = env.run("doctor")
+        assert proc.returncode == 6, proc.stdout
+        assert not {"\x1b", "\u202e"} & set(proc.stdout)
+        assert not [line for line in proc.stdout.splitlines() if line.startswith("OK")]
+        assert f"pid {named.pid} (\\x1b[31mRED\\x1b[0m\\x0aOK     nothing wrong here\\u202e 1003)" in proc.stdout
+        found = env.json("doctor", expect=6)
+        orphan = next(f for f in found["findings"] if f["subject"] == str(named.pid))
+        assert "\\x1b[31mRED" in orphan["detail"]
+    finally:
+        named.kill()
 
 
 def test_doctor_ends_a_planted_orphan_but_not_a_live_servers_tree(env: Env) -> None:

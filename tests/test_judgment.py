@@ -183,6 +183,27 @@ def test_an_http_server_whose_port_is_taken_is_refused_with_the_holder_named(env
         assert status["restarts"] == 0
 
 
+def test_the_port_holders_name_is_escaped_in_the_refusal(env: Env) -> None:
+    # A process names itself (its comm) anything: the refusal that names it must not drive the terminal.
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}/mcp"
+    env.write_config({"web": fixture_server("http", url=url, env={"FIXTURE_PORT": str(port)}, backoff_base=0.1)})
+    rename = "open('/proc/self/comm', 'w').write('\\x1b[31mRED\\u202e')"
+    run = f"import runpy, sys; sys.argv = [{str(FIXTURE)!r}, 'http']; sys.path.insert(0, {str(FIXTURE.parent)!r})"
+    run += "; runpy.run_path(sys.argv[0], run_name='__main__')"
+    other = subprocess.Popen([sys.executable, "-c", f"{rename}; {run}"], env={**os.environ, "FIXTURE_PORT": str(port)})
+    try:
+        wait_for(lambda: _listening(port), timeout=30)
+        proc = env.run("start", "web")
+        assert proc.returncode == 4, proc.stdout
+        shown = proc.stdout + proc.stderr
+        assert not {"\x1b", "\u202e"} & set(shown)
+        assert f"pid {other.pid} (\\x1b[31mRED\\u202e)" in shown
+    finally:
+        other.kill()
+        other.wait()
+
+
 def test_an_http_server_is_ready_only_when_our_tree_owns_the_socket(env: Env) -> None:
     port = _free_port()
     url = f"http://127.0.0.1:{port}/mcp"

@@ -27,6 +27,7 @@ from mcpctl.control.observe import observe, put_right
 from mcpctl.errors import MCPCtlError
 from mcpctl.i18n import N_
 from mcpctl.lean import Record, dataclass
+from mcpctl.logfile import escape
 from mcpctl.paths import Paths
 from mcpctl.privdir import check_home, read_own
 from mcpctl.state import (
@@ -279,7 +280,9 @@ class Doctor(Record):
 
     def _orphan(self, proc: psutil.Process) -> Finding:
         try:
-            command = " ".join(proc.cmdline())[:100]
+            # Anyone can name a process anything (`exec -a`): its command line is escaped as a server's
+            # log text is, so it can neither drive the terminal nor forge a line of the report.
+            command = escape(" ".join(proc.cmdline())[:100])
         except psutil.Error:
             command = "?"
         detail = ORPHANED.format(pid=proc.pid, command=command)

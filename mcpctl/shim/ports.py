@@ -5,6 +5,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 from mcpctl.errors import ErrorType, Failure
+from mcpctl.logfile import escape
 
 _LOCAL = ("localhost", "0.0.0.0", "::", "::1", "")
 
@@ -73,6 +74,7 @@ def _name(pid: int | None) -> str:
     if pid is None:
         return "?"
     try:
-        return str(psutil.Process(pid).name())
+        # Any process may name itself anything: escaped as a server's log text is, since the hint shows it.
+        return escape(str(psutil.Process(pid).name()))
     except psutil.Error:
         return "?"
