@@ -33,6 +33,8 @@ STDIN_CLOSE_GRACE = 2.0
 STDOUT_EOF_GRACE = 1.0
 STATE_LOCK_TIMEOUT = 30.0
 CONTROL_TIMEOUT = 2.0  # seconds the CLI waits for a shim to answer a control call
+# contract.Control.SECRETS, here so that `call` asks it without importing contract (1 ms of its start-up).
+CONTROL_SECRETS = "mcpctl/secrets"
 POLL_INTERVAL = 0.02  # seconds between looks while the CLI waits for a shim's record or lock to change
 ENV_LOCK_TIMEOUT = "MCPCTL_LOCK_TIMEOUT"  # seconds a command waits for the state lock
 # For the test suite: a shim sends itself this signal (e.g. "SIGTERM") the moment it holds its lock.

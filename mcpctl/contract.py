@@ -30,6 +30,9 @@ class Control(StrEnum):
     RETRY = "mcpctl/retry"  # in backoff: try now, as a person's start (`start --force`)
     UPDATE = "mcpctl/update"  # take new settings that need no restart (`apply`)
     RESTART = "mcpctl/restart"  # replace the server process in place, clients kept (`restart`, `apply`)
+    # The values the server runs with that are secrets, as its start resolved them: what `call` and `tools`
+    # mask (the asker's own shell may no longer resolve them). Only on this socket, which only its user reaches.
+    SECRETS = C.CONTROL_SECRETS
 
 
 class Report(StrEnum):

@@ -117,6 +117,23 @@ def test_a_call_by_project_name_from_elsewhere_is_masked_too(env: Env, tmp_path:
         assert leaks(called.stdout + called.stderr) == [], (args, called.stdout)
 
 
+def test_a_call_masks_what_the_server_got_though_the_shell_no_longer_has_it(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The secrets are the values the server runs with, which its shim knows: not what the caller's shell
+    would resolve now (a variable unset since, a person without it, a cron job)."""
+    env.write_config({"echo": leaky(PLANTED="${AU2_KEY}", LEAK_VARS="PLANTED")})
+    monkeypatch.setenv("AU2_KEY", WEIRD)
+    assert env.run("start", "echo").returncode == 0
+    monkeypatch.delenv("AU2_KEY")
+    calls = [["call", "echo", t] for t in ("leak", "fail", "rpc-error")] + [["call", "echo", "leak", "--json"]]
+    for args in [*calls, ["tools", "echo"], ["tools", "echo", "--json"]]:
+        called = env.run(*args)
+        assert leaks(called.stdout + called.stderr) == [], (args, called.stdout, called.stderr)
+    assert "env: ***" in env.run("call", "echo", "leak").stdout
+    assert WEIRD in env.run("call", "echo", "leak", "--unmasked").stdout  # the server did get it
+
+
 def test_a_servers_escapes_and_forged_lines_reach_the_terminal_escaped(env: Env) -> None:
     env.write_config({"echo": leaky(LEAK_VARS="")})
     assert env.run("start", "echo").returncode == 0

@@ -13,12 +13,15 @@ import sys
 import time
 from collections.abc import Callable
 
-from mcpctl.constants import ExitCode
+from mcpctl.constants import CONTROL_SECRETS, CONTROL_TIMEOUT, ExitCode
 from mcpctl.errors import ErrorType, Failure, MCPCtlError, UsageError
-from mcpctl.hints import Any
+from mcpctl.hints import TYPE_CHECKING, Any
 from mcpctl.hot.context import Globals
 from mcpctl.i18n import _
 from mcpctl.lean import Record, dataclass
+
+if TYPE_CHECKING:
+    from mcpctl.paths import Paths
 
 
 @dataclass(frozen=True)
@@ -116,7 +119,9 @@ def ping(g: Globals, name: str, o: Options) -> int:
 
 def _masking(g: Globals, name: str, unmasked: bool) -> Callable[[str], str]:
     """What masks NAME's secrets (its config's env values, env files, secret-named shell variables) in what
-    the server sends back: tool results and errors carry them as often as its stderr does."""
+    the server sends back: tool results and errors carry them as often as its stderr does. A running server
+    has the values its start resolved, which this shell may not resolve again (a variable unset since): its
+    shim says them; those resolved now are masked too (the values a start by this call would give it)."""
     from mcpctl.config import env_rules
     from mcpctl.config.environment import resolve
     from mcpctl.redaction import Redactor
@@ -126,7 +131,20 @@ def _masking(g: Globals, name: str, unmasked: bool) -> Callable[[str], str]:
     if unmasked or server is None:
         return str
     rules = env_rules.rules_for(server, t.config, env_rules.stored(t.paths))
-    return Redactor(resolve(server, t.config.base_dir, os.environ, rules).secrets)
+    now = resolve(server, t.config.base_dir, os.environ, rules).secrets
+    return Redactor(now + _running_secrets(t.paths, t.names[0]))
+
+
+def _running_secrets(paths: Paths, name: str) -> list[str]:
+    """The secrets NAME's shim runs its server with; none when no shim answers (none runs, or one too old)."""
+    from mcpctl import protocol
+
+    try:
+        answer = protocol.call(paths.control_socket(name), CONTROL_SECRETS, timeout=CONTROL_TIMEOUT)
+    except (OSError, protocol.ProtocolError):  # TimeoutError is an OSError
+        return []
+    found = answer.get("secrets") if isinstance(answer, dict) else None
+    return [s for s in found if isinstance(s, str)] if isinstance(found, list) else []
 
 
 def _with_session(g: Globals, name: str, o: Options, act: Any, mask: Callable[[str], str] = str) -> Any:

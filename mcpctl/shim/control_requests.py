@@ -1,5 +1,5 @@
 """The shim's control socket, and its answers to control requests (`mcpctl/status`, `stop`, `retry`, `update`,
-`restart`).
+`restart`, `secrets`).
 
 Control has a socket of its own (`Paths.control_socket`, 0600 in the 0700 state dir), apart from the MCP
 socket that every client of the shared session reaches through `connect`: an MCP client, or a server's
@@ -71,6 +71,8 @@ def answer(shim: Controlled, message: dict[str, Any]) -> dict[str, Any]:
         return _result(request_id, {"config_hash": spec.config_hash, "updated": changed})
     if method == Control.RESTART:  # `mcpctl restart` and `apply` with a live shim: in place, clients kept
         return _restart(shim, request_id, message.get("params"))
+    if method == Control.SECRETS:  # `call` and `tools` mask what the server got, not what the asker resolves
+        return _result(request_id, {"secrets": shim.spec.secrets})
     return protocol.method_not_found(request_id, str(method))
 
 
@@ -92,7 +94,7 @@ def _result(request_id: object, result: dict[str, Any]) -> dict[str, Any]:
 # The longest request `ControlChannel` answers without a Connection (a control request is far shorter).
 _QUICK = 4096
 # What the shim answers while it waits on a server's processes to end: nothing that changes what runs.
-_WHILE_ENDING = frozenset({Control.STATUS, Control.STOP})
+_WHILE_ENDING = frozenset({Control.STATUS, Control.STOP, Control.SECRETS})
 
 
 class ControlChannel:
