@@ -106,7 +106,11 @@ CORRUPT, UNREADABLE = N_("{path} is corrupt ({error})"), N_("cannot read {path}:
 
 
 class CorruptState(Exception):
-    """A state file exists but cannot be read as a record."""
+    """A state file exists but cannot be read as a record; `raw`: the bytes read, when it could be read."""
+
+    def __init__(self, message: str, raw: bytes | None = None) -> None:
+        super().__init__(message)
+        self.raw = raw
 
 
 def read_record(path: Path) -> StateRecord | None:
@@ -120,7 +124,7 @@ def read_record(path: Path) -> StateRecord | None:
     try:
         return StateRecord.from_json(json.loads(raw))
     except (ValueError, TypeError, RecursionError) as exc:
-        raise CorruptState(CORRUPT.format(path=path, error=exc)) from exc
+        raise CorruptState(CORRUPT.format(path=path, error=exc), raw) from exc
 
 
 def left_down(path: Path, name: str) -> MCPCtlError | None:
@@ -203,6 +207,23 @@ def set_aside(path: Path) -> Path:
     hold the only account of a failure. Where it went."""
     aside = path.with_name(f"{path.name}.corrupt-{int(time.time())}")
     os.replace(path, aside)
+    return aside
+
+
+def keep_copy(path: Path, raw: bytes) -> Path:
+    """Keep the damaged bytes read from a state file that its live shim is about to write again (it, not
+    the reader, owns the file: moving it could take a record the shim has just written instead). Where."""
+    aside = path.with_name(f"{path.name}.corrupt-{int(time.time())}")
+    try:
+        fd = open_own(aside, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+    except FileExistsError:  # another look kept it this very second
+        return aside
+    try:
+        view = memoryview(raw)
+        while view:
+            view = view[os.write(fd, view) :]
+    finally:
+        os.close(fd)
     return aside
 
 

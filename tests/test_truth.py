@@ -199,6 +199,12 @@ def test_corrupt_state_of_a_running_server_is_rebuilt_by_its_shim(env: Env) -> N
     assert (status["state"], status["pid"]) == ("ready", server["pid"])
     assert status["warning"]
     assert json.loads(env.state_file("demo").read_text())["state"] == "ready"
+    # The warning names the file the damaged bytes are kept in, and it is there: the shim wrote over
+    # state.json, so a copy of what was read is what is kept.
+    kept = sorted(env.state_file("demo").parent.glob("state.json.corrupt-*"))
+    assert [k.read_bytes() for k in kept] == [b"garbage"]
+    assert f"the damaged file is kept as {kept[0].name}" in status["warning"]
+    assert "rebuilt from the running processes" not in status["warning"]
 
 
 def test_a_running_shims_answer_is_taken_only_while_its_file_is_its_own(env: Env) -> None:

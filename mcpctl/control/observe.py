@@ -22,12 +22,28 @@ from mcpctl.lean import Record, dataclass
 from mcpctl.logfile import stamp
 from mcpctl.paths import Paths
 from mcpctl.privdir import read_own
-from mcpctl.state import CorruptState, StateRecord, lock_holder, read_record, set_aside, write_record
+from mcpctl.state import (
+    CORRUPT,
+    UNREADABLE,
+    CorruptState,
+    StateRecord,
+    keep_copy,
+    lock_holder,
+    read_record,
+    set_aside,
+    write_record,
+)
 from mcpctl.states import HELD_BACK, LIVE, RUNNING, SERVING, Drift, ServerState
 
 # A lost shim's {detail} (msgids: the CLI shows them translated).
 LEFT_RUNNING = N_("it did not stop the server")
 NO_FINAL_RECORD = N_("it left no final record (it was killed, or could not write one) and its server is not running")
+# What a damaged record became ({problem}: state.CORRUPT or UNREADABLE); WARNINGS lets `status` translate them.
+REBUILT = N_("{problem}; rebuilt from the running processes (the damaged file is kept as state.json.corrupt-*)")
+REWRITTEN = N_("{problem}; its shim writes the record again (the damaged file is kept as {file})")
+NOT_KEPT = N_("{problem}; its shim writes the record again (the damaged file could not be kept: {error})")
+UNREAD = N_("{problem}; its shim writes the record again")
+WARNINGS = (REBUILT, REWRITTEN, NOT_KEPT, UNREAD, CORRUPT, UNREADABLE)
 
 
 @dataclass(frozen=True)
@@ -138,13 +154,15 @@ def observe(paths: Paths, name: str) -> Observation:
     left its final record by then, and a shim that started in between holds the lock by then. Only a
     live record that still has no holder is a lost shim.
     """
-    record, warning = _read(paths, name)
+    record, damage = _read(paths, name)
     holder = lock_holder(paths.instance_lock(name))
     if holder is None and record is not None and record.state in LIVE:
-        record, warning = _read(paths, name)
+        record, damage = _read(paths, name)
         holder = lock_holder(paths.instance_lock(name))
     if holder is None:
-        return _without_shim(name, record or StateRecord(name=name), warning, corrupt=record is None and bool(warning))
+        warning = REBUILT.format(problem=damage) if damage else None  # put_right sets the file aside
+        return _without_shim(name, record or StateRecord(name=name), warning, corrupt=damage is not None)
+    warning = _kept(paths, name, damage) if damage else None  # before the shim, asked below, writes over it
     if record is None or record.shim_pid != holder:
         fresh = _ask_shim(paths, name)
         if fresh is not None:
@@ -189,11 +207,23 @@ def answered(name: str, answer: Any, holder: int | None) -> Observation | None:
     return Observation(name, record.state, record, holder, process.live_pid(record.pid, record.pid_create_time))
 
 
-def _read(paths: Paths, name: str) -> tuple[StateRecord | None, str | None]:
+def _read(paths: Paths, name: str) -> tuple[StateRecord | None, CorruptState | None]:
     try:
         return read_record(paths.state_file(name)), None
     except CorruptState as exc:
-        return None, f"{exc}; rebuilt from the running processes (the damaged file is kept as state.json.corrupt-*)"
+        return None, exc
+
+
+def _kept(paths: Paths, name: str, damage: CorruptState) -> str:
+    """A live shim's damaged record: a copy of the bytes read kept (the shim writes the file again), and
+    what became of it. A file that could not be read at all has nothing to keep."""
+    if damage.raw is None:
+        return UNREAD.format(problem=damage)
+    try:
+        aside = keep_copy(paths.state_file(name), damage.raw)
+    except OSError as exc:
+        return NOT_KEPT.format(problem=damage, error=exc.strerror or exc)
+    return REWRITTEN.format(problem=damage, file=aside.name)
 
 
 def _ask_shim(paths: Paths, name: str) -> StateRecord | None:

@@ -23,9 +23,12 @@ def status(observations: list[Observation], as_json: bool) -> None:
     if as_json:
         emit_json({"servers": [o.to_json() for o in observations]})
         return
+    from mcpctl.control.observe import WARNINGS  # loaded already: the observations came from it
+
     for obs in observations:
         if obs.warning:
-            sys.stderr.write(_("warning: {name}: {warning}").format(name=obs.label, warning=_(obs.warning)) + "\n")
+            warning = translate(obs.warning, WARNINGS)
+            sys.stderr.write(_("warning: {name}: {warning}").format(name=obs.label, warning=warning) + "\n")
         if obs.record.write_error:
             note = _("warning: {name}: {error} (its shim supervises on and retries)")
             sys.stderr.write(note.format(name=obs.label, error=obs.record.write_error) + "\n")
