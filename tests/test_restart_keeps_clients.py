@@ -228,13 +228,7 @@ INITIALIZE = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"pro
 
 def _raw_session(env: Env, requests: list[dict[str, Any]], until: int) -> list[dict[str, Any]]:
     """Send `requests` through `mcpctl connect --no-start`; what came back, up to the answer to id `until`."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mcpctl", "connect", "demo", "--no-start"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        cwd=env.workdir,
-    )
+    proc = _raw_client(env)
     assert proc.stdin is not None
     assert proc.stdout is not None
     proc.stdin.write(b"".join(json.dumps(r).encode() + b"\n" for r in requests))
@@ -248,3 +242,62 @@ def _raw_session(env: Env, requests: list[dict[str, Any]], until: int) -> list[d
     assert proc.wait(timeout=BUDGET) == 0
     proc.stdout.close()
     return answers
+
+
+def _raw_client(env: Env) -> subprocess.Popen[bytes]:
+    """`mcpctl connect demo --no-start` with pipes for a raw JSON-RPC client."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "mcpctl", "connect", "demo", "--no-start"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        cwd=env.workdir,
+    )
+
+
+def test_what_a_request_in_flight_gets_when_the_shim_goes_away(env: Env) -> None:
+    """Through `mcpctl connect`, a raw JSON-RPC client: a request in flight when a person stops the server
+    gets the stopping shim's `not_running` (not retryable: nothing says it will run again), the session
+    goes on once it is started; one in flight when the shim dies gets a retryable `connection_lost`."""
+    env.write_config({"demo": {**tiny_server(stop_timeout=1), "args": [str(TINY), "--stop-reading"]}})
+    assert env.run("start", "demo").returncode == 0
+    client = _raw_client(env)
+    assert client.stdin is not None
+    assert client.stdout is not None
+
+    def ask(request_id: int, method: str, **params: Any) -> None:
+        assert client.stdin is not None
+        request = {"jsonrpc": "2.0", "id": request_id, "method": method, "params": params}
+        client.stdin.write(json.dumps(request).encode() + b"\n")
+        client.stdin.flush()
+
+    def answer(request_id: int) -> dict[str, Any]:
+        while True:
+            line = client.stdout.readline() if client.stdout is not None else b""
+            assert line, "connect ended"
+            message: dict[str, Any] = json.loads(line)
+            if message.get("id") == request_id:
+                return message
+
+    try:
+        ask(1, "initialize", protocolVersion="2025-11-25", capabilities={}, clientInfo={"name": "raw", "version": "1"})
+        assert "result" in answer(1)
+        client.stdin.write(b'{"jsonrpc": "2.0", "method": "notifications/initialized"}\n')
+        ask(2, "stall")  # the server never answers it
+        time.sleep(0.5)
+        assert env.run("stop", "demo").returncode == 0
+        stopped = answer(2)["error"]["data"]
+        assert (stopped["type"], stopped["retryable"]) == ("not_running", False)
+        assert env.run("start", "demo").returncode == 0
+        ask(3, "ping")
+        assert answer(3) == {"jsonrpc": "2.0", "id": 3, "result": {}}  # the same stdio session, a new shim
+        ask(4, "stall")
+        time.sleep(0.5)
+        psutil.Process(env.status("demo")["shim_pid"]).kill()
+        lost = answer(4)["error"]["data"]
+        assert (lost["type"], lost["retryable"]) == ("connection_lost", True)
+    finally:
+        client.kill()
+        client.wait()
+        client.stdin.close()
+        client.stdout.close()
