@@ -92,6 +92,38 @@ def test_kill_9_of_the_shim_is_seen_and_cleaned_up(env: Env) -> None:
     start_ready(env)  # and it starts again normally
 
 
+def _timed_stop(env: Env) -> tuple[dict[str, object], float]:
+    """`stop demo --json`'s result, and how long the command took."""
+    began = time.monotonic()
+    stopped = env.json("stop", "demo")["results"][0]
+    return stopped, time.monotonic() - began
+
+
+def test_stopped_in_is_the_whole_stop_with_a_leftover_that_ignores_sigterm(env: Env) -> None:
+    """Ending what a killed shim left takes seconds when it ignores SIGTERM: "stopped in" counts them, with
+    the shim killed before the stop (it said 0.00s for 3.2 s) and during it (0.97s for 4.05 s)."""
+    pidfile = grandchild_config(env, stop_timeout=3)
+    server = start_ready(env)
+    wait_for(pidfile.read_text)
+    os.kill(int(server["shim_pid"]), signal.SIGKILL)  # type: ignore[call-overload]
+    wait_for(lambda: not alive(int(server["shim_pid"])))  # type: ignore[call-overload]
+    stopped, took = _timed_stop(env)
+    assert stopped["leftovers_ended"] >= 1  # the grandchild, and the server if it has not exited yet
+    assert 2.9 <= float(stopped["elapsed_s"]) <= took  # type: ignore[arg-type]
+
+    pidfile.unlink()
+    server = start_ready(env)
+    wait_for(pidfile.read_text)
+    stopping = subprocess.Popen([sys.executable, "-m", "mcpctl", "stop", "demo", "--json"], cwd=env.workdir,
+                                stdout=subprocess.PIPE, text=True)  # fmt: skip
+    wait_for(lambda: env.record("demo").get("state") == "stopping")
+    os.kill(int(server["shim_pid"]), signal.SIGKILL)  # type: ignore[call-overload]
+    out, _ = stopping.communicate(timeout=60)
+    stopped = json.loads(out)["results"][0]
+    assert stopped["leftovers_ended"] >= 1
+    assert float(stopped["elapsed_s"]) >= 2.9
+
+
 def test_a_server_a_lost_shim_left_running_is_said_while_it_runs_and_never_after(env: Env) -> None:
     """The claim that a server runs unattended is made from /proc at each look, not kept in the record: once
     `stop` ended that server, nothing says it still runs (the record said so for good, and told the user to

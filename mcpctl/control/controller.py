@@ -201,20 +201,25 @@ class Controller:
             took[server.name] = round(self.clock.monotonic() - began, 3)
         # Once for all, and one pass over /proc for all their leftovers: a concurrent start may have
         # launched new shims by now, but their processes carry new tags.
+        # A server's stop took until its shim exited and what it left was ended too (a leftover that
+        # ignores SIGTERM takes seconds); another server's leftovers, ended meanwhile, are not its time.
         with self.locked(), procfs.one_look():
             for server, _ in asked:
+                ending = self.clock.monotonic()
                 ended, unwritten = self._end_leftovers(server.name, killed.get(server.name))
-                result = StopResult(server.name, StopOutcome.STOPPED, took[server.name], ended, unwritten)
-                results[server.name] = result
+                elapsed = round(took[server.name] + self.clock.monotonic() - ending, 3)
+                results[server.name] = StopResult(server.name, StopOutcome.STOPPED, elapsed, ended, unwritten)
         return [results[s.name] for s in servers]
 
     def _not_running(self, obs: Observation) -> StopResult:
         """No shim: end what a killed one left behind, and put the record right (under the state lock)."""
+        began = self.clock.monotonic()
         ended = self.launcher.end_leftovers(obs.record)
         if obs.lost:
             obs = ended_by_stop(self.paths, obs, ended)  # what this stop did about it, not what it found
         outcome = StopOutcome.STOPPED if ended else StopOutcome.NOT_RUNNING
-        return StopResult(obs.name, outcome, 0.0, ended, self._put_right(obs))
+        unwritten = self._put_right(obs)
+        return StopResult(obs.name, outcome, round(self.clock.monotonic() - began, 3), ended, unwritten)
 
     def _put_right(self, obs: Observation) -> str | None:
         """`put_right`, in a stop: a record that cannot be written (a full disk) does not undo the stop, whose
