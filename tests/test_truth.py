@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 import psutil
+import pytest
 
 from tests.conftest import TINY, Env, alive, fixture_server, settle, tiny_server, wait_for
 
@@ -99,7 +100,9 @@ def _timed_stop(env: Env) -> tuple[dict[str, object], float]:
     return stopped, time.monotonic() - began
 
 
-def test_stopped_in_is_the_whole_stop_with_a_leftover_that_ignores_sigterm(env: Env) -> None:
+def test_stopped_in_is_the_whole_stop_with_a_leftover_that_ignores_sigterm(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Ending what a killed shim left takes seconds when it ignores SIGTERM: "stopped in" counts them, with
     the shim killed before the stop (it said 0.00s for 3.2 s) and during it (0.97s for 4.05 s)."""
     pidfile = grandchild_config(env, stop_timeout=3)
@@ -110,6 +113,11 @@ def test_stopped_in_is_the_whole_stop_with_a_leftover_that_ignores_sigterm(env: 
     stopped, took = _timed_stop(env)
     assert stopped["leftovers_ended"] >= 1  # the grandchild, and the server if it has not exited yet
     assert 2.9 <= float(stopped["elapsed_s"]) <= took  # type: ignore[arg-type]
+    assert f"the shim of demo (pid {server['shim_pid']}) was gone" in env.status("demo")["last_error"]["message"]
+    monkeypatch.setenv("MCPCTL_LANG", "zh_CN")
+    shown = env.run("status", "demo").stdout
+    assert f"demo 的 shim（pid {server['shim_pid']}）已不在：`mcpctl stop` 结束了它留下的进程" in shown
+    monkeypatch.delenv("MCPCTL_LANG")
 
     pidfile.unlink()
     server = start_ready(env)
@@ -122,6 +130,11 @@ def test_stopped_in_is_the_whole_stop_with_a_leftover_that_ignores_sigterm(env: 
     stopped = json.loads(out)["results"][0]
     assert stopped["leftovers_ended"] >= 1
     assert float(stopped["elapsed_s"]) >= 2.9
+    # What the stop did is the record's last error, naming the shim it found gone (it said "pid None").
+    said = env.status("demo")["last_error"]["message"]
+    assert said == f"the shim of demo (pid {server['shim_pid']}) was gone; `mcpctl stop` ended what it left " + (
+        f"({stopped['leftovers_ended']} process(es))"
+    )
 
 
 def test_a_server_a_lost_shim_left_running_is_said_while_it_runs_and_never_after(env: Env) -> None:

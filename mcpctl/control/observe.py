@@ -44,6 +44,13 @@ REWRITTEN = N_("{problem}; its shim writes the record again (the damaged file is
 NOT_KEPT = N_("{problem}; its shim writes the record again (the damaged file could not be kept: {error})")
 UNREAD = N_("{problem}; its shim writes the record again")
 WARNINGS = (REBUILT, REWRITTEN, NOT_KEPT, UNREAD, CORRUPT, UNREADABLE)
+# What `stop` did about a lost shim (the record's last error); STOPPED_LOST lets `status` translate it.
+GONE = N_("the shim of {name} (pid {pid}) was gone; `mcpctl stop` {done}")
+GONE_UNKNOWN = N_("the shim of {name} was gone; `mcpctl stop` {done}")  # a record that named no shim
+KILLED = N_("the shim of {name} (pid {pid}) did not stop in time and was killed; `mcpctl stop` {done}")
+ENDED_LEFT, NOTHING_LEFT = N_("ended what it left ({count} process(es))"), N_("found nothing left of it")
+SEE_LOG = N_("see what it logged last: `mcpctl logs {name}`")
+STOPPED_LOST = (GONE, GONE_UNKNOWN, KILLED, ENDED_LEFT, NOTHING_LEFT, SEE_LOG)
 
 
 @dataclass(frozen=True)
@@ -60,6 +67,7 @@ class Observation(Record):
     config_drift: Drift | None = None
     project: str | None = None  # set when a listing spans projects (`status -A`)
     orphaned: bool = False  # the config file that started it is gone
+    lost_shim: int | None = None  # the pid of the shim judged lost just now (the record put right has none)
 
     @property
     def label(self) -> str:
@@ -257,7 +265,7 @@ def _without_shim(name: str, record: StateRecord, warning: str | None, corrupt: 
     fixed = record.but(
         state=ServerState.STOPPED, last_error=failure, shim_pid=None, stopped_at=record.stopped_at or time.time()
     )
-    return Observation(name, ServerState.STOPPED, fixed, None, leftover, warning, needs_repair=True)
+    return Observation(name, ServerState.STOPPED, fixed, None, leftover, warning, True, lost_shim=record.shim_pid)
 
 
 def ended_by_stop(paths: Paths, obs: Observation, ended: int, killed: int | None = None) -> Observation:
@@ -266,14 +274,10 @@ def ended_by_stop(paths: Paths, obs: Observation, ended: int, killed: int | None
     stopped, and its record and events say how, where observing the dead shim alone said it was lost with
     its server still running, which stayed in the record once the stop had ended it. Before `put_right`
     writes it."""
-    name, shim = obs.name, killed or obs.record.shim_pid
-    how = "did not stop in time and was killed" if killed is not None else "was gone"
-    left = f"ended what it left ({ended} process(es))" if ended else "found nothing left of it"
-    failure = Failure(
-        ErrorType.SHIM_LOST,
-        f"the shim of {name} (pid {shim}) {how}; `mcpctl stop` {left}",
-        f"see what it logged last: `mcpctl logs {name}`",
-    )
+    name, shim = obs.name, killed or obs.lost_shim or obs.record.shim_pid
+    done = ENDED_LEFT.format(count=ended) if ended else NOTHING_LEFT
+    template = KILLED if killed is not None else GONE if shim is not None else GONE_UNKNOWN
+    failure = Failure(ErrorType.SHIM_LOST, template.format(name=name, pid=shim, done=done), SEE_LOG.format(name=name))
     append_event(paths.events_file(name), ServerState.STOPPED, {"error": failure.to_json()})
     for socket in (paths.socket(name), paths.control_socket(name)):  # no shim of ours listens there
         with contextlib.suppress(OSError):

@@ -85,8 +85,10 @@ def state_text(obs: Observation) -> str:
 
 
 def _last_error(obs: Observation) -> str:
+    from mcpctl.control.observe import STOPPED_LOST  # loaded already: the observation came from it
+
     error = obs.current_error
-    return f"{error.type.value}: {failure_text(error.type, error.message, '')[0]}" if error else ""
+    return f"{error.type.value}: {failure_text(error.type, error.message, '', STOPPED_LOST)[0]}" if error else ""
 
 
 STATE_STYLE: dict[str, str] = {
