@@ -399,7 +399,7 @@ def test_stop_and_status_of_a_config_that_became_refused_go_by_the_records(env: 
     assert env.run("start", "tiny").returncode == 0
     config.chmod(0o664)  # group-writable now: refused, and not read
     manager = Manager(directory=env.workdir, home=env.home)
-    with pytest.raises(MCPCtlError, match="others can write to it"):
+    with pytest.raises(MCPCtlError, match="its group can write to it"):
         manager.start("tiny")
     assert [o.name for o in manager.status()] == ["tiny"]
     assert [r.name for r in manager.stop("tiny")] == ["tiny"]

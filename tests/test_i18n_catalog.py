@@ -149,7 +149,7 @@ def test_help_text_wraps_by_display_width_without_a_line_starting_with_punctuati
 def test_a_failure_made_in_english_is_shown_translated_and_unknown_text_stays() -> None:
     from mcpctl.errors import ErrorType, Failure
 
-    failure = Failure.of(ErrorType.COOLDOWN, name="demo", failures=3, left="41s")
+    failure = Failure.of(ErrorType.COOLDOWN, name="demo", detail="cooling down", failures=3, left="41s")
     i18n.use("zh_CN")
     try:
         message, hint = i18n.failure_text(failure.type, failure.message, failure.hint)
