@@ -98,3 +98,36 @@ def test_an_unreadable_backup_is_chinese(env: Env, monkeypatch: pytest.MonkeyPat
     copy.unlink()
     said = zh(env, monkeypatch, "client", "restore", "cursor", expect=2)
     assert re.match(r"错误：备份 \S+：无法读取：.+\n提示：请用 --backup 选择另一个\n\Z", said), said
+
+
+def test_a_refused_file_is_said_in_chinese_part_by_part(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The trust rules' refusals (config/trust.py): the file, why, and the way out, each part translated; the
+    paths stay as they are, and the English stays what it was."""
+    config = env.write_config({"t": {**tiny_server(), "env_file": ["e.env"]}})
+    env_file = env.workdir / "e.env"
+    env_file.write_text("A=1\n")
+    cases = [
+        (
+            config,
+            0o620,
+            f"拒绝使用配置文件 {config}：其所属组可以写入它（模式 0o620）",
+            f"运行 `chmod g-w {config}`，或显式传入 -f {config}",
+        ),
+        (
+            env_file,
+            0o666,
+            f"拒绝使用服务器 't' 的 env_file {env_file}：其所属组和其他用户可以写入它（模式 0o666）",
+            f"运行 `chmod go-w {env_file}`，或如果你信任能写入它的人，请传入 --trust",
+        ),
+    ]
+    for path, mode, error, hint in cases:
+        path.chmod(mode)
+        said = zh(env, monkeypatch, "list", expect=2)
+        assert said == f"错误：{error}\n提示：{hint}\n", said
+        path.chmod(0o600)
+    config.chmod(0o620)
+    english = env.run("list")
+    assert english.stderr == (
+        f"error: refusing the config file {config}: its group can write to it (mode 0o620)\n"
+        f"hint: run `chmod g-w {config}`, or pass -f {config} explicitly\n"
+    ), english.stderr

@@ -43,7 +43,7 @@ def error(exc: MCPCtlError, as_json: bool) -> None:
 
 # The modules whose KNOWN templates the texts of an error type are made of (its {detail}, its lines).
 _DETAILS = {
-    "config_invalid": ("mcpctl.config.load",),
+    "config_invalid": ("mcpctl.config.trust", "mcpctl.config.load"),  # trust first: its refusals name a path
     "internal": ("mcpctl.privdir",),  # StateDirError's refusals
     "server_running": ("mcpctl.control.forget",),
     "usage": (
