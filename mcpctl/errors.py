@@ -6,6 +6,7 @@ from enum import StrEnum
 
 from mcpctl.constants import ExitCode
 from mcpctl.hints import Any
+from mcpctl.i18n import N_
 from mcpctl.lean import Record, dataclass
 
 
@@ -158,6 +159,10 @@ KINDS: dict[ErrorType, Kind] = {
     ErrorType.UNSUPPORTED_PLATFORM: Kind("{detail}", "", False, ExitCode.INTERNAL),
     ErrorType.INTERNAL: Kind("{detail}", "rerun with MCPCTL_DEBUG=1 and report it", False, ExitCode.INTERNAL),
 }
+
+# A crash loop's {detail}: the failure that ended its last try, as its own message (status translates it
+# as that failure's type would, i18n.nested).
+LAST_FAILURE = N_("last: {detail}")
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,8 @@ English is the source language: the msgids are the English texts, so English nee
 Only what a person reads is translated, and only in the CLI: the shim's records, logs and events stay
 English (they are searched and shared), and `--json` switches the CLI to English (`use("en")`).
 Failures carry English text; `failure_text` translates one at render time by matching its message
-against its type's template (mcpctl/errors.py) and filling the translated template with the same values.
+against its type's template (mcpctl/errors.py) and filling the translated template with the same values,
+its {detail} translated in turn: a known text, or a failure held in it (a crash loop's `last: MESSAGE`).
 Other English made from `N_` templates outside the CLI (a config problem, a doctor finding, a usage error
 of a module the API shares) is shown with `translate(text, KNOWN)`, KNOWN being the module's templates;
 render/output.py knows which modules' KNOWN an error type's texts come from.
@@ -144,7 +145,7 @@ def failure_text(kind: ErrorType, message: str, hint: str, known: Sequence[str] 
     info = KINDS.get(kind)
     if info is None or language() == ENGLISH:
         return message, hint
-    return _translate(info.template, message, known), _translate(info.hint, hint, known) if hint else ""
+    return _filled(info.template, message, known), _filled(info.hint, hint, known) if hint else ""
 
 
 def translate(text: str, known: Sequence[str] = (), depth: int = 5) -> str:
@@ -164,12 +165,42 @@ def translate(text: str, known: Sequence[str] = (), depth: int = 5) -> str:
     return text
 
 
-def _translate(template: str, text: str, known: Sequence[str]) -> str:
+def _filled(template: str, text: str, known: Sequence[str]) -> str:
+    translated = _translate(template, text, known, _NESTING)
+    return translate(text, known) if translated is None else translated
+
+
+_NESTING = 3  # how deep a failure's {detail} may hold another failure (a crash loop's last one holds one)
+
+
+def _translate(template: str, text: str, known: Sequence[str], depth: int) -> str | None:
+    """`text` translated if it fills `template` (None if not). Only its {detail} is translated, as a
+    known text or a nested failure (`_detail`); the other fields (a name, a path, a count) stay as they are."""
     found = _pattern(template).match(text)
     if found is None:
-        return translate(text, known)
-    values = {name: translate(value, known) if name == "detail" else value for name, value in found.groupdict().items()}
+        return None
+    values = found.groupdict()
+    if "detail" in values:
+        values["detail"] = _detail(values["detail"], known, depth)
     return fill(_(template), values)
+
+
+def _detail(text: str, known: Sequence[str], depth: int) -> str:
+    """A failure's {detail}: a msgid or a `known` text, else the message of a failure it holds (a crash
+    loop's `last: MESSAGE`, a lost connection's reason), translated as that failure's type would be; else
+    as it is (a server's words, an OS error)."""
+    own = translate(text, known)
+    if own != text or depth == 0:
+        return own
+    from mcpctl.errors import KINDS, LAST_FAILURE
+
+    for template in (LAST_FAILURE, *(info.template for info in KINDS.values())):
+        if template.strip("{}").isidentifier():
+            continue  # "{detail}" matches anything: a tool's error, an internal one, is not a failure's text
+        nested = _translate(template, text, known, depth - 1)
+        if nested is not None:
+            return nested
+    return text
 
 
 @cache

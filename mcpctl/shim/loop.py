@@ -15,7 +15,7 @@ from mcpctl import procfs
 from mcpctl.clock import SYSTEM_CLOCK, Clock
 from mcpctl.constants import SHARE_PER_CLIENT
 from mcpctl.contract import Report, Spec
-from mcpctl.errors import ErrorType, Failure, classify_exit
+from mcpctl.errors import LAST_FAILURE, ErrorType, Failure, classify_exit
 from mcpctl.health import Health
 from mcpctl.hints import Any
 from mcpctl.lean import Record, dataclass
@@ -316,7 +316,7 @@ class Shim(Requested):
         elif decision.crash_loop and failure is not None:
             loops = failures - spec.max_failures + 1
             self.ledger.amend(**self._cooldown(policy.cooldown(loops, spec.cooldown_base, spec.cooldown_max)))
-            detail = f"last: {failure.message}"
+            detail = LAST_FAILURE.format(detail=failure.message)
             self.finish(
                 decision.final, Failure.of(ErrorType.CRASH_LOOP, name=spec.name, failures=failures, detail=detail)
             )

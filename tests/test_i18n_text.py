@@ -1,0 +1,30 @@
+"""Translated text made of other text under a zh_CN locale (real CLI runs, real shims and servers): a failure
+held inside another one's message, the spacing where a translated sentence meets a Latin-script value."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import Env, fixture_server, settle
+
+
+def zh(env: Env, monkeypatch: pytest.MonkeyPatch, *args: str) -> str:
+    with monkeypatch.context() as patch:
+        patch.setenv("LANG", "zh_CN.UTF-8")
+        proc = env.run(*args)
+    return proc.stdout + proc.stderr
+
+
+def test_a_crash_loops_last_failure_is_translated_its_name_is_not(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The record keeps the last failure inside the crash loop's message, in English; status translated the
+    outer sentence only. The name is the server's, kept as it is although `failed` is also a msgid."""
+    env.write_config({"failed": fixture_server("crash", backoff_base=0.1, backoff_max=0.2, max_failures=2)})
+    env.run("start", "failed")
+    settle(env, "failed", lambda s: (s.get("last_error") or {}).get("type") == "crash_loop", timeout=30)
+    status = zh(env, monkeypatch, "status")
+    expected = "crash_loop: failed 已连续失败 2 次，自动重启已停止（最近一次：failed 在就绪前的启动阶段退出了（"
+    assert expected in status, status
+    assert "last:" not in status, status
+    assert "exited during startup" not in status, status
+    message = env.status("failed")["last_error"]["message"]  # the record and --json stay English
+    assert message.endswith("(last: failed exited during startup (exit code 3) before it was ready)"), message
