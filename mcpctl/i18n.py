@@ -220,12 +220,29 @@ def _pattern(template: str) -> re.Pattern[str]:
 
 def fill(template: str, values: Mapping[str, str]) -> str:
     """`template` with each `{field…}` replaced by values[field] as text (specs and conversions were
-    applied when the English text was made)."""
+    applied when the English text was made), and a space where a value starting or ending in Latin
+    script meets a CJK character of the template (`应来自 shell 环境`), as Chinese is typeset; none next
+    to punctuation (a full-width bracket) or a space already there. The values themselves are kept as they are."""
     import string
 
-    out = []
+    out = ""
     for literal, name, _spec, _conversion in string.Formatter().parse(template):
-        out.append(literal)
+        out = _joined(out, literal)
         if name is not None:
-            out.append(values.get(name, "{" + name + "}"))
-    return "".join(out)
+            out = _joined(out, values.get(name, "{" + name + "}"))
+    return out
+
+
+def _joined(left: str, right: str) -> str:
+    if left and right and {_script(left[-1]), _script(right[0])} == {"cjk", "latin"}:
+        return f"{left} {right}"
+    return left + right
+
+
+def _script(char: str) -> str:
+    """'cjk' for a Chinese (or other wide) letter; 'latin' for a narrow letter or digit, or what opens or
+    closes a Latin-script word (a path's / or ~, $VAR, an option's or a negative number's -, a quote, a
+    backquote); '' for the rest (spaces, punctuation wide or narrow)."""
+    if char.isalnum():
+        return "cjk" if _char_cells(char) == 2 else "latin"
+    return "latin" if char in "/~$-'\"`" else ""

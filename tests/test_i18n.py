@@ -53,7 +53,7 @@ def test_an_env_preflight_refusal_is_chinese_under_zh_cn(env: Env, monkeypatch: 
     zh = run(env, monkeypatch, CHINESE, "start", "amap")
     assert zh.returncode == 7, zh.stderr
     assert "错误：amap：环境变量检查未通过，未启动任何进程 [env_missing]" in zh.stderr
-    assert "FIXTURE_API_KEY：缺失（应来自shell 环境）" in zh.stderr
+    assert "FIXTURE_API_KEY：缺失（应来自 shell 环境）" in zh.stderr
     assert "提示：请 export 这些变量，或在配置中设置它们；详见 `mcpctl env check amap`" in zh.stderr
     for variables in ENGLISH:
         en = run(env, monkeypatch, variables, "start", "amap")

@@ -45,7 +45,7 @@ def test_a_mistyped_env_value_is_chinese(env: Env, monkeypatch: pytest.MonkeyPat
     said = zh(env, monkeypatch, "config", "validate", expect=2)
     assert f"错误：{env.config}：servers.a.env.PIN：应为字符串（请给值加上引号），实际为数字\n" in said, said
     assert f"错误：{env.config}：servers.a.env.FLAG：应为字符串（请给值加上引号），实际为布尔值\n" in said, said
-    assert f'错误：{env.config}：servers.a.headers：应为NAME = "value" 形式的表，实际为3\n' in said, said
+    assert f'错误：{env.config}：servers.a.headers：应为 NAME = "value" 形式的表，实际为 3\n' in said, said
     assert "4711" not in said
 
 

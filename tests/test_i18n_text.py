@@ -28,3 +28,19 @@ def test_a_crash_loops_last_failure_is_translated_its_name_is_not(env: Env, monk
     assert "exited during startup" not in status, status
     message = env.status("failed")["last_error"]["message"]  # the record and --json stay English
     assert message.endswith("(last: failed exited during startup (exit code 3) before it was ready)"), message
+
+
+def test_a_latin_value_in_a_chinese_sentence_is_spaced_and_kept_as_it_is(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`应来自shell 环境`: the template's CJK met the value's Latin with no space, the value's own words had
+    one. A space is put between them; none after full-width punctuation; the path is byte for byte the file's."""
+    monkeypatch.delenv("FIXTURE_API_KEY", raising=False)
+    (env.workdir / "k.env").write_text("FILE_KEY=q7z\n")
+    rules = {"FILE_KEY": {"min_length": 10}}
+    server = fixture_server("needs-env", env_file="k.env", required_env=["FIXTURE_API_KEY"], env_rules=rules)
+    env.write_config({"amap": server})
+    said = zh(env, monkeypatch, "start", "amap")
+    assert "  - FIXTURE_API_KEY：缺失（应来自 shell 环境或 env_file）\n" in said, said
+    assert f"  - FILE_KEY：短于 10 个字符（来自 env_file {env.workdir / 'k.env'}）\n" in said, said
+    assert "q7z" not in said
