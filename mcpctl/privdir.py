@@ -38,13 +38,12 @@ KNOWN = (
         " in it"
     ),
     N_(
-        "refusing {path}, above the {what} at {where}: others can write to it, and so rename what is in it"
-        " (mode {mode})"
+        "refusing {path}, above the {what} at {where}: {who} can write to it, and so rename what is in it (mode {mode})"
     ),
     N_("refusing {path}: it {reason}"),
     N_("has mode {mode}, not 0o700 (mcpctl never changes a directory it did not create)"),
     N_("is a symlink of another user (uid {uid}), who can point it elsewhere"),
-    N_("is shared (mode {mode}): others can write to it"),
+    N_("is shared (mode {mode}): {who} can write to it"),
     N_("belongs to another user (uid {uid})"),
     N_("is not {what}"),
     N_("cannot be used: {error}"),
@@ -53,7 +52,7 @@ KNOWN = (
     N_("cannot be read: {error}"),
     N_("choose a {what} under folders only you (or root) can change ($MCPCTL_HOME or --home)"),
     N_("choose a {what} under folders only you (or root) can change ($XDG_RUNTIME_DIR or $TMPDIR)"),
-    N_("run `chmod go-w {path}`, or {hint}"),
+    N_("run `chmod {bits}-w {path}`, or {hint}"),
 )
 _WORDS = (  # what fills them, translated as they are
     N_("is a symlink (mcpctl never follows one in its state dir)"),
@@ -68,6 +67,13 @@ _WORDS = (  # what fills them, translated as they are
     N_("state dir"),
     N_("runtime dir"),
 )
+# Who besides the owner can write a folder, by (its group may, others may), and the chmod that stops it:
+# worded as config/trust.py words a file.
+_WRITERS = {
+    (True, False): (N_("its group"), "g"),
+    (False, True): (N_("others"), "o"),
+    (True, True): (N_("its group and others"), "go"),
+}
 
 
 def private_dir(directory: Path) -> None:
@@ -190,8 +196,10 @@ def _judge_ancestor(info: os.stat_result, current: str, path: Path, what: str) -
     if info.st_mode & stat.S_ISVTX or not others_can_write(info):
         return
     mode = oct(stat.S_IMODE(info.st_mode))
-    fix = f"run `chmod go-w {current}`, or {choose}" if info.st_uid == os.getuid() else choose
-    raise StateDirError(f"{where}: others can write to it, and so rename what is in it (mode {mode})", fix)
+    group = bool(info.st_mode & stat.S_IWGRP) and not _private_group(info.st_gid)
+    who, bits = _WRITERS[group, bool(info.st_mode & stat.S_IWOTH)]
+    fix = f"run `chmod {bits}-w {current}`, or {choose}" if info.st_uid == os.getuid() else choose
+    raise StateDirError(f"{where}: {who} can write to it, and so rename what is in it (mode {mode})", fix)
 
 
 def others_can_write(info: os.stat_result) -> bool:
@@ -264,7 +272,10 @@ def _judge(home: Path, info: os.stat_result) -> None:
 def foreign(home: Path, info: os.stat_result) -> str | None:
     """Why `home` is not a state dir mcpctl may make its own (shared, or someone's files), if it is not."""
     if info.st_mode & _SHARED:
-        return f"is shared (mode {oct(stat.S_IMODE(info.st_mode))}): others can write to it"
+        # a sticky folder that nobody else can write is refused too (sticky says it is meant to be shared)
+        writers = bool(info.st_mode & stat.S_IWGRP), bool(info.st_mode & stat.S_IWOTH)
+        who = _WRITERS.get(writers, _WRITERS[False, True])[0]
+        return f"is shared (mode {oct(stat.S_IMODE(info.st_mode))}): {who} can write to it"
     try:
         entries = set(os.listdir(home))
     except OSError as exc:

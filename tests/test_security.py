@@ -401,7 +401,7 @@ def test_commands_that_only_read_refuse_the_state_dir_start_refuses(env: Env, ki
         logs = home / "projects" / "w" / "logs"
         logs.mkdir(parents=True)
         (logs / "demo.log").write_text("2026-12-03T14:00:00.000Z [mcpctl] planted line\n")
-        reason = f"is shared (mode {oct(mode)}): others can write to it"
+        reason = f"is shared (mode {oct(mode)}): its group and others can write to it"
     before = sorted(str(p.relative_to(home)) for p in home.rglob("*"))
     for command in (["start", "demo"], *READERS):
         proc = env.run("--home", str(home), *command)
@@ -618,8 +618,11 @@ def test_a_folder_above_the_state_dir_is_said_for_what_it_is_and_a_private_group
     os.chown(shared, -1, intruder.pw_gid)  # a group the intruder is in
     proc = run_in(env, env.workdir, "status", MCPCTL_HOME=str(shared / "state"))
     assert proc.returncode == 1, proc.stderr
-    assert "others can write to it, and so rename what is in it (mode 0o770)" in proc.stderr
-    assert f"run `chmod go-w {shared}`" in proc.stderr
+    assert "its group can write to it, and so rename what is in it (mode 0o770)" in proc.stderr  # not "others"
+    assert f"run `chmod g-w {shared}`" in proc.stderr
+    zh = run_in(env, env.workdir, "status", MCPCTL_HOME=str(shared / "state"), LANG="zh_CN.UTF-8").stderr
+    assert "：它的属组可以写入它，从而重命名其中的内容（权限 0o770）\n" in zh, zh
+    assert f"提示：请运行 `chmod g-w {shared}`，或请选择" in zh, zh
     if any(user.pw_gid == os.getgid() and user.pw_uid != os.getuid() for user in pwd.getpwall()):
         pytest.skip("another user has this user's primary group: it is no private group here")
     if set(grp.getgrgid(os.getgid()).gr_mem) - {pwd.getpwuid(os.getuid()).pw_name}:
