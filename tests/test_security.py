@@ -621,7 +621,7 @@ def test_a_folder_above_the_state_dir_is_said_for_what_it_is_and_a_private_group
     assert "its group can write to it, and so rename what is in it (mode 0o770)" in proc.stderr  # not "others"
     assert f"run `chmod g-w {shared}`" in proc.stderr
     zh = run_in(env, env.workdir, "status", MCPCTL_HOME=str(shared / "state"), LANG="zh_CN.UTF-8").stderr
-    assert "：它的属组可以写入它，从而重命名其中的内容（权限 0o770）\n" in zh, zh
+    assert "：其所属组可以写入它，从而重命名其中的内容（权限 0o770）\n" in zh, zh
     assert f"提示：请运行 `chmod g-w {shared}`，或请选择" in zh, zh
     if any(user.pw_gid == os.getgid() and user.pw_uid != os.getuid() for user in pwd.getpwall()):
         pytest.skip("another user has this user's primary group: it is no private group here")
