@@ -3,7 +3,8 @@
     python .ci/catalog.py            # add new msgids to every mcpctl/locale/*/LC_MESSAGES/mcpctl.po (empty
                                      # msgstr), drop those no source uses, write mcpctl/locale/mcpctl.pot
     python .ci/catalog.py --check    # exit 1, listing every msgid with no translation, every placeholder
-                                     # mismatch and every stale entry, per language
+                                     # mismatch, every stale entry and every msgid written in more than
+                                     # one entry, per language
     python .ci/catalog.py --new LANG # start a catalog for another language
 
 The msgids are found where the code says them: `_("…")` and `N_("…")` calls anywhere in mcpctl/, the
@@ -99,7 +100,16 @@ def problems(po: Path, wanted: dict[str, set[str]]) -> list[str]:
                 f"the translation {placeholders(entry.msgstr)}"
             )
     out += [f"{lang}: stale (no source uses it): {msgid!r}" for msgid in sorted(set(have) - set(wanted))]
-    return out
+    return out + _duplicates(lang, entries)
+
+
+def _duplicates(lang: str, entries: list[pofile.Entry]) -> list[str]:
+    """A msgid written in more than one entry (a merge of two branches that each added it): `have` keeps
+    only the last, the .mo too, so the other translation is silently dropped and GNU msgfmt rejects the file."""
+    count: dict[str, int] = {}
+    for entry in entries:
+        count[entry.msgid] = count.get(entry.msgid, 0) + 1
+    return [f"{lang}: duplicate ({n} entries): {msgid!r}" for msgid, n in sorted(count.items()) if n > 1]
 
 
 def _done(entry: pofile.Entry | None) -> bool:

@@ -71,6 +71,19 @@ def test_the_check_names_a_message_no_source_uses_any_more(tmp_path: Path) -> No
     assert proc.stdout.strip() == "zh_CN: stale (no source uses it): 'an old message'"
 
 
+def test_the_check_names_a_msgid_written_in_two_entries(tmp_path: Path) -> None:
+    # as a merge of two branches that each added the message leaves it: both entries translated, differently
+    locale = tmp_path / "locale"
+    shutil.copytree(i18n.LOCALE_DIR, locale, ignore=shutil.ignore_patterns("*.mo", "*.pot"))
+    po = locale / "zh_CN" / "LC_MESSAGES" / "mcpctl.po"
+    header, entries = pofile.read(po)
+    assert "{name} is not running" in {e.msgid for e in entries}
+    pofile.write(po, header, [*entries, pofile.Entry("{name} is not running", "{name} 没有运行")])
+    proc = check(locale)
+    assert proc.returncode == 1
+    assert proc.stdout.strip() == "zh_CN: duplicate (2 entries): '{name} is not running'"
+
+
 def test_the_po_round_trips_and_compiles_to_a_mo_gettext_reads() -> None:
     header, entries = pofile.read(ZH)
     translations = gettext.GNUTranslations(io.BytesIO(pofile.mo_bytes(header, entries)))
