@@ -374,6 +374,20 @@ def test_tls_files_that_do_not_load_are_named_before_the_gateway_starts(env: Env
     assert env.run("gateway", "status").returncode == 3
 
 
+def test_a_config_the_gateway_cannot_load_is_a_config_error_as_the_cli_s_own(env: Env) -> None:
+    # The gateway reads the config again, from cwd /: -f /proc/self/cwd/mcpctl.toml is the workdir's file to
+    # the CLI and /mcpctl.toml (none) to the gateway, as a file changed between the two loads would differ.
+    configure(env, {"a": tiny_server()})
+    assert not os.path.exists("/mcpctl.toml")
+    proc = env.run("-f", "/proc/self/cwd/mcpctl.toml", "gateway", "start")
+    assert proc.returncode == 2, proc.stderr  # 4: the gateway "failed" untyped, read as a start failure
+    said = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
+    assert said == ["error: /proc/self/cwd/mcpctl.toml: cannot read config: No such file or directory"]
+    error = env.json("-f", "/proc/self/cwd/mcpctl.toml", "gateway", "start", expect=2)["error"]
+    assert (error["type"], error["details"]) == ("config_invalid", [said[0].removeprefix("error: ")])
+    assert env.run("gateway", "status").returncode == 3
+
+
 def _connections(base: str, bearer: str) -> float:
     _, _, body = http(f"{base}/metrics", bearer)
     families = {family.name: family for family in text_string_to_metric_families(body.decode())}

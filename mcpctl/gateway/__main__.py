@@ -26,7 +26,7 @@ from mcpctl.config.gateway import tls_problems
 from mcpctl.config.load import load
 from mcpctl.config.model import Config, GatewayConfig, config_error
 from mcpctl.constants import ExitCode
-from mcpctl.errors import ErrorType, MCPCtlError
+from mcpctl.errors import MCPCtlError
 from mcpctl.gateway import record
 from mcpctl.gateway.access import Access
 from mcpctl.gateway.http import Gateway
@@ -43,6 +43,12 @@ GRACE = 3  # seconds open requests and streams get at a stop
 def report(event: str, **details: object) -> None:
     sys.stdout.write(json.dumps({"event": event, **details}) + "\n")
     sys.stdout.flush()
+
+
+def failed(exc: MCPCtlError) -> None:
+    """A `failed` report with the error's type and every line of it, so the CLI raises what the error is
+    (a config that does not load: config_invalid, exit 2) and lists each problem, as its own load would."""
+    report("failed", error=exc.message, hint=exc.hint, details=exc.details, type=exc.type)
 
 
 def _quiet_stdout() -> None:
@@ -122,14 +128,14 @@ async def serve(paths: Paths, config: Config, sock: socket.socket) -> None:
 def main(argv: list[str]) -> int:
     logging.basicConfig(stream=sys.stderr, level=logging.INFO, format="%(asctime)s gateway: %(message)s")
     try:
+        # read again after the CLI's load: the file may have changed since, or read otherwise from here (cwd /)
         config = load(Path(argv[1]))
     except MCPCtlError as exc:
-        report("failed", error=exc.message, hint=exc.hint)
-        return int(ExitCode.START_FAILED)
+        failed(exc)
+        return int(exc.exit_code)
     tls = tls_problems(config)  # before uvicorn, whose error names no file
     if tls:  # every one, one line each, as `config validate` and a config that does not load list them
-        error = config_error(tls)
-        report("failed", error=error.message, hint=error.hint, details=error.details, type=ErrorType.CONFIG_INVALID)
+        failed(config_error(tls))
         return int(ExitCode.USAGE)
     paths = legacy.paths_for(resolve_home(), config.project)  # its project's servers, and its own files there
     paths.ensure_gateway()
@@ -141,7 +147,7 @@ def main(argv: list[str]) -> int:
         gateway = config.gateway or GatewayConfig()
         sock = bind(gateway)
     except MCPCtlError as exc:
-        report("failed", error=exc.message, hint=exc.hint)
+        failed(exc)
         return int(ExitCode.START_FAILED)
     me = psutil.Process()
     record.write(
