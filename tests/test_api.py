@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import subprocess
 import sys
@@ -235,6 +236,23 @@ def test_a_crashing_server_raises_the_error_the_cli_prints(env: Env) -> None:
 
     with pytest.raises(StartError):
         anyio.run(open_session)
+
+
+def test_logs_and_events_with_lines_and_since_give_the_last_n_since_then_as_the_cli(env: Env) -> None:
+    # since= made lines= ignored: logs("demo", lines=5, since=3600) gave every line of the hour.
+    env.write_config({"demo": fixture_server("healthy")})
+    api = manager(env)
+    api.ensure_running("demo")
+    api.call_tool_sync("demo", "shout", {"count": 40, "width": 10})
+    last = [line.to_json("demo") for line in api.logs("demo", lines=5, since=3600)]
+    cli = env.run("logs", "demo", "--since", "1h", "-n", "5", "--json").stdout.splitlines()
+    assert last == [json.loads(line) for line in cli]
+    assert len(last) == 5
+    assert "shout 000000039 " in last[-1]["line"]
+    assert len(api.logs("demo", since=3600)) > 40  # no lines=: all since then
+    assert api.logs("demo", lines=0, since=3600) == []
+    assert [e["event"] for e in api.events("demo", lines=1, since=3600)] == ["ready"]
+    assert len(api.events("demo", since=3600)) > 1
 
 
 def test_a_session_without_start_of_a_stopped_server_is_not_running(env: Env) -> None:

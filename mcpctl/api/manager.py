@@ -111,16 +111,22 @@ class Manager:
         found = self._controller(config).status([s.name for s in self._known(config, names)], repair=False)
         return [verdict(o.name, o.state, o.record.health, o.record.alerts) for o in found]
 
-    def logs(self, name: str, lines: int = 20, since: float | None = None) -> list[Line]:
-        """The last `lines` lines of NAME's log (or every line of the last `since` seconds), across rotations."""
-        from mcpctl import logfile
+    def logs(self, name: str, lines: int | None = None, since: float | None = None) -> list[Line]:
+        """The last `lines` lines of NAME's log (default 20), across rotations; with `since` (seconds), the
+        last `lines` of those written in the last `since` seconds, all of them when `lines` is not given
+        (as `mcpctl logs -n N --since T`)."""
+        from mcpctl import backlog, logfile
 
         self._known(self.config(required=False), (name,))
         threshold = None if since is None else time.time() - since
-        return logfile.tail(self.paths.log_file(name), lines if threshold is None else -1, threshold)
+        count = backlog.count(lines, threshold, backlog.LOG_LINES)
+        return logfile.tail(self.paths.log_file(name), -1 if count is None else count, threshold)
 
-    def events(self, name: str, lines: int = 50, since: float | None = None) -> list[dict[str, Any]]:
-        """NAME's lifecycle events, oldest first, as `mcpctl events --json` prints them."""
+    def events(self, name: str, lines: int | None = None, since: float | None = None) -> list[dict[str, Any]]:
+        """NAME's lifecycle events, oldest first, as `mcpctl events --json` prints them: the last `lines`
+        (default 50); with `since` (seconds), the last `lines` of the last `since` seconds' events, all of
+        them when `lines` is not given (as `mcpctl events -n N --since T`)."""
+        from mcpctl import backlog
         from mcpctl.events import read_events
 
         self._known(self.config(required=False), (name,))
@@ -130,7 +136,7 @@ class Manager:
             for event in read_events(self.paths.events_file(name))
             if threshold is None or float(event.get("ts", 0)) >= threshold
         ]
-        return found if threshold is not None else found[max(len(found) - lines, 0) :]
+        return backlog.last(found, backlog.count(lines, threshold, backlog.EVENT_LINES))
 
     def ensure_running(self, name: str, timeout: float | None = None) -> Observation:
         """Start NAME unless it runs, and wait until it is ready; the MCPCtlError of why not, if it is not.

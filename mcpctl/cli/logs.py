@@ -6,17 +6,18 @@ import json
 import sys
 import time
 from collections.abc import Callable, Iterator
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 
+from mcpctl import backlog
+from mcpctl.backlog import EVENT_LINES, LOG_LINES
 from mcpctl.cli.app import Globals, Json, Names, app, known_servers
 from mcpctl.errors import UsageError
 from mcpctl.i18n import _
 
 # No default in the option: -n absent means 20 (50 events), or with --since all since then; both given, the
-# last N since then.
-LOG_LINES, EVENT_LINES = 20, 50
+# last N since then (mcpctl/backlog.py, which Manager.logs and .events follow too).
 LogLines = Annotated[
     int | None,
     typer.Option(
@@ -38,7 +39,6 @@ EventLines = Annotated[
 Follow = Annotated[bool, typer.Option("-f", "--follow", help="Keep printing new lines as they come (Ctrl-C ends).")]
 Since = Annotated[str | None, typer.Option("--since", help="Only lines newer than this: 30s, 10m, 2h, 1d.")]
 POLL_INTERVAL = 0.2
-T = TypeVar("T")
 
 
 @app.command()
@@ -62,15 +62,15 @@ def logs(
     paths = t.paths
     servers = [s.name for s in known_servers(paths, t.config, t.names, everything=False)]
     threshold = _since(since)
-    count = _count(lines, threshold, LOG_LINES)
+    count = backlog.count(lines, threshold, LOG_LINES)
     prefix = len(servers) > 1
-    backlog = [
+    found = [
         (line.time or 0.0, name, line)
         for name in servers
         for line in logfile.tail(paths.log_file(name), -1 if count is None else count, threshold)
     ]
-    backlog.sort(key=lambda item: item[0])
-    for _ts, name, line in _last(backlog, count):
+    found.sort(key=lambda item: item[0])
+    for _ts, name, line in backlog.last(found, count):
         _print_line(name, line, prefix, as_json)
     if follow:
         followers = {name: logfile.Follower(paths.log_file(name)) for name in servers}
@@ -104,24 +104,11 @@ def events(
         if threshold is None or float(event.get("ts", 0)) >= threshold
     ]
     found.sort(key=lambda event: float(event.get("ts", 0)))
-    for event in _last(found, _count(lines, threshold, EVENT_LINES)):
+    for event in backlog.last(found, backlog.count(lines, threshold, EVENT_LINES)):
         _print_event(event, as_json)
     if follow:
         followers = {name: Follower(paths.events_file(name)) for name in servers}
         _follow(followers, lambda name, raw: _print_raw_event(name, raw, as_json))
-
-
-def _count(lines: int | None, threshold: float | None, default: int) -> int | None:
-    """How many of the last to show (None: all): -n's, else all since --since, else the default."""
-    if lines is not None:
-        return lines
-    return None if threshold is not None else default
-
-
-def _last(items: list[T], count: int | None) -> list[T]:
-    """The last `count` items (None: all), all of them when there are fewer (a negative start would cut
-    from the front)."""
-    return items if count is None else items[max(len(items) - count, 0) :]
 
 
 def _since(text: str | None) -> float | None:
