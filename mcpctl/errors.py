@@ -359,16 +359,22 @@ ERROR_CLASSES: dict[ErrorType, type[MCPCtlError]] = {
 }
 
 
+# How a process ended, a failure's {exit}: English in the record, translated where status shows it
+# (i18n._translate); the signal's own name is kept. The numbered one first: the other would match it too.
+EXITS = (N_("killed by signal {number}"), N_("killed by {signal}"), N_("exit code {code}"))
+
+
 def classify_exit(code: int) -> str:
     """How a process ended, in words: "exit code 3" or "killed by SIGKILL"."""
     import signal
 
+    numbered, named, exited = EXITS
     if code >= 0:
-        return f"exit code {code}"
+        return exited.format(code=code)
     try:
-        return f"killed by {signal.Signals(-code).name}"
+        return named.format(signal=signal.Signals(-code).name)
     except ValueError:
-        return f"killed by signal {-code}"
+        return numbered.format(number=-code)
 
 
 def classify_spawn_error(exc: OSError, name: str, command: str) -> Failure:

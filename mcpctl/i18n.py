@@ -8,7 +8,8 @@ Only what a person reads is translated, and only in the CLI: the shim's records,
 English (they are searched and shared), and `--json` switches the CLI to English (`use("en")`).
 Failures carry English text; `failure_text` translates one at render time by matching its message
 against its type's template (mcpctl/errors.py) and filling the translated template with the same values,
-its {detail} translated in turn: a known text, or a failure held in it (a crash loop's `last: MESSAGE`).
+its {detail} translated in turn: a known text, or a failure held in it (a crash loop's `last: MESSAGE`),
+and its {exit} (errors.EXITS).
 Other English made from `N_` templates outside the CLI (a config problem, a doctor finding, a usage error
 of a module the API shares) is shown with `translate(text, KNOWN)`, KNOWN being the module's templates;
 render/output.py knows which modules' KNOWN an error type's texts come from.
@@ -182,6 +183,10 @@ def _translate(template: str, text: str, known: Sequence[str], depth: int) -> st
     values = found.groupdict()
     if "detail" in values:
         values["detail"] = _detail(values["detail"], known, depth)
+    if "exit" in values:  # how the process ended: "exit code 3", "killed by SIGKILL"
+        from mcpctl.errors import EXITS
+
+        values["exit"] = translate(values["exit"], EXITS)
     return fill(_(template), values)
 
 

@@ -3,9 +3,13 @@ held inside another one's message, the spacing where a translated sentence meets
 
 from __future__ import annotations
 
+import os
+import re
+import signal
+
 import pytest
 
-from tests.conftest import Env, fixture_server, settle
+from tests.conftest import Env, fixture_server, settle, tiny_server
 
 
 def zh(env: Env, monkeypatch: pytest.MonkeyPatch, *args: str) -> str:
@@ -22,12 +26,25 @@ def test_a_crash_loops_last_failure_is_translated_its_name_is_not(env: Env, monk
     env.run("start", "failed")
     settle(env, "failed", lambda s: (s.get("last_error") or {}).get("type") == "crash_loop", timeout=30)
     status = zh(env, monkeypatch, "status")
-    expected = "crash_loop: failed 已连续失败 2 次，自动重启已停止（最近一次：failed 在就绪前的启动阶段退出了（"
-    assert expected in status, status
+    expected = "failed 已连续失败 2 次，自动重启已停止（最近一次：failed 在就绪前的启动阶段退出了（退出码 3））"
+    assert f"crash_loop: {expected}" in status, status
     assert "last:" not in status, status
     assert "exited during startup" not in status, status
+    assert "exit code" not in status, status
     message = env.status("failed")["last_error"]["message"]  # the record and --json stay English
     assert message.endswith("(last: failed exited during startup (exit code 3) before it was ready)"), message
+
+
+def test_how_a_crashed_server_ended_is_translated_its_signal_is_not(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`killed by SIGKILL` inside a translated crash sentence was left English; the signal's name stays as it is."""
+    env.write_config({"t": tiny_server(restart="never")})
+    env.run("start", "t")
+    os.kill(env.status("t")["pid"], signal.SIGKILL)
+    settle(env, "t", lambda s: (s.get("last_error") or {}).get("type") == "crashed", timeout=30)
+    status = zh(env, monkeypatch, "status")
+    assert re.search(r"crashed: t 运行 \S+ 后意外退出（被 SIGKILL 终止）", status), status
+    assert "killed by" not in status, status
+    assert env.status("t")["last_error"]["message"].startswith("t exited unexpectedly (killed by SIGKILL) after ")
 
 
 def test_a_latin_value_in_a_chinese_sentence_is_spaced_and_kept_as_it_is(
