@@ -6,10 +6,12 @@ from __future__ import annotations
 import os
 import re
 import signal
+import sys
 
+import psutil
 import pytest
 
-from tests.conftest import Env, fixture_server, settle, tiny_server
+from tests.conftest import TINY, Env, alive, fixture_server, settle, tiny_server, wait_for
 
 
 def zh(env: Env, monkeypatch: pytest.MonkeyPatch, *args: str) -> str:
@@ -45,6 +47,39 @@ def test_how_a_crashed_server_ended_is_translated_its_signal_is_not(env: Env, mo
     assert re.search(r"crashed: t 运行 \S+ 后意外退出（被 SIGKILL 终止）", status), status
     assert "killed by" not in status, status
     assert env.status("t")["last_error"]["message"].startswith("t exited unexpectedly (killed by SIGKILL) after ")
+
+
+def test_what_a_lost_shim_left_running_is_said_in_chinese(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    """status's warning that a server runs unattended was English; the name `failed` (a msgid) stays itself,
+    and --json's warning stays English."""
+    env.write_config({"failed": {"command": "sh", "args": ["-c", f"{sys.executable} {TINY}; exec sleep 600"]}})
+    env.run("start", "failed")
+    server = env.status("failed")
+    os.kill(server["shim_pid"], signal.SIGKILL)  # sh outlives the shim: the tiny server exits on EOF, sh sleeps on
+    wait_for(lambda: not alive(server["shim_pid"]))
+    said = zh(env, monkeypatch, "status")
+    pid = server["pid"]
+    assert f"警告：failed：failed 的服务器进程（pid {pid}）仍在运行，无人监管：`mcpctl stop failed` 可结束它\n" in said
+    assert "unattended" not in said, said
+    with monkeypatch.context() as patch:
+        patch.setenv("LANG", "zh_CN.UTF-8")
+        warning = env.status("failed")["warning"]
+    assert warning == f"server pid {pid} of failed is still running unattended: `mcpctl stop failed` ends it"
+    env.run("stop", "failed")
+
+
+def test_a_stopped_shims_silence_is_said_in_chinese(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    env.write_config({"t": tiny_server()})
+    env.run("start", "t")
+    shim = psutil.Process(env.status("t")["shim_pid"])
+    shim.send_signal(signal.SIGSTOP)
+    try:
+        said = zh(env, monkeypatch, "status")
+    finally:
+        shim.send_signal(signal.SIGCONT)
+    assert re.search(rf"警告：t：它的 shim（pid {shim.pid}）未在 \S+ 秒内应答\n", said), said
+    assert "did not answer" not in said, said
+    env.run("stop", "t")
 
 
 def test_a_latin_value_in_a_chinese_sentence_is_spaced_and_kept_as_it_is(

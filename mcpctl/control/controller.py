@@ -21,7 +21,7 @@ from mcpctl.contract import Control
 from mcpctl.control import wishes
 from mcpctl.control.early import Early
 from mcpctl.control.launch import Launcher, ShimLauncher, spec_of
-from mcpctl.control.observe import Observation, answered, drift, ended_by_stop, observe, put_right, vouched
+from mcpctl.control.observe import SILENT, Observation, answered, drift, ended_by_stop, observe, put_right, vouched
 from mcpctl.control.results import StartResult, StopResult
 from mcpctl.control.start import SLACK, Retrying, Start, explained
 from mcpctl.control.wishes import Wish
@@ -127,7 +127,7 @@ class Controller:
         """A live shim's own answer: its fresh record (which says what it could not write to disk), or
         `unresponsive` when it did not answer within CONTROL_TIMEOUT (frozen, or stuck)."""
         if isinstance(answer, TimeoutError):
-            silent = f"its shim (pid {obs.shim_pid}) did not answer within {CONTROL_TIMEOUT:g}s"
+            silent = SILENT.format(pid=obs.shim_pid, timeout=CONTROL_TIMEOUT)
             return replace(obs, state=ServerState.UNRESPONSIVE, warning=silent)
         fresh = answered(obs.name, answer, obs.shim_pid)  # None: not listening yet (booting), or going
         return obs if fresh is None else replace(fresh, warning=obs.warning)

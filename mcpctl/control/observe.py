@@ -43,7 +43,12 @@ REBUILT = N_("{problem}; rebuilt from the running processes (the damaged file is
 REWRITTEN = N_("{problem}; its shim writes the record again (the damaged file is kept as {file})")
 NOT_KEPT = N_("{problem}; its shim writes the record again (the damaged file could not be kept: {error})")
 UNREAD = N_("{problem}; its shim writes the record again")
-WARNINGS = (REBUILT, REWRITTEN, NOT_KEPT, UNREAD, CORRUPT, UNREADABLE)
+SILENT = N_("its shim (pid {pid}) did not answer within {timeout:g}s")  # control/controller.py's `unresponsive`
+WARNINGS = (REBUILT, REWRITTEN, NOT_KEPT, UNREAD, CORRUPT, UNREADABLE, SILENT)
+# What a lost shim left running, said after the above if there is one (ALSO); render/servers.py translates
+# it whole, its pid and name kept as they are.
+UNATTENDED = N_("server pid {pid} of {name} is still running unattended: `mcpctl stop {name}` ends it")
+ALSO = N_("{warning}; {also}")
 # What `stop` did about a lost shim (the record's last error); STOPPED_LOST lets `status` translate it.
 GONE = N_("the shim of {name} (pid {pid}) was gone; `mcpctl stop` {done}")
 GONE_UNKNOWN = N_("the shim of {name} was gone; `mcpctl stop` {done}")  # a record that named no shim
@@ -254,8 +259,8 @@ def _without_shim(name: str, record: StateRecord, warning: str | None, corrupt: 
         return Observation(name, record.state, record, None, None, warning, needs_repair=corrupt)
     leftover = process.live_pid(record.pid, record.pid_create_time)
     if leftover:
-        unattended = f"server pid {leftover} of {name} is still running unattended: `mcpctl stop {name}` ends it"
-        warning = f"{warning}; {unattended}" if warning else unattended
+        unattended = UNATTENDED.format(pid=leftover, name=name)
+        warning = ALSO.format(warning=warning, also=unattended) if warning else unattended
     if record.state not in LIVE:
         return Observation(name, record.state, record, None, leftover, warning, needs_repair=corrupt)
     # Said of what is seen, not guessed: a shim that stopped its server but could not write its final

@@ -6,7 +6,7 @@ import sys
 
 from mcpctl.errors import KINDS, ErrorType
 from mcpctl.hints import TYPE_CHECKING, Any
-from mcpctl.i18n import N_, _, failure_text, translate
+from mcpctl.i18n import N_, _, failure_text, fill, translate
 from mcpctl.render.output import duration, emit_json, hint_line, say, table
 from mcpctl.states import Drift, ServerState, StartOutcome, StopOutcome
 
@@ -23,12 +23,9 @@ def status(observations: list[Observation], as_json: bool) -> None:
     if as_json:
         emit_json({"servers": [o.to_json() for o in observations]})
         return
-    from mcpctl.control.observe import WARNINGS  # loaded already: the observations came from it
-
     for obs in observations:
         if obs.warning:
-            warning = translate(obs.warning, WARNINGS)
-            sys.stderr.write(_("warning: {name}: {warning}").format(name=obs.label, warning=warning) + "\n")
+            sys.stderr.write(_("warning: {name}: {warning}").format(name=obs.label, warning=_warning(obs)) + "\n")
         if obs.record.write_error:
             note = _("warning: {name}: {error} (its shim supervises on and retries)")
             sys.stderr.write(note.format(name=obs.label, error=obs.record.write_error) + "\n")
@@ -68,6 +65,21 @@ _DRIFT = {
 # The states as a person reads them (records and --json keep the English words).
 CHECK_WORDS = (N_("ok"), N_("not running"), N_("unresponsive"))  # `check`'s statuses (health.KNOWN: details)
 STATE_WORDS = (N_("stopped"), N_("starting"), N_("ready"), N_("unhealthy"), N_("stopping"), N_("backoff"), N_("failed"))
+
+
+def _warning(obs: Observation) -> str:
+    """`obs.warning` in the user's language: a damaged record's (WARNINGS), then what a lost shim left
+    running, known by its own pid and name (never matched by a template, which would translate a name
+    that is also a msgid, such as `failed`)."""
+    from mcpctl.control.observe import ALSO, UNATTENDED, WARNINGS  # loaded already: obs came from it
+
+    text = obs.warning or ""
+    said = UNATTENDED.format(pid=obs.pid, name=obs.name)
+    if obs.pid is None or not text.endswith(said):
+        return translate(text, WARNINGS)
+    unattended = fill(_(UNATTENDED), {"pid": str(obs.pid), "name": obs.name})
+    first = text.removesuffix(said).removesuffix("; ")
+    return fill(_(ALSO), {"warning": translate(first, WARNINGS), "also": unattended}) if first else unattended
 
 
 def state_text(obs: Observation) -> str:
