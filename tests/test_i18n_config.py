@@ -131,3 +131,20 @@ def test_a_refused_file_is_said_in_chinese_part_by_part(env: Env, monkeypatch: p
         f"error: refusing the config file {config}: its group can write to it (mode 0o620)\n"
         f"hint: run `chmod g-w {config}`, or pass -f {config} explicitly\n"
     ), english.stderr
+
+
+def test_a_rollback_missing_its_secrets_is_chinese(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The version's secret is in neither the current file nor a backup: the refusal was English under zh_CN."""
+    env.write_config({"t": tiny_server(env={"API_KEY": "sk-q7zVerySecret123456"})})
+    env.run("apply")
+    env.write_config({"t": tiny_server()})
+    said = zh(env, monkeypatch, "config", "rollback", "1", expect=2)
+    assert said == (
+        f"错误：这些值从未被保存（密钥），也不在 {env.config} 或其备份中：servers.t.env.API_KEY\n"
+        "提示：传入 --placeholders 为这些 env 值写入 ${VAR} 引用，或手动恢复它们\n"
+    ), said
+    with monkeypatch.context() as patch:  # what a script reads stays English
+        patch.setenv("LANG", "zh_CN.UTF-8")
+        error = env.json("config", "rollback", "1", expect=2)["error"]
+    assert error["message"].startswith("values never stored (secrets) and not in "), error
+    assert "sk-q7z" not in said + json.dumps(error)

@@ -196,6 +196,7 @@ def _unsealed(paths: "Paths", path: Path, sealed: dict[str, Any], placeholders: 
     """The version's document with its secrets taken from the current file and its backup."""
     import re
 
+    from mcpctl.config import history as versions
     from mcpctl.config import load as config
     from mcpctl.config import views as snapshot
     from mcpctl.config.document import document
@@ -213,10 +214,7 @@ def _unsealed(paths: "Paths", path: Path, sealed: dict[str, Any], placeholders: 
             doc["servers"][server]["env"][var] = f"${{{var}}}"
         missing = []
     if missing:
-        raise UsageError(
-            f"values never stored (secrets) and not in {path} or its backup: {', '.join(missing)}",
-            "pass --placeholders to write ${VAR} references for env values, or restore them by hand",
-        )
+        raise UsageError(versions.UNSTORED.format(path=path, missing=", ".join(missing)), versions.UNSTORED_HINT)
     return doc
 
 

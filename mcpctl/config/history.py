@@ -156,7 +156,10 @@ APPLY_FIRST = N_(
     "run `mcpctl apply` to record one (a project renamed in its file keeps its versions under the old"
     " name: `mcpctl --project OLD config diff`)"
 )
-KNOWN = (NONE_YET, NO_SUCH, PROJECT)
+# A rollback whose version held secrets the current file and its backup no longer have (cli/config.py).
+UNSTORED = N_("values never stored (secrets) and not in {path} or its backup: {missing}")
+UNSTORED_HINT = N_("pass --placeholders to write ${VAR} references for env values, or restore them by hand")
+KNOWN = (NONE_YET, NO_SUCH, PROJECT, UNSTORED)
 
 
 def get(paths: Paths, ref: str) -> Version:
