@@ -12,7 +12,8 @@ its {detail} translated in turn: a known text, or a failure held in it (a crash 
 and its {exit} (errors.EXITS).
 Other English made from `N_` templates outside the CLI (a config problem, a doctor finding, a usage error
 of a module the API shares) is shown with `translate(text, KNOWN)`, KNOWN being the module's templates;
-render/output.py knows which modules' KNOWN an error type's texts come from.
+render/output.py knows which modules' KNOWN an error type's texts come from. Notes that name servers
+(an import's, client setup's) are shown with `kept(text, NOTES)`: the template translated, its values not.
 """
 
 from __future__ import annotations
@@ -163,6 +164,16 @@ def translate(text: str, known: Sequence[str] = (), depth: int = 5) -> str:
         if found is not None:
             values = {name: translate(value, known, depth - 1) for name, value in found.groupdict().items()}
             return fill(_(template), values)
+    return text
+
+
+def kept(text: str, templates: Sequence[str]) -> str:
+    """`text` in the user's language if it fills one of `templates`, its values kept as they are (a
+    server's name that is also a msgid, a key, a path), else `text` itself."""
+    for template in templates if language() != ENGLISH else ():
+        found = _pattern(template).match(text)
+        if found is not None:
+            return fill(_(template), found.groupdict())
     return text
 
 

@@ -148,3 +148,29 @@ def test_a_rollback_missing_its_secrets_is_chinese(env: Env, monkeypatch: pytest
         error = env.json("config", "rollback", "1", expect=2)["error"]
     assert error["message"].startswith("values never stored (secrets) and not in "), error
     assert "sk-q7z" not in said + json.dumps(error)
+
+
+def test_client_setups_notes_and_what_it_leaves_are_chinese(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Why setup left an entry, and its notes, were English under zh_CN; the names (`failed`, a msgid), keys and
+    paths stay as they are, and --json's reasons and notes stay English."""
+    cursor = _cursor_file(env, monkeypatch)
+    entries = {
+        "failed": {"command": "echo", "autoApprove": ["x"]},
+        "off": {"command": "echo", "disabled": True},
+        "t": {"command": "echo", "args": ["other"]},
+    }
+    cursor.write_text(json.dumps({"mcpServers": entries}))
+    env.write_config({"t": tiny_server()})
+    said = zh(env, monkeypatch, "-f", str(env.config), "client", "setup", "cursor", "--dry-run")
+    assert "注意：failed：已略去 'autoApprove'（mcpctl 不使用它）\n" in said, said
+    assert "注意：off（~/.cursor/mcp.json）：在客户端中已禁用：未导入\n" in said, said
+    assert f"注意：t（{cursor}）：mcpctl 配置中已有另一个设置不同的服务器 't'；已以 't-2' 导入\n" in said, said
+    assert "not imported" not in said, said
+    assert "left out" not in said, said
+    zh(env, monkeypatch, "-f", str(env.config), "client", "setup", "cursor")
+    said = zh(env, monkeypatch, "-f", str(env.config), "client", "setup", "cursor", "--dry-run")
+    assert "注意：failed（~/.cursor/mcp.json）：已经通过 mcpctl 运行\n" in said, said
+    with monkeypatch.context() as patch:  # what a script reads stays English
+        patch.setenv("LANG", "zh_CN.UTF-8")
+        plan = env.json("-f", str(env.config), "client", "setup", "cursor", "--dry-run")
+    assert "already runs through mcpctl" in [x["reason"] for x in plan["left"]], plan

@@ -70,13 +70,15 @@ def _write(target: Path, text: str) -> None:
 def _report(target: Path, converted: Converted, source: Path | None, as_json: bool) -> None:
     import sys
 
+    from mcpctl.config.importer import NOTES  # loaded already: the conversion made the notes
+    from mcpctl.i18n import kept
     from mcpctl.render import output as render
 
     literal = _(
         '{name}: env {names} written as in {source} (a secret is better kept out of the file as a "${{VAR}}" reference)'
     )
     notes = [literal.format(name=n, names=", ".join(v), source=source) for n, v in converted.literal_env.items()]
-    for note in [*notes, *converted.notes]:
+    for note in [*notes, *(kept(n, NOTES) for n in converted.notes)]:
         sys.stderr.write(_("note: {text}").format(text=note) + "\n")
     servers = converted.servers
     if as_json:

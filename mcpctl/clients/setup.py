@@ -37,6 +37,16 @@ _TRANSPORT = frozenset(
 FIX_THE_FILE = N_("fix the file (or move it aside) and run setup again")
 NO_SERVER, ITS_SERVERS, NONE = N_("{client} has no server {name!r}"), N_("its servers: {names}"), N_("none")
 KNOWN = (NO_SERVER, ITS_SERVERS, *client_files.KNOWN)
+# Why an entry is left as it is, and setup's notes (English: --json carries them); the CLI shows them
+# translated: REASONS (an {error} a config problem), NOTES with their values as they are.
+ALREADY = N_("already runs through mcpctl")
+NOT_IMPORTED = N_("not imported: {error}")
+DISABLED = N_("disabled in the client: not imported")
+SSE_ONLY = N_("SSE-only: mcpctl cannot serve it, so the client keeps reaching it directly")
+THEIRS = N_("imported, not rewritten: the file belongs to another user (uid {uid}), whose file stays theirs")
+REASONS = (ALREADY, NOT_IMPORTED, DISABLED, SSE_ONLY, THEIRS)
+RENAMED = N_("{name} ({path}): the mcpctl config has another server {same} with other settings; imported as {new}")
+NOTES = (RENAMED, *importer.NOTES)
 
 
 @dataclass(frozen=True)
@@ -210,7 +220,7 @@ def _import(
     notes: list[str] = []
     for entry in entries:
         if connects_to(entry.table) is not None:
-            left.append(Left(entry, "already runs through mcpctl"))
+            left.append(Left(entry, ALREADY))
             continue
         try:
             one = importer.from_entries(
@@ -224,22 +234,20 @@ def _import(
                 dollar=entry.location.dollar,
             )
         except ConfigError as exc:
-            left.append(Left(entry, f"not imported: {exc.message}"))
+            left.append(Left(entry, NOT_IMPORTED.format(error=exc.message)))
             continue
         if entry.name not in one.document["servers"]:
-            left.append(Left(entry, "disabled in the client: not imported"))  # its note, once
+            left.append(Left(entry, DISABLED))  # its note, once
             continue
         notes += one.notes
         table = _in_project(entry, one.document["servers"][entry.name])
         name = _free_name(entry.name, table, taken)
         if name != entry.name:
-            notes.append(
-                f"{entry.name} ({entry.location.path}): the mcpctl config has another server {entry.name!r} "
-                f"with other settings; imported as {name!r}"
-            )
+            said = {"same": repr(entry.name), "new": repr(name)}
+            notes.append(RENAMED.format(name=entry.name, path=entry.location.path, **said))
         servers[name] = taken[name] = table
         if table.get("enabled") is False:
-            left.append(Left(entry, "SSE-only: mcpctl cannot serve it, so the client keeps reaching it directly"))
+            left.append(Left(entry, SSE_ONLY))
             continue
         rewrites.append(Rewrite(entry, name, _rewritten(entry, name, config, home)))
     return servers, rewrites, left, list(dict.fromkeys(notes))
@@ -254,8 +262,7 @@ def _ours_only(rewrites: list[Rewrite], left: list[Left]) -> tuple[list[Rewrite]
         if owner == os.getuid():
             kept.append(rewrite)
         else:
-            reason = f"imported, not rewritten: the file belongs to another user (uid {owner}), whose file stays theirs"
-            left.append(Left(rewrite.entry, reason))
+            left.append(Left(rewrite.entry, THEIRS.format(uid=owner)))
     return kept, left
 
 

@@ -16,6 +16,12 @@ from pathlib import Path
 
 from mcpctl.config.interpolate import EXPANDED, env_name
 from mcpctl.hints import Any
+from mcpctl.i18n import N_
+
+# The notes a translation leaves (English: --json carries them); NOTES lets the CLI show them translated.
+PROMPTED = N_("VS Code prompts for inputs; mcpctl reads them from the environment: set {names}")
+UNDECLARED = N_("input {name} (not declared) is read from ${variable}")
+NOTES = (PROMPTED, UNDECLARED)
 
 # A client's variables, the start of a bare ${NAME} or ${NAME:-default} (Claude Code's and Gemini CLI's own
 # syntax, and mcpctl's; defaults may nest), Gemini CLI's $NAME, else one literal $.
@@ -50,7 +56,7 @@ def inputs(raw: object, notes: list[str]) -> dict[str, str]:
             found[entry["id"]] = env_name(entry["id"])
     if found:
         names = ", ".join(sorted(found.values()))
-        notes.append(f"VS Code prompts for inputs; mcpctl reads them from the environment: set {names}")
+        notes.append(PROMPTED.format(names=names))
     return found
 
 
@@ -110,7 +116,7 @@ class Translator:
             return f"${{{name}}}"
         if kind == "input":
             if name not in self.inputs:
-                self.notes.append(f"input {name!r} (not declared) is read from ${env_name(name)}")
+                self.notes.append(UNDECLARED.format(name=repr(name), variable=env_name(name)))
             return f"${{{self.inputs.get(name) or env_name(name)}}}"
         if special == "userHome":
             return "${HOME}"

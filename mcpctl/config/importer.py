@@ -38,6 +38,11 @@ _CLIENT_ONLY = frozenset({"type", "description", "disabled", "enabled"})
 _PATH_FIELDS = ("cwd", "env_file")
 NO_FILE = N_("{source}: no such file")
 KNOWN = (NO_FILE,)  # lets the CLI show the usage error translated
+# What an import leaves out (English: --json carries them); NOTES lets the CLI show them translated.
+DISABLED = N_("{name}: disabled in the source file, not imported")
+LEFT_OUT = N_("{name}: {key} left out (mcpctl does not use it)")
+SSE_ONLY = N_("{name}: an SSE-only server; mcpctl speaks streamable HTTP, so it is imported with enabled = false")
+NOTES = (DISABLED, LEFT_OUT, SSE_ONLY, *dialect.NOTES)
 
 
 @dataclass(frozen=True)
@@ -182,7 +187,7 @@ def _server(name: str, table: object, translate: dialect.Translator, notes: list
     if not isinstance(table, dict):
         return table  # the validator names the problem
     if table.get("disabled") is True or table.get("enabled") is False:
-        notes.append(f"{name}: disabled in the source file, not imported")
+        notes.append(DISABLED.format(name=name))
         return None
     result: dict[str, Any] = {}
     for key, value in table.items():
@@ -192,12 +197,10 @@ def _server(name: str, table: object, translate: dialect.Translator, notes: list
         elif key in _HEADER_KEYS:
             result["headers"] = {**result.get("headers", {}), **_HEADER_KEYS[key](value)}
         elif key not in _CLIENT_ONLY:
-            notes.append(f"{name}: {key!r} left out (mcpctl does not use it)")
+            notes.append(LEFT_OUT.format(name=name, key=repr(key)))
     if is_sse(table, url_is_sse and "httpUrl" not in table):
         result["enabled"] = False
-        notes.append(
-            f"{name}: an SSE-only server; mcpctl speaks streamable HTTP, so it is imported with enabled = false"
-        )
+        notes.append(SSE_ONLY.format(name=name))
     return result
 
 

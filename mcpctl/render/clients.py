@@ -8,9 +8,10 @@ from pathlib import Path
 from mcpctl.clients.registry import Client
 from mcpctl.clients.report import ClientReport, EntryStatus
 from mcpctl.clients.restore import Restored
-from mcpctl.clients.setup import Outcome, Plan
+from mcpctl.clients.setup import NOTES, REASONS, Outcome, Plan
 from mcpctl.clients.store import Backup
-from mcpctl.i18n import N_, _
+from mcpctl.config.load import KNOWN as PROBLEMS
+from mcpctl.i18n import N_, _, kept, translate
 from mcpctl.render.output import emit_json, hint_line, say, table
 
 _SHOWN = {
@@ -52,9 +53,11 @@ def planned(plan: Plan, dry_run: bool, as_json: bool) -> None:
     diff = plan.diff()
     sys.stdout.write(diff or f"{plan.client.label}: {_nothing(plan)}\n")
     for left in plan.left:
-        _note(f"{left.entry.name} ({_home(left.entry.location.path)}): {left.reason}")
+        said = _("{name} ({path}): {reason}")
+        where = _home(left.entry.location.path)
+        _note(said.format(name=left.entry.name, path=where, reason=translate(left.reason, REASONS + PROBLEMS)))
     for note in plan.notes:
-        _note(note)
+        _note(kept(note, NOTES))
     if dry_run:
         sys.stderr.write(_("dry run: nothing was written") + "\n")
 
@@ -78,8 +81,8 @@ def set_up(outcome: Outcome, as_json: bool) -> None:
         now = _("{client}: {count} entries now run mcpctl connect ({names})")
     sys.stderr.write(now.format(client=client, count=len(plan.rewrites), names=names) + "\n")
     if backup:
-        kept = _("backup: {folder} (`mcpctl client restore {client}` puts it back)")
-        sys.stderr.write(kept.format(folder=backup, client=plan.client.id) + "\n")
+        saved = _("backup: {folder} (`mcpctl client restore {client}` puts it back)")
+        sys.stderr.write(saved.format(folder=backup, client=plan.client.id) + "\n")
     sys.stderr.write(_("restart {client} to pick the change up").format(client=client) + "\n")
 
 

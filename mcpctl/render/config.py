@@ -16,7 +16,7 @@ from mcpctl.config.impact import GATEWAY, STATE_DIR, FieldChange, ServerChange, 
 from mcpctl.config.load import KNOWN as PROBLEMS
 from mcpctl.config.model import TOP_LEVEL, Config, Problem
 from mcpctl.control.apply import KNOWN, Action, Outcome
-from mcpctl.i18n import N_, _, failure_text, translate
+from mcpctl.i18n import N_, _, failure_text, kept, translate
 from mcpctl.render.output import emit_json, hint_line, table
 
 _SIGN = {"added": "+", "removed": "-", "changed": "~"}
@@ -216,8 +216,10 @@ def imported(
     if unchanged:
         _say("  = " + _("{label}: {names}").format(label=_("unchanged"), names=", ".join(unchanged)))
     _meaning(shared)
+    from mcpctl.config.importer import NOTES  # loaded already: the import made the notes
+
     for note in notes:
-        _note(note)
+        _note(kept(note, NOTES))
     if dry_run:
         _say(_("dry run: nothing was written"))
 
