@@ -4,6 +4,7 @@ usage errors, `config diff`'s labels, the comments they write, a mistyped env va
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 
@@ -174,3 +175,14 @@ def test_client_setups_notes_and_what_it_leaves_are_chinese(env: Env, monkeypatc
         patch.setenv("LANG", "zh_CN.UTF-8")
         plan = env.json("-f", str(env.config), "client", "setup", "cursor", "--dry-run")
     assert "already runs through mcpctl" in [x["reason"] for x in plan["left"]], plan
+
+
+def test_a_refused_client_file_is_noted_in_chinese(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`client list`'s note for a client file the trust rules refused, unread (a FIFO would be read for ever)."""
+    monkeypatch.setenv("HOME", str(env.home.parent))
+    (env.workdir / ".cursor").mkdir()
+    fifo = env.workdir / ".cursor" / "mcp.json"
+    os.mkfifo(fifo)
+    said = zh(env, monkeypatch, "client", "list")
+    note = f"注意：拒绝使用客户端配置文件 {fifo}：它不是普通文件；未读取该文件\n"
+    assert note + "提示：请把它移开：客户端读取的是普通文件\n" in said, said

@@ -10,6 +10,7 @@ from mcpctl.clients.report import ClientReport, EntryStatus
 from mcpctl.clients.restore import Restored
 from mcpctl.clients.setup import NOTES, REASONS, Outcome, Plan
 from mcpctl.clients.store import Backup
+from mcpctl.config import trust
 from mcpctl.config.load import KNOWN as PROBLEMS
 from mcpctl.i18n import N_, _, kept, translate
 from mcpctl.render.output import emit_json, hint_line, say, table
@@ -34,7 +35,7 @@ def listing(reports: list[ClientReport], as_json: bool) -> None:
                 counts = f"{f.servers}" if not f.problem else _("refused") if f.refused else _("unreadable")
                 rows.append([report.client.id, f.scope, counts, str(f.through_mcpctl), _home(f.path)])
             if f.refused:
-                refused.append(f"note: {f.problem}; it was not read\n{hint_line(f.refused)}\n")
+                refused.append(_refused(f.problem or "", f.refused))
     if rows:
         table(["CLIENT", "SCOPE", "SERVERS", "VIA MCPCTL", "FILE"], rows)
     sys.stderr.writelines(refused)
@@ -43,6 +44,12 @@ def listing(reports: list[ClientReport], as_json: bool) -> None:
         say(_("not found here: {clients}").format(clients=", ".join(missing)))
     if rows:
         say(_("next: mcpctl client setup CLIENT --dry-run"))
+
+
+def _refused(problem: str, hint: str) -> str:
+    """A client file the trust rules refused, unread: the refusal and its way out, translated part by part."""
+    note = _("note: {problem}; it was not read").format(problem=translate(problem, trust.KNOWN))
+    return f"{note}\n{hint_line(translate(hint, trust.KNOWN))}\n"
 
 
 def planned(plan: Plan, dry_run: bool, as_json: bool) -> None:
