@@ -162,9 +162,7 @@ def write_all_atomic(files: Mapping[Path, bytes], durable: bool = True) -> None:
             for path, temp in temps.items():
                 current = path
                 opened[path] = fd = open_own(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
-                view = memoryview(files[path])
-                while view:
-                    view = view[os.write(fd, view) :]
+                _write_fully(fd, files[path])
             for path, fd in opened.items() if durable else ():
                 current = path
                 os.fsync(fd)
@@ -205,7 +203,7 @@ def write_record(path: Path, record: StateRecord, make_room: bool = False) -> No
 def set_aside(path: Path) -> Path:
     """Keep a damaged state file beside the record that replaces it (`state.json.corrupt-TIME`): it may
     hold the only account of a failure. Where it went."""
-    aside = path.with_name(f"{path.name}.corrupt-{int(time.time())}")
+    aside = _corrupt_name(path)
     os.replace(path, aside)
     return aside
 
@@ -213,18 +211,27 @@ def set_aside(path: Path) -> Path:
 def keep_copy(path: Path, raw: bytes) -> Path:
     """Keep the damaged bytes read from a state file that its live shim is about to write again (it, not
     the reader, owns the file: moving it could take a record the shim has just written instead). Where."""
-    aside = path.with_name(f"{path.name}.corrupt-{int(time.time())}")
+    aside = _corrupt_name(path)
     try:
         fd = open_own(aside, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
     except FileExistsError:  # another look kept it this very second
         return aside
     try:
-        view = memoryview(raw)
-        while view:
-            view = view[os.write(fd, view) :]
+        _write_fully(fd, raw)
     finally:
         os.close(fd)
     return aside
+
+
+def _corrupt_name(path: Path) -> Path:
+    """Where a damaged state file is kept: `state.json.corrupt-TIME`, beside it."""
+    return path.with_name(f"{path.name}.corrupt-{int(time.time())}")
+
+
+def _write_fully(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 @contextmanager

@@ -11,7 +11,6 @@ from typing import Annotated, Any
 import typer
 
 from mcpctl import backlog
-from mcpctl.backlog import EVENT_LINES, LOG_LINES
 from mcpctl.cli.app import Globals, Json, Names, app, known_servers
 from mcpctl.errors import UsageError
 from mcpctl.i18n import _
@@ -62,7 +61,7 @@ def logs(
     paths = t.paths
     servers = [s.name for s in known_servers(paths, t.config, t.names, everything=False)]
     threshold = _since(since)
-    count = backlog.count(lines, threshold, LOG_LINES)
+    count = backlog.count(lines, threshold, backlog.LOG_LINES)
     prefix = len(servers) > 1
     found = [
         (line.time or 0.0, name, line)
@@ -104,7 +103,7 @@ def events(
         if threshold is None or float(event.get("ts", 0)) >= threshold
     ]
     found.sort(key=lambda event: float(event.get("ts", 0)))
-    for event in backlog.last(found, backlog.count(lines, threshold, EVENT_LINES)):
+    for event in backlog.last(found, backlog.count(lines, threshold, backlog.EVENT_LINES)):
         _print_event(event, as_json)
     if follow:
         followers = {name: Follower(paths.events_file(name)) for name in servers}

@@ -245,7 +245,7 @@ def _reports(
                 where = came_from.get(name) or (FROM_SHELL if source == "shell" else source)
                 problems.append(BROKEN.format(name=name, problems=listed, where=where))
             status = MISSING if value is None else INVALID
-            reports.append(VarReport(name, source, status, ", ".join(found)))
+            reports.append(VarReport(name, source, status, listed))
         else:
             reports.append(VarReport(name, source, SET if value is not None else UNSET))
     return reports
